@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+
+# Build stage. The `node` devDependency would install a glibc Node binary as
+# node_modules/.bin/node, which cannot run on Alpine (musl), and npm puts that folder first on
+# PATH for every script and lifecycle hook. So: install without lifecycle scripts (esbuild still
+# finds its static binary through its optional platform package) and call the image's own Node
+# directly instead of `npm run build`.
+FROM node:24-alpine AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY build.mjs tsconfig.json ./
+COPY lib ./lib
+COPY functions ./functions
+COPY migrations ./migrations
+RUN /usr/local/bin/node build.mjs
+
+# Runtime stage: Node and the bundles, nothing else. The bundles carry their dependencies and the
+# SQL migrations; node:sqlite is part of Node.
+FROM node:24-alpine AS runtime
+ENV ENV=production \
+    NODE_ENV=production \
+    PORT=8080 \
+    HOST=0.0.0.0 \
+    DB_PATH=/data/chat.db
+WORKDIR /app
+COPY --from=build /app/dist ./dist
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 8080
+# The image has no curl: Node's own fetch does the check.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+STOPSIGNAL SIGTERM
+CMD ["node", "--enable-source-maps", "dist/server.mjs"]

@@ -1,0 +1,27 @@
+import { VERSION } from '../lib/context.ts'
+import { defineFunction } from '../lib/handler.ts'
+
+/**
+ * GET/HEAD /health. Ollama down is `degraded` with 200, so an orchestrator does not restart this
+ * container because Ollama is restarting; only a database that cannot answer is a 503.
+ */
+export default defineFunction({
+  name: 'health',
+  method: 'GET',
+  path: '/health',
+  async handle(_request, { app }) {
+    let database: 'healthy' | 'unhealthy' = 'healthy'
+    try {
+      app.store.ping()
+    } catch (error) {
+      app.log.error('database health check failed', { error })
+      database = 'unhealthy'
+    }
+    const ollama = (await app.ollama.isHealthy()) ? 'healthy' : 'unhealthy'
+    const status = database === 'unhealthy' ? 'unhealthy' : ollama === 'unhealthy' ? 'degraded' : 'healthy'
+    return Response.json(
+      { status, timestamp: new Date().toISOString(), version: VERSION, services: { database, ollama } },
+      { status: database === 'healthy' ? 200 : 503, headers: { 'cache-control': 'no-store' } },
+    )
+  },
+})

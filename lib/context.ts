@@ -1,0 +1,40 @@
+import packageJson from '../package.json' with { type: 'json' }
+import { loadConfig, readEnvironment, type Config } from './config.ts'
+import { createLogger, type Logger } from './log.ts'
+import { OllamaClient } from './ollama.ts'
+import { ChatStore } from './store.ts'
+
+export const VERSION: string = packageJson.version
+
+/** What every handler may use besides its Request: built once per process (or FaaS cold start). */
+export interface AppContext {
+  config: Config
+  store: ChatStore
+  ollama: OllamaClient
+  log: Logger
+}
+
+const contexts = new WeakSet<object>()
+
+export function createAppContext(config: Config, parts: Partial<Omit<AppContext, 'config'>> = {}): AppContext {
+  const context: AppContext = {
+    config,
+    log: parts.log ?? createLogger({ level: config.logLevel, format: config.logFormat }),
+    store: parts.store ?? new ChatStore(config.dbPath),
+    ollama: parts.ollama ?? new OllamaClient({ host: config.ollamaHost, headersTimeoutMs: config.ollamaTimeoutMs }),
+  }
+  contexts.add(context)
+  return context
+}
+
+export function isAppContext(value: unknown): value is AppContext {
+  return typeof value === 'object' && value !== null && contexts.has(value)
+}
+
+let environmentContext: AppContext | undefined
+
+/** The context a deployed function builds from its environment on its first request. */
+export function contextFromEnvironment(): AppContext {
+  environmentContext ??= createAppContext(loadConfig(readEnvironment()))
+  return environmentContext
+}

@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto'
+import { Router, type IRequest } from 'itty-router'
+import type { AppContext } from './context.ts'
+import type { FunctionSpec } from './handler.ts'
+import { HttpProblem, problemForUnexpected, problemResponse } from './problem.ts'
+
+export interface Dispatcher {
+  fetch(request: Request): Promise<Response>
+}
+
+interface RequestState {
+  requestId: string
+  url: URL
+  startedAt: number
+}
+
+const REQUEST_ID = /^[\w.:@\-]{1,128}$/
+const EXPOSED_HEADERS = 'x-request-id, retry-after, location'
+const ALLOWED_REQUEST_HEADERS = 'content-type, last-event-id, x-request-id'
+
+/**
+ * Mounts `functions` on an itty-router Router, each at its own method and path, with what every
+ * response needs: a request id, RFC 7807 problems for errors, 404 and 405, CORS and HEAD.
+ */
+export function createDispatcher(functions: FunctionSpec[], app: AppContext): Dispatcher {
+  const { config, log } = app
+  const states = new WeakMap<Request, RequestState>()
+  const state = (request: Request) => states.get(request)!
+
+  const routes = functions.map((fn) => ({ fn, pattern: patternOf(fn.path) }))
+  const methodsFor = (pathname: string) => {
+    const methods = new Set<string>(routes.filter(({ pattern }) => pattern.test(pathname)).map(({ fn }) => fn.method))
+    if (methods.has('GET')) methods.add('HEAD')
+    return [...methods]
+  }
+
+  const router = Router<IRequest, []>({
+    before: [
+      (request) => {
+        const sent = request.headers.get('x-request-id')
+        states.set(request, {
+          requestId: sent && REQUEST_ID.test(sent) ? sent : randomUUID(),
+          url: new URL(request.url),
+          startedAt: performance.now(),
+        })
+      },
+    ],
+    catch: (error, request) => {
+      const problem = problemForUnexpected(error)
+      if (!(error instanceof HttpProblem)) {
+        log.error('request failed', { request_id: state(request).requestId, method: request.method, path: state(request).url.pathname, error })
+      }
+      return problemResponse(problem, state(request).url.pathname, state(request).requestId)
+    },
+    finally: [
+      (response: Response | undefined, request) => {
+        const { requestId, url, startedAt } = state(request)
+        const answer = response ?? unrouted(request, url, methodsFor(url.pathname), requestId)
+        const headers = answer.headers
+        headers.set('x-request-id', requestId)
+        const origin = request.headers.get('origin')
+        if (config.corsOrigins === '*') {
+          headers.set('access-control-allow-origin', '*')
+          headers.set('access-control-expose-headers', EXPOSED_HEADERS)
+        } else {
+          headers.append('vary', 'Origin')
+          if (origin && config.corsOrigins.includes(origin)) {
+            headers.set('access-control-allow-origin', origin)
+            headers.set('access-control-expose-headers', EXPOSED_HEADERS)
+          }
+        }
+        const entry = { request_id: requestId, method: request.method, path: url.pathname, status: answer.status, duration_ms: Math.round((performance.now() - startedAt) * 10) / 10 }
+        if (answer.status >= 500) log.warn('request', entry)
+        else log.info('request', entry)
+        if (request.method === 'HEAD' && answer.body) {
+          // A HEAD answer has the GET's headers and no body; an SSE body would otherwise be pumped forever.
+          void answer.body.cancel()
+          return new Response(null, { status: answer.status, statusText: answer.statusText, headers })
+        }
+        return answer
+      },
+    ],
+  })
+
+  for (const { fn } of routes) {
+    const handler = (request: IRequest) =>
+      fn.handle(request, { app, params: request.params, url: state(request).url, requestId: state(request).requestId })
+    router[fn.method.toLowerCase()]!(fn.path, handler)
+    // itty matches methods exactly, so HEAD has to be mounted next to GET.
+    if (fn.method === 'GET') router.head(fn.path, handler)
+  }
+
+  return { fetch: (request) => router.fetch(request) }
+}
+
+/** The answer for a request no route took: a CORS preflight, OPTIONS, 405 or 404. */
+function unrouted(request: Request, url: URL, methods: string[], requestId: string): Response {
+  if (methods.length === 0) {
+    return problemResponse(new HttpProblem(404, 'not_found', `Nothing is at ${url.pathname}.`), url.pathname, requestId)
+  }
+  const allow = [...methods, 'OPTIONS'].join(', ')
+  if (request.method === 'OPTIONS') {
+    const headers = new Headers({ allow })
+    if (request.headers.has('access-control-request-method')) {
+      headers.set('access-control-allow-methods', allow)
+      headers.set('access-control-allow-headers', request.headers.get('access-control-request-headers') ?? ALLOWED_REQUEST_HEADERS)
+      headers.set('access-control-max-age', '600')
+    }
+    return new Response(null, { status: 204, headers })
+  }
+  return problemResponse(
+    new HttpProblem(405, 'method_not_allowed', `${request.method} is not allowed on ${url.pathname}; use ${allow}.`, { headers: { allow } }),
+    url.pathname,
+    requestId,
+  )
+}
+
+/** The same path matching itty-router does, for telling 405 from 404. */
+function patternOf(path: string): RegExp {
+  const source = path.replace(/\./g, '\\.').replace(/:\w+/g, '[^/]+?').replace(/\/\*/g, '(/.*)?')
+  return new RegExp(`^${source}/*$`)
+}

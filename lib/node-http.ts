@@ -1,0 +1,168 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { tooLarge } from './body.ts'
+import type { Logger } from './log.ts'
+import { HttpProblem, problemResponse } from './problem.ts'
+
+export interface AdapterOptions {
+  maxBodyBytes: number
+  /** Longest time to write a response that is not an event stream (WRITE_TIMEOUT). */
+  writeTimeoutMs: number
+  log: Logger
+}
+
+export type FetchHandler = (request: Request) => Promise<Response>
+
+const BODYLESS = new Set(['GET', 'HEAD'])
+
+/**
+ * Serves one node:http request with a fetch-style handler. The Request's body is read lazily and
+ * stops at `maxBodyBytes`; its signal aborts when the client goes away before the response is
+ * done. The Response is written with backpressure. Nothing thrown here escapes the listener.
+ */
+export async function serveNodeRequest(req: IncomingMessage, res: ServerResponse, handler: FetchHandler, options: AdapterOptions): Promise<void> {
+  const disconnected = new AbortController()
+  // The response's close, before it finished, is the one sign of a client gone that covers every case.
+  res.once('close', () => {
+    if (!res.writableFinished) disconnected.abort()
+  })
+  let response: Response
+  try {
+    const request = toRequest(req, disconnected.signal, options.maxBodyBytes)
+    response = await handler(request)
+  } catch (error) {
+    options.log.error('request could not be handled', { method: req.method, url: req.url, error })
+    response = problemResponse(
+      new HttpProblem(500, 'internal', 'An unexpected error occurred.'),
+      safePath(req.url),
+      req.headers['x-request-id']?.toString() ?? randomUUID(),
+    )
+  }
+  try {
+    await writeResponse(req, res, response, disconnected.signal, options)
+  } catch (error) {
+    options.log.warn('response was cut short', { method: req.method, url: req.url, error })
+    res.destroy()
+  }
+}
+
+export function toRequest(req: IncomingMessage, signal: AbortSignal, maxBodyBytes: number): Request {
+  const host = req.headers.host && /^[\w.-]+(:\d+)?$|^\[[\da-f:.]+\](:\d+)?$/i.test(req.headers.host) ? req.headers.host : 'localhost'
+  const url = new URL(safePath(req.url), `http://${host}`)
+  const headers = new Headers()
+  for (let index = 0; index < req.rawHeaders.length; index += 2) {
+    headers.append(req.rawHeaders[index]!, req.rawHeaders[index + 1]!)
+  }
+  const method = req.method ?? 'GET'
+  const hasBody = !BODYLESS.has(method) && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0)
+  return new Request(url, {
+    method,
+    headers,
+    signal,
+    ...(hasBody ? { body: bodyStream(req, maxBodyBytes), duplex: 'half' } : {}),
+  } as RequestInit)
+}
+
+/**
+ * The request body as a stream that errors, and stops reading, once it passes `maxBodyBytes`.
+ * Reading pauses while the handler does not pull, so a slow consumer holds little in memory.
+ */
+function bodyStream(req: IncomingMessage, maxBodyBytes: number): ReadableStream<Uint8Array> {
+  let received = 0
+  let finished = false
+  const end = (controller: ReadableStreamDefaultController<Uint8Array>, error?: unknown) => {
+    if (finished) return
+    finished = true
+    req.pause()
+    if (error) controller.error(error)
+    else controller.close()
+  }
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) {
+          end(controller, tooLarge(maxBodyBytes))
+          return
+        }
+        req.pause()
+        req.on('data', (chunk: Buffer) => {
+          if (finished) return
+          received += chunk.length
+          if (received > maxBodyBytes) {
+            end(controller, tooLarge(maxBodyBytes))
+            return
+          }
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+          if ((controller.desiredSize ?? 0) <= 0) req.pause()
+        })
+        req.once('end', () => end(controller))
+        req.once('error', (error) => end(controller, error))
+        req.once('close', () => end(controller, new Error('The client closed the connection before the body ended.')))
+      },
+      pull() {
+        if (!finished) req.resume()
+      },
+      cancel() {
+        finished = true
+        req.pause()
+      },
+    },
+    { highWaterMark: 1 },
+  )
+}
+
+async function writeResponse(req: IncomingMessage, res: ServerResponse, response: Response, disconnected: AbortSignal, options: AdapterOptions): Promise<void> {
+  const headers: Record<string, string | string[]> = {}
+  response.headers.forEach((value, key) => {
+    if (key !== 'set-cookie') headers[key] = value
+  })
+  const cookies = response.headers.getSetCookie()
+  if (cookies.length) headers['set-cookie'] = cookies
+  // A body left unread (refused as too large, or not wanted) is not read to the end: the
+  // connection closes instead.
+  if (!req.complete) headers.connection = 'close'
+  res.writeHead(response.status, response.statusText || undefined, headers)
+
+  const body = response.body
+  if (!body || req.method === 'HEAD') {
+    await body?.cancel()
+    res.end()
+    return
+  }
+  const streaming = response.headers.get('content-type')?.startsWith('text/event-stream') ?? false
+  const writeTimer = streaming ? undefined : setTimeout(() => res.destroy(new Error('WRITE_TIMEOUT reached')), options.writeTimeoutMs)
+  const reader = body.getReader()
+  const stopReading = () => void reader.cancel().catch(() => {})
+  disconnected.addEventListener('abort', stopReading, { once: true })
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      if (res.destroyed) return
+      if (!res.write(value)) await drained(res)
+    }
+    res.end()
+  } catch (error) {
+    if (!disconnected.aborted) throw error
+  } finally {
+    clearTimeout(writeTimer)
+    disconnected.removeEventListener('abort', stopReading)
+  }
+}
+
+/** Resolves when `res` can take more, or is gone. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+    res.on('drain', done)
+    res.on('close', done)
+  })
+}
+
+function safePath(url: string | undefined): string {
+  return url?.startsWith('/') ? url : '/'
+}

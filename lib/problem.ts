@@ -1,0 +1,113 @@
+export const PROBLEM_TYPE_BASE = 'https://api.chat-ollama.com/errors/'
+
+export type ProblemKind =
+  | 'validation'
+  | 'unauthorized'
+  | 'not_found'
+  | 'model_not_found'
+  | 'method_not_allowed'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'rate_limit'
+  | 'internal'
+  | 'ollama'
+  | 'database'
+
+const TITLES: Record<ProblemKind, string> = {
+  validation: 'Invalid request',
+  unauthorized: 'Unauthorized',
+  not_found: 'Not found',
+  model_not_found: 'Model not found',
+  method_not_allowed: 'Method not allowed',
+  conflict: 'Conflict',
+  payload_too_large: 'Payload too large',
+  unsupported_media_type: 'Unsupported media type',
+  rate_limit: 'Too many requests',
+  internal: 'Internal server error',
+  ollama: 'Ollama error',
+  database: 'Database error',
+}
+
+export interface FieldError {
+  path: string
+  message: string
+}
+
+export interface ProblemOptions {
+  errors?: FieldError[]
+  headers?: Record<string, string>
+  cause?: unknown
+}
+
+/**
+ * An error that is meant for the client: thrown anywhere below a handler, it becomes an RFC 7807
+ * response with this status, kind and detail. Any other error becomes a 500 with no detail.
+ */
+export class HttpProblem extends Error {
+  override name = 'HttpProblem'
+  readonly status: number
+  readonly kind: ProblemKind
+  readonly detail: string
+  readonly errors: FieldError[] | undefined
+  readonly headers: Record<string, string>
+
+  constructor(status: number, kind: ProblemKind, detail: string, options: ProblemOptions = {}) {
+    super(detail, { cause: options.cause })
+    this.status = status
+    this.kind = kind
+    this.detail = detail
+    this.errors = options.errors
+    this.headers = options.headers ?? {}
+  }
+}
+
+export interface ProblemBody {
+  type: string
+  title: string
+  status: number
+  detail: string
+  instance: string
+  timestamp: string
+  request_id: string
+  errors?: FieldError[]
+}
+
+export function problemBody(problem: HttpProblem, instance: string, requestId: string): ProblemBody {
+  return {
+    type: PROBLEM_TYPE_BASE + problem.kind,
+    title: TITLES[problem.kind],
+    status: problem.status,
+    detail: problem.detail,
+    instance,
+    timestamp: new Date().toISOString(),
+    request_id: requestId,
+    ...(problem.errors ? { errors: problem.errors } : {}),
+  }
+}
+
+export function problemResponse(problem: HttpProblem, instance: string, requestId: string): Response {
+  return new Response(JSON.stringify(problemBody(problem, instance, requestId)), {
+    status: problem.status,
+    headers: { 'content-type': 'application/problem+json', ...problem.headers },
+  })
+}
+
+// SQLite result codes (errcode & 0xff) that mean "not now" rather than "this request is wrong":
+// BUSY, LOCKED, IOERR, FULL, CANTOPEN, READONLY.
+const SQLITE_UNAVAILABLE = new Set([5, 6, 10, 13, 14, 8])
+
+/**
+ * The problem a client sees for an error that was not meant for it: the detail says what kind of
+ * thing failed and never carries the error's own text (stack traces, SQL).
+ */
+export function problemForUnexpected(error: unknown): HttpProblem {
+  if (error instanceof HttpProblem) return error
+  const { code, errcode, message } = (error ?? {}) as { code?: unknown; errcode?: unknown; message?: unknown }
+  const closedDatabase = code === 'ERR_INVALID_STATE' && /database is not open|finalized/.test(String(message))
+  if (closedDatabase || (code === 'ERR_SQLITE_ERROR' && SQLITE_UNAVAILABLE.has(Number(errcode) & 0xff))) {
+    return new HttpProblem(503, 'database', 'The database is unavailable; try again shortly.', { headers: { 'retry-after': '1' } })
+  }
+  if (code === 'ERR_SQLITE_ERROR') return new HttpProblem(500, 'database', 'The database could not complete the request.')
+  return new HttpProblem(500, 'internal', 'An unexpected error occurred; the log has the details under this request_id.')
+}

@@ -1,0 +1,101 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import health from '../functions/health.ts'
+import { ConfigError, loadConfig, readEnvironment, type Config } from './config.ts'
+import { createAppContext, VERSION, type AppContext } from './context.ts'
+import { createDispatcher } from './dispatcher.ts'
+import type { FunctionSpec } from './handler.ts'
+import { serveNodeRequest } from './node-http.ts'
+
+/** Every function the server mounts, each at its own method and path. */
+export const FUNCTIONS: FunctionSpec[] = [health]
+
+export interface RunningServer {
+  server: Server
+  app: AppContext
+  url: string
+  /** Stops accepting, finishes what is in flight, closes the database. */
+  shutdown(): Promise<void>
+}
+
+/** Opens the store, recovers what a crash left, and listens. */
+export async function startServer(config: Config, parts: Parameters<typeof createAppContext>[1] = {}): Promise<RunningServer> {
+  const app = createAppContext(config, parts)
+  const interrupted = app.store.interruptStreamingReplies()
+  if (interrupted > 0) app.log.warn('replies left streaming by a previous run are now interrupted', { count: interrupted })
+
+  const dispatcher = createDispatcher(FUNCTIONS, app)
+  const adapterOptions = { maxBodyBytes: config.maxBodyBytes, writeTimeoutMs: config.writeTimeoutMs, log: app.log }
+  const server = createServer(
+    {
+      requestTimeout: config.readTimeoutMs,
+      headersTimeout: Math.min(config.readTimeoutMs, 60_000),
+      keepAliveTimeout: 5_000,
+      noDelay: true,
+    },
+    (req, res) => void serveNodeRequest(req, res, dispatcher.fetch, adapterOptions),
+  )
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const { address, port } = server.address() as AddressInfo
+  const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`
+
+  let stopping: Promise<void> | undefined
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      app.log.info('shutting down', { grace_ms: config.shutdownGraceMs })
+      const closed = new Promise((resolve) => server.close(resolve))
+      server.closeIdleConnections()
+      server.closeAllConnections()
+      await closed
+      app.store.close()
+      app.log.info('stopped')
+    })())
+  return { server, app, url, shutdown }
+}
+
+async function main(): Promise<void> {
+  const startedAt = performance.now()
+  let config: Config
+  try {
+    config = loadConfig(readEnvironment())
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    process.stderr.write(`chat-ollama: ${error.message}\n`)
+    process.exit(1)
+  }
+  let running: RunningServer
+  try {
+    running = await startServer(config)
+  } catch (error) {
+    process.stderr.write(`chat-ollama: could not start: ${(error as Error).message}\n`)
+    process.exit(1)
+  }
+  running.app.log.info('listening', {
+    url: running.url,
+    version: VERSION,
+    node: process.version,
+    db_path: config.dbPath,
+    ollama_host: config.ollamaHost,
+    startup_ms: Math.round(performance.now() - startedAt),
+  })
+  const stop = (signal: string) => {
+    running.app.log.info('signal received', { signal })
+    running.shutdown().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        running.app.log.error('shutdown failed', { error })
+        process.exit(1)
+      },
+    )
+  }
+  process.once('SIGTERM', stop)
+  process.once('SIGINT', stop)
+}
+
+if (import.meta.main) await main()

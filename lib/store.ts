@@ -1,0 +1,299 @@
+import { randomUUID } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
+import { timestamp } from './clock.ts'
+import { bundledMigrations, migrate, type Migration } from './migrations.ts'
+
+export const DEFAULT_TITLE = 'New Chat'
+const TITLE_MAX_CHARS = 60
+
+export type Role = 'system' | 'user' | 'assistant'
+export type MessageStatus = 'complete' | 'streaming' | 'cancelled' | 'error' | 'interrupted'
+
+export interface Session {
+  id: string
+  title: string
+  created_at: string
+  updated_at: string
+  message_count: number
+}
+
+export interface Message {
+  id: string
+  role: Role
+  content: string
+  created_at: string
+  model?: string
+  tokens_used?: number
+  status: MessageStatus
+}
+
+export interface HistoryEntry {
+  role: Role
+  content: string
+}
+
+/** Where the previous page ended; opaque to clients (see lib/cursor.ts). */
+export type SessionCursor = [updatedAt: string, id: string]
+export type MessageCursor = [createdAt: string, seq: number]
+
+export interface Page<T, C> {
+  items: T[]
+  next: C | null
+}
+
+export interface FinishedReply {
+  content: string
+  status: Exclude<MessageStatus, 'streaming'>
+  tokensUsed?: number | undefined
+  promptTokens?: number | undefined
+  doneReason?: string | undefined
+}
+
+export interface StoreOptions {
+  migrations?: Migration[]
+  busyTimeoutMs?: number
+}
+
+/**
+ * Everything this service keeps, in one SQLite database. Statements are prepared once; each
+ * method is one statement or one short transaction with nothing awaited inside.
+ */
+export class ChatStore {
+  readonly db: DatabaseSync
+  readonly path: string
+  private readonly statements
+  private readonly listSessionsFirst: StatementSync
+  private readonly listSessionsAfter: StatementSync
+  private readonly listMessagesFirst: StatementSync
+  private readonly listMessagesAfter: StatementSync
+
+  constructor(path: string, { migrations = bundledMigrations(), busyTimeoutMs = 5000 }: StoreOptions = {}) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    this.path = path
+    this.db = new DatabaseSync(path)
+    try {
+      this.db.exec(`
+        PRAGMA journal_mode = WAL;
+        PRAGMA synchronous = NORMAL;
+        PRAGMA foreign_keys = ON;
+        PRAGMA busy_timeout = ${Math.trunc(busyTimeoutMs)};
+      `)
+      migrate(this.db, migrations)
+    } catch (error) {
+      this.db.close()
+      throw error
+    }
+    const db = this.db
+    const sessionColumns = 'id, title, created_at, updated_at, message_count'
+    const messageColumns = 'rowid AS seq, id, role, content, created_at, model, tokens_used, status'
+    this.statements = {
+      ping: db.prepare('SELECT 1'),
+      getSession: db.prepare(`SELECT ${sessionColumns} FROM sessions WHERE id = ?`),
+      insertSession: db.prepare(
+        `INSERT INTO sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING ${sessionColumns}`,
+      ),
+      renameSession: db.prepare(
+        `UPDATE sessions SET title = ?, updated_at = ? WHERE id = ? RETURNING ${sessionColumns}`,
+      ),
+      setTitle: db.prepare('UPDATE sessions SET title = ? WHERE id = ?'),
+      deleteSession: db.prepare('DELETE FROM sessions WHERE id = ?'),
+      insertMessage: db.prepare(
+        `INSERT INTO messages (id, session_id, role, content, model, status, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      hasRole: db.prepare('SELECT 1 FROM messages WHERE session_id = ? AND role = ? LIMIT 1'),
+      history: db.prepare(
+        `SELECT role, content FROM messages WHERE session_id = ? AND content != '' ORDER BY created_at, rowid`,
+      ),
+      getMessage: db.prepare(`SELECT ${messageColumns} FROM messages WHERE id = ?`),
+      checkpoint: db.prepare(`UPDATE messages SET content = ? WHERE id = ? AND status = 'streaming'`),
+      finish: db.prepare(
+        `UPDATE messages SET content = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?
+         WHERE id = ? AND status = 'streaming'`,
+      ),
+      interruptStreaming: db.prepare(`UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'`),
+    }
+    this.listSessionsFirst = db.prepare(
+      `SELECT ${sessionColumns} FROM sessions ORDER BY updated_at DESC, id DESC LIMIT ?`,
+    )
+    this.listSessionsAfter = db.prepare(
+      `SELECT ${sessionColumns} FROM sessions WHERE (updated_at, id) < (?, ?)
+       ORDER BY updated_at DESC, id DESC LIMIT ?`,
+    )
+    this.listMessagesFirst = db.prepare(
+      `SELECT ${messageColumns} FROM messages WHERE session_id = ? ORDER BY created_at, rowid LIMIT ?`,
+    )
+    this.listMessagesAfter = db.prepare(
+      `SELECT ${messageColumns} FROM messages WHERE session_id = ? AND (created_at, rowid) > (?, ?)
+       ORDER BY created_at, rowid LIMIT ?`,
+    )
+  }
+
+  /** Throws when the database cannot answer. */
+  ping(): void {
+    this.statements.ping.get()
+  }
+
+  getSession(id: string): Session | undefined {
+    const row = this.statements.getSession.get(id)
+    return row && toSession(row)
+  }
+
+  createSession({ id = randomUUID(), title = DEFAULT_TITLE, system }: { id?: string; title?: string; system?: string | undefined } = {}): Session {
+    return this.transaction(() => {
+      const now = timestamp()
+      this.statements.insertSession.get(id, title, now, now)
+      if (system) this.statements.insertMessage.run(randomUUID(), id, 'system', system, null, 'complete', now)
+      return toSession(this.statements.getSession.get(id)!)
+    })
+  }
+
+  renameSession(id: string, title: string): Session | undefined {
+    const row = this.statements.renameSession.get(title, timestamp(), id)
+    return row && toSession(row)
+  }
+
+  deleteSession(id: string): boolean {
+    return Number(this.statements.deleteSession.run(id).changes) > 0
+  }
+
+  listSessions(limit: number, after: SessionCursor | null): Page<Session, SessionCursor> {
+    const rows = after
+      ? this.listSessionsAfter.all(after[0], after[1], limit + 1)
+      : this.listSessionsFirst.all(limit + 1)
+    const items = rows.slice(0, limit).map(toSession)
+    const last = items.at(-1)
+    return { items, next: rows.length > limit && last ? [last.updated_at, last.id] : null }
+  }
+
+  listMessages(sessionId: string, limit: number, after: MessageCursor | null): Page<Message, MessageCursor> {
+    const rows = after
+      ? this.listMessagesAfter.all(sessionId, after[0], after[1], limit + 1)
+      : this.listMessagesFirst.all(sessionId, limit + 1)
+    const page = rows.slice(0, limit)
+    const last = page.at(-1)
+    return {
+      items: page.map(toMessage),
+      next: rows.length > limit && last ? [String(last.created_at), Number(last.seq)] : null,
+    }
+  }
+
+  getMessage(id: string): Message | undefined {
+    const row = this.statements.getMessage.get(id)
+    return row && toMessage(row)
+  }
+
+  /**
+   * Stores a user's turn in one transaction: the session (created, with the client's id when it
+   * gave one), the system prompt when the session has none, the user message, and the title taken
+   * from the first user message of a session still called `New Chat`.
+   */
+  addUserTurn({ sessionId, content, system }: { sessionId: string; content: string; system?: string | undefined }): {
+    session: Session
+    userMessageId: string
+  } {
+    return this.transaction(() => {
+      const now = timestamp()
+      let session = this.statements.getSession.get(sessionId)
+      if (!session) session = this.statements.insertSession.get(sessionId, DEFAULT_TITLE, now, now)!
+      if (system && !this.statements.hasRole.get(sessionId, 'system')) {
+        this.statements.insertMessage.run(randomUUID(), sessionId, 'system', system, null, 'complete', now)
+      }
+      const isFirstUserMessage = !this.statements.hasRole.get(sessionId, 'user')
+      const userMessageId = randomUUID()
+      this.statements.insertMessage.run(userMessageId, sessionId, 'user', content, null, 'complete', now)
+      if (isFirstUserMessage && session.title === DEFAULT_TITLE) {
+        this.statements.setTitle.run(titleFromMessage(content), sessionId)
+      }
+      return { session: toSession(this.statements.getSession.get(sessionId)!), userMessageId }
+    })
+  }
+
+  /** The messages Ollama is sent: every message with content, oldest first. */
+  history(sessionId: string): HistoryEntry[] {
+    return this.statements.history.all(sessionId).map((row) => ({ role: row.role as Role, content: String(row.content) }))
+  }
+
+  /** Stores the assistant message of a generation that has started, as `streaming`. */
+  startReply(sessionId: string, model: string): { id: string; createdAt: string } {
+    const id = randomUUID()
+    const createdAt = timestamp()
+    this.statements.insertMessage.run(id, sessionId, 'assistant', '', model, 'streaming', createdAt)
+    return { id, createdAt }
+  }
+
+  checkpointReply(id: string, content: string): void {
+    this.statements.checkpoint.run(content, id)
+  }
+
+  /** Finalises a streaming reply; a reply already final is left as it is. */
+  finishReply(id: string, reply: FinishedReply): boolean {
+    const params: SQLInputValue[] = [
+      reply.content,
+      reply.status,
+      reply.tokensUsed ?? null,
+      reply.promptTokens ?? null,
+      reply.doneReason ?? null,
+      id,
+    ]
+    return Number(this.statements.finish.run(...params).changes) > 0
+  }
+
+  /** Replies a crash left `streaming` become `interrupted`, with their last checkpointed text. */
+  interruptStreamingReplies(): number {
+    return Number(this.statements.interruptStreaming.run().changes)
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close()
+  }
+
+  private transaction<T>(work: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE')
+    try {
+      const result = work()
+      this.db.exec('COMMIT')
+      return result
+    } catch (error) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK')
+      throw error
+    }
+  }
+}
+
+/** The first line of a message, cut at a word boundary to at most 60 characters. */
+export function titleFromMessage(content: string): string {
+  const firstLine = content.trim().split(/\r?\n/, 1)[0]!.trim()
+  const chars = [...firstLine]
+  if (chars.length <= TITLE_MAX_CHARS) return firstLine || DEFAULT_TITLE
+  const cut = chars.slice(0, TITLE_MAX_CHARS + 1).join('')
+  const lastSpace = cut.search(/\s\S*$/)
+  const title = (lastSpace > 0 ? cut.slice(0, lastSpace) : chars.slice(0, TITLE_MAX_CHARS).join('')).trimEnd()
+  return title || DEFAULT_TITLE
+}
+
+type Row = Record<string, SQLInputValue>
+
+function toSession(row: Row): Session {
+  return {
+    id: String(row.id),
+    title: String(row.title),
+    created_at: String(row.created_at),
+    updated_at: String(row.updated_at),
+    message_count: Number(row.message_count),
+  }
+}
+
+function toMessage(row: Row): Message {
+  return {
+    id: String(row.id),
+    role: row.role as Role,
+    content: String(row.content),
+    created_at: String(row.created_at),
+    ...(row.model == null ? {} : { model: String(row.model) }),
+    ...(row.tokens_used == null ? {} : { tokens_used: Number(row.tokens_used) }),
+    status: row.status as MessageStatus,
+  }
+}

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { json } from './support/app.ts'
+import { PROJECT_ROOT, spawnServer } from './support/process.ts'
+
+const dockerfile = readFileSync(join(PROJECT_ROOT, 'Dockerfile'), 'utf8')
+const stages = dockerfile.split(/^FROM /m).slice(1)
+const runtimeStage = stages.at(-1)!
+
+/** Builds into a folder laid out like the build stage's /app. */
+function buildLikeTheImage(): string {
+  const buildRoot = mkdtempSync(join(tmpdir(), 'chat-ollama-build-'))
+  execFileSync(process.execPath, ['build.mjs', '--outdir', join(buildRoot, 'dist')], { cwd: PROJECT_ROOT, stdio: 'pipe' })
+  return buildRoot
+}
+
+/** An empty folder holding exactly what the runtime stage copies from the build stage. */
+function runtimeFolder(buildRoot: string): string {
+  const runtime = mkdtempSync(join(tmpdir(), 'chat-ollama-runtime-'))
+  const copies = [...runtimeStage.matchAll(/^COPY --from=build (\S+) (\S+)$/gm)]
+  assert.ok(copies.length > 0, 'the runtime stage copies nothing from the build stage')
+  for (const [, from, to] of copies) {
+    cpSync(join(buildRoot, from!.replace(/^\/app\/?/, '')), join(runtime, to!), { recursive: true })
+  }
+  assert.ok(!existsSync(join(runtime, 'node_modules')))
+  return runtime
+}
+
+test('the Dockerfile never runs npm scripts on Alpine, where the glibc node devDependency cannot run', () => {
+  for (const stage of stages.filter((text) => /alpine/.test(text.split('\n')[0]!))) {
+    assert.doesNotMatch(stage, /^RUN .*npm (run|test|start)/m)
+    assert.doesNotMatch(stage, /^RUN npm (ci|install)(?!.*--ignore-scripts)/m)
+  }
+  assert.match(runtimeStage, /^USER node$/m)
+  assert.match(runtimeStage, /^HEALTHCHECK /m)
+  assert.match(runtimeStage, /^VOLUME \["\/data"\]$/m)
+})
+
+test('what the runtime stage holds serves the API from an empty folder, and every function bundle loads alone', async (t) => {
+  const runtime = runtimeFolder(buildLikeTheImage())
+  const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(runtimeStage)![1]!) as string[]
+  assert.equal(cmd[0], 'node')
+  const server = await spawnServer(t, cmd.slice(1), { cwd: runtime, env: { OLLAMA_HOST: '127.0.0.1:9', DB_PATH: join(runtime, 'data', 'chat.db') } })
+  const response = await fetch(`${server.url}/health`)
+  assert.equal(response.status, 200)
+  assert.equal((await json(response)).services.database, 'healthy')
+  server.child.kill('SIGTERM')
+  assert.equal((await server.exited).code, 0)
+
+  const bundles = readdirSync(join(runtime, 'dist', 'functions')).filter((file) => file.endsWith('.mjs'))
+  assert.ok(bundles.includes('health.mjs'))
+  mkdirSync(join(runtime, 'fn-data'))
+  for (const bundle of bundles) {
+    // A fresh process per bundle, so nothing else is loaded; it answers a Request with a Response.
+    const script = `const fn = (await import('./dist/functions/${bundle}')).default
+      if (typeof fn.fetch !== 'function') throw new Error('no fetch')
+      const response = await fn.fetch(new Request('http://function.local/health'))
+      if (!(response instanceof Response)) throw new Error('not a Response')
+      console.log(response.status)`
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: runtime,
+      env: { ...process.env, DB_PATH: join(runtime, 'fn-data', 'chat.db'), OLLAMA_HOST: '127.0.0.1:9', LOG_LEVEL: 'error' },
+      encoding: 'utf8',
+    })
+    assert.match(output.trim(), /^\d{3}$/, `${bundle} answered ${output}`)
+  }
+})

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { ConfigError, loadConfig, parseByteSize, parseDuration, readEnvironment } from '../lib/config.ts'
+import { parseOllamaHost } from '../lib/ollama-host.ts'
+
+test('every variable has the documented default', () => {
+  const config = loadConfig({})
+  assert.deepEqual(config, {
+    port: 8080,
+    host: '0.0.0.0',
+    env: 'development',
+    dbPath: './data/chat.db',
+    ollamaHost: 'http://localhost:11434',
+    ollamaTimeoutMs: 30_000,
+    chatTimeoutMs: 300_000,
+    defaultModel: 'llama3.2',
+    allowedModels: [],
+    defaultNumCtx: 8192,
+    maxConcurrentChats: 100,
+    maxMessageChars: 32_000,
+    maxBodyBytes: 1_048_576,
+    readTimeoutMs: 30_000,
+    writeTimeoutMs: 30_000,
+    sseHeartbeatMs: 15_000,
+    checkpointIntervalMs: 1000,
+    shutdownGraceMs: 10_000,
+    corsOrigins: '*',
+    logLevel: 'info',
+    logFormat: 'json',
+  })
+})
+
+test('durations take Go forms', () => {
+  assert.equal(parseDuration('250ms'), 250)
+  assert.equal(parseDuration('30s'), 30_000)
+  assert.equal(parseDuration('5m'), 300_000)
+  assert.equal(parseDuration('1h30m'), 5_400_000)
+  assert.equal(parseDuration('1.5s'), 1500)
+  assert.equal(parseDuration('0'), 0)
+  for (const bad of ['', '5', '5 s', 's', '-1s', '1d', '1s2']) assert.equal(parseDuration(bad), undefined, bad)
+})
+
+test('byte sizes take plain counts and binary or decimal units', () => {
+  assert.equal(parseByteSize('1048576'), 1_048_576)
+  assert.equal(parseByteSize('1MiB'), 1_048_576)
+  assert.equal(parseByteSize('512KiB'), 524_288)
+  assert.equal(parseByteSize('2MB'), 2_000_000)
+  assert.equal(parseByteSize('1 mib'), 1_048_576)
+  for (const bad of ['', 'MiB', '1.5MiB', '1XB', '-1']) assert.equal(parseByteSize(bad), undefined, bad)
+})
+
+test('OLLAMA_HOST is read the way Ollama reads it', () => {
+  const cases: Array<[string, string | undefined]> = [
+    ['ollama:11434', 'http://ollama:11434'],
+    ['ollama', 'http://ollama:11434'],
+    ['localhost:11434', 'http://localhost:11434'],
+    [':56789', 'http://127.0.0.1:56789'],
+    ['http://ollama', 'http://ollama:80'],
+    ['http://ollama:80', 'http://ollama:80'],
+    ['ollama:80', 'http://ollama:80'],
+    ['https://example.com', 'https://example.com:443'],
+    ['https://example.com/ollama/', 'https://example.com:443/ollama'],
+    ['http://user:pass@host:1234/', 'http://user:pass@host:1234'],
+    ['"10.0.0.5:11434"', 'http://10.0.0.5:11434'],
+    ['[::1]', 'http://[::1]:11434'],
+    ['ftp://host', undefined],
+    ['http://', undefined],
+    ['host:99999', undefined],
+  ]
+  for (const [input, expected] of cases) assert.equal(parseOllamaHost(input), expected, input)
+})
+
+test('lists are split, trimmed and normalised', () => {
+  const config = loadConfig({ ALLOWED_MODELS: ' llama3.2, qwen3:8b ,,myns/model ', CORS_ORIGINS: 'https://a.example, http://localhost:5173' })
+  assert.deepEqual(config.allowedModels, ['llama3.2:latest', 'qwen3:8b', 'myns/model:latest'])
+  assert.deepEqual(config.corsOrigins, ['https://a.example', 'http://localhost:5173'])
+})
+
+test('production forces JSON logs', () => {
+  assert.equal(loadConfig({ ENV: 'production', LOG_FORMAT: 'text' }).logFormat, 'json')
+  assert.equal(loadConfig({ LOG_FORMAT: 'text' }).logFormat, 'text')
+})
+
+test('a bad value is named with its variable, its value and the expected form', () => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'eighty' }, /^PORT="eighty" is not valid: expected a port number/],
+    [{ OLLAMA_TIMEOUT: '30' }, /^OLLAMA_TIMEOUT="30" is not valid: expected a duration such as 250ms/],
+    [{ MAX_BODY_BYTES: 'lots' }, /^MAX_BODY_BYTES="lots" is not valid/],
+    [{ OLLAMA_HOST: 'ftp://x' }, /^OLLAMA_HOST="ftp:\/\/x" is not valid/],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL="loud" is not valid: expected debug, info, warn or error/],
+    [{ CORS_ORIGINS: 'not an origin' }, /^CORS_ORIGINS="not an origin" is not valid/],
+    [{ MAX_CONCURRENT_CHATS: '0' }, /^MAX_CONCURRENT_CHATS="0" is not valid/],
+  ]
+  for (const [env, message] of cases) {
+    assert.throws(() => loadConfig(env), (error: Error) => error instanceof ConfigError && message.test(error.message) && !error.message.includes('\n'))
+  }
+})
+
+test('.env fills in what the environment does not set', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'chat-ollama-env-'))
+  writeFileSync(join(folder, '.env'), 'DEFAULT_MODEL=from-file\nCHAT_OLLAMA_TEST_ONLY=1\n')
+  const env = readEnvironment(join(folder, '.env'))
+  assert.equal(env.DEFAULT_MODEL, process.env.DEFAULT_MODEL ?? 'from-file')
+  assert.equal(env.CHAT_OLLAMA_TEST_ONLY, '1')
+  assert.equal(readEnvironment(join(folder, 'missing.env')).CHAT_OLLAMA_TEST_ONLY, undefined)
+})
+
+test('the server refuses to start on a bad value: one line on stderr, exit code 1', () => {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'lib/server.ts'], {
+    env: { ...process.env, PORT: '0', DB_PATH: ':memory:', SSE_HEARTBEAT: 'often' },
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
+  assert.equal(result.status, 1)
+  assert.equal(result.stderr, 'chat-ollama: SSE_HEARTBEAT="often" is not valid: expected a duration such as 250ms, 30s, 5m or 1h\n')
+})

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, cpSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import { pathToFileURL } from 'node:url'
+import { test } from 'node:test'
+import { bundledMigrations, checksum, MigrationError, readMigrations } from '../lib/migrations.ts'
+import { ChatStore, titleFromMessage } from '../lib/store.ts'
+
+const tempDb = () => join(mkdtempSync(join(tmpdir(), 'chat-ollama-store-')), 'nested', 'chat.db')
+
+test('a new database gets every migration, recorded with its checksum, and the PRAGMAs', (t) => {
+  const path = tempDb()
+  const store = new ChatStore(path)
+  t.after(() => store.close())
+  const rows = store.db.prepare('SELECT version, name, checksum FROM schema_migrations ORDER BY version').all().map((row) => ({ ...row }))
+  assert.deepEqual(rows, bundledMigrations().map(({ version, name, sql }) => ({ version, name, checksum: checksum(sql) })))
+  assert.ok(rows.length >= 3)
+  assert.equal(store.db.prepare('PRAGMA journal_mode').get()!.journal_mode, 'wal')
+  assert.equal(store.db.prepare('PRAGMA foreign_keys').get()!.foreign_keys, 1)
+  assert.equal(store.db.prepare('PRAGMA synchronous').get()!.synchronous, 1)
+  assert.ok(Number(store.db.prepare('PRAGMA busy_timeout').get()!.timeout) > 0)
+})
+
+test('a restart on an existing database keeps its data and applies nothing twice', () => {
+  const path = tempDb()
+  const first = new ChatStore(path)
+  const session = first.createSession({ title: 'kept' })
+  first.addUserTurn({ sessionId: session.id, content: 'hello' })
+  first.close()
+  const second = new ChatStore(path)
+  assert.equal(second.getSession(session.id)?.title, 'kept')
+  assert.equal(second.getSession(session.id)?.message_count, 1)
+  assert.equal(Number(second.db.prepare('SELECT count(*) AS n FROM schema_migrations').get()!.n), bundledMigrations().length)
+  second.close()
+})
+
+test('a migration edited after it was applied stops start-up with a clear message', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'chat-ollama-migrations-'))
+  cpSync(new URL('../migrations/', import.meta.url), folder, { recursive: true })
+  const url = pathToFileURL(`${folder}/`)
+  const path = tempDb()
+  new ChatStore(path, { migrations: readMigrations(url) }).close()
+  const file = join(folder, '002_session_updated_at_trigger.sql')
+  writeFileSync(file, `${readFileSync(file, 'utf8')}\n-- edited\n`)
+  assert.throws(
+    () => new ChatStore(path, { migrations: readMigrations(url) }),
+    (error: Error) => error instanceof MigrationError && /Migration 002_session_updated_at_trigger\.sql was changed after it was applied/.test(error.message),
+  )
+})
+
+test('line endings do not count as an edit', () => {
+  assert.equal(checksum('a;\r\nb;\r\n'), checksum('a;\nb;\n'))
+})
+
+test('a database written by newer code is refused', () => {
+  const path = tempDb()
+  new ChatStore(path).close()
+  const db = new DatabaseSync(path)
+  db.prepare("INSERT INTO schema_migrations VALUES (999, 'from_the_future', 'x', '2030-01-01T00:00:00.000Z')").run()
+  db.close()
+  assert.throws(() => new ChatStore(path), (error: Error) => error instanceof MigrationError && /newer version of chat-ollama/.test(error.message))
+})
+
+test('a failing migration is rolled back whole and named', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'chat-ollama-migrations-'))
+  mkdirSync(folder, { recursive: true })
+  writeFileSync(join(folder, '001_ok.sql'), 'CREATE TABLE a (x);')
+  writeFileSync(join(folder, '002_broken.sql'), 'CREATE TABLE b (y); THIS IS NOT SQL;')
+  const path = tempDb()
+  assert.throws(() => new ChatStore(path, { migrations: readMigrations(pathToFileURL(`${folder}/`)) }), /Migration 002_broken\.sql failed/)
+  const db = new DatabaseSync(path)
+  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').all().map((row) => row.version), [1])
+  assert.equal(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'b'").get()!.n, 0)
+  db.close()
+})
+
+test('deleting a session removes its messages', (t) => {
+  const store = new ChatStore(':memory:')
+  t.after(() => store.close())
+  const session = store.createSession({ system: 'be brief' })
+  store.addUserTurn({ sessionId: session.id, content: 'hi' })
+  assert.equal(store.getSession(session.id)?.message_count, 2)
+  assert.equal(store.deleteSession(session.id), true)
+  assert.equal(store.db.prepare('SELECT count(*) AS n FROM messages').get()!.n, 0)
+  assert.equal(store.deleteSession(session.id), false)
+})
+
+test('titles come from the first line, cut at a word boundary to 60 characters', () => {
+  assert.equal(titleFromMessage('  Why is the sky blue?\nAnd the sea?'), 'Why is the sky blue?')
+  const long = 'Explain the difference between processes and threads in operating systems please'
+  const title = titleFromMessage(long)
+  assert.equal(title, 'Explain the difference between processes and threads in')
+  assert.ok(title.length <= 60)
+  assert.equal(titleFromMessage('x'.repeat(80)), 'x'.repeat(60))
+  assert.equal(titleFromMessage('\n\n'), 'New Chat')
+})

@@ -1,0 +1,250 @@
+/**
+ * A fake Ollama: a real HTTP server on loopback that speaks Ollama's wire format
+ * (shared/ollama-wire.md) closely enough for ollama-js, with knobs for every fault the service
+ * must survive. Run alone (`node test/support/fake-ollama.ts --port 11434 --delay 20`) it serves
+ * benchmarks from its own process.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { parseArgs } from 'node:util'
+
+export interface Scenario {
+  /** The reply's chunks; by default `You said: <last user message>` in four chunks. */
+  tokens?: string[]
+  /** Wait before each chunk. */
+  tokenDelayMs?: number
+  /** Wait before the response headers (real Ollama sends them with the first chunk). */
+  headersDelayMs?: number
+  /** Answer with this HTTP status and `{"error": errorMessage}` instead of a stream. */
+  status?: number
+  errorMessage?: string
+  /** After this many chunks, send a `{"error"}` line and close. */
+  failAfterTokens?: number
+  /** After this many chunks, close without a done line. */
+  cutAfterTokens?: number
+  /** After this many chunks, send nothing more until the client goes away. */
+  stallAfterTokens?: number
+  /** After this many chunks, send a line that is not JSON. */
+  malformedAfterTokens?: number
+  doneReason?: 'stop' | 'length'
+}
+
+export interface RecordedRequest {
+  method: string
+  path: string
+  headers: IncomingMessage['headers']
+  body: any
+  receivedAt: number
+  /** When the client went away before the response ended (an abort), else null. */
+  abortedAt: number | null
+  finished: boolean
+}
+
+export interface FakeOllamaOptions {
+  models?: string[]
+  scenario?: Scenario
+  port?: number
+}
+
+const DEFAULT_MODELS = ['llama3.2:latest', 'qwen3:8b']
+
+export class FakeOllama {
+  readonly requests: RecordedRequest[] = []
+  models: string[]
+  scenario: Scenario
+  private readonly queued: Scenario[] = []
+  private readonly server: Server
+  private readonly sockets = new Set<import('node:net').Socket>()
+  url = ''
+
+  constructor({ models = DEFAULT_MODELS, scenario = {} }: FakeOllamaOptions = {}) {
+    this.models = models
+    this.scenario = scenario
+    this.server = createServer({ noDelay: true, keepAliveTimeout: 60_000 }, (req, res) => void this.handle(req, res))
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket)
+      socket.once('close', () => this.sockets.delete(socket))
+    })
+  }
+
+  async listen(port = 0): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve))
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+    return this
+  }
+
+  /** The host in the `host:port` form OLLAMA_HOST usually takes. */
+  get hostPort(): string {
+    return this.url.replace('http://', '')
+  }
+
+  /** The scenario for the next chat request only (queued in order), over the standing one. */
+  next(scenario: Scenario): this {
+    this.queued.push(scenario)
+    return this
+  }
+
+  chatRequests(): RecordedRequest[] {
+    return this.requests.filter((request) => request.path === '/api/chat')
+  }
+
+  /** Resolves once `predicate` holds, checking every few milliseconds, or rejects after `timeoutMs`. */
+  async waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (!predicate()) {
+      if (Date.now() > deadline) throw new Error('fake Ollama: condition not met in time')
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy()
+    await new Promise((resolve) => this.server.close(resolve))
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]!
+    const raw = await readBody(req)
+    let body: any = null
+    try {
+      body = raw ? JSON.parse(raw) : null
+    } catch {
+      body = raw
+    }
+    const record: RecordedRequest = { method: req.method ?? 'GET', path, headers: req.headers, body, receivedAt: Date.now(), abortedAt: null, finished: false }
+    this.requests.push(record)
+    res.once('close', () => {
+      if (!res.writableFinished) record.abortedAt = Date.now()
+    })
+    res.once('finish', () => (record.finished = true))
+
+    const route = `${req.method} ${path}`
+    switch (route) {
+      case 'GET /':
+      case 'HEAD /':
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
+        res.end(req.method === 'HEAD' ? undefined : 'Ollama is running')
+        return
+      case 'GET /api/version':
+        return sendJson(res, 200, { version: '0.32.15' })
+      case 'GET /api/tags':
+        return sendJson(res, 200, { models: this.models.map(modelEntry) })
+      case 'GET /api/ps':
+        return sendJson(res, 200, { models: [] })
+      case 'POST /api/chat':
+        return this.chat(body, res)
+      default:
+        res.writeHead(404, { 'content-type': 'text/plain' })
+        res.end('404 page not found')
+    }
+  }
+
+  private async chat(body: any, res: ServerResponse): Promise<void> {
+    const scenario = { ...this.scenario, ...this.queued.shift() }
+    if (!body || typeof body !== 'object') return sendJson(res, 400, { error: 'missing request body' })
+    if (!body.model) return sendJson(res, 400, { error: 'model is required' })
+    const model = String(body.model)
+    const name = model.includes(':') ? model : `${model}:latest`
+    if (scenario.headersDelayMs) {
+      await sleep(scenario.headersDelayMs)
+      if (res.destroyed) return
+    }
+    if (scenario.status) return sendJson(res, scenario.status, { error: scenario.errorMessage ?? 'server busy, please try again.  maximum pending requests exceeded' })
+    if (!this.models.includes(name)) return sendJson(res, 404, { error: `model '${model}' not found` })
+
+    const messages: Array<{ role: string; content: string }> = Array.isArray(body.messages) ? body.messages : []
+    const lastUser = [...messages].reverse().find((message) => message.role === 'user')?.content ?? ''
+    const tokens = scenario.tokens ?? ['You', ' said', ': ', lastUser]
+    const promptTokens = messages.reduce((sum, message) => sum + Math.ceil(String(message.content).length / 4), 0) + 10
+    const startedAt = process.hrtime.bigint()
+    const chunk = (content: string, done: boolean) => ({
+      model,
+      created_at: new Date().toISOString(),
+      message: { role: 'assistant', content },
+      done,
+      ...(done
+        ? {
+            done_reason: scenario.doneReason ?? 'stop',
+            total_duration: Number(process.hrtime.bigint() - startedAt),
+            load_duration: 1_334_875,
+            prompt_eval_count: promptTokens,
+            prompt_eval_duration: 342_546_000,
+            eval_count: tokens.length,
+            eval_duration: 4_535_599_000,
+          }
+        : {}),
+    })
+
+    if (body.stream === false) {
+      for (const _ of tokens) if (scenario.tokenDelayMs) await sleep(scenario.tokenDelayMs)
+      if (res.destroyed) return
+      return sendJson(res, 200, chunk(tokens.join(''), true))
+    }
+
+    const delay = scenario.tokenDelayMs ?? 0
+    let headersSent = false
+    const write = (line: string) => {
+      if (!headersSent) {
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' })
+        headersSent = true
+      }
+      return res.write(line)
+    }
+    for (let index = 0; index < tokens.length; index++) {
+      if (delay) await sleep(delay)
+      if (res.destroyed) return
+      if (index === scenario.failAfterTokens) {
+        write(`${JSON.stringify({ error: scenario.errorMessage ?? 'an error was encountered while running the model' })}\n`)
+        return void res.end()
+      }
+      if (index === scenario.cutAfterTokens) return void res.end()
+      if (index === scenario.stallAfterTokens) return
+      if (index === scenario.malformedAfterTokens) write('{"model": this is not json\n')
+      if (!write(`${JSON.stringify(chunk(tokens[index]!, false))}\n`)) await new Promise((resolve) => res.once('drain', resolve))
+    }
+    if (scenario.stallAfterTokens === tokens.length) return
+    if (scenario.cutAfterTokens === tokens.length) return void res.end()
+    write(`${JSON.stringify(chunk('', true))}\n`)
+    res.end()
+  }
+}
+
+function modelEntry(name: string) {
+  return {
+    name,
+    model: name,
+    modified_at: '2025-05-04T17:37:44.706015396-07:00',
+    size: 2_019_393_189,
+    digest: 'a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72',
+    details: { parent_model: '', format: 'gguf', family: 'llama', families: ['llama'], parameter_size: '3.2B', quantization_level: 'Q4_K_M' },
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.destroyed) return
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' })
+  res.end(JSON.stringify(body))
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of req) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<FakeOllama> {
+  return new FakeOllama(options).listen(options.port)
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: { port: { type: 'string', default: '0' }, delay: { type: 'string', default: '0' }, tokens: { type: 'string', default: '30' } },
+  })
+  const tokens = Array.from({ length: Number(values.tokens) }, (_, index) => `tok${index} `)
+  const fake = await startFakeOllama({ port: Number(values.port), scenario: { tokenDelayMs: Number(values.delay), tokens } })
+  // The parent process reads the address from this line.
+  process.stdout.write(`${JSON.stringify({ url: fake.url })}\n`)
+  process.once('SIGTERM', () => void fake.close().then(() => process.exit(0)))
+}
