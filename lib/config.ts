@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
 import * as v from 'valibot'
-import { normalizeModelName } from './models.ts'
+import { isModelAllowed, normalizeModelName } from './models.ts'
 import { parseOllamaHost } from './ollama-host.ts'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
@@ -149,6 +149,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       throw new ConfigError(`${variable}=${JSON.stringify(raw)} is not valid: expected ${expected}`)
     }
     config[key] = result.output
+  }
+  const { defaultModel, allowedModels } = config as Pick<Config, 'defaultModel' | 'allowedModels'>
+  if (!isModelAllowed(defaultModel, allowedModels)) {
+    throw new ConfigError(`DEFAULT_MODEL=${JSON.stringify(defaultModel)} is not valid: expected one of ALLOWED_MODELS (${allowedModels.join(', ')})`)
   }
   // Production logs go to collectors, which want one JSON object per line.
   if (config.env === 'production') config.logFormat = 'json'

@@ -1,5 +1,6 @@
 import packageJson from '../package.json' with { type: 'json' }
 import { loadConfig, readEnvironment, type Config } from './config.ts'
+import { GenerationRegistry } from './generations.ts'
 import { createLogger, type Logger } from './log.ts'
 import { OllamaClient } from './ollama.ts'
 import { ChatStore } from './store.ts'
@@ -12,6 +13,7 @@ export interface AppContext {
   store: ChatStore
   ollama: OllamaClient
   log: Logger
+  generations: GenerationRegistry
 }
 
 const contexts = new WeakSet<object>()
@@ -22,6 +24,7 @@ export function createAppContext(config: Config, parts: Partial<Omit<AppContext,
     log: parts.log ?? createLogger({ level: config.logLevel, format: config.logFormat }),
     store: parts.store ?? new ChatStore(config.dbPath),
     ollama: parts.ollama ?? new OllamaClient({ host: config.ollamaHost, headersTimeoutMs: config.ollamaTimeoutMs }),
+    generations: parts.generations ?? new GenerationRegistry(config.maxConcurrentChats),
   }
   contexts.add(context)
   return context

@@ -72,7 +72,7 @@ export class OllamaClient {
     try {
       return await client.chat({ ...request, stream: true })
     } catch (error) {
-      if (signal.aborted) throw signal.reason
+      if (signal.aborted) throw new DOMException('The request to Ollama was aborted.', 'AbortError')
       if (headersDeadline.signal.aborted) {
         throw new HttpProblem(504, 'ollama', `Ollama did not answer within ${formatMs(this.headersTimeoutMs)} (OLLAMA_TIMEOUT).`, { cause: error })
       }

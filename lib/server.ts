@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import chat from '../functions/chat.ts'
 import health from '../functions/health.ts'
+import models from '../functions/models.ts'
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config.ts'
 import { createAppContext, VERSION, type AppContext } from './context.ts'
 import { createDispatcher } from './dispatcher.ts'
@@ -8,13 +10,13 @@ import type { FunctionSpec } from './handler.ts'
 import { serveNodeRequest } from './node-http.ts'
 
 /** Every function the server mounts, each at its own method and path. */
-export const FUNCTIONS: FunctionSpec[] = [health]
+export const FUNCTIONS: FunctionSpec[] = [health, chat, models]
 
 export interface RunningServer {
   server: Server
   app: AppContext
   url: string
-  /** Stops accepting, finishes what is in flight, closes the database. */
+  /** Stops accepting, lets generations finish for up to SHUTDOWN_GRACE, closes the database. */
   shutdown(): Promise<void>
 }
 
@@ -48,9 +50,10 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
   let stopping: Promise<void> | undefined
   const shutdown = () =>
     (stopping ??= (async () => {
-      app.log.info('shutting down', { grace_ms: config.shutdownGraceMs })
+      app.log.info('shutting down', { running_generations: app.generations.size, grace_ms: config.shutdownGraceMs })
       const closed = new Promise((resolve) => server.close(resolve))
       server.closeIdleConnections()
+      await app.generations.drain(config.shutdownGraceMs)
       server.closeAllConnections()
       await closed
       app.store.close()

@@ -80,3 +80,37 @@ export function parseSse(raw: string): { events: SseEvent[]; pings: number } {
 export async function json(response: Response): Promise<any> {
   return response.json()
 }
+
+/** Yields a streaming response's SSE events as they arrive (`: ping` comments as `{ping: true}`). */
+export async function* sseEvents(response: Response): AsyncGenerator<SseEvent | { ping: true }> {
+  const decoder = new TextDecoder()
+  let buffer = ''
+  for await (const chunk of response.body!) {
+    buffer += decoder.decode(chunk, { stream: true })
+    let end: number
+    while ((end = buffer.indexOf('\n\n')) !== -1) {
+      const block = buffer.slice(0, end + 2)
+      buffer = buffer.slice(end + 2)
+      const { events, pings } = parseSse(block)
+      for (let index = 0; index < pings; index++) yield { ping: true }
+      yield* events
+    }
+  }
+}
+
+/** A chat request body's defaults filled in. */
+export const chatRequest = (body: Record<string, unknown>, headers: Record<string, string> = {}) => toRequest('POST /v1/chat', body, headers)
+
+/** Counts rows in the store's tables, to show that a refused request changed nothing. */
+export function rowCounts(app: AppContext): { sessions: number; messages: number } {
+  const count = (table: string) => Number(app.store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get()!.n)
+  return { sessions: count('sessions'), messages: count('messages') }
+}
+
+/** Every message of a session as stored, oldest first. */
+export function storedMessages(app: AppContext, sessionId: string): any[] {
+  return app.store.db
+    .prepare('SELECT role, content, status, model, tokens_used, prompt_tokens, done_reason FROM messages WHERE session_id = ? ORDER BY created_at, rowid')
+    .all(sessionId)
+    .map((row) => ({ ...row }))
+}

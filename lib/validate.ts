@@ -1,0 +1,46 @@
+import * as v from 'valibot'
+import { HttpProblem } from './problem.ts'
+
+/**
+ * Checks `input` against `schema` and returns the typed output, or throws a 400 `validation`
+ * problem listing each issue as `{path, message}`.
+ */
+export function parseInput<TSchema extends v.GenericSchema>(schema: TSchema, input: unknown, what: string): v.InferOutput<TSchema> {
+  const result = v.safeParse(schema, input)
+  if (result.success) return result.output
+  const errors = result.issues.map((issue) => ({ path: v.getDotPath(issue) ?? '', message: issue.message }))
+  const first = errors[0]!
+  throw new HttpProblem(400, 'validation', `The ${what} is invalid: ${first.path ? `${first.path}: ` : ''}${first.message}`, { errors })
+}
+
+/** Query parameters as an object; a repeated parameter keeps every value, which schemas refuse. */
+export function queryOf(url: URL): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = Object.create(null)
+  for (const [key, value] of url.searchParams) {
+    const seen = query[key]
+    query[key] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value]
+  }
+  return query
+}
+
+export const uuid = (message = 'must be a UUID') => v.pipe(v.string(message), v.uuid(message))
+
+/** A whole number given as a query string, such as `limit=50`. */
+export const queryInteger = (min: number, max: number, fallback: number) =>
+  v.optional(
+    v.pipe(
+      v.string(`must be a whole number from ${min} to ${max}`),
+      v.regex(/^\d{1,9}$/, `must be a whole number from ${min} to ${max}`),
+      v.transform(Number),
+      v.minValue(min, `must be a whole number from ${min} to ${max}`),
+      v.maxValue(max, `must be a whole number from ${min} to ${max}`),
+    ),
+    String(fallback),
+  )
+
+/** `schema` for JSON objects only: valibot's object schemas would also take an array. */
+export const jsonObject = <TSchema extends v.GenericSchema>(schema: TSchema, message: string) =>
+  v.pipe(
+    v.custom<unknown>((input) => typeof input === 'object' && input !== null && !Array.isArray(input), message),
+    schema as v.GenericSchema<unknown, v.InferOutput<TSchema>>,
+  )
