@@ -3,6 +3,12 @@ import type { AddressInfo } from 'node:net'
 import chat from '../functions/chat.ts'
 import health from '../functions/health.ts'
 import models from '../functions/models.ts'
+import sessionDelete from '../functions/session-delete.ts'
+import sessionGet from '../functions/session-get.ts'
+import sessionMessages from '../functions/session-messages.ts'
+import sessionUpdate from '../functions/session-update.ts'
+import sessionsCreate from '../functions/sessions-create.ts'
+import sessionsList from '../functions/sessions-list.ts'
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config.ts'
 import { createAppContext, VERSION, type AppContext } from './context.ts'
 import { createDispatcher } from './dispatcher.ts'
@@ -10,7 +16,17 @@ import type { FunctionSpec } from './handler.ts'
 import { serveNodeRequest } from './node-http.ts'
 
 /** Every function the server mounts, each at its own method and path. */
-export const FUNCTIONS: FunctionSpec[] = [health, chat, models]
+export const FUNCTIONS: FunctionSpec[] = [
+  health,
+  chat,
+  models,
+  sessionsList,
+  sessionsCreate,
+  sessionGet,
+  sessionUpdate,
+  sessionDelete,
+  sessionMessages,
+]
 
 export interface RunningServer {
   server: Server

@@ -63,11 +63,8 @@ export interface StoreOptions {
 export class ChatStore {
   readonly db: DatabaseSync
   readonly path: string
-  private readonly statements
-  private readonly listSessionsFirst: StatementSync
-  private readonly listSessionsAfter: StatementSync
-  private readonly listMessagesFirst: StatementSync
-  private readonly listMessagesAfter: StatementSync
+  /** Every statement, prepared once; public so tests can check their query plans. */
+  readonly statements
 
   constructor(path: string, { migrations = bundledMigrations(), busyTimeoutMs = 5000 }: StoreOptions = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -114,21 +111,19 @@ export class ChatStore {
          WHERE id = ? AND status = 'streaming'`,
       ),
       interruptStreaming: db.prepare(`UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'`),
-    }
-    this.listSessionsFirst = db.prepare(
-      `SELECT ${sessionColumns} FROM sessions ORDER BY updated_at DESC, id DESC LIMIT ?`,
-    )
-    this.listSessionsAfter = db.prepare(
-      `SELECT ${sessionColumns} FROM sessions WHERE (updated_at, id) < (?, ?)
-       ORDER BY updated_at DESC, id DESC LIMIT ?`,
-    )
-    this.listMessagesFirst = db.prepare(
-      `SELECT ${messageColumns} FROM messages WHERE session_id = ? ORDER BY created_at, rowid LIMIT ?`,
-    )
-    this.listMessagesAfter = db.prepare(
-      `SELECT ${messageColumns} FROM messages WHERE session_id = ? AND (created_at, rowid) > (?, ?)
-       ORDER BY created_at, rowid LIMIT ?`,
-    )
+      listSessionsFirst: db.prepare(`SELECT ${sessionColumns} FROM sessions ORDER BY updated_at DESC, id DESC LIMIT ?`),
+      listSessionsAfter: db.prepare(
+        `SELECT ${sessionColumns} FROM sessions WHERE (updated_at, id) < (?, ?)
+         ORDER BY updated_at DESC, id DESC LIMIT ?`,
+      ),
+      listMessagesFirst: db.prepare(
+        `SELECT ${messageColumns} FROM messages WHERE session_id = ? ORDER BY created_at, rowid LIMIT ?`,
+      ),
+      listMessagesAfter: db.prepare(
+        `SELECT ${messageColumns} FROM messages WHERE session_id = ? AND (created_at, rowid) > (?, ?)
+         ORDER BY created_at, rowid LIMIT ?`,
+      ),
+    } satisfies Record<string, StatementSync>
   }
 
   /** Throws when the database cannot answer. */
@@ -161,8 +156,8 @@ export class ChatStore {
 
   listSessions(limit: number, after: SessionCursor | null): Page<Session, SessionCursor> {
     const rows = after
-      ? this.listSessionsAfter.all(after[0], after[1], limit + 1)
-      : this.listSessionsFirst.all(limit + 1)
+      ? this.statements.listSessionsAfter.all(after[0], after[1], limit + 1)
+      : this.statements.listSessionsFirst.all(limit + 1)
     const items = rows.slice(0, limit).map(toSession)
     const last = items.at(-1)
     return { items, next: rows.length > limit && last ? [last.updated_at, last.id] : null }
@@ -170,8 +165,8 @@ export class ChatStore {
 
   listMessages(sessionId: string, limit: number, after: MessageCursor | null): Page<Message, MessageCursor> {
     const rows = after
-      ? this.listMessagesAfter.all(sessionId, after[0], after[1], limit + 1)
-      : this.listMessagesFirst.all(sessionId, limit + 1)
+      ? this.statements.listMessagesAfter.all(sessionId, after[0], after[1], limit + 1)
+      : this.statements.listMessagesFirst.all(sessionId, limit + 1)
     const page = rows.slice(0, limit)
     const last = page.at(-1)
     return {

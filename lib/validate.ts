@@ -44,3 +44,8 @@ export const jsonObject = <TSchema extends v.GenericSchema>(schema: TSchema, mes
     v.custom<unknown>((input) => typeof input === 'object' && input !== null && !Array.isArray(input), message),
     schema as v.GenericSchema<unknown, v.InferOutput<TSchema>>,
   )
+
+/** A session id from the path: a UUID (any case; stored lower-case), else a 400. */
+export function sessionIdFrom(params: Record<string, string>): string {
+  return parseInput(v.object({ id: v.pipe(uuid('must be a UUID'), v.toLowerCase()) }), params, 'session id').id
+}

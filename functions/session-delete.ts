@@ -1,0 +1,18 @@
+import { defineFunction } from '../lib/handler.ts'
+import { HttpProblem } from '../lib/problem.ts'
+import { sessionIdFrom } from '../lib/validate.ts'
+
+/** DELETE /v1/sessions/{id}: the session and its messages; refused while a reply is running. */
+export default defineFunction({
+  name: 'session-delete',
+  method: 'DELETE',
+  path: '/v1/sessions/:id',
+  handle(_request, { app, params }) {
+    const id = sessionIdFrom(params)
+    if (app.generations.isBusy(id)) {
+      throw new HttpProblem(409, 'conflict', 'A reply is being generated in this session; cancel it or wait for it to finish first.')
+    }
+    if (!app.store.deleteSession(id)) throw new HttpProblem(404, 'not_found', `No session has the id ${id}.`)
+    return new Response(null, { status: 204 })
+  },
+})

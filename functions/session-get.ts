@@ -1,0 +1,16 @@
+import { defineFunction } from '../lib/handler.ts'
+import { HttpProblem } from '../lib/problem.ts'
+import { sessionIdFrom } from '../lib/validate.ts'
+
+/** GET /v1/sessions/{id}: the session with its message count. */
+export default defineFunction({
+  name: 'session-get',
+  method: 'GET',
+  path: '/v1/sessions/:id',
+  handle(_request, { app, params }) {
+    const id = sessionIdFrom(params)
+    const session = app.store.getSession(id)
+    if (!session) throw new HttpProblem(404, 'not_found', `No session has the id ${id}.`)
+    return Response.json(session)
+  },
+})

@@ -1,0 +1,22 @@
+import * as v from 'valibot'
+import { decodeCursor, encodeCursor, MESSAGE_CURSOR } from '../lib/cursor.ts'
+import { defineFunction } from '../lib/handler.ts'
+import { HttpProblem } from '../lib/problem.ts'
+import { parseInput, queryInteger, queryOf, sessionIdFrom } from '../lib/validate.ts'
+
+const Query = v.object({ limit: queryInteger(1, 500, 100), cursor: v.optional(v.string('must be a single value')) })
+
+/** GET /v1/sessions/{id}/messages: the conversation, oldest first, a page at a time. */
+export default defineFunction({
+  name: 'session-messages',
+  method: 'GET',
+  path: '/v1/sessions/:id/messages',
+  handle(_request, { app, params, url }) {
+    const id = sessionIdFrom(params)
+    const query = parseInput(Query, queryOf(url), 'query')
+    const after = decodeCursor(query.cursor, MESSAGE_CURSOR)
+    if (!app.store.getSession(id)) throw new HttpProblem(404, 'not_found', `No session has the id ${id}.`)
+    const page = app.store.listMessages(id, query.limit, after)
+    return Response.json({ session_id: id, messages: page.items, next_cursor: page.next && encodeCursor(page.next) })
+  },
+})

@@ -1,0 +1,19 @@
+import { readJsonBody } from '../lib/body.ts'
+import { defineFunction } from '../lib/handler.ts'
+import { HttpProblem } from '../lib/problem.ts'
+import { RenameSessionBody } from '../lib/session-input.ts'
+import { parseInput, sessionIdFrom } from '../lib/validate.ts'
+
+/** PATCH /v1/sessions/{id}: renames the session. */
+export default defineFunction({
+  name: 'session-update',
+  method: 'PATCH',
+  path: '/v1/sessions/:id',
+  async handle(request, { app, params }) {
+    const id = sessionIdFrom(params)
+    const body = parseInput(RenameSessionBody, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
+    const session = app.store.renameSession(id, body.title)
+    if (!session) throw new HttpProblem(404, 'not_found', `No session has the id ${id}.`)
+    return Response.json(session)
+  },
+})

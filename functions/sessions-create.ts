@@ -1,0 +1,16 @@
+import { readJsonBody } from '../lib/body.ts'
+import { defineFunction } from '../lib/handler.ts'
+import { CreateSessionBody } from '../lib/session-input.ts'
+import { parseInput } from '../lib/validate.ts'
+
+/** POST /v1/sessions: an empty conversation, optionally titled and with a system prompt. */
+export default defineFunction({
+  name: 'sessions-create',
+  method: 'POST',
+  path: '/v1/sessions',
+  async handle(request, { app, url }) {
+    const body = parseInput(CreateSessionBody, (await readJsonBody(request, app.config.maxBodyBytes)) ?? {}, 'request body')
+    const session = app.store.createSession({ ...(body.title ? { title: body.title } : {}), system: body.system })
+    return Response.json(session, { status: 201, headers: { location: `${url.pathname}/${session.id}` } })
+  },
+})

@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { test } from 'node:test'
+import chat from '../functions/chat.ts'
+import sessionDelete from '../functions/session-delete.ts'
+import sessionGet from '../functions/session-get.ts'
+import sessionMessages from '../functions/session-messages.ts'
+import sessionUpdate from '../functions/session-update.ts'
+import sessionsCreate from '../functions/sessions-create.ts'
+import sessionsList from '../functions/sessions-list.ts'
+import { encodeCursor } from '../lib/cursor.ts'
+import { chatRequest, fakeOllama, json, readSse, rowCounts, testApp, testServer, toRequest } from './support/app.ts'
+
+const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+
+test('create: 201 with the session and its Location; title and system prompt optional', async (t) => {
+  const app = testApp(t, null)
+  const plain = await sessionsCreate.fetch(toRequest('POST /v1/sessions'), app)
+  assert.equal(plain.status, 201)
+  const session = await json(plain)
+  assert.deepEqual(Object.keys(session).sort(), ['created_at', 'id', 'message_count', 'title', 'updated_at'])
+  assert.equal(session.title, 'New Chat')
+  assert.equal(session.message_count, 0)
+  assert.match(session.created_at, TIME)
+  assert.equal(plain.headers.get('location'), `/v1/sessions/${session.id}`)
+
+  const titled = await json(await sessionsCreate.fetch(toRequest('POST /v1/sessions', { title: '  Trip plans ', system: 'You are a travel agent.' }), app))
+  assert.equal(titled.title, 'Trip plans')
+  assert.equal(titled.message_count, 1)
+  assert.deepEqual(app.store.history(titled.id), [{ role: 'system', content: 'You are a travel agent.' }])
+})
+
+test('create refuses bad bodies with 400 and stores nothing', async (t) => {
+  const app = testApp(t, null)
+  for (const body of [{ title: '' }, { title: '   ' }, { title: 'x'.repeat(201) }, { title: 5 }, { system: false }, { name: 'x' }, [1]]) {
+    const response = await sessionsCreate.fetch(toRequest('POST /v1/sessions', body), app)
+    assert.equal(response.status, 400, JSON.stringify(body))
+  }
+  assert.equal((await sessionsCreate.fetch(toRequest('POST /v1/sessions', 'title=x', { 'content-type': 'text/plain' }), app)).status, 415)
+  assert.deepEqual(rowCounts(app), { sessions: 0, messages: 0 })
+})
+
+test('get: the session with its message count; 404 when absent; 400 for an id that is not a UUID', async (t) => {
+  const fake = await fakeOllama(t)
+  const app = testApp(t, fake)
+  const { events } = await readSse(await chat.fetch(chatRequest({ message: 'hello' }), app))
+  const id = events[0]!.data.session_id
+  const found = await sessionGet.fetch(toRequest(`GET /v1/sessions/${id.toUpperCase()}`), app)
+  assert.equal(found.status, 200)
+  const session = await json(found)
+  assert.equal(session.id, id)
+  assert.equal(session.message_count, 2)
+  assert.equal(session.title, 'hello')
+
+  const missing = await sessionGet.fetch(toRequest(`GET /v1/sessions/${randomUUID()}`), app)
+  assert.equal(missing.status, 404)
+  assert.equal((await json(missing)).type, 'https://api.chat-ollama.com/errors/not_found')
+  const bad = await sessionGet.fetch(toRequest('GET /v1/sessions/12345'), app)
+  assert.equal(bad.status, 400)
+  assert.deepEqual((await json(bad)).errors, [{ path: 'id', message: 'must be a UUID' }])
+})
+
+test('rename: trimmed title, newer updated_at; 404, 400 and 415 change nothing', async (t) => {
+  const app = testApp(t, null)
+  const created = app.store.createSession()
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  const renamed = await sessionUpdate.fetch(toRequest(`PATCH /v1/sessions/${created.id}`, { title: '  Renamed  ' }), app)
+  assert.equal(renamed.status, 200)
+  const session = await json(renamed)
+  assert.equal(session.title, 'Renamed')
+  assert.ok(session.updated_at > created.updated_at)
+
+  assert.equal((await sessionUpdate.fetch(toRequest(`PATCH /v1/sessions/${randomUUID()}`, { title: 'x' }), app)).status, 404)
+  for (const body of [{}, { title: '' }, { title: 'x'.repeat(201) }, { title: 'ok', extra: 1 }]) {
+    assert.equal((await sessionUpdate.fetch(toRequest(`PATCH /v1/sessions/${created.id}`, body), app)).status, 400, JSON.stringify(body))
+  }
+  assert.equal((await sessionUpdate.fetch(toRequest(`PATCH /v1/sessions/${created.id}`, 'title', { 'content-type': 'text/plain' }), app)).status, 415)
+  assert.equal((await sessionUpdate.fetch(toRequest(`PATCH /v1/sessions/${created.id}`), app)).status, 400)
+  assert.equal(app.store.getSession(created.id)?.title, 'Renamed')
+})
+
+test('delete: 204 and the messages go too; 404 after; 409 while a reply runs', async (t) => {
+  const fake = await fakeOllama(t, { scenario: { tokens: ['a', 'b'], stallAfterTokens: 1 } })
+  const app = testApp(t, fake)
+  const done = app.store.createSession({ system: 'x' })
+  app.store.addUserTurn({ sessionId: done.id, content: 'hi' })
+  const deleted = await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${done.id}`), app)
+  assert.equal(deleted.status, 204)
+  assert.equal(await deleted.text(), '')
+  assert.deepEqual(rowCounts(app), { sessions: 0, messages: 0 })
+  assert.equal((await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${done.id}`), app)).status, 404)
+
+  const running = await chat.fetch(chatRequest({ message: 'long reply' }), app)
+  const sessionId = app.store.listSessions(1, null).items[0]!.id
+  const conflict = await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${sessionId}`), app)
+  assert.equal(conflict.status, 409)
+  assert.equal(app.store.getSession(sessionId)?.message_count, 2)
+  app.generations.cancel(sessionId)
+  await readSse(running)
+  assert.equal((await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${sessionId}`), app)).status, 204)
+})
+
+test('the session list walks 1,000 sessions newest first, with inserts between pages, without a repeat or a gap', async (t) => {
+  const app = testApp(t, null)
+  const original = new Set(Array.from({ length: 1000 }, () => app.store.createSession().id))
+  const seen: string[] = []
+  let cursor: string | null = null
+  let previous: { updated_at: string; id: string } | undefined
+  do {
+    const query: string = cursor ? `?limit=37&cursor=${cursor}` : '?limit=37'
+    const response = await sessionsList.fetch(toRequest(`GET /v1/sessions${query}`), app)
+    assert.equal(response.status, 200)
+    const page: { sessions: Array<{ id: string; updated_at: string; message_count: number }>; next_cursor: string | null } = await json(response)
+    assert.ok(page.sessions.length <= 37)
+    for (const session of page.sessions) {
+      if (previous) {
+        assert.ok(session.updated_at < previous.updated_at || (session.updated_at === previous.updated_at && session.id < previous.id), 'out of order')
+      }
+      previous = session
+      seen.push(session.id)
+    }
+    // New sessions arrive while the client pages; they belong before the first page, not in the walk.
+    app.store.createSession()
+    cursor = page.next_cursor
+  } while (cursor)
+  assert.equal(new Set(seen).size, seen.length, 'a session was listed twice')
+  for (const id of original) assert.ok(seen.includes(id), `session ${id} was skipped`)
+})
+
+test('the message list walks 1,000 messages oldest first, with messages arriving between pages, without a repeat or a gap', async (t) => {
+  const app = testApp(t, null)
+  const session = app.store.createSession()
+  for (let index = 0; index < 1000; index++) app.store.addUserTurn({ sessionId: session.id, content: `m${index}` })
+  const seen: string[] = []
+  let cursor: string | null = null
+  let arrived = 0
+  do {
+    const query: string = cursor ? `?limit=101&cursor=${cursor}` : '?limit=101'
+    const response = await sessionMessages.fetch(toRequest(`GET /v1/sessions/${session.id}/messages${query}`), app)
+    assert.equal(response.status, 200)
+    const page: { session_id: string; messages: Array<{ content: string }>; next_cursor: string | null } = await json(response)
+    assert.equal(page.session_id, session.id)
+    seen.push(...page.messages.map((message) => message.content))
+    if (arrived < 5) app.store.addUserTurn({ sessionId: session.id, content: `m${1000 + arrived++}` })
+    cursor = page.next_cursor
+  } while (cursor)
+  assert.deepEqual(seen, Array.from({ length: 1000 + arrived }, (_, index) => `m${index}`))
+})
+
+test('messages carry model, tokens_used and status where they apply', async (t) => {
+  const fake = await fakeOllama(t)
+  const app = testApp(t, fake)
+  const { events } = await readSse(await chat.fetch(chatRequest({ message: 'hi', system: 'be kind' }), app))
+  const id = events[0]!.data.session_id
+  const body = await json(await sessionMessages.fetch(toRequest(`GET /v1/sessions/${id}/messages`), app))
+  assert.equal(body.next_cursor, null)
+  const [system, user, assistant] = body.messages
+  assert.deepEqual(Object.keys(system).sort(), ['content', 'created_at', 'id', 'role', 'status'])
+  assert.equal(user.role, 'user')
+  assert.deepEqual({ ...assistant, id: undefined, created_at: undefined }, {
+    id: undefined, created_at: undefined, role: 'assistant', content: 'You said: hi', model: 'llama3.2', tokens_used: 4, status: 'complete',
+  })
+  assert.match(assistant.created_at, TIME)
+})
+
+test('bad limits and cursors are 400 validation problems; an absent session 404', async (t) => {
+  const app = testApp(t, null)
+  const session = app.store.createSession()
+  const sessionsCases = ['limit=0', 'limit=201', 'limit=ten', 'limit=1&limit=2', 'cursor=bogus', `cursor=${encodeCursor(['not a time', randomUUID()])}`, 'cursor=a%20b']
+  for (const query of sessionsCases) {
+    const response = await sessionsList.fetch(toRequest(`GET /v1/sessions?${query}`), app)
+    assert.equal(response.status, 400, query)
+    assert.equal((await json(response)).type, 'https://api.chat-ollama.com/errors/validation')
+  }
+  assert.equal((await sessionsList.fetch(toRequest('GET /v1/sessions?limit=200'), app)).status, 200)
+  for (const query of ['limit=501', 'limit=-1', `cursor=${encodeCursor([new Date().toISOString(), 'x'])}`]) {
+    assert.equal((await sessionMessages.fetch(toRequest(`GET /v1/sessions/${session.id}/messages?${query}`), app)).status, 400, query)
+  }
+  assert.equal((await sessionMessages.fetch(toRequest(`GET /v1/sessions/${session.id}/messages?limit=500`), app)).status, 200)
+  assert.equal((await sessionMessages.fetch(toRequest(`GET /v1/sessions/${randomUUID()}/messages`), app)).status, 404)
+  assert.equal((await sessionMessages.fetch(toRequest('GET /v1/sessions/nope/messages'), app)).status, 400)
+})
+
+test('every list and lookup query uses an index: no table scan, no sort', (t) => {
+  const app = testApp(t, null)
+  const plan = (name: keyof typeof app.store.statements) => {
+    const sql = app.store.statements[name].sourceSQL
+    const params = (sql.match(/\?/g) ?? []).map(() => null)
+    return app.store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((row) => String(row.detail)).join(' | ')
+  }
+  for (const name of ['listSessionsFirst', 'listSessionsAfter', 'listMessagesFirst', 'listMessagesAfter', 'history', 'getSession', 'getMessage', 'hasRole', 'interruptStreaming'] as const) {
+    const detail = plan(name)
+    assert.doesNotMatch(detail, /SCAN (sessions|messages)\b(?! USING)/, `${name}: ${detail}`)
+    assert.doesNotMatch(detail, /TEMP B-TREE/, `${name}: ${detail}`)
+    assert.match(detail, /USING (COVERING )?INDEX|USING INTEGER PRIMARY KEY|PRIMARY KEY/, `${name}: ${detail}`)
+  }
+})
+
+test('over real sockets: create, list, read, rename, page messages, delete', async (t) => {
+  const fake = await fakeOllama(t)
+  const { url } = await testServer(t, fake)
+  const send = (method: string, path: string, body?: unknown) =>
+    fetch(`${url}${path}`, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) })
+  const created = await json(await send('POST', '/v1/sessions', { title: 'E2E' }))
+  await readSse(await send('POST', '/v1/chat', { message: 'ping', session_id: created.id }))
+  const list = await json(await send('GET', '/v1/sessions?limit=1'))
+  assert.equal(list.sessions[0].id, created.id)
+  assert.equal(list.sessions[0].message_count, 2)
+  assert.equal((await json(await send('GET', `/v1/sessions/${created.id}`))).title, 'E2E')
+  assert.equal((await json(await send('PATCH', `/v1/sessions/${created.id}`, { title: 'Renamed' }))).title, 'Renamed')
+  const first = await json(await send('GET', `/v1/sessions/${created.id}/messages?limit=1`))
+  assert.equal(first.messages[0].content, 'ping')
+  const second = await json(await send('GET', `/v1/sessions/${created.id}/messages?limit=1&cursor=${first.next_cursor}`))
+  assert.equal(second.messages[0].content, 'You said: ping')
+  assert.equal(second.next_cursor, null)
+  assert.equal((await send('DELETE', `/v1/sessions/${created.id}`)).status, 204)
+  assert.equal((await send('GET', `/v1/sessions/${created.id}`)).status, 404)
+})
