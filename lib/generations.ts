@@ -81,14 +81,15 @@ export class GenerationRegistry {
 
   /**
    * Cancels the session's generation: a running one stops through its stream's own abort; one
-   * still waiting for Ollama's answer has that request aborted. False when nothing runs.
+   * still waiting for Ollama's answer has that request aborted. Resolves with the stored outcome
+   * once the slot is free; undefined when nothing runs.
    */
-  cancel(sessionId: string): boolean {
+  cancel(sessionId: string): Promise<GenerationOutcome | null> | undefined {
     const slot = this.slots.get(sessionId)
-    if (!slot) return false
+    if (!slot) return undefined
     if (slot.generation) slot.generation.stop('cancelled')
     else slot.abortSetup('cancelled')
-    return true
+    return slot.settled
   }
 
   get size(): number {
@@ -117,12 +118,18 @@ export class GenerationRegistry {
 export class Reservation {
   readonly sessionId: string
   generation: Generation | undefined
-  private readonly free: () => void
   private readonly setup = new AbortController()
+  private readonly freed = Promise.withResolvers<GenerationOutcome | null>()
+  private readonly freeSlot: () => void
 
-  constructor(sessionId: string, free: () => void) {
+  constructor(sessionId: string, freeSlot: () => void) {
     this.sessionId = sessionId
-    this.free = free
+    this.freeSlot = freeSlot
+  }
+
+  /** Resolves when the slot is free again: with the generation's outcome, or null if none started. */
+  get settled(): Promise<GenerationOutcome | null> {
+    return this.freed.promise
   }
 
   /** Aborted when the generation is cancelled (or the server stops) before Ollama answered. */
@@ -141,13 +148,17 @@ export class Reservation {
 
   /** Gives the slot back; for a set-up that failed before the generation started. */
   release(): void {
-    if (!this.generation) this.free()
+    if (this.generation) return
+    this.freeSlot()
+    this.freed.resolve(null)
   }
 
   /** Starts relaying `stream` into a new stored reply; the slot is freed when it has ended. */
   begin(stream: ChatStream, details: { model: string; userMessageId: string }, settings: GenerationSettings): Generation {
-    this.generation = new Generation(this.sessionId, stream, details, settings, this.free)
-    return this.generation
+    const generation = new Generation(this.sessionId, stream, details, settings, this.freeSlot)
+    this.generation = generation
+    this.freed.resolve(generation.outcome)
+    return generation
   }
 
   /**

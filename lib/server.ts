@@ -3,9 +3,11 @@ import type { AddressInfo } from 'node:net'
 import chat from '../functions/chat.ts'
 import health from '../functions/health.ts'
 import models from '../functions/models.ts'
+import sessionCancel from '../functions/session-cancel.ts'
 import sessionDelete from '../functions/session-delete.ts'
 import sessionGet from '../functions/session-get.ts'
 import sessionMessages from '../functions/session-messages.ts'
+import sessionStream from '../functions/session-stream.ts'
 import sessionUpdate from '../functions/session-update.ts'
 import sessionsCreate from '../functions/sessions-create.ts'
 import sessionsList from '../functions/sessions-list.ts'
@@ -26,6 +28,8 @@ export const FUNCTIONS: FunctionSpec[] = [
   sessionUpdate,
   sessionDelete,
   sessionMessages,
+  sessionStream,
+  sessionCancel,
 ]
 
 export interface RunningServer {

@@ -255,7 +255,7 @@ test('a second chat in a session with a reply running is 409; MAX_CONCURRENT_CHA
   assert.equal((await json(limited)).type, 'https://api.chat-ollama.com/errors/rate_limit')
   assert.ok(Number(limited.headers.get('retry-after')) > 0)
   assert.deepEqual(rowCounts(app), { sessions: 1, messages: 2 })
-  app.generations.cancel(sessionId)
+  await app.generations.cancel(sessionId)
   await readSse(running)
 })
 

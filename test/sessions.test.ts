@@ -95,7 +95,7 @@ test('delete: 204 and the messages go too; 404 after; 409 while a reply runs', a
   const conflict = await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${sessionId}`), app)
   assert.equal(conflict.status, 409)
   assert.equal(app.store.getSession(sessionId)?.message_count, 2)
-  app.generations.cancel(sessionId)
+  await app.generations.cancel(sessionId)
   await readSse(running)
   assert.equal((await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${sessionId}`), app)).status, 204)
 })

@@ -1,0 +1,25 @@
+import { defineFunction } from '../lib/handler.ts'
+import { HttpProblem } from '../lib/problem.ts'
+import { sessionIdFrom } from '../lib/validate.ts'
+
+/**
+ * POST /v1/sessions/{id}/cancel: stops the session's running reply. Ollama's request is aborted
+ * at once; the answer comes when the partial reply is stored.
+ */
+export default defineFunction({
+  name: 'session-cancel',
+  method: 'POST',
+  path: '/v1/sessions/:id/cancel',
+  async handle(_request, { app, params }) {
+    const id = sessionIdFrom(params)
+    const settled = app.generations.cancel(id)
+    if (!settled) throw new HttpProblem(404, 'not_found', `No reply is being generated in session ${id}.`)
+    const outcome = await settled
+    return Response.json({
+      session_id: id,
+      message_id: outcome?.messageId ?? null,
+      status: outcome?.status ?? 'cancelled',
+      content: outcome?.content ?? '',
+    })
+  },
+})

@@ -1,0 +1,20 @@
+import { defineFunction } from '../lib/handler.ts'
+import { HttpProblem } from '../lib/problem.ts'
+import { followGeneration, lastEventId } from '../lib/sse.ts'
+import { sessionIdFrom } from '../lib/validate.ts'
+
+/**
+ * GET /v1/sessions/{id}/stream: re-attaches to the session's running reply. The events after
+ * `Last-Event-ID` (all of them without it) come first, then the live ones.
+ */
+export default defineFunction({
+  name: 'session-stream',
+  method: 'GET',
+  path: '/v1/sessions/:id/stream',
+  handle(request, { app, params }) {
+    const id = sessionIdFrom(params)
+    const generation = app.generations.get(id)
+    if (!generation) throw new HttpProblem(404, 'not_found', `No reply is being generated in session ${id}.`)
+    return followGeneration(generation, lastEventId(request), app.config.sseHeartbeatMs)
+  },
+})
