@@ -1,0 +1,323 @@
+/**
+ * `npm run bench [-- --quick] [-- --json bench-results/summary.json]`
+ *
+ * Measures the service as its users feel it, each figure beside a baseline taken in the same run:
+ * the fake Ollama reached directly (what the service would cost if it added nothing), a bare
+ * node:http server, or the cheapest request the service answers. The fake Ollama and the service
+ * each run in their own process; this process only generates load and reads the clock.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { Agent, request as httpRequest } from 'node:http'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { parseArgs } from 'node:util'
+import { gzipSync } from 'node:zlib'
+import { execFileSync } from 'node:child_process'
+import { seedDatabase } from './seed.ts'
+
+const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } } })
+const QUICK = flags.quick
+const ROOT = new URL('../../', import.meta.url).pathname
+const SCRATCH = mkdtempSync(join(tmpdir(), 'chat-ollama-bench-'))
+const agent = new Agent({ keepAlive: true, maxSockets: Infinity })
+const children: ChildProcess[] = []
+const summary: Record<string, unknown> = {
+  machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, quick: QUICK },
+}
+
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL')
+})
+
+// ---------------------------------------------------------------- helpers
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+function percentile(samples: number[], p: number): number {
+  if (samples.length === 0) return Number.NaN
+  const sorted = [...samples].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+}
+
+const ms = (value: number) => `${value.toFixed(2)} ms`
+
+function table(title: string, headers: string[], rows: Array<Array<string | number>>): void {
+  const cells = [headers, ...rows.map((row) => row.map(String))]
+  const widths = headers.map((_, column) => Math.max(...cells.map((row) => row[column]!.length)))
+  console.log(`\n${title}`)
+  for (const [index, row] of cells.entries()) {
+    console.log(`  ${row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ')}`)
+    if (index === 0) console.log(`  ${widths.map((width) => '-'.repeat(width)).join('  ')}`)
+  }
+}
+
+/** Starts `node args` and resolves once it prints a line `ready(line)` accepts. */
+function startProcess(args: string[], env: Record<string, string>, ready: (line: string) => string | undefined): Promise<{ child: ChildProcess; value: string; startedMs: number }> {
+  const startedAt = performance.now()
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  children.push(child)
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! })
+    lines.on('line', (line) => {
+      const value = ready(line)
+      if (value !== undefined) resolve({ child, value, startedMs: performance.now() - startedAt })
+    })
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)))
+  })
+}
+
+const listeningUrl = (line: string) => {
+  try {
+    const entry = JSON.parse(line)
+    return entry.msg === 'listening' ? String(entry.url) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+async function startFake(delayMs: number, tokens: number): Promise<string> {
+  const { value } = await startProcess(['--import', 'tsx', 'test/support/fake-ollama.ts', '--delay', String(delayMs), '--tokens', String(tokens)], {}, (line) =>
+    line.startsWith('{"url"') ? JSON.parse(line).url : undefined,
+  )
+  return value
+}
+
+async function startService(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+  const { child, value } = await startProcess(['dist/server.mjs'], {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    // The default level: one access-log line per request, as in a real deployment.
+    LOG_LEVEL: 'info',
+    MAX_CONCURRENT_CHATS: '5000',
+    DB_PATH: join(SCRATCH, `service-${children.length}.db`),
+    ...env,
+  }, listeningUrl)
+  return { url: value, child }
+}
+
+function peakRssMb(child: ChildProcess): number {
+  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8')
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024
+}
+
+interface StreamResult {
+  ttftMs: number
+  ok: boolean
+  status: number
+}
+
+/**
+ * One streamed chat: POST `body` to `url`, time to the first token, and whether the stream ended
+ * properly (`endMarker` seen).
+ */
+function stream(url: string, body: string, firstToken: string, endMarker: string): Promise<StreamResult> {
+  return new Promise((resolve) => {
+    const startedAt = performance.now()
+    let ttftMs = Number.NaN
+    let tail = ''
+    const req = httpRequest(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        if (Number.isNaN(ttftMs) && chunk.includes(firstToken)) ttftMs = performance.now() - startedAt
+        tail = (tail + chunk).slice(-400)
+      })
+      res.on('end', () => resolve({ ttftMs, ok: res.statusCode === 200 && tail.includes(endMarker), status: res.statusCode ?? 0 }))
+      res.on('error', () => resolve({ ttftMs, ok: false, status: res.statusCode ?? 0 }))
+    })
+    req.on('error', () => resolve({ ttftMs, ok: false, status: 0 }))
+    req.end(body)
+  })
+}
+
+const directChat = (fake: string) => () =>
+  stream(`${fake}/api/chat`, JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'bench' }], stream: true }), '"content":"tok', '"done":true')
+const serviceChat = (service: string) => () =>
+  stream(`${service}/v1/chat`, JSON.stringify({ message: 'bench' }), '"type":"token"', '"type":"done"')
+
+/** `count` streams, started `spacingMs` apart (0: all at once), all awaited. */
+async function wave(run: () => Promise<StreamResult>, count: number, spacingMs: number): Promise<StreamResult[]> {
+  const inFlight: Array<Promise<StreamResult>> = []
+  for (let index = 0; index < count; index++) {
+    inFlight.push(run())
+    if (spacingMs > 0) await sleep(spacingMs)
+  }
+  return Promise.all(inFlight)
+}
+
+async function get(url: string, method = 'GET'): Promise<{ ms: number; status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const startedAt = performance.now()
+    const req = httpRequest(url, { method, agent }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => (body += chunk))
+      res.on('end', () => resolve({ ms: performance.now() - startedAt, status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+// ---------------------------------------------------------------- 1. bundles
+
+execFileSync(process.execPath, ['build.mjs'], { cwd: ROOT, stdio: 'ignore' })
+const bundleFiles = [
+  'dist/server.mjs',
+  ...readdirSync(join(ROOT, 'dist/functions')).filter((file) => file.endsWith('.mjs')).sort().map((file) => `dist/functions/${file}`),
+  ...(existsSync(join(ROOT, 'dist/web')) ? readdirSync(join(ROOT, 'dist/web'), { recursive: true, encoding: 'utf8' }).filter((file) => /\.(js|css|html)$/.test(file)).sort().map((file) => `dist/web/${file}`) : []),
+]
+const bundles = bundleFiles.map((file) => {
+  const content = readFileSync(join(ROOT, file))
+  return { file, kib: content.length / 1024, gzipKib: gzipSync(content).length / 1024 }
+})
+table('Bundle sizes', ['bundle', 'size', 'gzip'], bundles.map((bundle) => [bundle.file, `${bundle.kib.toFixed(1)} KiB`, `${bundle.gzipKib.toFixed(1)} KiB`]))
+summary.bundles = bundles
+
+// ---------------------------------------------------------------- 2. start-up
+
+const startupRuns = QUICK ? 3 : 7
+const startupService: number[] = []
+const startupBare: number[] = []
+const bareServer = "require('node:http').createServer().listen(0,'127.0.0.1',function(){console.log(JSON.stringify({msg:'listening',url:'x'}))})"
+for (let run = 0; run < startupRuns; run++) {
+  const service = await startProcess(['dist/server.mjs'], { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DB_PATH: join(SCRATCH, `startup-${run}.db`) }, listeningUrl)
+  startupService.push(service.startedMs)
+  service.child.kill('SIGKILL')
+  const bare = await startProcess(['-e', bareServer], {}, listeningUrl)
+  startupBare.push(bare.startedMs)
+  bare.child.kill('SIGKILL')
+}
+const startup = { service_ms: percentile(startupService, 50), bare_node_http_ms: percentile(startupBare, 50) }
+table(`Start-up to a listening socket (median of ${startupRuns}, new database each time)`, ['', 'service', 'bare node:http', 'target'], [
+  ['spawn -> listening', ms(startup.service_ms), ms(startup.bare_node_http_ms), '<= 300 ms'],
+])
+summary.startup = startup
+
+// ---------------------------------------------------------------- 3. time to first token
+
+const slowFake = await startFake(20, 30)
+const ttftService = await startService({ OLLAMA_HOST: slowFake })
+const ttftRows: Array<Array<string | number>> = []
+const ttftSummary: Record<string, unknown> = {}
+const scenarios = [
+  { name: '1 stream at a time', count: QUICK ? 20 : 100, spacingMs: -1 },
+  { name: '100 in flight, 5 ms apart', count: 100, spacingMs: 5 },
+  { name: '1,000 at once', count: 1000, spacingMs: 0 },
+]
+// Warm both paths (connections, JIT) before measuring.
+await wave(directChat(slowFake), 20, 0)
+await wave(serviceChat(ttftService.url), 20, 0)
+for (const scenario of scenarios) {
+  const measure = async (run: () => Promise<StreamResult>) => {
+    if (scenario.spacingMs >= 0) return wave(run, scenario.count, scenario.spacingMs)
+    const results: StreamResult[] = []
+    for (let index = 0; index < scenario.count; index++) results.push(await run())
+    return results
+  }
+  const direct = await measure(directChat(slowFake))
+  const through = await measure(serviceChat(ttftService.url))
+  const stats = (results: StreamResult[]) => {
+    const ttfts = results.filter((result) => result.ok).map((result) => result.ttftMs)
+    return { p50: percentile(ttfts, 50), p99: percentile(ttfts, 99), completed: ttfts.length, errors: results.length - ttfts.length }
+  }
+  const d = stats(direct)
+  const s = stats(through)
+  ttftRows.push([scenario.name, ms(d.p50), ms(s.p50), ms(s.p50 - d.p50), ms(d.p99), ms(s.p99), ms(s.p99 - d.p99), `${s.completed}/${scenario.count}`, s.errors])
+  ttftSummary[scenario.name] = { direct: d, service: s, overhead_p50_ms: s.p50 - d.p50, overhead_p99_ms: s.p99 - d.p99 }
+}
+const rssAfterTtft = peakRssMb(ttftService.child)
+table('Time to first token: the fake Ollama directly vs through the service (30 tokens at 20 ms per stream)', [
+  'scenario', 'direct p50', 'service p50', 'overhead', 'direct p99', 'service p99', 'overhead', 'completed', 'errors',
+], ttftRows)
+console.log('  targets at 100 in flight: overhead p50 <= 1 ms, p99 <= 5 ms; at 1,000: zero errors')
+table('Service memory', ['', 'peak RSS', 'target'], [['after the 1,000-stream wave', `${rssAfterTtft.toFixed(1)} MB`, '<= 256 MB']])
+summary.ttft = ttftSummary
+summary.peak_rss_mb = rssAfterTtft
+
+// ---------------------------------------------------------------- 4. relay throughput
+
+const tokensPerStream = QUICK ? 2000 : 5000
+const concurrentStreams = 10
+const fastFake = await startFake(0, tokensPerStream)
+const relayService = await startService({ OLLAMA_HOST: fastFake })
+const relay = async (run: () => Promise<StreamResult>) => {
+  await wave(run, 2, 0)
+  const startedAt = performance.now()
+  const results = await wave(run, concurrentStreams, 0)
+  const seconds = (performance.now() - startedAt) / 1000
+  return { tokensPerSecond: (results.filter((result) => result.ok).length * tokensPerStream) / seconds, errors: results.filter((result) => !result.ok).length }
+}
+const relayDirect = await relay(directChat(fastFake))
+const relayThrough = await relay(serviceChat(relayService.url))
+table(`Relay throughput, no delay per token (${concurrentStreams} streams x ${tokensPerStream} tokens, every reply stored)`, ['', 'direct', 'service', 'target'], [
+  ['tokens/s', Math.round(relayDirect.tokensPerSecond), Math.round(relayThrough.tokensPerSecond), '>= 50,000 through the service'],
+  ['errors', relayDirect.errors, relayThrough.errors, '0'],
+])
+summary.relay = { direct_tokens_per_s: relayDirect.tokensPerSecond, service_tokens_per_s: relayThrough.tokensPerSecond, errors: relayThrough.errors }
+
+// ---------------------------------------------------------------- 5. list endpoints on a large database
+
+const seedSessions = QUICK ? 1000 : 10_000
+const seedMessages = 100
+mkdirSync(join(ROOT, 'bench-results'), { recursive: true })
+const seededPath = join(ROOT, 'bench-results', `seeded-${seedSessions}x${seedMessages}.db`)
+let sessionIds: string[]
+if (existsSync(seededPath)) {
+  console.log(`\n(reusing ${seededPath}, ${(statSync(seededPath).size / 1024 / 1024).toFixed(0)} MB)`)
+  const { DatabaseSync } = await import('node:sqlite')
+  const db = new DatabaseSync(seededPath, { readOnly: true })
+  sessionIds = db.prepare('SELECT id FROM sessions').all().map((row) => String(row.id))
+  db.close()
+} else {
+  const seeded = seedDatabase(seededPath, seedSessions, seedMessages)
+  console.log(`\n(seeded ${seedSessions * seedMessages} messages in ${seedSessions} sessions in ${seeded.seconds.toFixed(1)} s)`)
+  sessionIds = seeded.sessionIds
+}
+const listService = await startService({ OLLAMA_HOST: fastFake, DB_PATH: seededPath })
+const samples = QUICK ? 300 : 2000
+const pick = () => sessionIds[Math.floor(Math.random() * sessionIds.length)]!
+// Cursors from deep in the session list, as a client paging down would hold.
+const sessionCursors: string[] = []
+{
+  let cursor: string | null = null
+  for (let page = 0; page < 40 && (page === 0 || cursor); page++) {
+    const { body }: { body: string } = await get(`${listService.url}/v1/sessions?limit=200${cursor ? `&cursor=${cursor}` : ''}`)
+    cursor = JSON.parse(body).next_cursor
+    if (cursor) sessionCursors.push(cursor)
+  }
+}
+const timed = async (url: () => string, method = 'GET') => {
+  for (let index = 0; index < 50; index++) await get(url(), method)
+  const times: number[] = []
+  for (let index = 0; index < samples; index++) {
+    const { ms: elapsed, status } = await get(url(), method)
+    if (status >= 400) throw new Error(`${url()} answered ${status}`)
+    times.push(elapsed)
+  }
+  return { p50: percentile(times, 50), p99: percentile(times, 99) }
+}
+const floor = await timed(() => `${listService.url}/v1/sessions`, 'OPTIONS')
+const firstPage = await timed(() => `${listService.url}/v1/sessions`)
+const deepPage = await timed(() => `${listService.url}/v1/sessions?cursor=${sessionCursors[Math.floor(Math.random() * sessionCursors.length)]}`)
+const messagesPage = await timed(() => `${listService.url}/v1/sessions/${pick()}/messages`)
+const messagesHalf = await timed(() => `${listService.url}/v1/sessions/${pick()}/messages?limit=50`)
+table(`List endpoints on ${seedSessions * seedMessages} messages in ${seedSessions} sessions (${samples} sequential requests each)`, ['request', 'p50', 'p99', 'baseline p50', 'baseline p99', 'target'], [
+  ['GET /v1/sessions (first page, 50)', ms(firstPage.p50), ms(firstPage.p99), ms(floor.p50), ms(floor.p99), 'p99 <= 5 ms'],
+  ['GET /v1/sessions?cursor= (deep page)', ms(deepPage.p50), ms(deepPage.p99), ms(floor.p50), ms(floor.p99), 'p99 <= 5 ms'],
+  ['GET /v1/sessions/{id}/messages (100)', ms(messagesPage.p50), ms(messagesPage.p99), ms(floor.p50), ms(floor.p99), 'p99 <= 5 ms'],
+  ['GET /v1/sessions/{id}/messages?limit=50', ms(messagesHalf.p50), ms(messagesHalf.p99), ms(floor.p50), ms(floor.p99), 'p99 <= 5 ms'],
+])
+console.log('  baseline: OPTIONS /v1/sessions on the same server (routing and HTTP, no database)')
+summary.lists = { baseline_options: floor, sessions_first_page: firstPage, sessions_deep_page: deepPage, messages_100: messagesPage, messages_50: messagesHalf }
+
+// ---------------------------------------------------------------- done
+
+if (flags.json) {
+  writeFileSync(flags.json, `${JSON.stringify(summary, null, 2)}\n`)
+  console.log(`\nsummary written to ${flags.json}`)
+}
+console.log(`\nmachine: ${cpus().length} cores, ${cpus()[0]?.model}, Node ${process.version}`)
+agent.destroy()
+process.exit(0)
