@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto'
 import { readJsonBody } from '../lib/body.ts'
 import { chatBodySchema, ollamaOptions, type ChatBody } from '../lib/chat-input.ts'
 import type { Config } from '../lib/config.ts'
-import type { GenerationOutcome, GenerationSettings } from '../lib/generations.ts'
+import type { AppContext } from '../lib/context.ts'
+import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings, Reservation } from '../lib/generations.ts'
+import type { ChatStream } from '../lib/ollama.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { HttpProblem } from '../lib/problem.ts'
 import { followGeneration } from '../lib/sse.ts'
@@ -20,44 +22,59 @@ export default defineFunction({
   method: 'POST',
   path: '/v1/chat',
   async handle(request, { app }) {
-    const { config, store, generations } = app
+    const { config } = app
     let schema = schemas.get(config)
     if (!schema) schemas.set(config, (schema = chatBodySchema(config)))
     const body: ChatBody = parseInput(schema, await readJsonBody(request, config.maxBodyBytes), 'request body')
 
-    const reservation = generations.reserve(body.session_id ?? randomUUID())
-    const sessionId = reservation.sessionId
-    const settings: GenerationSettings = {
-      store,
-      log: app.log,
-      checkpointIntervalMs: config.checkpointIntervalMs,
-      chatTimeoutMs: config.chatTimeoutMs,
-    }
-    let details: { model: string; userMessageId: string }
-    let generation
+    const reservation = app.generations.reserve(body.session_id ?? randomUUID())
+    let generation: Generation
     try {
-      // Stored (committed) before Ollama is called: a failure from here on loses no user text.
-      const { userMessageId } = store.addUserTurn({ sessionId, content: body.message, system: body.system })
-      details = { model: body.model, userMessageId }
-      const stream = await app.ollama
-        .startChat({ model: body.model, messages: store.history(sessionId), options: ollamaOptions(body.options, config.defaultNumCtx) }, reservation.signal)
-        .catch((error: unknown) => {
-          if (reservation.abortReason === 'cancelled') return null
-          if (reservation.abortReason === 'shutdown') {
-            throw new HttpProblem(503, 'internal', 'The server is shutting down; try again in a moment.', { headers: { 'retry-after': '5' } })
-          }
-          throw error
-        })
-      generation = stream ? reservation.begin(stream, details, settings) : reservation.beginCancelled(details, settings)
+      generation = await startGeneration(app, reservation, body)
     } catch (error) {
       reservation.release()
       throw error
     }
 
     if (body.stream) return followGeneration(generation, 0, config.sseHeartbeatMs)
-    return jsonAnswer(sessionId, details.model, await generation.outcome)
+    return jsonAnswer(reservation.sessionId, body.model, await generation.outcome)
   },
 })
+
+/**
+ * Stores the turn, then asks Ollama. Resolves once Ollama answered (or the set-up was cancelled);
+ * rejects with a problem when Ollama refused, leaving the user message stored.
+ */
+async function startGeneration(app: AppContext, reservation: Reservation, body: ChatBody): Promise<Generation> {
+  const { config, store } = app
+  // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
+  const turn = store.beginTurn({ sessionId: reservation.sessionId, content: body.message, system: body.system, model: body.model })
+  let stream: ChatStream | null
+  try {
+    stream = await app.ollama.startChat(
+      { model: body.model, messages: store.history(reservation.sessionId), options: ollamaOptions(body.options, config.defaultNumCtx) },
+      reservation.signal,
+    )
+  } catch (error) {
+    if (reservation.abortReason !== 'cancelled') {
+      // The reply never started: the user message stays, the empty reply goes.
+      store.discardReply(turn.reply.id)
+      if (reservation.abortReason === 'shutdown') {
+        throw new HttpProblem(503, 'internal', 'The server is shutting down; try again in a moment.', { headers: { 'retry-after': '5' } })
+      }
+      throw error
+    }
+    stream = null
+  }
+  const details: GenerationDetails = { model: body.model, ...turn }
+  const settings: GenerationSettings = {
+    store,
+    log: app.log,
+    checkpointIntervalMs: config.checkpointIntervalMs,
+    chatTimeoutMs: config.chatTimeoutMs,
+  }
+  return stream ? reservation.begin(stream, details, settings) : reservation.beginCancelled(details, settings)
+}
 
 function jsonAnswer(sessionId: string, model: string, outcome: GenerationOutcome): Response {
   if (outcome.status === 'error') throw new HttpProblem(502, 'ollama', outcome.error ?? 'Ollama failed during the reply.')

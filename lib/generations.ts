@@ -19,6 +19,14 @@ export interface GenerationOutcome {
   error: string | null
 }
 
+/** What a generation relays into: its model, and the stored messages of its turn. */
+export interface GenerationDetails {
+  model: string
+  userMessageId: string
+  /** The assistant message, already stored as `streaming` (ChatStore.beginTurn). */
+  reply: { id: string; createdAt: string }
+}
+
 export interface GenerationSettings {
   store: ChatStore
   log: Logger
@@ -154,7 +162,7 @@ export class Reservation {
   }
 
   /** Starts relaying `stream` into a new stored reply; the slot is freed when it has ended. */
-  begin(stream: ChatStream, details: { model: string; userMessageId: string }, settings: GenerationSettings): Generation {
+  begin(stream: ChatStream, details: GenerationDetails, settings: GenerationSettings): Generation {
     const generation = new Generation(this.sessionId, stream, details, settings, this.freeSlot)
     this.generation = generation
     this.freed.resolve(generation.outcome)
@@ -165,7 +173,7 @@ export class Reservation {
    * For a set-up cancelled before Ollama answered: a generation with nothing to relay, stored and
    * reported like any cancelled one (an empty `cancelled` reply, a `done` with `cancelled`).
    */
-  beginCancelled(details: { model: string; userMessageId: string }, settings: GenerationSettings): Generation {
+  beginCancelled(details: GenerationDetails, settings: GenerationSettings): Generation {
     const generation = this.begin(EMPTY_STREAM, details, settings)
     generation.stop('cancelled')
     return generation
@@ -194,7 +202,7 @@ export class Generation {
   constructor(
     sessionId: string,
     stream: ChatStream,
-    { model, userMessageId }: { model: string; userMessageId: string },
+    { model, userMessageId, reply }: GenerationDetails,
     settings: GenerationSettings,
     onEnded: () => void,
   ) {
@@ -202,18 +210,13 @@ export class Generation {
     this.model = model
     this.stream = stream
     this.settings = settings
-    const reply = settings.store.startReply(sessionId, model)
     this.messageId = reply.id
     this.createdAt = reply.createdAt
     // Token events differ only in their text: the rest of the JSON is built once.
     this.tokenPrefix = '{"type":"token","content":'
     this.tokenSuffix = `,"session_id":${JSON.stringify(sessionId)}}`
     this.emit(JSON.stringify({ type: 'start', session_id: sessionId, message_id: this.messageId, user_message_id: userMessageId, model }))
-    this.outcome = this.relay().finally(() => {
-      this.ended = true
-      this.listeners.clear()
-      onEnded()
-    })
+    this.outcome = this.relay().finally(onEnded)
   }
 
   /** The text generated so far. */
@@ -314,15 +317,21 @@ export class Generation {
     } else {
       this.emit(JSON.stringify({ type: 'error', session_id: this.sessionId, message_id: this.messageId, error: outcome.error }))
     }
+    // Ended from here on: a client subscribing now gets every frame and then the end at once.
+    this.ended = true
     for (const listener of this.listeners) listener(null)
+    this.listeners.clear()
     return outcome
   }
 
   private append(piece: string): void {
     this.text += piece
-    this.unsentText += piece
-    // Chunks that arrive together leave as one event: one write per burst, not per chunk.
-    if (!this.flushScheduled) {
+    // The first chunk of a burst leaves at once; chunks that arrive with it follow as one event
+    // on the next turn of the event loop: one write per burst, not per chunk.
+    if (this.flushScheduled) {
+      this.unsentText += piece
+    } else {
+      this.emitToken(piece)
       this.flushScheduled = true
       setImmediate(this.flushTokens)
     }
@@ -334,6 +343,10 @@ export class Generation {
     if (!this.unsentText) return
     const text = this.unsentText
     this.unsentText = ''
+    this.emitToken(text)
+  }
+
+  private emitToken(text: string): void {
     this.emit(this.tokenPrefix + JSON.stringify(text) + this.tokenSuffix)
   }
 

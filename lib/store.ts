@@ -29,6 +29,12 @@ export interface Message {
   status: MessageStatus
 }
 
+export interface UserTurn {
+  sessionId: string
+  content: string
+  system?: string | undefined
+}
+
 export interface HistoryEntry {
   role: Role
   content: string
@@ -105,6 +111,7 @@ export class ChatStore {
         `SELECT role, content FROM messages WHERE session_id = ? AND content != '' ORDER BY created_at, rowid`,
       ),
       getMessage: db.prepare(`SELECT ${messageColumns} FROM messages WHERE id = ?`),
+      discardReply: db.prepare(`DELETE FROM messages WHERE id = ? AND status = 'streaming' AND content = ''`),
       checkpoint: db.prepare(`UPDATE messages SET content = ? WHERE id = ? AND status = 'streaming'`),
       finish: db.prepare(
         `UPDATE messages SET content = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?
@@ -181,42 +188,50 @@ export class ChatStore {
   }
 
   /**
-   * Stores a user's turn in one transaction: the session (created, with the client's id when it
-   * gave one), the system prompt when the session has none, the user message, and the title taken
-   * from the first user message of a session still called `New Chat`.
+   * Stores a user's message in one transaction: the session (created, with the client's id when it
+   * gave one), the system prompt when the session has none, the message, and the title taken from
+   * the first user message of a session still called `New Chat`.
    */
-  addUserTurn({ sessionId, content, system }: { sessionId: string; content: string; system?: string | undefined }): {
-    session: Session
-    userMessageId: string
-  } {
+  addUserMessage(turn: UserTurn): { userMessageId: string } {
+    return this.transaction(() => this.insertUserMessage(turn, timestamp()))
+  }
+
+  /**
+   * A user's message and the assistant reply that will answer it, stored `streaming` and empty,
+   * in one transaction: a generation needs no further write before its first token.
+   */
+  beginTurn(turn: UserTurn & { model: string }): { userMessageId: string; reply: { id: string; createdAt: string } } {
     return this.transaction(() => {
       const now = timestamp()
-      let session = this.statements.getSession.get(sessionId)
-      if (!session) session = this.statements.insertSession.get(sessionId, DEFAULT_TITLE, now, now)!
-      if (system && !this.statements.hasRole.get(sessionId, 'system')) {
-        this.statements.insertMessage.run(randomUUID(), sessionId, 'system', system, null, 'complete', now)
-      }
-      const isFirstUserMessage = !this.statements.hasRole.get(sessionId, 'user')
-      const userMessageId = randomUUID()
-      this.statements.insertMessage.run(userMessageId, sessionId, 'user', content, null, 'complete', now)
-      if (isFirstUserMessage && session.title === DEFAULT_TITLE) {
-        this.statements.setTitle.run(titleFromMessage(content), sessionId)
-      }
-      return { session: toSession(this.statements.getSession.get(sessionId)!), userMessageId }
+      const { userMessageId } = this.insertUserMessage(turn, now)
+      const reply = { id: randomUUID(), createdAt: now }
+      this.statements.insertMessage.run(reply.id, turn.sessionId, 'assistant', '', turn.model, 'streaming', now)
+      return { userMessageId, reply }
     })
+  }
+
+  /** Removes a reply that never started (Ollama refused before its first token). */
+  discardReply(id: string): void {
+    this.statements.discardReply.run(id)
+  }
+
+  private insertUserMessage({ sessionId, content, system }: UserTurn, now: string): { userMessageId: string } {
+    let session = this.statements.getSession.get(sessionId)
+    if (!session) session = this.statements.insertSession.get(sessionId, DEFAULT_TITLE, now, now)!
+    if (system && !this.statements.hasRole.get(sessionId, 'system')) {
+      this.statements.insertMessage.run(randomUUID(), sessionId, 'system', system, null, 'complete', now)
+    }
+    // Only a session still called New Chat can take its title from this message.
+    const namesSession = session.title === DEFAULT_TITLE && !this.statements.hasRole.get(sessionId, 'user')
+    const userMessageId = randomUUID()
+    this.statements.insertMessage.run(userMessageId, sessionId, 'user', content, null, 'complete', now)
+    if (namesSession) this.statements.setTitle.run(titleFromMessage(content), sessionId)
+    return { userMessageId }
   }
 
   /** The messages Ollama is sent: every message with content, oldest first. */
   history(sessionId: string): HistoryEntry[] {
     return this.statements.history.all(sessionId).map((row) => ({ role: row.role as Role, content: String(row.content) }))
-  }
-
-  /** Stores the assistant message of a generation that has started, as `streaming`. */
-  startReply(sessionId: string, model: string): { id: string; createdAt: string } {
-    const id = randomUUID()
-    const createdAt = timestamp()
-    this.statements.insertMessage.run(id, sessionId, 'assistant', '', model, 'streaming', createdAt)
-    return { id, createdAt }
   }
 
   checkpointReply(id: string, content: string): void {

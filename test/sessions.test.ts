@@ -83,7 +83,7 @@ test('delete: 204 and the messages go too; 404 after; 409 while a reply runs', a
   const fake = await fakeOllama(t, { scenario: { tokens: ['a', 'b'], stallAfterTokens: 1 } })
   const app = testApp(t, fake)
   const done = app.store.createSession({ system: 'x' })
-  app.store.addUserTurn({ sessionId: done.id, content: 'hi' })
+  app.store.addUserMessage({ sessionId: done.id, content: 'hi' })
   const deleted = await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${done.id}`), app)
   assert.equal(deleted.status, 204)
   assert.equal(await deleted.text(), '')
@@ -130,7 +130,7 @@ test('the session list walks 1,000 sessions newest first, with inserts between p
 test('the message list walks 1,000 messages oldest first, with messages arriving between pages, without a repeat or a gap', async (t) => {
   const app = testApp(t, null)
   const session = app.store.createSession()
-  for (let index = 0; index < 1000; index++) app.store.addUserTurn({ sessionId: session.id, content: `m${index}` })
+  for (let index = 0; index < 1000; index++) app.store.addUserMessage({ sessionId: session.id, content: `m${index}` })
   const seen: string[] = []
   let cursor: string | null = null
   let arrived = 0
@@ -141,7 +141,7 @@ test('the message list walks 1,000 messages oldest first, with messages arriving
     const page: { session_id: string; messages: Array<{ content: string }>; next_cursor: string | null } = await json(response)
     assert.equal(page.session_id, session.id)
     seen.push(...page.messages.map((message) => message.content))
-    if (arrived < 5) app.store.addUserTurn({ sessionId: session.id, content: `m${1000 + arrived++}` })
+    if (arrived < 5) app.store.addUserMessage({ sessionId: session.id, content: `m${1000 + arrived++}` })
     cursor = page.next_cursor
   } while (cursor)
   assert.deepEqual(seen, Array.from({ length: 1000 + arrived }, (_, index) => `m${index}`))

@@ -84,8 +84,11 @@ async function startFake(delayMs: number, tokens: number): Promise<string> {
   return value
 }
 
+/** The service as the container runs it: the Dockerfile's CMD, whose flags matter for memory. */
+const SERVICE_ARGS = (JSON.parse(/^CMD (\[.*\])$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))![1]!) as string[]).slice(1)
+
 async function startService(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const { child, value } = await startProcess(['dist/server.mjs'], {
+  const { child, value } = await startProcess(SERVICE_ARGS, {
     PORT: '0',
     HOST: '127.0.0.1',
     // The default level: one access-log line per request, as in a real deployment.
@@ -182,7 +185,7 @@ const startupService: number[] = []
 const startupBare: number[] = []
 const bareServer = "require('node:http').createServer().listen(0,'127.0.0.1',function(){console.log(JSON.stringify({msg:'listening',url:'x'}))})"
 for (let run = 0; run < startupRuns; run++) {
-  const service = await startProcess(['dist/server.mjs'], { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DB_PATH: join(SCRATCH, `startup-${run}.db`) }, listeningUrl)
+  const service = await startProcess(SERVICE_ARGS, { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DB_PATH: join(SCRATCH, `startup-${run}.db`) }, listeningUrl)
   startupService.push(service.startedMs)
   service.child.kill('SIGKILL')
   const bare = await startProcess(['-e', bareServer], {}, listeningUrl)
