@@ -1,6 +1,7 @@
 // Bundles the server and each function with esbuild. Every bundle carries its dependencies and
 // the SQL migrations, so a deployment needs only Node and dist/ (node:* stays external).
-import { readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
 import * as esbuild from 'esbuild'
 
@@ -21,6 +22,31 @@ const functionNames = readdirSync(new URL('functions/', root))
   .filter((file) => file.endsWith('.ts'))
   .map((file) => file.slice(0, -'.ts'.length))
 
+rmSync(outdir, { recursive: true, force: true })
+
+// The browser page first: its files are embedded in the server and function bundles.
+const web = await esbuild.build({
+  entryPoints: ['web/app.ts', 'web/styles.css'],
+  outdir: `${outdir}/web/assets`,
+  entryNames: '[name]-[hash]',
+  bundle: true,
+  platform: 'browser',
+  format: 'esm',
+  target: ['chrome120', 'firefox120', 'safari17'],
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  metafile: true,
+})
+const assetOf = (extension) => Object.keys(web.metafile.outputs).find((file) => file.endsWith(extension))
+const html = readFileSync('web/index.html', 'utf8')
+  .replace('{{script}}', `/assets/${basename(assetOf('.js'))}`)
+  .replace('{{styles}}', `/assets/${basename(assetOf('.css'))}`)
+mkdirSync(`${outdir}/web`, { recursive: true })
+writeFileSync(`${outdir}/web/index.html`, html)
+const webFiles = { '/': html }
+for (const file of Object.keys(web.metafile.outputs)) webFiles[`/assets/${basename(file)}`] = readFileSync(file, 'utf8')
+
 const shared = {
   bundle: true,
   platform: 'node',
@@ -28,7 +54,7 @@ const shared = {
   target: 'node24',
   packages: 'bundle',
   external: ['node:*'],
-  define: { __EMBEDDED_MIGRATIONS__: JSON.stringify(migrations) },
+  define: { __EMBEDDED_MIGRATIONS__: JSON.stringify(migrations), __EMBEDDED_WEB__: JSON.stringify(webFiles) },
   // Bundled CommonJS dependencies may call require(); give them one.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   sourcemap: 'linked',
@@ -37,7 +63,6 @@ const shared = {
   metafile: true,
 }
 
-rmSync(outdir, { recursive: true, force: true })
 const results = await Promise.all([
   esbuild.build({ ...shared, entryPoints: { server: 'lib/server.ts' }, outdir, outExtension: { '.js': '.mjs' } }),
   esbuild.build({
@@ -48,8 +73,8 @@ const results = await Promise.all([
   }),
 ])
 
-for (const result of results) {
+for (const result of [web, ...results]) {
   for (const [file, { bytes }] of Object.entries(result.metafile.outputs)) {
-    if (file.endsWith('.mjs')) console.log(`${file.padEnd(40)} ${(bytes / 1024).toFixed(1).padStart(8)} KiB`)
+    if (/\.(mjs|js|css)$/.test(file)) console.log(`${file.padEnd(40)} ${(bytes / 1024).toFixed(1).padStart(8)} KiB`)
   }
 }

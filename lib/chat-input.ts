@@ -2,7 +2,7 @@ import * as v from 'valibot'
 import type { Config } from './config.ts'
 import { isModelAllowed } from './models.ts'
 import type { ChatRequest } from './ollama.ts'
-import { jsonObject, uuid } from './validate.ts'
+import { jsonObject, uuid, wellFormedText } from './validate.ts'
 
 const codePoints = (text: string) => {
   let count = 0
@@ -39,7 +39,7 @@ export function chatBodySchema(config: Config) {
   return jsonObject(v.strictObject(
     {
       message: v.pipe(
-        v.string('is required and must be a string'),
+        wellFormedText('is required and must be a string'),
         v.check((text) => text.trim().length > 0, 'must not be empty'),
         v.check((text) => codePoints(text.trim()) <= max, `must be at most ${max} characters (MAX_MESSAGE_CHARS)`),
       ),
@@ -55,7 +55,7 @@ export function chatBodySchema(config: Config) {
         config.defaultModel,
       ),
       stream: v.optional(v.boolean('must be true or false'), true),
-      system: v.optional(v.pipe(v.string('must be a string'), v.check((text) => codePoints(text) <= max, `must be at most ${max} characters`))),
+      system: v.optional(v.pipe(wellFormedText(), v.check((text) => codePoints(text) <= max, `must be at most ${max} characters`))),
       options: v.optional(OptionsSchema, {}),
     },
     (issue) => (issue.expected === 'never' ? 'is not a known field' : 'the body must be a JSON object'),

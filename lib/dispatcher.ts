@@ -27,7 +27,7 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
   const states = new WeakMap<Request, RequestState>()
   const state = (request: Request) => states.get(request)!
 
-  const routes = functions.map((fn) => ({ fn, pattern: patternOf(fn.path) }))
+  const routes = functions.flatMap((fn) => [fn.path, ...(fn.alsoAt ?? [])].map((path) => ({ fn, path, pattern: patternOf(path) })))
   const methodsFor = (pathname: string) => {
     const methods = new Set<string>(routes.filter(({ pattern }) => pattern.test(pathname)).map(({ fn }) => fn.method))
     if (methods.has('GET')) methods.add('HEAD')
@@ -82,12 +82,12 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
     ],
   })
 
-  for (const { fn } of routes) {
+  for (const { fn, path } of routes) {
     const handler = (request: IRequest) =>
       fn.handle(request, { app, params: request.params, url: state(request).url, requestId: state(request).requestId })
-    router[fn.method.toLowerCase()]!(fn.path, handler)
+    router[fn.method.toLowerCase()]!(path, handler)
     // itty matches methods exactly, so HEAD has to be mounted next to GET.
-    if (fn.method === 'GET') router.head(fn.path, handler)
+    if (fn.method === 'GET') router.head(path, handler)
   }
 
   return { fetch: (request) => router.fetch(request) }

@@ -17,6 +17,8 @@ export interface FunctionSpec {
   method: Method
   /** An itty-router path pattern, such as `/v1/sessions/:id`. */
   path: string
+  /** Further paths answered the same way (the page's function serves `/` and `/assets/*`). */
+  alsoAt?: string[]
   handle(request: Request, call: Call): Response | Promise<Response>
 }
 

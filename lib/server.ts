@@ -11,6 +11,7 @@ import sessionStream from '../functions/session-stream.ts'
 import sessionUpdate from '../functions/session-update.ts'
 import sessionsCreate from '../functions/sessions-create.ts'
 import sessionsList from '../functions/sessions-list.ts'
+import web from '../functions/web.ts'
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config.ts'
 import { createAppContext, VERSION, type AppContext } from './context.ts'
 import { createDispatcher } from './dispatcher.ts'
@@ -30,6 +31,7 @@ export const FUNCTIONS: FunctionSpec[] = [
   sessionMessages,
   sessionStream,
   sessionCancel,
+  web,
 ]
 
 export interface RunningServer {
@@ -52,6 +54,8 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
     {
       requestTimeout: config.readTimeoutMs,
       headersTimeout: Math.min(config.readTimeoutMs, 60_000),
+      // Node checks those timeouts on this period (30 s by default), which would let READ_TIMEOUT run late.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.readTimeoutMs / 4))),
       keepAliveTimeout: 5_000,
       noDelay: true,
     },

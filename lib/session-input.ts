@@ -1,9 +1,9 @@
 import * as v from 'valibot'
-import { jsonObject } from './validate.ts'
+import { jsonObject, wellFormedText } from './validate.ts'
 
 /** A session title: 1..200 characters after trimming, stored trimmed. */
 export const title = v.pipe(
-  v.string('must be a string'),
+  wellFormedText(),
   v.trim(),
   v.minLength(1, 'must not be empty'),
   v.check((text) => [...text].length <= 200, 'must be at most 200 characters'),
@@ -12,7 +12,7 @@ export const title = v.pipe(
 const knownFields = (issue: v.BaseIssue<unknown>) => (issue.expected === 'never' ? 'is not a known field' : 'the body must be a JSON object')
 
 export const CreateSessionBody = jsonObject(
-  v.strictObject({ title: v.optional(title), system: v.optional(v.string('must be a string')) }, knownFields),
+  v.strictObject({ title: v.optional(title), system: v.optional(wellFormedText()) }, knownFields),
   'the body must be a JSON object',
 )
 

@@ -49,3 +49,10 @@ export const jsonObject = <TSchema extends v.GenericSchema>(schema: TSchema, mes
 export function sessionIdFrom(params: Record<string, string>): string {
   return parseInput(v.object({ id: v.pipe(uuid('must be a UUID'), v.toLowerCase()) }), params, 'session id').id
 }
+
+/**
+ * Text that SQLite can store exactly: a lone UTF-16 surrogate has no UTF-8 form and would come
+ * back as U+FFFD, so it is refused instead of silently changed.
+ */
+export const wellFormedText = (message = 'must be a string') =>
+  v.pipe(v.string(message), v.check((text) => text.isWellFormed(), 'must be well-formed Unicode (it has a lone surrogate)'))

@@ -205,7 +205,7 @@ const ttftService = await startService({ OLLAMA_HOST: slowFake })
 const ttftRows: Array<Array<string | number>> = []
 const ttftSummary: Record<string, unknown> = {}
 const scenarios = [
-  { name: '1 stream at a time', count: QUICK ? 20 : 100, spacingMs: -1 },
+  { name: '1 stream at a time', count: QUICK ? 20 : 40, spacingMs: -1 },
   { name: '100 in flight, 5 ms apart', count: 100, spacingMs: 5 },
   { name: '1,000 at once', count: 1000, spacingMs: 0 },
 ]
