@@ -103,14 +103,6 @@ async function main(): Promise<void> {
     process.stderr.write(`chat-ollama: could not start: ${(error as Error).message}\n`)
     process.exit(1)
   }
-  running.app.log.info('listening', {
-    url: running.url,
-    version: VERSION,
-    node: process.version,
-    db_path: config.dbPath,
-    ollama_host: config.ollamaHost,
-    startup_ms: Math.round(performance.now() - startedAt),
-  })
   const stop = (signal: string) => {
     running.app.log.info('signal received', { signal })
     running.shutdown().then(
@@ -123,6 +115,15 @@ async function main(): Promise<void> {
   }
   process.once('SIGTERM', stop)
   process.once('SIGINT', stop)
+  // Logged once the signal handlers are in place: a supervisor that saw this line may stop us cleanly.
+  running.app.log.info('listening', {
+    url: running.url,
+    version: VERSION,
+    node: process.version,
+    db_path: config.dbPath,
+    ollama_host: config.ollamaHost,
+    startup_ms: Math.round(performance.now() - startedAt),
+  })
 }
 
 if (import.meta.main) await main()

@@ -1,0 +1,168 @@
+/**
+ * The chat page in a real browser: Debian's Chromium, driven headless by playwright-core, against
+ * the server and the fake Ollama. Screenshots go to test-results/screenshots/.
+ */
+import assert from 'node:assert/strict'
+import { existsSync, mkdirSync } from 'node:fs'
+import { test, type TestContext } from 'node:test'
+import type { Browser, Page } from 'playwright-core'
+import { FakeOllama } from './support/fake-ollama.ts'
+import { json, testServer } from './support/app.ts'
+import { PROJECT_ROOT } from './support/process.ts'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const SCREENSHOTS = `${PROJECT_ROOT}test-results/screenshots`
+const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (.ci/run installs Debian's chromium package)`
+
+let browser: Browser | undefined
+
+async function launch(): Promise<Browser> {
+  if (!browser) {
+    const { chromium } = await import('playwright-core')
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    })
+  }
+  return browser
+}
+
+test.after(async () => {
+  await browser?.close()
+})
+
+/** A page on a fresh server; errors the page throws fail the test. */
+async function openPage(t: TestContext, fake: FakeOllama | null, viewport = { width: 1200, height: 800 }, env: Record<string, string> = {}) {
+  const server = await testServer(t, fake, env)
+  const context = await (await launch()).newContext({ viewport })
+  t.after(() => context.close())
+  const page = await context.newPage()
+  const pageErrors: string[] = []
+  page.on('pageerror', (error) => pageErrors.push(error.message))
+  t.after(() => assert.deepEqual(pageErrors, [], 'the page threw'))
+  await page.goto(server.url)
+  await page.waitForSelector('#input:not([disabled])')
+  return { page, server }
+}
+
+async function startedFake(t: TestContext, scenario: FakeOllama['scenario'] = {}): Promise<FakeOllama> {
+  const fake = await new FakeOllama({ scenario }).listen()
+  t.after(() => fake.close())
+  return fake
+}
+
+const lastReply = (page: Page) => page.locator('.message.assistant').last()
+
+async function sendMessage(page: Page, text: string): Promise<void> {
+  await page.fill('#input', text)
+  await page.press('#input', 'Enter')
+}
+
+test('send a message and see the reply stream in; Shift+Enter adds a line; screenshots', { skip }, async (t) => {
+  const fake = await startedFake(t, { tokenDelayMs: 30, tokens: ['Here is **bold** text', ' and code:\n\n```js\nconsole.log(1)\n```\n'] })
+  const { page } = await openPage(t, fake)
+  await page.fill('#input', 'first line')
+  await page.press('#input', 'Shift+Enter')
+  await page.type('#input', 'second line')
+  assert.equal(await page.inputValue('#input'), 'first line\nsecond line')
+  await page.press('#input', 'Enter')
+  assert.equal(await page.isDisabled('#send'), true, 'the composer is disabled while a reply streams')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
+  assert.equal(await page.locator('.message.user').last().innerText(), 'first line\nsecond line')
+  assert.equal(await lastReply(page).locator('strong').innerText(), 'bold')
+  assert.equal((await lastReply(page).locator('pre code').innerText()).trim(), 'console.log(1)')
+  assert.equal(await lastReply(page).locator('pre button.copy').count(), 1)
+  assert.equal(await page.isDisabled('#send'), false)
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('#session-list button')?.textContent === 'first line')
+  assert.equal(await page.innerText('#chat-title'), 'first line')
+  mkdirSync(SCREENSHOTS, { recursive: true })
+  await page.screenshot({ path: `${SCREENSHOTS}/desktop.png` })
+})
+
+test('Stop cancels the reply: the model is stopped and the message is stored as cancelled', { skip }, async (t) => {
+  const fake = await startedFake(t, { tokens: ['Partial ', 'answer ', 'never'], stallAfterTokens: 2 })
+  const { page, server } = await openPage(t, fake)
+  await sendMessage(page, 'stop me')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant .body')?.textContent?.includes('answer'))
+  await page.click('#stop')
+  await page.waitForSelector('.message.assistant .status.cancelled')
+  assert.equal(await lastReply(page).locator('.status').innerText(), 'Stopped')
+  await fake.waitFor(() => fake.chatRequests()[0]!.abortedAt !== null)
+  const sessionId = new URL(page.url()).hash.slice(1)
+  const stored = await json(await fetch(`${server.url}/v1/sessions/${sessionId}/messages`))
+  assert.deepEqual(stored.messages.map((message: { status: string; content: string }) => [message.content, message.status]), [
+    ['stop me', 'complete'],
+    ['Partial answer ', 'cancelled'],
+  ])
+})
+
+test('reloading mid-reply re-attaches and the reply completes on the page', { skip }, async (t) => {
+  const tokens = Array.from({ length: 20 }, (_, index) => `word${index} `)
+  const fake = await startedFake(t, { tokens, tokenDelayMs: 40 })
+  const { page } = await openPage(t, fake)
+  await sendMessage(page, 'a long answer please')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant .body')?.textContent?.includes('word2'))
+  await page.reload()
+  await page.waitForSelector('.message.assistant')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete', undefined, { timeout: 10_000 })
+  assert.equal((await lastReply(page).locator('.body').innerText()).trim(), tokens.join('').trim())
+})
+
+test('rename and delete a chat from the page', { skip }, async (t) => {
+  const fake = await startedFake(t)
+  const { page, server } = await openPage(t, fake)
+  await sendMessage(page, 'to be renamed')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
+  await page.click('#rename')
+  await page.fill('#rename-input', 'My renamed chat')
+  await page.click('#rename-ok')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('#session-list button')?.textContent === 'My renamed chat')
+  assert.equal(await page.innerText('#chat-title'), 'My renamed chat')
+  await page.click('#delete')
+  await page.click('#delete-ok')
+  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#session-list li').length === 0)
+  assert.equal((await json(await fetch(`${server.url}/v1/sessions`))).sessions.length, 0)
+})
+
+test('a reply holding HTML and a javascript: link runs nothing', { skip }, async (t) => {
+  const hostile = [
+    '<img src=x onerror="window.__xss = 1">',
+    '<script>window.__xss = 2</script>',
+    '[click me](javascript:window.__xss=3)',
+    '<a href="javascript:window.__xss=4">raw link</a>',
+    '<svg onload="window.__xss=5"></svg>',
+  ]
+  const fake = await startedFake(t, { tokens: hostile.map((line) => `${line}\n\n`) })
+  const { page } = await openPage(t, fake)
+  await sendMessage(page, '<img src=y onerror="window.__xss = 6"> from the user')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
+  for (const link of await lastReply(page).locator('a').all()) {
+    assert.doesNotMatch((await link.getAttribute('href')) ?? '', /^javascript:/i)
+    await link.click({ noWaitAfter: true }).catch(() => {})
+  }
+  await page.waitForTimeout(200)
+  assert.equal(await page.evaluate(() => (globalThis as { __xss?: number }).__xss), undefined)
+  assert.equal(await lastReply(page).locator('script, [onerror], [onload]').count(), 0)
+  assert.match(await page.locator('.message.user').last().innerText(), /<img src=y/)
+})
+
+test('a banner says when Ollama is down', { skip }, async (t) => {
+  const { page } = await openPage(t, null, undefined, { OLLAMA_HOST: '127.0.0.1:9' })
+  await page.waitForSelector('#banner:not([hidden])')
+  assert.match(await page.innerText('#banner'), /Ollama is not reachable/)
+  await sendMessage(page, 'hello?')
+  await page.waitForSelector('#error:not([hidden])')
+  assert.match(await page.innerText('#error'), /unreachable/)
+})
+
+test('at a phone width the page fits and still chats', { skip }, async (t) => {
+  const fake = await startedFake(t)
+  const { page } = await openPage(t, fake, { width: 390, height: 780 })
+  await sendMessage(page, 'hello from a phone')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
+  const overflow = await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth - (globalThis as any).document.documentElement.clientWidth)
+  assert.equal(overflow, 0, 'the page scrolls sideways')
+  assert.ok(await page.isVisible('#send'))
+  mkdirSync(SCREENSHOTS, { recursive: true })
+  await page.screenshot({ path: `${SCREENSHOTS}/phone.png` })
+})
