@@ -1,5 +1,5 @@
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem } from '../lib/problem.ts'
+import { noRunningReply } from '../lib/problem.ts'
 import { sessionIdFrom } from '../lib/validate.ts'
 
 /**
@@ -13,7 +13,7 @@ export default defineFunction({
   async handle(_request, { app, params }) {
     const id = sessionIdFrom(params)
     const settled = app.generations.cancel(id)
-    if (!settled) throw new HttpProblem(404, 'not_found', `No reply is being generated in session ${id}.`)
+    if (!settled) throw noRunningReply(id)
     const outcome = await settled
     return Response.json({
       session_id: id,

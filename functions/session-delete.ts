@@ -1,5 +1,5 @@
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem } from '../lib/problem.ts'
+import { HttpProblem, noSuchSession } from '../lib/problem.ts'
 import { sessionIdFrom } from '../lib/validate.ts'
 
 /** DELETE /v1/sessions/{id}: the session and its messages; refused while a reply is running. */
@@ -12,7 +12,7 @@ export default defineFunction({
     if (app.generations.isBusy(id)) {
       throw new HttpProblem(409, 'conflict', 'A reply is being generated in this session; cancel it or wait for it to finish first.')
     }
-    if (!app.store.deleteSession(id)) throw new HttpProblem(404, 'not_found', `No session has the id ${id}.`)
+    if (!app.store.deleteSession(id)) throw noSuchSession(id)
     return new Response(null, { status: 204 })
   },
 })

@@ -1,5 +1,5 @@
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem } from '../lib/problem.ts'
+import { noSuchSession } from '../lib/problem.ts'
 import { sessionIdFrom } from '../lib/validate.ts'
 
 /** GET /v1/sessions/{id}: the session with its message count. */
@@ -10,7 +10,7 @@ export default defineFunction({
   handle(_request, { app, params }) {
     const id = sessionIdFrom(params)
     const session = app.store.getSession(id)
-    if (!session) throw new HttpProblem(404, 'not_found', `No session has the id ${id}.`)
+    if (!session) throw noSuchSession(id)
     return Response.json(session)
   },
 })

@@ -1,7 +1,7 @@
 import * as v from 'valibot'
 import { decodeCursor, encodeCursor, MESSAGE_CURSOR } from '../lib/cursor.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem } from '../lib/problem.ts'
+import { noSuchSession } from '../lib/problem.ts'
 import { parseInput, queryInteger, queryOf, sessionIdFrom } from '../lib/validate.ts'
 
 const Query = v.object({ limit: queryInteger(1, 500, 100), cursor: v.optional(v.string('must be a single value')) })
@@ -15,7 +15,7 @@ export default defineFunction({
     const id = sessionIdFrom(params)
     const query = parseInput(Query, queryOf(url), 'query')
     const after = decodeCursor(query.cursor, MESSAGE_CURSOR)
-    if (!app.store.getSession(id)) throw new HttpProblem(404, 'not_found', `No session has the id ${id}.`)
+    if (!app.store.getSession(id)) throw noSuchSession(id)
     const page = app.store.listMessages(id, query.limit, after)
     return Response.json({ session_id: id, messages: page.items, next_cursor: page.next && encodeCursor(page.next) })
   },

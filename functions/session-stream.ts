@@ -1,5 +1,5 @@
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem } from '../lib/problem.ts'
+import { noRunningReply } from '../lib/problem.ts'
 import { followGeneration, lastEventId } from '../lib/sse.ts'
 import { sessionIdFrom } from '../lib/validate.ts'
 
@@ -14,7 +14,7 @@ export default defineFunction({
   handle(request, { app, params }) {
     const id = sessionIdFrom(params)
     const generation = app.generations.get(id)
-    if (!generation) throw new HttpProblem(404, 'not_found', `No reply is being generated in session ${id}.`)
+    if (!generation) throw noRunningReply(id)
     return followGeneration(generation, lastEventId(request), app.config.sseHeartbeatMs)
   },
 })

@@ -1,6 +1,6 @@
 import { readJsonBody } from '../lib/body.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem } from '../lib/problem.ts'
+import { noSuchSession } from '../lib/problem.ts'
 import { RenameSessionBody } from '../lib/session-input.ts'
 import { parseInput, sessionIdFrom } from '../lib/validate.ts'
 
@@ -13,7 +13,7 @@ export default defineFunction({
     const id = sessionIdFrom(params)
     const body = parseInput(RenameSessionBody, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
     const session = app.store.renameSession(id, body.title)
-    if (!session) throw new HttpProblem(404, 'not_found', `No session has the id ${id}.`)
+    if (!session) throw noSuchSession(id)
     return Response.json(session)
   },
 })

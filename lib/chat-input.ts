@@ -2,7 +2,7 @@ import * as v from 'valibot'
 import type { Config } from './config.ts'
 import { isModelAllowed } from './models.ts'
 import type { ChatRequest } from './ollama.ts'
-import { jsonObject, uuid, wellFormedText } from './validate.ts'
+import { jsonObject, strictMessage, uuid, wellFormedText } from './validate.ts'
 
 const codePoints = (text: string) => {
   let count = 0
@@ -30,7 +30,7 @@ const OptionsSchema = jsonObject(v.strictObject(
     ),
     num_ctx: v.optional(wholeNumber(1, 1_048_576, 'must be a whole number from 1 to 1048576')),
   },
-  (issue) => (issue.expected === 'never' ? 'is not a known option' : 'must be an object'),
+  strictMessage('is not a known option', 'must be an object'),
 ), 'must be an object')
 
 /** The POST /v1/chat body schema under `config`'s limits. */
@@ -58,7 +58,7 @@ export function chatBodySchema(config: Config) {
       system: v.optional(v.pipe(wellFormedText(), v.check((text) => codePoints(text) <= max, `must be at most ${max} characters`))),
       options: v.optional(OptionsSchema, {}),
     },
-    (issue) => (issue.expected === 'never' ? 'is not a known field' : 'the body must be a JSON object'),
+    strictMessage('is not a known field', 'the body must be a JSON object'),
   ), 'the body must be a JSON object')
 }
 

@@ -31,12 +31,10 @@ export async function serveNodeRequest(req: IncomingMessage, res: ServerResponse
     const request = toRequest(req, disconnected.signal, options.maxBodyBytes)
     response = await handler(request)
   } catch (error) {
-    options.log.error('request could not be handled', { method: req.method, url: req.url, error })
-    response = problemResponse(
-      new HttpProblem(500, 'internal', 'An unexpected error occurred.'),
-      safePath(req.url),
-      req.headers['x-request-id']?.toString() ?? randomUUID(),
-    )
+    const requestId = randomUUID()
+    options.log.error('request could not be handled', { request_id: requestId, method: req.method, url: req.url, error })
+    response = problemResponse(new HttpProblem(500, 'internal', 'An unexpected error occurred.'), safePath(req.url), requestId)
+    response.headers.set('x-request-id', requestId)
   }
   try {
     await writeResponse(req, res, response, disconnected.signal, options)

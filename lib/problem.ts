@@ -62,6 +62,9 @@ export class HttpProblem extends Error {
   }
 }
 
+export const noSuchSession = (id: string) => new HttpProblem(404, 'not_found', `No session has the id ${id}.`)
+export const noRunningReply = (id: string) => new HttpProblem(404, 'not_found', `No reply is being generated in session ${id}.`)
+
 export interface ProblemBody {
   type: string
   title: string

@@ -1,5 +1,5 @@
 import * as v from 'valibot'
-import { jsonObject, wellFormedText } from './validate.ts'
+import { jsonObject, strictMessage, wellFormedText } from './validate.ts'
 
 /** A session title: 1..200 characters after trimming, stored trimmed. */
 export const title = v.pipe(
@@ -9,7 +9,7 @@ export const title = v.pipe(
   v.check((text) => [...text].length <= 200, 'must be at most 200 characters'),
 )
 
-const knownFields = (issue: v.BaseIssue<unknown>) => (issue.expected === 'never' ? 'is not a known field' : 'the body must be a JSON object')
+const knownFields = strictMessage('is not a known field', 'the body must be a JSON object')
 
 export const CreateSessionBody = jsonObject(
   v.strictObject({ title: v.optional(title), system: v.optional(wellFormedText()) }, knownFields),

@@ -56,3 +56,7 @@ export function sessionIdFrom(params: Record<string, string>): string {
  */
 export const wellFormedText = (message = 'must be a string') =>
   v.pipe(v.string(message), v.check((text) => text.isWellFormed(), 'must be well-formed Unicode (it has a lone surrogate)'))
+
+/** The message of a strict object's issues: an unknown key, or input that is not an object. */
+export const strictMessage = (unknownKey: string, notAnObject: string) => (issue: v.BaseIssue<unknown>) =>
+  issue.expected === 'never' ? unknownKey : notAnObject

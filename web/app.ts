@@ -279,10 +279,22 @@ function replyView(item: HTMLLIElement) {
   }
 }
 
-async function follow(sessionId: string, item: HTMLLIElement): Promise<void> {
+/** Marks a reply as streaming in `sessionId`; the controller stops reading it. */
+function beginStreaming(sessionId: string): AbortController {
   const abort = new AbortController()
   state.streaming = { sessionId, abort }
   setStreaming(true)
+  return abort
+}
+
+function endStreaming(abort: AbortController): void {
+  if (state.streaming?.abort !== abort) return
+  state.streaming = null
+  setStreaming(false)
+}
+
+async function follow(sessionId: string, item: HTMLLIElement): Promise<void> {
+  const abort = beginStreaming(sessionId)
   try {
     const response = await fetch(`/v1/sessions/${sessionId}/stream`, { signal: abort.signal })
     if (response.status === 404) {
@@ -295,10 +307,7 @@ async function follow(sessionId: string, item: HTMLLIElement): Promise<void> {
   } catch (error) {
     if (!abort.signal.aborted) showError((error as Error).message)
   } finally {
-    if (state.streaming?.abort === abort) {
-      state.streaming = null
-      setStreaming(false)
-    }
+    endStreaming(abort)
   }
 }
 
@@ -311,15 +320,13 @@ async function send(text: string): Promise<void> {
   const replyItem = messageElement({ role: 'assistant', content: '', status: 'streaming' })
   ui.messages.append(userItem, replyItem)
   scrollToEnd()
-  const abort = new AbortController()
-  state.streaming = { sessionId, abort }
   if (isNew) {
     state.sessionId = sessionId
     ui.systemRow.hidden = true
     ui.rename.disabled = false
     history.replaceState(null, '', `/#${sessionId}`)
   }
-  setStreaming(true)
+  const abort = beginStreaming(sessionId)
   try {
     const body = JSON.stringify({ message: text, session_id: sessionId, model: ui.model.value || undefined, ...(system ? { system } : {}) })
     let response: Response
@@ -342,10 +349,7 @@ async function send(text: string): Promise<void> {
   } catch (error) {
     if (!abort.signal.aborted) showError((error as Error).message)
   } finally {
-    if (state.streaming?.abort === abort) {
-      state.streaming = null
-      setStreaming(false)
-    }
+    endStreaming(abort)
     await loadMoreSessions(true)
     if (state.sessionId === sessionId) {
       ui.title.textContent = state.sessions.find((session) => session.id === sessionId)?.title ?? ui.title.textContent
