@@ -1,4 +1,5 @@
 import { Ollama, type ChatResponse, type ModelResponse, type Options } from 'ollama'
+import { nodeFetch } from './node-fetch.ts'
 import { HttpProblem } from './problem.ts'
 
 export interface ChatMessage {
@@ -67,7 +68,7 @@ export class OllamaClient {
     const client = new Ollama({
       host: this.host,
       fetch: (input, init) =>
-        fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, requestSignal]) : requestSignal }),
+        nodeFetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, requestSignal]) : requestSignal }),
     })
     try {
       return await client.chat({ ...request, stream: true })
@@ -110,7 +111,7 @@ export class OllamaClient {
 
   private async withTimeout<T>(timeoutMs: number, call: (client: Ollama) => Promise<T>): Promise<T> {
     const signal = AbortSignal.timeout(timeoutMs)
-    const client = new Ollama({ host: this.host, fetch: (input, init) => fetch(input, { ...init, signal }) })
+    const client = new Ollama({ host: this.host, fetch: (input, init) => nodeFetch(input, { ...init, signal }) })
     try {
       return await call(client)
     } catch (error) {
