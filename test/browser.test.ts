@@ -166,3 +166,17 @@ test('at a phone width the page fits and still chats', { skip }, async (t) => {
   mkdirSync(SCREENSHOTS, { recursive: true })
   await page.screenshot({ path: `${SCREENSHOTS}/phone.png` })
 })
+
+test('the sidebar loads more chats as it scrolls, through the cursor', { skip }, async (t) => {
+  const { page, server } = await openPage(t, null)
+  for (let index = 0; index < 75; index++) server.app.store.createSession({ title: `Chat ${index}` })
+  await page.reload()
+  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#session-list li').length >= 30)
+  for (let round = 0; round < 10; round++) {
+    await page.locator('#session-list').evaluate((list: any) => list.scrollTo(0, list.scrollHeight))
+    await page.waitForTimeout(100)
+  }
+  const titles = await page.locator('#session-list li').allInnerTexts()
+  assert.equal(titles.length, 75)
+  assert.equal(new Set(titles).size, 75, 'a chat was listed twice')
+})

@@ -176,12 +176,19 @@ async function loadMoreSessions(reset = false): Promise<void> {
     state.sessions = reset ? page.sessions : [...state.sessions, ...page.sessions]
     state.cursor = page.next_cursor
     renderSessions()
+    queueMicrotask(fillSessionList)
   } catch (error) {
     showError((error as Error).message)
   } finally {
     state.loadingSessions = false
     ui.sessionMore.hidden = true
   }
+}
+
+/** A visible list too short to scroll would never ask for its next page: ask now. */
+function fillSessionList(): void {
+  const visible = ui.sessionList.offsetParent !== null
+  if (visible && state.cursor && ui.sessionList.scrollHeight <= ui.sessionList.clientHeight) void loadMoreSessions()
 }
 
 async function openSession(id: string | null): Promise<void> {
@@ -413,6 +420,7 @@ ui.newChat.addEventListener('click', () => {
 ui.toggleSidebar.addEventListener('click', () => {
   const open = ui.sessionList.classList.toggle('open')
   ui.toggleSidebar.setAttribute('aria-expanded', String(open))
+  if (open) fillSessionList()
 })
 ui.sessionList.addEventListener('scroll', () => {
   const { scrollTop, scrollHeight, clientHeight } = ui.sessionList
