@@ -184,7 +184,6 @@ export class Generation {
   readonly sessionId: string
   readonly messageId: string
   readonly createdAt: string
-  readonly model: string
   readonly outcome: Promise<GenerationOutcome>
   private readonly frames: Uint8Array[] = []
   private readonly listeners = new Set<FrameListener>()
@@ -207,7 +206,6 @@ export class Generation {
     onEnded: () => void,
   ) {
     this.sessionId = sessionId
-    this.model = model
     this.stream = stream
     this.settings = settings
     this.messageId = reply.id
@@ -217,11 +215,6 @@ export class Generation {
     this.tokenSuffix = `,"session_id":${JSON.stringify(sessionId)}}`
     this.emit(JSON.stringify({ type: 'start', session_id: sessionId, message_id: this.messageId, user_message_id: userMessageId, model }))
     this.outcome = this.relay().finally(onEnded)
-  }
-
-  /** The text generated so far. */
-  get content(): string {
-    return this.text
   }
 
   /**
