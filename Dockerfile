@@ -13,6 +13,7 @@ COPY build.mjs tsconfig.json ./
 COPY lib ./lib
 COPY functions ./functions
 COPY migrations ./migrations
+COPY web ./web
 RUN /usr/local/bin/node build.mjs
 
 # Runtime stage: Node and the bundles, nothing else. The bundles carry their dependencies and the

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -11,10 +11,25 @@ const dockerfile = readFileSync(join(PROJECT_ROOT, 'Dockerfile'), 'utf8')
 const stages = dockerfile.split(/^FROM /m).slice(1)
 const runtimeStage = stages.at(-1)!
 
-/** Builds into a folder laid out like the build stage's /app. */
+const buildStage = stages[0]!
+
+/**
+ * Builds the way the build stage does: in a folder holding only what its COPY lines copy (with
+ * this checkout's node_modules standing in for its `npm ci`), so a file the build needs but the
+ * Dockerfile forgets fails here.
+ */
 function buildLikeTheImage(): string {
   const buildRoot = mkdtempSync(join(tmpdir(), 'chat-ollama-build-'))
-  execFileSync(process.execPath, ['build.mjs', '--outdir', join(buildRoot, 'dist')], { cwd: PROJECT_ROOT, stdio: 'pipe' })
+  const copies = [...buildStage.matchAll(/^COPY (?!--from)(.+) (\S+)$/gm)]
+  assert.ok(copies.length > 0, 'the build stage copies nothing')
+  for (const [, sources, destination] of copies) {
+    for (const source of sources!.split(/\s+/)) {
+      const target = destination === './' ? join(buildRoot, source) : join(buildRoot, destination!)
+      cpSync(join(PROJECT_ROOT, source), target, { recursive: true })
+    }
+  }
+  symlinkSync(join(PROJECT_ROOT, 'node_modules'), join(buildRoot, 'node_modules'))
+  execFileSync(process.execPath, ['build.mjs'], { cwd: buildRoot, stdio: 'pipe' })
   return buildRoot
 }
 
