@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { test, type TestContext } from 'node:test'
 import { FakeOllama } from './support/fake-ollama.ts'
 import { json, readSse, testServer } from './support/app.ts'
+import { SERVER_FROM_SOURCE, spawnServer } from './support/process.ts'
 
 const post = (url: string, body: unknown) =>
   fetch(`${url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
@@ -124,4 +127,21 @@ test('200 concurrent chats with MAX_CONCURRENT_CHATS at 100: each completes or g
   assert.ok(limited > 0, 'the limit was never reached')
   assert.equal(completed + limited, 200)
   await fake.waitFor(() => app.generations.size === 0)
+})
+
+test('OLLAMA_HOST may be https://: chats and health go over TLS', async (t) => {
+  const tls = new URL('./support/tls/', import.meta.url)
+  const fake = await new FakeOllama({ tls: { key: readFileSync(new URL('key.pem', tls), 'utf8'), cert: readFileSync(new URL('cert.pem', tls), 'utf8') } }).listen()
+  t.after(() => fake.close())
+  assert.match(fake.url, /^https:\/\/localhost:\d+$/)
+  // The test certificate is trusted the way an operator would trust a private CA.
+  const server = await spawnServer(t, SERVER_FROM_SOURCE, {
+    env: { OLLAMA_HOST: fake.url, DB_PATH: ':memory:', NODE_EXTRA_CA_CERTS: fileURLToPath(new URL('cert.pem', tls)) },
+  })
+  assert.equal((await json(await fetch(`${server.url}/health`))).services.ollama, 'healthy')
+  const answer = await post(server.url, { message: 'over tls', stream: false })
+  assert.equal(answer.status, 200)
+  assert.equal((await json(answer)).content, 'You said: over tls')
+  const { events } = await readSse(await post(server.url, { message: 'streamed over tls' }))
+  assert.equal(events.at(-1)!.data.type, 'done')
 })

@@ -5,6 +5,7 @@
  * benchmarks from its own process.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 
@@ -44,6 +45,8 @@ export interface FakeOllamaOptions {
   models?: string[]
   scenario?: Scenario
   port?: number
+  /** Serve HTTPS with this key and certificate (PEM), as Ollama behind a TLS proxy would. */
+  tls?: { key: string; cert: string }
 }
 
 const DEFAULT_MODELS = ['llama3.2:latest', 'qwen3:8b']
@@ -57,10 +60,15 @@ export class FakeOllama {
   private readonly sockets = new Set<import('node:net').Socket>()
   url = ''
 
-  constructor({ models = DEFAULT_MODELS, scenario = {} }: FakeOllamaOptions = {}) {
+  private readonly scheme: 'http' | 'https'
+
+  constructor({ models = DEFAULT_MODELS, scenario = {}, tls }: FakeOllamaOptions = {}) {
     this.models = models
     this.scenario = scenario
-    this.server = createServer({ noDelay: true, keepAliveTimeout: 60_000 }, (req, res) => void this.handle(req, res))
+    this.scheme = tls ? 'https' : 'http'
+    const listener = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res)
+    const options = { noDelay: true, keepAliveTimeout: 60_000 }
+    this.server = tls ? createTlsServer({ ...options, ...tls }, listener) : createServer(options, listener)
     this.server.on('connection', (socket) => {
       this.sockets.add(socket)
       socket.once('close', () => this.sockets.delete(socket))
@@ -69,13 +77,14 @@ export class FakeOllama {
 
   async listen(port = 0): Promise<this> {
     await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve))
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+    const host = this.scheme === 'https' ? 'localhost' : '127.0.0.1'
+    this.url = `${this.scheme}://${host}:${(this.server.address() as AddressInfo).port}`
     return this
   }
 
   /** The host in the `host:port` form OLLAMA_HOST usually takes. */
   get hostPort(): string {
-    return this.url.replace('http://', '')
+    return this.url.replace(/^https?:\/\//, '')
   }
 
   /** The scenario for the next chat request only (queued in order), over the standing one. */
