@@ -27,6 +27,10 @@ export default defineFunction({
     if (!schema) schemas.set(config, (schema = chatBodySchema(config)))
     const body: ChatBody = parseInput(schema, await readJsonBody(request, config.maxBodyBytes), 'request body')
 
+    // Refused before anything is stored; Ollama's own 404 later (a model removed meanwhile) is still handled.
+    if ((await app.ollama.hasModel(body.model)) === false) {
+      throw new HttpProblem(404, 'model_not_found', `model '${body.model}' not found`)
+    }
     const reservation = app.generations.reserve(body.session_id ?? randomUUID())
     let generation: Generation
     try {

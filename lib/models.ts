@@ -8,3 +8,13 @@ export function normalizeModelName(name: string): string {
 export function isModelAllowed(model: string, allowedModels: readonly string[]): boolean {
   return allowedModels.length === 0 || allowedModels.includes(normalizeModelName(model))
 }
+
+/**
+ * A model name in the form Ollama lists it (`/api/tags`): lower-case, without the default
+ * registry and namespace, with `:latest` when no tag is given. `Llama3.2`,
+ * `library/llama3.2` and `registry.ollama.ai/library/llama3.2:latest` all name `llama3.2:latest`.
+ */
+export function canonicalModelName(name: string): string {
+  const shortened = name.trim().toLowerCase().replace(/^registry\.ollama\.ai\//, '').replace(/^library\//, '')
+  return normalizeModelName(shortened)
+}

@@ -1,4 +1,5 @@
 import { Ollama, type ChatResponse, type ModelResponse, type Options } from 'ollama'
+import { canonicalModelName } from './models.ts'
 import { nodeFetch } from './node-fetch.ts'
 import { HttpProblem } from './problem.ts'
 
@@ -30,6 +31,8 @@ export interface OllamaClientOptions {
 }
 
 const RETRY_AFTER_UNREACHABLE = '5'
+/** How long a model seen in Ollama's list is taken as present before the list is asked again. */
+const MODEL_LIST_FRESH_MS = 60_000
 const RETRY_AFTER_BUSY = '2'
 
 class HeadersTimeout extends Error {
@@ -46,6 +49,8 @@ export class OllamaClient {
   private readonly healthCacheMs: number
   private readonly healthTimeoutMs: number
   private health: { checkedAt: number; answer: Promise<boolean> } | undefined
+  private modelList: { names: Set<string>; fetchedAt: number } | undefined
+  private modelListRefresh: Promise<Set<string> | undefined> | undefined
 
   constructor({ host, headersTimeoutMs, healthCacheMs = 2000, healthTimeoutMs = 2000 }: OllamaClientOptions) {
     this.host = host
@@ -91,6 +96,36 @@ export class OllamaClient {
     } catch (error) {
       throw ollamaProblem(error)
     }
+  }
+
+  /**
+   * Whether Ollama has `model`, from its list (`/api/tags`); undefined when Ollama cannot be
+   * asked. A model seen in the list answers at once (the list is refreshed behind it once stale);
+   * a model not seen asks again, so one pulled a moment ago is found.
+   */
+  async hasModel(model: string): Promise<boolean | undefined> {
+    const name = canonicalModelName(model)
+    const known = this.modelList
+    if (known?.names.has(name)) {
+      if (Date.now() - known.fetchedAt >= MODEL_LIST_FRESH_MS) void this.refreshModelList()
+      return true
+    }
+    const names = await this.refreshModelList()
+    return names?.has(name)
+  }
+
+  private refreshModelList(): Promise<Set<string> | undefined> {
+    this.modelListRefresh ??= this.listModels()
+      .then(
+        (models) => {
+          const names = new Set(models.map((entry) => canonicalModelName(entry.name)))
+          this.modelList = { names, fetchedAt: Date.now() }
+          return names
+        },
+        () => undefined,
+      )
+      .finally(() => (this.modelListRefresh = undefined))
+    return this.modelListRefresh
   }
 
   /**

@@ -201,13 +201,34 @@ async function failBeforeFirstToken(t: import('node:test').TestContext, scenario
   return { response, problem: await json(response), stored: storedMessages(app, sessionId), app }
 }
 
-test('an unknown model is 404 model_not_found; the user message stays stored', async (t) => {
+test('a model Ollama does not have is 404 model_not_found, and nothing is stored', async (t) => {
   const { response, problem, stored, app } = await failBeforeFirstToken(t, {}, {}, { model: 'nope' })
   assert.equal(response.status, 404)
   assert.equal(problem.type, 'https://api.chat-ollama.com/errors/model_not_found')
   assert.equal(problem.detail, "model 'nope' not found")
-  assert.deepEqual(stored.map((message) => [message.role, message.content]), [['user', 'hello?']])
+  assert.deepEqual(stored, [])
+  assert.deepEqual(rowCounts(app), { sessions: 0, messages: 0 })
   assert.equal(app.generations.size, 0)
+})
+
+test("model names are matched the way Ollama lists them, and a model pulled a moment ago is found", async (t) => {
+  const fake = await fakeOllama(t, { models: ['llama3.2:latest'] })
+  const app = testApp(t, fake)
+  for (const model of ['llama3.2', 'Llama3.2:latest', 'library/llama3.2', 'registry.ollama.ai/library/llama3.2:latest']) {
+    assert.equal((await chat.fetch(chatRequest({ message: 'hi', model, stream: false }), app)).status, 200, model)
+  }
+  assert.equal((await chat.fetch(chatRequest({ message: 'hi', model: 'qwen3:8b', stream: false }), app)).status, 404)
+  fake.models.push('qwen3:8b')
+  assert.equal((await chat.fetch(chatRequest({ message: 'hi', model: 'qwen3:8b', stream: false }), app)).status, 200)
+  // Known models are answered from the list already fetched.
+  assert.ok(fake.requests.filter((request) => request.path === '/api/tags').length <= 3)
+})
+
+test("Ollama's own 404 (a model removed after it was listed) is model_not_found; the user message stays stored", async (t) => {
+  const { response, problem, stored } = await failBeforeFirstToken(t, { status: 404, errorMessage: "model 'llama3.2' not found" })
+  assert.equal(response.status, 404)
+  assert.equal(problem.type, 'https://api.chat-ollama.com/errors/model_not_found')
+  assert.deepEqual(stored.map((message) => [message.role, message.content]), [['user', 'hello?']])
 })
 
 test('Ollama busy (its 503) is 503 with Retry-After', async (t) => {

@@ -153,13 +153,13 @@ export class FakeOllama {
     if (!body || typeof body !== 'object') return sendJson(res, 400, { error: 'missing request body' })
     if (!body.model) return sendJson(res, 400, { error: 'model is required' })
     const model = String(body.model)
-    const name = model.includes(':') ? model : `${model}:latest`
+    const name = ollamaName(model)
     if (scenario.headersDelayMs) {
       await sleep(scenario.headersDelayMs)
       if (res.destroyed) return
     }
     if (scenario.status) return sendJson(res, scenario.status, { error: scenario.errorMessage ?? 'server busy, please try again.  maximum pending requests exceeded' })
-    if (!this.models.includes(name)) return sendJson(res, 404, { error: `model '${model}' not found` })
+    if (!this.models.map(ollamaName).includes(name)) return sendJson(res, 404, { error: `model '${model}' not found` })
 
     const messages: Array<{ role: string; content: string }> = Array.isArray(body.messages) ? body.messages : []
     const lastUser = [...messages].reverse().find((message) => message.role === 'user')?.content ?? ''
@@ -216,6 +216,12 @@ export class FakeOllama {
     write(`${JSON.stringify(chunk('', true))}\n`)
     res.end()
   }
+}
+
+/** Ollama fills in the default registry, namespace and tag, and compares names ignoring case. */
+function ollamaName(model: string): string {
+  const name = model.toLowerCase().replace(/^registry\.ollama\.ai\//, '').replace(/^library\//, '')
+  return name.slice(name.lastIndexOf('/') + 1).includes(':') ? name : `${name}:latest`
 }
 
 function modelEntry(name: string) {
