@@ -46,7 +46,8 @@ export async function serveNodeRequest(req: IncomingMessage, res: ServerResponse
 
 export function toRequest(req: IncomingMessage, signal: AbortSignal, maxBodyBytes: number): Request {
   const host = req.headers.host && /^[\w.-]+(:\d+)?$|^\[[\da-f:.]+\](:\d+)?$/i.test(req.headers.host) ? req.headers.host : 'localhost'
-  const url = new URL(safePath(req.url), `http://${host}`)
+  // Joined as text: resolving `//x/y` against a base would read `x` as a host.
+  const url = new URL(`http://${host}${safePath(req.url)}`)
   const headers = new Headers()
   for (let index = 0; index < req.rawHeaders.length; index += 2) {
     headers.append(req.rawHeaders[index]!, req.rawHeaders[index + 1]!)

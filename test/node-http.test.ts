@@ -218,3 +218,23 @@ test('a response that cannot be written within WRITE_TIMEOUT is cut', async (t) 
   })
   assert.equal(outcome, 'cut')
 })
+
+test('odd request lines and header bytes get a 4xx or their route, never a 500', async (t) => {
+  const { port } = await serve(t, async (request) => Response.json({ path: new URL(request.url).pathname, agent: request.headers.get('x-odd') }))
+  const raw = (head: string) =>
+    new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1')
+      let reply = ''
+      socket.on('data', (data) => (reply += data.toString('latin1')))
+      socket.on('close', () => resolve(reply))
+      socket.on('error', () => resolve(reply))
+      socket.end(Buffer.from(head, 'latin1'))
+    })
+  const protocolRelative = await raw('GET //evil.example/v1/sessions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  assert.match(protocolRelative, /^HTTP\/1\.1 200 /)
+  assert.match(protocolRelative, /"path":"\/\/evil\.example\/v1\/sessions"/)
+  const latin1 = await raw('GET / HTTP/1.1\r\nHost: x\r\nX-Odd: caf\xe9 \x7f\r\nConnection: close\r\n\r\n')
+  assert.doesNotMatch(latin1, /^HTTP\/1\.1 5/)
+  const badHost = await raw('GET / HTTP/1.1\r\nHost: a b/c\r\nConnection: close\r\n\r\n')
+  assert.doesNotMatch(badHost, /^HTTP\/1\.1 5/)
+})
