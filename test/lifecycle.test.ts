@@ -185,3 +185,21 @@ test('once shutdown has begun, new chats are refused with 503 and Retry-After, a
   assert.ok(refused.headers.get('retry-after'))
   assert.equal(app.store.listSessions(10, null).items.length, 0)
 })
+
+test('a client gone before Ollama answered: the reply still runs and is stored complete', async (t) => {
+  const fake = await fakeOllama(t, { scenario: { tokens: TOKENS, headersDelayMs: 150, tokenDelayMs: 5 } })
+  const { url, app } = await testServer(t, fake)
+  const client = new AbortController()
+  const pending = postChat(url, { message: 'answer me later' }, client.signal).catch((error: Error) => error)
+  await fake.waitFor(() => fake.chatRequests().length === 1)
+  client.abort()
+  assert.equal(((await pending) as Error).name, 'AbortError')
+  await fake.waitFor(() => app.generations.size === 0)
+  const [session] = app.store.listSessions(1, null).items
+  const messages = app.store.listMessages(session!.id, 10, null).items
+  assert.deepEqual(messages.map((message) => [message.role, message.content, message.status]), [
+    ['user', 'answer me later', 'complete'],
+    ['assistant', FULL_REPLY, 'complete'],
+  ])
+  assert.equal(fake.chatRequests()[0]!.abortedAt, null, 'Ollama was stopped when the client left')
+})
