@@ -6,7 +6,7 @@ import type { AppContext } from '../lib/context.ts'
 import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings, Reservation } from '../lib/generations.ts'
 import type { ChatStream } from '../lib/ollama.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem } from '../lib/problem.ts'
+import { HttpProblem, shuttingDown } from '../lib/problem.ts'
 import { followGeneration } from '../lib/sse.ts'
 import { parseInput } from '../lib/validate.ts'
 
@@ -64,7 +64,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
       // The reply never started: the user message stays, the empty reply goes.
       store.discardReply(turn.reply.id)
       if (reservation.abortReason === 'shutdown') {
-        throw new HttpProblem(503, 'internal', 'The server is shutting down; try again in a moment.', { headers: { 'retry-after': '5' } })
+        throw shuttingDown()
       }
       throw error
     }

@@ -1,7 +1,7 @@
 import type { ChatResponse } from 'ollama'
 import type { Logger } from './log.ts'
 import { formatMs, type ChatStream } from './ollama.ts'
-import { HttpProblem } from './problem.ts'
+import { HttpProblem, shuttingDown } from './problem.ts'
 import { encodeEvent } from './sse.ts'
 import type { ChatStore, MessageStatus } from './store.ts'
 
@@ -62,7 +62,7 @@ export class GenerationRegistry {
   /** Holds the session's slot while its generation is being set up; throws 409 or 429. */
   reserve(sessionId: string): Reservation {
     if (this.draining) {
-      throw new HttpProblem(503, 'internal', 'The server is shutting down; try again in a moment.', { headers: { 'retry-after': '5' } })
+      throw shuttingDown()
     }
     if (this.slots.has(sessionId)) {
       throw new HttpProblem(409, 'conflict', 'A reply is already being generated in this session; cancel it or wait for it to finish.')

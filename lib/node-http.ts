@@ -123,7 +123,9 @@ async function writeResponse(req: IncomingMessage, res: ServerResponse, response
   res.writeHead(response.status, response.statusText || undefined, headers)
 
   const body = response.body
-  if (!body || req.method === 'HEAD') {
+  // HEAD wants no body; a client already gone (it left while the handler worked) reads none: an
+  // event stream is cancelled now rather than followed to its end.
+  if (!body || req.method === 'HEAD' || disconnected.aborted) {
     await body?.cancel()
     res.end()
     return
@@ -137,7 +139,10 @@ async function writeResponse(req: IncomingMessage, res: ServerResponse, response
     for (;;) {
       const { done, value } = await reader.read()
       if (done) break
-      if (res.destroyed) return
+      if (res.destroyed) {
+        await reader.cancel()
+        return
+      }
       if (!res.write(value)) await drained(res)
     }
     res.end()

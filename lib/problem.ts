@@ -63,6 +63,8 @@ export class HttpProblem extends Error {
 }
 
 export const noSuchSession = (id: string) => new HttpProblem(404, 'not_found', `No session has the id ${id}.`)
+export const shuttingDown = () =>
+  new HttpProblem(503, 'internal', 'The server is shutting down; try again in a moment.', { headers: { 'retry-after': '5' } })
 export const noRunningReply = (id: string) => new HttpProblem(404, 'not_found', `No reply is being generated in session ${id}.`)
 
 export interface ProblemBody {

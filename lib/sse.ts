@@ -3,7 +3,7 @@ import type { Generation } from './generations.ts'
 const encoder = new TextEncoder()
 const PING = encoder.encode(': ping\n\n')
 
-export const SSE_HEADERS = {
+const SSE_HEADERS = {
   'content-type': 'text/event-stream',
   'cache-control': 'no-cache',
   'x-accel-buffering': 'no',
