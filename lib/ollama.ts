@@ -100,7 +100,7 @@ export class OllamaClient {
 
   /**
    * Whether Ollama has `model`, from its list (`/api/tags`); undefined when Ollama cannot be
-   * asked. A model seen in the list answers at once (the list is refreshed behind it once stale);
+   * asked within the health timeout (then Ollama itself decides, through the chat). A model seen in the list answers at once (the list is refreshed behind it once stale);
    * a model not seen asks again, so one pulled a moment ago is found.
    */
   async hasModel(model: string): Promise<boolean | undefined> {
@@ -115,7 +115,9 @@ export class OllamaClient {
   }
 
   private refreshModelList(): Promise<Set<string> | undefined> {
-    this.modelListRefresh ??= this.listModels()
+    // A short deadline of its own: a slow list must not double the wait that OLLAMA_TIMEOUT bounds.
+    this.modelListRefresh ??= this.withTimeout(Math.min(this.healthTimeoutMs, this.headersTimeoutMs), (client) => client.list())
+      .then(({ models }) => models)
       .then(
         (models) => {
           const names = new Set(models.map((entry) => canonicalModelName(entry.name)))

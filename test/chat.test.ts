@@ -224,6 +224,16 @@ test("model names are matched the way Ollama lists them, and a model pulled a mo
   assert.ok(fake.requests.filter((request) => request.path === '/api/tags').length <= 3)
 })
 
+test('an Ollama too slow to list its models does not hold up the chat for OLLAMA_TIMEOUT', { timeout: 10_000 }, async (t) => {
+  const fake = await fakeOllama(t)
+  fake.tagsDelayMs = 60_000
+  // OLLAMA_TIMEOUT is long; only the model check's own short deadline lets this chat through in time.
+  const app = testApp(t, fake, { OLLAMA_TIMEOUT: '1m' })
+  const response = await chat.fetch(chatRequest({ message: 'hi', stream: false }), app)
+  assert.equal(response.status, 200)
+  assert.equal((await json(response)).content, 'You said: hi')
+})
+
 test("Ollama's own 404 (a model removed after it was listed) is model_not_found; the user message stays stored", async (t) => {
   const { response, problem, stored } = await failBeforeFirstToken(t, { status: 404, errorMessage: "model 'llama3.2' not found" })
   assert.equal(response.status, 404)

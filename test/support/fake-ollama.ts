@@ -54,6 +54,8 @@ const DEFAULT_MODELS = ['llama3.2:latest', 'qwen3:8b']
 export class FakeOllama {
   readonly requests: RecordedRequest[] = []
   models: string[]
+  /** Wait before answering /api/tags (an Ollama too busy to list its models). */
+  tagsDelayMs = 0
   scenario: Scenario
   private readonly queued: Scenario[] = []
   private readonly server: Server
@@ -137,6 +139,7 @@ export class FakeOllama {
       case 'GET /api/version':
         return sendJson(res, 200, { version: '0.32.15' })
       case 'GET /api/tags':
+        if (this.tagsDelayMs) await sleep(this.tagsDelayMs)
         return sendJson(res, 200, { models: this.models.map(modelEntry) })
       case 'GET /api/ps':
         return sendJson(res, 200, { models: [] })
