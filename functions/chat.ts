@@ -3,11 +3,12 @@ import { readJsonBody } from '../lib/body.ts'
 import { chatBodySchema, ollamaOptions, type ChatBody } from '../lib/chat-input.ts'
 import type { Config } from '../lib/config.ts'
 import type { AppContext } from '../lib/context.ts'
-import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings, Reservation } from '../lib/generations.ts'
+import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings } from '../lib/generation.ts'
+import type { Reservation } from '../lib/generation-registry.ts'
 import type { ChatStream } from '../lib/ollama.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { HttpProblem, shuttingDown } from '../lib/problem.ts'
-import { followGeneration } from '../lib/sse.ts'
+import { followEvents } from '../lib/sse.ts'
 import { parseInput } from '../lib/validate.ts'
 
 const schemas = new WeakMap<Config, ReturnType<typeof chatBodySchema>>()
@@ -27,20 +28,21 @@ export default defineFunction({
     if (!schema) schemas.set(config, (schema = chatBodySchema(config)))
     const body: ChatBody = parseInput(schema, await readJsonBody(request, config.maxBodyBytes), 'request body')
 
-    // Refused before anything is stored; Ollama's own 404 later (a model removed meanwhile) is still handled.
-    if ((await app.ollama.hasModel(body.model)) === false) {
-      throw new HttpProblem(404, 'model_not_found', `model '${body.model}' not found`)
-    }
+    // Counted from here on: a shutdown waits for this chat, wherever it is.
     const reservation = app.generations.reserve(body.session_id ?? randomUUID())
     let generation: Generation
     try {
+      // Refused before anything is stored; Ollama's own 404 later (a model removed meanwhile) is still handled.
+      if ((await app.ollama.hasModel(body.model)) === false) {
+        throw new HttpProblem(404, 'model_not_found', `model '${body.model}' not found`)
+      }
       generation = await startGeneration(app, reservation, body)
     } catch (error) {
       reservation.release()
       throw error
     }
 
-    if (body.stream) return followGeneration(generation, 0, config.sseHeartbeatMs)
+    if (body.stream) return followEvents(generation, null, config.sseHeartbeatMs)
     return jsonAnswer(reservation.sessionId, body.model, await generation.outcome)
   },
 })
@@ -60,14 +62,12 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
       reservation.signal,
     )
   } catch (error) {
-    if (reservation.abortReason !== 'cancelled') {
+    if (!reservation.abortReason) {
       // The reply never started: the user message stays, the empty reply goes.
       store.discardReply(turn.reply.id)
-      if (reservation.abortReason === 'shutdown') {
-        throw shuttingDown()
-      }
       throw error
     }
+    // Cancelled, or the server's grace ran out, while Ollama had not answered: stored as such.
     stream = null
   }
   const details: GenerationDetails = { model: body.model, ...turn }
@@ -77,13 +77,13 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     checkpointIntervalMs: config.checkpointIntervalMs,
     chatTimeoutMs: config.chatTimeoutMs,
   }
-  return stream ? reservation.begin(stream, details, settings) : reservation.beginCancelled(details, settings)
+  return stream ? reservation.begin(stream, details, settings) : reservation.beginAborted(details, settings)
 }
 
 function jsonAnswer(sessionId: string, model: string, outcome: GenerationOutcome): Response {
   if (outcome.status === 'error') throw new HttpProblem(502, 'ollama', outcome.error ?? 'Ollama failed during the reply.')
   if (outcome.status === 'interrupted') {
-    throw new HttpProblem(503, 'internal', outcome.error ?? 'The server shut down before the reply was finished.', { headers: { 'retry-after': '5' } })
+    throw shuttingDown(outcome.error ?? undefined)
   }
   return Response.json({
     id: outcome.messageId,

@@ -1,6 +1,6 @@
 import { defineFunction } from '../lib/handler.ts'
 import { noRunningReply } from '../lib/problem.ts'
-import { followGeneration, lastEventId } from '../lib/sse.ts'
+import { followEvents, lastEventId } from '../lib/sse.ts'
 import { sessionIdFrom } from '../lib/validate.ts'
 
 /**
@@ -15,6 +15,6 @@ export default defineFunction({
     const id = sessionIdFrom(params)
     const generation = app.generations.get(id)
     if (!generation) throw noRunningReply(id)
-    return followGeneration(generation, lastEventId(request), app.config.sseHeartbeatMs)
+    return followEvents(generation, lastEventId(request), app.config.sseHeartbeatMs)
   },
 })

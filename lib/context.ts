@@ -1,6 +1,6 @@
 import packageJson from '../package.json' with { type: 'json' }
 import { loadConfig, readEnvironment, type Config } from './config.ts'
-import { GenerationRegistry } from './generations.ts'
+import { GenerationRegistry } from './generation-registry.ts'
 import { createLogger, type Logger } from './log.ts'
 import { OllamaClient } from './ollama.ts'
 import { ChatStore } from './store.ts'

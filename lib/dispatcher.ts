@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { Router, type IRequest } from 'itty-router'
 import type { AppContext } from './context.ts'
-import type { FunctionSpec } from './handler.ts'
+import type { FunctionSpec } from './function-spec.ts'
 import { HttpProblem, problemForUnexpected, problemResponse } from './problem.ts'
 
 export interface Dispatcher {

@@ -11,6 +11,7 @@ export type ProblemKind =
   | 'unsupported_media_type'
   | 'rate_limit'
   | 'internal'
+  | 'shutting_down'
   | 'ollama'
   | 'database'
 
@@ -25,6 +26,7 @@ const TITLES: Record<ProblemKind, string> = {
   unsupported_media_type: 'Unsupported media type',
   rate_limit: 'Too many requests',
   internal: 'Internal server error',
+  shutting_down: 'Shutting down',
   ollama: 'Ollama error',
   database: 'Database error',
 }
@@ -63,8 +65,8 @@ export class HttpProblem extends Error {
 }
 
 export const noSuchSession = (id: string) => new HttpProblem(404, 'not_found', `No session has the id ${id}.`)
-export const shuttingDown = () =>
-  new HttpProblem(503, 'internal', 'The server is shutting down; try again in a moment.', { headers: { 'retry-after': '5' } })
+export const shuttingDown = (detail = 'The server is shutting down; try again in a moment.') =>
+  new HttpProblem(503, 'shutting_down', detail, { headers: { 'retry-after': '5' } })
 export const noRunningReply = (id: string) => new HttpProblem(404, 'not_found', `No reply is being generated in session ${id}.`)
 
 export interface ProblemBody {

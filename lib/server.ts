@@ -15,7 +15,7 @@ import web from '../functions/web.ts'
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config.ts'
 import { createAppContext, VERSION, type AppContext } from './context.ts'
 import { createDispatcher } from './dispatcher.ts'
-import type { FunctionSpec } from './handler.ts'
+import type { FunctionSpec } from './function-spec.ts'
 import { serveNodeRequest } from './node-http.ts'
 
 /** Every function the server mounts, each at its own method and path. */
@@ -49,6 +49,7 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
   if (interrupted > 0) app.log.warn('replies left streaming by a previous run are now interrupted', { count: interrupted })
 
   const dispatcher = createDispatcher(FUNCTIONS, app)
+  const responses = new OpenResponses()
   const adapterOptions = { maxBodyBytes: config.maxBodyBytes, writeTimeoutMs: config.writeTimeoutMs, log: app.log }
   const server = createServer(
     {
@@ -59,7 +60,11 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
       keepAliveTimeout: 5_000,
       noDelay: true,
     },
-    (req, res) => void serveNodeRequest(req, res, dispatcher.fetch, adapterOptions),
+    (req, res) => {
+      responses.open++
+      res.once('close', responses.closed)
+      void serveNodeRequest(req, res, dispatcher.fetch, adapterOptions)
+    },
   )
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -78,12 +83,36 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
       const closed = new Promise((resolve) => server.close(resolve))
       server.closeIdleConnections()
       await app.generations.drain(config.shutdownGraceMs)
+      // Every reply is stored; let the responses that tell clients so finish before connections go.
+      await responses.allClosed(config.writeTimeoutMs)
       server.closeAllConnections()
       await closed
       app.store.close()
       app.log.info('stopped')
     })())
   return { server, app, url, shutdown }
+}
+
+/** Counts the responses being served, so shutdown can wait for the last of them. */
+class OpenResponses {
+  open = 0
+  private idle: (() => void) | undefined
+
+  readonly closed = (): void => {
+    if (--this.open === 0) this.idle?.()
+  }
+
+  /** Resolves when no response is open, or after `timeoutMs` (a client that stopped reading). */
+  allClosed(timeoutMs: number): Promise<void> {
+    if (this.open === 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs)
+      this.idle = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
 }
 
 async function main(): Promise<void> {

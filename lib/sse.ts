@@ -1,5 +1,3 @@
-import type { Generation } from './generations.ts'
-
 const encoder = new TextEncoder()
 const PING = encoder.encode(': ping\n\n')
 
@@ -9,61 +7,76 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 } as const
 
+/** Receives each encoded SSE frame in order, then `null` when the stream has ended. */
+export type FrameListener = (frame: Uint8Array | null) => void
+
+/** Something a client can follow: frames after an event id it last saw, then live ones. */
+export interface EventSource {
+  /** Replays what came after `lastEventId` (everything for null or an unknown id), then follows; returns the detach. */
+  subscribe(lastEventId: string | null, listener: FrameListener): () => void
+}
+
 /**
  * One SSE event: an `id:` line and one `data:` line. `json` comes from JSON.stringify, which
  * escapes line breaks, so no text can break the framing.
  */
-export function encodeEvent(id: number, json: string): Uint8Array {
+export function encodeEvent(id: string, json: string): Uint8Array {
   return encoder.encode(`id: ${id}\ndata: ${json}\n\n`)
 }
 
-/** The event id a reconnecting client last saw (`Last-Event-ID`), 0 when absent or unreadable. */
-export function lastEventId(request: Request): number {
+/** The event id a reconnecting client last saw (`Last-Event-ID`), null when absent or unreadable. */
+export function lastEventId(request: Request): string | null {
   const value = request.headers.get('last-event-id')?.trim()
-  return value && /^\d{1,9}$/.test(value) ? Number(value) : 0
+  return value && /^[\w.:-]{1,100}$/.test(value) ? value : null
 }
 
 /**
- * A streaming response following `generation` from after event `afterId`: the events it already
- * has, then live ones until it ends, with `: ping` while nothing else flows for `heartbeatMs`.
- * The client going away detaches it; the generation goes on.
+ * A streaming response following `source` from after `afterId`: the events it already has, then
+ * live ones until it ends, with `: ping` while nothing else flows for `heartbeatMs`. The client
+ * going away detaches it; the source goes on. Throws (before any response) when the source
+ * refuses another follower.
  */
-export function followGeneration(generation: Generation, afterId: number, heartbeatMs: number, headers: Record<string, string> = {}): Response {
+export function followEvents(source: EventSource, afterId: string | null, heartbeatMs: number, headers: Record<string, string> = {}): Response {
   let detach = () => {}
   let heartbeat: NodeJS.Timeout | undefined
+  let controller!: ReadableStreamDefaultController<Uint8Array>
+  let lastWriteAt = Date.now()
+  const stop = () => {
+    clearTimeout(heartbeat)
+    detach()
+  }
+  // Re-armed from the last write instead of reset on every token, which would cost a timer per token.
+  const beat = () => {
+    const idleMs = Date.now() - lastWriteAt
+    if (idleMs < heartbeatMs) {
+      heartbeat = setTimeout(beat, heartbeatMs - idleMs)
+      return
+    }
+    controller.enqueue(PING)
+    lastWriteAt = Date.now()
+    heartbeat = setTimeout(beat, heartbeatMs)
+  }
+  const pending: Array<Uint8Array | null> = []
+  let started = false
+  const deliver = (frame: Uint8Array | null) => {
+    if (frame) {
+      lastWriteAt = Date.now()
+      controller.enqueue(frame)
+    } else {
+      stop()
+      controller.close()
+    }
+  }
+  // Subscribed before the Response exists, so a refusal is a problem response, not a broken stream.
+  detach = source.subscribe(afterId, (frame) => (started ? deliver(frame) : pending.push(frame)))
   const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      let lastWriteAt = Date.now()
-      const stop = () => {
-        clearTimeout(heartbeat)
-        detach()
-      }
-      // Re-armed from the last write instead of reset on every token, which would cost a timer per token.
-      const beat = () => {
-        const idleMs = Date.now() - lastWriteAt
-        if (idleMs < heartbeatMs) {
-          heartbeat = setTimeout(beat, heartbeatMs - idleMs)
-          return
-        }
-        controller.enqueue(PING)
-        lastWriteAt = Date.now()
-        heartbeat = setTimeout(beat, heartbeatMs)
-      }
-      heartbeat = setTimeout(beat, heartbeatMs)
-      detach = generation.subscribe(afterId, (frame) => {
-        if (frame) {
-          lastWriteAt = Date.now()
-          controller.enqueue(frame)
-        } else {
-          stop()
-          controller.close()
-        }
-      })
+    start(streamController) {
+      controller = streamController
+      started = true
+      for (const frame of pending) deliver(frame)
+      if (pending.at(-1) !== null) heartbeat = setTimeout(beat, heartbeatMs)
     },
-    cancel() {
-      clearTimeout(heartbeat)
-      detach()
-    },
+    cancel: stop,
   })
   return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...headers } })
 }

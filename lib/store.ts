@@ -234,11 +234,12 @@ export class ChatStore {
     return this.statements.history.all(sessionId).map((row) => ({ role: row.role as Role, content: String(row.content) }))
   }
 
-  checkpointReply(id: string, content: string): void {
-    this.statements.checkpoint.run(content, id)
+  /** Saves a streaming reply's text so far; false when no streaming reply has that id. */
+  checkpointReply(id: string, content: string): boolean {
+    return Number(this.statements.checkpoint.run(content, id).changes) > 0
   }
 
-  /** Finalises a streaming reply; a reply already final is left as it is. */
+  /** Finalises a streaming reply; false (and nothing written) when no streaming reply has that id. */
   finishReply(id: string, reply: FinishedReply): boolean {
     const params: SQLInputValue[] = [
       reply.content,

@@ -24,8 +24,8 @@ test('a streamed reply: SSE headers, start, tokens and done, each with an id, do
       assert.equal(stored?.content, 'Hello there')
     }
   }
-  assert.deepEqual(events.map((event) => event.id), events.map((_, index) => index + 1))
   const [start, ...rest] = events.map((event) => event.data)
+  assert.deepEqual(events.map((event) => event.id), events.map((_, index) => `${start.message_id}:${index + 1}`))
   const done = rest.pop()
   assert.equal(start.type, 'start')
   assert.equal(start.model, 'llama3.2')

@@ -4,7 +4,7 @@ import { test } from 'node:test'
 import chat from '../functions/chat.ts'
 import sessionCancel from '../functions/session-cancel.ts'
 import sessionStream from '../functions/session-stream.ts'
-import { chatRequest, fakeOllama, json, readSse, sseEvents, storedMessages, testApp, testServer, toRequest, type SseEvent } from './support/app.ts'
+import { chatRequest, fakeOllama, json, readSse, sseEvents, storedMessages, take, takeText, testApp, testServer, tokenText, toRequest, within } from './support/app.ts'
 
 const TOKENS = Array.from({ length: 12 }, (_, index) => `t${index} `)
 const FULL_REPLY = TOKENS.join('')
@@ -12,36 +12,17 @@ const FULL_REPLY = TOKENS.join('')
 const postChat = (url: string, body: unknown, signal?: AbortSignal) =>
   fetch(`${url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...(signal ? { signal } : {}) })
 
-/** Reads events from a live stream until `count` have arrived (pings skipped). */
-async function take(iterator: AsyncGenerator<SseEvent | { ping: true }>, count: number): Promise<SseEvent[]> {
-  const events: SseEvent[] = []
-  while (events.length < count) {
-    const { value, done } = await iterator.next()
-    if (done) break
-    if ('data' in value) events.push(value)
-  }
-  return events
-}
-
-/** Reads events from a live stream until their token text is `text`. */
-async function takeText(iterator: AsyncGenerator<SseEvent | { ping: true }>, text: string): Promise<SseEvent[]> {
-  const events: SseEvent[] = []
-  while (tokenText(events) !== text) events.push(...(await take(iterator, 1)))
-  return events
-}
-
-const tokenText = (events: SseEvent[]) => events.filter((event) => event.data.type === 'token').map((event) => event.data.content).join('')
-
 test('a client that disconnects after two tokens: the reply goes on and is stored complete', async (t) => {
-  const fake = await fakeOllama(t, { scenario: { tokens: TOKENS, tokenDelayMs: 15 } })
+  const fake = await fakeOllama(t, { scenario: { tokens: TOKENS, paced: true } })
   const { url, app } = await testServer(t, fake)
   const client = new AbortController()
+  fake.release(2)
   const response = await postChat(url, { message: 'long story' }, client.signal)
-  const events = await take(sseEvents(response), 3)
-  assert.deepEqual(events.map((event) => event.data.type), ['start', 'token', 'token'])
+  const events = await takeText(sseEvents(response), 't0 t1 ')
   client.abort()
   const { session_id: sessionId, message_id: messageId } = events[0]!.data
   assert.equal(app.store.getMessage(messageId)?.status, 'streaming')
+  fake.release(TOKENS.length)
   await fake.waitFor(() => app.generations.size === 0)
   const stored = app.store.getMessage(messageId)!
   assert.equal(stored.status, 'complete')
@@ -51,22 +32,29 @@ test('a client that disconnects after two tokens: the reply goes on and is store
 })
 
 test('resume after Last-Event-ID: the two parts join into exactly the reply; without it, everything is replayed', async (t) => {
-  const fake = await fakeOllama(t, { scenario: { tokens: TOKENS, tokenDelayMs: 15 } })
+  const fake = await fakeOllama(t, { scenario: { tokens: TOKENS, paced: true } })
   const { url } = await testServer(t, fake)
   const client = new AbortController()
-  const first = await take(sseEvents(await postChat(url, { message: 'go' }, client.signal)), 4)
+  fake.release(1)
+  const live = sseEvents(await postChat(url, { message: 'go' }, client.signal))
+  const first = await takeText(live, 't0 ')
+  fake.release(1)
+  first.push(...(await takeText(live, 't1 ')))
   client.abort()
   const sessionId = first[0]!.data.session_id
   const lastId = first.at(-1)!.id!
 
   const [resumed, replayed] = await Promise.all([
-    fetch(`${url}/v1/sessions/${sessionId}/stream`, { headers: { 'last-event-id': String(lastId) } }),
+    fetch(`${url}/v1/sessions/${sessionId}/stream`, { headers: { 'last-event-id': lastId } }),
     fetch(`${url}/v1/sessions/${sessionId}/stream`),
   ])
+  fake.release(TOKENS.length)
   assert.equal(resumed.status, 200)
   assert.equal(resumed.headers.get('content-type'), 'text/event-stream')
   const rest = (await readSse(resumed)).events
-  assert.equal(rest[0]!.id, lastId + 1, 'the ids go on from where the first client stopped')
+  const sequence = (id: string | null) => Number(id!.split(':')[1])
+  assert.equal(rest[0]!.id!.split(':')[0], first[0]!.data.message_id)
+  assert.equal(sequence(rest[0]!.id), sequence(lastId) + 1, 'the ids go on from where the first client stopped')
   assert.equal(tokenText(first) + tokenText(rest), FULL_REPLY)
   assert.equal(rest.at(-1)!.data.type, 'done')
 
@@ -77,16 +65,19 @@ test('resume after Last-Event-ID: the two parts join into exactly the reply; wit
 })
 
 test('two clients following one generation get the same events', async (t) => {
-  const fake = await fakeOllama(t, { scenario: { tokens: TOKENS, tokenDelayMs: 10 } })
+  // Paced: the reply is still running when the followers attach, however slow the machine.
+  const fake = await fakeOllama(t, { scenario: { tokens: TOKENS, paced: true } })
   const { url } = await testServer(t, fake)
+  fake.release(1)
   const original = sseEvents(await postChat(url, { message: 'share' }))
-  const [start] = await take(original, 1)
-  const sessionId = start!.data.session_id
+  const head = await takeText(original, 't0 ')
+  const sessionId = head[0]!.data.session_id
   const followers = await Promise.all([1, 2].map(() => fetch(`${url}/v1/sessions/${sessionId}/stream`)))
-  const [a, b] = await Promise.all(followers.map(async (response) => (await readSse(response)).events))
+  fake.release(TOKENS.length)
+  const [a, b] = await Promise.all(followers.map(async (response) => (await within(10_000, 'a follower', readSse(response))).events))
   const rest = await take(original, 1000)
   assert.deepEqual(a, b)
-  assert.deepEqual(a, [start, ...rest])
+  assert.deepEqual(a, [...head, ...rest])
   assert.equal(tokenText(a!), FULL_REPLY)
 })
 
@@ -187,13 +178,15 @@ test('once shutdown has begun, new chats are refused with 503 and Retry-After, a
 })
 
 test('a client gone before Ollama answered: the reply still runs and is stored complete', async (t) => {
-  const fake = await fakeOllama(t, { scenario: { tokens: TOKENS, headersDelayMs: 150, tokenDelayMs: 5 } })
+  // Paced: Ollama sends nothing, headers included, until the client has gone.
+  const fake = await fakeOllama(t, { scenario: { tokens: TOKENS, paced: true } })
   const { url, app } = await testServer(t, fake)
   const client = new AbortController()
   const pending = postChat(url, { message: 'answer me later' }, client.signal).catch((error: Error) => error)
   await fake.waitFor(() => fake.chatRequests().length === 1)
   client.abort()
   assert.equal(((await pending) as Error).name, 'AbortError')
+  fake.release(TOKENS.length + 1)
   await fake.waitFor(() => app.generations.size === 0)
   const [session] = app.store.listSessions(1, null).items
   const messages = app.store.listMessages(session!.id, 10, null).items

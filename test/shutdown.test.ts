@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { test } from 'node:test'
-import { fakeOllama, json, sseEvents } from './support/app.ts'
+import { fakeOllama, json, sseEvents, takeText } from './support/app.ts'
 import { SERVER_FROM_SOURCE, spawnServer } from './support/process.ts'
 
 const TOKENS = Array.from({ length: 10 }, (_, index) => `t${index} `)
@@ -12,17 +12,11 @@ const TOKENS = Array.from({ length: 10 }, (_, index) => `t${index} `)
 const postChat = (url: string, body: unknown) =>
   fetch(`${url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
-/** Reads a live SSE response until its start event and `text` have arrived. */
+/** Reads a live SSE response until its start event and `text` have arrived (bounded in time). */
 async function readUntilText(response: Response, text: string): Promise<{ start: any; rest: AsyncGenerator<any> }> {
-  const events = sseEvents(response)
-  let start: any
-  let received = ''
-  while (received !== text) {
-    const { value } = await events.next()
-    if (value.data?.type === 'start') start = value.data
-    if (value.data?.type === 'token') received += value.data.content
-  }
-  return { start, rest: events }
+  const rest = sseEvents(response)
+  const events = await takeText(rest, text)
+  return { start: events[0]!.data, rest }
 }
 
 /** The stored row of a message, read through a connection of our own. */
@@ -89,5 +83,43 @@ test('SIGTERM with a reply that outlasts SHUTDOWN_GRACE: stored as interrupted, 
   assert.match(last.error, /shut down/)
   assert.deepEqual(await server.exited, { code: 0, signal: null })
   assert.deepEqual(storedRow(dbPath, start.message_id), { content: 't0 t1 ', status: 'interrupted' })
+  await fake.waitFor(() => fake.chatRequests()[0]!.abortedAt !== null)
+})
+
+test('SIGTERM while a chat still waits for Ollama (a model loading): it finishes within SHUTDOWN_GRACE and the database closes last', async (t) => {
+  const fake = await fakeOllama(t, { scenario: { tokens: TOKENS, paced: true } })
+  const dbPath = tempDb()
+  const server = await spawnServer(t, SERVER_FROM_SOURCE, { env: { OLLAMA_HOST: fake.url, DB_PATH: dbPath, SHUTDOWN_GRACE: '30s' } })
+  const pending = postChat(server.url, { message: 'slow start' })
+  await fake.waitFor(() => fake.chatRequests().length === 1)
+  server.child.kill('SIGTERM')
+  const shutdown = await server.logged('shutting down')
+  assert.equal(shutdown.running_generations, 1, 'the chat still starting is counted')
+  fake.release(TOKENS.length + 1)
+  const { start, rest } = await readUntilText(await pending, 't0 ')
+  let last: any
+  for await (const event of rest) if ('data' in event) last = event.data
+  assert.equal(last.type, 'done')
+  assert.deepEqual(await server.exited, { code: 0, signal: null })
+  assert.deepEqual(storedRow(dbPath, start.message_id), { content: TOKENS.join(''), status: 'complete' })
+})
+
+test('SIGTERM while a chat waits for Ollama past SHUTDOWN_GRACE: it ends interrupted with an error event, nothing is left streaming', async (t) => {
+  const fake = await fakeOllama(t, { scenario: { tokens: TOKENS, paced: true } })
+  const dbPath = tempDb()
+  const server = await spawnServer(t, SERVER_FROM_SOURCE, { env: { OLLAMA_HOST: fake.url, DB_PATH: dbPath, SHUTDOWN_GRACE: '100ms' } })
+  const response = await (async () => {
+    const pending = postChat(server.url, { message: 'never starts' })
+    await fake.waitFor(() => fake.chatRequests().length === 1)
+    server.child.kill('SIGTERM')
+    return pending
+  })()
+  assert.equal(response.status, 200)
+  const events: any[] = []
+  for await (const event of sseEvents(response)) if ('data' in event) events.push(event.data)
+  assert.deepEqual(events.map((event) => event.type), ['start', 'error'])
+  assert.match(events[1].error, /shut down/)
+  assert.deepEqual(await server.exited, { code: 0, signal: null })
+  assert.deepEqual(storedRow(dbPath, events[0].message_id), { content: '', status: 'interrupted' })
   await fake.waitFor(() => fake.chatRequests()[0]!.abortedAt !== null)
 })

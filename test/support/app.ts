@@ -7,6 +7,14 @@ import { ChatStore } from '../../lib/store.ts'
 import { startFakeOllama, type FakeOllama, type FakeOllamaOptions } from './fake-ollama.ts'
 
 export type Env = Record<string, string>
+type AppParts = NonNullable<Parameters<typeof createAppContext>[1]>
+
+/** A logger that keeps every entry, for tests that check what was logged. */
+export function recordingLogger(): Logger & { entries: Array<{ level: string; message: string; fields: Record<string, unknown> }> } {
+  const entries: Array<{ level: string; message: string; fields: Record<string, unknown> }> = []
+  const at = (level: string) => (message: string, fields: Record<string, unknown> = {}) => void entries.push({ level, message, fields })
+  return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
+}
 
 /** A configuration for tests: in-memory database, quiet logs, the given Ollama. */
 export function testConfig(env: Env = {}): Config {
@@ -21,9 +29,9 @@ export async function fakeOllama(t: TestContext, options: FakeOllamaOptions = {}
 }
 
 /** An AppContext over an in-memory store and the fake Ollama, for calling a function's fetch. */
-export function testApp(t: TestContext, fake: FakeOllama | null, env: Env = {}, log: Logger = silentLogger): AppContext {
+export function testApp(t: TestContext, fake: FakeOllama | null, env: Env = {}, log: Logger = silentLogger, parts: AppParts = {}): AppContext {
   const config = testConfig({ OLLAMA_HOST: fake?.hostPort ?? '127.0.0.1:9', ...env })
-  const app = createAppContext(config, { log, store: new ChatStore(config.dbPath) })
+  const app = createAppContext(config, { log, store: new ChatStore(config.dbPath), ...parts })
   t.after(() => app.store.close())
   return app
 }
@@ -47,7 +55,7 @@ export function toRequest(route: string, body?: unknown, headers: Record<string,
 }
 
 export interface SseEvent {
-  id: number | null
+  id: string | null
   data: any
 }
 
@@ -62,11 +70,11 @@ export function parseSse(raw: string): { events: SseEvent[]; pings: number } {
   let pings = 0
   for (const block of raw.split('\n\n')) {
     if (!block) continue
-    let id: number | null = null
+    let id: string | null = null
     const data: string[] = []
     for (const line of block.split('\n')) {
       if (line === ': ping') pings++
-      else if (line.startsWith('id: ')) id = Number(line.slice(4))
+      else if (line.startsWith('id: ')) id = line.slice(4)
       else if (line.startsWith('data: ')) data.push(line.slice(6))
       else throw new Error(`unexpected SSE line: ${JSON.stringify(line)}`)
     }
@@ -113,4 +121,46 @@ export function storedMessages(app: AppContext, sessionId: string): any[] {
     .prepare('SELECT role, content, status, model, tokens_used, prompt_tokens, done_reason FROM messages WHERE session_id = ? ORDER BY created_at, rowid')
     .all(sessionId)
     .map((row) => ({ ...row }))
+}
+
+/** `promise`, or a rejection naming `what` once `ms` have passed: no wait in a test is unbounded. */
+export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)))
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+type LiveEvents = AsyncGenerator<SseEvent | { ping: true }>
+
+/** Reads events from a live stream until `count` have arrived (pings skipped) or it ends; bounded in time. */
+export function take(events: LiveEvents, count: number, ms = 10_000): Promise<SseEvent[]> {
+  return within(ms, `${count} events`, (async () => {
+    const taken: SseEvent[] = []
+    while (taken.length < count) {
+      const { value, done } = await events.next()
+      if (done) break
+      if ('data' in value) taken.push(value)
+    }
+    return taken
+  })())
+}
+
+/** The text of the token events among `events`. */
+export const tokenText = (events: SseEvent[]) => events.filter((event) => event.data.type === 'token').map((event) => event.data.content).join('')
+
+/** Reads events from a live stream until their token text is `text`; fails if the stream ends first or time runs out. */
+export function takeText(events: LiveEvents, text: string, ms = 10_000): Promise<SseEvent[]> {
+  return within(ms, `the text ${JSON.stringify(text)}`, (async () => {
+    const taken: SseEvent[] = []
+    while (tokenText(taken) !== text) {
+      const { value, done } = await events.next()
+      if (done) throw new Error(`the stream ended with ${JSON.stringify(tokenText(taken))} instead of ${JSON.stringify(text)}`)
+      if ('data' in value) taken.push(value)
+    }
+    return taken
+  })())
 }

@@ -28,6 +28,12 @@ export interface Scenario {
   /** After this many chunks, send a line that is not JSON. */
   malformedAfterTokens?: number
   doneReason?: 'stop' | 'length'
+  /**
+   * Each line of the reply (the done line included; the first one brings the headers, as with a
+   * real Ollama) waits for a permit from `release()`: a test decides when the reply moves on
+   * instead of racing a timer.
+   */
+  paced?: boolean
 }
 
 export interface RecordedRequest {
@@ -58,6 +64,8 @@ export class FakeOllama {
   tagsDelayMs = 0
   scenario: Scenario
   private readonly queued: Scenario[] = []
+  private permits = 0
+  private readonly permitWaiters = new Set<() => void>()
   private readonly server: Server
   private readonly sockets = new Set<import('node:net').Socket>()
   url = ''
@@ -93,6 +101,30 @@ export class FakeOllama {
   next(scenario: Scenario): this {
     this.queued.push(scenario)
     return this
+  }
+
+  /** Lets `lines` more lines of paced replies go out. */
+  release(lines = 1): void {
+    this.permits += lines
+    for (const wake of this.permitWaiters) wake()
+  }
+
+  /** Resolves with true once a permit is taken, or false when the client has gone away first. */
+  private async takePermit(res: ServerResponse): Promise<boolean> {
+    while (this.permits === 0) {
+      if (res.destroyed) return false
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.permitWaiters.delete(wake)
+          res.off('close', wake)
+          resolve()
+        }
+        this.permitWaiters.add(wake)
+        res.once('close', wake)
+      })
+    }
+    this.permits--
+    return !res.destroyed
   }
 
   chatRequests(): RecordedRequest[] {
@@ -202,8 +234,10 @@ export class FakeOllama {
       }
       return res.write(line)
     }
+    const paced = scenario.paced === true
     for (let index = 0; index < tokens.length; index++) {
       if (delay) await sleep(delay)
+      if (paced && !(await this.takePermit(res))) return
       if (res.destroyed) return
       if (index === scenario.failAfterTokens) {
         write(`${JSON.stringify({ error: scenario.errorMessage ?? 'an error was encountered while running the model' })}\n`)
@@ -216,6 +250,7 @@ export class FakeOllama {
     }
     if (scenario.stallAfterTokens === tokens.length) return
     if (scenario.cutAfterTokens === tokens.length) return void res.end()
+    if (paced && !(await this.takePermit(res))) return
     write(`${JSON.stringify(chunk('', true))}\n`)
     res.end()
   }

@@ -11,6 +11,8 @@ export interface ServerProcess {
   url: string
   /** Every log line the server printed so far. */
   lines: string[]
+  /** Resolves with the first log entry (parsed) whose `msg` is `message`, printed already or later; rejects after `ms`. */
+  logged(message: string, ms?: number): Promise<any>
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
@@ -31,6 +33,23 @@ export function spawnServer(t: TestContext, args: string[], { cwd = PROJECT_ROOT
     child.once('exit', (code, signal) => resolve({ code, signal })),
   )
   const lines: string[] = []
+  const watchers = new Set<(entry: any) => void>()
+  const logged = (message: string, ms = 20_000) =>
+    new Promise<any>((resolve, reject) => {
+      const earlier = lines.map(safeJson).find((entry) => entry?.msg === message)
+      if (earlier) return resolve(earlier)
+      const timer = setTimeout(() => {
+        watchers.delete(watch)
+        reject(new Error(`the server did not log ${JSON.stringify(message)} within ${ms} ms`))
+      }, ms)
+      const watch = (entry: any) => {
+        if (entry?.msg !== message) return
+        clearTimeout(timer)
+        watchers.delete(watch)
+        resolve(entry)
+      }
+      watchers.add(watch)
+    })
   let stderr = ''
   child.stderr!.on('data', (data) => (stderr += data))
   return new Promise((resolve, reject) => {
@@ -38,9 +57,10 @@ export function spawnServer(t: TestContext, args: string[], { cwd = PROJECT_ROOT
     createInterface({ input: child.stdout! }).on('line', (line) => {
       lines.push(line)
       const entry = safeJson(line)
+      for (const watch of watchers) watch(entry)
       if (entry?.msg === 'listening') {
         clearTimeout(timer)
-        resolve({ child, url: entry.url, lines, exited })
+        resolve({ child, url: entry.url, lines, logged, exited })
       }
     })
     void exited.then(({ code }) => {

@@ -1,0 +1,23 @@
+import type { AppContext } from './context.ts'
+
+export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
+
+/** What a handler gets besides its Request. */
+export interface RequestContext {
+  app: AppContext
+  params: Record<string, string>
+  url: URL
+  requestId: string
+}
+
+/** One endpoint: where it is mounted and how it answers. */
+export interface FunctionSpec {
+  /** The bundle's name: dist/functions/<name>.mjs. */
+  name: string
+  method: Method
+  /** An itty-router path pattern, such as `/v1/sessions/:id`. */
+  path: string
+  /** Further paths answered the same way (the page's function serves `/` and `/assets/*`). */
+  alsoAt?: string[]
+  handle(request: Request, context: RequestContext): Response | Promise<Response>
+}
