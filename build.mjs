@@ -44,7 +44,10 @@ const html = readFileSync('web/index.html', 'utf8')
   .replace('{{styles}}', `/assets/${basename(assetOf('.css'))}`)
 mkdirSync(`${outdir}/web`, { recursive: true })
 writeFileSync(`${outdir}/web/index.html`, html)
-const webFiles = { '/': html }
+// Browsers ask for /favicon.ico whatever the page says; it is served the SVG icon.
+const favicon = readFileSync('web/favicon.svg', 'utf8')
+writeFileSync(`${outdir}/web/favicon.svg`, favicon)
+const webFiles = { '/': html, '/favicon.ico': favicon }
 for (const file of Object.keys(web.metafile.outputs)) webFiles[`/assets/${basename(file)}`] = readFileSync(file, 'utf8')
 
 const shared = {

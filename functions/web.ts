@@ -15,12 +15,12 @@ const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ')
 
-/** GET / and GET /assets/*: the chat page, with ETags and long-lived caching of hashed assets. */
+/** GET /, /assets/* and /favicon.ico: the chat page, with ETags and long-lived caching of hashed assets. */
 export default defineFunction({
   name: 'web',
   method: 'GET',
   path: '/assets/*',
-  alsoAt: ['/'],
+  alsoAt: ['/', '/favicon.ico'],
   handle(request, { url }) {
     const asset = webAssets().get(url.pathname)
     if (!asset) {

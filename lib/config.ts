@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
 import * as v from 'valibot'
-import { isModelAllowed, normalizeModelName } from './models.ts'
+import { canonicalModelName, isModelAllowed } from './models.ts'
 import { parseOllamaHost } from './ollama-host.ts'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
@@ -15,7 +15,7 @@ export interface Config {
   ollamaTimeoutMs: number
   chatTimeoutMs: number
   defaultModel: string
-  /** Normalised names (`name:tag`); empty means every model is allowed. */
+  /** Canonical names (lib/models.ts); empty means every model is allowed. */
   allowedModels: string[]
   defaultNumCtx: number
   maxConcurrentChats: number
@@ -113,7 +113,7 @@ const SETTINGS = {
   defaultModel: setting('DEFAULT_MODEL', 'llama3.2', 'a model name such as llama3.2 or qwen3:8b',
     v.pipe(v.string(), v.trim(), v.nonEmpty())),
   allowedModels: setting('ALLOWED_MODELS', '', 'a comma-separated list of model names',
-    v.pipe(v.string(), v.transform((list) => list.split(',').map((name) => name.trim()).filter(Boolean).map(normalizeModelName)))),
+    v.pipe(v.string(), v.transform((list) => list.split(',').map((name) => name.trim()).filter(Boolean).map(canonicalModelName)))),
   defaultNumCtx: setting('DEFAULT_NUM_CTX', '8192', 'a whole number of tokens from 1 to 1048576', count(1, 1_048_576)),
   maxConcurrentChats: setting('MAX_CONCURRENT_CHATS', '100', 'a whole number from 1 to 100000', count(1, 100_000)),
   maxMessageChars: setting('MAX_MESSAGE_CHARS', '32000', 'a whole number from 1 to 10000000', count(1, 10_000_000)),

@@ -28,5 +28,11 @@ export function decodeCursor<TSchema extends v.GenericSchema>(cursor: string | u
 
 const timestampString = v.pipe(v.string(), v.isoTimestamp())
 
-export const SESSION_CURSOR = v.strictTuple([timestampString, v.pipe(v.string(), v.uuid())])
+const uuid = v.pipe(v.string(), v.uuid())
+export const SESSION_CURSOR = v.strictTuple([timestampString, uuid])
+/** Tagged, so a cursor of one order is refused by the other instead of read wrongly. */
+export const CREATED_SESSION_CURSOR = v.pipe(
+  v.strictTuple([v.literal('created'), timestampString, uuid]),
+  v.transform(([, createdAt, id]): [string, string] => [createdAt, id]),
+)
 export const MESSAGE_CURSOR = v.strictTuple([timestampString, v.pipe(v.number(), v.integer(), v.minValue(1))])

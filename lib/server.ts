@@ -17,6 +17,7 @@ import { createAppContext, VERSION, type AppContext } from './context.ts'
 import { createDispatcher } from './dispatcher.ts'
 import type { FunctionSpec } from './function-spec.ts'
 import { serveNodeRequest } from './node-http.ts'
+import { acquireServerLock, type ServerLock, type ServerLockTimings } from './server-lock.ts'
 
 /** Every function the server mounts, each at its own method and path. */
 export const FUNCTIONS: FunctionSpec[] = [
@@ -40,11 +41,25 @@ export interface RunningServer {
   url: string
   /** Stops accepting, lets generations finish for up to SHUTDOWN_GRACE, closes the database. */
   shutdown(): Promise<void>
+  /** Resolves if another server took the database over; the server should then stop. */
+  lockLost: Promise<void>
 }
 
-/** Opens the store, recovers what a crash left, and listens. */
-export async function startServer(config: Config, parts: Parameters<typeof createAppContext>[1] = {}): Promise<RunningServer> {
+export interface StartOptions {
+  lockTimings?: ServerLockTimings
+}
+
+/** Opens the store, takes it for this server alone, recovers what a crash left, and listens. */
+export async function startServer(config: Config, parts: Parameters<typeof createAppContext>[1] = {}, options: StartOptions = {}): Promise<RunningServer> {
   const app = createAppContext(config, parts)
+  let lock: ServerLock | undefined
+  try {
+    // Before recovery: marking `streaming` replies interrupted is only right when no other server runs them.
+    if (app.store.path !== ':memory:') lock = acquireServerLock(app.store, app.log, options.lockTimings)
+  } catch (error) {
+    app.store.close()
+    throw error
+  }
   const interrupted = app.store.interruptStreamingReplies()
   if (interrupted > 0) app.log.warn('replies left streaming by a previous run are now interrupted', { count: interrupted })
 
@@ -87,10 +102,11 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
       await responses.allClosed(config.writeTimeoutMs)
       server.closeAllConnections()
       await closed
+      lock?.release()
       app.store.close()
       app.log.info('stopped')
     })())
-  return { server, app, url, shutdown }
+  return { server, app, url, shutdown, lockLost: lock?.lost ?? new Promise(() => {}) }
 }
 
 /** Counts the responses being served, so shutdown can wait for the last of them. */
@@ -132,18 +148,19 @@ async function main(): Promise<void> {
     process.stderr.write(`chat-ollama: could not start: ${(error as Error).message}\n`)
     process.exit(1)
   }
-  const stop = (signal: string) => {
-    running.app.log.info('signal received', { signal })
+  const stop = (reason: string, exitCode = 0) => {
+    running.app.log.info('stopping', { reason })
     running.shutdown().then(
-      () => process.exit(0),
+      () => process.exit(exitCode),
       (error: unknown) => {
         running.app.log.error('shutdown failed', { error })
         process.exit(1)
       },
     )
   }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  process.once('SIGINT', () => stop('SIGINT'))
+  void running.lockLost.then(() => stop('lock lost', 1))
   // Logged once the signal handlers are in place: a supervisor that saw this line may stop us cleanly.
   running.app.log.info('listening', {
     url: running.url,

@@ -40,8 +40,15 @@ export interface HistoryEntry {
   content: string
 }
 
+/**
+ * `updated`: latest activity first, for a sidebar (live, but a session updated while a client
+ * pages moves ahead of its cursor and is not seen again in that walk). `created`: oldest first
+ * by creation, which never changes, so a walk misses no session (for sync and export).
+ */
+export type SessionOrder = 'updated' | 'created'
+
 /** Where the previous page ended; opaque to clients (see lib/cursor.ts). */
-export type SessionCursor = [updatedAt: string, id: string]
+export type SessionCursor = [sortKey: string, id: string]
 export type MessageCursor = [createdAt: string, seq: number]
 
 export interface Page<T, C> {
@@ -56,6 +63,19 @@ export interface FinishedReply {
   promptTokens?: number | undefined
   doneReason?: string | undefined
 }
+
+/** The server that holds the database (migrations/004_server_lock.sql). */
+export interface ServerLockHolder {
+  holder: string
+  hostname: string
+  pid: number
+  acquired_at: string
+  renewed_at: string
+}
+
+export type LockClaim =
+  | { acquired: true; tookOverFrom: ServerLockHolder | undefined }
+  | { acquired: false; heldBy: ServerLockHolder }
 
 export interface StoreOptions {
   migrations?: Migration[]
@@ -117,11 +137,21 @@ export class ChatStore {
         `UPDATE messages SET content = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?
          WHERE id = ? AND status = 'streaming'`,
       ),
+      getLock: db.prepare('SELECT holder, hostname, pid, acquired_at, renewed_at FROM server_lock WHERE id = 1'),
+      putLock: db.prepare(
+        `INSERT OR REPLACE INTO server_lock (id, holder, hostname, pid, acquired_at, renewed_at) VALUES (1, ?, ?, ?, ?, ?)`,
+      ),
+      renewLock: db.prepare('UPDATE server_lock SET renewed_at = ? WHERE id = 1 AND holder = ?'),
+      releaseLock: db.prepare('DELETE FROM server_lock WHERE id = 1 AND holder = ?'),
       interruptStreaming: db.prepare(`UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'`),
       listSessionsFirst: db.prepare(`SELECT ${sessionColumns} FROM sessions ORDER BY updated_at DESC, id DESC LIMIT ?`),
       listSessionsAfter: db.prepare(
         `SELECT ${sessionColumns} FROM sessions WHERE (updated_at, id) < (?, ?)
          ORDER BY updated_at DESC, id DESC LIMIT ?`,
+      ),
+      listSessionsByCreationFirst: db.prepare(`SELECT ${sessionColumns} FROM sessions ORDER BY created_at, id LIMIT ?`),
+      listSessionsByCreationAfter: db.prepare(
+        `SELECT ${sessionColumns} FROM sessions WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`,
       ),
       listMessagesFirst: db.prepare(
         `SELECT ${messageColumns} FROM messages WHERE session_id = ? ORDER BY created_at, rowid LIMIT ?`,
@@ -161,13 +191,15 @@ export class ChatStore {
     return Number(this.statements.deleteSession.run(id).changes) > 0
   }
 
-  listSessions(limit: number, after: SessionCursor | null): Page<Session, SessionCursor> {
-    const rows = after
-      ? this.statements.listSessionsAfter.all(after[0], after[1], limit + 1)
-      : this.statements.listSessionsFirst.all(limit + 1)
+  listSessions(limit: number, after: SessionCursor | null, order: SessionOrder = 'updated'): Page<Session, SessionCursor> {
+    const [first, next] = order === 'created'
+      ? [this.statements.listSessionsByCreationFirst, this.statements.listSessionsByCreationAfter]
+      : [this.statements.listSessionsFirst, this.statements.listSessionsAfter]
+    const rows = after ? next.all(after[0], after[1], limit + 1) : first.all(limit + 1)
     const items = rows.slice(0, limit).map(toSession)
     const last = items.at(-1)
-    return { items, next: rows.length > limit && last ? [last.updated_at, last.id] : null }
+    const sortKey = order === 'created' ? last?.created_at : last?.updated_at
+    return { items, next: rows.length > limit && last ? [sortKey!, last.id] : null }
   }
 
   listMessages(sessionId: string, limit: number, after: MessageCursor | null): Page<Message, MessageCursor> {
@@ -255,6 +287,30 @@ export class ChatStore {
   /** Replies a crash left `streaming` become `interrupted`, with their last checkpointed text. */
   interruptStreamingReplies(): number {
     return Number(this.statements.interruptStreaming.run().changes)
+  }
+
+  /**
+   * Takes the server lock for `holder` when it is free or `isStale` says its holder is gone; in
+   * one transaction, so two servers starting together cannot both take it.
+   */
+  claimServerLock(holder: { holder: string; hostname: string; pid: number }, isStale: (current: ServerLockHolder) => boolean): LockClaim {
+    return this.transaction(() => {
+      const row = this.statements.getLock.get()
+      const current = row && ({ ...row } as unknown as ServerLockHolder)
+      if (current && !isStale(current)) return { acquired: false, heldBy: current }
+      const now = timestamp()
+      this.statements.putLock.run(holder.holder, holder.hostname, holder.pid, now, now)
+      return { acquired: true, tookOverFrom: current }
+    })
+  }
+
+  /** Renews the lock; false when `holder` no longer holds it. */
+  renewServerLock(holder: string): boolean {
+    return Number(this.statements.renewLock.run(timestamp(), holder).changes) > 0
+  }
+
+  releaseServerLock(holder: string): void {
+    this.statements.releaseLock.run(holder)
   }
 
   close(): void {

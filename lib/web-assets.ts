@@ -16,6 +16,8 @@ const TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',
   js: 'text/javascript; charset=utf-8',
   css: 'text/css; charset=utf-8',
+  // The icon is an SVG, served at the path browsers ask for.
+  ico: 'image/svg+xml',
 }
 
 let assets: Map<string, WebAsset> | undefined
@@ -29,7 +31,10 @@ export function webAssets(): Map<string, WebAsset> {
 function readBuiltFiles(): Record<string, string> {
   const folder = new URL('../dist/web/', import.meta.url)
   if (!existsSync(new URL('index.html', folder))) return {}
-  const files: Record<string, string> = { '/': readFileSync(new URL('index.html', folder), 'utf8') }
+  const files: Record<string, string> = {
+    '/': readFileSync(new URL('index.html', folder), 'utf8'),
+    '/favicon.ico': readFileSync(new URL('favicon.svg', folder), 'utf8'),
+  }
   for (const file of readdirSync(new URL('assets/', folder))) files[`/assets/${file}`] = readFileSync(new URL(`assets/${file}`, folder), 'utf8')
   return files
 }
@@ -40,6 +45,6 @@ function toAsset(path: string, body: string): WebAsset {
     body,
     contentType: TYPES[extension] ?? 'application/octet-stream',
     etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
-    immutable: path !== '/',
+    immutable: path.startsWith('/assets/'),
   }
 }

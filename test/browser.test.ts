@@ -59,14 +59,17 @@ async function sendMessage(page: Page, text: string): Promise<void> {
 }
 
 test('send a message and see the reply stream in; Shift+Enter adds a line; screenshots', { skip }, async (t) => {
-  const fake = await startedFake(t, { tokenDelayMs: 30, tokens: ['Here is **bold** text', ' and code:\n\n```js\nconsole.log(1)\n```\n'] })
+  // Paced: the reply waits for the test, so the composer is seen disabled however fast or slow the machine.
+  const fake = await startedFake(t, { paced: true, tokens: ['Here is **bold** text', ' and code:\n\n```js\nconsole.log(1)\n```\n'] })
   const { page } = await openPage(t, fake)
   await page.fill('#input', 'first line')
   await page.press('#input', 'Shift+Enter')
   await page.type('#input', 'second line')
   assert.equal(await page.inputValue('#input'), 'first line\nsecond line')
   await page.press('#input', 'Enter')
+  await page.waitForSelector('.message.assistant')
   assert.equal(await page.isDisabled('#send'), true, 'the composer is disabled while a reply streams')
+  fake.release(3)
   await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
   assert.equal(await page.locator('.message.user').last().innerText(), 'first line\nsecond line')
   assert.equal(await lastReply(page).locator('strong').innerText(), 'bold')
@@ -98,12 +101,14 @@ test('Stop cancels the reply: the model is stopped and the message is stored as 
 
 test('reloading mid-reply re-attaches and the reply completes on the page', { skip }, async (t) => {
   const tokens = Array.from({ length: 20 }, (_, index) => `word${index} `)
-  const fake = await startedFake(t, { tokens, tokenDelayMs: 40 })
+  const fake = await startedFake(t, { tokens, paced: true })
   const { page } = await openPage(t, fake)
+  fake.release(3)
   await sendMessage(page, 'a long answer please')
   await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant .body')?.textContent?.includes('word2'))
   await page.reload()
   await page.waitForSelector('.message.assistant')
+  fake.release(tokens.length)
   await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete', undefined, { timeout: 10_000 })
   assert.equal((await lastReply(page).locator('.body').innerText()).trim(), tokens.join('').trim())
 })

@@ -13,6 +13,35 @@ const runtimeStage = stages.at(-1)!
 
 const buildStage = stages[0]!
 
+const ABSENT = '0b6e1d2c-3f4a-4b5c-8d6e-7f8091a2b3c4'
+const problemOf = (kind: string) => (type: string, body: string) => {
+  assert.equal(type, 'application/problem+json')
+  assert.equal(JSON.parse(body).type, `https://api.chat-ollama.com/errors/${kind}`)
+}
+const jsonBody = (check: (body: any) => void) => (type: string, body: string) => {
+  assert.match(type, /^application\/json/)
+  check(JSON.parse(body))
+}
+
+/** What each bundle, alone in a process with no Ollama reachable, must answer. */
+const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; status: number; check: (type: string, body: string) => void }> = {
+  health: { request: ['GET', '/health'], status: 200, check: jsonBody((body) => assert.deepEqual([body.status, body.services], ['degraded', { database: 'healthy', ollama: 'unhealthy' }])) },
+  chat: { request: ['POST', '/v1/chat', { message: 'hello' }], status: 503, check: problemOf('ollama') },
+  models: { request: ['GET', '/v1/models'], status: 503, check: problemOf('ollama') },
+  'sessions-list': { request: ['GET', '/v1/sessions'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { sessions: [], next_cursor: null })) },
+  'sessions-create': { request: ['POST', '/v1/sessions', { title: 'From a bundle' }], status: 201, check: jsonBody((body) => assert.equal(body.title, 'From a bundle')) },
+  'session-get': { request: ['GET', `/v1/sessions/${ABSENT}`], status: 404, check: problemOf('not_found') },
+  'session-update': { request: ['PATCH', `/v1/sessions/${ABSENT}`, { title: 'x' }], status: 404, check: problemOf('not_found') },
+  'session-delete': { request: ['DELETE', `/v1/sessions/${ABSENT}`], status: 404, check: problemOf('not_found') },
+  'session-messages': { request: ['GET', `/v1/sessions/${ABSENT}/messages`], status: 404, check: problemOf('not_found') },
+  'session-stream': { request: ['GET', `/v1/sessions/${ABSENT}/stream`], status: 404, check: problemOf('not_found') },
+  'session-cancel': { request: ['POST', `/v1/sessions/${ABSENT}/cancel`], status: 404, check: problemOf('not_found') },
+  web: { request: ['GET', '/'], status: 200, check: (type, body) => {
+    assert.equal(type, 'text/html; charset=utf-8')
+    assert.match(body, /<title>chat-ollama<\/title>/)
+  } },
+}
+
 /**
  * Builds the way the build stage does: in a folder holding only what its COPY lines copy (with
  * this checkout's node_modules standing in for its `npm ci`), so a file the build needs but the
@@ -66,21 +95,25 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
   server.child.kill('SIGTERM')
   assert.equal((await server.exited).code, 0)
 
-  const bundles = readdirSync(join(runtime, 'dist', 'functions')).filter((file) => file.endsWith('.mjs'))
-  assert.ok(bundles.includes('health.mjs'))
+  const bundles = readdirSync(join(runtime, 'dist', 'functions')).filter((file) => file.endsWith('.mjs')).map((file) => file.slice(0, -4))
+  assert.deepEqual(bundles.sort(), Object.keys(BUNDLE_CHECKS).sort(), 'every function bundle has a check here')
   mkdirSync(join(runtime, 'fn-data'))
   for (const bundle of bundles) {
-    // A fresh process per bundle, so nothing else is loaded; it answers a Request with a Response.
-    const script = `const fn = (await import('./dist/functions/${bundle}')).default
-      if (typeof fn.fetch !== 'function') throw new Error('no fetch')
-      const response = await fn.fetch(new Request('http://function.local/health'))
+    const { request, status, check } = BUNDLE_CHECKS[bundle]!
+    // A fresh process and database per bundle, so nothing else is loaded; it answers a Request with a Response.
+    const script = `const fn = (await import('./dist/functions/${bundle}.mjs')).default
+      const [method, path, body] = ${JSON.stringify(request)}
+      const init = body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
+      const response = await fn.fetch(new Request('http://function.local' + path, init))
       if (!(response instanceof Response)) throw new Error('not a Response')
-      console.log(response.status)`
+      console.log(JSON.stringify({ status: response.status, type: response.headers.get('content-type'), body: await response.text() }))`
     const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
       cwd: runtime,
-      env: { ...process.env, DB_PATH: join(runtime, 'fn-data', 'chat.db'), OLLAMA_HOST: '127.0.0.1:9', LOG_LEVEL: 'error' },
+      env: { ...process.env, DB_PATH: join(runtime, 'fn-data', `${bundle}.db`), OLLAMA_HOST: '127.0.0.1:9', LOG_LEVEL: 'error' },
       encoding: 'utf8',
     })
-    assert.match(output.trim(), /^\d{3}$/, `${bundle} answered ${output}`)
+    const answer = JSON.parse(output.trim().split('\n').at(-1)!)
+    assert.equal(answer.status, status, `${bundle} answered ${output}`)
+    check(answer.type, answer.body)
   }
 })

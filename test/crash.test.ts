@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { test } from 'node:test'
-import { fakeOllama, parseSse } from './support/app.ts'
+import { fakeOllama, parseSse, within } from './support/app.ts'
 import { SERVER_FROM_SOURCE, spawnServer } from './support/process.ts'
 
 /** `npm test` kills once; `npm run test:chaos` repeats it (CHAOS_ROUNDS). */
@@ -16,9 +16,13 @@ interface Confirmed {
   content: string
 }
 
-/** One client chatting until the server dies; returns every reply the server confirmed. */
-async function chatUntilDeath(url: string, client: number): Promise<Confirmed[]> {
+/** One client chatting until the server dies; returns every reply the server confirmed, each also told to `onConfirmed`. */
+async function chatUntilDeath(url: string, client: number, onConfirmed: () => void): Promise<Confirmed[]> {
   const confirmed: Confirmed[] = []
+  const confirm = (reply: Confirmed) => {
+    confirmed.push(reply)
+    onConfirmed()
+  }
   for (let turn = 0; ; turn++) {
     const streamed = turn % 2 === 0
     try {
@@ -30,7 +34,7 @@ async function chatUntilDeath(url: string, client: number): Promise<Confirmed[]>
       if (!streamed) {
         if (response.status === 200) {
           const body: any = await response.json()
-          confirmed.push({ messageId: body.id, content: body.content })
+          confirm({ messageId: body.id, content: body.content })
         }
         continue
       }
@@ -38,7 +42,7 @@ async function chatUntilDeath(url: string, client: number): Promise<Confirmed[]>
       const done = events.find((event) => event.data.type === 'done')
       if (done) {
         const text = events.filter((event) => event.data.type === 'token').map((event) => event.data.content).join('')
-        confirmed.push({ messageId: done.data.message_id, content: text })
+        confirm({ messageId: done.data.message_id, content: text })
       }
     } catch {
       // The connection died with the server: what was confirmed before is what counts.
@@ -53,8 +57,11 @@ for (let round = 1; round <= ROUNDS; round++) {
     const dbPath = join(mkdtempSync(join(tmpdir(), 'chat-ollama-chaos-')), 'chat.db')
     const env = { OLLAMA_HOST: fake.url, DB_PATH: dbPath, CHECKPOINT_INTERVAL: '20ms', LOG_LEVEL: 'warn' }
     const first = await spawnServer(t, SERVER_FROM_SOURCE, { env: { ...env, LOG_LEVEL: 'info' } })
-    const clients = Array.from({ length: CLIENTS }, (_, client) => chatUntilDeath(first.url, client))
-    await new Promise((resolve) => setTimeout(resolve, 150 + Math.random() * 600))
+    const firstConfirmation = Promise.withResolvers<void>()
+    const clients = Array.from({ length: CLIENTS }, (_, client) => chatUntilDeath(first.url, client, firstConfirmation.resolve))
+    // Killed at a random moment, but only once a reply was confirmed: the check below needs one.
+    await within(20_000, 'a first confirmed reply', firstConfirmation.promise)
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * 400))
     first.child.kill('SIGKILL')
     await first.exited
     const confirmed = (await Promise.all(clients)).flat()

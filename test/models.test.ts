@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import models from '../functions/models.ts'
-import { fakeOllama, json, testApp, toRequest } from './support/app.ts'
+import chat from '../functions/chat.ts'
+import { chatRequest, fakeOllama, json, testApp, toRequest } from './support/app.ts'
 
 test("Ollama's models, in the contract's shape", async (t) => {
   const fake = await fakeOllama(t, { models: ['llama3.2:latest', 'qwen3:8b'] })
@@ -24,4 +25,17 @@ test('Ollama unreachable is a 503 problem with Retry-After', async (t) => {
   assert.equal(response.status, 503)
   assert.ok(response.headers.get('retry-after'))
   assert.equal((await json(response)).type, 'https://api.chat-ollama.com/errors/ollama')
+})
+
+test('ALLOWED_MODELS and the model check read names alike: case, registry and namespace do not matter', async (t) => {
+  const fake = await fakeOllama(t, { models: ['llama3.2:latest', 'qwen3:8b'] })
+  const app = testApp(t, fake, { ALLOWED_MODELS: 'Library/Llama3.2' })
+  for (const model of ['llama3.2', 'LLAMA3.2:latest', 'registry.ollama.ai/library/llama3.2']) {
+    const response = await chat.fetch(chatRequest({ message: 'hi', model, stream: false }), app)
+    assert.equal(response.status, 200, `${model}: ${await response.clone().text()}`)
+  }
+  const refused = await chat.fetch(chatRequest({ message: 'hi', model: 'qwen3:8b', stream: false }), app)
+  assert.equal(refused.status, 400)
+  const listed = await json(await models.fetch(toRequest('GET /v1/models'), app))
+  assert.deepEqual(listed.models.map((model: { name: string }) => model.name), ['llama3.2:latest'])
 })

@@ -127,6 +127,63 @@ test('the session list walks 1,000 sessions newest first, with inserts between p
   for (const id of original) assert.ok(seen.includes(id), `session ${id} was skipped`)
 })
 
+/** Walks every page of GET /v1/sessions with `query`, running `between` after each page. */
+async function walkSessions(app: Parameters<typeof sessionsList.fetch>[1], query: string, between: () => void): Promise<string[]> {
+  const seen: string[] = []
+  let cursor: string | null = null
+  do {
+    const response = await sessionsList.fetch(toRequest(`GET /v1/sessions?limit=10${query}${cursor ? `&cursor=${cursor}` : ''}`), app)
+    assert.equal(response.status, 200)
+    const page: { sessions: Array<{ id: string }>; next_cursor: string | null } = await json(response)
+    seen.push(...page.sessions.map((session) => session.id))
+    between()
+    cursor = page.next_cursor
+  } while (cursor)
+  return seen
+}
+
+/** Sessions created and last updated a second apart in 2020, oldest first, so the orders are certain. */
+function seedSessions(app: ReturnType<typeof testApp>, count: number): string[] {
+  const insert = app.store.db.prepare('INSERT INTO sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)')
+  return Array.from({ length: count }, (_, index) => {
+    const id = randomUUID()
+    const at = new Date(Date.UTC(2020, 0, 1) + index * 1000).toISOString()
+    insert.run(id, `seeded ${index}`, at, at)
+    return id
+  })
+}
+
+test('order=updated is live: a session updated while a client pages jumps ahead of its cursor and that walk misses it', async (t) => {
+  const app = testApp(t, null)
+  const ids = seedSessions(app, 30)
+  // The least recently updated session, still ahead of the walk, is renamed after the first page.
+  let renamed = false
+  const seen = await walkSessions(app, '', () => {
+    if (!renamed) app.store.renameSession(ids[0]!, 'touched')
+    renamed = true
+  })
+  assert.ok(!seen.includes(ids[0]!), 'as the README says, the updated session moved ahead of the cursor')
+  assert.deepEqual(seen, ids.slice(1).reverse())
+})
+
+test('order=created walks every session exactly once, oldest first, while sessions are updated and created between pages', async (t) => {
+  const app = testApp(t, null)
+  const ids = seedSessions(app, 95)
+  let page = 0
+  const seen = await walkSessions(app, '&order=created', () => {
+    app.store.renameSession(ids[(page * 7) % 95]!, `touched ${page}`)
+    app.store.renameSession(ids[94 - page]!, `touched again ${page}`)
+    app.store.createSession()
+    page++
+  })
+  assert.equal(new Set(seen).size, seen.length, 'a session was listed twice')
+  assert.deepEqual(seen.slice(0, 95), ids, 'every existing session, in creation order')
+  assert.ok(seen.length > 95, 'sessions created during the walk come after, at its end')
+  const mixed = await sessionsList.fetch(toRequest(`GET /v1/sessions?order=created&cursor=${encodeCursor([new Date().toISOString(), randomUUID()])}`), app)
+  assert.equal(mixed.status, 400, 'a cursor of the other order is refused')
+  assert.equal((await sessionsList.fetch(toRequest('GET /v1/sessions?order=title'), app)).status, 400)
+})
+
 test('the message list walks 1,000 messages oldest first, with messages arriving between pages, without a repeat or a gap', async (t) => {
   const app = testApp(t, null)
   const session = app.store.createSession()
@@ -188,7 +245,7 @@ test('every list and lookup query uses an index: no table scan, no sort', (t) =>
     const params = (sql.match(/\?/g) ?? []).map(() => null)
     return app.store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((row) => String(row.detail)).join(' | ')
   }
-  for (const name of ['listSessionsFirst', 'listSessionsAfter', 'listMessagesFirst', 'listMessagesAfter', 'history', 'getSession', 'getMessage', 'hasRole', 'interruptStreaming'] as const) {
+  for (const name of ['listSessionsFirst', 'listSessionsAfter', 'listSessionsByCreationFirst', 'listSessionsByCreationAfter', 'listMessagesFirst', 'listMessagesAfter', 'history', 'getSession', 'getMessage', 'hasRole', 'interruptStreaming'] as const) {
     const detail = plan(name)
     assert.doesNotMatch(detail, /SCAN (sessions|messages)\b(?! USING)/, `${name}: ${detail}`)
     assert.doesNotMatch(detail, /TEMP B-TREE/, `${name}: ${detail}`)

@@ -42,3 +42,13 @@ test('hashed assets have their content types and are cached for a year', async (
   assert.equal(missing.status, 404)
   assert.equal((await json(missing)).type, 'https://api.chat-ollama.com/errors/not_found')
 })
+
+test('GET /favicon.ico answers with the icon, so a page load logs no 404', async (t) => {
+  const app = testApp(t, null)
+  const icon = await web.fetch(toRequest('GET /favicon.ico'), app)
+  assert.equal(icon.status, 200)
+  assert.equal(icon.headers.get('content-type'), 'image/svg+xml')
+  assert.match(await icon.text(), /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
+  const html = await (await web.fetch(toRequest('GET /'), app)).text()
+  assert.match(html, /<link rel="icon" href="\/favicon\.ico"/)
+})
