@@ -1,0 +1,74 @@
+// The composer: sending a message and reading its reply, Enter to send, Stop.
+import { api, problemOf, sleep } from './api.ts'
+import { showError, state, ui } from './dom.ts'
+import { beginStreaming, endStreaming } from './conversation.ts'
+import { messageElement, replyView, scrollToEnd } from './render.ts'
+import { readEvents } from './sse-reader.ts'
+import { loadMoreSessions } from './sidebar.ts'
+
+async function send(text: string): Promise<void> {
+  const isNew = state.sessionId === null
+  const sessionId = state.sessionId ?? crypto.randomUUID()
+  const system = isNew ? ui.system.value.trim() : ''
+  showError(null)
+  const userItem = messageElement({ role: 'user', content: text, status: 'complete' })
+  const replyItem = messageElement({ role: 'assistant', content: '', status: 'streaming' })
+  ui.messages.append(userItem, replyItem)
+  scrollToEnd()
+  if (isNew) {
+    state.sessionId = sessionId
+    ui.systemRow.hidden = true
+    ui.rename.disabled = false
+    history.replaceState(null, '', `/#${sessionId}`)
+  }
+  const abort = beginStreaming(sessionId)
+  try {
+    const body = JSON.stringify({ message: text, session_id: sessionId, model: ui.model.value || undefined, ...(system ? { system } : {}) })
+    let response: Response
+    for (let attempt = 0; ; attempt++) {
+      response = await fetch('/v1/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: abort.signal })
+      // 429 stores nothing, so sending again is safe. A 503 already stored the message: it is shown, not resent.
+      if (response.status !== 429 || attempt >= 3) break
+      const problem = await problemOf(response)
+      showError(`${problem.problem.detail} Retrying in ${problem.retryAfter ?? 1} s…`)
+      await sleep(problem.retryAfter ?? 1)
+      showError(null)
+    }
+    if (!response.ok) {
+      const problem = await problemOf(response)
+      replyItem.remove()
+      showError(problem.retryAfter ? `${problem.problem.detail} (try again in ${problem.retryAfter} s)` : problem.problem.detail)
+      return
+    }
+    await readEvents(response, replyView(replyItem).onEvent)
+  } catch (error) {
+    if (!abort.signal.aborted) showError((error as Error).message)
+  } finally {
+    endStreaming(abort)
+    await loadMoreSessions(true)
+    if (state.sessionId === sessionId) {
+      ui.title.textContent = state.sessions.find((session) => session.id === sessionId)?.title ?? ui.title.textContent
+    }
+  }
+}
+
+/** Wires the composer's form, keys and Stop button. */
+export function wireComposer(): void {
+  ui.composer.addEventListener('submit', (event) => {
+    event.preventDefault()
+    const text = ui.input.value
+    if (!text.trim() || state.streaming) return
+    ui.input.value = ''
+    void send(text)
+  })
+  ui.input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault()
+      ui.composer.requestSubmit()
+    }
+  })
+  ui.stop.addEventListener('click', () => {
+    const sessionId = state.streaming?.sessionId
+    if (sessionId) void api(`/v1/sessions/${sessionId}/cancel`, { method: 'POST' }).catch((error: Error) => showError(error.message))
+  })
+}

@@ -1,0 +1,85 @@
+// The open conversation: loading its messages, and following a reply being written.
+import { api, problemOf } from './api.ts'
+import { showError, state, ui, type Message, type Session } from './dom.ts'
+import { messageElement, replyView, scrollToEnd } from './render.ts'
+import { readEvents } from './sse-reader.ts'
+import { renderSessions } from './sidebar.ts'
+
+export function setStreaming(streaming: boolean): void {
+  ui.send.disabled = streaming
+  ui.input.disabled = streaming
+  ui.stop.hidden = !streaming
+  ui.remove.disabled = streaming || !state.sessionId
+  if (!streaming) ui.input.focus()
+}
+
+export async function openSession(id: string | null): Promise<void> {
+  state.streaming?.abort.abort()
+  state.streaming = null
+  state.sessionId = id
+  showError(null)
+  ui.messages.replaceChildren()
+  ui.systemRow.hidden = id !== null
+  ui.rename.disabled = id === null
+  ui.remove.disabled = id === null
+  setStreaming(false)
+  if (id === null) {
+    ui.title.textContent = 'New chat'
+    history.replaceState(null, '', '/')
+    renderSessions()
+    return
+  }
+  history.replaceState(null, '', `/#${id}`)
+  renderSessions()
+  try {
+    const session = await api<Session>(`/v1/sessions/${id}`)
+    ui.title.textContent = session.title
+    const messages: Message[] = []
+    let cursor: string | null = null
+    do {
+      const page: { messages: Message[]; next_cursor: string | null } = await api(`/v1/sessions/${id}/messages?limit=500${cursor ? `&cursor=${cursor}` : ''}`)
+      messages.push(...page.messages)
+      cursor = page.next_cursor
+    } while (cursor)
+    if (state.sessionId !== id) return
+    ui.messages.replaceChildren(...messages.map(messageElement))
+    scrollToEnd()
+    const last = messages.at(-1)
+    // A reply still being written (after a reload, or from another tab): follow it.
+    if (last?.role === 'assistant' && last.status === 'streaming') void follow(id, ui.messages.lastElementChild as HTMLLIElement)
+  } catch (error) {
+    showError((error as Error).message)
+  }
+}
+
+/** Marks a reply as streaming in `sessionId`; the controller stops reading it. */
+export function beginStreaming(sessionId: string): AbortController {
+  const abort = new AbortController()
+  state.streaming = { sessionId, abort }
+  setStreaming(true)
+  return abort
+}
+
+export function endStreaming(abort: AbortController): void {
+  if (state.streaming?.abort !== abort) return
+  state.streaming = null
+  setStreaming(false)
+}
+
+async function follow(sessionId: string, item: HTMLLIElement): Promise<void> {
+  const abort = beginStreaming(sessionId)
+  try {
+    const response = await fetch(`/v1/sessions/${sessionId}/stream`, { signal: abort.signal })
+    if (response.status === 404) {
+      // It finished in between: show what was stored.
+      if (state.sessionId === sessionId) void openSession(sessionId)
+      return
+    }
+    if (!response.ok) throw await problemOf(response)
+    await readEvents(response, replyView(item).onEvent)
+  } catch (error) {
+    if (!abort.signal.aborted) showError((error as Error).message)
+  } finally {
+    endStreaming(abort)
+  }
+}

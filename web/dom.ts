@@ -1,0 +1,41 @@
+// What every part of the page shares: its elements, the state of the open chat, the error line.
+
+export interface Session { id: string; title: string; updated_at: string; message_count: number }
+export interface Message { id: string; role: 'system' | 'user' | 'assistant'; content: string; status: string; model?: string }
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
+export const ui = {
+  banner: $<HTMLDivElement>('banner'),
+  sessionList: $<HTMLUListElement>('session-list'),
+  sessionMore: $<HTMLParagraphElement>('session-more'),
+  toggleSidebar: $<HTMLButtonElement>('toggle-sidebar'),
+  newChat: $<HTMLButtonElement>('new-chat'),
+  title: $<HTMLHeadingElement>('chat-title'),
+  model: $<HTMLSelectElement>('model'),
+  rename: $<HTMLButtonElement>('rename'),
+  remove: $<HTMLButtonElement>('delete'),
+  systemRow: $<HTMLDivElement>('system-row'),
+  system: $<HTMLTextAreaElement>('system'),
+  messages: $<HTMLOListElement>('messages'),
+  error: $<HTMLParagraphElement>('error'),
+  composer: $<HTMLFormElement>('composer'),
+  input: $<HTMLTextAreaElement>('input'),
+  send: $<HTMLButtonElement>('send'),
+  stop: $<HTMLButtonElement>('stop'),
+  renameDialog: $<HTMLDialogElement>('rename-dialog'),
+  renameInput: $<HTMLInputElement>('rename-input'),
+  deleteDialog: $<HTMLDialogElement>('delete-dialog'),
+}
+
+export const state = {
+  sessionId: null as string | null,
+  sessions: [] as Session[],
+  cursor: null as string | null | undefined,
+  loadingSessions: false,
+  streaming: null as { sessionId: string; abort: AbortController } | null,
+}
+
+export function showError(text: string | null): void {
+  ui.error.hidden = !text
+  ui.error.textContent = text ?? ''
+}

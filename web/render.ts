@@ -1,0 +1,94 @@
+// Rendering messages: Markdown by marked, sanitised by DOMPurify, so nothing a model or a user
+// writes can run as script.
+import DOMPurify from 'dompurify'
+import { marked } from 'marked'
+import { showError, ui, type Message } from './dom.ts'
+import type { StreamEvent } from './sse-reader.ts'
+
+function renderMarkdown(target: HTMLElement, text: string): void {
+  const html = marked.parse(text, { async: false, gfm: true, breaks: false }) as string
+  target.innerHTML = DOMPurify.sanitize(html, { USE_PROFILES: { html: true } })
+  for (const link of target.querySelectorAll('a')) link.rel = 'noopener noreferrer'
+  for (const block of target.querySelectorAll('pre')) {
+    const copy = document.createElement('button')
+    copy.type = 'button'
+    copy.className = 'copy'
+    copy.textContent = 'Copy'
+    copy.setAttribute('aria-label', 'Copy code')
+    copy.addEventListener('click', () => {
+      void navigator.clipboard?.writeText(block.querySelector('code')?.textContent ?? block.textContent ?? '').then(() => (copy.textContent = 'Copied'))
+    })
+    block.append(copy)
+  }
+}
+
+const STATUS_LABELS: Record<string, string> = { cancelled: 'Stopped', error: 'Failed', interrupted: 'Interrupted', streaming: 'Writing…' }
+
+export function messageElement(message: Pick<Message, 'role' | 'content' | 'status'> & { id?: string }): HTMLLIElement {
+  const item = document.createElement('li')
+  item.className = `message ${message.role}`
+  if (message.id) item.dataset.id = message.id
+  const body = document.createElement('div')
+  body.className = 'body'
+  item.append(body)
+  setMessage(item, message.role, message.content, message.status)
+  return item
+}
+
+export function setMessage(item: HTMLLIElement, role: string, content: string, status: string): void {
+  const body = item.querySelector<HTMLDivElement>('.body')!
+  if (role === 'assistant') renderMarkdown(body, content)
+  else body.textContent = content
+  item.dataset.status = status
+  let badge = item.querySelector<HTMLSpanElement>('.status')
+  const label = STATUS_LABELS[status]
+  if (label && !badge) {
+    badge = document.createElement('span')
+    item.append(badge)
+  }
+  if (badge) {
+    if (!label) badge.remove()
+    else {
+      badge.className = `status ${status}`
+      badge.textContent = label
+    }
+  }
+}
+
+export function scrollToEnd(): void {
+  ui.messages.scrollTop = ui.messages.scrollHeight
+}
+
+/** Shows a reply growing in `item` from a stream's events; renders at most once a frame. */
+export function replyView(item: HTMLLIElement) {
+  let text = ''
+  let frame = 0
+  const body = item.querySelector<HTMLDivElement>('.body')!
+  body.setAttribute('aria-live', 'polite')
+  body.setAttribute('aria-busy', 'true')
+  const render = (status: string) => {
+    frame = 0
+    setMessage(item, 'assistant', text, status)
+    scrollToEnd()
+  }
+  return {
+    onEvent(event: StreamEvent): void {
+      if (event.type === 'start') {
+        text = ''
+        if (event.message_id) item.dataset.id = event.message_id
+      } else if (event.type === 'token') {
+        text += event.content ?? ''
+        frame ||= requestAnimationFrame(() => render('streaming'))
+      } else if (event.type === 'done') {
+        cancelAnimationFrame(frame)
+        render(event.done_reason === 'cancelled' ? 'cancelled' : 'complete')
+        body.setAttribute('aria-busy', 'false')
+      } else if (event.type === 'error') {
+        cancelAnimationFrame(frame)
+        render('error')
+        body.setAttribute('aria-busy', 'false')
+        showError(event.error ?? 'The reply failed.')
+      }
+    },
+  }
+}

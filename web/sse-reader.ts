@@ -1,0 +1,21 @@
+// Reads a chat's Server-Sent Events from a fetch Response.
+
+export interface StreamEvent { type: string; content?: string; session_id?: string; message_id?: string; done_reason?: string; error?: string }
+
+/** Reads an SSE body, calling `onEvent` for each event. */
+export async function readEvents(response: Response, onEvent: (event: StreamEvent) => void): Promise<void> {
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+  let buffer = ''
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) return
+    buffer += value
+    let end: number
+    while ((end = buffer.indexOf('\n\n')) !== -1) {
+      const block = buffer.slice(0, end)
+      buffer = buffer.slice(end + 2)
+      const data = block.split('\n').find((line) => line.startsWith('data: '))
+      if (data) onEvent(JSON.parse(data.slice(6)))
+    }
+  }
+}
