@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import chat from '../functions/chat.ts'
 import sessionStream from '../functions/session-stream.ts'
 import { GenerationRegistry } from '../lib/generation-registry.ts'
@@ -97,15 +97,22 @@ test('followers of one reply are capped: past the cap, 429 with Retry-After', as
   await take(original, 10)
 })
 
-test('when the final write does not land, the client gets error, not done, and the log says why', async (t) => {
-  const fake = await fakeOllama(t, { scenario: { tokens: ['one ', 'two '], paced: true } })
+/** A paced reply whose stored row is changed from outside after its first token, as a second server on the database would. */
+async function replyWithRowTakenAway(t: TestContext, tokens: string[], env: Record<string, string>) {
+  const fake = await fakeOllama(t, { scenario: { tokens, paced: true } })
   const log = recordingLogger()
-  const app = testApp(t, fake, {}, log)
+  const app = testApp(t, fake, env, log)
   fake.release(1)
   const live = sseEvents(await chat.fetch(chatRequest({ message: 'lost' }), app))
-  const [start] = await takeText(live, 'one ')
-  // What a second server on the same database would do to a reply it does not own.
-  app.store.db.prepare("UPDATE messages SET status = 'interrupted' WHERE id = ?").run(start!.data.message_id)
+  const [start] = await takeText(live, tokens[0]!)
+  const messageId: string = start!.data.message_id
+  app.store.db.prepare("UPDATE messages SET status = 'interrupted' WHERE id = ?").run(messageId)
+  return { fake, log, app, live, messageId }
+}
+
+test('when the final write does not land, the client gets error, not done, and the log says why', async (t) => {
+  // No checkpoint before the end: the final write is the first to find the row changed.
+  const { fake, log, app, live, messageId } = await replyWithRowTakenAway(t, ['one ', 'two '], { CHECKPOINT_INTERVAL: '1h' })
   fake.release(2)
   const rest = await take(live, 10)
   const last = rest.at(-1)!.data
@@ -113,17 +120,12 @@ test('when the final write does not land, the client gets error, not done, and t
   assert.equal(last.error, 'The reply could not be stored.')
   assert.ok(!rest.some((event) => event.data.type === 'done'))
   assert.ok(log.entries.some((entry) => entry.level === 'error' && entry.message === 'reply could not be stored' && /no longer streaming/.test(String(entry.fields.error))))
-  assert.equal(app.store.getMessage(start!.data.message_id)!.status, 'interrupted', 'nothing overwrote the row')
+  assert.equal(app.store.getMessage(messageId)!.status, 'interrupted', 'nothing overwrote the row')
 })
 
 test('when a checkpoint finds its row gone, the reply stops: Ollama is aborted and the client gets error', async (t) => {
-  const fake = await fakeOllama(t, { scenario: { tokens: ['one ', 'two ', 'three '], paced: true } })
-  const log = recordingLogger()
-  const app = testApp(t, fake, { CHECKPOINT_INTERVAL: '10ms' }, log)
-  fake.release(1)
-  const live = sseEvents(await chat.fetch(chatRequest({ message: 'lost' }), app))
-  const [start] = await takeText(live, 'one ')
-  app.store.db.prepare("UPDATE messages SET status = 'interrupted' WHERE id = ?").run(start!.data.message_id)
+  const { fake, log, app, live } = await replyWithRowTakenAway(t, ['one ', 'two ', 'three '], { CHECKPOINT_INTERVAL: '10ms' })
+  // The next token arms a checkpoint; the rest of the reply is held back, so only that checkpoint can end it.
   fake.release(1)
   const rest = await take(live, 10)
   assert.equal(rest.at(-1)!.data.type, 'error')
