@@ -1,6 +1,6 @@
 import { HttpProblem } from './problem.ts'
 
-const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
+export const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
 
 /**
  * The request's JSON body, or undefined when it has none. Refuses a body that is not JSON (415),

@@ -26,8 +26,10 @@ export interface Config {
   sseHeartbeatMs: number
   checkpointIntervalMs: number
   shutdownGraceMs: number
-  /** `'*'` or the exact origins allowed. */
-  corsOrigins: '*' | string[]
+  /** The exact origins allowed cross-origin; empty: same origin only. */
+  corsOrigins: string[]
+  /** Host names accepted besides the local ones while the server listens on loopback. */
+  allowedHosts: string[]
   logLevel: LogLevel
   logFormat: 'json' | 'text'
 }
@@ -103,7 +105,7 @@ const DURATION = 'a duration such as 250ms, 30s, 5m or 1h'
 
 const SETTINGS = {
   port: setting('PORT', '8080', 'a port number from 0 to 65535', count(0, 65535)),
-  host: setting('HOST', '0.0.0.0', 'a host name or IP address', v.pipe(v.string(), v.nonEmpty())),
+  host: setting('HOST', '127.0.0.1', 'a host name or IP address', v.pipe(v.string(), v.nonEmpty())),
   env: setting('ENV', 'development', 'development or production', v.picklist(['development', 'production', 'test'])),
   dbPath: setting('DB_PATH', './data/chat.db', 'a file path or :memory:', v.pipe(v.string(), v.nonEmpty())),
   ollamaHost: setting('OLLAMA_HOST', 'localhost:11434', 'host:port, http://host:port or https://host',
@@ -124,16 +126,22 @@ const SETTINGS = {
   sseHeartbeatMs: setting('SSE_HEARTBEAT', '15s', DURATION, positiveDurationMs),
   checkpointIntervalMs: setting('CHECKPOINT_INTERVAL', '1s', DURATION, positiveDurationMs),
   shutdownGraceMs: setting('SHUTDOWN_GRACE', '10s', DURATION, durationMs),
-  corsOrigins: setting('CORS_ORIGINS', '*', '* or a comma-separated list of origins such as https://chat.example.com',
-    v.pipe(v.string(), v.transform(parseCorsOrigins), v.union([v.literal('*'), v.array(v.string())]))),
+  corsOrigins: setting('CORS_ORIGINS', '', 'a comma-separated list of exact origins such as https://chat.example.com (* is not allowed)',
+    v.pipe(v.string(), v.transform(parseCorsOrigins), v.array(v.string()))),
+  allowedHosts: setting('ALLOWED_HOSTS', '', 'a comma-separated list of host names such as chat.home.arpa',
+    v.pipe(v.string(), v.transform(parseHostList), v.array(v.string()))),
   logLevel: setting('LOG_LEVEL', 'info', 'debug, info, warn or error', v.picklist(['debug', 'info', 'warn', 'error'])),
   logFormat: setting('LOG_FORMAT', 'json', 'json or text', v.picklist(['json', 'text'])),
 } satisfies { [K in keyof Config]: Setting<Config[K]> }
 
-function parseCorsOrigins(list: string): '*' | string[] | undefined {
+function parseCorsOrigins(list: string): string[] | undefined {
   const origins = list.split(',').map((origin) => origin.trim()).filter(Boolean)
-  if (origins.length === 0 || origins.includes('*')) return origins.length === 1 ? '*' : undefined
-  return origins.every((origin) => /^https?:\/\/[^/\s]+$/.test(origin)) ? origins : undefined
+  return origins.every((origin) => /^https?:\/\/[^/\s*]+$/.test(origin)) ? origins : undefined
+}
+
+function parseHostList(list: string): string[] | undefined {
+  const hosts = list.split(',').map((host) => host.trim().toLowerCase()).filter(Boolean)
+  return hosts.every((host) => /^[a-z0-9.-]+$/.test(host)) ? hosts : undefined
 }
 
 /**

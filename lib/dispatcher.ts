@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { Router, type IRequest } from 'itty-router'
 import type { AppContext } from './context.ts'
 import type { FunctionSpec } from './function-spec.ts'
+import { JSON_TYPE } from './body.ts'
+import { isAllowedHost, isLoopbackBind } from './host-check.ts'
 import { HttpProblem, problemForUnexpected, problemResponse } from './problem.ts'
 
 export interface Dispatcher {
@@ -16,6 +18,7 @@ interface RequestState {
 
 const REQUEST_ID = /^[\w.:@\-]{1,128}$/
 const EXPOSED_HEADERS = 'x-request-id, retry-after, location'
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const ALLOWED_REQUEST_HEADERS = 'content-type, last-event-id, x-request-id'
 
 /**
@@ -24,6 +27,7 @@ const ALLOWED_REQUEST_HEADERS = 'content-type, last-event-id, x-request-id'
  */
 export function createDispatcher(functions: FunctionSpec[], app: AppContext): Dispatcher {
   const { config, log } = app
+  const loopbackOnly = isLoopbackBind(config.host)
   const states = new WeakMap<Request, RequestState>()
   const state = (request: Request) => states.get(request)!
 
@@ -44,6 +48,18 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
           startedAt: performance.now(),
         })
       },
+      (request) => {
+        // On loopback any web page the user visits can reach us: a foreign Host is DNS rebinding.
+        const host = request.headers.get('host') ?? state(request).url.host
+        if (loopbackOnly && !isAllowedHost(host, config.allowedHosts)) {
+          throw new HttpProblem(403, 'forbidden', 'This server listens on loopback and answers only local host names; add this one to ALLOWED_HOSTS to allow it.')
+        }
+        // A form or a cross-site script can send text/plain without a preflight: only JSON changes anything.
+        const contentType = request.headers.get('content-type')
+        if (contentType !== null && WRITES.has(request.method) && !JSON_TYPE.test(contentType)) {
+          throw new HttpProblem(415, 'unsupported_media_type', `The body must be application/json, not ${JSON.stringify(contentType)}.`)
+        }
+      },
     ],
     catch: (error, request) => {
       const problem = problemForUnexpected(error)
@@ -58,16 +74,12 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
         const answer = response ?? unrouted(request, url, methodsFor(url.pathname), requestId)
         const headers = answer.headers
         headers.set('x-request-id', requestId)
+        // Cross-origin reads only for origins listed exactly in CORS_ORIGINS; never a wildcard.
         const origin = request.headers.get('origin')
-        if (config.corsOrigins === '*') {
-          headers.set('access-control-allow-origin', '*')
+        headers.append('vary', 'Origin')
+        if (origin && config.corsOrigins.includes(origin)) {
+          headers.set('access-control-allow-origin', origin)
           headers.set('access-control-expose-headers', EXPOSED_HEADERS)
-        } else {
-          headers.append('vary', 'Origin')
-          if (origin && config.corsOrigins.includes(origin)) {
-            headers.set('access-control-allow-origin', origin)
-            headers.set('access-control-expose-headers', EXPOSED_HEADERS)
-          }
         }
         const entry = { request_id: requestId, method: request.method, path: url.pathname, status: answer.status, duration_ms: Math.round((performance.now() - startedAt) * 10) / 10 }
         if (answer.status >= 500) log.warn('request', entry)

@@ -3,6 +3,7 @@ export const PROBLEM_TYPE_BASE = 'https://api.chat-ollama.com/errors/'
 export type ProblemKind =
   | 'validation'
   | 'unauthorized'
+  | 'forbidden'
   | 'not_found'
   | 'model_not_found'
   | 'method_not_allowed'
@@ -18,6 +19,7 @@ export type ProblemKind =
 const TITLES: Record<ProblemKind, string> = {
   validation: 'Invalid request',
   unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
   not_found: 'Not found',
   model_not_found: 'Model not found',
   method_not_allowed: 'Method not allowed',

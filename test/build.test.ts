@@ -109,7 +109,8 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
       console.log(JSON.stringify({ status: response.status, type: response.headers.get('content-type'), body: await response.text() }))`
     const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
       cwd: runtime,
-      env: { ...process.env, DB_PATH: join(runtime, 'fn-data', `${bundle}.db`), OLLAMA_HOST: '127.0.0.1:9', LOG_LEVEL: 'error' },
+      // A deployed function is reached by its platform's host name, as a server on all interfaces is.
+      env: { ...process.env, DB_PATH: join(runtime, 'fn-data', `${bundle}.db`), OLLAMA_HOST: '127.0.0.1:9', LOG_LEVEL: 'error', HOST: '0.0.0.0' },
       encoding: 'utf8',
     })
     const answer = JSON.parse(output.trim().split('\n').at(-1)!)

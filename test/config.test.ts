@@ -11,7 +11,7 @@ test('every variable has the documented default', () => {
   const config = loadConfig({})
   assert.deepEqual(config, {
     port: 8080,
-    host: '0.0.0.0',
+    host: '127.0.0.1',
     env: 'development',
     dbPath: './data/chat.db',
     ollamaHost: 'http://localhost:11434',
@@ -28,7 +28,8 @@ test('every variable has the documented default', () => {
     sseHeartbeatMs: 15_000,
     checkpointIntervalMs: 1000,
     shutdownGraceMs: 10_000,
-    corsOrigins: '*',
+    corsOrigins: [],
+    allowedHosts: [],
     logLevel: 'info',
     logFormat: 'json',
   })
@@ -93,6 +94,9 @@ test('a bad value is named with its variable, its value and the expected form', 
     [{ OLLAMA_HOST: 'ftp://x' }, /^OLLAMA_HOST="ftp:\/\/x" is not valid/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL="loud" is not valid: expected debug, info, warn or error/],
     [{ CORS_ORIGINS: 'not an origin' }, /^CORS_ORIGINS="not an origin" is not valid/],
+    [{ CORS_ORIGINS: '*' }, /^CORS_ORIGINS="\*" is not valid: expected .*\(\* is not allowed\)$/],
+    [{ CORS_ORIGINS: 'https://a.example,*' }, /^CORS_ORIGINS=.* is not valid/],
+    [{ ALLOWED_HOSTS: 'chat.example/x' }, /^ALLOWED_HOSTS=.* is not valid/],
     [{ MAX_CONCURRENT_CHATS: '0' }, /^MAX_CONCURRENT_CHATS="0" is not valid/],
   ]
   for (const [env, message] of cases) {

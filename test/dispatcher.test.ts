@@ -83,15 +83,17 @@ test('errors meant for the client keep their status and headers; others leak not
   assert.match(logged[0]!, /no such table: users/)
 })
 
-test('CORS: any origin by default, only listed origins otherwise, and preflights', async (t) => {
-  const open = createDispatcher([echo], testApp(t, null))
-  const anyOrigin = await open.fetch(toRequest('GET /things/1', undefined, { origin: 'https://elsewhere.example' }))
-  assert.equal(anyOrigin.headers.get('access-control-allow-origin'), '*')
-  assert.match(anyOrigin.headers.get('access-control-expose-headers')!, /x-request-id/)
+test('CORS: no origin by default, only listed origins otherwise, and preflights', async (t) => {
+  const sameOriginOnly = createDispatcher([echo], testApp(t, null))
+  const foreign = await sameOriginOnly.fetch(toRequest('GET /things/1', undefined, { origin: 'https://elsewhere.example' }))
+  assert.equal(foreign.headers.get('access-control-allow-origin'), null)
+  const foreignPreflight = await sameOriginOnly.fetch(toRequest('OPTIONS /things/1', undefined, { origin: 'https://elsewhere.example', 'access-control-request-method': 'DELETE' }))
+  assert.equal(foreignPreflight.headers.get('access-control-allow-origin'), null)
 
   const closed = createDispatcher([echo, failing], testApp(t, null, { CORS_ORIGINS: 'https://chat.example' }))
   const listed = await closed.fetch(toRequest('GET /things/1', undefined, { origin: 'https://chat.example' }))
   assert.equal(listed.headers.get('access-control-allow-origin'), 'https://chat.example')
+  assert.match(listed.headers.get('access-control-expose-headers')!, /x-request-id/)
   assert.equal(listed.headers.get('vary'), 'Origin')
   const other = await closed.fetch(toRequest('GET /things/1', undefined, { origin: 'https://evil.example' }))
   assert.equal(other.headers.get('access-control-allow-origin'), null)

@@ -127,7 +127,7 @@ test('over sockets: a body one byte over MAX_BODY_BYTES is 413; a slow-loris bod
 
   const socket = connect(port, '127.0.0.1')
   socket.on('error', () => {})
-  socket.write(`POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"ti`)
+  socket.write(`POST /v1/sessions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"ti`)
   let reply = ''
   socket.on('data', (data) => (reply += data.toString()))
   // One more byte now and then, never the whole body: the server must not wait for ever.
