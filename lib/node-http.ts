@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { tooLarge } from './body.ts'
+import { setClientAddress } from './client-address.ts'
 import type { Logger } from './log.ts'
 import { HttpProblem, problemResponse } from './problem.ts'
 
@@ -29,6 +30,7 @@ export async function serveNodeRequest(req: IncomingMessage, res: ServerResponse
   let response: Response
   try {
     const request = toRequest(req, disconnected.signal, options.maxBodyBytes)
+    setClientAddress(request, req.socket.remoteAddress)
     response = await handler(request)
   } catch (error) {
     const requestId = randomUUID()
@@ -131,6 +133,9 @@ async function writeResponse(req: IncomingMessage, res: ServerResponse, response
     return
   }
   const streaming = response.headers.get('content-type')?.startsWith('text/event-stream') ?? false
+  // An event stream may have nothing to send for a while (a follower of a paused reply): its
+  // client learns at once that it is attached, not at the first event or heartbeat.
+  if (streaming) res.flushHeaders()
   const writeTimer = streaming ? undefined : setTimeout(() => res.destroy(new Error('WRITE_TIMEOUT reached')), options.writeTimeoutMs)
   const reader = body.getReader()
   const stopReading = () => void reader.cancel().catch(() => {})

@@ -7,7 +7,7 @@ import { readJsonBody } from '../lib/body.ts'
 import { silentLogger } from '../lib/log.ts'
 import { serveNodeRequest, type FetchHandler } from '../lib/node-http.ts'
 import { HttpProblem, problemResponse } from '../lib/problem.ts'
-import { json } from './support/app.ts'
+import { json, within } from './support/app.ts'
 
 const MAX_BODY = 64 * 1024
 
@@ -237,4 +237,17 @@ test('odd request lines and header bytes get a 4xx or their route, never a 500',
   assert.doesNotMatch(latin1, /^HTTP\/1\.1 5/)
   const badHost = await raw('GET / HTTP/1.1\r\nHost: a b/c\r\nConnection: close\r\n\r\n')
   assert.doesNotMatch(badHost, /^HTTP\/1\.1 5/)
+})
+
+test('an event stream sends its headers at once, before its first event', async (t) => {
+  let controller!: ReadableStreamDefaultController<Uint8Array>
+  const { url } = await serve(t, async () =>
+    new Response(new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) }), { headers: { 'content-type': 'text/event-stream' } }),
+  )
+  // Nothing is enqueued until the client has its headers: before the fix, this waited for ever.
+  const response = await within(10_000, 'the event stream headers', fetch(url))
+  assert.equal(response.headers.get('content-type'), 'text/event-stream')
+  controller.enqueue(new TextEncoder().encode('data: {}\n\n'))
+  controller.close()
+  assert.equal(await response.text(), 'data: {}\n\n')
 })
