@@ -67,7 +67,7 @@ const shared = {
 }
 
 const results = await Promise.all([
-  esbuild.build({ ...shared, entryPoints: { server: 'lib/server.ts' }, outdir, outExtension: { '.js': '.mjs' } }),
+  esbuild.build({ ...shared, entryPoints: { server: 'lib/server.ts', admin: 'lib/admin.ts' }, outdir, outExtension: { '.js': '.mjs' } }),
   esbuild.build({
     ...shared,
     entryPoints: Object.fromEntries(functionNames.map((name) => [name, `functions/${name}.ts`])),

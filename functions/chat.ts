@@ -7,7 +7,7 @@ import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettin
 import type { Reservation } from '../lib/generation-registry.ts'
 import type { ChatStream } from '../lib/ollama.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem, shuttingDown } from '../lib/problem.ts'
+import { HttpProblem, noSuchSession, shuttingDown } from '../lib/problem.ts'
 import { followEvents } from '../lib/sse.ts'
 import { parseInput } from '../lib/validate.ts'
 
@@ -22,12 +22,15 @@ export default defineFunction({
   name: 'chat',
   method: 'POST',
   path: '/v1/chat',
-  async handle(request, { app }) {
+  async handle(request, { app, principal }) {
     const { config } = app
     let schema = schemas.get(config)
     if (!schema) schemas.set(config, (schema = chatBodySchema(config)))
     const body: ChatBody = parseInput(schema, await readJsonBody(request, config.maxBodyBytes), 'request body')
 
+    // Someone else's session is answered as a missing one would be if it could not be created.
+    const owner = body.session_id === undefined ? undefined : app.store.sessionOwner(body.session_id)
+    if (owner !== undefined && owner !== principal.userId) throw noSuchSession(body.session_id!)
     // Counted from here on: a shutdown waits for this chat, wherever it is.
     const reservation = app.generations.reserve(body.session_id ?? randomUUID())
     let generation: Generation
@@ -36,7 +39,7 @@ export default defineFunction({
       if ((await app.ollama.hasModel(body.model)) === false) {
         throw new HttpProblem(404, 'model_not_found', `model '${body.model}' not found`)
       }
-      generation = await startGeneration(app, reservation, body)
+      generation = await startGeneration(app, reservation, body, principal.userId)
     } catch (error) {
       reservation.release()
       throw error
@@ -51,10 +54,10 @@ export default defineFunction({
  * Stores the turn, then asks Ollama. Resolves once Ollama answered (or the set-up was cancelled);
  * rejects with a problem when Ollama refused, leaving the user message stored.
  */
-async function startGeneration(app: AppContext, reservation: Reservation, body: ChatBody): Promise<Generation> {
+async function startGeneration(app: AppContext, reservation: Reservation, body: ChatBody, ownerId: string): Promise<Generation> {
   const { config, store } = app
   // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
-  const turn = store.beginTurn({ sessionId: reservation.sessionId, content: body.message, system: body.system, model: body.model })
+  const turn = store.beginTurn({ sessionId: reservation.sessionId, ownerId, content: body.message, system: body.system, model: body.model })
   let stream: ChatStream | null
   try {
     stream = await app.ollama.startChat(

@@ -9,6 +9,7 @@ export default defineFunction({
   name: 'health',
   method: 'GET',
   path: '/health',
+  access: 'public',
   async handle(_request, { app }) {
     let database: 'healthy' | 'unhealthy' = 'healthy'
     try {

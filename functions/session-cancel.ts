@@ -10,9 +10,9 @@ export default defineFunction({
   name: 'session-cancel',
   method: 'POST',
   path: '/v1/sessions/:id/cancel',
-  async handle(_request, { app, params }) {
+  async handle(_request, { app, params, principal }) {
     const id = sessionIdFrom(params)
-    const settled = app.generations.cancel(id)
+    const settled = app.store.getSession(id, principal.userId) && app.generations.cancel(id)
     if (!settled) throw noRunningReply(id)
     const outcome = await settled
     return Response.json({

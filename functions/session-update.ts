@@ -9,10 +9,10 @@ export default defineFunction({
   name: 'session-update',
   method: 'PATCH',
   path: '/v1/sessions/:id',
-  async handle(request, { app, params }) {
+  async handle(request, { app, params, principal }) {
     const id = sessionIdFrom(params)
     const body = parseInput(RenameSessionBody, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
-    const session = app.store.renameSession(id, body.title)
+    const session = app.store.renameSession(id, principal.userId, body.title)
     if (!session) throw noSuchSession(id)
     return Response.json(session)
   },

@@ -8,9 +8,9 @@ export default defineFunction({
   name: 'sessions-create',
   method: 'POST',
   path: '/v1/sessions',
-  async handle(request, { app, url }) {
+  async handle(request, { app, url, principal }) {
     const body = parseInput(CreateSessionBody, (await readJsonBody(request, app.config.maxBodyBytes)) ?? {}, 'request body')
-    const session = app.store.createSession({ ...(body.title ? { title: body.title } : {}), system: body.system })
+    const session = app.store.createSession({ ...(body.title ? { title: body.title } : {}), system: body.system, ownerId: principal.userId })
     return Response.json(session, { status: 201, headers: { location: `${url.pathname}/${session.id}` } })
   },
 })

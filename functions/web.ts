@@ -21,6 +21,7 @@ export default defineFunction({
   method: 'GET',
   path: '/assets/*',
   alsoAt: ['/', '/favicon.ico'],
+  access: 'public',
   handle(request, { url }) {
     const asset = webAssets().get(url.pathname)
     if (!asset) {

@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
 import * as v from 'valibot'
 import { canonicalModelName, isModelAllowed } from './models.ts'
-import { parseOllamaHost } from './ollama-host.ts'
+import { isLoopbackBind } from './host-check.ts'
+import { maskCredentials, parseOllamaHost } from './ollama-host.ts'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
@@ -28,10 +29,19 @@ export interface Config {
   shutdownGraceMs: number
   /** The exact origins allowed cross-origin; empty: same origin only. */
   corsOrigins: string[]
-  /** Host names accepted besides the local ones while the server listens on loopback. */
+  /** Host names accepted besides the local ones while AUTH is off. */
   allowedHosts: string[]
+  /** `off`: no credentials, one local user (loopback only); `required`: every route but the public ones needs a key. */
+  auth: 'off' | 'required'
+  /** Requests per user and window; null when RATE_LIMIT=0. */
+  rateLimit: RateLimit | null
   logLevel: LogLevel
   logFormat: 'json' | 'text'
+}
+
+export interface RateLimit {
+  requests: number
+  windowMs: number
 }
 
 export class ConfigError extends Error {
@@ -130,13 +140,25 @@ const SETTINGS = {
     v.pipe(v.string(), v.transform(parseCorsOrigins), v.array(v.string()))),
   allowedHosts: setting('ALLOWED_HOSTS', '', 'a comma-separated list of host names such as chat.home.arpa',
     v.pipe(v.string(), v.transform(parseHostList), v.array(v.string()))),
+  auth: setting('AUTH', 'auto', 'off or required (unset: off on a loopback HOST, required otherwise)', v.picklist(['auto', 'off', 'required'])),
+  rateLimit: setting('RATE_LIMIT', '120/min', 'N/s, N/min or N/h such as 120/min, or 0 for no limit',
+    v.pipe(v.string(), v.transform(parseRateLimit), v.union([v.null(), v.object({ requests: v.number(), windowMs: v.number() })]))),
   logLevel: setting('LOG_LEVEL', 'info', 'debug, info, warn or error', v.picklist(['debug', 'info', 'warn', 'error'])),
   logFormat: setting('LOG_FORMAT', 'json', 'json or text', v.picklist(['json', 'text'])),
-} satisfies { [K in keyof Config]: Setting<Config[K]> }
+} satisfies { [K in keyof Config]: Setting<K extends 'auth' ? Config[K] | 'auto' : Config[K]> }
 
 function parseCorsOrigins(list: string): string[] | undefined {
   const origins = list.split(',').map((origin) => origin.trim()).filter(Boolean)
   return origins.every((origin) => /^https?:\/\/[^/\s*]+$/.test(origin)) ? origins : undefined
+}
+
+const RATE_WINDOWS_MS: Record<string, number> = { s: 1000, min: 60_000, h: 3_600_000 }
+
+function parseRateLimit(text: string): RateLimit | null | undefined {
+  if (text === '0') return null
+  const match = /^(\d{1,7})\/(s|min|h)$/.exec(text)
+  if (!match || Number(match[1]) < 1) return undefined
+  return { requests: Number(match[1]), windowMs: RATE_WINDOWS_MS[match[2]!]! }
 }
 
 function parseHostList(list: string): string[] | undefined {
@@ -154,13 +176,19 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const raw = env[variable]?.trim() || fallback
     const result = v.safeParse(schema, raw)
     if (!result.success) {
-      throw new ConfigError(`${variable}=${JSON.stringify(raw)} is not valid: expected ${expected}`)
+      throw new ConfigError(`${variable}=${JSON.stringify(maskCredentials(raw))} is not valid: expected ${expected}`)
     }
     config[key] = result.output
   }
   const { defaultModel, allowedModels } = config as Pick<Config, 'defaultModel' | 'allowedModels'>
   if (!isModelAllowed(defaultModel, allowedModels)) {
     throw new ConfigError(`DEFAULT_MODEL=${JSON.stringify(defaultModel)} is not valid: expected one of ALLOWED_MODELS (${allowedModels.join(', ')})`)
+  }
+  // Anything reachable from elsewhere needs credentials; no credentials is for loopback only.
+  const { host, auth } = config as { host: string; auth: Config['auth'] | 'auto' }
+  if (auth === 'auto') config.auth = isLoopbackBind(host) ? 'off' : 'required'
+  if (auth === 'off' && !isLoopbackBind(host)) {
+    throw new ConfigError(`AUTH="off" is not valid with HOST=${JSON.stringify(host)}: without credentials the server may listen on a loopback address only (HOST=127.0.0.1); set AUTH=required, or leave AUTH unset`)
   }
   // Production logs go to collectors, which want one JSON object per line.
   if (config.env === 'production') config.logFormat = 'json'

@@ -1,4 +1,6 @@
 import packageJson from '../package.json' with { type: 'json' }
+import { AccessControl } from './access-control.ts'
+import { AccessStore } from './access-store.ts'
 import { loadConfig, readEnvironment, type Config } from './config.ts'
 import { GenerationRegistry } from './generation-registry.ts'
 import { createLogger, type Logger } from './log.ts'
@@ -14,17 +16,21 @@ export interface AppContext {
   ollama: OllamaClient
   log: Logger
   generations: GenerationRegistry
+  access: AccessControl
 }
 
 const contexts = new WeakSet<object>()
 
 export function createAppContext(config: Config, parts: Partial<Omit<AppContext, 'config'>> = {}): AppContext {
+  const log = parts.log ?? createLogger({ level: config.logLevel, format: config.logFormat })
+  const store = parts.store ?? new ChatStore(config.dbPath)
   const context: AppContext = {
     config,
-    log: parts.log ?? createLogger({ level: config.logLevel, format: config.logFormat }),
-    store: parts.store ?? new ChatStore(config.dbPath),
+    log,
+    store,
     ollama: parts.ollama ?? new OllamaClient({ host: config.ollamaHost, headersTimeoutMs: config.ollamaTimeoutMs }),
     generations: parts.generations ?? new GenerationRegistry(config.maxConcurrentChats),
+    access: parts.access ?? new AccessControl(config, new AccessStore(store.db), log),
   }
   contexts.add(context)
   return context

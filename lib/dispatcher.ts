@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { Router, type IRequest } from 'itty-router'
+import type { RateLimitState } from './access-control.ts'
 import type { AppContext } from './context.ts'
 import type { FunctionSpec } from './function-spec.ts'
 import { JSON_TYPE } from './body.ts'
-import { isAllowedHost, isLoopbackBind } from './host-check.ts'
+import { isAllowedHost } from './host-check.ts'
 import { HttpProblem, problemForUnexpected, problemResponse } from './problem.ts'
 
 export interface Dispatcher {
@@ -14,12 +15,13 @@ interface RequestState {
   requestId: string
   url: URL
   startedAt: number
+  rateLimit?: RateLimitState
 }
 
 const REQUEST_ID = /^[\w.:@\-]{1,128}$/
-const EXPOSED_HEADERS = 'x-request-id, retry-after, location'
+const EXPOSED_HEADERS = 'x-request-id, retry-after, location, ratelimit, ratelimit-policy'
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
-const ALLOWED_REQUEST_HEADERS = 'content-type, last-event-id, x-request-id'
+const ALLOWED_REQUEST_HEADERS = 'authorization, content-type, last-event-id, x-request-id'
 
 /**
  * Mounts `functions` on an itty-router Router, each at its own method and path, with what every
@@ -27,7 +29,8 @@ const ALLOWED_REQUEST_HEADERS = 'content-type, last-event-id, x-request-id'
  */
 export function createDispatcher(functions: FunctionSpec[], app: AppContext): Dispatcher {
   const { config, log } = app
-  const loopbackOnly = isLoopbackBind(config.host)
+  // Without credentials the server is on loopback, where any web page the user visits can reach it.
+  const checkHost = config.auth === 'off'
   const states = new WeakMap<Request, RequestState>()
   const state = (request: Request) => states.get(request)!
 
@@ -49,9 +52,9 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
         })
       },
       (request) => {
-        // On loopback any web page the user visits can reach us: a foreign Host is DNS rebinding.
+        // A foreign Host on loopback is a page of another site reaching us through DNS rebinding.
         const host = request.headers.get('host') ?? state(request).url.host
-        if (loopbackOnly && !isAllowedHost(host, config.allowedHosts)) {
+        if (checkHost && !isAllowedHost(host, config.allowedHosts)) {
           throw new HttpProblem(403, 'forbidden', 'This server listens on loopback and answers only local host names; add this one to ALLOWED_HOSTS to allow it.')
         }
         // A form or a cross-site script can send text/plain without a preflight: only JSON changes anything.
@@ -74,6 +77,11 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
         const answer = response ?? unrouted(request, url, methodsFor(url.pathname), requestId)
         const headers = answer.headers
         headers.set('x-request-id', requestId)
+        const { rateLimit } = state(request)
+        if (rateLimit) {
+          headers.set('ratelimit-policy', rateLimit.policy)
+          headers.set('ratelimit', `"per-user";r=${rateLimit.answer.remaining};t=${rateLimit.answer.resetSeconds}`)
+        }
         // Cross-origin reads only for origins listed exactly in CORS_ORIGINS; never a wildcard.
         const origin = request.headers.get('origin')
         headers.append('vary', 'Origin')
@@ -95,8 +103,11 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
   })
 
   for (const { fn, path } of routes) {
-    const handler = (request: IRequest) =>
-      fn.handle(request, { app, params: request.params, url: state(request).url, requestId: state(request).requestId })
+    const handler = (request: IRequest) => {
+      const current = state(request)
+      const principal = app.access.principalFor(request, fn.access ?? 'user', (rateLimit) => (current.rateLimit = rateLimit))
+      return fn.handle(request, { app, params: request.params, url: current.url, requestId: current.requestId, principal })
+    }
     router[fn.method.toLowerCase()]!(path, handler)
     // itty matches methods exactly, so HEAD has to be mounted next to GET.
     if (fn.method === 'GET') router.head(path, handler)

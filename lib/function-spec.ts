@@ -1,3 +1,4 @@
+import type { Access, Principal } from './access-control.ts'
 import type { AppContext } from './context.ts'
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
@@ -8,6 +9,8 @@ export interface RequestContext {
   params: Record<string, string>
   url: URL
   requestId: string
+  /** Who the request acts for; every stored thing it touches must belong to `principal.userId`. */
+  principal: Principal
 }
 
 /** One endpoint: where it is mounted and how it answers. */
@@ -19,5 +22,7 @@ export interface FunctionSpec {
   path: string
   /** Further paths answered the same way (the page's function serves `/` and `/assets/*`). */
   alsoAt?: string[]
+  /** Who may call it; `user` when not said. */
+  access?: Access
   handle(request: Request, context: RequestContext): Response | Promise<Response>
 }

@@ -25,3 +25,8 @@ export function parseOllamaHost(value: string): string | undefined {
   const path = url.pathname.replace(/\/+$/, '')
   return `${url.protocol}//${auth}${url.hostname}:${port}${path}`
 }
+
+/** A URL (or any text holding one) with the password of `user:password@` replaced by `***`, for logs and messages. */
+export function maskCredentials(text: string): string {
+  return text.replace(/(\/\/[^/@:\s]*):[^/@\s]*@/g, '$1:***@')
+}

@@ -1,5 +1,15 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import adminAudit from '../functions/admin-audit.ts'
+import adminKeysCreate from '../functions/admin-keys-create.ts'
+import adminKeysList from '../functions/admin-keys-list.ts'
+import adminKeysRevoke from '../functions/admin-keys-revoke.ts'
+import adminUserSessions from '../functions/admin-user-sessions.ts'
+import adminUsersCreate from '../functions/admin-users-create.ts'
+import adminUsersList from '../functions/admin-users-list.ts'
+import authLogin from '../functions/auth-login.ts'
+import authLogout from '../functions/auth-logout.ts'
+import authMe from '../functions/auth-me.ts'
 import chat from '../functions/chat.ts'
 import health from '../functions/health.ts'
 import models from '../functions/models.ts'
@@ -17,6 +27,7 @@ import { createAppContext, VERSION, type AppContext } from './context.ts'
 import { createDispatcher } from './dispatcher.ts'
 import type { FunctionSpec } from './function-spec.ts'
 import { serveNodeRequest } from './node-http.ts'
+import { maskCredentials } from './ollama-host.ts'
 import { acquireServerLock, type ServerLock, type ServerLockTimings } from './server-lock.ts'
 
 /** Every function the server mounts, each at its own method and path. */
@@ -32,6 +43,16 @@ export const FUNCTIONS: FunctionSpec[] = [
   sessionMessages,
   sessionStream,
   sessionCancel,
+  authLogin,
+  authLogout,
+  authMe,
+  adminUsersList,
+  adminUsersCreate,
+  adminKeysList,
+  adminKeysCreate,
+  adminKeysRevoke,
+  adminUserSessions,
+  adminAudit,
   web,
 ]
 
@@ -167,7 +188,7 @@ async function main(): Promise<void> {
     version: VERSION,
     node: process.version,
     db_path: config.dbPath,
-    ollama_host: config.ollamaHost,
+    ollama_host: maskCredentials(config.ollamaHost),
     startup_ms: Math.round(performance.now() - startedAt),
   })
 }

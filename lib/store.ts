@@ -4,8 +4,11 @@ import { dirname } from 'node:path'
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
 import { timestamp } from './clock.ts'
 import { bundledMigrations, migrate, type Migration } from './migrations.ts'
+import { noSuchSession } from './problem.ts'
 
 export const DEFAULT_TITLE = 'New Chat'
+/** The owner of everything made while AUTH is off (and of sessions older than access control). */
+export const LOCAL_USER_ID = 'local'
 const TITLE_MAX_CHARS = 60
 
 export type Role = 'system' | 'user' | 'assistant'
@@ -31,6 +34,8 @@ export interface Message {
 
 export interface UserTurn {
   sessionId: string
+  /** Who the session belongs to; a session of someone else's is answered as missing. */
+  ownerId: string
   content: string
   system?: string | undefined
 }
@@ -113,15 +118,17 @@ export class ChatStore {
     const messageColumns = 'rowid AS seq, id, role, content, created_at, model, tokens_used, status'
     this.statements = {
       ping: db.prepare('SELECT 1'),
-      getSession: db.prepare(`SELECT ${sessionColumns} FROM sessions WHERE id = ?`),
+      getSession: db.prepare(`SELECT ${sessionColumns} FROM sessions WHERE id = ? AND owner_id = ?`),
+      sessionOwner: db.prepare('SELECT owner_id FROM sessions WHERE id = ?'),
       insertSession: db.prepare(
-        `INSERT INTO sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING ${sessionColumns}`,
+        `INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (?, ?, ?, ?, ?) RETURNING ${sessionColumns}`,
       ),
       renameSession: db.prepare(
-        `UPDATE sessions SET title = ?, updated_at = ? WHERE id = ? RETURNING ${sessionColumns}`,
+        `UPDATE sessions SET title = ?, updated_at = ? WHERE id = ? AND owner_id = ? RETURNING ${sessionColumns}`,
       ),
       setTitle: db.prepare('UPDATE sessions SET title = ? WHERE id = ?'),
-      deleteSession: db.prepare('DELETE FROM sessions WHERE id = ?'),
+      deleteSession: db.prepare('DELETE FROM sessions WHERE id = ? AND owner_id = ?'),
+      adoptSessions: db.prepare('UPDATE sessions SET owner_id = ? WHERE owner_id = ?'),
       insertMessage: db.prepare(
         `INSERT INTO messages (id, session_id, role, content, model, status, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -144,14 +151,18 @@ export class ChatStore {
       renewLock: db.prepare('UPDATE server_lock SET renewed_at = ? WHERE id = 1 AND holder = ?'),
       releaseLock: db.prepare('DELETE FROM server_lock WHERE id = 1 AND holder = ?'),
       interruptStreaming: db.prepare(`UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'`),
-      listSessionsFirst: db.prepare(`SELECT ${sessionColumns} FROM sessions ORDER BY updated_at DESC, id DESC LIMIT ?`),
+      listSessionsFirst: db.prepare(
+        `SELECT ${sessionColumns} FROM sessions WHERE owner_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?`,
+      ),
       listSessionsAfter: db.prepare(
-        `SELECT ${sessionColumns} FROM sessions WHERE (updated_at, id) < (?, ?)
+        `SELECT ${sessionColumns} FROM sessions WHERE owner_id = ? AND (updated_at, id) < (?, ?)
          ORDER BY updated_at DESC, id DESC LIMIT ?`,
       ),
-      listSessionsByCreationFirst: db.prepare(`SELECT ${sessionColumns} FROM sessions ORDER BY created_at, id LIMIT ?`),
+      listSessionsByCreationFirst: db.prepare(
+        `SELECT ${sessionColumns} FROM sessions WHERE owner_id = ? ORDER BY created_at, id LIMIT ?`,
+      ),
       listSessionsByCreationAfter: db.prepare(
-        `SELECT ${sessionColumns} FROM sessions WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`,
+        `SELECT ${sessionColumns} FROM sessions WHERE owner_id = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`,
       ),
       listMessagesFirst: db.prepare(
         `SELECT ${messageColumns} FROM messages WHERE session_id = ? ORDER BY created_at, rowid LIMIT ?`,
@@ -168,34 +179,46 @@ export class ChatStore {
     this.statements.ping.get()
   }
 
-  getSession(id: string): Session | undefined {
-    const row = this.statements.getSession.get(id)
+  /** The session when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */
+  getSession(id: string, ownerId: string): Session | undefined {
+    const row = this.statements.getSession.get(id, ownerId)
     return row && toSession(row)
   }
 
-  createSession({ id = randomUUID(), title = DEFAULT_TITLE, system }: { id?: string; title?: string; system?: string | undefined } = {}): Session {
+  createSession({ id = randomUUID(), title = DEFAULT_TITLE, system, ownerId = LOCAL_USER_ID }: { id?: string; title?: string; system?: string | undefined; ownerId?: string } = {}): Session {
     return this.transaction(() => {
       const now = timestamp()
-      this.statements.insertSession.get(id, title, now, now)
+      this.statements.insertSession.get(id, title, now, now, ownerId)
       if (system) this.statements.insertMessage.run(randomUUID(), id, 'system', system, null, 'complete', now)
-      return toSession(this.statements.getSession.get(id)!)
+      return toSession(this.statements.getSession.get(id, ownerId)!)
     })
   }
 
-  renameSession(id: string, title: string): Session | undefined {
-    const row = this.statements.renameSession.get(title, timestamp(), id)
+  renameSession(id: string, ownerId: string, title: string): Session | undefined {
+    const row = this.statements.renameSession.get(title, timestamp(), id, ownerId)
     return row && toSession(row)
   }
 
-  deleteSession(id: string): boolean {
-    return Number(this.statements.deleteSession.run(id).changes) > 0
+  deleteSession(id: string, ownerId: string): boolean {
+    return Number(this.statements.deleteSession.run(id, ownerId).changes) > 0
   }
 
-  listSessions(limit: number, after: SessionCursor | null, order: SessionOrder = 'updated'): Page<Session, SessionCursor> {
+  /** Who owns the session, when it exists (for refusing someone else's id before anything else). */
+  sessionOwner(id: string): string | undefined {
+    const row = this.statements.sessionOwner.get(id)
+    return row && String(row.owner_id)
+  }
+
+  /** Gives every session of `fromOwner` to `toOwner` (an admin adopting what was made while AUTH was off). */
+  adoptSessions(fromOwner: string, toOwner: string): number {
+    return Number(this.statements.adoptSessions.run(toOwner, fromOwner).changes)
+  }
+
+  listSessions(ownerId: string, limit: number, after: SessionCursor | null, order: SessionOrder = 'updated'): Page<Session, SessionCursor> {
     const [first, next] = order === 'created'
       ? [this.statements.listSessionsByCreationFirst, this.statements.listSessionsByCreationAfter]
       : [this.statements.listSessionsFirst, this.statements.listSessionsAfter]
-    const rows = after ? next.all(after[0], after[1], limit + 1) : first.all(limit + 1)
+    const rows = after ? next.all(ownerId, after[0], after[1], limit + 1) : first.all(ownerId, limit + 1)
     const items = rows.slice(0, limit).map(toSession)
     const last = items.at(-1)
     const sortKey = order === 'created' ? last?.created_at : last?.updated_at
@@ -247,9 +270,10 @@ export class ChatStore {
     this.statements.discardReply.run(id)
   }
 
-  private insertUserMessage({ sessionId, content, system }: UserTurn, now: string): { userMessageId: string } {
-    let session = this.statements.getSession.get(sessionId)
-    if (!session) session = this.statements.insertSession.get(sessionId, DEFAULT_TITLE, now, now)!
+  private insertUserMessage({ sessionId, ownerId, content, system }: UserTurn, now: string): { userMessageId: string } {
+    const owner = this.statements.sessionOwner.get(sessionId)
+    if (owner && owner.owner_id !== ownerId) throw noSuchSession(sessionId)
+    const session = owner ? this.statements.getSession.get(sessionId, ownerId)! : this.statements.insertSession.get(sessionId, DEFAULT_TITLE, now, now, ownerId)!
     if (system && !this.statements.hasRole.get(sessionId, 'system')) {
       this.statements.insertMessage.run(randomUUID(), sessionId, 'system', system, null, 'complete', now)
     }

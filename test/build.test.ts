@@ -36,6 +36,16 @@ const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; statu
   'session-messages': { request: ['GET', `/v1/sessions/${ABSENT}/messages`], status: 404, check: problemOf('not_found') },
   'session-stream': { request: ['GET', `/v1/sessions/${ABSENT}/stream`], status: 404, check: problemOf('not_found') },
   'session-cancel': { request: ['POST', `/v1/sessions/${ABSENT}/cancel`], status: 404, check: problemOf('not_found') },
+  'auth-login': { request: ['POST', '/v1/auth/login', { api_key: 'cko_not-a-key' }], status: 401, check: problemOf('unauthorized') },
+  'auth-logout': { request: ['POST', '/v1/auth/logout'], status: 204, check: (_type, body) => assert.equal(body, '') },
+  'auth-me': { request: ['GET', '/v1/auth/me'], status: 200, check: jsonBody((body) => assert.deepEqual([body.auth, body.user.name], ['off', 'local'])) },
+  'admin-users-list': { request: ['GET', '/v1/admin/users'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { users: [] })) },
+  'admin-users-create': { request: ['POST', '/v1/admin/users', { name: 'ann' }], status: 201, check: jsonBody((body) => assert.equal(body.name, 'ann')) },
+  'admin-keys-list': { request: ['GET', '/v1/admin/keys'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { keys: [] })) },
+  'admin-keys-create': { request: ['POST', '/v1/admin/keys', { user: 'nobody' }], status: 404, check: problemOf('not_found') },
+  'admin-keys-revoke': { request: ['DELETE', '/v1/admin/keys/key_nothing'], status: 404, check: problemOf('not_found') },
+  'admin-user-sessions': { request: ['GET', '/v1/admin/users/nobody/sessions'], status: 404, check: problemOf('not_found') },
+  'admin-audit': { request: ['GET', '/v1/admin/audit'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { entries: [], next_before: null })) },
   web: { request: ['GET', '/'], status: 200, check: (type, body) => {
     assert.equal(type, 'text/html; charset=utf-8')
     assert.match(body, /<title>chat-ollama<\/title>/)
@@ -104,17 +114,48 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
     const script = `const fn = (await import('./dist/functions/${bundle}.mjs')).default
       const [method, path, body] = ${JSON.stringify(request)}
       const init = body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
-      const response = await fn.fetch(new Request('http://function.local' + path, init))
+      const response = await fn.fetch(new Request('http://localhost' + path, init))
       if (!(response instanceof Response)) throw new Error('not a Response')
       console.log(JSON.stringify({ status: response.status, type: response.headers.get('content-type'), body: await response.text() }))`
     const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
       cwd: runtime,
-      // A deployed function is reached by its platform's host name, as a server on all interfaces is.
-      env: { ...process.env, DB_PATH: join(runtime, 'fn-data', `${bundle}.db`), OLLAMA_HOST: '127.0.0.1:9', LOG_LEVEL: 'error', HOST: '0.0.0.0' },
+      env: { ...process.env, DB_PATH: join(runtime, 'fn-data', `${bundle}.db`), OLLAMA_HOST: '127.0.0.1:9', LOG_LEVEL: 'error' },
       encoding: 'utf8',
     })
     const answer = JSON.parse(output.trim().split('\n').at(-1)!)
     assert.equal(answer.status, status, `${bundle} answered ${output}`)
     check(answer.type, answer.body)
   }
+  // Deployed where others reach it (HOST=0.0.0.0), a bundle needs a key like the server does.
+  const guarded = execFileSync(process.execPath, ['--input-type=module', '-e', `const fn = (await import('./dist/functions/sessions-list.mjs')).default
+    console.log((await fn.fetch(new Request('https://fn.example/v1/sessions'))).status)`], {
+    cwd: runtime,
+    env: { ...process.env, DB_PATH: join(runtime, 'fn-data', 'guarded.db'), HOST: '0.0.0.0', LOG_LEVEL: 'error' },
+    encoding: 'utf8',
+  })
+  assert.equal(guarded.trim(), '401')
+
+  // The admin command ships in the image too: `docker compose exec api node dist/admin.mjs …`.
+  const admin = (...args: string[]) =>
+    execFileSync(process.execPath, ['dist/admin.mjs', ...args], { cwd: runtime, env: { ...process.env, DB_PATH: join(runtime, 'fn-data', 'guarded.db') }, encoding: 'utf8' })
+  assert.match(admin('user', 'add', 'alice', '--admin'), /\talice\tadmin\n$/)
+  const key = admin('key', 'create', 'alice').trim().split('\n').at(-1)!
+  const allowed = execFileSync(process.execPath, ['--input-type=module', '-e', `const fn = (await import('./dist/functions/sessions-list.mjs')).default
+    console.log((await fn.fetch(new Request('https://fn.example/v1/sessions', { headers: { authorization: 'Bearer ${key}' } }))).status)`], {
+    cwd: runtime,
+    env: { ...process.env, DB_PATH: join(runtime, 'fn-data', 'guarded.db'), HOST: '0.0.0.0', LOG_LEVEL: 'error' },
+    encoding: 'utf8',
+  })
+  assert.equal(allowed.trim(), '200', 'a key made by dist/admin.mjs opens the guarded bundle')
+})
+
+test('docker-compose publishes the API on loopback only and runs it read-only, without privileges or capabilities', () => {
+  const compose = readFileSync(join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8')
+  const api = compose.slice(compose.indexOf('\n  api:'), compose.indexOf('\n  ollama:'))
+  assert.match(api, /^ {6}- "127\.0\.0\.1:8080:8080"$/m)
+  assert.match(api, /^ {4}read_only: true$/m)
+  assert.match(api, /^ {6}- no-new-privileges:true$/m)
+  assert.match(api, /^ {4}cap_drop:\n {6}- ALL$/m)
+  assert.doesNotMatch(api, /AUTH: *"?off/, 'the container never turns authentication off')
+  assert.match(runtimeStage, /HOST=0\.0\.0\.0/, 'the image listens on all interfaces, which turns AUTH on')
 })

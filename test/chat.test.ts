@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
+import { LOCAL_USER_ID } from '../lib/store.ts'
 import chat from '../functions/chat.ts'
 import { chatRequest, fakeOllama, json, readSse, rowCounts, sseEvents, storedMessages, testApp, toRequest } from './support/app.ts'
 
@@ -118,11 +119,11 @@ test('an unknown session id creates that session; its first message sets the tit
   const message = 'Explain the difference between processes and threads in operating systems\nwith examples'
   const { events } = await readSse(await chat.fetch(chatRequest({ message, session_id: sessionId }), app))
   assert.equal(events[0]!.data.session_id, sessionId.toLowerCase())
-  const session = app.store.getSession(sessionId.toLowerCase())
+  const session = app.store.getSession(sessionId.toLowerCase(), LOCAL_USER_ID)
   assert.equal(session?.title, 'Explain the difference between processes and threads in')
   assert.equal(session?.message_count, 2)
   await readSse(await chat.fetch(chatRequest({ message: 'Another topic', session_id: sessionId }), app))
-  assert.equal(app.store.getSession(sessionId.toLowerCase())?.title, session?.title)
+  assert.equal(app.store.getSession(sessionId.toLowerCase(), LOCAL_USER_ID)?.title, session?.title)
 })
 
 test('text of any kind keeps the SSE framing and is stored as sent', async (t) => {

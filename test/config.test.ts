@@ -30,6 +30,8 @@ test('every variable has the documented default', () => {
     shutdownGraceMs: 10_000,
     corsOrigins: [],
     allowedHosts: [],
+    auth: 'off',
+    rateLimit: { requests: 120, windowMs: 60_000 },
     logLevel: 'info',
     logFormat: 'json',
   })

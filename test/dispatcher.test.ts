@@ -16,7 +16,7 @@ const failing = defineFunction({
   method: 'POST',
   path: '/things/:id',
   handle: (_request, { app }) => {
-    app.store.db.prepare('SELECT secret FROM users')
+    app.store.db.prepare('SELECT secret FROM vault')
     return new Response('unreachable')
   },
 })
@@ -78,9 +78,9 @@ test('errors meant for the client keep their status and headers; others leak not
   assert.equal(broken.status, 500)
   const body = await json(broken)
   assert.equal(body.type, 'https://api.chat-ollama.com/errors/database')
-  assert.doesNotMatch(JSON.stringify(body), /users|secret|SQL/)
+  assert.doesNotMatch(JSON.stringify(body), /vault|secret|SQL/)
   assert.equal(logged.length, 1)
-  assert.match(logged[0]!, /no such table: users/)
+  assert.match(logged[0]!, /no such table: vault/)
 })
 
 test('CORS: no origin by default, only listed origins otherwise, and preflights', async (t) => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
+import { LOCAL_USER_ID } from '../lib/store.ts'
 import chat from '../functions/chat.ts'
 import sessionCancel from '../functions/session-cancel.ts'
 import sessionStream from '../functions/session-stream.ts'
@@ -174,7 +175,7 @@ test('once shutdown has begun, new chats are refused with 503 and Retry-After, a
   const refused = await chat.fetch(chatRequest({ message: 'too late' }), app)
   assert.equal(refused.status, 503)
   assert.ok(refused.headers.get('retry-after'))
-  assert.equal(app.store.listSessions(10, null).items.length, 0)
+  assert.equal(app.store.listSessions(LOCAL_USER_ID, 10, null).items.length, 0)
 })
 
 test('a client gone before Ollama answered: the reply still runs and is stored complete', async (t) => {
@@ -188,7 +189,7 @@ test('a client gone before Ollama answered: the reply still runs and is stored c
   assert.equal(((await pending) as Error).name, 'AbortError')
   fake.release(TOKENS.length + 1)
   await fake.waitFor(() => app.generations.size === 0)
-  const [session] = app.store.listSessions(1, null).items
+  const [session] = app.store.listSessions(LOCAL_USER_ID, 1, null).items
   const messages = app.store.listMessages(session!.id, 10, null).items
   assert.deepEqual(messages.map((message) => [message.role, message.content, message.status]), [
     ['user', 'answer me later', 'complete'],

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
+import { LOCAL_USER_ID } from '../lib/store.ts'
 import chat from '../functions/chat.ts'
 import sessionDelete from '../functions/session-delete.ts'
 import sessionGet from '../functions/session-get.ts'
@@ -76,14 +77,14 @@ test('rename: trimmed title, newer updated_at; 404, 400 and 415 change nothing',
   }
   assert.equal((await sessionUpdate.fetch(toRequest(`PATCH /v1/sessions/${created.id}`, 'title', { 'content-type': 'text/plain' }), app)).status, 415)
   assert.equal((await sessionUpdate.fetch(toRequest(`PATCH /v1/sessions/${created.id}`), app)).status, 400)
-  assert.equal(app.store.getSession(created.id)?.title, 'Renamed')
+  assert.equal(app.store.getSession(created.id, LOCAL_USER_ID)?.title, 'Renamed')
 })
 
 test('delete: 204 and the messages go too; 404 after; 409 while a reply runs', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['a', 'b'], stallAfterTokens: 1 } })
   const app = testApp(t, fake)
   const done = app.store.createSession({ system: 'x' })
-  app.store.addUserMessage({ sessionId: done.id, content: 'hi' })
+  app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: done.id, content: 'hi' })
   const deleted = await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${done.id}`), app)
   assert.equal(deleted.status, 204)
   assert.equal(await deleted.text(), '')
@@ -91,10 +92,10 @@ test('delete: 204 and the messages go too; 404 after; 409 while a reply runs', a
   assert.equal((await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${done.id}`), app)).status, 404)
 
   const running = await chat.fetch(chatRequest({ message: 'long reply' }), app)
-  const sessionId = app.store.listSessions(1, null).items[0]!.id
+  const sessionId = app.store.listSessions(LOCAL_USER_ID, 1, null).items[0]!.id
   const conflict = await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${sessionId}`), app)
   assert.equal(conflict.status, 409)
-  assert.equal(app.store.getSession(sessionId)?.message_count, 2)
+  assert.equal(app.store.getSession(sessionId, LOCAL_USER_ID)?.message_count, 2)
   await app.generations.cancel(sessionId)
   await readSse(running)
   assert.equal((await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${sessionId}`), app)).status, 204)
@@ -159,7 +160,7 @@ test('order=updated is live: a session updated while a client pages jumps ahead 
   // The least recently updated session, still ahead of the walk, is renamed after the first page.
   let renamed = false
   const seen = await walkSessions(app, '', () => {
-    if (!renamed) app.store.renameSession(ids[0]!, 'touched')
+    if (!renamed) app.store.renameSession(ids[0]!, LOCAL_USER_ID, 'touched')
     renamed = true
   })
   assert.ok(!seen.includes(ids[0]!), 'as the README says, the updated session moved ahead of the cursor')
@@ -171,8 +172,8 @@ test('order=created walks every session exactly once, oldest first, while sessio
   const ids = seedSessions(app, 95)
   let page = 0
   const seen = await walkSessions(app, '&order=created', () => {
-    app.store.renameSession(ids[(page * 7) % 95]!, `touched ${page}`)
-    app.store.renameSession(ids[94 - page]!, `touched again ${page}`)
+    app.store.renameSession(ids[(page * 7) % 95]!, LOCAL_USER_ID, `touched ${page}`)
+    app.store.renameSession(ids[94 - page]!, LOCAL_USER_ID, `touched again ${page}`)
     app.store.createSession()
     page++
   })
@@ -187,7 +188,7 @@ test('order=created walks every session exactly once, oldest first, while sessio
 test('the message list walks 1,000 messages oldest first, with messages arriving between pages, without a repeat or a gap', async (t) => {
   const app = testApp(t, null)
   const session = app.store.createSession()
-  for (let index = 0; index < 1000; index++) app.store.addUserMessage({ sessionId: session.id, content: `m${index}` })
+  for (let index = 0; index < 1000; index++) app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: `m${index}` })
   const seen: string[] = []
   let cursor: string | null = null
   let arrived = 0
@@ -198,7 +199,7 @@ test('the message list walks 1,000 messages oldest first, with messages arriving
     const page: { session_id: string; messages: Array<{ content: string }>; next_cursor: string | null } = await json(response)
     assert.equal(page.session_id, session.id)
     seen.push(...page.messages.map((message) => message.content))
-    if (arrived < 5) app.store.addUserMessage({ sessionId: session.id, content: `m${1000 + arrived++}` })
+    if (arrived < 5) app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: `m${1000 + arrived++}` })
     cursor = page.next_cursor
   } while (cursor)
   assert.deepEqual(seen, Array.from({ length: 1000 + arrived }, (_, index) => `m${index}`))

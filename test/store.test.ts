@@ -6,7 +6,7 @@ import { DatabaseSync } from 'node:sqlite'
 import { pathToFileURL } from 'node:url'
 import { test } from 'node:test'
 import { bundledMigrations, checksum, MigrationError, readMigrations } from '../lib/migrations.ts'
-import { ChatStore, titleFromMessage } from '../lib/store.ts'
+import { ChatStore, LOCAL_USER_ID, titleFromMessage } from '../lib/store.ts'
 
 const tempDb = () => join(mkdtempSync(join(tmpdir(), 'chat-ollama-store-')), 'nested', 'chat.db')
 
@@ -27,11 +27,11 @@ test('a restart on an existing database keeps its data and applies nothing twice
   const path = tempDb()
   const first = new ChatStore(path)
   const session = first.createSession({ title: 'kept' })
-  first.addUserMessage({ sessionId: session.id, content: 'hello' })
+  first.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: 'hello' })
   first.close()
   const second = new ChatStore(path)
-  assert.equal(second.getSession(session.id)?.title, 'kept')
-  assert.equal(second.getSession(session.id)?.message_count, 1)
+  assert.equal(second.getSession(session.id, LOCAL_USER_ID)?.title, 'kept')
+  assert.equal(second.getSession(session.id, LOCAL_USER_ID)?.message_count, 1)
   assert.equal(Number(second.db.prepare('SELECT count(*) AS n FROM schema_migrations').get()!.n), bundledMigrations().length)
   second.close()
 })
@@ -80,11 +80,11 @@ test('deleting a session removes its messages', (t) => {
   const store = new ChatStore(':memory:')
   t.after(() => store.close())
   const session = store.createSession({ system: 'be brief' })
-  store.addUserMessage({ sessionId: session.id, content: 'hi' })
-  assert.equal(store.getSession(session.id)?.message_count, 2)
-  assert.equal(store.deleteSession(session.id), true)
+  store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: 'hi' })
+  assert.equal(store.getSession(session.id, LOCAL_USER_ID)?.message_count, 2)
+  assert.equal(store.deleteSession(session.id, LOCAL_USER_ID), true)
   assert.equal(store.db.prepare('SELECT count(*) AS n FROM messages').get()!.n, 0)
-  assert.equal(store.deleteSession(session.id), false)
+  assert.equal(store.deleteSession(session.id, LOCAL_USER_ID), false)
 })
 
 test('titles come from the first line, cut at a word boundary to 60 characters', () => {

@@ -28,6 +28,8 @@ export const sleep = (seconds: number) => new Promise((resolve) => setTimeout(re
 export async function api<T>(path: string, init: RequestInit = {}, retries = 2): Promise<T> {
   const response = await fetch(path, { ...init, headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers } })
   if (response.ok) return response.status === 204 ? (undefined as T) : response.json()
+  // The sign-in ended (signed out elsewhere, key revoked): the reloaded page asks for a key.
+  if (response.status === 401) location.reload()
   const error = await problemOf(response)
   if (retries > 0 && (response.status === 429 || response.status === 503) && error.retryAfter) {
     showError(`${error.problem.detail} Retrying in ${error.retryAfter} s…`)

@@ -1,4 +1,5 @@
 // The chat page's entry: plain DOM, no framework. It wires the parts and starts them.
+import { ensureSignedIn, wireSignOut } from './account.ts'
 import { api } from './api.ts'
 import { showError, state, ui, type Session } from './dom.ts'
 import { wireComposer } from './composer.ts'
@@ -76,10 +77,17 @@ ui.deleteDialog.addEventListener('close', () => {
     .catch((error: Error) => showError(error.message))
 })
 
+wireSignOut()
 void checkHealth()
 setInterval(() => void checkHealth(), 10_000)
-void loadModels()
-void loadMoreSessions(true).then(() => {
-  const fromUrl = location.hash.slice(1)
-  void openSession(/^[0-9a-f-]{36}$/i.test(fromUrl) ? fromUrl : null)
-})
+void ensureSignedIn().then(
+  (ready) => {
+    if (!ready) return
+    void loadModels()
+    void loadMoreSessions(true).then(() => {
+      const fromUrl = location.hash.slice(1)
+      void openSession(/^[0-9a-f-]{36}$/i.test(fromUrl) ? fromUrl : null)
+    })
+  },
+  (error: Error) => showError(error.message),
+)

@@ -25,6 +25,14 @@ export const ui = {
   renameDialog: $<HTMLDialogElement>('rename-dialog'),
   renameInput: $<HTMLInputElement>('rename-input'),
   deleteDialog: $<HTMLDialogElement>('delete-dialog'),
+  layout: $<HTMLDivElement>('layout'),
+  account: $<HTMLDivElement>('account'),
+  signedInAs: $<HTMLElement>('signed-in-as'),
+  signOut: $<HTMLButtonElement>('sign-out'),
+  signIn: $<HTMLElement>('sign-in'),
+  signInForm: $<HTMLFormElement>('sign-in-form'),
+  apiKey: $<HTMLInputElement>('api-key'),
+  signInError: $<HTMLParagraphElement>('sign-in-error'),
 }
 
 export const state = {

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { loadConfig, type Config } from '../../lib/config.ts'
 import { createAppContext, type AppContext } from '../../lib/context.ts'
@@ -163,4 +166,18 @@ export function takeText(events: LiveEvents, text: string, ms = 10_000): Promise
     }
     return taken
   })())
+}
+
+/** A server that asks for API keys (AUTH=required) on a database file, with users and keys made in-process. */
+export async function authServer(t: TestContext, fake: FakeOllama | null, env: Env = {}) {
+  const dbPath = join(mkdtempSync(join(tmpdir(), 'chat-ollama-auth-')), 'chat.db')
+  const running = await testServer(t, fake, { AUTH: 'required', DB_PATH: dbPath, ...env })
+  const store = running.app.access.store
+  /** A new user (of `role`) and a key of theirs. */
+  const userWithKey = (name: string, role: 'admin' | 'user' = 'user') => {
+    const user = store.addUser(name, role)
+    const { key, info } = store.createKey(name)
+    return { user, key, keyId: info.id, headers: { authorization: `Bearer ${key}` } }
+  }
+  return { ...running, dbPath, userWithKey }
 }

@@ -1,0 +1,18 @@
+import { SESSION_COOKIE } from '../lib/access-control.ts'
+import { clientAddress } from '../lib/client-address.ts'
+import { defineFunction } from '../lib/handler.ts'
+
+/** POST /v1/auth/logout: ends the page's sign-in (the cookie stops working at once) and clears the cookie. */
+export default defineFunction({
+  name: 'auth-logout',
+  method: 'POST',
+  path: '/v1/auth/logout',
+  handle(request, { app, principal }) {
+    const token = app.access.cookieToken(request)
+    if (token !== undefined && principal.via === 'cookie') {
+      app.access.store.closeWebSession(token)
+      app.access.store.audit({ userId: principal.userId, keyId: principal.keyId, address: clientAddress(request), action: 'logout', outcome: 'ok' })
+    }
+    return new Response(null, { status: 204, headers: { 'set-cookie': `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0` } })
+  },
+})
