@@ -49,15 +49,16 @@ export class AccessControl {
   readonly store: AccessStore
   private readonly config: Config
   private readonly log: Logger
-  private readonly failures = new TokenBuckets(FAILURES_PER_MINUTE, 60_000)
+  private readonly failures: TokenBuckets
   private readonly perUser: TokenBuckets | null
   private readonly keyUseWritten = new Map<string, number>()
   private readonly rateLimitAudited = new Map<string, number>()
 
-  constructor(config: Config, store: AccessStore, log: Logger) {
+  constructor(config: Config, store: AccessStore, log: Logger, { failuresPerMinute = FAILURES_PER_MINUTE } = {}) {
     this.config = config
     this.store = store
     this.log = log
+    this.failures = new TokenBuckets(failuresPerMinute, 60_000)
     this.perUser = config.rateLimit ? new TokenBuckets(config.rateLimit.requests, config.rateLimit.windowMs) : null
   }
 

@@ -3,9 +3,15 @@ import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { test } from 'node:test'
+import { AccessControl } from '../lib/access-control.ts'
+import { AccessStore } from '../lib/access-store.ts'
 import { ConfigError, loadConfig } from '../lib/config.ts'
+import { createAppContext } from '../lib/context.ts'
+import { createDispatcher } from '../lib/dispatcher.ts'
+import { silentLogger } from '../lib/log.ts'
+import { ChatStore } from '../lib/store.ts'
 import { FUNCTIONS } from '../lib/server.ts'
-import { authServer, json } from './support/app.ts'
+import { authServer, json, rowCounts, testConfig, toRequest } from './support/app.ts'
 import { PROJECT_ROOT, SERVER_FROM_SOURCE, spawnServer } from './support/process.ts'
 
 const SOME_ID = '0b6e1d2c-3f4a-4b5c-8d6e-7f8091a2b3c4'
@@ -59,6 +65,30 @@ test('with AUTH required, every route but /health, the page and sign-in answers 
     { cookie: 'chat_ollama_session=forged' },
   ]
   for (const headers of wrong) await expectUnauthorized(await send(url, 'GET', '/v1/sessions', headers), JSON.stringify(headers))
+})
+
+test('every route that needs a key refuses a wrong, an expired and a revoked one alike: 401, nothing run', async (t) => {
+  const config = testConfig({ AUTH: 'required', RATE_LIMIT: '0' })
+  const store = new ChatStore(':memory:')
+  t.after(() => store.close())
+  const accessStore = new AccessStore(store.db)
+  // A budget of failures large enough to try every route (the limit itself is tested below).
+  const app = createAppContext(config, { store, log: silentLogger, access: new AccessControl(config, accessStore, silentLogger, { failuresPerMinute: 10_000 }) })
+  const dispatcher = createDispatcher(FUNCTIONS, app)
+  accessStore.addUser('kim', 'admin')
+  const expired = accessStore.createKey('kim', { expiresAt: new Date(Date.now() - 1).toISOString() }).key
+  const revoked = accessStore.createKey('kim')
+  accessStore.revokeKey(revoked.info.id)
+  const before = rowCounts(app)
+  for (const { fn, method, path } of everyRoute.filter((route) => route.fn.access !== 'public')) {
+    for (const [what, key] of [['wrong', 'cko_' + 'w'.repeat(43)], ['expired', expired], ['revoked', revoked.key]] as const) {
+      const request = toRequest(`${method} ${path}`, method === 'POST' || method === 'PATCH' ? { message: 'x', title: 'x', name: 'x', user: 'kim' } : undefined, { authorization: `Bearer ${key}` })
+      const response = await dispatcher.fetch(request)
+      assert.equal(response.status, 401, `${fn.name} with a ${what} key`)
+    }
+  }
+  assert.deepEqual(rowCounts(app), before)
+  assert.equal(accessStore.listUsers().length, 1)
 })
 
 test('a key works as a Bearer token only, never in a query string; expired and revoked keys are refused at once', async (t) => {
