@@ -5,7 +5,7 @@ import type { Config } from '../lib/config.ts'
 import type { AppContext } from '../lib/context.ts'
 import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings } from '../lib/generation.ts'
 import type { Reservation } from '../lib/generation-registry.ts'
-import type { ChatStream } from '../lib/ollama.ts'
+import type { HostLease } from '../lib/ollama-pool.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { HttpProblem, noSuchSession, shuttingDown } from '../lib/problem.ts'
 import { followEvents } from '../lib/sse.ts'
@@ -58,12 +58,15 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const { config, store } = app
   // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
   const turn = store.beginTurn({ sessionId: reservation.sessionId, ownerId, content: body.message, system: body.system, model: body.model })
-  let stream: ChatStream | null
+  let lease: HostLease | null
   try {
-    stream = await app.ollama.startChat(
+    const pinned = store.sessionHost(reservation.sessionId)
+    lease = await app.ollama.startChat(
       { model: body.model, messages: store.history(reservation.sessionId), options: ollamaOptions(body.options, config.defaultNumCtx) },
       reservation.signal,
+      pinned,
     )
+    if (lease.host !== pinned) store.pinSessionHost(reservation.sessionId, lease.host)
   } catch (error) {
     if (!reservation.abortReason) {
       // The reply never started: the user message stays, the empty reply goes.
@@ -71,7 +74,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
       throw error
     }
     // Cancelled, or the server's grace ran out, while Ollama had not answered: stored as such.
-    stream = null
+    lease = null
   }
   const details: GenerationDetails = { model: body.model, ...turn }
   const settings: GenerationSettings = {
@@ -80,7 +83,11 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     checkpointIntervalMs: config.checkpointIntervalMs,
     chatTimeoutMs: config.chatTimeoutMs,
   }
-  return stream ? reservation.begin(stream, details, settings) : reservation.beginAborted(details, settings)
+  if (!lease) return reservation.beginAborted(details, settings)
+  const generation = reservation.begin(lease.stream, details, settings)
+  // The host counts this chat as outstanding until its reply has ended.
+  void generation.outcome.finally(lease.release)
+  return generation
 }
 
 function jsonAnswer(sessionId: string, model: string, outcome: GenerationOutcome): Response {

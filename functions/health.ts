@@ -18,10 +18,13 @@ export default defineFunction({
       app.log.error('database health check failed', { error })
       database = 'unhealthy'
     }
-    const ollama = (await app.ollama.isHealthy()) ? 'healthy' : 'unhealthy'
+    const hosts = await app.ollama.health()
+    // Healthy while one host answers; `ollama_hosts` says how many do, and (for an open server
+    // only: /health needs no key) each one's address and state.
+    const ollama = hosts.up > 0 ? 'healthy' : 'unhealthy'
     const status = database === 'unhealthy' ? 'unhealthy' : ollama === 'unhealthy' ? 'degraded' : 'healthy'
     return Response.json(
-      { status, timestamp: new Date().toISOString(), version: VERSION, services: { database, ollama } },
+      { status, timestamp: new Date().toISOString(), version: VERSION, services: { database, ollama }, ollama_hosts: app.config.auth === 'off' ? hosts : { up: hosts.up, total: hosts.total } },
       { status: database === 'healthy' ? 200 : 503, headers: { 'cache-control': 'no-store' } },
     )
   },

@@ -1,7 +1,7 @@
 import { defineFunction } from '../lib/handler.ts'
 import { isModelAllowed } from '../lib/models.ts'
 
-/** GET /v1/models: the models Ollama has, limited to ALLOWED_MODELS when that is set. */
+/** GET /v1/models: the models the Ollama hosts have (their union, with the hosts of each), limited to ALLOWED_MODELS. */
 export default defineFunction({
   name: 'models',
   method: 'GET',
@@ -11,7 +11,7 @@ export default defineFunction({
     return Response.json({
       models: models
         .filter((model) => isModelAllowed(model.name, app.config.allowedModels))
-        .map(({ name, size, modified_at, details }) => ({ name, size, modified_at, details })),
+        .map(({ name, size, modified_at, details, hosts }) => ({ name, size, modified_at, details, hosts })),
     })
   },
 })

@@ -13,6 +13,10 @@ export interface Config {
   env: string
   dbPath: string
   ollamaHost: string
+  /** OLLAMA_HOSTS parsed; empty: the one host OLLAMA_HOST names. Use ollamaHostsOf(config). */
+  ollamaHosts: string[]
+  /** How often each Ollama host's health, models and loaded models are refreshed. */
+  ollamaProbeIntervalMs: number
   ollamaTimeoutMs: number
   chatTimeoutMs: number
   defaultModel: string
@@ -120,6 +124,9 @@ const SETTINGS = {
   dbPath: setting('DB_PATH', './data/chat.db', 'a file path or :memory:', v.pipe(v.string(), v.nonEmpty())),
   ollamaHost: setting('OLLAMA_HOST', 'localhost:11434', 'host:port, http://host:port or https://host',
     v.pipe(v.string(), v.transform(parseOllamaHost), v.string())),
+  ollamaHosts: setting('OLLAMA_HOSTS', '', 'a comma-separated list of hosts in the OLLAMA_HOST forms',
+    v.pipe(v.string(), v.transform(parseHostsList), v.array(v.string()))),
+  ollamaProbeIntervalMs: setting('OLLAMA_PROBE_INTERVAL', '5s', DURATION, positiveDurationMs),
   ollamaTimeoutMs: setting('OLLAMA_TIMEOUT', '30s', DURATION, positiveDurationMs),
   chatTimeoutMs: setting('CHAT_TIMEOUT', '5m', DURATION, positiveDurationMs),
   defaultModel: setting('DEFAULT_MODEL', 'llama3.2', 'a model name such as llama3.2 or qwen3:8b',
@@ -150,6 +157,17 @@ const SETTINGS = {
 function parseCorsOrigins(list: string): string[] | undefined {
   const origins = list.split(',').map((origin) => origin.trim()).filter(Boolean)
   return origins.every((origin) => /^https?:\/\/[^/\s*]+$/.test(origin)) ? origins : undefined
+}
+
+function parseHostsList(list: string): string[] | undefined {
+  const hosts = list.split(',').map((host) => host.trim()).filter(Boolean).map(parseOllamaHost)
+  if (hosts.some((host) => host === undefined)) return undefined
+  return new Set(hosts).size === hosts.length ? (hosts as string[]) : undefined
+}
+
+/** The Ollama hosts to use: OLLAMA_HOSTS when set, else the one OLLAMA_HOST names. */
+export function ollamaHostsOf(config: Pick<Config, 'ollamaHost' | 'ollamaHosts'>): string[] {
+  return config.ollamaHosts.length > 0 ? config.ollamaHosts : [config.ollamaHost]
 }
 
 const RATE_WINDOWS_MS: Record<string, number> = { s: 1000, min: 60_000, h: 3_600_000 }

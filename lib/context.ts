@@ -1,10 +1,10 @@
 import packageJson from '../package.json' with { type: 'json' }
 import { AccessControl } from './access-control.ts'
 import { AccessStore } from './access-store.ts'
-import { loadConfig, readEnvironment, type Config } from './config.ts'
+import { loadConfig, ollamaHostsOf, readEnvironment, type Config } from './config.ts'
 import { GenerationRegistry } from './generation-registry.ts'
 import { createLogger, type Logger } from './log.ts'
-import { OllamaClient } from './ollama.ts'
+import { OllamaPool } from './ollama-pool.ts'
 import { ChatStore } from './store.ts'
 
 export const VERSION: string = packageJson.version
@@ -13,7 +13,7 @@ export const VERSION: string = packageJson.version
 export interface AppContext {
   config: Config
   store: ChatStore
-  ollama: OllamaClient
+  ollama: OllamaPool
   log: Logger
   generations: GenerationRegistry
   access: AccessControl
@@ -28,7 +28,7 @@ export function createAppContext(config: Config, parts: Partial<Omit<AppContext,
     config,
     log,
     store,
-    ollama: parts.ollama ?? new OllamaClient({ host: config.ollamaHost, headersTimeoutMs: config.ollamaTimeoutMs }),
+    ollama: parts.ollama ?? new OllamaPool({ hosts: ollamaHostsOf(config), headersTimeoutMs: config.ollamaTimeoutMs, probeIntervalMs: config.ollamaProbeIntervalMs, log }),
     generations: parts.generations ?? new GenerationRegistry(config.maxConcurrentChats),
     access: parts.access ?? new AccessControl(config, new AccessStore(store.db), log),
   }

@@ -1,5 +1,4 @@
 import { Ollama, type ChatResponse, type ModelResponse, type Options } from 'ollama'
-import { canonicalModelName } from './models.ts'
 import { nodeFetch } from './node-fetch.ts'
 import { HttpProblem } from './problem.ts'
 
@@ -24,15 +23,9 @@ export interface OllamaClientOptions {
   host: string
   /** Longest wait for Ollama's response headers (OLLAMA_TIMEOUT). */
   headersTimeoutMs: number
-  /** How long a health answer is reused. */
-  healthCacheMs?: number
-  /** Timeout of the health probe. */
-  healthTimeoutMs?: number
 }
 
 const RETRY_AFTER_UNREACHABLE = '5'
-/** How long a model seen in Ollama's list is taken as present before the list is asked again. */
-const MODEL_LIST_FRESH_MS = 60_000
 const RETRY_AFTER_BUSY = '2'
 
 class HeadersTimeout extends Error {
@@ -40,23 +33,17 @@ class HeadersTimeout extends Error {
 }
 
 /**
- * The project's Ollama client: ollama-js against the configured host, with the timeouts and the
- * translation of Ollama's failures into problems that this service's contract promises.
+ * The project's client of one Ollama host: ollama-js against its URL, with the timeouts and the
+ * translation of Ollama's failures into problems that this service's contract promises. Several
+ * hosts are used through lib/ollama-pool.ts.
  */
 export class OllamaClient {
   readonly host: string
   private readonly headersTimeoutMs: number
-  private readonly healthCacheMs: number
-  private readonly healthTimeoutMs: number
-  private health: { checkedAt: number; answer: Promise<boolean> } | undefined
-  private modelList: { names: Set<string>; fetchedAt: number } | undefined
-  private modelListRefresh: Promise<Set<string> | undefined> | undefined
 
-  constructor({ host, headersTimeoutMs, healthCacheMs = 2000, healthTimeoutMs = 2000 }: OllamaClientOptions) {
+  constructor({ host, headersTimeoutMs }: OllamaClientOptions) {
     this.host = host
     this.headersTimeoutMs = headersTimeoutMs
-    this.healthCacheMs = healthCacheMs
-    this.healthTimeoutMs = healthTimeoutMs
   }
 
   /**
@@ -88,62 +75,25 @@ export class OllamaClient {
     }
   }
 
-  /** The models Ollama has (`/api/tags`). */
-  async listModels(): Promise<ModelResponse[]> {
+  /** The models Ollama has (`/api/tags`), within `timeoutMs`. */
+  async listModels(timeoutMs = this.headersTimeoutMs): Promise<ModelResponse[]> {
     try {
-      const { models } = await this.withTimeout(this.headersTimeoutMs, (client) => client.list())
+      const { models } = await this.withTimeout(timeoutMs, (client) => client.list())
       return models
     } catch (error) {
       throw ollamaProblem(error)
     }
   }
 
-  /**
-   * Whether Ollama has `model`, from its list (`/api/tags`); undefined when Ollama cannot be
-   * asked within the health timeout (then Ollama itself decides, through the chat). A model seen in the list answers at once (the list is refreshed behind it once stale);
-   * a model not seen asks again, so one pulled a moment ago is found.
-   */
-  async hasModel(model: string): Promise<boolean | undefined> {
-    const name = canonicalModelName(model)
-    const known = this.modelList
-    if (known?.names.has(name)) {
-      if (Date.now() - known.fetchedAt >= MODEL_LIST_FRESH_MS) void this.refreshModelList()
-      return true
-    }
-    const names = await this.refreshModelList()
-    return names?.has(name)
+  /** The models Ollama has in memory (`/api/ps`), with their context length. */
+  async loadedModels(timeoutMs: number): Promise<Array<{ name: string; contextLength: number | null }>> {
+    const { models } = await this.withTimeout(timeoutMs, (client) => client.ps())
+    return models.map((model) => ({ name: model.name, contextLength: (model as { context_length?: number }).context_length ?? null }))
   }
 
-  private refreshModelList(): Promise<Set<string> | undefined> {
-    // A short deadline of its own: a slow list must not double the wait that OLLAMA_TIMEOUT bounds.
-    this.modelListRefresh ??= this.withTimeout(Math.min(this.healthTimeoutMs, this.headersTimeoutMs), (client) => client.list())
-      .then(({ models }) => models)
-      .then(
-        (models) => {
-          const names = new Set(models.map((entry) => canonicalModelName(entry.name)))
-          this.modelList = { names, fetchedAt: Date.now() }
-          return names
-        },
-        () => undefined,
-      )
-      .finally(() => (this.modelListRefresh = undefined))
-    return this.modelListRefresh
-  }
-
-  /**
-   * Whether Ollama answers `/api/version` within the health timeout. Answers are reused for a
-   * short while and concurrent checks share one probe, so health checks never flood Ollama.
-   */
-  isHealthy(): Promise<boolean> {
-    const now = Date.now()
-    if (!this.health || now - this.health.checkedAt >= this.healthCacheMs) {
-      const answer = this.withTimeout(this.healthTimeoutMs, (client) => client.version()).then(
-        () => true,
-        () => false,
-      )
-      this.health = { checkedAt: now, answer }
-    }
-    return this.health.answer
+  /** Resolves when Ollama answers `/api/version` within `timeoutMs`; rejects otherwise. */
+  async version(timeoutMs: number): Promise<string> {
+    return (await this.withTimeout(timeoutMs, (client) => client.version())).version
   }
 
   private async withTimeout<T>(timeoutMs: number, call: (client: Ollama) => Promise<T>): Promise<T> {

@@ -22,7 +22,7 @@ import sessionUpdate from '../functions/session-update.ts'
 import sessionsCreate from '../functions/sessions-create.ts'
 import sessionsList from '../functions/sessions-list.ts'
 import web from '../functions/web.ts'
-import { ConfigError, loadConfig, readEnvironment, type Config } from './config.ts'
+import { ConfigError, loadConfig, ollamaHostsOf, readEnvironment, type Config } from './config.ts'
 import { createAppContext, VERSION, type AppContext } from './context.ts'
 import { createDispatcher } from './dispatcher.ts'
 import type { FunctionSpec } from './function-spec.ts'
@@ -123,6 +123,7 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
       await responses.allClosed(config.writeTimeoutMs)
       server.closeAllConnections()
       await closed
+      app.ollama.stop()
       lock?.release()
       app.store.close()
       app.log.info('stopped')
@@ -188,7 +189,7 @@ async function main(): Promise<void> {
     version: VERSION,
     node: process.version,
     db_path: config.dbPath,
-    ollama_host: maskCredentials(config.ollamaHost),
+    ollama_hosts: ollamaHostsOf(config).map(maskCredentials),
     startup_ms: Math.round(performance.now() - startedAt),
   })
 }

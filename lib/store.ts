@@ -120,6 +120,8 @@ export class ChatStore {
       ping: db.prepare('SELECT 1'),
       getSession: db.prepare(`SELECT ${sessionColumns} FROM sessions WHERE id = ? AND owner_id = ?`),
       sessionOwner: db.prepare('SELECT owner_id FROM sessions WHERE id = ?'),
+      sessionHost: db.prepare('SELECT ollama_host FROM sessions WHERE id = ?'),
+      pinHost: db.prepare('UPDATE sessions SET ollama_host = ? WHERE id = ?'),
       insertSession: db.prepare(
         `INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (?, ?, ?, ?, ?) RETURNING ${sessionColumns}`,
       ),
@@ -207,6 +209,16 @@ export class ChatStore {
   sessionOwner(id: string): string | undefined {
     const row = this.statements.sessionOwner.get(id)
     return row && String(row.owner_id)
+  }
+
+  /** The Ollama host the session's last turn ran on, if any. */
+  sessionHost(id: string): string | null {
+    const row = this.statements.sessionHost.get(id)
+    return row?.ollama_host == null ? null : String(row.ollama_host)
+  }
+
+  pinSessionHost(id: string, host: string): void {
+    this.statements.pinHost.run(host, id)
   }
 
   /** Gives every session of `fromOwner` to `toOwner` (an admin adopting what was made while AUTH was off). */

@@ -260,7 +260,7 @@ test('admin routes: 403 for a user; an admin manages users and keys over HTTP, a
 test('credentials inside OLLAMA_HOST never reach the log', async (t) => {
   const server = await spawnServer(t, SERVER_FROM_SOURCE, { env: { OLLAMA_HOST: 'http://ollama-user:s3cr3t-pass@127.0.0.1:9', DB_PATH: ':memory:' } })
   const listening = await server.logged('listening')
-  assert.equal(listening.ollama_host, 'http://ollama-user:***@127.0.0.1:9')
+  assert.deepEqual(listening.ollama_hosts, ['http://ollama-user:***@127.0.0.1:9'])
   await fetch(`${server.url}/health`)
   await fetch(`${server.url}/v1/models`)
   server.child.kill('SIGTERM')

@@ -15,6 +15,8 @@ test('every variable has the documented default', () => {
     env: 'development',
     dbPath: './data/chat.db',
     ollamaHost: 'http://localhost:11434',
+    ollamaHosts: [],
+    ollamaProbeIntervalMs: 5000,
     ollamaTimeoutMs: 30_000,
     chatTimeoutMs: 300_000,
     defaultModel: 'llama3.2',

@@ -10,7 +10,8 @@ test("Ollama's models, in the contract's shape", async (t) => {
   assert.equal(response.status, 200)
   const body = await json(response)
   assert.deepEqual(body.models.map((model: { name: string }) => model.name), ['llama3.2:latest', 'qwen3:8b'])
-  assert.deepEqual(Object.keys(body.models[0]).sort(), ['details', 'modified_at', 'name', 'size'])
+  assert.deepEqual(Object.keys(body.models[0]).sort(), ['details', 'hosts', 'modified_at', 'name', 'size'])
+  assert.deepEqual(body.models[0].hosts, [fake.url])
   assert.equal(body.models[0].details.family, 'llama')
 })
 

@@ -315,6 +315,71 @@ table(`List endpoints on ${seedSessions * seedMessages} messages in ${seedSessio
 console.log('  baseline: OPTIONS /v1/sessions on the same server (routing and HTTP, no database)')
 summary.lists = { baseline_options: floor, sessions_first_page: firstPage, sessions_deep_page: deepPage, messages_100: messagesPage, messages_50: messagesHalf }
 
+// ---------------------------------------------------------------- 6. several Ollama hosts
+
+/** A fake host with one generation slot (OLLAMA_NUM_PARALLEL=1) that says which chats it ran. */
+async function startPoolFake(delayMs: number, tokens: number): Promise<{ url: string; chats: string[] }> {
+  const chats: string[] = []
+  const { child, value } = await startProcess(
+    ['--import', 'tsx', 'test/support/fake-ollama.ts', '--delay', String(delayMs), '--tokens', String(tokens), '--parallel', '1', '--log-chats'],
+    {},
+    (line) => (line.startsWith('{"url"') ? JSON.parse(line).url : undefined),
+  )
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (line.startsWith('{"chat"')) chats.push(JSON.parse(line).chat)
+  })
+  return { url: value, chats }
+}
+
+const poolTokens = 60
+const poolDelayMs = 5
+const poolStreams = QUICK ? 12 : 24
+const poolFakes = await Promise.all([0, 1, 2].map(() => startPoolFake(poolDelayMs, poolTokens)))
+const poolRows: Array<Array<string | number>> = []
+const poolSummary: Record<string, unknown> = {}
+let oneHostRate = 0
+for (const hostCount of [1, 2, 3]) {
+  const service = await startService({ OLLAMA_HOSTS: poolFakes.slice(0, hostCount).map((fake) => fake.url).join(',') })
+  await wave(serviceChat(service.url), hostCount * 2, 0)
+  const startedAt = performance.now()
+  const results = await wave(serviceChat(service.url), poolStreams, 0)
+  const rate = (results.filter((result) => result.ok).length * poolTokens) / ((performance.now() - startedAt) / 1000)
+  if (hostCount === 1) oneHostRate = rate
+  poolRows.push([`${hostCount} host${hostCount > 1 ? 's' : ''}`, Math.round(rate), `${(rate / oneHostRate).toFixed(2)}x`, results.filter((result) => !result.ok).length])
+  poolSummary[`hosts_${hostCount}`] = { tokens_per_s: rate, vs_one_host: rate / oneHostRate }
+  service.child.kill('SIGKILL')
+}
+table(`Several Ollama hosts: aggregate tokens/s through the API (${poolStreams} streams at once, ${poolTokens} tokens at ${poolDelayMs} ms, one slot per host)`, ['', 'tokens/s', 'vs 1 host', 'errors'], poolRows)
+console.log('  target: >= 2.7x one host with three')
+
+// Conversations of several turns, all at once, over three hosts: which host ran each turn.
+const conversations = QUICK ? 9 : 18
+const turns = 4
+const warmService = await startService({ OLLAMA_HOSTS: poolFakes.map((fake) => fake.url).join(',') })
+for (const fake of poolFakes) fake.chats.length = 0
+await Promise.all(Array.from({ length: conversations }, async (_, conversation) => {
+  const sessionId = crypto.randomUUID()
+  for (let turn = 0; turn < turns; turn++) {
+    await stream(`${warmService.url}/v1/chat`, JSON.stringify({ message: `c${conversation} t${turn}`, session_id: sessionId }), '"type":"token"', '"type":"done"')
+  }
+}))
+const hostOfTurn = new Map<string, number>()
+poolFakes.forEach((fake, index) => fake.chats.forEach((chat) => hostOfTurn.set(chat, index)))
+let laterTurns = 0
+let warm = 0
+for (let conversation = 0; conversation < conversations; conversation++) {
+  for (let turn = 1; turn < turns; turn++) {
+    laterTurns++
+    if (hostOfTurn.get(`c${conversation} t${turn}`) === hostOfTurn.get(`c${conversation} t${turn - 1}`)) warm++
+  }
+}
+const spread = poolFakes.map((fake) => fake.chats.length)
+table(`Warm host: ${conversations} conversations of ${turns} turns at once over 3 hosts`, ['', 'value', 'target'], [
+  ['later turns on their conversation\'s host', `${warm}/${laterTurns} (${((100 * warm) / laterTurns).toFixed(1)}%)`, '>= 95%'],
+  ['turns per host', spread.join(' / '), 'spread'],
+])
+summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: spread }
+
 // ---------------------------------------------------------------- done
 
 if (flags.json) {

@@ -53,6 +53,8 @@ export interface FakeOllamaOptions {
   port?: number
   /** Serve HTTPS with this key and certificate (PEM), as Ollama behind a TLS proxy would. */
   tls?: { key: string; cert: string }
+  /** Chats generated at once (OLLAMA_NUM_PARALLEL); more wait in a queue, as with Ollama. Unlimited when absent. */
+  parallel?: number
 }
 
 const DEFAULT_MODELS = ['llama3.2:latest', 'qwen3:8b']
@@ -62,6 +64,15 @@ export class FakeOllama {
   models: string[]
   /** Wait before answering /api/tags (an Ollama too busy to list its models). */
   tagsDelayMs = 0
+  /** Called with the last user message of each chat as it starts to generate. */
+  onChat: ((lastUserMessage: string) => void) | undefined
+  /** Models /api/ps lists as loaded in memory. */
+  loaded: string[] = []
+  /** Chats that got a slot and are generating now, and the most there ever were at once. */
+  generating = 0
+  peakGenerating = 0
+  private readonly parallel: number
+  private readonly slotWaiters: Array<() => void> = []
   scenario: Scenario
   private readonly queued: Scenario[] = []
   private permits = 0
@@ -72,8 +83,9 @@ export class FakeOllama {
 
   private readonly scheme: 'http' | 'https'
 
-  constructor({ models = DEFAULT_MODELS, scenario = {}, tls }: FakeOllamaOptions = {}) {
+  constructor({ models = DEFAULT_MODELS, scenario = {}, tls, parallel = Infinity }: FakeOllamaOptions = {}) {
     this.models = models
+    this.parallel = parallel
     this.scenario = scenario
     this.scheme = tls ? 'https' : 'http'
     const listener = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res)
@@ -127,6 +139,23 @@ export class FakeOllama {
     return !res.destroyed
   }
 
+  /** Runs a chat once one of the `parallel` slots is free, as Ollama queues requests past OLLAMA_NUM_PARALLEL. */
+  private async withSlot(res: ServerResponse, chat: () => Promise<void>): Promise<void> {
+    while (this.generating >= this.parallel) {
+      await new Promise<void>((resolve) => this.slotWaiters.push(resolve))
+      if (res.destroyed) return
+    }
+    this.generating++
+    this.peakGenerating = Math.max(this.peakGenerating, this.generating)
+    try {
+      await chat()
+      if (!res.writableEnded && !res.destroyed) await new Promise((resolve) => res.once('close', resolve))
+    } finally {
+      this.generating--
+      this.slotWaiters.shift()?.()
+    }
+  }
+
   chatRequests(): RecordedRequest[] {
     return this.requests.filter((request) => request.path === '/api/chat')
   }
@@ -174,9 +203,9 @@ export class FakeOllama {
         if (this.tagsDelayMs) await sleep(this.tagsDelayMs)
         return sendJson(res, 200, { models: this.models.map(modelEntry) })
       case 'GET /api/ps':
-        return sendJson(res, 200, { models: [] })
+        return sendJson(res, 200, { models: this.loaded.map((name) => ({ ...modelEntry(name), expires_at: '2030-01-01T00:00:00Z', size_vram: 2_019_393_189, context_length: 8192 })) })
       case 'POST /api/chat':
-        return this.chat(body, res)
+        return this.withSlot(res, () => this.chat(body, res))
       default:
         res.writeHead(404, { 'content-type': 'text/plain' })
         res.end('404 page not found')
@@ -198,6 +227,7 @@ export class FakeOllama {
 
     const messages: Array<{ role: string; content: string }> = Array.isArray(body.messages) ? body.messages : []
     const lastUser = [...messages].reverse().find((message) => message.role === 'user')?.content ?? ''
+    this.onChat?.(lastUser)
     const tokens = scenario.tokens ?? ['You', ' said', ': ', lastUser]
     const promptTokens = messages.reduce((sum, message) => sum + Math.ceil(String(message.content).length / 4), 0) + 10
     const startedAt = process.hrtime.bigint()
@@ -293,10 +323,22 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
 
 if (import.meta.main) {
   const { values } = parseArgs({
-    options: { port: { type: 'string', default: '0' }, delay: { type: 'string', default: '0' }, tokens: { type: 'string', default: '30' } },
+    options: {
+      port: { type: 'string', default: '0' },
+      delay: { type: 'string', default: '0' },
+      tokens: { type: 'string', default: '30' },
+      parallel: { type: 'string' },
+      // Prints {"chat": "<last user message>"} for each chat it starts to generate, for the bench to attribute turns to hosts.
+      'log-chats': { type: 'boolean', default: false },
+    },
   })
   const tokens = Array.from({ length: Number(values.tokens) }, (_, index) => `tok${index} `)
-  const fake = await startFakeOllama({ port: Number(values.port), scenario: { tokenDelayMs: Number(values.delay), tokens } })
+  const fake = await startFakeOllama({
+    port: Number(values.port),
+    scenario: { tokenDelayMs: Number(values.delay), tokens },
+    ...(values.parallel ? { parallel: Number(values.parallel) } : {}),
+  })
+  if (values['log-chats']) fake.onChat = (lastUserMessage) => process.stdout.write(`${JSON.stringify({ chat: lastUserMessage })}\n`)
   // The parent process reads the address from this line.
   process.stdout.write(`${JSON.stringify({ url: fake.url })}\n`)
   process.once('SIGTERM', () => void fake.close().then(() => process.exit(0)))
