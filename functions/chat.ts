@@ -23,6 +23,7 @@ export default defineFunction({
   method: 'POST',
   path: '/v1/chat',
   async handle(request, { app, principal }) {
+    const acceptedAt = performance.now()
     const { config } = app
     let schema = schemas.get(config)
     if (!schema) schemas.set(config, (schema = chatBodySchema(config)))
@@ -39,7 +40,7 @@ export default defineFunction({
       if ((await app.ollama.hasModel(body.model)) === false) {
         throw new HttpProblem(404, 'model_not_found', `model '${body.model}' not found`)
       }
-      generation = await startGeneration(app, reservation, body, principal.userId)
+      generation = await startGeneration(app, reservation, body, principal.userId, acceptedAt)
     } catch (error) {
       reservation.release()
       throw error
@@ -54,7 +55,7 @@ export default defineFunction({
  * Stores the turn, then asks Ollama. Resolves once Ollama answered (or the set-up was cancelled);
  * rejects with a problem when Ollama refused, leaving the user message stored.
  */
-async function startGeneration(app: AppContext, reservation: Reservation, body: ChatBody, ownerId: string): Promise<Generation> {
+async function startGeneration(app: AppContext, reservation: Reservation, body: ChatBody, ownerId: string, acceptedAt: number): Promise<Generation> {
   const { config, store } = app
   // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
   const turn = store.beginTurn({ sessionId: reservation.sessionId, ownerId, content: body.message, system: body.system, model: body.model })
@@ -76,10 +77,11 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     // Cancelled, or the server's grace ran out, while Ollama had not answered: stored as such.
     lease = null
   }
-  const details: GenerationDetails = { model: body.model, ...turn }
+  const details: GenerationDetails = { model: body.model, ...turn, acceptedAt }
   const settings: GenerationSettings = {
     store,
     log: app.log,
+    metrics: app.metrics,
     checkpointIntervalMs: config.checkpointIntervalMs,
     chatTimeoutMs: config.chatTimeoutMs,
   }

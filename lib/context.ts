@@ -3,6 +3,7 @@ import { AccessControl } from './access-control.ts'
 import { AccessStore } from './access-store.ts'
 import { loadConfig, ollamaHostsOf, readEnvironment, type Config } from './config.ts'
 import { GenerationRegistry } from './generation-registry.ts'
+import { Metrics } from './metrics.ts'
 import { createLogger, type Logger } from './log.ts'
 import { OllamaPool } from './ollama-pool.ts'
 import { ChatStore } from './store.ts'
@@ -17,6 +18,7 @@ export interface AppContext {
   log: Logger
   generations: GenerationRegistry
   access: AccessControl
+  metrics: Metrics
 }
 
 const contexts = new WeakSet<object>()
@@ -24,13 +26,16 @@ const contexts = new WeakSet<object>()
 export function createAppContext(config: Config, parts: Partial<Omit<AppContext, 'config'>> = {}): AppContext {
   const log = parts.log ?? createLogger({ level: config.logLevel, format: config.logFormat })
   const store = parts.store ?? new ChatStore(config.dbPath)
+  const ollama = parts.ollama ?? new OllamaPool({ hosts: ollamaHostsOf(config), headersTimeoutMs: config.ollamaTimeoutMs, probeIntervalMs: config.ollamaProbeIntervalMs, log })
+  const generations = parts.generations ?? new GenerationRegistry(config.maxConcurrentChats)
   const context: AppContext = {
     config,
     log,
     store,
-    ollama: parts.ollama ?? new OllamaPool({ hosts: ollamaHostsOf(config), headersTimeoutMs: config.ollamaTimeoutMs, probeIntervalMs: config.ollamaProbeIntervalMs, log }),
-    generations: parts.generations ?? new GenerationRegistry(config.maxConcurrentChats),
+    ollama,
+    generations,
     access: parts.access ?? new AccessControl(config, new AccessStore(store.db), log),
+    metrics: parts.metrics ?? new Metrics({ activeGenerations: () => generations.size, hosts: () => ollama.hostStates() }),
   }
   contexts.add(context)
   return context

@@ -16,12 +16,18 @@ interface RequestState {
   url: URL
   startedAt: number
   rateLimit?: RateLimitState
+  /** The function that took the request, for metrics. */
+  fn?: string
+  /** The kind of the problem answered, if one was. */
+  problemKind?: string
 }
 
 const REQUEST_ID = /^[\w.:@\-]{1,128}$/
 const EXPOSED_HEADERS = 'x-request-id, retry-after, location, ratelimit, ratelimit-policy'
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const ALLOWED_REQUEST_HEADERS = 'authorization, content-type, last-event-id, x-request-id'
+/** Methods counted by name in metrics; any other is `other`, so a client cannot mint label values. */
+const COUNTED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
 
 /**
  * Mounts `functions` on an itty-router Router, each at its own method and path, with what every
@@ -66,6 +72,7 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
     ],
     catch: (error, request) => {
       const problem = problemForUnexpected(error)
+      state(request).problemKind = problem.kind
       if (!(error instanceof HttpProblem)) {
         log.error('request failed', { request_id: state(request).requestId, method: request.method, path: state(request).url.pathname, error })
       }
@@ -73,8 +80,10 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
     },
     finally: [
       (response: Response | undefined, request) => {
-        const { requestId, url, startedAt } = state(request)
+        const current = state(request)
+        const { requestId, url, startedAt } = current
         const answer = response ?? unrouted(request, url, methodsFor(url.pathname), requestId)
+        if (!response && answer.status >= 400) current.problemKind = answer.status === 404 ? 'not_found' : 'method_not_allowed'
         const headers = answer.headers
         headers.set('x-request-id', requestId)
         const { rateLimit } = state(request)
@@ -89,7 +98,11 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
           headers.set('access-control-allow-origin', origin)
           headers.set('access-control-expose-headers', EXPOSED_HEADERS)
         }
-        const entry = { request_id: requestId, method: request.method, path: url.pathname, status: answer.status, duration_ms: Math.round((performance.now() - startedAt) * 10) / 10 }
+        const elapsedMs = performance.now() - startedAt
+        const fnName = current.fn ?? 'none'
+        app.metrics.request(fnName, COUNTED_METHODS.has(request.method) ? request.method : 'other', answer.status, elapsedMs / 1000)
+        if (current.problemKind) app.metrics.problem(current.problemKind, fnName)
+        const entry = { request_id: requestId, method: request.method, path: url.pathname, status: answer.status, duration_ms: Math.round(elapsedMs * 10) / 10 }
         if (answer.status >= 500) log.warn('request', entry)
         else log.info('request', entry)
         if (request.method === 'HEAD' && answer.body) {
@@ -105,6 +118,7 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
   for (const { fn, path } of routes) {
     const handler = (request: IRequest) => {
       const current = state(request)
+      current.fn = fn.name
       const principal = app.access.principalFor(request, fn.access ?? 'user', (rateLimit) => (current.rateLimit = rateLimit))
       return fn.handle(request, { app, params: request.params, url: current.url, requestId: current.requestId, principal })
     }

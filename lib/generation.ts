@@ -1,5 +1,6 @@
 import type { ChatResponse } from 'ollama'
 import type { Logger } from './log.ts'
+import type { Metrics } from './metrics.ts'
 import { formatMs, type ChatStream } from './ollama.ts'
 import { ReplyEventLog, type ReplyEventLimits } from './reply-events.ts'
 import type { FrameListener } from './sse.ts'
@@ -25,11 +26,14 @@ export interface GenerationDetails {
   userMessageId: string
   /** The assistant message, already stored as `streaming` (ChatStore.beginTurn). */
   reply: { id: string; createdAt: string }
+  /** When the chat was accepted (performance.now()), for its time to first token. */
+  acceptedAt: number
 }
 
 export interface GenerationSettings {
   store: ChatStore
   log: Logger
+  metrics: Metrics
   checkpointIntervalMs: number
   chatTimeoutMs: number
 }
@@ -65,11 +69,12 @@ export class Generation {
   private checkpointTimer: NodeJS.Timeout | undefined
   private stopReason: StopReason | undefined
   private ended = false
+  private readonly acceptedAt: number
 
   constructor(
     sessionId: string,
     stream: ChatStream,
-    { model, userMessageId, reply }: GenerationDetails,
+    { model, userMessageId, reply, acceptedAt }: GenerationDetails,
     settings: GenerationSettings,
     eventLimits: ReplyEventLimits,
     onEnded: () => void,
@@ -79,6 +84,7 @@ export class Generation {
     this.settings = settings
     this.messageId = reply.id
     this.createdAt = reply.createdAt
+    this.acceptedAt = acceptedAt
     // Token events differ only in their text: the rest of the JSON is built once.
     const tokenSuffix = `,"session_id":${JSON.stringify(sessionId)}}`
     this.events = new ReplyEventLog(reply.id, (text) => '{"type":"token","content":' + JSON.stringify(text) + tokenSuffix, eventLimits)
@@ -140,6 +146,7 @@ export class Generation {
       error: stop && stop !== 'cancelled' ? STOP_ERRORS[stop](this.settings) : status === 'error' ? `Ollama failed during the reply: ${failure ?? 'the stream ended early'}` : null,
     }
     if (stop !== 'unstored') this.store(outcome)
+    this.settings.metrics.reply(outcome.status, outcome.promptTokens, outcome.tokensUsed)
     if (outcome.status === 'complete' || outcome.status === 'cancelled') {
       const total = outcome.promptTokens !== null && outcome.tokensUsed !== null ? outcome.promptTokens + outcome.tokensUsed : null
       this.events.event(JSON.stringify({
@@ -188,6 +195,7 @@ export class Generation {
     if (this.flushScheduled) {
       this.unsentText += piece
     } else {
+      if (this.events.text === '') this.settings.metrics.firstToken((performance.now() - this.acceptedAt) / 1000)
       this.events.token(piece)
       this.flushScheduled = true
       setImmediate(this.flushTokens)

@@ -132,6 +132,11 @@ export class OllamaPool {
     return [...byName.values()]
   }
 
+  /** Each host's state as last seen, without asking it (for metrics). */
+  hostStates(): Array<{ host: string; up: boolean; outstanding: number }> {
+    return this.hosts.map((host) => ({ host: host.label, up: host.state === 'up', outstanding: host.outstanding }))
+  }
+
   /** Every host's state, as fresh as FRESH_MS. */
   async health(): Promise<{ up: number; total: number; hosts: HostHealth[] }> {
     await this.fresh()

@@ -12,6 +12,7 @@ import authLogout from '../functions/auth-logout.ts'
 import authMe from '../functions/auth-me.ts'
 import chat from '../functions/chat.ts'
 import health from '../functions/health.ts'
+import metrics from '../functions/metrics.ts'
 import models from '../functions/models.ts'
 import sessionCancel from '../functions/session-cancel.ts'
 import sessionDelete from '../functions/session-delete.ts'
@@ -53,6 +54,7 @@ export const FUNCTIONS: FunctionSpec[] = [
   adminKeysRevoke,
   adminUserSessions,
   adminAudit,
+  metrics,
   web,
 ]
 
