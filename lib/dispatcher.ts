@@ -5,6 +5,7 @@ import type { AppContext } from './context.ts'
 import type { FunctionSpec } from './function-spec.ts'
 import { JSON_TYPE } from './body.ts'
 import { isAllowedHost } from './host-check.ts'
+import { openAIErrorResponse } from './openai.ts'
 import { HttpProblem, problemForUnexpected, problemResponse } from './problem.ts'
 
 export interface Dispatcher {
@@ -16,8 +17,8 @@ interface RequestState {
   url: URL
   startedAt: number
   rateLimit?: RateLimitState
-  /** The function that took the request, for metrics. */
-  fn?: string
+  /** The function that took the request, for metrics and its error format. */
+  fn?: FunctionSpec
   /** The kind of the problem answered, if one was. */
   problemKind?: string
 }
@@ -76,7 +77,7 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
       if (!(error instanceof HttpProblem)) {
         log.error('request failed', { request_id: state(request).requestId, method: request.method, path: state(request).url.pathname, error })
       }
-      return problemResponse(problem, state(request).url.pathname, state(request).requestId)
+      return state(request).fn?.errors === 'openai' ? openAIErrorResponse(problem) : problemResponse(problem, state(request).url.pathname, state(request).requestId)
     },
     finally: [
       (response: Response | undefined, request) => {
@@ -99,7 +100,7 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
           headers.set('access-control-expose-headers', EXPOSED_HEADERS)
         }
         const elapsedMs = performance.now() - startedAt
-        const fnName = current.fn ?? 'none'
+        const fnName = current.fn?.name ?? 'none'
         app.metrics.request(fnName, COUNTED_METHODS.has(request.method) ? request.method : 'other', answer.status, elapsedMs / 1000)
         if (current.problemKind) app.metrics.problem(current.problemKind, fnName)
         const entry = { request_id: requestId, method: request.method, path: url.pathname, status: answer.status, duration_ms: Math.round(elapsedMs * 10) / 10 }
@@ -118,7 +119,7 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
   for (const { fn, path } of routes) {
     const handler = (request: IRequest) => {
       const current = state(request)
-      current.fn = fn.name
+      current.fn = fn
       const principal = app.access.principalFor(request, fn.access ?? 'user', (rateLimit) => (current.rateLimit = rateLimit))
       return fn.handle(request, { app, params: request.params, url: current.url, requestId: current.requestId, principal })
     }

@@ -24,5 +24,7 @@ export interface FunctionSpec {
   alsoAt?: string[]
   /** Who may call it; `user` when not said. */
   access?: Access
+  /** How its errors are answered: RFC 7807 problems, or OpenAI's `{"error": …}` for the OpenAI-compatible routes. */
+  errors?: 'problem' | 'openai'
   handle(request: Request, context: RequestContext): Response | Promise<Response>
 }

@@ -1,16 +1,23 @@
-import { Ollama, type ChatResponse, type ModelResponse, type Options } from 'ollama'
+import { Ollama, type ChatResponse, type ModelResponse, type Options, type Tool } from 'ollama'
 import { nodeFetch } from './node-fetch.ts'
 import { HttpProblem } from './problem.ts'
 
 export interface ChatMessage {
   role: string
   content: string
+  /** An assistant's tool calls; Ollama's arguments are an object. */
+  tool_calls?: Array<{ function: { name: string; arguments: Record<string, unknown> } }>
+  /** A tool message's tool. */
+  tool_name?: string
 }
 
 export interface ChatRequest {
   model: string
   messages: ChatMessage[]
   options: Partial<Options>
+  /** `json` or a JSON Schema the reply must follow. */
+  format?: 'json' | Record<string, unknown>
+  tools?: Tool[]
 }
 
 /** One Ollama chat stream: its chunks, and its own abort (never the client-wide one). */

@@ -40,6 +40,8 @@ export interface FieldError {
 
 export interface ProblemOptions {
   errors?: FieldError[]
+  /** The request field at fault, for OpenAI-style errors (`param`). */
+  param?: string
   headers?: Record<string, string>
   cause?: unknown
 }
@@ -55,6 +57,7 @@ export class HttpProblem extends Error {
   readonly detail: string
   readonly errors: FieldError[] | undefined
   readonly headers: Record<string, string>
+  readonly param: string | undefined
 
   constructor(status: number, kind: ProblemKind, detail: string, options: ProblemOptions = {}) {
     super(detail, { cause: options.cause })
@@ -63,6 +66,7 @@ export class HttpProblem extends Error {
     this.detail = detail
     this.errors = options.errors
     this.headers = options.headers ?? {}
+    this.param = options.param ?? options.errors?.[0]?.path
   }
 }
 

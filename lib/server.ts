@@ -14,6 +14,7 @@ import chat from '../functions/chat.ts'
 import health from '../functions/health.ts'
 import metrics from '../functions/metrics.ts'
 import models from '../functions/models.ts'
+import openaiChatCompletions from '../functions/openai-chat-completions.ts'
 import sessionCancel from '../functions/session-cancel.ts'
 import sessionDelete from '../functions/session-delete.ts'
 import sessionGet from '../functions/session-get.ts'
@@ -55,6 +56,7 @@ export const FUNCTIONS: FunctionSpec[] = [
   adminUserSessions,
   adminAudit,
   metrics,
+  openaiChatCompletions,
   web,
 ]
 

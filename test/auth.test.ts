@@ -47,15 +47,18 @@ test('AUTH follows HOST: off on loopback, required elsewhere; off with a non-loo
 test('with AUTH required, every route but /health, the page and sign-in answers 401 without a key, and with a wrong one', async (t) => {
   const { url } = await authServer(t, null)
   const publicPaths = new Set(['/health', '/', '/assets/app.js', '/favicon.ico'])
-  const expectUnauthorized = async (response: Response, what: string) => {
+  const expectUnauthorized = async (response: Response, what: string, errors: 'problem' | 'openai' = 'problem') => {
     assert.equal(response.status, 401, what)
     assert.equal(response.headers.get('www-authenticate'), 'Bearer realm="chat-ollama"')
-    assert.equal((await json(response)).type, 'https://api.chat-ollama.com/errors/unauthorized')
+    const body = await json(response)
+    // The OpenAI-compatible routes answer in OpenAI's shape, so its SDKs raise AuthenticationError.
+    if (errors === 'openai') assert.equal(body.error.type, 'authentication_error', what)
+    else assert.equal(body.type, 'https://api.chat-ollama.com/errors/unauthorized', what)
   }
   for (const { fn, method, path } of everyRoute) {
     const response = await send(url, method, path, {}, method === 'POST' || method === 'PATCH' ? {} : undefined)
     if (publicPaths.has(path) || fn.access === 'public') assert.notEqual(response.status, 401, `${method} ${path} is public`)
-    else await expectUnauthorized(response, `${method} ${path} without a key`)
+    else await expectUnauthorized(response, `${method} ${path} without a key`, fn.errors)
   }
   // Wrong credentials count against the address's budget of failures (10), so a few suffice here.
   const wrong: Array<Record<string, string>> = [

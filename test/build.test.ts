@@ -46,6 +46,7 @@ const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; statu
   'admin-keys-revoke': { request: ['DELETE', '/v1/admin/keys/key_nothing'], status: 404, check: problemOf('not_found') },
   'admin-user-sessions': { request: ['GET', '/v1/admin/users/nobody/sessions'], status: 404, check: problemOf('not_found') },
   'admin-audit': { request: ['GET', '/v1/admin/audit'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { entries: [], next_before: null })) },
+  'openai-chat-completions': { request: ['POST', '/v1/chat/completions', { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] }], status: 503, check: jsonBody((body) => assert.equal(body.error.type, 'api_error')) },
   metrics: { request: ['GET', '/metrics'], status: 200, check: (type, body) => {
     assert.match(type, /^text\/plain; version=0\.0\.4/)
     assert.match(body, /^chat_ollama_generations_active 0$/m)

@@ -11,6 +11,8 @@ test("Ollama's models, in the contract's shape", async (t) => {
   const body = await json(response)
   assert.deepEqual(body.models.map((model: { name: string }) => model.name), ['llama3.2:latest', 'qwen3:8b'])
   assert.deepEqual(Object.keys(body.models[0]).sort(), ['details', 'hosts', 'modified_at', 'name', 'size'])
+  assert.equal(body.object, 'list')
+  assert.deepEqual(body.data[0], { id: 'llama3.2:latest', object: 'model', created: 1746405464, owned_by: 'library' })
   assert.deepEqual(body.models[0].hosts, [fake.url])
   assert.equal(body.models[0].details.family, 'llama')
 })

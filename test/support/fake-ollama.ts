@@ -28,6 +28,8 @@ export interface Scenario {
   /** After this many chunks, send a line that is not JSON. */
   malformedAfterTokens?: number
   doneReason?: 'stop' | 'length'
+  /** Tool calls Ollama makes in its last chunk before done (arguments as objects, as Ollama sends them). */
+  toolCalls?: Array<{ name: string; arguments: Record<string, unknown> }>
   /**
    * Each line of the reply (the done line included; the first one brings the headers, as with a
    * real Ollama) waits for a permit from `release()`: a test decides when the reply moves on
@@ -280,6 +282,10 @@ export class FakeOllama {
     }
     if (scenario.stallAfterTokens === tokens.length) return
     if (scenario.cutAfterTokens === tokens.length) return void res.end()
+    if (scenario.toolCalls?.length) {
+      const calls = scenario.toolCalls.map((call, index) => ({ id: `call_${index}abcdefg`.slice(0, 13), function: { index, name: call.name, arguments: call.arguments } }))
+      write(`${JSON.stringify({ ...chunk('', false), message: { role: 'assistant', content: '', tool_calls: calls } })}\n`)
+    }
     if (paced && !(await this.takePermit(res))) return
     write(`${JSON.stringify(chunk('', true))}\n`)
     res.end()

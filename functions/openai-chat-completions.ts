@@ -1,0 +1,212 @@
+import type { ChatResponse } from 'ollama'
+import * as v from 'valibot'
+import { readJsonBody } from '../lib/body.ts'
+import { defineFunction } from '../lib/handler.ts'
+import { isModelAllowed } from '../lib/models.ts'
+import {
+  ChatCompletionMessage,
+  finishReason,
+  FunctionTool,
+  newId,
+  openAIErrorBody,
+  openAIToolCalls,
+  ResponseFormat,
+  toOllamaFormat,
+  toOllamaMessages,
+  toOllamaTools,
+  unixSeconds,
+  unsupported,
+} from '../lib/openai.ts'
+import { HttpProblem } from '../lib/problem.ts'
+import { parseInput } from '../lib/validate.ts'
+
+const number = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.minValue(min), v.maxValue(max))))
+const whole = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max))))
+
+/** OpenAI's request, the fields this server reads; any other field is ignored, as OpenAI's clients expect. */
+const Body = v.looseObject({
+  model: v.pipe(v.string(), v.trim(), v.nonEmpty()),
+  messages: v.pipe(v.array(ChatCompletionMessage), v.minLength(1, 'must have at least one message')),
+  stream: v.optional(v.nullable(v.boolean())),
+  stream_options: v.optional(v.nullable(v.looseObject({ include_usage: v.optional(v.boolean()) }))),
+  max_completion_tokens: whole(1, 1_000_000),
+  max_tokens: whole(1, 1_000_000),
+  temperature: number(0, 2),
+  top_p: number(0, 1),
+  seed: whole(-2_147_483_648, 2_147_483_647),
+  stop: v.optional(v.nullable(v.union([v.string(), v.pipe(v.array(v.string()), v.maxLength(16))]))),
+  presence_penalty: number(-2, 2),
+  frequency_penalty: number(-2, 2),
+  response_format: v.optional(ResponseFormat),
+  tools: v.optional(v.array(FunctionTool)),
+  tool_choice: v.optional(v.unknown()),
+  n: whole(1, 128),
+  logit_bias: v.optional(v.nullable(v.record(v.string(), v.number()))),
+  logprobs: v.optional(v.nullable(v.boolean())),
+  audio: v.optional(v.unknown()),
+  modalities: v.optional(v.nullable(v.array(v.string()))),
+})
+type Body = v.InferOutput<typeof Body>
+
+/** What changes the meaning of a request and cannot be honoured is refused, naming the param; never ignored. */
+function refuseUnsupported(body: Body): void {
+  if ((body.n ?? 1) > 1) throw unsupported('n', 'Only one choice (n: 1) is supported.')
+  if (body.logit_bias && Object.keys(body.logit_bias).length > 0) throw unsupported('logit_bias', 'logit_bias is not supported by Ollama.')
+  if (body.logprobs) throw unsupported('logprobs', 'logprobs are not supported here.')
+  if (body.audio != null || body.modalities?.includes('audio')) throw unsupported(body.audio != null ? 'audio' : 'modalities', 'Audio output is not supported.')
+  if (body.tool_choice !== undefined && body.tool_choice !== null && body.tool_choice !== 'auto' && body.tool_choice !== 'none') {
+    throw unsupported('tool_choice', 'tool_choice may be "auto" or "none": Ollama cannot be made to call a tool.')
+  }
+}
+
+const encoder = new TextEncoder()
+const sseData = (data: unknown) => encoder.encode(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
+
+/**
+ * POST /v1/chat/completions: OpenAI's Chat Completions, stateless (nothing is stored), over the
+ * Ollama host pool. Streamed as OpenAI's chunks and `data: [DONE]`, or answered whole. A client
+ * that leaves aborts Ollama's request. Counted in MAX_CONCURRENT_CHATS like /v1/chat.
+ */
+export default defineFunction({
+  name: 'openai-chat-completions',
+  method: 'POST',
+  path: '/v1/chat/completions',
+  errors: 'openai',
+  async handle(request, { app }) {
+    const body = parseInput(Body, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
+    refuseUnsupported(body)
+    if (!isModelAllowed(body.model, app.config.allowedModels)) {
+      throw new HttpProblem(404, 'model_not_found', `The model '${body.model}' does not exist or you do not have access to it.`, { param: 'model' })
+    }
+    const messages = toOllamaMessages(body.messages)
+    const format = toOllamaFormat(body.response_format)
+    const maxTokens = body.max_completion_tokens ?? body.max_tokens
+    const options = {
+      num_ctx: app.config.defaultNumCtx,
+      ...(maxTokens != null ? { num_predict: maxTokens } : {}),
+      ...(body.temperature != null ? { temperature: body.temperature } : {}),
+      ...(body.top_p != null ? { top_p: body.top_p } : {}),
+      ...(body.seed != null ? { seed: body.seed } : {}),
+      ...(body.stop != null ? { stop: typeof body.stop === 'string' ? [body.stop] : body.stop } : {}),
+      ...(body.presence_penalty != null ? { presence_penalty: body.presence_penalty } : {}),
+      ...(body.frequency_penalty != null ? { frequency_penalty: body.frequency_penalty } : {}),
+    }
+    const tools = body.tools?.length && body.tool_choice !== 'none' ? toOllamaTools(body.tools) : undefined
+
+    const acceptedAt = performance.now()
+    // A slot like any chat's: MAX_CONCURRENT_CHATS counts it, and shutdown waits for it.
+    const reservation = app.generations.reserve(newId('chatcmpl-slot'))
+    const signal = AbortSignal.any([request.signal, reservation.signal])
+    let lease
+    try {
+      if ((await app.ollama.hasModel(body.model)) === false) {
+        throw new HttpProblem(404, 'model_not_found', `The model '${body.model}' does not exist or you do not have access to it.`, { param: 'model' })
+      }
+      lease = await app.ollama.startChat({ model: body.model, messages, options, ...(format ? { format } : {}), ...(tools ? { tools } : {}) }, signal)
+    } catch (error) {
+      reservation.release()
+      throw error
+    }
+    const id = newId('chatcmpl').replace('chatcmpl_', 'chatcmpl-')
+    const created = unixSeconds()
+    let firstToken = true
+    const finished = (status: 'complete' | 'error' | 'cancelled', last: ChatResponse | undefined) => {
+      lease.release()
+      reservation.release()
+      app.metrics.reply(status, last?.prompt_eval_count ?? null, last?.eval_count ?? null)
+    }
+    const noteToken = () => {
+      if (firstToken) app.metrics.firstToken((performance.now() - acceptedAt) / 1000)
+      firstToken = false
+    }
+    const usageOf = (last: ChatResponse | undefined) => {
+      const prompt = last?.prompt_eval_count ?? 0
+      const completion = last?.eval_count ?? 0
+      return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+    }
+
+    if (!body.stream) {
+      let content = ''
+      const toolCalls: ReturnType<typeof openAIToolCalls> = []
+      let last: ChatResponse | undefined
+      try {
+        for await (const chunk of lease.stream) {
+          if (chunk.message?.content) {
+            noteToken()
+            content += chunk.message.content
+          }
+          toolCalls.push(...openAIToolCalls(chunk))
+          last = chunk
+        }
+      } catch (error) {
+        finished(signal.aborted ? 'cancelled' : 'error', last)
+        throw signal.aborted ? error : new HttpProblem(502, 'ollama', `Ollama failed during the reply: ${(error as Error).message}`)
+      }
+      finished('complete', last)
+      return Response.json({
+        id,
+        object: 'chat.completion',
+        created,
+        model: body.model,
+        system_fingerprint: 'fp_chat_ollama',
+        choices: [{
+          index: 0,
+          message: { role: 'assistant', content: toolCalls.length && !content ? null : content, refusal: null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+          logprobs: null,
+          finish_reason: finishReason(last?.done_reason, toolCalls.length > 0),
+        }],
+        usage: usageOf(last),
+      })
+    }
+
+    const chunk = (delta: Record<string, unknown>, reason: string | null = null) => ({
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model: body.model,
+      system_fingerprint: 'fp_chat_ollama',
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: reason }],
+    })
+    const stream = lease.stream
+    let cancelled = false
+    const events = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(sseData(chunk({ role: 'assistant', content: '' })))
+        let last: ChatResponse | undefined
+        let toolIndex = 0
+        try {
+          for await (const part of stream) {
+            if (part.message?.content) {
+              noteToken()
+              controller.enqueue(sseData(chunk({ content: part.message.content })))
+            }
+            const calls = openAIToolCalls(part)
+            if (calls.length) {
+              noteToken()
+              controller.enqueue(sseData(chunk({ tool_calls: calls.map((call) => ({ index: toolIndex++, ...call })) })))
+            }
+            last = part
+          }
+        } catch (error) {
+          finished(cancelled || signal.aborted ? 'cancelled' : 'error', last)
+          if (!cancelled && !signal.aborted) {
+            controller.enqueue(sseData(openAIErrorBody(new HttpProblem(502, 'ollama', `Ollama failed during the reply: ${(error as Error).message}`))))
+            controller.close()
+          }
+          return
+        }
+        finished('complete', last)
+        controller.enqueue(sseData(chunk({}, finishReason(last?.done_reason, toolIndex > 0))))
+        if (body.stream_options?.include_usage) controller.enqueue(sseData({ ...chunk({}), choices: [], usage: usageOf(last) }))
+        controller.enqueue(sseData('[DONE]'))
+        controller.close()
+      },
+      cancel() {
+        // The client left: Ollama stops generating when its request is aborted.
+        cancelled = true
+        stream.abort()
+      },
+    })
+    return new Response(events, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } })
+  },
+})
