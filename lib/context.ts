@@ -4,6 +4,8 @@ import { AccessStore } from './access-store.ts'
 import { loadConfig, ollamaHostsOf, readEnvironment, type Config } from './config.ts'
 import { GenerationRegistry } from './generation-registry.ts'
 import { Metrics } from './metrics.ts'
+import { ResponseRegistry } from './response-run.ts'
+import { ResponseStore } from './response-store.ts'
 import { createLogger, type Logger } from './log.ts'
 import { OllamaPool } from './ollama-pool.ts'
 import { ChatStore } from './store.ts'
@@ -19,6 +21,8 @@ export interface AppContext {
   generations: GenerationRegistry
   access: AccessControl
   metrics: Metrics
+  /** OpenAI's Responses: stored ones, and those running now. */
+  responses: { store: ResponseStore; registry: ResponseRegistry }
 }
 
 const contexts = new WeakSet<object>()
@@ -36,6 +40,7 @@ export function createAppContext(config: Config, parts: Partial<Omit<AppContext,
     generations,
     access: parts.access ?? new AccessControl(config, new AccessStore(store.db), log),
     metrics: parts.metrics ?? new Metrics({ activeGenerations: () => generations.size, hosts: () => ollama.hostStates() }),
+    responses: parts.responses ?? { store: new ResponseStore(store.db), registry: new ResponseRegistry() },
   }
   contexts.add(context)
   return context

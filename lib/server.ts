@@ -15,6 +15,19 @@ import health from '../functions/health.ts'
 import metrics from '../functions/metrics.ts'
 import models from '../functions/models.ts'
 import openaiChatCompletions from '../functions/openai-chat-completions.ts'
+import openaiConversationsCreate from '../functions/openai-conversations-create.ts'
+import openaiConversationsGet from '../functions/openai-conversations-get.ts'
+import openaiConversationsUpdate from '../functions/openai-conversations-update.ts'
+import openaiConversationsDelete from '../functions/openai-conversations-delete.ts'
+import openaiConversationItemsList from '../functions/openai-conversation-items-list.ts'
+import openaiConversationItemsCreate from '../functions/openai-conversation-items-create.ts'
+import openaiConversationItemsGet from '../functions/openai-conversation-items-get.ts'
+import openaiConversationItemsDelete from '../functions/openai-conversation-items-delete.ts'
+import openaiResponsesCancel from '../functions/openai-responses-cancel.ts'
+import openaiResponsesCreate from '../functions/openai-responses-create.ts'
+import openaiResponsesDelete from '../functions/openai-responses-delete.ts'
+import openaiResponsesGet from '../functions/openai-responses-get.ts'
+import openaiResponsesInputItems from '../functions/openai-responses-input-items.ts'
 import sessionCancel from '../functions/session-cancel.ts'
 import sessionDelete from '../functions/session-delete.ts'
 import sessionGet from '../functions/session-get.ts'
@@ -57,6 +70,19 @@ export const FUNCTIONS: FunctionSpec[] = [
   adminAudit,
   metrics,
   openaiChatCompletions,
+  openaiResponsesCreate,
+  openaiResponsesGet,
+  openaiResponsesCancel,
+  openaiResponsesDelete,
+  openaiResponsesInputItems,
+  openaiConversationsCreate,
+  openaiConversationsGet,
+  openaiConversationsUpdate,
+  openaiConversationsDelete,
+  openaiConversationItemsList,
+  openaiConversationItemsCreate,
+  openaiConversationItemsGet,
+  openaiConversationItemsDelete,
   web,
 ]
 
@@ -87,6 +113,8 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
   }
   const interrupted = app.store.interruptStreamingReplies()
   if (interrupted > 0) app.log.warn('replies left streaming by a previous run are now interrupted', { count: interrupted })
+  const failedResponses = app.responses.store.interruptRunning()
+  if (failedResponses > 0) app.log.warn('responses left running by a previous run are now failed', { count: failedResponses })
 
   const dispatcher = createDispatcher(FUNCTIONS, app)
   const responses = new OpenResponses()

@@ -32,6 +32,12 @@ export interface Message {
   status: MessageStatus
 }
 
+/** A message added to a session as an OpenAI conversation item or response input. */
+export interface ConversationMessage {
+  role: 'user' | 'system' | 'assistant'
+  content: string
+}
+
 export interface UserTurn {
   sessionId: string
   /** Who the session belongs to; a session of someone else's is answered as missing. */
@@ -121,6 +127,17 @@ export class ChatStore {
       getSession: db.prepare(`SELECT ${sessionColumns} FROM sessions WHERE id = ? AND owner_id = ?`),
       sessionOwner: db.prepare('SELECT owner_id FROM sessions WHERE id = ?'),
       sessionHost: db.prepare('SELECT ollama_host FROM sessions WHERE id = ?'),
+      sessionMetadata: db.prepare('SELECT metadata FROM sessions WHERE id = ?'),
+      setSessionMetadata: db.prepare('UPDATE sessions SET metadata = ? WHERE id = ?'),
+      getSessionMessage: db.prepare(`SELECT ${messageColumns} FROM messages WHERE id = ? AND session_id = ?`),
+      deleteMessage: db.prepare(`DELETE FROM messages WHERE id = ? AND session_id = ? AND status != 'streaming'`),
+      listMessagesLast: db.prepare(
+        `SELECT ${messageColumns} FROM messages WHERE session_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+      ),
+      listMessagesBefore: db.prepare(
+        `SELECT ${messageColumns} FROM messages WHERE session_id = ? AND (created_at, rowid) < (?, ?)
+         ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+      ),
       pinHost: db.prepare('UPDATE sessions SET ollama_host = ? WHERE id = ?'),
       insertSession: db.prepare(
         `INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (?, ?, ?, ?, ?) RETURNING ${sessionColumns}`,
@@ -275,6 +292,64 @@ export class ChatStore {
       this.statements.insertMessage.run(reply.id, turn.sessionId, 'assistant', '', turn.model, 'streaming', now)
       return { userMessageId, reply }
     })
+  }
+
+  /**
+   * A response's input (OpenAI's Responses API, in a conversation) and the assistant reply that
+   * will answer it, stored `streaming` and empty, in one transaction. Returns the reply's id.
+   */
+  addResponseTurn(sessionId: string, ownerId: string, messages: ConversationMessage[], model: string): string {
+    return this.transaction(() => {
+      const now = timestamp()
+      this.insertMessages(sessionId, ownerId, messages, now)
+      const replyId = randomUUID()
+      this.statements.insertMessage.run(replyId, sessionId, 'assistant', '', model, 'streaming', now)
+      return replyId
+    })
+  }
+
+  /** Appends messages (OpenAI conversation items) to a session, in one transaction; their ids in order. */
+  appendMessages(sessionId: string, ownerId: string, messages: ConversationMessage[]): string[] {
+    return this.transaction(() => this.insertMessages(sessionId, ownerId, messages, timestamp()))
+  }
+
+  private insertMessages(sessionId: string, ownerId: string, messages: ConversationMessage[], now: string): string[] {
+    return messages.map(({ role, content }) => {
+      if (role === 'user') return this.insertUserMessage({ sessionId, ownerId, content }, now).userMessageId
+      const id = randomUUID()
+      this.statements.insertMessage.run(id, sessionId, role, content, null, 'complete', now)
+      return id
+    })
+  }
+
+  /** A message of the session, for a conversation's item routes. */
+  getSessionMessage(sessionId: string, messageId: string): (Message & { seq: number }) | undefined {
+    const row = this.statements.getSessionMessage.get(messageId, sessionId)
+    return row && { ...toMessage(row), seq: Number(row.seq) }
+  }
+
+  /** Removes a message that is not being generated; false when the session has no such message. */
+  deleteMessage(sessionId: string, messageId: string): boolean {
+    return Number(this.statements.deleteMessage.run(messageId, sessionId).changes) > 0
+  }
+
+  /** The session's messages newest first, a page at a time (conversation items in OpenAI's default order). */
+  listMessagesNewestFirst(sessionId: string, limit: number, before: MessageCursor | null): Page<Message, MessageCursor> {
+    const rows = before
+      ? this.statements.listMessagesBefore.all(sessionId, before[0], before[1], limit + 1)
+      : this.statements.listMessagesLast.all(sessionId, limit + 1)
+    const page = rows.slice(0, limit)
+    const last = page.at(-1)
+    return { items: page.map(toMessage), next: rows.length > limit && last ? [String(last.created_at), Number(last.seq)] : null }
+  }
+
+  sessionMetadata(id: string): Record<string, string> {
+    const row = this.statements.sessionMetadata.get(id)
+    return row?.metadata == null ? {} : (JSON.parse(String(row.metadata)) as Record<string, string>)
+  }
+
+  setSessionMetadata(id: string, metadata: Record<string, string>): void {
+    this.statements.setSessionMetadata.run(JSON.stringify(metadata), id)
   }
 
   /** Removes a reply that never started (Ollama refused before its first token). */

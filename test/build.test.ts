@@ -47,6 +47,19 @@ const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; statu
   'admin-user-sessions': { request: ['GET', '/v1/admin/users/nobody/sessions'], status: 404, check: problemOf('not_found') },
   'admin-audit': { request: ['GET', '/v1/admin/audit'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { entries: [], next_before: null })) },
   'openai-chat-completions': { request: ['POST', '/v1/chat/completions', { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] }], status: 503, check: jsonBody((body) => assert.equal(body.error.type, 'api_error')) },
+  'openai-responses-create': { request: ['POST', '/v1/responses', { model: 'llama3.2', input: 'hi' }], status: 503, check: jsonBody((body) => assert.equal(body.error.type, 'api_error')) },
+  'openai-responses-get': { request: ['GET', '/v1/responses/resp_x'], status: 404, check: jsonBody((body) => assert.equal(body.error.type, 'not_found_error')) },
+  'openai-responses-cancel': { request: ['POST', '/v1/responses/resp_x/cancel'], status: 404, check: jsonBody((body) => assert.equal(body.error.type, 'not_found_error')) },
+  'openai-responses-delete': { request: ['DELETE', '/v1/responses/resp_x'], status: 404, check: jsonBody((body) => assert.equal(body.error.type, 'not_found_error')) },
+  'openai-responses-input-items': { request: ['GET', '/v1/responses/resp_x/input_items'], status: 404, check: jsonBody((body) => assert.equal(body.error.type, 'not_found_error')) },
+  'openai-conversations-create': { request: ['POST', '/v1/conversations', { metadata: { a: 'b' } }], status: 200, check: jsonBody((body) => assert.deepEqual([body.object, body.metadata], ['conversation', { a: 'b' }])) },
+  'openai-conversations-get': { request: ['GET', `/v1/conversations/conv_${ABSENT.replaceAll('-', '')}`], status: 404, check: jsonBody((body) => assert.equal(body.error.type, 'not_found_error')) },
+  'openai-conversations-update': { request: ['POST', `/v1/conversations/conv_${ABSENT.replaceAll('-', '')}`, { metadata: {} }], status: 404, check: jsonBody((body) => assert.equal(body.error.type, 'not_found_error')) },
+  'openai-conversations-delete': { request: ['DELETE', `/v1/conversations/conv_${ABSENT.replaceAll('-', '')}`], status: 404, check: jsonBody((body) => assert.equal(body.error.type, 'not_found_error')) },
+  'openai-conversation-items-list': { request: ['GET', `/v1/conversations/conv_${ABSENT.replaceAll('-', '')}/items`], status: 404, check: jsonBody((body) => assert.equal(body.error.type, 'not_found_error')) },
+  'openai-conversation-items-create': { request: ['POST', `/v1/conversations/conv_${ABSENT.replaceAll('-', '')}/items`, { items: [{ role: 'user', content: 'x' }] }], status: 404, check: jsonBody((body) => assert.equal(body.error.type, 'not_found_error')) },
+  'openai-conversation-items-get': { request: ['GET', `/v1/conversations/conv_${ABSENT.replaceAll('-', '')}/items/msg_x`], status: 404, check: jsonBody((body) => assert.equal(body.error.type, 'not_found_error')) },
+  'openai-conversation-items-delete': { request: ['DELETE', `/v1/conversations/conv_${ABSENT.replaceAll('-', '')}/items/msg_x`], status: 404, check: jsonBody((body) => assert.equal(body.error.type, 'not_found_error')) },
   metrics: { request: ['GET', '/metrics'], status: 200, check: (type, body) => {
     assert.match(type, /^text\/plain; version=0\.0\.4/)
     assert.match(body, /^chat_ollama_generations_active 0$/m)

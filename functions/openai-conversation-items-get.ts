@@ -1,0 +1,14 @@
+import { itemOf, ownedConversation, ownedItem } from '../lib/conversations.ts'
+import { defineFunction } from '../lib/handler.ts'
+
+/** GET /v1/conversations/{id}/items/{item_id}: one message of the conversation. */
+export default defineFunction({
+  name: 'openai-conversation-items-get',
+  method: 'GET',
+  path: '/v1/conversations/:id/items/:item_id',
+  errors: 'openai',
+  handle(_request, { app, params, principal }) {
+    const { sessionId } = ownedConversation(app, principal, params.id!)
+    return Response.json(itemOf(ownedItem(app, sessionId, params.item_id!)))
+  },
+})

@@ -1,0 +1,27 @@
+import * as v from 'valibot'
+import { itemOf, ownedConversation, ownedItem } from '../lib/conversations.ts'
+import { defineFunction } from '../lib/handler.ts'
+import { parseInput, queryInteger, queryOf } from '../lib/validate.ts'
+
+const Query = v.looseObject({
+  limit: queryInteger(1, 100, 20),
+  order: v.optional(v.picklist(['asc', 'desc'], 'must be asc or desc'), 'desc'),
+  after: v.optional(v.string()),
+})
+
+/** GET /v1/conversations/{id}/items?limit&order&after: the conversation's messages as items (newest first by default). */
+export default defineFunction({
+  name: 'openai-conversation-items-list',
+  method: 'GET',
+  path: '/v1/conversations/:id/items',
+  errors: 'openai',
+  handle(_request, { app, params, url, principal }) {
+    const query = parseInput(Query, queryOf(url), 'query')
+    const { sessionId } = ownedConversation(app, principal, params.id!)
+    const after = query.after ? ownedItem(app, sessionId, query.after) : undefined
+    const cursor = after ? ([after.created_at, after.seq] as [string, number]) : null
+    const page = query.order === 'asc' ? app.store.listMessages(sessionId, query.limit, cursor) : app.store.listMessagesNewestFirst(sessionId, query.limit, cursor)
+    const data = page.items.map(itemOf)
+    return Response.json({ object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: page.next !== null })
+  },
+})

@@ -1,0 +1,18 @@
+import { ownedConversation } from '../lib/conversations.ts'
+import { defineFunction } from '../lib/handler.ts'
+import { HttpProblem } from '../lib/problem.ts'
+
+/** DELETE /v1/conversations/{id}: the conversation and its items (the session and its messages). */
+export default defineFunction({
+  name: 'openai-conversations-delete',
+  method: 'DELETE',
+  path: '/v1/conversations/:id',
+  errors: 'openai',
+  handle(_request, { app, params, principal }) {
+    const { sessionId } = ownedConversation(app, principal, params.id!)
+    // 400, not 409: OpenAI's SDKs retry a 409 by themselves.
+    if (app.generations.isBusy(sessionId)) throw new HttpProblem(400, 'conflict', 'A reply is being generated in this conversation; cancel it first.')
+    app.store.deleteSession(sessionId, principal.userId)
+    return Response.json({ id: params.id, object: 'conversation.deleted', deleted: true })
+  },
+})

@@ -1,0 +1,14 @@
+import { conversationObject, ownedConversation } from '../lib/conversations.ts'
+import { defineFunction } from '../lib/handler.ts'
+
+/** GET /v1/conversations/{id}: the conversation (any of the user's sessions, by its conv_ id). */
+export default defineFunction({
+  name: 'openai-conversations-get',
+  method: 'GET',
+  path: '/v1/conversations/:id',
+  errors: 'openai',
+  handle(_request, { app, params, principal }) {
+    const { sessionId, session } = ownedConversation(app, principal, params.id!)
+    return Response.json(conversationObject(app, sessionId, session.created_at))
+  },
+})

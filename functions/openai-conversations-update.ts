@@ -1,0 +1,21 @@
+import * as v from 'valibot'
+import { readJsonBody } from '../lib/body.ts'
+import { conversationObject, Metadata, ownedConversation } from '../lib/conversations.ts'
+import { defineFunction } from '../lib/handler.ts'
+import { parseInput } from '../lib/validate.ts'
+
+const Body = v.looseObject({ metadata: Metadata })
+
+/** POST /v1/conversations/{id} `{metadata}`: replaces the conversation's metadata. */
+export default defineFunction({
+  name: 'openai-conversations-update',
+  method: 'POST',
+  path: '/v1/conversations/:id',
+  errors: 'openai',
+  async handle(request, { app, params, principal }) {
+    const body = parseInput(Body, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
+    const { sessionId, session } = ownedConversation(app, principal, params.id!)
+    app.store.setSessionMetadata(sessionId, body.metadata)
+    return Response.json(conversationObject(app, sessionId, session.created_at))
+  },
+})

@@ -1,0 +1,26 @@
+import { defineFunction } from '../lib/handler.ts'
+import { HttpProblem } from '../lib/problem.ts'
+import { responseObject } from '../lib/response-run.ts'
+import { ownedResponse } from '../lib/responses.ts'
+
+/**
+ * POST /v1/responses/{id}/cancel: stops a response in progress (queued ones too). Ollama's request
+ * is aborted at once; the answer is the response once it is stored `cancelled`.
+ */
+export default defineFunction({
+  name: 'openai-responses-cancel',
+  method: 'POST',
+  path: '/v1/responses/:id/cancel',
+  errors: 'openai',
+  async handle(_request, { app, params, principal }) {
+    const stored = ownedResponse(app, principal, params.id!)
+    const running = app.responses.registry.get(stored.id)
+    if (!running) {
+      throw new HttpProblem(400, 'validation', `The response ${stored.id} is ${stored.status}; only a response in progress can be cancelled.`)
+    }
+    if (running.run) running.run.stop('cancelled')
+    else running.reservation.abortSetup('cancelled')
+    await running.settled
+    return Response.json(responseObject(running.run?.record ?? ownedResponse(app, principal, stored.id)))
+  },
+})

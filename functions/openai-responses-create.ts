@@ -1,0 +1,30 @@
+import { readJsonBody } from '../lib/body.ts'
+import { defineFunction } from '../lib/handler.ts'
+import { responseObject, streamResponseEvents } from '../lib/response-run.ts'
+import { acceptResponse, CreateResponseBody } from '../lib/responses.ts'
+import { parseInput } from '../lib/validate.ts'
+
+/**
+ * POST /v1/responses: OpenAI's Responses API, stateful. Stored in SQLite (unless `store: false`),
+ * chained with `previous_response_id` or appended to a `conversation`; `background: true`
+ * answers at once and runs as the server's generations do; `stream: true` sends OpenAI's events.
+ */
+export default defineFunction({
+  name: 'openai-responses-create',
+  method: 'POST',
+  path: '/v1/responses',
+  errors: 'openai',
+  async handle(request, { app, principal }) {
+    const acceptedAt = performance.now()
+    const body = parseInput(CreateResponseBody, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
+    const { record, started } = acceptResponse(app, principal, body, acceptedAt)
+    if (body.background) {
+      // Runs on; its start failing is stored on the response, for polling to see.
+      started.catch(() => {})
+      return Response.json(responseObject(record))
+    }
+    const run = await started
+    if (body.stream) return streamResponseEvents(run, -1)
+    return Response.json(responseObject(await run.outcome))
+  },
+})

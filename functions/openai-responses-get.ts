@@ -1,0 +1,35 @@
+import * as v from 'valibot'
+import { defineFunction } from '../lib/handler.ts'
+import { responseObject, streamResponseEvents } from '../lib/response-run.ts'
+import { ownedResponse } from '../lib/responses.ts'
+import { parseInput, queryOf } from '../lib/validate.ts'
+
+const Query = v.looseObject({
+  stream: v.optional(v.picklist(['true', 'false'])),
+  starting_after: v.optional(v.pipe(v.string(), v.regex(/^\d{1,9}$/, 'must be a sequence number'), v.transform(Number))),
+})
+
+/**
+ * GET /v1/responses/{id}: the response; with `stream=true` its events, from the start or after
+ * `starting_after`, then live while it runs (also after a restart, for one that has ended).
+ */
+export default defineFunction({
+  name: 'openai-responses-get',
+  method: 'GET',
+  path: '/v1/responses/:id',
+  errors: 'openai',
+  async handle(_request, { app, params, url, principal }) {
+    const query = parseInput(Query, queryOf(url), 'query')
+    const stored = ownedResponse(app, principal, params.id!)
+    const running = app.responses.registry.get(stored.id)
+    if (query.stream !== 'true') return Response.json(responseObject(running?.run?.record ?? stored))
+    const after = query.starting_after ?? -1
+    if (running) {
+      // A queued response's events begin once Ollama answers; one that cannot start has its end stored.
+      const run = await running.started.catch(() => undefined)
+      if (run) return streamResponseEvents(run, after)
+      await running.settled
+    }
+    return streamResponseEvents(ownedResponse(app, principal, stored.id), after)
+  },
+})

@@ -1,0 +1,33 @@
+import * as v from 'valibot'
+import { defineFunction } from '../lib/handler.ts'
+import { ownedResponse } from '../lib/responses.ts'
+import { parseInput, queryInteger, queryOf } from '../lib/validate.ts'
+
+const Query = v.looseObject({
+  limit: queryInteger(1, 100, 20),
+  order: v.optional(v.picklist(['asc', 'desc'], 'must be asc or desc'), 'desc'),
+  after: v.optional(v.string()),
+})
+
+/** GET /v1/responses/{id}/input_items: the input the response was given, as OpenAI's message items. */
+export default defineFunction({
+  name: 'openai-responses-input-items',
+  method: 'GET',
+  path: '/v1/responses/:id/input_items',
+  errors: 'openai',
+  handle(_request, { app, params, url, principal }) {
+    const query = parseInput(Query, queryOf(url), 'query')
+    const stored = ownedResponse(app, principal, params.id!)
+    const items = stored.input.map((message) => ({
+      id: message.id,
+      type: 'message',
+      role: message.role,
+      status: 'completed',
+      content: [{ type: message.role === 'assistant' ? 'output_text' : 'input_text', text: message.text }],
+    }))
+    if (query.order === 'desc') items.reverse()
+    const start = query.after ? items.findIndex((item) => item.id === query.after) + 1 : 0
+    const page = items.slice(start, start + query.limit)
+    return Response.json({ object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: start + query.limit < items.length })
+  },
+})

@@ -1,0 +1,207 @@
+import * as v from 'valibot'
+import type { Principal } from './access-control.ts'
+import type { AppContext } from './context.ts'
+import { isModelAllowed } from './models.ts'
+import { contentText, newId, unsupported } from './openai.ts'
+import type { ChatMessage } from './ollama.ts'
+import { HttpProblem } from './problem.ts'
+import { ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
+import type { InputMessage, StoredResponse } from './response-store.ts'
+import { timestamp } from './clock.ts'
+
+const whole = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max))))
+const number = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.minValue(min), v.maxValue(max))))
+
+export const InputItem = v.looseObject({
+  type: v.optional(v.literal('message')),
+  role: v.picklist(['user', 'system', 'developer', 'assistant']),
+  content: v.union([v.string(), v.array(v.looseObject({ type: v.string() }))]),
+})
+
+const TextFormat = v.variant('type', [
+  v.looseObject({ type: v.literal('text') }),
+  v.looseObject({ type: v.literal('json_object') }),
+  v.looseObject({ type: v.literal('json_schema'), name: v.optional(v.string()), schema: v.record(v.string(), v.unknown()) }),
+])
+
+/** The fields of POST /v1/responses this server reads; others are ignored. */
+export const CreateResponseBody = v.looseObject({
+  model: v.pipe(v.string(), v.trim(), v.nonEmpty()),
+  input: v.union([v.pipe(v.string(), v.nonEmpty()), v.pipe(v.array(InputItem), v.minLength(1))]),
+  instructions: v.optional(v.nullable(v.string())),
+  previous_response_id: v.optional(v.nullable(v.string())),
+  conversation: v.optional(v.nullable(v.union([v.string(), v.looseObject({ id: v.string() })]))),
+  store: v.optional(v.nullable(v.boolean())),
+  background: v.optional(v.nullable(v.boolean())),
+  stream: v.optional(v.nullable(v.boolean())),
+  max_output_tokens: whole(1, 1_000_000),
+  temperature: number(0, 2),
+  top_p: number(0, 1),
+  metadata: v.optional(v.nullable(v.pipe(v.record(v.string(), v.pipe(v.string(), v.maxLength(512))), v.check((record) => Object.keys(record).length <= 16, 'at most 16 keys')))),
+  text: v.optional(v.nullable(v.looseObject({ format: v.optional(TextFormat) }))),
+  tools: v.optional(v.nullable(v.array(v.unknown()))),
+})
+export type CreateResponseBody = v.InferOutput<typeof CreateResponseBody>
+
+/** Input items as stored: a string is one user message. */
+export function inputMessages(input: CreateResponseBody['input']): InputMessage[] {
+  if (typeof input === 'string') return [{ id: newId('msg'), role: 'user', text: input }]
+  return input.map((item, index) => ({ id: newId('msg'), role: item.role, text: contentText(item.content, `input[${index}].content`) }))
+}
+
+const ollamaRole = (role: InputMessage['role']) => (role === 'developer' ? 'system' : role)
+
+/** A conversation's session, when it is the principal's; 404 as OpenAI says otherwise. */
+export function conversationSession(app: AppContext, principal: Principal, conversationId: string): string {
+  const sessionId = sessionIdOf(conversationId)
+  if (!sessionId || !app.store.getSession(sessionId, principal.userId)) {
+    throw new HttpProblem(404, 'not_found', `Conversation with id '${conversationId}' not found.`, { param: 'conversation' })
+  }
+  return sessionId
+}
+
+/** A stored response of the principal's, or 404 as OpenAI says it. */
+export function ownedResponse(app: AppContext, principal: Principal, id: string): StoredResponse {
+  const response = app.responses.store.get(id, principal.userId)
+  if (!response) throw new HttpProblem(404, 'not_found', `Response with id '${id}' not found.`)
+  return response
+}
+
+/**
+ * Accepts a response: checks it, takes its slot (MAX_CONCURRENT_CHATS; one per conversation),
+ * stores it (and its input in the conversation's session), and starts it on the Ollama pool.
+ * `started` settles once Ollama answered (the run), or rejects with a problem; a background
+ * response that cannot start is stored `failed` instead.
+ */
+export function acceptResponse(app: AppContext, principal: Principal, body: CreateResponseBody, acceptedAt: number): { record: StoredResponse; started: Promise<ResponseRun> } {
+  if (body.tools?.length) throw unsupported('tools', 'Tools are not supported on /v1/responses here; use /v1/chat/completions for tool calls.')
+  const store = body.store ?? true
+  if (!store && body.background) throw unsupported('background', 'background requires store: true.')
+  const conversationId = typeof body.conversation === 'string' ? body.conversation : body.conversation?.id
+  if (conversationId && body.previous_response_id) throw unsupported('previous_response_id', 'previous_response_id and conversation cannot be used together.')
+  if (conversationId && !store) throw unsupported('store', 'A response in a conversation is stored in it; store: false cannot be used with conversation.')
+  if (!isModelAllowed(body.model, app.config.allowedModels)) {
+    throw new HttpProblem(404, 'model_not_found', `The model '${body.model}' does not exist or you do not have access to it.`, { param: 'model' })
+  }
+  const sessionId = conversationId ? conversationSession(app, principal, conversationId) : null
+  const chain = body.previous_response_id ? app.responses.store.chain(body.previous_response_id, principal.userId) : []
+  if (body.previous_response_id && chain.length === 0) {
+    throw new HttpProblem(404, 'not_found', `Previous response with id '${body.previous_response_id}' not found.`, { param: 'previous_response_id' })
+  }
+  const input = inputMessages(body.input)
+  const format = body.text?.format
+  const record: StoredResponse = {
+    id: newId('resp'),
+    owner_id: principal.userId,
+    session_id: sessionId,
+    previous_response_id: body.previous_response_id ?? null,
+    model: body.model,
+    instructions: body.instructions ?? null,
+    status: body.background ? 'queued' : 'in_progress',
+    background: body.background ?? false,
+    input,
+    output_text: '',
+    deltas: [],
+    usage: null,
+    incomplete_reason: null,
+    error: null,
+    params: {
+      max_output_tokens: body.max_output_tokens ?? null,
+      temperature: body.temperature ?? null,
+      top_p: body.top_p ?? null,
+      metadata: body.metadata ?? {},
+      text_format: format ?? { type: 'text' },
+      store,
+    },
+    created_at: timestamp(),
+    completed_at: null,
+  }
+
+  // Counted from here on; a conversation has one reply at a time, like a session.
+  const reservation = app.generations.reserve(sessionId ?? record.id)
+  let replyId: string | null = null
+  try {
+    if (store) app.responses.store.insert(record)
+    if (sessionId) {
+      replyId = app.store.addResponseTurn(sessionId, principal.userId, input.map(({ role, text }) => ({ role: ollamaRole(role) as 'user' | 'system' | 'assistant', content: text })), body.model)
+    }
+  } catch (error) {
+    reservation.release()
+    throw error
+  }
+
+  const messages: ChatMessage[] = [
+    ...(record.instructions ? [{ role: 'system', content: record.instructions }] : []),
+    // Instructions of earlier responses are not carried on; their inputs and outputs are.
+    ...(sessionId
+      ? app.store.history(sessionId)
+      : [
+          ...chain.flatMap((earlier) => [
+            ...earlier.input.map((message) => ({ role: ollamaRole(message.role), content: message.text })),
+            ...(earlier.output_text ? [{ role: 'assistant', content: earlier.output_text }] : []),
+          ]),
+          ...input.map((message) => ({ role: ollamaRole(message.role), content: message.text })),
+        ]),
+  ]
+  const options = {
+    num_ctx: app.config.defaultNumCtx,
+    ...(record.params.max_output_tokens != null ? { num_predict: record.params.max_output_tokens } : {}),
+    ...(record.params.temperature != null ? { temperature: record.params.temperature } : {}),
+    ...(record.params.top_p != null ? { top_p: record.params.top_p } : {}),
+  }
+  const ollamaFormat = format?.type === 'json_object' ? 'json' : format?.type === 'json_schema' ? format.schema : undefined
+
+  let liveRun: ResponseRun | undefined
+  const started = (async () => {
+    const pinned = sessionId ? app.store.sessionHost(sessionId) : null
+    const lease = await app.ollama.startChat({ model: body.model, messages, options, ...(ollamaFormat ? { format: ollamaFormat } : {}) }, reservation.signal, pinned)
+    if (sessionId && lease.host !== pinned) app.store.pinSessionHost(sessionId, lease.host)
+    if (store) app.responses.store.markStarted(record.id)
+    const run = new ResponseRun(record, lease.stream, {
+      responses: store ? app.responses.store : null,
+      conversation: sessionId && replyId ? { store: app.store, replyId } : null,
+      log: app.log,
+      metrics: app.metrics,
+      checkpointIntervalMs: app.config.checkpointIntervalMs,
+      chatTimeoutMs: app.config.chatTimeoutMs,
+      acceptedAt,
+    })
+    liveRun = run
+    // Shutdown past its grace, or a cancel through the session, stop the run too.
+    reservation.signal.addEventListener('abort', () => run.stop(reservation.abortReason === 'cancelled' ? 'cancelled' : 'interrupted'), { once: true })
+    void run.outcome.finally(lease.release)
+    return run
+  })()
+
+  const settled = started.then(
+      (run) => run.outcome,
+      (error: unknown) => {
+        // Never started: a background response is stored failed (or cancelled); the rest is undone.
+        const cancelled = reservation.abortReason === 'cancelled'
+        if (record.background) {
+          const problem = error instanceof HttpProblem ? error : undefined
+          app.responses.store.finish(record.id, {
+            status: cancelled ? 'cancelled' : 'failed',
+            outputText: '',
+            deltas: [],
+            usage: null,
+            incompleteReason: null,
+            error: cancelled ? null : { code: problem?.kind ?? 'server_error', message: problem?.detail ?? 'The response could not start.' },
+          })
+        } else if (store) {
+          app.responses.store.delete(record.id, principal.userId)
+        }
+        if (replyId) app.store.discardReply(replyId)
+      },
+    ).finally(() => reservation.release())
+  const entry: RunningResponse = {
+    reservation,
+    started,
+    settled,
+    get run() {
+      return liveRun
+    },
+  }
+  app.responses.registry.add(record.id, entry)
+  return { record, started }
+}
