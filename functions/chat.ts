@@ -67,7 +67,6 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
       reservation.signal,
       pinned,
     )
-    if (lease.host !== pinned) store.pinSessionHost(reservation.sessionId, lease.host)
   } catch (error) {
     if (!reservation.abortReason) {
       // The reply never started: the user message stays, the empty reply goes.
@@ -77,7 +76,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     // Cancelled, or the server's grace ran out, while Ollama had not answered: stored as such.
     lease = null
   }
-  const details: GenerationDetails = { model: body.model, ...turn, acceptedAt }
+  const details: GenerationDetails = { model: body.model, ...turn, acceptedAt, host: lease?.host ?? null }
   const settings: GenerationSettings = {
     store,
     log: app.log,

@@ -56,6 +56,9 @@ export const WEB_SESSION_MS = 30 * 24 * 3_600_000
 export class AccessStore {
   private readonly db: DatabaseSync
   readonly statements
+  /** Checked keys by hash, with what makes them stop working; dropped whenever the database changes. */
+  private readonly keyCache = new Map<string, { signedIn: Authenticated; expiresAt: number }>()
+  private dataVersion = -1
 
   constructor(db: DatabaseSync) {
     this.db = db
@@ -82,6 +85,7 @@ export class AccessStore {
          FROM web_sessions w JOIN api_keys k ON k.id = w.key_id JOIN users u ON u.id = w.user_id WHERE w.hash = ?`,
       ),
       deleteWebSession: db.prepare('DELETE FROM web_sessions WHERE hash = ?'),
+      dataVersion: db.prepare('PRAGMA data_version'),
       audit: db.prepare('INSERT INTO audit_log (at, user_id, key_id, address, action, target, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       listAudit: db.prepare('SELECT id, at, user_id, key_id, address, action, target, outcome FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?'),
     } satisfies Record<string, StatementSync>
@@ -139,15 +143,30 @@ export class AccessStore {
     const info = this.keyInfo(id)
     if (info.revoked_at) throw new AccessError('conflict', `the key ${id} was revoked already, at ${info.revoked_at}`)
     this.statements.revokeKey.run(timestamp(), id)
+    // Our own writes do not move data_version for us.
+    this.keyCache.clear()
     return this.keyInfo(id)
   }
 
-  /** The user behind an API key, when the key exists, is not revoked and has not expired. */
+  /**
+   * The user behind an API key, when the key exists, is not revoked and has not expired. Answers
+   * are cached until the database changes: PRAGMA data_version tells when another process (the
+   * admin command) wrote, and this process's own revocations clear the cache themselves.
+   */
   authenticateKey(key: string, now = Date.now()): Authenticated | undefined {
     const hash = hashSecret(key)
+    const version = Number(this.statements.dataVersion.get()!.data_version)
+    if (version !== this.dataVersion) {
+      this.keyCache.clear()
+      this.dataVersion = version
+    }
+    const cached = this.keyCache.get(hash)
+    if (cached) return cached.expiresAt > now ? cached.signedIn : undefined
     const row = this.statements.keyByHash.get(hash)
     if (!row || !sameHash(String(row.hash), hash) || !isUsable(row, now)) return undefined
-    return { user: toUser(row), keyId: String(row.key_id) }
+    const signedIn = { user: toUser(row), keyId: String(row.key_id) }
+    this.keyCache.set(hash, { signedIn, expiresAt: row.expires_at === null ? Infinity : Date.parse(String(row.expires_at)) })
+    return signedIn
   }
 
   recordKeyUse(keyId: string): void {
@@ -180,19 +199,6 @@ export class AccessStore {
   /** The newest entries first, before the entry `beforeId` when given. */
   listAudit(limit: number, beforeId: number | null): Array<Record<string, SQLInputValue>> {
     return this.statements.listAudit.all(beforeId ?? Number.MAX_SAFE_INTEGER, limit).map((row) => ({ ...row }))
-  }
-
-  /** Runs `work` in one transaction (the CLI's multi-step changes). */
-  transaction<T>(work: () => T): T {
-    this.db.exec('BEGIN IMMEDIATE')
-    try {
-      const result = work()
-      this.db.exec('COMMIT')
-      return result
-    } catch (error) {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK')
-      throw error
-    }
   }
 }
 

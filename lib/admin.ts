@@ -71,7 +71,7 @@ export function runAdmin(args: string[], env: Record<string, string | undefined>
       default:
         if (group === 'adopt-local' && positionals.length === 2) {
           const user = access.user(verb!)
-          const moved = access.transaction(() => {
+          const moved = store!.transaction(() => {
             const count = store!.adoptSessions(LOCAL_USER_ID, user.id)
             access.audit({ address: 'cli', action: 'adopt_local', target: `user:${user.name}`, outcome: 'ok' })
             return count

@@ -28,6 +28,8 @@ export interface GenerationDetails {
   reply: { id: string; createdAt: string }
   /** When the chat was accepted (performance.now()), for its time to first token. */
   acceptedAt: number
+  /** The Ollama host generating it, stored with the reply; null when it never started. */
+  host: string | null
 }
 
 export interface GenerationSettings {
@@ -70,11 +72,12 @@ export class Generation {
   private stopReason: StopReason | undefined
   private ended = false
   private readonly acceptedAt: number
+  private readonly host: string | null
 
   constructor(
     sessionId: string,
     stream: ChatStream,
-    { model, userMessageId, reply, acceptedAt }: GenerationDetails,
+    { model, userMessageId, reply, acceptedAt, host }: GenerationDetails,
     settings: GenerationSettings,
     eventLimits: ReplyEventLimits,
     onEnded: () => void,
@@ -85,6 +88,7 @@ export class Generation {
     this.messageId = reply.id
     this.createdAt = reply.createdAt
     this.acceptedAt = acceptedAt
+    this.host = host
     // Token events differ only in their text: the rest of the JSON is built once.
     const tokenSuffix = `,"session_id":${JSON.stringify(sessionId)}}`
     this.events = new ReplyEventLog(reply.id, (text) => '{"type":"token","content":' + JSON.stringify(text) + tokenSuffix, eventLimits)
@@ -123,8 +127,9 @@ export class Generation {
     } finally {
       clearTimeout(timeout)
       clearTimeout(this.checkpointTimer)
-      // Also after an error line, whose response body ollama-js leaves open.
-      this.stream.abort()
+      // After an error line or a cut, ollama-js leaves the response body open. After `done` there
+      // is nothing left to stop, and an abort would only cost a DOMException and the connection.
+      if (!last?.done) this.stream.abort()
     }
     this.flushTokens()
     return this.finish(last, failure)
@@ -177,6 +182,7 @@ export class Generation {
         tokensUsed: outcome.tokensUsed ?? undefined,
         promptTokens: outcome.promptTokens ?? undefined,
         doneReason: outcome.doneReason ?? undefined,
+        host: this.host ?? undefined,
       })
       if (stored) return
       why = 'its row is gone or no longer streaming (changed by another process on this database?)'

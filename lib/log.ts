@@ -17,8 +17,31 @@ export interface LoggerOptions {
   write?: (line: string) => void
 }
 
+const pendingLines: string[] = []
+let flushScheduled = false
+
+function flushStdout(): void {
+  flushScheduled = false
+  if (pendingLines.length === 0) return
+  process.stdout.write(pendingLines.join(''))
+  pendingLines.length = 0
+}
+
+/**
+ * Lines for stdout, written once per turn of the event loop: stdout is a pipe or a file, where
+ * each write is a system call, and a busy server logs a line per request.
+ */
+function writeStdout(line: string): void {
+  pendingLines.push(line)
+  if (flushScheduled) return
+  flushScheduled = true
+  setImmediate(flushStdout)
+}
+// What is still pending when the process exits (a clean stop, an uncaught error) is written then.
+process.on('exit', flushStdout)
+
 /** One line per entry on stdout: JSON for collectors, `time level message key=value` for a terminal. */
-export function createLogger({ level, format, write = (line) => process.stdout.write(line) }: LoggerOptions): Logger {
+export function createLogger({ level, format, write = writeStdout }: LoggerOptions): Logger {
   const threshold = SEVERITY[level]
   const emit = (entryLevel: LogLevel, message: string, fields: LogFields = {}) => {
     if (SEVERITY[entryLevel] < threshold) return

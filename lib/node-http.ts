@@ -134,11 +134,21 @@ async function writeResponse(req: IncomingMessage, res: ServerResponse, response
   }
   const streaming = response.headers.get('content-type')?.startsWith('text/event-stream') ?? false
   // An event stream may have nothing to send for a while (a follower of a paused reply): its
-  // client learns at once that it is attached, not at the first event or heartbeat.
-  if (streaming) res.flushHeaders()
+  // client learns at once that it is attached, not at the first event or heartbeat. When events
+  // are ready at once (a new chat's start), the headers go out with them in one write instead.
+  let wroteBody = false
+  if (streaming) setImmediate(() => void (wroteBody || res.destroyed || res.flushHeaders()))
   const writeTimer = streaming ? undefined : setTimeout(() => res.destroy(new Error('WRITE_TIMEOUT reached')), options.writeTimeoutMs)
   const reader = body.getReader()
   const stopReading = () => void reader.cancel().catch(() => {})
+  // Chunks that are ready together (the events of a burst, or of a short reply) leave in one
+  // socket write: the socket is corked until the microtasks that read them have run.
+  let corked = false
+  const uncork = () => {
+    if (!corked) return
+    corked = false
+    res.uncork()
+  }
   disconnected.addEventListener('abort', stopReading, { once: true })
   try {
     for (;;) {
@@ -148,8 +158,16 @@ async function writeResponse(req: IncomingMessage, res: ServerResponse, response
         await reader.cancel()
         return
       }
+      wroteBody = true
+      if (!corked) {
+        res.cork()
+        corked = true
+        process.nextTick(uncork)
+      }
       if (!res.write(value)) await drained(res)
     }
+    // end() while corked would drop what is buffered (node:http, chunked): uncork first.
+    if (corked) uncork()
     res.end()
   } catch (error) {
     if (!disconnected.aborted) throw error

@@ -133,7 +133,7 @@ export interface ResponseRunDeps {
   /** Null for `store: false`: nothing is written. */
   responses: ResponseStore | null
   /** With the assistant message it writes into, for a response in a conversation. */
-  conversation: { store: ChatStore; replyId: string } | null
+  conversation: { store: ChatStore; replyId: string; host: string } | null
   log: Logger
   metrics: Metrics
   checkpointIntervalMs: number
@@ -217,7 +217,7 @@ export class ResponseRun {
     } finally {
       clearTimeout(timeout)
       clearTimeout(this.checkpointTimer)
-      this.stream.abort()
+      if (!last?.done) this.stream.abort()
     }
     this.finish(this.endOf(last, failure))
     return this.record
@@ -249,6 +249,7 @@ export class ResponseRun {
           tokensUsed: end.usage?.output_tokens,
           promptTokens: end.usage?.input_tokens,
           doneReason: end.status === 'incomplete' ? 'length' : end.status === 'cancelled' ? 'cancelled' : status === 'complete' ? 'stop' : undefined,
+          host: conversation.host,
         })
       }
     } catch (error) {

@@ -155,11 +155,10 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
   const started = (async () => {
     const pinned = sessionId ? app.store.sessionHost(sessionId) : null
     const lease = await app.ollama.startChat({ model: body.model, messages, options, ...(ollamaFormat ? { format: ollamaFormat } : {}) }, reservation.signal, pinned)
-    if (sessionId && lease.host !== pinned) app.store.pinSessionHost(sessionId, lease.host)
     if (store) app.responses.store.markStarted(record.id)
     const run = new ResponseRun(record, lease.stream, {
       responses: store ? app.responses.store : null,
-      conversation: sessionId && replyId ? { store: app.store, replyId } : null,
+      conversation: sessionId && replyId ? { store: app.store, replyId, host: lease.host } : null,
       log: app.log,
       metrics: app.metrics,
       checkpointIntervalMs: app.config.checkpointIntervalMs,

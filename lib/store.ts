@@ -73,6 +73,8 @@ export interface FinishedReply {
   tokensUsed?: number | undefined
   promptTokens?: number | undefined
   doneReason?: string | undefined
+  /** The Ollama host that generated it: the conversation's next turn goes there first. */
+  host?: string | undefined
 }
 
 /** The server that holds the database (migrations/004_server_lock.sql). */
@@ -124,9 +126,15 @@ export class ChatStore {
     const messageColumns = 'rowid AS seq, id, role, content, created_at, model, tokens_used, status'
     this.statements = {
       ping: db.prepare('SELECT 1'),
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
       getSession: db.prepare(`SELECT ${sessionColumns} FROM sessions WHERE id = ? AND owner_id = ?`),
       sessionOwner: db.prepare('SELECT owner_id FROM sessions WHERE id = ?'),
-      sessionHost: db.prepare('SELECT ollama_host FROM sessions WHERE id = ?'),
+      sessionHost: db.prepare(
+        `SELECT ollama_host FROM messages WHERE session_id = ? AND role = 'assistant' AND status != 'streaming'
+         ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+      ),
       sessionMetadata: db.prepare('SELECT metadata FROM sessions WHERE id = ?'),
       setSessionMetadata: db.prepare('UPDATE sessions SET metadata = ? WHERE id = ?'),
       getSessionMessage: db.prepare(`SELECT ${messageColumns} FROM messages WHERE id = ? AND session_id = ?`),
@@ -138,7 +146,6 @@ export class ChatStore {
         `SELECT ${messageColumns} FROM messages WHERE session_id = ? AND (created_at, rowid) < (?, ?)
          ORDER BY created_at DESC, rowid DESC LIMIT ?`,
       ),
-      pinHost: db.prepare('UPDATE sessions SET ollama_host = ? WHERE id = ?'),
       insertSession: db.prepare(
         `INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (?, ?, ?, ?, ?) RETURNING ${sessionColumns}`,
       ),
@@ -160,7 +167,7 @@ export class ChatStore {
       discardReply: db.prepare(`DELETE FROM messages WHERE id = ? AND status = 'streaming' AND content = ''`),
       checkpoint: db.prepare(`UPDATE messages SET content = ? WHERE id = ? AND status = 'streaming'`),
       finish: db.prepare(
-        `UPDATE messages SET content = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?
+        `UPDATE messages SET content = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?, ollama_host = ?
          WHERE id = ? AND status = 'streaming'`,
       ),
       getLock: db.prepare('SELECT holder, hostname, pid, acquired_at, renewed_at FROM server_lock WHERE id = 1'),
@@ -228,14 +235,10 @@ export class ChatStore {
     return row && String(row.owner_id)
   }
 
-  /** The Ollama host the session's last turn ran on, if any. */
+  /** The Ollama host the session's last finished reply ran on, if any. */
   sessionHost(id: string): string | null {
     const row = this.statements.sessionHost.get(id)
     return row?.ollama_host == null ? null : String(row.ollama_host)
-  }
-
-  pinSessionHost(id: string, host: string): void {
-    this.statements.pinHost.run(host, id)
   }
 
   /** Gives every session of `fromOwner` to `toOwner` (an admin adopting what was made while AUTH was off). */
@@ -390,6 +393,7 @@ export class ChatStore {
       reply.tokensUsed ?? null,
       reply.promptTokens ?? null,
       reply.doneReason ?? null,
+      reply.host ?? null,
       id,
     ]
     return Number(this.statements.finish.run(...params).changes) > 0
@@ -428,14 +432,16 @@ export class ChatStore {
     if (this.db.isOpen) this.db.close()
   }
 
-  private transaction<T>(work: () => T): T {
-    this.db.exec('BEGIN IMMEDIATE')
+  /** Runs `work` in one write transaction, rolled back if it throws; nothing may be awaited inside. */
+  transaction<T>(work: () => T): T {
+    // Prepared once: exec() would parse the SQL on every turn of the hot path.
+    this.statements.begin.run()
     try {
       const result = work()
-      this.db.exec('COMMIT')
+      this.statements.commit.run()
       return result
     } catch (error) {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK')
+      if (this.db.isTransaction) this.statements.rollback.run()
       throw error
     }
   }

@@ -246,7 +246,7 @@ test('every list and lookup query uses an index: no table scan, no sort', (t) =>
     const params = (sql.match(/\?/g) ?? []).map(() => null)
     return app.store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((row) => String(row.detail)).join(' | ')
   }
-  for (const name of ['listSessionsFirst', 'listSessionsAfter', 'listSessionsByCreationFirst', 'listSessionsByCreationAfter', 'listMessagesFirst', 'listMessagesAfter', 'history', 'getSession', 'getMessage', 'hasRole', 'interruptStreaming'] as const) {
+  for (const name of ['listSessionsFirst', 'listSessionsAfter', 'listSessionsByCreationFirst', 'listSessionsByCreationAfter', 'listMessagesFirst', 'listMessagesAfter', 'listMessagesLast', 'listMessagesBefore', 'sessionHost', 'history', 'getSession', 'getMessage', 'hasRole', 'interruptStreaming'] as const) {
     const detail = plan(name)
     assert.doesNotMatch(detail, /SCAN (sessions|messages)\b(?! USING)/, `${name}: ${detail}`)
     assert.doesNotMatch(detail, /TEMP B-TREE/, `${name}: ${detail}`)

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { gzipSync } from 'node:zlib'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { seedDatabase } from './seed.ts'
 
 const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } } })
@@ -77,27 +77,55 @@ const listeningUrl = (line: string) => {
   }
 }
 
-async function startFake(delayMs: number, tokens: number): Promise<string> {
-  const { value } = await startProcess(['--import', 'tsx', 'test/support/fake-ollama.ts', '--delay', String(delayMs), '--tokens', String(tokens)], {}, (line) =>
+async function startFake(delayMs: number, tokens: number): Promise<{ url: string; child: ChildProcess }> {
+  const { child, value } = await startProcess(['--import', 'tsx', 'test/support/fake-ollama.ts', '--delay', String(delayMs), '--tokens', String(tokens)], {}, (line) =>
     line.startsWith('{"url"') ? JSON.parse(line).url : undefined,
   )
-  return value
+  return { url: value, child }
 }
 
 /** The service as the container runs it: the Dockerfile's CMD, whose flags matter for memory. */
 const SERVICE_ARGS = (JSON.parse(/^CMD (\[.*\])$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))![1]!) as string[]).slice(1)
 
-async function startService(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+interface Service {
+  url: string
+  child: ChildProcess
+  /** Every request carries this user's key: AUTH is required, as on a server others reach. */
+  headers: Record<string, string>
+}
+
+/** A user `bench` with a key, made with the admin command the image ships; the chats made while AUTH was off become theirs. */
+function provisionKey(dbPath: string): string {
+  const admin = (...args: string[]) => spawnSync(process.execPath, ['dist/admin.mjs', ...args], { cwd: ROOT, env: { ...process.env, DB_PATH: dbPath }, encoding: 'utf8' })
+  admin('user', 'add', 'bench')
+  admin('adopt-local', 'bench')
+  const created = admin('key', 'create', 'bench')
+  if (created.status !== 0) throw new Error(`could not make a key: ${created.stderr}`)
+  return created.stdout.trim().split('\n').at(-1)!
+}
+
+async function startService(env: Record<string, string>): Promise<Service> {
+  const dbPath = env.DB_PATH ?? join(SCRATCH, `service-${children.length}.db`)
+  const key = provisionKey(dbPath)
   const { child, value } = await startProcess(SERVICE_ARGS, {
     PORT: '0',
     HOST: '127.0.0.1',
+    AUTH: 'required',
+    // The limiter runs on every request, with room for the bench's load.
+    RATE_LIMIT: '1000000/s',
     // The default level: one access-log line per request, as in a real deployment.
     LOG_LEVEL: 'info',
     MAX_CONCURRENT_CHATS: '5000',
-    DB_PATH: join(SCRATCH, `service-${children.length}.db`),
     ...env,
+    DB_PATH: dbPath,
   }, listeningUrl)
-  return { url: value, child }
+  return { url: value, child, headers: { authorization: `Bearer ${key}` } }
+}
+
+/** User and system CPU time of a process so far, in ms (Linux /proc; 10 ms ticks). */
+function cpuMs(child: ChildProcess): number {
+  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
 function peakRssMb(child: ChildProcess): number {
@@ -115,12 +143,12 @@ interface StreamResult {
  * One streamed chat: POST `body` to `url`, time to the first token, and whether the stream ended
  * properly (`endMarker` seen).
  */
-function stream(url: string, body: string, firstToken: string, endMarker: string): Promise<StreamResult> {
+function stream(url: string, body: string, firstToken: string, endMarker: string, headers: Record<string, string> = {}): Promise<StreamResult> {
   return new Promise((resolve) => {
     const startedAt = performance.now()
     let ttftMs = Number.NaN
     let tail = ''
-    const req = httpRequest(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+    const req = httpRequest(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => {
         if (Number.isNaN(ttftMs) && chunk.includes(firstToken)) ttftMs = performance.now() - startedAt
@@ -136,8 +164,8 @@ function stream(url: string, body: string, firstToken: string, endMarker: string
 
 const directChat = (fake: string) => () =>
   stream(`${fake}/api/chat`, JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'bench' }], stream: true }), '"content":"tok', '"done":true')
-const serviceChat = (service: string) => () =>
-  stream(`${service}/v1/chat`, JSON.stringify({ message: 'bench' }), '"type":"token"', '"type":"done"')
+const serviceChat = (service: Service) => () =>
+  stream(`${service.url}/v1/chat`, JSON.stringify({ message: 'bench' }), '"type":"token"', '"type":"done"', service.headers)
 
 /** `count` streams, started `spacingMs` apart (0: all at once), all awaited. */
 async function wave(run: () => Promise<StreamResult>, count: number, spacingMs: number): Promise<StreamResult[]> {
@@ -149,10 +177,10 @@ async function wave(run: () => Promise<StreamResult>, count: number, spacingMs: 
   return Promise.all(inFlight)
 }
 
-async function get(url: string, method = 'GET'): Promise<{ ms: number; status: number; body: string }> {
+async function get(url: string, method = 'GET', headers: Record<string, string> = {}): Promise<{ ms: number; status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const startedAt = performance.now()
-    const req = httpRequest(url, { method, agent }, (res) => {
+    const req = httpRequest(url, { method, agent, headers }, (res) => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => (body += chunk))
@@ -185,7 +213,7 @@ const startupService: number[] = []
 const startupBare: number[] = []
 const bareServer = "require('node:http').createServer().listen(0,'127.0.0.1',function(){console.log(JSON.stringify({msg:'listening',url:'x'}))})"
 for (let run = 0; run < startupRuns; run++) {
-  const service = await startProcess(SERVICE_ARGS, { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DB_PATH: join(SCRATCH, `startup-${run}.db`) }, listeningUrl)
+  const service = await startProcess(SERVICE_ARGS, { PORT: '0', HOST: '127.0.0.1', AUTH: 'required', LOG_LEVEL: 'info', DB_PATH: join(SCRATCH, `startup-${run}.db`) }, listeningUrl)
   startupService.push(service.startedMs)
   service.child.kill('SIGKILL')
   const bare = await startProcess(['-e', bareServer], {}, listeningUrl)
@@ -200,18 +228,19 @@ summary.startup = startup
 
 // ---------------------------------------------------------------- 3. time to first token
 
-const slowFake = await startFake(20, 30)
+const slowFake = (await startFake(20, 30)).url
 const ttftService = await startService({ OLLAMA_HOST: slowFake })
 const ttftRows: Array<Array<string | number>> = []
 const ttftSummary: Record<string, unknown> = {}
 const scenarios = [
   { name: '1 stream at a time', count: QUICK ? 20 : 40, spacingMs: -1 },
   { name: '100 in flight, 5 ms apart', count: 100, spacingMs: 5 },
+  { name: '100 at once (a herd)', count: 100, spacingMs: 0 },
   { name: '1,000 at once', count: 1000, spacingMs: 0 },
 ]
 // Warm both paths (connections, JIT) before measuring.
 await wave(directChat(slowFake), 20, 0)
-await wave(serviceChat(ttftService.url), 20, 0)
+await wave(serviceChat(ttftService), 20, 0)
 for (const scenario of scenarios) {
   const measure = async (run: () => Promise<StreamResult>) => {
     if (scenario.spacingMs >= 0) return wave(run, scenario.count, scenario.spacingMs)
@@ -220,7 +249,7 @@ for (const scenario of scenarios) {
     return results
   }
   const direct = await measure(directChat(slowFake))
-  const through = await measure(serviceChat(ttftService.url))
+  const through = await measure(serviceChat(ttftService))
   const stats = (results: StreamResult[]) => {
     const ttfts = results.filter((result) => result.ok).map((result) => result.ttftMs)
     return { p50: percentile(ttfts, 50), p99: percentile(ttfts, 99), completed: ttfts.length, errors: results.length - ttfts.length }
@@ -243,7 +272,7 @@ summary.peak_rss_mb = rssAfterTtft
 
 const tokensPerStream = QUICK ? 2000 : 5000
 const concurrentStreams = 10
-const fastFake = await startFake(0, tokensPerStream)
+const fastFake = (await startFake(0, tokensPerStream)).url
 const relayService = await startService({ OLLAMA_HOST: fastFake })
 const relay = async (run: () => Promise<StreamResult>) => {
   await wave(run, 2, 0)
@@ -253,12 +282,33 @@ const relay = async (run: () => Promise<StreamResult>) => {
   return { tokensPerSecond: (results.filter((result) => result.ok).length * tokensPerStream) / seconds, errors: results.filter((result) => !result.ok).length }
 }
 const relayDirect = await relay(directChat(fastFake))
-const relayThrough = await relay(serviceChat(relayService.url))
+const relayThrough = await relay(serviceChat(relayService))
 table(`Relay throughput, no delay per token (${concurrentStreams} streams x ${tokensPerStream} tokens, every reply stored)`, ['', 'direct', 'service', 'target'], [
   ['tokens/s', Math.round(relayDirect.tokensPerSecond), Math.round(relayThrough.tokensPerSecond), '>= 50,000 through the service'],
   ['errors', relayDirect.errors, relayThrough.errors, '0'],
 ])
 summary.relay = { direct_tokens_per_s: relayDirect.tokensPerSecond, service_tokens_per_s: relayThrough.tokensPerSecond, errors: relayThrough.errors }
+
+// ---------------------------------------------------------------- 4b. CPU per chat start
+
+// Chats of one token, 100 at a time: nearly all of a chat's CPU is its start. The service's CPU
+// time per chat beside the fake Ollama's own per chat (what generating the answer costs it).
+const oneTokenFake = await startFake(0, 1)
+const cpuService = await startService({ OLLAMA_HOST: oneTokenFake.url })
+const cpuChats = QUICK ? 1000 : 3000
+const fakeChild = oneTokenFake.child
+await wave(serviceChat(cpuService), 200, 0)
+const cpuBefore = { service: cpuMs(cpuService.child), fake: cpuMs(fakeChild) }
+for (let done = 0; done < cpuChats; done += 100) await wave(serviceChat(cpuService), 100, 0)
+const cpuPerChat = {
+  service_ms: (cpuMs(cpuService.child) - cpuBefore.service) / cpuChats,
+  fake_ms: (cpuMs(fakeChild) - cpuBefore.fake) / cpuChats,
+}
+table(`CPU per chat start (${cpuChats} one-token chats, 100 at a time, process CPU time / chats)`, ['', 'service', 'fake Ollama', 'target'], [
+  ['CPU per chat', ms(cpuPerChat.service_ms), ms(cpuPerChat.fake_ms), '<= 0.2 ms'],
+])
+summary.cpu_per_chat = cpuPerChat
+cpuService.child.kill('SIGKILL')
 
 // ---------------------------------------------------------------- 5. list endpoints on a large database
 
@@ -286,16 +336,16 @@ const sessionCursors: string[] = []
 {
   let cursor: string | null = null
   for (let page = 0; page < 40 && (page === 0 || cursor); page++) {
-    const { body }: { body: string } = await get(`${listService.url}/v1/sessions?limit=200${cursor ? `&cursor=${cursor}` : ''}`)
+    const { body }: { body: string } = await get(`${listService.url}/v1/sessions?limit=200${cursor ? `&cursor=${cursor}` : ''}`, 'GET', listService.headers)
     cursor = JSON.parse(body).next_cursor
     if (cursor) sessionCursors.push(cursor)
   }
 }
 const timed = async (url: () => string, method = 'GET') => {
-  for (let index = 0; index < 50; index++) await get(url(), method)
+  for (let index = 0; index < 50; index++) await get(url(), method, listService.headers)
   const times: number[] = []
   for (let index = 0; index < samples; index++) {
-    const { ms: elapsed, status } = await get(url(), method)
+    const { ms: elapsed, status } = await get(url(), method, listService.headers)
     if (status >= 400) throw new Error(`${url()} answered ${status}`)
     times.push(elapsed)
   }
@@ -340,9 +390,9 @@ const poolSummary: Record<string, unknown> = {}
 let oneHostRate = 0
 for (const hostCount of [1, 2, 3]) {
   const service = await startService({ OLLAMA_HOSTS: poolFakes.slice(0, hostCount).map((fake) => fake.url).join(',') })
-  await wave(serviceChat(service.url), hostCount * 2, 0)
+  await wave(serviceChat(service), hostCount * 2, 0)
   const startedAt = performance.now()
-  const results = await wave(serviceChat(service.url), poolStreams, 0)
+  const results = await wave(serviceChat(service), poolStreams, 0)
   const rate = (results.filter((result) => result.ok).length * poolTokens) / ((performance.now() - startedAt) / 1000)
   if (hostCount === 1) oneHostRate = rate
   poolRows.push([`${hostCount} host${hostCount > 1 ? 's' : ''}`, Math.round(rate), `${(rate / oneHostRate).toFixed(2)}x`, results.filter((result) => !result.ok).length])
@@ -360,7 +410,7 @@ for (const fake of poolFakes) fake.chats.length = 0
 await Promise.all(Array.from({ length: conversations }, async (_, conversation) => {
   const sessionId = crypto.randomUUID()
   for (let turn = 0; turn < turns; turn++) {
-    await stream(`${warmService.url}/v1/chat`, JSON.stringify({ message: `c${conversation} t${turn}`, session_id: sessionId }), '"type":"token"', '"type":"done"')
+    await stream(`${warmService.url}/v1/chat`, JSON.stringify({ message: `c${conversation} t${turn}`, session_id: sessionId }), '"type":"token"', '"type":"done"', warmService.headers)
   }
 }))
 const hostOfTurn = new Map<string, number>()
