@@ -2,6 +2,7 @@ import * as v from 'valibot'
 import { readJsonBody } from '../lib/body.ts'
 import { itemOf, itemsAsMessages, NewItems, ownedConversation } from '../lib/conversations.ts'
 import { defineFunction } from '../lib/handler.ts'
+import { openAIList } from '../lib/openai.ts'
 import { parseInput } from '../lib/validate.ts'
 
 const Body = v.looseObject({ items: v.pipe(NewItems, v.minLength(1, 'must have at least one item')) })
@@ -16,7 +17,6 @@ export default defineFunction({
     const body = parseInput(Body, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
     const { sessionId } = ownedConversation(app, principal, params.id!)
     const ids = app.store.appendMessages(sessionId, principal.userId, itemsAsMessages(body.items))
-    const data = ids.map((id) => itemOf(app.store.getSessionMessage(sessionId, id)!))
-    return Response.json({ object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: false })
+    return Response.json(openAIList(ids.map((id) => itemOf(app.store.getSessionMessage(sessionId, id)!)), false))
   },
 })

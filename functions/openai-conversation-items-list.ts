@@ -1,6 +1,7 @@
 import * as v from 'valibot'
 import { itemOf, ownedConversation, ownedItem } from '../lib/conversations.ts'
 import { defineFunction } from '../lib/handler.ts'
+import { openAIList } from '../lib/openai.ts'
 import { parseInput, queryInteger, queryOf } from '../lib/validate.ts'
 
 const Query = v.looseObject({
@@ -20,8 +21,7 @@ export default defineFunction({
     const { sessionId } = ownedConversation(app, principal, params.id!)
     const after = query.after ? ownedItem(app, sessionId, query.after) : undefined
     const cursor = after ? ([after.created_at, after.seq] as [string, number]) : null
-    const page = query.order === 'asc' ? app.store.listMessages(sessionId, query.limit, cursor) : app.store.listMessagesNewestFirst(sessionId, query.limit, cursor)
-    const data = page.items.map(itemOf)
-    return Response.json({ object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: page.next !== null })
+    const page = app.store.listMessages(sessionId, query.limit, cursor, query.order)
+    return Response.json(openAIList(page.items.map(itemOf), page.next !== null))
   },
 })

@@ -1,5 +1,6 @@
 import * as v from 'valibot'
 import { defineFunction } from '../lib/handler.ts'
+import { openAIList } from '../lib/openai.ts'
 import { ownedResponse } from '../lib/responses.ts'
 import { parseInput, queryInteger, queryOf } from '../lib/validate.ts'
 
@@ -28,6 +29,6 @@ export default defineFunction({
     if (query.order === 'desc') items.reverse()
     const start = query.after ? items.findIndex((item) => item.id === query.after) + 1 : 0
     const page = items.slice(start, start + query.limit)
-    return Response.json({ object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: start + query.limit < items.length })
+    return Response.json(openAIList(page, start + query.limit < items.length))
   },
 })

@@ -41,6 +41,11 @@ export function unsupported(param: string, detail: string): HttpProblem {
   return new HttpProblem(400, 'validation', detail, { param })
 }
 
+/** OpenAI's list page: `data`, the first and last ids, and whether more follow. */
+export function openAIList<T extends { id: string }>(data: T[], hasMore: boolean) {
+  return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore }
+}
+
 export const newId = (prefix: string) => `${prefix}_${randomBytes(16).toString('hex')}`
 
 export const unixSeconds = (time: number | string = Date.now()) => Math.floor((typeof time === 'string' ? Date.parse(time) : time) / 1000)

@@ -257,10 +257,12 @@ export class ChatStore {
     return { items, next: rows.length > limit && last ? [sortKey!, last.id] : null }
   }
 
-  listMessages(sessionId: string, limit: number, after: MessageCursor | null): Page<Message, MessageCursor> {
-    const rows = after
-      ? this.statements.listMessagesAfter.all(sessionId, after[0], after[1], limit + 1)
-      : this.statements.listMessagesFirst.all(sessionId, limit + 1)
+  /** A session's messages, oldest first (or newest first, OpenAI's default for conversation items), a page at a time. */
+  listMessages(sessionId: string, limit: number, after: MessageCursor | null, order: 'asc' | 'desc' = 'asc'): Page<Message, MessageCursor> {
+    const [first, next] = order === 'asc'
+      ? [this.statements.listMessagesFirst, this.statements.listMessagesAfter]
+      : [this.statements.listMessagesLast, this.statements.listMessagesBefore]
+    const rows = after ? next.all(sessionId, after[0], after[1], limit + 1) : first.all(sessionId, limit + 1)
     const page = rows.slice(0, limit)
     const last = page.at(-1)
     return {
@@ -334,16 +336,6 @@ export class ChatStore {
   /** Removes a message that is not being generated; false when the session has no such message. */
   deleteMessage(sessionId: string, messageId: string): boolean {
     return Number(this.statements.deleteMessage.run(messageId, sessionId).changes) > 0
-  }
-
-  /** The session's messages newest first, a page at a time (conversation items in OpenAI's default order). */
-  listMessagesNewestFirst(sessionId: string, limit: number, before: MessageCursor | null): Page<Message, MessageCursor> {
-    const rows = before
-      ? this.statements.listMessagesBefore.all(sessionId, before[0], before[1], limit + 1)
-      : this.statements.listMessagesLast.all(sessionId, limit + 1)
-    const page = rows.slice(0, limit)
-    const last = page.at(-1)
-    return { items: page.map(toMessage), next: rows.length > limit && last ? [String(last.created_at), Number(last.seq)] : null }
   }
 
   sessionMetadata(id: string): Record<string, string> {
