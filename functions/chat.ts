@@ -61,7 +61,8 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const turn = store.beginTurn({ sessionId: reservation.sessionId, ownerId, content: body.message, system: body.system, model: body.model })
   let lease: HostLease | null
   try {
-    const pinned = store.sessionHost(reservation.sessionId)
+    // A conversation this turn began has no host yet.
+    const pinned = turn.newSession ? null : store.sessionHost(reservation.sessionId)
     lease = await app.ollama.startChat(
       { model: body.model, messages: store.history(reservation.sessionId), options: ollamaOptions(body.options, config.defaultNumCtx) },
       reservation.signal,
@@ -76,7 +77,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     // Cancelled, or the server's grace ran out, while Ollama had not answered: stored as such.
     lease = null
   }
-  const details: GenerationDetails = { model: body.model, ...turn, acceptedAt, host: lease?.host ?? null }
+  const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null }
   const settings: GenerationSettings = {
     store,
     log: app.log,

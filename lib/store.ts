@@ -131,6 +131,7 @@ export class ChatStore {
       rollback: db.prepare('ROLLBACK'),
       getSession: db.prepare(`SELECT ${sessionColumns} FROM sessions WHERE id = ? AND owner_id = ?`),
       sessionOwner: db.prepare('SELECT owner_id FROM sessions WHERE id = ?'),
+      sessionForTurn: db.prepare('SELECT title, owner_id FROM sessions WHERE id = ?'),
       sessionHost: db.prepare(
         `SELECT ollama_host FROM messages WHERE session_id = ? AND role = 'assistant' AND status != 'streaming'
          ORDER BY created_at DESC, rowid DESC LIMIT 1`,
@@ -146,9 +147,7 @@ export class ChatStore {
         `SELECT ${messageColumns} FROM messages WHERE session_id = ? AND (created_at, rowid) < (?, ?)
          ORDER BY created_at DESC, rowid DESC LIMIT ?`,
       ),
-      insertSession: db.prepare(
-        `INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (?, ?, ?, ?, ?) RETURNING ${sessionColumns}`,
-      ),
+      insertSession: db.prepare('INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (?, ?, ?, ?, ?)'),
       renameSession: db.prepare(
         `UPDATE sessions SET title = ?, updated_at = ? WHERE id = ? AND owner_id = ? RETURNING ${sessionColumns}`,
       ),
@@ -214,7 +213,7 @@ export class ChatStore {
   createSession({ id = randomUUID(), title = DEFAULT_TITLE, system, ownerId = LOCAL_USER_ID }: { id?: string; title?: string; system?: string | undefined; ownerId?: string } = {}): Session {
     return this.transaction(() => {
       const now = timestamp()
-      this.statements.insertSession.get(id, title, now, now, ownerId)
+      this.statements.insertSession.run(id, title, now, now, ownerId)
       if (system) this.statements.insertMessage.run(randomUUID(), id, 'system', system, null, 'complete', now)
       return toSession(this.statements.getSession.get(id, ownerId)!)
     })
@@ -289,13 +288,13 @@ export class ChatStore {
    * A user's message and the assistant reply that will answer it, stored `streaming` and empty,
    * in one transaction: a generation needs no further write before its first token.
    */
-  beginTurn(turn: UserTurn & { model: string }): { userMessageId: string; reply: { id: string; createdAt: string } } {
+  beginTurn(turn: UserTurn & { model: string }): { userMessageId: string; reply: { id: string; createdAt: string }; newSession: boolean } {
     return this.transaction(() => {
       const now = timestamp()
-      const { userMessageId } = this.insertUserMessage(turn, now)
+      const { userMessageId, newSession } = this.insertUserMessage(turn, now)
       const reply = { id: randomUUID(), createdAt: now }
       this.statements.insertMessage.run(reply.id, turn.sessionId, 'assistant', '', turn.model, 'streaming', now)
-      return { userMessageId, reply }
+      return { userMessageId, reply, newSession }
     })
   }
 
@@ -352,19 +351,20 @@ export class ChatStore {
     this.statements.discardReply.run(id)
   }
 
-  private insertUserMessage({ sessionId, ownerId, content, system }: UserTurn, now: string): { userMessageId: string } {
-    const owner = this.statements.sessionOwner.get(sessionId)
-    if (owner && owner.owner_id !== ownerId) throw noSuchSession(sessionId)
-    const session = owner ? this.statements.getSession.get(sessionId, ownerId)! : this.statements.insertSession.get(sessionId, DEFAULT_TITLE, now, now, ownerId)!
-    if (system && !this.statements.hasRole.get(sessionId, 'system')) {
+  private insertUserMessage({ sessionId, ownerId, content, system }: UserTurn, now: string): { userMessageId: string; newSession: boolean } {
+    const session = this.statements.sessionForTurn.get(sessionId)
+    if (session && session.owner_id !== ownerId) throw noSuchSession(sessionId)
+    // A session made by this turn has no messages yet: nothing to look up before inserting.
+    if (!session) this.statements.insertSession.run(sessionId, DEFAULT_TITLE, now, now, ownerId)
+    if (system && (!session || !this.statements.hasRole.get(sessionId, 'system'))) {
       this.statements.insertMessage.run(randomUUID(), sessionId, 'system', system, null, 'complete', now)
     }
     // Only a session still called New Chat can take its title from this message.
-    const namesSession = session.title === DEFAULT_TITLE && !this.statements.hasRole.get(sessionId, 'user')
+    const namesSession = !session || (session.title === DEFAULT_TITLE && !this.statements.hasRole.get(sessionId, 'user'))
     const userMessageId = randomUUID()
     this.statements.insertMessage.run(userMessageId, sessionId, 'user', content, null, 'complete', now)
     if (namesSession) this.statements.setTitle.run(titleFromMessage(content), sessionId)
-    return { userMessageId }
+    return { userMessageId, newSession: !session }
   }
 
   /** The messages Ollama is sent: every message with content, oldest first. */
