@@ -260,3 +260,27 @@ test('one response at a time in a conversation: a second one while the first run
   })()
   assert.equal(done?.response.output_text ?? (done?.response.output[0] as any)?.content[0].text, 'slow')
 })
+
+test('Ollama down: a response is a 503 and nothing is kept; a background one is stored failed, for polling to see', async (t) => {
+  const server = await testServer(t, null)
+  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'local', maxRetries: 0 })
+  await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'anyone?' }), (error: any) => error instanceof OpenAI.InternalServerError && error.status === 503)
+  assert.equal(server.app.store.db.prepare('SELECT count(*) AS n FROM responses').get()!.n, 0)
+  const queued = await client.responses.create({ model: 'llama3.2', input: 'later', background: true })
+  await server.app.responses.registry.get(queued.id)?.settled
+  const failed = await client.responses.retrieve(queued.id)
+  assert.equal(failed.status, 'failed')
+  assert.match(failed.error!.message, /unreachable/)
+})
+
+test('Ollama failing mid-response: response.failed as the last event, and the partial text stored failed', async (t) => {
+  const { client } = await openAI(t, { scenario: { tokens: ['partial ', 'never'], failAfterTokens: 1 } })
+  const events: any[] = []
+  for await (const event of await client.responses.create({ model: 'llama3.2', input: 'x', stream: true })) events.push(event)
+  const last = events.at(-1)
+  assert.equal(last.type, 'response.failed')
+  assert.match(last.response.error.message, /Ollama failed during the response/)
+  const stored = await client.responses.retrieve(last.response.id)
+  assert.equal(stored.status, 'failed')
+  assert.equal((stored.output[0] as any).content[0].text, 'partial ')
+})
