@@ -9,8 +9,8 @@ export default defineFunction({
   method: 'GET',
   path: '/metrics',
   access: 'admin',
-  async handle(_request, { app }) {
-    const { body, contentType } = await app.metrics.exposition()
+  handle(_request, { app }) {
+    const { body, contentType } = app.metrics.exposition()
     return new Response(body, { headers: { 'content-type': contentType, 'cache-control': 'no-store' } })
   },
 })

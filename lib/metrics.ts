@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, registerProcessMetrics } from './prometheus.ts'
 
 /** What the metrics read at scrape time rather than count as things happen. */
 export interface MetricSources {
@@ -16,74 +16,51 @@ const PREFIX = 'chat_ollama_'
  */
 export class Metrics {
   readonly registry = new Registry()
-  private readonly requests: Counter<'function' | 'method' | 'status'>
-  private readonly requestSeconds: Histogram<'function'>
-  private readonly problems: Counter<'kind'>
-  private readonly rateLimited: Counter<'function'>
+  private readonly requests: Counter
+  private readonly requestSeconds: Histogram
+  private readonly problems: Counter
+  private readonly rateLimited: Counter
   private readonly firstTokenSeconds: Histogram
-  private readonly tokens: Counter<'direction'>
-  private readonly replies: Counter<'status'>
-  private defaultsCollected = false
+  private readonly tokens: Counter
+  private readonly replies: Counter
+  private processMetrics = false
 
   constructor(sources: MetricSources) {
-    const registers = [this.registry]
-    this.requests = new Counter({
-      name: `${PREFIX}http_requests_total`,
-      help: 'HTTP requests answered, by function (the endpoint that answered; "none" when no route matched), method and status.',
-      labelNames: ['function', 'method', 'status'],
-      registers,
-    })
-    this.requestSeconds = new Histogram({
-      name: `${PREFIX}http_request_duration_seconds`,
-      help: 'Time from a request to its response headers (for an event stream, its start), by function.',
-      labelNames: ['function'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    })
-    this.problems = new Counter({ name: `${PREFIX}problems_total`, help: 'Problem (RFC 7807) answers, by kind.', labelNames: ['kind'], registers })
-    this.rateLimited = new Counter({
-      name: `${PREFIX}rate_limited_total`,
-      help: 'Requests refused with 429 (RATE_LIMIT, failed credentials, MAX_CONCURRENT_CHATS, followers), by function.',
-      labelNames: ['function'],
-      registers,
-    })
-    this.firstTokenSeconds = new Histogram({
-      name: `${PREFIX}time_to_first_token_seconds`,
-      help: 'Time from a chat being accepted to its first token being sent.',
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers,
-    })
-    this.tokens = new Counter({ name: `${PREFIX}tokens_total`, help: 'Tokens Ollama read (input) and wrote (output) for finished replies.', labelNames: ['direction'], registers })
+    const add = <T extends Counter | Gauge | Histogram>(metric: T) => this.registry.register(metric)
+    this.requests = add(new Counter(
+      `${PREFIX}http_requests_total`,
+      'HTTP requests answered, by function (the endpoint that answered; "none" when no route matched), method and status.',
+      ['function', 'method', 'status'],
+    ))
+    this.requestSeconds = add(new Histogram(
+      `${PREFIX}http_request_duration_seconds`,
+      'Time from a request to its response headers (for an event stream, its start), by function.',
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      ['function'],
+    ))
+    this.problems = add(new Counter(`${PREFIX}problems_total`, 'Problem (RFC 7807) answers, by kind.', ['kind']))
+    this.rateLimited = add(new Counter(
+      `${PREFIX}rate_limited_total`,
+      'Requests refused with 429 (RATE_LIMIT, failed credentials, MAX_CONCURRENT_CHATS, followers), by function.',
+      ['function'],
+    ))
+    this.firstTokenSeconds = add(new Histogram(
+      `${PREFIX}time_to_first_token_seconds`,
+      'Time from a chat being accepted to its first token being sent.',
+      [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    ))
+    this.tokens = add(new Counter(`${PREFIX}tokens_total`, 'Tokens Ollama read (input) and wrote (output) for finished replies.', ['direction']))
     // Both series exist from the start, so a rate over them is defined before the first reply.
     this.tokens.inc({ direction: 'input' }, 0)
     this.tokens.inc({ direction: 'output' }, 0)
-    this.replies = new Counter({ name: `${PREFIX}replies_total`, help: 'Replies ended, by stored status.', labelNames: ['status'], registers })
-    new Gauge({
-      name: `${PREFIX}generations_active`,
-      help: 'Chats accepted and not yet stored (set up or generating).',
-      registers,
-      collect() {
-        this.set(sources.activeGenerations())
-      },
-    })
-    new Gauge({
-      name: `${PREFIX}ollama_host_up`,
-      help: '1 when the Ollama host answered its last probe, else 0.',
-      labelNames: ['host'],
-      registers,
-      collect() {
-        for (const host of sources.hosts()) this.set({ host: host.host }, host.up ? 1 : 0)
-      },
-    })
-    new Gauge({
-      name: `${PREFIX}ollama_host_outstanding`,
-      help: 'Chats running on each Ollama host.',
-      labelNames: ['host'],
-      registers,
-      collect() {
-        for (const host of sources.hosts()) this.set({ host: host.host }, host.outstanding)
-      },
-    })
+    this.replies = add(new Counter(`${PREFIX}replies_total`, 'Replies ended, by stored status.', ['status']))
+    add(new Gauge(`${PREFIX}generations_active`, 'Chats accepted and not yet stored (set up or generating).', [], (gauge) => gauge.set({}, sources.activeGenerations())))
+    add(new Gauge(`${PREFIX}ollama_host_up`, '1 when the Ollama host answered its last probe, else 0.', ['host'], (gauge) => {
+      for (const host of sources.hosts()) gauge.set({ host: host.host }, host.up ? 1 : 0)
+    }))
+    add(new Gauge(`${PREFIX}ollama_host_outstanding`, 'Chats running on each Ollama host.', ['host'], (gauge) => {
+      for (const host of sources.hosts()) gauge.set({ host: host.host }, host.outstanding)
+    }))
   }
 
   request(fn: string, method: string, status: number, seconds: number): void {
@@ -97,7 +74,7 @@ export class Metrics {
   }
 
   firstToken(seconds: number): void {
-    this.firstTokenSeconds.observe(seconds)
+    this.firstTokenSeconds.observe({}, seconds)
   }
 
   reply(status: string, inputTokens: number | null, outputTokens: number | null): void {
@@ -106,12 +83,12 @@ export class Metrics {
     if (outputTokens) this.tokens.inc({ direction: 'output' }, outputTokens)
   }
 
-  /** The exposition, with Node's process metrics (collected from the first scrape on). */
-  async exposition(): Promise<{ body: string; contentType: string }> {
-    if (!this.defaultsCollected) {
-      collectDefaultMetrics({ register: this.registry })
-      this.defaultsCollected = true
+  /** The exposition, with the process and Node metrics (watched from the first scrape on). */
+  exposition(): { body: string; contentType: string } {
+    if (!this.processMetrics) {
+      registerProcessMetrics(this.registry)
+      this.processMetrics = true
     }
-    return { body: await this.registry.metrics(), contentType: this.registry.contentType }
+    return { body: this.registry.exposition(), contentType: this.registry.contentType }
   }
 }
