@@ -238,11 +238,12 @@ export class ResponseRun {
   }
 
   private finish(end: ResponseEnd): void {
+    // The status a chat reply would be stored with: the conversation's message, and the metrics.
+    const status = end.status === 'completed' || end.status === 'incomplete' ? 'complete' : end.status === 'cancelled' ? 'cancelled' : 'error'
     try {
       this.deps.responses?.finish(this.record.id, end)
       const conversation = this.deps.conversation
       if (conversation) {
-        const status = end.status === 'completed' || end.status === 'incomplete' ? 'complete' : end.status === 'cancelled' ? 'cancelled' : 'error'
         conversation.store.finishReply(conversation.replyId, {
           content: end.outputText,
           status,
@@ -263,7 +264,7 @@ export class ResponseRun {
       error: end.error,
       completed_at: new Date().toISOString(),
     })
-    this.deps.metrics.reply(end.status, end.usage?.input_tokens ?? null, end.usage?.output_tokens ?? null)
+    this.deps.metrics.reply(end.status === 'failed' ? 'error' : status, end.usage?.input_tokens ?? null, end.usage?.output_tokens ?? null)
     this.publish()
     for (const listener of this.listeners.keys()) listener(null)
     this.listeners.clear()
