@@ -1,8 +1,9 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { Readable } from 'node:stream'
+import { http } from './node-http-module.ts'
 
-const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: Infinity })
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity })
 const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: Infinity })
 
 /**
@@ -15,7 +16,7 @@ export const nodeFetch: typeof fetch = (input, init = {}) =>
     const url = new URL(input instanceof Request ? input.url : String(input))
     const https = url.protocol === 'https:'
     const headers = new Headers(init.headers)
-    const request = (https ? httpsRequest : httpRequest)(url, {
+    const request = (https ? httpsRequest : http.request)(url, {
       method: init.method ?? 'GET',
       headers: Object.fromEntries(headers),
       agent: https ? httpsAgent : httpAgent,

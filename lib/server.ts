@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import adminAudit from '../functions/admin-audit.ts'
 import adminKeysCreate from '../functions/admin-keys-create.ts'
@@ -41,6 +41,7 @@ import { ConfigError, loadConfig, ollamaHostsOf, readEnvironment, type Config } 
 import { createAppContext, VERSION, type AppContext } from './context.ts'
 import { createDispatcher } from './dispatcher.ts'
 import type { FunctionSpec } from './function-spec.ts'
+import { http } from './node-http-module.ts'
 import { serveNodeRequest } from './node-http.ts'
 import { maskCredentials } from './ollama-host.ts'
 import { acquireServerLock, type ServerLock, type ServerLockTimings } from './server-lock.ts'
@@ -119,7 +120,7 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
   const dispatcher = createDispatcher(FUNCTIONS, app)
   const responses = new OpenResponses()
   const adapterOptions = { maxBodyBytes: config.maxBodyBytes, writeTimeoutMs: config.writeTimeoutMs, log: app.log }
-  const server = createServer(
+  const server = http.createServer(
     {
       requestTimeout: config.readTimeoutMs,
       headersTimeout: Math.min(config.readTimeoutMs, 60_000),
