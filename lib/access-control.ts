@@ -116,8 +116,7 @@ export class AccessControl {
         this.failed(address, 'authenticate')
         throw unauthorized('The API key is not valid: it is unknown, revoked or expired, or not sent as Authorization: Bearer <key>.')
       }
-      this.noteKeyUse(signedIn.keyId)
-      return { userId: signedIn.user.id, name: signedIn.user.name, role: signedIn.user.role, keyId: signedIn.keyId, via: 'key' }
+      return this.principalOf(signedIn, 'key')
     }
     const signedIn = this.store.authenticateCookie(token!)
     if (!signedIn) {
@@ -127,8 +126,12 @@ export class AccessControl {
     if (!SAFE_METHODS.has(request.method) && !isSameOrigin(request)) {
       throw new HttpProblem(403, 'forbidden', 'A change made with the page\'s sign-in must come from the page itself (same origin).')
     }
-    this.noteKeyUse(signedIn.keyId)
-    return { userId: signedIn.user.id, name: signedIn.user.name, role: signedIn.user.role, keyId: signedIn.keyId, via: 'cookie' }
+    return this.principalOf(signedIn, 'cookie')
+  }
+
+  private principalOf({ user, keyId }: Authenticated, via: 'key' | 'cookie'): Principal {
+    this.noteKeyUse(keyId)
+    return { userId: user.id, name: user.name, role: user.role, keyId, via }
   }
 
   private limit(principal: Principal, request: Request, onRateLimit: (state: RateLimitState) => void): void {

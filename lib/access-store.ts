@@ -66,9 +66,7 @@ export class AccessStore {
     this.statements = {
       insertUser: db.prepare('INSERT INTO users (id, name, role, created_at) VALUES (?, ?, ?, ?) RETURNING id, name, role, created_at'),
       userByName: db.prepare('SELECT id, name, role, created_at FROM users WHERE name = ?'),
-      userById: db.prepare('SELECT id, name, role, created_at FROM users WHERE id = ?'),
       listUsers: db.prepare('SELECT id, name, role, created_at FROM users ORDER BY created_at, rowid'),
-      countUsers: db.prepare('SELECT count(*) AS n FROM users'),
       insertKey: db.prepare('INSERT INTO api_keys (id, user_id, name, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)'),
       keyByHash: db.prepare(
         `SELECT k.id AS key_id, k.hash, k.expires_at, k.revoked_at, u.id, u.name, u.role, u.created_at
@@ -105,17 +103,8 @@ export class AccessStore {
     return toUser(row)
   }
 
-  userById(id: string): User | undefined {
-    const row = this.statements.userById.get(id)
-    return row && toUser(row)
-  }
-
   listUsers(): User[] {
     return this.statements.listUsers.all().map(toUser)
-  }
-
-  hasUsers(): boolean {
-    return Number(this.statements.countUsers.get()!.n) > 0
   }
 
   /** A new key for `userName`; the key itself is returned this once and never stored. */

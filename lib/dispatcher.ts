@@ -87,7 +87,7 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
         if (!response && answer.status >= 400) current.problemKind = answer.status === 404 ? 'not_found' : 'method_not_allowed'
         const headers = answer.headers
         headers.set('x-request-id', requestId)
-        const { rateLimit } = state(request)
+        const { rateLimit } = current
         if (rateLimit) {
           headers.set('ratelimit-policy', rateLimit.policy)
           headers.set('ratelimit', `"per-user";r=${rateLimit.answer.remaining};t=${rateLimit.answer.resetSeconds}`)
