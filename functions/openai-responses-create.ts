@@ -1,7 +1,8 @@
 import { readJsonBody } from '../lib/body.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { responseObject, streamResponseEvents } from '../lib/response-run.ts'
+import { responseEvents, responseObject } from '../lib/response-run.ts'
 import { acceptResponse, CreateResponseBody } from '../lib/responses.ts'
+import { followEvents } from '../lib/sse.ts'
 import { parseInput } from '../lib/validate.ts'
 
 /**
@@ -24,7 +25,7 @@ export default defineFunction({
       return Response.json(responseObject(record))
     }
     const run = await started
-    if (body.stream) return streamResponseEvents(run, -1)
+    if (body.stream) return followEvents(responseEvents(run, -1), null, app.config.sseHeartbeatMs)
     return Response.json(responseObject(await run.outcome))
   },
 })

@@ -1,7 +1,8 @@
 import * as v from 'valibot'
 import { defineFunction } from '../lib/handler.ts'
-import { responseObject, streamResponseEvents } from '../lib/response-run.ts'
+import { responseEvents, responseObject } from '../lib/response-run.ts'
 import { ownedResponse } from '../lib/responses.ts'
+import { followEvents } from '../lib/sse.ts'
 import { parseInput, queryOf } from '../lib/validate.ts'
 
 const Query = v.looseObject({
@@ -27,9 +28,9 @@ export default defineFunction({
     if (running) {
       // A queued response's events begin once Ollama answers; one that cannot start has its end stored.
       const run = await running.started.catch(() => undefined)
-      if (run) return streamResponseEvents(run, after)
+      if (run) return followEvents(responseEvents(run, after), null, app.config.sseHeartbeatMs)
       await running.settled
     }
-    return streamResponseEvents(ownedResponse(app, principal, stored.id), after)
+    return followEvents(responseEvents(ownedResponse(app, principal, stored.id), after), null, app.config.sseHeartbeatMs)
   },
 })

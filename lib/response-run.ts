@@ -5,6 +5,7 @@ import type { Metrics } from './metrics.ts'
 import { unixSeconds } from './openai.ts'
 import type { ChatStream } from './ollama.ts'
 import type { ResponseEnd, ResponseStore, StoredResponse } from './response-store.ts'
+import type { EventSource } from './sse.ts'
 import type { ChatStore } from './store.ts'
 
 /**
@@ -295,30 +296,21 @@ export interface RunningResponse {
 const encoder = new TextEncoder()
 
 /**
- * An SSE response of a response's events after `after` (-1: all): from the run while it runs,
- * from the stored record once it has ended. Each frame has OpenAI's `event:` and `data:` lines.
+ * A response's events after `after` (-1: all; OpenAI's `starting_after`) as SSE frames with
+ * OpenAI's `event:` and `data:` lines, for lib/sse.ts to serve (with its heartbeat): from the run
+ * while it runs, from the stored record once it has ended.
  */
-export function streamResponseEvents(source: ResponseRun | StoredResponse, after: number): Response {
-  let detach = () => {}
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      const send = (event: Event | null) => {
-        if (event) controller.enqueue(encoder.encode(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`))
-        else controller.close()
-      }
-      if (source instanceof ResponseRun) {
-        detach = source.subscribe(after, send)
-        return
-      }
+export function responseEvents(source: ResponseRun | StoredResponse, after: number): EventSource {
+  return {
+    subscribe(_lastEventId, listener) {
+      const send = (event: Event | null) => listener(event && encoder.encode(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`))
+      if (source instanceof ResponseRun) return source.subscribe(after, send)
       const ends = cumulativeEnds(source.deltas)
       for (let seq = after + 1, count = eventCount(source); seq < count; seq++) send(eventAt(source, seq, ends))
       send(null)
+      return () => {}
     },
-    cancel() {
-      detach()
-    },
-  })
-  return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } })
+  }
 }
 
 /** The responses running in this server, by id. */

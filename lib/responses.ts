@@ -4,7 +4,7 @@ import type { AppContext } from './context.ts'
 import { isModelAllowed } from './models.ts'
 import { contentText, newId, unsupported } from './openai.ts'
 import type { ChatMessage } from './ollama.ts'
-import { HttpProblem } from './problem.ts'
+import { HttpProblem, shuttingDown } from './problem.ts'
 import { ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
 import type { InputMessage, StoredResponse } from './response-store.ts'
 import { timestamp } from './clock.ts'
@@ -178,7 +178,10 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
         // Never started: a background response is stored failed (or cancelled); the rest is undone.
         const cancelled = reservation.abortReason === 'cancelled'
         if (record.background) {
-          const problem = error instanceof HttpProblem ? error : undefined
+          // Aborted by shutdown past its grace, or refused by Ollama (down, busy, no such model).
+          const problem = reservation.abortReason === 'shutdown'
+            ? shuttingDown('The server shut down before the response started.')
+            : error instanceof HttpProblem ? error : undefined
           app.responses.store.finish(record.id, {
             status: cancelled ? 'cancelled' : 'failed',
             outputText: '',

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync } from 'node:fs'
+import { DatabaseSync } from 'node:sqlite'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
@@ -283,4 +284,44 @@ test('Ollama failing mid-response: response.failed as the last event, and the pa
   const stored = await client.responses.retrieve(last.response.id)
   assert.equal(stored.status, 'failed')
   assert.equal((stored.output[0] as any).content[0].text, 'partial ')
+})
+
+test('killed mid-response and restarted: the response is failed with its checkpointed text; SIGTERM past the grace stores it failed too', async (t) => {
+  const fake = await fakeOllama(t, { scenario: { tokens: ['a ', 'b ', 'c '], paced: true } })
+  const dbPath = join(mkdtempSync(join(tmpdir(), 'chat-ollama-resp-')), 'chat.db')
+  const env = { OLLAMA_HOST: fake.url, DB_PATH: dbPath, CHECKPOINT_INTERVAL: '20ms', SHUTDOWN_GRACE: '100ms' }
+  const storedText = (id: string) => {
+    const db = new DatabaseSync(dbPath, { readOnly: true })
+    try {
+      return String(db.prepare('SELECT output_text FROM responses WHERE id = ?').get(id)?.output_text ?? '')
+    } finally {
+      db.close()
+    }
+  }
+
+  const first = await spawnServer(t, SERVER_FROM_SOURCE, { env })
+  const killed = await new OpenAI({ baseURL: `${first.url}/v1`, apiKey: 'local', maxRetries: 0 }).responses.create({ model: 'llama3.2', input: 'x', background: true })
+  fake.release(2)
+  // The checkpoint, as a reader outside the process sees it.
+  await fake.waitFor(() => storedText(killed.id) === 'a b ')
+  first.child.kill('SIGKILL')
+  await first.exited
+
+  const second = await spawnServer(t, SERVER_FROM_SOURCE, { env })
+  const client = new OpenAI({ baseURL: `${second.url}/v1`, apiKey: 'local', maxRetries: 0 })
+  const recovered = await client.responses.retrieve(killed.id)
+  assert.equal(recovered.status, 'failed')
+  assert.equal(recovered.error!.code, 'server_error')
+  assert.equal((recovered.output[0] as any).content[0].text, 'a b ')
+
+  const stopped = await client.responses.create({ model: 'llama3.2', input: 'y', background: true })
+  await fake.waitFor(() => fake.chatRequests().length === 2)
+  second.child.kill('SIGTERM')
+  assert.deepEqual(await second.exited, { code: 0, signal: null })
+  const db = new DatabaseSync(dbPath, { readOnly: true })
+  t.after(() => db.close())
+  const row = { ...db.prepare('SELECT status, error FROM responses WHERE id = ?').get(stopped.id) }
+  assert.equal(row.status, 'failed')
+  assert.match(String(row.error), /shut down/)
+  await fake.waitFor(() => fake.chatRequests()[1]!.abortedAt !== null)
 })
