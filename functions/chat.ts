@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { limitedUserOf } from '../lib/access-control.ts'
 import { readJsonBody } from '../lib/body.ts'
 import { chatBodySchema, ollamaOptions, type ChatBody } from '../lib/chat-input.ts'
 import type { Config } from '../lib/config.ts'
@@ -33,7 +34,7 @@ export default defineFunction({
     const owner = body.session_id === undefined ? undefined : app.store.sessionOwner(body.session_id)
     if (owner !== undefined && owner !== principal.userId) throw noSuchSession(body.session_id!)
     // Counted from here on: a shutdown waits for this chat, wherever it is.
-    const reservation = app.generations.reserve(body.session_id ?? randomUUID())
+    const reservation = app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))
     let generation: Generation
     try {
       // Refused before anything is stored; Ollama's own 404 later (a model removed meanwhile) is still handled.

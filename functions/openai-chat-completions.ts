@@ -1,5 +1,6 @@
 import type { ChatResponse } from 'ollama'
 import * as v from 'valibot'
+import { limitedUserOf } from '../lib/access-control.ts'
 import { readJsonBody } from '../lib/body.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { isModelAllowed } from '../lib/models.ts'
@@ -72,7 +73,7 @@ export default defineFunction({
   method: 'POST',
   path: '/v1/chat/completions',
   errors: 'openai',
-  async handle(request, { app }) {
+  async handle(request, { app, principal }) {
     const body = parseInput(Body, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
     refuseUnsupported(body)
     if (!isModelAllowed(body.model, app.config.allowedModels)) {
@@ -95,7 +96,7 @@ export default defineFunction({
 
     const acceptedAt = performance.now()
     // A slot like any chat's: MAX_CONCURRENT_CHATS counts it, and shutdown waits for it.
-    const reservation = app.generations.reserve(newId('chatcmpl-slot'))
+    const reservation = app.generations.reserve(newId('chatcmpl-slot'), limitedUserOf(principal))
     const signal = AbortSignal.any([request.signal, reservation.signal])
     let lease
     try {

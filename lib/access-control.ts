@@ -22,6 +22,9 @@ export type Access = 'public' | 'user' | 'admin'
 
 /** Everything made while AUTH is off belongs to this one built-in user. */
 export const LOCAL_PRINCIPAL: Principal = { userId: LOCAL_USER_ID, name: 'local', role: 'admin', keyId: null, via: 'local' }
+/** The user per-user limits count a request against; null for the local user, the only user while AUTH is off. */
+export const limitedUserOf = (principal: Principal): string | null => (principal.via === 'local' ? null : principal.userId)
+
 const ANONYMOUS: Principal = { userId: '', name: '', role: 'user', keyId: null, via: 'anonymous' }
 
 export const SESSION_COOKIE = 'chat_ollama_session'
@@ -80,7 +83,6 @@ export class AccessControl {
   /** Checks an API key presented to sign in (the page's form); throws 401 or 429 like a bad Bearer key. */
   signIn(request: Request, key: string): Authenticated {
     const address = clientAddress(request)
-    this.refuseIfFailingTooOften(address)
     const signedIn = looksLikeApiKey(key) ? this.store.authenticateKey(key) : undefined
     if (!signedIn) {
       this.failed(address, 'login')
@@ -101,14 +103,18 @@ export class AccessControl {
     return undefined
   }
 
+  /**
+   * A presented key is checked first: a valid one always works, so failures from an address
+   * (behind a proxy: every user's) never lock out a valid key. Only wrong keys are counted.
+   */
   private authenticate(request: Request): Principal {
     const address = clientAddress(request)
-    const authorization = request.headers.get('authorization')
+    // An empty header is no credential at all, not a guess.
+    const authorization = request.headers.get('authorization') || null
     const token = authorization === null ? this.cookieToken(request) : undefined
-    if (authorization === null && token === undefined) {
+    if (authorization === null && !token) {
       throw unauthorized('This server needs an API key: send it as Authorization: Bearer <key>, or sign in on the page.')
     }
-    this.refuseIfFailingTooOften(address)
     if (authorization !== null) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
       const signedIn = match && looksLikeApiKey(match[1]!) ? this.store.authenticateKey(match[1]!) : undefined
@@ -118,9 +124,9 @@ export class AccessControl {
       }
       return this.principalOf(signedIn, 'key')
     }
+    // Not counted: a cookie token is 32 random bytes, and a stale one is a browser whose sign-in ended.
     const signedIn = this.store.authenticateCookie(token!)
     if (!signedIn) {
-      this.failed(address, 'authenticate')
       throw unauthorized('Your sign-in has ended (signed out, or its key was revoked or expired); sign in again.')
     }
     if (!SAFE_METHODS.has(request.method) && !isSameOrigin(request)) {
@@ -149,16 +155,14 @@ export class AccessControl {
     })
   }
 
-  private refuseIfFailingTooOften(address: string): void {
-    const answer = this.failures.peek(address)
-    if (answer.allowed) return
-    throw new HttpProblem(429, 'rate_limit', 'Too many failed sign-ins from this address; try again later.', {
-      headers: { 'retry-after': String(answer.retryAfterSeconds) },
-    })
-  }
-
+  /** Counts a wrong credential from `address`; past FAILURES_PER_MINUTE it is refused with 429 (and no longer audited). */
   private failed(address: string, action: 'login' | 'authenticate'): void {
-    this.failures.take(address)
+    const answer = this.failures.take(address)
+    if (!answer.allowed) {
+      throw new HttpProblem(429, 'rate_limit', 'Too many failed sign-ins from this address; try again later.', {
+        headers: { 'retry-after': String(answer.retryAfterSeconds) },
+      })
+    }
     this.store.audit({ address, action: `${action}_failed`, outcome: 'failed' })
     this.log.warn('credential refused', { address, action })
   }

@@ -24,6 +24,10 @@ export interface Config {
   allowedModels: string[]
   defaultNumCtx: number
   maxConcurrentChats: number
+  /** Replies one user may have running at once, every route together (not applied to the local user of AUTH=off). */
+  maxConcurrentChatsPerUser: number
+  /** Items in one request's input, messages or items array. */
+  maxInputItems: number
   maxMessageChars: number
   maxBodyBytes: number
   readTimeoutMs: number
@@ -135,6 +139,8 @@ const SETTINGS = {
     v.pipe(v.string(), v.transform((list) => list.split(',').map((name) => name.trim()).filter(Boolean).map(canonicalModelName)))),
   defaultNumCtx: setting('DEFAULT_NUM_CTX', '8192', 'a whole number of tokens from 1 to 1048576', count(1, 1_048_576)),
   maxConcurrentChats: setting('MAX_CONCURRENT_CHATS', '100', 'a whole number from 1 to 100000', count(1, 100_000)),
+  maxConcurrentChatsPerUser: setting('MAX_CONCURRENT_CHATS_PER_USER', '10', 'a whole number from 1 to 100000', count(1, 100_000)),
+  maxInputItems: setting('MAX_INPUT_ITEMS', '1000', 'a whole number from 1 to 100000', count(1, 100_000)),
   maxMessageChars: setting('MAX_MESSAGE_CHARS', '32000', 'a whole number from 1 to 10000000', count(1, 10_000_000)),
   maxBodyBytes: setting('MAX_BODY_BYTES', '1MiB', 'a size such as 1048576, 512KiB or 1MiB',
     v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(1))),

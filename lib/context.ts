@@ -31,7 +31,7 @@ export function createAppContext(config: Config, parts: Partial<Omit<AppContext,
   const log = parts.log ?? createLogger({ level: config.logLevel, format: config.logFormat })
   const store = parts.store ?? new ChatStore(config.dbPath)
   const ollama = parts.ollama ?? new OllamaPool({ hosts: ollamaHostsOf(config), headersTimeoutMs: config.ollamaTimeoutMs, probeIntervalMs: config.ollamaProbeIntervalMs, log })
-  const generations = parts.generations ?? new GenerationRegistry(config.maxConcurrentChats)
+  const generations = parts.generations ?? new GenerationRegistry(config.maxConcurrentChats, undefined, config.maxConcurrentChatsPerUser)
   const context: AppContext = {
     config,
     log,

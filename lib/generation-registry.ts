@@ -17,29 +17,50 @@ const EMPTY_STREAM: ChatStream = {
  */
 export class GenerationRegistry {
   readonly maxConcurrent: number
+  readonly maxPerUser: number
   private readonly eventLimits: ReplyEventLimits
   private readonly slots = new Map<string, Reservation>()
+  /** Slots held per user, for the users the per-user limit applies to. */
+  private readonly perUser = new Map<string, number>()
   private draining = false
 
-  constructor(maxConcurrent: number, eventLimits: ReplyEventLimits = DEFAULT_REPLY_EVENT_LIMITS) {
+  constructor(maxConcurrent: number, eventLimits: ReplyEventLimits = DEFAULT_REPLY_EVENT_LIMITS, maxPerUser = Infinity) {
     this.maxConcurrent = maxConcurrent
     this.eventLimits = eventLimits
+    this.maxPerUser = maxPerUser
   }
 
-  /** Holds the session's slot while its generation is being set up; throws 409, 429 or 503. */
-  reserve(sessionId: string): Reservation {
+  /**
+   * Holds the session's slot while its generation is being set up; throws 409, 429 or 503.
+   * `userId` counts the slot against that user's MAX_CONCURRENT_CHATS_PER_USER; null (the one
+   * local user while AUTH is off) counts only against the server's limit.
+   */
+  reserve(sessionId: string, userId: string | null): Reservation {
     if (this.draining) {
       throw shuttingDown()
     }
     if (this.slots.has(sessionId)) {
       throw new HttpProblem(409, 'conflict', 'A reply is already being generated in this session; cancel it or wait for it to finish.')
     }
+    const held = userId === null ? 0 : (this.perUser.get(userId) ?? 0)
+    if (held >= this.maxPerUser) {
+      throw new HttpProblem(429, 'rate_limit', `You have ${this.maxPerUser} replies being generated already (MAX_CONCURRENT_CHATS_PER_USER); try again when one has finished.`, {
+        headers: { 'retry-after': '1' },
+      })
+    }
     if (this.slots.size >= this.maxConcurrent) {
       throw new HttpProblem(429, 'rate_limit', `The server is generating ${this.maxConcurrent} replies already (MAX_CONCURRENT_CHATS); try again shortly.`, {
         headers: { 'retry-after': '1' },
       })
     }
-    const reservation = new Reservation(sessionId, this.eventLimits, () => this.slots.delete(sessionId))
+    if (userId !== null) this.perUser.set(userId, held + 1)
+    const reservation = new Reservation(sessionId, this.eventLimits, () => {
+      this.slots.delete(sessionId)
+      if (userId === null) return
+      const left = this.perUser.get(userId)! - 1
+      if (left === 0) this.perUser.delete(userId)
+      else this.perUser.set(userId, left)
+    })
     this.slots.set(sessionId, reservation)
     return reservation
   }
@@ -102,7 +123,13 @@ export class Reservation {
   constructor(sessionId: string, eventLimits: ReplyEventLimits, freeSlot: () => void) {
     this.sessionId = sessionId
     this.eventLimits = eventLimits
-    this.freeSlot = freeSlot
+    // Once only: a slot given back twice would give its user a slot it does not hold.
+    let freed = false
+    this.freeSlot = () => {
+      if (freed) return
+      freed = true
+      freeSlot()
+    }
   }
 
   /** Resolves when the slot is free again: with the generation's outcome, or null if none started. */

@@ -1,5 +1,5 @@
 import * as v from 'valibot'
-import type { Principal } from './access-control.ts'
+import { limitedUserOf, type Principal } from './access-control.ts'
 import type { AppContext } from './context.ts'
 import { isModelAllowed } from './models.ts'
 import { contentText, newId, unsupported } from './openai.ts'
@@ -118,7 +118,7 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
   }
 
   // Counted from here on; a conversation has one reply at a time, like a session.
-  const reservation = app.generations.reserve(sessionId ?? record.id)
+  const reservation = app.generations.reserve(sessionId ?? record.id, limitedUserOf(principal))
   let replyId: string | null = null
   try {
     if (store) app.responses.store.insert(record)

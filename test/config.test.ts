@@ -23,6 +23,8 @@ test('every variable has the documented default', () => {
     allowedModels: [],
     defaultNumCtx: 8192,
     maxConcurrentChats: 100,
+    maxConcurrentChatsPerUser: 10,
+    maxInputItems: 1000,
     maxMessageChars: 32_000,
     maxBodyBytes: 1_048_576,
     readTimeoutMs: 30_000,
