@@ -1,5 +1,6 @@
 import type { AccessStore, Authenticated, Role } from './access-store.ts'
 import { clientAddress } from './client-address.ts'
+import { originHost } from './host-check.ts'
 import type { Config } from './config.ts'
 import { looksLikeApiKey } from './credentials.ts'
 import type { Logger } from './log.ts'
@@ -184,11 +185,5 @@ function isSameOrigin(request: Request): boolean {
   const site = request.headers.get('sec-fetch-site')
   if (site !== null) return site === 'same-origin'
   const origin = request.headers.get('origin')
-  const host = request.headers.get('host') ?? new URL(request.url).host
-  if (origin === null) return false
-  try {
-    return new URL(origin).host === host
-  } catch {
-    return false
-  }
+  return origin !== null && originHost(origin) === (request.headers.get('host') ?? new URL(request.url).host)
 }

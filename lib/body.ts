@@ -1,5 +1,35 @@
 import { HttpProblem } from './problem.ts'
 
+/** Arrays and objects inside one another, at most: every reader of a body (valibot, Ollama's schema handling) recurses. */
+export const MAX_JSON_DEPTH = 64
+
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const OPEN_BRACE = 0x7b
+const OPEN_BRACKET = 0x5b
+const CLOSE_BRACE = 0x7d
+const CLOSE_BRACKET = 0x5d
+
+/** Whether JSON text nests arrays and objects deeper than `limit`, brackets inside strings aside; one pass, no parse. */
+function nestedDeeperThan(text: string, limit: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index)
+    if (inString) {
+      if (code === BACKSLASH) index++
+      else if (code === QUOTE) inString = false
+    } else if (code === QUOTE) {
+      inString = true
+    } else if (code === OPEN_BRACE || code === OPEN_BRACKET) {
+      if (++depth > limit) return true
+    } else if (code === CLOSE_BRACE || code === CLOSE_BRACKET) {
+      depth--
+    }
+  }
+  return false
+}
+
 export const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
 
 /**
@@ -25,6 +55,9 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
   } catch {
     throw new HttpProblem(400, 'validation', 'The body is not valid UTF-8.')
+  }
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new HttpProblem(400, 'validation', `The body is nested deeper than ${MAX_JSON_DEPTH} levels.`)
   }
   try {
     return JSON.parse(text)

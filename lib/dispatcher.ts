@@ -4,12 +4,14 @@ import type { RateLimitState } from './access-control.ts'
 import type { AppContext } from './context.ts'
 import type { FunctionSpec } from './function-spec.ts'
 import { JSON_TYPE } from './body.ts'
-import { isAllowedHost } from './host-check.ts'
+import { isAllowedHost, isCrossSite } from './host-check.ts'
 import { openAIErrorResponse } from './openai.ts'
 import { HttpProblem, problemForUnexpected, problemResponse } from './problem.ts'
 
 export interface Dispatcher {
   fetch(request: Request): Promise<Response>
+  /** Counts and logs a request the node:http adapter refused before it became a Request. */
+  refused(method: string, problem: HttpProblem): void
 }
 
 interface RequestState {
@@ -63,6 +65,10 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
         const host = request.headers.get('host') ?? state(request).url.host
         if (checkHost && !isAllowedHost(host, config.allowedHosts)) {
           throw new HttpProblem(403, 'forbidden', 'This server listens on loopback and answers only local host names; add this one to ALLOWED_HOSTS to allow it.')
+        }
+        // A page of another site can send bodiless writes without a preflight (`mode: 'no-cors'`).
+        if (WRITES.has(request.method) && isCrossSite(request, config.corsOrigins)) {
+          throw new HttpProblem(403, 'forbidden', 'A change may not come from a page of another site; add its origin to CORS_ORIGINS to allow it.')
         }
         // A form or a cross-site script can send text/plain without a preflight: only JSON changes anything.
         const contentType = request.headers.get('content-type')
@@ -128,7 +134,15 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
     if (fn.method === 'GET') router.head(path, handler)
   }
 
-  return { fetch: (request) => router.fetch(request) }
+  return {
+    fetch: (request) => router.fetch(request),
+    refused(method, problem) {
+      const counted = COUNTED_METHODS.has(method) ? method : 'other'
+      app.metrics.request('none', counted, problem.status, 0)
+      app.metrics.problem(problem.kind, 'none')
+      log.info('request', { method: counted, status: problem.status, problem: problem.kind })
+    },
+  }
 }
 
 /** The answer for a request no route took: a CORS preflight, OPTIONS, 405 or 404. */

@@ -27,3 +27,25 @@ function hostName(hostHeader: string): string | undefined {
   const plain = /^([a-z0-9.-]+)(?::\d{1,5})?$/.exec(header)
   return plain?.[1]?.replace(/\.$/, '')
 }
+
+/**
+ * Whether a browser sent `request` from a page of another site that is not listed in
+ * `corsOrigins`: `Sec-Fetch-Site: cross-site`, or (from browsers without it) an `Origin` whose
+ * host is not the request's. Clients that are not browsers send neither.
+ */
+export function isCrossSite(request: Request, corsOrigins: readonly string[]): boolean {
+  const origin = request.headers.get('origin')
+  if (origin !== null && corsOrigins.includes(origin)) return false
+  const site = request.headers.get('sec-fetch-site')
+  if (site !== null) return site === 'cross-site'
+  return origin !== null && originHost(origin) !== (request.headers.get('host') ?? new URL(request.url).host)
+}
+
+/** The host of an Origin header; undefined for `null` or anything unreadable. */
+export function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host
+  } catch {
+    return undefined
+  }
+}

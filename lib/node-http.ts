@@ -10,6 +10,8 @@ export interface AdapterOptions {
   /** Longest time to write a response that is not an event stream (WRITE_TIMEOUT). */
   writeTimeoutMs: number
   log: Logger
+  /** Told of each request refused before it could become a Request (an impossible Host, TRACE), for metrics. */
+  refused?: (method: string, problem: HttpProblem) => void
 }
 
 export type FetchHandler = (request: Request) => Promise<Response>
@@ -29,9 +31,16 @@ export async function serveNodeRequest(req: IncomingMessage, res: ServerResponse
   })
   let response: Response
   try {
-    const request = toRequest(req, disconnected.signal, options.maxBodyBytes)
-    setClientAddress(request, req.socket.remoteAddress)
-    response = await handler(request)
+    const request = requestOrProblem(req, disconnected.signal, options.maxBodyBytes)
+    if (request instanceof HttpProblem) {
+      const requestId = randomUUID()
+      options.refused?.(req.method ?? 'GET', request)
+      response = problemResponse(request, safePath(req.url), requestId)
+      response.headers.set('x-request-id', requestId)
+    } else {
+      setClientAddress(request, req.socket.remoteAddress)
+      response = await handler(request)
+    }
   } catch (error) {
     const requestId = randomUUID()
     options.log.error('request could not be handled', { request_id: requestId, method: req.method, url: req.url, error })
@@ -46,9 +55,25 @@ export async function serveNodeRequest(req: IncomingMessage, res: ServerResponse
   }
 }
 
+/** Methods node:http parses that a WHATWG Request refuses to carry. */
+const UNSUPPORTED_METHODS = new Set(['TRACE', 'TRACK', 'CONNECT'])
+
+/** The Request, or the problem answering what cannot be one: a method we do not serve, a Host that is no host. */
+function requestOrProblem(req: IncomingMessage, signal: AbortSignal, maxBodyBytes: number): Request | HttpProblem {
+  const method = req.method ?? 'GET'
+  if (UNSUPPORTED_METHODS.has(method)) return new HttpProblem(501, 'not_implemented', `This server does not implement ${method}.`)
+  try {
+    return toRequest(req, signal, maxBodyBytes)
+  } catch (error) {
+    if (error instanceof TypeError) return new HttpProblem(400, 'validation', `The request's Host or path is not valid: ${JSON.stringify(`${req.headers.host ?? ''}${req.url ?? ''}`.slice(0, 200))}.`)
+    throw error
+  }
+}
+
 export function toRequest(req: IncomingMessage, signal: AbortSignal, maxBodyBytes: number): Request {
   const host = req.headers.host && /^[\w.-]+(:\d+)?$|^\[[\da-f:.]+\](:\d+)?$/i.test(req.headers.host) ? req.headers.host : 'localhost'
-  // Joined as text: resolving `//x/y` against a base would read `x` as a host.
+  // Joined as text: resolving `//x/y` against a base would read `x` as a host. An impossible port
+  // (localhost:99999) makes this throw a TypeError.
   const url = new URL(`http://${host}${safePath(req.url)}`)
   const headers = new Headers()
   for (let index = 0; index < req.rawHeaders.length; index += 2) {

@@ -12,6 +12,7 @@ export type ProblemKind =
   | 'unsupported_media_type'
   | 'rate_limit'
   | 'internal'
+  | 'not_implemented'
   | 'shutting_down'
   | 'ollama'
   | 'database'
@@ -28,6 +29,7 @@ const TITLES: Record<ProblemKind, string> = {
   unsupported_media_type: 'Unsupported media type',
   rate_limit: 'Too many requests',
   internal: 'Internal server error',
+  not_implemented: 'Not implemented',
   shutting_down: 'Shutting down',
   ollama: 'Ollama error',
   database: 'Database error',

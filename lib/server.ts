@@ -119,7 +119,7 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
 
   const dispatcher = createDispatcher(FUNCTIONS, app)
   const responses = new OpenResponses()
-  const adapterOptions = { maxBodyBytes: config.maxBodyBytes, writeTimeoutMs: config.writeTimeoutMs, log: app.log }
+  const adapterOptions = { maxBodyBytes: config.maxBodyBytes, writeTimeoutMs: config.writeTimeoutMs, log: app.log, refused: dispatcher.refused }
   const server = http.createServer(
     {
       requestTimeout: config.readTimeoutMs,

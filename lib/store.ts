@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
 import { timestamp } from './clock.ts'
@@ -106,7 +106,12 @@ export class ChatStore {
   readonly statements
 
   constructor(path: string, { migrations = bundledMigrations(), busyTimeoutMs = 5000 }: StoreOptions = {}) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    // Conversations are private: a folder made for them and a new database file are the server user's alone
+    // (SQLite gives the -wal and -shm files the database file's mode).
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+      closeSync(openSync(path, 'a', 0o600))
+    }
     this.path = path
     this.db = new DatabaseSync(path)
     try {
