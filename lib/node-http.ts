@@ -189,7 +189,12 @@ async function writeResponse(req: IncomingMessage, res: ServerResponse, response
         corked = true
         process.nextTick(uncork)
       }
-      if (!res.write(value)) await drained(res)
+      // An event stream has no overall deadline, but a client that reads nothing for WRITE_TIMEOUT is gone.
+      if (!res.write(value) && !(await drained(res, streaming ? options.writeTimeoutMs : Infinity))) {
+        res.destroy(new Error('WRITE_TIMEOUT reached: the client stopped reading'))
+        await reader.cancel()
+        return
+      }
     }
     // end() while corked would drop what is buffered (node:http, chunked): uncork first.
     if (corked) uncork()
@@ -202,16 +207,19 @@ async function writeResponse(req: IncomingMessage, res: ServerResponse, response
   }
 }
 
-/** Resolves when `res` can take more, or is gone. */
-function drained(res: ServerResponse): Promise<void> {
+/** Resolves with true when `res` can take more or is gone, or with false once `timeoutMs` passed without that. */
+function drained(res: ServerResponse, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done)
-      res.off('close', done)
-      resolve()
+    const timer = Number.isFinite(timeoutMs) ? setTimeout(() => done(false), timeoutMs) : undefined
+    const onDrain = () => done(true)
+    function done(drainedInTime: boolean) {
+      clearTimeout(timer)
+      res.off('drain', onDrain)
+      res.off('close', onDrain)
+      resolve(drainedInTime)
     }
-    res.on('drain', done)
-    res.on('close', done)
+    res.on('drain', onDrain)
+    res.on('close', onDrain)
   })
 }
 

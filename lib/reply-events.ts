@@ -10,6 +10,11 @@ export interface ReplyEventLimits {
 
 export const DEFAULT_REPLY_EVENT_LIMITS: ReplyEventLimits = { tailEvents: 64, maxFollowers: 16 }
 
+export const tooManyFollowers = (maxFollowers: number) =>
+  new HttpProblem(429, 'rate_limit', `This reply already has ${maxFollowers} clients following it; try again when one has left.`, {
+    headers: { 'retry-after': '5' },
+  })
+
 /**
  * The SSE events of one reply: their ids, their frames, replay after a `Last-Event-ID`, and the
  * clients following it live.
@@ -74,11 +79,7 @@ export class ReplyEventLog implements EventSource {
   }
 
   subscribe(lastEventId: string | null, listener: FrameListener): () => void {
-    if (!this.ended && this.listeners.size >= this.limits.maxFollowers) {
-      throw new HttpProblem(429, 'rate_limit', `This reply already has ${this.limits.maxFollowers} clients following it; try again when one has left.`, {
-        headers: { 'retry-after': '5' },
-      })
-    }
+    if (!this.ended && this.listeners.size >= this.limits.maxFollowers) throw tooManyFollowers(this.limits.maxFollowers)
     this.replay(this.sequenceOf(lastEventId), listener)
     if (this.ended) {
       listener(null)

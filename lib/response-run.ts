@@ -5,6 +5,7 @@ import type { Metrics } from './metrics.ts'
 import { unixSeconds } from './openai.ts'
 import type { ChatStream } from './ollama.ts'
 import type { ResponseEnd, ResponseStore, StoredResponse } from './response-store.ts'
+import { DEFAULT_REPLY_EVENT_LIMITS, tooManyFollowers } from './reply-events.ts'
 import type { EventSource } from './sse.ts'
 import type { ChatStore } from './store.ts'
 
@@ -167,8 +168,9 @@ export class ResponseRun {
     this.outcome = this.relay()
   }
 
-  /** Replays the events after `after` (-1: all), then follows; returns the detach. */
+  /** Replays the events after `after` (-1: all), then follows; returns the detach. Throws 429 past the follower cap. */
   subscribe(after: number, listener: ResponseListener): () => void {
+    if (isRunning(this.record) && this.listeners.size >= DEFAULT_REPLY_EVENT_LIMITS.maxFollowers) throw tooManyFollowers(DEFAULT_REPLY_EVENT_LIMITS.maxFollowers)
     let next = after + 1
     for (const count = eventCount(this.record); next < count; next++) listener(eventAt(this.record, next, this.ends))
     if (!isRunning(this.record)) {

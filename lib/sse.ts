@@ -31,17 +31,26 @@ export function lastEventId(request: Request): string | null {
 }
 
 /**
+ * Bytes that may wait for one client before it is dropped: a client that reads this far behind
+ * is not reading, and what waits for it would grow with the reply.
+ */
+export const MAX_QUEUED_BYTES = 1024 * 1024
+
+/**
  * A streaming response following `source` from after `afterId`: the events it already has, then
  * live ones until it ends, with `: ping` while nothing else flows for `heartbeatMs`. The client
- * going away detaches it; the source goes on. Throws (before any response) when the source
- * refuses another follower.
+ * going away detaches it; the source goes on. A client with more than MAX_QUEUED_BYTES of live
+ * events waiting is dropped: its stream ends in an error. Throws (before any response) when the
+ * source refuses another follower.
  */
 export function followEvents(source: EventSource, afterId: string | null, heartbeatMs: number, headers: Record<string, string> = {}): Response {
   let detach = () => {}
   let heartbeat: NodeJS.Timeout | undefined
   let controller!: ReadableStreamDefaultController<Uint8Array>
   let lastWriteAt = Date.now()
+  let ended = false
   const stop = () => {
+    ended = true
     clearTimeout(heartbeat)
     detach()
   }
@@ -59,24 +68,35 @@ export function followEvents(source: EventSource, afterId: string | null, heartb
   const pending: Array<Uint8Array | null> = []
   let started = false
   const deliver = (frame: Uint8Array | null) => {
-    if (frame) {
-      lastWriteAt = Date.now()
-      controller.enqueue(frame)
-    } else {
+    if (ended) return
+    if (!frame) {
       stop()
       controller.close()
+    } else if ((controller.desiredSize ?? 0) < frame.byteLength) {
+      stop()
+      controller.error(new Error(`the client fell more than ${MAX_QUEUED_BYTES} bytes behind and was dropped`))
+    } else {
+      lastWriteAt = Date.now()
+      controller.enqueue(frame)
     }
   }
   // Subscribed before the Response exists, so a refusal is a problem response, not a broken stream.
   detach = source.subscribe(afterId, (frame) => (started ? deliver(frame) : pending.push(frame)))
-  const body = new ReadableStream<Uint8Array>({
-    start(streamController) {
-      controller = streamController
-      started = true
-      for (const frame of pending) deliver(frame)
-      if (pending.at(-1) !== null) heartbeat = setTimeout(beat, heartbeatMs)
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(streamController) {
+        controller = streamController
+        started = true
+        // The replay is what the source holds already: it is not held against the client.
+        for (const frame of pending) {
+          if (frame) controller.enqueue(frame)
+          else deliver(null)
+        }
+        if (!ended) heartbeat = setTimeout(beat, heartbeatMs)
+      },
+      cancel: stop,
     },
-    cancel: stop,
-  })
+    new ByteLengthQueuingStrategy({ highWaterMark: MAX_QUEUED_BYTES }),
+  )
   return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...headers } })
 }

@@ -33,6 +33,30 @@ async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> 
   }
 }
 
+test('an event stream whose client reads nothing for WRITE_TIMEOUT is closed; the stream is cancelled', async (t) => {
+  const chunk = new Uint8Array(64 * 1024).fill(120)
+  let produced = 0
+  const cancelled = Promise.withResolvers<void>()
+  const { port } = await serve(t, async () =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        pull(controller) {
+          // Bounded, but far more than the socket buffers of both sides hold.
+          if (produced >= 256 * 1024 * 1024) return controller.close()
+          produced += chunk.length
+          controller.enqueue(chunk)
+        },
+        cancel: () => cancelled.resolve(),
+      }, { highWaterMark: 0 }),
+      { headers: { 'content-type': 'text/event-stream' } },
+    ),
+  200)
+  const response = await new Promise<IncomingMessage>((resolve) => httpRequest({ port, path: '/' }, resolve).end())
+  response.on('error', () => {})
+  response.pause()
+  await within(10_000, 'the silent client\'s stream to be cancelled', cancelled.promise)
+})
+
 test('a slow reader makes the server wait instead of buffering the whole body', async (t) => {
   const chunk = new Uint8Array(64 * 1024).fill(120)
   const total = 64 * 1024 * 1024
