@@ -2,14 +2,15 @@ import { SESSION_COOKIE } from '../lib/access-control.ts'
 import { clientAddress } from '../lib/client-address.ts'
 import { defineFunction } from '../lib/handler.ts'
 
-/** POST /v1/auth/logout: ends the page's sign-in (the cookie stops working at once) and clears the cookie. */
+/** POST /v1/auth/logout: ends the page's sign-in (the cookie stops working at once, whatever else the request carries) and clears the cookie. */
 export default defineFunction({
   name: 'auth-logout',
   method: 'POST',
   path: '/v1/auth/logout',
   handle(request, { app, principal }) {
+    // A cookie sent along with a key is ended too: signing out must not leave a sign-in alive.
     const token = app.access.cookieToken(request)
-    if (token !== undefined && principal.via === 'cookie') {
+    if (token !== undefined) {
       app.access.store.closeWebSession(token)
       app.access.store.audit({ userId: principal.userId, keyId: principal.keyId, address: clientAddress(request), action: 'logout', outcome: 'ok' })
     }

@@ -46,6 +46,14 @@ export class AccessError extends Error {
   }
 }
 
+/** What a terminal or a log would act on instead of showing: C0/C1 controls and bidirectional overrides. */
+const CONTROL_CHARACTERS = /[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/u
+
+/** Text as a terminal may show it: control and bidirectional characters as \\uXXXX escapes. */
+export function printable(text: string): string {
+  return text.replace(new RegExp(CONTROL_CHARACTERS, 'gu'), (char) => `\\u${char.codePointAt(0)!.toString(16).padStart(4, '0')}`)
+}
+
 /** How long a page sign-in lasts (the cookie's Max-Age). */
 export const WEB_SESSION_MS = 30 * 24 * 3_600_000
 
@@ -83,6 +91,7 @@ export class AccessStore {
          FROM web_sessions w JOIN api_keys k ON k.id = w.key_id JOIN users u ON u.id = w.user_id WHERE w.hash = ?`,
       ),
       deleteWebSession: db.prepare('DELETE FROM web_sessions WHERE hash = ?'),
+      deleteExpiredWebSessions: db.prepare('DELETE FROM web_sessions WHERE expires_at <= ?'),
       dataVersion: db.prepare('PRAGMA data_version'),
       audit: db.prepare('INSERT INTO audit_log (at, user_id, key_id, address, action, target, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       listAudit: db.prepare('SELECT id, at, user_id, key_id, address, action, target, outcome FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?'),
@@ -110,6 +119,7 @@ export class AccessStore {
   /** A new key for `userName`; the key itself is returned this once and never stored. */
   createKey(userName: string, { name = 'default', expiresAt = null }: { name?: string; expiresAt?: string | null } = {}): { key: string; info: ApiKeyInfo } {
     const user = this.user(userName)
+    if (CONTROL_CHARACTERS.test(name)) throw new AccessError('invalid', 'a key name may not hold control or bidirectional formatting characters')
     const { key, hash } = newApiKey()
     const id = newPublicId('key')
     this.statements.insertKey.run(id, user.id, name, hash, timestamp(), expiresAt)
@@ -162,11 +172,12 @@ export class AccessStore {
     this.statements.touchKey.run(timestamp(), keyId)
   }
 
-  /** Trades a checked key for a page sign-in; returns the cookie's token (stored only hashed). */
-  openWebSession(signedIn: Authenticated): { token: string; expiresAt: string } {
+  /** Trades a checked key for a page sign-in; returns the cookie's token (stored only hashed). Sign-ins expired by `now` are deleted. */
+  openWebSession(signedIn: Authenticated, now = Date.now()): { token: string; expiresAt: string } {
     const { token, hash } = newCookieToken()
-    const expiresAt = new Date(Date.now() + WEB_SESSION_MS).toISOString()
-    this.statements.insertWebSession.run(hash, signedIn.user.id, signedIn.keyId, timestamp(), expiresAt)
+    const expiresAt = new Date(now + WEB_SESSION_MS).toISOString()
+    this.statements.deleteExpiredWebSessions.run(new Date(now).toISOString())
+    this.statements.insertWebSession.run(hash, signedIn.user.id, signedIn.keyId, new Date(now).toISOString(), expiresAt)
     return { token, expiresAt }
   }
 

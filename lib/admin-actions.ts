@@ -4,6 +4,9 @@ import { clientAddress } from './client-address.ts'
 import { parseDuration } from './config.ts'
 import { HttpProblem } from './problem.ts'
 
+/** The longest a key may be made to last. */
+const MAX_KEY_LIFETIME_MS = 10 * 8760 * 3_600_000
+
 /**
  * What an admin can do, shared by `npm run admin` and the admin routes, each change audited with
  * who made it (`actor`: a user id, or `cli` for the command line). Throws AccessError.
@@ -23,16 +26,21 @@ export class AdminActions {
     return user
   }
 
-  /** A new key; `expiresIn` is a Go duration such as 720h. The key is returned this once. */
+  /**
+   * A new key; `expiresIn` is a Go duration such as 720h, at most 10 years. The key is returned
+   * this once. An admin minting a key for another user can read that user's chats with it, so
+   * that is audited as an admin read of them too.
+   */
   createKey(userName: string, { name, expiresIn }: { name?: string | undefined; expiresIn?: string | undefined } = {}): { key: string; info: ApiKeyInfo } {
     let expiresAt: string | null = null
     if (expiresIn !== undefined) {
       const ms = parseDuration(expiresIn)
-      if (ms === undefined || ms <= 0) throw new AccessError('invalid', `"${expiresIn}" is not a duration such as 24h or 720h`)
+      if (ms === undefined || ms <= 0 || ms > MAX_KEY_LIFETIME_MS) throw new AccessError('invalid', `"${expiresIn}" is not a duration from 1s to 87600h (10 years), such as 24h or 720h`)
       expiresAt = new Date(Date.now() + ms).toISOString()
     }
     const created = this.store.createKey(userName, { ...(name ? { name } : {}), expiresAt })
-    this.audit('key_create', `key:${created.info.id}`)
+    this.audit('key_create', `key:${created.info.id} user:${created.info.user_name}`)
+    if (this.actor.userId !== null && this.actor.userId !== created.info.user_id) this.audit('admin_read', `keys_for:${created.info.user_name}`)
     return created
   }
 

