@@ -44,7 +44,7 @@ import type { FunctionSpec } from './function-spec.ts'
 import { http } from './node-http-module.ts'
 import { serveNodeRequest } from './node-http.ts'
 import { maskCredentials } from './ollama-host.ts'
-import { acquireServerLock, type ServerLock, type ServerLockTimings } from './server-lock.ts'
+import { acquireServerLock, type ServerLock } from './server-lock.ts'
 
 /** Every function the server mounts, each at its own method and path. */
 export const FUNCTIONS: FunctionSpec[] = [
@@ -93,21 +93,15 @@ export interface RunningServer {
   url: string
   /** Stops accepting, lets generations finish for up to SHUTDOWN_GRACE, closes the database. */
   shutdown(): Promise<void>
-  /** Resolves if another server took the database over; the server should then stop. */
-  lockLost: Promise<void>
-}
-
-export interface StartOptions {
-  lockTimings?: ServerLockTimings
 }
 
 /** Opens the store, takes it for this server alone, recovers what a crash left, and listens. */
-export async function startServer(config: Config, parts: Parameters<typeof createAppContext>[1] = {}, options: StartOptions = {}): Promise<RunningServer> {
+export async function startServer(config: Config, parts: Parameters<typeof createAppContext>[1] = {}): Promise<RunningServer> {
   const app = createAppContext(config, parts)
   let lock: ServerLock | undefined
   try {
     // Before recovery: marking `streaming` replies interrupted is only right when no other server runs them.
-    if (app.store.path !== ':memory:') lock = acquireServerLock(app.store, app.log, options.lockTimings)
+    if (app.store.path !== ':memory:') lock = acquireServerLock(app.store, app.log)
   } catch (error) {
     app.store.close()
     throw error
@@ -161,7 +155,7 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
       app.store.close()
       app.log.info('stopped')
     })())
-  return { server, app, url, shutdown, lockLost: lock?.lost ?? new Promise(() => {}) }
+  return { server, app, url, shutdown }
 }
 
 /** Counts the responses being served, so shutdown can wait for the last of them. */
@@ -203,10 +197,10 @@ async function main(): Promise<void> {
     process.stderr.write(`chat-ollama: could not start: ${(error as Error).message}\n`)
     process.exit(1)
   }
-  const stop = (reason: string, exitCode = 0) => {
+  const stop = (reason: string) => {
     running.app.log.info('stopping', { reason })
     running.shutdown().then(
-      () => process.exit(exitCode),
+      () => process.exit(0),
       (error: unknown) => {
         running.app.log.error('shutdown failed', { error })
         process.exit(1)
@@ -215,7 +209,6 @@ async function main(): Promise<void> {
   }
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))
-  void running.lockLost.then(() => stop('lock lost', 1))
   // Logged once the signal handlers are in place: a supervisor that saw this line may stop us cleanly.
   running.app.log.info('listening', {
     url: running.url,

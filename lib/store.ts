@@ -77,7 +77,7 @@ export interface FinishedReply {
   host?: string | undefined
 }
 
-/** The server that holds the database (migrations/004_server_lock.sql). */
+/** The server that holds the database (migrations/004_server_lock.sql; `renewed_at` is no longer renewed). */
 export interface ServerLockHolder {
   holder: string
   hostname: string
@@ -85,10 +85,6 @@ export interface ServerLockHolder {
   acquired_at: string
   renewed_at: string
 }
-
-export type LockClaim =
-  | { acquired: true; tookOverFrom: ServerLockHolder | undefined }
-  | { acquired: false; heldBy: ServerLockHolder }
 
 export interface StoreOptions {
   migrations?: Migration[]
@@ -178,7 +174,6 @@ export class ChatStore {
       putLock: db.prepare(
         `INSERT OR REPLACE INTO server_lock (id, holder, hostname, pid, acquired_at, renewed_at) VALUES (1, ?, ?, ?, ?, ?)`,
       ),
-      renewLock: db.prepare('UPDATE server_lock SET renewed_at = ? WHERE id = 1 AND holder = ?'),
       releaseLock: db.prepare('DELETE FROM server_lock WHERE id = 1 AND holder = ?'),
       interruptStreaming: db.prepare(`UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'`),
       listSessionsFirst: db.prepare(
@@ -401,24 +396,23 @@ export class ChatStore {
     return Number(this.statements.interruptStreaming.run().changes)
   }
 
-  /**
-   * Takes the server lock for `holder` when it is free or `isStale` says its holder is gone; in
-   * one transaction, so two servers starting together cannot both take it.
-   */
-  claimServerLock(holder: { holder: string; hostname: string; pid: number }, isStale: (current: ServerLockHolder) => boolean): LockClaim {
-    return this.transaction(() => {
-      const row = this.statements.getLock.get()
-      const current = row && ({ ...row } as unknown as ServerLockHolder)
-      if (current && !isStale(current)) return { acquired: false, heldBy: current }
-      const now = timestamp()
-      this.statements.putLock.run(holder.holder, holder.hostname, holder.pid, now, now)
-      return { acquired: true, tookOverFrom: current }
-    })
+  /** Who holds the server lock, as its holder recorded itself. */
+  serverLockHolder(): ServerLockHolder | undefined {
+    const row = this.statements.getLock.get()
+    return row && ({ ...row } as unknown as ServerLockHolder)
   }
 
-  /** Renews the lock; false when `holder` no longer holds it. */
-  renewServerLock(holder: string): boolean {
-    return Number(this.statements.renewLock.run(timestamp(), holder).changes) > 0
+  /**
+   * Records `holder` as the server on this database (lib/server-lock.ts holds the lock itself);
+   * returns the row a server that died without releasing left, if any.
+   */
+  recordServerLock(holder: { holder: string; hostname: string; pid: number }): ServerLockHolder | undefined {
+    return this.transaction(() => {
+      const left = this.serverLockHolder()
+      const now = timestamp()
+      this.statements.putLock.run(holder.holder, holder.hostname, holder.pid, now, now)
+      return left
+    })
   }
 
   releaseServerLock(holder: string): void {
