@@ -1,7 +1,7 @@
 import { readJsonBody } from '../lib/body.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { responseEvents, responseObject } from '../lib/response-run.ts'
-import { acceptResponse, CreateResponseBody } from '../lib/responses.ts'
+import { acceptResponse, CreateResponseBody, followResponse } from '../lib/responses.ts'
 import { followEvents } from '../lib/sse.ts'
 import { parseInput } from '../lib/validate.ts'
 
@@ -20,9 +20,10 @@ export default defineFunction({
     const body = parseInput(CreateResponseBody, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
     const { record, started } = acceptResponse(app, principal, body, acceptedAt)
     if (body.background) {
-      // Runs on; its start failing is stored on the response, for polling to see.
+      // Runs on whoever follows it; its start failing is stored on the response, for polling to see.
       started.catch(() => {})
-      return Response.json(responseObject(record))
+      // With stream too, the events flow from creation, as OpenAI sends them; the client may leave and resume.
+      return body.stream ? followResponse(app, principal, record.id, -1) : Response.json(responseObject(record))
     }
     const run = await started
     if (body.stream) return followEvents(responseEvents(run, -1), null, app.config.sseHeartbeatMs)

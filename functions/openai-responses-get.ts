@@ -1,8 +1,7 @@
 import * as v from 'valibot'
 import { defineFunction } from '../lib/handler.ts'
-import { responseEvents, responseObject } from '../lib/response-run.ts'
-import { ownedResponse } from '../lib/responses.ts'
-import { followEvents } from '../lib/sse.ts'
+import { responseObject } from '../lib/response-run.ts'
+import { followResponse, ownedResponse } from '../lib/responses.ts'
 import { parseInput, queryOf } from '../lib/validate.ts'
 
 const Query = v.looseObject({
@@ -24,13 +23,6 @@ export default defineFunction({
     const stored = ownedResponse(app, principal, params.id!)
     const running = app.responses.registry.get(stored.id)
     if (query.stream !== 'true') return Response.json(responseObject(running?.run?.record ?? stored))
-    const after = query.starting_after ?? -1
-    if (running) {
-      // A queued response's events begin once Ollama answers; one that cannot start has its end stored.
-      const run = await running.started.catch(() => undefined)
-      if (run) return followEvents(responseEvents(run, after), null, app.config.sseHeartbeatMs)
-      await running.settled
-    }
-    return followEvents(responseEvents(ownedResponse(app, principal, stored.id), after), null, app.config.sseHeartbeatMs)
+    return followResponse(app, principal, stored.id, query.starting_after ?? -1)
   },
 })

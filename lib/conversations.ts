@@ -37,7 +37,7 @@ export function itemOf(message: Message) {
     type: 'message',
     role: message.role,
     status: message.status === 'streaming' ? 'in_progress' : message.status === 'complete' ? 'completed' : 'incomplete',
-    content: [{ type: message.role === 'assistant' ? 'output_text' : 'input_text', text: message.content }],
+    content: [message.role === 'assistant' ? { type: 'output_text', text: message.content, annotations: [], logprobs: [] } : { type: 'input_text', text: message.content }],
   }
 }
 

@@ -44,6 +44,13 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
   const state = (request: Request) => states.get(request)!
 
   const routes = functions.flatMap((fn) => [fn.path, ...(fn.alsoAt ?? [])].map((path) => ({ fn, path, pattern: patternOf(path) })))
+  // OpenAI's clients read `{"error"}`: its routes answer so also before a function took the request (401, 405, 415).
+  const isOpenAIPath = (pathname: string) => routes.some(({ fn, pattern }) => fn.errors === 'openai' && pattern.test(pathname))
+  const errorResponse = (problem: HttpProblem, request: Request) => {
+    const { fn, url, requestId } = state(request)
+    const openAI = fn ? fn.errors === 'openai' : isOpenAIPath(url.pathname)
+    return openAI ? openAIErrorResponse(problem) : problemResponse(problem, url.pathname, requestId)
+  }
   const methodsFor = (pathname: string) => {
     const methods = new Set<string>(routes.filter(({ pattern }) => pattern.test(pathname)).map(({ fn }) => fn.method))
     if (methods.has('GET')) methods.add('HEAD')
@@ -83,14 +90,15 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
       if (!(error instanceof HttpProblem)) {
         log.error('request failed', { request_id: state(request).requestId, method: request.method, path: state(request).url.pathname, error })
       }
-      return state(request).fn?.errors === 'openai' ? openAIErrorResponse(problem) : problemResponse(problem, state(request).url.pathname, state(request).requestId)
+      return errorResponse(problem, request)
     },
     finally: [
       (response: Response | undefined, request) => {
         const current = state(request)
         const { requestId, url, startedAt } = current
-        const answer = response ?? unrouted(request, url, methodsFor(url.pathname), requestId)
-        if (!response && answer.status >= 400) current.problemKind = answer.status === 404 ? 'not_found' : 'method_not_allowed'
+        const unroutedAnswer = response ? undefined : unrouted(request, url, methodsFor(url.pathname))
+        if (unroutedAnswer instanceof HttpProblem) current.problemKind = unroutedAnswer.kind
+        const answer = response ?? (unroutedAnswer instanceof HttpProblem ? errorResponse(unroutedAnswer, request) : unroutedAnswer!)
         const headers = answer.headers
         headers.set('x-request-id', requestId)
         const { rateLimit } = current
@@ -145,11 +153,9 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
   }
 }
 
-/** The answer for a request no route took: a CORS preflight, OPTIONS, 405 or 404. */
-function unrouted(request: Request, url: URL, methods: string[], requestId: string): Response {
-  if (methods.length === 0) {
-    return problemResponse(new HttpProblem(404, 'not_found', `Nothing is at ${url.pathname}.`), url.pathname, requestId)
-  }
+/** The answer for a request no route took: a CORS preflight or OPTIONS, else the 405 or 404 problem. */
+function unrouted(request: Request, url: URL, methods: string[]): Response | HttpProblem {
+  if (methods.length === 0) return new HttpProblem(404, 'not_found', `Nothing is at ${url.pathname}.`)
   const allow = [...methods, 'OPTIONS'].join(', ')
   if (request.method === 'OPTIONS') {
     const headers = new Headers({ allow })
@@ -160,15 +166,11 @@ function unrouted(request: Request, url: URL, methods: string[], requestId: stri
     }
     return new Response(null, { status: 204, headers })
   }
-  return problemResponse(
-    new HttpProblem(405, 'method_not_allowed', `${request.method} is not allowed on ${url.pathname}; use ${allow}.`, { headers: { allow } }),
-    url.pathname,
-    requestId,
-  )
+  return new HttpProblem(405, 'method_not_allowed', `${request.method} is not allowed on ${url.pathname}; use ${allow}.`, { headers: { allow } })
 }
 
 /** The same path matching itty-router does, for telling 405 from 404. */
 function patternOf(path: string): RegExp {
-  const source = path.replace(/\./g, '\\.').replace(/:\w+/g, '[^/]+?').replace(/\/\*/g, '(/.*)?')
+  const source = path.replace(/\./g, '\\.').replace(/:\w+\+/g, '.+').replace(/:\w+/g, '[^/]+?').replace(/\/\*/g, '(/.*)?')
   return new RegExp(`^${source}/*$`)
 }

@@ -43,7 +43,18 @@ export function unsupported(param: string, detail: string): HttpProblem {
 
 /** OpenAI's list page: `data`, the first and last ids, and whether more follow. */
 export function openAIList<T extends { id: string }>(data: T[], hasMore: boolean) {
-  return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore }
+  // The ids are strings or absent, never null (OpenAI's schema).
+  return { object: 'list', data, ...(data.length ? { first_id: data[0]!.id, last_id: data.at(-1)!.id } : {}), has_more: hasMore }
+}
+
+/** A model as OpenAI's `GET /v1/models` lists it. */
+export function openAIModel(model: { name: string; modified_at: Date | string }) {
+  return {
+    id: model.name,
+    object: 'model',
+    created: unixSeconds(String(model.modified_at)),
+    owned_by: model.name.includes('/') ? model.name.slice(0, model.name.indexOf('/')) : 'library',
+  }
 }
 
 export const newId = (prefix: string) => `${prefix}_${randomBytes(16).toString('hex')}`

@@ -5,7 +5,8 @@ import { isModelAllowed } from './models.ts'
 import { contentText, newId, unsupported } from './openai.ts'
 import type { ChatMessage } from './ollama.ts'
 import { HttpProblem, shuttingDown } from './problem.ts'
-import { ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
+import { responseEvents, ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
+import { followEvents } from './sse.ts'
 import type { InputMessage, StoredResponse } from './response-store.ts'
 import { timestamp } from './clock.ts'
 
@@ -65,6 +66,21 @@ export function ownedResponse(app: AppContext, principal: Principal, id: string)
   const response = app.responses.store.get(id, principal.userId)
   if (!response) throw new HttpProblem(404, 'not_found', `Response with id '${id}' not found.`)
   return response
+}
+
+/**
+ * A response's events after `after` (-1: all) as an event stream: live while it runs (a queued
+ * one's begin once Ollama answers), from the store once it has ended.
+ */
+export async function followResponse(app: AppContext, principal: Principal, id: string, after: number): Promise<Response> {
+  const running = app.responses.registry.get(id)
+  if (running) {
+    // One that cannot start has its end stored.
+    const run = await running.started.catch(() => undefined)
+    if (run) return followEvents(responseEvents(run, after), null, app.config.sseHeartbeatMs)
+    await running.settled
+  }
+  return followEvents(responseEvents(ownedResponse(app, principal, id), after), null, app.config.sseHeartbeatMs)
 }
 
 /**

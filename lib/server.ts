@@ -14,6 +14,7 @@ import chat from '../functions/chat.ts'
 import health from '../functions/health.ts'
 import metrics from '../functions/metrics.ts'
 import models from '../functions/models.ts'
+import modelsGet from '../functions/models-get.ts'
 import openaiChatCompletions from '../functions/openai-chat-completions.ts'
 import openaiConversationsCreate from '../functions/openai-conversations-create.ts'
 import openaiConversationsGet from '../functions/openai-conversations-get.ts'
@@ -51,6 +52,7 @@ export const FUNCTIONS: FunctionSpec[] = [
   health,
   chat,
   models,
+  modelsGet,
   sessionsList,
   sessionsCreate,
   sessionGet,

@@ -27,7 +27,8 @@ const jsonBody = (check: (body: any) => void) => (type: string, body: string) =>
 const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; status: number; check: (type: string, body: string) => void }> = {
   health: { request: ['GET', '/health'], status: 200, check: jsonBody((body) => assert.deepEqual([body.status, body.services], ['degraded', { database: 'healthy', ollama: 'unhealthy' }])) },
   chat: { request: ['POST', '/v1/chat', { message: 'hello' }], status: 503, check: problemOf('ollama') },
-  models: { request: ['GET', '/v1/models'], status: 503, check: problemOf('ollama') },
+  models: { request: ['GET', '/v1/models'], status: 503, check: jsonBody((body) => assert.equal(body.error.code, 'ollama')) },
+  'models-get': { request: ['GET', '/v1/models/llama3.2'], status: 503, check: jsonBody((body) => assert.equal(body.error.code, 'ollama')) },
   'sessions-list': { request: ['GET', '/v1/sessions'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { sessions: [], next_cursor: null })) },
   'sessions-create': { request: ['POST', '/v1/sessions', { title: 'From a bundle' }], status: 201, check: jsonBody((body) => assert.equal(body.title, 'From a bundle')) },
   'session-get': { request: ['GET', `/v1/sessions/${ABSENT}`], status: 404, check: problemOf('not_found') },

@@ -23,11 +23,11 @@ test('ALLOWED_MODELS filters the list; a bare name means :latest', async (t) => 
   assert.deepEqual((await json(response)).models.map((model: { name: string }) => model.name), ['llama3.2:latest', 'qwen3:8b'])
 })
 
-test('Ollama unreachable is a 503 problem with Retry-After', async (t) => {
+test('Ollama unreachable is a 503 with Retry-After, in OpenAI\'s error shape (OpenAI\'s SDKs list models here)', async (t) => {
   const response = await models.fetch(toRequest('GET /v1/models'), testApp(t, null))
   assert.equal(response.status, 503)
   assert.ok(response.headers.get('retry-after'))
-  assert.equal((await json(response)).type, 'https://api.chat-ollama.com/errors/ollama')
+  assert.deepEqual((await json(response)).error.code, 'ollama')
 })
 
 test('ALLOWED_MODELS and the model check read names alike: case, registry and namespace do not matter', async (t) => {

@@ -16,7 +16,9 @@ export class ProblemError extends Error {
 export async function problemOf(response: Response): Promise<ProblemError> {
   let problem: Problem = { status: response.status, title: response.statusText, detail: `The server answered ${response.status}.` }
   try {
-    problem = await response.json()
+    // A problem, or OpenAI's `{"error"}` from the routes OpenAI's clients use too (/v1/models).
+    const body = await response.json()
+    problem = body.error ? { ...problem, detail: String(body.error.message) } : body
   } catch {}
   const retryAfter = Number(response.headers.get('retry-after'))
   return new ProblemError(problem, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null)

@@ -1,0 +1,19 @@
+import { defineFunction } from '../lib/handler.ts'
+import { canonicalModelName, isModelAllowed } from '../lib/models.ts'
+import { openAIModel } from '../lib/openai.ts'
+import { HttpProblem } from '../lib/problem.ts'
+
+/** GET /v1/models/{id}: one model in OpenAI's shape (the SDKs' `models.retrieve`); ids may hold a `/` (`namespace/model:tag`). */
+export default defineFunction({
+  name: 'models-get',
+  method: 'GET',
+  path: '/v1/models/:id+',
+  errors: 'openai',
+  async handle(_request, { app, params }) {
+    const id = decodeURIComponent(params.id!)
+    const wanted = canonicalModelName(id)
+    const model = isModelAllowed(id, app.config.allowedModels) ? (await app.ollama.listModels()).find((listed) => canonicalModelName(listed.name) === wanted) : undefined
+    if (!model) throw new HttpProblem(404, 'model_not_found', `The model '${id}' does not exist or you do not have access to it.`, { param: 'model' })
+    return Response.json(openAIModel(model))
+  },
+})
