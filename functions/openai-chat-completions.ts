@@ -39,7 +39,7 @@ const Body = v.looseObject({
   presence_penalty: number(-2, 2),
   frequency_penalty: number(-2, 2),
   response_format: v.optional(ResponseFormat),
-  tools: v.optional(v.array(FunctionTool)),
+  tools: v.optional(v.pipe(v.array(FunctionTool), v.maxLength(128, 'must have at most 128 tools'))),
   tool_choice: v.optional(v.unknown()),
   n: whole(1, 128),
   logit_bias: v.optional(v.nullable(v.record(v.string(), v.number()))),
@@ -76,6 +76,9 @@ export default defineFunction({
   async handle(request, { app, principal }) {
     const body = parseInput(Body, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
     refuseUnsupported(body)
+    if (body.messages.length > app.config.maxInputItems) {
+      throw unsupported('messages', `messages has ${body.messages.length} items; at most ${app.config.maxInputItems} are taken (MAX_INPUT_ITEMS).`)
+    }
     if (!isModelAllowed(body.model, app.config.allowedModels)) {
       throw new HttpProblem(404, 'model_not_found', `The model '${body.model}' does not exist or you do not have access to it.`, { param: 'model' })
     }

@@ -16,7 +16,7 @@ export default defineFunction({
   async handle(request, { app, params, principal }) {
     const body = parseInput(Body, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
     const { sessionId } = ownedConversation(app, principal, params.id!)
-    const ids = app.store.appendMessages(sessionId, principal.userId, itemsAsMessages(body.items))
+    const ids = app.store.appendMessages(sessionId, principal.userId, itemsAsMessages(body.items, app.config))
     return Response.json(openAIList(ids.map((id) => itemOf(app.store.getSessionMessage(sessionId, id)!)), false))
   },
 })

@@ -14,7 +14,7 @@ export default defineFunction({
   errors: 'openai',
   async handle(request, { app, principal }) {
     const body = parseInput(Body, (await readJsonBody(request, app.config.maxBodyBytes)) ?? {}, 'request body')
-    const messages = itemsAsMessages(body.items ?? [])
+    const messages = itemsAsMessages(body.items ?? [], app.config)
     const session = app.store.createSession({ ownerId: principal.userId })
     if (body.metadata) app.store.setSessionMetadata(session.id, body.metadata)
     if (messages.length) app.store.appendMessages(session.id, principal.userId, messages)

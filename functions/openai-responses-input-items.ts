@@ -1,6 +1,7 @@
 import * as v from 'valibot'
 import { defineFunction } from '../lib/handler.ts'
 import { openAIList } from '../lib/openai.ts'
+import { inputItemObject } from '../lib/response-input.ts'
 import { ownedResponse } from '../lib/responses.ts'
 import { parseInput, queryInteger, queryOf } from '../lib/validate.ts'
 
@@ -10,7 +11,7 @@ const Query = v.looseObject({
   after: v.optional(v.string()),
 })
 
-/** GET /v1/responses/{id}/input_items: the input the response was given, as OpenAI's message items. */
+/** GET /v1/responses/{id}/input_items: the input the response was given, as OpenAI's items. */
 export default defineFunction({
   name: 'openai-responses-input-items',
   method: 'GET',
@@ -19,13 +20,7 @@ export default defineFunction({
   handle(_request, { app, params, url, principal }) {
     const query = parseInput(Query, queryOf(url), 'query')
     const stored = ownedResponse(app, principal, params.id!)
-    const items = stored.input.map((message) => ({
-      id: message.id,
-      type: 'message',
-      role: message.role,
-      status: 'completed',
-      content: [{ type: message.role === 'assistant' ? 'output_text' : 'input_text', text: message.text }],
-    }))
+    const items = stored.input.map(inputItemObject)
     if (query.order === 'desc') items.reverse()
     const start = query.after ? items.findIndex((item) => item.id === query.after) + 1 : 0
     const page = items.slice(start, start + query.limit)

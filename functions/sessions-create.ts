@@ -1,7 +1,8 @@
 import { readJsonBody } from '../lib/body.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { CreateSessionBody } from '../lib/session-input.ts'
-import { parseInput } from '../lib/validate.ts'
+import { HttpProblem } from '../lib/problem.ts'
+import { parseInput, withinChars } from '../lib/validate.ts'
 
 /** POST /v1/sessions: an empty conversation, optionally titled and with a system prompt. */
 export default defineFunction({
@@ -10,6 +11,11 @@ export default defineFunction({
   path: '/v1/sessions',
   async handle(request, { app, url, principal }) {
     const body = parseInput(CreateSessionBody, (await readJsonBody(request, app.config.maxBodyBytes)) ?? {}, 'request body')
+    if (body.system !== undefined && !withinChars(body.system, app.config.maxMessageChars)) {
+      throw new HttpProblem(400, 'validation', `The request body is invalid: system: must be at most ${app.config.maxMessageChars} characters (MAX_MESSAGE_CHARS)`, {
+        errors: [{ path: 'system', message: `must be at most ${app.config.maxMessageChars} characters (MAX_MESSAGE_CHARS)` }],
+      })
+    }
     const session = app.store.createSession({ ...(body.title ? { title: body.title } : {}), system: body.system, ownerId: principal.userId })
     return Response.json(session, { status: 201, headers: { location: `${url.pathname}/${session.id}` } })
   },

@@ -3,29 +3,16 @@ import { HttpProblem } from './problem.ts'
 /** Arrays and objects inside one another, at most: every reader of a body (valibot, Ollama's schema handling) recurses. */
 export const MAX_JSON_DEPTH = 64
 
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
-const OPEN_BRACE = 0x7b
-const OPEN_BRACKET = 0x5b
-const CLOSE_BRACE = 0x7d
-const CLOSE_BRACKET = 0x5d
-
-/** Whether JSON text nests arrays and objects deeper than `limit`, brackets inside strings aside; one pass, no parse. */
-function nestedDeeperThan(text: string, limit: number): boolean {
-  let depth = 0
-  let inString = false
-  for (let index = 0; index < text.length; index++) {
-    const code = text.charCodeAt(index)
-    if (inString) {
-      if (code === BACKSLASH) index++
-      else if (code === QUOTE) inString = false
-    } else if (code === QUOTE) {
-      inString = true
-    } else if (code === OPEN_BRACE || code === OPEN_BRACKET) {
-      if (++depth > limit) return true
-    } else if (code === CLOSE_BRACE || code === CLOSE_BRACKET) {
-      depth--
-    }
+/**
+ * Whether a parsed JSON value nests arrays and objects deeper than `limit`. It stops descending
+ * past the limit, so it is bounded whatever it is given (V8's JSON.parse itself does not recurse),
+ * and costs one step per value, not per character.
+ */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  if (limit === 0) return true
+  for (const inner of Array.isArray(value) ? value : Object.values(value)) {
+    if (nestedDeeperThan(inner, limit - 1)) return true
   }
   return false
 }
@@ -56,14 +43,16 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
   } catch {
     throw new HttpProblem(400, 'validation', 'The body is not valid UTF-8.')
   }
-  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
-    throw new HttpProblem(400, 'validation', `The body is nested deeper than ${MAX_JSON_DEPTH} levels.`)
-  }
+  let parsed: unknown
   try {
-    return JSON.parse(text)
+    parsed = JSON.parse(text)
   } catch (error) {
     throw new HttpProblem(400, 'validation', `The body is not valid JSON: ${(error as Error).message}`)
   }
+  if (nestedDeeperThan(parsed, MAX_JSON_DEPTH)) {
+    throw new HttpProblem(400, 'validation', `The body is nested deeper than ${MAX_JSON_DEPTH} levels.`)
+  }
+  return parsed
 }
 
 async function readAtMost(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array> {

@@ -2,13 +2,7 @@ import * as v from 'valibot'
 import type { Config } from './config.ts'
 import { isModelAllowed } from './models.ts'
 import type { ChatRequest } from './ollama.ts'
-import { jsonObject, strictMessage, uuid, wellFormedText } from './validate.ts'
-
-const codePoints = (text: string) => {
-  let count = 0
-  for (const _ of text) count++
-  return count
-}
+import { jsonObject, withinChars, strictMessage, uuid, wellFormedText } from './validate.ts'
 
 const wholeNumber = (min: number, max: number, message: string) =>
   v.pipe(v.number(message), v.integer(message), v.minValue(min, message), v.maxValue(max, message))
@@ -41,7 +35,7 @@ export function chatBodySchema(config: Config) {
       message: v.pipe(
         wellFormedText('is required and must be a string'),
         v.check((text) => text.trim().length > 0, 'must not be empty'),
-        v.check((text) => codePoints(text.trim()) <= max, `must be at most ${max} characters (MAX_MESSAGE_CHARS)`),
+        v.check((text) => withinChars(text.trim(), max), `must be at most ${max} characters (MAX_MESSAGE_CHARS)`),
       ),
       session_id: v.optional(v.pipe(uuid(), v.toLowerCase())),
       model: v.optional(
@@ -55,7 +49,7 @@ export function chatBodySchema(config: Config) {
         config.defaultModel,
       ),
       stream: v.optional(v.boolean('must be true or false'), true),
-      system: v.optional(v.pipe(wellFormedText(), v.check((text) => codePoints(text) <= max, `must be at most ${max} characters`))),
+      system: v.optional(v.pipe(wellFormedText(), v.check((text) => withinChars(text, max), `must be at most ${max} characters`))),
       options: v.optional(OptionsSchema, {}),
     },
     strictMessage('is not a known field', 'the body must be a JSON object'),

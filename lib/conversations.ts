@@ -4,7 +4,8 @@ import type { AppContext } from './context.ts'
 import { unixSeconds } from './openai.ts'
 import { HttpProblem } from './problem.ts'
 import { conversationIdOf } from './response-run.ts'
-import { conversationSession, InputItem, inputMessages } from './responses.ts'
+import { parseMessages, type InputLimits } from './response-input.ts'
+import { conversationSession } from './responses.ts'
 import type { ConversationMessage, Message } from './store.ts'
 
 /**
@@ -17,7 +18,8 @@ export const Metadata = v.pipe(
   v.check((record) => Object.keys(record).length <= 16, 'at most 16 keys'),
 )
 
-export const NewItems = v.pipe(v.array(InputItem), v.maxLength(20, 'at most 20 items at a time'))
+/** Items to add, checked one by one by itemsAsMessages. */
+export const NewItems = v.pipe(v.array(v.unknown()), v.maxLength(20, 'at most 20 items at a time'))
 
 export const itemIdOf = (messageId: string) => `msg_${messageId.replaceAll('-', '')}`
 
@@ -41,9 +43,10 @@ export function itemOf(message: Message) {
   }
 }
 
-/** Input items as session messages: developer as system. */
-export function itemsAsMessages(items: v.InferOutput<typeof NewItems>): ConversationMessage[] {
-  return inputMessages(items).map(({ role, text }) => ({ role: role === 'developer' ? 'system' : role, content: text }))
+/** Input items (messages only, each within MAX_MESSAGE_CHARS) as session messages: developer as system. */
+export function itemsAsMessages(items: unknown[], limits: InputLimits): ConversationMessage[] {
+  if (items.length === 0) return []
+  return parseMessages(items, limits, 'items').map(({ role, text }) => ({ role: role === 'developer' ? 'system' : role, content: text }))
 }
 
 /** The principal's conversation and its session, or 404 as OpenAI says it. */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { ChatResponse, Tool } from 'ollama'
 import * as v from 'valibot'
 import type { ChatMessage } from './ollama.ts'
@@ -57,7 +57,8 @@ export function openAIModel(model: { name: string; modified_at: Date | string })
   }
 }
 
-export const newId = (prefix: string) => `${prefix}_${randomBytes(16).toString('hex')}`
+// randomUUID draws from a pool: one syscall per many ids, where a thousand input items each need one.
+export const newId = (prefix: string) => `${prefix}_${randomUUID().replaceAll('-', '')}`
 
 export const unixSeconds = (time: number | string = Date.now()) => Math.floor((typeof time === 'string' ? Date.parse(time) : time) / 1000)
 
@@ -126,7 +127,8 @@ export function toOllamaMessages(messages: ChatCompletionMessage[]): ChatMessage
   })
 }
 
-function parseArguments(text: string, param: string): Record<string, unknown> {
+/** Tool call arguments as the object Ollama wants; 400 naming `param` when the text is not a JSON object. */
+export function parseArguments(text: string, param: string): Record<string, unknown> {
   try {
     const parsed: unknown = JSON.parse(text || '{}')
     if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>

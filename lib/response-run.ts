@@ -4,7 +4,8 @@ import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import { unixSeconds } from './openai.ts'
 import type { ChatStream } from './ollama.ts'
-import type { ResponseEnd, ResponseStore, StoredResponse } from './response-store.ts'
+import { functionCallItemId, newFunctionCall } from './response-input.ts'
+import type { FunctionCall, ResponseEnd, ResponseStore, StoredResponse } from './response-store.ts'
 import { DEFAULT_REPLY_EVENT_LIMITS, tooManyFollowers } from './reply-events.ts'
 import type { EventSource } from './sse.ts'
 import type { ChatStore } from './store.ts'
@@ -36,8 +37,12 @@ const usageOf = (usage: StoredResponse['usage']) =>
 
 const isRunning = (response: StoredResponse) => response.status === 'queued' || response.status === 'in_progress'
 
-/** Whether the response has its message item (text came, or it ended without failing). */
-const hasItem = (response: StoredResponse) => response.deltas.length > 0 || response.status === 'completed' || response.status === 'incomplete'
+/**
+ * Whether the response has its message item: text came, or it ended well without calling a
+ * function (an empty answer is still a message; a response of calls only has none).
+ */
+const hasItem = (response: StoredResponse) =>
+  response.deltas.length > 0 || ((response.status === 'completed' || response.status === 'incomplete') && response.tool_calls.length === 0)
 
 function messageItem(response: StoredResponse, done: boolean) {
   return {
@@ -48,6 +53,17 @@ function messageItem(response: StoredResponse, done: boolean) {
     content: done ? [{ type: 'output_text', text: response.output_text, annotations: [], logprobs: [] }] : [],
   }
 }
+
+function functionCallItem(response: StoredResponse, index: number, done: boolean) {
+  const call = response.tool_calls[index]!
+  return { id: functionCallItemId(response.id, index), type: 'function_call', status: done ? 'completed' : 'in_progress', call_id: call.call_id, name: call.name, arguments: done ? call.arguments : '' }
+}
+
+/** The output items of an ended response: its message, then its function calls. */
+const outputItems = (response: StoredResponse) => [
+  ...(hasItem(response) ? [messageItem(response, true)] : []),
+  ...response.tool_calls.map((_, index) => functionCallItem(response, index, true)),
+]
 
 /** The Response object as OpenAI's API gives it. */
 export function responseObject(response: StoredResponse, { asStarted = false }: { asStarted?: boolean } = {}) {
@@ -65,14 +81,14 @@ export function responseObject(response: StoredResponse, { asStarted = false }: 
     max_output_tokens: response.params.max_output_tokens,
     metadata: response.params.metadata,
     model: response.model,
-    output: ended && hasItem(response) ? [messageItem(response, true)] : [],
-    parallel_tool_calls: false,
+    output: ended ? outputItems(response) : [],
+    parallel_tool_calls: true,
     previous_response_id: response.previous_response_id,
     store: response.params.store,
     temperature: response.params.temperature,
     text: { format: response.params.text_format },
-    tool_choice: 'none',
-    tools: [],
+    tool_choice: response.params.tool_choice ?? 'auto',
+    tools: response.params.tools ?? [],
     top_p: response.params.top_p,
     truncation: 'disabled',
     usage: ended ? usageOf(response.usage) : null,
@@ -90,37 +106,55 @@ export function sessionIdOf(conversationId: string): string | undefined {
   return hex && `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
+/** Events per function call: output_item.added, function_call_arguments.delta and .done, output_item.done. */
+const EVENTS_PER_CALL = 4
+
 /** How many events the response has so far. */
 export function eventCount(response: StoredResponse): number {
   const item = hasItem(response)
   if (isRunning(response)) return item ? 4 + response.deltas.length : 2
-  return item ? 8 + response.deltas.length : 3
+  return (item ? 7 + response.deltas.length : 2) + EVENTS_PER_CALL * response.tool_calls.length + 1
 }
 
 /** Event `seq` of the response (0-based, below eventCount); `ends` are the deltas' cumulative ends in the text. */
 export function eventAt(response: StoredResponse, seq: number, ends: number[]): Event {
   const itemId = messageIdOf(response.id)
   const at = (event: Record<string, unknown> & { type: string }): Event => ({ ...event, sequence_number: seq })
-  if (seq === 0) return at({ type: 'response.created', response: { ...responseObject(response, { asStarted: true }), status: 'in_progress', output: [], usage: null, error: null, incomplete_details: null } })
-  if (seq === 1) return at({ type: 'response.in_progress', response: { ...responseObject(response, { asStarted: true }), status: 'in_progress', output: [], usage: null, error: null, incomplete_details: null } })
+  // As it was when it started, also when replayed after it ended.
+  const started = () => ({ ...responseObject(response, { asStarted: true }), status: 'in_progress', output: [], usage: null, error: null, incomplete_details: null, completed_at: null })
+  if (seq === 0) return at({ type: 'response.created', response: started() })
+  if (seq === 1) return at({ type: 'response.in_progress', response: started() })
   const deltas = response.deltas.length
-  const terminal = () => {
-    const type = response.status === 'completed' ? 'response.completed' : response.status === 'incomplete' ? 'response.incomplete' : 'response.failed'
-    return at({ type, response: responseObject(response) })
+  const item = hasItem(response)
+  // The message's events end at messageEnd; the function calls' follow, then the terminal event.
+  const messageEnd = item ? 7 + deltas : 2
+  if (item && seq < messageEnd) {
+    const text = { item_id: itemId, output_index: 0, content_index: 0 }
+    if (seq === 2) return at({ type: 'response.output_item.added', output_index: 0, item: messageItem(response, false) })
+    if (seq === 3) return at({ type: 'response.content_part.added', ...text, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } })
+    if (seq < 4 + deltas) {
+      const index = seq - 4
+      return at({ type: 'response.output_text.delta', ...text, delta: response.output_text.slice(index === 0 ? 0 : ends[index - 1], ends[index]), logprobs: [] })
+    }
+    const afterDeltas = seq - 4 - deltas
+    if (afterDeltas === 0) return at({ type: 'response.output_text.done', ...text, text: response.output_text, logprobs: [] })
+    if (afterDeltas === 1) return at({ type: 'response.content_part.done', ...text, part: { type: 'output_text', text: response.output_text, annotations: [], logprobs: [] } })
+    return at({ type: 'response.output_item.done', output_index: 0, item: messageItem(response, true) })
   }
-  if (!hasItem(response)) return terminal()
-  const text = { item_id: itemId, output_index: 0, content_index: 0 }
-  if (seq === 2) return at({ type: 'response.output_item.added', output_index: 0, item: messageItem(response, false) })
-  if (seq === 3) return at({ type: 'response.content_part.added', ...text, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } })
-  if (seq < 4 + deltas) {
-    const index = seq - 4
-    return at({ type: 'response.output_text.delta', ...text, delta: response.output_text.slice(index === 0 ? 0 : ends[index - 1], ends[index]), logprobs: [] })
+  const callIndex = Math.floor((seq - messageEnd) / EVENTS_PER_CALL)
+  if (callIndex < response.tool_calls.length) {
+    const outputIndex = (item ? 1 : 0) + callIndex
+    const call = functionCallItem(response, callIndex, true)
+    const ofItem = { item_id: call.id, output_index: outputIndex }
+    switch ((seq - messageEnd) % EVENTS_PER_CALL) {
+      case 0: return at({ type: 'response.output_item.added', output_index: outputIndex, item: functionCallItem(response, callIndex, false) })
+      case 1: return at({ type: 'response.function_call_arguments.delta', ...ofItem, delta: call.arguments })
+      case 2: return at({ type: 'response.function_call_arguments.done', ...ofItem, name: call.name, arguments: call.arguments })
+      default: return at({ type: 'response.output_item.done', output_index: outputIndex, item: call })
+    }
   }
-  const afterDeltas = seq - 4 - deltas
-  if (afterDeltas === 0) return at({ type: 'response.output_text.done', ...text, text: response.output_text, logprobs: [] })
-  if (afterDeltas === 1) return at({ type: 'response.content_part.done', ...text, part: { type: 'output_text', text: response.output_text, annotations: [], logprobs: [] } })
-  if (afterDeltas === 2) return at({ type: 'response.output_item.done', output_index: 0, item: messageItem(response, true) })
-  return terminal()
+  const type = response.status === 'completed' ? 'response.completed' : response.status === 'incomplete' ? 'response.incomplete' : 'response.failed'
+  return at({ type, response: responseObject(response) })
 }
 
 export function cumulativeEnds(deltas: number[]): number[] {
@@ -157,6 +191,7 @@ export class ResponseRun {
   private readonly deps: ResponseRunDeps
   private readonly listeners = new Map<ResponseListener, number>()
   private readonly ends: number[] = []
+  private readonly toolCalls: FunctionCall[] = []
   private stopReason: StopReason | 'timeout' | undefined
   private checkpointTimer: NodeJS.Timeout | undefined
 
@@ -204,6 +239,8 @@ export class ResponseRun {
     let failure: string | null = null
     try {
       for await (const chunk of this.stream) {
+        // Ollama sends a call whole, in the chunks before done; its events go out at the end.
+        for (const call of chunk.message?.tool_calls ?? []) this.toolCalls.push(newFunctionCall(call.function.name, call.function.arguments))
         const piece = chunk.message?.content
         if (piece) {
           if (this.ends.length === 0) this.deps.metrics.firstToken((performance.now() - this.deps.acceptedAt) / 1000)
@@ -229,7 +266,8 @@ export class ResponseRun {
   private endOf(last: ChatResponse | undefined, failure: string | null): ResponseEnd {
     const { output_text: outputText, deltas } = this.record
     const usage = last?.done ? { input_tokens: last.prompt_eval_count ?? 0, output_tokens: last.eval_count ?? 0 } : null
-    const base = { outputText, deltas, usage, incompleteReason: null, error: null }
+    // Calls of a reply that did not end well are not offered: their arguments may be cut short.
+    const base = { outputText, deltas, toolCalls: [], usage, incompleteReason: null, error: null }
     if (this.stopReason === 'cancelled') return { ...base, status: 'cancelled', usage: null }
     if (this.stopReason === 'interrupted') return { ...base, status: 'failed', usage: null, error: { code: 'server_error', message: 'The server shut down before the response was finished.' } }
     if (this.stopReason === 'timeout') return { ...base, status: 'failed', usage: null, error: { code: 'server_error', message: 'The response took longer than CHAT_TIMEOUT and was stopped.' } }
@@ -237,7 +275,7 @@ export class ResponseRun {
       return { ...base, status: 'failed', usage: null, error: { code: 'server_error', message: `Ollama failed during the response: ${failure ?? 'the stream ended early'}` } }
     }
     if (last.done_reason === 'length') return { ...base, status: 'incomplete', incompleteReason: 'max_output_tokens' }
-    return { ...base, status: 'completed' }
+    return { ...base, status: 'completed', toolCalls: this.toolCalls }
   }
 
   private finish(end: ResponseEnd): void {
@@ -258,10 +296,11 @@ export class ResponseRun {
       }
     } catch (error) {
       this.deps.log.error('response could not be stored', { response_id: this.record.id, error })
-      end = { ...end, status: 'failed', error: { code: 'server_error', message: 'The response could not be stored.' } }
+      end = { ...end, status: 'failed', toolCalls: [], error: { code: 'server_error', message: 'The response could not be stored.' } }
     }
     Object.assign(this.record, {
       status: end.status,
+      tool_calls: end.toolCalls,
       usage: end.usage,
       incomplete_reason: end.incompleteReason,
       error: end.error,

@@ -3,12 +3,27 @@ import { timestamp } from './clock.ts'
 
 export type ResponseStatus = 'queued' | 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelled'
 
-/** One input item as stored: a message with its role and text. */
+/** An input message as stored: its role and text (stored items without a `type` are messages). */
 export interface InputMessage {
+  type?: 'message'
   id: string
   role: 'user' | 'system' | 'developer' | 'assistant'
   text: string
 }
+
+/** A tool call the model made, as the client sends it back (or as a response's output holds it). */
+export interface FunctionCall {
+  call_id: string
+  name: string
+  /** JSON text, as OpenAI sends arguments. */
+  arguments: string
+}
+
+/** One input item as stored: a message, a function call, or a function call's output. */
+export type InputItem =
+  | InputMessage
+  | (FunctionCall & { type: 'function_call'; id: string })
+  | { type: 'function_call_output'; id: string; call_id: string; output: string }
 
 /** What a response was asked with, echoed back in its object. */
 export interface ResponseParams {
@@ -18,6 +33,9 @@ export interface ResponseParams {
   metadata: Record<string, string>
   text_format: Record<string, unknown>
   store: boolean
+  /** Function tools offered, echoed as sent (absent on responses stored before tools). */
+  tools?: Array<Record<string, unknown>>
+  tool_choice?: 'auto' | 'none'
 }
 
 export interface StoredResponse {
@@ -29,8 +47,10 @@ export interface StoredResponse {
   instructions: string | null
   status: ResponseStatus
   background: boolean
-  input: InputMessage[]
+  input: InputItem[]
   output_text: string
+  /** The function calls the model made, after its text. */
+  tool_calls: FunctionCall[]
   deltas: number[]
   usage: { input_tokens: number; output_tokens: number } | null
   incomplete_reason: string | null
@@ -45,6 +65,7 @@ export interface ResponseEnd {
   status: Exclude<ResponseStatus, 'queued' | 'in_progress'>
   outputText: string
   deltas: number[]
+  toolCalls: FunctionCall[]
   usage: StoredResponse['usage']
   incompleteReason: string | null
   error: StoredResponse['error']
@@ -55,7 +76,7 @@ export class ResponseStore {
   readonly statements
 
   constructor(db: DatabaseSync) {
-    const columns = 'id, owner_id, session_id, previous_response_id, model, instructions, status, background, input, output_text, deltas, usage, incomplete_reason, error, params, created_at, completed_at'
+    const columns = 'id, owner_id, session_id, previous_response_id, model, instructions, status, background, input, output_text, deltas, tool_calls, usage, incomplete_reason, error, params, created_at, completed_at'
     this.statements = {
       insert: db.prepare(
         `INSERT INTO responses (id, owner_id, session_id, previous_response_id, model, instructions, status, background, input, params, created_at)
@@ -65,7 +86,7 @@ export class ResponseStore {
       start: db.prepare(`UPDATE responses SET status = 'in_progress' WHERE id = ? AND status = 'queued'`),
       checkpoint: db.prepare(`UPDATE responses SET output_text = ?, deltas = ? WHERE id = ? AND status IN ('queued', 'in_progress')`),
       finish: db.prepare(
-        `UPDATE responses SET status = ?, output_text = ?, deltas = ?, usage = ?, incomplete_reason = ?, error = ?, completed_at = ?
+        `UPDATE responses SET status = ?, output_text = ?, deltas = ?, tool_calls = ?, usage = ?, incomplete_reason = ?, error = ?, completed_at = ?
          WHERE id = ? AND status IN ('queued', 'in_progress')`,
       ),
       remove: db.prepare('DELETE FROM responses WHERE id = ? AND owner_id = ?'),
@@ -108,7 +129,7 @@ export class ResponseStore {
   /** Writes the end; false when the response is no longer running (deleted, or ended already). */
   finish(id: string, end: ResponseEnd): boolean {
     const json = (value: unknown) => (value == null ? null : JSON.stringify(value))
-    return Number(this.statements.finish.run(end.status, end.outputText, JSON.stringify(end.deltas), json(end.usage), end.incompleteReason, json(end.error), timestamp(), id).changes) > 0
+    return Number(this.statements.finish.run(end.status, end.outputText, JSON.stringify(end.deltas), end.toolCalls.length ? JSON.stringify(end.toolCalls) : null, json(end.usage), end.incompleteReason, json(end.error), timestamp(), id).changes) > 0
   }
 
   delete(id: string, ownerId: string): boolean {
@@ -154,6 +175,7 @@ function toResponse(row: Row): StoredResponse {
     input: parsed(row.input, []),
     output_text: String(row.output_text),
     deltas: parsed(row.deltas, []),
+    tool_calls: parsed(row.tool_calls, []),
     usage: parsed(row.usage, null),
     incomplete_reason: row.incomplete_reason == null ? null : String(row.incomplete_reason),
     error: parsed(row.error, null),

@@ -2,22 +2,18 @@ import * as v from 'valibot'
 import { limitedUserOf, type Principal } from './access-control.ts'
 import type { AppContext } from './context.ts'
 import { isModelAllowed } from './models.ts'
-import { contentText, newId, unsupported } from './openai.ts'
+import { newId, toOllamaTools, unsupported } from './openai.ts'
 import type { ChatMessage } from './ollama.ts'
 import { HttpProblem, shuttingDown } from './problem.ts'
 import { responseEvents, ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
 import { followEvents } from './sse.ts'
+import { hasFunctionItems, itemsOfResponse, parseInputItems, resolveReferences, toOllamaChat, type ItemType } from './response-input.ts'
 import type { InputMessage, StoredResponse } from './response-store.ts'
+import { parseAt, withinChars } from './validate.ts'
 import { timestamp } from './clock.ts'
 
 const whole = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max))))
 const number = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.minValue(min), v.maxValue(max))))
-
-export const InputItem = v.looseObject({
-  type: v.optional(v.literal('message')),
-  role: v.picklist(['user', 'system', 'developer', 'assistant']),
-  content: v.union([v.string(), v.array(v.looseObject({ type: v.string() }))]),
-})
 
 const TextFormat = v.variant('type', [
   v.looseObject({ type: v.literal('text') }),
@@ -28,7 +24,8 @@ const TextFormat = v.variant('type', [
 /** The fields of POST /v1/responses this server reads; others are ignored. */
 export const CreateResponseBody = v.looseObject({
   model: v.pipe(v.string(), v.trim(), v.nonEmpty()),
-  input: v.union([v.pipe(v.string(), v.nonEmpty()), v.pipe(v.array(InputItem), v.minLength(1))]),
+  // Checked item by item (lib/response-input.ts), so that an error names the item and the field.
+  input: v.union([v.string(), v.array(v.unknown())], 'must be a string or an array of items'),
   instructions: v.optional(v.nullable(v.string())),
   previous_response_id: v.optional(v.nullable(v.string())),
   conversation: v.optional(v.nullable(v.union([v.string(), v.looseObject({ id: v.string() })]))),
@@ -40,17 +37,31 @@ export const CreateResponseBody = v.looseObject({
   top_p: number(0, 1),
   metadata: v.optional(v.nullable(v.pipe(v.record(v.string(), v.pipe(v.string(), v.maxLength(512))), v.check((record) => Object.keys(record).length <= 16, 'at most 16 keys')))),
   text: v.optional(v.nullable(v.looseObject({ format: v.optional(TextFormat) }))),
-  tools: v.optional(v.nullable(v.array(v.unknown()))),
+  tools: v.optional(v.nullable(v.pipe(v.array(v.looseObject({ type: v.string() })), v.maxLength(128, 'must have at most 128 tools')))),
+  tool_choice: v.optional(v.nullable(v.unknown())),
 })
-export type CreateResponseBody = v.InferOutput<typeof CreateResponseBody>
 
-/** Input items as stored: a string is one user message. */
-export function inputMessages(input: CreateResponseBody['input']): InputMessage[] {
-  if (typeof input === 'string') return [{ id: newId('msg'), role: 'user', text: input }]
-  return input.map((item, index) => ({ id: newId('msg'), role: item.role, text: contentText(item.content, `input[${index}].content`) }))
+const INPUT_ITEM_TYPES: ItemType[] = ['message', 'item_reference', 'function_call', 'function_call_output']
+
+/** A function tool in the Responses API's flat shape. */
+const FunctionTool = v.looseObject({
+  type: v.literal('function'),
+  name: v.pipe(v.string(), v.regex(/^[\w-]{1,64}$/, 'must be 1 to 64 letters, digits, _ or -')),
+  description: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(10_000, 'must be at most 10000 characters')))),
+  parameters: v.optional(v.nullable(v.record(v.string(), v.unknown()))),
+  strict: v.optional(v.nullable(v.boolean())),
+})
+
+/** The function tools of a request, checked; built-in tools (web search, file search, …) are refused naming them. */
+function functionTools(tools: CreateResponseBody['tools']): Array<v.InferOutput<typeof FunctionTool>> {
+  return (tools ?? []).map((tool, index) => {
+    if (tool.type !== 'function') {
+      throw unsupported(`tools[${index}].type`, `tools[${index}].type: tools of type ${JSON.stringify(tool.type)} are not supported here; only "function" tools, which your code runs.`)
+    }
+    return parseAt(FunctionTool, tool, `tools[${index}]`)
+  })
 }
-
-const ollamaRole = (role: InputMessage['role']) => (role === 'developer' ? 'system' : role)
+export type CreateResponseBody = v.InferOutput<typeof CreateResponseBody>
 
 /** A conversation's session, when it is the principal's; 404 as OpenAI says otherwise. */
 export function conversationSession(app: AppContext, principal: Principal, conversationId: string): string {
@@ -90,7 +101,15 @@ export async function followResponse(app: AppContext, principal: Principal, id: 
  * response that cannot start is stored `failed` instead.
  */
 export function acceptResponse(app: AppContext, principal: Principal, body: CreateResponseBody, acceptedAt: number): { record: StoredResponse; started: Promise<ResponseRun> } {
-  if (body.tools?.length) throw unsupported('tools', 'Tools are not supported on /v1/responses here; use /v1/chat/completions for tool calls.')
+  const { config } = app
+  const tools = functionTools(body.tools)
+  const toolChoice = body.tool_choice ?? 'auto'
+  if (toolChoice !== 'auto' && toolChoice !== 'none') {
+    throw unsupported('tool_choice', 'tool_choice may be "auto" or "none": Ollama cannot be made to call a tool.')
+  }
+  if (body.instructions && !withinChars(body.instructions, config.maxMessageChars)) {
+    throw unsupported('instructions', `instructions are longer than ${config.maxMessageChars} characters (MAX_MESSAGE_CHARS).`)
+  }
   const store = body.store ?? true
   if (!store && body.background) throw unsupported('background', 'background requires store: true.')
   const conversationId = typeof body.conversation === 'string' ? body.conversation : body.conversation?.id
@@ -104,7 +123,10 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
   if (body.previous_response_id && chain.length === 0) {
     throw new HttpProblem(404, 'not_found', `Previous response with id '${body.previous_response_id}' not found.`, { param: 'previous_response_id' })
   }
-  const input = inputMessages(body.input)
+  const input = resolveReferences(app, principal, parseInputItems(body.input, config, 'input', INPUT_ITEM_TYPES), 'input')
+  if (sessionId && (tools.length > 0 || hasFunctionItems(input))) {
+    throw unsupported('conversation', 'Function tools and function call items cannot be used in a conversation here (it keeps messages only); chain with previous_response_id instead.')
+  }
   const format = body.text?.format
   const record: StoredResponse = {
     id: newId('resp'),
@@ -118,6 +140,7 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
     input,
     output_text: '',
     deltas: [],
+    tool_calls: [],
     usage: null,
     incomplete_reason: null,
     error: null,
@@ -128,6 +151,7 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
       metadata: body.metadata ?? {},
       text_format: format ?? { type: 'text' },
       store,
+      ...(tools.length ? { tools, tool_choice: toolChoice } : {}),
     },
     created_at: timestamp(),
     completed_at: null,
@@ -139,7 +163,9 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
   try {
     if (store) app.responses.store.insert(record)
     if (sessionId) {
-      replyId = app.store.addResponseTurn(sessionId, principal.userId, input.map(({ role, text }) => ({ role: ollamaRole(role) as 'user' | 'system' | 'assistant', content: text })), body.model)
+      // Messages only: function items were refused above for a conversation.
+      const messages = (input as InputMessage[]).map(({ role, text }) => ({ role: role === 'developer' ? 'system' : role, content: text }))
+      replyId = app.store.addResponseTurn(sessionId, principal.userId, messages, body.model)
     }
   } catch (error) {
     reservation.release()
@@ -149,15 +175,7 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
   const messages: ChatMessage[] = [
     ...(record.instructions ? [{ role: 'system', content: record.instructions }] : []),
     // Instructions of earlier responses are not carried on; their inputs and outputs are.
-    ...(sessionId
-      ? app.store.history(sessionId)
-      : [
-          ...chain.flatMap((earlier) => [
-            ...earlier.input.map((message) => ({ role: ollamaRole(message.role), content: message.text })),
-            ...(earlier.output_text ? [{ role: 'assistant', content: earlier.output_text }] : []),
-          ]),
-          ...input.map((message) => ({ role: ollamaRole(message.role), content: message.text })),
-        ]),
+    ...(sessionId ? app.store.history(sessionId) : toOllamaChat([...chain.flatMap(itemsOfResponse), ...input])),
   ]
   const options = {
     num_ctx: app.config.defaultNumCtx,
@@ -170,7 +188,12 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
   let liveRun: ResponseRun | undefined
   const started = (async () => {
     const pinned = sessionId ? app.store.sessionHost(sessionId) : null
-    const lease = await app.ollama.startChat({ model: body.model, messages, options, ...(ollamaFormat ? { format: ollamaFormat } : {}) }, reservation.signal, pinned)
+    const ollamaTools = toolChoice === 'none' ? [] : toOllamaTools(tools.map(({ name, description, parameters }) => ({ type: 'function' as const, function: { name, ...(description ? { description } : {}), ...(parameters ? { parameters } : {}) } })))
+    const lease = await app.ollama.startChat(
+      { model: body.model, messages, options, ...(ollamaFormat ? { format: ollamaFormat } : {}), ...(ollamaTools.length ? { tools: ollamaTools } : {}) },
+      reservation.signal,
+      pinned,
+    )
     if (store) app.responses.store.markStarted(record.id)
     const run = new ResponseRun(record, lease.stream, {
       responses: store ? app.responses.store : null,
@@ -202,6 +225,7 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
             status: cancelled ? 'cancelled' : 'failed',
             outputText: '',
             deltas: [],
+            toolCalls: [],
             usage: null,
             incompleteReason: null,
             error: cancelled ? null : { code: problem?.kind ?? 'server_error', message: problem?.detail ?? 'The response could not start.' },

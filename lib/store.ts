@@ -164,6 +164,10 @@ export class ChatStore {
         `SELECT role, content FROM messages WHERE session_id = ? AND content != '' ORDER BY created_at, rowid`,
       ),
       getMessage: db.prepare(`SELECT ${messageColumns} FROM messages WHERE id = ?`),
+      getOwnedMessage: db.prepare(
+        `SELECT m.rowid AS seq, m.id, m.role, m.content, m.created_at, m.model, m.tokens_used, m.status
+         FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ? AND s.owner_id = ?`,
+      ),
       discardReply: db.prepare(`DELETE FROM messages WHERE id = ? AND status = 'streaming' AND content = ''`),
       checkpoint: db.prepare(`UPDATE messages SET content = ? WHERE id = ? AND status = 'streaming'`),
       finish: db.prepare(
@@ -275,6 +279,12 @@ export class ChatStore {
     return row && toMessage(row)
   }
 
+  /** A message of any of `ownerId`'s sessions; someone else's is as absent as a missing one. */
+  getOwnedMessage(id: string, ownerId: string): Message | undefined {
+    const row = this.statements.getOwnedMessage.get(id, ownerId)
+    return row && toMessage(row)
+  }
+
   /**
    * Stores a user's message in one transaction: the session (created, with the client's id when it
    * gave one), the system prompt when the session has none, the message, and the title taken from
@@ -318,8 +328,13 @@ export class ChatStore {
   }
 
   private insertMessages(sessionId: string, ownerId: string, messages: ConversationMessage[], now: string): string[] {
+    // The first user message checks the owner and may name the session; the rest are plain inserts.
+    let userSeen = false
     return messages.map(({ role, content }) => {
-      if (role === 'user') return this.insertUserMessage({ sessionId, ownerId, content }, now).userMessageId
+      if (role === 'user' && !userSeen) {
+        userSeen = true
+        return this.insertUserMessage({ sessionId, ownerId, content }, now).userMessageId
+      }
       const id = randomUUID()
       this.statements.insertMessage.run(id, sessionId, role, content, null, 'complete', now)
       return id

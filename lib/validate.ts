@@ -13,6 +13,30 @@ export function parseInput<TSchema extends v.GenericSchema>(schema: TSchema, inp
   throw new HttpProblem(400, 'validation', `The ${what} is invalid: ${first.path ? `${first.path}: ` : ''}${first.message}`, { errors })
 }
 
+/**
+ * `input` checked against `schema` as the field at `path` of a larger body (such as `input[3]`):
+ * a 400 whose errors and `param` name the field inside it (`input[3].content`).
+ */
+export function parseAt<TSchema extends v.GenericSchema>(schema: TSchema, input: unknown, path: string): v.InferOutput<TSchema> {
+  const result = v.safeParse(schema, input)
+  if (result.success) return result.output
+  const errors = result.issues.map((issue) => ({
+    path: path + (issue.path ?? []).map(({ key }) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`)).join(''),
+    message: issue.message,
+  }))
+  throw new HttpProblem(400, 'validation', `${errors[0]!.path}: ${errors[0]!.message}`, { errors })
+}
+
+/** Characters as a person counts them (code points), as MAX_MESSAGE_CHARS is counted. */
+export function characterCount(text: string): number {
+  let count = 0
+  for (const _ of text) count++
+  return count
+}
+
+/** Whether `text` has at most `max` characters; counted only when its UTF-16 length could be over. */
+export const withinChars = (text: string, max: number): boolean => text.length <= max || characterCount(text) <= max
+
 /** Query parameters as an object; a repeated parameter keeps every value, which schemas refuse. */
 export function queryOf(url: URL): Record<string, string | string[]> {
   const query: Record<string, string | string[]> = Object.create(null)

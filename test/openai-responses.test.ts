@@ -50,7 +50,7 @@ test('create, retrieve, chain with previous_response_id, fork from an older one,
   await assert.rejects(client.responses.retrieve(fork.id), OpenAI.NotFoundError)
 })
 
-test('store: false keeps nothing; an unknown previous_response_id is 404; background needs store', async (t) => {
+test('store: false keeps nothing; an unknown previous_response_id is 404; background needs store; built-in tools are refused', async (t) => {
   const { client, server } = await openAI(t)
   const ephemeral = await client.responses.create({ model: 'llama3.2', input: 'forget me', store: false })
   assert.equal(ephemeral.status, 'completed')
@@ -59,7 +59,7 @@ test('store: false keeps nothing; an unknown previous_response_id is 404; backgr
   assert.equal(server.app.store.db.prepare('SELECT count(*) AS n FROM responses').get()!.n, 0)
   await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'x', previous_response_id: 'resp_nothing' }), (error: any) => error instanceof OpenAI.NotFoundError && error.param === 'previous_response_id')
   await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'x', store: false, background: true }), (error: any) => error instanceof OpenAI.BadRequestError && error.param === 'background')
-  await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'x', tools: [{ type: 'function', name: 'f', parameters: {}, strict: false }] }), (error: any) => error instanceof OpenAI.BadRequestError && error.param === 'tools')
+  await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'x', tools: [{ type: 'web_search' }] }), (error: any) => error instanceof OpenAI.BadRequestError && error.param === 'tools[0].type' && /only "function" tools/.test(error.message))
 })
 
 test('the responses.stream() helper: events in order with rising sequence numbers, one id, the terminal event after storing', async (t) => {
