@@ -13,6 +13,9 @@ export interface ServerLock {
   release(): void
 }
 
+/** How long a starting server waits for the lock before it refuses to start. */
+const LOCK_WAIT_MS = 1000
+
 /** SQLITE_BUSY: another connection holds the lock. */
 const SQLITE_BUSY = 5
 
@@ -26,7 +29,8 @@ const SQLITE_BUSY = 5
 export function acquireServerLock(store: ChatStore, log: Logger): ServerLock {
   const lockPath = `${store.path}.lock`
   closeSync(openSync(lockPath, 'a', 0o600))
-  const lockDb = new DatabaseSync(lockPath, { timeout: 0 })
+  // A holder killed a moment ago may still be exiting (its threads close its files last): wait a little.
+  const lockDb = new DatabaseSync(lockPath, { timeout: LOCK_WAIT_MS })
   try {
     lockDb.exec('PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE')
   } catch (error) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -71,9 +71,10 @@ test('a server killed but never reaped (a zombie, as under npm as PID 1) does no
     })
   }))
   process.kill(serverPid, 'SIGKILL')
-  const state = () => readFileSync(`/proc/${serverPid}/stat`, 'utf8').split(') ')[1]![0]
+  // A zombie: its main thread is `Z` and its other threads are gone (they release its files last).
+  const isZombie = () => readFileSync(`/proc/${serverPid}/stat`, 'utf8').split(') ')[1]![0] === 'Z' && readdirSync(`/proc/${serverPid}/task`).length === 1
   await within(10_000, 'the killed server to be a zombie', (async () => {
-    while (state() !== 'Z') await new Promise((resolve) => setTimeout(resolve, 10))
+    while (!isZombie()) await new Promise((resolve) => setTimeout(resolve, 10))
   })())
   process.kill(serverPid, 0) // still "there" for kill(pid, 0): a liveness guess would take it for alive
 
