@@ -195,6 +195,8 @@ export function registerProcessMetrics(registry: Registry): void {
     const mean = lag.mean / 1e9
     return Number.isNaN(mean) ? 0 : mean
   })
+  // Read before the p99 gauge, which starts a new recording.
+  gauge('nodejs_eventloop_lag_max_seconds', 'The longest recorded event loop delay (since the last scrape).', () => lag.max / 1e9)
   gauge('nodejs_eventloop_lag_p99_seconds', 'The 99th percentile of the recorded event loop delays (since the last scrape).', () => {
     const p99 = lag.percentile(99) / 1e9
     lag.reset()

@@ -76,13 +76,18 @@ export class ResponseStore {
   readonly statements
 
   constructor(db: DatabaseSync) {
-    const columns = 'id, owner_id, session_id, previous_response_id, model, instructions, status, background, input, output_text, deltas, tool_calls, usage, incomplete_reason, error, params, created_at, completed_at'
+    const columns = `r.id, r.owner_id, r.session_id, r.previous_response_id, r.model, q.instructions, r.status, r.background, q.input, r.output_text, r.deltas,
+      r.tool_calls, r.usage, r.incomplete_reason, r.error, q.params, r.created_at, r.completed_at`
     this.statements = {
       insert: db.prepare(
-        `INSERT INTO responses (id, owner_id, session_id, previous_response_id, model, instructions, status, background, input, params, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO responses (id, owner_id, session_id, previous_response_id, model, status, background, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      get: db.prepare(`SELECT ${columns} FROM responses WHERE id = ? AND owner_id = ?`),
+      insertRequest: db.prepare('INSERT INTO response_requests (response_id, instructions, input, params) VALUES (?, ?, ?, ?)'),
+      get: db.prepare(`SELECT ${columns} FROM responses r JOIN response_requests q ON q.response_id = r.id WHERE r.id = ? AND r.owner_id = ?`),
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
       start: db.prepare(`UPDATE responses SET status = 'in_progress' WHERE id = ? AND status = 'queued'`),
       checkpoint: db.prepare(`UPDATE responses SET output_text = ?, deltas = ? WHERE id = ? AND status IN ('queued', 'in_progress')`),
       finish: db.prepare(
@@ -96,20 +101,18 @@ export class ResponseStore {
     } satisfies Record<string, StatementSync>
   }
 
+  /** Stores a new response and what it was asked, in one transaction (migrations/011: the request in a table of its own). */
   insert(response: Pick<StoredResponse, 'id' | 'owner_id' | 'session_id' | 'previous_response_id' | 'model' | 'instructions' | 'status' | 'background' | 'input' | 'params' | 'created_at'>): void {
-    this.statements.insert.run(
-      response.id,
-      response.owner_id,
-      response.session_id,
-      response.previous_response_id,
-      response.model,
-      response.instructions,
-      response.status,
-      response.background ? 1 : 0,
-      JSON.stringify(response.input),
-      JSON.stringify(response.params),
-      response.created_at,
-    )
+    const { begin, commit, rollback, insert, insertRequest } = this.statements
+    begin.run()
+    try {
+      insert.run(response.id, response.owner_id, response.session_id, response.previous_response_id, response.model, response.status, response.background ? 1 : 0, response.created_at)
+      insertRequest.run(response.id, response.instructions, JSON.stringify(response.input), JSON.stringify(response.params))
+      commit.run()
+    } catch (error) {
+      rollback.run()
+      throw error
+    }
   }
 
   /** The response when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */

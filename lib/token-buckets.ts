@@ -33,18 +33,9 @@ export class TokenBuckets {
 
   /** Takes one request from `key`'s bucket when it has one. */
   take(key: string, now = Date.now()): BucketAnswer {
-    return this.answer(key, now, true)
-  }
-
-  /** What `key`'s bucket holds now, taking nothing. */
-  peek(key: string, now = Date.now()): BucketAnswer {
-    return this.answer(key, now, false)
-  }
-
-  private answer(key: string, now: number, take: boolean): BucketAnswer {
     const bucket = this.refilled(key, now)
     const allowed = bucket.tokens >= 1
-    if (allowed && take) bucket.tokens -= 1
+    if (allowed) bucket.tokens -= 1
     const perMs = this.capacity / this.windowMs
     const missing = Math.max(0, 1 - bucket.tokens)
     return {

@@ -6,6 +6,7 @@ import { DatabaseSync } from 'node:sqlite'
 import { pathToFileURL } from 'node:url'
 import { test } from 'node:test'
 import { bundledMigrations, checksum, MigrationError, readMigrations } from '../lib/migrations.ts'
+import { ResponseStore } from '../lib/response-store.ts'
 import { ChatStore, LOCAL_USER_ID, titleFromMessage } from '../lib/store.ts'
 
 const tempDb = () => join(mkdtempSync(join(tmpdir(), 'chat-ollama-store-')), 'nested', 'chat.db')
@@ -21,6 +22,20 @@ test('a new database gets every migration, recorded with its checksum, and the P
   assert.equal(store.db.prepare('PRAGMA foreign_keys').get()!.foreign_keys, 1)
   assert.equal(store.db.prepare('PRAGMA synchronous').get()!.synchronous, 1)
   assert.ok(Number(store.db.prepare('PRAGMA busy_timeout').get()!.timeout) > 0)
+})
+
+test('responses stored before migration 011 are read whole after it (their request moved to a table of its own)', () => {
+  const path = tempDb()
+  const before = new ChatStore(path, { migrations: bundledMigrations().filter((migration) => migration.version < 11) })
+  before.db.prepare(
+    `INSERT INTO responses (id, owner_id, model, instructions, status, background, input, output_text, deltas, params, created_at, completed_at)
+     VALUES ('resp_old', 'local', 'llama3.2', 'Be terse.', 'completed', 0, ?, 'Paris.', '[6]', ?, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z')`,
+  ).run(JSON.stringify([{ id: 'msg_1', role: 'user', text: 'Capital of France?' }]), JSON.stringify({ max_output_tokens: null, temperature: null, top_p: null, metadata: {}, text_format: { type: 'text' }, store: true }))
+  before.close()
+  const after = new ChatStore(path)
+  const response = new ResponseStore(after.db).get('resp_old', 'local')!
+  assert.deepEqual([response.instructions, response.input, response.output_text, response.tool_calls, response.params.store], ['Be terse.', [{ id: 'msg_1', role: 'user', text: 'Capital of France?' }], 'Paris.', [], true])
+  after.close()
 })
 
 test('a restart on an existing database keeps its data and applies nothing twice', () => {

@@ -97,7 +97,8 @@ interface Service {
 /** A user `bench` with a key, made with the admin command the image ships; the chats made while AUTH was off become theirs. */
 function provisionKey(dbPath: string): string {
   const admin = (...args: string[]) => spawnSync(process.execPath, ['dist/admin.mjs', ...args], { cwd: ROOT, env: { ...process.env, DB_PATH: dbPath }, encoding: 'utf8' })
-  admin('user', 'add', 'bench')
+  // An admin: the largest-input figures read the service's own /metrics.
+  admin('user', 'add', 'bench', '--admin')
   admin('adopt-local', 'bench')
   const created = admin('key', 'create', 'bench')
   if (created.status !== 0) throw new Error(`could not make a key: ${created.stderr}`)
@@ -116,6 +117,8 @@ async function startService(env: Record<string, string>): Promise<Service> {
     // The default level: one access-log line per request, as in a real deployment.
     LOG_LEVEL: 'info',
     MAX_CONCURRENT_CHATS: '5000',
+    // One key stands for the many users a real deployment has.
+    MAX_CONCURRENT_CHATS_PER_USER: '5000',
     ...env,
     DB_PATH: dbPath,
   }, listeningUrl)
@@ -429,6 +432,65 @@ table(`Warm host: ${conversations} conversations of ${turns} turns at once over 
   ['turns per host', spread.join(' / '), 'spread'],
 ])
 summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: spread }
+
+// ---------------------------------------------------------------- 7. the largest input one request may send
+
+// How long the largest requests the limits allow hold the service's event loop: the service's
+// own record of its longest event loop delay (nodejs_eventloop_lag_max_seconds, 10 ms timer)
+// over a series of them, beside the same record while it serves /health probes only.
+{
+  const inputService = await startService({ OLLAMA_HOST: oneTokenFake.url })
+  const items = Array.from({ length: 1000 }, (_, index) => ({ role: 'user', content: `${index} `.padEnd(1000, 'x') }))
+  const send = (path: string, body: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${inputService.url}${path}`, { method: 'POST', agent, headers: { 'content-type': 'application/json', ...inputService.headers } }, (res) => {
+        let text = ''
+        res.on('data', (chunk) => (text += chunk))
+        res.on('end', () => (res.statusCode === 200 ? resolve(res.statusCode) : reject(new Error(`${path}: ${res.statusCode} ${text.slice(0, 200)}`))))
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+  /** The longest event loop delay the service recorded since the last call (each scrape starts a new record). */
+  const longestHoldMs = async () => {
+    const metrics = (await get(`${inputService.url}/metrics`, 'GET', inputService.headers)).body
+    return Number(/^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(metrics)![1]) * 1000
+  }
+  const rounds = QUICK ? 5 : 20
+  const newConversation = async () => {
+    const created = await new Promise<string>((resolve) => {
+      const req = httpRequest(`${inputService.url}/v1/conversations`, { method: 'POST', agent, headers: { 'content-type': 'application/json', ...inputService.headers } }, (res) => {
+        let text = ''
+        res.on('data', (chunk) => (text += chunk))
+        res.on('end', () => resolve(JSON.parse(text).id))
+      })
+      req.end('{}')
+    })
+    return created
+  }
+  const cases: Array<[string, () => Promise<unknown>]> = [
+    ['/health only (baseline)', () => get(`${inputService.url}/health`, 'GET', inputService.headers)],
+    ['/v1/responses, 1,000 items, 1 MB', () => send('/v1/responses', JSON.stringify({ model: 'llama3.2', input: items }))],
+    ['the same into a new conversation', async () => send('/v1/responses', JSON.stringify({ model: 'llama3.2', input: items, conversation: await newConversation() }))],
+    ['/v1/chat/completions, 1,000 messages, 1 MB', () => send('/v1/chat/completions', JSON.stringify({ model: 'llama3.2', messages: items }))],
+    ['/v1/chat, one 32,000-character message', () => send('/v1/chat', JSON.stringify({ message: 'y'.repeat(32_000), stream: false }))],
+  ]
+  const inputRows: Array<Array<string | number>> = []
+  const inputSummary: Record<string, unknown> = {}
+  for (const [name, work] of cases) {
+    await work()
+    const holds: number[] = []
+    for (let round = 0; round < rounds; round++) {
+      await longestHoldMs()
+      await work()
+      holds.push(await longestHoldMs())
+    }
+    inputRows.push([name, rounds, ms(percentile(holds, 50)), ms(Math.max(...holds))])
+    inputSummary[name] = { rounds, longest_hold_p50_ms: percentile(holds, 50), longest_hold_max_ms: Math.max(...holds) }
+  }
+  table('The longest the event loop is held while the largest allowed requests are served (the service\'s own record, 10 ms timer)', ['request', 'rounds', 'p50', 'max'], inputRows)
+  summary.largest_input = inputSummary
+}
 
 // ---------------------------------------------------------------- done
 
