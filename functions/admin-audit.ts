@@ -1,6 +1,6 @@
 import * as v from 'valibot'
 import { defineFunction } from '../lib/handler.ts'
-import { parseInput, queryInteger, queryOf } from '../lib/validate.ts'
+import { parseInput, queryInteger, queryOf } from '../lib/http/validate.ts'
 
 const Query = v.object({
   limit: queryInteger(1, 500, 100),

@@ -1,8 +1,8 @@
-import { accessProblem, adminActionsFor } from '../lib/admin-actions.ts'
-import { NewKeyBody } from '../lib/auth-input.ts'
-import { readJsonBody } from '../lib/body.ts'
+import { accessProblem, adminActionsFor } from '../lib/access/admin-actions.ts'
+import { NewKeyBody } from '../lib/access/auth-input.ts'
+import { readJsonBody } from '../lib/http/body.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { parseInput } from '../lib/validate.ts'
+import { parseInput } from '../lib/http/validate.ts'
 
 /** POST /v1/admin/keys `{user, name?, expires_in?}`: a new key, shown this once in `key` (admins only). */
 export default defineFunction({

@@ -1,7 +1,7 @@
 import * as v from 'valibot'
-import { accessProblem } from '../lib/admin-actions.ts'
+import { accessProblem } from '../lib/access/admin-actions.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { parseInput, queryOf } from '../lib/validate.ts'
+import { parseInput, queryOf } from '../lib/http/validate.ts'
 
 const Query = v.object({ user: v.optional(v.string('must be a single value')) })
 

@@ -1,4 +1,4 @@
-import { accessProblem, adminActionsFor } from '../lib/admin-actions.ts'
+import { accessProblem, adminActionsFor } from '../lib/access/admin-actions.ts'
 import { defineFunction } from '../lib/handler.ts'
 
 /** DELETE /v1/admin/keys/{id}: revokes a key at once, and the page sign-ins made with it (admins only). */

@@ -1,9 +1,9 @@
 import * as v from 'valibot'
-import { accessProblem } from '../lib/admin-actions.ts'
-import { clientAddress } from '../lib/client-address.ts'
-import { decodeCursor, encodeCursor, SESSION_CURSOR } from '../lib/cursor.ts'
+import { accessProblem } from '../lib/access/admin-actions.ts'
+import { clientAddress } from '../lib/http/client-address.ts'
+import { decodeCursor, encodeCursor, SESSION_CURSOR } from '../lib/http/cursor.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { parseInput, queryInteger, queryOf } from '../lib/validate.ts'
+import { parseInput, queryInteger, queryOf } from '../lib/http/validate.ts'
 
 const Query = v.object({ limit: queryInteger(1, 200, 50), cursor: v.optional(v.string('must be a single value')) })
 

@@ -1,9 +1,9 @@
-import { WEB_SESSION_MS } from '../lib/access-store.ts'
-import { SESSION_COOKIE } from '../lib/access-control.ts'
-import { SignInBody } from '../lib/auth-input.ts'
-import { readJsonBody } from '../lib/body.ts'
+import { WEB_SESSION_MS } from '../lib/store/access-store.ts'
+import { SESSION_COOKIE } from '../lib/access/control.ts'
+import { SignInBody } from '../lib/access/auth-input.ts'
+import { readJsonBody } from '../lib/http/body.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { parseInput } from '../lib/validate.ts'
+import { parseInput } from '../lib/http/validate.ts'
 
 /**
  * POST /v1/auth/login: the page trades an API key for a sign-in cookie (HttpOnly, SameSite=Strict),

@@ -1,5 +1,5 @@
-import { SESSION_COOKIE } from '../lib/access-control.ts'
-import { clientAddress } from '../lib/client-address.ts'
+import { SESSION_COOKIE } from '../lib/access/control.ts'
+import { clientAddress } from '../lib/http/client-address.ts'
 import { defineFunction } from '../lib/handler.ts'
 
 /** POST /v1/auth/logout: ends the page's sign-in (the cookie stops working at once, whatever else the request carries) and clears the cookie. */

@@ -1,7 +1,7 @@
 import { defineFunction } from '../lib/handler.ts'
-import { canonicalModelName, isModelAllowed } from '../lib/models.ts'
-import { openAIModel } from '../lib/openai.ts'
-import { HttpProblem } from '../lib/problem.ts'
+import { canonicalModelName, isModelAllowed } from '../lib/shared/models.ts'
+import { openAIModel } from '../lib/openai/wire.ts'
+import { HttpProblem } from '../lib/shared/problem.ts'
 
 /** GET /v1/models/{id}: one model in OpenAI's shape (the SDKs' `models.retrieve`); ids may hold a `/` (`namespace/model:tag`). */
 export default defineFunction({

@@ -1,6 +1,6 @@
 import { defineFunction } from '../lib/handler.ts'
-import { isModelAllowed } from '../lib/models.ts'
-import { openAIModel } from '../lib/openai.ts'
+import { isModelAllowed } from '../lib/shared/models.ts'
+import { openAIModel } from '../lib/openai/wire.ts'
 
 /** GET /v1/models: the models the Ollama hosts have (their union, with the hosts of each), limited to ALLOWED_MODELS. */
 export default defineFunction({

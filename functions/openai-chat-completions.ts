@@ -1,9 +1,9 @@
 import type { ChatResponse } from 'ollama'
 import * as v from 'valibot'
-import { limitedUserOf } from '../lib/access-control.ts'
-import { readJsonBody } from '../lib/body.ts'
+import { limitedUserOf } from '../lib/access/control.ts'
+import { readJsonBody } from '../lib/http/body.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { isModelAllowed } from '../lib/models.ts'
+import { isModelAllowed } from '../lib/shared/models.ts'
 import {
   ChatCompletionMessage,
   finishReason,
@@ -17,9 +17,9 @@ import {
   toOllamaTools,
   unixSeconds,
   unsupported,
-} from '../lib/openai.ts'
-import { HttpProblem } from '../lib/problem.ts'
-import { parseInput } from '../lib/validate.ts'
+} from '../lib/openai/wire.ts'
+import { HttpProblem } from '../lib/shared/problem.ts'
+import { parseInput } from '../lib/http/validate.ts'
 
 const number = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.minValue(min), v.maxValue(max))))
 const whole = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max))))

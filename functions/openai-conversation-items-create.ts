@@ -1,9 +1,9 @@
 import * as v from 'valibot'
-import { readJsonBody } from '../lib/body.ts'
-import { itemOf, itemsAsMessages, NewItems, ownedConversation } from '../lib/conversations.ts'
+import { readJsonBody } from '../lib/http/body.ts'
+import { itemOf, itemsAsMessages, NewItems, ownedConversation } from '../lib/openai/conversations.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { openAIList } from '../lib/openai.ts'
-import { parseInput } from '../lib/validate.ts'
+import { openAIList } from '../lib/openai/wire.ts'
+import { parseInput } from '../lib/http/validate.ts'
 
 const Body = v.looseObject({ items: v.pipe(NewItems, v.minLength(1, 'must have at least one item')) })
 

@@ -1,6 +1,6 @@
-import { conversationObject, ownedConversation, ownedItem } from '../lib/conversations.ts'
+import { conversationObject, ownedConversation, ownedItem } from '../lib/openai/conversations.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem } from '../lib/problem.ts'
+import { HttpProblem } from '../lib/shared/problem.ts'
 
 /** DELETE /v1/conversations/{id}/items/{item_id}: removes a message (not one being generated); answers the conversation. */
 export default defineFunction({

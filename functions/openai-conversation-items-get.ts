@@ -1,4 +1,4 @@
-import { itemOf, ownedConversation, ownedItem } from '../lib/conversations.ts'
+import { itemOf, ownedConversation, ownedItem } from '../lib/openai/conversations.ts'
 import { defineFunction } from '../lib/handler.ts'
 
 /** GET /v1/conversations/{id}/items/{item_id}: one message of the conversation. */

@@ -1,8 +1,8 @@
 import * as v from 'valibot'
-import { itemOf, ownedConversation, ownedItem } from '../lib/conversations.ts'
+import { itemOf, ownedConversation, ownedItem } from '../lib/openai/conversations.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { openAIList } from '../lib/openai.ts'
-import { parseInput, queryInteger, queryOf } from '../lib/validate.ts'
+import { openAIList } from '../lib/openai/wire.ts'
+import { parseInput, queryInteger, queryOf } from '../lib/http/validate.ts'
 
 const Query = v.looseObject({
   limit: queryInteger(1, 100, 20),

@@ -1,8 +1,8 @@
 import * as v from 'valibot'
-import { readJsonBody } from '../lib/body.ts'
-import { conversationObject, itemsAsMessages, Metadata, NewItems } from '../lib/conversations.ts'
+import { readJsonBody } from '../lib/http/body.ts'
+import { conversationObject, itemsAsMessages, Metadata, NewItems } from '../lib/openai/conversations.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { parseInput } from '../lib/validate.ts'
+import { parseInput } from '../lib/http/validate.ts'
 
 const Body = v.looseObject({ items: v.optional(v.nullable(NewItems)), metadata: v.optional(v.nullable(Metadata)) })
 

@@ -1,6 +1,6 @@
-import { ownedConversation } from '../lib/conversations.ts'
+import { ownedConversation } from '../lib/openai/conversations.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem } from '../lib/problem.ts'
+import { HttpProblem } from '../lib/shared/problem.ts'
 
 /** DELETE /v1/conversations/{id}: the conversation and its items (the session and its messages). */
 export default defineFunction({

@@ -1,4 +1,4 @@
-import { conversationObject, ownedConversation } from '../lib/conversations.ts'
+import { conversationObject, ownedConversation } from '../lib/openai/conversations.ts'
 import { defineFunction } from '../lib/handler.ts'
 
 /** GET /v1/conversations/{id}: the conversation (any of the user's sessions, by its conv_ id). */

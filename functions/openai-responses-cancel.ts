@@ -1,7 +1,7 @@
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem } from '../lib/problem.ts'
-import { responseObject } from '../lib/response-run.ts'
-import { ownedResponse } from '../lib/responses.ts'
+import { HttpProblem } from '../lib/shared/problem.ts'
+import { responseObject } from '../lib/openai/response-run.ts'
+import { ownedResponse } from '../lib/openai/responses.ts'
 
 /**
  * POST /v1/responses/{id}/cancel: stops a response in progress (queued ones too). Ollama's request

@@ -1,9 +1,9 @@
-import { readJsonBody } from '../lib/body.ts'
+import { readJsonBody } from '../lib/http/body.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { responseEvents, responseObject } from '../lib/response-run.ts'
-import { acceptResponse, CreateResponseBody, followResponse } from '../lib/responses.ts'
-import { followEvents } from '../lib/sse.ts'
-import { parseInput } from '../lib/validate.ts'
+import { responseEvents, responseObject } from '../lib/openai/response-run.ts'
+import { acceptResponse, CreateResponseBody, followResponse } from '../lib/openai/responses.ts'
+import { followEvents } from '../lib/shared/sse.ts'
+import { parseInput } from '../lib/http/validate.ts'
 
 /**
  * POST /v1/responses: OpenAI's Responses API, stateful. Stored in SQLite (unless `store: false`),

@@ -1,6 +1,6 @@
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem } from '../lib/problem.ts'
-import { ownedResponse } from '../lib/responses.ts'
+import { HttpProblem } from '../lib/shared/problem.ts'
+import { ownedResponse } from '../lib/openai/responses.ts'
 
 /** DELETE /v1/responses/{id}: forgets a stored response (a conversation's messages stay in it). */
 export default defineFunction({

@@ -1,8 +1,8 @@
 import * as v from 'valibot'
 import { defineFunction } from '../lib/handler.ts'
-import { responseObject } from '../lib/response-run.ts'
-import { followResponse, ownedResponse } from '../lib/responses.ts'
-import { parseInput, queryOf } from '../lib/validate.ts'
+import { responseObject } from '../lib/openai/response-run.ts'
+import { followResponse, ownedResponse } from '../lib/openai/responses.ts'
+import { parseInput, queryOf } from '../lib/http/validate.ts'
 
 const Query = v.looseObject({
   stream: v.optional(v.picklist(['true', 'false'])),

@@ -1,9 +1,9 @@
 import * as v from 'valibot'
 import { defineFunction } from '../lib/handler.ts'
-import { openAIList } from '../lib/openai.ts'
-import { inputItemObject } from '../lib/response-input.ts'
-import { ownedResponse } from '../lib/responses.ts'
-import { parseInput, queryInteger, queryOf } from '../lib/validate.ts'
+import { openAIList } from '../lib/openai/wire.ts'
+import { inputItemObject } from '../lib/openai/response-input.ts'
+import { ownedResponse } from '../lib/openai/responses.ts'
+import { parseInput, queryInteger, queryOf } from '../lib/http/validate.ts'
 
 const Query = v.looseObject({
   limit: queryInteger(1, 100, 20),

@@ -1,6 +1,6 @@
 import { defineFunction } from '../lib/handler.ts'
-import { noRunningReply } from '../lib/problem.ts'
-import { sessionIdFrom } from '../lib/validate.ts'
+import { noRunningReply } from '../lib/shared/problem.ts'
+import { sessionIdFrom } from '../lib/http/validate.ts'
 
 /**
  * POST /v1/sessions/{id}/cancel: stops the session's running reply. Ollama's request is aborted

@@ -1,6 +1,6 @@
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem, noSuchSession } from '../lib/problem.ts'
-import { sessionIdFrom } from '../lib/validate.ts'
+import { HttpProblem, noSuchSession } from '../lib/shared/problem.ts'
+import { sessionIdFrom } from '../lib/http/validate.ts'
 
 /** DELETE /v1/sessions/{id}: the session and its messages; refused while a reply is running. */
 export default defineFunction({

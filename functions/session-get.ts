@@ -1,6 +1,6 @@
 import { defineFunction } from '../lib/handler.ts'
-import { noSuchSession } from '../lib/problem.ts'
-import { sessionIdFrom } from '../lib/validate.ts'
+import { noSuchSession } from '../lib/shared/problem.ts'
+import { sessionIdFrom } from '../lib/http/validate.ts'
 
 /** GET /v1/sessions/{id}: the session with its message count. */
 export default defineFunction({

@@ -1,8 +1,8 @@
 import * as v from 'valibot'
-import { decodeCursor, encodeCursor, MESSAGE_CURSOR } from '../lib/cursor.ts'
+import { decodeCursor, encodeCursor, MESSAGE_CURSOR } from '../lib/http/cursor.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { noSuchSession } from '../lib/problem.ts'
-import { parseInput, queryInteger, queryOf, sessionIdFrom } from '../lib/validate.ts'
+import { noSuchSession } from '../lib/shared/problem.ts'
+import { parseInput, queryInteger, queryOf, sessionIdFrom } from '../lib/http/validate.ts'
 
 const Query = v.object({ limit: queryInteger(1, 500, 100), cursor: v.optional(v.string('must be a single value')) })
 

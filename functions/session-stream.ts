@@ -1,7 +1,7 @@
 import { defineFunction } from '../lib/handler.ts'
-import { noRunningReply } from '../lib/problem.ts'
-import { followEvents, lastEventId } from '../lib/sse.ts'
-import { sessionIdFrom } from '../lib/validate.ts'
+import { noRunningReply } from '../lib/shared/problem.ts'
+import { followEvents, lastEventId } from '../lib/shared/sse.ts'
+import { sessionIdFrom } from '../lib/http/validate.ts'
 
 /**
  * GET /v1/sessions/{id}/stream: re-attaches to the session's running reply. The events after

@@ -1,8 +1,8 @@
-import { readJsonBody } from '../lib/body.ts'
+import { readJsonBody } from '../lib/http/body.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { noSuchSession } from '../lib/problem.ts'
-import { RenameSessionBody } from '../lib/session-input.ts'
-import { parseInput, sessionIdFrom } from '../lib/validate.ts'
+import { noSuchSession } from '../lib/shared/problem.ts'
+import { RenameSessionBody } from '../lib/http/session-input.ts'
+import { parseInput, sessionIdFrom } from '../lib/http/validate.ts'
 
 /** PATCH /v1/sessions/{id}: renames the session. */
 export default defineFunction({

@@ -1,8 +1,8 @@
-import { readJsonBody } from '../lib/body.ts'
+import { readJsonBody } from '../lib/http/body.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { CreateSessionBody } from '../lib/session-input.ts'
-import { HttpProblem } from '../lib/problem.ts'
-import { parseInput, withinChars } from '../lib/validate.ts'
+import { CreateSessionBody } from '../lib/http/session-input.ts'
+import { HttpProblem } from '../lib/shared/problem.ts'
+import { parseInput, withinChars } from '../lib/http/validate.ts'
 
 /** POST /v1/sessions: an empty conversation, optionally titled and with a system prompt. */
 export default defineFunction({

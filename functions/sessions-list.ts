@@ -1,7 +1,7 @@
 import * as v from 'valibot'
-import { CREATED_SESSION_CURSOR, decodeCursor, encodeCursor, SESSION_CURSOR } from '../lib/cursor.ts'
+import { CREATED_SESSION_CURSOR, decodeCursor, encodeCursor, SESSION_CURSOR } from '../lib/http/cursor.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { parseInput, queryInteger, queryOf } from '../lib/validate.ts'
+import { parseInput, queryInteger, queryOf } from '../lib/http/validate.ts'
 
 const Query = v.object({
   limit: queryInteger(1, 200, 50),

@@ -1,6 +1,6 @@
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem } from '../lib/problem.ts'
-import { webAssets } from '../lib/web-assets.ts'
+import { HttpProblem } from '../lib/shared/problem.ts'
+import { webAssets } from '../lib/http/web-assets.ts'
 
 // Only this origin's script, style and connections: text from a model or a user never runs.
 const CONTENT_SECURITY_POLICY = [

@@ -4,10 +4,10 @@
  * found, 4 conflict or invalid value.
  */
 import { parseArgs } from 'node:util'
-import { AccessError, AccessStore, printable, type ApiKeyInfo } from './access-store.ts'
-import { AdminActions } from './admin-actions.ts'
-import { ConfigError, loadConfig, readEnvironment } from './config.ts'
-import { ChatStore, LOCAL_USER_ID } from './store.ts'
+import { AccessError, AccessStore, printable, type ApiKeyInfo } from './store/access-store.ts'
+import { AdminActions } from './access/admin-actions.ts'
+import { ConfigError, loadConfig, readEnvironment } from './shared/config.ts'
+import { ChatStore, LOCAL_USER_ID } from './store/chat-store.ts'
 
 const USAGE = `usage: npm run admin -- <command>
   user add NAME [--admin]                           a user (role user, or admin)

@@ -1,14 +1,14 @@
 import packageJson from '../package.json' with { type: 'json' }
-import { AccessControl } from './access-control.ts'
-import { AccessStore } from './access-store.ts'
-import { loadConfig, ollamaHostsOf, readEnvironment, type Config } from './config.ts'
-import { GenerationRegistry } from './generation-registry.ts'
-import { Metrics } from './metrics.ts'
-import { ResponseRegistry } from './response-run.ts'
-import { ResponseStore } from './response-store.ts'
-import { createLogger, type Logger } from './log.ts'
-import { OllamaPool } from './ollama-pool.ts'
-import { ChatStore } from './store.ts'
+import { AccessControl } from './access/control.ts'
+import { AccessStore } from './store/access-store.ts'
+import { loadConfig, ollamaHostsOf, readEnvironment, type Config } from './shared/config.ts'
+import { GenerationRegistry } from './generation/registry.ts'
+import { Metrics } from './observability/metrics.ts'
+import { ResponseRegistry } from './openai/response-run.ts'
+import { ResponseStore } from './store/response-store.ts'
+import { createLogger, type Logger } from './observability/log.ts'
+import { OllamaPool } from './ollama/pool.ts'
+import { ChatStore } from './store/chat-store.ts'
 
 export const VERSION: string = packageJson.version
 

@@ -1,6 +1,6 @@
 import { contextFromEnvironment, isAppContext, type AppContext } from './context.ts'
-import { createDispatcher, type Dispatcher } from './dispatcher.ts'
-import type { FunctionSpec } from './function-spec.ts'
+import { createDispatcher, type Dispatcher } from './http/dispatcher.ts'
+import type { FunctionSpec } from './http/function-spec.ts'
 
 /** A function in the shape FaaS platforms accept (`export default { fetch }`), with its spec. */
 export interface FaasFunction extends FunctionSpec {

@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { ConfigError, loadConfig, parseByteSize, parseDuration, readEnvironment } from '../lib/config.ts'
-import { parseOllamaHost } from '../lib/ollama-host.ts'
+import { ConfigError, loadConfig, parseByteSize, parseDuration, readEnvironment } from '../lib/shared/config.ts'
+import { parseOllamaHost } from '../lib/shared/ollama-host.ts'
 
 test('every variable has the documented default', () => {
   const config = loadConfig({})

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { createDispatcher } from '../lib/dispatcher.ts'
+import { createDispatcher } from '../lib/http/dispatcher.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem } from '../lib/problem.ts'
+import { HttpProblem } from '../lib/shared/problem.ts'
 import { json, testApp, testServer, toRequest } from './support/app.ts'
 
 const echo = defineFunction({

@@ -5,7 +5,7 @@ import chat from '../functions/chat.ts'
 import health from '../functions/health.ts'
 import models from '../functions/models.ts'
 import sessionCancel from '../functions/session-cancel.ts'
-import { LOCAL_USER_ID } from '../lib/store.ts'
+import { LOCAL_USER_ID } from '../lib/store/chat-store.ts'
 import { FakeOllama, type FakeOllamaOptions } from './support/fake-ollama.ts'
 import { chatRequest, json, readSse, sseEvents, storedMessages, take, takeText, testApp, toRequest, within } from './support/app.ts'
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
-import { LOCAL_USER_ID } from '../lib/store.ts'
+import { LOCAL_USER_ID } from '../lib/store/chat-store.ts'
 import chat from '../functions/chat.ts'
 import sessionCancel from '../functions/session-cancel.ts'
 import sessionStream from '../functions/session-stream.ts'

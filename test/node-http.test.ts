@@ -3,10 +3,10 @@ import { createServer, request as httpRequest, type IncomingMessage } from 'node
 import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
 import { test, type TestContext } from 'node:test'
-import { readJsonBody } from '../lib/body.ts'
-import { silentLogger } from '../lib/log.ts'
-import { serveNodeRequest, type FetchHandler } from '../lib/node-http.ts'
-import { HttpProblem, problemResponse } from '../lib/problem.ts'
+import { readJsonBody } from '../lib/http/body.ts'
+import { silentLogger } from '../lib/observability/log.ts'
+import { serveNodeRequest, type FetchHandler } from '../lib/http/node-http.ts'
+import { HttpProblem, problemResponse } from '../lib/shared/problem.ts'
 import { json, within } from './support/app.ts'
 
 const MAX_BODY = 64 * 1024

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { test, type TestContext } from 'node:test'
 import chat from '../functions/chat.ts'
 import sessionStream from '../functions/session-stream.ts'
-import { GenerationRegistry } from '../lib/generation-registry.ts'
+import { GenerationRegistry } from '../lib/generation/registry.ts'
 import {
   chatRequest,
   fakeOllama,

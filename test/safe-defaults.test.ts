@@ -4,7 +4,7 @@ import { hostname } from 'node:os'
 import { test } from 'node:test'
 import sessionCancel from '../functions/session-cancel.ts'
 import sessionsCreate from '../functions/sessions-create.ts'
-import { loadConfig } from '../lib/config.ts'
+import { loadConfig } from '../lib/shared/config.ts'
 import { json, rowCounts, testApp, testServer, toRequest } from './support/app.ts'
 
 /** A GET over a real socket with the Host header a browser tricked by DNS rebinding would send. */

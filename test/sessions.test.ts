@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
-import { LOCAL_USER_ID } from '../lib/store.ts'
+import { LOCAL_USER_ID } from '../lib/store/chat-store.ts'
 import chat from '../functions/chat.ts'
 import sessionDelete from '../functions/session-delete.ts'
 import sessionGet from '../functions/session-get.ts'
@@ -9,7 +9,7 @@ import sessionMessages from '../functions/session-messages.ts'
 import sessionUpdate from '../functions/session-update.ts'
 import sessionsCreate from '../functions/sessions-create.ts'
 import sessionsList from '../functions/sessions-list.ts'
-import { encodeCursor } from '../lib/cursor.ts'
+import { encodeCursor } from '../lib/http/cursor.ts'
 import { chatRequest, fakeOllama, json, readSse, rowCounts, testApp, testServer, toRequest } from './support/app.ts'
 
 const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/

@@ -5,9 +5,9 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { pathToFileURL } from 'node:url'
 import { test } from 'node:test'
-import { bundledMigrations, checksum, MigrationError, readMigrations } from '../lib/migrations.ts'
-import { ResponseStore } from '../lib/response-store.ts'
-import { ChatStore, LOCAL_USER_ID, titleFromMessage } from '../lib/store.ts'
+import { bundledMigrations, checksum, MigrationError, readMigrations } from '../lib/store/migrations.ts'
+import { ResponseStore } from '../lib/store/response-store.ts'
+import { ChatStore, LOCAL_USER_ID, titleFromMessage } from '../lib/store/chat-store.ts'
 
 const tempDb = () => join(mkdtempSync(join(tmpdir(), 'chat-ollama-store-')), 'nested', 'chat.db')
 

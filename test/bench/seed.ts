@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { existsSync, renameSync, rmSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { ChatStore } from '../../lib/store.ts'
+import { ChatStore } from '../../lib/store/chat-store.ts'
 
 export interface SeedResult {
   path: string

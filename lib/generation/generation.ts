@@ -1,0 +1,235 @@
+import type { ChatResponse } from 'ollama'
+import type { Logger } from '../observability/log.ts'
+import type { Metrics } from '../observability/metrics.ts'
+import { formatMs, type ChatStream } from '../ollama/client.ts'
+import { ReplyEventLog, type ReplyEventLimits } from './reply-events.ts'
+import type { FrameListener } from '../shared/sse.ts'
+import type { ChatStore, MessageStatus } from '../store/chat-store.ts'
+
+export type FinalStatus = Exclude<MessageStatus, 'streaming'>
+
+export interface GenerationOutcome {
+  status: FinalStatus
+  messageId: string
+  createdAt: string
+  content: string
+  tokensUsed: number | null
+  promptTokens: number | null
+  doneReason: string | null
+  /** What went wrong, for `error` and `interrupted`. */
+  error: string | null
+}
+
+/** What a generation relays into: its model, and the stored messages of its turn. */
+export interface GenerationDetails {
+  model: string
+  userMessageId: string
+  /** The assistant message, already stored as `streaming` (ChatStore.beginTurn). */
+  reply: { id: string; createdAt: string }
+  /** When the chat was accepted (performance.now()), for its time to first token. */
+  acceptedAt: number
+  /** The Ollama host generating it, stored with the reply; null when it never started. */
+  host: string | null
+}
+
+export interface GenerationSettings {
+  store: ChatStore
+  log: Logger
+  metrics: Metrics
+  checkpointIntervalMs: number
+  chatTimeoutMs: number
+}
+
+/**
+ * Why a generation stopped before Ollama's done: a cancel, CHAT_TIMEOUT, shutdown, or its stored
+ * row no longer taking writes (changed from outside, e.g. by a second server on the database).
+ */
+export type StopReason = 'cancelled' | 'timeout' | 'interrupted' | 'unstored'
+
+const STOP_ERRORS: Record<Exclude<StopReason, 'cancelled'>, (settings: GenerationSettings) => string> = {
+  timeout: (settings) => `The reply took longer than ${formatMs(settings.chatTimeoutMs)} (CHAT_TIMEOUT) and was stopped.`,
+  interrupted: () => 'The server shut down before the reply was finished.',
+  unstored: () => 'The reply could not be stored.',
+}
+
+/**
+ * One reply being generated: relays Ollama's stream into the store (checkpoints while tokens
+ * flow, the final write at the end) and into its event log, which clients follow. The outcome
+ * settles once the reply is stored; `done` is sent only then, and `error` instead when the final
+ * write did not land.
+ */
+export class Generation {
+  readonly sessionId: string
+  readonly messageId: string
+  readonly createdAt: string
+  readonly outcome: Promise<GenerationOutcome>
+  readonly events: ReplyEventLog
+  private readonly stream: ChatStream
+  private readonly settings: GenerationSettings
+  private unsentText = ''
+  private flushScheduled = false
+  private checkpointTimer: NodeJS.Timeout | undefined
+  private stopReason: StopReason | undefined
+  private ended = false
+  private readonly acceptedAt: number
+  private readonly host: string | null
+
+  constructor(
+    sessionId: string,
+    stream: ChatStream,
+    { model, userMessageId, reply, acceptedAt, host }: GenerationDetails,
+    settings: GenerationSettings,
+    eventLimits: ReplyEventLimits,
+    onEnded: () => void,
+  ) {
+    this.sessionId = sessionId
+    this.stream = stream
+    this.settings = settings
+    this.messageId = reply.id
+    this.createdAt = reply.createdAt
+    this.acceptedAt = acceptedAt
+    this.host = host
+    // Token events differ only in their text: the rest of the JSON is built once.
+    const tokenSuffix = `,"session_id":${JSON.stringify(sessionId)}}`
+    this.events = new ReplyEventLog(reply.id, (text) => '{"type":"token","content":' + JSON.stringify(text) + tokenSuffix, eventLimits)
+    this.events.event(JSON.stringify({ type: 'start', session_id: sessionId, message_id: this.messageId, user_message_id: userMessageId, model }))
+    this.outcome = this.relay().finally(onEnded)
+  }
+
+  subscribe(lastEventId: string | null, listener: FrameListener): () => void {
+    return this.events.subscribe(lastEventId, listener)
+  }
+
+  /** Stops the generation: Ollama's request is aborted through this stream's own iterator. */
+  stop(reason: StopReason): void {
+    if (this.ended || this.stopReason) return
+    this.stopReason = reason
+    this.stream.abort()
+  }
+
+  /** The whole text so far, sent or not yet. */
+  private get content(): string {
+    return this.events.text + this.unsentText
+  }
+
+  private async relay(): Promise<GenerationOutcome> {
+    const timeout = setTimeout(() => this.stop('timeout'), this.settings.chatTimeoutMs)
+    let last: ChatResponse | undefined
+    let failure: string | null = null
+    try {
+      for await (const chunk of this.stream) {
+        // Every chunk may carry text, the done chunk included.
+        if (chunk.message?.content) this.append(chunk.message.content)
+        last = chunk
+      }
+    } catch (error) {
+      failure = this.stopReason ? null : (error as Error).message || String(error)
+    } finally {
+      clearTimeout(timeout)
+      clearTimeout(this.checkpointTimer)
+      // After an error line or a cut, ollama-js leaves the response body open. After `done` there
+      // is nothing left to stop, and an abort would only cost a DOMException and the connection.
+      if (!last?.done) this.stream.abort()
+    }
+    this.flushTokens()
+    return this.finish(last, failure)
+  }
+
+  private finish(last: ChatResponse | undefined, failure: string | null): GenerationOutcome {
+    const stop = this.stopReason
+    const status: FinalStatus =
+      stop === 'cancelled' ? 'cancelled' : stop === 'interrupted' ? 'interrupted' : stop || failure !== null || !last?.done ? 'error' : 'complete'
+    const complete = status === 'complete' && last
+    const outcome: GenerationOutcome = {
+      status,
+      messageId: this.messageId,
+      createdAt: this.createdAt,
+      content: this.content,
+      tokensUsed: complete ? (last.eval_count ?? null) : null,
+      promptTokens: complete ? (last.prompt_eval_count ?? null) : null,
+      doneReason: complete ? (last.done_reason || 'stop') : status === 'cancelled' ? 'cancelled' : null,
+      error: stop && stop !== 'cancelled' ? STOP_ERRORS[stop](this.settings) : status === 'error' ? `Ollama failed during the reply: ${failure ?? 'the stream ended early'}` : null,
+    }
+    if (stop !== 'unstored') this.store(outcome)
+    this.settings.metrics.reply(outcome.status, outcome.promptTokens, outcome.tokensUsed)
+    if (outcome.status === 'complete' || outcome.status === 'cancelled') {
+      const total = outcome.promptTokens !== null && outcome.tokensUsed !== null ? outcome.promptTokens + outcome.tokensUsed : null
+      this.events.event(JSON.stringify({
+        type: 'done',
+        session_id: this.sessionId,
+        message_id: this.messageId,
+        total_tokens: total,
+        prompt_tokens: outcome.promptTokens,
+        completion_tokens: outcome.tokensUsed,
+        done_reason: outcome.doneReason,
+      }))
+    } else {
+      this.events.event(JSON.stringify({ type: 'error', session_id: this.sessionId, message_id: this.messageId, error: outcome.error }))
+    }
+    // Ended from here on: a client subscribing now gets the replay and then the end at once.
+    this.ended = true
+    this.events.end()
+    return outcome
+  }
+
+  /** The final write; when it does not land, the outcome becomes an error and the log says why. */
+  private store(outcome: GenerationOutcome): void {
+    let why: unknown
+    try {
+      const stored = this.settings.store.finishReply(this.messageId, {
+        content: outcome.content,
+        status: outcome.status,
+        tokensUsed: outcome.tokensUsed ?? undefined,
+        promptTokens: outcome.promptTokens ?? undefined,
+        doneReason: outcome.doneReason ?? undefined,
+        host: this.host ?? undefined,
+      })
+      if (stored) return
+      why = 'its row is gone or no longer streaming (changed by another process on this database?)'
+    } catch (error) {
+      why = error
+    }
+    this.settings.log.error('reply could not be stored', { message_id: this.messageId, session_id: this.sessionId, error: why })
+    outcome.status = 'error'
+    outcome.error = STOP_ERRORS.unstored(this.settings)
+    outcome.doneReason = null
+  }
+
+  private append(piece: string): void {
+    // The first chunk of a burst leaves at once; chunks that arrive with it follow as one event
+    // on the next turn of the event loop: one write per burst, not per chunk.
+    if (this.flushScheduled) {
+      this.unsentText += piece
+    } else {
+      if (this.events.text === '') this.settings.metrics.firstToken((performance.now() - this.acceptedAt) / 1000)
+      this.events.token(piece)
+      this.flushScheduled = true
+      setImmediate(this.flushTokens)
+    }
+    this.checkpointTimer ??= setTimeout(this.checkpoint, this.settings.checkpointIntervalMs)
+  }
+
+  private readonly flushTokens = (): void => {
+    this.flushScheduled = false
+    if (!this.unsentText) return
+    const text = this.unsentText
+    this.unsentText = ''
+    this.events.token(text)
+  }
+
+  private readonly checkpoint = (): void => {
+    this.checkpointTimer = undefined
+    let why: unknown
+    try {
+      if (this.settings.store.checkpointReply(this.messageId, this.content)) return
+      why = 'its row is gone or no longer streaming (changed by another process on this database?)'
+    } catch (error) {
+      // A passing failure (a busy database): the next checkpoint or the final write tries again.
+      this.settings.log.warn('checkpoint failed', { message_id: this.messageId, error })
+      return
+    }
+    // Nothing this reply writes can land any more: stop asking Ollama for it.
+    this.settings.log.error('reply could not be checkpointed', { message_id: this.messageId, session_id: this.sessionId, error: why })
+    this.stop('unstored')
+  }
+}

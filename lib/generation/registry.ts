@@ -1,0 +1,178 @@
+import { Generation, type GenerationDetails, type GenerationOutcome, type GenerationSettings } from './generation.ts'
+import type { ChatStream } from '../ollama/client.ts'
+import { HttpProblem, shuttingDown } from '../shared/problem.ts'
+import { DEFAULT_REPLY_EVENT_LIMITS, type ReplyEventLimits } from './reply-events.ts'
+
+export type SetupAbortReason = 'cancelled' | 'shutdown'
+
+const EMPTY_STREAM: ChatStream = {
+  abort() {},
+  async *[Symbol.asyncIterator]() {},
+}
+
+/**
+ * The server's chats, at most one per session and `maxConcurrent` in all, counted from the moment
+ * a chat is accepted (its slot is reserved before anything is stored or Ollama is asked) until
+ * its reply is stored. A generation belongs to the server, not to the connection that started it.
+ */
+export class GenerationRegistry {
+  readonly maxConcurrent: number
+  readonly maxPerUser: number
+  private readonly eventLimits: ReplyEventLimits
+  private readonly slots = new Map<string, Reservation>()
+  /** Slots held per user, for the users the per-user limit applies to. */
+  private readonly perUser = new Map<string, number>()
+  private draining = false
+
+  constructor(maxConcurrent: number, eventLimits: ReplyEventLimits = DEFAULT_REPLY_EVENT_LIMITS, maxPerUser = Infinity) {
+    this.maxConcurrent = maxConcurrent
+    this.eventLimits = eventLimits
+    this.maxPerUser = maxPerUser
+  }
+
+  /**
+   * Holds the session's slot while its generation is being set up; throws 409, 429 or 503.
+   * `userId` counts the slot against that user's MAX_CONCURRENT_CHATS_PER_USER; null (the one
+   * local user while AUTH is off) counts only against the server's limit.
+   */
+  reserve(sessionId: string, userId: string | null): Reservation {
+    if (this.draining) {
+      throw shuttingDown()
+    }
+    if (this.slots.has(sessionId)) {
+      throw new HttpProblem(409, 'conflict', 'A reply is already being generated in this session; cancel it or wait for it to finish.')
+    }
+    const held = userId === null ? 0 : (this.perUser.get(userId) ?? 0)
+    if (held >= this.maxPerUser) {
+      throw new HttpProblem(429, 'rate_limit', `You have ${this.maxPerUser} replies being generated already (MAX_CONCURRENT_CHATS_PER_USER); try again when one has finished.`, {
+        headers: { 'retry-after': '1' },
+      })
+    }
+    if (this.slots.size >= this.maxConcurrent) {
+      throw new HttpProblem(429, 'rate_limit', `The server is generating ${this.maxConcurrent} replies already (MAX_CONCURRENT_CHATS); try again shortly.`, {
+        headers: { 'retry-after': '1' },
+      })
+    }
+    if (userId !== null) this.perUser.set(userId, held + 1)
+    const reservation = new Reservation(sessionId, this.eventLimits, () => {
+      this.slots.delete(sessionId)
+      if (userId === null) return
+      const left = this.perUser.get(userId)! - 1
+      if (left === 0) this.perUser.delete(userId)
+      else this.perUser.set(userId, left)
+    })
+    this.slots.set(sessionId, reservation)
+    return reservation
+  }
+
+  /** The running generation of a session, once it has started. */
+  get(sessionId: string): Generation | undefined {
+    return this.slots.get(sessionId)?.generation
+  }
+
+  /** Whether a chat is being set up or running in the session. */
+  isBusy(sessionId: string): boolean {
+    return this.slots.has(sessionId)
+  }
+
+  /**
+   * Cancels the session's chat: a running generation stops through its stream's own abort; one
+   * still waiting for Ollama's answer has that request aborted. Resolves with the stored outcome
+   * once the slot is free; undefined when nothing runs.
+   */
+  cancel(sessionId: string): Promise<GenerationOutcome | null> | undefined {
+    const slot = this.slots.get(sessionId)
+    if (!slot) return undefined
+    if (slot.generation) slot.generation.stop('cancelled')
+    else slot.abortSetup('cancelled')
+    return slot.settled
+  }
+
+  get size(): number {
+    return this.slots.size
+  }
+
+  /**
+   * For shutdown: refuses new chats, lets every accepted one (running, or still waiting for
+   * Ollama's first answer) finish for up to `graceMs`, then stops the rest, which are stored as
+   * `interrupted`. Resolves when every reply is stored and every slot is free.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.draining = true
+    const allSettled = () => Promise.allSettled([...this.slots.values()].map((slot) => slot.settled))
+    let timer: NodeJS.Timeout | undefined
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))
+    await Promise.race([allSettled(), grace])
+    clearTimeout(timer)
+    for (const slot of this.slots.values()) {
+      if (slot.generation) slot.generation.stop('interrupted')
+      else slot.abortSetup('shutdown')
+    }
+    await allSettled()
+  }
+}
+
+export class Reservation {
+  readonly sessionId: string
+  generation: Generation | undefined
+  private readonly setup = new AbortController()
+  private readonly freed = Promise.withResolvers<GenerationOutcome | null>()
+  private readonly eventLimits: ReplyEventLimits
+  private readonly freeSlot: () => void
+
+  constructor(sessionId: string, eventLimits: ReplyEventLimits, freeSlot: () => void) {
+    this.sessionId = sessionId
+    this.eventLimits = eventLimits
+    // Once only: a slot given back twice would give its user a slot it does not hold.
+    let freed = false
+    this.freeSlot = () => {
+      if (freed) return
+      freed = true
+      freeSlot()
+    }
+  }
+
+  /** Resolves when the slot is free again: with the generation's outcome, or null if none started. */
+  get settled(): Promise<GenerationOutcome | null> {
+    return this.freed.promise
+  }
+
+  /** Aborted when the chat is cancelled (or the server stops) before Ollama answered. */
+  get signal(): AbortSignal {
+    return this.setup.signal
+  }
+
+  /** Why the set-up was aborted, once it was. */
+  get abortReason(): SetupAbortReason | undefined {
+    return this.setup.signal.aborted ? (this.setup.signal.reason as SetupAbortReason) : undefined
+  }
+
+  abortSetup(reason: SetupAbortReason): void {
+    this.setup.abort(reason)
+  }
+
+  /** Gives the slot back; for a set-up that failed before the generation started. */
+  release(): void {
+    if (this.generation) return
+    this.freeSlot()
+    this.freed.resolve(null)
+  }
+
+  /** Starts relaying `stream` into a new stored reply; the slot is freed when it has ended. */
+  begin(stream: ChatStream, details: GenerationDetails, settings: GenerationSettings): Generation {
+    const generation = new Generation(this.sessionId, stream, details, settings, this.eventLimits, this.freeSlot)
+    this.generation = generation
+    this.freed.resolve(generation.outcome)
+    return generation
+  }
+
+  /**
+   * For a set-up aborted before Ollama answered: a generation with nothing to relay, stored and
+   * reported like any stopped one (`cancelled` with a `done`, or `interrupted` with an `error`).
+   */
+  beginAborted(details: GenerationDetails, settings: GenerationSettings): Generation {
+    const generation = this.begin(EMPTY_STREAM, details, settings)
+    generation.stop(this.abortReason === 'cancelled' ? 'cancelled' : 'interrupted')
+    return generation
+  }
+}

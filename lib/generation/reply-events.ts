@@ -1,0 +1,127 @@
+import { HttpProblem } from '../shared/problem.ts'
+import { encodeEvent, type EventSource, type FrameListener } from '../shared/sse.ts'
+
+export interface ReplyEventLimits {
+  /** Events kept as encoded frames for replay; older token events are rebuilt from the text. */
+  tailEvents: number
+  /** Clients that may follow one reply at once (the one that started it included). */
+  maxFollowers: number
+}
+
+export const DEFAULT_REPLY_EVENT_LIMITS: ReplyEventLimits = { tailEvents: 64, maxFollowers: 16 }
+
+export const tooManyFollowers = (maxFollowers: number) =>
+  new HttpProblem(429, 'rate_limit', `This reply already has ${maxFollowers} clients following it; try again when one has left.`, {
+    headers: { 'retry-after': '5' },
+  })
+
+/**
+ * The SSE events of one reply: their ids, their frames, replay after a `Last-Event-ID`, and the
+ * clients following it live.
+ *
+ * Ids are `<message_id>:<n>`, n counting from 1 (the `start` event): unique within a session, so
+ * an id from another reply means "from the start of this one". Memory stays bounded: the `start`
+ * frame and the last `tailEvents` frames are kept; a replay that reaches further back gets the
+ * older text as one token event carrying the id of the last event it covers, so the ids and the
+ * text a client ends up with are the ones a client that never left saw.
+ */
+export class ReplyEventLog implements EventSource {
+  readonly replyId: string
+  private readonly limits: ReplyEventLimits
+  private readonly tokenJson: (text: string) => string
+  private readonly listeners = new Set<FrameListener>()
+  private startFrame: Uint8Array | undefined
+  /** Frames of events firstTailId..count. */
+  private readonly tail: Uint8Array[] = []
+  private firstTailId = 2
+  private count = 0
+  /** The reply's text as sent so far. */
+  private sentText = ''
+  /** textEnd[id]: the length of the sent text once event `id` was sent. */
+  private readonly textEnd: number[] = [0]
+  private ended = false
+
+  constructor(replyId: string, tokenJson: (text: string) => string, limits: ReplyEventLimits = DEFAULT_REPLY_EVENT_LIMITS) {
+    this.replyId = replyId
+    this.tokenJson = tokenJson
+    this.limits = limits
+  }
+
+  /** The text every `token` event so far carried. */
+  get text(): string {
+    return this.sentText
+  }
+
+  /** How many frames are held in memory (for tests of the bound). */
+  get framesHeld(): number {
+    return this.tail.length + (this.startFrame ? 1 : 0)
+  }
+
+  get followers(): number {
+    return this.listeners.size
+  }
+
+  /** Sends an event that is not a token (`start`, `done`, `error`). */
+  event(json: string): void {
+    this.push(json)
+  }
+
+  token(text: string): void {
+    this.sentText += text
+    this.push(this.tokenJson(text))
+  }
+
+  /** The last event has been sent: followers are released, later subscribers get a replay and the end. */
+  end(): void {
+    this.ended = true
+    for (const listener of this.listeners) listener(null)
+    this.listeners.clear()
+  }
+
+  subscribe(lastEventId: string | null, listener: FrameListener): () => void {
+    if (!this.ended && this.listeners.size >= this.limits.maxFollowers) throw tooManyFollowers(this.limits.maxFollowers)
+    this.replay(this.sequenceOf(lastEventId), listener)
+    if (this.ended) {
+      listener(null)
+      return () => {}
+    }
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  private push(json: string): void {
+    const id = ++this.count
+    const frame = encodeEvent(`${this.replyId}:${id}`, json)
+    this.textEnd.push(this.sentText.length)
+    if (id === 1) {
+      this.startFrame = frame
+    } else {
+      this.tail.push(frame)
+      if (this.tail.length > this.limits.tailEvents) {
+        this.tail.shift()
+        this.firstTailId++
+      }
+    }
+    for (const listener of this.listeners) listener(frame)
+  }
+
+  private replay(after: number, listener: FrameListener): void {
+    if (after < 1 && this.startFrame) listener(this.startFrame)
+    let next = Math.max(after, 1) + 1
+    if (next < this.firstTailId) {
+      const lastDropped = this.firstTailId - 1
+      const text = this.sentText.slice(this.textEnd[next - 1], this.textEnd[lastDropped])
+      if (text) listener(encodeEvent(`${this.replyId}:${lastDropped}`, this.tokenJson(text)))
+      next = this.firstTailId
+    }
+    for (let id = next; id <= this.count; id++) listener(this.tail[id - this.firstTailId]!)
+  }
+
+  /** The n of an id of this reply; 0 (from the start) for anything else. */
+  private sequenceOf(lastEventId: string | null): number {
+    const prefix = `${this.replyId}:`
+    if (!lastEventId?.startsWith(prefix)) return 0
+    const n = lastEventId.slice(prefix.length)
+    return /^\d{1,9}$/.test(n) ? Math.min(Number(n), this.count) : 0
+  }
+}

@@ -1,0 +1,144 @@
+import { Ollama, type ChatResponse, type ModelResponse, type Options, type Tool } from 'ollama'
+import { nodeFetch } from './node-fetch.ts'
+import { HttpProblem } from '../shared/problem.ts'
+
+export interface ChatMessage {
+  role: string
+  content: string
+  /** An assistant's tool calls; Ollama's arguments are an object. */
+  tool_calls?: Array<{ function: { name: string; arguments: Record<string, unknown> } }>
+  /** A tool message's tool. */
+  tool_name?: string
+}
+
+export interface ChatRequest {
+  model: string
+  messages: ChatMessage[]
+  options: Partial<Options>
+  /** `json` or a JSON Schema the reply must follow. */
+  format?: 'json' | Record<string, unknown>
+  tools?: Tool[]
+}
+
+/** One Ollama chat stream: its chunks, and its own abort (never the client-wide one). */
+export interface ChatStream extends AsyncIterable<ChatResponse> {
+  abort(): void
+}
+
+export interface OllamaClientOptions {
+  /** Base URL as lib/shared/ollama-host.ts gives it. */
+  host: string
+  /** Longest wait for Ollama's response headers (OLLAMA_TIMEOUT). */
+  headersTimeoutMs: number
+}
+
+const RETRY_AFTER_UNREACHABLE = '5'
+const RETRY_AFTER_BUSY = '2'
+
+class HeadersTimeout extends Error {
+  override name = 'HeadersTimeout'
+}
+
+/**
+ * The project's client of one Ollama host: ollama-js against its URL, with the timeouts and the
+ * translation of Ollama's failures into problems that this service's contract promises. Several
+ * hosts are used through lib/ollama/pool.ts.
+ */
+export class OllamaClient {
+  readonly host: string
+  private readonly headersTimeoutMs: number
+
+  constructor({ host, headersTimeoutMs }: OllamaClientOptions) {
+    this.host = host
+    this.headersTimeoutMs = headersTimeoutMs
+  }
+
+  /**
+   * Starts a streamed chat and resolves once Ollama has answered with its headers (with a real
+   * Ollama, at the first token). Failures up to that point reject with an HttpProblem; `signal`
+   * aborts the request at any time, the stream included.
+   */
+  async startChat(request: ChatRequest, signal: AbortSignal): Promise<ChatStream> {
+    const headersDeadline = new AbortController()
+    const timer = setTimeout(() => headersDeadline.abort(new HeadersTimeout()), this.headersTimeoutMs)
+    const requestSignal = AbortSignal.any([signal, headersDeadline.signal])
+    // A client per stream: its fetch carries this stream's signal, which ollama-js cannot pass
+    // before the headers arrive (its own controller exists only once the iterator does).
+    const client = new Ollama({
+      host: this.host,
+      fetch: (input, init) =>
+        nodeFetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, requestSignal]) : requestSignal }),
+    })
+    try {
+      return await client.chat({ ...request, stream: true })
+    } catch (error) {
+      if (signal.aborted) throw new DOMException('The request to Ollama was aborted.', 'AbortError')
+      if (headersDeadline.signal.aborted) {
+        throw new HttpProblem(504, 'ollama', `Ollama did not answer within ${formatMs(this.headersTimeoutMs)} (OLLAMA_TIMEOUT).`, { cause: error })
+      }
+      throw ollamaProblem(error)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** The models Ollama has (`/api/tags`), within `timeoutMs`. */
+  async listModels(timeoutMs = this.headersTimeoutMs): Promise<ModelResponse[]> {
+    try {
+      const { models } = await this.withTimeout(timeoutMs, (client) => client.list())
+      return models
+    } catch (error) {
+      throw ollamaProblem(error)
+    }
+  }
+
+  /** The models Ollama has in memory (`/api/ps`), with their context length. */
+  async loadedModels(timeoutMs: number): Promise<Array<{ name: string; contextLength: number | null }>> {
+    const { models } = await this.withTimeout(timeoutMs, (client) => client.ps())
+    return models.map((model) => ({ name: model.name, contextLength: (model as { context_length?: number }).context_length ?? null }))
+  }
+
+  /** Resolves when Ollama answers `/api/version` within `timeoutMs`; rejects otherwise. */
+  async version(timeoutMs: number): Promise<string> {
+    return (await this.withTimeout(timeoutMs, (client) => client.version())).version
+  }
+
+  private async withTimeout<T>(timeoutMs: number, call: (client: Ollama) => Promise<T>): Promise<T> {
+    const signal = AbortSignal.timeout(timeoutMs)
+    const client = new Ollama({ host: this.host, fetch: (input, init) => nodeFetch(input, { ...init, signal }) })
+    try {
+      return await call(client)
+    } catch (error) {
+      if (signal.aborted) {
+        throw new HttpProblem(504, 'ollama', `Ollama did not answer within ${formatMs(timeoutMs)}.`, { cause: error })
+      }
+      throw error
+    }
+  }
+}
+
+/** The problem for an Ollama call that failed before any token. */
+export function ollamaProblem(error: unknown): HttpProblem {
+  if (error instanceof HttpProblem) return error
+  const status = (error as { status_code?: unknown }).status_code
+  const message = error instanceof Error ? error.message : String(error)
+  if ((error as Error)?.name === 'ResponseError' && typeof status === 'number') {
+    if (status === 404) return new HttpProblem(404, 'model_not_found', message, { cause: error })
+    if (status === 503) {
+      return new HttpProblem(503, 'ollama', `Ollama is busy: ${message}`, { headers: { 'retry-after': RETRY_AFTER_BUSY }, cause: error })
+    }
+    return new HttpProblem(502, 'ollama', message, { cause: error })
+  }
+  if (error instanceof TypeError) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause
+    return new HttpProblem(503, 'ollama', `Ollama is unreachable: ${cause?.code ?? cause?.message ?? message}.`, {
+      headers: { 'retry-after': RETRY_AFTER_UNREACHABLE },
+      cause: error,
+    })
+  }
+  return new HttpProblem(502, 'ollama', message, { cause: error })
+}
+
+export function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
+}

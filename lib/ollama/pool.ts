@@ -1,0 +1,277 @@
+import type { ModelResponse } from 'ollama'
+import type { Logger } from '../observability/log.ts'
+import { canonicalModelName } from '../shared/models.ts'
+import { OllamaClient, ollamaProblem, type ChatRequest, type ChatStream } from './client.ts'
+import { HttpProblem } from '../shared/problem.ts'
+
+export type HostState = 'up' | 'down' | 'unknown'
+
+export interface OllamaPoolOptions {
+  /** Base URLs as lib/shared/ollama-host.ts gives them (credentials allowed). */
+  hosts: string[]
+  /** Longest wait for a chat's response headers (OLLAMA_TIMEOUT). */
+  headersTimeoutMs: number
+  /** How often every host is probed (OLLAMA_PROBE_INTERVAL). */
+  probeIntervalMs: number
+  log: Logger
+}
+
+/** A host's health as /health shows it. */
+export interface HostHealth {
+  host: string
+  state: HostState
+  outstanding: number
+  models: number
+  loaded: string[]
+}
+
+/** A chat started on a host; `release` when its generation has ended. */
+export interface HostLease {
+  stream: ChatStream
+  /** The host's URL without credentials: what a session is pinned to. */
+  host: string
+  release(): void
+}
+
+/** Consecutive failures (probes or chats) that take a host out of rotation. */
+const FAILURES_TO_OPEN = 2
+/** Each probe request's deadline, as the single-host health check had. */
+const PROBE_TIMEOUT_MS = 2000
+/** How long a probe's answer serves /health and /v1/models before they ask again. */
+const FRESH_MS = 2000
+
+class PooledHost {
+  readonly label: string
+  readonly client: OllamaClient
+  state: HostState = 'unknown'
+  failures = 0
+  /** While down, chats are not sent here before this time; a successful probe ends it sooner. */
+  downUntil = 0
+  /** Canonical names from /api/tags; undefined until the host has been listed once. */
+  models: Set<string> | undefined
+  listed: ModelResponse[] = []
+  /** Canonical names from /api/ps, with their context length. */
+  loaded = new Map<string, number | null>()
+  outstanding = 0
+  lastChosenAt = 0
+
+  constructor(url: string, headersTimeoutMs: number) {
+    this.client = new OllamaClient({ host: url, headersTimeoutMs })
+    const parsed = new URL(url)
+    parsed.username = ''
+    parsed.password = ''
+    this.label = parsed.toString().replace(/\/$/, '')
+  }
+
+  has(model: string): boolean {
+    return this.models === undefined || this.models.has(model)
+  }
+}
+
+/**
+ * Every Ollama host behind this API. Each is probed in the background (health through
+ * /api/version, installed models through /api/tags, loaded ones through /api/ps) and counted
+ * (chats outstanding). A chat goes to the first of: the host its conversation used last (Ollama
+ * keeps the shared prefix's KV cache only there), a healthy host with the model loaded and the
+ * fewest outstanding, a healthy host with it installed and the fewest outstanding. Before the
+ * first token, a refused connection, a 5xx (503 busy included) or no headers within
+ * OLLAMA_TIMEOUT moves the chat to the next host, each tried at most once.
+ */
+export class OllamaPool {
+  readonly hosts: PooledHost[]
+  /** Turns whose conversation had a usable pinned host, and those of them that ran there. */
+  readonly stats = { pinnedTurns: 0, warmTurns: 0 }
+  private readonly log: Logger
+  private readonly probeIntervalMs: number
+  private readonly cooldownMs: number
+  private probing: Promise<void> | undefined
+  private probedAt = 0
+  private timer: NodeJS.Timeout | undefined
+
+  constructor({ hosts, headersTimeoutMs, probeIntervalMs, log }: OllamaPoolOptions) {
+    this.hosts = hosts.map((url) => new PooledHost(url, headersTimeoutMs))
+    this.log = log
+    this.probeIntervalMs = probeIntervalMs
+    this.cooldownMs = 3 * probeIntervalMs
+  }
+
+  /** Stops the background probes (at shutdown). */
+  stop(): void {
+    clearInterval(this.timer)
+  }
+
+  /**
+   * Whether some host has `model`. A model seen in a list answers at once; one not seen asks every
+   * host again (a model pulled a moment ago is found). Undefined when no list could be had: then
+   * the chat itself finds out.
+   */
+  async hasModel(model: string): Promise<boolean | undefined> {
+    this.ensureProbing()
+    const name = canonicalModelName(model)
+    if (this.hosts.some((host) => host.models?.has(name))) return true
+    await this.probe()
+    if (this.hosts.some((host) => host.models?.has(name))) return true
+    return this.hosts.every((host) => host.models !== undefined) ? false : undefined
+  }
+
+  /** The union of every reachable host's models, each saying which hosts have it; 503 when none answers. */
+  async listModels(): Promise<Array<ModelResponse & { hosts: string[] }>> {
+    await this.fresh()
+    const up = this.hosts.filter((host) => host.state === 'up')
+    if (up.length === 0) {
+      throw new HttpProblem(503, 'ollama', 'No Ollama host is reachable.', { headers: { 'retry-after': '5' } })
+    }
+    const byName = new Map<string, ModelResponse & { hosts: string[] }>()
+    for (const host of up) {
+      for (const model of host.listed) {
+        const entry = byName.get(model.name) ?? { ...model, hosts: [] }
+        entry.hosts.push(host.label)
+        byName.set(model.name, entry)
+      }
+    }
+    return [...byName.values()]
+  }
+
+  /** Each host's state as last seen, without asking it (for metrics). */
+  hostStates(): Array<{ host: string; up: boolean; outstanding: number }> {
+    return this.hosts.map((host) => ({ host: host.label, up: host.state === 'up', outstanding: host.outstanding }))
+  }
+
+  /** Every host's state, as fresh as FRESH_MS. */
+  async health(): Promise<{ up: number; total: number; hosts: HostHealth[] }> {
+    await this.fresh()
+    const hosts = this.hosts.map((host) => ({
+      host: host.label,
+      state: host.state,
+      outstanding: host.outstanding,
+      models: host.models?.size ?? 0,
+      loaded: [...host.loaded.keys()],
+    }))
+    return { up: hosts.filter((host) => host.state === 'up').length, total: hosts.length, hosts }
+  }
+
+  /**
+   * Starts a streamed chat on the best host for `request.model` (the conversation's `pinned`
+   * host first), moving on to the next candidate on a failure before the first token. Rejects
+   * with 404 when no host has the model, 503 when none could take it.
+   */
+  async startChat(request: ChatRequest, signal: AbortSignal, pinned?: string | null): Promise<HostLease> {
+    this.ensureProbing()
+    const name = canonicalModelName(request.model)
+    const candidates = this.candidates(name, pinned ?? undefined)
+    const pinnedHost = pinned ? candidates.find((host) => host.label === pinned) : undefined
+    if (pinnedHost) this.stats.pinnedTurns++
+    const problems: HttpProblem[] = []
+    for (const host of candidates) {
+      host.outstanding++
+      host.lastChosenAt = performance.now()
+      try {
+        const stream = await host.client.startChat(request, signal)
+        this.succeeded(host)
+        if (host === pinnedHost) this.stats.warmTurns++
+        let released = false
+        return {
+          stream,
+          host: host.label,
+          release: () => {
+            if (!released) host.outstanding--
+            released = true
+          },
+        }
+      } catch (error) {
+        host.outstanding--
+        if (signal.aborted) throw error
+        const problem = ollamaProblem(error)
+        const upstreamStatus = (problem.cause as { status_code?: unknown } | undefined)?.status_code
+        if (problem.status === 404) {
+          // Its list was stale: the model is gone from there.
+          host.models?.delete(name)
+        } else if (problem.status === 503 && typeof upstreamStatus === 'number') {
+          // Busy (its queue is full): healthy, just not now.
+        } else if (problem.status === 503 || problem.status === 504 || (typeof upstreamStatus === 'number' && upstreamStatus >= 500)) {
+          this.failed(host, problem.detail)
+        } else {
+          throw problem
+        }
+        problems.push(problem)
+      }
+    }
+    // Every candidate failed: the client gets what the last host said (404 only when all said it).
+    const last = problems.findLast((problem) => problem.status !== 404) ?? problems.at(-1)
+    if (last) throw last
+    if (this.hosts.every((host) => host.models !== undefined && !host.models.has(name))) {
+      throw new HttpProblem(404, 'model_not_found', `model '${request.model}' not found`)
+    }
+    throw new HttpProblem(503, 'ollama', `Ollama is unreachable: no host that has ${request.model} answers its checks.`, { headers: { 'retry-after': '5' } })
+  }
+
+  private candidates(name: string, pinned: string | undefined): PooledHost[] {
+    const now = Date.now()
+    const leastBusy = (a: PooledHost, b: PooledHost) => a.outstanding - b.outstanding || a.lastChosenAt - b.lastChosenAt
+    const available = this.hosts.filter((host) => host.state !== 'down' && host.has(name))
+    const first = available.find((host) => host.label === pinned)
+    const others = available.filter((host) => host !== first)
+    return [
+      ...(first ? [first] : []),
+      ...others.filter((host) => host.loaded.has(name)).sort(leastBusy),
+      ...others.filter((host) => !host.loaded.has(name) && host.models !== undefined).sort(leastBusy),
+      ...others.filter((host) => host.models === undefined).sort(leastBusy),
+      // Down hosts whose cooldown has passed, as a last resort before refusing.
+      ...this.hosts.filter((host) => host.state === 'down' && now >= host.downUntil && host.has(name)).sort(leastBusy),
+    ]
+  }
+
+  private ensureProbing(): void {
+    if (this.timer) return
+    this.timer = setInterval(() => void this.probe(), this.probeIntervalMs)
+    this.timer.unref()
+    void this.probe()
+  }
+
+  private async fresh(): Promise<void> {
+    this.ensureProbing()
+    if (Date.now() - this.probedAt >= FRESH_MS) await this.probe()
+  }
+
+  /** Probes every host once; concurrent callers share the probe in flight. */
+  private probe(): Promise<void> {
+    this.probing ??= Promise.all(this.hosts.map((host) => this.probeHost(host))).then(() => {
+      this.probedAt = Date.now()
+      this.probing = undefined
+    })
+    return this.probing
+  }
+
+  private async probeHost(host: PooledHost): Promise<void> {
+    try {
+      await host.client.version(PROBE_TIMEOUT_MS)
+    } catch (error) {
+      this.failed(host, (error as Error).message)
+      return
+    }
+    this.succeeded(host)
+    // A host too busy to list its models in time is still up: it keeps its last lists.
+    const [listed, loaded] = await Promise.allSettled([host.client.listModels(PROBE_TIMEOUT_MS), host.client.loadedModels(PROBE_TIMEOUT_MS)])
+    if (listed.status === 'fulfilled') {
+      host.listed = listed.value
+      host.models = new Set(listed.value.map((model) => canonicalModelName(model.name)))
+    }
+    if (loaded.status === 'fulfilled') {
+      host.loaded = new Map(loaded.value.map((model) => [canonicalModelName(model.name), model.contextLength]))
+    }
+  }
+
+  private succeeded(host: PooledHost): void {
+    if (host.state === 'down') this.log.info('ollama host is back', { host: host.label })
+    host.state = 'up'
+    host.failures = 0
+  }
+
+  private failed(host: PooledHost, why: string): void {
+    host.failures++
+    if (host.failures < FAILURES_TO_OPEN && host.state !== 'unknown') return
+    if (host.state !== 'down') this.log.warn('ollama host is down', { host: host.label, error: why })
+    host.state = 'down'
+    host.downUntil = Date.now() + this.cooldownMs
+  }
+}

@@ -1,0 +1,64 @@
+import * as v from 'valibot'
+import type { Principal } from '../access/control.ts'
+import type { AppContext } from '../context.ts'
+import { unixSeconds } from './wire.ts'
+import { HttpProblem } from '../shared/problem.ts'
+import { conversationIdOf } from './response-run.ts'
+import { parseMessages, type InputLimits } from './response-input.ts'
+import { conversationSession } from './responses.ts'
+import type { ConversationMessage, Message } from '../store/chat-store.ts'
+
+/**
+ * OpenAI's Conversations over this server's sessions: a conversation is a session (`conv_` and
+ * the UUID's hex), its items are the session's messages (`msg_` and the message UUID's hex).
+ */
+
+export const Metadata = v.pipe(
+  v.record(v.string(), v.pipe(v.string(), v.maxLength(512))),
+  v.check((record) => Object.keys(record).length <= 16, 'at most 16 keys'),
+)
+
+/** Items to add, checked one by one by itemsAsMessages. */
+export const NewItems = v.pipe(v.array(v.unknown()), v.maxLength(20, 'at most 20 items at a time'))
+
+export const itemIdOf = (messageId: string) => `msg_${messageId.replaceAll('-', '')}`
+
+/** The message UUID of an item id, or undefined for anything that is not one. */
+export function messageIdOf(itemId: string): string | undefined {
+  const hex = /^msg_([0-9a-f]{32})$/.exec(itemId)?.[1]
+  return hex && `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+export function conversationObject(app: AppContext, sessionId: string, createdAt: string) {
+  return { id: conversationIdOf(sessionId), object: 'conversation', created_at: unixSeconds(createdAt), metadata: app.store.sessionMetadata(sessionId) }
+}
+
+export function itemOf(message: Message) {
+  return {
+    id: itemIdOf(message.id),
+    type: 'message',
+    role: message.role,
+    status: message.status === 'streaming' ? 'in_progress' : message.status === 'complete' ? 'completed' : 'incomplete',
+    content: [message.role === 'assistant' ? { type: 'output_text', text: message.content, annotations: [], logprobs: [] } : { type: 'input_text', text: message.content }],
+  }
+}
+
+/** Input items (messages only, each within MAX_MESSAGE_CHARS) as session messages: developer as system. */
+export function itemsAsMessages(items: unknown[], limits: InputLimits): ConversationMessage[] {
+  if (items.length === 0) return []
+  return parseMessages(items, limits, 'items').map(({ role, text }) => ({ role: role === 'developer' ? 'system' : role, content: text }))
+}
+
+/** The principal's conversation and its session, or 404 as OpenAI says it. */
+export function ownedConversation(app: AppContext, principal: Principal, conversationId: string) {
+  const sessionId = conversationSession(app, principal, conversationId)
+  return { sessionId, session: app.store.getSession(sessionId, principal.userId)! }
+}
+
+/** A message of the conversation, or 404. */
+export function ownedItem(app: AppContext, sessionId: string, itemId: string) {
+  const messageId = messageIdOf(itemId)
+  const message = messageId && app.store.getSessionMessage(sessionId, messageId)
+  if (!message) throw new HttpProblem(404, 'not_found', `Item with id '${itemId}' not found.`)
+  return message
+}

@@ -1,0 +1,168 @@
+import * as v from 'valibot'
+import type { Principal } from '../access/control.ts'
+import type { AppContext } from '../context.ts'
+import { contentText, newId, parseArguments, unsupported } from './wire.ts'
+import type { ChatMessage } from '../ollama/client.ts'
+import type { FunctionCall, InputItem, InputMessage, StoredResponse } from '../store/response-store.ts'
+import { characterCount, parseAt, withinChars } from '../http/validate.ts'
+
+/**
+ * The input items of OpenAI's Responses and Conversations: checked one by one (so an error
+ * names the item and the field), bounded (MAX_INPUT_ITEMS, MAX_MESSAGE_CHARS), references to
+ * the caller's stored items resolved, and turned into Ollama's messages.
+ */
+
+const Text = v.pipe(v.string(), v.check((text) => text.isWellFormed(), 'must be well-formed Unicode (it has a lone surrogate)'))
+const Content = v.union([Text, v.array(v.looseObject({ type: v.string() }))], 'must be a string or an array of content parts')
+const Name = v.pipe(v.string(), v.nonEmpty('must not be empty'), v.maxLength(200, 'must be at most 200 characters'))
+
+const ITEM_SCHEMAS = {
+  message: v.looseObject({ role: v.picklist(['user', 'system', 'developer', 'assistant'], 'must be user, system, developer or assistant'), content: Content }),
+  item_reference: v.looseObject({ id: Name }),
+  function_call: v.looseObject({ call_id: Name, name: Name, arguments: Text }),
+  function_call_output: v.looseObject({ call_id: Name, output: Content }),
+}
+export type ItemType = keyof typeof ITEM_SCHEMAS
+
+/** An item as the client sent it, checked; references not yet resolved. */
+type SentItem = InputItem | { type: 'item_reference'; id: string }
+
+export interface InputLimits {
+  maxInputItems: number
+  maxMessageChars: number
+}
+
+/**
+ * Checks `input` (a string, or an array of items of the `allowed` types) at `path`; 400 naming
+ * the item and field when one is wrong, too long, or of a type not taken here.
+ */
+export function parseInputItems(input: unknown, limits: InputLimits, path: string, allowed: readonly ItemType[]): SentItem[] {
+  if (typeof input === 'string') return [{ id: newId('msg'), role: 'user', text: boundedText(input, limits, path) }]
+  if (!Array.isArray(input) || input.length === 0) throw unsupported(path, `${path} must be a non-empty string or a non-empty array of items.`)
+  if (input.length > limits.maxInputItems) throw unsupported(path, `${path} has ${input.length} items; at most ${limits.maxInputItems} are taken (MAX_INPUT_ITEMS).`)
+  return input.map((item: unknown, index) => {
+    const at = `${path}[${index}]`
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw unsupported(at, `${at} must be an object.`)
+    const type = (item as { type?: unknown }).type ?? 'message'
+    if (!allowed.includes(type as ItemType)) {
+      throw unsupported(`${at}.type`, `${at}.type: items of type ${JSON.stringify(type)} are not supported here; send ${allowed.join(', ')} items.`)
+    }
+    switch (type as ItemType) {
+      case 'message': {
+        const message = parseAt(ITEM_SCHEMAS.message, item, at)
+        return { id: newId('msg'), role: message.role, text: boundedText(contentText(message.content, `${at}.content`), limits, `${at}.content`) }
+      }
+      case 'item_reference':
+        return { type: 'item_reference', id: parseAt(ITEM_SCHEMAS.item_reference, item, at).id }
+      case 'function_call': {
+        const call = parseAt(ITEM_SCHEMAS.function_call, item, at)
+        const args = boundedText(call.arguments, limits, `${at}.arguments`)
+        parseArguments(args, `${at}.arguments`)
+        return { type: 'function_call', id: newId('fc'), call_id: call.call_id, name: call.name, arguments: args }
+      }
+      case 'function_call_output': {
+        const output = parseAt(ITEM_SCHEMAS.function_call_output, item, at)
+        return { type: 'function_call_output', id: newId('fco'), call_id: output.call_id, output: boundedText(contentText(output.output, `${at}.output`), limits, `${at}.output`) }
+      }
+    }
+  })
+}
+
+function boundedText(text: string, limits: InputLimits, path: string): string {
+  if (!withinChars(text, limits.maxMessageChars)) {
+    throw unsupported(path, `${path} has ${characterCount(text)} characters; at most ${limits.maxMessageChars} are taken (MAX_MESSAGE_CHARS).`)
+  }
+  return text
+}
+
+/** Messages only, such as conversation items; stored as messages. */
+export function parseMessages(input: unknown, limits: InputLimits, path: string): InputMessage[] {
+  return parseInputItems(input, limits, path, ['message']) as InputMessage[]
+}
+
+const messageHexOf = (id: string) => /^msg_([0-9a-f]{32})$/.exec(id)?.[1]
+/** A function call of a response's output: `fc_<response hex>_<index>`. */
+export const functionCallItemId = (responseId: string, index: number) => `fc_${responseId.slice(responseId.indexOf('_') + 1)}_${index}`
+
+/**
+ * Replaces each `item_reference` with a copy of the caller's item it names: a response's output
+ * message (`msg_…`) or function call (`fc_…`), or a conversation's message. A reference to
+ * anything else, another user's items included, is a 400 naming it.
+ */
+export function resolveReferences(app: AppContext, principal: Principal, items: SentItem[], path: string): InputItem[] {
+  return items.map((item, index) => {
+    if (item.type !== 'item_reference') return item
+    const found = referencedItem(app, principal, item.id)
+    if (!found) throw unsupported(`${path}[${index}].id`, `${path}[${index}].id: no item with id '${item.id}' was found.`)
+    return found
+  })
+}
+
+function referencedItem(app: AppContext, principal: Principal, id: string): InputItem | undefined {
+  const call = /^fc_([0-9a-f]{32})_(\d{1,4})$/.exec(id)
+  if (call) {
+    const made = app.responses.store.get(`resp_${call[1]}`, principal.userId)?.tool_calls[Number(call[2])]
+    return made && { type: 'function_call', id, ...made }
+  }
+  const hex = messageHexOf(id)
+  if (!hex) return undefined
+  const response = app.responses.store.get(`resp_${hex}`, principal.userId)
+  if (response) return { id, role: 'assistant', text: response.output_text }
+  const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+  const message = app.store.getOwnedMessage(uuid, principal.userId)
+  return message && { id, role: message.role, text: message.content }
+}
+
+/** Whether items need more than a conversation's session can hold (it stores messages only). */
+export const hasFunctionItems = (items: InputItem[]) => items.some((item) => item.type !== undefined && item.type !== 'message')
+
+/**
+ * Ollama's messages for input items and earlier outputs, in order: developer as system, function
+ * calls as an assistant message's `tool_calls` (consecutive ones together), their outputs as
+ * `tool` messages named after the call they answer.
+ */
+export function toOllamaChat(items: InputItem[]): ChatMessage[] {
+  const messages: ChatMessage[] = []
+  const names = new Map<string, string>()
+  for (const item of items) {
+    if (item.type === 'function_call') {
+      names.set(item.call_id, item.name)
+      // Checked to be a JSON object when it came in (parseInputItems), or made by JSON.stringify.
+      const call = { function: { name: item.name, arguments: JSON.parse(item.arguments || '{}') as Record<string, unknown> } }
+      // The calls of one turn belong to its assistant message, after any text it had.
+      const last = messages.at(-1)
+      if (last?.role === 'assistant') (last.tool_calls ??= []).push(call)
+      else messages.push({ role: 'assistant', content: '', tool_calls: [call] })
+    } else if (item.type === 'function_call_output') {
+      const name = names.get(item.call_id)
+      messages.push({ role: 'tool', content: item.output, ...(name ? { tool_name: name } : {}) })
+    } else {
+      messages.push({ role: item.role === 'developer' ? 'system' : item.role, content: item.text })
+    }
+  }
+  return messages
+}
+
+/** An earlier response as input items: what it was given, then what it answered. */
+export function itemsOfResponse(response: StoredResponse): InputItem[] {
+  return [
+    ...response.input,
+    ...(response.output_text ? [{ id: '', role: 'assistant' as const, text: response.output_text }] : []),
+    ...response.tool_calls.map((call, index) => ({ type: 'function_call' as const, id: functionCallItemId(response.id, index), ...call })),
+  ]
+}
+
+/** A call of the model's, with the id the client answers it by. */
+export const newFunctionCall = (name: string, args: Record<string, unknown> | undefined): FunctionCall => ({
+  call_id: newId('call'),
+  name,
+  arguments: JSON.stringify(args ?? {}),
+})
+
+/** An input item as OpenAI's API shows it. */
+export function inputItemObject(item: InputItem) {
+  if (item.type === 'function_call') return { id: item.id, type: 'function_call', call_id: item.call_id, name: item.name, arguments: item.arguments, status: 'completed' }
+  if (item.type === 'function_call_output') return { id: item.id, type: 'function_call_output', call_id: item.call_id, output: item.output, status: 'completed' }
+  const part = item.role === 'assistant' ? { type: 'output_text', text: item.text, annotations: [], logprobs: [] } : { type: 'input_text', text: item.text }
+  return { id: item.id, type: 'message', role: item.role, status: 'completed', content: [part] }
+}

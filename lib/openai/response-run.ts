@@ -1,0 +1,369 @@
+import type { ChatResponse } from 'ollama'
+import type { Reservation } from '../generation/registry.ts'
+import type { Logger } from '../observability/log.ts'
+import type { Metrics } from '../observability/metrics.ts'
+import { unixSeconds } from './wire.ts'
+import type { ChatStream } from '../ollama/client.ts'
+import { functionCallItemId, newFunctionCall } from './response-input.ts'
+import type { FunctionCall, ResponseEnd, ResponseStore, StoredResponse } from '../store/response-store.ts'
+import { DEFAULT_REPLY_EVENT_LIMITS, tooManyFollowers } from '../generation/reply-events.ts'
+import type { EventSource } from '../shared/sse.ts'
+import type { ChatStore } from '../store/chat-store.ts'
+
+/**
+ * OpenAI's Response objects and stream events, and a response being generated.
+ *
+ * The events of a response are a function of its state: 0 `response.created`, 1
+ * `response.in_progress`, then (once there is output) `output_item.added`, `content_part.added`,
+ * one `output_text.delta` per chunk Ollama sent, and at the end `output_text.done`,
+ * `content_part.done`, `output_item.done` and the terminal event (`response.completed`,
+ * `response.incomplete`, or `response.failed`, also for a cancelled response). So a replay, from
+ * memory while it runs or from the store after it ended (after a restart too), carries the same
+ * events under the same sequence numbers, and nothing but the text and the deltas' lengths is kept.
+ */
+
+type Event = Record<string, unknown> & { type: string; sequence_number: number }
+
+const messageIdOf = (responseId: string) => `msg_${responseId.slice(responseId.indexOf('_') + 1)}`
+
+const usageOf = (usage: StoredResponse['usage']) =>
+  usage && {
+    input_tokens: usage.input_tokens,
+    input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
+    output_tokens: usage.output_tokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: usage.input_tokens + usage.output_tokens,
+  }
+
+const isRunning = (response: StoredResponse) => response.status === 'queued' || response.status === 'in_progress'
+
+/**
+ * Whether the response has its message item: text came, or it ended well without calling a
+ * function (an empty answer is still a message; a response of calls only has none).
+ */
+const hasItem = (response: StoredResponse) =>
+  response.deltas.length > 0 || ((response.status === 'completed' || response.status === 'incomplete') && response.tool_calls.length === 0)
+
+function messageItem(response: StoredResponse, done: boolean) {
+  return {
+    id: messageIdOf(response.id),
+    type: 'message',
+    status: done ? (response.status === 'completed' ? 'completed' : 'incomplete') : 'in_progress',
+    role: 'assistant',
+    content: done ? [{ type: 'output_text', text: response.output_text, annotations: [], logprobs: [] }] : [],
+  }
+}
+
+function functionCallItem(response: StoredResponse, index: number, done: boolean) {
+  const call = response.tool_calls[index]!
+  return { id: functionCallItemId(response.id, index), type: 'function_call', status: done ? 'completed' : 'in_progress', call_id: call.call_id, name: call.name, arguments: done ? call.arguments : '' }
+}
+
+/** The output items of an ended response: its message, then its function calls. */
+const outputItems = (response: StoredResponse) => [
+  ...(hasItem(response) ? [messageItem(response, true)] : []),
+  ...response.tool_calls.map((_, index) => functionCallItem(response, index, true)),
+]
+
+/** The Response object as OpenAI's API gives it. */
+export function responseObject(response: StoredResponse, { asStarted = false }: { asStarted?: boolean } = {}) {
+  const started = asStarted && !isRunning(response) ? { ...response, status: 'in_progress' as const } : response
+  const ended = !isRunning(started)
+  return {
+    id: response.id,
+    object: 'response',
+    created_at: unixSeconds(response.created_at),
+    status: started.status,
+    background: response.background,
+    error: ended && response.error ? response.error : null,
+    incomplete_details: ended && response.incomplete_reason ? { reason: response.incomplete_reason } : null,
+    instructions: response.instructions,
+    max_output_tokens: response.params.max_output_tokens,
+    metadata: response.params.metadata,
+    model: response.model,
+    output: ended ? outputItems(response) : [],
+    parallel_tool_calls: true,
+    previous_response_id: response.previous_response_id,
+    store: response.params.store,
+    temperature: response.params.temperature,
+    text: { format: response.params.text_format },
+    tool_choice: response.params.tool_choice ?? 'auto',
+    tools: response.params.tools ?? [],
+    top_p: response.params.top_p,
+    truncation: 'disabled',
+    usage: ended ? usageOf(response.usage) : null,
+    conversation: response.session_id ? { id: conversationIdOf(response.session_id) } : null,
+    completed_at: response.completed_at ? unixSeconds(response.completed_at) : null,
+  }
+}
+
+/** A conversation's id is its session's, as OpenAI spells ids: `conv_` and the UUID's hex. */
+export const conversationIdOf = (sessionId: string) => `conv_${sessionId.replaceAll('-', '')}`
+
+/** The session of a conversation id, or undefined for anything that is not one. */
+export function sessionIdOf(conversationId: string): string | undefined {
+  const hex = /^conv_([0-9a-f]{32})$/.exec(conversationId)?.[1]
+  return hex && `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/** Events per function call: output_item.added, function_call_arguments.delta and .done, output_item.done. */
+const EVENTS_PER_CALL = 4
+
+/** How many events the response has so far. */
+export function eventCount(response: StoredResponse): number {
+  const item = hasItem(response)
+  if (isRunning(response)) return item ? 4 + response.deltas.length : 2
+  return (item ? 7 + response.deltas.length : 2) + EVENTS_PER_CALL * response.tool_calls.length + 1
+}
+
+/** Event `seq` of the response (0-based, below eventCount); `ends` are the deltas' cumulative ends in the text. */
+export function eventAt(response: StoredResponse, seq: number, ends: number[]): Event {
+  const itemId = messageIdOf(response.id)
+  const at = (event: Record<string, unknown> & { type: string }): Event => ({ ...event, sequence_number: seq })
+  // As it was when it started, also when replayed after it ended.
+  const started = () => ({ ...responseObject(response, { asStarted: true }), status: 'in_progress', output: [], usage: null, error: null, incomplete_details: null, completed_at: null })
+  if (seq === 0) return at({ type: 'response.created', response: started() })
+  if (seq === 1) return at({ type: 'response.in_progress', response: started() })
+  const deltas = response.deltas.length
+  const item = hasItem(response)
+  // The message's events end at messageEnd; the function calls' follow, then the terminal event.
+  const messageEnd = item ? 7 + deltas : 2
+  if (item && seq < messageEnd) {
+    const text = { item_id: itemId, output_index: 0, content_index: 0 }
+    if (seq === 2) return at({ type: 'response.output_item.added', output_index: 0, item: messageItem(response, false) })
+    if (seq === 3) return at({ type: 'response.content_part.added', ...text, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } })
+    if (seq < 4 + deltas) {
+      const index = seq - 4
+      return at({ type: 'response.output_text.delta', ...text, delta: response.output_text.slice(index === 0 ? 0 : ends[index - 1], ends[index]), logprobs: [] })
+    }
+    const afterDeltas = seq - 4 - deltas
+    if (afterDeltas === 0) return at({ type: 'response.output_text.done', ...text, text: response.output_text, logprobs: [] })
+    if (afterDeltas === 1) return at({ type: 'response.content_part.done', ...text, part: { type: 'output_text', text: response.output_text, annotations: [], logprobs: [] } })
+    return at({ type: 'response.output_item.done', output_index: 0, item: messageItem(response, true) })
+  }
+  const callIndex = Math.floor((seq - messageEnd) / EVENTS_PER_CALL)
+  if (callIndex < response.tool_calls.length) {
+    const outputIndex = (item ? 1 : 0) + callIndex
+    const call = functionCallItem(response, callIndex, true)
+    const ofItem = { item_id: call.id, output_index: outputIndex }
+    switch ((seq - messageEnd) % EVENTS_PER_CALL) {
+      case 0: return at({ type: 'response.output_item.added', output_index: outputIndex, item: functionCallItem(response, callIndex, false) })
+      case 1: return at({ type: 'response.function_call_arguments.delta', ...ofItem, delta: call.arguments })
+      case 2: return at({ type: 'response.function_call_arguments.done', ...ofItem, name: call.name, arguments: call.arguments })
+      default: return at({ type: 'response.output_item.done', output_index: outputIndex, item: call })
+    }
+  }
+  const type = response.status === 'completed' ? 'response.completed' : response.status === 'incomplete' ? 'response.incomplete' : 'response.failed'
+  return at({ type, response: responseObject(response) })
+}
+
+export function cumulativeEnds(deltas: number[]): number[] {
+  let total = 0
+  return deltas.map((length) => (total += length))
+}
+
+/** Receives each event in order, then null once the response has ended. */
+export type ResponseListener = (event: Event | null) => void
+
+export interface ResponseRunDeps {
+  /** Null for `store: false`: nothing is written. */
+  responses: ResponseStore | null
+  /** With the assistant message it writes into, for a response in a conversation. */
+  conversation: { store: ChatStore; replyId: string; host: string } | null
+  log: Logger
+  metrics: Metrics
+  checkpointIntervalMs: number
+  chatTimeoutMs: number
+  acceptedAt: number
+}
+
+type StopReason = 'cancelled' | 'interrupted'
+
+/**
+ * One response being generated: relays Ollama's chunks into its text (checkpointed like a
+ * chat's), stores its end, and serves its events to followers. The terminal event goes out only
+ * once the end is stored.
+ */
+export class ResponseRun {
+  readonly record: StoredResponse
+  readonly outcome: Promise<StoredResponse>
+  private readonly stream: ChatStream
+  private readonly deps: ResponseRunDeps
+  private readonly listeners = new Map<ResponseListener, number>()
+  private readonly ends: number[] = []
+  private readonly toolCalls: FunctionCall[] = []
+  private stopReason: StopReason | 'timeout' | undefined
+  private checkpointTimer: NodeJS.Timeout | undefined
+
+  constructor(record: StoredResponse, stream: ChatStream, deps: ResponseRunDeps) {
+    this.record = record
+    this.stream = stream
+    this.deps = deps
+    record.status = 'in_progress'
+    this.outcome = this.relay()
+  }
+
+  /** Replays the events after `after` (-1: all), then follows; returns the detach. Throws 429 past the follower cap. */
+  subscribe(after: number, listener: ResponseListener): () => void {
+    if (isRunning(this.record) && this.listeners.size >= DEFAULT_REPLY_EVENT_LIMITS.maxFollowers) throw tooManyFollowers(DEFAULT_REPLY_EVENT_LIMITS.maxFollowers)
+    let next = after + 1
+    for (const count = eventCount(this.record); next < count; next++) listener(eventAt(this.record, next, this.ends))
+    if (!isRunning(this.record)) {
+      listener(null)
+      return () => {}
+    }
+    this.listeners.set(listener, next)
+    return () => this.listeners.delete(listener)
+  }
+
+  stop(reason: StopReason): void {
+    if (!isRunning(this.record) || this.stopReason) return
+    this.stopReason = reason
+    this.stream.abort()
+  }
+
+  private publish(): void {
+    const count = eventCount(this.record)
+    for (const [listener, next] of this.listeners) {
+      for (let seq = next; seq < count; seq++) listener(eventAt(this.record, seq, this.ends))
+      this.listeners.set(listener, count)
+    }
+  }
+
+  private async relay(): Promise<StoredResponse> {
+    const timeout = setTimeout(() => {
+      this.stopReason ??= 'timeout'
+      this.stream.abort()
+    }, this.deps.chatTimeoutMs)
+    let last: ChatResponse | undefined
+    let failure: string | null = null
+    try {
+      for await (const chunk of this.stream) {
+        // Ollama sends a call whole, in the chunks before done; its events go out at the end.
+        for (const call of chunk.message?.tool_calls ?? []) this.toolCalls.push(newFunctionCall(call.function.name, call.function.arguments))
+        const piece = chunk.message?.content
+        if (piece) {
+          if (this.ends.length === 0) this.deps.metrics.firstToken((performance.now() - this.deps.acceptedAt) / 1000)
+          this.record.output_text += piece
+          this.record.deltas.push(piece.length)
+          this.ends.push(this.record.output_text.length)
+          this.checkpointTimer ??= setTimeout(this.checkpoint, this.deps.checkpointIntervalMs)
+          this.publish()
+        }
+        last = chunk
+      }
+    } catch (error) {
+      if (!this.stopReason) failure = (error as Error).message || String(error)
+    } finally {
+      clearTimeout(timeout)
+      clearTimeout(this.checkpointTimer)
+      if (!last?.done) this.stream.abort()
+    }
+    this.finish(this.endOf(last, failure))
+    return this.record
+  }
+
+  private endOf(last: ChatResponse | undefined, failure: string | null): ResponseEnd {
+    const { output_text: outputText, deltas } = this.record
+    const usage = last?.done ? { input_tokens: last.prompt_eval_count ?? 0, output_tokens: last.eval_count ?? 0 } : null
+    // Calls of a reply that did not end well are not offered: their arguments may be cut short.
+    const base = { outputText, deltas, toolCalls: [], usage, incompleteReason: null, error: null }
+    if (this.stopReason === 'cancelled') return { ...base, status: 'cancelled', usage: null }
+    if (this.stopReason === 'interrupted') return { ...base, status: 'failed', usage: null, error: { code: 'server_error', message: 'The server shut down before the response was finished.' } }
+    if (this.stopReason === 'timeout') return { ...base, status: 'failed', usage: null, error: { code: 'server_error', message: 'The response took longer than CHAT_TIMEOUT and was stopped.' } }
+    if (failure !== null || !last?.done) {
+      return { ...base, status: 'failed', usage: null, error: { code: 'server_error', message: `Ollama failed during the response: ${failure ?? 'the stream ended early'}` } }
+    }
+    if (last.done_reason === 'length') return { ...base, status: 'incomplete', incompleteReason: 'max_output_tokens' }
+    return { ...base, status: 'completed', toolCalls: this.toolCalls }
+  }
+
+  private finish(end: ResponseEnd): void {
+    // The status a chat reply would be stored with: the conversation's message, and the metrics.
+    const status = end.status === 'completed' || end.status === 'incomplete' ? 'complete' : end.status === 'cancelled' ? 'cancelled' : 'error'
+    try {
+      this.deps.responses?.finish(this.record.id, end)
+      const conversation = this.deps.conversation
+      if (conversation) {
+        conversation.store.finishReply(conversation.replyId, {
+          content: end.outputText,
+          status,
+          tokensUsed: end.usage?.output_tokens,
+          promptTokens: end.usage?.input_tokens,
+          doneReason: end.status === 'incomplete' ? 'length' : end.status === 'cancelled' ? 'cancelled' : status === 'complete' ? 'stop' : undefined,
+          host: conversation.host,
+        })
+      }
+    } catch (error) {
+      this.deps.log.error('response could not be stored', { response_id: this.record.id, error })
+      end = { ...end, status: 'failed', toolCalls: [], error: { code: 'server_error', message: 'The response could not be stored.' } }
+    }
+    Object.assign(this.record, {
+      status: end.status,
+      tool_calls: end.toolCalls,
+      usage: end.usage,
+      incomplete_reason: end.incompleteReason,
+      error: end.error,
+      completed_at: new Date().toISOString(),
+    })
+    this.deps.metrics.reply(end.status === 'failed' ? 'error' : status, end.usage?.input_tokens ?? null, end.usage?.output_tokens ?? null)
+    this.publish()
+    for (const listener of this.listeners.keys()) listener(null)
+    this.listeners.clear()
+  }
+
+  private readonly checkpoint = (): void => {
+    this.checkpointTimer = undefined
+    try {
+      this.deps.responses?.checkpoint(this.record.id, this.record.output_text, this.record.deltas)
+      if (this.deps.conversation) this.deps.conversation.store.checkpointReply(this.deps.conversation.replyId, this.record.output_text)
+    } catch (error) {
+      this.deps.log.warn('response checkpoint failed', { response_id: this.record.id, error })
+    }
+  }
+}
+
+/** A response accepted and not yet ended: its slot, and its run once Ollama answered. */
+export interface RunningResponse {
+  reservation: Reservation
+  /** The run, once Ollama answered. */
+  readonly run: ResponseRun | undefined
+  /** Settles once Ollama answered (the run), or rejects when it could not start. */
+  started: Promise<ResponseRun>
+  /** Settles once the response has ended and its end is stored (or it failed to start). */
+  settled: Promise<unknown>
+}
+
+const encoder = new TextEncoder()
+
+/**
+ * A response's events after `after` (-1: all; OpenAI's `starting_after`) as SSE frames with
+ * OpenAI's `event:` and `data:` lines, for lib/shared/sse.ts to serve (with its heartbeat): from the run
+ * while it runs, from the stored record once it has ended.
+ */
+export function responseEvents(source: ResponseRun | StoredResponse, after: number): EventSource {
+  return {
+    subscribe(_lastEventId, listener) {
+      const send = (event: Event | null) => listener(event && encoder.encode(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`))
+      if (source instanceof ResponseRun) return source.subscribe(after, send)
+      const ends = cumulativeEnds(source.deltas)
+      for (let seq = after + 1, count = eventCount(source); seq < count; seq++) send(eventAt(source, seq, ends))
+      send(null)
+      return () => {}
+    },
+  }
+}
+
+/** The responses running in this server, by id. */
+export class ResponseRegistry {
+  private readonly running = new Map<string, RunningResponse>()
+
+  add(id: string, entry: RunningResponse): void {
+    this.running.set(id, entry)
+    void entry.settled.finally(() => this.running.delete(id))
+  }
+
+  get(id: string): RunningResponse | undefined {
+    return this.running.get(id)
+  }
+}

@@ -1,0 +1,249 @@
+import * as v from 'valibot'
+import { limitedUserOf, type Principal } from '../access/control.ts'
+import type { AppContext } from '../context.ts'
+import { isModelAllowed } from '../shared/models.ts'
+import { newId, toOllamaTools, unsupported } from './wire.ts'
+import type { ChatMessage } from '../ollama/client.ts'
+import { HttpProblem, shuttingDown } from '../shared/problem.ts'
+import { responseEvents, ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
+import { followEvents } from '../shared/sse.ts'
+import { hasFunctionItems, itemsOfResponse, parseInputItems, resolveReferences, toOllamaChat, type ItemType } from './response-input.ts'
+import type { InputMessage, StoredResponse } from '../store/response-store.ts'
+import { parseAt, withinChars } from '../http/validate.ts'
+import { timestamp } from '../shared/clock.ts'
+
+const whole = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max))))
+const number = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.minValue(min), v.maxValue(max))))
+
+const TextFormat = v.variant('type', [
+  v.looseObject({ type: v.literal('text') }),
+  v.looseObject({ type: v.literal('json_object') }),
+  v.looseObject({ type: v.literal('json_schema'), name: v.optional(v.string()), schema: v.record(v.string(), v.unknown()) }),
+])
+
+/** The fields of POST /v1/responses this server reads; others are ignored. */
+export const CreateResponseBody = v.looseObject({
+  model: v.pipe(v.string(), v.trim(), v.nonEmpty()),
+  // Checked item by item (lib/openai/response-input.ts), so that an error names the item and the field.
+  input: v.union([v.string(), v.array(v.unknown())], 'must be a string or an array of items'),
+  instructions: v.optional(v.nullable(v.string())),
+  previous_response_id: v.optional(v.nullable(v.string())),
+  conversation: v.optional(v.nullable(v.union([v.string(), v.looseObject({ id: v.string() })]))),
+  store: v.optional(v.nullable(v.boolean())),
+  background: v.optional(v.nullable(v.boolean())),
+  stream: v.optional(v.nullable(v.boolean())),
+  max_output_tokens: whole(1, 1_000_000),
+  temperature: number(0, 2),
+  top_p: number(0, 1),
+  metadata: v.optional(v.nullable(v.pipe(v.record(v.string(), v.pipe(v.string(), v.maxLength(512))), v.check((record) => Object.keys(record).length <= 16, 'at most 16 keys')))),
+  text: v.optional(v.nullable(v.looseObject({ format: v.optional(TextFormat) }))),
+  tools: v.optional(v.nullable(v.pipe(v.array(v.looseObject({ type: v.string() })), v.maxLength(128, 'must have at most 128 tools')))),
+  tool_choice: v.optional(v.nullable(v.unknown())),
+})
+
+const INPUT_ITEM_TYPES: ItemType[] = ['message', 'item_reference', 'function_call', 'function_call_output']
+
+/** A function tool in the Responses API's flat shape. */
+const FunctionTool = v.looseObject({
+  type: v.literal('function'),
+  name: v.pipe(v.string(), v.regex(/^[\w-]{1,64}$/, 'must be 1 to 64 letters, digits, _ or -')),
+  description: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(10_000, 'must be at most 10000 characters')))),
+  parameters: v.optional(v.nullable(v.record(v.string(), v.unknown()))),
+  strict: v.optional(v.nullable(v.boolean())),
+})
+
+/** The function tools of a request, checked; built-in tools (web search, file search, …) are refused naming them. */
+function functionTools(tools: CreateResponseBody['tools']): Array<v.InferOutput<typeof FunctionTool>> {
+  return (tools ?? []).map((tool, index) => {
+    if (tool.type !== 'function') {
+      throw unsupported(`tools[${index}].type`, `tools[${index}].type: tools of type ${JSON.stringify(tool.type)} are not supported here; only "function" tools, which your code runs.`)
+    }
+    return parseAt(FunctionTool, tool, `tools[${index}]`)
+  })
+}
+export type CreateResponseBody = v.InferOutput<typeof CreateResponseBody>
+
+/** A conversation's session, when it is the principal's; 404 as OpenAI says otherwise. */
+export function conversationSession(app: AppContext, principal: Principal, conversationId: string): string {
+  const sessionId = sessionIdOf(conversationId)
+  if (!sessionId || !app.store.getSession(sessionId, principal.userId)) {
+    throw new HttpProblem(404, 'not_found', `Conversation with id '${conversationId}' not found.`, { param: 'conversation' })
+  }
+  return sessionId
+}
+
+/** A stored response of the principal's, or 404 as OpenAI says it. */
+export function ownedResponse(app: AppContext, principal: Principal, id: string): StoredResponse {
+  const response = app.responses.store.get(id, principal.userId)
+  if (!response) throw new HttpProblem(404, 'not_found', `Response with id '${id}' not found.`)
+  return response
+}
+
+/**
+ * A response's events after `after` (-1: all) as an event stream: live while it runs (a queued
+ * one's begin once Ollama answers), from the store once it has ended.
+ */
+export async function followResponse(app: AppContext, principal: Principal, id: string, after: number): Promise<Response> {
+  const running = app.responses.registry.get(id)
+  if (running) {
+    // One that cannot start has its end stored.
+    const run = await running.started.catch(() => undefined)
+    if (run) return followEvents(responseEvents(run, after), null, app.config.sseHeartbeatMs)
+    await running.settled
+  }
+  return followEvents(responseEvents(ownedResponse(app, principal, id), after), null, app.config.sseHeartbeatMs)
+}
+
+/**
+ * Accepts a response: checks it, takes its slot (MAX_CONCURRENT_CHATS; one per conversation),
+ * stores it (and its input in the conversation's session), and starts it on the Ollama pool.
+ * `started` settles once Ollama answered (the run), or rejects with a problem; a background
+ * response that cannot start is stored `failed` instead.
+ */
+export function acceptResponse(app: AppContext, principal: Principal, body: CreateResponseBody, acceptedAt: number): { record: StoredResponse; started: Promise<ResponseRun> } {
+  const { config } = app
+  const tools = functionTools(body.tools)
+  const toolChoice = body.tool_choice ?? 'auto'
+  if (toolChoice !== 'auto' && toolChoice !== 'none') {
+    throw unsupported('tool_choice', 'tool_choice may be "auto" or "none": Ollama cannot be made to call a tool.')
+  }
+  if (body.instructions && !withinChars(body.instructions, config.maxMessageChars)) {
+    throw unsupported('instructions', `instructions are longer than ${config.maxMessageChars} characters (MAX_MESSAGE_CHARS).`)
+  }
+  const store = body.store ?? true
+  if (!store && body.background) throw unsupported('background', 'background requires store: true.')
+  const conversationId = typeof body.conversation === 'string' ? body.conversation : body.conversation?.id
+  if (conversationId && body.previous_response_id) throw unsupported('previous_response_id', 'previous_response_id and conversation cannot be used together.')
+  if (conversationId && !store) throw unsupported('store', 'A response in a conversation is stored in it; store: false cannot be used with conversation.')
+  if (!isModelAllowed(body.model, app.config.allowedModels)) {
+    throw new HttpProblem(404, 'model_not_found', `The model '${body.model}' does not exist or you do not have access to it.`, { param: 'model' })
+  }
+  const sessionId = conversationId ? conversationSession(app, principal, conversationId) : null
+  const chain = body.previous_response_id ? app.responses.store.chain(body.previous_response_id, principal.userId) : []
+  if (body.previous_response_id && chain.length === 0) {
+    throw new HttpProblem(404, 'not_found', `Previous response with id '${body.previous_response_id}' not found.`, { param: 'previous_response_id' })
+  }
+  const input = resolveReferences(app, principal, parseInputItems(body.input, config, 'input', INPUT_ITEM_TYPES), 'input')
+  if (sessionId && (tools.length > 0 || hasFunctionItems(input))) {
+    throw unsupported('conversation', 'Function tools and function call items cannot be used in a conversation here (it keeps messages only); chain with previous_response_id instead.')
+  }
+  const format = body.text?.format
+  const record: StoredResponse = {
+    id: newId('resp'),
+    owner_id: principal.userId,
+    session_id: sessionId,
+    previous_response_id: body.previous_response_id ?? null,
+    model: body.model,
+    instructions: body.instructions ?? null,
+    status: body.background ? 'queued' : 'in_progress',
+    background: body.background ?? false,
+    input,
+    output_text: '',
+    deltas: [],
+    tool_calls: [],
+    usage: null,
+    incomplete_reason: null,
+    error: null,
+    params: {
+      max_output_tokens: body.max_output_tokens ?? null,
+      temperature: body.temperature ?? null,
+      top_p: body.top_p ?? null,
+      metadata: body.metadata ?? {},
+      text_format: format ?? { type: 'text' },
+      store,
+      ...(tools.length ? { tools, tool_choice: toolChoice } : {}),
+    },
+    created_at: timestamp(),
+    completed_at: null,
+  }
+
+  // Counted from here on; a conversation has one reply at a time, like a session.
+  const reservation = app.generations.reserve(sessionId ?? record.id, limitedUserOf(principal))
+  let replyId: string | null = null
+  try {
+    if (store) app.responses.store.insert(record)
+    if (sessionId) {
+      // Messages only: function items were refused above for a conversation.
+      const messages = (input as InputMessage[]).map(({ role, text }) => ({ role: role === 'developer' ? 'system' : role, content: text }))
+      replyId = app.store.addResponseTurn(sessionId, principal.userId, messages, body.model)
+    }
+  } catch (error) {
+    reservation.release()
+    throw error
+  }
+
+  const messages: ChatMessage[] = [
+    ...(record.instructions ? [{ role: 'system', content: record.instructions }] : []),
+    // Instructions of earlier responses are not carried on; their inputs and outputs are.
+    ...(sessionId ? app.store.history(sessionId) : toOllamaChat([...chain.flatMap(itemsOfResponse), ...input])),
+  ]
+  const options = {
+    num_ctx: app.config.defaultNumCtx,
+    ...(record.params.max_output_tokens != null ? { num_predict: record.params.max_output_tokens } : {}),
+    ...(record.params.temperature != null ? { temperature: record.params.temperature } : {}),
+    ...(record.params.top_p != null ? { top_p: record.params.top_p } : {}),
+  }
+  const ollamaFormat = format?.type === 'json_object' ? 'json' : format?.type === 'json_schema' ? format.schema : undefined
+
+  let liveRun: ResponseRun | undefined
+  const started = (async () => {
+    const pinned = sessionId ? app.store.sessionHost(sessionId) : null
+    const ollamaTools = toolChoice === 'none' ? [] : toOllamaTools(tools.map(({ name, description, parameters }) => ({ type: 'function' as const, function: { name, ...(description ? { description } : {}), ...(parameters ? { parameters } : {}) } })))
+    const lease = await app.ollama.startChat(
+      { model: body.model, messages, options, ...(ollamaFormat ? { format: ollamaFormat } : {}), ...(ollamaTools.length ? { tools: ollamaTools } : {}) },
+      reservation.signal,
+      pinned,
+    )
+    if (store) app.responses.store.markStarted(record.id)
+    const run = new ResponseRun(record, lease.stream, {
+      responses: store ? app.responses.store : null,
+      conversation: sessionId && replyId ? { store: app.store, replyId, host: lease.host } : null,
+      log: app.log,
+      metrics: app.metrics,
+      checkpointIntervalMs: app.config.checkpointIntervalMs,
+      chatTimeoutMs: app.config.chatTimeoutMs,
+      acceptedAt,
+    })
+    liveRun = run
+    // Shutdown past its grace, or a cancel through the session, stop the run too.
+    reservation.signal.addEventListener('abort', () => run.stop(reservation.abortReason === 'cancelled' ? 'cancelled' : 'interrupted'), { once: true })
+    void run.outcome.finally(lease.release)
+    return run
+  })()
+
+  const settled = started.then(
+      (run) => run.outcome,
+      (error: unknown) => {
+        // Never started: a background response is stored failed (or cancelled); the rest is undone.
+        const cancelled = reservation.abortReason === 'cancelled'
+        if (record.background) {
+          // Aborted by shutdown past its grace, or refused by Ollama (down, busy, no such model).
+          const problem = reservation.abortReason === 'shutdown'
+            ? shuttingDown('The server shut down before the response started.')
+            : error instanceof HttpProblem ? error : undefined
+          app.responses.store.finish(record.id, {
+            status: cancelled ? 'cancelled' : 'failed',
+            outputText: '',
+            deltas: [],
+            toolCalls: [],
+            usage: null,
+            incompleteReason: null,
+            error: cancelled ? null : { code: problem?.kind ?? 'server_error', message: problem?.detail ?? 'The response could not start.' },
+          })
+        } else if (store) {
+          app.responses.store.delete(record.id, principal.userId)
+        }
+        if (replyId) app.store.discardReply(replyId)
+      },
+    ).finally(() => reservation.release())
+  const entry: RunningResponse = {
+    reservation,
+    started,
+    settled,
+    get run() {
+      return liveRun
+    },
+  }
+  app.responses.registry.add(record.id, entry)
+  return { record, started }
+}

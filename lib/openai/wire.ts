@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto'
+import type { ChatResponse, Tool } from 'ollama'
+import * as v from 'valibot'
+import type { ChatMessage } from '../ollama/client.ts'
+import { HttpProblem } from '../shared/problem.ts'
+
+/**
+ * What the OpenAI-compatible routes share: OpenAI's error shape, ids, and the mapping of
+ * messages, tools and options between OpenAI's wire format and Ollama's.
+ */
+
+const ERROR_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  409: 'conflict_error',
+  413: 'invalid_request_error',
+  415: 'invalid_request_error',
+  429: 'rate_limit_error',
+}
+
+/** OpenAI's `{"error": {message, type, param, code}}` for a problem: the status is kept, so the SDKs raise the right class. */
+export function openAIErrorBody(problem: HttpProblem): { error: { message: string; type: string; param: string | null; code: string | null } } {
+  return {
+    error: {
+      message: problem.detail,
+      type: ERROR_TYPES[problem.status] ?? (problem.status >= 500 ? 'api_error' : 'invalid_request_error'),
+      param: problem.param ?? null,
+      code: problem.kind,
+    },
+  }
+}
+
+export function openAIErrorResponse(problem: HttpProblem): Response {
+  return Response.json(openAIErrorBody(problem), { status: problem.status, headers: problem.headers })
+}
+
+/** A 400 for a field or value this server does not support, naming it as OpenAI's `param`. */
+export function unsupported(param: string, detail: string): HttpProblem {
+  return new HttpProblem(400, 'validation', detail, { param })
+}
+
+/** OpenAI's list page: `data`, the first and last ids, and whether more follow. */
+export function openAIList<T extends { id: string }>(data: T[], hasMore: boolean) {
+  // The ids are strings or absent, never null (OpenAI's schema).
+  return { object: 'list', data, ...(data.length ? { first_id: data[0]!.id, last_id: data.at(-1)!.id } : {}), has_more: hasMore }
+}
+
+/** A model as OpenAI's `GET /v1/models` lists it. */
+export function openAIModel(model: { name: string; modified_at: Date | string }) {
+  return {
+    id: model.name,
+    object: 'model',
+    created: unixSeconds(String(model.modified_at)),
+    owned_by: model.name.includes('/') ? model.name.slice(0, model.name.indexOf('/')) : 'library',
+  }
+}
+
+// randomUUID draws from a pool: one syscall per many ids, where a thousand input items each need one.
+export const newId = (prefix: string) => `${prefix}_${randomUUID().replaceAll('-', '')}`
+
+export const unixSeconds = (time: number | string = Date.now()) => Math.floor((typeof time === 'string' ? Date.parse(time) : time) / 1000)
+
+// ---------------------------------------------------------------- request shapes (unknown fields ignored)
+
+const TextPart = v.looseObject({ type: v.literal('text'), text: v.string() })
+const Content = v.union([v.string(), v.array(v.looseObject({ type: v.string() })), v.null()])
+
+const ToolCall = v.looseObject({
+  id: v.string(),
+  type: v.optional(v.literal('function')),
+  function: v.looseObject({ name: v.string(), arguments: v.string() }),
+})
+
+export const ChatCompletionMessage = v.variant('role', [
+  v.looseObject({ role: v.picklist(['system', 'developer', 'user']), content: Content }),
+  v.looseObject({ role: v.literal('assistant'), content: v.optional(Content), tool_calls: v.optional(v.array(ToolCall)) }),
+  v.looseObject({ role: v.literal('tool'), content: Content, tool_call_id: v.string() }),
+])
+export type ChatCompletionMessage = v.InferOutput<typeof ChatCompletionMessage>
+
+export const FunctionTool = v.looseObject({
+  type: v.literal('function'),
+  function: v.looseObject({ name: v.pipe(v.string(), v.nonEmpty()), description: v.optional(v.string()), parameters: v.optional(v.record(v.string(), v.unknown())) }),
+})
+export type FunctionTool = v.InferOutput<typeof FunctionTool>
+
+export const ResponseFormat = v.variant('type', [
+  v.looseObject({ type: v.literal('text') }),
+  v.looseObject({ type: v.literal('json_object') }),
+  v.looseObject({ type: v.literal('json_schema'), json_schema: v.looseObject({ name: v.optional(v.string()), schema: v.record(v.string(), v.unknown()) }) }),
+])
+
+/** The text of a message's content: a string, or its text parts joined. Other parts are refused. */
+export function contentText(content: unknown, param: string): string {
+  if (content === null || content === undefined) return ''
+  if (typeof content === 'string') return content
+  return (content as Array<{ type: string }>)
+    .map((part, index) => {
+      if (part.type === 'text' || part.type === 'input_text' || part.type === 'output_text') {
+        const parsed = v.safeParse(v.looseObject({ text: v.string() }), part)
+        if (parsed.success) return parsed.output.text
+      }
+      throw unsupported(`${param}[${index}]`, `Content parts of type "${part.type}" are not supported here; send text.`)
+    })
+    .join('')
+}
+
+/** OpenAI chat messages as Ollama's: developer as system, tool-call arguments as objects, tool results named. */
+export function toOllamaMessages(messages: ChatCompletionMessage[]): ChatMessage[] {
+  const toolNames = new Map<string, string>()
+  return messages.map((message, index) => {
+    const content = contentText(message.content, `messages[${index}].content`)
+    if (message.role === 'assistant') {
+      const calls = (message.tool_calls ?? []).map((call, callIndex) => {
+        toolNames.set(call.id, call.function.name)
+        return { function: { name: call.function.name, arguments: parseArguments(call.function.arguments, `messages[${index}].tool_calls[${callIndex}].function.arguments`) } }
+      })
+      return { role: 'assistant', content, ...(calls.length ? { tool_calls: calls } : {}) }
+    }
+    if (message.role === 'tool') {
+      const name = toolNames.get(message.tool_call_id)
+      return { role: 'tool', content, ...(name ? { tool_name: name } : {}) }
+    }
+    return { role: message.role === 'developer' ? 'system' : message.role, content }
+  })
+}
+
+/** Tool call arguments as the object Ollama wants; 400 naming `param` when the text is not a JSON object. */
+export function parseArguments(text: string, param: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(text || '{}')
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>
+  } catch {}
+  throw unsupported(param, 'Tool call arguments must be a JSON object, as a string.')
+}
+
+export function toOllamaTools(tools: FunctionTool[]): Tool[] {
+  return tools.map(({ function: fn }) => ({
+    type: 'function',
+    function: { name: fn.name, ...(fn.description ? { description: fn.description } : {}), parameters: (fn.parameters ?? { type: 'object', properties: {} }) as Tool['function']['parameters'] },
+  }))
+}
+
+export function toOllamaFormat(format: v.InferOutput<typeof ResponseFormat> | undefined): 'json' | Record<string, unknown> | undefined {
+  if (!format || format.type === 'text') return undefined
+  return format.type === 'json_object' ? 'json' : format.json_schema.schema
+}
+
+/** OpenAI tool calls (arguments as JSON strings) from an Ollama chunk's. */
+export function openAIToolCalls(chunk: ChatResponse): Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }> {
+  return (chunk.message?.tool_calls ?? []).map((call) => ({
+    id: (call as { id?: string }).id || newId('call'),
+    type: 'function' as const,
+    function: { name: call.function.name, arguments: JSON.stringify(call.function.arguments ?? {}) },
+  }))
+}
+
+/** OpenAI's finish_reason from how Ollama ended. */
+export function finishReason(doneReason: string | undefined, madeToolCalls: boolean): 'stop' | 'length' | 'tool_calls' {
+  if (doneReason === 'length') return 'length'
+  return madeToolCalls ? 'tool_calls' : 'stop'
+}

@@ -1,0 +1,226 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { parseEnv } from 'node:util'
+import * as v from 'valibot'
+import { canonicalModelName, isModelAllowed } from './models.ts'
+import { isLoopbackBind } from './host-check.ts'
+import { maskCredentials, parseOllamaHost } from './ollama-host.ts'
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+export interface Config {
+  port: number
+  host: string
+  env: string
+  dbPath: string
+  ollamaHost: string
+  /** OLLAMA_HOSTS parsed; empty: the one host OLLAMA_HOST names. Use ollamaHostsOf(config). */
+  ollamaHosts: string[]
+  /** How often each Ollama host's health, models and loaded models are refreshed. */
+  ollamaProbeIntervalMs: number
+  ollamaTimeoutMs: number
+  chatTimeoutMs: number
+  defaultModel: string
+  /** Canonical names (lib/shared/models.ts); empty means every model is allowed. */
+  allowedModels: string[]
+  defaultNumCtx: number
+  maxConcurrentChats: number
+  /** Replies one user may have running at once, every route together (not applied to the local user of AUTH=off). */
+  maxConcurrentChatsPerUser: number
+  /** Items in one request's input, messages or items array. */
+  maxInputItems: number
+  maxMessageChars: number
+  maxBodyBytes: number
+  readTimeoutMs: number
+  writeTimeoutMs: number
+  sseHeartbeatMs: number
+  checkpointIntervalMs: number
+  shutdownGraceMs: number
+  /** The exact origins allowed cross-origin; empty: same origin only. */
+  corsOrigins: string[]
+  /** Host names accepted besides the local ones while AUTH is off. */
+  allowedHosts: string[]
+  /** `off`: no credentials, one local user (loopback only); `required`: every route but the public ones needs a key. */
+  auth: 'off' | 'required'
+  /** Requests per user and window; null when RATE_LIMIT=0. */
+  rateLimit: RateLimit | null
+  logLevel: LogLevel
+  logFormat: 'json' | 'text'
+}
+
+export interface RateLimit {
+  requests: number
+  windowMs: number
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+const DURATION_UNITS_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  'µs': 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+}
+const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy
+
+/** Go's time.ParseDuration forms without a sign: `250ms`, `30s`, `1h30m`, and a bare `0`. */
+export function parseDuration(text: string): number | undefined {
+  if (text === '0') return 0
+  if (text === '') return undefined
+  DURATION_PART.lastIndex = 0
+  let total = 0
+  let match: RegExpExecArray | null
+  let consumed = 0
+  while ((match = DURATION_PART.exec(text)) !== null) {
+    total += Number(match[1]) * DURATION_UNITS_MS[match[2]!]!
+    consumed = DURATION_PART.lastIndex
+  }
+  return consumed === text.length ? Math.round(total) : undefined
+}
+
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kb: 1000,
+  kib: 1024,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+}
+
+/** A byte count: `1048576`, `512KiB`, `1MiB`, `2MB`. */
+export function parseByteSize(text: string): number | undefined {
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(text)
+  const unit = match && BYTE_UNITS[match[2]!.toLowerCase()]
+  return unit ? Number(match[1]) * unit : undefined
+}
+
+interface Setting<T> {
+  variable: string
+  fallback: string
+  expected: string
+  schema: v.GenericSchema<string, T>
+}
+
+const durationMs = v.pipe(
+  v.string(),
+  v.transform(parseDuration),
+  v.number(),
+)
+const positiveDurationMs = v.pipe(durationMs, v.minValue(1))
+const count = (min: number, max: number) =>
+  v.pipe(v.string(), v.regex(/^\d+$/), v.transform(Number), v.number(), v.minValue(min), v.maxValue(max))
+
+const setting = <T>(variable: string, fallback: string, expected: string, schema: v.GenericSchema<string, T>): Setting<T> =>
+  ({ variable, fallback, expected, schema })
+
+const DURATION = 'a duration such as 250ms, 30s, 5m or 1h'
+
+const SETTINGS = {
+  port: setting('PORT', '8080', 'a port number from 0 to 65535', count(0, 65535)),
+  host: setting('HOST', '127.0.0.1', 'a host name or IP address', v.pipe(v.string(), v.nonEmpty())),
+  env: setting('ENV', 'development', 'development or production', v.picklist(['development', 'production', 'test'])),
+  dbPath: setting('DB_PATH', './data/chat.db', 'a file path or :memory:', v.pipe(v.string(), v.nonEmpty())),
+  ollamaHost: setting('OLLAMA_HOST', 'localhost:11434', 'host:port, http://host:port or https://host',
+    v.pipe(v.string(), v.transform(parseOllamaHost), v.string())),
+  ollamaHosts: setting('OLLAMA_HOSTS', '', 'a comma-separated list of hosts in the OLLAMA_HOST forms',
+    v.pipe(v.string(), v.transform(parseHostsList), v.array(v.string()))),
+  ollamaProbeIntervalMs: setting('OLLAMA_PROBE_INTERVAL', '5s', DURATION, positiveDurationMs),
+  ollamaTimeoutMs: setting('OLLAMA_TIMEOUT', '30s', DURATION, positiveDurationMs),
+  chatTimeoutMs: setting('CHAT_TIMEOUT', '5m', DURATION, positiveDurationMs),
+  defaultModel: setting('DEFAULT_MODEL', 'llama3.2', 'a model name such as llama3.2 or qwen3:8b',
+    v.pipe(v.string(), v.trim(), v.nonEmpty())),
+  allowedModels: setting('ALLOWED_MODELS', '', 'a comma-separated list of model names',
+    v.pipe(v.string(), v.transform((list) => list.split(',').map((name) => name.trim()).filter(Boolean).map(canonicalModelName)))),
+  defaultNumCtx: setting('DEFAULT_NUM_CTX', '8192', 'a whole number of tokens from 1 to 1048576', count(1, 1_048_576)),
+  maxConcurrentChats: setting('MAX_CONCURRENT_CHATS', '100', 'a whole number from 1 to 100000', count(1, 100_000)),
+  maxConcurrentChatsPerUser: setting('MAX_CONCURRENT_CHATS_PER_USER', '10', 'a whole number from 1 to 100000', count(1, 100_000)),
+  maxInputItems: setting('MAX_INPUT_ITEMS', '1000', 'a whole number from 1 to 100000', count(1, 100_000)),
+  maxMessageChars: setting('MAX_MESSAGE_CHARS', '32000', 'a whole number from 1 to 10000000', count(1, 10_000_000)),
+  maxBodyBytes: setting('MAX_BODY_BYTES', '1MiB', 'a size such as 1048576, 512KiB or 1MiB',
+    v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(1))),
+  readTimeoutMs: setting('READ_TIMEOUT', '30s', DURATION, positiveDurationMs),
+  writeTimeoutMs: setting('WRITE_TIMEOUT', '30s', DURATION, positiveDurationMs),
+  sseHeartbeatMs: setting('SSE_HEARTBEAT', '15s', DURATION, positiveDurationMs),
+  checkpointIntervalMs: setting('CHECKPOINT_INTERVAL', '1s', DURATION, positiveDurationMs),
+  shutdownGraceMs: setting('SHUTDOWN_GRACE', '10s', DURATION, durationMs),
+  corsOrigins: setting('CORS_ORIGINS', '', 'a comma-separated list of exact origins such as https://chat.example.com (* is not allowed)',
+    v.pipe(v.string(), v.transform(parseCorsOrigins), v.array(v.string()))),
+  allowedHosts: setting('ALLOWED_HOSTS', '', 'a comma-separated list of host names such as chat.home.arpa',
+    v.pipe(v.string(), v.transform(parseHostList), v.array(v.string()))),
+  auth: setting('AUTH', 'auto', 'off or required (unset: off on a loopback HOST, required otherwise)', v.picklist(['auto', 'off', 'required'])),
+  rateLimit: setting('RATE_LIMIT', '120/min', 'N/s, N/min or N/h such as 120/min, or 0 for no limit',
+    v.pipe(v.string(), v.transform(parseRateLimit), v.union([v.null(), v.object({ requests: v.number(), windowMs: v.number() })]))),
+  logLevel: setting('LOG_LEVEL', 'info', 'debug, info, warn or error', v.picklist(['debug', 'info', 'warn', 'error'])),
+  logFormat: setting('LOG_FORMAT', 'json', 'json or text', v.picklist(['json', 'text'])),
+} satisfies { [K in keyof Config]: Setting<K extends 'auth' ? Config[K] | 'auto' : Config[K]> }
+
+function parseCorsOrigins(list: string): string[] | undefined {
+  const origins = list.split(',').map((origin) => origin.trim()).filter(Boolean)
+  return origins.every((origin) => /^https?:\/\/[^/\s*]+$/.test(origin)) ? origins : undefined
+}
+
+function parseHostsList(list: string): string[] | undefined {
+  const hosts = list.split(',').map((host) => host.trim()).filter(Boolean).map(parseOllamaHost)
+  if (hosts.some((host) => host === undefined)) return undefined
+  return new Set(hosts).size === hosts.length ? (hosts as string[]) : undefined
+}
+
+/** The Ollama hosts to use: OLLAMA_HOSTS when set, else the one OLLAMA_HOST names. */
+export function ollamaHostsOf(config: Pick<Config, 'ollamaHost' | 'ollamaHosts'>): string[] {
+  return config.ollamaHosts.length > 0 ? config.ollamaHosts : [config.ollamaHost]
+}
+
+const RATE_WINDOWS_MS: Record<string, number> = { s: 1000, min: 60_000, h: 3_600_000 }
+
+function parseRateLimit(text: string): RateLimit | null | undefined {
+  if (text === '0') return null
+  const match = /^(\d{1,7})\/(s|min|h)$/.exec(text)
+  if (!match || Number(match[1]) < 1) return undefined
+  return { requests: Number(match[1]), windowMs: RATE_WINDOWS_MS[match[2]!]! }
+}
+
+function parseHostList(list: string): string[] | undefined {
+  const hosts = list.split(',').map((host) => host.trim().toLowerCase()).filter(Boolean)
+  return hosts.every((host) => /^[a-z0-9.-]+$/.test(host)) ? hosts : undefined
+}
+
+/**
+ * Reads every setting from `env`. The first bad value throws a ConfigError whose message is one
+ * line naming the variable, the value and the expected form.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const config: Record<string, unknown> = {}
+  for (const [key, { variable, fallback, expected, schema }] of Object.entries(SETTINGS)) {
+    const raw = env[variable]?.trim() || fallback
+    const result = v.safeParse(schema, raw)
+    if (!result.success) {
+      throw new ConfigError(`${variable}=${JSON.stringify(maskCredentials(raw))} is not valid: expected ${expected}`)
+    }
+    config[key] = result.output
+  }
+  const { defaultModel, allowedModels } = config as Pick<Config, 'defaultModel' | 'allowedModels'>
+  if (!isModelAllowed(defaultModel, allowedModels)) {
+    throw new ConfigError(`DEFAULT_MODEL=${JSON.stringify(defaultModel)} is not valid: expected one of ALLOWED_MODELS (${allowedModels.join(', ')})`)
+  }
+  // Anything reachable from elsewhere needs credentials; no credentials is for loopback only.
+  const { host, auth } = config as { host: string; auth: Config['auth'] | 'auto' }
+  if (auth === 'auto') config.auth = isLoopbackBind(host) ? 'off' : 'required'
+  if (auth === 'off' && !isLoopbackBind(host)) {
+    throw new ConfigError(`AUTH="off" is not valid with HOST=${JSON.stringify(host)}: without credentials the server may listen on a loopback address only (HOST=127.0.0.1); set AUTH=required, or leave AUTH unset`)
+  }
+  // Production logs go to collectors, which want one JSON object per line.
+  if (config.env === 'production') config.logFormat = 'json'
+  return config as unknown as Config
+}
+
+/** The process environment over the variables of `.env` in the working folder, when it exists. */
+export function readEnvironment(dotEnvPath = '.env'): Record<string, string | undefined> {
+  const fromFile = existsSync(dotEnvPath) ? parseEnv(readFileSync(dotEnvPath, 'utf8')) : {}
+  return { ...fromFile, ...process.env }
+}

@@ -1,0 +1,228 @@
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite'
+import { timestamp } from '../shared/clock.ts'
+import { newApiKey, newCookieToken, newPublicId, sameHash, hashSecret } from '../shared/credentials.ts'
+
+export type Role = 'admin' | 'user'
+
+export interface User {
+  id: string
+  name: string
+  role: Role
+  created_at: string
+}
+
+export interface ApiKeyInfo {
+  id: string
+  user_id: string
+  user_name: string
+  name: string
+  created_at: string
+  last_used_at: string | null
+  expires_at: string | null
+  revoked_at: string | null
+}
+
+/** Who a credential stands for, once checked. */
+export interface Authenticated {
+  user: User
+  keyId: string
+}
+
+export interface AuditEntry {
+  userId?: string | null
+  keyId?: string | null
+  address?: string | null
+  action: string
+  target?: string | null
+  outcome: 'ok' | 'denied' | 'failed'
+}
+
+export class AccessError extends Error {
+  override name = 'AccessError'
+  readonly reason: 'not_found' | 'conflict' | 'invalid'
+  constructor(reason: AccessError['reason'], message: string) {
+    super(message)
+    this.reason = reason
+  }
+}
+
+/** What a terminal or a log would act on instead of showing: C0/C1 controls and bidirectional overrides. */
+const CONTROL_CHARACTERS = /[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/u
+
+/** Text as a terminal may show it: control and bidirectional characters as \\uXXXX escapes. */
+export function printable(text: string): string {
+  return text.replace(new RegExp(CONTROL_CHARACTERS, 'gu'), (char) => `\\u${char.codePointAt(0)!.toString(16).padStart(4, '0')}`)
+}
+
+/** How long a page sign-in lasts (the cookie's Max-Age). */
+export const WEB_SESSION_MS = 30 * 24 * 3_600_000
+
+/**
+ * Users, API keys, page sign-ins and the audit log, in the chat database (migration 006). Keys
+ * and cookie tokens are stored only as SHA-256 hashes; the audit log never holds either.
+ */
+export class AccessStore {
+  private readonly db: DatabaseSync
+  readonly statements
+  /** Checked keys by hash, with what makes them stop working; dropped whenever the database changes. */
+  private readonly keyCache = new Map<string, { signedIn: Authenticated; expiresAt: number }>()
+  private dataVersion = -1
+
+  constructor(db: DatabaseSync) {
+    this.db = db
+    const keyColumns = 'k.id, k.user_id, u.name AS user_name, k.name, k.created_at, k.last_used_at, k.expires_at, k.revoked_at'
+    this.statements = {
+      insertUser: db.prepare('INSERT INTO users (id, name, role, created_at) VALUES (?, ?, ?, ?) RETURNING id, name, role, created_at'),
+      userByName: db.prepare('SELECT id, name, role, created_at FROM users WHERE name = ?'),
+      listUsers: db.prepare('SELECT id, name, role, created_at FROM users ORDER BY created_at, rowid'),
+      insertKey: db.prepare('INSERT INTO api_keys (id, user_id, name, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      keyByHash: db.prepare(
+        `SELECT k.id AS key_id, k.hash, k.expires_at, k.revoked_at, u.id, u.name, u.role, u.created_at
+         FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.hash = ?`,
+      ),
+      keyById: db.prepare(`SELECT ${keyColumns} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = ?`),
+      listKeys: db.prepare(`SELECT ${keyColumns} FROM api_keys k JOIN users u ON u.id = k.user_id ORDER BY k.created_at, k.rowid`),
+      listKeysOf: db.prepare(`SELECT ${keyColumns} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.user_id = ? ORDER BY k.created_at, k.rowid`),
+      touchKey: db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?'),
+      revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      insertWebSession: db.prepare('INSERT INTO web_sessions (hash, user_id, key_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      webSessionByHash: db.prepare(
+        `SELECT w.hash, w.key_id, w.expires_at AS session_expires_at, k.expires_at, k.revoked_at, u.id, u.name, u.role, u.created_at
+         FROM web_sessions w JOIN api_keys k ON k.id = w.key_id JOIN users u ON u.id = w.user_id WHERE w.hash = ?`,
+      ),
+      deleteWebSession: db.prepare('DELETE FROM web_sessions WHERE hash = ?'),
+      deleteExpiredWebSessions: db.prepare('DELETE FROM web_sessions WHERE expires_at <= ?'),
+      dataVersion: db.prepare('PRAGMA data_version'),
+      audit: db.prepare('INSERT INTO audit_log (at, user_id, key_id, address, action, target, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      listAudit: db.prepare('SELECT id, at, user_id, key_id, address, action, target, outcome FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?'),
+    } satisfies Record<string, StatementSync>
+  }
+
+  addUser(name: string, role: Role): User {
+    if (!/^[A-Za-z0-9][\w.@-]{0,63}$/.test(name)) {
+      throw new AccessError('invalid', `"${name}" is not a user name: use 1 to 64 letters, digits, and . _ @ - (starting with a letter or digit)`)
+    }
+    if (this.statements.userByName.get(name)) throw new AccessError('conflict', `a user named ${name} exists already`)
+    return toUser(this.statements.insertUser.get(newPublicId('usr'), name, role, timestamp())!)
+  }
+
+  user(name: string): User {
+    const row = this.statements.userByName.get(name)
+    if (!row) throw new AccessError('not_found', `no user is named ${name}`)
+    return toUser(row)
+  }
+
+  listUsers(): User[] {
+    return this.statements.listUsers.all().map(toUser)
+  }
+
+  /** A new key for `userName`; the key itself is returned this once and never stored. */
+  createKey(userName: string, { name = 'default', expiresAt = null }: { name?: string; expiresAt?: string | null } = {}): { key: string; info: ApiKeyInfo } {
+    const user = this.user(userName)
+    if (CONTROL_CHARACTERS.test(name)) throw new AccessError('invalid', 'a key name may not hold control or bidirectional formatting characters')
+    const { key, hash } = newApiKey()
+    const id = newPublicId('key')
+    this.statements.insertKey.run(id, user.id, name, hash, timestamp(), expiresAt)
+    return { key, info: this.keyInfo(id) }
+  }
+
+  keyInfo(id: string): ApiKeyInfo {
+    const row = this.statements.keyById.get(id)
+    if (!row) throw new AccessError('not_found', `no key has the id ${id}`)
+    return toKeyInfo(row)
+  }
+
+  listKeys(userName?: string): ApiKeyInfo[] {
+    const rows = userName === undefined ? this.statements.listKeys.all() : this.statements.listKeysOf.all(this.user(userName).id)
+    return rows.map(toKeyInfo)
+  }
+
+  /** Revokes a key at once; the page sign-ins made with it end with it. */
+  revokeKey(id: string): ApiKeyInfo {
+    const info = this.keyInfo(id)
+    if (info.revoked_at) throw new AccessError('conflict', `the key ${id} was revoked already, at ${info.revoked_at}`)
+    this.statements.revokeKey.run(timestamp(), id)
+    // Our own writes do not move data_version for us.
+    this.keyCache.clear()
+    return this.keyInfo(id)
+  }
+
+  /**
+   * The user behind an API key, when the key exists, is not revoked and has not expired. Answers
+   * are cached until the database changes: PRAGMA data_version tells when another process (the
+   * admin command) wrote, and this process's own revocations clear the cache themselves.
+   */
+  authenticateKey(key: string, now = Date.now()): Authenticated | undefined {
+    const hash = hashSecret(key)
+    const version = Number(this.statements.dataVersion.get()!.data_version)
+    if (version !== this.dataVersion) {
+      this.keyCache.clear()
+      this.dataVersion = version
+    }
+    const cached = this.keyCache.get(hash)
+    if (cached) return cached.expiresAt > now ? cached.signedIn : undefined
+    const row = this.statements.keyByHash.get(hash)
+    if (!row || !sameHash(String(row.hash), hash) || !isUsable(row, now)) return undefined
+    const signedIn = { user: toUser(row), keyId: String(row.key_id) }
+    this.keyCache.set(hash, { signedIn, expiresAt: row.expires_at === null ? Infinity : Date.parse(String(row.expires_at)) })
+    return signedIn
+  }
+
+  recordKeyUse(keyId: string): void {
+    this.statements.touchKey.run(timestamp(), keyId)
+  }
+
+  /** Trades a checked key for a page sign-in; returns the cookie's token (stored only hashed). Sign-ins expired by `now` are deleted. */
+  openWebSession(signedIn: Authenticated, now = Date.now()): { token: string; expiresAt: string } {
+    const { token, hash } = newCookieToken()
+    const expiresAt = new Date(now + WEB_SESSION_MS).toISOString()
+    this.statements.deleteExpiredWebSessions.run(new Date(now).toISOString())
+    this.statements.insertWebSession.run(hash, signedIn.user.id, signedIn.keyId, new Date(now).toISOString(), expiresAt)
+    return { token, expiresAt }
+  }
+
+  /** The user behind a page sign-in, while it and its key are valid. */
+  authenticateCookie(token: string, now = Date.now()): Authenticated | undefined {
+    const row = this.statements.webSessionByHash.get(hashSecret(token))
+    if (!row || Date.parse(String(row.session_expires_at)) <= now || !isUsable(row, now)) return undefined
+    return { user: toUser(row), keyId: String(row.key_id) }
+  }
+
+  closeWebSession(token: string): void {
+    this.statements.deleteWebSession.run(hashSecret(token))
+  }
+
+  audit({ userId = null, keyId = null, address = null, action, target = null, outcome }: AuditEntry): void {
+    this.statements.audit.run(timestamp(), userId, keyId, address, action, target, outcome)
+  }
+
+  /** The newest entries first, before the entry `beforeId` when given. */
+  listAudit(limit: number, beforeId: number | null): Array<Record<string, SQLInputValue>> {
+    return this.statements.listAudit.all(beforeId ?? Number.MAX_SAFE_INTEGER, limit).map((row) => ({ ...row }))
+  }
+}
+
+type Row = Record<string, SQLInputValue>
+
+function isUsable(row: Row, now: number): boolean {
+  if (row.revoked_at !== null) return false
+  return row.expires_at === null || Date.parse(String(row.expires_at)) > now
+}
+
+function toUser(row: Row): User {
+  return { id: String(row.id), name: String(row.name), role: row.role as Role, created_at: String(row.created_at) }
+}
+
+function toKeyInfo(row: Row): ApiKeyInfo {
+  const text = (value: SQLInputValue | undefined) => (value == null ? null : String(value))
+  return {
+    id: String(row.id),
+    user_id: String(row.user_id),
+    user_name: String(row.user_name),
+    name: String(row.name),
+    created_at: String(row.created_at),
+    last_used_at: text(row.last_used_at),
+    expires_at: text(row.expires_at),
+    revoked_at: text(row.revoked_at),
+  }
+}

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import type { DatabaseSync } from 'node:sqlite'
+
+export interface Migration {
+  version: number
+  name: string
+  sql: string
+}
+
+/** Set by build.mjs: bundles carry their migrations, so a deployment needs no migrations/ folder. */
+declare const __EMBEDDED_MIGRATIONS__: Migration[] | undefined
+
+const FILE_NAME = /^(\d{3})_([\w-]+)\.sql$/
+
+export class MigrationError extends Error {
+  override name = 'MigrationError'
+}
+
+/** The migrations in `folder` (a URL ending in `/`), ordered by version; NNN_name.sql each. */
+export function readMigrations(folder: URL): Migration[] {
+  return readdirSync(folder)
+    .filter((file) => FILE_NAME.test(file))
+    .sort()
+    .map((file) => {
+      const [, version, name] = FILE_NAME.exec(file)!
+      return { version: Number(version), name: name!, sql: readFileSync(new URL(file, folder), 'utf8') }
+    })
+}
+
+/** The migrations this code was built with: embedded in a bundle, else read from migrations/. */
+export function bundledMigrations(): Migration[] {
+  return typeof __EMBEDDED_MIGRATIONS__ === 'undefined'
+    ? readMigrations(new URL('../../migrations/', import.meta.url))
+    : __EMBEDDED_MIGRATIONS__
+}
+
+export function checksum(sql: string): string {
+  // Line endings follow the checkout (git's autocrlf), not the migration's meaning.
+  return createHash('sha256').update(sql.replace(/\r\n/g, '\n')).digest('hex')
+}
+
+/**
+ * Applies each migration not yet recorded in schema_migrations, each in its own transaction, and
+ * refuses a database whose recorded migrations differ from `migrations` or go beyond them.
+ */
+export function migrate(db: DatabaseSync, migrations: Migration[]): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    checksum   TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+  )`)
+  const applied = new Map(
+    db.prepare('SELECT version, name, checksum FROM schema_migrations ORDER BY version').all()
+      .map((row) => [Number(row.version), { name: String(row.name), checksum: String(row.checksum) }]),
+  )
+  const known = new Set(migrations.map((migration) => migration.version))
+  const latest = Math.max(0, ...known)
+  for (const [version, { name }] of applied) {
+    if (!known.has(version)) {
+      throw new MigrationError(
+        `The database has migration ${pad(version)}_${name}, which this code does not know (it knows up to ${pad(latest)}): it was written by a newer version of chat-ollama. Run that version, or restore a backup.`,
+      )
+    }
+  }
+  const insert = db.prepare('INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)')
+  const newlyApplied: number[] = []
+  for (const migration of migrations) {
+    const sum = checksum(migration.sql)
+    const record = applied.get(migration.version)
+    if (record) {
+      if (record.checksum !== sum) {
+        throw new MigrationError(
+          `Migration ${pad(migration.version)}_${migration.name}.sql was changed after it was applied to this database (recorded checksum ${record.checksum.slice(0, 12)}, file ${sum.slice(0, 12)}). Restore the file, and put schema changes in a new migration.`,
+        )
+      }
+      continue
+    }
+    db.exec('BEGIN IMMEDIATE')
+    try {
+      db.exec(migration.sql)
+      insert.run(migration.version, migration.name, sum, new Date().toISOString())
+      db.exec('COMMIT')
+    } catch (error) {
+      db.exec('ROLLBACK')
+      throw new MigrationError(`Migration ${pad(migration.version)}_${migration.name}.sql failed: ${(error as Error).message}`, { cause: error })
+    }
+    newlyApplied.push(migration.version)
+  }
+  return newlyApplied
+}
+
+const pad = (version: number) => String(version).padStart(3, '0')

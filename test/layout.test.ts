@@ -1,0 +1,64 @@
+/**
+ * The architecture, as the folders show it: the entry points (lib/server.ts, lib/admin.ts) on
+ * top; then functions; then what functions are made of (the app context, the function shape); then http/, access/, generation/ and openai/;
+ * then ollama/ and store/; and at the bottom shared/ and observability/, which everything may
+ * use. No module imports one of a higher tier (type imports included), and no function imports
+ * another function.
+ */
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
+import { test } from 'node:test'
+import { PROJECT_ROOT } from './support/process.ts'
+
+const TIERS: Record<string, number> = {
+  'lib/shared': 0,
+  'lib/observability': 0,
+  'lib/ollama': 1,
+  'lib/store': 1,
+  'lib/http': 2,
+  'lib/access': 2,
+  'lib/generation': 2,
+  'lib/openai': 2,
+  lib: 3,
+  functions: 4,
+}
+
+/** The one type every tier-2 module is handed by its function: the app context (lib/context.ts). */
+const CONTEXT_TYPE = 'lib/context.ts'
+
+const sources = (folder: string): string[] =>
+  readdirSync(join(PROJECT_ROOT, folder), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts'))
+    .map((file) => join(folder, file))
+
+function importsOf(file: string): Array<{ target: string; typeOnly: boolean }> {
+  const text = readFileSync(join(PROJECT_ROOT, file), 'utf8')
+  return [...text.matchAll(/^import (type )?[^'"]*from '(\.[^']+)'/gm)].map((match) => ({
+    target: relative(PROJECT_ROOT, resolve(PROJECT_ROOT, dirname(file), match[2]!)),
+    typeOnly: match[1] !== undefined,
+  }))
+}
+
+/** The entry points mount every function, so they stand above them. */
+const ENTRY_POINTS = new Set(['lib/server.ts', 'lib/admin.ts'])
+
+const tierOf = (file: string) => (ENTRY_POINTS.has(file) ? 5 : TIERS[dirname(file)])
+
+test('lib/ reads by subsystem: every module is in a known folder, and none imports one above it', () => {
+  const files = [...sources('lib'), ...sources('functions')]
+  const upward: string[] = []
+  for (const file of files) {
+    const tier = tierOf(file)
+    assert.notEqual(tier, undefined, `${file} is in no known folder`)
+    for (const { target, typeOnly } of importsOf(file)) {
+      if (target.startsWith('package.json')) continue
+      const targetTier = tierOf(target)
+      assert.notEqual(targetTier, undefined, `${file} imports ${target}, in no known folder`)
+      if (typeOnly && target === CONTEXT_TYPE) continue
+      if (targetTier! > tier!) upward.push(`${file} -> ${target}`)
+      if (file.startsWith('functions/') && target.startsWith('functions/')) upward.push(`${file} -> ${target} (a function importing another)`)
+    }
+  }
+  assert.deepEqual(upward, [])
+})
