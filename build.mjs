@@ -9,14 +9,17 @@ const root = new URL('./', import.meta.url)
 const { values } = parseArgs({ options: { outdir: { type: 'string', default: 'dist' } } })
 const outdir = values.outdir
 
-const migrations = readdirSync(new URL('migrations/', root))
-  .filter((file) => /^\d{3}_[\w-]+\.sql$/.test(file))
-  .sort()
-  .map((file) => ({
-    version: Number(file.slice(0, 3)),
-    name: file.slice(4, -'.sql'.length),
-    sql: readFileSync(new URL(`migrations/${file}`, root), 'utf8'),
-  }))
+/** Each dialect's migrations (migrations/sqlite/, migrations/postgres/), as lib/store/migrations.ts reads them. */
+const migrationsOf = (dialect) =>
+  readdirSync(new URL(`migrations/${dialect}/`, root))
+    .filter((file) => /^\d{3}_[\w-]+\.sql$/.test(file))
+    .sort()
+    .map((file) => ({
+      version: Number(file.slice(0, 3)),
+      name: file.slice(4, -'.sql'.length),
+      sql: readFileSync(new URL(`migrations/${dialect}/${file}`, root), 'utf8'),
+    }))
+const migrations = { sqlite: migrationsOf('sqlite'), postgres: migrationsOf('postgres') }
 
 const functionNames = readdirSync(new URL('functions/', root))
   .filter((file) => file.endsWith('.ts'))

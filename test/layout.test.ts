@@ -43,7 +43,16 @@ function importsOf(file: string): Array<{ target: string; typeOnly: boolean }> {
 /** The entry points mount every function, so they stand above them. */
 const ENTRY_POINTS = new Set(['lib/server.ts', 'lib/admin.ts'])
 
-const tierOf = (file: string) => (ENTRY_POINTS.has(file) ? 5 : TIERS[dirname(file)])
+/** A file's tier: its folder's, or that of the nearest folder above it that has one (lib/store/postgres/ is store/). */
+function tierOf(file: string): number | undefined {
+  if (ENTRY_POINTS.has(file)) return 5
+  for (let folder = dirname(file); folder !== '.'; folder = dirname(folder)) {
+    // A new folder straight under lib/ must be given its tier here.
+    if (folder === 'lib' && dirname(file) !== 'lib') return undefined
+    if (TIERS[folder] !== undefined) return TIERS[folder]
+  }
+  return undefined
+}
 
 test('lib/ reads by subsystem: every module is in a known folder, and none imports one above it', () => {
   const files = [...sources('lib'), ...sources('functions')]

@@ -53,7 +53,7 @@ test('a restart on an existing database keeps its data and applies nothing twice
 
 test('a migration edited after it was applied stops start-up with a clear message', () => {
   const folder = mkdtempSync(join(tmpdir(), 'chat-ollama-migrations-'))
-  cpSync(new URL('../migrations/', import.meta.url), folder, { recursive: true })
+  cpSync(new URL('../migrations/sqlite/', import.meta.url), folder, { recursive: true })
   const url = pathToFileURL(`${folder}/`)
   const path = tempDb()
   new ChatStore(path, { migrations: readMigrations(url) }).close()

@@ -8,8 +8,10 @@ export interface Migration {
   sql: string
 }
 
+export type Dialect = 'sqlite' | 'postgres'
+
 /** Set by build.mjs: bundles carry their migrations, so a deployment needs no migrations/ folder. */
-declare const __EMBEDDED_MIGRATIONS__: Migration[] | undefined
+declare const __EMBEDDED_MIGRATIONS__: Record<Dialect, Migration[]> | undefined
 
 const FILE_NAME = /^(\d{3})_([\w-]+)\.sql$/
 
@@ -28,11 +30,11 @@ export function readMigrations(folder: URL): Migration[] {
     })
 }
 
-/** The migrations this code was built with: embedded in a bundle, else read from migrations/. */
-export function bundledMigrations(): Migration[] {
+/** The migrations of `dialect` this code was built with: embedded in a bundle, else read from migrations/<dialect>/. */
+export function bundledMigrations(dialect: Dialect = 'sqlite'): Migration[] {
   return typeof __EMBEDDED_MIGRATIONS__ === 'undefined'
-    ? readMigrations(new URL('../../migrations/', import.meta.url))
-    : __EMBEDDED_MIGRATIONS__
+    ? readMigrations(new URL(`../../migrations/${dialect}/`, import.meta.url))
+    : __EMBEDDED_MIGRATIONS__[dialect]
 }
 
 export function checksum(sql: string): string {
@@ -40,10 +42,47 @@ export function checksum(sql: string): string {
   return createHash('sha256').update(sql.replace(/\r\n/g, '\n')).digest('hex')
 }
 
+export interface AppliedMigration {
+  version: number
+  name: string
+  checksum: string
+}
+
 /**
- * Applies each migration not yet recorded in schema_migrations, each in its own transaction, and
- * refuses a database whose recorded migrations differ from `migrations` or go beyond them.
+ * The migrations still to apply, in order, after checking what a database recorded: it refuses
+ * (MigrationError) a database whose recorded migrations differ from `migrations` or go beyond
+ * them. The same rules on every dialect.
  */
+export function pendingMigrations(applied: AppliedMigration[], migrations: Migration[]): Array<Migration & { checksum: string }> {
+  const known = new Set(migrations.map((migration) => migration.version))
+  const latest = Math.max(0, ...known)
+  for (const { version, name } of applied) {
+    if (!known.has(version)) {
+      throw new MigrationError(
+        `The database has migration ${pad(version)}_${name}, which this code does not know (it knows up to ${pad(latest)}): it was written by a newer version of chat-ollama. Run that version, or restore a backup.`,
+      )
+    }
+  }
+  const recorded = new Map(applied.map((migration) => [migration.version, migration.checksum]))
+  const pending: Array<Migration & { checksum: string }> = []
+  for (const migration of migrations) {
+    const sum = checksum(migration.sql)
+    const recordedSum = recorded.get(migration.version)
+    if (recordedSum === undefined) {
+      pending.push({ ...migration, checksum: sum })
+    } else if (recordedSum !== sum) {
+      throw new MigrationError(
+        `Migration ${pad(migration.version)}_${migration.name}.sql was changed after it was applied to this database (recorded checksum ${recordedSum.slice(0, 12)}, file ${sum.slice(0, 12)}). Restore the file, and put schema changes in a new migration.`,
+      )
+    }
+  }
+  return pending
+}
+
+export const migrationFailed = (migration: Migration, error: unknown) =>
+  new MigrationError(`Migration ${pad(migration.version)}_${migration.name}.sql failed: ${(error as Error).message}`, { cause: error })
+
+/** Applies each SQLite migration not yet recorded in schema_migrations, each in its own transaction. */
 export function migrate(db: DatabaseSync, migrations: Migration[]): number[] {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -51,40 +90,19 @@ export function migrate(db: DatabaseSync, migrations: Migration[]): number[] {
     checksum   TEXT NOT NULL,
     applied_at TEXT NOT NULL
   )`)
-  const applied = new Map(
-    db.prepare('SELECT version, name, checksum FROM schema_migrations ORDER BY version').all()
-      .map((row) => [Number(row.version), { name: String(row.name), checksum: String(row.checksum) }]),
-  )
-  const known = new Set(migrations.map((migration) => migration.version))
-  const latest = Math.max(0, ...known)
-  for (const [version, { name }] of applied) {
-    if (!known.has(version)) {
-      throw new MigrationError(
-        `The database has migration ${pad(version)}_${name}, which this code does not know (it knows up to ${pad(latest)}): it was written by a newer version of chat-ollama. Run that version, or restore a backup.`,
-      )
-    }
-  }
+  const applied = db.prepare('SELECT version, name, checksum FROM schema_migrations ORDER BY version').all()
+    .map((row) => ({ version: Number(row.version), name: String(row.name), checksum: String(row.checksum) }))
   const insert = db.prepare('INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)')
   const newlyApplied: number[] = []
-  for (const migration of migrations) {
-    const sum = checksum(migration.sql)
-    const record = applied.get(migration.version)
-    if (record) {
-      if (record.checksum !== sum) {
-        throw new MigrationError(
-          `Migration ${pad(migration.version)}_${migration.name}.sql was changed after it was applied to this database (recorded checksum ${record.checksum.slice(0, 12)}, file ${sum.slice(0, 12)}). Restore the file, and put schema changes in a new migration.`,
-        )
-      }
-      continue
-    }
+  for (const migration of pendingMigrations(applied, migrations)) {
     db.exec('BEGIN IMMEDIATE')
     try {
       db.exec(migration.sql)
-      insert.run(migration.version, migration.name, sum, new Date().toISOString())
+      insert.run(migration.version, migration.name, migration.checksum, new Date().toISOString())
       db.exec('COMMIT')
     } catch (error) {
       db.exec('ROLLBACK')
-      throw new MigrationError(`Migration ${pad(migration.version)}_${migration.name}.sql failed: ${(error as Error).message}`, { cause: error })
+      throw migrationFailed(migration, error)
     }
     newlyApplied.push(migration.version)
   }

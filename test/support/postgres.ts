@@ -1,0 +1,83 @@
+/**
+ * A throwaway PostgreSQL cluster for tests: Debian's `initdb` and `pg_ctl` (run as the
+ * `postgres` user when the tests run as root, as CI does), on a free loopback port, its socket
+ * in a temporary folder, fsync off. One cluster per test process, stopped when the process
+ * exits; each test gets a database of its own. When PostgreSQL is missing the tests fail, naming
+ * what to install: they never skip.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import postgres from 'postgres'
+
+export interface PostgresCluster {
+  /** A URL for the cluster's `postgres` database (for creating others). */
+  adminUrl: string
+  /** A new, empty database; its URL. */
+  newDatabase(): Promise<string>
+}
+
+/** The folder of PostgreSQL's server programs: PG_BIN, else Debian's newest /usr/lib/postgresql/N/bin. */
+function serverBinaries(): string {
+  if (process.env.PG_BIN) return process.env.PG_BIN
+  const versions = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').filter((name) => /^\d+$/.test(name)).sort((a, b) => Number(b) - Number(a)) : []
+  const folder = versions.map((version) => `/usr/lib/postgresql/${version}/bin`).find((bin) => existsSync(join(bin, 'initdb')))
+  if (!folder) throw new Error('PostgreSQL is not installed (no /usr/lib/postgresql/N/bin/initdb): install Debian\'s postgresql package (.ci/run does), or set PG_BIN')
+  return folder
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+let started: Promise<PostgresCluster> | undefined
+
+/** The process's cluster, started on first use. */
+export function postgresCluster(): Promise<PostgresCluster> {
+  started ??= startCluster()
+  return started
+}
+
+async function startCluster(): Promise<PostgresCluster> {
+  const bin = serverBinaries()
+  const folder = mkdtempSync(join(tmpdir(), 'chat-ollama-pg-'))
+  const data = join(folder, 'data')
+  // PostgreSQL refuses to run as root: as root, the cluster belongs to the postgres user.
+  const asRoot = process.getuid?.() === 0
+  const run = (program: string, args: string[]) =>
+    execFileSync(asRoot ? 'runuser' : join(bin, program), asRoot ? ['-u', 'postgres', '--', join(bin, program), ...args] : args, { stdio: 'pipe' })
+  if (asRoot) execFileSync('chown', ['postgres:postgres', folder])
+  run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync'])
+  const port = await freePort()
+  const options = `-p ${port} -k ${folder} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`
+  run('pg_ctl', ['-D', data, '-l', join(folder, 'log'), '-o', options, '-w', 'start'])
+  process.once('exit', () => {
+    try {
+      run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop'])
+    } catch {}
+  })
+  const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`
+  let count = 0
+  return {
+    adminUrl,
+    async newDatabase() {
+      const name = `test_${process.pid}_${++count}`
+      const admin = postgres(adminUrl, { max: 1, onnotice: () => {} })
+      try {
+        await admin.unsafe(`CREATE DATABASE ${name}`)
+      } finally {
+        await admin.end()
+      }
+      return `postgres://postgres@127.0.0.1:${port}/${name}`
+    },
+  }
+}
