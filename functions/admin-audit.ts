@@ -13,9 +13,9 @@ export default defineFunction({
   method: 'GET',
   path: '/v1/admin/audit',
   access: 'admin',
-  handle(_request, { app, url }) {
+  async handle(_request, { app, url }) {
     const query = parseInput(Query, queryOf(url), 'query')
-    const entries = app.access.store.listAudit(query.limit, query.before ?? null)
+    const entries = await app.access.store.listAudit(query.limit, query.before ?? null)
     const last = entries.at(-1)
     return Response.json({ entries, next_before: entries.length === query.limit && last ? Number(last.id) : null })
   },

@@ -13,7 +13,7 @@ export default defineFunction({
   async handle(request, { app, principal }) {
     const body = parseInput(NewKeyBody, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
     try {
-      const { key, info } = adminActionsFor(app.access.store, principal, request).createKey(body.user, { name: body.name, expiresIn: body.expires_in })
+      const { key, info } = await adminActionsFor(app.access.store, principal, request).createKey(body.user, { name: body.name, expiresIn: body.expires_in })
       return Response.json({ ...info, key }, { status: 201, headers: { 'cache-control': 'no-store' } })
     } catch (error) {
       throw accessProblem(error)

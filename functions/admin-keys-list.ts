@@ -11,10 +11,10 @@ export default defineFunction({
   method: 'GET',
   path: '/v1/admin/keys',
   access: 'admin',
-  handle(_request, { app, url }) {
+  async handle(_request, { app, url }) {
     const query = parseInput(Query, queryOf(url), 'query')
     try {
-      return Response.json({ keys: app.access.store.listKeys(query.user) })
+      return Response.json({ keys: await app.access.store.listKeys(query.user) })
     } catch (error) {
       throw accessProblem(error)
     }

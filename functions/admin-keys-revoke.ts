@@ -7,9 +7,9 @@ export default defineFunction({
   method: 'DELETE',
   path: '/v1/admin/keys/:id',
   access: 'admin',
-  handle(request, { app, params, principal }) {
+  async handle(request, { app, params, principal }) {
     try {
-      return Response.json(adminActionsFor(app.access.store, principal, request).revokeKey(params.id!))
+      return Response.json(await adminActionsFor(app.access.store, principal, request).revokeKey(params.id!))
     } catch (error) {
       throw accessProblem(error)
     }

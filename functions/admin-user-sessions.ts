@@ -16,16 +16,16 @@ export default defineFunction({
   method: 'GET',
   path: '/v1/admin/users/:name/sessions',
   access: 'admin',
-  handle(request, { app, params, url, principal }) {
+  async handle(request, { app, params, url, principal }) {
     const query = parseInput(Query, queryOf(url), 'query')
     let ownerId: string
     try {
-      ownerId = app.access.store.user(params.name!).id
+      ownerId = (await app.access.store.user(params.name!)).id
     } catch (error) {
       throw accessProblem(error)
     }
-    const page = app.store.listSessions(ownerId, query.limit, decodeCursor(query.cursor, SESSION_CURSOR))
-    app.access.store.audit({ userId: principal.userId, keyId: principal.keyId, address: clientAddress(request), action: 'admin_read', target: `sessions_of:${params.name}`, outcome: 'ok' })
+    const page = await app.store.listSessions(ownerId, query.limit, decodeCursor(query.cursor, SESSION_CURSOR))
+    await app.access.store.audit({ userId: principal.userId, keyId: principal.keyId, address: clientAddress(request), action: 'admin_read', target: `sessions_of:${params.name}`, outcome: 'ok' })
     return Response.json({ user: params.name, sessions: page.items, next_cursor: page.next && encodeCursor(page.next) })
   },
 })

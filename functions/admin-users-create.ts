@@ -13,7 +13,7 @@ export default defineFunction({
   async handle(request, { app, principal }) {
     const body = parseInput(NewUserBody, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
     try {
-      return Response.json(adminActionsFor(app.access.store, principal, request).addUser(body.name, body.role), { status: 201 })
+      return Response.json(await adminActionsFor(app.access.store, principal, request).addUser(body.name, body.role), { status: 201 })
     } catch (error) {
       throw accessProblem(error)
     }

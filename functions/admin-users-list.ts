@@ -6,7 +6,7 @@ export default defineFunction({
   method: 'GET',
   path: '/v1/admin/users',
   access: 'admin',
-  handle(_request, { app }) {
-    return Response.json({ users: app.access.store.listUsers() })
+  async handle(_request, { app }) {
+    return Response.json({ users: await app.access.store.listUsers() })
   },
 })

@@ -16,8 +16,8 @@ export default defineFunction({
   access: 'public',
   async handle(request, { app }) {
     const body = parseInput(SignInBody, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
-    const signedIn = app.access.signIn(request, body.api_key)
-    const { token } = app.access.store.openWebSession(signedIn)
+    const signedIn = await app.access.signIn(request, body.api_key)
+    const { token } = await app.access.store.openWebSession(signedIn)
     const secure = request.headers.get('x-forwarded-proto') === 'https' || request.url.startsWith('https:') ? '; Secure' : ''
     const cookie = `${SESSION_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${WEB_SESSION_MS / 1000}${secure}`
     const { id, name, role } = signedIn.user

@@ -7,12 +7,12 @@ export default defineFunction({
   name: 'auth-logout',
   method: 'POST',
   path: '/v1/auth/logout',
-  handle(request, { app, principal }) {
+  async handle(request, { app, principal }) {
     // A cookie sent along with a key is ended too: signing out must not leave a sign-in alive.
     const token = app.access.cookieToken(request)
     if (token !== undefined) {
-      app.access.store.closeWebSession(token)
-      app.access.store.audit({ userId: principal.userId, keyId: principal.keyId, address: clientAddress(request), action: 'logout', outcome: 'ok' })
+      await app.access.store.closeWebSession(token)
+      await app.access.store.audit({ userId: principal.userId, keyId: principal.keyId, address: clientAddress(request), action: 'logout', outcome: 'ok' })
     }
     return new Response(null, { status: 204, headers: { 'set-cookie': `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0` } })
   },

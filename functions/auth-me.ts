@@ -5,7 +5,7 @@ export default defineFunction({
   name: 'auth-me',
   method: 'GET',
   path: '/v1/auth/me',
-  handle(_request, { app, principal }) {
+  async handle(_request, { app, principal }) {
     const { userId: id, name, role, via } = principal
     return Response.json({ user: { id, name, role }, auth: app.config.auth, via }, { headers: { 'cache-control': 'no-store' } })
   },

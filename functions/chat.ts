@@ -31,7 +31,7 @@ export default defineFunction({
     const body: ChatBody = parseInput(schema, await readJsonBody(request, config.maxBodyBytes), 'request body')
 
     // Someone else's session is answered as a missing one would be if it could not be created.
-    const owner = body.session_id === undefined ? undefined : app.store.sessionOwner(body.session_id)
+    const owner = body.session_id === undefined ? undefined : await app.store.sessionOwner(body.session_id)
     if (owner !== undefined && owner !== principal.userId) throw noSuchSession(body.session_id!)
     // Counted from here on: a shutdown waits for this chat, wherever it is.
     const reservation = app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))
@@ -59,20 +59,20 @@ export default defineFunction({
 async function startGeneration(app: AppContext, reservation: Reservation, body: ChatBody, ownerId: string, acceptedAt: number): Promise<Generation> {
   const { config, store } = app
   // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
-  const turn = store.beginTurn({ sessionId: reservation.sessionId, ownerId, content: body.message, system: body.system, model: body.model })
+  const turn = await store.beginTurn({ sessionId: reservation.sessionId, ownerId, content: body.message, system: body.system, model: body.model })
   let lease: HostLease | null
   try {
     // A conversation this turn began has no host yet.
-    const pinned = turn.newSession ? null : store.sessionHost(reservation.sessionId)
+    const pinned = turn.newSession ? null : await store.sessionHost(reservation.sessionId)
     lease = await app.ollama.startChat(
-      { model: body.model, messages: store.history(reservation.sessionId), options: ollamaOptions(body.options, config.defaultNumCtx) },
+      { model: body.model, messages: await store.history(reservation.sessionId), options: ollamaOptions(body.options, config.defaultNumCtx) },
       reservation.signal,
       pinned,
     )
   } catch (error) {
     if (!reservation.abortReason) {
       // The reply never started: the user message stays, the empty reply goes.
-      store.discardReply(turn.reply.id)
+      await store.discardReply(turn.reply.id)
       throw error
     }
     // Cancelled, or the server's grace ran out, while Ollama had not answered: stored as such.

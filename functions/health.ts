@@ -13,7 +13,7 @@ export default defineFunction({
   async handle(_request, { app }) {
     let database: 'healthy' | 'unhealthy' = 'healthy'
     try {
-      app.store.ping()
+      await app.store.ping()
     } catch (error) {
       app.log.error('database health check failed', { error })
       database = 'unhealthy'

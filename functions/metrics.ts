@@ -9,7 +9,7 @@ export default defineFunction({
   method: 'GET',
   path: '/metrics',
   access: 'admin',
-  handle(_request, { app }) {
+  async handle(_request, { app }) {
     const { body, contentType } = app.metrics.exposition()
     return new Response(body, { headers: { 'content-type': contentType, 'cache-control': 'no-store' } })
   },

@@ -15,8 +15,10 @@ export default defineFunction({
   errors: 'openai',
   async handle(request, { app, params, principal }) {
     const body = parseInput(Body, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
-    const { sessionId } = ownedConversation(app, principal, params.id!)
-    const ids = app.store.appendMessages(sessionId, principal.userId, itemsAsMessages(body.items, app.config))
-    return Response.json(openAIList(ids.map((id) => itemOf(app.store.getSessionMessage(sessionId, id)!)), false))
+    const { sessionId } = await ownedConversation(app, principal, params.id!)
+    const ids = await app.store.appendMessages(sessionId, principal.userId, itemsAsMessages(body.items, app.config))
+    const items = []
+    for (const id of ids) items.push(itemOf((await app.store.getSessionMessage(sessionId, id))!))
+    return Response.json(openAIList(items, false))
   },
 })

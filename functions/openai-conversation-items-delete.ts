@@ -8,10 +8,10 @@ export default defineFunction({
   method: 'DELETE',
   path: '/v1/conversations/:id/items/:item_id',
   errors: 'openai',
-  handle(_request, { app, params, principal }) {
-    const { sessionId, session } = ownedConversation(app, principal, params.id!)
-    const message = ownedItem(app, sessionId, params.item_id!)
-    if (!app.store.deleteMessage(sessionId, message.id)) throw new HttpProblem(400, 'conflict', 'That item is being generated; cancel the response first.')
-    return Response.json(conversationObject(app, sessionId, session.created_at))
+  async handle(_request, { app, params, principal }) {
+    const { sessionId, session } = await ownedConversation(app, principal, params.id!)
+    const message = await ownedItem(app, sessionId, params.item_id!)
+    if (!await app.store.deleteMessage(sessionId, message.id)) throw new HttpProblem(400, 'conflict', 'That item is being generated; cancel the response first.')
+    return Response.json(await conversationObject(app, sessionId, session.created_at))
   },
 })

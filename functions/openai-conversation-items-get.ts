@@ -7,8 +7,8 @@ export default defineFunction({
   method: 'GET',
   path: '/v1/conversations/:id/items/:item_id',
   errors: 'openai',
-  handle(_request, { app, params, principal }) {
-    const { sessionId } = ownedConversation(app, principal, params.id!)
-    return Response.json(itemOf(ownedItem(app, sessionId, params.item_id!)))
+  async handle(_request, { app, params, principal }) {
+    const { sessionId } = await ownedConversation(app, principal, params.id!)
+    return Response.json(itemOf(await ownedItem(app, sessionId, params.item_id!)))
   },
 })

@@ -16,12 +16,12 @@ export default defineFunction({
   method: 'GET',
   path: '/v1/conversations/:id/items',
   errors: 'openai',
-  handle(_request, { app, params, url, principal }) {
+  async handle(_request, { app, params, url, principal }) {
     const query = parseInput(Query, queryOf(url), 'query')
-    const { sessionId } = ownedConversation(app, principal, params.id!)
-    const after = query.after ? ownedItem(app, sessionId, query.after) : undefined
+    const { sessionId } = await ownedConversation(app, principal, params.id!)
+    const after = query.after ? await ownedItem(app, sessionId, query.after) : undefined
     const cursor = after ? ([after.created_at, after.seq] as [string, number]) : null
-    const page = app.store.listMessages(sessionId, query.limit, cursor, query.order)
+    const page = await app.store.listMessages(sessionId, query.limit, cursor, query.order)
     return Response.json(openAIList(page.items.map(itemOf), page.next !== null))
   },
 })

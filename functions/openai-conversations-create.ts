@@ -15,9 +15,9 @@ export default defineFunction({
   async handle(request, { app, principal }) {
     const body = parseInput(Body, (await readJsonBody(request, app.config.maxBodyBytes)) ?? {}, 'request body')
     const messages = itemsAsMessages(body.items ?? [], app.config)
-    const session = app.store.createSession({ ownerId: principal.userId })
-    if (body.metadata) app.store.setSessionMetadata(session.id, body.metadata)
-    if (messages.length) app.store.appendMessages(session.id, principal.userId, messages)
-    return Response.json(conversationObject(app, session.id, session.created_at))
+    const session = await app.store.createSession({ ownerId: principal.userId })
+    if (body.metadata) await app.store.setSessionMetadata(session.id, body.metadata)
+    if (messages.length) await app.store.appendMessages(session.id, principal.userId, messages)
+    return Response.json(await conversationObject(app, session.id, session.created_at))
   },
 })

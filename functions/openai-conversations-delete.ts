@@ -8,11 +8,11 @@ export default defineFunction({
   method: 'DELETE',
   path: '/v1/conversations/:id',
   errors: 'openai',
-  handle(_request, { app, params, principal }) {
-    const { sessionId } = ownedConversation(app, principal, params.id!)
+  async handle(_request, { app, params, principal }) {
+    const { sessionId } = await ownedConversation(app, principal, params.id!)
     // 400, not 409: OpenAI's SDKs retry a 409 by themselves.
     if (app.generations.isBusy(sessionId)) throw new HttpProblem(400, 'conflict', 'A reply is being generated in this conversation; cancel it first.')
-    app.store.deleteSession(sessionId, principal.userId)
+    await app.store.deleteSession(sessionId, principal.userId)
     return Response.json({ id: params.id, object: 'conversation.deleted', deleted: true })
   },
 })

@@ -7,8 +7,8 @@ export default defineFunction({
   method: 'GET',
   path: '/v1/conversations/:id',
   errors: 'openai',
-  handle(_request, { app, params, principal }) {
-    const { sessionId, session } = ownedConversation(app, principal, params.id!)
-    return Response.json(conversationObject(app, sessionId, session.created_at))
+  async handle(_request, { app, params, principal }) {
+    const { sessionId, session } = await ownedConversation(app, principal, params.id!)
+    return Response.json(await conversationObject(app, sessionId, session.created_at))
   },
 })

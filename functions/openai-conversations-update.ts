@@ -14,8 +14,8 @@ export default defineFunction({
   errors: 'openai',
   async handle(request, { app, params, principal }) {
     const body = parseInput(Body, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
-    const { sessionId, session } = ownedConversation(app, principal, params.id!)
-    app.store.setSessionMetadata(sessionId, body.metadata)
-    return Response.json(conversationObject(app, sessionId, session.created_at))
+    const { sessionId, session } = await ownedConversation(app, principal, params.id!)
+    await app.store.setSessionMetadata(sessionId, body.metadata)
+    return Response.json(await conversationObject(app, sessionId, session.created_at))
   },
 })

@@ -13,7 +13,7 @@ export default defineFunction({
   path: '/v1/responses/:id/cancel',
   errors: 'openai',
   async handle(_request, { app, params, principal }) {
-    const stored = ownedResponse(app, principal, params.id!)
+    const stored = await ownedResponse(app, principal, params.id!)
     const running = app.responses.registry.get(stored.id)
     if (!running) {
       throw new HttpProblem(400, 'validation', `The response ${stored.id} is ${stored.status}; only a response in progress can be cancelled.`)
@@ -21,6 +21,6 @@ export default defineFunction({
     if (running.run) running.run.stop('cancelled')
     else running.reservation.abortSetup('cancelled')
     await running.settled
-    return Response.json(responseObject(running.run?.record ?? ownedResponse(app, principal, stored.id)))
+    return Response.json(responseObject(running.run?.record ?? await ownedResponse(app, principal, stored.id)))
   },
 })

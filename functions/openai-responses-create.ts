@@ -18,7 +18,7 @@ export default defineFunction({
   async handle(request, { app, principal }) {
     const acceptedAt = performance.now()
     const body = parseInput(CreateResponseBody, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
-    const { record, started } = acceptResponse(app, principal, body, acceptedAt)
+    const { record, started } = await acceptResponse(app, principal, body, acceptedAt)
     if (body.background) {
       // Runs on whoever follows it; its start failing is stored on the response, for polling to see.
       started.catch(() => {})

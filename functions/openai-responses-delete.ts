@@ -8,12 +8,12 @@ export default defineFunction({
   method: 'DELETE',
   path: '/v1/responses/:id',
   errors: 'openai',
-  handle(_request, { app, params, principal }) {
-    const stored = ownedResponse(app, principal, params.id!)
+  async handle(_request, { app, params, principal }) {
+    const stored = await ownedResponse(app, principal, params.id!)
     if (app.responses.registry.get(stored.id)) {
       throw new HttpProblem(400, 'validation', `The response ${stored.id} is still in progress; cancel it first.`)
     }
-    app.responses.store.delete(stored.id, principal.userId)
+    await app.responses.store.delete(stored.id, principal.userId)
     return Response.json({ id: stored.id, object: 'response', deleted: true })
   },
 })

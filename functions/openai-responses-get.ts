@@ -20,7 +20,7 @@ export default defineFunction({
   errors: 'openai',
   async handle(_request, { app, params, url, principal }) {
     const query = parseInput(Query, queryOf(url), 'query')
-    const stored = ownedResponse(app, principal, params.id!)
+    const stored = await ownedResponse(app, principal, params.id!)
     const running = app.responses.registry.get(stored.id)
     if (query.stream !== 'true') return Response.json(responseObject(running?.run?.record ?? stored))
     return followResponse(app, principal, stored.id, query.starting_after ?? -1)

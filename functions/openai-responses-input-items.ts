@@ -17,9 +17,9 @@ export default defineFunction({
   method: 'GET',
   path: '/v1/responses/:id/input_items',
   errors: 'openai',
-  handle(_request, { app, params, url, principal }) {
+  async handle(_request, { app, params, url, principal }) {
     const query = parseInput(Query, queryOf(url), 'query')
-    const stored = ownedResponse(app, principal, params.id!)
+    const stored = await ownedResponse(app, principal, params.id!)
     const items = stored.input.map(inputItemObject)
     if (query.order === 'desc') items.reverse()
     const start = query.after ? items.findIndex((item) => item.id === query.after) + 1 : 0

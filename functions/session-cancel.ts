@@ -12,7 +12,7 @@ export default defineFunction({
   path: '/v1/sessions/:id/cancel',
   async handle(_request, { app, params, principal }) {
     const id = sessionIdFrom(params)
-    const settled = app.store.getSession(id, principal.userId) && app.generations.cancel(id)
+    const settled = await app.store.getSession(id, principal.userId) && app.generations.cancel(id)
     if (!settled) throw noRunningReply(id)
     const outcome = await settled
     return Response.json({

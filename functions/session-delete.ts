@@ -7,14 +7,14 @@ export default defineFunction({
   name: 'session-delete',
   method: 'DELETE',
   path: '/v1/sessions/:id',
-  handle(_request, { app, params, principal }) {
+  async handle(_request, { app, params, principal }) {
     const id = sessionIdFrom(params)
     // Ownership first: someone else's session answers 404 like a missing one, never 409.
-    if (!app.store.getSession(id, principal.userId)) throw noSuchSession(id)
+    if (!await app.store.getSession(id, principal.userId)) throw noSuchSession(id)
     if (app.generations.isBusy(id)) {
       throw new HttpProblem(409, 'conflict', 'A reply is being generated in this session; cancel it or wait for it to finish first.')
     }
-    if (!app.store.deleteSession(id, principal.userId)) throw noSuchSession(id)
+    if (!await app.store.deleteSession(id, principal.userId)) throw noSuchSession(id)
     return new Response(null, { status: 204 })
   },
 })

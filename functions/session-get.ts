@@ -7,9 +7,9 @@ export default defineFunction({
   name: 'session-get',
   method: 'GET',
   path: '/v1/sessions/:id',
-  handle(_request, { app, params, principal }) {
+  async handle(_request, { app, params, principal }) {
     const id = sessionIdFrom(params)
-    const session = app.store.getSession(id, principal.userId)
+    const session = await app.store.getSession(id, principal.userId)
     if (!session) throw noSuchSession(id)
     return Response.json(session)
   },

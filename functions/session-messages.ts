@@ -11,12 +11,12 @@ export default defineFunction({
   name: 'session-messages',
   method: 'GET',
   path: '/v1/sessions/:id/messages',
-  handle(_request, { app, params, url, principal }) {
+  async handle(_request, { app, params, url, principal }) {
     const id = sessionIdFrom(params)
     const query = parseInput(Query, queryOf(url), 'query')
     const after = decodeCursor(query.cursor, MESSAGE_CURSOR)
-    if (!app.store.getSession(id, principal.userId)) throw noSuchSession(id)
-    const page = app.store.listMessages(id, query.limit, after)
+    if (!await app.store.getSession(id, principal.userId)) throw noSuchSession(id)
+    const page = await app.store.listMessages(id, query.limit, after)
     return Response.json({ session_id: id, messages: page.items, next_cursor: page.next && encodeCursor(page.next) })
   },
 })

@@ -11,9 +11,9 @@ export default defineFunction({
   name: 'session-stream',
   method: 'GET',
   path: '/v1/sessions/:id/stream',
-  handle(request, { app, params, principal }) {
+  async handle(request, { app, params, principal }) {
     const id = sessionIdFrom(params)
-    const generation = app.store.getSession(id, principal.userId) && app.generations.get(id)
+    const generation = await app.store.getSession(id, principal.userId) && app.generations.get(id)
     if (!generation) throw noRunningReply(id)
     return followEvents(generation, lastEventId(request), app.config.sseHeartbeatMs)
   },

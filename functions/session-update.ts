@@ -12,7 +12,7 @@ export default defineFunction({
   async handle(request, { app, params, principal }) {
     const id = sessionIdFrom(params)
     const body = parseInput(RenameSessionBody, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
-    const session = app.store.renameSession(id, principal.userId, body.title)
+    const session = await app.store.renameSession(id, principal.userId, body.title)
     if (!session) throw noSuchSession(id)
     return Response.json(session)
   },

@@ -16,7 +16,7 @@ export default defineFunction({
         errors: [{ path: 'system', message: `must be at most ${app.config.maxMessageChars} characters (MAX_MESSAGE_CHARS)` }],
       })
     }
-    const session = app.store.createSession({ ...(body.title ? { title: body.title } : {}), system: body.system, ownerId: principal.userId })
+    const session = await app.store.createSession({ ...(body.title ? { title: body.title } : {}), system: body.system, ownerId: principal.userId })
     return Response.json(session, { status: 201, headers: { location: `${url.pathname}/${session.id}` } })
   },
 })

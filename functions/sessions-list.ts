@@ -17,11 +17,11 @@ export default defineFunction({
   name: 'sessions-list',
   method: 'GET',
   path: '/v1/sessions',
-  handle(_request, { app, url, principal }) {
+  async handle(_request, { app, url, principal }) {
     const query = parseInput(Query, queryOf(url), 'query')
     const byCreation = query.order === 'created'
     const after = decodeCursor(query.cursor, byCreation ? CREATED_SESSION_CURSOR : SESSION_CURSOR)
-    const page = app.store.listSessions(principal.userId, query.limit, after, query.order)
+    const page = await app.store.listSessions(principal.userId, query.limit, after, query.order)
     const next = page.next && encodeCursor(byCreation ? ['created', ...page.next] : page.next)
     return Response.json({ sessions: page.items, next_cursor: next })
   },

@@ -22,7 +22,7 @@ export default defineFunction({
   path: '/assets/*',
   alsoAt: ['/', '/favicon.ico'],
   access: 'public',
-  handle(request, { url }) {
+  async handle(request, { url }) {
     const asset = webAssets().get(url.pathname)
     if (!asset) {
       throw new HttpProblem(404, 'not_found', url.pathname === '/' ? 'The page is not built: run npm run build.' : `Nothing is at ${url.pathname}.`)

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import { AccessError, AccessStore, printable, type ApiKeyInfo } from './store/access-store.ts'
 import { AdminActions } from './access/admin-actions.ts'
 import { ConfigError, loadConfig, readEnvironment } from './shared/config.ts'
-import { ChatStore, LOCAL_USER_ID } from './store/chat-store.ts'
+import { ChatStore } from './store/chat-store.ts'
 
 const USAGE = `usage: npm run admin -- <command>
   user add NAME [--admin]                           a user (role user, or admin)
@@ -22,7 +22,7 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, conflict: 4 } as 
 class UsageError extends Error {}
 
 /** Runs one command; `print` gets each output line. Returns the exit code. */
-export function runAdmin(args: string[], env: Record<string, string | undefined>, print: (line: string) => void, printError: (line: string) => void): number {
+export async function runAdmin(args: string[], env: Record<string, string | undefined>, print: (line: string) => void, printError: (line: string) => void): Promise<number> {
   let store: ChatStore | undefined
   try {
     const { values, positionals } = parseArgs({
@@ -45,37 +45,33 @@ export function runAdmin(args: string[], env: Record<string, string | undefined>
     switch (`${group} ${verb ?? ''}`.trim()) {
       case 'user add': {
         needs(3)
-        const user = actions.addUser(target!, values.admin ? 'admin' : 'user')
+        const user = await actions.addUser(target!, values.admin ? 'admin' : 'user')
         print(`${user.id}\t${user.name}\t${user.role}`)
         return EXIT.ok
       }
       case 'user list':
         needs(2)
-        for (const user of access.listUsers()) print(`${user.id}\t${user.name}\t${user.role}\t${user.created_at}`)
+        for (const user of await access.listUsers()) print(`${user.id}\t${user.name}\t${user.role}\t${user.created_at}`)
         return EXIT.ok
       case 'key create': {
         needs(3)
-        const { key, info } = actions.createKey(target!, { name: values.name, expiresIn: values.expires })
+        const { key, info } = await actions.createKey(target!, { name: values.name, expiresIn: values.expires })
         print(keyLine(info))
         print(key)
         return EXIT.ok
       }
       case 'key list':
         if (extra.length > 0) throw new UsageError('"key list" takes at most one user')
-        for (const info of access.listKeys(target)) print(keyLine(info))
+        for (const info of await access.listKeys(target)) print(keyLine(info))
         return EXIT.ok
       case 'key revoke':
         needs(3)
-        print(keyLine(actions.revokeKey(target!)))
+        print(keyLine(await actions.revokeKey(target!)))
         return EXIT.ok
       default:
         if (group === 'adopt-local' && positionals.length === 2) {
-          const user = access.user(verb!)
-          const moved = store!.transaction(() => {
-            const count = store!.adoptSessions(LOCAL_USER_ID, user.id)
-            access.audit({ address: 'cli', action: 'adopt_local', target: `user:${user.name}`, outcome: 'ok' })
-            return count
-          })
+          const user = await access.user(verb!)
+          const moved = await access.adoptLocalSessions(user, 'cli')
           print(`${moved} chat${moved === 1 ? '' : 's'} made while AUTH was off now belong to ${user.name}`)
           return EXIT.ok
         }
@@ -103,5 +99,5 @@ function keyLine(info: ApiKeyInfo): string {
 }
 
 if (import.meta.main) {
-  process.exitCode = runAdmin(process.argv.slice(2), readEnvironment(), (line) => console.log(line), (line) => console.error(line))
+  process.exitCode = await runAdmin(process.argv.slice(2), readEnvironment(), (line) => console.log(line), (line) => console.error(line))
 }

@@ -108,9 +108,9 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
     app.store.close()
     throw error
   }
-  const interrupted = app.store.interruptStreamingReplies()
+  const interrupted = await app.store.interruptStreamingReplies()
   if (interrupted > 0) app.log.warn('replies left streaming by a previous run are now interrupted', { count: interrupted })
-  const failedResponses = app.responses.store.interruptRunning()
+  const failedResponses = await app.responses.store.interruptRunning()
   if (failedResponses > 0) app.log.warn('responses left running by a previous run are now failed', { count: failedResponses })
 
   const dispatcher = createDispatcher(FUNCTIONS, app)

@@ -79,10 +79,10 @@ test('every route that needs a key refuses a wrong, an expired and a revoked one
   // A budget of failures large enough to try every route (the limit itself is tested below).
   const app = createAppContext(config, { store, log: silentLogger, access: new AccessControl(config, accessStore, silentLogger, { failuresPerMinute: 10_000 }) })
   const dispatcher = createDispatcher(FUNCTIONS, app)
-  accessStore.addUser('kim', 'admin')
-  const expired = accessStore.createKey('kim', { expiresAt: new Date(Date.now() - 1).toISOString() }).key
-  const revoked = accessStore.createKey('kim')
-  accessStore.revokeKey(revoked.info.id)
+  await accessStore.addUser('kim', 'admin')
+  const expired = (await accessStore.createKey('kim', { expiresAt: new Date(Date.now() - 1).toISOString() })).key
+  const revoked = await accessStore.createKey('kim')
+  await accessStore.revokeKey(revoked.info.id)
   const before = rowCounts(app)
   for (const { fn, method, path } of everyRoute.filter((route) => route.fn.access !== 'public')) {
     for (const [what, key] of [['wrong', 'cko_' + 'w'.repeat(43)], ['expired', expired], ['revoked', revoked.key]] as const) {
@@ -92,19 +92,19 @@ test('every route that needs a key refuses a wrong, an expired and a revoked one
     }
   }
   assert.deepEqual(rowCounts(app), before)
-  assert.equal(accessStore.listUsers().length, 1)
+  assert.equal((await accessStore.listUsers()).length, 1)
 })
 
 test('a key works as a Bearer token only, never in a query string; expired and revoked keys are refused at once', async (t) => {
   const { url, app, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
-  const alice = userWithKey('alice')
+  const alice = await userWithKey('alice')
   assert.equal((await send(url, 'GET', '/v1/sessions', alice.headers)).status, 200)
   assert.equal((await send(url, 'GET', `/v1/sessions?api_key=${alice.key}&key=${alice.key}`)).status, 401)
 
-  const expired = app.access.store.createKey('alice', { expiresAt: new Date(Date.now() - 1000).toISOString() })
+  const expired = await app.access.store.createKey('alice', { expiresAt: new Date(Date.now() - 1000).toISOString() })
   assert.equal((await send(url, 'GET', '/v1/sessions', { authorization: `Bearer ${expired.key}` })).status, 401)
 
-  app.access.store.revokeKey(alice.keyId)
+  await app.access.store.revokeKey(alice.keyId)
   assert.equal((await send(url, 'GET', '/v1/sessions', alice.headers)).status, 401)
 })
 
@@ -141,7 +141,7 @@ test('npm run admin, in another process while the server runs: users, keys, revo
 
 test('failed credentials are limited per address: past 10 only failing attempts are refused (429), a valid key from the same address still works', async (t) => {
   const { url, app, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
-  const carol = userWithKey('carol')
+  const carol = await userWithKey('carol')
   const staleCookie = `chat_ollama_session=${'s'.repeat(43)}`
   // A client with an empty header or a browser with a sign-in that ended is not guessing keys.
   for (let attempt = 0; attempt < 15; attempt++) {
@@ -159,13 +159,13 @@ test('failed credentials are limited per address: past 10 only failing attempts 
 
   assert.equal((await send(url, 'GET', '/v1/sessions', carol.headers)).status, 200, 'a valid key from the same address (behind a proxy: every user) still works')
   assert.equal((await send(url, 'POST', '/v1/auth/login', {}, { api_key: carol.key })).status, 200)
-  const failures = app.access.store.listAudit(200, null).filter((entry) => entry.action === 'authenticate_failed')
+  const failures = (await app.access.store.listAudit(200, null)).filter((entry) => entry.action === 'authenticate_failed')
   assert.equal(failures.length, 10, 'the counted failures are audited; refused ones are not, so a flood cannot fill the log')
 })
 
 test('the page sign-in: an HttpOnly SameSite=Strict cookie; cross-site changes with it are refused; sign-out and revocation end it', async (t) => {
   const { url, app, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
-  const dana = userWithKey('dana')
+  const dana = await userWithKey('dana')
   assert.equal((await send(url, 'POST', '/v1/auth/login', {}, { api_key: 'cko_wrong' })).status, 401)
   const signedIn = await send(url, 'POST', '/v1/auth/login', {}, { api_key: dana.key })
   assert.equal(signedIn.status, 200)
@@ -191,15 +191,15 @@ test('the page sign-in: an HttpOnly SameSite=Strict cookie; cross-site changes w
   assert.equal((await send(url, 'GET', '/v1/sessions', { cookie })).status, 401, 'signed out: the cookie is dead on the server')
 
   const again = (await send(url, 'POST', '/v1/auth/login', {}, { api_key: dana.key })).headers.get('set-cookie')!.split(';')[0]!
-  app.access.store.revokeKey(dana.keyId)
+  await app.access.store.revokeKey(dana.keyId)
   assert.equal((await send(url, 'GET', '/v1/sessions', { cookie: again })).status, 401, 'revoking the key ends its sign-ins')
-  const actions = app.access.store.listAudit(100, null).map((entry) => `${entry.action}:${entry.outcome}`)
+  const actions = (await app.access.store.listAudit(100, null)).map((entry) => `${entry.action}:${entry.outcome}`)
   for (const expected of ['login:ok', 'login_failed:failed', 'logout:ok']) assert.ok(actions.includes(expected), expected)
 })
 
 test('the database file holds no API key and no sign-in token in clear', async (t) => {
   const { url, dbPath, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
-  const erin = userWithKey('erin')
+  const erin = await userWithKey('erin')
   const cookie = (await send(url, 'POST', '/v1/auth/login', {}, { api_key: erin.key })).headers.get('set-cookie')!.split(';')[0]!
   const token = cookie.split('=')[1]!
   await send(url, 'GET', '/v1/sessions', erin.headers)
@@ -213,8 +213,8 @@ test('the database file holds no API key and no sign-in token in clear', async (
 
 test('RATE_LIMIT per user: RateLimit headers on every answer, then 429 with Retry-After, audited once', async (t) => {
   const { url, app, userWithKey } = await authServer(t, null, { RATE_LIMIT: '3/min' })
-  const fay = userWithKey('fay')
-  const gus = userWithKey('gus')
+  const fay = await userWithKey('fay')
+  const gus = await userWithKey('gus')
   for (let index = 0; index < 3; index++) {
     const response = await send(url, 'GET', '/v1/sessions', fay.headers)
     assert.equal(response.status, 200)
@@ -229,15 +229,15 @@ test('RATE_LIMIT per user: RateLimit headers on every answer, then 429 with Retr
     assert.match(limited.headers.get('ratelimit')!, /^"per-user";r=0;t=\d+$/)
   }
   assert.equal((await send(url, 'GET', '/v1/sessions', gus.headers)).status, 200, 'another user has a bucket of their own')
-  const audited = app.access.store.listAudit(100, null).filter((entry) => entry.action === 'rate_limited')
+  const audited = (await app.access.store.listAudit(100, null)).filter((entry) => entry.action === 'rate_limited')
   assert.equal(audited.length, 1)
   assert.equal(audited[0]!.user_id, fay.user.id)
 })
 
 test('admin routes: 403 for a user; an admin manages users and keys over HTTP, and reading another user\'s chats is audited', async (t) => {
   const { url, app, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
-  const root = userWithKey('root', 'admin')
-  const hal = userWithKey('hal')
+  const root = await userWithKey('root', 'admin')
+  const hal = await userWithKey('hal')
   for (const { fn, method, path } of everyRoute.filter((route) => route.fn.access === 'admin')) {
     const response = await send(url, method, path, hal.headers, method === 'POST' ? {} : undefined)
     assert.equal(response.status, 403, `${fn.name} for a user`)
@@ -267,7 +267,7 @@ test('admin routes: 403 for a user; an admin manages users and keys over HTTP, a
   }
   assert.ok(audit.entries.every((entry: any) => entry.user_id === root.user.id || entry.action !== 'admin_read'))
   assert.doesNotMatch(JSON.stringify(audit), /cko_/, 'no key material in the audit log')
-  assert.equal(app.access.store.listAudit(500, null).filter((entry) => entry.action === 'admin_read').length, 2, 'the key minted for ivy, and the read of her sessions')
+  assert.equal((await app.access.store.listAudit(500, null)).filter((entry) => entry.action === 'admin_read').length, 2, 'the key minted for ivy, and the read of her sessions')
 })
 
 test('credentials inside OLLAMA_HOST never reach the log', async (t) => {
@@ -285,7 +285,7 @@ test('credentials inside OLLAMA_HOST never reach the log', async (t) => {
 
 test('sign-out with both the cookie and a key ends the cookie\'s sign-in too', async (t) => {
   const { url, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
-  const jo = userWithKey('jo')
+  const jo = await userWithKey('jo')
   const cookie = (await send(url, 'POST', '/v1/auth/login', {}, { api_key: jo.key })).headers.get('set-cookie')!.split(';')[0]!
   assert.equal((await send(url, 'POST', '/v1/auth/logout', { cookie, ...jo.headers })).status, 204)
   assert.equal((await send(url, 'GET', '/v1/sessions', { cookie })).status, 401)
@@ -293,32 +293,32 @@ test('sign-out with both the cookie and a key ends the cookie\'s sign-in too', a
 
 test('key names with control characters and expiries past 10 years are 400 and store nothing; the CLI prints what is stored escaped', async (t) => {
   const { url, app, userWithKey, dbPath } = await authServer(t, null, { RATE_LIMIT: '0' })
-  const root = userWithKey('root', 'admin')
-  userWithKey('kim')
-  const before = app.access.store.listKeys().length
+  const root = await userWithKey('root', 'admin')
+  await userWithKey('kim')
+  const before = (await app.access.store.listKeys()).length
   for (const body of [{ user: 'kim', name: 'evil\u001b[2J' }, { user: 'kim', name: 'bidi\u202egnp.exe' }, { user: 'kim', expires_in: '9999999999h' }, { user: 'kim', expires_in: '87601h' }]) {
     const refused = await send(url, 'POST', '/v1/admin/keys', root.headers, body)
     assert.equal(refused.status, 400, JSON.stringify(body))
     assert.equal((await json(refused)).type, 'https://api.chat-ollama.com/errors/validation')
   }
-  assert.equal(app.access.store.listKeys().length, before)
+  assert.equal((await app.access.store.listKeys()).length, before)
   assert.equal((await send(url, 'POST', '/v1/admin/keys', root.headers, { user: 'kim', expires_in: '87600h' })).status, 201)
 
   // A name stored before names were checked is printed with its control characters escaped.
   app.store.db.prepare("UPDATE api_keys SET name = ? WHERE user_id = (SELECT id FROM users WHERE name = 'kim')").run('old\u001b[31mred')
   const lines: string[] = []
-  assert.equal(runAdmin(['key', 'list', 'kim'], { DB_PATH: dbPath }, (line) => lines.push(line), () => {}), 0)
+  assert.equal(await runAdmin(['key', 'list', 'kim'], { DB_PATH: dbPath }, (line) => lines.push(line), () => {}), 0)
   assert.ok(lines.every((line) => !line.includes('\u001b')), 'no raw escape reaches the terminal')
   assert.match(lines.join('\n'), /old\\u001b\[31mred/)
 })
 
 test('expired sign-ins are deleted, not kept for ever', async (t) => {
   const { url, app, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
-  const lu = userWithKey('lu')
+  const lu = await userWithKey('lu')
   assert.equal((await send(url, 'POST', '/v1/auth/login', {}, { api_key: lu.key })).status, 200)
   const signIns = () => Number(app.store.db.prepare('SELECT count(*) AS n FROM web_sessions').get()!.n)
   assert.equal(signIns(), 1)
   // The next sign-in, 31 days later, finds the first one expired.
-  app.access.store.openWebSession(app.access.store.authenticateKey(lu.key)!, Date.now() + WEB_SESSION_MS + 1000)
+  await app.access.store.openWebSession((await app.access.store.authenticateKey(lu.key))!, Date.now() + WEB_SESSION_MS + 1000)
   assert.equal(signIns(), 1)
 })

@@ -178,7 +178,7 @@ test('at a phone width the page fits and still chats', { skip }, async (t) => {
 
 test('the sidebar loads more chats as it scrolls, through the cursor', { skip }, async (t) => {
   const { page, server } = await openPage(t, null)
-  for (let index = 0; index < 75; index++) server.app.store.createSession({ title: `Chat ${index}` })
+  for (let index = 0; index < 75; index++) await server.app.store.createSession({ title: `Chat ${index}` })
   await page.reload()
   await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#session-list li').length >= 30)
   for (let round = 0; round < 10; round++) {
@@ -193,8 +193,8 @@ test('the sidebar loads more chats as it scrolls, through the cursor', { skip },
 test('with AUTH required: sign in with a key, chat, reload still signed in, sign out; a second user sees none of the first one\'s chats', { skip }, async (t) => {
   const fake = await startedFake(t)
   const server = await authServer(t, fake, { RATE_LIMIT: '0' })
-  const alice = server.userWithKey('alice')
-  const bob = server.userWithKey('bob')
+  const alice = await server.userWithKey('alice')
+  const bob = await server.userWithKey('bob')
   const context = await (await launch()).newContext({ viewport: { width: 1200, height: 800 } })
   t.after(() => context.close())
   const page = await context.newPage()

@@ -20,7 +20,7 @@ test('over real sockets: a streamed conversation of three turns, stored in order
     assert.equal(done.type, 'done')
     assert.equal(done.completion_tokens, 4)
   }
-  const stored = app.store.listMessages(sessionId!, 100, null).items
+  const stored = (await app.store.listMessages(sessionId!, 100, null)).items
   assert.deepEqual(stored.map((message) => `${message.role}:${message.content}:${message.tokens_used ?? '-'}`), [
     'user:first:-', 'assistant:You said: first:4',
     'user:second:-', 'assistant:You said: second:4',

@@ -20,7 +20,7 @@ test('a streamed reply: SSE headers, start, tokens and done, each with an id, do
     events.push(event)
     if (event.data.type === 'done') {
       // The reply is stored before `done` is sent, so its id can be fetched at once.
-      const stored = app.store.getMessage(event.data.message_id)
+      const stored = await app.store.getMessage(event.data.message_id)
       assert.equal(stored?.status, 'complete')
       assert.equal(stored?.content, 'Hello there')
     }
@@ -46,7 +46,7 @@ test('a streamed reply: SSE headers, start, tokens and done, each with an id, do
     { role: 'user', content: 'Say hello', status: 'complete', model: null, tokens_used: null, prompt_tokens: null, done_reason: null },
     { role: 'assistant', content: 'Hello there', status: 'complete', model: 'llama3.2', tokens_used: 3, prompt_tokens: done.prompt_tokens, done_reason: 'stop' },
   ])
-  assert.equal(app.store.getMessage(start.user_message_id)?.role, 'user')
+  assert.equal((await app.store.getMessage(start.user_message_id))?.role, 'user')
 })
 
 test('stream:false answers one JSON object with the stored reply', async (t) => {
@@ -61,7 +61,7 @@ test('stream:false answers one JSON object with the stored reply', async (t) => 
   assert.equal(body.tokens_used, 2)
   assert.equal(body.done_reason, 'stop')
   assert.match(body.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
-  assert.equal(app.store.getMessage(body.id)?.content, 'Four.')
+  assert.equal((await app.store.getMessage(body.id))?.content, 'Four.')
   assert.equal(fake.chatRequests()[0]!.body.model, 'qwen3:8b')
 })
 
@@ -119,11 +119,11 @@ test('an unknown session id creates that session; its first message sets the tit
   const message = 'Explain the difference between processes and threads in operating systems\nwith examples'
   const { events } = await readSse(await chat.fetch(chatRequest({ message, session_id: sessionId }), app))
   assert.equal(events[0]!.data.session_id, sessionId.toLowerCase())
-  const session = app.store.getSession(sessionId.toLowerCase(), LOCAL_USER_ID)
+  const session = await app.store.getSession(sessionId.toLowerCase(), LOCAL_USER_ID)
   assert.equal(session?.title, 'Explain the difference between processes and threads in')
   assert.equal(session?.message_count, 2)
   await readSse(await chat.fetch(chatRequest({ message: 'Another topic', session_id: sessionId }), app))
-  assert.equal(app.store.getSession(sessionId.toLowerCase(), LOCAL_USER_ID)?.title, session?.title)
+  assert.equal((await app.store.getSession(sessionId.toLowerCase(), LOCAL_USER_ID))?.title, session?.title)
 })
 
 test('text of any kind keeps the SSE framing and is stored as sent', async (t) => {
@@ -312,7 +312,7 @@ test('an error line mid-stream ends the stream with one error event; the partial
     ['user', 'go', 'complete'],
     ['assistant', 'Partial', 'error'],
   ])
-  assert.equal(last.message_id, app.store.listMessages(last.session_id, 10, null).items[1]!.id)
+  assert.equal(last.message_id, (await app.store.listMessages(last.session_id, 10, null)).items[1]!.id)
   assert.equal(app.generations.size, 0)
 })
 

@@ -57,7 +57,7 @@ test('concurrent conversations spread over every host that has the model; each s
   for (const response of await Promise.all(pending)) assert.equal((await readSse(response)).events.at(-1)!.data.type, 'done')
 
   // Each conversation's second and third turns go to the host of its first.
-  const firstHost = sessions.map((sessionId) => app.store.sessionHost(sessionId))
+  const firstHost = await Promise.all(sessions.map((sessionId) => app.store.sessionHost(sessionId)))
   assert.equal(new Set(firstHost).size, 3)
   for (const turn of ['second', 'third']) {
     for (const sessionId of sessions) {
@@ -66,7 +66,7 @@ test('concurrent conversations spread over every host that has the model; each s
       assert.equal(answer.status, 200)
     }
   }
-  assert.deepEqual(sessions.map((sessionId) => app.store.sessionHost(sessionId)), firstHost, 'every conversation stayed on its host')
+  assert.deepEqual(await Promise.all(sessions.map((sessionId) => app.store.sessionHost(sessionId))), firstHost, 'every conversation stayed on its host')
   assert.deepEqual(chatsPerHost(fakes), [6, 6, 6])
   assert.equal(app.ollama.stats.warmTurns, 12)
   assert.equal(app.ollama.stats.pinnedTurns, 12)
@@ -77,20 +77,20 @@ test('a busy host and a dead host are skipped with no client-visible error, and 
   const app = poolApp(t, fakes, { OLLAMA_PROBE_INTERVAL: '1h' })
   const sessionId = randomUUID()
   assert.equal((await chatJson(app, { message: 'one', session_id: sessionId })).status, 200)
-  const first = app.store.sessionHost(sessionId)!
+  const first = (await app.store.sessionHost(sessionId))!
   const busy = fakes.find((fake) => fake.url === first)!
   busy.scenario = { status: 503 }
   const second = await chatJson(app, { message: 'two', session_id: sessionId })
   assert.equal(second.status, 200, 'the busy host was skipped')
   assert.equal(busy.chatRequests().length, 2, 'it was asked, and said it was busy')
-  const moved = app.store.sessionHost(sessionId)!
+  const moved = (await app.store.sessionHost(sessionId))!
   assert.notEqual(moved, first)
 
   const dead = fakes.find((fake) => fake.url === moved)!
   await dead.close()
   const third = await chatJson(app, { message: 'three', session_id: sessionId })
   assert.equal(third.status, 200, 'the dead host was skipped')
-  const last = app.store.sessionHost(sessionId)!
+  const last = (await app.store.sessionHost(sessionId))!
   assert.ok(last !== moved && last !== first)
   assert.deepEqual(storedMessages(app, sessionId).map((message) => message.status), ['complete', 'complete', 'complete', 'complete', 'complete', 'complete'])
 })
@@ -167,8 +167,8 @@ test('every host down: 503 with Retry-After, the user message kept; /health says
   const refused = await chat.fetch(chatRequest({ message: 'anyone?', session_id: sessionId }), app)
   assert.equal(refused.status, 503)
   assert.ok(refused.headers.get('retry-after'))
-  assert.deepEqual(app.store.listMessages(sessionId, 10, null).items.map((message) => message.role), ['user'])
+  assert.deepEqual((await app.store.listMessages(sessionId, 10, null)).items.map((message) => message.role), ['user'])
   const down = await json(await health.fetch(toRequest('GET /health'), app))
   assert.deepEqual([down.status, down.services.ollama, down.ollama_hosts.up], ['degraded', 'unhealthy', 0])
-  assert.equal(app.store.getSession(sessionId, LOCAL_USER_ID)!.message_count, 1)
+  assert.equal((await app.store.getSession(sessionId, LOCAL_USER_ID))!.message_count, 1)
 })

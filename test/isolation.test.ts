@@ -41,10 +41,11 @@ function comparable(status: number, body: any, id: string): unknown {
 test('two users with keys, random operations on random ids of both: neither reads, changes, streams, cancels or deletes the other\'s data, and the other\'s ids answer as missing ones', async (t) => {
   const fake = await fakeOllama(t)
   const app = testApp(t, fake, { AUTH: 'required', RATE_LIMIT: '0' })
-  const keys = Object.fromEntries((['alice', 'bob'] as const).map((name) => {
-    app.access.store.addUser(name, 'user')
-    return [name, app.access.store.createKey(name).key]
-  })) as Record<Actor, string>
+  const keys = {} as Record<Actor, string>
+  for (const name of ['alice', 'bob'] as const) {
+    await app.access.store.addUser(name, 'user')
+    keys[name] = (await app.access.store.createKey(name)).key
+  }
   const owned: Record<Actor, string[]> = { alice: [], bob: [] }
   const call = (fn: FaasFunction, request: Request, actor: Actor) => fn.fetch(withKey(request, keys[actor]), app)
 
@@ -112,11 +113,11 @@ test('two users with keys, random operations on random ids of both: neither read
 test('another user\'s running reply: stream, cancel, delete and chat on its id answer 404 as for a missing id, and the reply goes on', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['private ', 'words '], paced: true } })
   const app = testApp(t, fake, { AUTH: 'required', RATE_LIMIT: '0' })
-  const key = (name: string) => {
-    app.access.store.addUser(name, 'user')
-    return app.access.store.createKey(name).key
+  const key = async (name: string) => {
+    await app.access.store.addUser(name, 'user')
+    return (await app.access.store.createKey(name)).key
   }
-  const [bobKey, aliceKey] = [key('bob'), key('alice')]
+  const [bobKey, aliceKey] = [await key('bob'), await key('alice')]
   const sessionId = randomUUID()
   fake.release(1)
   const running = sseEvents(await chat.fetch(withKey(chatRequest({ message: 'bob thinking', session_id: sessionId }), bobKey), app))

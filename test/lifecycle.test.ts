@@ -22,10 +22,10 @@ test('a client that disconnects after two tokens: the reply goes on and is store
   const events = await takeText(sseEvents(response), 't0 t1 ')
   client.abort()
   const { session_id: sessionId, message_id: messageId } = events[0]!.data
-  assert.equal(app.store.getMessage(messageId)?.status, 'streaming')
+  assert.equal((await app.store.getMessage(messageId))?.status, 'streaming')
   fake.release(TOKENS.length)
   await fake.waitFor(() => app.generations.size === 0)
-  const stored = app.store.getMessage(messageId)!
+  const stored = (await app.store.getMessage(messageId))!
   assert.equal(stored.status, 'complete')
   assert.equal(stored.content, FULL_REPLY)
   assert.equal(fake.chatRequests()[0]!.abortedAt, null, 'Ollama was stopped when the client left')
@@ -128,7 +128,7 @@ test('cancel while Ollama has not answered yet: the request is aborted and the c
 
 test('stream and cancel are 404 when nothing runs, and 400 for an id that is not a UUID', async (t) => {
   const app = testApp(t, null)
-  const id = app.store.createSession().id
+  const id = (await app.store.createSession()).id
   for (const fn of [sessionStream, sessionCancel]) {
     const method = fn === sessionStream ? 'GET' : 'POST'
     const suffix = fn === sessionStream ? 'stream' : 'cancel'
@@ -151,8 +151,8 @@ test('the text is checkpointed while tokens flow, one UPDATE per interval rather
   const response = await chat.fetch(chatRequest({ message: 'go', session_id: sessionId }), app)
   const stream = sseEvents(response)
   const messageId = (await take(stream, 1))[0]!.data.message_id
-  await fake.waitFor(() => app.store.getMessage(messageId)?.content === many.join(''))
-  assert.equal(app.store.getMessage(messageId)?.status, 'streaming')
+  await fake.waitFor(() => String(app.store.db.prepare('SELECT content FROM messages WHERE id = ?').get(messageId)?.content) === many.join(''))
+  assert.equal((await app.store.getMessage(messageId))?.status, 'streaming')
   const writes = Number(app.store.db.prepare('SELECT count(*) AS n FROM content_writes').get()!.n)
   assert.ok(writes >= 1 && writes <= 3, `${writes} content writes for 200 tokens`)
   await app.generations.cancel(sessionId)
@@ -175,7 +175,7 @@ test('once shutdown has begun, new chats are refused with 503 and Retry-After, a
   const refused = await chat.fetch(chatRequest({ message: 'too late' }), app)
   assert.equal(refused.status, 503)
   assert.ok(refused.headers.get('retry-after'))
-  assert.equal(app.store.listSessions(LOCAL_USER_ID, 10, null).items.length, 0)
+  assert.equal((await app.store.listSessions(LOCAL_USER_ID, 10, null)).items.length, 0)
 })
 
 test('a client gone before Ollama answered: the reply still runs and is stored complete', async (t) => {
@@ -189,8 +189,8 @@ test('a client gone before Ollama answered: the reply still runs and is stored c
   assert.equal(((await pending) as Error).name, 'AbortError')
   fake.release(TOKENS.length + 1)
   await fake.waitFor(() => app.generations.size === 0)
-  const [session] = app.store.listSessions(LOCAL_USER_ID, 1, null).items
-  const messages = app.store.listMessages(session!.id, 10, null).items
+  const [session] = (await app.store.listSessions(LOCAL_USER_ID, 1, null)).items
+  const messages = (await app.store.listMessages(session!.id, 10, null)).items
   assert.deepEqual(messages.map((message) => [message.role, message.content, message.status]), [
     ['user', 'answer me later', 'complete'],
     ['assistant', FULL_REPLY, 'complete'],

@@ -93,8 +93,8 @@ test('counters move by exactly what happened: N chats of k tokens, problems by k
 
 test('with AUTH required, /metrics needs an admin key', async (t) => {
   const { url, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
-  const admin = userWithKey('ops', 'admin')
-  const user = userWithKey('dev')
+  const admin = await userWithKey('ops', 'admin')
+  const user = await userWithKey('dev')
   assert.equal((await fetch(`${url}/metrics`)).status, 401)
   assert.equal((await fetch(`${url}/metrics`, { headers: user.headers })).status, 403)
   const scraped = await fetch(`${url}/metrics`, { headers: admin.headers })

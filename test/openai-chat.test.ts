@@ -165,7 +165,7 @@ test('each error class: 400 with param, 401, 404, 429, 5xx, each in OpenAI\'s er
   await rejectsAs(client.chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: 'x' }] }), OpenAI.InternalServerError, (error) => assert.match(error.message, /llama runner/))
 
   const guarded = await authServer(t, fake, { RATE_LIMIT: '2/min' })
-  const keyed = guarded.userWithKey('sdk')
+  const keyed = await guarded.userWithKey('sdk')
   await rejectsAs(new OpenAI({ baseURL: `${guarded.url}/v1`, apiKey: 'cko_wrong', maxRetries: 0 }).chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: 'x' }] }), OpenAI.AuthenticationError)
   const sdk = new OpenAI({ baseURL: `${guarded.url}/v1`, apiKey: keyed.key, maxRetries: 0 })
   await sdk.chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: 'x' }] })

@@ -89,8 +89,8 @@ test('item_reference items (the AI SDK\'s earlier turns when store is on) are re
   const fake = await fakeOllama(t)
   const server = await authServer(t, fake, { RATE_LIMIT: '0' })
   const sdk = (key: string) => new OpenAI({ baseURL: `${server.url}/v1`, apiKey: key, maxRetries: 0 })
-  const alice = sdk(server.userWithKey('alice').key)
-  const bob = sdk(server.userWithKey('bob').key)
+  const alice = sdk((await server.userWithKey('alice')).key)
+  const bob = sdk((await server.userWithKey('bob')).key)
 
   fake.next({ tokens: ['Paris.'] })
   const first = await alice.responses.create({ model: 'llama3.2', input: 'Capital of France?' })

@@ -84,7 +84,7 @@ test('the responses.stream() helper: events in order with rising sequence number
   ])
   assert.deepEqual(events.map((event) => event.sequence_number), events.map((_, index) => index))
   assert.equal(new Set(events.filter((event) => event.response).map((event) => event.response.id)).size, 1)
-  const stored = server.app.responses.store.get(final.id, 'local')!
+  const stored = (await server.app.responses.store.get(final.id, 'local'))!
   assert.equal(stored.status, 'completed')
   assert.equal(stored.output_text, 'one two three')
 })
@@ -205,8 +205,8 @@ test('conversations end to end: create with items, metadata, items added, listed
 test('isolation on every OpenAI route: another user\'s responses and conversations answer exactly as missing ones', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['mine'] } })
   const { url, userWithKey } = await authServer(t, fake, { RATE_LIMIT: '0' })
-  const alice = new OpenAI({ baseURL: `${url}/v1`, apiKey: userWithKey('alice').key, maxRetries: 0 })
-  const bobKey = userWithKey('bob').key
+  const alice = new OpenAI({ baseURL: `${url}/v1`, apiKey: (await userWithKey('alice')).key, maxRetries: 0 })
+  const bobKey = (await userWithKey('bob')).key
   const bob = new OpenAI({ baseURL: `${url}/v1`, apiKey: bobKey, maxRetries: 0 })
   const response = await alice.responses.create({ model: 'llama3.2', input: 'alice secret' })
   const conversation = await alice.conversations.create({ items: [{ type: 'message', role: 'user', content: 'alice diary' }] })

@@ -120,7 +120,7 @@ test('when the final write does not land, the client gets error, not done, and t
   assert.equal(last.error, 'The reply could not be stored.')
   assert.ok(!rest.some((event) => event.data.type === 'done'))
   assert.ok(log.entries.some((entry) => entry.level === 'error' && entry.message === 'reply could not be stored' && /no longer streaming/.test(String(entry.fields.error))))
-  assert.equal(app.store.getMessage(messageId)!.status, 'interrupted', 'nothing overwrote the row')
+  assert.equal((await app.store.getMessage(messageId))!.status, 'interrupted', 'nothing overwrote the row')
 })
 
 test('when a checkpoint finds its row gone, the reply stops: Ollama is aborted and the client gets error', async (t) => {

@@ -22,8 +22,8 @@ test('generated requests at every endpoint: never a 5xx, problems for 4xx, and a
   const fake = await fakeOllama(t, { scenario: { tokens: ['ok'] } })
   const app = testApp(t, fake, { MAX_MESSAGE_CHARS: '200', MAX_BODY_BYTES: '4KiB' })
   const dispatcher = createDispatcher(FUNCTIONS, app)
-  const existing = app.store.createSession({ title: 'existing', system: 'be brief' }).id
-  app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: existing, content: 'hello' })
+  const existing = (await app.store.createSession({ title: 'existing', system: 'be brief' })).id
+  await app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: existing, content: 'hello' })
 
   const pathId = fc.oneof(fc.constant(existing), fc.uuid().map(String), fc.string({ maxLength: 40 }).map(encodeURIComponent), fc.constantFrom('..', '%00', '%ZZ', 'a/b', ' '))
   const path = fc.oneof(
@@ -115,7 +115,7 @@ test('a lone surrogate, which SQLite cannot store exactly, is refused with 400 i
   const response = await dispatcher.fetch(chatRequest({ message: 'broken \ud83d text' }))
   assert.equal(response.status, 400)
   assert.match(JSON.stringify((await json(response)).errors), /lone surrogate/)
-  assert.equal(app.store.listSessions(LOCAL_USER_ID, 1, null).items.length, 0)
+  assert.equal((await app.store.listSessions(LOCAL_USER_ID, 1, null)).items.length, 0)
 })
 
 test('over sockets: a body one byte over MAX_BODY_BYTES is 413; a slow-loris body is cut at READ_TIMEOUT', async (t) => {

@@ -27,7 +27,7 @@ test('by default the server listens on loopback and allows no cross-origin reads
 
 test('on loopback a foreign Host (DNS rebinding) gets 403; local names, IP literals and ALLOWED_HOSTS pass', async (t) => {
   const { url, app } = await testServer(t, null, { ALLOWED_HOSTS: 'chat.home.arpa' })
-  app.store.createSession({ title: 'secret diary entry' })
+  await app.store.createSession({ title: 'secret diary entry' })
   const refused = await getWithHost(url, '/v1/sessions', 'evil.example:8080')
   assert.equal(refused.status, 403)
   assert.equal(JSON.parse(refused.body).type, 'https://api.chat-ollama.com/errors/forbidden')

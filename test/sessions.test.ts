@@ -28,7 +28,7 @@ test('create: 201 with the session and its Location; title and system prompt opt
   const titled = await json(await sessionsCreate.fetch(toRequest('POST /v1/sessions', { title: '  Trip plans ', system: 'You are a travel agent.' }), app))
   assert.equal(titled.title, 'Trip plans')
   assert.equal(titled.message_count, 1)
-  assert.deepEqual(app.store.history(titled.id), [{ role: 'system', content: 'You are a travel agent.' }])
+  assert.deepEqual(await app.store.history(titled.id), [{ role: 'system', content: 'You are a travel agent.' }])
 })
 
 test('create refuses bad bodies with 400 and stores nothing', async (t) => {
@@ -63,7 +63,7 @@ test('get: the session with its message count; 404 when absent; 400 for an id th
 
 test('rename: trimmed title, newer updated_at; 404, 400 and 415 change nothing', async (t) => {
   const app = testApp(t, null)
-  const created = app.store.createSession()
+  const created = await app.store.createSession()
   await new Promise((resolve) => setTimeout(resolve, 5))
   const renamed = await sessionUpdate.fetch(toRequest(`PATCH /v1/sessions/${created.id}`, { title: '  Renamed  ' }), app)
   assert.equal(renamed.status, 200)
@@ -77,14 +77,14 @@ test('rename: trimmed title, newer updated_at; 404, 400 and 415 change nothing',
   }
   assert.equal((await sessionUpdate.fetch(toRequest(`PATCH /v1/sessions/${created.id}`, 'title', { 'content-type': 'text/plain' }), app)).status, 415)
   assert.equal((await sessionUpdate.fetch(toRequest(`PATCH /v1/sessions/${created.id}`), app)).status, 400)
-  assert.equal(app.store.getSession(created.id, LOCAL_USER_ID)?.title, 'Renamed')
+  assert.equal((await app.store.getSession(created.id, LOCAL_USER_ID))?.title, 'Renamed')
 })
 
 test('delete: 204 and the messages go too; 404 after; 409 while a reply runs', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['a', 'b'], stallAfterTokens: 1 } })
   const app = testApp(t, fake)
-  const done = app.store.createSession({ system: 'x' })
-  app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: done.id, content: 'hi' })
+  const done = await app.store.createSession({ system: 'x' })
+  await app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: done.id, content: 'hi' })
   const deleted = await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${done.id}`), app)
   assert.equal(deleted.status, 204)
   assert.equal(await deleted.text(), '')
@@ -92,10 +92,10 @@ test('delete: 204 and the messages go too; 404 after; 409 while a reply runs', a
   assert.equal((await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${done.id}`), app)).status, 404)
 
   const running = await chat.fetch(chatRequest({ message: 'long reply' }), app)
-  const sessionId = app.store.listSessions(LOCAL_USER_ID, 1, null).items[0]!.id
+  const sessionId = (await app.store.listSessions(LOCAL_USER_ID, 1, null)).items[0]!.id
   const conflict = await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${sessionId}`), app)
   assert.equal(conflict.status, 409)
-  assert.equal(app.store.getSession(sessionId, LOCAL_USER_ID)?.message_count, 2)
+  assert.equal((await app.store.getSession(sessionId, LOCAL_USER_ID))?.message_count, 2)
   await app.generations.cancel(sessionId)
   await readSse(running)
   assert.equal((await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${sessionId}`), app)).status, 204)
@@ -103,7 +103,8 @@ test('delete: 204 and the messages go too; 404 after; 409 while a reply runs', a
 
 test('the session list walks 1,000 sessions newest first, with inserts between pages, without a repeat or a gap', async (t) => {
   const app = testApp(t, null)
-  const original = new Set(Array.from({ length: 1000 }, () => app.store.createSession().id))
+  const original = new Set<string>()
+  for (let index = 0; index < 1000; index++) original.add((await app.store.createSession()).id)
   const seen: string[] = []
   let cursor: string | null = null
   let previous: { updated_at: string; id: string } | undefined
@@ -121,7 +122,7 @@ test('the session list walks 1,000 sessions newest first, with inserts between p
       seen.push(session.id)
     }
     // New sessions arrive while the client pages; they belong before the first page, not in the walk.
-    app.store.createSession()
+    await app.store.createSession()
     cursor = page.next_cursor
   } while (cursor)
   assert.equal(new Set(seen).size, seen.length, 'a session was listed twice')
@@ -129,7 +130,7 @@ test('the session list walks 1,000 sessions newest first, with inserts between p
 })
 
 /** Walks every page of GET /v1/sessions with `query`, running `between` after each page. */
-async function walkSessions(app: Parameters<typeof sessionsList.fetch>[1], query: string, between: () => void): Promise<string[]> {
+async function walkSessions(app: Parameters<typeof sessionsList.fetch>[1], query: string, between: () => void | Promise<void>): Promise<string[]> {
   const seen: string[] = []
   let cursor: string | null = null
   do {
@@ -137,7 +138,7 @@ async function walkSessions(app: Parameters<typeof sessionsList.fetch>[1], query
     assert.equal(response.status, 200)
     const page: { sessions: Array<{ id: string }>; next_cursor: string | null } = await json(response)
     seen.push(...page.sessions.map((session) => session.id))
-    between()
+    await between()
     cursor = page.next_cursor
   } while (cursor)
   return seen
@@ -159,8 +160,8 @@ test('order=updated is live: a session updated while a client pages jumps ahead 
   const ids = seedSessions(app, 30)
   // The least recently updated session, still ahead of the walk, is renamed after the first page.
   let renamed = false
-  const seen = await walkSessions(app, '', () => {
-    if (!renamed) app.store.renameSession(ids[0]!, LOCAL_USER_ID, 'touched')
+  const seen = await walkSessions(app, '', async () => {
+    if (!renamed) await app.store.renameSession(ids[0]!, LOCAL_USER_ID, 'touched')
     renamed = true
   })
   assert.ok(!seen.includes(ids[0]!), 'as the README says, the updated session moved ahead of the cursor')
@@ -171,10 +172,10 @@ test('order=created walks every session exactly once, oldest first, while sessio
   const app = testApp(t, null)
   const ids = seedSessions(app, 95)
   let page = 0
-  const seen = await walkSessions(app, '&order=created', () => {
-    app.store.renameSession(ids[(page * 7) % 95]!, LOCAL_USER_ID, `touched ${page}`)
-    app.store.renameSession(ids[94 - page]!, LOCAL_USER_ID, `touched again ${page}`)
-    app.store.createSession()
+  const seen = await walkSessions(app, '&order=created', async () => {
+    await app.store.renameSession(ids[(page * 7) % 95]!, LOCAL_USER_ID, `touched ${page}`)
+    await app.store.renameSession(ids[94 - page]!, LOCAL_USER_ID, `touched again ${page}`)
+    await app.store.createSession()
     page++
   })
   assert.equal(new Set(seen).size, seen.length, 'a session was listed twice')
@@ -187,8 +188,8 @@ test('order=created walks every session exactly once, oldest first, while sessio
 
 test('the message list walks 1,000 messages oldest first, with messages arriving between pages, without a repeat or a gap', async (t) => {
   const app = testApp(t, null)
-  const session = app.store.createSession()
-  for (let index = 0; index < 1000; index++) app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: `m${index}` })
+  const session = await app.store.createSession()
+  for (let index = 0; index < 1000; index++) await app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: `m${index}` })
   const seen: string[] = []
   let cursor: string | null = null
   let arrived = 0
@@ -199,7 +200,7 @@ test('the message list walks 1,000 messages oldest first, with messages arriving
     const page: { session_id: string; messages: Array<{ content: string }>; next_cursor: string | null } = await json(response)
     assert.equal(page.session_id, session.id)
     seen.push(...page.messages.map((message) => message.content))
-    if (arrived < 5) app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: `m${1000 + arrived++}` })
+    if (arrived < 5) await app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: `m${1000 + arrived++}` })
     cursor = page.next_cursor
   } while (cursor)
   assert.deepEqual(seen, Array.from({ length: 1000 + arrived }, (_, index) => `m${index}`))
@@ -223,7 +224,7 @@ test('messages carry model, tokens_used and status where they apply', async (t) 
 
 test('bad limits and cursors are 400 validation problems; an absent session 404', async (t) => {
   const app = testApp(t, null)
-  const session = app.store.createSession()
+  const session = await app.store.createSession()
   const sessionsCases = ['limit=0', 'limit=201', 'limit=ten', 'limit=1&limit=2', 'cursor=bogus', `cursor=${encodeCursor(['not a time', randomUUID()])}`, 'cursor=a%20b']
   for (const query of sessionsCases) {
     const response = await sessionsList.fetch(toRequest(`GET /v1/sessions?${query}`), app)

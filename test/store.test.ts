@@ -24,7 +24,7 @@ test('a new database gets every migration, recorded with its checksum, and the P
   assert.ok(Number(store.db.prepare('PRAGMA busy_timeout').get()!.timeout) > 0)
 })
 
-test('responses stored before migration 011 are read whole after it (their request moved to a table of its own)', () => {
+test('responses stored before migration 011 are read whole after it (their request moved to a table of its own)', async () => {
   const path = tempDb()
   const before = new ChatStore(path, { migrations: bundledMigrations().filter((migration) => migration.version < 11) })
   before.db.prepare(
@@ -33,20 +33,20 @@ test('responses stored before migration 011 are read whole after it (their reque
   ).run(JSON.stringify([{ id: 'msg_1', role: 'user', text: 'Capital of France?' }]), JSON.stringify({ max_output_tokens: null, temperature: null, top_p: null, metadata: {}, text_format: { type: 'text' }, store: true }))
   before.close()
   const after = new ChatStore(path)
-  const response = new ResponseStore(after.db).get('resp_old', 'local')!
+  const response = (await new ResponseStore(after.db).get('resp_old', 'local'))!
   assert.deepEqual([response.instructions, response.input, response.output_text, response.tool_calls, response.params.store], ['Be terse.', [{ id: 'msg_1', role: 'user', text: 'Capital of France?' }], 'Paris.', [], true])
   after.close()
 })
 
-test('a restart on an existing database keeps its data and applies nothing twice', () => {
+test('a restart on an existing database keeps its data and applies nothing twice', async () => {
   const path = tempDb()
   const first = new ChatStore(path)
-  const session = first.createSession({ title: 'kept' })
-  first.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: 'hello' })
+  const session = await first.createSession({ title: 'kept' })
+  await first.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: 'hello' })
   first.close()
   const second = new ChatStore(path)
-  assert.equal(second.getSession(session.id, LOCAL_USER_ID)?.title, 'kept')
-  assert.equal(second.getSession(session.id, LOCAL_USER_ID)?.message_count, 1)
+  assert.equal((await second.getSession(session.id, LOCAL_USER_ID))?.title, 'kept')
+  assert.equal((await second.getSession(session.id, LOCAL_USER_ID))?.message_count, 1)
   assert.equal(Number(second.db.prepare('SELECT count(*) AS n FROM schema_migrations').get()!.n), bundledMigrations().length)
   second.close()
 })
@@ -91,15 +91,15 @@ test('a failing migration is rolled back whole and named', () => {
   db.close()
 })
 
-test('deleting a session removes its messages', (t) => {
+test('deleting a session removes its messages', async (t) => {
   const store = new ChatStore(':memory:')
   t.after(() => store.close())
-  const session = store.createSession({ system: 'be brief' })
-  store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: 'hi' })
-  assert.equal(store.getSession(session.id, LOCAL_USER_ID)?.message_count, 2)
-  assert.equal(store.deleteSession(session.id, LOCAL_USER_ID), true)
+  const session = await store.createSession({ system: 'be brief' })
+  await store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: 'hi' })
+  assert.equal((await store.getSession(session.id, LOCAL_USER_ID))?.message_count, 2)
+  assert.equal(await store.deleteSession(session.id, LOCAL_USER_ID), true)
   assert.equal(store.db.prepare('SELECT count(*) AS n FROM messages').get()!.n, 0)
-  assert.equal(store.deleteSession(session.id, LOCAL_USER_ID), false)
+  assert.equal(await store.deleteSession(session.id, LOCAL_USER_ID), false)
 })
 
 test('titles come from the first line, cut at a word boundary to 60 characters', () => {

@@ -14,12 +14,12 @@ test('MAX_CONCURRENT_CHATS_PER_USER: past it a user gets 429 with Retry-After on
   // Each reply sends one token and then waits until it is cancelled.
   const fake = await fakeOllama(t, { scenario: { tokens: ['a', 'b'], stallAfterTokens: 1 } })
   const app = testApp(t, fake, { AUTH: 'required', RATE_LIMIT: '0', MAX_CONCURRENT_CHATS_PER_USER: '2' })
-  const keyOf = (name: string) => {
-    app.access.store.addUser(name, 'user')
-    return { authorization: `Bearer ${app.access.store.createKey(name).key}` }
+  const keyOf = async (name: string) => {
+    await app.access.store.addUser(name, 'user')
+    return { authorization: `Bearer ${(await app.access.store.createKey(name)).key}` }
   }
-  const alice = keyOf('alice')
-  const bob = keyOf('bob')
+  const alice = await keyOf('alice')
+  const bob = await keyOf('bob')
 
   const running: string[] = []
   for (let index = 0; index < 2; index++) {

@@ -20,9 +20,9 @@ export class AdminActions {
     this.actor = actor
   }
 
-  addUser(name: string, role: Role): User {
-    const user = this.store.addUser(name, role)
-    this.audit('user_add', `user:${user.name}`)
+  async addUser(name: string, role: Role): Promise<User> {
+    const user = await this.store.addUser(name, role)
+    await this.audit('user_add', `user:${user.name}`)
     return user
   }
 
@@ -31,27 +31,27 @@ export class AdminActions {
    * this once. An admin minting a key for another user can read that user's chats with it, so
    * that is audited as an admin read of them too.
    */
-  createKey(userName: string, { name, expiresIn }: { name?: string | undefined; expiresIn?: string | undefined } = {}): { key: string; info: ApiKeyInfo } {
+  async createKey(userName: string, { name, expiresIn }: { name?: string | undefined; expiresIn?: string | undefined } = {}): Promise<{ key: string; info: ApiKeyInfo }> {
     let expiresAt: string | null = null
     if (expiresIn !== undefined) {
       const ms = parseDuration(expiresIn)
       if (ms === undefined || ms <= 0 || ms > MAX_KEY_LIFETIME_MS) throw new AccessError('invalid', `"${expiresIn}" is not a duration from 1s to 87600h (10 years), such as 24h or 720h`)
       expiresAt = new Date(Date.now() + ms).toISOString()
     }
-    const created = this.store.createKey(userName, { ...(name ? { name } : {}), expiresAt })
-    this.audit('key_create', `key:${created.info.id} user:${created.info.user_name}`)
-    if (this.actor.userId !== null && this.actor.userId !== created.info.user_id) this.audit('admin_read', `keys_for:${created.info.user_name}`)
+    const created = await this.store.createKey(userName, { ...(name ? { name } : {}), expiresAt })
+    await this.audit('key_create', `key:${created.info.id} user:${created.info.user_name}`)
+    if (this.actor.userId !== null && this.actor.userId !== created.info.user_id) await this.audit('admin_read', `keys_for:${created.info.user_name}`)
     return created
   }
 
-  revokeKey(id: string): ApiKeyInfo {
-    const info = this.store.revokeKey(id)
-    this.audit('key_revoke', `key:${id}`)
+  async revokeKey(id: string): Promise<ApiKeyInfo> {
+    const info = await this.store.revokeKey(id)
+    await this.audit('key_revoke', `key:${id}`)
     return info
   }
 
-  private audit(action: string, target: string): void {
-    this.store.audit({ ...this.actor, action, target, outcome: 'ok' })
+  private async audit(action: string, target: string): Promise<void> {
+    await this.store.audit({ ...this.actor, action, target, outcome: 'ok' })
   }
 }
 

@@ -71,25 +71,25 @@ export class AccessControl {
    * 403 (not an admin, or a cookie on a cross-site write) or 429 (too many failures, or requests).
    * `onRateLimit` gets the user's bucket, for the RateLimit headers, also when it refuses.
    */
-  principalFor(request: Request, access: Access, onRateLimit: (state: RateLimitState) => void): Principal {
+  async principalFor(request: Request, access: Access, onRateLimit: (state: RateLimitState) => void): Promise<Principal> {
     if (access === 'public') return ANONYMOUS
-    const principal = this.config.auth === 'off' ? LOCAL_PRINCIPAL : this.authenticate(request)
+    const principal = this.config.auth === 'off' ? LOCAL_PRINCIPAL : await this.authenticate(request)
     if (access === 'admin' && principal.role !== 'admin') {
       throw new HttpProblem(403, 'forbidden', 'This route is for admins.')
     }
-    if (this.perUser && principal.via !== 'local') this.limit(principal, request, onRateLimit)
+    if (this.perUser && principal.via !== 'local') await this.limit(principal, request, onRateLimit)
     return principal
   }
 
   /** Checks an API key presented to sign in (the page's form); throws 401 or 429 like a bad Bearer key. */
-  signIn(request: Request, key: string): Authenticated {
+  async signIn(request: Request, key: string): Promise<Authenticated> {
     const address = clientAddress(request)
-    const signedIn = looksLikeApiKey(key) ? this.store.authenticateKey(key) : undefined
+    const signedIn = looksLikeApiKey(key) ? await this.store.authenticateKey(key) : undefined
     if (!signedIn) {
-      this.failed(address, 'login')
+      await this.failed(address, 'login')
       throw unauthorized('That API key is not valid: it is unknown, revoked or expired.')
     }
-    this.store.audit({ userId: signedIn.user.id, keyId: signedIn.keyId, address, action: 'login', outcome: 'ok' })
+    await this.store.audit({ userId: signedIn.user.id, keyId: signedIn.keyId, address, action: 'login', outcome: 'ok' })
     return signedIn
   }
 
@@ -108,7 +108,7 @@ export class AccessControl {
    * A presented key is checked first: a valid one always works, so failures from an address
    * (behind a proxy: every user's) never lock out a valid key. Only wrong keys are counted.
    */
-  private authenticate(request: Request): Principal {
+  private async authenticate(request: Request): Promise<Principal> {
     const address = clientAddress(request)
     // An empty header is no credential at all, not a guess.
     const authorization = request.headers.get('authorization') || null
@@ -118,30 +118,30 @@ export class AccessControl {
     }
     if (authorization !== null) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
-      const signedIn = match && looksLikeApiKey(match[1]!) ? this.store.authenticateKey(match[1]!) : undefined
+      const signedIn = match && looksLikeApiKey(match[1]!) ? await this.store.authenticateKey(match[1]!) : undefined
       if (!signedIn) {
-        this.failed(address, 'authenticate')
+        await this.failed(address, 'authenticate')
         throw unauthorized('The API key is not valid: it is unknown, revoked or expired, or not sent as Authorization: Bearer <key>.')
       }
-      return this.principalOf(signedIn, 'key')
+      return await this.principalOf(signedIn, 'key')
     }
     // Not counted: a cookie token is 32 random bytes, and a stale one is a browser whose sign-in ended.
-    const signedIn = this.store.authenticateCookie(token!)
+    const signedIn = await this.store.authenticateCookie(token!)
     if (!signedIn) {
       throw unauthorized('Your sign-in has ended (signed out, or its key was revoked or expired); sign in again.')
     }
     if (!SAFE_METHODS.has(request.method) && !isSameOrigin(request)) {
       throw new HttpProblem(403, 'forbidden', 'A change made with the page\'s sign-in must come from the page itself (same origin).')
     }
-    return this.principalOf(signedIn, 'cookie')
+    return await this.principalOf(signedIn, 'cookie')
   }
 
-  private principalOf({ user, keyId }: Authenticated, via: 'key' | 'cookie'): Principal {
-    this.noteKeyUse(keyId)
+  private async principalOf({ user, keyId }: Authenticated, via: 'key' | 'cookie'): Promise<Principal> {
+    await this.noteKeyUse(keyId)
     return { userId: user.id, name: user.name, role: user.role, keyId, via }
   }
 
-  private limit(principal: Principal, request: Request, onRateLimit: (state: RateLimitState) => void): void {
+  private async limit(principal: Principal, request: Request, onRateLimit: (state: RateLimitState) => void): Promise<void> {
     const { requests, windowMs } = this.config.rateLimit!
     const answer = this.perUser!.take(principal.userId)
     onRateLimit({ answer, policy: `"per-user";q=${requests};w=${Math.round(windowMs / 1000)}` })
@@ -149,7 +149,7 @@ export class AccessControl {
     const now = Date.now()
     if (now - (this.rateLimitAudited.get(principal.userId) ?? 0) >= RATE_LIMIT_AUDIT_MS) {
       this.rateLimitAudited.set(principal.userId, now)
-      this.store.audit({ userId: principal.userId, keyId: principal.keyId, address: clientAddress(request), action: 'rate_limited', outcome: 'denied' })
+      await this.store.audit({ userId: principal.userId, keyId: principal.keyId, address: clientAddress(request), action: 'rate_limited', outcome: 'denied' })
     }
     throw new HttpProblem(429, 'rate_limit', `You sent more than ${requests} requests in ${Math.round(windowMs / 1000)} s (RATE_LIMIT); try again in ${answer.retryAfterSeconds} s.`, {
       headers: { 'retry-after': String(answer.retryAfterSeconds) },
@@ -157,22 +157,22 @@ export class AccessControl {
   }
 
   /** Counts a wrong credential from `address`; past FAILURES_PER_MINUTE it is refused with 429 (and no longer audited). */
-  private failed(address: string, action: 'login' | 'authenticate'): void {
+  private async failed(address: string, action: 'login' | 'authenticate'): Promise<void> {
     const answer = this.failures.take(address)
     if (!answer.allowed) {
       throw new HttpProblem(429, 'rate_limit', 'Too many failed sign-ins from this address; try again later.', {
         headers: { 'retry-after': String(answer.retryAfterSeconds) },
       })
     }
-    this.store.audit({ address, action: `${action}_failed`, outcome: 'failed' })
+    await this.store.audit({ address, action: `${action}_failed`, outcome: 'failed' })
     this.log.warn('credential refused', { address, action })
   }
 
-  private noteKeyUse(keyId: string): void {
+  private async noteKeyUse(keyId: string): Promise<void> {
     const now = Date.now()
     if (now - (this.keyUseWritten.get(keyId) ?? 0) < KEY_USE_WRITE_MS) return
     this.keyUseWritten.set(keyId, now)
-    this.store.recordKeyUse(keyId)
+    await this.store.recordKeyUse(keyId)
   }
 }
 

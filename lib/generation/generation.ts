@@ -69,6 +69,8 @@ export class Generation {
   private unsentText = ''
   private flushScheduled = false
   private checkpointTimer: NodeJS.Timeout | undefined
+  /** The checkpoint being written, if any; the final write waits for it. */
+  private checkpointing: Promise<void> | undefined
   private stopReason: StopReason | undefined
   private ended = false
   private readonly acceptedAt: number
@@ -132,10 +134,12 @@ export class Generation {
       if (!last?.done) this.stream.abort()
     }
     this.flushTokens()
+    // The final write lands after any checkpoint still in flight, never before it.
+    await this.checkpointing
     return this.finish(last, failure)
   }
 
-  private finish(last: ChatResponse | undefined, failure: string | null): GenerationOutcome {
+  private async finish(last: ChatResponse | undefined, failure: string | null): Promise<GenerationOutcome> {
     const stop = this.stopReason
     const status: FinalStatus =
       stop === 'cancelled' ? 'cancelled' : stop === 'interrupted' ? 'interrupted' : stop || failure !== null || !last?.done ? 'error' : 'complete'
@@ -150,7 +154,7 @@ export class Generation {
       doneReason: complete ? (last.done_reason || 'stop') : status === 'cancelled' ? 'cancelled' : null,
       error: stop && stop !== 'cancelled' ? STOP_ERRORS[stop](this.settings) : status === 'error' ? `Ollama failed during the reply: ${failure ?? 'the stream ended early'}` : null,
     }
-    if (stop !== 'unstored') this.store(outcome)
+    if (stop !== 'unstored') await this.store(outcome)
     this.settings.metrics.reply(outcome.status, outcome.promptTokens, outcome.tokensUsed)
     if (outcome.status === 'complete' || outcome.status === 'cancelled') {
       const total = outcome.promptTokens !== null && outcome.tokensUsed !== null ? outcome.promptTokens + outcome.tokensUsed : null
@@ -173,10 +177,10 @@ export class Generation {
   }
 
   /** The final write; when it does not land, the outcome becomes an error and the log says why. */
-  private store(outcome: GenerationOutcome): void {
+  private async store(outcome: GenerationOutcome): Promise<void> {
     let why: unknown
     try {
-      const stored = this.settings.store.finishReply(this.messageId, {
+      const stored = await this.settings.store.finishReply(this.messageId, {
         content: outcome.content,
         status: outcome.status,
         tokensUsed: outcome.tokensUsed ?? undefined,
@@ -219,9 +223,13 @@ export class Generation {
 
   private readonly checkpoint = (): void => {
     this.checkpointTimer = undefined
+    this.checkpointing = this.saveCheckpoint()
+  }
+
+  private async saveCheckpoint(): Promise<void> {
     let why: unknown
     try {
-      if (this.settings.store.checkpointReply(this.messageId, this.content)) return
+      if (await this.settings.store.checkpointReply(this.messageId, this.content)) return
       why = 'its row is gone or no longer streaming (changed by another process on this database?)'
     } catch (error) {
       // A passing failure (a busy database): the next checkpoint or the final write tries again.

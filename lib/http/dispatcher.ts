@@ -131,10 +131,10 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
   })
 
   for (const { fn, path } of routes) {
-    const handler = (request: IRequest) => {
+    const handler = async (request: IRequest) => {
       const current = state(request)
       current.fn = fn
-      const principal = app.access.principalFor(request, fn.access ?? 'user', (rateLimit) => (current.rateLimit = rateLimit))
+      const principal = await app.access.principalFor(request, fn.access ?? 'user', (rateLimit) => (current.rateLimit = rateLimit))
       return fn.handle(request, { app, params: request.params, url: current.url, requestId: current.requestId, principal })
     }
     router[fn.method.toLowerCase()]!(path, handler)

@@ -29,8 +29,8 @@ export function messageIdOf(itemId: string): string | undefined {
   return hex && `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
-export function conversationObject(app: AppContext, sessionId: string, createdAt: string) {
-  return { id: conversationIdOf(sessionId), object: 'conversation', created_at: unixSeconds(createdAt), metadata: app.store.sessionMetadata(sessionId) }
+export async function conversationObject(app: AppContext, sessionId: string, createdAt: string) {
+  return { id: conversationIdOf(sessionId), object: 'conversation', created_at: unixSeconds(createdAt), metadata: await app.store.sessionMetadata(sessionId) }
 }
 
 export function itemOf(message: Message) {
@@ -50,15 +50,15 @@ export function itemsAsMessages(items: unknown[], limits: InputLimits): Conversa
 }
 
 /** The principal's conversation and its session, or 404 as OpenAI says it. */
-export function ownedConversation(app: AppContext, principal: Principal, conversationId: string) {
-  const sessionId = conversationSession(app, principal, conversationId)
-  return { sessionId, session: app.store.getSession(sessionId, principal.userId)! }
+export async function ownedConversation(app: AppContext, principal: Principal, conversationId: string) {
+  const sessionId = await conversationSession(app, principal, conversationId)
+  return { sessionId, session: (await app.store.getSession(sessionId, principal.userId))! }
 }
 
 /** A message of the conversation, or 404. */
-export function ownedItem(app: AppContext, sessionId: string, itemId: string) {
+export async function ownedItem(app: AppContext, sessionId: string, itemId: string) {
   const messageId = messageIdOf(itemId)
-  const message = messageId && app.store.getSessionMessage(sessionId, messageId)
+  const message = messageId && (await app.store.getSessionMessage(sessionId, messageId))
   if (!message) throw new HttpProblem(404, 'not_found', `Item with id '${itemId}' not found.`)
   return message
 }

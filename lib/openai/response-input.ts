@@ -89,27 +89,32 @@ export const functionCallItemId = (responseId: string, index: number) => `fc_${r
  * message (`msg_…`) or function call (`fc_…`), or a conversation's message. A reference to
  * anything else, another user's items included, is a 400 naming it.
  */
-export function resolveReferences(app: AppContext, principal: Principal, items: SentItem[], path: string): InputItem[] {
-  return items.map((item, index) => {
-    if (item.type !== 'item_reference') return item
-    const found = referencedItem(app, principal, item.id)
+export async function resolveReferences(app: AppContext, principal: Principal, items: SentItem[], path: string): Promise<InputItem[]> {
+  const resolved: InputItem[] = []
+  for (const [index, item] of items.entries()) {
+    if (item.type !== 'item_reference') {
+      resolved.push(item)
+      continue
+    }
+    const found = await referencedItem(app, principal, item.id)
     if (!found) throw unsupported(`${path}[${index}].id`, `${path}[${index}].id: no item with id '${item.id}' was found.`)
-    return found
-  })
+    resolved.push(found)
+  }
+  return resolved
 }
 
-function referencedItem(app: AppContext, principal: Principal, id: string): InputItem | undefined {
+async function referencedItem(app: AppContext, principal: Principal, id: string): Promise<InputItem | undefined> {
   const call = /^fc_([0-9a-f]{32})_(\d{1,4})$/.exec(id)
   if (call) {
-    const made = app.responses.store.get(`resp_${call[1]}`, principal.userId)?.tool_calls[Number(call[2])]
+    const made = (await app.responses.store.get(`resp_${call[1]}`, principal.userId))?.tool_calls[Number(call[2])]
     return made && { type: 'function_call', id, ...made }
   }
   const hex = messageHexOf(id)
   if (!hex) return undefined
-  const response = app.responses.store.get(`resp_${hex}`, principal.userId)
+  const response = await app.responses.store.get(`resp_${hex}`, principal.userId)
   if (response) return { id, role: 'assistant', text: response.output_text }
   const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
-  const message = app.store.getOwnedMessage(uuid, principal.userId)
+  const message = await app.store.getOwnedMessage(uuid, principal.userId)
   return message && { id, role: message.role, text: message.content }
 }
 

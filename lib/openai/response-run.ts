@@ -194,6 +194,8 @@ export class ResponseRun {
   private readonly toolCalls: FunctionCall[] = []
   private stopReason: StopReason | 'timeout' | undefined
   private checkpointTimer: NodeJS.Timeout | undefined
+  /** The checkpoint being written, if any; the end waits for it. */
+  private checkpointing: Promise<void> | undefined
 
   constructor(record: StoredResponse, stream: ChatStream, deps: ResponseRunDeps) {
     this.record = record
@@ -259,7 +261,9 @@ export class ResponseRun {
       clearTimeout(this.checkpointTimer)
       if (!last?.done) this.stream.abort()
     }
-    this.finish(this.endOf(last, failure))
+    // The end is written after any checkpoint still in flight, never before it.
+    await this.checkpointing
+    await this.finish(this.endOf(last, failure))
     return this.record
   }
 
@@ -278,14 +282,14 @@ export class ResponseRun {
     return { ...base, status: 'completed', toolCalls: this.toolCalls }
   }
 
-  private finish(end: ResponseEnd): void {
+  private async finish(end: ResponseEnd): Promise<void> {
     // The status a chat reply would be stored with: the conversation's message, and the metrics.
     const status = end.status === 'completed' || end.status === 'incomplete' ? 'complete' : end.status === 'cancelled' ? 'cancelled' : 'error'
     try {
-      this.deps.responses?.finish(this.record.id, end)
+      await this.deps.responses?.finish(this.record.id, end)
       const conversation = this.deps.conversation
       if (conversation) {
-        conversation.store.finishReply(conversation.replyId, {
+        await conversation.store.finishReply(conversation.replyId, {
           content: end.outputText,
           status,
           tokensUsed: end.usage?.output_tokens,
@@ -314,9 +318,13 @@ export class ResponseRun {
 
   private readonly checkpoint = (): void => {
     this.checkpointTimer = undefined
+    this.checkpointing = this.saveCheckpoint()
+  }
+
+  private async saveCheckpoint(): Promise<void> {
     try {
-      this.deps.responses?.checkpoint(this.record.id, this.record.output_text, this.record.deltas)
-      if (this.deps.conversation) this.deps.conversation.store.checkpointReply(this.deps.conversation.replyId, this.record.output_text)
+      await this.deps.responses?.checkpoint(this.record.id, this.record.output_text, this.record.deltas)
+      if (this.deps.conversation) await this.deps.conversation.store.checkpointReply(this.deps.conversation.replyId, this.record.output_text)
     } catch (error) {
       this.deps.log.warn('response checkpoint failed', { response_id: this.record.id, error })
     }

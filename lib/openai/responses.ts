@@ -64,17 +64,17 @@ function functionTools(tools: CreateResponseBody['tools']): Array<v.InferOutput<
 export type CreateResponseBody = v.InferOutput<typeof CreateResponseBody>
 
 /** A conversation's session, when it is the principal's; 404 as OpenAI says otherwise. */
-export function conversationSession(app: AppContext, principal: Principal, conversationId: string): string {
+export async function conversationSession(app: AppContext, principal: Principal, conversationId: string): Promise<string> {
   const sessionId = sessionIdOf(conversationId)
-  if (!sessionId || !app.store.getSession(sessionId, principal.userId)) {
+  if (!sessionId || !(await app.store.getSession(sessionId, principal.userId))) {
     throw new HttpProblem(404, 'not_found', `Conversation with id '${conversationId}' not found.`, { param: 'conversation' })
   }
   return sessionId
 }
 
 /** A stored response of the principal's, or 404 as OpenAI says it. */
-export function ownedResponse(app: AppContext, principal: Principal, id: string): StoredResponse {
-  const response = app.responses.store.get(id, principal.userId)
+export async function ownedResponse(app: AppContext, principal: Principal, id: string): Promise<StoredResponse> {
+  const response = await app.responses.store.get(id, principal.userId)
   if (!response) throw new HttpProblem(404, 'not_found', `Response with id '${id}' not found.`)
   return response
 }
@@ -91,7 +91,7 @@ export async function followResponse(app: AppContext, principal: Principal, id: 
     if (run) return followEvents(responseEvents(run, after), null, app.config.sseHeartbeatMs)
     await running.settled
   }
-  return followEvents(responseEvents(ownedResponse(app, principal, id), after), null, app.config.sseHeartbeatMs)
+  return followEvents(responseEvents(await ownedResponse(app, principal, id), after), null, app.config.sseHeartbeatMs)
 }
 
 /**
@@ -100,7 +100,7 @@ export async function followResponse(app: AppContext, principal: Principal, id: 
  * `started` settles once Ollama answered (the run), or rejects with a problem; a background
  * response that cannot start is stored `failed` instead.
  */
-export function acceptResponse(app: AppContext, principal: Principal, body: CreateResponseBody, acceptedAt: number): { record: StoredResponse; started: Promise<ResponseRun> } {
+export async function acceptResponse(app: AppContext, principal: Principal, body: CreateResponseBody, acceptedAt: number): Promise<{ record: StoredResponse; started: Promise<ResponseRun> }> {
   const { config } = app
   const tools = functionTools(body.tools)
   const toolChoice = body.tool_choice ?? 'auto'
@@ -118,12 +118,12 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
   if (!isModelAllowed(body.model, app.config.allowedModels)) {
     throw new HttpProblem(404, 'model_not_found', `The model '${body.model}' does not exist or you do not have access to it.`, { param: 'model' })
   }
-  const sessionId = conversationId ? conversationSession(app, principal, conversationId) : null
-  const chain = body.previous_response_id ? app.responses.store.chain(body.previous_response_id, principal.userId) : []
+  const sessionId = conversationId ? await conversationSession(app, principal, conversationId) : null
+  const chain = body.previous_response_id ? await app.responses.store.chain(body.previous_response_id, principal.userId) : []
   if (body.previous_response_id && chain.length === 0) {
     throw new HttpProblem(404, 'not_found', `Previous response with id '${body.previous_response_id}' not found.`, { param: 'previous_response_id' })
   }
-  const input = resolveReferences(app, principal, parseInputItems(body.input, config, 'input', INPUT_ITEM_TYPES), 'input')
+  const input = await resolveReferences(app, principal, parseInputItems(body.input, config, 'input', INPUT_ITEM_TYPES), 'input')
   if (sessionId && (tools.length > 0 || hasFunctionItems(input))) {
     throw unsupported('conversation', 'Function tools and function call items cannot be used in a conversation here (it keeps messages only); chain with previous_response_id instead.')
   }
@@ -161,11 +161,11 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
   const reservation = app.generations.reserve(sessionId ?? record.id, limitedUserOf(principal))
   let replyId: string | null = null
   try {
-    if (store) app.responses.store.insert(record)
+    if (store) await app.responses.store.insert(record)
     if (sessionId) {
       // Messages only: function items were refused above for a conversation.
       const messages = (input as InputMessage[]).map(({ role, text }) => ({ role: role === 'developer' ? 'system' : role, content: text }))
-      replyId = app.store.addResponseTurn(sessionId, principal.userId, messages, body.model)
+      replyId = await app.store.addResponseTurn(sessionId, principal.userId, messages, body.model)
     }
   } catch (error) {
     reservation.release()
@@ -175,7 +175,7 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
   const messages: ChatMessage[] = [
     ...(record.instructions ? [{ role: 'system', content: record.instructions }] : []),
     // Instructions of earlier responses are not carried on; their inputs and outputs are.
-    ...(sessionId ? app.store.history(sessionId) : toOllamaChat([...chain.flatMap(itemsOfResponse), ...input])),
+    ...(sessionId ? await app.store.history(sessionId) : toOllamaChat([...chain.flatMap(itemsOfResponse), ...input])),
   ]
   const options = {
     num_ctx: app.config.defaultNumCtx,
@@ -187,14 +187,14 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
 
   let liveRun: ResponseRun | undefined
   const started = (async () => {
-    const pinned = sessionId ? app.store.sessionHost(sessionId) : null
+    const pinned = sessionId ? await app.store.sessionHost(sessionId) : null
     const ollamaTools = toolChoice === 'none' ? [] : toOllamaTools(tools.map(({ name, description, parameters }) => ({ type: 'function' as const, function: { name, ...(description ? { description } : {}), ...(parameters ? { parameters } : {}) } })))
     const lease = await app.ollama.startChat(
       { model: body.model, messages, options, ...(ollamaFormat ? { format: ollamaFormat } : {}), ...(ollamaTools.length ? { tools: ollamaTools } : {}) },
       reservation.signal,
       pinned,
     )
-    if (store) app.responses.store.markStarted(record.id)
+    if (store) await app.responses.store.markStarted(record.id)
     const run = new ResponseRun(record, lease.stream, {
       responses: store ? app.responses.store : null,
       conversation: sessionId && replyId ? { store: app.store, replyId, host: lease.host } : null,
@@ -213,7 +213,7 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
 
   const settled = started.then(
       (run) => run.outcome,
-      (error: unknown) => {
+      async (error: unknown) => {
         // Never started: a background response is stored failed (or cancelled); the rest is undone.
         const cancelled = reservation.abortReason === 'cancelled'
         if (record.background) {
@@ -221,7 +221,7 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
           const problem = reservation.abortReason === 'shutdown'
             ? shuttingDown('The server shut down before the response started.')
             : error instanceof HttpProblem ? error : undefined
-          app.responses.store.finish(record.id, {
+          await app.responses.store.finish(record.id, {
             status: cancelled ? 'cancelled' : 'failed',
             outputText: '',
             deltas: [],
@@ -231,9 +231,9 @@ export function acceptResponse(app: AppContext, principal: Principal, body: Crea
             error: cancelled ? null : { code: problem?.kind ?? 'server_error', message: problem?.detail ?? 'The response could not start.' },
           })
         } else if (store) {
-          app.responses.store.delete(record.id, principal.userId)
+          await app.responses.store.delete(record.id, principal.userId)
         }
-        if (replyId) app.store.discardReply(replyId)
+        if (replyId) await app.store.discardReply(replyId)
       },
     ).finally(() => reservation.release())
   const entry: RunningResponse = {

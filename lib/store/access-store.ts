@@ -1,5 +1,6 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite'
 import { timestamp } from '../shared/clock.ts'
+import { LOCAL_USER_ID } from './chat-store.ts'
 import { newApiKey, newCookieToken, newPublicId, sameHash, hashSecret } from '../shared/credentials.ts'
 
 export type Role = 'admin' | 'user'
@@ -93,12 +94,16 @@ export class AccessStore {
       deleteWebSession: db.prepare('DELETE FROM web_sessions WHERE hash = ?'),
       deleteExpiredWebSessions: db.prepare('DELETE FROM web_sessions WHERE expires_at <= ?'),
       dataVersion: db.prepare('PRAGMA data_version'),
+      adoptSessions: db.prepare('UPDATE sessions SET owner_id = ? WHERE owner_id = ?'),
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
       audit: db.prepare('INSERT INTO audit_log (at, user_id, key_id, address, action, target, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       listAudit: db.prepare('SELECT id, at, user_id, key_id, address, action, target, outcome FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?'),
     } satisfies Record<string, StatementSync>
   }
 
-  addUser(name: string, role: Role): User {
+  async addUser(name: string, role: Role): Promise<User> {
     if (!/^[A-Za-z0-9][\w.@-]{0,63}$/.test(name)) {
       throw new AccessError('invalid', `"${name}" is not a user name: use 1 to 64 letters, digits, and . _ @ - (starting with a letter or digit)`)
     }
@@ -106,45 +111,45 @@ export class AccessStore {
     return toUser(this.statements.insertUser.get(newPublicId('usr'), name, role, timestamp())!)
   }
 
-  user(name: string): User {
+  async user(name: string): Promise<User> {
     const row = this.statements.userByName.get(name)
     if (!row) throw new AccessError('not_found', `no user is named ${name}`)
     return toUser(row)
   }
 
-  listUsers(): User[] {
+  async listUsers(): Promise<User[]> {
     return this.statements.listUsers.all().map(toUser)
   }
 
   /** A new key for `userName`; the key itself is returned this once and never stored. */
-  createKey(userName: string, { name = 'default', expiresAt = null }: { name?: string; expiresAt?: string | null } = {}): { key: string; info: ApiKeyInfo } {
-    const user = this.user(userName)
+  async createKey(userName: string, { name = 'default', expiresAt = null }: { name?: string; expiresAt?: string | null } = {}): Promise<{ key: string; info: ApiKeyInfo }> {
+    const user = await this.user(userName)
     if (CONTROL_CHARACTERS.test(name)) throw new AccessError('invalid', 'a key name may not hold control or bidirectional formatting characters')
     const { key, hash } = newApiKey()
     const id = newPublicId('key')
     this.statements.insertKey.run(id, user.id, name, hash, timestamp(), expiresAt)
-    return { key, info: this.keyInfo(id) }
+    return { key, info: await this.keyInfo(id) }
   }
 
-  keyInfo(id: string): ApiKeyInfo {
+  async keyInfo(id: string): Promise<ApiKeyInfo> {
     const row = this.statements.keyById.get(id)
     if (!row) throw new AccessError('not_found', `no key has the id ${id}`)
     return toKeyInfo(row)
   }
 
-  listKeys(userName?: string): ApiKeyInfo[] {
-    const rows = userName === undefined ? this.statements.listKeys.all() : this.statements.listKeysOf.all(this.user(userName).id)
+  async listKeys(userName?: string): Promise<ApiKeyInfo[]> {
+    const rows = userName === undefined ? this.statements.listKeys.all() : this.statements.listKeysOf.all((await this.user(userName)).id)
     return rows.map(toKeyInfo)
   }
 
   /** Revokes a key at once; the page sign-ins made with it end with it. */
-  revokeKey(id: string): ApiKeyInfo {
-    const info = this.keyInfo(id)
+  async revokeKey(id: string): Promise<ApiKeyInfo> {
+    const info = await this.keyInfo(id)
     if (info.revoked_at) throw new AccessError('conflict', `the key ${id} was revoked already, at ${info.revoked_at}`)
     this.statements.revokeKey.run(timestamp(), id)
     // Our own writes do not move data_version for us.
     this.keyCache.clear()
-    return this.keyInfo(id)
+    return await this.keyInfo(id)
   }
 
   /**
@@ -152,7 +157,7 @@ export class AccessStore {
    * are cached until the database changes: PRAGMA data_version tells when another process (the
    * admin command) wrote, and this process's own revocations clear the cache themselves.
    */
-  authenticateKey(key: string, now = Date.now()): Authenticated | undefined {
+  async authenticateKey(key: string, now = Date.now()): Promise<Authenticated | undefined> {
     const hash = hashSecret(key)
     const version = Number(this.statements.dataVersion.get()!.data_version)
     if (version !== this.dataVersion) {
@@ -168,12 +173,12 @@ export class AccessStore {
     return signedIn
   }
 
-  recordKeyUse(keyId: string): void {
+  async recordKeyUse(keyId: string): Promise<void> {
     this.statements.touchKey.run(timestamp(), keyId)
   }
 
   /** Trades a checked key for a page sign-in; returns the cookie's token (stored only hashed). Sign-ins expired by `now` are deleted. */
-  openWebSession(signedIn: Authenticated, now = Date.now()): { token: string; expiresAt: string } {
+  async openWebSession(signedIn: Authenticated, now = Date.now()): Promise<{ token: string; expiresAt: string }> {
     const { token, hash } = newCookieToken()
     const expiresAt = new Date(now + WEB_SESSION_MS).toISOString()
     this.statements.deleteExpiredWebSessions.run(new Date(now).toISOString())
@@ -182,22 +187,40 @@ export class AccessStore {
   }
 
   /** The user behind a page sign-in, while it and its key are valid. */
-  authenticateCookie(token: string, now = Date.now()): Authenticated | undefined {
+  async authenticateCookie(token: string, now = Date.now()): Promise<Authenticated | undefined> {
     const row = this.statements.webSessionByHash.get(hashSecret(token))
     if (!row || Date.parse(String(row.session_expires_at)) <= now || !isUsable(row, now)) return undefined
     return { user: toUser(row), keyId: String(row.key_id) }
   }
 
-  closeWebSession(token: string): void {
+  async closeWebSession(token: string): Promise<void> {
     this.statements.deleteWebSession.run(hashSecret(token))
   }
 
-  audit({ userId = null, keyId = null, address = null, action, target = null, outcome }: AuditEntry): void {
+  /**
+   * Gives `user` every conversation of the built-in local user (made while AUTH was off), and
+   * audits it, in one transaction; returns how many.
+   */
+  async adoptLocalSessions(user: User, address: string): Promise<number> {
+    const { begin, commit, rollback, adoptSessions, audit } = this.statements
+    begin.run()
+    try {
+      const count = Number(adoptSessions.run(user.id, LOCAL_USER_ID).changes)
+      audit.run(timestamp(), null, null, address, 'adopt_local', `user:${user.name}`, 'ok')
+      commit.run()
+      return count
+    } catch (error) {
+      rollback.run()
+      throw error
+    }
+  }
+
+  async audit({ userId = null, keyId = null, address = null, action, target = null, outcome }: AuditEntry): Promise<void> {
     this.statements.audit.run(timestamp(), userId, keyId, address, action, target, outcome)
   }
 
   /** The newest entries first, before the entry `beforeId` when given. */
-  listAudit(limit: number, beforeId: number | null): Array<Record<string, SQLInputValue>> {
+  async listAudit(limit: number, beforeId: number | null): Promise<Array<Record<string, SQLInputValue>>> {
     return this.statements.listAudit.all(beforeId ?? Number.MAX_SAFE_INTEGER, limit).map((row) => ({ ...row }))
   }
 }

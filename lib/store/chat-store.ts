@@ -154,7 +154,6 @@ export class ChatStore {
       ),
       setTitle: db.prepare('UPDATE sessions SET title = ? WHERE id = ?'),
       deleteSession: db.prepare('DELETE FROM sessions WHERE id = ? AND owner_id = ?'),
-      adoptSessions: db.prepare('UPDATE sessions SET owner_id = ? WHERE owner_id = ?'),
       insertMessage: db.prepare(
         `INSERT INTO messages (id, session_id, role, content, model, status, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -204,17 +203,17 @@ export class ChatStore {
   }
 
   /** Throws when the database cannot answer. */
-  ping(): void {
+  async ping(): Promise<void> {
     this.statements.ping.get()
   }
 
   /** The session when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */
-  getSession(id: string, ownerId: string): Session | undefined {
+  async getSession(id: string, ownerId: string): Promise<Session | undefined> {
     const row = this.statements.getSession.get(id, ownerId)
     return row && toSession(row)
   }
 
-  createSession({ id = randomUUID(), title = DEFAULT_TITLE, system, ownerId = LOCAL_USER_ID }: { id?: string; title?: string; system?: string | undefined; ownerId?: string } = {}): Session {
+  async createSession({ id = randomUUID(), title = DEFAULT_TITLE, system, ownerId = LOCAL_USER_ID }: { id?: string; title?: string; system?: string | undefined; ownerId?: string } = {}): Promise<Session> {
     return this.transaction(() => {
       const now = timestamp()
       this.statements.insertSession.run(id, title, now, now, ownerId)
@@ -223,33 +222,28 @@ export class ChatStore {
     })
   }
 
-  renameSession(id: string, ownerId: string, title: string): Session | undefined {
+  async renameSession(id: string, ownerId: string, title: string): Promise<Session | undefined> {
     const row = this.statements.renameSession.get(title, timestamp(), id, ownerId)
     return row && toSession(row)
   }
 
-  deleteSession(id: string, ownerId: string): boolean {
+  async deleteSession(id: string, ownerId: string): Promise<boolean> {
     return Number(this.statements.deleteSession.run(id, ownerId).changes) > 0
   }
 
   /** Who owns the session, when it exists (for refusing someone else's id before anything else). */
-  sessionOwner(id: string): string | undefined {
+  async sessionOwner(id: string): Promise<string | undefined> {
     const row = this.statements.sessionOwner.get(id)
     return row && String(row.owner_id)
   }
 
   /** The Ollama host the session's last finished reply ran on, if any. */
-  sessionHost(id: string): string | null {
+  async sessionHost(id: string): Promise<string | null> {
     const row = this.statements.sessionHost.get(id)
     return row?.ollama_host == null ? null : String(row.ollama_host)
   }
 
-  /** Gives every session of `fromOwner` to `toOwner` (an admin adopting what was made while AUTH was off). */
-  adoptSessions(fromOwner: string, toOwner: string): number {
-    return Number(this.statements.adoptSessions.run(toOwner, fromOwner).changes)
-  }
-
-  listSessions(ownerId: string, limit: number, after: SessionCursor | null, order: SessionOrder = 'updated'): Page<Session, SessionCursor> {
+  async listSessions(ownerId: string, limit: number, after: SessionCursor | null, order: SessionOrder = 'updated'): Promise<Page<Session, SessionCursor>> {
     const [first, next] = order === 'created'
       ? [this.statements.listSessionsByCreationFirst, this.statements.listSessionsByCreationAfter]
       : [this.statements.listSessionsFirst, this.statements.listSessionsAfter]
@@ -261,7 +255,7 @@ export class ChatStore {
   }
 
   /** A session's messages, oldest first (or newest first, OpenAI's default for conversation items), a page at a time. */
-  listMessages(sessionId: string, limit: number, after: MessageCursor | null, order: 'asc' | 'desc' = 'asc'): Page<Message, MessageCursor> {
+  async listMessages(sessionId: string, limit: number, after: MessageCursor | null, order: 'asc' | 'desc' = 'asc'): Promise<Page<Message, MessageCursor>> {
     const [first, next] = order === 'asc'
       ? [this.statements.listMessagesFirst, this.statements.listMessagesAfter]
       : [this.statements.listMessagesLast, this.statements.listMessagesBefore]
@@ -274,13 +268,13 @@ export class ChatStore {
     }
   }
 
-  getMessage(id: string): Message | undefined {
+  async getMessage(id: string): Promise<Message | undefined> {
     const row = this.statements.getMessage.get(id)
     return row && toMessage(row)
   }
 
   /** A message of any of `ownerId`'s sessions; someone else's is as absent as a missing one. */
-  getOwnedMessage(id: string, ownerId: string): Message | undefined {
+  async getOwnedMessage(id: string, ownerId: string): Promise<Message | undefined> {
     const row = this.statements.getOwnedMessage.get(id, ownerId)
     return row && toMessage(row)
   }
@@ -290,7 +284,7 @@ export class ChatStore {
    * gave one), the system prompt when the session has none, the message, and the title taken from
    * the first user message of a session still called `New Chat`.
    */
-  addUserMessage(turn: UserTurn): { userMessageId: string } {
+  async addUserMessage(turn: UserTurn): Promise<{ userMessageId: string }> {
     return this.transaction(() => this.insertUserMessage(turn, timestamp()))
   }
 
@@ -298,7 +292,7 @@ export class ChatStore {
    * A user's message and the assistant reply that will answer it, stored `streaming` and empty,
    * in one transaction: a generation needs no further write before its first token.
    */
-  beginTurn(turn: UserTurn & { model: string }): { userMessageId: string; reply: { id: string; createdAt: string }; newSession: boolean } {
+  async beginTurn(turn: UserTurn & { model: string }): Promise<{ userMessageId: string; reply: { id: string; createdAt: string }; newSession: boolean }> {
     return this.transaction(() => {
       const now = timestamp()
       const { userMessageId, newSession } = this.insertUserMessage(turn, now)
@@ -312,7 +306,7 @@ export class ChatStore {
    * A response's input (OpenAI's Responses API, in a conversation) and the assistant reply that
    * will answer it, stored `streaming` and empty, in one transaction. Returns the reply's id.
    */
-  addResponseTurn(sessionId: string, ownerId: string, messages: ConversationMessage[], model: string): string {
+  async addResponseTurn(sessionId: string, ownerId: string, messages: ConversationMessage[], model: string): Promise<string> {
     return this.transaction(() => {
       const now = timestamp()
       this.insertMessages(sessionId, ownerId, messages, now)
@@ -323,7 +317,7 @@ export class ChatStore {
   }
 
   /** Appends messages (OpenAI conversation items) to a session, in one transaction; their ids in order. */
-  appendMessages(sessionId: string, ownerId: string, messages: ConversationMessage[]): string[] {
+  async appendMessages(sessionId: string, ownerId: string, messages: ConversationMessage[]): Promise<string[]> {
     return this.transaction(() => this.insertMessages(sessionId, ownerId, messages, timestamp()))
   }
 
@@ -342,27 +336,27 @@ export class ChatStore {
   }
 
   /** A message of the session, for a conversation's item routes. */
-  getSessionMessage(sessionId: string, messageId: string): (Message & { seq: number }) | undefined {
+  async getSessionMessage(sessionId: string, messageId: string): Promise<(Message & { seq: number }) | undefined> {
     const row = this.statements.getSessionMessage.get(messageId, sessionId)
     return row && { ...toMessage(row), seq: Number(row.seq) }
   }
 
   /** Removes a message that is not being generated; false when the session has no such message. */
-  deleteMessage(sessionId: string, messageId: string): boolean {
+  async deleteMessage(sessionId: string, messageId: string): Promise<boolean> {
     return Number(this.statements.deleteMessage.run(messageId, sessionId).changes) > 0
   }
 
-  sessionMetadata(id: string): Record<string, string> {
+  async sessionMetadata(id: string): Promise<Record<string, string>> {
     const row = this.statements.sessionMetadata.get(id)
     return row?.metadata == null ? {} : (JSON.parse(String(row.metadata)) as Record<string, string>)
   }
 
-  setSessionMetadata(id: string, metadata: Record<string, string>): void {
+  async setSessionMetadata(id: string, metadata: Record<string, string>): Promise<void> {
     this.statements.setSessionMetadata.run(JSON.stringify(metadata), id)
   }
 
   /** Removes a reply that never started (Ollama refused before its first token). */
-  discardReply(id: string): void {
+  async discardReply(id: string): Promise<void> {
     this.statements.discardReply.run(id)
   }
 
@@ -383,17 +377,17 @@ export class ChatStore {
   }
 
   /** The messages Ollama is sent: every message with content, oldest first. */
-  history(sessionId: string): HistoryEntry[] {
+  async history(sessionId: string): Promise<HistoryEntry[]> {
     return this.statements.history.all(sessionId).map((row) => ({ role: row.role as Role, content: String(row.content) }))
   }
 
   /** Saves a streaming reply's text so far; false when no streaming reply has that id. */
-  checkpointReply(id: string, content: string): boolean {
+  async checkpointReply(id: string, content: string): Promise<boolean> {
     return Number(this.statements.checkpoint.run(content, id).changes) > 0
   }
 
   /** Finalises a streaming reply; false (and nothing written) when no streaming reply has that id. */
-  finishReply(id: string, reply: FinishedReply): boolean {
+  async finishReply(id: string, reply: FinishedReply): Promise<boolean> {
     const params: SQLInputValue[] = [
       reply.content,
       reply.status,
@@ -407,7 +401,7 @@ export class ChatStore {
   }
 
   /** Replies a crash left `streaming` become `interrupted`, with their last checkpointed text. */
-  interruptStreamingReplies(): number {
+  async interruptStreamingReplies(): Promise<number> {
     return Number(this.statements.interruptStreaming.run().changes)
   }
 
@@ -439,7 +433,7 @@ export class ChatStore {
   }
 
   /** Runs `work` in one write transaction, rolled back if it throws; nothing may be awaited inside. */
-  transaction<T>(work: () => T): T {
+  private transaction<T>(work: () => T): T {
     // Prepared once: exec() would parse the SQL on every turn of the hot path.
     this.statements.begin.run()
     try {

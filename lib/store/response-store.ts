@@ -102,7 +102,7 @@ export class ResponseStore {
   }
 
   /** Stores a new response and what it was asked, in one transaction (migrations/011: the request in a table of its own). */
-  insert(response: Pick<StoredResponse, 'id' | 'owner_id' | 'session_id' | 'previous_response_id' | 'model' | 'instructions' | 'status' | 'background' | 'input' | 'params' | 'created_at'>): void {
+  async insert(response: Pick<StoredResponse, 'id' | 'owner_id' | 'session_id' | 'previous_response_id' | 'model' | 'instructions' | 'status' | 'background' | 'input' | 'params' | 'created_at'>): Promise<void> {
     const { begin, commit, rollback, insert, insertRequest } = this.statements
     begin.run()
     try {
@@ -116,26 +116,26 @@ export class ResponseStore {
   }
 
   /** The response when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */
-  get(id: string, ownerId: string): StoredResponse | undefined {
+  async get(id: string, ownerId: string): Promise<StoredResponse | undefined> {
     const row = this.statements.get.get(id, ownerId)
     return row && toResponse(row)
   }
 
-  markStarted(id: string): void {
+  async markStarted(id: string): Promise<void> {
     this.statements.start.run(id)
   }
 
-  checkpoint(id: string, text: string, deltas: number[]): boolean {
+  async checkpoint(id: string, text: string, deltas: number[]): Promise<boolean> {
     return Number(this.statements.checkpoint.run(text, JSON.stringify(deltas), id).changes) > 0
   }
 
   /** Writes the end; false when the response is no longer running (deleted, or ended already). */
-  finish(id: string, end: ResponseEnd): boolean {
+  async finish(id: string, end: ResponseEnd): Promise<boolean> {
     const json = (value: unknown) => (value == null ? null : JSON.stringify(value))
     return Number(this.statements.finish.run(end.status, end.outputText, JSON.stringify(end.deltas), end.toolCalls.length ? JSON.stringify(end.toolCalls) : null, json(end.usage), end.incompleteReason, json(end.error), timestamp(), id).changes) > 0
   }
 
-  delete(id: string, ownerId: string): boolean {
+  async delete(id: string, ownerId: string): Promise<boolean> {
     return Number(this.statements.remove.run(id, ownerId).changes) > 0
   }
 
@@ -144,10 +144,10 @@ export class ResponseStore {
    * along the previous_response_id chain, all of `ownerId`'s. A chain from an older response
    * forks; nothing is rewritten.
    */
-  chain(lastId: string, ownerId: string): StoredResponse[] {
+  async chain(lastId: string, ownerId: string): Promise<StoredResponse[]> {
     const chain: StoredResponse[] = []
     for (let id: string | null = lastId; id !== null; ) {
-      const response = this.get(id, ownerId)
+      const response = await this.get(id, ownerId)
       if (!response) break
       chain.unshift(response)
       id = response.previous_response_id
@@ -156,7 +156,7 @@ export class ResponseStore {
   }
 
   /** At start-up: responses a crash or kill left running end `failed`, keeping their checkpointed text. */
-  interruptRunning(): number {
+  async interruptRunning(): Promise<number> {
     const error = JSON.stringify({ code: 'server_error', message: 'The server stopped before the response was finished.' })
     return Number(this.statements.interruptRunning.run(error, timestamp()).changes)
   }

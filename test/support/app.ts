@@ -174,9 +174,9 @@ export async function authServer(t: TestContext, fake: FakeOllama | null, env: E
   const running = await testServer(t, fake, { AUTH: 'required', DB_PATH: dbPath, ...env })
   const store = running.app.access.store
   /** A new user (of `role`) and a key of theirs. */
-  const userWithKey = (name: string, role: 'admin' | 'user' = 'user') => {
-    const user = store.addUser(name, role)
-    const { key, info } = store.createKey(name)
+  const userWithKey = async (name: string, role: 'admin' | 'user' = 'user') => {
+    const user = await store.addUser(name, role)
+    const { key, info } = await store.createKey(name)
     return { user, key, keyId: info.id, headers: { authorization: `Bearer ${key}` } }
   }
   return { ...running, dbPath, userWithKey }
