@@ -4,10 +4,10 @@
  * found, 4 conflict or invalid value.
  */
 import { parseArgs } from 'node:util'
-import { AccessError, AccessStore, printable, type ApiKeyInfo } from './store/access-store.ts'
+import { AccessError, printable, type ApiKeyInfo } from './store/access-store.ts'
 import { AdminActions } from './access/admin-actions.ts'
 import { ConfigError, loadConfig, readEnvironment } from './shared/config.ts'
-import { ChatStore } from './store/chat-store.ts'
+import { SqliteStore } from './store/sqlite/store.ts'
 
 const USAGE = `usage: npm run admin -- <command>
   user add NAME [--admin]                           a user (role user, or admin)
@@ -23,7 +23,7 @@ class UsageError extends Error {}
 
 /** Runs one command; `print` gets each output line. Returns the exit code. */
 export async function runAdmin(args: string[], env: Record<string, string | undefined>, print: (line: string) => void, printError: (line: string) => void): Promise<number> {
-  let store: ChatStore | undefined
+  let database: SqliteStore | undefined
   try {
     const { values, positionals } = parseArgs({
       args,
@@ -35,8 +35,8 @@ export async function runAdmin(args: string[], env: Record<string, string | unde
       return values.help ? EXIT.ok : EXIT.usage
     }
     const config = loadConfig(env)
-    store = new ChatStore(config.dbPath)
-    const access = new AccessStore(store.db)
+    database = new SqliteStore(config.dbPath)
+    const access = database.access
     const actions = new AdminActions(access, { userId: null, keyId: null, address: 'cli' })
     const [group, verb, target, ...extra] = positionals
     const needs = (count: number) => {
@@ -89,7 +89,7 @@ export async function runAdmin(args: string[], env: Record<string, string | unde
     printError(`chat-ollama admin: ${error instanceof ConfigError ? '' : 'failed: '}${(error as Error).message}`)
     return EXIT.failed
   } finally {
-    store?.close()
+    await database?.close()
   }
 }
 

@@ -1,20 +1,24 @@
 import packageJson from '../package.json' with { type: 'json' }
 import { AccessControl } from './access/control.ts'
-import { AccessStore } from './store/access-store.ts'
 import { loadConfig, ollamaHostsOf, readEnvironment, type Config } from './shared/config.ts'
 import { GenerationRegistry } from './generation/registry.ts'
 import { Metrics } from './observability/metrics.ts'
 import { ResponseRegistry } from './openai/response-run.ts'
-import { ResponseStore } from './store/response-store.ts'
+import type { ResponseStore } from './store/response-store.ts'
 import { createLogger, type Logger } from './observability/log.ts'
 import { OllamaPool } from './ollama/pool.ts'
-import { ChatStore } from './store/chat-store.ts'
+import type { ChatStore } from './store/chat-store.ts'
+import { SqliteStore } from './store/sqlite/store.ts'
+import type { Store } from './store/store.ts'
 
 export const VERSION: string = packageJson.version
 
 /** What every handler may use besides its Request: built once per process (or FaaS cold start). */
 export interface AppContext {
   config: Config
+  /** The database, whichever backend it is; `store`, `access.store` and `responses.store` are its parts. */
+  database: Store
+  /** Conversations: sessions and messages. */
   store: ChatStore
   ollama: OllamaPool
   log: Logger
@@ -27,20 +31,21 @@ export interface AppContext {
 
 const contexts = new WeakSet<object>()
 
-export function createAppContext(config: Config, parts: Partial<Omit<AppContext, 'config'>> = {}): AppContext {
+export function createAppContext(config: Config, parts: Partial<Omit<AppContext, 'config' | 'store'>> = {}): AppContext {
   const log = parts.log ?? createLogger({ level: config.logLevel, format: config.logFormat })
-  const store = parts.store ?? new ChatStore(config.dbPath)
+  const database = parts.database ?? new SqliteStore(config.dbPath)
   const ollama = parts.ollama ?? new OllamaPool({ hosts: ollamaHostsOf(config), headersTimeoutMs: config.ollamaTimeoutMs, probeIntervalMs: config.ollamaProbeIntervalMs, log })
   const generations = parts.generations ?? new GenerationRegistry(config.maxConcurrentChats, undefined, config.maxConcurrentChatsPerUser)
   const context: AppContext = {
     config,
     log,
-    store,
+    database,
+    store: database.chats,
     ollama,
     generations,
-    access: parts.access ?? new AccessControl(config, new AccessStore(store.db), log),
+    access: parts.access ?? new AccessControl(config, database.access, log),
     metrics: parts.metrics ?? new Metrics({ activeGenerations: () => generations.size, hosts: () => ollama.hostStates() }),
-    responses: parts.responses ?? { store: new ResponseStore(store.db), registry: new ResponseRegistry() },
+    responses: parts.responses ?? { store: database.responses, registry: new ResponseRegistry() },
   }
   contexts.add(context)
   return context

@@ -45,7 +45,8 @@ import type { FunctionSpec } from './http/function-spec.ts'
 import { http } from './shared/node-http-module.ts'
 import { serveNodeRequest } from './http/node-http.ts'
 import { maskCredentials } from './shared/ollama-host.ts'
-import { acquireServerLock, type ServerLock } from './store/server-lock.ts'
+import { acquireServerLock, type ServerLock } from './store/sqlite/server-lock.ts'
+import { SqliteStore } from './store/sqlite/store.ts'
 
 /** Every function the server mounts, each at its own method and path. */
 export const FUNCTIONS: FunctionSpec[] = [
@@ -103,9 +104,9 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
   let lock: ServerLock | undefined
   try {
     // Before recovery: marking `streaming` replies interrupted is only right when no other server runs them.
-    if (app.store.path !== ':memory:') lock = acquireServerLock(app.store, app.log)
+    if (app.database instanceof SqliteStore && app.database.path !== ':memory:') lock = acquireServerLock(app.database.chats, app.log)
   } catch (error) {
-    app.store.close()
+    await app.database.close()
     throw error
   }
   const interrupted = await app.store.interruptStreamingReplies()
@@ -154,7 +155,7 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
       await closed
       app.ollama.stop()
       lock?.release()
-      app.store.close()
+      await app.database.close()
       app.log.info('stopped')
     })())
   return { server, app, url, shutdown }

@@ -4,15 +4,15 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { test } from 'node:test'
 import { AccessControl } from '../lib/access/control.ts'
-import { AccessStore, WEB_SESSION_MS } from '../lib/store/access-store.ts'
+import { WEB_SESSION_MS } from '../lib/store/access-store.ts'
 import { runAdmin } from '../lib/admin.ts'
 import { ConfigError, loadConfig } from '../lib/shared/config.ts'
 import { createAppContext } from '../lib/context.ts'
 import { createDispatcher } from '../lib/http/dispatcher.ts'
 import { silentLogger } from '../lib/observability/log.ts'
-import { ChatStore } from '../lib/store/chat-store.ts'
+import { SqliteStore } from '../lib/store/sqlite/store.ts'
 import { FUNCTIONS } from '../lib/server.ts'
-import { authServer, json, rowCounts, testConfig, toRequest } from './support/app.ts'
+import { authServer, json, rowCounts, sqliteDb, testConfig, toRequest } from './support/app.ts'
 import { PROJECT_ROOT, SERVER_FROM_SOURCE, spawnServer } from './support/process.ts'
 
 const SOME_ID = '0b6e1d2c-3f4a-4b5c-8d6e-7f8091a2b3c4'
@@ -73,11 +73,11 @@ test('with AUTH required, every route but /health, the page and sign-in answers 
 
 test('every route that needs a key refuses a wrong, an expired and a revoked one alike: 401, nothing run', async (t) => {
   const config = testConfig({ AUTH: 'required', RATE_LIMIT: '0' })
-  const store = new ChatStore(':memory:')
-  t.after(() => store.close())
-  const accessStore = new AccessStore(store.db)
+  const database = new SqliteStore(':memory:')
+  t.after(() => database.close())
+  const accessStore = database.access
   // A budget of failures large enough to try every route (the limit itself is tested below).
-  const app = createAppContext(config, { store, log: silentLogger, access: new AccessControl(config, accessStore, silentLogger, { failuresPerMinute: 10_000 }) })
+  const app = createAppContext(config, { database, log: silentLogger, access: new AccessControl(config, accessStore, silentLogger, { failuresPerMinute: 10_000 }) })
   const dispatcher = createDispatcher(FUNCTIONS, app)
   await accessStore.addUser('kim', 'admin')
   const expired = (await accessStore.createKey('kim', { expiresAt: new Date(Date.now() - 1).toISOString() })).key
@@ -305,7 +305,7 @@ test('key names with control characters and expiries past 10 years are 400 and s
   assert.equal((await send(url, 'POST', '/v1/admin/keys', root.headers, { user: 'kim', expires_in: '87600h' })).status, 201)
 
   // A name stored before names were checked is printed with its control characters escaped.
-  app.store.db.prepare("UPDATE api_keys SET name = ? WHERE user_id = (SELECT id FROM users WHERE name = 'kim')").run('old\u001b[31mred')
+  sqliteDb(app).prepare("UPDATE api_keys SET name = ? WHERE user_id = (SELECT id FROM users WHERE name = 'kim')").run('old\u001b[31mred')
   const lines: string[] = []
   assert.equal(await runAdmin(['key', 'list', 'kim'], { DB_PATH: dbPath }, (line) => lines.push(line), () => {}), 0)
   assert.ok(lines.every((line) => !line.includes('\u001b')), 'no raw escape reaches the terminal')
@@ -316,7 +316,7 @@ test('expired sign-ins are deleted, not kept for ever', async (t) => {
   const { url, app, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
   const lu = await userWithKey('lu')
   assert.equal((await send(url, 'POST', '/v1/auth/login', {}, { api_key: lu.key })).status, 200)
-  const signIns = () => Number(app.store.db.prepare('SELECT count(*) AS n FROM web_sessions').get()!.n)
+  const signIns = () => Number(sqliteDb(app).prepare('SELECT count(*) AS n FROM web_sessions').get()!.n)
   assert.equal(signIns(), 1)
   // The next sign-in, 31 days later, finds the first one expired.
   await app.access.store.openWebSession((await app.access.store.authenticateKey(lu.key))!, Date.now() + WEB_SESSION_MS + 1000)

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import { createDispatcher } from '../lib/http/dispatcher.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { HttpProblem } from '../lib/shared/problem.ts'
-import { json, testApp, testServer, toRequest } from './support/app.ts'
+import { json, sqliteDb, testApp, testServer, toRequest } from './support/app.ts'
 
 const echo = defineFunction({
   name: 'echo',
@@ -16,7 +16,7 @@ const failing = defineFunction({
   method: 'POST',
   path: '/things/:id',
   handle: (_request, { app }) => {
-    app.store.db.prepare('SELECT secret FROM vault')
+    sqliteDb(app).prepare('SELECT secret FROM vault')
     return new Response('unreachable')
   },
 })

@@ -5,7 +5,7 @@ import { LOCAL_USER_ID } from '../lib/store/chat-store.ts'
 import chat from '../functions/chat.ts'
 import sessionCancel from '../functions/session-cancel.ts'
 import sessionStream from '../functions/session-stream.ts'
-import { chatRequest, fakeOllama, json, readSse, sseEvents, storedMessages, take, takeText, testApp, testServer, tokenText, toRequest, within } from './support/app.ts'
+import { chatRequest, fakeOllama, json, readSse, sqliteDb, sseEvents, storedMessages, take, takeText, testApp, testServer, tokenText, toRequest, within } from './support/app.ts'
 
 const TOKENS = Array.from({ length: 12 }, (_, index) => `t${index} `)
 const FULL_REPLY = TOKENS.join('')
@@ -143,7 +143,7 @@ test('the text is checkpointed while tokens flow, one UPDATE per interval rather
   const many = Array.from({ length: 200 }, (_, index) => `w${index} `)
   const fake = await fakeOllama(t, { scenario: { tokens: many, stallAfterTokens: 200 } })
   const app = testApp(t, fake, { CHECKPOINT_INTERVAL: '40ms' })
-  app.store.db.exec(`
+  sqliteDb(app).exec(`
     CREATE TEMP TABLE content_writes (n INTEGER);
     CREATE TEMP TRIGGER count_content_writes AFTER UPDATE OF content ON main.messages BEGIN INSERT INTO content_writes VALUES (1); END;
   `)
@@ -151,9 +151,9 @@ test('the text is checkpointed while tokens flow, one UPDATE per interval rather
   const response = await chat.fetch(chatRequest({ message: 'go', session_id: sessionId }), app)
   const stream = sseEvents(response)
   const messageId = (await take(stream, 1))[0]!.data.message_id
-  await fake.waitFor(() => String(app.store.db.prepare('SELECT content FROM messages WHERE id = ?').get(messageId)?.content) === many.join(''))
+  await fake.waitFor(() => String(sqliteDb(app).prepare('SELECT content FROM messages WHERE id = ?').get(messageId)?.content) === many.join(''))
   assert.equal((await app.store.getMessage(messageId))?.status, 'streaming')
-  const writes = Number(app.store.db.prepare('SELECT count(*) AS n FROM content_writes').get()!.n)
+  const writes = Number(sqliteDb(app).prepare('SELECT count(*) AS n FROM content_writes').get()!.n)
   assert.ok(writes >= 1 && writes <= 3, `${writes} content writes for 200 tokens`)
   await app.generations.cancel(sessionId)
   await take(stream, 1000)

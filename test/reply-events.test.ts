@@ -4,21 +4,7 @@ import { test, type TestContext } from 'node:test'
 import chat from '../functions/chat.ts'
 import sessionStream from '../functions/session-stream.ts'
 import { GenerationRegistry } from '../lib/generation/registry.ts'
-import {
-  chatRequest,
-  fakeOllama,
-  json,
-  readSse,
-  recordingLogger,
-  sseEvents,
-  take,
-  takeText,
-  testApp,
-  tokenText,
-  toRequest,
-  within,
-  type SseEvent,
-} from './support/app.ts'
+import { chatRequest, fakeOllama, json, readSse, recordingLogger, sqliteDb, sseEvents, take, takeText, testApp, tokenText, toRequest, type SseEvent, within } from './support/app.ts'
 
 const streamRequest = (sessionId: string, lastEventId?: string) =>
   toRequest(`GET /v1/sessions/${sessionId}/stream`, undefined, lastEventId ? { 'last-event-id': lastEventId } : {})
@@ -106,7 +92,7 @@ async function replyWithRowTakenAway(t: TestContext, tokens: string[], env: Reco
   const live = sseEvents(await chat.fetch(chatRequest({ message: 'lost' }), app))
   const [start] = await takeText(live, tokens[0]!)
   const messageId: string = start!.data.message_id
-  app.store.db.prepare("UPDATE messages SET status = 'interrupted' WHERE id = ?").run(messageId)
+  sqliteDb(app).prepare("UPDATE messages SET status = 'interrupted' WHERE id = ?").run(messageId)
   return { fake, log, app, live, messageId }
 }
 

@@ -7,12 +7,12 @@ import fc from 'fast-check'
 import { createDispatcher } from '../lib/http/dispatcher.ts'
 import { FUNCTIONS } from '../lib/server.ts'
 import type { AppContext } from '../lib/context.ts'
-import { chatRequest, fakeOllama, json, readSse, testApp, testServer } from './support/app.ts'
+import { chatRequest, fakeOllama, json, readSse, sqliteDb, testApp, testServer } from './support/app.ts'
 
 /** Everything stored, as one string: equal before and after means nothing changed. */
 function storedState(app: AppContext): string {
-  const sessions = app.store.db.prepare('SELECT id, title, updated_at, message_count FROM sessions ORDER BY id').all()
-  const messages = app.store.db.prepare('SELECT id, session_id, role, content, status FROM messages ORDER BY id').all()
+  const sessions = sqliteDb(app).prepare('SELECT id, title, updated_at, message_count FROM sessions ORDER BY id').all()
+  const messages = sqliteDb(app).prepare('SELECT id, session_id, role, content, status FROM messages ORDER BY id').all()
   return JSON.stringify([sessions, messages])
 }
 

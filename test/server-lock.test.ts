@@ -6,9 +6,9 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { test } from 'node:test'
 import { silentLogger } from '../lib/observability/log.ts'
-import { ServerLockError } from '../lib/store/server-lock.ts'
+import { ServerLockError } from '../lib/store/sqlite/server-lock.ts'
 import { startServer } from '../lib/server.ts'
-import { ChatStore } from '../lib/store/chat-store.ts'
+import { SqliteChatStore } from '../lib/store/sqlite/chat-store.ts'
 import { recordingLogger, testConfig, within } from './support/app.ts'
 import { PROJECT_ROOT, SERVER_FROM_SOURCE, spawnServer } from './support/process.ts'
 
@@ -45,7 +45,7 @@ test('two servers in one process see each other too; a clean stop frees the data
     return true
   })
   await running.shutdown()
-  const store = new ChatStore(dbPath)
+  const store = new SqliteChatStore(dbPath)
   assert.equal(store.db.prepare('SELECT count(*) AS n FROM server_lock').get()!.n, 0, 'a clean stop releases the lock')
   store.close()
   const log = recordingLogger()

@@ -10,7 +10,7 @@ import sessionUpdate from '../functions/session-update.ts'
 import sessionsCreate from '../functions/sessions-create.ts'
 import sessionsList from '../functions/sessions-list.ts'
 import { encodeCursor } from '../lib/http/cursor.ts'
-import { chatRequest, fakeOllama, json, readSse, rowCounts, testApp, testServer, toRequest } from './support/app.ts'
+import { chatRequest, fakeOllama, json, readSse, rowCounts, sqliteChats, sqliteDb, testApp, testServer, toRequest } from './support/app.ts'
 
 const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 
@@ -146,7 +146,7 @@ async function walkSessions(app: Parameters<typeof sessionsList.fetch>[1], query
 
 /** Sessions created and last updated a second apart in 2020, oldest first, so the orders are certain. */
 function seedSessions(app: ReturnType<typeof testApp>, count: number): string[] {
-  const insert = app.store.db.prepare('INSERT INTO sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)')
+  const insert = sqliteDb(app).prepare('INSERT INTO sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)')
   return Array.from({ length: count }, (_, index) => {
     const id = randomUUID()
     const at = new Date(Date.UTC(2020, 0, 1) + index * 1000).toISOString()
@@ -242,10 +242,11 @@ test('bad limits and cursors are 400 validation problems; an absent session 404'
 
 test('every list and lookup query uses an index: no table scan, no sort', (t) => {
   const app = testApp(t, null)
-  const plan = (name: keyof typeof app.store.statements) => {
-    const sql = app.store.statements[name].sourceSQL
+  const { statements } = sqliteChats(app)
+  const plan = (name: keyof typeof statements) => {
+    const sql = statements[name].sourceSQL
     const params = (sql.match(/\?/g) ?? []).map(() => null)
-    return app.store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((row) => String(row.detail)).join(' | ')
+    return sqliteDb(app).prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((row) => String(row.detail)).join(' | ')
   }
   for (const name of ['listSessionsFirst', 'listSessionsAfter', 'listSessionsByCreationFirst', 'listSessionsByCreationAfter', 'listMessagesFirst', 'listMessagesAfter', 'listMessagesLast', 'listMessagesBefore', 'sessionHost', 'history', 'getSession', 'getMessage', 'hasRole', 'interruptStreaming'] as const) {
     const detail = plan(name)

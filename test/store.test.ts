@@ -6,14 +6,15 @@ import { DatabaseSync } from 'node:sqlite'
 import { pathToFileURL } from 'node:url'
 import { test } from 'node:test'
 import { bundledMigrations, checksum, MigrationError, readMigrations } from '../lib/store/migrations.ts'
-import { ResponseStore } from '../lib/store/response-store.ts'
-import { ChatStore, LOCAL_USER_ID, titleFromMessage } from '../lib/store/chat-store.ts'
+import { SqliteResponseStore } from '../lib/store/sqlite/response-store.ts'
+import { LOCAL_USER_ID, titleFromMessage } from '../lib/store/chat-store.ts'
+import { SqliteChatStore } from '../lib/store/sqlite/chat-store.ts'
 
 const tempDb = () => join(mkdtempSync(join(tmpdir(), 'chat-ollama-store-')), 'nested', 'chat.db')
 
 test('a new database gets every migration, recorded with its checksum, and the PRAGMAs', (t) => {
   const path = tempDb()
-  const store = new ChatStore(path)
+  const store = new SqliteChatStore(path)
   t.after(() => store.close())
   const rows = store.db.prepare('SELECT version, name, checksum FROM schema_migrations ORDER BY version').all().map((row) => ({ ...row }))
   assert.deepEqual(rows, bundledMigrations().map(({ version, name, sql }) => ({ version, name, checksum: checksum(sql) })))
@@ -26,25 +27,25 @@ test('a new database gets every migration, recorded with its checksum, and the P
 
 test('responses stored before migration 011 are read whole after it (their request moved to a table of its own)', async () => {
   const path = tempDb()
-  const before = new ChatStore(path, { migrations: bundledMigrations().filter((migration) => migration.version < 11) })
+  const before = new SqliteChatStore(path, { migrations: bundledMigrations().filter((migration) => migration.version < 11) })
   before.db.prepare(
     `INSERT INTO responses (id, owner_id, model, instructions, status, background, input, output_text, deltas, params, created_at, completed_at)
      VALUES ('resp_old', 'local', 'llama3.2', 'Be terse.', 'completed', 0, ?, 'Paris.', '[6]', ?, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z')`,
   ).run(JSON.stringify([{ id: 'msg_1', role: 'user', text: 'Capital of France?' }]), JSON.stringify({ max_output_tokens: null, temperature: null, top_p: null, metadata: {}, text_format: { type: 'text' }, store: true }))
   before.close()
-  const after = new ChatStore(path)
-  const response = (await new ResponseStore(after.db).get('resp_old', 'local'))!
+  const after = new SqliteChatStore(path)
+  const response = (await new SqliteResponseStore(after.db).get('resp_old', 'local'))!
   assert.deepEqual([response.instructions, response.input, response.output_text, response.tool_calls, response.params.store], ['Be terse.', [{ id: 'msg_1', role: 'user', text: 'Capital of France?' }], 'Paris.', [], true])
   after.close()
 })
 
 test('a restart on an existing database keeps its data and applies nothing twice', async () => {
   const path = tempDb()
-  const first = new ChatStore(path)
+  const first = new SqliteChatStore(path)
   const session = await first.createSession({ title: 'kept' })
   await first.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: 'hello' })
   first.close()
-  const second = new ChatStore(path)
+  const second = new SqliteChatStore(path)
   assert.equal((await second.getSession(session.id, LOCAL_USER_ID))?.title, 'kept')
   assert.equal((await second.getSession(session.id, LOCAL_USER_ID))?.message_count, 1)
   assert.equal(Number(second.db.prepare('SELECT count(*) AS n FROM schema_migrations').get()!.n), bundledMigrations().length)
@@ -56,11 +57,11 @@ test('a migration edited after it was applied stops start-up with a clear messag
   cpSync(new URL('../migrations/sqlite/', import.meta.url), folder, { recursive: true })
   const url = pathToFileURL(`${folder}/`)
   const path = tempDb()
-  new ChatStore(path, { migrations: readMigrations(url) }).close()
+  new SqliteChatStore(path, { migrations: readMigrations(url) }).close()
   const file = join(folder, '002_session_updated_at_trigger.sql')
   writeFileSync(file, `${readFileSync(file, 'utf8')}\n-- edited\n`)
   assert.throws(
-    () => new ChatStore(path, { migrations: readMigrations(url) }),
+    () => new SqliteChatStore(path, { migrations: readMigrations(url) }),
     (error: Error) => error instanceof MigrationError && /Migration 002_session_updated_at_trigger\.sql was changed after it was applied/.test(error.message),
   )
 })
@@ -71,11 +72,11 @@ test('line endings do not count as an edit', () => {
 
 test('a database written by newer code is refused', () => {
   const path = tempDb()
-  new ChatStore(path).close()
+  new SqliteChatStore(path).close()
   const db = new DatabaseSync(path)
   db.prepare("INSERT INTO schema_migrations VALUES (999, 'from_the_future', 'x', '2030-01-01T00:00:00.000Z')").run()
   db.close()
-  assert.throws(() => new ChatStore(path), (error: Error) => error instanceof MigrationError && /newer version of chat-ollama/.test(error.message))
+  assert.throws(() => new SqliteChatStore(path), (error: Error) => error instanceof MigrationError && /newer version of chat-ollama/.test(error.message))
 })
 
 test('a failing migration is rolled back whole and named', () => {
@@ -84,7 +85,7 @@ test('a failing migration is rolled back whole and named', () => {
   writeFileSync(join(folder, '001_ok.sql'), 'CREATE TABLE a (x);')
   writeFileSync(join(folder, '002_broken.sql'), 'CREATE TABLE b (y); THIS IS NOT SQL;')
   const path = tempDb()
-  assert.throws(() => new ChatStore(path, { migrations: readMigrations(pathToFileURL(`${folder}/`)) }), /Migration 002_broken\.sql failed/)
+  assert.throws(() => new SqliteChatStore(path, { migrations: readMigrations(pathToFileURL(`${folder}/`)) }), /Migration 002_broken\.sql failed/)
   const db = new DatabaseSync(path)
   assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').all().map((row) => row.version), [1])
   assert.equal(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'b'").get()!.n, 0)
@@ -92,7 +93,7 @@ test('a failing migration is rolled back whole and named', () => {
 })
 
 test('deleting a session removes its messages', async (t) => {
-  const store = new ChatStore(':memory:')
+  const store = new SqliteChatStore(':memory:')
   t.after(() => store.close())
   const session = await store.createSession({ system: 'be brief' })
   await store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: 'hi' })

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { existsSync, renameSync, rmSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { ChatStore } from '../../lib/store/chat-store.ts'
+import { SqliteChatStore } from '../../lib/store/sqlite/chat-store.ts'
 
 export interface SeedResult {
   path: string
@@ -18,7 +18,7 @@ export function seedDatabase(path: string, sessions: number, messagesPerSession:
   const startedAt = performance.now()
   const building = `${path}.building`
   for (const file of [building, `${building}-wal`, `${building}-shm`]) rmSync(file, { force: true })
-  const store = new ChatStore(building)
+  const store = new SqliteChatStore(building)
   const db = store.db
   // A throwaway file being built: durability does not matter until it is renamed into place.
   db.exec('PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; PRAGMA wal_autocheckpoint = 0')

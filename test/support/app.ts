@@ -1,12 +1,14 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { DatabaseSync } from 'node:sqlite'
 import type { TestContext } from 'node:test'
 import { loadConfig, type Config } from '../../lib/shared/config.ts'
 import { createAppContext, type AppContext } from '../../lib/context.ts'
 import { silentLogger, type Logger } from '../../lib/observability/log.ts'
 import { startServer, type RunningServer } from '../../lib/server.ts'
-import { ChatStore } from '../../lib/store/chat-store.ts'
+import { SqliteChatStore } from '../../lib/store/sqlite/chat-store.ts'
+import { SqliteStore } from '../../lib/store/sqlite/store.ts'
 import { startFakeOllama, type FakeOllama, type FakeOllamaOptions } from './fake-ollama.ts'
 
 export type Env = Record<string, string>
@@ -34,8 +36,8 @@ export async function fakeOllama(t: TestContext, options: FakeOllamaOptions = {}
 /** An AppContext over an in-memory store and the fake Ollama, for calling a function's fetch. */
 export function testApp(t: TestContext, fake: FakeOllama | null, env: Env = {}, log: Logger = silentLogger, parts: AppParts = {}): AppContext {
   const config = testConfig({ OLLAMA_HOST: fake?.hostPort ?? '127.0.0.1:9', ...env })
-  const app = createAppContext(config, { log, store: new ChatStore(config.dbPath), ...parts })
-  t.after(() => app.store.close())
+  const app = createAppContext(config, { log, database: new SqliteStore(config.dbPath), ...parts })
+  t.after(() => app.database.close())
   return app
 }
 
@@ -112,15 +114,21 @@ export async function* sseEvents(response: Response): AsyncGenerator<SseEvent | 
 /** A chat request body's defaults filled in. */
 export const chatRequest = (body: Record<string, unknown>, headers: Record<string, string> = {}) => toRequest('POST /v1/chat', body, headers)
 
+/** The SQLite database under a test app, for assertions on exactly what is stored. */
+export const sqliteDb = (app: AppContext): DatabaseSync => (app.database as SqliteStore).db
+
+/** The SQLite chat store under a test app, for its prepared statements' query plans. */
+export const sqliteChats = (app: AppContext): SqliteChatStore => (app.database as SqliteStore).chats
+
 /** Counts rows in the store's tables, to show that a refused request changed nothing. */
 export function rowCounts(app: AppContext): { sessions: number; messages: number } {
-  const count = (table: string) => Number(app.store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get()!.n)
+  const count = (table: string) => Number(sqliteDb(app).prepare(`SELECT count(*) AS n FROM ${table}`).get()!.n)
   return { sessions: count('sessions'), messages: count('messages') }
 }
 
 /** Every message of a session as stored, oldest first. */
 export function storedMessages(app: AppContext, sessionId: string): any[] {
-  return app.store.db
+  return sqliteDb(app)
     .prepare('SELECT role, content, status, model, tokens_used, prompt_tokens, done_reason FROM messages WHERE session_id = ? ORDER BY created_at, rowid')
     .all(sessionId)
     .map((row) => ({ ...row }))

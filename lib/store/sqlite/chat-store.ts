@@ -1,0 +1,420 @@
+import { randomUUID } from 'node:crypto'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
+import { timestamp } from '../../shared/clock.ts'
+import { noSuchSession } from '../../shared/problem.ts'
+import {
+  DEFAULT_TITLE,
+  LOCAL_USER_ID,
+  titleFromMessage,
+  type ChatStore,
+  type ConversationMessage,
+  type FinishedReply,
+  type HistoryEntry,
+  type Message,
+  type MessageCursor,
+  type MessageStatus,
+  type NewSession,
+  type Page,
+  type Role,
+  type Session,
+  type SessionCursor,
+  type SessionOrder,
+  type UserTurn,
+} from '../chat-store.ts'
+import { bundledMigrations, migrate, type Migration } from '../migrations.ts'
+
+/** The server that holds the database (migrations/004_server_lock.sql; `renewed_at` is no longer renewed). */
+export interface ServerLockHolder {
+  holder: string
+  hostname: string
+  pid: number
+  acquired_at: string
+  renewed_at: string
+}
+
+export interface StoreOptions {
+  migrations?: Migration[]
+  busyTimeoutMs?: number
+}
+
+/**
+ * Everything this service keeps, in one SQLite database. Statements are prepared once; each
+ * method is one statement or one short transaction with nothing awaited inside.
+ */
+export class SqliteChatStore implements ChatStore {
+  readonly db: DatabaseSync
+  readonly path: string
+  /** Every statement, prepared once; public so tests can check their query plans. */
+  readonly statements
+
+  constructor(path: string, { migrations = bundledMigrations(), busyTimeoutMs = 5000 }: StoreOptions = {}) {
+    // Conversations are private: a folder made for them and a new database file are the server user's alone
+    // (SQLite gives the -wal and -shm files the database file's mode).
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+      closeSync(openSync(path, 'a', 0o600))
+    }
+    this.path = path
+    this.db = new DatabaseSync(path)
+    try {
+      this.db.exec(`
+        PRAGMA journal_mode = WAL;
+        PRAGMA synchronous = NORMAL;
+        PRAGMA foreign_keys = ON;
+        PRAGMA busy_timeout = ${Math.trunc(busyTimeoutMs)};
+      `)
+      migrate(this.db, migrations)
+    } catch (error) {
+      this.db.close()
+      throw error
+    }
+    const db = this.db
+    const sessionColumns = 'id, title, created_at, updated_at, message_count'
+    const messageColumns = 'rowid AS seq, id, role, content, created_at, model, tokens_used, status'
+    this.statements = {
+      ping: db.prepare('SELECT 1'),
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
+      getSession: db.prepare(`SELECT ${sessionColumns} FROM sessions WHERE id = ? AND owner_id = ?`),
+      sessionOwner: db.prepare('SELECT owner_id FROM sessions WHERE id = ?'),
+      sessionForTurn: db.prepare('SELECT title, owner_id FROM sessions WHERE id = ?'),
+      sessionHost: db.prepare(
+        `SELECT ollama_host FROM messages WHERE session_id = ? AND role = 'assistant' AND status != 'streaming'
+         ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+      ),
+      sessionMetadata: db.prepare('SELECT metadata FROM sessions WHERE id = ?'),
+      setSessionMetadata: db.prepare('UPDATE sessions SET metadata = ? WHERE id = ?'),
+      getSessionMessage: db.prepare(`SELECT ${messageColumns} FROM messages WHERE id = ? AND session_id = ?`),
+      deleteMessage: db.prepare(`DELETE FROM messages WHERE id = ? AND session_id = ? AND status != 'streaming'`),
+      listMessagesLast: db.prepare(
+        `SELECT ${messageColumns} FROM messages WHERE session_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+      ),
+      listMessagesBefore: db.prepare(
+        `SELECT ${messageColumns} FROM messages WHERE session_id = ? AND (created_at, rowid) < (?, ?)
+         ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+      ),
+      insertSession: db.prepare('INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (?, ?, ?, ?, ?)'),
+      renameSession: db.prepare(
+        `UPDATE sessions SET title = ?, updated_at = ? WHERE id = ? AND owner_id = ? RETURNING ${sessionColumns}`,
+      ),
+      setTitle: db.prepare('UPDATE sessions SET title = ? WHERE id = ?'),
+      deleteSession: db.prepare('DELETE FROM sessions WHERE id = ? AND owner_id = ?'),
+      insertMessage: db.prepare(
+        `INSERT INTO messages (id, session_id, role, content, model, status, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      hasRole: db.prepare('SELECT 1 FROM messages WHERE session_id = ? AND role = ? LIMIT 1'),
+      history: db.prepare(
+        `SELECT role, content FROM messages WHERE session_id = ? AND content != '' ORDER BY created_at, rowid`,
+      ),
+      getMessage: db.prepare(`SELECT ${messageColumns} FROM messages WHERE id = ?`),
+      getOwnedMessage: db.prepare(
+        `SELECT m.rowid AS seq, m.id, m.role, m.content, m.created_at, m.model, m.tokens_used, m.status
+         FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ? AND s.owner_id = ?`,
+      ),
+      discardReply: db.prepare(`DELETE FROM messages WHERE id = ? AND status = 'streaming' AND content = ''`),
+      checkpoint: db.prepare(`UPDATE messages SET content = ? WHERE id = ? AND status = 'streaming'`),
+      finish: db.prepare(
+        `UPDATE messages SET content = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?, ollama_host = ?
+         WHERE id = ? AND status = 'streaming'`,
+      ),
+      getLock: db.prepare('SELECT holder, hostname, pid, acquired_at, renewed_at FROM server_lock WHERE id = 1'),
+      putLock: db.prepare(
+        `INSERT OR REPLACE INTO server_lock (id, holder, hostname, pid, acquired_at, renewed_at) VALUES (1, ?, ?, ?, ?, ?)`,
+      ),
+      releaseLock: db.prepare('DELETE FROM server_lock WHERE id = 1 AND holder = ?'),
+      interruptStreaming: db.prepare(`UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'`),
+      listSessionsFirst: db.prepare(
+        `SELECT ${sessionColumns} FROM sessions WHERE owner_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?`,
+      ),
+      listSessionsAfter: db.prepare(
+        `SELECT ${sessionColumns} FROM sessions WHERE owner_id = ? AND (updated_at, id) < (?, ?)
+         ORDER BY updated_at DESC, id DESC LIMIT ?`,
+      ),
+      listSessionsByCreationFirst: db.prepare(
+        `SELECT ${sessionColumns} FROM sessions WHERE owner_id = ? ORDER BY created_at, id LIMIT ?`,
+      ),
+      listSessionsByCreationAfter: db.prepare(
+        `SELECT ${sessionColumns} FROM sessions WHERE owner_id = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`,
+      ),
+      listMessagesFirst: db.prepare(
+        `SELECT ${messageColumns} FROM messages WHERE session_id = ? ORDER BY created_at, rowid LIMIT ?`,
+      ),
+      listMessagesAfter: db.prepare(
+        `SELECT ${messageColumns} FROM messages WHERE session_id = ? AND (created_at, rowid) > (?, ?)
+         ORDER BY created_at, rowid LIMIT ?`,
+      ),
+    } satisfies Record<string, StatementSync>
+  }
+
+  /** Throws when the database cannot answer. */
+  async ping(): Promise<void> {
+    this.statements.ping.get()
+  }
+
+  /** The session when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */
+  async getSession(id: string, ownerId: string): Promise<Session | undefined> {
+    const row = this.statements.getSession.get(id, ownerId)
+    return row && toSession(row)
+  }
+
+  async createSession({ id = randomUUID(), title = DEFAULT_TITLE, system, ownerId = LOCAL_USER_ID }: NewSession = {}): Promise<Session> {
+    return this.transaction(() => {
+      const now = timestamp()
+      this.statements.insertSession.run(id, title, now, now, ownerId)
+      if (system) this.statements.insertMessage.run(randomUUID(), id, 'system', system, null, 'complete', now)
+      return toSession(this.statements.getSession.get(id, ownerId)!)
+    })
+  }
+
+  async renameSession(id: string, ownerId: string, title: string): Promise<Session | undefined> {
+    const row = this.statements.renameSession.get(title, timestamp(), id, ownerId)
+    return row && toSession(row)
+  }
+
+  async deleteSession(id: string, ownerId: string): Promise<boolean> {
+    return Number(this.statements.deleteSession.run(id, ownerId).changes) > 0
+  }
+
+  /** Who owns the session, when it exists (for refusing someone else's id before anything else). */
+  async sessionOwner(id: string): Promise<string | undefined> {
+    const row = this.statements.sessionOwner.get(id)
+    return row && String(row.owner_id)
+  }
+
+  /** The Ollama host the session's last finished reply ran on, if any. */
+  async sessionHost(id: string): Promise<string | null> {
+    const row = this.statements.sessionHost.get(id)
+    return row?.ollama_host == null ? null : String(row.ollama_host)
+  }
+
+  async listSessions(ownerId: string, limit: number, after: SessionCursor | null, order: SessionOrder = 'updated'): Promise<Page<Session, SessionCursor>> {
+    const [first, next] = order === 'created'
+      ? [this.statements.listSessionsByCreationFirst, this.statements.listSessionsByCreationAfter]
+      : [this.statements.listSessionsFirst, this.statements.listSessionsAfter]
+    const rows = after ? next.all(ownerId, after[0], after[1], limit + 1) : first.all(ownerId, limit + 1)
+    const items = rows.slice(0, limit).map(toSession)
+    const last = items.at(-1)
+    const sortKey = order === 'created' ? last?.created_at : last?.updated_at
+    return { items, next: rows.length > limit && last ? [sortKey!, last.id] : null }
+  }
+
+  /** A session's messages, oldest first (or newest first, OpenAI's default for conversation items), a page at a time. */
+  async listMessages(sessionId: string, limit: number, after: MessageCursor | null, order: 'asc' | 'desc' = 'asc'): Promise<Page<Message, MessageCursor>> {
+    const [first, next] = order === 'asc'
+      ? [this.statements.listMessagesFirst, this.statements.listMessagesAfter]
+      : [this.statements.listMessagesLast, this.statements.listMessagesBefore]
+    const rows = after ? next.all(sessionId, after[0], after[1], limit + 1) : first.all(sessionId, limit + 1)
+    const page = rows.slice(0, limit)
+    const last = page.at(-1)
+    return {
+      items: page.map(toMessage),
+      next: rows.length > limit && last ? [String(last.created_at), Number(last.seq)] : null,
+    }
+  }
+
+  async getMessage(id: string): Promise<Message | undefined> {
+    const row = this.statements.getMessage.get(id)
+    return row && toMessage(row)
+  }
+
+  /** A message of any of `ownerId`'s sessions; someone else's is as absent as a missing one. */
+  async getOwnedMessage(id: string, ownerId: string): Promise<Message | undefined> {
+    const row = this.statements.getOwnedMessage.get(id, ownerId)
+    return row && toMessage(row)
+  }
+
+  /**
+   * Stores a user's message in one transaction: the session (created, with the client's id when it
+   * gave one), the system prompt when the session has none, the message, and the title taken from
+   * the first user message of a session still called `New Chat`.
+   */
+  async addUserMessage(turn: UserTurn): Promise<{ userMessageId: string }> {
+    return this.transaction(() => this.insertUserMessage(turn, timestamp()))
+  }
+
+  /**
+   * A user's message and the assistant reply that will answer it, stored `streaming` and empty,
+   * in one transaction: a generation needs no further write before its first token.
+   */
+  async beginTurn(turn: UserTurn & { model: string }): Promise<{ userMessageId: string; reply: { id: string; createdAt: string }; newSession: boolean }> {
+    return this.transaction(() => {
+      const now = timestamp()
+      const { userMessageId, newSession } = this.insertUserMessage(turn, now)
+      const reply = { id: randomUUID(), createdAt: now }
+      this.statements.insertMessage.run(reply.id, turn.sessionId, 'assistant', '', turn.model, 'streaming', now)
+      return { userMessageId, reply, newSession }
+    })
+  }
+
+  /**
+   * A response's input (OpenAI's Responses API, in a conversation) and the assistant reply that
+   * will answer it, stored `streaming` and empty, in one transaction. Returns the reply's id.
+   */
+  async addResponseTurn(sessionId: string, ownerId: string, messages: ConversationMessage[], model: string): Promise<string> {
+    return this.transaction(() => {
+      const now = timestamp()
+      this.insertMessages(sessionId, ownerId, messages, now)
+      const replyId = randomUUID()
+      this.statements.insertMessage.run(replyId, sessionId, 'assistant', '', model, 'streaming', now)
+      return replyId
+    })
+  }
+
+  /** Appends messages (OpenAI conversation items) to a session, in one transaction; their ids in order. */
+  async appendMessages(sessionId: string, ownerId: string, messages: ConversationMessage[]): Promise<string[]> {
+    return this.transaction(() => this.insertMessages(sessionId, ownerId, messages, timestamp()))
+  }
+
+  private insertMessages(sessionId: string, ownerId: string, messages: ConversationMessage[], now: string): string[] {
+    // The first user message checks the owner and may name the session; the rest are plain inserts.
+    let userSeen = false
+    return messages.map(({ role, content }) => {
+      if (role === 'user' && !userSeen) {
+        userSeen = true
+        return this.insertUserMessage({ sessionId, ownerId, content }, now).userMessageId
+      }
+      const id = randomUUID()
+      this.statements.insertMessage.run(id, sessionId, role, content, null, 'complete', now)
+      return id
+    })
+  }
+
+  /** A message of the session, for a conversation's item routes. */
+  async getSessionMessage(sessionId: string, messageId: string): Promise<(Message & { seq: number }) | undefined> {
+    const row = this.statements.getSessionMessage.get(messageId, sessionId)
+    return row && { ...toMessage(row), seq: Number(row.seq) }
+  }
+
+  /** Removes a message that is not being generated; false when the session has no such message. */
+  async deleteMessage(sessionId: string, messageId: string): Promise<boolean> {
+    return Number(this.statements.deleteMessage.run(messageId, sessionId).changes) > 0
+  }
+
+  async sessionMetadata(id: string): Promise<Record<string, string>> {
+    const row = this.statements.sessionMetadata.get(id)
+    return row?.metadata == null ? {} : (JSON.parse(String(row.metadata)) as Record<string, string>)
+  }
+
+  async setSessionMetadata(id: string, metadata: Record<string, string>): Promise<void> {
+    this.statements.setSessionMetadata.run(JSON.stringify(metadata), id)
+  }
+
+  /** Removes a reply that never started (Ollama refused before its first token). */
+  async discardReply(id: string): Promise<void> {
+    this.statements.discardReply.run(id)
+  }
+
+  private insertUserMessage({ sessionId, ownerId, content, system }: UserTurn, now: string): { userMessageId: string; newSession: boolean } {
+    const session = this.statements.sessionForTurn.get(sessionId)
+    if (session && session.owner_id !== ownerId) throw noSuchSession(sessionId)
+    // A session made by this turn has no messages yet: nothing to look up before inserting.
+    if (!session) this.statements.insertSession.run(sessionId, DEFAULT_TITLE, now, now, ownerId)
+    if (system && (!session || !this.statements.hasRole.get(sessionId, 'system'))) {
+      this.statements.insertMessage.run(randomUUID(), sessionId, 'system', system, null, 'complete', now)
+    }
+    // Only a session still called New Chat can take its title from this message.
+    const namesSession = !session || (session.title === DEFAULT_TITLE && !this.statements.hasRole.get(sessionId, 'user'))
+    const userMessageId = randomUUID()
+    this.statements.insertMessage.run(userMessageId, sessionId, 'user', content, null, 'complete', now)
+    if (namesSession) this.statements.setTitle.run(titleFromMessage(content), sessionId)
+    return { userMessageId, newSession: !session }
+  }
+
+  /** The messages Ollama is sent: every message with content, oldest first. */
+  async history(sessionId: string): Promise<HistoryEntry[]> {
+    return this.statements.history.all(sessionId).map((row) => ({ role: row.role as Role, content: String(row.content) }))
+  }
+
+  /** Saves a streaming reply's text so far; false when no streaming reply has that id. */
+  async checkpointReply(id: string, content: string): Promise<boolean> {
+    return Number(this.statements.checkpoint.run(content, id).changes) > 0
+  }
+
+  /** Finalises a streaming reply; false (and nothing written) when no streaming reply has that id. */
+  async finishReply(id: string, reply: FinishedReply): Promise<boolean> {
+    const params: SQLInputValue[] = [
+      reply.content,
+      reply.status,
+      reply.tokensUsed ?? null,
+      reply.promptTokens ?? null,
+      reply.doneReason ?? null,
+      reply.host ?? null,
+      id,
+    ]
+    return Number(this.statements.finish.run(...params).changes) > 0
+  }
+
+  /** Replies a crash left `streaming` become `interrupted`, with their last checkpointed text. */
+  async interruptStreamingReplies(): Promise<number> {
+    return Number(this.statements.interruptStreaming.run().changes)
+  }
+
+  /** Who holds the server lock, as its holder recorded itself. */
+  serverLockHolder(): ServerLockHolder | undefined {
+    const row = this.statements.getLock.get()
+    return row && ({ ...row } as unknown as ServerLockHolder)
+  }
+
+  /**
+   * Records `holder` as the server on this database (lib/store/server-lock.ts holds the lock itself);
+   * returns the row a server that died without releasing left, if any.
+   */
+  recordServerLock(holder: { holder: string; hostname: string; pid: number }): ServerLockHolder | undefined {
+    return this.transaction(() => {
+      const left = this.serverLockHolder()
+      const now = timestamp()
+      this.statements.putLock.run(holder.holder, holder.hostname, holder.pid, now, now)
+      return left
+    })
+  }
+
+  releaseServerLock(holder: string): void {
+    this.statements.releaseLock.run(holder)
+  }
+
+  async close(): Promise<void> {
+    if (this.db.isOpen) this.db.close()
+  }
+
+  /** Runs `work` in one write transaction, rolled back if it throws; nothing may be awaited inside. */
+  private transaction<T>(work: () => T): T {
+    // Prepared once: exec() would parse the SQL on every turn of the hot path.
+    this.statements.begin.run()
+    try {
+      const result = work()
+      this.statements.commit.run()
+      return result
+    } catch (error) {
+      if (this.db.isTransaction) this.statements.rollback.run()
+      throw error
+    }
+  }
+}
+
+type Row = Record<string, SQLInputValue>
+
+function toSession(row: Row): Session {
+  return {
+    id: String(row.id),
+    title: String(row.title),
+    created_at: String(row.created_at),
+    updated_at: String(row.updated_at),
+    message_count: Number(row.message_count),
+  }
+}
+
+function toMessage(row: Row): Message {
+  return {
+    id: String(row.id),
+    role: row.role as Role,
+    content: String(row.content),
+    created_at: String(row.created_at),
+    ...(row.model == null ? {} : { model: String(row.model) }),
+    ...(row.tokens_used == null ? {} : { tokens_used: Number(row.tokens_used) }),
+    status: row.status as MessageStatus,
+  }
+}
