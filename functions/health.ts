@@ -13,7 +13,7 @@ export default defineFunction({
   async handle(_request, { app }) {
     let database: 'healthy' | 'unhealthy' = 'healthy'
     try {
-      await app.store.ping()
+      await app.database.ping()
     } catch (error) {
       app.log.error('database health check failed', { error })
       database = 'unhealthy'
@@ -24,7 +24,7 @@ export default defineFunction({
     const ollama = hosts.up > 0 ? 'healthy' : 'unhealthy'
     const status = database === 'unhealthy' ? 'unhealthy' : ollama === 'unhealthy' ? 'degraded' : 'healthy'
     return Response.json(
-      { status, timestamp: new Date().toISOString(), version: VERSION, services: { database, ollama }, ollama_hosts: app.config.auth === 'off' ? hosts : { up: hosts.up, total: hosts.total } },
+      { status, timestamp: new Date().toISOString(), version: VERSION, store: app.database.kind, services: { database, ollama }, ollama_hosts: app.config.auth === 'off' ? hosts : { up: hosts.up, total: hosts.total } },
       { status: database === 'healthy' ? 200 : 503, headers: { 'cache-control': 'no-store' } },
     )
   },

@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util'
 import { AccessError, printable, type ApiKeyInfo } from './store/access-store.ts'
 import { AdminActions } from './access/admin-actions.ts'
 import { ConfigError, loadConfig, readEnvironment } from './shared/config.ts'
-import { SqliteStore } from './store/sqlite/store.ts'
+import { openStore } from './context.ts'
+import type { Store } from './store/store.ts'
 
 const USAGE = `usage: npm run admin -- <command>
   user add NAME [--admin]                           a user (role user, or admin)
@@ -23,7 +24,7 @@ class UsageError extends Error {}
 
 /** Runs one command; `print` gets each output line. Returns the exit code. */
 export async function runAdmin(args: string[], env: Record<string, string | undefined>, print: (line: string) => void, printError: (line: string) => void): Promise<number> {
-  let database: SqliteStore | undefined
+  let database: Store | undefined
   try {
     const { values, positionals } = parseArgs({
       args,
@@ -35,7 +36,7 @@ export async function runAdmin(args: string[], env: Record<string, string | unde
       return values.help ? EXIT.ok : EXIT.usage
     }
     const config = loadConfig(env)
-    database = new SqliteStore(config.dbPath)
+    database = await openStore(config)
     const access = database.access
     const actions = new AdminActions(access, { userId: null, keyId: null, address: 'cli' })
     const [group, verb, target, ...extra] = positionals

@@ -33,6 +33,7 @@ const contexts = new WeakSet<object>()
 
 export function createAppContext(config: Config, parts: Partial<Omit<AppContext, 'config' | 'store'>> = {}): AppContext {
   const log = parts.log ?? createLogger({ level: config.logLevel, format: config.logFormat })
+  if (!parts.database && config.databaseUrl) throw new Error('A PostgreSQL store is opened with openStore(config), then handed to createAppContext.')
   const database = parts.database ?? new SqliteStore(config.dbPath)
   const ollama = parts.ollama ?? new OllamaPool({ hosts: ollamaHostsOf(config), headersTimeoutMs: config.ollamaTimeoutMs, probeIntervalMs: config.ollamaProbeIntervalMs, log })
   const generations = parts.generations ?? new GenerationRegistry(config.maxConcurrentChats, undefined, config.maxConcurrentChatsPerUser)
@@ -55,10 +56,23 @@ export function isAppContext(value: unknown): value is AppContext {
   return typeof value === 'object' && value !== null && contexts.has(value)
 }
 
-let environmentContext: AppContext | undefined
+/**
+ * The store `config` names: PostgreSQL when DATABASE_URL is set (its client loaded only then),
+ * else the SQLite file at DB_PATH.
+ */
+export async function openStore(config: Config): Promise<Store> {
+  if (!config.databaseUrl) return new SqliteStore(config.dbPath)
+  const { PostgresStore } = await import('./store/postgres/store.ts')
+  return new PostgresStore(config.databaseUrl)
+}
+
+let environmentContext: Promise<AppContext> | undefined
 
 /** The context a deployed function builds from its environment on its first request. */
-export function contextFromEnvironment(): AppContext {
-  environmentContext ??= createAppContext(loadConfig(readEnvironment()))
+export function contextFromEnvironment(): Promise<AppContext> {
+  environmentContext ??= (async () => {
+    const config = loadConfig(readEnvironment())
+    return createAppContext(config, { database: await openStore(config) })
+  })()
   return environmentContext
 }

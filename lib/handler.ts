@@ -16,8 +16,8 @@ export function defineFunction(spec: FunctionSpec): FaasFunction {
   const dispatchers = new WeakMap<AppContext, Dispatcher>()
   const fn: FaasFunction = {
     ...spec,
-    fetch(request, context) {
-      const app = isAppContext(context) ? context : contextFromEnvironment()
+    async fetch(request, context) {
+      const app = isAppContext(context) ? context : await contextFromEnvironment()
       let dispatcher = dispatchers.get(app)
       if (!dispatcher) {
         dispatcher = createDispatcher([fn], app)

@@ -39,14 +39,12 @@ import sessionsCreate from '../functions/sessions-create.ts'
 import sessionsList from '../functions/sessions-list.ts'
 import web from '../functions/web.ts'
 import { ConfigError, loadConfig, ollamaHostsOf, readEnvironment, type Config } from './shared/config.ts'
-import { createAppContext, VERSION, type AppContext } from './context.ts'
+import { createAppContext, openStore, VERSION, type AppContext } from './context.ts'
 import { createDispatcher } from './http/dispatcher.ts'
 import type { FunctionSpec } from './http/function-spec.ts'
 import { http } from './shared/node-http-module.ts'
 import { serveNodeRequest } from './http/node-http.ts'
 import { maskCredentials } from './shared/ollama-host.ts'
-import { acquireServerLock, type ServerLock } from './store/sqlite/server-lock.ts'
-import { SqliteStore } from './store/sqlite/store.ts'
 
 /** Every function the server mounts, each at its own method and path. */
 export const FUNCTIONS: FunctionSpec[] = [
@@ -100,11 +98,11 @@ export interface RunningServer {
 
 /** Opens the store, takes it for this server alone, recovers what a crash left, and listens. */
 export async function startServer(config: Config, parts: Parameters<typeof createAppContext>[1] = {}): Promise<RunningServer> {
-  const app = createAppContext(config, parts)
-  let lock: ServerLock | undefined
+  const app = createAppContext(config, { ...parts, database: parts.database ?? (await openStore(config)) })
+  let lock: { release(): Promise<void> }
   try {
     // Before recovery: marking `streaming` replies interrupted is only right when no other server runs them.
-    if (app.database instanceof SqliteStore && app.database.path !== ':memory:') lock = acquireServerLock(app.database.chats, app.log)
+    lock = await app.database.claimServer(app.log)
   } catch (error) {
     await app.database.close()
     throw error
@@ -154,7 +152,7 @@ export async function startServer(config: Config, parts: Parameters<typeof creat
       server.closeAllConnections()
       await closed
       app.ollama.stop()
-      lock?.release()
+      await lock.release()
       await app.database.close()
       app.log.info('stopped')
     })())
@@ -217,7 +215,9 @@ async function main(): Promise<void> {
     url: running.url,
     version: VERSION,
     node: process.version,
-    db_path: config.dbPath,
+    // Which store is in use (DATABASE_URL wins over DB_PATH), its password masked.
+    store: running.app.database.kind,
+    ...(config.databaseUrl ? { database_url: maskCredentials(config.databaseUrl) } : { db_path: config.dbPath }),
     ollama_hosts: ollamaHostsOf(config).map(maskCredentials),
     startup_ms: Math.round(performance.now() - startedAt),
   })

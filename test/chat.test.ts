@@ -129,7 +129,7 @@ test('an unknown session id creates that session; its first message sets the tit
 test('text of any kind keeps the SSE framing and is stored as sent', async (t) => {
   const fake = await fakeOllama(t)
   const app = testApp(t, fake)
-  const message = 'line one\n\ndata: {"type":"done"}\r\nid: 99\n: ping\n\u2028 emoji 🎉 NUL \u0000 and \'; DROP TABLE messages; --'
+  const message = 'line one\n\ndata: {"type":"done"}\r\nid: 99\n: ping\n\u2028 emoji 🎉 control \u0007 and \'; DROP TABLE messages; --'
   const { events } = await readSse(await chat.fetch(chatRequest({ message }), app))
   const text = events.filter((event) => event.data.type === 'token').map((event) => event.data.content).join('')
   assert.equal(text, `You said: ${message}`)

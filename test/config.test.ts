@@ -14,6 +14,7 @@ test('every variable has the documented default', () => {
     host: '127.0.0.1',
     env: 'development',
     dbPath: './data/chat.db',
+    databaseUrl: null,
     ollamaHost: 'http://localhost:11434',
     ollamaHosts: [],
     ollamaProbeIntervalMs: 5000,
@@ -104,10 +105,19 @@ test('a bad value is named with its variable, its value and the expected form', 
     [{ CORS_ORIGINS: 'https://a.example,*' }, /^CORS_ORIGINS=.* is not valid/],
     [{ ALLOWED_HOSTS: 'chat.example/x' }, /^ALLOWED_HOSTS=.* is not valid/],
     [{ MAX_CONCURRENT_CHATS: '0' }, /^MAX_CONCURRENT_CHATS="0" is not valid/],
+    [{ DATABASE_URL: 'mysql://db/chat' }, /^DATABASE_URL="mysql:\/\/db\/chat" is not valid: expected postgres:\/\//],
+    // The password is masked in the message.
+    [{ DATABASE_URL: 'postgres://chat:s3cret@' }, /^DATABASE_URL="postgres:\/\/chat:\*\*\*@" is not valid/],
   ]
   for (const [env, message] of cases) {
     assert.throws(() => loadConfig(env), (error: Error) => error instanceof ConfigError && message.test(error.message) && !error.message.includes('\n'))
   }
+})
+
+test('DATABASE_URL selects PostgreSQL and wins over DB_PATH; both URL schemes are taken', () => {
+  assert.equal(loadConfig({ DATABASE_URL: 'postgres://chat:pw@db:5432/chat', DB_PATH: '/data/chat.db' }).databaseUrl, 'postgres://chat:pw@db:5432/chat')
+  assert.equal(loadConfig({ DATABASE_URL: 'postgresql://db/chat' }).databaseUrl, 'postgresql://db/chat')
+  assert.equal(loadConfig({}).databaseUrl, null)
 })
 
 test('.env fills in what the environment does not set', () => {

@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import { createDispatcher } from '../lib/http/dispatcher.ts'
 import { FUNCTIONS } from '../lib/server.ts'
 import type { AppContext } from '../lib/context.ts'
-import { chatRequest, fakeOllama, json, readSse, sqliteDb, testApp, testServer } from './support/app.ts'
+import { chatRequest, fakeOllama, json, readSse, rowCounts, sqliteDb, testApp, testServer } from './support/app.ts'
 
 /** Everything stored, as one string: equal before and after means nothing changed. */
 function storedState(app: AppContext): string {
@@ -92,7 +92,7 @@ test('hostile text is stored and returned exactly, with the SSE framing intact',
     'Robert"); DELETE FROM sessions WHERE ("1"="1',
     '\n\ndata: {"type":"done","session_id":"x"}\n\n',
     'id: 999\r\nevent: error\r\n\r\n: ping',
-    'NUL\u0000inside and \u2028\u2029 separators',
+    'control \u0001\u001b[2J characters and \u2028\u2029 separators',
     '🎉 emoji, combining e\u0301, RTL \u202e text',
     'x'.repeat(32_000),
   ]
@@ -107,6 +107,26 @@ test('hostile text is stored and returned exactly, with the SSE framing intact',
     const page = await json(await dispatcher.fetch(new Request(`http://localhost/v1/sessions/${sessionId}/messages`)))
     assert.deepEqual(page.messages.map((message: { content: string }) => message.content), [text, `You said: ${text}`])
   }
+})
+
+test('U+0000, which PostgreSQL cannot store, is refused with 400 on every route and on both backends alike, and nothing is stored', async (t) => {
+  const fake = await fakeOllama(t)
+  const app = testApp(t, fake)
+  const dispatcher = createDispatcher(FUNCTIONS, app)
+  const post = (path: string, body: unknown) => dispatcher.fetch(new Request(`http://localhost${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }))
+  for (const [path, body] of [
+    ['/v1/chat', { message: 'NUL\u0000inside' }],
+    ['/v1/chat', { message: 'fine', system: 'a\u0000b' }],
+    ['/v1/sessions', { title: '\u0000' }],
+    ['/v1/responses', { model: 'llama3.2', input: [{ role: 'user', content: 'x\u0000' }] }],
+    ['/v1/conversations', { metadata: { 'key\u0000': 'v' } }],
+  ] as const) {
+    const response = await post(path, body)
+    assert.equal(response.status, 400, path)
+    assert.match(JSON.stringify(await json(response)), /U\+0000/)
+  }
+  assert.deepEqual(rowCounts(app), { sessions: 0, messages: 0 })
+  assert.equal(fake.chatRequests().length, 0)
 })
 
 test('a lone surrogate, which SQLite cannot store exactly, is refused with 400 instead of changed', async (t) => {

@@ -4,17 +4,27 @@ import { HttpProblem } from '../shared/problem.ts'
 export const MAX_JSON_DEPTH = 64
 
 /**
- * Whether a parsed JSON value nests arrays and objects deeper than `limit`. It stops descending
- * past the limit, so it is bounded whatever it is given (V8's JSON.parse itself does not recurse),
- * and costs one step per value, not per character.
+ * What makes a parsed body unfit to go further, if anything: nesting deeper than `depth`
+ * (checked without descending past it, so it is bounded whatever it is given; V8's JSON.parse
+ * itself does not recurse), or U+0000 in a string or key, which PostgreSQL's `text` cannot hold
+ * (refused on both backends, so behaviour does not depend on the store). One step per value.
  */
-function nestedDeeperThan(value: unknown, limit: number): boolean {
-  if (typeof value !== 'object' || value === null) return false
-  if (limit === 0) return true
-  for (const inner of Array.isArray(value) ? value : Object.values(value)) {
-    if (nestedDeeperThan(inner, limit - 1)) return true
+function unfitJson(value: unknown, depth: number): string | undefined {
+  if (typeof value === 'string') return value.includes('\0') ? 'holds the character U+0000, which cannot be stored' : undefined
+  if (typeof value !== 'object' || value === null) return undefined
+  if (depth === 0) return `is nested deeper than ${MAX_JSON_DEPTH} levels`
+  if (Array.isArray(value)) {
+    for (const inner of value) {
+      const unfit = unfitJson(inner, depth - 1)
+      if (unfit) return unfit
+    }
+    return undefined
   }
-  return false
+  for (const [key, inner] of Object.entries(value)) {
+    const unfit = unfitJson(key, depth - 1) ?? unfitJson(inner, depth - 1)
+    if (unfit) return unfit
+  }
+  return undefined
 }
 
 export const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
@@ -49,9 +59,8 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
   } catch (error) {
     throw new HttpProblem(400, 'validation', `The body is not valid JSON: ${(error as Error).message}`)
   }
-  if (nestedDeeperThan(parsed, MAX_JSON_DEPTH)) {
-    throw new HttpProblem(400, 'validation', `The body is nested deeper than ${MAX_JSON_DEPTH} levels.`)
-  }
+  const unfit = unfitJson(parsed, MAX_JSON_DEPTH)
+  if (unfit) throw new HttpProblem(400, 'validation', `The body ${unfit}.`)
   return parsed
 }
 

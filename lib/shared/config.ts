@@ -12,6 +12,8 @@ export interface Config {
   host: string
   env: string
   dbPath: string
+  /** DATABASE_URL: PostgreSQL instead of SQLite when set (it wins over DB_PATH); null otherwise. */
+  databaseUrl: string | null
   ollamaHost: string
   /** OLLAMA_HOSTS parsed; empty: the one host OLLAMA_HOST names. Use ollamaHostsOf(config). */
   ollamaHosts: string[]
@@ -126,6 +128,8 @@ const SETTINGS = {
   host: setting('HOST', '127.0.0.1', 'a host name or IP address', v.pipe(v.string(), v.nonEmpty())),
   env: setting('ENV', 'development', 'development or production', v.picklist(['development', 'production', 'test'])),
   dbPath: setting('DB_PATH', './data/chat.db', 'a file path or :memory:', v.pipe(v.string(), v.nonEmpty())),
+  databaseUrl: setting('DATABASE_URL', 'none', 'postgres://user:password@host:5432/database (or postgresql://…)',
+    v.pipe(v.string(), v.transform(parseDatabaseUrl), v.union([v.null(), v.string()]))),
   ollamaHost: setting('OLLAMA_HOST', 'localhost:11434', 'host:port, http://host:port or https://host',
     v.pipe(v.string(), v.transform(parseOllamaHost), v.string())),
   ollamaHosts: setting('OLLAMA_HOSTS', '', 'a comma-separated list of hosts in the OLLAMA_HOST forms',
@@ -169,6 +173,16 @@ function parseHostsList(list: string): string[] | undefined {
   const hosts = list.split(',').map((host) => host.trim()).filter(Boolean).map(parseOllamaHost)
   if (hosts.some((host) => host === undefined)) return undefined
   return new Set(hosts).size === hosts.length ? (hosts as string[]) : undefined
+}
+
+function parseDatabaseUrl(text: string): string | null | undefined {
+  if (text === 'none') return null
+  try {
+    const url = new URL(text)
+    return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '' ? text : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** The Ollama hosts to use: OLLAMA_HOSTS when set, else the one OLLAMA_HOST names. */

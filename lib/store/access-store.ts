@@ -56,11 +56,23 @@ export class AccessError extends Error {
 }
 
 /** What a terminal or a log would act on instead of showing: C0/C1 controls and bidirectional overrides. */
-export const CONTROL_CHARACTERS = /[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/u
+const CONTROL_CHARACTERS = /[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/u
 
 /** Text as a terminal may show it: control and bidirectional characters as \\uXXXX escapes. */
 export function printable(text: string): string {
   return text.replace(new RegExp(CONTROL_CHARACTERS, 'gu'), (char) => `\\u${char.codePointAt(0)!.toString(16).padStart(4, '0')}`)
+}
+
+/** Throws AccessError `invalid` for a name that is not a user name (every backend checks alike). */
+export function checkUserName(name: string): void {
+  if (!/^[A-Za-z0-9][\w.@-]{0,63}$/.test(name)) {
+    throw new AccessError('invalid', `"${name}" is not a user name: use 1 to 64 letters, digits, and . _ @ - (starting with a letter or digit)`)
+  }
+}
+
+/** Throws AccessError `invalid` for a key name a terminal or a log would act on. */
+export function checkKeyName(name: string): void {
+  if (CONTROL_CHARACTERS.test(name)) throw new AccessError('invalid', 'a key name may not hold control or bidirectional formatting characters')
 }
 
 /** How long a page sign-in lasts (the cookie's Max-Age). */

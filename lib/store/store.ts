@@ -1,3 +1,4 @@
+import type { Logger } from '../observability/log.ts'
 import type { AccessStore } from './access-store.ts'
 import type { ChatStore } from './chat-store.ts'
 import type { ResponseStore } from './response-store.ts'
@@ -13,5 +14,11 @@ export interface Store {
   readonly responses: ResponseStore
   /** Throws when the database cannot answer. */
   ping(): Promise<void>
+  /**
+   * Makes this server the one server on the database until `release`, or throws an Error whose
+   * message is one line: start-up marks every unfinished reply interrupted, which is only right
+   * when no other server runs them.
+   */
+  claimServer(log: Logger): Promise<{ release(): Promise<void> }>
   close(): Promise<void>
 }

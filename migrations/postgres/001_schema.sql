@@ -46,6 +46,7 @@ $$;
 CREATE TRIGGER trg_messages_counted AFTER INSERT OR DELETE ON messages FOR EACH ROW EXECUTE FUNCTION messages_counted();
 
 CREATE TABLE users (
+  seq        bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
   id         text PRIMARY KEY,
   name       text NOT NULL,
   role       text NOT NULL CHECK (role IN ('admin', 'user')),

@@ -1,7 +1,7 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite'
 import { timestamp } from '../../shared/clock.ts'
 import { newApiKey, newCookieToken, newPublicId, sameHash, hashSecret } from '../../shared/credentials.ts'
-import { AccessError, CONTROL_CHARACTERS, WEB_SESSION_MS, type AccessStore, type ApiKeyInfo, type AuditEntry, type AuditRecord, type Authenticated, type Role, type User } from '../access-store.ts'
+import { AccessError, checkKeyName, checkUserName, WEB_SESSION_MS, type AccessStore, type ApiKeyInfo, type AuditEntry, type AuditRecord, type Authenticated, type Role, type User } from '../access-store.ts'
 import { LOCAL_USER_ID } from '../chat-store.ts'
 
 /**
@@ -50,9 +50,7 @@ export class SqliteAccessStore implements AccessStore {
   }
 
   async addUser(name: string, role: Role): Promise<User> {
-    if (!/^[A-Za-z0-9][\w.@-]{0,63}$/.test(name)) {
-      throw new AccessError('invalid', `"${name}" is not a user name: use 1 to 64 letters, digits, and . _ @ - (starting with a letter or digit)`)
-    }
+    checkUserName(name)
     if (this.statements.userByName.get(name)) throw new AccessError('conflict', `a user named ${name} exists already`)
     return toUser(this.statements.insertUser.get(newPublicId('usr'), name, role, timestamp())!)
   }
@@ -70,7 +68,7 @@ export class SqliteAccessStore implements AccessStore {
   /** A new key for `userName`; the key itself is returned this once and never stored. */
   async createKey(userName: string, { name = 'default', expiresAt = null }: { name?: string; expiresAt?: string | null } = {}): Promise<{ key: string; info: ApiKeyInfo }> {
     const user = await this.user(userName)
-    if (CONTROL_CHARACTERS.test(name)) throw new AccessError('invalid', 'a key name may not hold control or bidirectional formatting characters')
+    checkKeyName(name)
     const { key, hash } = newApiKey()
     const id = newPublicId('key')
     this.statements.insertKey.run(id, user.id, name, hash, timestamp(), expiresAt)

@@ -1,7 +1,9 @@
+import type { Logger } from '../../observability/log.ts'
 import type { Store } from '../store.ts'
 import { SqliteAccessStore } from './access-store.ts'
 import { SqliteChatStore, type StoreOptions } from './chat-store.ts'
 import { SqliteResponseStore } from './response-store.ts'
+import { acquireServerLock } from './server-lock.ts'
 
 /** The embedded default: one SQLite file (or `:memory:`), opened and migrated here. */
 export class SqliteStore implements Store {
@@ -22,6 +24,12 @@ export class SqliteStore implements Store {
 
   get db() {
     return this.chats.db
+  }
+
+  /** SQLite's exclusive lock on `<DB_PATH>.lock` (lib/store/sqlite/server-lock.ts); nothing to claim in memory. */
+  async claimServer(log: Logger): Promise<{ release(): Promise<void> }> {
+    const lock = this.path === ':memory:' ? undefined : acquireServerLock(this.chats, log)
+    return { release: async () => lock?.release() }
   }
 
   ping(): Promise<void> {

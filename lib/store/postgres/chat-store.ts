@@ -1,0 +1,276 @@
+import { randomUUID } from 'node:crypto'
+import type { Sql, TransactionSql } from 'postgres'
+import { timestamp } from '../../shared/clock.ts'
+import { noSuchSession } from '../../shared/problem.ts'
+import {
+  DEFAULT_TITLE,
+  LOCAL_USER_ID,
+  titleFromMessage,
+  type ChatStore,
+  type ConversationMessage,
+  type FinishedReply,
+  type HistoryEntry,
+  type Message,
+  type MessageCursor,
+  type MessageStatus,
+  type NewSession,
+  type Page,
+  type Role,
+  type Session,
+  type SessionCursor,
+  type SessionOrder,
+  type UserTurn,
+} from '../chat-store.ts'
+
+/** Times as the API writes them: RFC 3339 UTC with milliseconds (timestamptz comes back as a Date). */
+export const iso = (value: Date | string | null): string | null => (value === null ? null : value instanceof Date ? value.toISOString() : new Date(value).toISOString())
+
+type Row = Record<string, any>
+
+/**
+ * Sessions and messages on PostgreSQL. Each method is one statement or one transaction
+ * (`sql.begin`); `ready` is the migration, awaited before the first query.
+ */
+export class PostgresChatStore implements ChatStore {
+  private readonly sql: Sql
+  private readonly ready: Promise<unknown>
+
+  constructor(sql: Sql, ready: Promise<unknown>) {
+    this.sql = sql
+    this.ready = ready
+  }
+
+  private async db(): Promise<Sql> {
+    await this.ready
+    return this.sql
+  }
+
+  async ping(): Promise<void> {
+    await (await this.db())`SELECT 1`
+  }
+
+  async getSession(id: string, ownerId: string): Promise<Session | undefined> {
+    const [row] = await (await this.db())`SELECT id, title, created_at, updated_at, message_count FROM sessions WHERE id = ${id} AND owner_id = ${ownerId}`
+    return row && toSession(row)
+  }
+
+  async createSession({ id = randomUUID(), title = DEFAULT_TITLE, system, ownerId = LOCAL_USER_ID }: NewSession = {}): Promise<Session> {
+    return (await this.db()).begin(async (tx) => {
+      const now = timestamp()
+      await tx`INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (${id}, ${title}, ${now}, ${now}, ${ownerId})`
+      if (system) await insertMessage(tx, { id: randomUUID(), sessionId: id, role: 'system', content: system, model: null, status: 'complete', createdAt: now })
+      const [row] = await tx`SELECT id, title, created_at, updated_at, message_count FROM sessions WHERE id = ${id}`
+      return toSession(row!)
+    })
+  }
+
+  async renameSession(id: string, ownerId: string, title: string): Promise<Session | undefined> {
+    const [row] = await (await this.db())`
+      UPDATE sessions SET title = ${title}, updated_at = ${timestamp()} WHERE id = ${id} AND owner_id = ${ownerId}
+      RETURNING id, title, created_at, updated_at, message_count`
+    return row && toSession(row)
+  }
+
+  async deleteSession(id: string, ownerId: string): Promise<boolean> {
+    return (await (await this.db())`DELETE FROM sessions WHERE id = ${id} AND owner_id = ${ownerId}`).count > 0
+  }
+
+  async sessionOwner(id: string): Promise<string | undefined> {
+    const [row] = await (await this.db())`SELECT owner_id FROM sessions WHERE id = ${id}`
+    return row?.owner_id
+  }
+
+  async sessionHost(id: string): Promise<string | null> {
+    const [row] = await (await this.db())`
+      SELECT ollama_host FROM messages WHERE session_id = ${id} AND role = 'assistant' AND status <> 'streaming'
+      ORDER BY created_at DESC, seq DESC LIMIT 1`
+    return row?.ollama_host ?? null
+  }
+
+  async listSessions(ownerId: string, limit: number, after: SessionCursor | null, order: SessionOrder = 'updated'): Promise<Page<Session, SessionCursor>> {
+    const sql = await this.db()
+    const columns = sql`id, title, created_at, updated_at, message_count`
+    const rows = order === 'created'
+      ? after
+        ? await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} AND (created_at, id) > (${after[0]}::timestamptz, ${after[1]}) ORDER BY created_at, id LIMIT ${limit + 1}`
+        : await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} ORDER BY created_at, id LIMIT ${limit + 1}`
+      : after
+        ? await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} AND (updated_at, id) < (${after[0]}::timestamptz, ${after[1]}) ORDER BY updated_at DESC, id DESC LIMIT ${limit + 1}`
+        : await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} ORDER BY updated_at DESC, id DESC LIMIT ${limit + 1}`
+    const items = rows.slice(0, limit).map(toSession)
+    const last = items.at(-1)
+    const sortKey = order === 'created' ? last?.created_at : last?.updated_at
+    return { items, next: rows.length > limit && last ? [sortKey!, last.id] : null }
+  }
+
+  async listMessages(sessionId: string, limit: number, after: MessageCursor | null, order: 'asc' | 'desc' = 'asc'): Promise<Page<Message, MessageCursor>> {
+    const sql = await this.db()
+    const columns = sql`seq, id, role, content, created_at, model, tokens_used, status`
+    const rows = order === 'asc'
+      ? after
+        ? await sql`SELECT ${columns} FROM messages WHERE session_id = ${sessionId} AND (created_at, seq) > (${after[0]}::timestamptz, ${after[1]}) ORDER BY created_at, seq LIMIT ${limit + 1}`
+        : await sql`SELECT ${columns} FROM messages WHERE session_id = ${sessionId} ORDER BY created_at, seq LIMIT ${limit + 1}`
+      : after
+        ? await sql`SELECT ${columns} FROM messages WHERE session_id = ${sessionId} AND (created_at, seq) < (${after[0]}::timestamptz, ${after[1]}) ORDER BY created_at DESC, seq DESC LIMIT ${limit + 1}`
+        : await sql`SELECT ${columns} FROM messages WHERE session_id = ${sessionId} ORDER BY created_at DESC, seq DESC LIMIT ${limit + 1}`
+    const page = rows.slice(0, limit)
+    const last = page.at(-1)
+    return { items: page.map(toMessage), next: rows.length > limit && last ? [iso(last.created_at)!, Number(last.seq)] : null }
+  }
+
+  async getMessage(id: string): Promise<Message | undefined> {
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status FROM messages WHERE id = ${id}`
+    return row && toMessage(row)
+  }
+
+  async getOwnedMessage(id: string, ownerId: string): Promise<Message | undefined> {
+    const [row] = await (await this.db())`
+      SELECT m.id, m.role, m.content, m.created_at, m.model, m.tokens_used, m.status
+      FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ${id} AND s.owner_id = ${ownerId}`
+    return row && toMessage(row)
+  }
+
+  async addUserMessage(turn: UserTurn): Promise<{ userMessageId: string }> {
+    const { userMessageId } = await (await this.db()).begin((tx) => insertUserMessage(tx, turn, timestamp()))
+    return { userMessageId }
+  }
+
+  async beginTurn(turn: UserTurn & { model: string }): Promise<{ userMessageId: string; reply: { id: string; createdAt: string }; newSession: boolean }> {
+    return (await this.db()).begin(async (tx) => {
+      const now = timestamp()
+      const { userMessageId, newSession } = await insertUserMessage(tx, turn, now)
+      const reply = { id: randomUUID(), createdAt: now }
+      await insertMessage(tx, { id: reply.id, sessionId: turn.sessionId, role: 'assistant', content: '', model: turn.model, status: 'streaming', createdAt: now })
+      return { userMessageId, reply, newSession }
+    })
+  }
+
+  async addResponseTurn(sessionId: string, ownerId: string, messages: ConversationMessage[], model: string): Promise<string> {
+    return (await this.db()).begin(async (tx) => {
+      const now = timestamp()
+      await insertMessages(tx, sessionId, ownerId, messages, now)
+      const replyId = randomUUID()
+      await insertMessage(tx, { id: replyId, sessionId, role: 'assistant', content: '', model, status: 'streaming', createdAt: now })
+      return replyId
+    })
+  }
+
+  async appendMessages(sessionId: string, ownerId: string, messages: ConversationMessage[]): Promise<string[]> {
+    return (await this.db()).begin((tx) => insertMessages(tx, sessionId, ownerId, messages, timestamp()))
+  }
+
+  async getSessionMessage(sessionId: string, messageId: string): Promise<(Message & { seq: number }) | undefined> {
+    const [row] = await (await this.db())`
+      SELECT seq, id, role, content, created_at, model, tokens_used, status FROM messages WHERE id = ${messageId} AND session_id = ${sessionId}`
+    return row && { ...toMessage(row), seq: Number(row.seq) }
+  }
+
+  async deleteMessage(sessionId: string, messageId: string): Promise<boolean> {
+    return (await (await this.db())`DELETE FROM messages WHERE id = ${messageId} AND session_id = ${sessionId} AND status <> 'streaming'`).count > 0
+  }
+
+  async sessionMetadata(id: string): Promise<Record<string, string>> {
+    const [row] = await (await this.db())`SELECT metadata FROM sessions WHERE id = ${id}`
+    return (row?.metadata as Record<string, string> | null) ?? {}
+  }
+
+  async setSessionMetadata(id: string, metadata: Record<string, string>): Promise<void> {
+    const sql = await this.db()
+    await sql`UPDATE sessions SET metadata = ${sql.json(metadata)} WHERE id = ${id}`
+  }
+
+  async discardReply(id: string): Promise<void> {
+    await (await this.db())`DELETE FROM messages WHERE id = ${id} AND status = 'streaming' AND content = ''`
+  }
+
+  async history(sessionId: string): Promise<HistoryEntry[]> {
+    const rows = await (await this.db())`SELECT role, content FROM messages WHERE session_id = ${sessionId} AND content <> '' ORDER BY created_at, seq`
+    return rows.map((row) => ({ role: row.role as Role, content: row.content as string }))
+  }
+
+  async checkpointReply(id: string, content: string): Promise<boolean> {
+    return (await (await this.db())`UPDATE messages SET content = ${content} WHERE id = ${id} AND status = 'streaming'`).count > 0
+  }
+
+  async finishReply(id: string, reply: FinishedReply): Promise<boolean> {
+    const result = await (await this.db())`
+      UPDATE messages SET content = ${reply.content}, status = ${reply.status}, tokens_used = ${reply.tokensUsed ?? null},
+        prompt_tokens = ${reply.promptTokens ?? null}, done_reason = ${reply.doneReason ?? null}, ollama_host = ${reply.host ?? null}
+      WHERE id = ${id} AND status = 'streaming'`
+    return result.count > 0
+  }
+
+  async interruptStreamingReplies(): Promise<number> {
+    return (await (await this.db())`UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'`).count
+  }
+
+  async close(): Promise<void> {
+    await this.sql.end({ timeout: 5 })
+  }
+}
+
+interface NewMessage {
+  id: string
+  sessionId: string
+  role: Role
+  content: string
+  model: string | null
+  status: MessageStatus
+  createdAt: string
+}
+
+async function insertMessage(tx: TransactionSql, message: NewMessage): Promise<void> {
+  await tx`
+    INSERT INTO messages (id, session_id, role, content, model, status, created_at)
+    VALUES (${message.id}, ${message.sessionId}, ${message.role}, ${message.content}, ${message.model}, ${message.status}, ${message.createdAt})`
+}
+
+/** The same rules as SQLite's: the session made when missing, its system prompt once, its title from its first user message. */
+async function insertUserMessage(tx: TransactionSql, { sessionId, ownerId, content, system }: UserTurn, now: string): Promise<{ userMessageId: string; newSession: boolean }> {
+  // The session's row is locked for the turn: two turns in one session are written one after the other.
+  const [session] = await tx`SELECT title, owner_id FROM sessions WHERE id = ${sessionId} FOR UPDATE`
+  if (session && session.owner_id !== ownerId) throw noSuchSession(sessionId)
+  if (!session) await tx`INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (${sessionId}, ${DEFAULT_TITLE}, ${now}, ${now}, ${ownerId})`
+  const hasRole = async (role: Role) => (await tx`SELECT 1 FROM messages WHERE session_id = ${sessionId} AND role = ${role} LIMIT 1`).length > 0
+  if (system && (!session || !(await hasRole('system')))) {
+    await insertMessage(tx, { id: randomUUID(), sessionId, role: 'system', content: system, model: null, status: 'complete', createdAt: now })
+  }
+  const namesSession = !session || (session.title === DEFAULT_TITLE && !(await hasRole('user')))
+  const userMessageId = randomUUID()
+  await insertMessage(tx, { id: userMessageId, sessionId, role: 'user', content, model: null, status: 'complete', createdAt: now })
+  if (namesSession) await tx`UPDATE sessions SET title = ${titleFromMessage(content)} WHERE id = ${sessionId}`
+  return { userMessageId, newSession: !session }
+}
+
+async function insertMessages(tx: TransactionSql, sessionId: string, ownerId: string, messages: ConversationMessage[], now: string): Promise<string[]> {
+  const ids: string[] = []
+  // The first user message checks the owner and may name the session; the rest are plain inserts.
+  let userSeen = false
+  for (const { role, content } of messages) {
+    if (role === 'user' && !userSeen) {
+      userSeen = true
+      ids.push((await insertUserMessage(tx, { sessionId, ownerId, content }, now)).userMessageId)
+      continue
+    }
+    const id = randomUUID()
+    await insertMessage(tx, { id, sessionId, role, content, model: null, status: 'complete', createdAt: now })
+    ids.push(id)
+  }
+  return ids
+}
+
+function toSession(row: Row): Session {
+  return { id: row.id, title: row.title, created_at: iso(row.created_at)!, updated_at: iso(row.updated_at)!, message_count: Number(row.message_count) }
+}
+
+function toMessage(row: Row): Message {
+  return {
+    id: row.id,
+    role: row.role as Role,
+    content: row.content,
+    created_at: iso(row.created_at)!,
+    ...(row.model == null ? {} : { model: row.model as string }),
+    ...(row.tokens_used == null ? {} : { tokens_used: Number(row.tokens_used) }),
+    status: row.status as MessageStatus,
+  }
+}

@@ -1,0 +1,116 @@
+import type { JSONValue, Sql } from 'postgres'
+import { timestamp } from '../../shared/clock.ts'
+import type { ResponseEnd, ResponseParams, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
+import { iso } from './chat-store.ts'
+
+type Row = Record<string, any>
+
+/** Our records as postgres.js's JSON values (they are plain JSON data). */
+const asJson = (value: unknown) => value as JSONValue
+
+/**
+ * OpenAI's Responses on PostgreSQL, each readable only by its owner; its request in a table of its own.
+ * Input, parameters and tool calls are `json` passed as text, so they come back exactly as written.
+ */
+export class PostgresResponseStore implements ResponseStore {
+  private readonly sql: Sql
+  private readonly ready: Promise<unknown>
+
+  constructor(sql: Sql, ready: Promise<unknown>) {
+    this.sql = sql
+    this.ready = ready
+  }
+
+  private async db(): Promise<Sql> {
+    await this.ready
+    return this.sql
+  }
+
+  async insert(response: Pick<StoredResponse, 'id' | 'owner_id' | 'session_id' | 'previous_response_id' | 'model' | 'instructions' | 'status' | 'background' | 'input' | 'params' | 'created_at'>): Promise<void> {
+    const sql = await this.db()
+    await sql.begin(async (tx) => {
+      await tx`
+        INSERT INTO responses (id, owner_id, session_id, previous_response_id, model, status, background, created_at)
+        VALUES (${response.id}, ${response.owner_id}, ${response.session_id}, ${response.previous_response_id}, ${response.model}, ${response.status}, ${response.background}, ${response.created_at})`
+      await tx`
+        INSERT INTO response_requests (response_id, instructions, input, params)
+        VALUES (${response.id}, ${response.instructions}, ${JSON.stringify(response.input)}::text::json, ${JSON.stringify(response.params)}::text::json)`
+    })
+  }
+
+  async get(id: string, ownerId: string): Promise<StoredResponse | undefined> {
+    const [row] = await (await this.db())`
+      SELECT r.id, r.owner_id, r.session_id, r.previous_response_id, r.model, q.instructions, r.status, r.background, q.input, r.output_text,
+        r.deltas, r.tool_calls, r.usage, r.incomplete_reason, r.error, q.params, r.created_at, r.completed_at
+      FROM responses r JOIN response_requests q ON q.response_id = r.id WHERE r.id = ${id} AND r.owner_id = ${ownerId}`
+    return row && toResponse(row)
+  }
+
+  async markStarted(id: string): Promise<void> {
+    await (await this.db())`UPDATE responses SET status = 'in_progress' WHERE id = ${id} AND status = 'queued'`
+  }
+
+  async checkpoint(id: string, text: string, deltas: number[]): Promise<boolean> {
+    const sql = await this.db()
+    const result = await sql`
+      UPDATE responses SET output_text = ${text}, deltas = ${sql.json(deltas)} WHERE id = ${id} AND status IN ('queued', 'in_progress')`
+    return result.count > 0
+  }
+
+  async finish(id: string, end: ResponseEnd): Promise<boolean> {
+    const sql = await this.db()
+    const json = (value: unknown) => (value == null ? null : sql.json(asJson(value)))
+    const result = await sql`
+      UPDATE responses SET status = ${end.status}, output_text = ${end.outputText}, deltas = ${sql.json(end.deltas)},
+        tool_calls = ${end.toolCalls.length ? JSON.stringify(end.toolCalls) : null}::text::json, usage = ${json(end.usage)},
+        incomplete_reason = ${end.incompleteReason}, error = ${json(end.error)}, completed_at = ${timestamp()}
+      WHERE id = ${id} AND status IN ('queued', 'in_progress')`
+    return result.count > 0
+  }
+
+  async delete(id: string, ownerId: string): Promise<boolean> {
+    return (await (await this.db())`DELETE FROM responses WHERE id = ${id} AND owner_id = ${ownerId}`).count > 0
+  }
+
+  async chain(lastId: string, ownerId: string): Promise<StoredResponse[]> {
+    const chain: StoredResponse[] = []
+    for (let id: string | null = lastId; id !== null; ) {
+      const response = await this.get(id, ownerId)
+      if (!response) break
+      chain.unshift(response)
+      id = response.previous_response_id
+    }
+    return chain
+  }
+
+  async interruptRunning(): Promise<number> {
+    const sql = await this.db()
+    const error = sql.json({ code: 'server_error', message: 'The server stopped before the response was finished.' })
+    const result = await sql`
+      UPDATE responses SET status = 'failed', error = ${error}, completed_at = ${timestamp()} WHERE status IN ('queued', 'in_progress')`
+    return result.count
+  }
+}
+
+function toResponse(row: Row): StoredResponse {
+  return {
+    id: row.id,
+    owner_id: row.owner_id,
+    session_id: row.session_id,
+    previous_response_id: row.previous_response_id,
+    model: row.model,
+    instructions: row.instructions,
+    status: row.status as ResponseStatus,
+    background: row.background,
+    input: row.input,
+    output_text: row.output_text,
+    deltas: row.deltas,
+    tool_calls: row.tool_calls ?? [],
+    usage: row.usage,
+    incomplete_reason: row.incomplete_reason,
+    error: row.error,
+    params: row.params as ResponseParams,
+    created_at: iso(row.created_at)!,
+    completed_at: iso(row.completed_at),
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * One contract for the store, run against each backend: SQLite in memory, and PostgreSQL on a
+ * throwaway cluster this test starts itself (test/support/postgres.ts). What one backend does,
+ * the other must do alike.
+ */
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { describe, test, type TestContext } from 'node:test'
+import { AccessError } from '../lib/store/access-store.ts'
+import { LOCAL_USER_ID, titleFromMessage } from '../lib/store/chat-store.ts'
+import { PostgresStore } from '../lib/store/postgres/store.ts'
+import { SqliteStore } from '../lib/store/sqlite/store.ts'
+import type { Store } from '../lib/store/store.ts'
+import { postgresCluster } from './support/postgres.ts'
+
+const BACKENDS: Record<string, () => Promise<Store>> = {
+  sqlite: async () => new SqliteStore(':memory:'),
+  postgres: async () => new PostgresStore(await (await postgresCluster()).newDatabase(), { maxConnections: 4 }),
+}
+
+const HOSTILE_TEXT = 'Grüße 👋🏽 — "quotes", \\backslash\\, <b>tags</b>, line\nbreaks\r\n, tabs\t, and 日本語'
+
+for (const [kind, open] of Object.entries(BACKENDS)) {
+  describe(`the ${kind} store`, () => {
+    const opened = async (t: TestContext) => {
+      const store = await open()
+      t.after(() => store.close())
+      assert.equal(store.kind, kind)
+      await store.ping()
+      return store
+    }
+
+    test('sessions: created, read only by their owner, renamed, listed both ways with cursors, deleted with their messages', async (t) => {
+      const { chats } = await opened(t)
+      const created: string[] = []
+      for (let index = 0; index < 7; index++) created.push((await chats.createSession({ ownerId: 'alice', title: `s${index}` })).id)
+      const other = await chats.createSession({ ownerId: 'bob', system: 'be brief' })
+      assert.equal(other.message_count, 1)
+      assert.equal(await chats.getSession(other.id, 'alice'), undefined, 'someone else\'s session is as absent as a missing one')
+      assert.equal(await chats.renameSession(other.id, 'alice', 'taken'), undefined)
+      assert.equal(await chats.deleteSession(other.id, 'alice'), false)
+      assert.equal(await chats.sessionOwner(other.id), 'bob')
+
+      const walk = async (order: 'updated' | 'created') => {
+        const seen: string[] = []
+        let cursor = null
+        do {
+          const page = await chats.listSessions('alice', 3, cursor, order)
+          seen.push(...page.items.map((session) => session.id))
+          cursor = page.next
+        } while (cursor)
+        return seen
+      }
+      // Sessions made in the same millisecond are ordered by id, on both backends.
+      const byCreation = await Promise.all(created.map(async (id) => (await chats.getSession(id, 'alice'))!))
+      byCreation.sort((a, b) => (a.created_at === b.created_at ? (a.id < b.id ? -1 : 1) : a.created_at < b.created_at ? -1 : 1))
+      assert.deepEqual(await walk('created'), byCreation.map((session) => session.id))
+      const renamed = await chats.renameSession(created[0]!, 'alice', 'renamed')
+      assert.equal(renamed!.title, 'renamed')
+      assert.ok(renamed!.updated_at >= renamed!.created_at)
+      const byUpdate = await walk('updated')
+      assert.equal(byUpdate[0], created[0], 'the renamed session comes first')
+      assert.deepEqual(new Set(byUpdate), new Set(created))
+
+      await chats.addUserMessage({ sessionId: created[1]!, ownerId: 'alice', content: 'hello' })
+      assert.equal(await chats.deleteSession(created[1]!, 'alice'), true)
+      assert.equal(await chats.getSession(created[1]!, 'alice'), undefined)
+    })
+
+    test('a turn: the session made, titled by its first message, the system prompt once; the reply checkpointed, finished once, and history in order', async (t) => {
+      const { chats } = await opened(t)
+      const sessionId = randomUUID()
+      const first = await chats.beginTurn({ sessionId, ownerId: 'alice', content: `${HOSTILE_TEXT}\nsecond line`, system: 'be brief', model: 'llama3.2' })
+      assert.equal(first.newSession, true)
+      const session = (await chats.getSession(sessionId, 'alice'))!
+      assert.equal(session.title, titleFromMessage(HOSTILE_TEXT))
+      assert.equal(session.message_count, 3)
+      await assert.rejects(chats.beginTurn({ sessionId, ownerId: 'bob', content: 'mine now', model: 'llama3.2' }), (error: Error) => /No session has the id/.test(error.message))
+
+      assert.equal(await chats.checkpointReply(first.reply.id, 'Hel'), true)
+      assert.equal(await chats.finishReply(first.reply.id, { content: 'Hello', status: 'complete', tokensUsed: 2, promptTokens: 9, doneReason: 'stop', host: 'http://gpu1:11434' }), true)
+      assert.equal(await chats.finishReply(first.reply.id, { content: 'again', status: 'complete' }), false, 'finished once')
+      assert.equal(await chats.checkpointReply(first.reply.id, 'late'), false)
+      assert.equal(await chats.sessionHost(sessionId), 'http://gpu1:11434')
+
+      const second = await chats.beginTurn({ sessionId, ownerId: 'alice', content: 'and then?', system: 'ignored: it has one', model: 'llama3.2' })
+      assert.equal(second.newSession, false)
+      assert.deepEqual(await chats.history(sessionId), [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: `${HOSTILE_TEXT}\nsecond line` },
+        { role: 'assistant', content: 'Hello' },
+        { role: 'user', content: 'and then?' },
+      ], 'exact text, the empty streaming reply left out')
+      assert.equal((await chats.getSession(sessionId, 'alice'))!.title, session.title, 'only the first message names it')
+      assert.equal(await chats.deleteMessage(sessionId, second.reply.id), false, 'a reply being generated cannot be deleted')
+      assert.equal(await chats.interruptStreamingReplies(), 1)
+      assert.equal((await chats.getMessage(second.reply.id))!.status, 'interrupted')
+      await chats.discardReply(second.reply.id)
+      assert.ok(await chats.getMessage(second.reply.id), 'only an empty streaming reply is discarded')
+    })
+
+    test('messages: paged both ways with cursors, owned lookups, conversation items, metadata', async (t) => {
+      const { chats } = await opened(t)
+      const { id: sessionId } = await chats.createSession({ ownerId: 'alice' })
+      const ids = await chats.appendMessages(sessionId, 'alice', Array.from({ length: 8 }, (_, index) => ({ role: index % 2 ? 'assistant' as const : 'user' as const, content: `m${index}` })))
+      const walk = async (order: 'asc' | 'desc') => {
+        const seen: string[] = []
+        let cursor = null
+        do {
+          const page = await chats.listMessages(sessionId, 3, cursor, order)
+          seen.push(...page.items.map((message) => message.id))
+          cursor = page.next
+        } while (cursor)
+        return seen
+      }
+      assert.deepEqual(await walk('asc'), ids, 'one timestamp for all: insertion order breaks the tie')
+      assert.deepEqual(await walk('desc'), [...ids].reverse())
+      assert.equal((await chats.getOwnedMessage(ids[0]!, 'alice'))!.content, 'm0')
+      assert.equal(await chats.getOwnedMessage(ids[0]!, 'bob'), undefined)
+      assert.equal((await chats.getSessionMessage(sessionId, ids[2]!))!.content, 'm2')
+      assert.equal(await chats.deleteMessage(sessionId, ids[2]!), true)
+      assert.equal((await chats.getSession(sessionId, 'alice'))!.message_count, 7)
+      assert.deepEqual(await chats.sessionMetadata(sessionId), {})
+      await chats.setSessionMetadata(sessionId, { topic: 'tests', 'ключ': 'значение' })
+      assert.deepEqual(await chats.sessionMetadata(sessionId), { topic: 'tests', 'ключ': 'значение' })
+      const replyId = await chats.addResponseTurn(sessionId, 'alice', [{ role: 'user', content: 'q' }], 'llama3.2')
+      assert.equal((await chats.getMessage(replyId))!.status, 'streaming')
+    })
+
+    test('access: users unique in any case, keys created, listed, revoked and expired, sign-ins opened and ended, the local user\'s chats adopted with an audit entry', async (t) => {
+      const { access, chats } = await opened(t)
+      const alice = await access.addUser('Alice', 'admin')
+      await assert.rejects(access.addUser('alice', 'user'), (error: Error) => error instanceof AccessError && error.reason === 'conflict')
+      await assert.rejects(access.addUser('no spaces', 'user'), (error: Error) => error instanceof AccessError && error.reason === 'invalid')
+      assert.equal((await access.user('ALICE')).id, alice.id)
+      await access.addUser('bob', 'user')
+      assert.deepEqual((await access.listUsers()).map((user) => user.name), ['Alice', 'bob'])
+
+      const { key, info } = await access.createKey('alice', { name: 'laptop' })
+      assert.equal(info.user_name, 'Alice')
+      assert.equal((await access.authenticateKey(key))!.user.id, alice.id)
+      const expired = await access.createKey('bob', { expiresAt: new Date(Date.now() - 1000).toISOString() })
+      assert.equal(await access.authenticateKey(expired.key), undefined)
+      assert.deepEqual((await access.listKeys('alice')).map((entry) => entry.name), ['laptop'])
+      assert.equal((await access.listKeys()).length, 2)
+      await assert.rejects(access.createKey('bob', { name: 'evil\u001b[2J' }), (error: Error) => error instanceof AccessError && error.reason === 'invalid')
+
+      const signedIn = (await access.authenticateKey(key))!
+      const { token } = await access.openWebSession(signedIn)
+      assert.equal((await access.authenticateCookie(token))!.keyId, info.id)
+      assert.equal(await access.authenticateCookie(token, Date.now() + 31 * 24 * 3_600_000), undefined, 'a sign-in expires')
+      await access.closeWebSession(token)
+      assert.equal(await access.authenticateCookie(token), undefined)
+      const again = await access.openWebSession(signedIn)
+      assert.equal((await access.revokeKey(info.id)).revoked_at !== null, true)
+      assert.equal(await access.authenticateKey(key), undefined, 'refused at once')
+      assert.equal(await access.authenticateCookie(again.token), undefined, 'its sign-ins end with it')
+      await assert.rejects(access.revokeKey(info.id), (error: Error) => error instanceof AccessError && error.reason === 'conflict')
+      await assert.rejects(access.keyInfo('key_nothing'), (error: Error) => error instanceof AccessError && error.reason === 'not_found')
+
+      await chats.createSession({ ownerId: LOCAL_USER_ID, title: 'made while AUTH was off' })
+      assert.equal(await access.adoptLocalSessions(alice, 'cli'), 1)
+      assert.equal((await chats.listSessions(alice.id, 10, null)).items[0]!.title, 'made while AUTH was off')
+      for (let index = 0; index < 5; index++) await access.audit({ userId: alice.id, action: `action_${index}`, outcome: 'ok' })
+      const newest = await access.listAudit(3, null)
+      assert.deepEqual(newest.map((entry) => entry.action), ['action_4', 'action_3', 'action_2'])
+      assert.deepEqual((await access.listAudit(3, newest.at(-1)!.id)).map((entry) => entry.action), ['action_1', 'action_0', 'adopt_local'])
+      assert.match(newest[0]!.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+    })
+
+    test('responses: stored with their request, read only by their owner, chained, checkpointed, ended once, interrupted, deleted', async (t) => {
+      const { responses } = await opened(t)
+      const params = { max_output_tokens: null, temperature: 0.2, top_p: null, metadata: { a: 'b' }, text_format: { type: 'text' }, store: true, tools: [{ type: 'function', name: 'f', parameters: { type: 'object', properties: { z: {}, a: {} } } }] }
+      const base = { owner_id: 'alice', session_id: null, model: 'llama3.2', status: 'in_progress' as const, background: false, params, created_at: new Date().toISOString() }
+      await responses.insert({ ...base, id: 'resp_1', previous_response_id: null, instructions: 'Be terse.', input: [{ id: 'msg_1', role: 'user', text: HOSTILE_TEXT }] })
+      await responses.insert({ ...base, id: 'resp_2', previous_response_id: 'resp_1', instructions: null, input: [{ type: 'function_call_output', id: 'fco_1', call_id: 'call_1', output: '{"ok":true}' }] })
+      const stored = (await responses.get('resp_1', 'alice'))!
+      assert.deepEqual(stored.input, [{ id: 'msg_1', role: 'user', text: HOSTILE_TEXT }])
+      assert.equal(JSON.stringify(stored.params), JSON.stringify(params), 'parameters come back as written, key order included')
+      assert.equal(await responses.get('resp_1', 'bob'), undefined)
+      assert.deepEqual((await responses.chain('resp_2', 'alice')).map((response) => response.id), ['resp_1', 'resp_2'])
+      assert.deepEqual(await responses.chain('resp_2', 'bob'), [])
+
+      assert.equal(await responses.checkpoint('resp_1', 'Pa', [2]), true)
+      const end = { status: 'completed' as const, outputText: 'Paris.', deltas: [2, 4], toolCalls: [{ call_id: 'call_9', name: 'f', arguments: '{"z":1}' }], usage: { input_tokens: 5, output_tokens: 2 }, incompleteReason: null, error: null }
+      assert.equal(await responses.finish('resp_1', end), true)
+      assert.equal(await responses.finish('resp_1', end), false, 'ended once')
+      const ended = (await responses.get('resp_1', 'alice'))!
+      assert.deepEqual([ended.status, ended.output_text, ended.deltas, ended.tool_calls, ended.usage], ['completed', 'Paris.', [2, 4], end.toolCalls, end.usage])
+      assert.match(ended.completed_at!, /Z$/)
+      assert.equal(await responses.interruptRunning(), 1)
+      assert.equal((await responses.get('resp_2', 'alice'))!.status, 'failed')
+      assert.equal(await responses.delete('resp_2', 'bob'), false)
+      assert.equal(await responses.delete('resp_2', 'alice'), true)
+      assert.equal(await responses.get('resp_2', 'alice'), undefined)
+    })
+  })
+}
+
+test('the postgres store answers its health check within its deadline, and fails it when the database is gone', async () => {
+  const store = new PostgresStore(await (await postgresCluster()).newDatabase(), { maxConnections: 2 })
+  await store.ping()
+  await store.close()
+  await assert.rejects(store.ping())
+})
+
+
