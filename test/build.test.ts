@@ -178,3 +178,17 @@ test('docker-compose publishes the API on loopback only and runs it read-only, w
   assert.doesNotMatch(api, /AUTH: *"?off/, 'the container never turns authentication off')
   assert.match(runtimeStage, /HOST=0\.0\.0\.0/, 'the image listens on all interfaces, which turns AUTH on')
 })
+
+test('docker-compose: the default store is SQLite; the postgres profile adds PostgreSQL with a volume and a health check, and the API waits for it', () => {
+  const compose = readFileSync(join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8')
+  const api = compose.slice(compose.indexOf('\n  api:'), compose.indexOf('\n  ollama:'))
+  assert.match(api, /^ {6}DATABASE_URL: \$\{DATABASE_URL:-\}$/m, 'empty unless set: SQLite by default')
+  assert.match(api, /^ {6}postgres:\n {8}condition: service_healthy\n {8}required: false$/m)
+  const postgres = compose.slice(compose.indexOf('\n  postgres:'), compose.indexOf('\n  # Opt-in monitoring'))
+  assert.match(postgres, /^ {4}image: postgres:\d+$/m)
+  assert.match(postgres, /^ {4}profiles: \["postgres"\]$/m)
+  assert.match(postgres, /^ {6}- postgres_data:\/var\/lib\/postgresql\/data$/m)
+  assert.match(postgres, /^ {6}test: \["CMD", "pg_isready"/m)
+  assert.doesNotMatch(postgres, /^ {4}ports:/m, 'PostgreSQL is not published')
+  assert.match(postgres, /POSTGRES_PASSWORD: \$\{POSTGRES_PASSWORD:-\}$/m, 'no default password')
+})
