@@ -12,7 +12,7 @@ import { createDispatcher } from '../lib/http/dispatcher.ts'
 import { silentLogger } from '../lib/observability/log.ts'
 import { SqliteStore } from '../lib/store/sqlite/store.ts'
 import { FUNCTIONS } from '../lib/server.ts'
-import { authServer, json, rowCounts, sqliteDb, testConfig, toRequest } from './support/app.ts'
+import { authServer, json, rowCounts, sqliteOnly, storedRows, testConfig, toRequest } from './support/app.ts'
 import { PROJECT_ROOT, SERVER_FROM_SOURCE, spawnServer } from './support/process.ts'
 
 const SOME_ID = '0b6e1d2c-3f4a-4b5c-8d6e-7f8091a2b3c4'
@@ -83,7 +83,7 @@ test('every route that needs a key refuses a wrong, an expired and a revoked one
   const expired = (await accessStore.createKey('kim', { expiresAt: new Date(Date.now() - 1).toISOString() })).key
   const revoked = await accessStore.createKey('kim')
   await accessStore.revokeKey(revoked.info.id)
-  const before = rowCounts(app)
+  const before = await rowCounts(app)
   for (const { fn, method, path } of everyRoute.filter((route) => route.fn.access !== 'public')) {
     for (const [what, key] of [['wrong', 'cko_' + 'w'.repeat(43)], ['expired', expired], ['revoked', revoked.key]] as const) {
       const request = toRequest(`${method} ${path}`, method === 'POST' || method === 'PATCH' ? { message: 'x', title: 'x', name: 'x', user: 'kim' } : undefined, { authorization: `Bearer ${key}` })
@@ -91,7 +91,7 @@ test('every route that needs a key refuses a wrong, an expired and a revoked one
       assert.equal(response.status, 401, `${fn.name} with a ${what} key`)
     }
   }
-  assert.deepEqual(rowCounts(app), before)
+  assert.deepEqual(await rowCounts(app), before)
   assert.equal((await accessStore.listUsers()).length, 1)
 })
 
@@ -109,10 +109,10 @@ test('a key works as a Bearer token only, never in a query string; expired and r
 })
 
 test('npm run admin, in another process while the server runs: users, keys, revocation on the next request, exit codes', async (t) => {
-  const { url, dbPath } = await authServer(t, null, { RATE_LIMIT: '0' })
+  const { url, storeVariables } = await authServer(t, null, { RATE_LIMIT: '0' })
   const admin = (...args: string[]) => {
     try {
-      return { code: 0, out: execFileSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'lib/admin.ts'), ...args], { env: { ...process.env, DB_PATH: dbPath, HOST: '127.0.0.1' }, encoding: 'utf8', stdio: 'pipe' }) }
+      return { code: 0, out: execFileSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'lib/admin.ts'), ...args], { env: { ...process.env, ...storeVariables, HOST: '127.0.0.1' }, encoding: 'utf8', stdio: 'pipe' }) }
     } catch (error) {
       const failed = error as { status: number; stdout: string; stderr: string }
       return { code: failed.status, out: failed.stdout + failed.stderr }
@@ -197,7 +197,7 @@ test('the page sign-in: an HttpOnly SameSite=Strict cookie; cross-site changes w
   for (const expected of ['login:ok', 'login_failed:failed', 'logout:ok']) assert.ok(actions.includes(expected), expected)
 })
 
-test('the database file holds no API key and no sign-in token in clear', async (t) => {
+test('the database file holds no API key and no sign-in token in clear', sqliteOnly('reads the database file\'s bytes; PostgreSQL keeps the same hashes (test/store-contract.test.ts)'), async (t) => {
   const { url, dbPath, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
   const erin = await userWithKey('erin')
   const cookie = (await send(url, 'POST', '/v1/auth/login', {}, { api_key: erin.key })).headers.get('set-cookie')!.split(';')[0]!
@@ -292,7 +292,7 @@ test('sign-out with both the cookie and a key ends the cookie\'s sign-in too', a
 })
 
 test('key names with control characters and expiries past 10 years are 400 and store nothing; the CLI prints what is stored escaped', async (t) => {
-  const { url, app, userWithKey, dbPath } = await authServer(t, null, { RATE_LIMIT: '0' })
+  const { url, app, userWithKey, storeVariables } = await authServer(t, null, { RATE_LIMIT: '0' })
   const root = await userWithKey('root', 'admin')
   await userWithKey('kim')
   const before = (await app.access.store.listKeys()).length
@@ -305,9 +305,9 @@ test('key names with control characters and expiries past 10 years are 400 and s
   assert.equal((await send(url, 'POST', '/v1/admin/keys', root.headers, { user: 'kim', expires_in: '87600h' })).status, 201)
 
   // A name stored before names were checked is printed with its control characters escaped.
-  sqliteDb(app).prepare("UPDATE api_keys SET name = ? WHERE user_id = (SELECT id FROM users WHERE name = 'kim')").run('old\u001b[31mred')
+  await storedRows(app, "UPDATE api_keys SET name = ? WHERE user_id = (SELECT id FROM users WHERE name = 'kim')", 'old\u001b[31mred')
   const lines: string[] = []
-  assert.equal(await runAdmin(['key', 'list', 'kim'], { DB_PATH: dbPath }, (line) => lines.push(line), () => {}), 0)
+  assert.equal(await runAdmin(['key', 'list', 'kim'], storeVariables, (line) => lines.push(line), () => {}), 0)
   assert.ok(lines.every((line) => !line.includes('\u001b')), 'no raw escape reaches the terminal')
   assert.match(lines.join('\n'), /old\\u001b\[31mred/)
 })
@@ -316,9 +316,9 @@ test('expired sign-ins are deleted, not kept for ever', async (t) => {
   const { url, app, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
   const lu = await userWithKey('lu')
   assert.equal((await send(url, 'POST', '/v1/auth/login', {}, { api_key: lu.key })).status, 200)
-  const signIns = () => Number(sqliteDb(app).prepare('SELECT count(*) AS n FROM web_sessions').get()!.n)
-  assert.equal(signIns(), 1)
+  const signIns = async () => Number((await storedRows(app, 'SELECT count(*) AS n FROM web_sessions'))[0]!.n)
+  assert.equal(await signIns(), 1)
   // The next sign-in, 31 days later, finds the first one expired.
   await app.access.store.openWebSession((await app.access.store.authenticateKey(lu.key))!, Date.now() + WEB_SESSION_MS + 1000)
-  assert.equal(signIns(), 1)
+  assert.equal(await signIns(), 1)
 })

@@ -7,7 +7,7 @@ import { chatRequest, fakeOllama, json, readSse, rowCounts, sseEvents, storedMes
 
 test('a streamed reply: SSE headers, start, tokens and done, each with an id, done only once stored', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['Hel', 'lo', ' there'], tokenDelayMs: 5 } })
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const response = await chat.fetch(chatRequest({ message: 'Say hello' }), app)
   assert.equal(response.status, 200)
   assert.equal(response.headers.get('content-type'), 'text/event-stream')
@@ -42,7 +42,7 @@ test('a streamed reply: SSE headers, start, tokens and done, each with an id, do
     completion_tokens: 3,
     done_reason: 'stop',
   })
-  assert.deepEqual(storedMessages(app, start.session_id), [
+  assert.deepEqual(await storedMessages(app, start.session_id), [
     { role: 'user', content: 'Say hello', status: 'complete', model: null, tokens_used: null, prompt_tokens: null, done_reason: null },
     { role: 'assistant', content: 'Hello there', status: 'complete', model: 'llama3.2', tokens_used: 3, prompt_tokens: done.prompt_tokens, done_reason: 'stop' },
   ])
@@ -51,7 +51,7 @@ test('a streamed reply: SSE headers, start, tokens and done, each with an id, do
 
 test('stream:false answers one JSON object with the stored reply', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['Four', '.'] } })
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const response = await chat.fetch(chatRequest({ message: '2+2?', stream: false, model: 'qwen3:8b' }), app)
   assert.equal(response.status, 200)
   const body = await json(response)
@@ -67,14 +67,14 @@ test('stream:false answers one JSON object with the stored reply', async (t) => 
 
 test('three streamed turns keep their history, in order, with token counts', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   let sessionId: string | undefined
   for (const message of ['one', 'two', 'three']) {
     const { events } = await readSse(await chat.fetch(chatRequest({ message, ...(sessionId ? { session_id: sessionId } : {}) }), app))
     sessionId ??= events[0]!.data.session_id
     assert.equal(events.at(-1)!.data.type, 'done')
   }
-  const stored = storedMessages(app, sessionId!)
+  const stored = await storedMessages(app, sessionId!)
   assert.deepEqual(stored.map((message) => [message.role, message.content]), [
     ['user', 'one'], ['assistant', 'You said: one'],
     ['user', 'two'], ['assistant', 'You said: two'],
@@ -91,7 +91,7 @@ test('three streamed turns keep their history, in order, with token counts', asy
 
 test('options are mapped for Ollama, and num_ctx is always sent', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake, { DEFAULT_NUM_CTX: '4096' })
+  const app = await testApp(t, fake, { DEFAULT_NUM_CTX: '4096' })
   await readSse(await chat.fetch(chatRequest({ message: 'a' }), app))
   await readSse(await chat.fetch(chatRequest({
     message: 'b',
@@ -104,17 +104,17 @@ test('options are mapped for Ollama, and num_ctx is always sent', async (t) => {
 
 test('a system prompt is stored once, first, and sent first', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const sessionId = randomUUID()
   await readSse(await chat.fetch(chatRequest({ message: 'hi', session_id: sessionId, system: 'Be terse.' }), app))
   await readSse(await chat.fetch(chatRequest({ message: 'again', session_id: sessionId, system: 'Be verbose.' }), app))
-  assert.deepEqual(storedMessages(app, sessionId).map((message) => message.role), ['system', 'user', 'assistant', 'user', 'assistant'])
+  assert.deepEqual((await storedMessages(app, sessionId)).map((message) => message.role), ['system', 'user', 'assistant', 'user', 'assistant'])
   assert.deepEqual(fake.chatRequests()[1]!.body.messages[0], { role: 'system', content: 'Be terse.' })
 })
 
 test('an unknown session id creates that session; its first message sets the title', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const sessionId = randomUUID().toUpperCase()
   const message = 'Explain the difference between processes and threads in operating systems\nwith examples'
   const { events } = await readSse(await chat.fetch(chatRequest({ message, session_id: sessionId }), app))
@@ -128,18 +128,18 @@ test('an unknown session id creates that session; its first message sets the tit
 
 test('text of any kind keeps the SSE framing and is stored as sent', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const message = 'line one\n\ndata: {"type":"done"}\r\nid: 99\n: ping\n\u2028 emoji 🎉 control \u0007 and \'; DROP TABLE messages; --'
   const { events } = await readSse(await chat.fetch(chatRequest({ message }), app))
   const text = events.filter((event) => event.data.type === 'token').map((event) => event.data.content).join('')
   assert.equal(text, `You said: ${message}`)
   const sessionId = events[0]!.data.session_id
-  assert.deepEqual(storedMessages(app, sessionId).map((row) => row.content), [message, `You said: ${message}`])
+  assert.deepEqual((await storedMessages(app, sessionId)).map((row) => row.content), [message, `You said: ${message}`])
 })
 
 test('each invalid field is a 400 validation problem naming it, and nothing is stored', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake, { MAX_MESSAGE_CHARS: '10', ALLOWED_MODELS: 'llama3.2,qwen3:8b' })
+  const app = await testApp(t, fake, { MAX_MESSAGE_CHARS: '10', ALLOWED_MODELS: 'llama3.2,qwen3:8b' })
   const cases: Array<[unknown, string]> = [
     [{}, 'message'],
     [{ message: '' }, 'message'],
@@ -176,30 +176,30 @@ test('each invalid field is a 400 validation problem naming it, and nothing is s
   }
   // Ten characters after trimming is within the limit.
   assert.equal((await chat.fetch(chatRequest({ message: `  ${'x'.repeat(10)}  `, stream: false }), app)).status, 200)
-  assert.deepEqual(rowCounts(app), { sessions: 1, messages: 2 })
+  assert.deepEqual(await rowCounts(app), { sessions: 1, messages: 2 })
   assert.equal(fake.chatRequests().length, 1)
 })
 
 test('malformed JSON is 400, a body that is not JSON 415, and neither stores anything', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const malformed = await chat.fetch(toRequest('POST /v1/chat', '{"message": "hi"', { 'content-type': 'application/json' }), app)
   assert.equal(malformed.status, 400)
   const text = await chat.fetch(toRequest('POST /v1/chat', 'message=hi', { 'content-type': 'application/x-www-form-urlencoded' }), app)
   assert.equal(text.status, 415)
   const bodiless = await chat.fetch(toRequest('POST /v1/chat'), app)
   assert.equal(bodiless.status, 400)
-  assert.deepEqual(rowCounts(app), { sessions: 0, messages: 0 })
+  assert.deepEqual(await rowCounts(app), { sessions: 0, messages: 0 })
 })
 
 /** Sends one chat that fails before its first token and returns the problem and what was stored. */
 async function failBeforeFirstToken(t: import('node:test').TestContext, scenario: import('./support/fake-ollama.ts').Scenario | null, env: Record<string, string> = {}, body: Record<string, unknown> = {}) {
   const fake = scenario ? await fakeOllama(t, { scenario }) : null
-  const app = testApp(t, fake, env)
+  const app = await testApp(t, fake, env)
   const sessionId = randomUUID()
   const response = await chat.fetch(chatRequest({ message: 'hello?', session_id: sessionId, ...body }), app)
   assert.equal(response.headers.get('content-type'), 'application/problem+json')
-  return { response, problem: await json(response), stored: storedMessages(app, sessionId), app }
+  return { response, problem: await json(response), stored: await storedMessages(app, sessionId), app }
 }
 
 test('a model Ollama does not have is 404 model_not_found, and nothing is stored', async (t) => {
@@ -208,13 +208,13 @@ test('a model Ollama does not have is 404 model_not_found, and nothing is stored
   assert.equal(problem.type, 'https://api.chat-ollama.com/errors/model_not_found')
   assert.equal(problem.detail, "model 'nope' not found")
   assert.deepEqual(stored, [])
-  assert.deepEqual(rowCounts(app), { sessions: 0, messages: 0 })
+  assert.deepEqual(await rowCounts(app), { sessions: 0, messages: 0 })
   assert.equal(app.generations.size, 0)
 })
 
 test("model names are matched the way Ollama lists them, and a model pulled a moment ago is found", async (t) => {
   const fake = await fakeOllama(t, { models: ['llama3.2:latest'] })
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   for (const model of ['llama3.2', 'Llama3.2:latest', 'library/llama3.2', 'registry.ollama.ai/library/llama3.2:latest']) {
     assert.equal((await chat.fetch(chatRequest({ message: 'hi', model, stream: false }), app)).status, 200, model)
   }
@@ -229,7 +229,7 @@ test('an Ollama too slow to list its models does not hold up the chat for OLLAMA
   const fake = await fakeOllama(t)
   fake.tagsDelayMs = 60_000
   // OLLAMA_TIMEOUT is long; only the model check's own short deadline lets this chat through in time.
-  const app = testApp(t, fake, { OLLAMA_TIMEOUT: '1m' })
+  const app = await testApp(t, fake, { OLLAMA_TIMEOUT: '1m' })
   const response = await chat.fetch(chatRequest({ message: 'hi', stream: false }), app)
   assert.equal(response.status, 200)
   assert.equal((await json(response)).content, 'You said: hi')
@@ -260,7 +260,7 @@ test('Ollama unreachable is 503 with Retry-After', async (t) => {
 
 test('no answer within OLLAMA_TIMEOUT is 504, and the request to Ollama is aborted', async (t) => {
   const fake = await fakeOllama(t, { scenario: { headersDelayMs: 2000 } })
-  const app = testApp(t, fake, { OLLAMA_TIMEOUT: '100ms' })
+  const app = await testApp(t, fake, { OLLAMA_TIMEOUT: '100ms' })
   const response = await chat.fetch(chatRequest({ message: 'slow?' }), app)
   assert.equal(response.status, 504)
   assert.match((await json(response)).detail, /OLLAMA_TIMEOUT/)
@@ -275,7 +275,7 @@ test("other Ollama errors are 502 with Ollama's message", async (t) => {
 
 test('a second chat in a session with a reply running is 409; MAX_CONCURRENT_CHATS is 429 with Retry-After', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['a', 'b'], stallAfterTokens: 1 } })
-  const app = testApp(t, fake, { MAX_CONCURRENT_CHATS: '1' })
+  const app = await testApp(t, fake, { MAX_CONCURRENT_CHATS: '1' })
   const sessionId = randomUUID()
   const running = await chat.fetch(chatRequest({ message: 'first', session_id: sessionId }), app)
   assert.equal(running.status, 200)
@@ -286,7 +286,7 @@ test('a second chat in a session with a reply running is 409; MAX_CONCURRENT_CHA
   assert.equal(limited.status, 429)
   assert.equal((await json(limited)).type, 'https://api.chat-ollama.com/errors/rate_limit')
   assert.ok(Number(limited.headers.get('retry-after')) > 0)
-  assert.deepEqual(rowCounts(app), { sessions: 1, messages: 2 })
+  assert.deepEqual(await rowCounts(app), { sessions: 1, messages: 2 })
   await app.generations.cancel(sessionId)
   await readSse(running)
 })
@@ -294,12 +294,12 @@ test('a second chat in a session with a reply running is 409; MAX_CONCURRENT_CHA
 /** Streams one chat whose reply fails after it started, and returns its events and stored rows. */
 async function failAfterFirstToken(t: import('node:test').TestContext, scenario: import('./support/fake-ollama.ts').Scenario, env: Record<string, string> = {}) {
   const fake = await fakeOllama(t, { scenario: { tokens: ['Par', 'tial', ' text', ' never'], ...scenario } })
-  const app = testApp(t, fake, env)
+  const app = await testApp(t, fake, env)
   const response = await chat.fetch(chatRequest({ message: 'go' }), app)
   assert.equal(response.status, 200)
   const { events } = await readSse(response)
   const last = events.at(-1)!.data
-  return { events, last, stored: storedMessages(app, last.session_id), app, fake }
+  return { events, last, stored: await storedMessages(app, last.session_id), app, fake }
 }
 
 test('an error line mid-stream ends the stream with one error event; the partial reply is stored as error', async (t) => {
@@ -335,16 +335,16 @@ test('CHAT_TIMEOUT stops a reply that runs too long, stored as error with its te
 
 test('a failed reply in stream:false mode is a 502 problem, with the partial text stored', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['a', 'b', 'c'], failAfterTokens: 1 } })
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const response = await chat.fetch(chatRequest({ message: 'go', stream: false }), app)
   assert.equal(response.status, 502)
   assert.match((await json(response)).detail, /an error was encountered/)
-  assert.deepEqual(rowCounts(app), { sessions: 1, messages: 2 })
+  assert.deepEqual(await rowCounts(app), { sessions: 1, messages: 2 })
 })
 
 test('`: ping` flows while no token does', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['slow', ' reply'], tokenDelayMs: 120 } })
-  const app = testApp(t, fake, { SSE_HEARTBEAT: '30ms' })
+  const app = await testApp(t, fake, { SSE_HEARTBEAT: '30ms' })
   const { events, pings } = await readSse(await chat.fetch(chatRequest({ message: 'go' }), app))
   assert.ok(pings >= 2, `only ${pings} pings`)
   assert.equal(events.at(-1)!.data.type, 'done')

@@ -5,7 +5,7 @@ import { fakeOllama, json, testApp, toRequest } from './support/app.ts'
 
 test('healthy when the database and Ollama both answer', async (t) => {
   const fake = await fakeOllama(t)
-  const response = await health.fetch(toRequest('GET /health'), testApp(t, fake))
+  const response = await health.fetch(toRequest('GET /health'), await testApp(t, fake))
   assert.equal(response.status, 200)
   const body = await json(response)
   assert.equal(body.status, 'healthy')
@@ -15,7 +15,7 @@ test('healthy when the database and Ollama both answer', async (t) => {
 })
 
 test('Ollama down is degraded with 200, so the container is not restarted for it', async (t) => {
-  const response = await health.fetch(toRequest('GET /health'), testApp(t, null))
+  const response = await health.fetch(toRequest('GET /health'), await testApp(t, null))
   assert.equal(response.status, 200)
   const body = await json(response)
   assert.equal(body.status, 'degraded')
@@ -24,7 +24,7 @@ test('Ollama down is degraded with 200, so the container is not restarted for it
 
 test('a database that cannot answer is unhealthy with 503', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   app.store.close()
   const response = await health.fetch(toRequest('GET /health'), app)
   assert.equal(response.status, 503)
@@ -35,7 +35,7 @@ test('a database that cannot answer is unhealthy with 503', async (t) => {
 
 test('a flood of health checks reaches Ollama once', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const answers = await Promise.all(Array.from({ length: 50 }, () => health.fetch(toRequest('GET /health'), app)))
   for (const answer of answers) assert.equal((await json(answer)).services.ollama, 'healthy')
   await health.fetch(toRequest('HEAD /health'), app)

@@ -8,6 +8,7 @@ import sessionCancel from '../functions/session-cancel.ts'
 import { LOCAL_USER_ID } from '../lib/store/chat-store.ts'
 import { FakeOllama, type FakeOllamaOptions } from './support/fake-ollama.ts'
 import { chatRequest, json, readSse, sseEvents, storedMessages, take, takeText, testApp, toRequest, within } from './support/app.ts'
+import type { AppContext } from '../lib/context.ts'
 
 /** Three fake Ollama hosts (or as many as `options` name), stopped when the test ends. */
 async function fakeHosts(t: TestContext, options: FakeOllamaOptions[] = [{}, {}, {}]): Promise<FakeOllama[]> {
@@ -16,20 +17,20 @@ async function fakeHosts(t: TestContext, options: FakeOllamaOptions[] = [{}, {},
   return fakes
 }
 
-const poolApp = (t: TestContext, fakes: FakeOllama[], env: Record<string, string> = {}) =>
-  testApp(t, null, { OLLAMA_HOSTS: fakes.map((fake) => fake.url).join(','), OLLAMA_PROBE_INTERVAL: '50ms', ...env })
+const poolApp = async (t: TestContext, fakes: FakeOllama[], env: Record<string, string> = {}) =>
+  await testApp(t, null, { OLLAMA_HOSTS: fakes.map((fake) => fake.url).join(','), OLLAMA_PROBE_INTERVAL: '50ms', ...env })
 
 /** Which fake got each chat request, by index. */
 const chatsPerHost = (fakes: FakeOllama[]) => fakes.map((fake) => fake.chatRequests().length)
 
-async function chatJson(app: ReturnType<typeof testApp>, body: Record<string, unknown>) {
+async function chatJson(app: AppContext, body: Record<string, unknown>) {
   const response = await chat.fetch(chatRequest({ stream: false, ...body }), app)
   return { status: response.status, body: await json(response) }
 }
 
 test('model-aware: a chat goes only to hosts that have its model; none has it: 404; /v1/models is the union', async (t) => {
   const fakes = await fakeHosts(t, [{ models: ['alpha:latest'] }, { models: ['beta:latest'] }, { models: ['beta:latest', 'gamma:7b'] }])
-  const app = poolApp(t, fakes)
+  const app = await poolApp(t, fakes)
   assert.equal((await chatJson(app, { message: 'a', model: 'alpha' })).status, 200)
   assert.deepEqual(chatsPerHost(fakes), [1, 0, 0])
   for (let index = 0; index < 4; index++) assert.equal((await chatJson(app, { message: 'b', model: 'beta' })).status, 200)
@@ -47,7 +48,7 @@ test('model-aware: a chat goes only to hosts that have its model; none has it: 4
 
 test('concurrent conversations spread over every host that has the model; each stays on its host', async (t) => {
   const fakes = await fakeHosts(t, [{ scenario: { paced: true } }, { scenario: { paced: true } }, { scenario: { paced: true } }])
-  const app = poolApp(t, fakes)
+  const app = await poolApp(t, fakes)
   const sessions = Array.from({ length: 6 }, () => randomUUID())
   // The fakes hold their answers (paced), so all six are outstanding at once.
   const pending = sessions.map((sessionId) => chat.fetch(chatRequest({ message: 'first', session_id: sessionId }), app))
@@ -74,7 +75,7 @@ test('concurrent conversations spread over every host that has the model; each s
 
 test('a busy host and a dead host are skipped with no client-visible error, and the conversation moves', async (t) => {
   const fakes = await fakeHosts(t)
-  const app = poolApp(t, fakes, { OLLAMA_PROBE_INTERVAL: '1h' })
+  const app = await poolApp(t, fakes, { OLLAMA_PROBE_INTERVAL: '1h' })
   const sessionId = randomUUID()
   assert.equal((await chatJson(app, { message: 'one', session_id: sessionId })).status, 200)
   const first = (await app.store.sessionHost(sessionId))!
@@ -92,14 +93,14 @@ test('a busy host and a dead host are skipped with no client-visible error, and 
   assert.equal(third.status, 200, 'the dead host was skipped')
   const last = (await app.store.sessionHost(sessionId))!
   assert.ok(last !== moved && last !== first)
-  assert.deepEqual(storedMessages(app, sessionId).map((message) => message.status), ['complete', 'complete', 'complete', 'complete', 'complete', 'complete'])
+  assert.deepEqual((await storedMessages(app, sessionId)).map((message) => message.status), ['complete', 'complete', 'complete', 'complete', 'complete', 'complete'])
 })
 
 test('a host that comes back gets traffic again within the probe interval', async (t) => {
   const fakes = await fakeHosts(t)
   const [preferred] = fakes
   preferred!.loaded = ['llama3.2:latest']
-  const app = poolApp(t, fakes)
+  const app = await poolApp(t, fakes)
   const port = Number(new URL(preferred!.url).port)
   const stateOf = async () => (await json(await health.fetch(toRequest('GET /health'), app))).ollama_hosts.hosts.find((host: any) => host.host === preferred!.url).state
   assert.equal(await stateOf(), 'up', 'the first /health starts the probes')
@@ -121,7 +122,7 @@ test('a host that comes back gets traffic again within the probe interval', asyn
 
 test('cancel aborts the request on the host that runs the reply, and only there', async (t) => {
   const fakes = await fakeHosts(t, [{ scenario: { paced: true } }, { scenario: { paced: true } }, { scenario: { paced: true } }])
-  const app = poolApp(t, fakes)
+  const app = await poolApp(t, fakes)
   const sessionId = randomUUID()
   for (const fake of fakes) fake.release(1)
   const live = sseEvents(await chat.fetch(chatRequest({ message: 'stop me', session_id: sessionId }), app))
@@ -136,7 +137,7 @@ test('cancel aborts the request on the host that runs the reply, and only there'
 
 test('a host dying mid-reply: an error event and the partial text stored; no splicing from another host', async (t) => {
   const fakes = await fakeHosts(t, [{ scenario: { paced: true } }, { scenario: { paced: true } }])
-  const app = poolApp(t, fakes)
+  const app = await poolApp(t, fakes)
   const sessionId = randomUUID()
   for (const fake of fakes) fake.release(1)
   const live = sseEvents(await chat.fetch(chatRequest({ message: 'long answer', session_id: sessionId }), app))
@@ -145,14 +146,14 @@ test('a host dying mid-reply: an error event and the partial text stored; no spl
   await running.close()
   const rest = await take(live, 10)
   assert.equal(rest.at(-1)!.data.type, 'error')
-  assert.deepEqual(storedMessages(app, sessionId).at(-1)!.status, 'error')
-  assert.equal(storedMessages(app, sessionId).at(-1)!.content, 'You')
+  assert.deepEqual((await storedMessages(app, sessionId)).at(-1)!.status, 'error')
+  assert.equal((await storedMessages(app, sessionId)).at(-1)!.content, 'You')
   assert.equal(fakes.reduce((sum, fake) => sum + fake.chatRequests().length, 0), 1, 'no other host was asked mid-reply')
 })
 
 test('every host down: 503 with Retry-After, the user message kept; /health says how many are up', async (t) => {
   const fakes = await fakeHosts(t)
-  const app = poolApp(t, fakes)
+  const app = await poolApp(t, fakes)
   const up = await json(await health.fetch(toRequest('GET /health'), app))
   assert.deepEqual([up.services.ollama, up.ollama_hosts.up, up.ollama_hosts.total], ['healthy', 3, 3])
   await fakes[2]!.close()

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { startServer } from '../lib/server.ts'
-import { fakeOllama, json, recordingLogger, rowCounts, testConfig, testServer } from './support/app.ts'
+import { fakeOllama, json, recordingLogger, rowCounts, sqliteOnly, testConfig, testServer } from './support/app.ts'
 
 /** Sends `head` as a raw HTTP/1.1 request and resolves with the whole answer once the server closes. */
 function rawRequest(url: string, head: string): Promise<string> {
@@ -71,7 +71,7 @@ test('a cross-site write is refused with 403 and changes nothing, also with AUTH
     assert.equal(refused.status, 403, JSON.stringify(headers))
     assert.equal((await json(refused)).type, 'https://api.chat-ollama.com/errors/forbidden')
   }
-  assert.deepEqual(rowCounts(app), { sessions: 0, messages: 0 })
+  assert.deepEqual(await rowCounts(app), { sessions: 0, messages: 0 })
   for (const headers of [{}, { 'sec-fetch-site': 'same-origin' }, { origin: url }, { 'sec-fetch-site': 'cross-site', origin: 'https://chat.example' }, { 'sec-fetch-site': 'none' }] as Array<Record<string, string>>) {
     assert.equal((await create(headers)).status, 201, JSON.stringify(headers))
   }
@@ -79,7 +79,7 @@ test('a cross-site write is refused with 403 and changes nothing, also with AUTH
   assert.equal((await fetch(`${url}/v1/sessions`, { headers: { 'sec-fetch-site': 'cross-site' } })).status, 200)
 })
 
-test('a new database, its -wal and -shm, and the folder made for it are private to the server\'s user (0600 / 0700)', async (t) => {
+test('a new database, its -wal and -shm, and the folder made for it are private to the server\'s user (0600 / 0700)', sqliteOnly('SQLite\'s files; PostgreSQL keeps its own'), async (t) => {
   const folder = join(mkdtempSync(join(tmpdir(), 'chat-ollama-private-')), 'made', 'here')
   const dbPath = join(folder, 'chat.db')
   const { url } = await testServer(t, null, { DB_PATH: dbPath })

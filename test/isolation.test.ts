@@ -40,7 +40,7 @@ function comparable(status: number, body: any, id: string): unknown {
 
 test('two users with keys, random operations on random ids of both: neither reads, changes, streams, cancels or deletes the other\'s data, and the other\'s ids answer as missing ones', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake, { AUTH: 'required', RATE_LIMIT: '0' })
+  const app = await testApp(t, fake, { AUTH: 'required', RATE_LIMIT: '0' })
   const keys = {} as Record<Actor, string>
   for (const name of ['alice', 'bob'] as const) {
     await app.access.store.addUser(name, 'user')
@@ -112,7 +112,7 @@ test('two users with keys, random operations on random ids of both: neither read
 
 test('another user\'s running reply: stream, cancel, delete and chat on its id answer 404 as for a missing id, and the reply goes on', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['private ', 'words '], paced: true } })
-  const app = testApp(t, fake, { AUTH: 'required', RATE_LIMIT: '0' })
+  const app = await testApp(t, fake, { AUTH: 'required', RATE_LIMIT: '0' })
   const key = async (name: string) => {
     await app.access.store.addUser(name, 'user')
     return (await app.access.store.createKey(name)).key

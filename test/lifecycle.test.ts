@@ -5,7 +5,7 @@ import { LOCAL_USER_ID } from '../lib/store/chat-store.ts'
 import chat from '../functions/chat.ts'
 import sessionCancel from '../functions/session-cancel.ts'
 import sessionStream from '../functions/session-stream.ts'
-import { chatRequest, fakeOllama, json, readSse, sqliteDb, sseEvents, storedMessages, take, takeText, testApp, testServer, tokenText, toRequest, within } from './support/app.ts'
+import { chatRequest, fakeOllama, json, readSse, sqliteDb, sqliteOnly, sseEvents, storedMessages, take, takeText, testApp, testServer, tokenText, toRequest, within } from './support/app.ts'
 
 const TOKENS = Array.from({ length: 12 }, (_, index) => `t${index} `)
 const FULL_REPLY = TOKENS.join('')
@@ -29,7 +29,7 @@ test('a client that disconnects after two tokens: the reply goes on and is store
   assert.equal(stored.status, 'complete')
   assert.equal(stored.content, FULL_REPLY)
   assert.equal(fake.chatRequests()[0]!.abortedAt, null, 'Ollama was stopped when the client left')
-  assert.equal(storedMessages(app, sessionId).length, 2)
+  assert.equal((await storedMessages(app, sessionId)).length, 2)
 })
 
 test('resume after Last-Event-ID: the two parts join into exactly the reply; without it, everything is replayed', async (t) => {
@@ -85,7 +85,7 @@ test('two clients following one generation get the same events', async (t) => {
 test('cancel aborts the request to Ollama, stores the partial text as cancelled, and ends every stream with done: cancelled', async (t) => {
   // The fake sends two tokens and then nothing: only an abort ends its request.
   const fake = await fakeOllama(t, { scenario: { tokens: TOKENS, stallAfterTokens: 2 } })
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const sessionId = randomUUID()
   const original = sseEvents(await chat.fetch(chatRequest({ message: 'stop me', session_id: sessionId }), app))
   // Chunks that arrive together may leave as one event: wait for the text, not a count of events.
@@ -104,7 +104,7 @@ test('cancel aborts the request to Ollama, stores the partial text as cancelled,
     assert.equal(last.done_reason, 'cancelled')
     assert.equal(last.message_id, body.message_id)
   }
-  assert.deepEqual(storedMessages(app, sessionId).at(-1), {
+  assert.deepEqual((await storedMessages(app, sessionId)).at(-1), {
     role: 'assistant', content: 't0 t1 ', status: 'cancelled', model: 'llama3.2', tokens_used: null, prompt_tokens: null, done_reason: 'cancelled',
   })
   assert.equal(app.generations.size, 0)
@@ -113,7 +113,7 @@ test('cancel aborts the request to Ollama, stores the partial text as cancelled,
 
 test('cancel while Ollama has not answered yet: the request is aborted and the chat ends cancelled', async (t) => {
   const fake = await fakeOllama(t, { scenario: { headersDelayMs: 5000 } })
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const sessionId = randomUUID()
   const pending = chat.fetch(chatRequest({ message: 'hello', session_id: sessionId }), app)
   await fake.waitFor(() => fake.chatRequests().length === 1)
@@ -123,11 +123,11 @@ test('cancel while Ollama has not answered yet: the request is aborted and the c
   assert.deepEqual(events.map((event) => event.data.type), ['start', 'done'])
   assert.equal(events[1]!.data.done_reason, 'cancelled')
   await fake.waitFor(() => fake.chatRequests()[0]!.abortedAt !== null)
-  assert.deepEqual(storedMessages(app, sessionId).map((message) => [message.role, message.status]), [['user', 'complete'], ['assistant', 'cancelled']])
+  assert.deepEqual((await storedMessages(app, sessionId)).map((message) => [message.role, message.status]), [['user', 'complete'], ['assistant', 'cancelled']])
 })
 
 test('stream and cancel are 404 when nothing runs, and 400 for an id that is not a UUID', async (t) => {
-  const app = testApp(t, null)
+  const app = await testApp(t, null)
   const id = (await app.store.createSession()).id
   for (const fn of [sessionStream, sessionCancel]) {
     const method = fn === sessionStream ? 'GET' : 'POST'
@@ -139,10 +139,10 @@ test('stream and cancel are 404 when nothing runs, and 400 for an id that is not
   }
 })
 
-test('the text is checkpointed while tokens flow, one UPDATE per interval rather than per token', async (t) => {
+test('the text is checkpointed while tokens flow, one UPDATE per interval rather than per token', sqliteOnly('counts the writes with a SQLite temp trigger'), async (t) => {
   const many = Array.from({ length: 200 }, (_, index) => `w${index} `)
   const fake = await fakeOllama(t, { scenario: { tokens: many, stallAfterTokens: 200 } })
-  const app = testApp(t, fake, { CHECKPOINT_INTERVAL: '40ms' })
+  const app = await testApp(t, fake, { CHECKPOINT_INTERVAL: '40ms' })
   sqliteDb(app).exec(`
     CREATE TEMP TABLE content_writes (n INTEGER);
     CREATE TEMP TRIGGER count_content_writes AFTER UPDATE OF content ON main.messages BEGIN INSERT INTO content_writes VALUES (1); END;
@@ -161,7 +161,7 @@ test('the text is checkpointed while tokens flow, one UPDATE per interval rather
 
 test('finished generations leave the registry', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   for (let index = 0; index < 20; index++) await readSse(await chat.fetch(chatRequest({ message: `m${index}` }), app))
   assert.equal(app.generations.size, 0)
   await chat.fetch(chatRequest({ message: 'json', stream: false }), app)
@@ -170,7 +170,7 @@ test('finished generations leave the registry', async (t) => {
 
 test('once shutdown has begun, new chats are refused with 503 and Retry-After, and nothing is stored', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   await app.generations.drain(0)
   const refused = await chat.fetch(chatRequest({ message: 'too late' }), app)
   assert.equal(refused.status, 503)

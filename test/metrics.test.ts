@@ -7,6 +7,7 @@ import chat from '../functions/chat.ts'
 import metrics from '../functions/metrics.ts'
 import sessionsList from '../functions/sessions-list.ts'
 import { authServer, chatRequest, fakeOllama, readSse, testApp, toRequest } from './support/app.ts'
+import type { AppContext } from '../lib/context.ts'
 import { PROJECT_ROOT } from './support/process.ts'
 
 const PROMTOOL = process.env.PROMTOOL_PATH ?? '/usr/bin/promtool'
@@ -25,7 +26,7 @@ function sample(exposition: string, series: string): number {
   return line ? Number(line.slice(series.length + 1)) : 0
 }
 
-async function scrape(app: ReturnType<typeof testApp>, headers: Record<string, string> = {}): Promise<string> {
+async function scrape(app: AppContext, headers: Record<string, string> = {}): Promise<string> {
   const response = await metrics.fetch(toRequest('GET /metrics', undefined, headers), app)
   assert.equal(response.status, 200)
   assert.match(response.headers.get('content-type')!, /^text\/plain; version=0\.0\.4; charset=utf-8$/)
@@ -34,7 +35,7 @@ async function scrape(app: ReturnType<typeof testApp>, headers: Record<string, s
 
 test('the exposition is valid and lint-clean for promtool, process metrics included', { skip }, async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   await readSse(await chat.fetch(chatRequest({ message: 'hello' }), app))
   await chat.fetch(chatRequest({ message: '' }), app)
   const exposition = await scrape(app)
@@ -53,7 +54,7 @@ test('the exposition is valid and lint-clean for promtool, process metrics inclu
 test('counters move by exactly what happened: N chats of k tokens, problems by kind, 429s', async (t) => {
   const tokens = ['a', 'b', 'c', 'd', 'e']
   const fake = await fakeOllama(t, { scenario: { tokens } })
-  const app = testApp(t, fake, { MAX_CONCURRENT_CHATS: '1' })
+  const app = await testApp(t, fake, { MAX_CONCURRENT_CHATS: '1' })
   const before = await scrape(app)
   const chats = 4
   for (let index = 0; index < chats; index++) await readSse(await chat.fetch(chatRequest({ message: `m${index}` }), app))
@@ -126,7 +127,7 @@ test('the monitoring profile: Prometheus\' config passes promtool, and every das
 
   const dashboard = JSON.parse(readFileSync(join(PROJECT_ROOT, 'docs/grafana/chat-ollama.json'), 'utf8'))
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   await readSse(await chat.fetch(chatRequest({ message: 'hello' }), app))
   const exposition = await scrape(app)
   // Every family /metrics declares (a counter with no sample yet is declared all the same), with a histogram's series.

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import OpenAI from 'openai'
-import { authServer, fakeOllama, sqliteDb, testServer, within } from './support/app.ts'
+import { authServer, fakeOllama, storedRows, testServer, within } from './support/app.ts'
 import type { FakeOllamaOptions } from './support/fake-ollama.ts'
 
 async function openAI(t: TestContext, options: FakeOllamaOptions = {}, env: Record<string, string> = {}) {
@@ -50,7 +50,7 @@ test('create, not streamed: the reply, finish_reason, usage; options mapped to O
   const sent = lastChat(fake)
   assert.deepEqual(sent.messages, [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi!' }])
   assert.deepEqual(sent.options, { num_ctx: 8192, num_predict: 64, temperature: 0.3, top_p: 0.9, seed: 7, stop: ['END'] })
-  assert.equal(sqliteDb(server.app).prepare('SELECT count(*) AS n FROM messages').get()!.n, 0, 'stateless: nothing stored')
+  assert.equal(Number((await storedRows(server.app, 'SELECT count(*) AS n FROM messages'))[0]!.n), 0, 'stateless: nothing stored')
   await client.chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: 'x' }], max_tokens: 5 })
   assert.equal(lastChat(fake).options.num_predict, 5, 'max_tokens when max_completion_tokens is absent')
 })

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import OpenAI from 'openai'
-import { authServer, fakeOllama, json, sqliteDb, testServer } from './support/app.ts'
+import { authServer, fakeOllama, json, storedRows, testServer } from './support/app.ts'
 import type { FakeOllamaOptions } from './support/fake-ollama.ts'
 
 async function openAI(t: TestContext, options: FakeOllamaOptions = {}, env: Record<string, string> = {}) {
@@ -157,8 +157,8 @@ test('bounded input: MAX_INPUT_ITEMS items, MAX_MESSAGE_CHARS on every stored te
   assert.equal(session.status, 400)
   assert.equal((await json(session)).errors[0].path, 'system')
 
-  const counts = sqliteDb(server.app).prepare('SELECT (SELECT count(*) FROM sessions) AS sessions, (SELECT count(*) FROM responses) AS responses').get()!
-  assert.deepEqual({ ...counts }, { sessions: 0, responses: 0 })
+  const [counts] = await storedRows(server.app, 'SELECT (SELECT count(*) FROM sessions) AS sessions, (SELECT count(*) FROM responses) AS responses')
+  assert.deepEqual([Number(counts.sessions), Number(counts.responses)], [0, 0])
   assert.equal(fake.chatRequests().length, 0)
 })
 
@@ -185,5 +185,5 @@ test('tools cannot be used in a conversation (it keeps messages only): 400, noth
     client.responses.create({ model: 'llama3.2', input: 'x', conversation: conversation.id, tools: [weather] }),
     (error: any) => error instanceof OpenAI.BadRequestError && error.param === 'conversation',
   )
-  assert.equal(sqliteDb(server.app).prepare('SELECT count(*) AS n FROM messages').get()!.n, 0)
+  assert.equal(Number((await storedRows(server.app, 'SELECT count(*) AS n FROM messages'))[0]!.n), 0)
 })

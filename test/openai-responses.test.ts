@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import OpenAI from 'openai'
-import { authServer, fakeOllama, sqliteDb, testServer } from './support/app.ts'
+import { authServer, fakeOllama, storedRows, testServer } from './support/app.ts'
 import type { FakeOllamaOptions } from './support/fake-ollama.ts'
 import { SERVER_FROM_SOURCE, spawnServer } from './support/process.ts'
 
@@ -56,7 +56,7 @@ test('store: false keeps nothing; an unknown previous_response_id is 404; backgr
   assert.equal(ephemeral.status, 'completed')
   assert.equal((ephemeral as unknown as { store: boolean }).store, false)
   await assert.rejects(client.responses.retrieve(ephemeral.id), OpenAI.NotFoundError)
-  assert.equal(sqliteDb(server.app).prepare('SELECT count(*) AS n FROM responses').get()!.n, 0)
+  assert.equal(Number((await storedRows(server.app, 'SELECT count(*) AS n FROM responses'))[0]!.n), 0)
   await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'x', previous_response_id: 'resp_nothing' }), (error: any) => error instanceof OpenAI.NotFoundError && error.param === 'previous_response_id')
   await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'x', store: false, background: true }), (error: any) => error instanceof OpenAI.BadRequestError && error.param === 'background')
   await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'x', tools: [{ type: 'web_search' }] }), (error: any) => error instanceof OpenAI.BadRequestError && error.param === 'tools[0].type' && /only "function" tools/.test(error.message))
@@ -266,7 +266,7 @@ test('Ollama down: a response is a 503 and nothing is kept; a background one is 
   const server = await testServer(t, null)
   const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'local', maxRetries: 0 })
   await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'anyone?' }), (error: any) => error instanceof OpenAI.InternalServerError && error.status === 503)
-  assert.equal(sqliteDb(server.app).prepare('SELECT count(*) AS n FROM responses').get()!.n, 0)
+  assert.equal(Number((await storedRows(server.app, 'SELECT count(*) AS n FROM responses'))[0]!.n), 0)
   const queued = await client.responses.create({ model: 'llama3.2', input: 'later', background: true })
   await server.app.responses.registry.get(queued.id)?.settled
   const failed = await client.responses.retrieve(queued.id)

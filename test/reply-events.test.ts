@@ -4,14 +4,14 @@ import { test, type TestContext } from 'node:test'
 import chat from '../functions/chat.ts'
 import sessionStream from '../functions/session-stream.ts'
 import { GenerationRegistry } from '../lib/generation/registry.ts'
-import { chatRequest, fakeOllama, json, readSse, recordingLogger, sqliteDb, sseEvents, take, takeText, testApp, tokenText, toRequest, type SseEvent, within } from './support/app.ts'
+import { chatRequest, fakeOllama, json, readSse, recordingLogger, sseEvents, storedRows, take, takeText, testApp, tokenText, toRequest, type SseEvent, within } from './support/app.ts'
 
 const streamRequest = (sessionId: string, lastEventId?: string) =>
   toRequest(`GET /v1/sessions/${sessionId}/stream`, undefined, lastEventId ? { 'last-event-id': lastEventId } : {})
 
 test('resuming a new reply with the last id of an earlier one replays the new reply from its start', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const sessionId = randomUUID()
   const earlier = (await readSse(await chat.fetch(chatRequest({ message: 'first', session_id: sessionId }), app))).events
   const earlierLastId = earlier.at(-1)!.id!
@@ -36,7 +36,7 @@ test('resuming a new reply with the last id of an earlier one replays the new re
 test('replay memory is bounded: old events are rebuilt from the text, with the ids and text a client that never left saw', async (t) => {
   const tokens = Array.from({ length: 30 }, (_, index) => `w${index} `)
   const fake = await fakeOllama(t, { scenario: { tokens, paced: true } })
-  const app = testApp(t, fake, {}, undefined, { generations: new GenerationRegistry(100, { tailEvents: 4, maxFollowers: 16 }) })
+  const app = await testApp(t, fake, {}, undefined, { generations: new GenerationRegistry(100, { tailEvents: 4, maxFollowers: 16 }) })
   const sessionId = randomUUID()
   fake.release(1)
   const live = sseEvents(await chat.fetch(chatRequest({ message: 'long', session_id: sessionId }), app))
@@ -67,7 +67,7 @@ test('replay memory is bounded: old events are rebuilt from the text, with the i
 
 test('followers of one reply are capped: past the cap, 429 with Retry-After', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['x '], paced: true } })
-  const app = testApp(t, fake, {}, undefined, { generations: new GenerationRegistry(100, { tailEvents: 64, maxFollowers: 2 }) })
+  const app = await testApp(t, fake, {}, undefined, { generations: new GenerationRegistry(100, { tailEvents: 64, maxFollowers: 2 }) })
   const sessionId = randomUUID()
   fake.release(1)
   const original = sseEvents(await chat.fetch(chatRequest({ message: 'popular', session_id: sessionId }), app))
@@ -87,12 +87,12 @@ test('followers of one reply are capped: past the cap, 429 with Retry-After', as
 async function replyWithRowTakenAway(t: TestContext, tokens: string[], env: Record<string, string>) {
   const fake = await fakeOllama(t, { scenario: { tokens, paced: true } })
   const log = recordingLogger()
-  const app = testApp(t, fake, env, log)
+  const app = await testApp(t, fake, env, log)
   fake.release(1)
   const live = sseEvents(await chat.fetch(chatRequest({ message: 'lost' }), app))
   const [start] = await takeText(live, tokens[0]!)
   const messageId: string = start!.data.message_id
-  sqliteDb(app).prepare("UPDATE messages SET status = 'interrupted' WHERE id = ?").run(messageId)
+  await storedRows(app, "UPDATE messages SET status = 'interrupted' WHERE id = ?", messageId)
   return { fake, log, app, live, messageId }
 }
 

@@ -7,12 +7,12 @@ import fc from 'fast-check'
 import { createDispatcher } from '../lib/http/dispatcher.ts'
 import { FUNCTIONS } from '../lib/server.ts'
 import type { AppContext } from '../lib/context.ts'
-import { chatRequest, fakeOllama, json, readSse, rowCounts, sqliteDb, testApp, testServer } from './support/app.ts'
+import { chatRequest, fakeOllama, json, readSse, rowCounts, storedRows, testApp, testServer } from './support/app.ts'
 
 /** Everything stored, as one string: equal before and after means nothing changed. */
-function storedState(app: AppContext): string {
-  const sessions = sqliteDb(app).prepare('SELECT id, title, updated_at, message_count FROM sessions ORDER BY id').all()
-  const messages = sqliteDb(app).prepare('SELECT id, session_id, role, content, status FROM messages ORDER BY id').all()
+async function storedState(app: AppContext): Promise<string> {
+  const sessions = await storedRows(app, 'SELECT id, title, updated_at, message_count FROM sessions ORDER BY id')
+  const messages = await storedRows(app, 'SELECT id, session_id, role, content, status FROM messages ORDER BY id')
   return JSON.stringify([sessions, messages])
 }
 
@@ -20,7 +20,7 @@ const SUFFIXES = ['', '/messages', '/stream', '/cancel']
 
 test('generated requests at every endpoint: never a 5xx, problems for 4xx, and a 4xx changes nothing', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['ok'] } })
-  const app = testApp(t, fake, { MAX_MESSAGE_CHARS: '200', MAX_BODY_BYTES: '4KiB' })
+  const app = await testApp(t, fake, { MAX_MESSAGE_CHARS: '200', MAX_BODY_BYTES: '4KiB' })
   const dispatcher = createDispatcher(FUNCTIONS, app)
   const existing = (await app.store.createSession({ title: 'existing', system: 'be brief' })).id
   await app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: existing, content: 'hello' })
@@ -66,7 +66,7 @@ test('generated requests at every endpoint: never a 5xx, problems for 4xx, and a
       const withBody = payload !== null && verb !== 'GET' && verb !== 'HEAD'
       const requestHeaders: Record<string, string> = { ...extra }
       if (type !== undefined && withBody) requestHeaders['content-type'] = type
-      const before = storedState(app)
+      const before = await storedState(app)
       const response = await dispatcher.fetch(new Request(url, { method: verb, headers: requestHeaders, ...(withBody ? { body: payload } : {}) }))
       const text = await response.text()
       assert.ok(response.status < 500, `${verb} ${url.pathname}${url.search} -> ${response.status} ${text}`)
@@ -75,7 +75,7 @@ test('generated requests at every endpoint: never a 5xx, problems for 4xx, and a
         const openAIRoute = url.pathname === '/v1/models'
         assert.equal(response.headers.get('content-type'), openAIRoute ? 'application/json' : 'application/problem+json')
         if (verb !== 'HEAD') assert.ok(openAIRoute ? typeof JSON.parse(text).error.code === 'string' : JSON.parse(text).status === response.status, text)
-        assert.equal(storedState(app), before, `${verb} ${url.pathname} -> ${response.status} changed the store`)
+        assert.equal(await storedState(app), before, `${verb} ${url.pathname} -> ${response.status} changed the store`)
       }
       assert.equal(({} as Record<string, unknown>).polluted, undefined)
     }),
@@ -86,7 +86,7 @@ test('generated requests at every endpoint: never a 5xx, problems for 4xx, and a
 
 test('hostile text is stored and returned exactly, with the SSE framing intact', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const texts = [
     "'); DROP TABLE messages; --",
     'Robert"); DELETE FROM sessions WHERE ("1"="1',
@@ -111,7 +111,7 @@ test('hostile text is stored and returned exactly, with the SSE framing intact',
 
 test('U+0000, which PostgreSQL cannot store, is refused with 400 on every route and on both backends alike, and nothing is stored', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const dispatcher = createDispatcher(FUNCTIONS, app)
   const post = (path: string, body: unknown) => dispatcher.fetch(new Request(`http://localhost${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }))
   for (const [path, body] of [
@@ -125,12 +125,12 @@ test('U+0000, which PostgreSQL cannot store, is refused with 400 on every route 
     assert.equal(response.status, 400, path)
     assert.match(JSON.stringify(await json(response)), /U\+0000/)
   }
-  assert.deepEqual(rowCounts(app), { sessions: 0, messages: 0 })
+  assert.deepEqual(await rowCounts(app), { sessions: 0, messages: 0 })
   assert.equal(fake.chatRequests().length, 0)
 })
 
 test('a lone surrogate, which SQLite cannot store exactly, is refused with 400 instead of changed', async (t) => {
-  const app = testApp(t, null)
+  const app = await testApp(t, null)
   const dispatcher = createDispatcher(FUNCTIONS, app)
   const response = await dispatcher.fetch(chatRequest({ message: 'broken \ud83d text' }))
   assert.equal(response.status, 400)

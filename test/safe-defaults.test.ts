@@ -47,8 +47,8 @@ test('listening on all interfaces, the Host is not checked (reachable by any nam
 })
 
 test('a write that declares a non-JSON Content-Type is 415 and changes nothing, even with an empty body', async (t) => {
-  const app = testApp(t, null)
-  const before = rowCounts(app)
+  const app = await testApp(t, null)
+  const before = await rowCounts(app)
   for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
     const refused = await sessionsCreate.fetch(toRequest('POST /v1/sessions', undefined, { 'content-type': type }), app)
     assert.equal(refused.status, 415, type)
@@ -56,6 +56,6 @@ test('a write that declares a non-JSON Content-Type is 415 and changes nothing, 
     const cancel = await sessionCancel.fetch(toRequest('POST /v1/sessions/0b6e1d2c-3f4a-4b5c-8d6e-7f8091a2b3c4/cancel', undefined, { 'content-type': type }), app)
     assert.equal(cancel.status, 415, `cancel with ${type}`)
   }
-  assert.deepEqual(rowCounts(app), before)
+  assert.deepEqual(await rowCounts(app), before)
   assert.equal((await sessionsCreate.fetch(toRequest('POST /v1/sessions'), app)).status, 201, 'a bodiless POST with no Content-Type is fine')
 })

@@ -10,12 +10,13 @@ import sessionUpdate from '../functions/session-update.ts'
 import sessionsCreate from '../functions/sessions-create.ts'
 import sessionsList from '../functions/sessions-list.ts'
 import { encodeCursor } from '../lib/http/cursor.ts'
-import { chatRequest, fakeOllama, json, readSse, rowCounts, sqliteChats, sqliteDb, testApp, testServer, toRequest } from './support/app.ts'
+import { chatRequest, fakeOllama, json, readSse, rowCounts, sqliteChats, sqliteDb, sqliteOnly, storedRows, testApp, testServer, toRequest } from './support/app.ts'
+import type { AppContext } from '../lib/context.ts'
 
 const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 
 test('create: 201 with the session and its Location; title and system prompt optional', async (t) => {
-  const app = testApp(t, null)
+  const app = await testApp(t, null)
   const plain = await sessionsCreate.fetch(toRequest('POST /v1/sessions'), app)
   assert.equal(plain.status, 201)
   const session = await json(plain)
@@ -32,18 +33,18 @@ test('create: 201 with the session and its Location; title and system prompt opt
 })
 
 test('create refuses bad bodies with 400 and stores nothing', async (t) => {
-  const app = testApp(t, null)
+  const app = await testApp(t, null)
   for (const body of [{ title: '' }, { title: '   ' }, { title: 'x'.repeat(201) }, { title: 5 }, { system: false }, { name: 'x' }, [1]]) {
     const response = await sessionsCreate.fetch(toRequest('POST /v1/sessions', body), app)
     assert.equal(response.status, 400, JSON.stringify(body))
   }
   assert.equal((await sessionsCreate.fetch(toRequest('POST /v1/sessions', 'title=x', { 'content-type': 'text/plain' }), app)).status, 415)
-  assert.deepEqual(rowCounts(app), { sessions: 0, messages: 0 })
+  assert.deepEqual(await rowCounts(app), { sessions: 0, messages: 0 })
 })
 
 test('get: the session with its message count; 404 when absent; 400 for an id that is not a UUID', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const { events } = await readSse(await chat.fetch(chatRequest({ message: 'hello' }), app))
   const id = events[0]!.data.session_id
   const found = await sessionGet.fetch(toRequest(`GET /v1/sessions/${id.toUpperCase()}`), app)
@@ -62,7 +63,7 @@ test('get: the session with its message count; 404 when absent; 400 for an id th
 })
 
 test('rename: trimmed title, newer updated_at; 404, 400 and 415 change nothing', async (t) => {
-  const app = testApp(t, null)
+  const app = await testApp(t, null)
   const created = await app.store.createSession()
   await new Promise((resolve) => setTimeout(resolve, 5))
   const renamed = await sessionUpdate.fetch(toRequest(`PATCH /v1/sessions/${created.id}`, { title: '  Renamed  ' }), app)
@@ -82,13 +83,13 @@ test('rename: trimmed title, newer updated_at; 404, 400 and 415 change nothing',
 
 test('delete: 204 and the messages go too; 404 after; 409 while a reply runs', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['a', 'b'], stallAfterTokens: 1 } })
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const done = await app.store.createSession({ system: 'x' })
   await app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: done.id, content: 'hi' })
   const deleted = await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${done.id}`), app)
   assert.equal(deleted.status, 204)
   assert.equal(await deleted.text(), '')
-  assert.deepEqual(rowCounts(app), { sessions: 0, messages: 0 })
+  assert.deepEqual(await rowCounts(app), { sessions: 0, messages: 0 })
   assert.equal((await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${done.id}`), app)).status, 404)
 
   const running = await chat.fetch(chatRequest({ message: 'long reply' }), app)
@@ -102,7 +103,7 @@ test('delete: 204 and the messages go too; 404 after; 409 while a reply runs', a
 })
 
 test('the session list walks 1,000 sessions newest first, with inserts between pages, without a repeat or a gap', async (t) => {
-  const app = testApp(t, null)
+  const app = await testApp(t, null)
   const original = new Set<string>()
   for (let index = 0; index < 1000; index++) original.add((await app.store.createSession()).id)
   const seen: string[] = []
@@ -145,19 +146,20 @@ async function walkSessions(app: Parameters<typeof sessionsList.fetch>[1], query
 }
 
 /** Sessions created and last updated a second apart in 2020, oldest first, so the orders are certain. */
-function seedSessions(app: ReturnType<typeof testApp>, count: number): string[] {
-  const insert = sqliteDb(app).prepare('INSERT INTO sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)')
-  return Array.from({ length: count }, (_, index) => {
+async function seedSessions(app: AppContext, count: number): Promise<string[]> {
+  const ids: string[] = []
+  for (let index = 0; index < count; index++) {
     const id = randomUUID()
     const at = new Date(Date.UTC(2020, 0, 1) + index * 1000).toISOString()
-    insert.run(id, `seeded ${index}`, at, at)
-    return id
-  })
+    await storedRows(app, 'INSERT INTO sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)', id, `seeded ${index}`, at, at)
+    ids.push(id)
+  }
+  return ids
 }
 
 test('order=updated is live: a session updated while a client pages jumps ahead of its cursor and that walk misses it', async (t) => {
-  const app = testApp(t, null)
-  const ids = seedSessions(app, 30)
+  const app = await testApp(t, null)
+  const ids = await seedSessions(app, 30)
   // The least recently updated session, still ahead of the walk, is renamed after the first page.
   let renamed = false
   const seen = await walkSessions(app, '', async () => {
@@ -169,8 +171,8 @@ test('order=updated is live: a session updated while a client pages jumps ahead 
 })
 
 test('order=created walks every session exactly once, oldest first, while sessions are updated and created between pages', async (t) => {
-  const app = testApp(t, null)
-  const ids = seedSessions(app, 95)
+  const app = await testApp(t, null)
+  const ids = await seedSessions(app, 95)
   let page = 0
   const seen = await walkSessions(app, '&order=created', async () => {
     await app.store.renameSession(ids[(page * 7) % 95]!, LOCAL_USER_ID, `touched ${page}`)
@@ -187,7 +189,7 @@ test('order=created walks every session exactly once, oldest first, while sessio
 })
 
 test('the message list walks 1,000 messages oldest first, with messages arriving between pages, without a repeat or a gap', async (t) => {
-  const app = testApp(t, null)
+  const app = await testApp(t, null)
   const session = await app.store.createSession()
   for (let index = 0; index < 1000; index++) await app.store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: `m${index}` })
   const seen: string[] = []
@@ -208,7 +210,7 @@ test('the message list walks 1,000 messages oldest first, with messages arriving
 
 test('messages carry model, tokens_used and status where they apply', async (t) => {
   const fake = await fakeOllama(t)
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const { events } = await readSse(await chat.fetch(chatRequest({ message: 'hi', system: 'be kind' }), app))
   const id = events[0]!.data.session_id
   const body = await json(await sessionMessages.fetch(toRequest(`GET /v1/sessions/${id}/messages`), app))
@@ -223,7 +225,7 @@ test('messages carry model, tokens_used and status where they apply', async (t) 
 })
 
 test('bad limits and cursors are 400 validation problems; an absent session 404', async (t) => {
-  const app = testApp(t, null)
+  const app = await testApp(t, null)
   const session = await app.store.createSession()
   const sessionsCases = ['limit=0', 'limit=201', 'limit=ten', 'limit=1&limit=2', 'cursor=bogus', `cursor=${encodeCursor(['not a time', randomUUID()])}`, 'cursor=a%20b']
   for (const query of sessionsCases) {
@@ -240,8 +242,8 @@ test('bad limits and cursors are 400 validation problems; an absent session 404'
   assert.equal((await sessionMessages.fetch(toRequest('GET /v1/sessions/nope/messages'), app)).status, 400)
 })
 
-test('every list and lookup query uses an index: no table scan, no sort', (t) => {
-  const app = testApp(t, null)
+test('every list and lookup query uses an index: no table scan, no sort', sqliteOnly('reads SQLite\'s query plans; PostgreSQL\'s indexes are in migrations/postgres/'), async (t) => {
+  const app = await testApp(t, null)
   const { statements } = sqliteChats(app)
   const plan = (name: keyof typeof statements) => {
     const sql = statements[name].sourceSQL

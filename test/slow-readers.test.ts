@@ -17,7 +17,7 @@ const bigTokens = (count: number) => Array.from({ length: count }, (_, index) =>
 test('a client that does not read its event stream is dropped once 1 MiB waits for it; the reply goes on and is stored whole', async (t) => {
   const tokens = bigTokens(40)
   const fake = await fakeOllama(t, { scenario: { tokens, paced: true } })
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   const sessionId = randomUUID()
   fake.release(1)
   // Never read: every frame of this reply queues for this client.
@@ -29,7 +29,7 @@ test('a client that does not read its event stream is dropped once 1 MiB waits f
   await within(10_000, 'the unread client to be dropped', fake.waitFor(() => generation.events.followers === 0))
   const outcome = await within(10_000, 'the reply', generation.outcome)
   assert.equal(outcome.status, 'complete')
-  assert.equal(storedMessages(app, sessionId).at(-1)!.content, tokens.join(''))
+  assert.equal((await storedMessages(app, sessionId)).at(-1)!.content, tokens.join(''))
   await assert.rejects(unread.text(), 'the dropped client\'s stream ends in an error, not a clean end it could take for the whole reply')
 })
 
@@ -61,7 +61,7 @@ test('over a socket, a follower that stops reading is dropped and its connection
 
 test('followers of one response are capped like a reply\'s: the 17th gets 429 with Retry-After', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['x ', 'y '], paced: true } })
-  const app = testApp(t, fake)
+  const app = await testApp(t, fake)
   fake.release(1)
   const created = await json(await openaiResponsesCreate.fetch(toRequest('POST /v1/responses', { model: 'llama3.2', input: 'hi', background: true }), app))
   await within(10_000, 'the response to start', app.responses.registry.get(created.id)!.started)

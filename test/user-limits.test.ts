@@ -13,7 +13,7 @@ import { chatRequest, fakeOllama, json, testApp, toRequest } from './support/app
 test('MAX_CONCURRENT_CHATS_PER_USER: past it a user gets 429 with Retry-After on every route that starts a reply, while another user is served', async (t) => {
   // Each reply sends one token and then waits until it is cancelled.
   const fake = await fakeOllama(t, { scenario: { tokens: ['a', 'b'], stallAfterTokens: 1 } })
-  const app = testApp(t, fake, { AUTH: 'required', RATE_LIMIT: '0', MAX_CONCURRENT_CHATS_PER_USER: '2' })
+  const app = await testApp(t, fake, { AUTH: 'required', RATE_LIMIT: '0', MAX_CONCURRENT_CHATS_PER_USER: '2' })
   const keyOf = async (name: string) => {
     await app.access.store.addUser(name, 'user')
     return { authorization: `Bearer ${(await app.access.store.createKey(name)).key}` }
@@ -58,7 +58,7 @@ test('MAX_CONCURRENT_CHATS_PER_USER: past it a user gets 429 with Retry-After on
 
 test('MAX_CONCURRENT_CHATS_PER_USER does not apply to the local user while AUTH is off', async (t) => {
   const fake = await fakeOllama(t, { scenario: { tokens: ['a', 'b'], stallAfterTokens: 1 } })
-  const app = testApp(t, fake, { MAX_CONCURRENT_CHATS_PER_USER: '1' })
+  const app = await testApp(t, fake, { MAX_CONCURRENT_CHATS_PER_USER: '1' })
   for (let index = 0; index < 3; index++) {
     const response = await chat.fetch(chatRequest({ message: `hello ${index}` }), app)
     assert.equal(response.status, 200)

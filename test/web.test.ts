@@ -4,7 +4,7 @@ import web from '../functions/web.ts'
 import { json, testApp, toRequest } from './support/app.ts'
 
 test('GET / serves the page with a strict Content-Security-Policy and an ETag', async (t) => {
-  const app = testApp(t, null)
+  const app = await testApp(t, null)
   const page = await web.fetch(toRequest('GET /'), app)
   assert.equal(page.status, 200)
   assert.equal(page.headers.get('content-type'), 'text/html; charset=utf-8')
@@ -23,7 +23,7 @@ test('GET / serves the page with a strict Content-Security-Policy and an ETag', 
 })
 
 test('hashed assets have their content types and are cached for a year', async (t) => {
-  const app = testApp(t, null)
+  const app = await testApp(t, null)
   const html = await (await web.fetch(toRequest('GET /'), app)).text()
   const script = /src="(\/assets\/app-[A-Z0-9]+\.js)"/.exec(html)![1]!
   const styles = /href="(\/assets\/styles-[A-Z0-9]+\.css)"/.exec(html)![1]!
@@ -44,7 +44,7 @@ test('hashed assets have their content types and are cached for a year', async (
 })
 
 test('GET /favicon.ico answers with the icon, so a page load logs no 404', async (t) => {
-  const app = testApp(t, null)
+  const app = await testApp(t, null)
   const icon = await web.fetch(toRequest('GET /favicon.ico'), app)
   assert.equal(icon.status, 200)
   assert.equal(icon.headers.get('content-type'), 'image/svg+xml')

@@ -112,17 +112,25 @@ export function problemResponse(problem: HttpProblem, instance: string, requestI
 // BUSY, LOCKED, IOERR, FULL, CANTOPEN, READONLY.
 const SQLITE_UNAVAILABLE = new Set([5, 6, 10, 13, 14, 8])
 
+/** postgres.js's codes for a connection that could not be made or was lost. */
+const POSTGRES_CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'])
+
 /**
  * The problem a client sees for an error that was not meant for it: the detail says what kind of
  * thing failed and never carries the error's own text (stack traces, SQL).
  */
 export function problemForUnexpected(error: unknown): HttpProblem {
   if (error instanceof HttpProblem) return error
-  const { code, errcode, message } = (error ?? {}) as { code?: unknown; errcode?: unknown; message?: unknown }
+  const { code, errcode, message, name } = (error ?? {}) as { code?: unknown; errcode?: unknown; message?: unknown; name?: unknown }
   const closedDatabase = code === 'ERR_INVALID_STATE' && /database is not open|finalized/.test(String(message))
   if (closedDatabase || (code === 'ERR_SQLITE_ERROR' && SQLITE_UNAVAILABLE.has(Number(errcode) & 0xff))) {
     return new HttpProblem(503, 'database', 'The database is unavailable; try again shortly.', { headers: { 'retry-after': '1' } })
   }
   if (code === 'ERR_SQLITE_ERROR') return new HttpProblem(500, 'database', 'The database could not complete the request.')
+  // postgres.js: a lost or refused connection, or a server that cannot serve now, is "not now".
+  if (typeof code === 'string' && (POSTGRES_CONNECTION_ERRORS.has(code) || (name === 'PostgresError' && /^(08|53|57P|40001|40P01)/.test(code)))) {
+    return new HttpProblem(503, 'database', 'The database is unavailable; try again shortly.', { headers: { 'retry-after': '1' } })
+  }
+  if (name === 'PostgresError') return new HttpProblem(500, 'database', 'The database could not complete the request.')
   return new HttpProblem(500, 'internal', 'An unexpected error occurred; the log has the details under this request_id.')
 }

@@ -4,12 +4,14 @@ import { join } from 'node:path'
 import type { DatabaseSync } from 'node:sqlite'
 import type { TestContext } from 'node:test'
 import { loadConfig, type Config } from '../../lib/shared/config.ts'
-import { createAppContext, type AppContext } from '../../lib/context.ts'
+import { createAppContext, openStore, type AppContext } from '../../lib/context.ts'
 import { silentLogger, type Logger } from '../../lib/observability/log.ts'
 import { startServer, type RunningServer } from '../../lib/server.ts'
 import { SqliteChatStore } from '../../lib/store/sqlite/chat-store.ts'
 import { SqliteStore } from '../../lib/store/sqlite/store.ts'
+import postgres from 'postgres'
 import { startFakeOllama, type FakeOllama, type FakeOllamaOptions } from './fake-ollama.ts'
+import { postgresCluster } from './postgres.ts'
 
 export type Env = Record<string, string>
 type AppParts = NonNullable<Parameters<typeof createAppContext>[1]>
@@ -33,17 +35,33 @@ export async function fakeOllama(t: TestContext, options: FakeOllamaOptions = {}
   return fake
 }
 
-/** An AppContext over an in-memory store and the fake Ollama, for calling a function's fetch. */
-export function testApp(t: TestContext, fake: FakeOllama | null, env: Env = {}, log: Logger = silentLogger, parts: AppParts = {}): AppContext {
-  const config = testConfig({ OLLAMA_HOST: fake?.hostPort ?? '127.0.0.1:9', ...env })
-  const app = createAppContext(config, { log, database: new SqliteStore(config.dbPath), ...parts })
+/**
+ * The backend the suites run on: SQLite by default, PostgreSQL with `STORE=postgres` (npm test
+ * runs the API suites both ways), each test on a database of its own in a throwaway cluster.
+ */
+export const STORE: 'sqlite' | 'postgres' = process.env.STORE === 'postgres' ? 'postgres' : 'sqlite'
+
+/** For a test that checks SQLite's own internals (query plans, triggers, its error codes): skipped, with the reason, on the PostgreSQL pass. */
+export const sqliteOnly = (why: string) => (STORE === 'postgres' ? { skip: `SQLite only: ${why}` } : {})
+
+/** What selects the test's backend: nothing for SQLite, a new database's URL for PostgreSQL. */
+async function storeEnv(): Promise<Env> {
+  return STORE === 'postgres' ? { DATABASE_URL: await (await postgresCluster()).newDatabase() } : {}
+}
+
+/** An AppContext over a new store (in-memory SQLite, or a new PostgreSQL database) and the fake Ollama, for calling a function's fetch. */
+export async function testApp(t: TestContext, fake: FakeOllama | null, env: Env = {}, log: Logger = silentLogger, parts: AppParts = {}): Promise<AppContext> {
+  const config = testConfig({ OLLAMA_HOST: fake?.hostPort ?? '127.0.0.1:9', ...(await storeEnv()), ...env })
+  const app = createAppContext(config, { log, database: await openStore(config), ...parts })
   t.after(() => app.database.close())
+  // Migrated before the test looks at the tables itself.
+  await app.database.ping()
   return app
 }
 
-/** The whole server on a loopback port, shut down when the test ends. */
+/** The whole server on a loopback port (on the suite's backend), shut down when the test ends. */
 export async function testServer(t: TestContext, fake: FakeOllama | null, env: Env = {}): Promise<RunningServer> {
-  const running = await startServer(testConfig({ OLLAMA_HOST: fake?.hostPort ?? '127.0.0.1:9', ...env }), { log: silentLogger })
+  const running = await startServer(testConfig({ OLLAMA_HOST: fake?.hostPort ?? '127.0.0.1:9', ...(await storeEnv()), ...env }), { log: silentLogger })
   t.after(() => running.shutdown())
   return running
 }
@@ -120,18 +138,31 @@ export const sqliteDb = (app: AppContext): DatabaseSync => (app.database as Sqli
 /** The SQLite chat store under a test app, for its prepared statements' query plans. */
 export const sqliteChats = (app: AppContext): SqliteChatStore => (app.database as SqliteStore).chats
 
+const postgresClients = new Map<string, postgres.Sql>()
+
+/**
+ * Runs `text` (with `?` placeholders) against the app's database, whichever backend it is, for
+ * assertions on exactly what is stored; the rows as plain objects.
+ */
+export async function storedRows(app: AppContext, text: string, ...params: Array<string | number | null>): Promise<any[]> {
+  if (app.database.kind === 'sqlite') return sqliteDb(app).prepare(text).all(...params).map((row) => ({ ...row }))
+  const url = app.config.databaseUrl!
+  let sql = postgresClients.get(url)
+  if (!sql) postgresClients.set(url, (sql = postgres(url, { max: 1, idle_timeout: 1, onnotice: () => {} })))
+  let index = 0
+  return (await sql.unsafe(text.replace(/\?/g, () => `$${++index}`), params)).map((row) => ({ ...row }))
+}
+
 /** Counts rows in the store's tables, to show that a refused request changed nothing. */
-export function rowCounts(app: AppContext): { sessions: number; messages: number } {
-  const count = (table: string) => Number(sqliteDb(app).prepare(`SELECT count(*) AS n FROM ${table}`).get()!.n)
-  return { sessions: count('sessions'), messages: count('messages') }
+export async function rowCounts(app: AppContext): Promise<{ sessions: number; messages: number }> {
+  const count = async (table: string) => Number((await storedRows(app, `SELECT count(*) AS n FROM ${table}`))[0]!.n)
+  return { sessions: await count('sessions'), messages: await count('messages') }
 }
 
 /** Every message of a session as stored, oldest first. */
-export function storedMessages(app: AppContext, sessionId: string): any[] {
-  return sqliteDb(app)
-    .prepare('SELECT role, content, status, model, tokens_used, prompt_tokens, done_reason FROM messages WHERE session_id = ? ORDER BY created_at, rowid')
-    .all(sessionId)
-    .map((row) => ({ ...row }))
+export async function storedMessages(app: AppContext, sessionId: string): Promise<any[]> {
+  const insertionOrder = app.database.kind === 'sqlite' ? 'rowid' : 'seq'
+  return storedRows(app, `SELECT role, content, status, model, tokens_used, prompt_tokens, done_reason FROM messages WHERE session_id = ? ORDER BY created_at, ${insertionOrder}`, sessionId)
 }
 
 /** `promise`, or a rejection naming `what` once `ms` have passed: no wait in a test is unbounded. */
@@ -187,5 +218,7 @@ export async function authServer(t: TestContext, fake: FakeOllama | null, env: E
     const { key, info } = await store.createKey(name)
     return { user, key, keyId: info.id, headers: { authorization: `Bearer ${key}` } }
   }
-  return { ...running, dbPath, userWithKey }
+  /** The store variables the admin command needs to reach this server's database. */
+  const storeVariables = running.app.config.databaseUrl ? { DATABASE_URL: running.app.config.databaseUrl } : { DB_PATH: dbPath }
+  return { ...running, dbPath, storeVariables, userWithKey }
 }
