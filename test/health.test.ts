@@ -25,7 +25,7 @@ test('Ollama down is degraded with 200, so the container is not restarted for it
 test('a database that cannot answer is unhealthy with 503', async (t) => {
   const fake = await fakeOllama(t)
   const app = await testApp(t, fake)
-  app.store.close()
+  await app.database.close()
   const response = await health.fetch(toRequest('GET /health'), app)
   assert.equal(response.status, 503)
   const body = await json(response)

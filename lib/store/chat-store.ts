@@ -135,7 +135,6 @@ export interface ChatStore {
   finishReply(id: string, reply: FinishedReply): Promise<boolean>
   /** Replies a crash left `streaming` become `interrupted`, with their last checkpointed text. */
   interruptStreamingReplies(): Promise<number>
-  close(): Promise<void>
 }
 
 /** The first line of a message, cut at a word boundary to at most 60 characters. */

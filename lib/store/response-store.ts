@@ -89,3 +89,18 @@ export interface ResponseStore {
   /** At start-up: responses a crash or kill left running end `failed`, keeping their checkpointed text. */
   interruptRunning(): Promise<number>
 }
+
+/**
+ * The responses a chain ends with, oldest first, read one by one with `get` (each of `ownerId`'s)
+ * along previous_response_id; how every backend answers ResponseStore.chain.
+ */
+export async function followChain(get: (id: string) => Promise<StoredResponse | undefined>, lastId: string): Promise<StoredResponse[]> {
+  const chain: StoredResponse[] = []
+  for (let id: string | null = lastId; id !== null; ) {
+    const response = await get(id)
+    if (!response) break
+    chain.unshift(response)
+    id = response.previous_response_id
+  }
+  return chain
+}

@@ -15,6 +15,8 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import { execFileSync, spawnSync } from 'node:child_process'
+import postgres from 'postgres'
+import { postgresCluster } from '../support/postgres.ts'
 import { seedDatabase } from './seed.ts'
 
 const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } } })
@@ -92,11 +94,13 @@ interface Service {
   child: ChildProcess
   /** Every request carries this user's key: AUTH is required, as on a server others reach. */
   headers: Record<string, string>
+  /** The PostgreSQL database it runs on, if it does. */
+  databaseUrl: string | undefined
 }
 
 /** A user `bench` with a key, made with the admin command the image ships; the chats made while AUTH was off become theirs. */
-function provisionKey(dbPath: string): string {
-  const admin = (...args: string[]) => spawnSync(process.execPath, ['dist/admin.mjs', ...args], { cwd: ROOT, env: { ...process.env, DB_PATH: dbPath }, encoding: 'utf8' })
+function provisionKey(storeVariables: Record<string, string>): string {
+  const admin = (...args: string[]) => spawnSync(process.execPath, ['dist/admin.mjs', ...args], { cwd: ROOT, env: { ...process.env, ...storeVariables }, encoding: 'utf8' })
   // An admin: the largest-input figures read the service's own /metrics.
   admin('user', 'add', 'bench', '--admin')
   admin('adopt-local', 'bench')
@@ -107,7 +111,7 @@ function provisionKey(dbPath: string): string {
 
 async function startService(env: Record<string, string>): Promise<Service> {
   const dbPath = env.DB_PATH ?? join(SCRATCH, `service-${children.length}.db`)
-  const key = provisionKey(dbPath)
+  const key = provisionKey(env.DATABASE_URL ? { DATABASE_URL: env.DATABASE_URL } : { DB_PATH: dbPath })
   const { child, value } = await startProcess(SERVICE_ARGS, {
     PORT: '0',
     HOST: '127.0.0.1',
@@ -122,7 +126,7 @@ async function startService(env: Record<string, string>): Promise<Service> {
     ...env,
     DB_PATH: dbPath,
   }, listeningUrl)
-  return { url: value, child, headers: { authorization: `Bearer ${key}` } }
+  return { url: value, child, headers: { authorization: `Bearer ${key}` }, databaseUrl: env.DATABASE_URL }
 }
 
 /** User and system CPU time of a process so far, in ms (Linux /proc; 10 ms ticks). */
@@ -490,6 +494,84 @@ summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: 
   }
   table('The longest the event loop is held while the largest allowed requests are served (the service\'s own record, 10 ms timer)', ['request', 'rounds', 'p50', 'max'], inputRows)
   summary.largest_input = inputSummary
+}
+
+// ---------------------------------------------------------------- 8. PostgreSQL
+
+// The same service on PostgreSQL (a local throwaway cluster, as the tests start it) beside SQLite
+// and Ollama direct: time to first token at 100 in flight, CPU per chat start, relay throughput,
+// what one round trip to the database costs and how many transactions a chat makes.
+{
+  const cluster = await postgresCluster()
+  const onPostgres = async (ollama: string) => startService({ OLLAMA_HOST: ollama, DATABASE_URL: await cluster.newDatabase() })
+  const rows: Array<Array<string | number>> = []
+  const pgSummary: Record<string, unknown> = {}
+
+  const ttftSqlite = await startService({ OLLAMA_HOST: slowFake })
+  const ttftPostgres = await onPostgres(slowFake)
+  await wave(serviceChat(ttftSqlite), 20, 0)
+  await wave(serviceChat(ttftPostgres), 20, 0)
+  const ttftOf = async (run: () => Promise<StreamResult>) => {
+    const ttfts = (await wave(run, 100, 5)).filter((result) => result.ok).map((result) => result.ttftMs)
+    return { p50: percentile(ttfts, 50), p99: percentile(ttfts, 99), completed: ttfts.length }
+  }
+  const direct = await ttftOf(directChat(slowFake))
+  const viaSqlite = await ttftOf(serviceChat(ttftSqlite))
+  const viaPostgres = await ttftOf(serviceChat(ttftPostgres))
+  rows.push(['TTFT overhead at 100 in flight, p50 / p99', `${ms(viaSqlite.p50 - direct.p50)} / ${ms(viaSqlite.p99 - direct.p99)}`, `${ms(viaPostgres.p50 - direct.p50)} / ${ms(viaPostgres.p99 - direct.p99)}`, `${viaPostgres.completed}/100 completed`])
+  pgSummary.ttft_100_in_flight = { direct, sqlite: viaSqlite, postgres: viaPostgres }
+  ttftSqlite.child.kill('SIGKILL')
+  ttftPostgres.child.kill('SIGKILL')
+
+  const cpuOf = async (service: Service) => {
+    await wave(serviceChat(service), 200, 0)
+    const before = cpuMs(service.child)
+    for (let done = 0; done < cpuChats; done += 100) await wave(serviceChat(service), 100, 0)
+    return (cpuMs(service.child) - before) / cpuChats
+  }
+  const cpuSqliteService = await startService({ OLLAMA_HOST: oneTokenFake.url })
+  const cpuPostgresService = await onPostgres(oneTokenFake.url)
+  const cpuSqlite = await cpuOf(cpuSqliteService)
+  const databaseUrl = cpuPostgresService.databaseUrl!
+  const probe = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+  const commits = async () => Number((await probe`SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`)[0]!.xact_commit)
+  const commitsBefore = await commits()
+  const cpuPostgres = await cpuOf(cpuPostgresService)
+  // Each connection reports its counts when idle, within a second or so: read until they settle.
+  let counted = await commits()
+  for (let read = 0; read < 20; read++) {
+    await sleep(1500)
+    await probe`SELECT pg_stat_clear_snapshot()`
+    const now = await commits()
+    if (now === counted) break
+    counted = now
+  }
+  const transactionsPerChat = (counted - commitsBefore) / (cpuChats + 200)
+  rows.push(['CPU per chat start (service process)', ms(cpuSqlite), ms(cpuPostgres), `${(cpuPostgres / cpuSqlite).toFixed(2)}x SQLite's; target <= 2x`])
+  pgSummary.cpu_per_chat_ms = { sqlite: cpuSqlite, postgres: cpuPostgres }
+  cpuSqliteService.child.kill('SIGKILL')
+  cpuPostgresService.child.kill('SIGKILL')
+
+  const roundTrips: number[] = []
+  for (let index = 0; index < (QUICK ? 300 : 2000); index++) {
+    const startedAt = performance.now()
+    await probe`SELECT 1`
+    roundTrips.push(performance.now() - startedAt)
+  }
+  await probe.end()
+  rows.push(['one round trip (SELECT 1 from postgres.js), p50 / p99', '', `${ms(percentile(roundTrips, 50))} / ${ms(percentile(roundTrips, 99))}`, ''])
+  rows.push(['transactions committed per chat (each statement outside a transaction counts as one)', '', transactionsPerChat.toFixed(1), ''])
+  pgSummary.round_trip_ms = { p50: percentile(roundTrips, 50), p99: percentile(roundTrips, 99) }
+  pgSummary.transactions_per_chat = transactionsPerChat
+
+  const relayPostgresService = await onPostgres(fastFake)
+  const relayPostgres = await relay(serviceChat(relayPostgresService))
+  rows.push([`relay, ${concurrentStreams} x ${tokensPerStream} tokens, every reply stored (tokens/s)`, Math.round(relayThrough.tokensPerSecond), Math.round(relayPostgres.tokensPerSecond), `${(relayPostgres.tokensPerSecond / relayDirect.tokensPerSecond).toFixed(2)}x direct (${Math.round(relayDirect.tokensPerSecond)}); target >= 0.8x`])
+  pgSummary.relay_tokens_per_s = { direct: relayDirect.tokensPerSecond, sqlite: relayThrough.tokensPerSecond, postgres: relayPostgres.tokensPerSecond, errors: relayPostgres.errors }
+  relayPostgresService.child.kill('SIGKILL')
+
+  table('PostgreSQL beside SQLite (a local cluster; AUTH required, a key on every request)', ['figure', 'SQLite', 'PostgreSQL', 'note'], rows)
+  summary.postgres = pgSummary
 }
 
 // ---------------------------------------------------------------- done

@@ -1,9 +1,9 @@
-import type { Sql } from 'postgres'
 import { timestamp } from '../../shared/clock.ts'
 import { hashSecret, newApiKey, newCookieToken, newPublicId, sameHash } from '../../shared/credentials.ts'
 import { AccessError, checkKeyName, checkUserName, WEB_SESSION_MS, type AccessStore, type ApiKeyInfo, type AuditEntry, type AuditRecord, type Authenticated, type Role, type User } from '../access-store.ts'
 import { LOCAL_USER_ID } from '../chat-store.ts'
 import { iso } from './chat-store.ts'
+import { PostgresPart } from './part.ts'
 
 type Row = Record<string, any>
 
@@ -12,19 +12,7 @@ type Row = Record<string, any>
  * stored only as SHA-256 hashes. Keys are checked against the database on every request (one
  * indexed lookup), so a revocation by any process takes effect on the next one.
  */
-export class PostgresAccessStore implements AccessStore {
-  private readonly sql: Sql
-  private readonly ready: Promise<unknown>
-
-  constructor(sql: Sql, ready: Promise<unknown>) {
-    this.sql = sql
-    this.ready = ready
-  }
-
-  private async db(): Promise<Sql> {
-    await this.ready
-    return this.sql
-  }
+export class PostgresAccessStore extends PostgresPart implements AccessStore {
 
   async addUser(name: string, role: Role): Promise<User> {
     checkUserName(name)

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Sql, TransactionSql } from 'postgres'
+import type { TransactionSql } from 'postgres'
 import { timestamp } from '../../shared/clock.ts'
 import { noSuchSession } from '../../shared/problem.ts'
 import {
@@ -21,6 +21,7 @@ import {
   type SessionOrder,
   type UserTurn,
 } from '../chat-store.ts'
+import { PostgresPart } from './part.ts'
 
 /** Times as the API writes them: RFC 3339 UTC with milliseconds (timestamptz comes back as a Date). */
 export const iso = (value: Date | string | null): string | null => (value === null ? null : value instanceof Date ? value.toISOString() : new Date(value).toISOString())
@@ -31,19 +32,7 @@ type Row = Record<string, any>
  * Sessions and messages on PostgreSQL. Each method is one statement or one transaction
  * (`sql.begin`); `ready` is the migration, awaited before the first query.
  */
-export class PostgresChatStore implements ChatStore {
-  private readonly sql: Sql
-  private readonly ready: Promise<unknown>
-
-  constructor(sql: Sql, ready: Promise<unknown>) {
-    this.sql = sql
-    this.ready = ready
-  }
-
-  private async db(): Promise<Sql> {
-    await this.ready
-    return this.sql
-  }
+export class PostgresChatStore extends PostgresPart implements ChatStore {
 
   async ping(): Promise<void> {
     await (await this.db())`SELECT 1`
@@ -202,10 +191,6 @@ export class PostgresChatStore implements ChatStore {
 
   async interruptStreamingReplies(): Promise<number> {
     return (await (await this.db())`UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'`).count
-  }
-
-  async close(): Promise<void> {
-    await this.sql.end({ timeout: 5 })
   }
 }
 

@@ -1,6 +1,8 @@
-import type { JSONValue, Sql } from 'postgres'
+import type { JSONValue } from 'postgres'
+import { PostgresPart } from './part.ts'
 import { timestamp } from '../../shared/clock.ts'
 import type { ResponseEnd, ResponseParams, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
+import { followChain } from '../response-store.ts'
 import { iso } from './chat-store.ts'
 
 type Row = Record<string, any>
@@ -12,19 +14,7 @@ const asJson = (value: unknown) => value as JSONValue
  * OpenAI's Responses on PostgreSQL, each readable only by its owner; its request in a table of its own.
  * Input, parameters and tool calls are `json` passed as text, so they come back exactly as written.
  */
-export class PostgresResponseStore implements ResponseStore {
-  private readonly sql: Sql
-  private readonly ready: Promise<unknown>
-
-  constructor(sql: Sql, ready: Promise<unknown>) {
-    this.sql = sql
-    this.ready = ready
-  }
-
-  private async db(): Promise<Sql> {
-    await this.ready
-    return this.sql
-  }
+export class PostgresResponseStore extends PostgresPart implements ResponseStore {
 
   async insert(response: Pick<StoredResponse, 'id' | 'owner_id' | 'session_id' | 'previous_response_id' | 'model' | 'instructions' | 'status' | 'background' | 'input' | 'params' | 'created_at'>): Promise<void> {
     const sql = await this.db()
@@ -73,14 +63,7 @@ export class PostgresResponseStore implements ResponseStore {
   }
 
   async chain(lastId: string, ownerId: string): Promise<StoredResponse[]> {
-    const chain: StoredResponse[] = []
-    for (let id: string | null = lastId; id !== null; ) {
-      const response = await this.get(id, ownerId)
-      if (!response) break
-      chain.unshift(response)
-      id = response.previous_response_id
-    }
-    return chain
+    return followChain((id) => this.get(id, ownerId), lastId)
   }
 
   async interruptRunning(): Promise<number> {

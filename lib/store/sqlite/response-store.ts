@@ -1,6 +1,7 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite'
 import { timestamp } from '../../shared/clock.ts'
 import type { ResponseEnd, ResponseParams, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
+import { followChain } from '../response-store.ts'
 
 /** Responses in the chat database (migration 008), each readable only by its owner. */
 export class SqliteResponseStore implements ResponseStore {
@@ -76,14 +77,7 @@ export class SqliteResponseStore implements ResponseStore {
    * forks; nothing is rewritten.
    */
   async chain(lastId: string, ownerId: string): Promise<StoredResponse[]> {
-    const chain: StoredResponse[] = []
-    for (let id: string | null = lastId; id !== null; ) {
-      const response = await this.get(id, ownerId)
-      if (!response) break
-      chain.unshift(response)
-      id = response.previous_response_id
-    }
-    return chain
+    return followChain((id) => this.get(id, ownerId), lastId)
   }
 
   /** At start-up: responses a crash or kill left running end `failed`, keeping their checkpointed text. */

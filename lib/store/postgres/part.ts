@@ -1,0 +1,21 @@
+import type { Sql } from 'postgres'
+
+/**
+ * What each PostgreSQL store part shares: the pool, and the migration every query waits for
+ * (`ready`), so the parts can be made at once and used before the migration has run.
+ */
+export abstract class PostgresPart {
+  private readonly sql: Sql
+  private readonly ready: Promise<unknown>
+
+  constructor(sql: Sql, ready: Promise<unknown>) {
+    this.sql = sql
+    this.ready = ready
+  }
+
+  /** The pool, once the schema is migrated. */
+  protected async db(): Promise<Sql> {
+    await this.ready
+    return this.sql
+  }
+}
