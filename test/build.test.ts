@@ -4,6 +4,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import postgres from 'postgres'
+import { postgresCluster } from './support/postgres.ts'
 import { json } from './support/app.ts'
 import { PROJECT_ROOT, spawnServer } from './support/process.ts'
 
@@ -166,6 +168,22 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
     encoding: 'utf8',
   })
   assert.equal(allowed.trim(), '200', 'a key made by dist/admin.mjs opens the guarded bundle')
+})
+
+test('a function bundle alone in an empty folder runs on PostgreSQL when DATABASE_URL is set (its client is in the bundle, loaded only then)', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'chat-ollama-fn-pg-'))
+  execFileSync(process.execPath, ['build.mjs', '--outdir', join(folder, 'dist')], { cwd: PROJECT_ROOT, stdio: 'ignore' })
+  const alone = mkdtempSync(join(tmpdir(), 'chat-ollama-fn-alone-'))
+  cpSync(join(folder, 'dist/functions/sessions-create.mjs'), join(alone, 'sessions-create.mjs'))
+  const databaseUrl = await (await postgresCluster()).newDatabase()
+  const script = `const { default: fn } = await import('./sessions-create.mjs')
+    const response = await fn.fetch(new Request('http://localhost/v1/sessions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":"on postgres"}' }))
+    console.log(response.status, (await response.json()).title); process.exit(0)`
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: alone, env: { PATH: process.env.PATH!, DATABASE_URL: databaseUrl, LOG_LEVEL: 'error' }, encoding: 'utf8' })
+  assert.equal(out.trim(), '201 on postgres')
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+  assert.equal((await sql`SELECT title FROM sessions`)[0]!.title, 'on postgres')
+  await sql.end()
 })
 
 test('docker-compose publishes the API on loopback only and runs it read-only, without privileges or capabilities', () => {
