@@ -5,10 +5,14 @@
  */
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import OpenAI from 'openai'
 import postgres from 'postgres'
+import healthFunction from '../functions/health.ts'
+import sessionsCreate from '../functions/sessions-create.ts'
+import { createAppContext, openStore } from '../lib/context.ts'
 import { silentLogger } from '../lib/observability/log.ts'
 import { startServer } from '../lib/server.ts'
 import { fakeOllama, json, parseSse, sseEvents, takeText, testConfig, within } from './support/app.ts'
@@ -111,4 +115,26 @@ test('on PostgreSQL: the admin command reads DATABASE_URL; a key it revokes stop
   assert.equal((await fetch(`${running.url}/v1/sessions`, { headers })).status, 200)
   admin('key', 'revoke', keyId)
   assert.equal((await fetch(`${running.url}/v1/sessions`, { headers })).status, 401)
+})
+
+test('on PostgreSQL: a database that cannot be reached is a 503 database problem with Retry-After, and /health says unhealthy', async (t) => {
+  // A port nothing listens on: every connection is refused.
+  const closed = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+  const config = testConfig({ OLLAMA_HOST: '127.0.0.1:9', DATABASE_URL: `postgres://postgres@127.0.0.1:${closed}/nothing` })
+  const app = createAppContext(config, { log: silentLogger, database: await openStore(config) })
+  t.after(() => app.database.close())
+  const created = await sessionsCreate.fetch(new Request('http://localhost/v1/sessions', { method: 'POST' }), app)
+  assert.equal(created.status, 503)
+  assert.ok(Number(created.headers.get('retry-after')) >= 1)
+  const problem = await json(created)
+  assert.equal(problem.type, 'https://api.chat-ollama.com/errors/database')
+  assert.doesNotMatch(problem.detail, /ECONNREFUSED|127\.0\.0\.1/, 'nothing of the connection reaches the client')
+  const health = await healthFunction.fetch(new Request('http://localhost/health'), app)
+  assert.equal(health.status, 503)
+  assert.equal((await json(health)).services.database, 'unhealthy')
 })
