@@ -176,6 +176,7 @@ test('a wrong input item is named with its field, not "Expected (string | Array)
   await wrong([{ type: 'reasoning', summary: [] }], 'input[0].type', /"reasoning" are not supported here/)
   await wrong([{ type: 'function_call', call_id: 'c', name: 'f', arguments: 'not json' }], 'input[0].arguments', /JSON object/)
   await wrong([], 'input', /non-empty/)
+  await wrong([{ role: 'user', content: [{ type: 'input_text', text: 'lone \ud800 surrogate' }] }], 'input[0].content', /well-formed Unicode/)
 })
 
 test('tools cannot be used in a conversation (it keeps messages only): 400, nothing stored', async (t) => {

@@ -45,7 +45,7 @@ export function parseInputItems(input: unknown, limits: InputLimits, path: strin
     if (typeof item !== 'object' || item === null || Array.isArray(item)) throw unsupported(at, `${at} must be an object.`)
     const type = (item as { type?: unknown }).type ?? 'message'
     if (!allowed.includes(type as ItemType)) {
-      throw unsupported(`${at}.type`, `${at}.type: items of type ${JSON.stringify(type)} are not supported here; send ${allowed.join(', ')} items.`)
+      throw unsupported(`${at}.type`, `${at}.type: items of type ${JSON.stringify(String(type).slice(0, 64))} are not supported here; send ${allowed.join(', ')} items.`)
     }
     switch (type as ItemType) {
       case 'message': {
@@ -68,7 +68,9 @@ export function parseInputItems(input: unknown, limits: InputLimits, path: strin
   })
 }
 
+/** A text to store: within MAX_MESSAGE_CHARS, and well-formed (a lone surrogate would come back changed). */
 function boundedText(text: string, limits: InputLimits, path: string): string {
+  if (!text.isWellFormed()) throw unsupported(path, `${path} must be well-formed Unicode (it has a lone surrogate).`)
   if (!withinChars(text, limits.maxMessageChars)) {
     throw unsupported(path, `${path} has ${characterCount(text)} characters; at most ${limits.maxMessageChars} are taken (MAX_MESSAGE_CHARS).`)
   }
