@@ -120,16 +120,20 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
   }
 
   async addUserMessage(turn: UserTurn): Promise<{ userMessageId: string }> {
-    const { userMessageId } = await (await this.db()).begin((tx) => insertUserMessage(tx, turn, timestamp()))
-    return { userMessageId }
+    return (await this.db()).begin(async (tx) => {
+      const { userMessageId, writes } = await queueUserMessage(tx, turn, timestamp())
+      await Promise.all(writes)
+      return { userMessageId }
+    })
   }
 
   async beginTurn(turn: UserTurn & { model: string }): Promise<{ userMessageId: string; reply: { id: string; createdAt: string }; newSession: boolean }> {
     return (await this.db()).begin(async (tx) => {
       const now = timestamp()
-      const { userMessageId, newSession } = await insertUserMessage(tx, turn, now)
+      const { userMessageId, newSession, writes } = await queueUserMessage(tx, turn, now)
       const reply = { id: randomUUID(), createdAt: now }
-      await insertMessage(tx, { id: reply.id, sessionId: turn.sessionId, role: 'assistant', content: '', model: turn.model, status: 'streaming', createdAt: now })
+      writes.push(insertMessage(tx, { id: reply.id, sessionId: turn.sessionId, role: 'assistant', content: '', model: turn.model, status: 'streaming', createdAt: now }))
+      await Promise.all(writes)
       return { userMessageId, reply, newSession }
     })
   }
@@ -137,15 +141,20 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
   async addResponseTurn(sessionId: string, ownerId: string, messages: ConversationMessage[], model: string): Promise<string> {
     return (await this.db()).begin(async (tx) => {
       const now = timestamp()
-      await insertMessages(tx, sessionId, ownerId, messages, now)
+      const { writes } = await insertMessages(tx, sessionId, ownerId, messages, now)
       const replyId = randomUUID()
-      await insertMessage(tx, { id: replyId, sessionId, role: 'assistant', content: '', model, status: 'streaming', createdAt: now })
+      writes.push(insertMessage(tx, { id: replyId, sessionId, role: 'assistant', content: '', model, status: 'streaming', createdAt: now }))
+      await Promise.all(writes)
       return replyId
     })
   }
 
   async appendMessages(sessionId: string, ownerId: string, messages: ConversationMessage[]): Promise<string[]> {
-    return (await this.db()).begin((tx) => insertMessages(tx, sessionId, ownerId, messages, timestamp()))
+    return (await this.db()).begin(async (tx) => {
+      const { ids, writes } = await insertMessages(tx, sessionId, ownerId, messages, timestamp())
+      await Promise.all(writes)
+      return ids
+    })
   }
 
   async getSessionMessage(sessionId: string, messageId: string): Promise<(Message & { seq: number }) | undefined> {
@@ -204,44 +213,62 @@ interface NewMessage {
   createdAt: string
 }
 
-async function insertMessage(tx: TransactionSql, message: NewMessage): Promise<void> {
-  await tx`
+/** Sends one message's INSERT; not awaited here, so that a turn's writes go out pipelined, in order, on its connection. */
+function insertMessage(tx: TransactionSql, message: NewMessage): Promise<unknown> {
+  return tx`
     INSERT INTO messages (id, session_id, role, content, model, status, created_at)
     VALUES (${message.id}, ${message.sessionId}, ${message.role}, ${message.content}, ${message.model}, ${message.status}, ${message.createdAt})`
 }
 
-/** The same rules as SQLite's: the session made when missing, its system prompt once, its title from its first user message. */
-async function insertUserMessage(tx: TransactionSql, { sessionId, ownerId, content, system }: UserTurn, now: string): Promise<{ userMessageId: string; newSession: boolean }> {
-  // The session's row is locked for the turn: two turns in one session are written one after the other.
-  const [session] = await tx`SELECT title, owner_id FROM sessions WHERE id = ${sessionId} FOR UPDATE`
-  if (session && session.owner_id !== ownerId) throw noSuchSession(sessionId)
-  if (!session) await tx`INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (${sessionId}, ${DEFAULT_TITLE}, ${now}, ${now}, ${ownerId})`
-  const hasRole = async (role: Role) => (await tx`SELECT 1 FROM messages WHERE session_id = ${sessionId} AND role = ${role} LIMIT 1`).length > 0
-  if (system && (!session || !(await hasRole('system')))) {
-    await insertMessage(tx, { id: randomUUID(), sessionId, role: 'system', content: system, model: null, status: 'complete', createdAt: now })
-  }
-  const namesSession = !session || (session.title === DEFAULT_TITLE && !(await hasRole('user')))
-  const userMessageId = randomUUID()
-  await insertMessage(tx, { id: userMessageId, sessionId, role: 'user', content, model: null, status: 'complete', createdAt: now })
-  if (namesSession) await tx`UPDATE sessions SET title = ${titleFromMessage(content)} WHERE id = ${sessionId}`
-  return { userMessageId, newSession: !session }
+interface QueuedTurn {
+  userMessageId: string
+  newSession: boolean
+  /** The turn's writes, sent pipelined; the caller adds its own and awaits them all. */
+  writes: Array<Promise<unknown>>
 }
 
-async function insertMessages(tx: TransactionSql, sessionId: string, ownerId: string, messages: ConversationMessage[], now: string): Promise<string[]> {
+/**
+ * The same rules as SQLite's: the session made when missing (named by this message), its system
+ * prompt once, the title from its first user message. One round trip reads the session (its row
+ * locked for the turn: two turns in one session are written one after the other) and what it
+ * already has; the writes then go out together.
+ */
+async function queueUserMessage(tx: TransactionSql, { sessionId, ownerId, content, system }: UserTurn, now: string): Promise<QueuedTurn> {
+  const [session] = await tx`
+    SELECT title, owner_id,
+      EXISTS (SELECT 1 FROM messages WHERE session_id = ${sessionId} AND role = 'user') AS has_user,
+      EXISTS (SELECT 1 FROM messages WHERE session_id = ${sessionId} AND role = 'system') AS has_system
+    FROM sessions WHERE id = ${sessionId} FOR UPDATE`
+  if (session && session.owner_id !== ownerId) throw noSuchSession(sessionId)
+  const writes: Array<Promise<unknown>> = []
+  if (!session) writes.push(tx`INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (${sessionId}, ${titleFromMessage(content)}, ${now}, ${now}, ${ownerId})`)
+  if (system && !session?.has_system) {
+    writes.push(insertMessage(tx, { id: randomUUID(), sessionId, role: 'system', content: system, model: null, status: 'complete', createdAt: now }))
+  }
+  const userMessageId = randomUUID()
+  writes.push(insertMessage(tx, { id: userMessageId, sessionId, role: 'user', content, model: null, status: 'complete', createdAt: now }))
+  if (session && session.title === DEFAULT_TITLE && !session.has_user) writes.push(tx`UPDATE sessions SET title = ${titleFromMessage(content)} WHERE id = ${sessionId}`)
+  return { userMessageId, newSession: !session, writes }
+}
+
+/** Messages appended in order; the first user message checks the owner and may name the session. */
+async function insertMessages(tx: TransactionSql, sessionId: string, ownerId: string, messages: ConversationMessage[], now: string): Promise<{ ids: string[]; writes: Array<Promise<unknown>> }> {
   const ids: string[] = []
-  // The first user message checks the owner and may name the session; the rest are plain inserts.
+  const writes: Array<Promise<unknown>> = []
   let userSeen = false
   for (const { role, content } of messages) {
     if (role === 'user' && !userSeen) {
       userSeen = true
-      ids.push((await insertUserMessage(tx, { sessionId, ownerId, content }, now)).userMessageId)
+      const queued = await queueUserMessage(tx, { sessionId, ownerId, content }, now)
+      ids.push(queued.userMessageId)
+      writes.push(...queued.writes)
       continue
     }
     const id = randomUUID()
-    await insertMessage(tx, { id, sessionId, role, content, model: null, status: 'complete', createdAt: now })
+    writes.push(insertMessage(tx, { id, sessionId, role, content, model: null, status: 'complete', createdAt: now }))
     ids.push(id)
   }
-  return ids
+  return { ids, writes }
 }
 
 function toSession(row: Row): Session {
