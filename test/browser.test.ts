@@ -202,11 +202,13 @@ test('with AUTH required: sign in with a key, chat, reload still signed in, sign
   page.on('pageerror', (error) => pageErrors.push(error.message))
   t.after(() => assert.deepEqual(pageErrors, [], 'the page threw'))
 
-  const signIn = async (key: string) => {
+  const signIn = async (key: string, name: string) => {
     await page.waitForSelector('#sign-in:not([hidden]) #api-key')
     assert.equal(await page.getAttribute('#api-key', 'type'), 'password')
     await page.fill('#api-key', key)
     await page.click('#sign-in-submit')
+    // The page reloads signed in: wait for the new page to say who, not for an element the old one has too.
+    await page.waitForFunction((expected) => (globalThis as any).document.querySelector('#signed-in-as')?.textContent === expected, name)
     await page.waitForSelector('#input:not([disabled])')
   }
   await page.goto(server.url)
@@ -216,7 +218,7 @@ test('with AUTH required: sign in with a key, chat, reload still signed in, sign
   await page.fill('#api-key', 'cko_wrong')
   await page.click('#sign-in-submit')
   await page.waitForSelector('#sign-in-error:not([hidden])')
-  await signIn(alice.key)
+  await signIn(alice.key, 'alice')
   assert.equal(await page.innerText('#signed-in-as'), 'alice')
   const cookies = await context.cookies()
   assert.deepEqual(cookies.map((cookie) => [cookie.name, cookie.httpOnly, cookie.sameSite]), [['chat_ollama_session', true, 'Strict']])
@@ -234,7 +236,7 @@ test('with AUTH required: sign in with a key, chat, reload still signed in, sign
   assert.equal(await page.isHidden('#layout'), true)
   assert.equal((await fetch(`${server.url}/v1/sessions`, { headers: { cookie: `chat_ollama_session=${cookies[0]!.value}` } })).status, 401, 'the old cookie is dead')
 
-  await signIn(bob.key)
+  await signIn(bob.key, 'bob')
   assert.equal(await page.innerText('#signed-in-as'), 'bob')
   const own = await json(await fetch(`${server.url}/v1/sessions`, { headers: bob.headers }))
   assert.equal(own.sessions.length, 0)
