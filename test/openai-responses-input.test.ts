@@ -149,6 +149,7 @@ test('bounded input: MAX_INPUT_ITEMS items, MAX_MESSAGE_CHARS on every stored te
   await refusedAs(client.responses.create({ model: 'llama3.2', input: long }), 'input')
   await refusedAs(client.responses.create({ model: 'llama3.2', input: [{ role: 'user', content: 'ok' }, { role: 'user', content: [{ type: 'input_text', text: long }] }] }), 'input[1].content')
   await refusedAs(client.responses.create({ model: 'llama3.2', input: 'ok', instructions: long }), 'instructions')
+  await refusedAs(client.responses.create({ model: 'llama3.2', input: 'ok', instructions: 'lone \ud800' }), 'instructions')
   await refusedAs(client.responses.create({ model: 'llama3.2', input: [{ type: 'function_call_output', call_id: 'c', output: long }] }), 'input[0].output')
   await refusedAs(client.chat.completions.create({ model: 'llama3.2', messages: Array.from({ length: 6 }, () => ({ role: 'user' as const, content: 'hi' })) }), 'messages')
   await refusedAs(client.conversations.create({ items: [{ type: 'message', role: 'user', content: long }] }), 'items[0].content')

@@ -68,8 +68,8 @@ export function parseInputItems(input: unknown, limits: InputLimits, path: strin
   })
 }
 
-/** A text to store: within MAX_MESSAGE_CHARS, and well-formed (a lone surrogate would come back changed). */
-function boundedText(text: string, limits: InputLimits, path: string): string {
+/** A text to store: within MAX_MESSAGE_CHARS, and well-formed (a lone surrogate would come back changed); else 400 naming `path`. */
+export function boundedText(text: string, limits: InputLimits, path: string): string {
   if (!text.isWellFormed()) throw unsupported(path, `${path} must be well-formed Unicode (it has a lone surrogate).`)
   if (!withinChars(text, limits.maxMessageChars)) {
     throw unsupported(path, `${path} has ${characterCount(text)} characters; at most ${limits.maxMessageChars} are taken (MAX_MESSAGE_CHARS).`)

@@ -16,10 +16,12 @@ import type { ChatStore } from '../store/chat-store.ts'
  * The events of a response are a function of its state: 0 `response.created`, 1
  * `response.in_progress`, then (once there is output) `output_item.added`, `content_part.added`,
  * one `output_text.delta` per chunk Ollama sent, and at the end `output_text.done`,
- * `content_part.done`, `output_item.done` and the terminal event (`response.completed`,
- * `response.incomplete`, or `response.failed`, also for a cancelled response). So a replay, from
- * memory while it runs or from the store after it ended (after a restart too), carries the same
- * events under the same sequence numbers, and nothing but the text and the deltas' lengths is kept.
+ * `content_part.done`, `output_item.done`, four events per function call the model made
+ * (`output_item.added`, `function_call_arguments.delta` and `.done`, `output_item.done`), and the
+ * terminal event (`response.completed`, `response.incomplete`, or `response.failed`, also for a
+ * cancelled response). So a replay, from memory while it runs or from the store after it ended
+ * (after a restart too), carries the same events under the same sequence numbers, and nothing but
+ * the text, the deltas' lengths and the calls is kept.
  */
 
 type Event = Record<string, unknown> & { type: string; sequence_number: number }

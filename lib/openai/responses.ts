@@ -7,9 +7,9 @@ import type { ChatMessage } from '../ollama/client.ts'
 import { HttpProblem, shuttingDown } from '../shared/problem.ts'
 import { responseEvents, ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
 import { followEvents } from '../shared/sse.ts'
-import { hasFunctionItems, itemsOfResponse, parseInputItems, resolveReferences, toOllamaChat, type ItemType } from './response-input.ts'
+import { boundedText, hasFunctionItems, itemsOfResponse, parseInputItems, resolveReferences, toOllamaChat, type ItemType } from './response-input.ts'
 import type { InputMessage, StoredResponse } from '../store/response-store.ts'
-import { parseAt, withinChars } from '../http/validate.ts'
+import { parseAt } from '../http/validate.ts'
 import { timestamp } from '../shared/clock.ts'
 
 const whole = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max))))
@@ -56,7 +56,7 @@ const FunctionTool = v.looseObject({
 function functionTools(tools: CreateResponseBody['tools']): Array<v.InferOutput<typeof FunctionTool>> {
   return (tools ?? []).map((tool, index) => {
     if (tool.type !== 'function') {
-      throw unsupported(`tools[${index}].type`, `tools[${index}].type: tools of type ${JSON.stringify(tool.type)} are not supported here; only "function" tools, which your code runs.`)
+      throw unsupported(`tools[${index}].type`, `tools[${index}].type: tools of type ${JSON.stringify(tool.type.slice(0, 64))} are not supported here; only "function" tools, which your code runs.`)
     }
     return parseAt(FunctionTool, tool, `tools[${index}]`)
   })
@@ -107,9 +107,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   if (toolChoice !== 'auto' && toolChoice !== 'none') {
     throw unsupported('tool_choice', 'tool_choice may be "auto" or "none": Ollama cannot be made to call a tool.')
   }
-  if (body.instructions && !withinChars(body.instructions, config.maxMessageChars)) {
-    throw unsupported('instructions', `instructions are longer than ${config.maxMessageChars} characters (MAX_MESSAGE_CHARS).`)
-  }
+  if (body.instructions) boundedText(body.instructions, config, 'instructions')
   const store = body.store ?? true
   if (!store && body.background) throw unsupported('background', 'background requires store: true.')
   const conversationId = typeof body.conversation === 'string' ? body.conversation : body.conversation?.id
