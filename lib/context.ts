@@ -31,10 +31,13 @@ export interface AppContext {
 
 const contexts = new WeakSet<object>()
 
-export function createAppContext(config: Config, parts: Partial<Omit<AppContext, 'config' | 'store'>> = {}): AppContext {
+/** What a caller may give an app context instead of what config would make (tests, a FaaS shim). */
+export type AppParts = Partial<Omit<AppContext, 'config' | 'store'>>
+
+/** The app context over `parts.database` (opened with openStore), with the rest made from `config` unless given. */
+export function createAppContext(config: Config, parts: AppParts & { database: Store }): AppContext {
   const log = parts.log ?? createLogger({ level: config.logLevel, format: config.logFormat })
-  if (!parts.database && config.databaseUrl) throw new Error('A PostgreSQL store is opened with openStore(config), then handed to createAppContext.')
-  const database = parts.database ?? new SqliteStore(config.dbPath)
+  const { database } = parts
   const ollama = parts.ollama ?? new OllamaPool({ hosts: ollamaHostsOf(config), headersTimeoutMs: config.ollamaTimeoutMs, probeIntervalMs: config.ollamaProbeIntervalMs, log })
   const generations = parts.generations ?? new GenerationRegistry(config.maxConcurrentChats, undefined, config.maxConcurrentChatsPerUser)
   const context: AppContext = {

@@ -39,7 +39,7 @@ import sessionsCreate from '../functions/sessions-create.ts'
 import sessionsList from '../functions/sessions-list.ts'
 import web from '../functions/web.ts'
 import { ConfigError, loadConfig, ollamaHostsOf, readEnvironment, type Config } from './shared/config.ts'
-import { createAppContext, openStore, VERSION, type AppContext } from './context.ts'
+import { createAppContext, openStore, VERSION, type AppContext, type AppParts } from './context.ts'
 import { createDispatcher } from './http/dispatcher.ts'
 import type { FunctionSpec } from './http/function-spec.ts'
 import { http } from './shared/node-http-module.ts'
@@ -97,7 +97,7 @@ export interface RunningServer {
 }
 
 /** Opens the store, takes it for this server alone, recovers what a crash left, and listens. */
-export async function startServer(config: Config, parts: Parameters<typeof createAppContext>[1] = {}): Promise<RunningServer> {
+export async function startServer(config: Config, parts: AppParts = {}): Promise<RunningServer> {
   const app = createAppContext(config, { ...parts, database: parts.database ?? (await openStore(config)) })
   let lock: { release(): Promise<void> }
   try {

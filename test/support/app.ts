@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { DatabaseSync } from 'node:sqlite'
 import type { TestContext } from 'node:test'
 import { loadConfig, type Config } from '../../lib/shared/config.ts'
-import { createAppContext, openStore, type AppContext } from '../../lib/context.ts'
+import { createAppContext, openStore, type AppContext, type AppParts } from '../../lib/context.ts'
 import { silentLogger, type Logger } from '../../lib/observability/log.ts'
 import { startServer, type RunningServer } from '../../lib/server.ts'
 import { SqliteChatStore } from '../../lib/store/sqlite/chat-store.ts'
@@ -14,7 +14,6 @@ import { startFakeOllama, type FakeOllama, type FakeOllamaOptions } from './fake
 import { postgresCluster } from './postgres.ts'
 
 export type Env = Record<string, string>
-type AppParts = NonNullable<Parameters<typeof createAppContext>[1]>
 
 /** A logger that keeps every entry, for tests that check what was logged. */
 export function recordingLogger(): Logger & { entries: Array<{ level: string; message: string; fields: Record<string, unknown> }> } {
