@@ -34,7 +34,7 @@ export default defineFunction({
     const owner = body.session_id === undefined ? undefined : await app.store.sessionOwner(body.session_id)
     if (owner !== undefined && owner !== principal.userId) throw noSuchSession(body.session_id!)
     // Counted from here on: a shutdown waits for this chat, wherever it is.
-    const reservation = app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))
+    const reservation = await app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))
     let generation: Generation
     try {
       // Refused before anything is stored; Ollama's own 404 later (a model removed meanwhile) is still handled.
@@ -81,6 +81,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null }
   const settings: GenerationSettings = {
     store,
+    cluster: app.database.cluster,
     log: app.log,
     metrics: app.metrics,
     checkpointIntervalMs: config.checkpointIntervalMs,

@@ -12,8 +12,11 @@ export default defineFunction({
   access: 'public',
   async handle(_request, { app }) {
     let database: 'healthy' | 'unhealthy' = 'healthy'
+    // Several instances on PostgreSQL: how many hold a lease now, this one included.
+    let instances: number | undefined
     try {
       await app.database.ping()
+      instances = await app.database.cluster?.liveInstances()
     } catch (error) {
       app.log.error('database health check failed', { error })
       database = 'unhealthy'
@@ -24,7 +27,7 @@ export default defineFunction({
     const ollama = hosts.up > 0 ? 'healthy' : 'unhealthy'
     const status = database === 'unhealthy' ? 'unhealthy' : ollama === 'unhealthy' ? 'degraded' : 'healthy'
     return Response.json(
-      { status, timestamp: new Date().toISOString(), version: VERSION, store: app.database.kind, services: { database, ollama }, ollama_hosts: app.config.auth === 'off' ? hosts : { up: hosts.up, total: hosts.total } },
+      { status, timestamp: new Date().toISOString(), version: VERSION, instance_id: app.config.instanceId, ...(instances === undefined ? {} : { instances }), store: app.database.kind, services: { database, ollama }, ollama_hosts: app.config.auth === 'off' ? hosts : { up: hosts.up, total: hosts.total } },
       { status: database === 'healthy' ? 200 : 503, headers: { 'cache-control': 'no-store' } },
     )
   },

@@ -99,7 +99,7 @@ export default defineFunction({
 
     const acceptedAt = performance.now()
     // A slot like any chat's: MAX_CONCURRENT_CHATS counts it, and shutdown waits for it.
-    const reservation = app.generations.reserve(newId('chatcmpl-slot'), limitedUserOf(principal))
+    const reservation = await app.generations.reserve(newId('chatcmpl-slot'), limitedUserOf(principal))
     const signal = AbortSignal.any([request.signal, reservation.signal])
     let lease
     try {

@@ -11,8 +11,8 @@ export default defineFunction({
   async handle(_request, { app, params, principal }) {
     const { sessionId } = await ownedConversation(app, principal, params.id!)
     // 400, not 409: OpenAI's SDKs retry a 409 by themselves.
-    if (app.generations.isBusy(sessionId)) throw new HttpProblem(400, 'conflict', 'A reply is being generated in this conversation; cancel it first.')
-    await app.store.deleteSession(sessionId, principal.userId)
+    const deleted = app.generations.isBusy(sessionId) ? 'busy' : await app.store.deleteSession(sessionId, principal.userId)
+    if (deleted === 'busy') throw new HttpProblem(400, 'conflict', 'A reply is being generated in this conversation; cancel it first.')
     return Response.json({ id: params.id, object: 'conversation.deleted', deleted: true })
   },
 })

@@ -1,7 +1,8 @@
 import { defineFunction } from '../lib/handler.ts'
 import { HttpProblem } from '../lib/shared/problem.ts'
 import { responseObject } from '../lib/openai/response-run.ts'
-import { ownedResponse } from '../lib/openai/responses.ts'
+import { ownedResponse, runningElsewhere } from '../lib/openai/responses.ts'
+import { NO_FRAMES, untilEnded } from '../lib/generation/elsewhere.ts'
 
 /**
  * POST /v1/responses/{id}/cancel: stops a response in progress (queued ones too). Ollama's request
@@ -16,6 +17,12 @@ export default defineFunction({
     const stored = await ownedResponse(app, principal, params.id!)
     const running = app.responses.registry.get(stored.id)
     if (!running) {
+      // Running on another instance: its owner stops it; the answer waits for its stored end.
+      const elsewhere = runningElsewhere(app, principal, stored, NO_FRAMES)
+      if (elsewhere && await app.database.cluster!.requestCancel({ kind: 'response', id: stored.id })) {
+        await untilEnded(elsewhere)
+        return Response.json(responseObject(await ownedResponse(app, principal, stored.id)))
+      }
       throw new HttpProblem(400, 'validation', `The response ${stored.id} is ${stored.status}; only a response in progress can be cancelled.`)
     }
     if (running.run) running.run.stop('cancelled')

@@ -1,10 +1,12 @@
+import { eventsElsewhere, NO_FRAMES, untilEnded } from '../lib/generation/elsewhere.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { noRunningReply } from '../lib/shared/problem.ts'
 import { sessionIdFrom } from '../lib/http/validate.ts'
 
 /**
  * POST /v1/sessions/{id}/cancel: stops the session's running reply. Ollama's request is aborted
- * at once; the answer comes when the partial reply is stored.
+ * at once (by its owner, when another instance runs it); the answer comes when the partial reply
+ * is stored.
  */
 export default defineFunction({
   name: 'session-cancel',
@@ -12,14 +14,22 @@ export default defineFunction({
   path: '/v1/sessions/:id/cancel',
   async handle(_request, { app, params, principal }) {
     const id = sessionIdFrom(params)
-    const settled = await app.store.getSession(id, principal.userId) && app.generations.cancel(id)
-    if (!settled) throw noRunningReply(id)
-    const outcome = await settled
-    return Response.json({
-      session_id: id,
-      message_id: outcome?.messageId ?? null,
-      status: outcome?.status ?? 'cancelled',
-      content: outcome?.content ?? '',
-    })
+    if (!await app.store.getSession(id, principal.userId)) throw noRunningReply(id)
+    const settled = app.generations.cancel(id)
+    if (settled) {
+      const outcome = await settled
+      return Response.json({
+        session_id: id,
+        message_id: outcome?.messageId ?? null,
+        status: outcome?.status ?? 'cancelled',
+        content: outcome?.content ?? '',
+      })
+    }
+    const { cluster } = app.database
+    const reply = cluster && await app.store.streamingReply(id)
+    if (!reply || !await cluster.requestCancel({ kind: 'reply', sessionId: id })) throw noRunningReply(id)
+    await untilEnded(eventsElsewhere(cluster, app.store, id, reply, NO_FRAMES))
+    const stored = await app.store.getMessage(reply.id)
+    return Response.json({ session_id: id, message_id: reply.id, status: stored?.status ?? 'cancelled', content: stored?.content ?? '' })
   },
 })

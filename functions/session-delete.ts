@@ -11,10 +11,12 @@ export default defineFunction({
     const id = sessionIdFrom(params)
     // Ownership first: someone else's session answers 404 like a missing one, never 409.
     if (!await app.store.getSession(id, principal.userId)) throw noSuchSession(id)
-    if (app.generations.isBusy(id)) {
+    // A chat being set up here has no streaming row yet; one running anywhere has (the store refuses).
+    const deleted = app.generations.isBusy(id) ? 'busy' : await app.store.deleteSession(id, principal.userId)
+    if (deleted === 'busy') {
       throw new HttpProblem(409, 'conflict', 'A reply is being generated in this session; cancel it or wait for it to finish first.')
     }
-    if (!await app.store.deleteSession(id, principal.userId)) throw noSuchSession(id)
+    if (deleted === 'missing') throw noSuchSession(id)
     return new Response(null, { status: 204 })
   },
 })

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import packageJson from '../package.json' with { type: 'json' }
 import { AccessControl } from './access/control.ts'
 import { loadConfig, ollamaHostsOf, readEnvironment, type Config } from './shared/config.ts'
@@ -39,7 +40,8 @@ export function createAppContext(config: Config, parts: AppParts & { database: S
   const log = parts.log ?? createLogger({ level: config.logLevel, format: config.logFormat })
   const { database } = parts
   const ollama = parts.ollama ?? new OllamaPool({ hosts: ollamaHostsOf(config), headersTimeoutMs: config.ollamaTimeoutMs, probeIntervalMs: config.ollamaProbeIntervalMs, log })
-  const generations = parts.generations ?? new GenerationRegistry(config.maxConcurrentChats, undefined, config.maxConcurrentChatsPerUser)
+  const shared = database.cluster
+  const generations = parts.generations ?? new GenerationRegistry(config.maxConcurrentChats, undefined, config.maxConcurrentChatsPerUser, shared?.slots ?? null)
   const context: AppContext = {
     config,
     log,
@@ -47,8 +49,8 @@ export function createAppContext(config: Config, parts: AppParts & { database: S
     store: database.chats,
     ollama,
     generations,
-    access: parts.access ?? new AccessControl(config, database.access, log),
-    metrics: parts.metrics ?? new Metrics({ activeGenerations: () => generations.size, hosts: () => ollama.hostStates() }),
+    access: parts.access ?? new AccessControl(config, database.access, log, { shared: shared?.buckets ?? null }),
+    metrics: parts.metrics ?? new Metrics({ instanceId: config.instanceId, activeGenerations: () => generations.size, hosts: () => ollama.hostStates() }),
     responses: parts.responses ?? { store: database.responses, registry: new ResponseRegistry() },
   }
   contexts.add(context)
@@ -66,7 +68,26 @@ export function isAppContext(value: unknown): value is AppContext {
 export async function openStore(config: Config): Promise<Store> {
   if (!config.databaseUrl) return new SqliteStore(config.dbPath)
   const { PostgresStore } = await import('./store/postgres/store.ts')
-  return new PostgresStore(config.databaseUrl)
+  return new PostgresStore(config.databaseUrl, { instanceId: config.instanceId, leaseMs: config.instanceLeaseMs })
+}
+
+/**
+ * Joins `app` to its database's other instances (PostgreSQL) or takes the database for this
+ * server alone (SQLite): a cancel asked on another instance stops what runs here.
+ */
+export function joinDatabase(app: AppContext): Promise<{ release(): Promise<void> }> {
+  return app.database.join({
+    log: app.log,
+    cancel(target) {
+      if (target.kind === 'reply') {
+        void app.generations.cancel(target.sessionId)
+        return
+      }
+      const running = app.responses.registry.get(target.id)
+      if (running?.run) running.run.stop('cancelled')
+      else running?.reservation.abortSetup('cancelled')
+    },
+  })
 }
 
 let environmentContext: Promise<AppContext> | undefined
@@ -74,8 +95,14 @@ let environmentContext: Promise<AppContext> | undefined
 /** The context a deployed function builds from its environment on its first request. */
 export function contextFromEnvironment(): Promise<AppContext> {
   environmentContext ??= (async () => {
-    const config = loadConfig(readEnvironment())
-    return createAppContext(config, { database: await openStore(config) })
+    const environment = readEnvironment()
+    const config = loadConfig(environment)
+    // Each function bundle is an instance of its own, several to a process at times (host name and pid are not enough).
+    if (!environment.INSTANCE_ID?.trim()) config.instanceId = `${config.instanceId}-${randomUUID().slice(0, 8)}`
+    const app = createAppContext(config, { database: await openStore(config) })
+    // A FaaS copy is one more instance: it holds a lease and hears cancels while it is warm.
+    if (app.database.cluster) await joinDatabase(app)
+    return app
   })()
   return environmentContext
 }

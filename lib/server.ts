@@ -39,7 +39,7 @@ import sessionsCreate from '../functions/sessions-create.ts'
 import sessionsList from '../functions/sessions-list.ts'
 import web from '../functions/web.ts'
 import { ConfigError, loadConfig, ollamaHostsOf, readEnvironment, type Config } from './shared/config.ts'
-import { createAppContext, openStore, VERSION, type AppContext, type AppParts } from './context.ts'
+import { createAppContext, joinDatabase, openStore, VERSION, type AppContext, type AppParts } from './context.ts'
 import { createDispatcher } from './http/dispatcher.ts'
 import type { FunctionSpec } from './http/function-spec.ts'
 import { http } from './shared/node-http-module.ts'
@@ -101,8 +101,9 @@ export async function startServer(config: Config, parts: AppParts = {}): Promise
   const app = createAppContext(config, { ...parts, database: parts.database ?? (await openStore(config)) })
   let lock: { release(): Promise<void> }
   try {
-    // Before recovery: marking `streaming` replies interrupted is only right when no other server runs them.
-    lock = await app.database.claimServer(app.log)
+    // Before recovery: SQLite's lock makes this the one server, so every `streaming` reply is a
+    // previous run's; on PostgreSQL only this instance id's are (the others' run on).
+    lock = await joinDatabase(app)
   } catch (error) {
     await app.database.close()
     throw error

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { ConfigError, loadConfig, parseByteSize, parseDuration, readEnvironment } from '../lib/shared/config.ts'
@@ -15,6 +15,8 @@ test('every variable has the documented default', () => {
     env: 'development',
     dbPath: './data/chat.db',
     databaseUrl: null,
+    instanceId: `${hostname().slice(0, 50)}-${process.pid}`,
+    instanceLeaseMs: 15_000,
     ollamaHost: 'http://localhost:11434',
     ollamaHosts: [],
     ollamaProbeIntervalMs: 5000,

@@ -42,8 +42,9 @@ test('an edited migration, a newer database and a failing migration are refused 
   const edited: Migration[] = migrations.map((migration) => (migration.version === 1 ? { ...migration, sql: `${migration.sql}\n-- edited\n` } : migration))
   await assert.rejects(migratePostgres(sql, edited), (error: Error) => error instanceof MigrationError && /001_schema\.sql was changed after it was applied/.test(error.message))
   await assert.rejects(migratePostgres(sql, []), (error: Error) => error instanceof MigrationError && /written by a newer version/.test(error.message))
-  const broken = [...migrations, { version: 2, name: 'broken', sql: 'CREATE TABLE half_done (id int); SELECT no_such_function();' }]
-  await assert.rejects(migratePostgres(sql, broken), (error: Error) => error instanceof MigrationError && /002_broken\.sql failed/.test(error.message))
+  const next = migrations.length + 1
+  const broken = [...migrations, { version: next, name: 'broken', sql: 'CREATE TABLE half_done (id int); SELECT no_such_function();' }]
+  await assert.rejects(migratePostgres(sql, broken), (error: Error) => error instanceof MigrationError && new RegExp(`00${next}_broken\\.sql failed`).test(error.message))
   assert.equal((await sql`SELECT to_regclass('half_done') AS t`)[0]!.t, null, 'rolled back whole')
   assert.equal((await sql`SELECT count(*)::int AS n FROM schema_migrations`)[0]!.n, migrations.length)
 })

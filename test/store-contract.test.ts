@@ -38,7 +38,7 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
       assert.equal(other.message_count, 1)
       assert.equal(await chats.getSession(other.id, 'alice'), undefined, 'someone else\'s session is as absent as a missing one')
       assert.equal(await chats.renameSession(other.id, 'alice', 'taken'), undefined)
-      assert.equal(await chats.deleteSession(other.id, 'alice'), false)
+      assert.equal(await chats.deleteSession(other.id, 'alice'), 'missing')
       assert.equal(await chats.sessionOwner(other.id), 'bob')
 
       const walk = async (order: 'updated' | 'created') => {
@@ -63,7 +63,7 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
       assert.deepEqual(new Set(byUpdate), new Set(created))
 
       await chats.addUserMessage({ sessionId: created[1]!, ownerId: 'alice', content: 'hello' })
-      assert.equal(await chats.deleteSession(created[1]!, 'alice'), true)
+      assert.equal(await chats.deleteSession(created[1]!, 'alice'), 'deleted')
       assert.equal(await chats.getSession(created[1]!, 'alice'), undefined)
     })
 
@@ -93,6 +93,8 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
       ], 'exact text, the empty streaming reply left out')
       assert.equal((await chats.getSession(sessionId, 'alice'))!.title, session.title, 'only the first message names it')
       assert.equal(await chats.deleteMessage(sessionId, second.reply.id), false, 'a reply being generated cannot be deleted')
+      assert.equal(await chats.deleteSession(sessionId, 'alice'), 'busy', 'nor its session')
+      assert.equal(await chats.deleteSession(sessionId, 'bob'), 'missing', 'someone else\'s busy session is a missing one')
       assert.equal(await chats.interruptStreamingReplies(), 1)
       assert.equal((await chats.getMessage(second.reply.id))!.status, 'interrupted')
       await chats.discardReply(second.reply.id)

@@ -98,9 +98,9 @@ test('deleting a session removes its messages', async (t) => {
   const session = await store.createSession({ system: 'be brief' })
   await store.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: session.id, content: 'hi' })
   assert.equal((await store.getSession(session.id, LOCAL_USER_ID))?.message_count, 2)
-  assert.equal(await store.deleteSession(session.id, LOCAL_USER_ID), true)
+  assert.equal(await store.deleteSession(session.id, LOCAL_USER_ID), 'deleted')
   assert.equal(store.db.prepare('SELECT count(*) AS n FROM messages').get()!.n, 0)
-  assert.equal(await store.deleteSession(session.id, LOCAL_USER_ID), false)
+  assert.equal(await store.deleteSession(session.id, LOCAL_USER_ID), 'missing')
 })
 
 test('titles come from the first line, cut at a word boundary to 60 characters', () => {

@@ -6,7 +6,8 @@ import { looksLikeApiKey } from '../shared/credentials.ts'
 import type { Logger } from '../observability/log.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import { LOCAL_USER_ID } from '../store/chat-store.ts'
-import { TokenBuckets, type BucketAnswer } from './token-buckets.ts'
+import { DatabaseBuckets, TokenBuckets, type BucketAnswer, type RateBuckets } from './token-buckets.ts'
+import type { SharedBuckets } from '../store/cluster.ts'
 
 /** Who a request acts for. */
 export interface Principal {
@@ -53,17 +54,20 @@ export class AccessControl {
   readonly store: AccessStore
   private readonly config: Config
   private readonly log: Logger
-  private readonly failures: TokenBuckets
-  private readonly perUser: TokenBuckets | null
+  private readonly failures: RateBuckets
+  private readonly perUser: RateBuckets | null
   private readonly keyUseWritten = new Map<string, number>()
   private readonly rateLimitAudited = new Map<string, number>()
 
-  constructor(config: Config, store: AccessStore, log: Logger, { failuresPerMinute = FAILURES_PER_MINUTE } = {}) {
+  /** `shared`: buckets in the database, so that every instance on it counts together (PostgreSQL). */
+  constructor(config: Config, store: AccessStore, log: Logger, { failuresPerMinute = FAILURES_PER_MINUTE, shared = null as SharedBuckets | null } = {}) {
     this.config = config
     this.store = store
     this.log = log
-    this.failures = new TokenBuckets(failuresPerMinute, 60_000)
-    this.perUser = config.rateLimit ? new TokenBuckets(config.rateLimit.requests, config.rateLimit.windowMs) : null
+    const buckets = (capacity: number, windowMs: number, prefix: string) =>
+      shared ? new DatabaseBuckets(capacity, windowMs, shared, prefix) : new TokenBuckets(capacity, windowMs)
+    this.failures = buckets(failuresPerMinute, 60_000, 'failed')
+    this.perUser = config.rateLimit ? buckets(config.rateLimit.requests, config.rateLimit.windowMs, 'user') : null
   }
 
   /**
@@ -143,7 +147,7 @@ export class AccessControl {
 
   private async limit(principal: Principal, request: Request, onRateLimit: (state: RateLimitState) => void): Promise<void> {
     const { requests, windowMs } = this.config.rateLimit!
-    const answer = this.perUser!.take(principal.userId)
+    const answer = await this.perUser!.take(principal.userId)
     onRateLimit({ answer, policy: `"per-user";q=${requests};w=${Math.round(windowMs / 1000)}` })
     if (answer.allowed) return
     const now = Date.now()
@@ -158,7 +162,7 @@ export class AccessControl {
 
   /** Counts a wrong credential from `address`; past FAILURES_PER_MINUTE it is refused with 429 (and no longer audited). */
   private async failed(address: string, action: 'login' | 'authenticate'): Promise<void> {
-    const answer = this.failures.take(address)
+    const answer = await this.failures.take(address)
     if (!answer.allowed) {
       throw new HttpProblem(429, 'rate_limit', 'Too many failed sign-ins from this address; try again later.', {
         headers: { 'retry-after': String(answer.retryAfterSeconds) },

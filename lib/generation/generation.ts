@@ -5,6 +5,7 @@ import { formatMs, type ChatStream } from '../ollama/client.ts'
 import { ReplyEventLog, type ReplyEventLimits } from './reply-events.ts'
 import type { FrameListener } from '../shared/sse.ts'
 import type { ChatStore, MessageStatus } from '../store/chat-store.ts'
+import type { Cluster } from '../store/cluster.ts'
 
 export type FinalStatus = Exclude<MessageStatus, 'streaming'>
 
@@ -34,6 +35,8 @@ export interface GenerationDetails {
 
 export interface GenerationSettings {
   store: ChatStore
+  /** Several instances (PostgreSQL): the reply's events go to followers on the others too. */
+  cluster: Cluster | null
   log: Logger
   metrics: Metrics
   checkpointIntervalMs: number
@@ -93,7 +96,7 @@ export class Generation {
     this.host = host
     // Token events differ only in their text: the rest of the JSON is built once.
     const tokenSuffix = `,"session_id":${JSON.stringify(sessionId)}}`
-    this.events = new ReplyEventLog(reply.id, (text) => '{"type":"token","content":' + JSON.stringify(text) + tokenSuffix, eventLimits)
+    this.events = new ReplyEventLog(reply.id, (text) => '{"type":"token","content":' + JSON.stringify(text) + tokenSuffix, eventLimits, settings.cluster?.publisher(reply.id) ?? null)
     this.events.event(JSON.stringify({ type: 'start', session_id: sessionId, message_id: this.messageId, user_message_id: userMessageId, model }))
     this.outcome = this.relay().finally(onEnded)
   }

@@ -2,6 +2,8 @@ import { Generation, type GenerationDetails, type GenerationOutcome, type Genera
 import type { ChatStream } from '../ollama/client.ts'
 import { HttpProblem, shuttingDown } from '../shared/problem.ts'
 import { DEFAULT_REPLY_EVENT_LIMITS, type ReplyEventLimits } from './reply-events.ts'
+import type { SharedSlots } from '../store/cluster.ts'
+import { randomUUID } from 'node:crypto'
 
 export type SetupAbortReason = 'cancelled' | 'shutdown'
 
@@ -23,19 +25,49 @@ export class GenerationRegistry {
   /** Slots held per user, for the users the per-user limit applies to. */
   private readonly perUser = new Map<string, number>()
   private draining = false
+  /** Where the per-user limit is counted across instances (PostgreSQL); null: here alone. */
+  private readonly sharedSlots: SharedSlots | null
 
-  constructor(maxConcurrent: number, eventLimits: ReplyEventLimits = DEFAULT_REPLY_EVENT_LIMITS, maxPerUser = Infinity) {
+  constructor(maxConcurrent: number, eventLimits: ReplyEventLimits = DEFAULT_REPLY_EVENT_LIMITS, maxPerUser = Infinity, sharedSlots: SharedSlots | null = null) {
     this.maxConcurrent = maxConcurrent
     this.eventLimits = eventLimits
     this.maxPerUser = maxPerUser
+    this.sharedSlots = sharedSlots
   }
 
   /**
    * Holds the session's slot while its generation is being set up; throws 409, 429 or 503.
-   * `userId` counts the slot against that user's MAX_CONCURRENT_CHATS_PER_USER; null (the one
-   * local user while AUTH is off) counts only against the server's limit.
+   * `userId` counts the slot against that user's MAX_CONCURRENT_CHATS_PER_USER (on every instance
+   * together when the slots are shared); null (the one local user while AUTH is off) counts only
+   * against this server's MAX_CONCURRENT_CHATS.
    */
-  reserve(sessionId: string, userId: string | null): Reservation {
+  async reserve(sessionId: string, userId: string | null): Promise<Reservation> {
+    const reservation = this.reserveHere(sessionId, userId)
+    if (userId === null || !this.sharedSlots) return reservation
+    const slotId = randomUUID()
+    let acquired: boolean
+    try {
+      acquired = await this.sharedSlots.acquire(slotId, userId, this.maxPerUser)
+    } catch (error) {
+      reservation.release()
+      throw error
+    }
+    if (!acquired) {
+      reservation.release()
+      throw this.userLimitReached()
+    }
+    const { sharedSlots } = this
+    reservation.onFreed(() => void sharedSlots.release(slotId))
+    return reservation
+  }
+
+  private userLimitReached(): HttpProblem {
+    return new HttpProblem(429, 'rate_limit', `You have ${this.maxPerUser} replies being generated already (MAX_CONCURRENT_CHATS_PER_USER); try again when one has finished.`, {
+      headers: { 'retry-after': '1' },
+    })
+  }
+
+  private reserveHere(sessionId: string, userId: string | null): Reservation {
     if (this.draining) {
       throw shuttingDown()
     }
@@ -43,11 +75,7 @@ export class GenerationRegistry {
       throw new HttpProblem(409, 'conflict', 'A reply is already being generated in this session; cancel it or wait for it to finish.')
     }
     const held = userId === null ? 0 : (this.perUser.get(userId) ?? 0)
-    if (held >= this.maxPerUser) {
-      throw new HttpProblem(429, 'rate_limit', `You have ${this.maxPerUser} replies being generated already (MAX_CONCURRENT_CHATS_PER_USER); try again when one has finished.`, {
-        headers: { 'retry-after': '1' },
-      })
-    }
+    if (held >= this.maxPerUser) throw this.userLimitReached()
     if (this.slots.size >= this.maxConcurrent) {
       throw new HttpProblem(429, 'rate_limit', `The server is generating ${this.maxConcurrent} replies already (MAX_CONCURRENT_CHATS); try again shortly.`, {
         headers: { 'retry-after': '1' },
@@ -119,6 +147,7 @@ export class Reservation {
   private readonly freed = Promise.withResolvers<GenerationOutcome | null>()
   private readonly eventLimits: ReplyEventLimits
   private readonly freeSlot: () => void
+  private readonly onFree: Array<() => void> = []
 
   constructor(sessionId: string, eventLimits: ReplyEventLimits, freeSlot: () => void) {
     this.sessionId = sessionId
@@ -129,7 +158,13 @@ export class Reservation {
       if (freed) return
       freed = true
       freeSlot()
+      for (const then of this.onFree) then()
     }
+  }
+
+  /** Runs `then` when the slot is given back. */
+  onFreed(then: () => void): void {
+    this.onFree.push(then)
   }
 
   /** Resolves when the slot is free again: with the generation's outcome, or null if none started. */

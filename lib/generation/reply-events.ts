@@ -1,5 +1,7 @@
-import { HttpProblem } from '../shared/problem.ts'
-import { encodeEvent, type EventSource, type FrameListener } from '../shared/sse.ts'
+import type { StreamPublisher } from '../store/cluster.ts'
+import { encodeEvent, eventText, MAX_FOLLOWERS, tooManyFollowers, type EventSource, type FrameListener } from '../shared/sse.ts'
+
+const encoder = new TextEncoder()
 
 export interface ReplyEventLimits {
   /** Events kept as encoded frames for replay; older token events are rebuilt from the text. */
@@ -8,12 +10,7 @@ export interface ReplyEventLimits {
   maxFollowers: number
 }
 
-export const DEFAULT_REPLY_EVENT_LIMITS: ReplyEventLimits = { tailEvents: 64, maxFollowers: 16 }
-
-export const tooManyFollowers = (maxFollowers: number) =>
-  new HttpProblem(429, 'rate_limit', `This reply already has ${maxFollowers} clients following it; try again when one has left.`, {
-    headers: { 'retry-after': '5' },
-  })
+export const DEFAULT_REPLY_EVENT_LIMITS: ReplyEventLimits = { tailEvents: 64, maxFollowers: MAX_FOLLOWERS }
 
 /**
  * The SSE events of one reply: their ids, their frames, replay after a `Last-Event-ID`, and the
@@ -40,11 +37,14 @@ export class ReplyEventLog implements EventSource {
   /** textEnd[id]: the length of the sent text once event `id` was sent. */
   private readonly textEnd: number[] = [0]
   private ended = false
+  /** Other instances' followers get every frame through it (several instances on PostgreSQL). */
+  private readonly publisher: StreamPublisher | null
 
-  constructor(replyId: string, tokenJson: (text: string) => string, limits: ReplyEventLimits = DEFAULT_REPLY_EVENT_LIMITS) {
+  constructor(replyId: string, tokenJson: (text: string) => string, limits: ReplyEventLimits = DEFAULT_REPLY_EVENT_LIMITS, publisher: StreamPublisher | null = null) {
     this.replyId = replyId
     this.tokenJson = tokenJson
     this.limits = limits
+    this.publisher = publisher
   }
 
   /** The text every `token` event so far carried. */
@@ -74,6 +74,7 @@ export class ReplyEventLog implements EventSource {
   /** The last event has been sent: followers are released, later subscribers get a replay and the end. */
   end(): void {
     this.ended = true
+    this.publisher?.end()
     for (const listener of this.listeners) listener(null)
     this.listeners.clear()
   }
@@ -91,7 +92,14 @@ export class ReplyEventLog implements EventSource {
 
   private push(json: string): void {
     const id = ++this.count
-    const frame = encodeEvent(`${this.replyId}:${id}`, json)
+    let frame: Uint8Array
+    if (this.publisher) {
+      const text = eventText(`${this.replyId}:${id}`, json)
+      this.publisher.push(id, text)
+      frame = encoder.encode(text)
+    } else {
+      frame = encodeEvent(`${this.replyId}:${id}`, json)
+    }
     this.textEnd.push(this.sentText.length)
     if (id === 1) {
       this.startFrame = frame

@@ -2,6 +2,8 @@ import { Counter, Gauge, Histogram, Registry, registerProcessMetrics } from './p
 
 /** What the metrics read at scrape time rather than count as things happen. */
 export interface MetricSources {
+  /** INSTANCE_ID, on chat_ollama_instance_info: which of several instances these figures are. */
+  instanceId: string
   activeGenerations(): number
   hosts(): Array<{ host: string; up: boolean; outstanding: number }>
 }
@@ -54,6 +56,8 @@ export class Metrics {
     this.tokens.inc({ direction: 'input' }, 0)
     this.tokens.inc({ direction: 'output' }, 0)
     this.replies = add(new Counter(`${PREFIX}replies_total`, 'Replies ended, by stored status.', ['status']))
+    // The Prometheus way to carry a constant label: join it onto any series with group_left.
+    add(new Gauge(`${PREFIX}instance_info`, 'Always 1; instance_id names this instance among those on one database (INSTANCE_ID).', ['instance_id'], (gauge) => gauge.set({ instance_id: sources.instanceId }, 1)))
     add(new Gauge(`${PREFIX}generations_active`, 'Chats accepted and not yet stored (set up or generating).', [], (gauge) => gauge.set({}, sources.activeGenerations())))
     add(new Gauge(`${PREFIX}ollama_host_up`, '1 when the Ollama host answered its last probe, else 0.', ['host'], (gauge) => {
       for (const host of sources.hosts()) gauge.set({ host: host.host }, host.up ? 1 : 0)

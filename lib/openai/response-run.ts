@@ -6,9 +6,9 @@ import { unixSeconds } from './wire.ts'
 import type { ChatStream } from '../ollama/client.ts'
 import { functionCallItemId, newFunctionCall } from './response-input.ts'
 import type { FunctionCall, ResponseEnd, ResponseStore, StoredResponse } from '../store/response-store.ts'
-import { DEFAULT_REPLY_EVENT_LIMITS, tooManyFollowers } from '../generation/reply-events.ts'
-import type { EventSource } from '../shared/sse.ts'
+import { MAX_FOLLOWERS, tooManyFollowers, type EventSource } from '../shared/sse.ts'
 import type { ChatStore } from '../store/chat-store.ts'
+import type { StreamPublisher } from '../store/cluster.ts'
 
 /**
  * OpenAI's Response objects and stream events, and a response being generated.
@@ -37,7 +37,7 @@ const usageOf = (usage: StoredResponse['usage']) =>
     total_tokens: usage.input_tokens + usage.output_tokens,
   }
 
-const isRunning = (response: StoredResponse) => response.status === 'queued' || response.status === 'in_progress'
+export const isRunning = (response: StoredResponse) => response.status === 'queued' || response.status === 'in_progress'
 
 /**
  * Whether the response has its message item: text came, or it ended well without calling a
@@ -177,6 +177,8 @@ export interface ResponseRunDeps {
   checkpointIntervalMs: number
   chatTimeoutMs: number
   acceptedAt: number
+  /** Several instances (PostgreSQL): the events go to followers on the others too. */
+  publisher: StreamPublisher | null
 }
 
 type StopReason = 'cancelled' | 'interrupted'
@@ -193,6 +195,8 @@ export class ResponseRun {
   private readonly deps: ResponseRunDeps
   private readonly listeners = new Map<ResponseListener, number>()
   private readonly ends: number[] = []
+  /** Events handed to the publisher so far. */
+  private published = 0
   private readonly toolCalls: FunctionCall[] = []
   private stopReason: StopReason | 'timeout' | undefined
   private checkpointTimer: NodeJS.Timeout | undefined
@@ -209,7 +213,7 @@ export class ResponseRun {
 
   /** Replays the events after `after` (-1: all), then follows; returns the detach. Throws 429 past the follower cap. */
   subscribe(after: number, listener: ResponseListener): () => void {
-    if (isRunning(this.record) && this.listeners.size >= DEFAULT_REPLY_EVENT_LIMITS.maxFollowers) throw tooManyFollowers(DEFAULT_REPLY_EVENT_LIMITS.maxFollowers)
+    if (isRunning(this.record) && this.listeners.size >= MAX_FOLLOWERS) throw tooManyFollowers(MAX_FOLLOWERS)
     let next = after + 1
     for (const count = eventCount(this.record); next < count; next++) listener(eventAt(this.record, next, this.ends))
     if (!isRunning(this.record)) {
@@ -228,6 +232,10 @@ export class ResponseRun {
 
   private publish(): void {
     const count = eventCount(this.record)
+    const { publisher } = this.deps
+    if (publisher) {
+      for (; this.published < count; this.published++) publisher.push(this.published, eventFrame(eventAt(this.record, this.published, this.ends)))
+    }
     for (const [listener, next] of this.listeners) {
       for (let seq = next; seq < count; seq++) listener(eventAt(this.record, seq, this.ends))
       this.listeners.set(listener, count)
@@ -235,6 +243,8 @@ export class ResponseRun {
   }
 
   private async relay(): Promise<StoredResponse> {
+    // response.created and response.in_progress reach other instances' followers before any text.
+    this.publish()
     const timeout = setTimeout(() => {
       this.stopReason ??= 'timeout'
       this.stream.abort()
@@ -314,6 +324,7 @@ export class ResponseRun {
     })
     this.deps.metrics.reply(end.status === 'failed' ? 'error' : status, end.usage?.input_tokens ?? null, end.usage?.output_tokens ?? null)
     this.publish()
+    this.deps.publisher?.end()
     for (const listener of this.listeners.keys()) listener(null)
     this.listeners.clear()
   }
@@ -346,6 +357,9 @@ export interface RunningResponse {
 
 const encoder = new TextEncoder()
 
+/** An event as OpenAI's streams send it: its type in `event:`, the event in `data:`. */
+export const eventFrame = (event: Event): string => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
+
 /**
  * A response's events after `after` (-1: all; OpenAI's `starting_after`) as SSE frames with
  * OpenAI's `event:` and `data:` lines, for lib/shared/sse.ts to serve (with its heartbeat): from the run
@@ -354,7 +368,7 @@ const encoder = new TextEncoder()
 export function responseEvents(source: ResponseRun | StoredResponse, after: number): EventSource {
   return {
     subscribe(_lastEventId, listener) {
-      const send = (event: Event | null) => listener(event && encoder.encode(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`))
+      const send = (event: Event | null) => listener(event && encoder.encode(eventFrame(event)))
       if (source instanceof ResponseRun) return source.subscribe(after, send)
       const ends = cumulativeEnds(source.deltas)
       for (let seq = after + 1, count = eventCount(source); seq < count; seq++) send(eventAt(source, seq, ends))

@@ -5,8 +5,8 @@ import { isModelAllowed } from '../shared/models.ts'
 import { newId, toOllamaTools, unsupported } from './wire.ts'
 import type { ChatMessage } from '../ollama/client.ts'
 import { HttpProblem, shuttingDown } from '../shared/problem.ts'
-import { responseEvents, ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
-import { followEvents } from '../shared/sse.ts'
+import { cumulativeEnds, eventAt, eventCount, eventFrame, isRunning, responseEvents, ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
+import { followEvents, type EventSource } from '../shared/sse.ts'
 import { boundedText, hasFunctionItems, itemsOfResponse, parseInputItems, resolveReferences, toOllamaChat, type ItemType } from './response-input.ts'
 import type { InputMessage, StoredResponse } from '../store/response-store.ts'
 import { parseAt } from '../http/validate.ts'
@@ -91,7 +91,25 @@ export async function followResponse(app: AppContext, principal: Principal, id: 
     if (run) return followEvents(responseEvents(run, after), null, app.config.sseHeartbeatMs)
     await running.settled
   }
-  return followEvents(responseEvents(await ownedResponse(app, principal, id), after), null, app.config.sseHeartbeatMs)
+  const stored = await ownedResponse(app, principal, id)
+  const elsewhere = runningElsewhere(app, principal, stored, after)
+  return followEvents(elsewhere ?? responseEvents(stored, after), null, app.config.sseHeartbeatMs)
+}
+
+/**
+ * The events of a response another instance runs (several instances on PostgreSQL), after
+ * `after`, through the database; undefined when it runs nowhere else. When it ended without its
+ * terminal event (its owner died), that event is made from the stored response.
+ */
+export function runningElsewhere(app: AppContext, principal: Principal, stored: StoredResponse, after: number): EventSource | undefined {
+  const { cluster } = app.database
+  if (!cluster || !isRunning(stored)) return undefined
+  return cluster.follow(stored.id, after, async (nextSeq) => {
+    const now = await app.responses.store.get(stored.id, principal.userId)
+    if (!now) return null
+    if (isRunning(now)) return false
+    return eventFrame({ ...eventAt(now, eventCount(now) - 1, cumulativeEnds(now.deltas)), sequence_number: nextSeq })
+  })
 }
 
 /**
@@ -156,7 +174,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   }
 
   // Counted from here on; a conversation has one reply at a time, like a session.
-  const reservation = app.generations.reserve(sessionId ?? record.id, limitedUserOf(principal))
+  const reservation = await app.generations.reserve(sessionId ?? record.id, limitedUserOf(principal))
   let replyId: string | null = null
   try {
     if (store) await app.responses.store.insert(record)
@@ -201,6 +219,8 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
       checkpointIntervalMs: app.config.checkpointIntervalMs,
       chatTimeoutMs: app.config.chatTimeoutMs,
       acceptedAt,
+      // store: false leaves nothing anywhere, events included: only this instance can follow it.
+      publisher: store ? app.database.cluster?.publisher(record.id) ?? null : null,
     })
     liveRun = run
     // Shutdown past its grace, or a cancel through the session, stop the run too.

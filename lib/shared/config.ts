@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { parseEnv } from 'node:util'
 import * as v from 'valibot'
 import { canonicalModelName, isModelAllowed } from './models.ts'
@@ -14,6 +15,10 @@ export interface Config {
   dbPath: string
   /** DATABASE_URL: PostgreSQL instead of SQLite when set (it wins over DB_PATH); null otherwise. */
   databaseUrl: string | null
+  /** This instance's name among those sharing a PostgreSQL database: INSTANCE_ID, else host name and pid. */
+  instanceId: string
+  /** How long an instance's replies stay its own without a renewal (renewed every third of it). */
+  instanceLeaseMs: number
   ollamaHost: string
   /** OLLAMA_HOSTS parsed; empty: the one host OLLAMA_HOST names. Use ollamaHostsOf(config). */
   ollamaHosts: string[]
@@ -130,6 +135,9 @@ const SETTINGS = {
   dbPath: setting('DB_PATH', './data/chat.db', 'a file path or :memory:', v.pipe(v.string(), v.nonEmpty())),
   databaseUrl: setting('DATABASE_URL', 'none', 'postgres://user:password@host:5432/database (or postgresql://…)',
     v.pipe(v.string(), v.transform(parseDatabaseUrl), v.union([v.null(), v.string()]))),
+  instanceId: setting('INSTANCE_ID', 'host-pid', '1 to 64 letters, digits, ., _, : or -',
+    v.pipe(v.string(), v.transform((id) => (id === 'host-pid' ? `${hostname().slice(0, 50)}-${process.pid}` : id)), v.regex(/^[\w.:-]{1,64}$/))),
+  instanceLeaseMs: setting('INSTANCE_LEASE', '15s', 'a duration from 300ms to 10m', v.pipe(durationMs, v.minValue(300), v.maxValue(600_000))),
   ollamaHost: setting('OLLAMA_HOST', 'localhost:11434', 'host:port, http://host:port or https://host',
     v.pipe(v.string(), v.transform(parseOllamaHost), v.string())),
   ollamaHosts: setting('OLLAMA_HOSTS', '', 'a comma-separated list of hosts in the OLLAMA_HOST forms',

@@ -1,3 +1,5 @@
+import { HttpProblem } from './problem.ts'
+
 const encoder = new TextEncoder()
 const PING = encoder.encode(': ping\n\n')
 
@@ -21,14 +23,25 @@ export interface EventSource {
  * escapes line breaks, so no text can break the framing.
  */
 export function encodeEvent(id: string, json: string): Uint8Array {
-  return encoder.encode(`id: ${id}\ndata: ${json}\n\n`)
+  return encoder.encode(eventText(id, json))
 }
+
+/** The text encodeEvent encodes. */
+export const eventText = (id: string, json: string): string => `id: ${id}\ndata: ${json}\n\n`
 
 /** The event id a reconnecting client last saw (`Last-Event-ID`), null when absent or unreadable. */
 export function lastEventId(request: Request): string | null {
   const value = request.headers.get('last-event-id')?.trim()
   return value && /^[\w.:-]{1,100}$/.test(value) ? value : null
 }
+
+/** Clients that may follow one reply or response at once on one instance (the one that started it included). */
+export const MAX_FOLLOWERS = 16
+
+export const tooManyFollowers = (maxFollowers: number) =>
+  new HttpProblem(429, 'rate_limit', `This reply already has ${maxFollowers} clients following it; try again when one has left.`, {
+    headers: { 'retry-after': '5' },
+  })
 
 /**
  * Bytes that may wait for one client before it is dropped: a client that reads this far behind

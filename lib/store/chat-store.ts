@@ -74,6 +74,8 @@ export interface FinishedReply {
   host?: string | undefined
 }
 
+export type SessionDeletion = 'deleted' | 'missing' | 'busy'
+
 export interface NewSession {
   id?: string
   title?: string
@@ -90,7 +92,8 @@ export interface ChatStore {
   /** A new session (a random id, the default title and the local user unless given), with its system prompt. */
   createSession(session?: NewSession): Promise<Session>
   renameSession(id: string, ownerId: string, title: string): Promise<Session | undefined>
-  deleteSession(id: string, ownerId: string): Promise<boolean>
+  /** Removes the session and its messages; `busy` (nothing removed) while one of its replies is streaming. */
+  deleteSession(id: string, ownerId: string): Promise<SessionDeletion>
   /** Who owns the session, when it exists (for refusing someone else's id before anything else). */
   sessionOwner(id: string): Promise<string | undefined>
   /** The Ollama host the session's last finished reply ran on, if any. */
@@ -99,6 +102,8 @@ export interface ChatStore {
   /** A session's messages, oldest first (or newest first, OpenAI's default for conversation items), a page at a time. */
   listMessages(sessionId: string, limit: number, after: MessageCursor | null, order?: 'asc' | 'desc'): Promise<Page<Message, MessageCursor>>
   getMessage(id: string): Promise<Message | undefined>
+  /** The session's reply being generated now, on whichever instance, if any. */
+  streamingReply(sessionId: string): Promise<Message | undefined>
   /** A message of any of `ownerId`'s sessions; someone else's is as absent as a missing one. */
   getOwnedMessage(id: string, ownerId: string): Promise<Message | undefined>
   /**
@@ -133,7 +138,10 @@ export interface ChatStore {
   checkpointReply(id: string, content: string): Promise<boolean>
   /** Finalises a streaming reply; false (and nothing written) when no streaming reply has that id. */
   finishReply(id: string, reply: FinishedReply): Promise<boolean>
-  /** Replies a crash left `streaming` become `interrupted`, with their last checkpointed text. */
+  /**
+   * At start-up: the replies a previous run left `streaming` become `interrupted`, with their last
+   * checkpointed text. SQLite: every one (one server per file); PostgreSQL: this instance's only.
+   */
   interruptStreamingReplies(): Promise<number>
 }
 

@@ -86,7 +86,10 @@ export interface ResponseStore {
    * forks; nothing is rewritten.
    */
   chain(lastId: string, ownerId: string): Promise<StoredResponse[]>
-  /** At start-up: responses a crash or kill left running end `failed`, keeping their checkpointed text. */
+  /**
+   * At start-up: responses a previous run left running end `failed`, keeping their checkpointed
+   * text. SQLite: every one; PostgreSQL: this instance's only.
+   */
   interruptRunning(): Promise<number>
 }
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../observability/log.ts'
+import type { Cluster, ClusterMember } from './cluster.ts'
 import type { AccessStore } from './access-store.ts'
 import type { ChatStore } from './chat-store.ts'
 import type { ResponseStore } from './response-store.ts'
@@ -12,13 +12,15 @@ export interface Store {
   readonly chats: ChatStore
   readonly access: AccessStore
   readonly responses: ResponseStore
+  /** What several instances on the database share (PostgreSQL); null where one server has it alone (SQLite). */
+  readonly cluster: Cluster | null
   /** Throws when the database cannot answer. */
   ping(): Promise<void>
   /**
-   * Makes this server the one server on the database until `release`, or throws an Error whose
-   * message is one line: start-up marks every unfinished reply interrupted, which is only right
-   * when no other server runs them.
+   * Starts serving on the database until `release`, before start-up closes what a previous run
+   * left unfinished. SQLite: this server becomes the one server on the file, or it throws an Error
+   * whose message is one line. PostgreSQL: this instance joins the others (Cluster.join).
    */
-  claimServer(log: Logger): Promise<{ release(): Promise<void> }>
+  join(member: ClusterMember): Promise<{ release(): Promise<void> }>
   close(): Promise<void>
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { TransactionSql } from 'postgres'
 import { timestamp } from '../../shared/clock.ts'
-import { noSuchSession } from '../../shared/problem.ts'
+import { HttpProblem, noSuchSession } from '../../shared/problem.ts'
 import {
   DEFAULT_TITLE,
   LOCAL_USER_ID,
@@ -18,6 +18,7 @@ import {
   type Role,
   type Session,
   type SessionCursor,
+  type SessionDeletion,
   type SessionOrder,
   type UserTurn,
 } from '../chat-store.ts'
@@ -60,8 +61,16 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
     return row && toSession(row)
   }
 
-  async deleteSession(id: string, ownerId: string): Promise<boolean> {
-    return (await (await this.db())`DELETE FROM sessions WHERE id = ${id} AND owner_id = ${ownerId}`).count > 0
+  async deleteSession(id: string, ownerId: string): Promise<SessionDeletion> {
+    return (await this.db()).begin(async (tx): Promise<SessionDeletion> => {
+      // The session's row locked first, as a turn locks it: a reply that began on any instance is seen.
+      const [session] = await tx`SELECT 1 FROM sessions WHERE id = ${id} AND owner_id = ${ownerId} FOR UPDATE`
+      if (!session) return 'missing'
+      const [streaming] = await tx`SELECT 1 FROM messages WHERE session_id = ${id} AND status = 'streaming'`
+      if (streaming) return 'busy'
+      await tx`DELETE FROM sessions WHERE id = ${id}`
+      return 'deleted'
+    })
   }
 
   async sessionOwner(id: string): Promise<string | undefined> {
@@ -112,6 +121,11 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
     return row && toMessage(row)
   }
 
+  async streamingReply(sessionId: string): Promise<Message | undefined> {
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status FROM messages WHERE session_id = ${sessionId} AND status = 'streaming'`
+    return row && toMessage(row)
+  }
+
   async getOwnedMessage(id: string, ownerId: string): Promise<Message | undefined> {
     const [row] = await (await this.db())`
       SELECT m.id, m.role, m.content, m.created_at, m.model, m.tokens_used, m.status
@@ -128,25 +142,25 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
   }
 
   async beginTurn(turn: UserTurn & { model: string }): Promise<{ userMessageId: string; reply: { id: string; createdAt: string }; newSession: boolean }> {
-    return (await this.db()).begin(async (tx) => {
+    return oneReplyAtATime((await this.db()).begin(async (tx) => {
       const now = timestamp()
       const { userMessageId, newSession, writes } = await queueUserMessage(tx, turn, now)
       const reply = { id: randomUUID(), createdAt: now }
-      writes.push(insertMessage(tx, { id: reply.id, sessionId: turn.sessionId, role: 'assistant', content: '', model: turn.model, status: 'streaming', createdAt: now }))
+      writes.push(insertMessage(tx, { id: reply.id, sessionId: turn.sessionId, role: 'assistant', content: '', model: turn.model, status: 'streaming', createdAt: now, owner: this.instanceId }))
       await Promise.all(writes)
       return { userMessageId, reply, newSession }
-    })
+    }))
   }
 
   async addResponseTurn(sessionId: string, ownerId: string, messages: ConversationMessage[], model: string): Promise<string> {
-    return (await this.db()).begin(async (tx) => {
+    return oneReplyAtATime((await this.db()).begin(async (tx) => {
       const now = timestamp()
       const { writes } = await insertMessages(tx, sessionId, ownerId, messages, now)
       const replyId = randomUUID()
-      writes.push(insertMessage(tx, { id: replyId, sessionId, role: 'assistant', content: '', model, status: 'streaming', createdAt: now }))
+      writes.push(insertMessage(tx, { id: replyId, sessionId, role: 'assistant', content: '', model, status: 'streaming', createdAt: now, owner: this.instanceId }))
       await Promise.all(writes)
       return replyId
-    })
+    }))
   }
 
   async appendMessages(sessionId: string, ownerId: string, messages: ConversationMessage[]): Promise<string[]> {
@@ -199,7 +213,8 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
   }
 
   async interruptStreamingReplies(): Promise<number> {
-    return (await (await this.db())`UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'`).count
+    // Only this instance's: the others' replies run on (lib/store/postgres/cluster.ts closes a dead instance's).
+    return (await (await this.db())`UPDATE messages SET status = 'interrupted' WHERE status = 'streaming' AND owner_instance = ${this.instanceId}`).count
   }
 }
 
@@ -211,13 +226,30 @@ interface NewMessage {
   model: string | null
   status: MessageStatus
   createdAt: string
+  /** The instance generating a streaming reply. */
+  owner?: string
 }
 
 /** Sends one message's INSERT; not awaited here, so that a turn's writes go out pipelined, in order, on its connection. */
 function insertMessage(tx: TransactionSql, message: NewMessage): Promise<unknown> {
   return tx`
-    INSERT INTO messages (id, session_id, role, content, model, status, created_at)
-    VALUES (${message.id}, ${message.sessionId}, ${message.role}, ${message.content}, ${message.model}, ${message.status}, ${message.createdAt})`
+    INSERT INTO messages (id, session_id, role, content, model, status, created_at, owner_instance)
+    VALUES (${message.id}, ${message.sessionId}, ${message.role}, ${message.content}, ${message.model}, ${message.status}, ${message.createdAt}, ${message.owner ?? null})`
+}
+
+/**
+ * A turn's transaction, its second streaming reply in a session refused with 409: the unique
+ * index on streaming replies (migrations/postgres/002) holds across every instance.
+ */
+async function oneReplyAtATime<T>(turn: Promise<T>): Promise<T> {
+  try {
+    return await turn
+  } catch (error) {
+    if ((error as { constraint_name?: string }).constraint_name === 'idx_messages_one_streaming') {
+      throw new HttpProblem(409, 'conflict', 'A reply is already being generated in this session; cancel it or wait for it to finish.')
+    }
+    throw error
+  }
 }
 
 interface QueuedTurn {

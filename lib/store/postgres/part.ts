@@ -7,10 +7,13 @@ import type { Sql } from 'postgres'
 export abstract class PostgresPart {
   private readonly sql: Sql
   private readonly ready: Promise<unknown>
+  /** The instance whose process this is: it owns the replies and responses it starts. */
+  protected readonly instanceId: string
 
-  constructor(sql: Sql, ready: Promise<unknown>) {
+  constructor(sql: Sql, ready: Promise<unknown>, instanceId: string) {
     this.sql = sql
     this.ready = ready
+    this.instanceId = instanceId
   }
 
   /** The pool, once the schema is migrated. */

@@ -20,8 +20,8 @@ export class PostgresResponseStore extends PostgresPart implements ResponseStore
     const sql = await this.db()
     await sql.begin(async (tx) => {
       await tx`
-        INSERT INTO responses (id, owner_id, session_id, previous_response_id, model, status, background, created_at)
-        VALUES (${response.id}, ${response.owner_id}, ${response.session_id}, ${response.previous_response_id}, ${response.model}, ${response.status}, ${response.background}, ${response.created_at})`
+        INSERT INTO responses (id, owner_id, session_id, previous_response_id, model, status, background, created_at, owner_instance)
+        VALUES (${response.id}, ${response.owner_id}, ${response.session_id}, ${response.previous_response_id}, ${response.model}, ${response.status}, ${response.background}, ${response.created_at}, ${this.instanceId})`
       await tx`
         INSERT INTO response_requests (response_id, instructions, input, params)
         VALUES (${response.id}, ${response.instructions}, ${JSON.stringify(response.input)}::text::json, ${JSON.stringify(response.params)}::text::json)`
@@ -70,7 +70,8 @@ export class PostgresResponseStore extends PostgresPart implements ResponseStore
     const sql = await this.db()
     const error = sql.json({ code: 'server_error', message: 'The server stopped before the response was finished.' })
     const result = await sql`
-      UPDATE responses SET status = 'failed', error = ${error}, completed_at = ${timestamp()} WHERE status IN ('queued', 'in_progress')`
+      UPDATE responses SET status = 'failed', error = ${error}, completed_at = ${timestamp()}
+      WHERE status IN ('queued', 'in_progress') AND owner_instance = ${this.instanceId}`
     return result.count
   }
 }

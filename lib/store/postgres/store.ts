@@ -1,17 +1,24 @@
+import { hostname } from 'node:os'
 import postgres from 'postgres'
-import { maskCredentials } from '../../shared/ollama-host.ts'
+import type { ClusterMember } from '../cluster.ts'
 import type { Store } from '../store.ts'
 import { bundledMigrations } from '../migrations.ts'
 import { PostgresAccessStore } from './access-store.ts'
 import { PostgresChatStore } from './chat-store.ts'
+import { PostgresCluster } from './cluster.ts'
 import { migratePostgres } from './migrate.ts'
 import { PostgresResponseStore } from './response-store.ts'
 
-/** The advisory lock of the one server on a database ("chatsrv"). */
-const SERVER_LOCK = 0x63_68_61_74_73_72_76
-
 /** The longest a health check's `SELECT 1` may take before the database counts as down. */
 const PING_DEADLINE_MS = 2000
+
+export interface PostgresOptions {
+  maxConnections?: number
+  /** INSTANCE_ID: this process among those sharing the database. */
+  instanceId?: string
+  /** INSTANCE_LEASE in ms. */
+  leaseMs?: number
+}
 
 /**
  * The second backend: one PostgreSQL database named by DATABASE_URL. The connection pool is
@@ -22,39 +29,25 @@ export class PostgresStore implements Store {
   readonly chats: PostgresChatStore
   readonly access: PostgresAccessStore
   readonly responses: PostgresResponseStore
+  readonly cluster: PostgresCluster
   readonly ready: Promise<number[]>
   private readonly sql: postgres.Sql
-  private readonly url: string
 
-  constructor(url: string, { maxConnections = 10 }: { maxConnections?: number } = {}) {
-    this.url = url
+  constructor(url: string, { maxConnections = 10, instanceId = `${hostname()}-${process.pid}`, leaseMs = 15_000 }: PostgresOptions = {}) {
     this.sql = postgres(url, { max: maxConnections, onnotice: () => {}, connection: { application_name: 'chat-ollama' } })
     this.ready = migratePostgres(this.sql, bundledMigrations('postgres'))
     // Awaited by every query; a failure here is the first query's failure too, not an unhandled one.
     this.ready.catch(() => {})
-    this.chats = new PostgresChatStore(this.sql, this.ready)
-    this.access = new PostgresAccessStore(this.sql, this.ready)
-    this.responses = new PostgresResponseStore(this.sql, this.ready)
+    this.chats = new PostgresChatStore(this.sql, this.ready, instanceId)
+    this.access = new PostgresAccessStore(this.sql, this.ready, instanceId)
+    this.responses = new PostgresResponseStore(this.sql, this.ready, instanceId)
+    this.cluster = new PostgresCluster(this.sql, this.ready, instanceId, leaseMs)
   }
 
-  /**
-   * One server per database, until "Several instances": a session advisory lock held by a
-   * connection of its own, which PostgreSQL drops when that connection (or the process) dies.
-   */
-  async claimServer(): Promise<{ release(): Promise<void> }> {
-    await this.ready
-    const connection = await this.sql.reserve()
-    const [{ claimed }] = (await connection`SELECT pg_try_advisory_lock(${SERVER_LOCK}) AS claimed`) as unknown as [{ claimed: boolean }]
-    if (!claimed) {
-      connection.release()
-      throw new Error(`the PostgreSQL database ${maskCredentials(this.url)} is in use by another chat-ollama server; run one server per database`)
-    }
-    return {
-      release: async () => {
-        await connection`SELECT pg_advisory_unlock(${SERVER_LOCK})`
-        connection.release()
-      },
-    }
+  /** Joins the instances on this database; `release` leaves (after the replies here have ended). */
+  async join(member: ClusterMember): Promise<{ release(): Promise<void> }> {
+    await this.cluster.join(member)
+    return { release: () => this.cluster.leave() }
   }
 
   async ping(): Promise<void> {

@@ -20,6 +20,7 @@ import {
   type Role,
   type Session,
   type SessionCursor,
+  type SessionDeletion,
   type SessionOrder,
   type UserTurn,
 } from '../chat-store.ts'
@@ -111,6 +112,7 @@ export class SqliteChatStore implements ChatStore {
         `SELECT role, content FROM messages WHERE session_id = ? AND content != '' ORDER BY created_at, rowid`,
       ),
       getMessage: db.prepare(`SELECT ${messageColumns} FROM messages WHERE id = ?`),
+      getStreamingReply: db.prepare(`SELECT ${messageColumns} FROM messages WHERE session_id = ? AND status = 'streaming' LIMIT 1`),
       getOwnedMessage: db.prepare(
         `SELECT m.rowid AS seq, m.id, m.role, m.content, m.created_at, m.model, m.tokens_used, m.status
          FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ? AND s.owner_id = ?`,
@@ -175,8 +177,11 @@ export class SqliteChatStore implements ChatStore {
     return row && toSession(row)
   }
 
-  async deleteSession(id: string, ownerId: string): Promise<boolean> {
-    return Number(this.statements.deleteSession.run(id, ownerId).changes) > 0
+  async deleteSession(id: string, ownerId: string): Promise<SessionDeletion> {
+    return this.transaction(() => {
+      if (this.statements.getStreamingReply.get(id)) return this.statements.sessionOwner.get(id)?.owner_id === ownerId ? 'busy' : 'missing'
+      return Number(this.statements.deleteSession.run(id, ownerId).changes) > 0 ? 'deleted' : 'missing'
+    })
   }
 
   /** Who owns the session, when it exists (for refusing someone else's id before anything else). */
@@ -218,6 +223,11 @@ export class SqliteChatStore implements ChatStore {
 
   async getMessage(id: string): Promise<Message | undefined> {
     const row = this.statements.getMessage.get(id)
+    return row && toMessage(row)
+  }
+
+  async streamingReply(sessionId: string): Promise<Message | undefined> {
+    const row = this.statements.getStreamingReply.get(sessionId)
     return row && toMessage(row)
   }
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../../observability/log.ts'
+import type { ClusterMember } from '../cluster.ts'
 import type { Store } from '../store.ts'
 import { SqliteAccessStore } from './access-store.ts'
 import { SqliteChatStore, type StoreOptions } from './chat-store.ts'
@@ -11,6 +11,8 @@ export class SqliteStore implements Store {
   readonly chats: SqliteChatStore
   readonly access: SqliteAccessStore
   readonly responses: SqliteResponseStore
+  /** One server per file: nothing to share with other instances. */
+  readonly cluster = null
 
   constructor(path: string, options: StoreOptions = {}) {
     this.chats = new SqliteChatStore(path, options)
@@ -27,7 +29,7 @@ export class SqliteStore implements Store {
   }
 
   /** SQLite's exclusive lock on `<DB_PATH>.lock` (lib/store/sqlite/server-lock.ts); nothing to claim in memory. */
-  async claimServer(log: Logger): Promise<{ release(): Promise<void> }> {
+  async join({ log }: ClusterMember): Promise<{ release(): Promise<void> }> {
     const lock = this.path === ':memory:' ? undefined : acquireServerLock(this.chats, log)
     return { release: async () => lock?.release() }
   }

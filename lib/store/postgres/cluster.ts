@@ -1,0 +1,373 @@
+import type { Sql } from 'postgres'
+import type { Logger } from '../../observability/log.ts'
+import { MAX_FOLLOWERS, tooManyFollowers, type EventSource, type FrameListener } from '../../shared/sse.ts'
+import type { BucketTake, CancelTarget, Cluster, ClusterMember, SharedBuckets, SharedSlots, StreamEnded, StreamPublisher } from '../cluster.ts'
+
+/** Wakes followers: the payload is the stream whose frames were written (or that was closed). */
+const EVENTS_CHANNEL = 'chat_ollama_events'
+/** Wakes the owner of a reply (`reply:<session id>`) or response (`response:<id>`) cancelled elsewhere. */
+const CANCEL_CHANNEL = 'chat_ollama_cancel'
+/** How long an owner gathers frames before writing them: one INSERT and one NOTIFY per batch, never per token. */
+export const EVENT_BATCH_MS = 50
+/** A follower reads again this often even without a wake-up (one lost while the listening connection reconnected). */
+const FOLLOWER_POLL_MS = 2000
+/** A stream's frames are kept this long after its last frame, for followers still catching up. */
+const KEEP_ENDED_STREAMS = '1 minute'
+/** Frames of a stream that never wrote its last frame (its owner died) go after this long. */
+const KEEP_ABANDONED_STREAMS = '1 hour'
+const INTERRUPTED_RESPONSE_ERROR = { code: 'server_error', message: 'The server running the response stopped before it was finished.' }
+
+const encoder = new TextEncoder()
+const background = (promise: Promise<unknown>) => void promise.catch(() => {})
+
+/**
+ * Several instances on one PostgreSQL database: leases in `instances`, frames in `stream_events`
+ * woken by NOTIFY, cancels by a flag and a NOTIFY, and the shared limits (migrations/postgres/002).
+ */
+export class PostgresCluster implements Cluster {
+  readonly instanceId: string
+  readonly slots: SharedSlots
+  readonly buckets: SharedBuckets
+  private readonly sql: Sql
+  private readonly ready: Promise<unknown>
+  private readonly leaseMs: number
+  /** Followers on this instance of streams running elsewhere, by stream id. */
+  private readonly followers = new Map<string, Set<RemoteFollower>>()
+  /** Writes not awaited by their callers (frames, slot releases), awaited by leave(). */
+  private readonly pending = new Set<Promise<unknown>>()
+  private member: ClusterMember | undefined
+  private heartbeat: NodeJS.Timeout | undefined
+  private beating: Promise<void> | undefined
+  private unlisten: Array<() => Promise<void>> = []
+
+  constructor(sql: Sql, ready: Promise<unknown>, instanceId: string, leaseMs: number) {
+    this.sql = sql
+    this.ready = ready
+    this.instanceId = instanceId
+    this.leaseMs = leaseMs
+    this.slots = {
+      acquire: async (slotId, userId, max) => {
+        const [row] = await (await this.db())`
+          WITH counted AS (
+            INSERT INTO chat_slot_counts AS c (user_id, running) VALUES (${userId}, 1)
+            ON CONFLICT (user_id) DO UPDATE SET running = c.running + 1 WHERE c.running < ${max}
+            RETURNING user_id)
+          INSERT INTO chat_slots (id, user_id, instance_id) SELECT ${slotId}, user_id, ${this.instanceId} FROM counted
+          RETURNING id`
+        return row !== undefined
+      },
+      release: (slotId) =>
+        this.track(this.db().then((sql) => sql`
+          WITH freed AS (DELETE FROM chat_slots WHERE id = ${slotId} RETURNING user_id)
+          UPDATE chat_slot_counts c SET running = c.running - 1 FROM freed WHERE c.user_id = freed.user_id`)),
+    }
+    this.buckets = {
+      take: async (key, capacity, windowMs): Promise<BucketTake> => {
+        // The bucket refilled to now, then one taken when it holds one: the same arithmetic as
+        // lib/access/token-buckets.ts, in one statement, so concurrent takes on any instance add up.
+        const perSecond = (capacity * 1000) / windowMs
+        const sql = await this.db()
+        const refilled = sql`least(${capacity}::float8, b.tokens + extract(epoch FROM now() - b.at) * ${perSecond}::float8)`
+        const [row] = await sql`
+          INSERT INTO rate_buckets AS b (key, tokens, allowed, at) VALUES (${key}, ${capacity - 1}, true, now())
+          ON CONFLICT (key) DO UPDATE SET
+            tokens = ${refilled} - CASE WHEN ${refilled} >= 1 THEN 1 ELSE 0 END, allowed = ${refilled} >= 1, at = now()
+          RETURNING b.tokens, b.allowed`
+        return { allowed: row!.allowed, tokens: Number(row!.tokens) }
+      },
+    }
+  }
+
+  private async db(): Promise<Sql> {
+    await this.ready
+    return this.sql
+  }
+
+  /** Keeps a write that nobody awaits until leave(); its failure is logged, never thrown. */
+  private track(write: Promise<unknown>): Promise<void> {
+    const tracked = write.then(
+      () => {},
+      (error: unknown) => this.member?.log.warn('a write for the other instances failed', { error }),
+    )
+    this.pending.add(tracked)
+    void tracked.finally(() => this.pending.delete(tracked))
+    return tracked
+  }
+
+  async join(member: ClusterMember): Promise<void> {
+    this.member = member
+    const sql = await this.db()
+    await this.renewLease(true)
+    await this.sweep()
+    for (const [channel, onNotify] of [
+      [EVENTS_CHANNEL, (streamId: string) => this.wake(streamId)],
+      [CANCEL_CHANNEL, (target: string) => this.cancelled(target)],
+    ] as const) {
+      // onlisten runs again after every reconnect: what was missed meanwhile is read again.
+      const { unlisten } = await sql.listen(channel, onNotify, () => (channel === EVENTS_CHANNEL ? this.wakeAll() : background(this.pendingCancels())))
+      this.unlisten.push(unlisten)
+    }
+    const every = Math.max(100, Math.floor(this.leaseMs / 3))
+    this.heartbeat = setInterval(() => {
+      this.beating ??= this.beat().finally(() => (this.beating = undefined))
+    }, every)
+    this.heartbeat.unref()
+  }
+
+  async leave(): Promise<void> {
+    clearInterval(this.heartbeat)
+    await this.beating
+    while (this.pending.size > 0) await Promise.all(this.pending)
+    for (const unlisten of this.unlisten) await unlisten().catch(() => {})
+    this.unlisten = []
+    for (const set of this.followers.values()) for (const follower of set) follower.stop()
+    await (await this.db())`DELETE FROM instances WHERE id = ${this.instanceId}`
+  }
+
+  /** One heartbeat: the lease renewed, dead instances' replies closed, cancels not yet seen acted on. */
+  private async beat(): Promise<void> {
+    try {
+      await this.renewLease(false)
+      await this.sweep()
+      await this.pendingCancels()
+    } catch (error) {
+      this.member?.log.warn('instance heartbeat failed', { error })
+    }
+  }
+
+  private async renewLease(first: boolean): Promise<void> {
+    const [row] = await (await this.db())`
+      INSERT INTO instances (id, started_at, lease_until) VALUES (${this.instanceId}, now(), now() + ${this.leaseMs} * interval '1 millisecond')
+      ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until
+      RETURNING (xmax = 0) AS inserted`
+    if (!first && row!.inserted) {
+      this.member?.log.warn('this instance\'s lease had run out: the other instances may have closed its replies', { instance_id: this.instanceId, lease_ms: this.leaseMs })
+    }
+  }
+
+  /**
+   * Closes what instances whose lease ran out left running: replies `interrupted` and responses
+   * `failed` with their checkpointed text, their chat slots given back, their followers woken.
+   * Rows without a live owner (from before several instances) count as a dead instance's.
+   */
+  private async sweep(): Promise<void> {
+    const sql = await this.db()
+    const orphaned = (table: 'messages' | 'responses') =>
+      sql`(${sql(table)}.owner_instance IS NULL OR ${sql(table)}.owner_instance IN (SELECT id FROM dead)
+        OR NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = ${sql(table)}.owner_instance))`
+    const [swept] = await sql`
+      WITH dead AS (DELETE FROM instances WHERE lease_until < now() RETURNING id),
+      replies AS (
+        UPDATE messages SET status = 'interrupted' WHERE status = 'streaming' AND ${orphaned('messages')} RETURNING id),
+      responses AS (
+        UPDATE responses SET status = 'failed', error = ${sql.json(INTERRUPTED_RESPONSE_ERROR)}, completed_at = now()
+        WHERE status IN ('queued', 'in_progress') AND ${orphaned('responses')} RETURNING id),
+      freed AS (
+        DELETE FROM chat_slots s WHERE s.instance_id IN (SELECT id FROM dead)
+          OR NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = s.instance_id) RETURNING user_id),
+      recounted AS (
+        UPDATE chat_slot_counts c SET running = c.running - f.n
+        FROM (SELECT user_id, count(*)::int AS n FROM freed GROUP BY user_id) f WHERE c.user_id = f.user_id RETURNING 1),
+      woken AS (SELECT pg_notify(${EVENTS_CHANNEL}, id) FROM (SELECT id FROM replies UNION ALL SELECT id FROM responses) closed)
+      SELECT (SELECT count(*) FROM replies)::int AS replies, (SELECT count(*) FROM responses)::int AS responses,
+        (SELECT count(*) FROM recounted)::int AS recounted, (SELECT count(*) FROM woken)::int AS woken`
+    await sql`
+      DELETE FROM stream_events WHERE stream_id IN (
+        SELECT stream_id FROM stream_events GROUP BY stream_id
+        HAVING (bool_or(final) AND max(written_at) < now() - ${KEEP_ENDED_STREAMS}::interval) OR max(written_at) < now() - ${KEEP_ABANDONED_STREAMS}::interval)`
+    if (swept!.replies + swept!.responses > 0) {
+      this.member?.log.warn('replies of an instance that stopped renewing its lease are now interrupted', { replies: swept!.replies, responses: swept!.responses })
+    }
+  }
+
+  /** Cancels asked elsewhere for what runs here, whose NOTIFY this instance may have missed. */
+  private async pendingCancels(): Promise<void> {
+    const rows = await (await this.db())`
+      SELECT 'reply:' || session_id AS target FROM messages WHERE status = 'streaming' AND cancel_requested AND owner_instance = ${this.instanceId}
+      UNION ALL
+      SELECT 'response:' || id FROM responses WHERE status IN ('queued', 'in_progress') AND cancel_requested AND owner_instance = ${this.instanceId}`
+    for (const row of rows) this.cancelled(row.target as string)
+  }
+
+  private cancelled(target: string): void {
+    const [kind, id] = [target.slice(0, target.indexOf(':')), target.slice(target.indexOf(':') + 1)]
+    if (kind === 'reply') this.member?.cancel({ kind: 'reply', sessionId: id })
+    else if (kind === 'response') this.member?.cancel({ kind: 'response', id })
+  }
+
+  async requestCancel(target: CancelTarget): Promise<boolean> {
+    const sql = await this.db()
+    const rows = target.kind === 'reply'
+      ? await sql`
+          WITH marked AS (UPDATE messages SET cancel_requested = true WHERE session_id = ${target.sessionId} AND status = 'streaming' RETURNING id)
+          SELECT pg_notify(${CANCEL_CHANNEL}, ${`reply:${target.sessionId}`}) FROM marked`
+      : await sql`
+          WITH marked AS (UPDATE responses SET cancel_requested = true WHERE id = ${target.id} AND status IN ('queued', 'in_progress') RETURNING id)
+          SELECT pg_notify(${CANCEL_CHANNEL}, ${`response:${target.id}`}) FROM marked`
+    return rows.length > 0
+  }
+
+  async liveInstances(): Promise<number> {
+    const [row] = await (await this.db())`SELECT count(*)::int AS live FROM instances WHERE lease_until >= now()`
+    return row!.live as number
+  }
+
+  publisher(streamId: string): StreamPublisher {
+    return new BatchPublisher(streamId, (batch) => this.track(this.writeBatch(streamId, batch)))
+  }
+
+  private async writeBatch(streamId: string, { firstSeq, frames, final }: Batch): Promise<void> {
+    // The NOTIFY goes out when the INSERT commits: a woken follower finds the frames.
+    await (await this.db())`
+      WITH written AS (
+        INSERT INTO stream_events (stream_id, first_seq, frames, final) VALUES (${streamId}, ${firstSeq}, ${frames}, ${final}) RETURNING 1)
+      SELECT pg_notify(${EVENTS_CHANNEL}, ${streamId}) FROM written`
+  }
+
+  follow(streamId: string, after: number, ended: StreamEnded): EventSource {
+    return {
+      subscribe: (_lastEventId, listener) => {
+        let set = this.followers.get(streamId)
+        if (!set) this.followers.set(streamId, (set = new Set()))
+        if (set.size >= MAX_FOLLOWERS) throw tooManyFollowers(MAX_FOLLOWERS)
+        const follower = new RemoteFollower(this.sql, streamId, after + 1, ended, listener, this.member?.log, () => {
+          set.delete(follower)
+          if (set.size === 0) this.followers.delete(streamId)
+        })
+        set.add(follower)
+        follower.wake()
+        return () => follower.stop()
+      },
+    }
+  }
+
+  private wake(streamId: string): void {
+    for (const follower of this.followers.get(streamId) ?? []) follower.wake()
+  }
+
+  private wakeAll(): void {
+    for (const set of this.followers.values()) for (const follower of set) follower.wake()
+  }
+}
+
+interface Batch {
+  firstSeq: number
+  frames: string[]
+  final: boolean
+}
+
+/** Gathers a stream's frames for EVENT_BATCH_MS, then hands them on as one batch; the last batch at once. */
+class BatchPublisher implements StreamPublisher {
+  private readonly streamId: string
+  private readonly write: (batch: Batch) => Promise<void>
+  private frames: string[] = []
+  private firstSeq = 0
+  private timer: NodeJS.Timeout | undefined
+  /** Batches go out one after the other, in order. */
+  private writing: Promise<void> = Promise.resolve()
+
+  constructor(streamId: string, write: (batch: Batch) => Promise<void>) {
+    this.streamId = streamId
+    this.write = write
+  }
+
+  push(seq: number, frame: string): void {
+    if (this.frames.length === 0) this.firstSeq = seq
+    this.frames.push(frame)
+    this.timer ??= setTimeout(() => this.flush(false), EVENT_BATCH_MS)
+  }
+
+  end(): void {
+    this.flush(true)
+  }
+
+  private flush(final: boolean): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    const batch = { firstSeq: this.firstSeq, frames: this.frames, final }
+    this.frames = []
+    if (batch.frames.length === 0 && !final) return
+    this.writing = this.writing.then(() => this.write(batch))
+  }
+}
+
+/**
+ * One client following, on this instance, a stream another instance runs: each wake-up reads the
+ * frames after the last one it sent; a wake-up that finds none asks whether the stream is over.
+ */
+class RemoteFollower {
+  private readonly sql: Sql
+  private readonly streamId: string
+  private next: number
+  private readonly ended: StreamEnded
+  private readonly listener: FrameListener
+  private readonly log: Logger | undefined
+  private readonly onStop: () => void
+  private readonly poll: NodeJS.Timeout
+  private reading = false
+  private readAgain = false
+  private stopped = false
+
+  constructor(sql: Sql, streamId: string, next: number, ended: StreamEnded, listener: FrameListener, log: Logger | undefined, onStop: () => void) {
+    this.sql = sql
+    this.streamId = streamId
+    this.next = next
+    this.ended = ended
+    this.listener = listener
+    this.log = log
+    this.onStop = onStop
+    this.poll = setInterval(() => this.wake(), FOLLOWER_POLL_MS)
+  }
+
+  wake(): void {
+    if (this.stopped) return
+    if (this.reading) {
+      this.readAgain = true
+      return
+    }
+    this.reading = true
+    void this.read().finally(() => {
+      this.reading = false
+      if (this.readAgain) {
+        this.readAgain = false
+        this.wake()
+      }
+    })
+  }
+
+  stop(): void {
+    if (this.stopped) return
+    this.stopped = true
+    clearInterval(this.poll)
+    this.onStop()
+  }
+
+  private finish(lastFrame: string | null): void {
+    if (this.stopped) return
+    if (lastFrame !== null) this.listener(encoder.encode(lastFrame))
+    this.listener(null)
+    this.stop()
+  }
+
+  private async read(): Promise<void> {
+    try {
+      const rows = await this.sql`
+        SELECT first_seq, frames, final FROM stream_events
+        WHERE stream_id = ${this.streamId} AND first_seq + cardinality(frames) > ${this.next} ORDER BY first_seq`
+      let final = false
+      for (const row of rows) {
+        const frames = row.frames as string[]
+        for (let index = Math.max(0, this.next - row.first_seq); index < frames.length && !this.stopped; index++) this.listener(encoder.encode(frames[index]!))
+        this.next = Math.max(this.next, row.first_seq + frames.length)
+        final ||= row.final as boolean
+      }
+      if (final) return this.finish(null)
+      if (rows.length > 0) return
+      const last = await this.ended(this.next)
+      if (last !== false) this.finish(last)
+    } catch (error) {
+      // The next wake-up or poll reads again.
+      this.log?.warn('reading another instance\'s events failed', { stream_id: this.streamId, error })
+    }
+  }
+}
