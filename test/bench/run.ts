@@ -574,6 +574,104 @@ summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: 
   summary.postgres = pgSummary
 }
 
+// ---------------------------------------------------------------- 9. several instances
+
+// Two instances on one PostgreSQL database. A chat runs on one (its owner) while a client follows
+// it on the other: the delay from the owner sending an event to the follower receiving it, beside
+// the same with the follower on the owner itself; the CPU each chat costs both instances; and the
+// database writes per reply, for replies of 20 and 100 tokens that last as long.
+{
+  const cluster = await postgresCluster()
+  const databaseUrl = await cluster.newDatabase()
+  const twentyTokens = (await startFake(20, 20)).url
+  const hundredTokens = (await startFake(4, 100)).url
+  const owner = await startService({ OLLAMA_HOST: twentyTokens, DATABASE_URL: databaseUrl })
+  const other = await startService({ OLLAMA_HOST: twentyTokens, DATABASE_URL: databaseUrl })
+  const ownerOf100 = await startService({ OLLAMA_HOST: hundredTokens, DATABASE_URL: databaseUrl })
+
+  /** When each event (by id) of an event stream arrived; resolves when the stream ends. */
+  const arrivals = (url: string, method: string, headers: Record<string, string>, body: string | undefined, onFirst?: (data: any) => void) =>
+    new Promise<Map<string, number>>((resolve) => {
+      const times = new Map<string, number>()
+      let buffer = ''
+      const req = httpRequest(url, { method, agent, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          const now = performance.now()
+          buffer += chunk
+          let end: number
+          while ((end = buffer.indexOf('\n\n')) !== -1) {
+            const block = buffer.slice(0, end)
+            buffer = buffer.slice(end + 2)
+            const id = /^id: (.+)$/m.exec(block)?.[1]
+            if (!id) continue
+            if (times.size === 0) onFirst?.(JSON.parse(/^data: (.+)$/m.exec(block)![1]!))
+            times.set(id, now)
+          }
+        })
+        res.on('end', () => resolve(times))
+        res.on('error', () => resolve(times))
+      })
+      req.on('error', () => resolve(times))
+      req.end(body)
+    })
+
+  /** One chat on `chatOn`, followed on `followOn` from its start: the follower's delay per live event, and the reply's id. */
+  const followedChat = async (chatOn: Service, followOn: Service) => {
+    let following: Promise<Map<string, number>> | undefined
+    let followingSince = Number.POSITIVE_INFINITY
+    const ownerTimes = await arrivals(`${chatOn.url}/v1/chat`, 'POST', chatOn.headers, JSON.stringify({ message: 'bench' }), (start) => {
+      followingSince = performance.now()
+      following = arrivals(`${followOn.url}/v1/sessions/${start.session_id}/stream`, 'GET', followOn.headers, undefined)
+    })
+    const followerTimes = await following!
+    // Only events the owner sent once the follower was attached: the replay before is not live.
+    const delays = [...ownerTimes].filter(([, at]) => at > followingSince + 50).map(([id, at]) => followerTimes.get(id)! - at).filter(Number.isFinite)
+    return { delays, replyId: [...ownerTimes.keys()][0]!.split(':')[0]! }
+  }
+  const latencyOf = async (followOn: Service, chats: number) => {
+    const delays: number[] = []
+    for (let done = 0; done < chats; done += 10) {
+      for (const result of await Promise.all(Array.from({ length: 10 }, () => followedChat(owner, followOn)))) delays.push(...result.delays)
+    }
+    return { p50: percentile(delays, 50), p99: percentile(delays, 99), events: delays.length }
+  }
+  const latencyChats = QUICK ? 30 : 100
+  await latencyOf(other, 10)
+  const sameInstance = await latencyOf(owner, latencyChats)
+  const crossInstance = await latencyOf(other, latencyChats)
+
+  const cpuOf = async (followOn: Service, chats: number) => {
+    const before = { owner: cpuMs(owner.child), other: cpuMs(other.child) }
+    for (let done = 0; done < chats; done += 10) await Promise.all(Array.from({ length: 10 }, () => followedChat(owner, followOn)))
+    return { owner: (cpuMs(owner.child) - before.owner) / chats, other: (cpuMs(other.child) - before.other) / chats }
+  }
+  const cpuSame = await cpuOf(owner, latencyChats)
+  const cpuCross = await cpuOf(other, latencyChats)
+
+  const probe = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+  const batchesPerReply = async (replyIds: string[]) => Number((await probe`SELECT count(*)::int AS n FROM stream_events WHERE stream_id = ANY(${replyIds})`)[0]!.n) / replyIds.length
+  const replies20: string[] = []
+  const replies100: string[] = []
+  for (let index = 0; index < 10; index++) {
+    replies20.push((await followedChat(owner, other)).replyId)
+    replies100.push((await followedChat(ownerOf100, other)).replyId)
+  }
+  const writes = { tokens_20: await batchesPerReply(replies20), tokens_100: await batchesPerReply(replies100) }
+  await probe.end()
+
+  table(`Several instances: two on one PostgreSQL database (${latencyChats} chats of 20 tokens 20 ms apart, 10 at a time, each followed from its start)`, ['figure', 'follower on the owner', 'follower on the other instance', 'target'], [
+    ['owner sends an event -> follower gets it, p50', ms(sameInstance.p50), ms(crossInstance.p50), ''],
+    ['owner sends an event -> follower gets it, p99', ms(sameInstance.p99), ms(crossInstance.p99), '<= 250 ms across instances'],
+    ['CPU per followed chat, owner', ms(cpuSame.owner), ms(cpuCross.owner), ''],
+    ['CPU per followed chat, other instance', ms(cpuSame.other), ms(cpuCross.other), ''],
+    ['event batches written per reply (INSERT + NOTIFY each), 20 / 100 tokens in ~400 ms', '', `${writes.tokens_20.toFixed(1)} / ${writes.tokens_100.toFixed(1)}`, 'no more for more tokens'],
+  ])
+  console.log('  every instance also writes one lease renewal and one sweep per INSTANCE_LEASE / 3 (5 s), whatever the load')
+  summary.instances = { follow_latency_ms: { same_instance: sameInstance, cross_instance: crossInstance }, cpu_per_followed_chat_ms: { same_instance: cpuSame, cross_instance: cpuCross }, batches_per_reply: writes }
+  for (const service of [owner, other, ownerOf100]) service.child.kill('SIGKILL')
+}
+
 // ---------------------------------------------------------------- done
 
 if (flags.json) {
