@@ -11,6 +11,8 @@ import { defineFunction } from '../lib/handler.ts'
 import { HttpProblem, noSuchSession, shuttingDown } from '../lib/shared/problem.ts'
 import { followEvents } from '../lib/shared/sse.ts'
 import { parseInput } from '../lib/http/validate.ts'
+import { budgetOf, contextReport, isContextLengthError, planPrompt, withSummary, type BudgetMessage, type PromptPlan } from '../lib/generation/context-budget.ts'
+import { summarize, SUMMARY_SHARE } from '../lib/generation/summary.ts'
 
 const schemas = new WeakMap<Config, ReturnType<typeof chatBodySchema>>()
 
@@ -48,27 +50,56 @@ export default defineFunction({
     }
 
     if (body.stream) return followEvents(generation, null, config.sseHeartbeatMs)
-    return jsonAnswer(reservation.sessionId, body.model, await generation.outcome)
+    return jsonAnswer(reservation.sessionId, body.model, await generation.outcome, generation.context)
   },
 })
 
 /**
- * Stores the turn, then asks Ollama. Resolves once Ollama answered (or the set-up was cancelled);
- * rejects with a problem when Ollama refused, leaving the user message stored.
+ * Plans the prompt (refusing, before anything is stored, a message that cannot fit), stores the
+ * turn, then asks Ollama. Resolves once Ollama answered (or the set-up was cancelled); rejects
+ * with a problem when Ollama refused, leaving the user message stored.
  */
 async function startGeneration(app: AppContext, reservation: Reservation, body: ChatBody, ownerId: string, acceptedAt: number): Promise<Generation> {
   const { config, store } = app
+  const sessionId = reservation.sessionId
+  const numCtx = body.options.num_ctx ?? config.defaultNumCtx
+  const budget = budgetOf(numCtx, body.options.max_tokens, config)
+  const earlier = await store.history(sessionId)
+  // The turn as it will be stored: the session's system prompt when it has none yet, then the message.
+  const system: BudgetMessage[] = body.system && !earlier.messages.some((message) => message.role === 'system') ? [{ id: null, role: 'system', content: body.system }] : []
+  const newMessage: BudgetMessage = { id: null, role: 'user', content: body.message }
+  const planFor = (planBudget: number) => planPrompt({
+    model: body.model,
+    history: [...system, ...earlier.messages, newMessage],
+    cut: earlier.cut,
+    budget: planBudget,
+    lowWater: config.contextLowWater,
+    summaryTokens: config.contextSummary ? Math.floor(budget * SUMMARY_SHARE) : 0,
+    estimator: app.tokens,
+  })
+  let plan = planFor(budget)
+
   // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
-  const turn = await store.beginTurn({ sessionId: reservation.sessionId, ownerId, content: body.message, system: body.system, model: body.model })
+  const turn = await store.beginTurn({ sessionId, ownerId, content: body.message, system: body.system, model: body.model })
+  newMessage.id = turn.userMessageId
   let lease: HostLease | null
   try {
     // A conversation this turn began has no host yet.
-    const pinned = turn.newSession ? null : await store.sessionHost(reservation.sessionId)
-    lease = await app.ollama.startChat(
-      { model: body.model, messages: await store.history(reservation.sessionId), options: ollamaOptions(body.options, config.defaultNumCtx) },
-      reservation.signal,
-      pinned,
-    )
+    const pinned = turn.newSession ? null : await store.sessionHost(sessionId)
+    const start = async () => {
+      if (plan.changed) plan = await keepCut(app, sessionId, body.model, numCtx, plan, newMessage, reservation.signal)
+      const messages = plan.messages.map(({ role, content }) => ({ role, content }))
+      return app.ollama.startChat({ model: body.model, messages, options: ollamaOptions(body.options, config.defaultNumCtx), truncate: false }, reservation.signal, pinned)
+    }
+    try {
+      lease = await start()
+    } catch (error) {
+      // The estimate was short for this model: count higher, cut deeper, and try once more.
+      if (!isContextLengthError(error)) throw error
+      app.tokens.underestimated(body.model)
+      plan = planFor(Math.floor(plan.estimatedTokens * config.contextLowWater))
+      lease = await start()
+    }
   } catch (error) {
     if (!reservation.abortReason) {
       // The reply never started: the user message stays, the empty reply goes.
@@ -78,7 +109,8 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     // Cancelled, or the server's grace ran out, while Ollama had not answered: stored as such.
     lease = null
   }
-  const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null }
+  const context = contextReport(plan)
+  const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null, context }
   const settings: GenerationSettings = {
     store,
     cluster: app.database.cluster,
@@ -91,10 +123,28 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const generation = reservation.begin(lease.stream, details, settings)
   // The host counts this chat as outstanding until its reply has ended.
   void generation.outcome.finally(lease.release)
+  // What Ollama counted for this prompt corrects the next estimates.
+  const sent = plan.messages
+  void generation.outcome.then((outcome) => outcome.promptTokens && app.tokens.observe(body.model, sent, outcome.promptTokens))
   return generation
 }
 
-function jsonAnswer(sessionId: string, model: string, outcome: GenerationOutcome): Response {
+/**
+ * Stores a new cut with the session, summarized first when CONTEXT_SUMMARY is on (a failed
+ * summary falls back to the plain cut); the plan then sends that summary.
+ */
+async function keepCut(app: AppContext, sessionId: string, model: string, numCtx: number, plan: PromptPlan, newMessage: BudgetMessage, signal: AbortSignal): Promise<PromptPlan> {
+  // A cut at the new message itself was planned before it had an id.
+  const cut = { ...plan.cut, messageId: plan.cut.messageId ?? newMessage.id }
+  if (app.config.contextSummary) {
+    const summary = await summarize(app.ollama, app.log, { model, numCtx, budget: plan.budgetTokens, previous: plan.cut.summary, dropped: plan.newlyDropped, signal })
+    if (summary) cut.summary = summary
+  }
+  await app.store.setContextCut(sessionId, cut)
+  return withSummary({ ...plan, cut }, app.tokens, model)
+}
+
+function jsonAnswer(sessionId: string, model: string, outcome: GenerationOutcome, context: Record<string, unknown>): Response {
   if (outcome.status === 'error') throw new HttpProblem(502, 'ollama', outcome.error ?? 'Ollama failed during the reply.')
   if (outcome.status === 'interrupted') {
     throw shuttingDown(outcome.error ?? undefined)
@@ -108,5 +158,6 @@ function jsonAnswer(sessionId: string, model: string, outcome: GenerationOutcome
     tokens_used: outcome.tokensUsed,
     prompt_tokens: outcome.promptTokens,
     done_reason: outcome.doneReason,
+    context,
   })
 }

@@ -3,6 +3,7 @@ import packageJson from '../package.json' with { type: 'json' }
 import { AccessControl } from './access/control.ts'
 import { loadConfig, ollamaHostsOf, readEnvironment, type Config } from './shared/config.ts'
 import { GenerationRegistry } from './generation/registry.ts'
+import { TokenEstimator } from './generation/context-budget.ts'
 import { Metrics } from './observability/metrics.ts'
 import { ResponseRegistry } from './openai/response-run.ts'
 import type { ResponseStore } from './store/response-store.ts'
@@ -26,6 +27,8 @@ export interface AppContext {
   generations: GenerationRegistry
   access: AccessControl
   metrics: Metrics
+  /** Prompt sizes per model, corrected by what Ollama counts (README "Long conversations"). */
+  tokens: TokenEstimator
   /** OpenAI's Responses: stored ones, and those running now. */
   responses: { store: ResponseStore; registry: ResponseRegistry }
 }
@@ -52,6 +55,7 @@ export function createAppContext(config: Config, parts: AppParts & { database: S
     access: parts.access ?? new AccessControl(config, database.access, log, { shared: shared?.buckets ?? null }),
     metrics: parts.metrics ?? new Metrics({ instanceId: config.instanceId, activeGenerations: () => generations.size, hosts: () => ollama.hostStates() }),
     responses: parts.responses ?? { store: database.responses, registry: new ResponseRegistry() },
+    tokens: parts.tokens ?? new TokenEstimator(),
   }
   contexts.add(context)
   return context

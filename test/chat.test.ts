@@ -55,7 +55,7 @@ test('stream:false answers one JSON object with the stored reply', async (t) => 
   const response = await chat.fetch(chatRequest({ message: '2+2?', stream: false, model: 'qwen3:8b' }), app)
   assert.equal(response.status, 200)
   const body = await json(response)
-  assert.deepEqual(Object.keys(body).sort(), ['content', 'created_at', 'done_reason', 'id', 'model', 'prompt_tokens', 'session_id', 'tokens_used'])
+  assert.deepEqual(Object.keys(body).sort(), ['content', 'context', 'created_at', 'done_reason', 'id', 'model', 'prompt_tokens', 'session_id', 'tokens_used'])
   assert.equal(body.content, 'Four.')
   assert.equal(body.model, 'qwen3:8b')
   assert.equal(body.tokens_used, 2)

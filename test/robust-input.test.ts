@@ -86,7 +86,8 @@ test('generated requests at every endpoint: never a 5xx, problems for 4xx, and a
 
 test('hostile text is stored and returned exactly, with the SSE framing intact', async (t) => {
   const fake = await fakeOllama(t)
-  const app = await testApp(t, fake)
+  // A context that holds the longest message (32,000 characters, about 8,000 tokens) and its echo.
+  const app = await testApp(t, fake, { DEFAULT_NUM_CTX: '65536' })
   const texts = [
     "'); DROP TABLE messages; --",
     'Robert"); DELETE FROM sessions WHERE ("1"="1',

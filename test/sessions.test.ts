@@ -29,7 +29,7 @@ test('create: 201 with the session and its Location; title and system prompt opt
   const titled = await json(await sessionsCreate.fetch(toRequest('POST /v1/sessions', { title: '  Trip plans ', system: 'You are a travel agent.' }), app))
   assert.equal(titled.title, 'Trip plans')
   assert.equal(titled.message_count, 1)
-  assert.deepEqual(await app.store.history(titled.id), [{ role: 'system', content: 'You are a travel agent.' }])
+  assert.deepEqual((await app.store.history(titled.id)).messages.map(({ role, content }) => ({ role, content })), [{ role: 'system', content: 'You are a travel agent.' }])
 })
 
 test('create refuses bad bodies with 400 and stores nothing', async (t) => {

@@ -85,7 +85,7 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
 
       const second = await chats.beginTurn({ sessionId, ownerId: 'alice', content: 'and then?', system: 'ignored: it has one', model: 'llama3.2' })
       assert.equal(second.newSession, false)
-      assert.deepEqual(await chats.history(sessionId), [
+      assert.deepEqual((await chats.history(sessionId)).messages.map(({ role, content }) => ({ role, content })), [
         { role: 'system', content: 'be brief' },
         { role: 'user', content: `${HOSTILE_TEXT}\nsecond line` },
         { role: 'assistant', content: 'Hello' },
@@ -99,6 +99,12 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
       assert.equal((await chats.getMessage(second.reply.id))!.status, 'interrupted')
       await chats.discardReply(second.reply.id)
       assert.ok(await chats.getMessage(second.reply.id), 'only an empty streaming reply is discarded')
+
+      assert.equal((await chats.history(sessionId)).cut, null, 'nothing cut yet')
+      await chats.setContextCut(sessionId, { messageId: second.userMessageId, summary: `${HOSTILE_TEXT} summarized` })
+      assert.deepEqual((await chats.history(sessionId)).cut, { messageId: second.userMessageId, summary: `${HOSTILE_TEXT} summarized` })
+      await chats.setContextCut(sessionId, { messageId: second.userMessageId, summary: null })
+      assert.deepEqual(await chats.contextCut(sessionId), { messageId: second.userMessageId, summary: null })
     })
 
     test('messages: paged both ways with cursors, owned lookups, conversation items, metadata', async (t) => {

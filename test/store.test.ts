@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, cpSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { pathToFileURL } from 'node:url'
 import { test } from 'node:test'
-import { bundledMigrations, checksum, MigrationError, readMigrations } from '../lib/store/migrations.ts'
+import { bundledMigrations, checksum, migrate, MigrationError, readMigrations } from '../lib/store/migrations.ts'
 import { SqliteResponseStore } from '../lib/store/sqlite/response-store.ts'
 import { LOCAL_USER_ID, titleFromMessage } from '../lib/store/chat-store.ts'
 import { SqliteChatStore } from '../lib/store/sqlite/chat-store.ts'
@@ -27,8 +27,11 @@ test('a new database gets every migration, recorded with its checksum, and the P
 
 test('responses stored before migration 011 are read whole after it (their request moved to a table of its own)', async () => {
   const path = tempDb()
-  const before = new SqliteChatStore(path, { migrations: bundledMigrations().filter((migration) => migration.version < 11) })
-  before.db.prepare(
+  // The database as version 10 left it (raw: today's store prepares statements for later columns).
+  mkdirSync(dirname(path), { recursive: true })
+  const before = new DatabaseSync(path)
+  migrate(before, bundledMigrations().filter((migration) => migration.version < 11))
+  before.prepare(
     `INSERT INTO responses (id, owner_id, model, instructions, status, background, input, output_text, deltas, params, created_at, completed_at)
      VALUES ('resp_old', 'local', 'llama3.2', 'Be terse.', 'completed', 0, ?, 'Paris.', '[6]', ?, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z')`,
   ).run(JSON.stringify([{ id: 'msg_1', role: 'user', text: 'Capital of France?' }]), JSON.stringify({ max_output_tokens: null, temperature: null, top_p: null, metadata: {}, text_format: { type: 'text' }, store: true }))

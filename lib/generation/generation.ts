@@ -31,6 +31,8 @@ export interface GenerationDetails {
   acceptedAt: number
   /** The Ollama host generating it, stored with the reply; null when it never started. */
   host: string | null
+  /** What of the conversation was sent (README "Long conversations"), for the start event. */
+  context: Record<string, unknown>
 }
 
 export interface GenerationSettings {
@@ -67,6 +69,7 @@ export class Generation {
   readonly createdAt: string
   readonly outcome: Promise<GenerationOutcome>
   readonly events: ReplyEventLog
+  readonly context: Record<string, unknown>
   private readonly stream: ChatStream
   private readonly settings: GenerationSettings
   private unsentText = ''
@@ -82,7 +85,7 @@ export class Generation {
   constructor(
     sessionId: string,
     stream: ChatStream,
-    { model, userMessageId, reply, acceptedAt, host }: GenerationDetails,
+    { model, userMessageId, reply, acceptedAt, host, context }: GenerationDetails,
     settings: GenerationSettings,
     eventLimits: ReplyEventLimits,
     onEnded: () => void,
@@ -94,10 +97,11 @@ export class Generation {
     this.createdAt = reply.createdAt
     this.acceptedAt = acceptedAt
     this.host = host
+    this.context = context
     // Token events differ only in their text: the rest of the JSON is built once.
     const tokenSuffix = `,"session_id":${JSON.stringify(sessionId)}}`
     this.events = new ReplyEventLog(reply.id, (text) => '{"type":"token","content":' + JSON.stringify(text) + tokenSuffix, eventLimits, settings.cluster?.publisher(reply.id) ?? null)
-    this.events.event(JSON.stringify({ type: 'start', session_id: sessionId, message_id: this.messageId, user_message_id: userMessageId, model }))
+    this.events.event(JSON.stringify({ type: 'start', session_id: sessionId, message_id: this.messageId, user_message_id: userMessageId, model, context }))
     this.outcome = this.relay().finally(onEnded)
   }
 

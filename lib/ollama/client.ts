@@ -18,6 +18,8 @@ export interface ChatRequest {
   /** `json` or a JSON Schema the reply must follow. */
   format?: 'json' | Record<string, unknown>
   tools?: Tool[]
+  /** false: Ollama answers 400 instead of dropping messages when the prompt exceeds num_ctx. */
+  truncate?: boolean
 }
 
 /** One Ollama chat stream: its chunks, and its own abort (never the client-wide one). */

@@ -191,7 +191,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   const messages: ChatMessage[] = [
     ...(record.instructions ? [{ role: 'system', content: record.instructions }] : []),
     // Instructions of earlier responses are not carried on; their inputs and outputs are.
-    ...(sessionId ? await app.store.history(sessionId) : toOllamaChat([...chain.flatMap(itemsOfResponse), ...input])),
+    ...(sessionId ? (await app.store.history(sessionId)).messages.map(({ role, content }) => ({ role, content })) : toOllamaChat([...chain.flatMap(itemsOfResponse), ...input])),
   ]
   const options = {
     num_ctx: app.config.defaultNumCtx,

@@ -30,6 +30,12 @@ export interface Config {
   /** Canonical names (lib/shared/models.ts); empty means every model is allowed. */
   allowedModels: string[]
   defaultNumCtx: number
+  /** What each request keeps of num_ctx for the reply when it sets no max_tokens (CONTEXT_RESERVE). */
+  contextReserve: ContextReserve
+  /** Where a cut brings the prompt: this fraction of the budget (CONTEXT_LOW_WATER). */
+  contextLowWater: number
+  /** Whether a cut is summarized by the session's model (CONTEXT_SUMMARY). */
+  contextSummary: boolean
   maxConcurrentChats: number
   /** Replies one user may have running at once, every route together (not applied to the local user of AUTH=off). */
   maxConcurrentChatsPerUser: number
@@ -53,6 +59,9 @@ export interface Config {
   logLevel: LogLevel
   logFormat: 'json' | 'text'
 }
+
+/** A token count, or a fraction of num_ctx. */
+export type ContextReserve = { tokens: number } | { fraction: number }
 
 export interface RateLimit {
   requests: number
@@ -150,6 +159,11 @@ const SETTINGS = {
   allowedModels: setting('ALLOWED_MODELS', '', 'a comma-separated list of model names',
     v.pipe(v.string(), v.transform((list) => list.split(',').map((name) => name.trim()).filter(Boolean).map(canonicalModelName)))),
   defaultNumCtx: setting('DEFAULT_NUM_CTX', '8192', 'a whole number of tokens from 1 to 1048576', count(1, 1_048_576)),
+  contextReserve: setting('CONTEXT_RESERVE', '25%', 'a token count such as 512, or a percentage of num_ctx from 1% to 90% such as 25%',
+    v.pipe(v.string(), v.transform(parseReserve), v.union([v.object({ tokens: v.number() }), v.object({ fraction: v.number() })]))),
+  contextLowWater: setting('CONTEXT_LOW_WATER', '60%', 'a percentage of the budget from 10% to 95%',
+    v.pipe(v.string(), v.transform(parsePercent), v.number(), v.minValue(0.1), v.maxValue(0.95))),
+  contextSummary: setting('CONTEXT_SUMMARY', 'off', 'on or off', v.pipe(v.picklist(['on', 'off']), v.transform((value) => value === 'on'))),
   maxConcurrentChats: setting('MAX_CONCURRENT_CHATS', '100', 'a whole number from 1 to 100000', count(1, 100_000)),
   maxConcurrentChatsPerUser: setting('MAX_CONCURRENT_CHATS_PER_USER', '10', 'a whole number from 1 to 100000', count(1, 100_000)),
   maxInputItems: setting('MAX_INPUT_ITEMS', '1000', 'a whole number from 1 to 100000', count(1, 100_000)),
@@ -171,6 +185,17 @@ const SETTINGS = {
   logLevel: setting('LOG_LEVEL', 'info', 'debug, info, warn or error', v.picklist(['debug', 'info', 'warn', 'error'])),
   logFormat: setting('LOG_FORMAT', 'json', 'json or text', v.picklist(['json', 'text'])),
 } satisfies { [K in keyof Config]: Setting<K extends 'auth' ? Config[K] | 'auto' : Config[K]> }
+
+function parsePercent(text: string): number | undefined {
+  const match = /^(\d{1,3})%$/.exec(text)
+  return match ? Number(match[1]) / 100 : undefined
+}
+
+function parseReserve(text: string): ContextReserve | undefined {
+  if (/^\d{1,7}$/.test(text)) return Number(text) >= 1 ? { tokens: Number(text) } : undefined
+  const fraction = parsePercent(text)
+  return fraction !== undefined && fraction >= 0.01 && fraction <= 0.9 ? { fraction } : undefined
+}
 
 function parseCorsOrigins(list: string): string[] | undefined {
   const origins = list.split(',').map((origin) => origin.trim()).filter(Boolean)

@@ -2,6 +2,7 @@ export const PROBLEM_TYPE_BASE = 'https://api.chat-ollama.com/errors/'
 
 export type ProblemKind =
   | 'validation'
+  | 'context_overflow'
   | 'unauthorized'
   | 'forbidden'
   | 'not_found'
@@ -19,6 +20,7 @@ export type ProblemKind =
 
 const TITLES: Record<ProblemKind, string> = {
   validation: 'Invalid request',
+  context_overflow: 'Message too long for the context',
   unauthorized: 'Unauthorized',
   forbidden: 'Forbidden',
   not_found: 'Not found',

@@ -44,8 +44,23 @@ export interface UserTurn {
 }
 
 export interface HistoryEntry {
+  id: string
   role: Role
   content: string
+}
+
+/** Where the history a conversation sends to the model begins (README "Long conversations"). */
+export interface ContextCut {
+  /** The first message sent after the system prompt (and the summary); null: from the start. */
+  messageId: string | null
+  /** What the turns before it said, when CONTEXT_SUMMARY made a summary. */
+  summary: string | null
+}
+
+/** A conversation as the model is sent it: every message with content, and the kept cut. */
+export interface History {
+  messages: HistoryEntry[]
+  cut: ContextCut | null
 }
 
 /**
@@ -132,8 +147,12 @@ export interface ChatStore {
   setSessionMetadata(id: string, metadata: Record<string, string>): Promise<void>
   /** Removes a reply that never started (Ollama refused before its first token). */
   discardReply(id: string): Promise<void>
-  /** The messages Ollama is sent: every message with content, oldest first. */
-  history(sessionId: string): Promise<HistoryEntry[]>
+  /** The messages Ollama may be sent: every message with content, oldest first, and the session's cut. */
+  history(sessionId: string): Promise<History>
+  /** The session's cut, for its owner's view of it. */
+  contextCut(sessionId: string): Promise<ContextCut | null>
+  /** Keeps a new cut (and summary) with the session. */
+  setContextCut(sessionId: string, cut: ContextCut): Promise<void>
   /** Saves a streaming reply's text so far; false when no streaming reply has that id. */
   checkpointReply(id: string, content: string): Promise<boolean>
   /** Finalises a streaming reply; false (and nothing written) when no streaming reply has that id. */
@@ -154,4 +173,10 @@ export function titleFromMessage(content: string): string {
   const lastSpace = cut.search(/\s\S*$/)
   const title = (lastSpace > 0 ? cut.slice(0, lastSpace) : chars.slice(0, TITLE_MAX_CHARS).join('')).trimEnd()
   return title || DEFAULT_TITLE
+}
+
+/** A session row's cut columns as a ContextCut; null when nothing was ever cut. */
+export function toContextCut(row: Record<string, unknown> | undefined): ContextCut | null {
+  if (!row || (row.context_cut_message_id == null && row.context_summary == null)) return null
+  return { messageId: (row.context_cut_message_id as string | null) ?? null, summary: (row.context_summary as string | null) ?? null }
 }

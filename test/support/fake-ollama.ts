@@ -158,6 +158,9 @@ export class FakeOllama {
     }
   }
 
+  /** Messages dropped by its own truncation, per chat that needed it. */
+  readonly truncated: number[] = []
+
   chatRequests(): RecordedRequest[] {
     return this.requests.filter((request) => request.path === '/api/chat')
   }
@@ -227,11 +230,36 @@ export class FakeOllama {
     if (scenario.status) return sendJson(res, scenario.status, { error: scenario.errorMessage ?? 'server busy, please try again.  maximum pending requests exceeded' })
     if (!this.models.map(ollamaName).includes(name)) return sendJson(res, 404, { error: `model '${model}' not found` })
 
-    const messages: Array<{ role: string; content: string }> = Array.isArray(body.messages) ? body.messages : []
+    let messages: Array<{ role: string; content: string }> = Array.isArray(body.messages) ? body.messages : []
+    // As Ollama: a prompt over num_ctx is an error with truncate false, else its oldest messages
+    // (not the system ones, never the last) are dropped until it fits, silently.
+    const numCtx = Number(body.options?.num_ctx ?? DEFAULT_NUM_CTX)
+    if (promptTokensOf(messages) > numCtx) {
+      if (body.truncate === false) return sendJson(res, 400, { error: 'the input length exceeds the context length' })
+      const kept = [...messages]
+      for (let index = 0; promptTokensOf(kept) > numCtx && index < kept.length - 1; ) {
+        if (kept[index]!.role === 'system') index++
+        else kept.splice(index, 1)
+      }
+      this.truncated.push(messages.length - kept.length)
+      messages = kept
+    }
     const lastUser = [...messages].reverse().find((message) => message.role === 'user')?.content ?? ''
     this.onChat?.(lastUser)
-    const tokens = scenario.tokens ?? ['You', ' said', ': ', lastUser]
-    const promptTokens = messages.reduce((sum, message) => sum + Math.ceil(String(message.content).length / 4), 0) + 10
+    let tokens = scenario.tokens ?? ['You', ' said', ': ', lastUser]
+    // num_predict bounds the reply (4 characters a token here), which then ends with done_reason length.
+    const numPredict = Number(body.options?.num_predict ?? -1)
+    let cutShort = false
+    if (numPredict >= 0 && tokens.join('').length > numPredict * 4) {
+      let room = numPredict * 4
+      tokens = tokens.map((token) => {
+        const kept = token.slice(0, Math.max(0, room))
+        room -= kept.length
+        return kept
+      }).filter(Boolean)
+      cutShort = true
+    }
+    const promptTokens = promptTokensOf(messages)
     const startedAt = process.hrtime.bigint()
     const chunk = (content: string, done: boolean) => ({
       model,
@@ -240,7 +268,7 @@ export class FakeOllama {
       done,
       ...(done
         ? {
-            done_reason: scenario.doneReason ?? 'stop',
+            done_reason: scenario.doneReason ?? (cutShort ? 'length' : 'stop'),
             total_duration: Number(process.hrtime.bigint() - startedAt),
             load_duration: 1_334_875,
             prompt_eval_count: promptTokens,
@@ -290,6 +318,16 @@ export class FakeOllama {
     write(`${JSON.stringify(chunk('', true))}\n`)
     res.end()
   }
+}
+
+/** The context a request gets without num_ctx (Ollama's, under 24 GiB of VRAM). */
+const DEFAULT_NUM_CTX = 4096
+/** Tokens its chat template adds per message (a Llama 3 template adds about this many). */
+export const FAKE_TOKENS_PER_MESSAGE = 4
+
+/** How this fake counts a prompt, as Ollama reports it in prompt_eval_count: 4 characters a token, plus the template. */
+export function promptTokensOf(messages: Array<{ content: unknown }>): number {
+  return messages.reduce((sum, message) => sum + Math.ceil(String(message.content ?? '').length / 4) + FAKE_TOKENS_PER_MESSAGE, 0)
 }
 
 /** Ollama fills in the default registry, namespace and tag, and compares names ignoring case. */

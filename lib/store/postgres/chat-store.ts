@@ -9,7 +9,9 @@ import {
   type ChatStore,
   type ConversationMessage,
   type FinishedReply,
-  type HistoryEntry,
+  type History,
+  type ContextCut,
+  toContextCut,
   type Message,
   type MessageCursor,
   type MessageStatus,
@@ -195,9 +197,23 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
     await (await this.db())`DELETE FROM messages WHERE id = ${id} AND status = 'streaming' AND content = ''`
   }
 
-  async history(sessionId: string): Promise<HistoryEntry[]> {
-    const rows = await (await this.db())`SELECT role, content FROM messages WHERE session_id = ${sessionId} AND content <> '' ORDER BY created_at, seq`
-    return rows.map((row) => ({ role: row.role as Role, content: row.content as string }))
+  async history(sessionId: string): Promise<History> {
+    const sql = await this.db()
+    // Both queries go out at once (pipelined on the pool).
+    const [rows, cut] = await Promise.all([
+      sql`SELECT id, role, content FROM messages WHERE session_id = ${sessionId} AND content <> '' ORDER BY created_at, seq`,
+      this.contextCut(sessionId),
+    ])
+    return { messages: rows.map((row) => ({ id: row.id as string, role: row.role as Role, content: row.content as string })), cut }
+  }
+
+  async contextCut(sessionId: string): Promise<ContextCut | null> {
+    const [row] = await (await this.db())`SELECT context_cut_message_id, context_summary FROM sessions WHERE id = ${sessionId}`
+    return toContextCut(row)
+  }
+
+  async setContextCut(sessionId: string, cut: ContextCut): Promise<void> {
+    await (await this.db())`UPDATE sessions SET context_cut_message_id = ${cut.messageId}, context_summary = ${cut.summary} WHERE id = ${sessionId}`
   }
 
   async checkpointReply(id: string, content: string): Promise<boolean> {

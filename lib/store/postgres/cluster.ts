@@ -11,6 +11,11 @@ const CANCEL_CHANNEL = 'chat_ollama_cancel'
 export const EVENT_BATCH_MS = 50
 /** A follower reads again this often even without a wake-up (one lost while the listening connection reconnected). */
 const FOLLOWER_POLL_MS = 2000
+/**
+ * A stream whose row has ended is given this long for its owner's last batch (written just after
+ * the row) before the follower ends it with a last frame of its own (an owner that died).
+ */
+const LAST_BATCH_GRACE_MS = 2000
 /** A stream's frames are kept this long after its last frame, for followers still catching up. */
 const KEEP_ENDED_STREAMS = '1 minute'
 /** Frames of a stream that never wrote its last frame (its owner died) go after this long. */
@@ -307,6 +312,8 @@ class RemoteFollower {
   private reading = false
   private readAgain = false
   private stopped = false
+  /** When the stream was first seen over without its last frame. */
+  private overSince: number | undefined
 
   constructor(sql: Sql, streamId: string, next: number, ended: StreamEnded, listener: FrameListener, log: Logger | undefined, onStop: () => void) {
     this.sql = sql
@@ -364,7 +371,10 @@ class RemoteFollower {
       if (final) return this.finish(null)
       if (rows.length > 0) return
       const last = await this.ended(this.next)
-      if (last !== false) this.finish(last)
+      if (last === false) return
+      this.overSince ??= Date.now()
+      if (Date.now() - this.overSince >= LAST_BATCH_GRACE_MS) this.finish(last)
+      else setTimeout(() => this.wake(), LAST_BATCH_GRACE_MS).unref()
     } catch (error) {
       // The next wake-up or poll reads again.
       this.log?.warn('reading another instance\'s events failed', { stream_id: this.streamId, error })

@@ -11,7 +11,9 @@ import {
   type ChatStore,
   type ConversationMessage,
   type FinishedReply,
-  type HistoryEntry,
+  type History,
+  type ContextCut,
+  toContextCut,
   type Message,
   type MessageCursor,
   type MessageStatus,
@@ -109,8 +111,10 @@ export class SqliteChatStore implements ChatStore {
       ),
       hasRole: db.prepare('SELECT 1 FROM messages WHERE session_id = ? AND role = ? LIMIT 1'),
       history: db.prepare(
-        `SELECT role, content FROM messages WHERE session_id = ? AND content != '' ORDER BY created_at, rowid`,
+        `SELECT id, role, content FROM messages WHERE session_id = ? AND content != '' ORDER BY created_at, rowid`,
       ),
+      contextCut: db.prepare('SELECT context_cut_message_id, context_summary FROM sessions WHERE id = ?'),
+      setContextCut: db.prepare('UPDATE sessions SET context_cut_message_id = ?, context_summary = ? WHERE id = ?'),
       getMessage: db.prepare(`SELECT ${messageColumns} FROM messages WHERE id = ?`),
       getStreamingReply: db.prepare(`SELECT ${messageColumns} FROM messages WHERE session_id = ? AND status = 'streaming' LIMIT 1`),
       getOwnedMessage: db.prepare(
@@ -335,8 +339,17 @@ export class SqliteChatStore implements ChatStore {
   }
 
   /** The messages Ollama is sent: every message with content, oldest first. */
-  async history(sessionId: string): Promise<HistoryEntry[]> {
-    return this.statements.history.all(sessionId).map((row) => ({ role: row.role as Role, content: String(row.content) }))
+  async history(sessionId: string): Promise<History> {
+    const messages = this.statements.history.all(sessionId).map((row) => ({ id: String(row.id), role: row.role as Role, content: String(row.content) }))
+    return { messages, cut: await this.contextCut(sessionId) }
+  }
+
+  async contextCut(sessionId: string): Promise<ContextCut | null> {
+    return toContextCut(this.statements.contextCut.get(sessionId))
+  }
+
+  async setContextCut(sessionId: string, cut: ContextCut): Promise<void> {
+    this.statements.setContextCut.run(cut.messageId, cut.summary, sessionId)
   }
 
   /** Saves a streaming reply's text so far; false when no streaming reply has that id. */

@@ -1,0 +1,3 @@
+-- Long conversations: where the history sent to the model begins (the first message after the
+-- system prompt; NULL: from the start), and the summary of what came before it, if one was made.
+ALTER TABLE sessions ADD COLUMN context_cut_message_id text, ADD COLUMN context_summary text;
