@@ -6,7 +6,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import chat from '../functions/chat.ts'
 import sessionGet from '../functions/session-get.ts'
-import { chatRequest, fakeOllama, json, readSse, recordingLogger, rowCounts, testApp, toRequest } from './support/app.ts'
+import OpenAI from 'openai'
+import { chatRequest, fakeOllama, json, readSse, recordingLogger, rowCounts, testApp, testServer, toRequest } from './support/app.ts'
 import { promptTokensOf } from './support/fake-ollama.ts'
 import { TokenEstimator } from '../lib/generation/context-budget.ts'
 
@@ -149,4 +150,51 @@ test('an estimate that is still short: Ollama\'s 400 (truncate false) recalibrat
   const refused = fake.chatRequests().filter((request) => promptTokensOf(request.body.messages) > 1024)
   assert.ok(refused.length >= 1, 'the low estimate did overflow once')
   assert.deepEqual(fake.truncated, [], 'and was refused, never truncated silently')
+})
+
+test('Responses: truncation "disabled" (the default) is 400 context_length_exceeded once a chain outgrows the budget; "auto" cuts it like a chat and keeps the cut along the chain and in a conversation', async (t) => {
+  const fake = await fakeOllama(t)
+  const server = await testServer(t, fake, { DEFAULT_NUM_CTX: '1024' })
+  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+  let previous: string | undefined
+  let refusedAt = 0
+  for (let turn = 1; turn <= 12 && !refusedAt; turn++) {
+    try {
+      previous = (await client.responses.create({ model: 'llama3.2', input: messageOf(turn, 70), ...(previous ? { previous_response_id: previous } : {}) })).id
+    } catch (error) {
+      assert.ok(error instanceof OpenAI.BadRequestError)
+      assert.equal(error.code, 'context_length_exceeded')
+      assert.match(error.message, /set truncation to "auto"/)
+      refusedAt = turn
+    }
+  }
+  assert.ok(refusedAt > 1, 'the chain grew until it did not fit')
+  assert.ok(fake.chatRequests().every((request) => promptTokensOf(request.body.messages) <= 768), 'nothing over the budget was sent')
+
+  // The same chain with truncation auto, continued past the point where it was refused.
+  const requestsBefore = fake.chatRequests().length
+  for (let turn = refusedAt; turn < refusedAt + 6; turn++) {
+    const response = await client.responses.create({ model: 'llama3.2', input: messageOf(turn, 70), previous_response_id: previous!, truncation: 'auto' })
+    assert.equal(response.truncation, 'auto')
+    previous = response.id
+  }
+  const prompts = fake.chatRequests().slice(requestsBefore).map((request) => request.body.messages)
+  assert.ok(prompts.every((messages) => promptTokensOf(messages) <= 768))
+  assert.ok(prompts.every((messages) => messages[0].role === 'user'), 'whole turns')
+  const extended = prompts.slice(1).filter((messages, index) => JSON.stringify(messages.slice(0, prompts[index]!.length)) === JSON.stringify(prompts[index]))
+  assert.ok(extended.length >= 2, 'between cuts a chain\'s prompt extends the previous one')
+
+  // In a conversation: the cut is kept with its session.
+  const conversation = await client.conversations.create({})
+  for (let turn = 1; turn <= 8; turn++) {
+    await client.responses.create({ model: 'llama3.2', input: messageOf(turn, 70), conversation: conversation.id, truncation: 'auto' })
+  }
+  const sessionId = conversation.id.slice(5).replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')
+  const session = await json(await fetch(`${server.url}/v1/sessions/${sessionId}`))
+  assert.ok(session.context_cut?.first_sent_message_id, 'a cut kept with the conversation\'s session')
+  const last = fake.chatRequests().at(-1)!.body.messages
+  const { messages } = await json(await fetch(`${server.url}/v1/sessions/${sessionId}/messages?limit=100`))
+  const first = messages.find((message: any) => message.id === session.context_cut.first_sent_message_id)
+  assert.equal(first.role, 'user')
+  assert.equal(first.content, last[0].content, 'the prompt begins at the kept cut')
 })

@@ -107,6 +107,9 @@ export interface ContextCut {
 export interface PromptPlan {
   /** The messages to send: the system prompt, the summary, then the history from the cut. */
   messages: BudgetMessage[]
+  /** The leading system messages (always sent), and the history from the cut. */
+  system: BudgetMessage[]
+  sent: BudgetMessage[]
   /** The cut to keep with the conversation; `changed` when this request made it. */
   cut: ContextCut
   changed: boolean
@@ -139,8 +142,11 @@ export const contextOverflow = (needed: number, budget: number) =>
  * context_overflow when the newest message does not fit even alone with the system prompt.
  */
 export function planPrompt({ model, history, cut, budget, lowWater, summaryTokens, estimator }: PlanInput): PromptPlan {
-  const system = history.filter((message) => message.role === 'system')
-  const turns = history.filter((message) => message.role !== 'system')
+  // The system prompt: the system messages the conversation begins with. Later ones (a developer
+  // message mid-conversation) belong to their turn.
+  const leading = history.findIndex((message) => message.role !== 'system')
+  const system = leading < 0 ? history : history.slice(0, leading)
+  const turns = leading < 0 ? [] : history.slice(leading)
   const estimate = (messages: BudgetMessage[]) => estimator.estimate(model, messages)
   const systemTokens = estimate(system)
   let start = cut?.messageId ? turns.findIndex((message) => message.id === cut.messageId) : 0
@@ -173,15 +179,14 @@ export function planPrompt({ model, history, cut, budget, lowWater, summaryToken
 }
 
 function plan(system: BudgetMessage[], summary: BudgetMessage[], turns: BudgetMessage[], start: number, cut: ContextCut, changed: boolean, newlyDropped: BudgetMessage[], estimatedTokens: number, budgetTokens: number): PromptPlan {
-  return { messages: [...system, ...summary, ...turns.slice(start)], cut, changed, dropped: start, newlyDropped, estimatedTokens, budgetTokens }
+  const sent = turns.slice(start)
+  return { messages: [...system, ...summary, ...sent], system, sent, cut, changed, dropped: start, newlyDropped, estimatedTokens, budgetTokens }
 }
 
 /** The plan with its cut's summary (just written) sent right after the system prompt. */
 export function withSummary(plan: PromptPlan, estimator: TokenEstimator, model: string): PromptPlan {
-  const system = plan.messages.filter((message) => message.role === 'system' && message.id !== null)
-  const rest = plan.messages.filter((message) => message.role !== 'system')
   const summary = plan.cut.summary ? [{ id: null, role: 'system', content: plan.cut.summary }] : []
-  const messages = [...system, ...summary, ...rest]
+  const messages = [...plan.system, ...summary, ...plan.sent]
   return { ...plan, messages, estimatedTokens: estimator.estimate(model, messages) }
 }
 

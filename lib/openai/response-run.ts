@@ -92,7 +92,7 @@ export function responseObject(response: StoredResponse, { asStarted = false }: 
     tool_choice: response.params.tool_choice ?? 'auto',
     tools: response.params.tools ?? [],
     top_p: response.params.top_p,
-    truncation: 'disabled',
+    truncation: response.params.truncation ?? 'disabled',
     usage: ended ? usageOf(response.usage) : null,
     conversation: response.session_id ? { id: conversationIdOf(response.session_id) } : null,
     completed_at: response.completed_at ? unixSeconds(response.completed_at) : null,

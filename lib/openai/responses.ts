@@ -8,7 +8,9 @@ import { HttpProblem, shuttingDown } from '../shared/problem.ts'
 import { cumulativeEnds, eventAt, eventCount, eventFrame, isRunning, responseEvents, ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
 import { followEvents, type EventSource } from '../shared/sse.ts'
 import { boundedText, hasFunctionItems, itemsOfResponse, parseInputItems, resolveReferences, toOllamaChat, type ItemType } from './response-input.ts'
-import type { InputMessage, StoredResponse } from '../store/response-store.ts'
+import type { InputItem, InputMessage, StoredResponse } from '../store/response-store.ts'
+import type { ContextCut } from '../store/chat-store.ts'
+import { budgetOf, planPrompt, type BudgetMessage, type PromptPlan } from '../generation/context-budget.ts'
 import { parseAt } from '../http/validate.ts'
 import { timestamp } from '../shared/clock.ts'
 
@@ -39,6 +41,7 @@ export const CreateResponseBody = v.looseObject({
   text: v.optional(v.nullable(v.looseObject({ format: v.optional(TextFormat) }))),
   tools: v.optional(v.nullable(v.pipe(v.array(v.looseObject({ type: v.string() })), v.maxLength(128, 'must have at most 128 tools')))),
   tool_choice: v.optional(v.nullable(v.unknown())),
+  truncation: v.optional(v.nullable(v.picklist(['auto', 'disabled'], 'must be "auto" or "disabled"'))),
 })
 
 const INPUT_ITEM_TYPES: ItemType[] = ['message', 'item_reference', 'function_call', 'function_call_output']
@@ -143,6 +146,8 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   if (sessionId && (tools.length > 0 || hasFunctionItems(input))) {
     throw unsupported('conversation', 'Function tools and function call items cannot be used in a conversation here (it keeps messages only); chain with previous_response_id instead.')
   }
+  const truncation = body.truncation ?? 'disabled'
+  const prompt = await planResponsePrompt(app, body, truncation, sessionId, chain, input)
   const format = body.text?.format
   const record: StoredResponse = {
     id: newId('resp'),
@@ -168,6 +173,8 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
       text_format: format ?? { type: 'text' },
       store,
       ...(tools.length ? { tools, tool_choice: toolChoice } : {}),
+      truncation,
+      ...(prompt.chainCut !== undefined ? { context_cut: prompt.chainCut } : {}),
     },
     created_at: timestamp(),
     completed_at: null,
@@ -180,19 +187,15 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     if (store) await app.responses.store.insert(record)
     if (sessionId) {
       // Messages only: function items were refused above for a conversation.
-      const messages = (input as InputMessage[]).map(({ role, text }) => ({ role: role === 'developer' ? 'system' : role, content: text }))
-      replyId = await app.store.addResponseTurn(sessionId, principal.userId, messages, body.model)
+      replyId = await app.store.addResponseTurn(sessionId, principal.userId, conversationMessages(input), body.model)
+      if (prompt.plan.changed) await keepConversationCut(app, sessionId, prompt.plan)
     }
   } catch (error) {
     reservation.release()
     throw error
   }
 
-  const messages: ChatMessage[] = [
-    ...(record.instructions ? [{ role: 'system', content: record.instructions }] : []),
-    // Instructions of earlier responses are not carried on; their inputs and outputs are.
-    ...(sessionId ? (await app.store.history(sessionId)).messages.map(({ role, content }) => ({ role, content })) : toOllamaChat([...chain.flatMap(itemsOfResponse), ...input])),
-  ]
+  const { messages } = prompt
   const options = {
     num_ctx: app.config.defaultNumCtx,
     ...(record.params.max_output_tokens != null ? { num_predict: record.params.max_output_tokens } : {}),
@@ -206,7 +209,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     const pinned = sessionId ? await app.store.sessionHost(sessionId) : null
     const ollamaTools = toolChoice === 'none' ? [] : toOllamaTools(tools.map(({ name, description, parameters }) => ({ type: 'function' as const, function: { name, ...(description ? { description } : {}), ...(parameters ? { parameters } : {}) } })))
     const lease = await app.ollama.startChat(
-      { model: body.model, messages, options, ...(ollamaFormat ? { format: ollamaFormat } : {}), ...(ollamaTools.length ? { tools: ollamaTools } : {}) },
+      { model: body.model, messages, options, truncate: false, ...(ollamaFormat ? { format: ollamaFormat } : {}), ...(ollamaTools.length ? { tools: ollamaTools } : {}) },
       reservation.signal,
       pinned,
     )
@@ -223,6 +226,8 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
       publisher: store ? app.database.cluster?.publisher(record.id) ?? null : null,
     })
     liveRun = run
+    // What Ollama counted for this prompt corrects the next estimates.
+    void run.outcome.then((ended) => ended.usage && app.tokens.observe(body.model, prompt.plan.messages, ended.usage.input_tokens))
     // Shutdown past its grace, or a cancel through the session, stop the run too.
     reservation.signal.addEventListener('abort', () => run.stop(reservation.abortReason === 'cancelled' ? 'cancelled' : 'interrupted'), { once: true })
     void run.outcome.finally(lease.release)
@@ -264,4 +269,71 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   }
   app.responses.registry.add(record.id, entry)
   return { record, started }
+}
+
+const conversationMessages = (input: InputItem[]) =>
+  (input as InputMessage[]).map(({ role, text }) => ({ role: role === 'developer' ? 'system' : role, content: text }))
+
+interface ResponsePrompt {
+  /** What Ollama is sent. */
+  messages: ChatMessage[]
+  plan: PromptPlan
+  /** Along a previous_response_id chain with `auto`: the cut to keep with this response. */
+  chainCut: number | undefined
+}
+
+/**
+ * A response's prompt within the context budget (README "Long conversations"): its
+ * instructions, then the conversation's history or the previous_response_id chain, then its
+ * input. `auto` cuts whole oldest turns as a chat does (the cut kept with the conversation, or
+ * with this response for a chain); `disabled`, OpenAI's default, answers 400
+ * context_length_exceeded when the whole history does not fit.
+ */
+async function planResponsePrompt(app: AppContext, body: CreateResponseBody, truncation: 'auto' | 'disabled', sessionId: string | null, chain: StoredResponse[], input: InputItem[]): Promise<ResponsePrompt> {
+  const { config } = app
+  const budget = budgetOf(config.defaultNumCtx, body.max_output_tokens ?? undefined, config)
+  // Instructions of earlier responses are not carried on; their inputs and outputs are.
+  const instructions: BudgetMessage[] = body.instructions ? [{ id: null, role: 'system', content: body.instructions }] : []
+  let history: BudgetMessage[]
+  let cut: ContextCut | null
+  let chatMessages: ChatMessage[] = []
+  if (sessionId) {
+    const earlier = await app.store.history(sessionId)
+    history = [...earlier.messages, ...conversationMessages(input).map((message) => ({ id: null, ...message }))]
+    cut = earlier.cut
+  } else {
+    chatMessages = toOllamaChat([...chain.flatMap(itemsOfResponse), ...input])
+    // Each message's index in the chain is its id: a chain only grows, so an index stays put.
+    history = chatMessages.map((message, index) => ({ id: String(index), role: message.role, content: message.content + (message.tool_calls ? JSON.stringify(message.tool_calls) : '') }))
+    const previous = chain.at(-1)?.params.context_cut
+    cut = previous === undefined ? null : { messageId: String(previous), summary: null }
+  }
+  const planned = (keep: ContextCut | null) => planPrompt({
+    model: body.model, history: [...instructions, ...history], cut: keep, budget, lowWater: config.contextLowWater, summaryTokens: 0, estimator: app.tokens,
+  })
+  let plan: PromptPlan
+  try {
+    plan = planned(truncation === 'auto' ? cut : null)
+  } catch (error) {
+    throw (error as HttpProblem).kind === 'context_overflow' ? tooLong((error as HttpProblem).detail) : error
+  }
+  if (truncation === 'disabled' && plan.dropped > 0) {
+    throw tooLong(`The conversation needs about ${app.tokens.estimate(body.model, [...instructions, ...history])} tokens, more than the ${budget} this response has (num_ctx ${config.defaultNumCtx} less the reply's reserve); set truncation to "auto" to drop its oldest turns.`)
+  }
+  const messages = plan.messages.map((message): ChatMessage => (message.id === null || sessionId ? { role: message.role, content: message.content } : chatMessages[Number(message.id)]!))
+  const chainCut = !sessionId && truncation === 'auto' && plan.cut.messageId !== null ? Number(plan.cut.messageId) : undefined
+  return { messages, plan, chainCut }
+}
+
+const tooLong = (detail: string) => new HttpProblem(400, 'context_length_exceeded', detail, { param: 'input' })
+
+/** Keeps a conversation's new cut; one at a message of this response's input is found once that input is stored. */
+async function keepConversationCut(app: AppContext, sessionId: string, plan: PromptPlan): Promise<void> {
+  let messageId = plan.cut.messageId
+  if (messageId === null) {
+    // The input is the end of the stored history; the cut is at its first message sent.
+    const stored = (await app.store.history(sessionId)).messages
+    messageId = stored[stored.length - plan.sent.filter((message) => message.id === null).length]?.id ?? null
+  }
+  await app.store.setContextCut(sessionId, { messageId, summary: null })
 }

@@ -3,6 +3,7 @@ export const PROBLEM_TYPE_BASE = 'https://api.chat-ollama.com/errors/'
 export type ProblemKind =
   | 'validation'
   | 'context_overflow'
+  | 'context_length_exceeded'
   | 'unauthorized'
   | 'forbidden'
   | 'not_found'
@@ -21,6 +22,7 @@ export type ProblemKind =
 const TITLES: Record<ProblemKind, string> = {
   validation: 'Invalid request',
   context_overflow: 'Message too long for the context',
+  context_length_exceeded: 'Conversation too long for the context',
   unauthorized: 'Unauthorized',
   forbidden: 'Forbidden',
   not_found: 'Not found',

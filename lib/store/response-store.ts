@@ -34,6 +34,10 @@ export interface ResponseParams {
   /** Function tools offered, echoed as sent (absent on responses stored before tools). */
   tools?: Array<Record<string, unknown>>
   tool_choice?: 'auto' | 'none'
+  /** OpenAI's `truncation` (absent on responses stored before it: `disabled`). */
+  truncation?: 'auto' | 'disabled'
+  /** With `auto` along a previous_response_id chain: the first message of the chain it sent (README "Long conversations"). */
+  context_cut?: number
 }
 
 export interface StoredResponse {
