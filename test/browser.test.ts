@@ -242,3 +242,28 @@ test('with AUTH required: sign in with a key, chat, reload still signed in, sign
   assert.equal(own.sessions.length, 0)
   assert.equal(await page.locator('#session-list button').count(), 0, 'bob sees none of alice\'s chats')
 })
+
+test('a long chat shows where the model\'s memory begins, live and after a reload', { skip }, async (t) => {
+  const fake = await startedFake(t)
+  // num_ctx 1024 leaves 768 tokens for the conversation: about five turns of these.
+  const { page, server } = await openPage(t, fake, undefined, { DEFAULT_NUM_CTX: '1024' })
+  const long = (turn: number) => `Turn ${turn}: ${'tell me more about the history of the lighthouse '.repeat(6)}`
+  for (let turn = 1; turn <= 7; turn++) {
+    await sendMessage(page, long(turn))
+    await page.waitForFunction((count) => (globalThis as any).document.querySelectorAll('.message.assistant[data-status="complete"]').length === count, turn)
+  }
+  const divider = page.locator('.context-cut')
+  await divider.waitFor()
+  assert.equal(await divider.innerText(), 'Earlier messages are not sent to the model')
+  const sessionId = await page.evaluate(() => (globalThis as any).location.hash.slice(1))
+  const session = await json(await fetch(`${server.url}/v1/sessions/${sessionId}`))
+  const firstSent = session.context_cut.first_sent_message_id
+  const nextId = async () => page.evaluate(() => (globalThis as any).document.querySelector('.context-cut').nextElementSibling.dataset.id)
+  assert.equal(await nextId(), firstSent, 'right before the first message the model is sent')
+  assert.equal(fake.chatRequests().at(-1)!.body.messages[0].content.startsWith('Turn '), true)
+  await page.reload()
+  await page.locator('.context-cut').waitFor()
+  assert.equal(await nextId(), firstSent, 'the same after a reload')
+  await page.locator('.context-cut').scrollIntoViewIfNeeded()
+  await page.screenshot({ path: `${SCREENSHOTS}/context-cut.png` })
+})

@@ -1,8 +1,8 @@
 // The composer: sending a message and reading its reply, Enter to send, Stop.
 import { api, problemOf, sleep } from './api.ts'
-import { showError, state, ui } from './dom.ts'
+import { showError, state, ui, type ContextCut } from './dom.ts'
 import { beginStreaming, endStreaming } from './conversation.ts'
-import { messageElement, replyView, scrollToEnd } from './render.ts'
+import { messageElement, replyView, scrollToEnd, showContextCut } from './render.ts'
 import { readEvents } from './sse-reader.ts'
 import { loadMoreSessions } from './sidebar.ts'
 
@@ -22,6 +22,7 @@ async function send(text: string): Promise<void> {
     history.replaceState(null, '', `/#${sessionId}`)
   }
   const abort = beginStreaming(sessionId)
+  let dropped = 0
   try {
     const body = JSON.stringify({ message: text, session_id: sessionId, model: ui.model.value || undefined, ...(system ? { system } : {}) })
     let response: Response
@@ -40,11 +41,22 @@ async function send(text: string): Promise<void> {
       showError(problem.retryAfter ? `${problem.problem.detail} (try again in ${problem.retryAfter} s)` : problem.problem.detail)
       return
     }
-    await readEvents(response, replyView(replyItem).onEvent)
+    const view = replyView(replyItem)
+    await readEvents(response, (event) => {
+      if (event.type === 'start') {
+        if (event.user_message_id) userItem.dataset.id = event.user_message_id
+        dropped = event.context?.dropped_messages ?? 0
+      }
+      view.onEvent(event)
+    })
   } catch (error) {
     if (!abort.signal.aborted) showError((error as Error).message)
   } finally {
     endStreaming(abort)
+    // The model no longer sees the start of the chat: the divider moves to where its memory begins.
+    if (dropped > 0 && state.sessionId === sessionId) {
+      await api<{ context_cut: ContextCut | null }>(`/v1/sessions/${sessionId}`).then((session) => showContextCut(session.context_cut), () => {})
+    }
     await loadMoreSessions(true)
     if (state.sessionId === sessionId) {
       ui.title.textContent = state.sessions.find((session) => session.id === sessionId)?.title ?? ui.title.textContent

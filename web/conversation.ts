@@ -1,7 +1,7 @@
 // The open conversation: loading its messages, and following a reply being written.
 import { api, problemOf } from './api.ts'
-import { showError, state, ui, type Message, type Session } from './dom.ts'
-import { messageElement, replyView, scrollToEnd } from './render.ts'
+import { showError, state, ui, type ContextCut, type Message, type Session } from './dom.ts'
+import { messageElement, replyView, scrollToEnd, showContextCut } from './render.ts'
 import { readEvents } from './sse-reader.ts'
 import { renderSessions } from './sidebar.ts'
 
@@ -32,7 +32,7 @@ export async function openSession(id: string | null): Promise<void> {
   history.replaceState(null, '', `/#${id}`)
   renderSessions()
   try {
-    const session = await api<Session>(`/v1/sessions/${id}`)
+    const session = await api<Session & { context_cut: ContextCut | null }>(`/v1/sessions/${id}`)
     ui.title.textContent = session.title
     const messages: Message[] = []
     let cursor: string | null = null
@@ -43,6 +43,7 @@ export async function openSession(id: string | null): Promise<void> {
     } while (cursor)
     if (state.sessionId !== id) return
     ui.messages.replaceChildren(...messages.map(messageElement))
+    showContextCut(session.context_cut)
     scrollToEnd()
     const last = messages.at(-1)
     // A reply still being written (after a reload, or from another tab): follow it.

@@ -1,6 +1,8 @@
 // What every part of the page shares: its elements, the state of the open chat, the error line.
 
 export interface Session { id: string; title: string; updated_at: string; message_count: number }
+/** Where the history the model is sent begins (GET /v1/sessions/{id}). */
+export interface ContextCut { first_sent_message_id: string; summarized: boolean }
 export interface Message { id: string; role: 'system' | 'user' | 'assistant'; content: string; status: string; model?: string }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T

@@ -2,7 +2,7 @@
 // writes can run as script.
 import DOMPurify from 'dompurify'
 import { marked } from 'marked'
-import { showError, ui, type Message } from './dom.ts'
+import { showError, ui, type ContextCut, type Message } from './dom.ts'
 import type { StreamEvent } from './sse-reader.ts'
 
 function renderMarkdown(target: HTMLElement, text: string): void {
@@ -24,6 +24,21 @@ function renderMarkdown(target: HTMLElement, text: string): void {
 }
 
 const STATUS_LABELS: Record<string, string> = { cancelled: 'Stopped', error: 'Failed', interrupted: 'Interrupted', streaming: 'Writing…' }
+
+/**
+ * The divider where the model's memory of the chat begins: before the first message it is still
+ * sent (Long conversations), or none while it is sent everything.
+ */
+export function showContextCut(cut: ContextCut | null): void {
+  ui.messages.querySelector('.context-cut')?.remove()
+  const first = cut && ui.messages.querySelector<HTMLLIElement>(`li.message[data-id="${CSS.escape(cut.first_sent_message_id)}"]`)
+  if (!first) return
+  const divider = document.createElement('li')
+  divider.className = 'context-cut'
+  divider.setAttribute('role', 'separator')
+  divider.textContent = cut.summarized ? 'Earlier messages are summarized for the model' : 'Earlier messages are not sent to the model'
+  first.before(divider)
+}
 
 export function messageElement(message: Pick<Message, 'role' | 'content' | 'status'> & { id?: string }): HTMLLIElement {
   const item = document.createElement('li')

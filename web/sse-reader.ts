@@ -1,6 +1,15 @@
 // Reads a chat's Server-Sent Events from a fetch Response.
 
-export interface StreamEvent { type: string; content?: string; session_id?: string; message_id?: string; done_reason?: string; error?: string }
+export interface StreamEvent {
+  type: string
+  content?: string
+  session_id?: string
+  message_id?: string
+  user_message_id?: string
+  done_reason?: string
+  error?: string
+  context?: { dropped_messages: number }
+}
 
 /** Reads an SSE body, calling `onEvent` for each event. */
 export async function readEvents(response: Response, onEvent: (event: StreamEvent) => void): Promise<void> {
