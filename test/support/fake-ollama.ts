@@ -57,6 +57,11 @@ export interface FakeOllamaOptions {
   tls?: { key: string; cert: string }
   /** Chats generated at once (OLLAMA_NUM_PARALLEL); more wait in a queue, as with Ollama. Unlimited when absent. */
   parallel?: number
+  /**
+   * A KV cache, as one runner slot keeps it: a prompt's tokens after the common prefix with the
+   * previous prompt are evaluated, at this many ms a token, before the first token is sent.
+   */
+  kvMsPerToken?: number
 }
 
 const DEFAULT_MODELS = ['llama3.2:latest', 'qwen3:8b']
@@ -85,8 +90,9 @@ export class FakeOllama {
 
   private readonly scheme: 'http' | 'https'
 
-  constructor({ models = DEFAULT_MODELS, scenario = {}, tls, parallel = Infinity }: FakeOllamaOptions = {}) {
+  constructor({ models = DEFAULT_MODELS, scenario = {}, tls, parallel = Infinity, kvMsPerToken }: FakeOllamaOptions = {}) {
     this.models = models
+    this.kvMsPerToken = kvMsPerToken
     this.parallel = parallel
     this.scenario = scenario
     this.scheme = tls ? 'https' : 'http'
@@ -160,6 +166,10 @@ export class FakeOllama {
 
   /** Messages dropped by its own truncation, per chat that needed it. */
   readonly truncated: number[] = []
+  /** With kvMsPerToken: called with each chat's prompt tokens and those it had to evaluate. */
+  onPromptEvaluated: ((promptTokens: number, evaluated: number) => void) | undefined
+  private readonly kvMsPerToken: number | undefined
+  private previousPrompt: Array<{ role: string; content: string }> = []
 
   chatRequests(): RecordedRequest[] {
     return this.requests.filter((request) => request.path === '/api/chat')
@@ -260,6 +270,12 @@ export class FakeOllama {
       cutShort = true
     }
     const promptTokens = promptTokensOf(messages)
+    if (this.kvMsPerToken !== undefined) {
+      const evaluated = promptTokens - cachedPrefixTokens(this.previousPrompt, messages)
+      this.previousPrompt = messages
+      this.onPromptEvaluated?.(promptTokens, evaluated)
+      await sleep(evaluated * this.kvMsPerToken)
+    }
     const startedAt = process.hrtime.bigint()
     const chunk = (content: string, done: boolean) => ({
       model,
@@ -330,6 +346,23 @@ export function promptTokensOf(messages: Array<{ content: unknown }>): number {
   return messages.reduce((sum, message) => sum + Math.ceil(String(message.content ?? '').length / 4) + FAKE_TOKENS_PER_MESSAGE, 0)
 }
 
+/** The tokens of `next` that a cache holding `previous` already has: whole equal messages, then the equal start of the first that differs. */
+function cachedPrefixTokens(previous: Array<{ role: string; content: string }>, next: Array<{ role: string; content: string }>): number {
+  let tokens = 0
+  for (let index = 0; index < Math.min(previous.length, next.length); index++) {
+    const [before, now] = [previous[index]!, next[index]!]
+    if (before.role === now.role && before.content === now.content) {
+      tokens += promptTokensOf([now])
+      continue
+    }
+    if (before.role !== now.role) break
+    let same = 0
+    while (same < before.content.length && before.content[same] === now.content[same]) same++
+    return tokens + Math.floor(same / 4)
+  }
+  return tokens
+}
+
 /** Ollama fills in the default registry, namespace and tag, and compares names ignoring case. */
 function ollamaName(model: string): string {
   const name = model.toLowerCase().replace(/^registry\.ollama\.ai\//, '').replace(/^library\//, '')
@@ -374,6 +407,8 @@ if (import.meta.main) {
       parallel: { type: 'string' },
       // Prints {"chat": "<last user message>"} for each chat it starts to generate, for the bench to attribute turns to hosts.
       'log-chats': { type: 'boolean', default: false },
+      // A KV cache (FakeOllamaOptions.kvMsPerToken); prints {"prompt": n, "evaluated": n} for each chat.
+      'kv-ms-per-token': { type: 'string' },
     },
   })
   const tokens = Array.from({ length: Number(values.tokens) }, (_, index) => `tok${index} `)
@@ -381,7 +416,9 @@ if (import.meta.main) {
     port: Number(values.port),
     scenario: { tokenDelayMs: Number(values.delay), tokens },
     ...(values.parallel ? { parallel: Number(values.parallel) } : {}),
+    ...(values['kv-ms-per-token'] ? { kvMsPerToken: Number(values['kv-ms-per-token']) } : {}),
   })
+  if (values['kv-ms-per-token']) fake.onPromptEvaluated = (prompt, evaluated) => process.stdout.write(`${JSON.stringify({ prompt, evaluated })}\n`)
   if (values['log-chats']) fake.onChat = (lastUserMessage) => process.stdout.write(`${JSON.stringify({ chat: lastUserMessage })}\n`)
   // The parent process reads the address from this line.
   process.stdout.write(`${JSON.stringify({ url: fake.url })}\n`)
