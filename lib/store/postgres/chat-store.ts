@@ -198,13 +198,13 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
   }
 
   async history(sessionId: string): Promise<History> {
-    const sql = await this.db()
-    // Both queries go out at once (pipelined on the pool).
-    const [rows, cut] = await Promise.all([
-      sql`SELECT id, role, content FROM messages WHERE session_id = ${sessionId} AND content <> '' ORDER BY created_at, seq`,
-      this.contextCut(sessionId),
-    ])
-    return { messages: rows.map((row) => ({ id: row.id as string, role: row.role as Role, content: row.content as string })), cut }
+    // One round trip: the session's cut on every row (and on the one row of a session without messages).
+    const rows = await (await this.db())`
+      SELECT s.context_cut_message_id, s.context_summary, m.id, m.role, m.content
+      FROM sessions s LEFT JOIN messages m ON m.session_id = s.id AND m.content <> ''
+      WHERE s.id = ${sessionId} ORDER BY m.created_at, m.seq`
+    const messages = rows.filter((row) => row.id !== null).map((row) => ({ id: row.id as string, role: row.role as Role, content: row.content as string }))
+    return { messages, cut: toContextCut(rows[0]) }
   }
 
   async contextCut(sessionId: string): Promise<ContextCut | null> {
