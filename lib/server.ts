@@ -37,6 +37,7 @@ import sessionStream from '../functions/session-stream.ts'
 import sessionUpdate from '../functions/session-update.ts'
 import sessionsCreate from '../functions/sessions-create.ts'
 import sessionsList from '../functions/sessions-list.ts'
+import search from '../functions/search.ts'
 import web from '../functions/web.ts'
 import { ConfigError, loadConfig, ollamaHostsOf, readEnvironment, type Config } from './shared/config.ts'
 import { createAppContext, joinDatabase, openStore, VERSION, type AppContext, type AppParts } from './context.ts'
@@ -54,6 +55,7 @@ export const FUNCTIONS: FunctionSpec[] = [
   modelsGet,
   sessionsList,
   sessionsCreate,
+  search,
   sessionGet,
   sessionUpdate,
   sessionDelete,

@@ -267,3 +267,30 @@ test('a long chat shows where the model\'s memory begins, live and after a reloa
   await page.locator('.context-cut').scrollIntoViewIfNeeded()
   await page.screenshot({ path: `${SCREENSHOTS}/context-cut.png` })
 })
+
+test('search from the sidebar: results as you type with the words marked, and a result opens its chat at the message', { skip }, async (t) => {
+  const fake = await startedFake(t)
+  const { page, server } = await openPage(t, fake)
+  const { app } = server
+  const trip = await app.store.createSession({ title: 'Trip plans' })
+  const [, reply] = await app.store.appendMessages(trip.id, 'local', [
+    { role: 'user', content: 'Where should we eat?' },
+    { role: 'assistant', content: 'Try the Café de Flore <img src=x onerror=alert(1)> near the river.' },
+  ])
+  await app.store.createSession({ title: 'Other things' })
+  await page.reload()
+  await page.fill('#search', 'cafe flore')
+  const result = page.locator('#search-results button').first()
+  await result.waitFor()
+  assert.equal(await page.locator('#search-results button').count(), 1)
+  assert.deepEqual(await result.locator('mark').allInnerTexts(), ['Café', 'Flore'])
+  assert.match(await result.innerText(), /<img src=x onerror=alert\(1\)>/, 'shown as text, never parsed')
+  await result.click()
+  const found = page.locator('.message.found')
+  await found.waitFor()
+  assert.equal(await found.getAttribute('data-id'), reply)
+  assert.equal(await page.locator('#chat-title').innerText(), 'Trip plans')
+  await page.screenshot({ path: `${SCREENSHOTS}/search.png` })
+  await page.press('#search', 'Escape')
+  await page.locator('#search-results').waitFor({ state: 'hidden' })
+})

@@ -3,7 +3,8 @@ import { ensureSignedIn, wireSignOut } from './account.ts'
 import { api } from './api.ts'
 import { showError, state, ui, type Session } from './dom.ts'
 import { wireComposer } from './composer.ts'
-import { openSession } from './conversation.ts'
+import { openSession, showMessage } from './conversation.ts'
+import { wireSearch } from './search.ts'
 import { fillSessionList, loadMoreSessions, onSessionChosen } from './sidebar.ts'
 
 async function checkHealth(): Promise<void> {
@@ -35,6 +36,7 @@ async function loadModels(): Promise<void> {
 }
 
 onSessionChosen((id) => void openSession(id))
+wireSearch((sessionId, messageId) => void openSession(sessionId).then(() => messageId && showMessage(messageId)))
 wireComposer()
 ui.newChat.addEventListener('click', () => {
   void openSession(null)

@@ -84,3 +84,11 @@ async function follow(sessionId: string, item: HTMLLIElement): Promise<void> {
     endStreaming(abort)
   }
 }
+
+/** Scrolls to a message of the open chat and marks it for a moment (a search result's). */
+export function showMessage(messageId: string): void {
+  const item = ui.messages.querySelector<HTMLLIElement>(`li.message[data-id="${CSS.escape(messageId)}"]`)
+  if (!item) return
+  item.scrollIntoView({ block: 'center' })
+  item.classList.add('found')
+}

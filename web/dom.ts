@@ -9,6 +9,8 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 export const ui = {
   banner: $<HTMLDivElement>('banner'),
   sessionList: $<HTMLUListElement>('session-list'),
+  search: $<HTMLInputElement>('search'),
+  searchResults: $<HTMLUListElement>('search-results'),
   sessionMore: $<HTMLParagraphElement>('session-more'),
   toggleSidebar: $<HTMLButtonElement>('toggle-sidebar'),
   newChat: $<HTMLButtonElement>('new-chat'),

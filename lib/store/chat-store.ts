@@ -98,6 +98,18 @@ export interface NewSession {
   ownerId?: string
 }
 
+/** A session title or a message that matched a search. */
+export interface SearchHit {
+  sessionId: string
+  sessionTitle: string
+  /** Null for a title match. */
+  messageId: string | null
+  role: Role | null
+  /** The matched text: the message's, or the title. */
+  text: string
+  createdAt: string
+}
+
 /** Sessions and messages, as every store backend keeps them. */
 export interface ChatStore {
   /** Throws when the database cannot answer. */
@@ -151,6 +163,12 @@ export interface ChatStore {
   history(sessionId: string): Promise<History>
   /** The session's cut, for its owner's view of it. */
   contextCut(sessionId: string): Promise<ContextCut | null>
+  /**
+   * `ownerId`'s session titles and messages (every branch, not streaming replies) holding every
+   * word (each a prefix of a word there; lowercase, without accents, letters and digits only),
+   * best matches first (bm25 / ts_rank), then newest: `limit` of them from `offset`.
+   */
+  search(ownerId: string, words: string[], limit: number, offset: number): Promise<SearchHit[]>
   /** Keeps a new cut (and summary) with the session. */
   setContextCut(sessionId: string, cut: ContextCut): Promise<void>
   /** Saves a streaming reply's text so far; false when no streaming reply has that id. */
@@ -179,4 +197,17 @@ export function titleFromMessage(content: string): string {
 export function toContextCut(row: Record<string, unknown> | undefined): ContextCut | null {
   if (!row || (row.context_cut_message_id == null && row.context_summary == null)) return null
   return { messageId: (row.context_cut_message_id as string | null) ?? null, summary: (row.context_summary as string | null) ?? null }
+}
+
+/** A search result row (session_id, title, message_id, role, text, created_at) as a SearchHit. */
+export function toSearchHit(row: Record<string, unknown>): SearchHit {
+  const createdAt = row.created_at instanceof Date ? row.created_at.toISOString() : String(row.created_at)
+  return {
+    sessionId: String(row.session_id),
+    sessionTitle: String(row.title),
+    messageId: (row.message_id as string | null) ?? null,
+    role: (row.role as Role | null) ?? null,
+    text: String(row.text),
+    createdAt,
+  }
 }

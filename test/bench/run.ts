@@ -373,6 +373,19 @@ table(`List endpoints on ${seedSessions * seedMessages} messages in ${seedSessio
 console.log('  baseline: OPTIONS /v1/sessions on the same server (routing and HTTP, no database)')
 summary.lists = { baseline_options: floor, sessions_first_page: firstPage, sessions_deep_page: deepPage, messages_100: messagesPage, messages_50: messagesHalf }
 
+// Search over the same messages: a word in every message with a rare one (one session's title and
+// messages), a word in half the messages with a rare one, and a word in none.
+const sessionNumber = () => Math.floor(Math.random() * seedSessions)
+const searchRare = await timed(() => `${listService.url}/v1/search?q=${encodeURIComponent(`session ${sessionNumber()}`)}`)
+const searchHalf = await timed(() => `${listService.url}/v1/search?q=${encodeURIComponent(`answer question ${Math.floor(Math.random() * 50) * 2}`)}&limit=20`)
+const searchNone = await timed(() => `${listService.url}/v1/search?q=zebra${sessionNumber()}`)
+table(`Search (GET /v1/search) over ${seedSessions * seedMessages} messages (${samples} sequential requests each)`, ['query', 'p50', 'p99', 'baseline p50', 'baseline p99', 'target'], [
+  ['"session N": a common word and a rare one', ms(searchRare.p50), ms(searchRare.p99), ms(floor.p50), ms(floor.p99), 'p99 <= 50 ms'],
+  ['"answer question N": in many messages', ms(searchHalf.p50), ms(searchHalf.p99), ms(floor.p50), ms(floor.p99), 'p99 <= 50 ms'],
+  ['a word in no message', ms(searchNone.p50), ms(searchNone.p99), ms(floor.p50), ms(floor.p99), 'p99 <= 50 ms'],
+])
+summary.search = { rare: searchRare, many: searchHalf, none: searchNone }
+
 // ---------------------------------------------------------------- 6. several Ollama hosts
 
 /** A fake host with one generation slot (OLLAMA_NUM_PARALLEL=1) that says which chats it ran. */
@@ -475,10 +488,12 @@ summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: 
   }
   const cases: Array<[string, () => Promise<unknown>]> = [
     ['/health only (baseline)', () => get(`${inputService.url}/health`, 'GET', inputService.headers)],
-    ['/v1/responses, 1,000 items, 1 MB', () => send('/v1/responses', JSON.stringify({ model: 'llama3.2', input: items }))],
-    ['the same into a new conversation', async () => send('/v1/responses', JSON.stringify({ model: 'llama3.2', input: items, conversation: await newConversation() }))],
+    // truncation auto: the context budget is planned over the whole input, as a long history would be.
+    ['/v1/responses, 1,000 items, 1 MB', () => send('/v1/responses', JSON.stringify({ model: 'llama3.2', input: items, truncation: 'auto' }))],
+    ['the same into a new conversation', async () => send('/v1/responses', JSON.stringify({ model: 'llama3.2', input: items, conversation: await newConversation(), truncation: 'auto' }))],
     ['/v1/chat/completions, 1,000 messages, 1 MB', () => send('/v1/chat/completions', JSON.stringify({ model: 'llama3.2', messages: items }))],
-    ['/v1/chat, one 32,000-character message', () => send('/v1/chat', JSON.stringify({ message: 'y'.repeat(32_000), stream: false }))],
+    // A context that holds it (about 11,000 tokens as first estimated): the default 8192 is too small.
+    ['/v1/chat, one 32,000-character message', () => send('/v1/chat', JSON.stringify({ message: 'y'.repeat(32_000), stream: false, options: { num_ctx: 65_536 } }))],
   ]
   const inputRows: Array<Array<string | number>> = []
   const inputSummary: Record<string, unknown> = {}

@@ -12,6 +12,8 @@ import {
   type History,
   type ContextCut,
   toContextCut,
+  toSearchHit,
+  type SearchHit,
   type Message,
   type MessageCursor,
   type MessageStatus,
@@ -205,6 +207,22 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
       WHERE s.id = ${sessionId} ORDER BY m.created_at, m.seq`
     const messages = rows.filter((row) => row.id !== null).map((row) => ({ id: row.id as string, role: row.role as Role, content: row.content as string }))
     return { messages, cut: toContextCut(rows[0]) }
+  }
+
+  async search(ownerId: string, words: string[], limit: number, offset: number): Promise<SearchHit[]> {
+    // Words are letters and digits only: as prefixes (:*), all of them (&).
+    const query = words.map((word) => `${word}:*`).join(' & ')
+    const rows = await (await this.db())`
+      WITH q AS (SELECT to_tsquery('simple', ${query}) AS query)
+      SELECT session_id, title, message_id, role, text, created_at FROM (
+        SELECT s.id AS session_id, s.title, m.id AS message_id, m.role, m.content AS text, m.created_at, ts_rank(search_vector(m.content), q.query) AS score
+        FROM q, messages m JOIN sessions s ON s.id = m.session_id
+        WHERE search_vector(m.content) @@ q.query AND s.owner_id = ${ownerId} AND m.status <> 'streaming'
+        UNION ALL
+        SELECT s.id, s.title, NULL, NULL, s.title, s.created_at, ts_rank(search_vector(s.title), q.query)
+        FROM q, sessions s WHERE search_vector(s.title) @@ q.query AND s.owner_id = ${ownerId}) hits
+      ORDER BY score DESC, created_at DESC, session_id, message_id NULLS FIRST LIMIT ${limit} OFFSET ${offset}`
+    return rows.map(toSearchHit)
   }
 
   async contextCut(sessionId: string): Promise<ContextCut | null> {

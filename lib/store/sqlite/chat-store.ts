@@ -14,6 +14,8 @@ import {
   type History,
   type ContextCut,
   toContextCut,
+  toSearchHit,
+  type SearchHit,
   type Message,
   type MessageCursor,
   type MessageStatus,
@@ -27,6 +29,7 @@ import {
   type UserTurn,
 } from '../chat-store.ts'
 import { bundledMigrations, migrate, type Migration } from '../migrations.ts'
+import { ReadWorker } from './search-worker.ts'
 
 /** The server that holds the database (migrations/004_server_lock.sql; `renewed_at` is no longer renewed). */
 export interface ServerLockHolder {
@@ -46,9 +49,31 @@ export interface StoreOptions {
  * Everything this service keeps, in one SQLite database. Statements are prepared once; each
  * method is one statement or one short transaction with nothing awaited inside.
  */
+/** How many of the newest matches of a search are ranked (README "Search"). */
+export const SEARCH_WINDOW = 500
+
+/**
+ * The newest SEARCH_WINDOW matches of each kind, ranked (bm25 runs per row it returns): a word in
+ * most messages costs a window, not the whole index.
+ */
+const SEARCH_SQL = `SELECT session_id, title, message_id, role, text, created_at FROM (
+    SELECT * FROM (
+      SELECT s.id AS session_id, s.title, m.id AS message_id, m.role, m.content AS text, m.created_at, bm25(messages_fts) AS score
+      FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid JOIN sessions s ON s.id = m.session_id
+      WHERE messages_fts MATCH ?1 AND s.owner_id = ?2 AND m.status != 'streaming'
+      ORDER BY messages_fts.rowid DESC LIMIT ${SEARCH_WINDOW})
+    UNION ALL
+    SELECT * FROM (
+      SELECT s.id, s.title, NULL, NULL, s.title, s.created_at, bm25(sessions_fts)
+      FROM sessions_fts JOIN sessions s ON s.rowid = sessions_fts.rowid
+      WHERE sessions_fts MATCH ?1 AND s.owner_id = ?2
+      ORDER BY sessions_fts.rowid DESC LIMIT ${SEARCH_WINDOW}))
+  ORDER BY score, created_at DESC, session_id, message_id LIMIT ?3 OFFSET ?4`
+
 export class SqliteChatStore implements ChatStore {
   readonly db: DatabaseSync
   readonly path: string
+  private searchWorker: ReadWorker | undefined
   /** Every statement, prepared once; public so tests can check their query plans. */
   readonly statements
 
@@ -113,6 +138,7 @@ export class SqliteChatStore implements ChatStore {
       history: db.prepare(
         `SELECT id, role, content FROM messages WHERE session_id = ? AND content != '' ORDER BY created_at, rowid`,
       ),
+      search: db.prepare(SEARCH_SQL),
       contextCut: db.prepare('SELECT context_cut_message_id, context_summary FROM sessions WHERE id = ?'),
       setContextCut: db.prepare('UPDATE sessions SET context_cut_message_id = ?, context_summary = ? WHERE id = ?'),
       getMessage: db.prepare(`SELECT ${messageColumns} FROM messages WHERE id = ?`),
@@ -344,6 +370,15 @@ export class SqliteChatStore implements ChatStore {
     return { messages, cut: await this.contextCut(sessionId) }
   }
 
+  async search(ownerId: string, words: string[], limit: number, offset: number): Promise<SearchHit[]> {
+    // Each word quoted (data, never query syntax) and a prefix; FTS5 ANDs them.
+    const match = words.map((word) => `"${word}"*`).join(' ')
+    // A file is searched off the event loop; an in-memory database has no second connection.
+    if (this.path === ':memory:') return this.statements.search.all(match, ownerId, limit, offset).map(toSearchHit)
+    this.searchWorker ??= new ReadWorker(this.path, SEARCH_SQL)
+    return (await this.searchWorker.all(match, ownerId, limit, offset)).map(toSearchHit)
+  }
+
   async contextCut(sessionId: string): Promise<ContextCut | null> {
     return toContextCut(this.statements.contextCut.get(sessionId))
   }
@@ -400,6 +435,7 @@ export class SqliteChatStore implements ChatStore {
   }
 
   async close(): Promise<void> {
+    await this.searchWorker?.close()
     if (this.db.isOpen) this.db.close()
   }
 
