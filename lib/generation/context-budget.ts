@@ -148,6 +148,9 @@ export function planPrompt({ model, history, cut, budget, lowWater, summaryToken
   const system = leading < 0 ? history : history.slice(0, leading)
   const turns = leading < 0 ? [] : history.slice(leading)
   const estimate = (messages: BudgetMessage[]) => estimator.estimate(model, messages)
+  // Each message is estimated once; fromIndex[i] is what turns i.. cost together.
+  const fromIndex = new Array<number>(turns.length + 1).fill(0)
+  for (let index = turns.length - 1; index >= 0; index--) fromIndex[index] = fromIndex[index + 1]! + estimate([turns[index]!])
   const systemTokens = estimate(system)
   let start = cut?.messageId ? turns.findIndex((message) => message.id === cut.messageId) : 0
   // The cut message is gone (deleted): from the turn that followed it is no longer known, so from the start.
@@ -155,10 +158,10 @@ export function planPrompt({ model, history, cut, budget, lowWater, summaryToken
   const summaryOf = (keep: ContextCut | null): BudgetMessage[] => (keep?.summary ? [{ id: null, role: 'system', content: keep.summary }] : [])
   const lastTurn = turns.findLastIndex((message) => message.role === 'user')
   const newest = Math.max(0, lastTurn)
-  const alone = systemTokens + estimate(turns.slice(newest))
+  const alone = systemTokens + fromIndex[newest]!
   if (alone > budget) throw contextOverflow(alone, budget)
 
-  const kept = systemTokens + estimate(summaryOf(cut)) + estimate(turns.slice(start))
+  const kept = systemTokens + estimate(summaryOf(cut)) + fromIndex[start]!
   if (kept <= budget) {
     return plan(system, summaryOf(cut), turns, start, cut ?? { messageId: null, summary: null }, false, [], kept, budget)
   }
@@ -167,14 +170,13 @@ export function planPrompt({ model, history, cut, budget, lowWater, summaryToken
   const withSummary = summaryTokens > 0 ? summaryTokens + TOKENS_PER_MESSAGE : estimate(summaryOf(cut))
   let next = newest
   for (let index = start + 1; index < newest; index++) {
-    if (turns[index]!.role !== 'user') continue
-    if (systemTokens + withSummary + estimate(turns.slice(index)) <= target) {
+    if (turns[index]!.role === 'user' && systemTokens + withSummary + fromIndex[index]! <= target) {
       next = index
       break
     }
   }
   const newCut: ContextCut = { messageId: turns[next]!.id, summary: cut?.summary ?? null }
-  const estimated = systemTokens + estimate(summaryOf(newCut)) + estimate(turns.slice(next))
+  const estimated = systemTokens + estimate(summaryOf(newCut)) + fromIndex[next]!
   return plan(system, summaryOf(newCut), turns, next, newCut, true, turns.slice(start, next), estimated, budget)
 }
 
