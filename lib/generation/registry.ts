@@ -57,7 +57,7 @@ export class GenerationRegistry {
       throw this.userLimitReached()
     }
     const { sharedSlots } = this
-    reservation.onFreed(() => void sharedSlots.release(slotId))
+    reservation.onFreed(() => void sharedSlots.release(slotId, userId))
     return reservation
   }
 

@@ -34,7 +34,8 @@ export interface ClusterMember {
 export interface SharedSlots {
   /** Takes a slot for `userId` when it holds fewer than `max`; false when it holds `max` already. */
   acquire(slotId: string, userId: string, max: number): Promise<boolean>
-  release(slotId: string): Promise<void>
+  /** Gives `userId`'s slot back; an acquire for that user on this instance waits for it. */
+  release(slotId: string, userId: string): Promise<void>
 }
 
 /** A token bucket's state after one take, for TokenBuckets' answer. */

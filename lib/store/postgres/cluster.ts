@@ -44,6 +44,8 @@ export class PostgresCluster implements Cluster {
   private heartbeat: NodeJS.Timeout | undefined
   private beating: Promise<void> | undefined
   private unlisten: Array<() => Promise<void>> = []
+  /** Slots this instance is giving back, by user: a slot freed here is free for this user's next chat here. */
+  private readonly releasing = new Map<string, Set<Promise<void>>>()
 
   constructor(sql: Sql, ready: Promise<unknown>, instanceId: string, leaseMs: number) {
     this.sql = sql
@@ -52,6 +54,8 @@ export class PostgresCluster implements Cluster {
     this.leaseMs = leaseMs
     this.slots = {
       acquire: async (slotId, userId, max) => {
+        const freeing = this.releasing.get(userId)
+        if (freeing) await Promise.all(freeing)
         const [row] = await (await this.db())`
           WITH counted AS (
             INSERT INTO chat_slot_counts AS c (user_id, running) VALUES (${userId}, 1)
@@ -61,10 +65,18 @@ export class PostgresCluster implements Cluster {
           RETURNING id`
         return row !== undefined
       },
-      release: (slotId) =>
-        this.track(this.db().then((sql) => sql`
+      release: (slotId, userId) => {
+        const released = this.track(this.db().then((sql) => sql`
           WITH freed AS (DELETE FROM chat_slots WHERE id = ${slotId} RETURNING user_id)
-          UPDATE chat_slot_counts c SET running = c.running - 1 FROM freed WHERE c.user_id = freed.user_id`)),
+          UPDATE chat_slot_counts c SET running = c.running - 1 FROM freed WHERE c.user_id = freed.user_id`))
+        const freeing = this.releasing.get(userId) ?? new Set()
+        this.releasing.set(userId, freeing.add(released))
+        void released.finally(() => {
+          freeing.delete(released)
+          if (freeing.size === 0 && this.releasing.get(userId) === freeing) this.releasing.delete(userId)
+        })
+        return released
+      },
     }
     this.buckets = {
       take: async (key, capacity, windowMs): Promise<BucketTake> => {
