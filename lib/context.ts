@@ -82,6 +82,7 @@ export async function openStore(config: Config): Promise<Store> {
 export function joinDatabase(app: AppContext): Promise<{ release(): Promise<void> }> {
   return app.database.join({
     log: app.log,
+    busySessions: () => app.generations.busySessions(),
     cancel(target) {
       if (target.kind === 'reply') {
         void app.generations.cancel(target.sessionId)

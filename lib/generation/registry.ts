@@ -98,6 +98,11 @@ export class GenerationRegistry {
     return this.slots.get(sessionId)?.generation
   }
 
+  /** The sessions with a chat being set up or running. */
+  busySessions(): string[] {
+    return [...this.slots.keys()]
+  }
+
   /** Whether a chat is being set up or running in the session. */
   isBusy(sessionId: string): boolean {
     return this.slots.has(sessionId)

@@ -27,6 +27,8 @@ export type CancelTarget = { kind: 'reply'; sessionId: string } | { kind: 'respo
 /** What the app gives the cluster when it joins: how to stop what runs here. */
 export interface ClusterMember {
   cancel(target: CancelTarget): void
+  /** The sessions with a chat set up or running here (their streaming rows are this instance's to keep). */
+  busySessions(): string[]
   log: Logger
 }
 

@@ -20,6 +20,8 @@ const LAST_BATCH_GRACE_MS = 2000
 const KEEP_ENDED_STREAMS = '1 minute'
 /** Frames of a stream that never wrote its last frame (its owner died) go after this long. */
 const KEEP_ABANDONED_STREAMS = '1 hour'
+/** A streaming row begun after the list of busy sessions was taken is not a stray: only older ones are. */
+const STRAY_AFTER = '1 minute'
 const INTERRUPTED_RESPONSE_ERROR = { code: 'server_error', message: 'The server running the response stopped before it was finished.' }
 
 const encoder = new TextEncoder()
@@ -146,6 +148,7 @@ export class PostgresCluster implements Cluster {
     try {
       await this.renewLease(false)
       await this.sweep()
+      await this.releaseStrays()
       await this.pendingCancels()
     } catch (error) {
       this.member?.log.warn('instance heartbeat failed', { error })
@@ -195,6 +198,25 @@ export class PostgresCluster implements Cluster {
     if (swept!.replies + swept!.responses > 0) {
       this.member?.log.warn('replies of an instance that stopped renewing its lease are now interrupted', { replies: swept!.replies, responses: swept!.responses })
     }
+  }
+
+  /**
+   * This instance's streaming rows of sessions where nothing runs here any more (a reply whose
+   * final write failed) are closed as interrupted: otherwise their session would refuse every
+   * chat (one streaming reply per session) for as long as this instance lives.
+   */
+  private async releaseStrays(): Promise<void> {
+    const busy = this.member?.busySessions() ?? []
+    const sql = await this.db()
+    const strays = await sql`
+      UPDATE messages SET status = 'interrupted'
+      WHERE status = 'streaming' AND owner_instance = ${this.instanceId} AND NOT (session_id = ANY(${busy}::text[]))
+        AND created_at < now() - ${STRAY_AFTER}::interval
+      RETURNING id`
+    if (strays.length === 0) return
+    this.member?.log.warn('streaming replies nothing runs here any more are now interrupted', { count: strays.length })
+    for (const { id } of strays) this.wake(id as string)
+    await sql`SELECT pg_notify(${EVENTS_CHANNEL}, id) FROM unnest(${strays.map((row) => row.id as string)}::text[]) AS id`
   }
 
   /** Cancels asked elsewhere for what runs here, whose NOTIFY this instance may have missed. */
