@@ -1,12 +1,12 @@
 /**
  * A throwaway PostgreSQL cluster for tests: Debian's `initdb` and `pg_ctl` (run as the
  * `postgres` user when the tests run as root, as CI does), on a free loopback port, its socket
- * in a temporary folder, fsync off. One cluster per test process, stopped when the process
+ * in a temporary folder, fsync off. One cluster per test process, stopped and removed when the process
  * exits; each test gets a database of its own. When PostgreSQL is missing the tests fail, naming
  * what to install: they never skip.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -47,14 +47,49 @@ export function postgresCluster(): Promise<PostgresCluster> {
   return started
 }
 
+const FOLDER_PREFIX = 'chat-ollama-pg-'
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * The clusters of test processes that were killed before they could stop theirs (SIGKILL, a
+ * timeout): stopped and removed, or they fill the disk run after run.
+ */
+function sweepAbandoned(run: (program: string, args: string[]) => unknown): void {
+  for (const name of readdirSync(tmpdir()).filter((entry) => entry.startsWith(FOLDER_PREFIX))) {
+    const folder = join(tmpdir(), name)
+    let owner = 0
+    try {
+      owner = Number(readFileSync(join(folder, 'owner'), 'utf8'))
+    } catch {
+      // No owner written: abandoned, unless it is being made this very moment.
+      if (Date.now() - statSync(folder).mtimeMs < 60_000) continue
+    }
+    if (owner && isAlive(owner)) continue
+    try {
+      run('pg_ctl', ['-D', join(folder, 'data'), '-m', 'immediate', 'stop'])
+    } catch {}
+    rmSync(folder, { recursive: true, force: true })
+  }
+}
+
 async function startCluster(): Promise<PostgresCluster> {
   const bin = serverBinaries()
-  const folder = mkdtempSync(join(tmpdir(), 'chat-ollama-pg-'))
-  const data = join(folder, 'data')
   // PostgreSQL refuses to run as root: as root, the cluster belongs to the postgres user.
   const asRoot = process.getuid?.() === 0
   const run = (program: string, args: string[]) =>
     execFileSync(asRoot ? 'runuser' : join(bin, program), asRoot ? ['-u', 'postgres', '--', join(bin, program), ...args] : args, { stdio: 'pipe' })
+  sweepAbandoned(run)
+  const folder = mkdtempSync(join(tmpdir(), FOLDER_PREFIX))
+  writeFileSync(join(folder, 'owner'), String(process.pid))
+  const data = join(folder, 'data')
   if (asRoot) execFileSync('chown', ['postgres:postgres', folder])
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync'])
   const port = await freePort()
@@ -64,6 +99,7 @@ async function startCluster(): Promise<PostgresCluster> {
     try {
       run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop'])
     } catch {}
+    rmSync(folder, { recursive: true, force: true })
   })
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`
   let count = 0
