@@ -92,14 +92,9 @@ export class ReplyEventLog implements EventSource {
 
   private push(json: string): void {
     const id = ++this.count
-    let frame: Uint8Array
-    if (this.publisher) {
-      const text = eventText(`${this.replyId}:${id}`, json)
-      this.publisher.push(id, text)
-      frame = encoder.encode(text)
-    } else {
-      frame = encodeEvent(`${this.replyId}:${id}`, json)
-    }
+    const text = eventText(`${this.replyId}:${id}`, json)
+    this.publisher?.push(id, text)
+    const frame = encoder.encode(text)
     this.textEnd.push(this.sentText.length)
     if (id === 1) {
       this.startFrame = frame
