@@ -246,17 +246,21 @@ test('SIGTERM mid-reply: the instance stops taking chats, finishes the reply, ex
 
 test('a streaming row its live owner no longer runs (its final write failed) is closed by that owner, so the session takes chats again', async () => {
   const [a] = shared.servers
-  const session = await shared.store.chats.createSession({ ownerId: (await shared.store.access.listUsers()).find((user) => user.name === 'ann')!.id })
+  // A user of its own: the chat slots other tests' users give back, on other instances, after
+  // their replies' last event, cannot be counted here.
+  const cy = await shared.store.access.addUser('cy', 'user')
+  const headers = { authorization: `Bearer ${(await shared.store.access.createKey('cy')).key}` }
+  const session = await shared.store.chats.createSession({ ownerId: cy.id })
   // What a failed final write leaves: a reply of instance a's, still streaming, that a no longer runs.
   await shared.sql`
     INSERT INTO messages (id, session_id, role, content, model, status, created_at, owner_instance)
     VALUES (${crypto.randomUUID()}, ${session.id}, 'assistant', 'half a reply', 'llama3.2', 'streaming', now() - interval '2 minutes', 'a')`
-  assert.equal((await post(a!.url, '/v1/chat', { message: 'blocked?', session_id: session.id }, shared.ann)).status, 409)
+  assert.equal((await post(a!.url, '/v1/chat', { message: 'blocked?', session_id: session.id }, headers)).status, 409)
   await within(10_000, 'the stray row to be closed', (async () => {
     while ((await shared.sql`SELECT status FROM messages WHERE session_id = ${session.id}`)[0]!.status === 'streaming') await new Promise((resolve) => setTimeout(resolve, 20))
   })())
   const [row] = await shared.sql`SELECT status, content FROM messages WHERE session_id = ${session.id}`
   assert.deepEqual({ ...row }, { status: 'interrupted', content: 'half a reply' })
-  const { events } = await readSse(await post(a!.url, '/v1/chat', { message: 'free again', session_id: session.id }, shared.ann))
+  const { events } = await readSse(await post(a!.url, '/v1/chat', { message: 'free again', session_id: session.id }, headers))
   assert.equal(events.at(-1)!.data.type, 'done')
 })
