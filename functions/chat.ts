@@ -1,25 +1,20 @@
 import { randomUUID } from 'node:crypto'
 import { limitedUserOf } from '../lib/access/control.ts'
 import { readJsonBody } from '../lib/http/body.ts'
-import { chatBodySchema, ollamaOptions, type ChatBody } from '../lib/http/chat-input.ts'
+import { chatBodySchema, type ChatBody } from '../lib/http/chat-input.ts'
 import type { Config } from '../lib/shared/config.ts'
-import type { AppContext } from '../lib/context.ts'
-import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings } from '../lib/generation/generation.ts'
-import type { Reservation } from '../lib/generation/registry.ts'
-import type { HostLease } from '../lib/ollama/pool.ts'
+import { answerTurn } from '../lib/generation/chat-turn.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { HttpProblem, noSuchSession, shuttingDown } from '../lib/shared/problem.ts'
-import { followEvents } from '../lib/shared/sse.ts'
+import { HttpProblem, noSuchSession } from '../lib/shared/problem.ts'
 import { parseInput } from '../lib/http/validate.ts'
-import { budgetOf, contextReport, isContextLengthError, planPrompt, withSummary, type BudgetMessage, type PromptPlan } from '../lib/generation/context-budget.ts'
-import { summarize, SUMMARY_SHARE } from '../lib/generation/summary.ts'
 
 const schemas = new WeakMap<Config, ReturnType<typeof chatBodySchema>>()
 
 /**
- * POST /v1/chat: stores the user's message, then relays Ollama's reply as SSE (or as one JSON
- * answer with `stream: false`) while storing it. The reply belongs to the server: a client that
- * goes away does not stop it.
+ * POST /v1/chat: stores the user's message (after the session's active leaf, or with `edit_of`
+ * beside the message it edits), then relays Ollama's reply as SSE (or as one JSON answer with
+ * `stream: false`) while storing it. The reply belongs to the server: a client that goes away
+ * does not stop it.
  */
 export default defineFunction({
   name: 'chat',
@@ -35,129 +30,18 @@ export default defineFunction({
     // Someone else's session is answered as a missing one would be if it could not be created.
     const owner = body.session_id === undefined ? undefined : await app.store.sessionOwner(body.session_id)
     if (owner !== undefined && owner !== principal.userId) throw noSuchSession(body.session_id!)
+    // An edit: the new message goes beside the one it replaces, after the same parent.
+    let parentId: string | null | undefined
+    if (body.edit_of !== undefined) {
+      if (body.session_id === undefined) throw new HttpProblem(400, 'validation', 'edit_of needs the session_id of the message it edits.')
+      if (owner === undefined) throw noSuchSession(body.session_id)
+      const edited = await app.store.getSessionMessage(body.session_id, body.edit_of)
+      if (edited?.role !== 'user') throw new HttpProblem(404, 'not_found', `No user message has the id ${body.edit_of} in session ${body.session_id}.`)
+      parentId = edited.parent_id
+    }
     // Counted from here on: a shutdown waits for this chat, wherever it is.
     const reservation = await app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))
-    let generation: Generation
-    try {
-      // Refused before anything is stored; Ollama's own 404 later (a model removed meanwhile) is still handled.
-      if ((await app.ollama.hasModel(body.model)) === false) {
-        throw new HttpProblem(404, 'model_not_found', `model '${body.model}' not found`)
-      }
-      generation = await startGeneration(app, reservation, body, principal.userId, acceptedAt)
-    } catch (error) {
-      reservation.release()
-      throw error
-    }
-
-    if (body.stream) return followEvents(generation, null, config.sseHeartbeatMs)
-    return jsonAnswer(reservation.sessionId, body.model, await generation.outcome, generation.context)
+    const turn = { model: body.model, options: body.options, stream: body.stream, message: body.message, system: body.system, parentId }
+    return answerTurn(app, reservation, turn, principal.userId, acceptedAt)
   },
 })
-
-/**
- * Plans the prompt (refusing, before anything is stored, a message that cannot fit), stores the
- * turn, then asks Ollama. Resolves once Ollama answered (or the set-up was cancelled); rejects
- * with a problem when Ollama refused, leaving the user message stored.
- */
-async function startGeneration(app: AppContext, reservation: Reservation, body: ChatBody, ownerId: string, acceptedAt: number): Promise<Generation> {
-  const { config, store } = app
-  const sessionId = reservation.sessionId
-  const numCtx = body.options.num_ctx ?? config.defaultNumCtx
-  const budget = budgetOf(numCtx, body.options.max_tokens, config)
-  const earlier = await store.history(sessionId)
-  // The turn as it will be stored: the session's system prompt when it has none yet, then the message.
-  const system: BudgetMessage[] = body.system && !earlier.messages.some((message) => message.role === 'system') ? [{ id: null, role: 'system', content: body.system }] : []
-  const newMessage: BudgetMessage = { id: null, role: 'user', content: body.message }
-  const planFor = (planBudget: number) => planPrompt({
-    model: body.model,
-    history: [...system, ...earlier.messages, newMessage],
-    cut: earlier.cut,
-    budget: planBudget,
-    lowWater: config.contextLowWater,
-    summaryTokens: config.contextSummary ? Math.floor(budget * SUMMARY_SHARE) : 0,
-    estimator: app.tokens,
-  })
-  let plan = planFor(budget)
-
-  // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
-  const turn = await store.beginTurn({ sessionId, ownerId, content: body.message, system: body.system, model: body.model })
-  newMessage.id = turn.userMessageId
-  let lease: HostLease | null
-  try {
-    // A conversation this turn began has no host yet.
-    const pinned = turn.newSession ? null : await store.sessionHost(sessionId)
-    const start = async () => {
-      if (plan.changed) plan = await keepCut(app, sessionId, body.model, numCtx, plan, newMessage, reservation.signal)
-      const messages = plan.messages.map(({ role, content }) => ({ role, content }))
-      return app.ollama.startChat({ model: body.model, messages, options: ollamaOptions(body.options, config.defaultNumCtx), truncate: false }, reservation.signal, pinned)
-    }
-    try {
-      lease = await start()
-    } catch (error) {
-      // The estimate was short for this model: count higher, cut deeper, and try once more.
-      if (!isContextLengthError(error)) throw error
-      app.tokens.underestimated(body.model)
-      plan = planFor(Math.floor(plan.estimatedTokens * config.contextLowWater))
-      lease = await start()
-    }
-  } catch (error) {
-    if (!reservation.abortReason) {
-      // The reply never started: the user message stays, the empty reply goes.
-      await store.discardReply(turn.reply.id)
-      throw error
-    }
-    // Cancelled, or the server's grace ran out, while Ollama had not answered: stored as such.
-    lease = null
-  }
-  const context = contextReport(plan)
-  const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null, context }
-  const settings: GenerationSettings = {
-    store,
-    cluster: app.database.cluster,
-    log: app.log,
-    metrics: app.metrics,
-    checkpointIntervalMs: config.checkpointIntervalMs,
-    chatTimeoutMs: config.chatTimeoutMs,
-  }
-  if (!lease) return reservation.beginAborted(details, settings)
-  const generation = reservation.begin(lease.stream, details, settings)
-  // The host counts this chat as outstanding until its reply has ended.
-  void generation.outcome.finally(lease.release)
-  // What Ollama counted for this prompt corrects the next estimates.
-  const sent = plan.messages
-  void generation.outcome.then((outcome) => outcome.promptTokens && app.tokens.observe(body.model, sent, outcome.promptTokens))
-  return generation
-}
-
-/**
- * Stores a new cut with the session, summarized first when CONTEXT_SUMMARY is on (a failed
- * summary falls back to the plain cut); the plan then sends that summary.
- */
-async function keepCut(app: AppContext, sessionId: string, model: string, numCtx: number, plan: PromptPlan, newMessage: BudgetMessage, signal: AbortSignal): Promise<PromptPlan> {
-  // A cut at the new message itself was planned before it had an id.
-  const cut = { ...plan.cut, messageId: plan.cut.messageId ?? newMessage.id }
-  if (app.config.contextSummary) {
-    const summary = await summarize(app.ollama, app.log, { model, numCtx, budget: plan.budgetTokens, previous: plan.cut.summary, dropped: plan.newlyDropped, signal })
-    if (summary) cut.summary = summary
-  }
-  await app.store.setContextCut(sessionId, cut)
-  return withSummary({ ...plan, cut }, app.tokens, model)
-}
-
-function jsonAnswer(sessionId: string, model: string, outcome: GenerationOutcome, context: Record<string, unknown>): Response {
-  if (outcome.status === 'error') throw new HttpProblem(502, 'ollama', outcome.error ?? 'Ollama failed during the reply.')
-  if (outcome.status === 'interrupted') {
-    throw shuttingDown(outcome.error ?? undefined)
-  }
-  return Response.json({
-    id: outcome.messageId,
-    session_id: sessionId,
-    content: outcome.content,
-    model,
-    created_at: outcome.createdAt,
-    tokens_used: outcome.tokensUsed,
-    prompt_tokens: outcome.promptTokens,
-    done_reason: outcome.doneReason,
-    context,
-  })
-}

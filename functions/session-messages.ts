@@ -4,9 +4,16 @@ import { defineFunction } from '../lib/handler.ts'
 import { noSuchSession } from '../lib/shared/problem.ts'
 import { parseInput, queryInteger, queryOf, sessionIdFrom } from '../lib/http/validate.ts'
 
-const Query = v.object({ limit: queryInteger(1, 500, 100), cursor: v.optional(v.string('must be a single value')) })
+const Query = v.object({
+  limit: queryInteger(1, 500, 100),
+  cursor: v.optional(v.string('must be a single value')),
+  branch: v.optional(v.picklist(['active', 'all'], 'must be active or all'), 'active'),
+})
 
-/** GET /v1/sessions/{id}/messages: the conversation, oldest first, a page at a time. */
+/**
+ * GET /v1/sessions/{id}/messages: the conversation's active path (`?branch=all`: every branch's
+ * messages), oldest first, a page at a time; each message with its parent and its siblings.
+ */
 export default defineFunction({
   name: 'session-messages',
   method: 'GET',
@@ -15,8 +22,11 @@ export default defineFunction({
     const id = sessionIdFrom(params)
     const query = parseInput(Query, queryOf(url), 'query')
     const after = decodeCursor(query.cursor, MESSAGE_CURSOR)
-    if (!await app.store.getSession(id, principal.userId)) throw noSuchSession(id)
-    const page = await app.store.listMessages(id, query.limit, after)
-    return Response.json({ session_id: id, messages: page.items, next_cursor: page.next && encodeCursor(page.next) })
+    const session = await app.store.getSession(id, principal.userId)
+    if (!session) throw noSuchSession(id)
+    const page = await app.store.listMessages(id, query.limit, after, 'asc', query.branch)
+    const children = await app.store.childrenOf(id, [...new Set(page.items.map((message) => message.parent_id))])
+    const messages = page.items.map((message) => ({ ...message, sibling_ids: children.get(message.parent_id) ?? [message.id] }))
+    return Response.json({ session_id: id, current_message_id: session.current_message_id, messages, next_cursor: page.next && encodeCursor(page.next) })
   },
 })

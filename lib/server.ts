@@ -30,6 +30,8 @@ import openaiResponsesDelete from '../functions/openai-responses-delete.ts'
 import openaiResponsesGet from '../functions/openai-responses-get.ts'
 import openaiResponsesInputItems from '../functions/openai-responses-input-items.ts'
 import sessionCancel from '../functions/session-cancel.ts'
+import sessionCurrent from '../functions/session-current.ts'
+import sessionRegenerate from '../functions/session-regenerate.ts'
 import sessionDelete from '../functions/session-delete.ts'
 import sessionGet from '../functions/session-get.ts'
 import sessionMessages from '../functions/session-messages.ts'
@@ -62,6 +64,8 @@ export const FUNCTIONS: FunctionSpec[] = [
   sessionMessages,
   sessionStream,
   sessionCancel,
+  sessionRegenerate,
+  sessionCurrent,
   authLogin,
   authLogout,
   authMe,

@@ -72,7 +72,7 @@ test('send a message and see the reply stream in; Shift+Enter adds a line; scree
   assert.equal(await page.isDisabled('#send'), true, 'the composer is disabled while a reply streams')
   fake.release(3)
   await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
-  assert.equal(await page.locator('.message.user').last().innerText(), 'first line\nsecond line')
+  assert.equal(await page.locator('.message.user .body').last().innerText(), 'first line\nsecond line')
   assert.equal(await lastReply(page).locator('strong').innerText(), 'bold')
   assert.equal((await lastReply(page).locator('pre code').innerText()).trim(), 'console.log(1)')
   assert.equal(await lastReply(page).locator('pre button.copy').count(), 1)
@@ -150,8 +150,9 @@ test('a reply holding HTML and a javascript: link runs nothing', { skip }, async
   await page.waitForTimeout(200)
   assert.equal(await page.evaluate(() => (globalThis as { __xss?: number }).__xss), undefined)
   assert.equal(await lastReply(page).locator('script, [onerror], [onload]').count(), 0)
-  // A reply cannot dress up as the page: no form or control a user could type a key into.
-  assert.equal(await lastReply(page).locator('form, input, textarea, select, button:not(.copy)').count(), 0)
+  // A reply cannot dress up as the page: no form or control a user could type a key into (the
+  // message's own buttons sit outside its rendered text).
+  assert.equal(await lastReply(page).locator('.body').locator('form, input, textarea, select, button:not(.copy)').count(), 0)
   assert.match(await page.locator('.message.user').last().innerText(), /<img src=y/)
 })
 
@@ -293,4 +294,46 @@ test('search from the sidebar: results as you type with the words marked, and a 
   await page.screenshot({ path: `${SCREENSHOTS}/search.png` })
   await page.press('#search', 'Escape')
   await page.locator('#search-results').waitFor({ state: 'hidden' })
+})
+
+test('branches on the page: regenerate a reply, switch versions with ‹ 1/2 ›, edit a question; the choice survives a reload; copy a message', { skip }, async (t) => {
+  const fake = await startedFake(t)
+  const { page } = await openPage(t, fake)
+  const versionOf = (selector: string) => page.waitForFunction(
+    ([css, text]) => (globalThis as any).document.querySelector(css)?.textContent === text,
+    selector.split('|') as [string, string],
+  )
+  await sendMessage(page, 'Q1')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
+  assert.equal(await page.locator('.siblings').count(), 0, 'no switcher while there is one version')
+
+  fake.scenario = { tokens: ['Second ', 'try'] }
+  await lastReply(page).locator('button[data-action=regenerate]').click()
+  await versionOf('.message.assistant .siblings|2/2')
+  assert.equal(await lastReply(page).locator('.body').innerText(), 'Second try')
+  assert.deepEqual(fake.chatRequests().at(-1)!.body.messages.map((message: any) => message.content), ['Q1'])
+
+  await lastReply(page).getByRole('button', { name: 'Previous version' }).click()
+  await versionOf('.message.assistant .siblings|1/2')
+  assert.equal(await lastReply(page).locator('.body').innerText(), 'You said: Q1')
+  await page.reload()
+  await page.waitForSelector('#input:not([disabled])')
+  await versionOf('.message.assistant .siblings|1/2')
+  assert.equal(await lastReply(page).locator('.body').innerText(), 'You said: Q1', 'the version chosen is the one shown after a reload')
+
+  fake.scenario = {}
+  await page.locator('.message.user').last().locator('button[data-action=edit]').click()
+  assert.equal(await page.inputValue('.message.user form.edit textarea'), 'Q1')
+  await page.fill('.message.user form.edit textarea', 'Q1, edited')
+  await page.click('.message.user form.edit button[type=submit]')
+  await versionOf('.message.user .siblings|2/2')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
+  assert.equal(await lastReply(page).locator('.body').innerText(), 'You said: Q1, edited')
+  assert.equal(await page.locator('.message.assistant .siblings').count(), 0, 'the edited question has one reply so far')
+  assert.deepEqual(fake.chatRequests().at(-1)!.body.messages.map((message: any) => message.content), ['Q1, edited'])
+
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'])
+  await lastReply(page).locator('button[data-action=copy]').click()
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant button[data-action=copy]')?.textContent === 'Copied')
+  assert.equal(await page.evaluate(() => (globalThis as any).navigator.clipboard.readText()), 'You said: Q1, edited')
 })

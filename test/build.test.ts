@@ -39,6 +39,8 @@ const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; statu
   'session-messages': { request: ['GET', `/v1/sessions/${ABSENT}/messages`], status: 404, check: problemOf('not_found') },
   'session-stream': { request: ['GET', `/v1/sessions/${ABSENT}/stream`], status: 404, check: problemOf('not_found') },
   'session-cancel': { request: ['POST', `/v1/sessions/${ABSENT}/cancel`], status: 404, check: problemOf('not_found') },
+  'session-regenerate': { request: ['POST', `/v1/sessions/${ABSENT}/messages/${ABSENT}/regenerate`], status: 404, check: problemOf('not_found') },
+  'session-current': { request: ['PUT', `/v1/sessions/${ABSENT}/current`, { message_id: ABSENT }], status: 404, check: problemOf('not_found') },
   search: { request: ['GET', '/v1/search?q=caf%C3%A9'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { results: [], next_cursor: null })) },
   'auth-login': { request: ['POST', '/v1/auth/login', { api_key: 'cko_not-a-key' }], status: 401, check: problemOf('unauthorized') },
   'auth-logout': { request: ['POST', '/v1/auth/logout'], status: 204, check: (_type, body) => assert.equal(body, '') },

@@ -9,6 +9,7 @@ import { test, type TestContext } from 'node:test'
 import postgres from 'postgres'
 import { bundledMigrations, checksum, MigrationError, type Migration } from '../lib/store/migrations.ts'
 import { migratePostgres } from '../lib/store/postgres/migrate.ts'
+import { PostgresStore } from '../lib/store/postgres/store.ts'
 import { postgresCluster } from './support/postgres.ts'
 
 async function freshDatabase(t: TestContext) {
@@ -70,4 +71,22 @@ test('the schema keeps SQLite\'s rules: counts and times follow messages, the au
   }
   await sql`INSERT INTO users (id, name, role, created_at) VALUES ('u1', 'Alice', 'user', now())`
   await assert.rejects(sql`INSERT INTO users (id, name, role, created_at) VALUES ('u2', 'alice', 'user', now())`, /duplicate key/)
+})
+
+test('conversations stored before branches (migration 005) become one branch each: every message follows the one before it, the last is the active leaf', async (t) => {
+  const { url, sql } = await freshDatabase(t)
+  await migratePostgres(sql, bundledMigrations('postgres').filter((migration) => migration.version < 5))
+  await sql`INSERT INTO sessions (id, title, created_at, updated_at) VALUES ('s1', 'One', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'), ('s2', 'Two', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`
+  await sql`INSERT INTO messages (id, session_id, role, content, created_at) VALUES
+    ('a', 's1', 'system', 'Be brief.', '2026-01-02T00:00:00.000Z'), ('b', 's1', 'user', 'hi', '2026-01-02T00:00:00.000Z'),
+    ('x', 's2', 'user', 'other', '2026-01-02T00:00:01.000Z'),
+    ('c', 's1', 'assistant', 'hello', '2026-01-02T00:00:00.000Z'), ('d', 's1', 'user', 'more', '2026-01-03T00:00:00.000Z')`
+  const store = new PostgresStore(url, { maxConnections: 2 })
+  t.after(() => store.close())
+  await store.ready
+  const page = await store.chats.listMessages('s1', 10, null)
+  assert.deepEqual(page.items.map((message) => [message.id, message.parent_id]), [['a', null], ['b', 'a'], ['c', 'b'], ['d', 'c']])
+  assert.equal((await store.chats.getSession('s1', 'local'))!.current_message_id, 'd')
+  assert.equal((await store.chats.getSession('s2', 'local'))!.current_message_id, 'x')
+  assert.deepEqual((await store.chats.history('s1')).messages.map((message) => message.content), ['Be brief.', 'hi', 'hello', 'more'])
 })

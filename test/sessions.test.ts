@@ -20,7 +20,7 @@ test('create: 201 with the session and its Location; title and system prompt opt
   const plain = await sessionsCreate.fetch(toRequest('POST /v1/sessions'), app)
   assert.equal(plain.status, 201)
   const session = await json(plain)
-  assert.deepEqual(Object.keys(session).sort(), ['created_at', 'id', 'message_count', 'title', 'updated_at'])
+  assert.deepEqual(Object.keys(session).sort(), ['created_at', 'current_message_id', 'id', 'message_count', 'title', 'updated_at'])
   assert.equal(session.title, 'New Chat')
   assert.equal(session.message_count, 0)
   assert.match(session.created_at, TIME)
@@ -216,10 +216,11 @@ test('messages carry model, tokens_used and status where they apply', async (t) 
   const body = await json(await sessionMessages.fetch(toRequest(`GET /v1/sessions/${id}/messages`), app))
   assert.equal(body.next_cursor, null)
   const [system, user, assistant] = body.messages
-  assert.deepEqual(Object.keys(system).sort(), ['content', 'created_at', 'id', 'role', 'status'])
+  assert.deepEqual(Object.keys(system).sort(), ['content', 'created_at', 'id', 'parent_id', 'role', 'sibling_ids', 'status'])
   assert.equal(user.role, 'user')
   assert.deepEqual({ ...assistant, id: undefined, created_at: undefined }, {
     id: undefined, created_at: undefined, role: 'assistant', content: 'You said: hi', model: 'llama3.2', tokens_used: 4, status: 'complete',
+    parent_id: user.id, sibling_ids: [assistant.id],
   })
   assert.match(assistant.created_at, TIME)
 })
@@ -247,13 +248,18 @@ test('every list and lookup query uses an index: no table scan, no sort', sqlite
   const { statements } = sqliteChats(app)
   const plan = (name: keyof typeof statements) => {
     const sql = statements[name].sourceSQL
-    const params = (sql.match(/\?/g) ?? []).map(() => null)
+    // Plain ? each count; numbered ?N count up to the highest N.
+    const numbered = [...sql.matchAll(/\?(\d+)/g)].map((match) => Number(match[1]))
+    const params = new Array(numbered.length ? Math.max(...numbered) : (sql.match(/\?/g) ?? []).length).fill(null)
     return sqliteDb(app).prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((row) => String(row.detail)).join(' | ')
   }
-  for (const name of ['listSessionsFirst', 'listSessionsAfter', 'listSessionsByCreationFirst', 'listSessionsByCreationAfter', 'listMessagesFirst', 'listMessagesAfter', 'listMessagesLast', 'listMessagesBefore', 'sessionHost', 'history', 'getSession', 'getMessage', 'hasRole', 'interruptStreaming'] as const) {
+  // A path (history, a branch switch) is followed message by message through the primary key;
+  // only its own rows are then sorted.
+  const followsPath = ['history', 'leafBelow']
+  for (const name of ['listSessionsFirst', 'listSessionsAfter', 'listSessionsByCreationFirst', 'listSessionsByCreationAfter', 'listMessagesFirst', 'listMessagesAfter', 'listMessagesLast', 'listMessagesBefore', 'sessionHost', 'history', 'childrenOf', 'leafBelow', 'getSession', 'getMessage', 'hasRole', 'interruptStreaming'] as const) {
     const detail = plan(name)
     assert.doesNotMatch(detail, /SCAN (sessions|messages)\b(?! USING)/, `${name}: ${detail}`)
-    assert.doesNotMatch(detail, /TEMP B-TREE/, `${name}: ${detail}`)
+    if (!followsPath.includes(name)) assert.doesNotMatch(detail, /TEMP B-TREE/, `${name}: ${detail}`)
     assert.match(detail, /USING (COVERING )?INDEX|USING INTEGER PRIMARY KEY|PRIMARY KEY/, `${name}: ${detail}`)
   }
 })

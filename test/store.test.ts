@@ -115,3 +115,25 @@ test('titles come from the first line, cut at a word boundary to 60 characters',
   assert.equal(titleFromMessage('x'.repeat(80)), 'x'.repeat(60))
   assert.equal(titleFromMessage('\n\n'), 'New Chat')
 })
+
+test('conversations stored before branches (migration 014) become one branch each: every message follows the one before it, the last is the active leaf', async () => {
+  const path = tempDb()
+  mkdirSync(dirname(path), { recursive: true })
+  const before = new DatabaseSync(path)
+  migrate(before, bundledMigrations().filter((migration) => migration.version < 14))
+  before.exec(`
+    INSERT INTO sessions (id, title, created_at, updated_at) VALUES ('s1', 'One', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'), ('s2', 'Two', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z');
+    INSERT INTO messages (id, session_id, role, content, created_at) VALUES
+      ('a', 's1', 'system', 'Be brief.', '2026-01-02T00:00:00.000Z'), ('b', 's1', 'user', 'hi', '2026-01-02T00:00:00.000Z'),
+      ('x', 's2', 'user', 'other', '2026-01-02T00:00:01.000Z'),
+      ('c', 's1', 'assistant', 'hello', '2026-01-02T00:00:00.000Z'), ('d', 's1', 'user', 'more', '2026-01-03T00:00:00.000Z');
+  `)
+  before.close()
+  const after = new SqliteChatStore(path)
+  const page = await after.listMessages('s1', 10, null)
+  assert.deepEqual(page.items.map((message) => [message.id, message.parent_id]), [['a', null], ['b', 'a'], ['c', 'b'], ['d', 'c']])
+  assert.equal((await after.getSession('s1', LOCAL_USER_ID))!.current_message_id, 'd')
+  assert.equal((await after.getSession('s2', LOCAL_USER_ID))!.current_message_id, 'x')
+  assert.deepEqual((await after.history('s1')).messages.map((message) => message.content), ['Be brief.', 'hi', 'hello', 'more'])
+  await after.close()
+})

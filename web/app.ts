@@ -2,6 +2,7 @@
 import { ensureSignedIn, wireSignOut } from './account.ts'
 import { api } from './api.ts'
 import { showError, state, ui, type Session } from './dom.ts'
+import { wireBranches } from './branches.ts'
 import { wireComposer } from './composer.ts'
 import { openSession, showMessage } from './conversation.ts'
 import { wireSearch } from './search.ts'
@@ -38,6 +39,7 @@ async function loadModels(): Promise<void> {
 onSessionChosen((id) => void openSession(id))
 wireSearch((sessionId, messageId) => void openSession(sessionId).then(() => messageId && showMessage(messageId)))
 wireComposer()
+wireBranches()
 ui.newChat.addEventListener('click', () => {
   void openSession(null)
   ui.input.focus()

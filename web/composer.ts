@@ -6,28 +6,19 @@ import { messageElement, replyView, scrollToEnd, showContextCut } from './render
 import { readEvents } from './sse-reader.ts'
 import { loadMoreSessions } from './sidebar.ts'
 
-async function send(text: string): Promise<void> {
-  const isNew = state.sessionId === null
-  const sessionId = state.sessionId ?? crypto.randomUUID()
-  const system = isNew ? ui.system.value.trim() : ''
+/**
+ * Posts a turn (a new message, an edit, a regeneration) to `path` and shows its reply streaming
+ * into `replyItem`; a 429 is retried after its Retry-After. Resolves with how many messages the
+ * model no longer sees (the start event's context), or null when it was refused.
+ */
+export async function streamTurn(sessionId: string, path: string, payload: Record<string, unknown>, userItem: HTMLLIElement | null, replyItem: HTMLLIElement): Promise<number | null> {
   showError(null)
-  const userItem = messageElement({ role: 'user', content: text, status: 'complete' })
-  const replyItem = messageElement({ role: 'assistant', content: '', status: 'streaming' })
-  ui.messages.append(userItem, replyItem)
-  scrollToEnd()
-  if (isNew) {
-    state.sessionId = sessionId
-    ui.systemRow.hidden = true
-    ui.rename.disabled = false
-    history.replaceState(null, '', `/#${sessionId}`)
-  }
   const abort = beginStreaming(sessionId)
-  let dropped = 0
   try {
-    const body = JSON.stringify({ message: text, session_id: sessionId, model: ui.model.value || undefined, ...(system ? { system } : {}) })
+    const body = JSON.stringify(payload)
     let response: Response
     for (let attempt = 0; ; attempt++) {
-      response = await fetch('/v1/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: abort.signal })
+      response = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: abort.signal })
       // 429 stores nothing, so sending again is safe. A 503 already stored the message: it is shown, not resent.
       if (response.status !== 429 || attempt >= 3) break
       const problem = await problemOf(response)
@@ -39,28 +30,49 @@ async function send(text: string): Promise<void> {
       const problem = await problemOf(response)
       replyItem.remove()
       showError(problem.retryAfter ? `${problem.problem.detail} (try again in ${problem.retryAfter} s)` : problem.problem.detail)
-      return
+      return null
     }
     const view = replyView(replyItem)
+    let dropped = 0
     await readEvents(response, (event) => {
       if (event.type === 'start') {
-        if (event.user_message_id) userItem.dataset.id = event.user_message_id
+        if (event.user_message_id && userItem) userItem.dataset.id = event.user_message_id
         dropped = event.context?.dropped_messages ?? 0
       }
       view.onEvent(event)
     })
+    return dropped
   } catch (error) {
     if (!abort.signal.aborted) showError((error as Error).message)
+    return 0
   } finally {
     endStreaming(abort)
-    // The model no longer sees the start of the chat: the divider moves to where its memory begins.
-    if (dropped > 0 && state.sessionId === sessionId) {
-      await api<{ context_cut: ContextCut | null }>(`/v1/sessions/${sessionId}`).then((session) => showContextCut(session.context_cut), () => {})
-    }
-    await loadMoreSessions(true)
-    if (state.sessionId === sessionId) {
-      ui.title.textContent = state.sessions.find((session) => session.id === sessionId)?.title ?? ui.title.textContent
-    }
+  }
+}
+
+async function send(text: string): Promise<void> {
+  const isNew = state.sessionId === null
+  const sessionId = state.sessionId ?? crypto.randomUUID()
+  const system = isNew ? ui.system.value.trim() : ''
+  const userItem = messageElement({ role: 'user', content: text, status: 'complete' })
+  const replyItem = messageElement({ role: 'assistant', content: '', status: 'streaming' })
+  ui.messages.append(userItem, replyItem)
+  scrollToEnd()
+  if (isNew) {
+    state.sessionId = sessionId
+    ui.systemRow.hidden = true
+    ui.rename.disabled = false
+    history.replaceState(null, '', `/#${sessionId}`)
+  }
+  const payload = { message: text, session_id: sessionId, model: ui.model.value || undefined, ...(system ? { system } : {}) }
+  const dropped = await streamTurn(sessionId, '/v1/chat', payload, userItem, replyItem)
+  // The model no longer sees the start of the chat: the divider moves to where its memory begins.
+  if (dropped && state.sessionId === sessionId) {
+    await api<{ context_cut: ContextCut | null }>(`/v1/sessions/${sessionId}`).then((session) => showContextCut(session.context_cut), () => {})
+  }
+  await loadMoreSessions(true)
+  if (state.sessionId === sessionId) {
+    ui.title.textContent = state.sessions.find((session) => session.id === sessionId)?.title ?? ui.title.textContent
   }
 }
 

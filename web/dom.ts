@@ -3,7 +3,15 @@
 export interface Session { id: string; title: string; updated_at: string; message_count: number }
 /** Where the history the model is sent begins (GET /v1/sessions/{id}). */
 export interface ContextCut { first_sent_message_id: string; summarized: boolean }
-export interface Message { id: string; role: 'system' | 'user' | 'assistant'; content: string; status: string; model?: string }
+export interface Message {
+  id: string
+  role: 'system' | 'user' | 'assistant'
+  content: string
+  status: string
+  model?: string
+  /** The messages with the same parent (other tries, other edits), itself included, oldest first. */
+  sibling_ids?: string[]
+}
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 export const ui = {

@@ -40,19 +40,57 @@ export function showContextCut(cut: ContextCut | null): void {
   first.before(divider)
 }
 
-export function messageElement(message: Pick<Message, 'role' | 'content' | 'status'> & { id?: string }): HTMLLIElement {
+/** What each message says, as written (the copy button copies this, not the rendered HTML). */
+const rawText = new WeakMap<HTMLLIElement, string>()
+export const messageText = (item: HTMLLIElement): string => rawText.get(item) ?? ''
+
+export function messageElement(message: Pick<Message, 'role' | 'content' | 'status'> & { id?: string; sibling_ids?: string[] | undefined }): HTMLLIElement {
   const item = document.createElement('li')
   item.className = `message ${message.role}`
   if (message.id) item.dataset.id = message.id
   const body = document.createElement('div')
   body.className = 'body'
   item.append(body)
+  if (message.role !== 'system') item.append(actionsOf(message.role, message.id, message.sibling_ids ?? []))
   setMessage(item, message.role, message.content, message.status)
   return item
 }
 
+function actionButton(label: string, action: string, title: string, target?: string): HTMLButtonElement {
+  const button = document.createElement('button')
+  button.type = 'button'
+  button.textContent = label
+  button.title = title
+  button.setAttribute('aria-label', title)
+  button.dataset.action = action
+  if (target) button.dataset.target = target
+  else if (action === 'sibling') button.disabled = true
+  return button
+}
+
+/**
+ * A message's buttons (web/branches.ts answers their clicks): "‹ 2/3 ›" between its versions when
+ * it has siblings, Edit (a question) or Regenerate (a reply), and Copy.
+ */
+function actionsOf(role: string, id: string | undefined, siblings: string[]): HTMLDivElement {
+  const bar = document.createElement('div')
+  bar.className = 'actions'
+  const index = id ? siblings.indexOf(id) : -1
+  if (siblings.length > 1 && index >= 0) {
+    const position = document.createElement('span')
+    position.className = 'siblings'
+    position.textContent = `${index + 1}/${siblings.length}`
+    bar.append(actionButton('‹', 'sibling', 'Previous version', siblings[index - 1]), position, actionButton('›', 'sibling', 'Next version', siblings[index + 1]))
+  }
+  if (role === 'user') bar.append(actionButton('Edit', 'edit', 'Edit this message and ask again'))
+  if (role === 'assistant') bar.append(actionButton('Regenerate', 'regenerate', 'Write this reply again'))
+  bar.append(actionButton('Copy', 'copy', 'Copy this message'))
+  return bar
+}
+
 export function setMessage(item: HTMLLIElement, role: string, content: string, status: string): void {
   const body = item.querySelector<HTMLDivElement>('.body')!
+  rawText.set(item, content)
   if (role === 'assistant') renderMarkdown(body, content)
   else body.textContent = content
   item.dataset.status = status

@@ -24,7 +24,8 @@ export interface GenerationOutcome {
 /** What a generation relays into: its model, and the stored messages of its turn. */
 export interface GenerationDetails {
   model: string
-  userMessageId: string
+  /** The question it answers (null: a regeneration of a reply that follows none). */
+  userMessageId: string | null
   /** The assistant message, already stored as `streaming` (ChatStore.beginTurn). */
   reply: { id: string; createdAt: string }
   /** When the chat was accepted (performance.now()), for its time to first token. */

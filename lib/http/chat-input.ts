@@ -27,6 +27,27 @@ const OptionsSchema = jsonObject(v.strictObject(
   strictMessage('is not a known option', 'must be an object'),
 ), 'must be an object')
 
+/** A model the client names: one ALLOWED_MODELS lets through. */
+const modelName = (config: Config) => v.pipe(
+  v.string('must be a string'),
+  v.trim(),
+  v.minLength(1, 'must not be empty'),
+  v.maxLength(200, 'must be at most 200 characters'),
+  v.check((model) => isModelAllowed(model, config.allowedModels), `must be one of ALLOWED_MODELS: ${config.allowedModels.join(', ')}`),
+)
+
+/** The body of a regeneration (all optional; by default the model of the reply it retries). */
+export function regenerateBodySchema(config: Config) {
+  return jsonObject(v.strictObject(
+    {
+      model: v.optional(modelName(config)),
+      stream: v.optional(v.boolean('must be true or false'), true),
+      options: v.optional(OptionsSchema, {}),
+    },
+    strictMessage('is not a known field', 'the body must be a JSON object'),
+  ), 'the body must be a JSON object')
+}
+
 /** The POST /v1/chat body schema under `config`'s limits. */
 export function chatBodySchema(config: Config) {
   const max = config.maxMessageChars
@@ -38,16 +59,8 @@ export function chatBodySchema(config: Config) {
         v.check((text) => withinChars(text.trim(), max), `must be at most ${max} characters (MAX_MESSAGE_CHARS)`),
       ),
       session_id: v.optional(v.pipe(uuid(), v.toLowerCase())),
-      model: v.optional(
-        v.pipe(
-          v.string('must be a string'),
-          v.trim(),
-          v.minLength(1, 'must not be empty'),
-          v.maxLength(200, 'must be at most 200 characters'),
-          v.check((model) => isModelAllowed(model, config.allowedModels), `must be one of ALLOWED_MODELS: ${config.allowedModels.join(', ')}`),
-        ),
-        config.defaultModel,
-      ),
+      edit_of: v.optional(v.pipe(uuid(), v.toLowerCase())),
+      model: v.optional(modelName(config), config.defaultModel),
       stream: v.optional(v.boolean('must be true or false'), true),
       system: v.optional(v.pipe(wellFormedText(), v.check((text) => withinChars(text, max), `must be at most ${max} characters`))),
       options: v.optional(OptionsSchema, {}),

@@ -17,6 +17,8 @@ export interface Session {
   created_at: string
   updated_at: string
   message_count: number
+  /** The end of the active path: what the next message follows (README "Branches"). */
+  current_message_id: string | null
 }
 
 export interface Message {
@@ -27,6 +29,16 @@ export interface Message {
   model?: string
   tokens_used?: number
   status: MessageStatus
+  /** The message this one follows; null for a first message. */
+  parent_id: string | null
+}
+
+/** Which messages of a session: those of its active path, or every branch's. */
+export type Branch = 'active' | 'all'
+
+/** Where a new message goes: after `parentId` (null: as a first message), else after the active leaf. */
+export interface Placement {
+  parentId?: string | null | undefined
 }
 
 /** A message added to a session as an OpenAI conversation item or response input. */
@@ -35,7 +47,7 @@ export interface ConversationMessage {
   content: string
 }
 
-export interface UserTurn {
+export interface UserTurn extends Placement {
   sessionId: string
   /** Who the session belongs to; a session of someone else's is answered as missing. */
   ownerId: string
@@ -126,8 +138,18 @@ export interface ChatStore {
   /** The Ollama host the session's last finished reply ran on, if any. */
   sessionHost(id: string): Promise<string | null>
   listSessions(ownerId: string, limit: number, after: SessionCursor | null, order?: SessionOrder): Promise<Page<Session, SessionCursor>>
-  /** A session's messages, oldest first (or newest first, OpenAI's default for conversation items), a page at a time. */
-  listMessages(sessionId: string, limit: number, after: MessageCursor | null, order?: 'asc' | 'desc'): Promise<Page<Message, MessageCursor>>
+  /**
+   * A session's messages (its active path unless `branch` is `all`), oldest first (or newest
+   * first, OpenAI's default for conversation items), a page at a time.
+   */
+  listMessages(sessionId: string, limit: number, after: MessageCursor | null, order?: 'asc' | 'desc', branch?: Branch): Promise<Page<Message, MessageCursor>>
+  /** The ids of the children of each of `parentIds` (null: the first messages), oldest first. */
+  childrenOf(sessionId: string, parentIds: Array<string | null>): Promise<Map<string | null, string[]>>
+  /**
+   * Makes the path through `messageId`, continued by the newest child at each step, the active
+   * one; the new active leaf. `busy` (nothing changed) while a reply streams.
+   */
+  setCurrentMessage(sessionId: string, messageId: string): Promise<{ currentMessageId: string } | 'missing' | 'busy'>
   getMessage(id: string): Promise<Message | undefined>
   /** The session's reply being generated now, on whichever instance, if any. */
   streamingReply(sessionId: string): Promise<Message | undefined>
@@ -145,6 +167,11 @@ export interface ChatStore {
    */
   beginTurn(turn: UserTurn & { model: string }): Promise<{ userMessageId: string; reply: { id: string; createdAt: string }; newSession: boolean }>
   /**
+   * Another reply after `parentId` (a regeneration), stored `streaming` and empty; it becomes the
+   * session's active leaf.
+   */
+  beginReply(sessionId: string, parentId: string | null, model: string): Promise<{ id: string; createdAt: string }>
+  /**
    * A response's input (OpenAI's Responses API, in a conversation) and the assistant reply that
    * will answer it, stored `streaming` and empty, in one transaction. Returns the reply's id.
    */
@@ -159,8 +186,11 @@ export interface ChatStore {
   setSessionMetadata(id: string, metadata: Record<string, string>): Promise<void>
   /** Removes a reply that never started (Ollama refused before its first token). */
   discardReply(id: string): Promise<void>
-  /** The messages Ollama may be sent: every message with content, oldest first, and the session's cut. */
-  history(sessionId: string): Promise<History>
+  /**
+   * The messages Ollama may be sent: those with content on the path that ends at `leafId` (by
+   * default the active leaf; null: none), oldest first, and the session's cut when it is on it.
+   */
+  history(sessionId: string, leafId?: string | null): Promise<History>
   /** The session's cut, for its owner's view of it. */
   contextCut(sessionId: string): Promise<ContextCut | null>
   /**
@@ -210,4 +240,10 @@ export function toSearchHit(row: Record<string, unknown>): SearchHit {
     text: String(row.text),
     createdAt,
   }
+}
+
+/** The session's cut when it lies on the path sent (a cut made on another branch does not apply). */
+export function cutOnPath(cut: ContextCut | null, path: HistoryEntry[]): ContextCut | null {
+  if (!cut?.messageId) return cut
+  return path.some((message) => message.id === cut.messageId) ? cut : null
 }

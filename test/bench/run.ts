@@ -18,6 +18,10 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import postgres from 'postgres'
 import { postgresCluster } from '../support/postgres.ts'
 import { seedDatabase } from './seed.ts'
+import { LOCAL_USER_ID } from '../../lib/store/chat-store.ts'
+import { PostgresStore } from '../../lib/store/postgres/store.ts'
+import { SqliteStore } from '../../lib/store/sqlite/store.ts'
+import type { Store } from '../../lib/store/store.ts'
 import { promptTokensOf } from '../support/fake-ollama.ts'
 
 const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } } })
@@ -764,6 +768,53 @@ summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: 
   ])
   console.log(`  targets: >= 4x fewer evaluated tokens than dropping one turn at a time (${saving.toFixed(1)}x); this design's late / early TTFT <= 1.5x`)
   summary.long_conversations = { turns, num_ctx: numCtx, evaluated_per_turn: { design: sum(design.evaluated) / turns, one_turn_at_a_time: sum(oneAtATime.evaluated) / turns, ollama_truncates: sum(ollamaTruncates.evaluated) / turns }, saving_vs_one_at_a_time: saving }
+}
+
+// ---------------------------------------------------------------- branches
+
+{
+  // What each turn reads first: the history on its active path (a recursive walk up the parents),
+  // beside the flat read of every message of the session that it replaced, on both backends.
+  const length = QUICK ? 200 : 1000
+  const reads = QUICK ? 100 : 300
+  const cluster = await postgresCluster()
+  const backends: Array<[string, Store]> = [
+    ['SQLite', new SqliteStore(join(mkdtempSync(join(tmpdir(), 'chat-ollama-bench-branches-')), 'chat.db'))],
+    ['PostgreSQL', new PostgresStore(await cluster.newDatabase(), { maxConnections: 2 })],
+  ]
+  const rows: Array<Array<string | number>> = []
+  const branchSummary: Record<string, unknown> = {}
+  for (const [name, store] of backends) {
+    const session = await store.chats.createSession({ system: 'Be brief.' })
+    // A long chat with a regenerated reply every tenth turn: the siblings are in the table, off the path.
+    for (let turn = 0; turn < length / 2; turn++) {
+      const { reply } = await store.chats.beginTurn({ sessionId: session.id, ownerId: LOCAL_USER_ID, content: `question ${turn} ${'lorem ipsum '.repeat(20)}`, model: 'llama3.2' })
+      await store.chats.finishReply(reply.id, { content: `answer ${turn} ${'dolor sit amet '.repeat(30)}`, status: 'complete' })
+      if (turn % 10 === 0) {
+        const question = (await store.chats.getMessage(reply.id))!.parent_id
+        const retry = await store.chats.beginReply(session.id, question, 'llama3.2')
+        await store.chats.finishReply(retry.id, { content: `retry ${turn}`, status: 'complete' })
+      }
+    }
+    const timed = async (read: () => Promise<unknown>) => {
+      const samples: number[] = []
+      for (let index = 0; index < reads; index++) {
+        const started = performance.now()
+        await read()
+        samples.push(performance.now() - started)
+      }
+      return { p50: percentile(samples, 50), p99: percentile(samples, 99) }
+    }
+    const path = await timed(() => store.chats.history(session.id))
+    const flat = await timed(() => store.chats.listMessages(session.id, 10_000, null, 'asc', 'all'))
+    rows.push([name, `${ms(path.p50)} / ${ms(path.p99)}`, `${ms(flat.p50)} / ${ms(flat.p99)}`, (await store.chats.history(session.id)).messages.length])
+    branchSummary[name] = { path, every_message: flat }
+    await store.close()
+  }
+  table(`Branches: the history a turn reads, a ${length}-message chat with a regenerated reply every 10 turns (${reads} reads each)`, [
+    'store', 'active path (recursive), p50 / p99', 'baseline: every message, flat, p50 / p99', 'messages on the path',
+  ], rows)
+  summary.branches = branchSummary
 }
 
 // ---------------------------------------------------------------- done

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { TransactionSql } from 'postgres'
+import type { Sql, TransactionSql } from 'postgres'
 import { timestamp } from '../../shared/clock.ts'
 import { HttpProblem, noSuchSession } from '../../shared/problem.ts'
 import {
@@ -25,6 +25,8 @@ import {
   type SessionDeletion,
   type SessionOrder,
   type UserTurn,
+  type Branch,
+  cutOnPath,
 } from '../chat-store.ts'
 import { PostgresPart } from './part.ts'
 
@@ -44,7 +46,7 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
   }
 
   async getSession(id: string, ownerId: string): Promise<Session | undefined> {
-    const [row] = await (await this.db())`SELECT id, title, created_at, updated_at, message_count FROM sessions WHERE id = ${id} AND owner_id = ${ownerId}`
+    const [row] = await (await this.db())`SELECT id, title, created_at, updated_at, message_count, current_message_id FROM sessions WHERE id = ${id} AND owner_id = ${ownerId}`
     return row && toSession(row)
   }
 
@@ -53,7 +55,7 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
       const now = timestamp()
       await tx`INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (${id}, ${title}, ${now}, ${now}, ${ownerId})`
       if (system) await insertMessage(tx, { id: randomUUID(), sessionId: id, role: 'system', content: system, model: null, status: 'complete', createdAt: now })
-      const [row] = await tx`SELECT id, title, created_at, updated_at, message_count FROM sessions WHERE id = ${id}`
+      const [row] = await tx`SELECT id, title, created_at, updated_at, message_count, current_message_id FROM sessions WHERE id = ${id}`
       return toSession(row!)
     })
   }
@@ -61,7 +63,7 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
   async renameSession(id: string, ownerId: string, title: string): Promise<Session | undefined> {
     const [row] = await (await this.db())`
       UPDATE sessions SET title = ${title}, updated_at = ${timestamp()} WHERE id = ${id} AND owner_id = ${ownerId}
-      RETURNING id, title, created_at, updated_at, message_count`
+      RETURNING id, title, created_at, updated_at, message_count, current_message_id`
     return row && toSession(row)
   }
 
@@ -91,7 +93,7 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
 
   async listSessions(ownerId: string, limit: number, after: SessionCursor | null, order: SessionOrder = 'updated'): Promise<Page<Session, SessionCursor>> {
     const sql = await this.db()
-    const columns = sql`id, title, created_at, updated_at, message_count`
+    const columns = sql`id, title, created_at, updated_at, message_count, current_message_id`
     const rows = order === 'created'
       ? after
         ? await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} AND (created_at, id) > (${after[0]}::timestamptz, ${after[1]}) ORDER BY created_at, id LIMIT ${limit + 1}`
@@ -105,34 +107,67 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
     return { items, next: rows.length > limit && last ? [sortKey!, last.id] : null }
   }
 
-  async listMessages(sessionId: string, limit: number, after: MessageCursor | null, order: 'asc' | 'desc' = 'asc'): Promise<Page<Message, MessageCursor>> {
+  async listMessages(sessionId: string, limit: number, after: MessageCursor | null, order: 'asc' | 'desc' = 'asc', branch: Branch = 'active'): Promise<Page<Message, MessageCursor>> {
     const sql = await this.db()
-    const columns = sql`seq, id, role, content, created_at, model, tokens_used, status`
+    const columns = sql`seq, id, role, content, created_at, model, tokens_used, status, parent_id`
+    // The active path is a CTE of the same shape as the table, read in its place.
+    const messages = branch === 'active'
+      ? sql`(WITH RECURSIVE ${pathTo(sql, sessionId)} SELECT m.* FROM path JOIN messages m ON m.id = path.id) AS messages`
+      : sql`messages`
     const rows = order === 'asc'
       ? after
-        ? await sql`SELECT ${columns} FROM messages WHERE session_id = ${sessionId} AND (created_at, seq) > (${after[0]}::timestamptz, ${after[1]}) ORDER BY created_at, seq LIMIT ${limit + 1}`
-        : await sql`SELECT ${columns} FROM messages WHERE session_id = ${sessionId} ORDER BY created_at, seq LIMIT ${limit + 1}`
+        ? await sql`SELECT ${columns} FROM ${messages} WHERE session_id = ${sessionId} AND (created_at, seq) > (${after[0]}::timestamptz, ${after[1]}) ORDER BY created_at, seq LIMIT ${limit + 1}`
+        : await sql`SELECT ${columns} FROM ${messages} WHERE session_id = ${sessionId} ORDER BY created_at, seq LIMIT ${limit + 1}`
       : after
-        ? await sql`SELECT ${columns} FROM messages WHERE session_id = ${sessionId} AND (created_at, seq) < (${after[0]}::timestamptz, ${after[1]}) ORDER BY created_at DESC, seq DESC LIMIT ${limit + 1}`
-        : await sql`SELECT ${columns} FROM messages WHERE session_id = ${sessionId} ORDER BY created_at DESC, seq DESC LIMIT ${limit + 1}`
+        ? await sql`SELECT ${columns} FROM ${messages} WHERE session_id = ${sessionId} AND (created_at, seq) < (${after[0]}::timestamptz, ${after[1]}) ORDER BY created_at DESC, seq DESC LIMIT ${limit + 1}`
+        : await sql`SELECT ${columns} FROM ${messages} WHERE session_id = ${sessionId} ORDER BY created_at DESC, seq DESC LIMIT ${limit + 1}`
     const page = rows.slice(0, limit)
     const last = page.at(-1)
     return { items: page.map(toMessage), next: rows.length > limit && last ? [iso(last.created_at)!, Number(last.seq)] : null }
   }
 
+  async childrenOf(sessionId: string, parentIds: Array<string | null>): Promise<Map<string | null, string[]>> {
+    const rows = await (await this.db())`
+      SELECT id, parent_id FROM messages
+      WHERE session_id = ${sessionId} AND (parent_id = ANY(${parentIds.filter((id) => id !== null)}::text[]) OR (${parentIds.includes(null)} AND parent_id IS NULL))
+      ORDER BY created_at, seq`
+    const children = new Map<string | null, string[]>()
+    for (const row of rows) children.set(row.parent_id, [...(children.get(row.parent_id) ?? []), row.id])
+    return children
+  }
+
+  async setCurrentMessage(sessionId: string, messageId: string): Promise<{ currentMessageId: string } | 'missing' | 'busy'> {
+    return (await this.db()).begin(async (tx) => {
+      // Locked as a turn locks it: a reply that began on any instance is seen, and none begins meanwhile.
+      await tx`SELECT 1 FROM sessions WHERE id = ${sessionId} FOR UPDATE`
+      const [leaf] = await tx`
+        WITH RECURSIVE down(id, depth) AS (
+          SELECT id, 0 FROM messages WHERE id = ${messageId} AND session_id = ${sessionId}
+          UNION ALL
+          SELECT (SELECT c.id FROM messages c WHERE c.parent_id = down.id ORDER BY c.created_at DESC, c.seq DESC LIMIT 1), depth + 1
+          FROM down WHERE down.id IS NOT NULL)
+        SELECT id FROM down WHERE id IS NOT NULL ORDER BY depth DESC LIMIT 1`
+      if (!leaf) return 'missing'
+      const [streaming] = await tx`SELECT 1 FROM messages WHERE session_id = ${sessionId} AND status = 'streaming'`
+      if (streaming) return 'busy'
+      await tx`UPDATE sessions SET current_message_id = ${leaf.id} WHERE id = ${sessionId}`
+      return { currentMessageId: leaf.id as string }
+    })
+  }
+
   async getMessage(id: string): Promise<Message | undefined> {
-    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status FROM messages WHERE id = ${id}`
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id FROM messages WHERE id = ${id}`
     return row && toMessage(row)
   }
 
   async streamingReply(sessionId: string): Promise<Message | undefined> {
-    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status FROM messages WHERE session_id = ${sessionId} AND status = 'streaming'`
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id FROM messages WHERE session_id = ${sessionId} AND status = 'streaming'`
     return row && toMessage(row)
   }
 
   async getOwnedMessage(id: string, ownerId: string): Promise<Message | undefined> {
     const [row] = await (await this.db())`
-      SELECT m.id, m.role, m.content, m.created_at, m.model, m.tokens_used, m.status
+      SELECT m.id, m.role, m.content, m.created_at, m.model, m.tokens_used, m.status, m.parent_id
       FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ${id} AND s.owner_id = ${ownerId}`
     return row && toMessage(row)
   }
@@ -156,6 +191,15 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
     }))
   }
 
+  async beginReply(sessionId: string, parentId: string | null, model: string): Promise<{ id: string; createdAt: string }> {
+    const reply = { id: randomUUID(), createdAt: timestamp() }
+    await oneReplyAtATime((await this.db()).begin(async (tx) => {
+      await tx`SELECT 1 FROM sessions WHERE id = ${sessionId} FOR UPDATE`
+      await insertMessage(tx, { id: reply.id, sessionId, role: 'assistant', content: '', model, status: 'streaming', createdAt: reply.createdAt, owner: this.instanceId, parentId })
+    }))
+    return reply
+  }
+
   async addResponseTurn(sessionId: string, ownerId: string, messages: ConversationMessage[], model: string): Promise<string> {
     return oneReplyAtATime((await this.db()).begin(async (tx) => {
       const now = timestamp()
@@ -177,7 +221,7 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
 
   async getSessionMessage(sessionId: string, messageId: string): Promise<(Message & { seq: number }) | undefined> {
     const [row] = await (await this.db())`
-      SELECT seq, id, role, content, created_at, model, tokens_used, status FROM messages WHERE id = ${messageId} AND session_id = ${sessionId}`
+      SELECT seq, id, role, content, created_at, model, tokens_used, status, parent_id FROM messages WHERE id = ${messageId} AND session_id = ${sessionId}`
     return row && { ...toMessage(row), seq: Number(row.seq) }
   }
 
@@ -199,14 +243,16 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
     await (await this.db())`DELETE FROM messages WHERE id = ${id} AND status = 'streaming' AND content = ''`
   }
 
-  async history(sessionId: string): Promise<History> {
-    // One round trip: the session's cut on every row (and on the one row of a session without messages).
-    const rows = await (await this.db())`
+  async history(sessionId: string, leafId?: string | null): Promise<History> {
+    const sql = await this.db()
+    // One round trip: the session's cut on every row (and on the one row of a path without messages).
+    const rows = await sql`
+      WITH RECURSIVE ${pathTo(sql, sessionId, leafId)}
       SELECT s.context_cut_message_id, s.context_summary, m.id, m.role, m.content
-      FROM sessions s LEFT JOIN messages m ON m.session_id = s.id AND m.content <> ''
+      FROM sessions s LEFT JOIN (path JOIN messages m ON m.id = path.id AND m.content <> '') ON m.session_id = s.id
       WHERE s.id = ${sessionId} ORDER BY m.created_at, m.seq`
     const messages = rows.filter((row) => row.id !== null).map((row) => ({ id: row.id as string, role: row.role as Role, content: row.content as string }))
-    return { messages, cut: toContextCut(rows[0]) }
+    return { messages, cut: cutOnPath(toContextCut(rows[0]), messages) }
   }
 
   async search(ownerId: string, words: string[], limit: number, offset: number): Promise<SearchHit[]> {
@@ -262,13 +308,31 @@ interface NewMessage {
   createdAt: string
   /** The instance generating a streaming reply. */
   owner?: string
+  /** What it follows (null: nothing); by default the session's active leaf. */
+  parentId?: string | null | undefined
 }
 
-/** Sends one message's INSERT; not awaited here, so that a turn's writes go out pipelined, in order, on its connection. */
+/**
+ * The CTE `path(id)`: the path that ends at `leafId` (by default the session's active leaf; null:
+ * an empty path), followed up through the parents. UNION: a cycle could only repeat.
+ */
+function pathTo(sql: Sql, sessionId: string, leafId?: string | null) {
+  const leaf = leafId === undefined ? sql`current_message_id` : sql`${leafId}::text`
+  return sql`path(id) AS (
+    SELECT ${leaf} FROM sessions WHERE id = ${sessionId}
+    UNION
+    SELECT m.parent_id FROM messages m JOIN path ON m.id = path.id)`
+}
+
+/**
+ * Sends one message's INSERT; not awaited here, so that a turn's writes go out pipelined, in order,
+ * on its connection. The insert trigger makes it the session's active leaf.
+ */
 function insertMessage(tx: TransactionSql, message: NewMessage): Promise<unknown> {
+  const parent = message.parentId === undefined ? tx`(SELECT current_message_id FROM sessions WHERE id = ${message.sessionId})` : tx`${message.parentId}::text`
   return tx`
-    INSERT INTO messages (id, session_id, role, content, model, status, created_at, owner_instance)
-    VALUES (${message.id}, ${message.sessionId}, ${message.role}, ${message.content}, ${message.model}, ${message.status}, ${message.createdAt}, ${message.owner ?? null})`
+    INSERT INTO messages (id, session_id, role, content, model, status, created_at, owner_instance, parent_id)
+    VALUES (${message.id}, ${message.sessionId}, ${message.role}, ${message.content}, ${message.model}, ${message.status}, ${message.createdAt}, ${message.owner ?? null}, ${parent})`
 }
 
 /**
@@ -299,7 +363,7 @@ interface QueuedTurn {
  * locked for the turn: two turns in one session are written one after the other) and what it
  * already has; the writes then go out together.
  */
-async function queueUserMessage(tx: TransactionSql, { sessionId, ownerId, content, system }: UserTurn, now: string): Promise<QueuedTurn> {
+async function queueUserMessage(tx: TransactionSql, { sessionId, ownerId, content, system, parentId }: UserTurn, now: string): Promise<QueuedTurn> {
   const [session] = await tx`
     SELECT title, owner_id,
       EXISTS (SELECT 1 FROM messages WHERE session_id = ${sessionId} AND role = 'user') AS has_user,
@@ -308,11 +372,12 @@ async function queueUserMessage(tx: TransactionSql, { sessionId, ownerId, conten
   if (session && session.owner_id !== ownerId) throw noSuchSession(sessionId)
   const writes: Array<Promise<unknown>> = []
   if (!session) writes.push(tx`INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (${sessionId}, ${titleFromMessage(content)}, ${now}, ${now}, ${ownerId})`)
-  if (system && !session?.has_system) {
+  // An edit (placed after a given parent) keeps the session's beginning as it is.
+  if (system && parentId === undefined && !session?.has_system) {
     writes.push(insertMessage(tx, { id: randomUUID(), sessionId, role: 'system', content: system, model: null, status: 'complete', createdAt: now }))
   }
   const userMessageId = randomUUID()
-  writes.push(insertMessage(tx, { id: userMessageId, sessionId, role: 'user', content, model: null, status: 'complete', createdAt: now }))
+  writes.push(insertMessage(tx, { id: userMessageId, sessionId, role: 'user', content, model: null, status: 'complete', createdAt: now, parentId }))
   if (session && session.title === DEFAULT_TITLE && !session.has_user) writes.push(tx`UPDATE sessions SET title = ${titleFromMessage(content)} WHERE id = ${sessionId}`)
   return { userMessageId, newSession: !session, writes }
 }
@@ -338,7 +403,7 @@ async function insertMessages(tx: TransactionSql, sessionId: string, ownerId: st
 }
 
 function toSession(row: Row): Session {
-  return { id: row.id, title: row.title, created_at: iso(row.created_at)!, updated_at: iso(row.updated_at)!, message_count: Number(row.message_count) }
+  return { id: row.id, title: row.title, created_at: iso(row.created_at)!, updated_at: iso(row.updated_at)!, message_count: Number(row.message_count), current_message_id: row.current_message_id ?? null }
 }
 
 function toMessage(row: Row): Message {
@@ -350,5 +415,6 @@ function toMessage(row: Row): Message {
     ...(row.model == null ? {} : { model: row.model as string }),
     ...(row.tokens_used == null ? {} : { tokens_used: Number(row.tokens_used) }),
     status: row.status as MessageStatus,
+    parent_id: row.parent_id ?? null,
   }
 }

@@ -14,6 +14,7 @@ import {
   type History,
   type ContextCut,
   toContextCut,
+  cutOnPath,
   toSearchHit,
   type SearchHit,
   type Message,
@@ -27,6 +28,8 @@ import {
   type SessionDeletion,
   type SessionOrder,
   type UserTurn,
+  type Branch,
+  type Placement,
 } from '../chat-store.ts'
 import { bundledMigrations, migrate, type Migration } from '../migrations.ts'
 import { ReadWorker } from './search-worker.ts'
@@ -70,6 +73,18 @@ const SEARCH_SQL = `SELECT session_id, title, message_id, role, text, created_at
       ORDER BY sessions_fts.rowid DESC LIMIT ${SEARCH_WINDOW}))
   ORDER BY score, created_at DESC, session_id, message_id LIMIT ?3 OFFSET ?4`
 
+/**
+ * The path that ends at a leaf: the session's active leaf (?1), or the one given (?3 when ?2 is
+ * true; NULL: an empty path), followed up through the parents. UNION: a cycle could only repeat.
+ */
+const PATH_CTE = `path(id) AS (
+    SELECT CASE WHEN ?2 THEN ?3 ELSE current_message_id END FROM sessions WHERE id = ?1
+    UNION
+    SELECT m.parent_id FROM messages m JOIN path ON m.id = path.id)`
+
+const messageColumnsOf = (table: string) =>
+  ['rowid AS seq', 'id', 'role', 'content', 'created_at', 'model', 'tokens_used', 'status', 'parent_id'].map((column) => `${table}.${column}`).join(', ')
+
 export class SqliteChatStore implements ChatStore {
   readonly db: DatabaseSync
   readonly path: string
@@ -99,8 +114,8 @@ export class SqliteChatStore implements ChatStore {
       throw error
     }
     const db = this.db
-    const sessionColumns = 'id, title, created_at, updated_at, message_count'
-    const messageColumns = 'rowid AS seq, id, role, content, created_at, model, tokens_used, status'
+    const sessionColumns = 'id, title, created_at, updated_at, message_count, current_message_id'
+    const messageColumns = messageColumnsOf('messages')
     this.statements = {
       ping: db.prepare('SELECT 1'),
       begin: db.prepare('BEGIN IMMEDIATE'),
@@ -130,21 +145,39 @@ export class SqliteChatStore implements ChatStore {
       ),
       setTitle: db.prepare('UPDATE sessions SET title = ? WHERE id = ?'),
       deleteSession: db.prepare('DELETE FROM sessions WHERE id = ? AND owner_id = ?'),
+      // After the active leaf (the insert trigger then makes it the leaf), unless ?8 places it after ?9.
       insertMessage: db.prepare(
-        `INSERT INTO messages (id, session_id, role, content, model, status, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO messages (id, session_id, role, content, model, status, created_at, parent_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?8 THEN ?9 ELSE (SELECT current_message_id FROM sessions WHERE id = ?2) END)`,
       ),
       hasRole: db.prepare('SELECT 1 FROM messages WHERE session_id = ? AND role = ? LIMIT 1'),
       history: db.prepare(
-        `SELECT id, role, content FROM messages WHERE session_id = ? AND content != '' ORDER BY created_at, rowid`,
+        `WITH RECURSIVE ${PATH_CTE}
+         SELECT m.id, m.role, m.content FROM path JOIN messages m ON m.id = path.id
+         WHERE m.session_id = ?1 AND m.content != '' ORDER BY m.created_at, m.rowid`,
       ),
+      childrenOf: db.prepare(
+        `SELECT id, parent_id FROM messages
+         WHERE session_id = ?1 AND (parent_id IN (SELECT value FROM json_each(?2)) OR (?3 AND parent_id IS NULL))
+         ORDER BY created_at, rowid`,
+      ),
+      // The newest child at each step down from ?2; its last step is the leaf.
+      leafBelow: db.prepare(
+        `WITH RECURSIVE down(id, depth) AS (
+           SELECT id, 0 FROM messages WHERE id = ?2 AND session_id = ?1
+           UNION ALL
+           SELECT (SELECT c.id FROM messages c WHERE c.parent_id = down.id ORDER BY c.created_at DESC, c.rowid DESC LIMIT 1), depth + 1
+           FROM down WHERE down.id IS NOT NULL)
+         SELECT id FROM down WHERE id IS NOT NULL ORDER BY depth DESC LIMIT 1`,
+      ),
+      setCurrent: db.prepare('UPDATE sessions SET current_message_id = ? WHERE id = ?'),
       search: db.prepare(SEARCH_SQL),
       contextCut: db.prepare('SELECT context_cut_message_id, context_summary FROM sessions WHERE id = ?'),
       setContextCut: db.prepare('UPDATE sessions SET context_cut_message_id = ?, context_summary = ? WHERE id = ?'),
       getMessage: db.prepare(`SELECT ${messageColumns} FROM messages WHERE id = ?`),
       getStreamingReply: db.prepare(`SELECT ${messageColumns} FROM messages WHERE session_id = ? AND status = 'streaming' LIMIT 1`),
       getOwnedMessage: db.prepare(
-        `SELECT m.rowid AS seq, m.id, m.role, m.content, m.created_at, m.model, m.tokens_used, m.status
+        `SELECT ${messageColumnsOf('m')}
          FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ? AND s.owner_id = ?`,
       ),
       discardReply: db.prepare(`DELETE FROM messages WHERE id = ? AND status = 'streaming' AND content = ''`),
@@ -197,7 +230,7 @@ export class SqliteChatStore implements ChatStore {
     return this.transaction(() => {
       const now = timestamp()
       this.statements.insertSession.run(id, title, now, now, ownerId)
-      if (system) this.statements.insertMessage.run(randomUUID(), id, 'system', system, null, 'complete', now)
+      if (system) this.insert(randomUUID(), id, 'system', system, null, 'complete', now)
       return toSession(this.statements.getSession.get(id, ownerId)!)
     })
   }
@@ -238,17 +271,57 @@ export class SqliteChatStore implements ChatStore {
   }
 
   /** A session's messages, oldest first (or newest first, OpenAI's default for conversation items), a page at a time. */
-  async listMessages(sessionId: string, limit: number, after: MessageCursor | null, order: 'asc' | 'desc' = 'asc'): Promise<Page<Message, MessageCursor>> {
-    const [first, next] = order === 'asc'
-      ? [this.statements.listMessagesFirst, this.statements.listMessagesAfter]
-      : [this.statements.listMessagesLast, this.statements.listMessagesBefore]
-    const rows = after ? next.all(sessionId, after[0], after[1], limit + 1) : first.all(sessionId, limit + 1)
+  async listMessages(sessionId: string, limit: number, after: MessageCursor | null, order: 'asc' | 'desc' = 'asc', branch: Branch = 'active'): Promise<Page<Message, MessageCursor>> {
+    const rows = branch === 'active'
+      ? this.activePathPage(order, after !== null).all(sessionId, 0, null, ...(after ?? []), limit + 1)
+      : order === 'asc'
+        ? after ? this.statements.listMessagesAfter.all(sessionId, after[0], after[1], limit + 1) : this.statements.listMessagesFirst.all(sessionId, limit + 1)
+        : after ? this.statements.listMessagesBefore.all(sessionId, after[0], after[1], limit + 1) : this.statements.listMessagesLast.all(sessionId, limit + 1)
     const page = rows.slice(0, limit)
     const last = page.at(-1)
     return {
       items: page.map(toMessage),
       next: rows.length > limit && last ? [String(last.created_at), Number(last.seq)] : null,
     }
+  }
+
+  private readonly pathPages = new Map<string, StatementSync>()
+
+  /** A page of the active path (parameters: the path's three, then the cursor if any, then the limit). */
+  private activePathPage(order: 'asc' | 'desc', withCursor: boolean): StatementSync {
+    const key = `${order}:${withCursor}`
+    let statement = this.pathPages.get(key)
+    if (!statement) {
+      const direction = order === 'asc' ? '' : ' DESC'
+      const cursor = withCursor ? `AND (m.created_at, m.rowid) ${order === 'asc' ? '>' : '<'} (?4, ?5)` : ''
+      statement = this.db.prepare(
+        `WITH RECURSIVE ${PATH_CTE}
+         SELECT ${messageColumnsOf('m')} FROM path JOIN messages m ON m.id = path.id
+         WHERE m.session_id = ?1 ${cursor} ORDER BY m.created_at${direction}, m.rowid${direction} LIMIT ?${withCursor ? 6 : 4}`,
+      )
+      this.pathPages.set(key, statement)
+    }
+    return statement
+  }
+
+  async childrenOf(sessionId: string, parentIds: Array<string | null>): Promise<Map<string | null, string[]>> {
+    const children = new Map<string | null, string[]>()
+    const rows = this.statements.childrenOf.all(sessionId, JSON.stringify(parentIds.filter((id) => id !== null)), parentIds.includes(null) ? 1 : 0)
+    for (const row of rows) {
+      const parent = row.parent_id == null ? null : String(row.parent_id)
+      children.set(parent, [...(children.get(parent) ?? []), String(row.id)])
+    }
+    return children
+  }
+
+  async setCurrentMessage(sessionId: string, messageId: string): Promise<{ currentMessageId: string } | 'missing' | 'busy'> {
+    return this.transaction(() => {
+      const leaf = this.statements.leafBelow.get(sessionId, messageId)
+      if (!leaf) return 'missing'
+      if (this.statements.getStreamingReply.get(sessionId)) return 'busy'
+      this.statements.setCurrent.run(String(leaf.id), sessionId)
+      return { currentMessageId: String(leaf.id) }
+    })
   }
 
   async getMessage(id: string): Promise<Message | undefined> {
@@ -285,9 +358,21 @@ export class SqliteChatStore implements ChatStore {
       const now = timestamp()
       const { userMessageId, newSession } = this.insertUserMessage(turn, now)
       const reply = { id: randomUUID(), createdAt: now }
-      this.statements.insertMessage.run(reply.id, turn.sessionId, 'assistant', '', turn.model, 'streaming', now)
+      this.insert(reply.id, turn.sessionId, 'assistant', '', turn.model, 'streaming', now)
       return { userMessageId, reply, newSession }
     })
+  }
+
+  async beginReply(sessionId: string, parentId: string | null, model: string): Promise<{ id: string; createdAt: string }> {
+    const reply = { id: randomUUID(), createdAt: timestamp() }
+    this.insert(reply.id, sessionId, 'assistant', '', model, 'streaming', reply.createdAt, { parentId })
+    return reply
+  }
+
+  /** One message, after the active leaf unless `placement` says where; it becomes the active leaf. */
+  private insert(id: string, sessionId: string, role: Role, content: string, model: string | null, status: MessageStatus, now: string, placement: Placement = {}): void {
+    const placed = placement.parentId !== undefined
+    this.statements.insertMessage.run(id, sessionId, role, content, model, status, now, placed ? 1 : 0, placement.parentId ?? null)
   }
 
   /**
@@ -299,7 +384,7 @@ export class SqliteChatStore implements ChatStore {
       const now = timestamp()
       this.insertMessages(sessionId, ownerId, messages, now)
       const replyId = randomUUID()
-      this.statements.insertMessage.run(replyId, sessionId, 'assistant', '', model, 'streaming', now)
+      this.insert(replyId, sessionId, 'assistant', '', model, 'streaming', now)
       return replyId
     })
   }
@@ -318,7 +403,7 @@ export class SqliteChatStore implements ChatStore {
         return this.insertUserMessage({ sessionId, ownerId, content }, now).userMessageId
       }
       const id = randomUUID()
-      this.statements.insertMessage.run(id, sessionId, role, content, null, 'complete', now)
+      this.insert(id, sessionId, role, content, null, 'complete', now)
       return id
     })
   }
@@ -348,26 +433,27 @@ export class SqliteChatStore implements ChatStore {
     this.statements.discardReply.run(id)
   }
 
-  private insertUserMessage({ sessionId, ownerId, content, system }: UserTurn, now: string): { userMessageId: string; newSession: boolean } {
+  private insertUserMessage({ sessionId, ownerId, content, system, parentId }: UserTurn, now: string): { userMessageId: string; newSession: boolean } {
     const session = this.statements.sessionForTurn.get(sessionId)
     if (session && session.owner_id !== ownerId) throw noSuchSession(sessionId)
     // A session made by this turn has no messages yet: nothing to look up before inserting.
     if (!session) this.statements.insertSession.run(sessionId, DEFAULT_TITLE, now, now, ownerId)
-    if (system && (!session || !this.statements.hasRole.get(sessionId, 'system'))) {
-      this.statements.insertMessage.run(randomUUID(), sessionId, 'system', system, null, 'complete', now)
+    // An edit (placed after a given parent) keeps the session's beginning as it is.
+    if (system && parentId === undefined && (!session || !this.statements.hasRole.get(sessionId, 'system'))) {
+      this.insert(randomUUID(), sessionId, 'system', system, null, 'complete', now)
     }
     // Only a session still called New Chat can take its title from this message.
     const namesSession = !session || (session.title === DEFAULT_TITLE && !this.statements.hasRole.get(sessionId, 'user'))
     const userMessageId = randomUUID()
-    this.statements.insertMessage.run(userMessageId, sessionId, 'user', content, null, 'complete', now)
+    this.insert(userMessageId, sessionId, 'user', content, null, 'complete', now, { parentId })
     if (namesSession) this.statements.setTitle.run(titleFromMessage(content), sessionId)
     return { userMessageId, newSession: !session }
   }
 
-  /** The messages Ollama is sent: every message with content, oldest first. */
-  async history(sessionId: string): Promise<History> {
-    const messages = this.statements.history.all(sessionId).map((row) => ({ id: String(row.id), role: row.role as Role, content: String(row.content) }))
-    return { messages, cut: await this.contextCut(sessionId) }
+  async history(sessionId: string, leafId?: string | null): Promise<History> {
+    const rows = this.statements.history.all(sessionId, leafId === undefined ? 0 : 1, leafId ?? null)
+    const messages = rows.map((row) => ({ id: String(row.id), role: row.role as Role, content: String(row.content) }))
+    return { messages, cut: cutOnPath(await this.contextCut(sessionId), messages) }
   }
 
   async search(ownerId: string, words: string[], limit: number, offset: number): Promise<SearchHit[]> {
@@ -463,6 +549,7 @@ function toSession(row: Row): Session {
     created_at: String(row.created_at),
     updated_at: String(row.updated_at),
     message_count: Number(row.message_count),
+    current_message_id: row.current_message_id == null ? null : String(row.current_message_id),
   }
 }
 
@@ -475,5 +562,6 @@ function toMessage(row: Row): Message {
     ...(row.model == null ? {} : { model: String(row.model) }),
     ...(row.tokens_used == null ? {} : { tokens_used: Number(row.tokens_used) }),
     status: row.status as MessageStatus,
+    parent_id: row.parent_id == null ? null : String(row.parent_id),
   }
 }

@@ -1,0 +1,34 @@
+import { limitedUserOf } from '../lib/access/control.ts'
+import { answerTurn } from '../lib/generation/chat-turn.ts'
+import { defineFunction } from '../lib/handler.ts'
+import { readJsonBody } from '../lib/http/body.ts'
+import { regenerateBodySchema } from '../lib/http/chat-input.ts'
+import { parseInput, sessionIdFrom } from '../lib/http/validate.ts'
+import type { Config } from '../lib/shared/config.ts'
+import { HttpProblem, noSuchSession } from '../lib/shared/problem.ts'
+
+const schemas = new WeakMap<Config, ReturnType<typeof regenerateBodySchema>>()
+
+/**
+ * POST /v1/sessions/{id}/messages/{message_id}/regenerate: another reply to the question an
+ * assistant message answered, as a sibling of it; the new reply becomes the active one. Answers
+ * exactly like POST /v1/chat (SSE, or JSON with `stream: false`).
+ */
+export default defineFunction({
+  name: 'session-regenerate',
+  method: 'POST',
+  path: '/v1/sessions/:id/messages/:message_id/regenerate',
+  async handle(request, { app, params, principal }) {
+    const acceptedAt = performance.now()
+    const sessionId = sessionIdFrom(params)
+    let schema = schemas.get(app.config)
+    if (!schema) schemas.set(app.config, (schema = regenerateBodySchema(app.config)))
+    const body = parseInput(schema, (await readJsonBody(request, app.config.maxBodyBytes)) ?? {}, 'request body')
+    if (!await app.store.getSession(sessionId, principal.userId)) throw noSuchSession(sessionId)
+    const retried = await app.store.getSessionMessage(sessionId, params.message_id!)
+    if (retried?.role !== 'assistant') throw new HttpProblem(404, 'not_found', `No reply has the id ${params.message_id} in session ${sessionId}.`)
+    const reservation = await app.generations.reserve(sessionId, limitedUserOf(principal))
+    const model = body.model ?? retried.model ?? app.config.defaultModel
+    return answerTurn(app, reservation, { model, options: body.options, stream: body.stream, parentId: retried.parent_id }, principal.userId, acceptedAt)
+  },
+})

@@ -1,0 +1,156 @@
+import type { AppContext } from '../context.ts'
+import type { ChatBody } from '../http/chat-input.ts'
+import { ollamaOptions } from '../http/chat-input.ts'
+import type { HostLease } from '../ollama/pool.ts'
+import { HttpProblem, shuttingDown } from '../shared/problem.ts'
+import { followEvents } from '../shared/sse.ts'
+import { budgetOf, contextReport, isContextLengthError, planPrompt, withSummary, type BudgetMessage, type PromptPlan } from './context-budget.ts'
+import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings } from './generation.ts'
+import type { Reservation } from './registry.ts'
+import { summarize, SUMMARY_SHARE } from './summary.ts'
+
+/**
+ * A chat turn, as POST /v1/chat and a regeneration run it: the prompt planned within the context
+ * budget, the turn stored, Ollama asked, and the reply relayed as SSE or answered as JSON.
+ */
+export interface ChatTurn {
+  model: string
+  options: ChatBody['options']
+  stream: boolean
+  /** The user's new message; absent for a regeneration, which answers the path's last question again. */
+  message?: string | undefined
+  /** The session's system prompt, stored when it has none yet. */
+  system?: string | undefined
+  /**
+   * What the new message (or, for a regeneration, the reply) follows: the path to it is what the
+   * model sees. Absent: the active leaf.
+   */
+  parentId?: string | null | undefined
+}
+
+/** Runs `turn` in the reserved session and answers it (SSE, or one JSON answer). */
+export async function answerTurn(app: AppContext, reservation: Reservation, turn: ChatTurn, ownerId: string, acceptedAt: number): Promise<Response> {
+  let generation: Generation
+  try {
+    // Refused before anything is stored; Ollama's own 404 later (a model removed meanwhile) is still handled.
+    if ((await app.ollama.hasModel(turn.model)) === false) {
+      throw new HttpProblem(404, 'model_not_found', `model '${turn.model}' not found`)
+    }
+    generation = await startGeneration(app, reservation, turn, ownerId, acceptedAt)
+  } catch (error) {
+    reservation.release()
+    throw error
+  }
+  if (turn.stream) return followEvents(generation, null, app.config.sseHeartbeatMs)
+  return jsonAnswer(reservation.sessionId, turn.model, await generation.outcome, generation.context)
+}
+
+/**
+ * Plans the prompt (refusing, before anything is stored, a message that cannot fit), stores the
+ * turn, then asks Ollama. Resolves once Ollama answered (or the set-up was cancelled); rejects
+ * with a problem when Ollama refused, leaving the user message stored.
+ */
+async function startGeneration(app: AppContext, reservation: Reservation, body: ChatTurn, ownerId: string, acceptedAt: number): Promise<Generation> {
+  const { config, store } = app
+  const sessionId = reservation.sessionId
+  const numCtx = body.options.num_ctx ?? config.defaultNumCtx
+  const budget = budgetOf(numCtx, body.options.max_tokens, config)
+  const earlier = await store.history(sessionId, body.parentId)
+  // The turn as it will be stored: the session's system prompt when it has none yet, then the message.
+  const system: BudgetMessage[] = body.system && !earlier.messages.some((message) => message.role === 'system') ? [{ id: null, role: 'system', content: body.system }] : []
+  const newMessage: BudgetMessage | null = body.message === undefined ? null : { id: null, role: 'user', content: body.message }
+  const planFor = (planBudget: number) => planPrompt({
+    model: body.model,
+    history: newMessage ? [...system, ...earlier.messages, newMessage] : earlier.messages,
+    cut: earlier.cut,
+    budget: planBudget,
+    lowWater: config.contextLowWater,
+    summaryTokens: config.contextSummary ? Math.floor(budget * SUMMARY_SHARE) : 0,
+    estimator: app.tokens,
+  })
+  let plan = planFor(budget)
+
+  // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
+  const turn = newMessage
+    ? await store.beginTurn({ sessionId, ownerId, content: newMessage.content, system: body.system, model: body.model, parentId: body.parentId })
+    : { userMessageId: body.parentId ?? null, reply: await store.beginReply(sessionId, body.parentId ?? null, body.model), newSession: false }
+  if (newMessage) newMessage.id = turn.userMessageId
+  let lease: HostLease | null
+  try {
+    // A conversation this turn began has no host yet.
+    const pinned = turn.newSession ? null : await store.sessionHost(sessionId)
+    const start = async () => {
+      if (plan.changed) plan = await keepCut(app, sessionId, body.model, numCtx, plan, newMessage, reservation.signal)
+      const messages = plan.messages.map(({ role, content }) => ({ role, content }))
+      return app.ollama.startChat({ model: body.model, messages, options: ollamaOptions(body.options, config.defaultNumCtx), truncate: false }, reservation.signal, pinned)
+    }
+    try {
+      lease = await start()
+    } catch (error) {
+      // The estimate was short for this model: count higher, cut deeper, and try once more.
+      if (!isContextLengthError(error)) throw error
+      app.tokens.underestimated(body.model)
+      plan = planFor(Math.floor(plan.estimatedTokens * config.contextLowWater))
+      lease = await start()
+    }
+  } catch (error) {
+    if (!reservation.abortReason) {
+      // The reply never started: the user message stays, the empty reply goes.
+      await store.discardReply(turn.reply.id)
+      throw error
+    }
+    // Cancelled, or the server's grace ran out, while Ollama had not answered: stored as such.
+    lease = null
+  }
+  const context = contextReport(plan)
+  const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null, context }
+  const settings: GenerationSettings = {
+    store,
+    cluster: app.database.cluster,
+    log: app.log,
+    metrics: app.metrics,
+    checkpointIntervalMs: config.checkpointIntervalMs,
+    chatTimeoutMs: config.chatTimeoutMs,
+  }
+  if (!lease) return reservation.beginAborted(details, settings)
+  const generation = reservation.begin(lease.stream, details, settings)
+  // The host counts this chat as outstanding until its reply has ended.
+  void generation.outcome.finally(lease.release)
+  // What Ollama counted for this prompt corrects the next estimates.
+  const sent = plan.messages
+  void generation.outcome.then((outcome) => outcome.promptTokens && app.tokens.observe(body.model, sent, outcome.promptTokens))
+  return generation
+}
+
+/**
+ * Stores a new cut with the session, summarized first when CONTEXT_SUMMARY is on (a failed
+ * summary falls back to the plain cut); the plan then sends that summary.
+ */
+async function keepCut(app: AppContext, sessionId: string, model: string, numCtx: number, plan: PromptPlan, newMessage: BudgetMessage | null, signal: AbortSignal): Promise<PromptPlan> {
+  // A cut at the new message itself was planned before it had an id.
+  const cut = { ...plan.cut, messageId: plan.cut.messageId ?? newMessage?.id ?? null }
+  if (app.config.contextSummary) {
+    const summary = await summarize(app.ollama, app.log, { model, numCtx, budget: plan.budgetTokens, previous: plan.cut.summary, dropped: plan.newlyDropped, signal })
+    if (summary) cut.summary = summary
+  }
+  await app.store.setContextCut(sessionId, cut)
+  return withSummary({ ...plan, cut }, app.tokens, model)
+}
+
+function jsonAnswer(sessionId: string, model: string, outcome: GenerationOutcome, context: Record<string, unknown>): Response {
+  if (outcome.status === 'error') throw new HttpProblem(502, 'ollama', outcome.error ?? 'Ollama failed during the reply.')
+  if (outcome.status === 'interrupted') {
+    throw shuttingDown(outcome.error ?? undefined)
+  }
+  return Response.json({
+    id: outcome.messageId,
+    session_id: sessionId,
+    content: outcome.content,
+    model,
+    created_at: outcome.createdAt,
+    tokens_used: outcome.tokensUsed,
+    prompt_tokens: outcome.promptTokens,
+    done_reason: outcome.doneReason,
+    context,
+  })
+}

@@ -1,0 +1,96 @@
+// Branches on the page: edit a question, regenerate a reply, switch between their versions
+// ("‹ 2/3 ›"), and copy a message. The server keeps which versions are shown, so a reload keeps them.
+import { api } from './api.ts'
+import { streamTurn } from './composer.ts'
+import { openSession } from './conversation.ts'
+import { showError, state, ui } from './dom.ts'
+import { messageElement, messageText, scrollToEnd } from './render.ts'
+
+/** Removes `item` and every message shown after it: they belong to the version being replaced. */
+function removeFrom(item: HTMLLIElement): void {
+  while (item.nextElementSibling) item.nextElementSibling.remove()
+  item.remove()
+}
+
+/** Shows the session as stored after a turn; a refusal's message stays in view. */
+async function reload(sessionId: string): Promise<void> {
+  if (state.sessionId !== sessionId) return
+  const error = ui.error.hidden ? null : ui.error.textContent
+  await openSession(sessionId)
+  if (error) showError(error)
+}
+
+async function regenerate(sessionId: string, reply: HTMLLIElement, replyId: string): Promise<void> {
+  removeFrom(reply)
+  const replyItem = messageElement({ role: 'assistant', content: '', status: 'streaming' })
+  ui.messages.append(replyItem)
+  scrollToEnd()
+  await streamTurn(sessionId, `/v1/sessions/${sessionId}/messages/${replyId}/regenerate`, {}, null, replyItem)
+  await reload(sessionId)
+}
+
+/** Turns a question into a form; sending it asks again from the same point, as a new version. */
+function startEdit(sessionId: string, question: HTMLLIElement, questionId: string): void {
+  if (question.querySelector('form.edit')) return
+  const form = document.createElement('form')
+  form.className = 'edit'
+  const text = document.createElement('textarea')
+  text.value = messageText(question)
+  text.setAttribute('aria-label', 'Edited message')
+  const save = document.createElement('button')
+  save.type = 'submit'
+  save.textContent = 'Send'
+  const cancel = document.createElement('button')
+  cancel.type = 'button'
+  cancel.textContent = 'Cancel'
+  cancel.addEventListener('click', () => form.remove())
+  form.append(text, save, cancel)
+  form.addEventListener('submit', (event) => {
+    event.preventDefault()
+    const message = text.value
+    if (!message.trim() || state.streaming) return
+    void sendEdit(sessionId, question, questionId, message)
+  })
+  question.append(form)
+  text.focus()
+}
+
+async function sendEdit(sessionId: string, question: HTMLLIElement, questionId: string, message: string): Promise<void> {
+  removeFrom(question)
+  const userItem = messageElement({ role: 'user', content: message, status: 'complete' })
+  const replyItem = messageElement({ role: 'assistant', content: '', status: 'streaming' })
+  ui.messages.append(userItem, replyItem)
+  scrollToEnd()
+  await streamTurn(sessionId, '/v1/chat', { message, session_id: sessionId, edit_of: questionId, model: ui.model.value || undefined }, userItem, replyItem)
+  await reload(sessionId)
+}
+
+async function showVersion(sessionId: string, messageId: string): Promise<void> {
+  try {
+    await api(`/v1/sessions/${sessionId}/current`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message_id: messageId }) })
+    if (state.sessionId === sessionId) await openSession(sessionId)
+  } catch (error) {
+    showError((error as Error).message)
+  }
+}
+
+/** Answers the messages' buttons (one listener for the whole list). */
+export function wireBranches(): void {
+  ui.messages.addEventListener('click', (event) => {
+    const button = (event.target as Element).closest<HTMLButtonElement>('button[data-action]')
+    const item = button?.closest<HTMLLIElement>('li.message')
+    if (!button || !item) return
+    const { action, target } = button.dataset
+    if (action === 'copy') {
+      void navigator.clipboard?.writeText(messageText(item)).then(() => (button.textContent = 'Copied'), () => {})
+      return
+    }
+    const sessionId = state.sessionId
+    const id = item.dataset.id
+    // Nothing else while a reply is being written, or before the message is stored.
+    if (!sessionId || !id || state.streaming) return
+    if (action === 'regenerate') void regenerate(sessionId, item, id)
+    else if (action === 'edit') startEdit(sessionId, item, id)
+    else if (action === 'sibling' && target) void showVersion(sessionId, target)
+  })
+}
