@@ -4,6 +4,7 @@ import { readJsonBody } from '../lib/http/body.ts'
 import { chatBodySchema, type ChatBody } from '../lib/http/chat-input.ts'
 import type { Config } from '../lib/shared/config.ts'
 import { answerTurn } from '../lib/generation/chat-turn.ts'
+import { chatOnce } from '../lib/generation/replay.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { HttpProblem, noSuchSession } from '../lib/shared/problem.ts'
 import { parseInput } from '../lib/http/validate.ts'
@@ -14,7 +15,7 @@ const schemas = new WeakMap<Config, ReturnType<typeof chatBodySchema>>()
  * POST /v1/chat: stores the user's message (after the session's active leaf, or with `edit_of`
  * beside the message it edits), then relays Ollama's reply as SSE (or as one JSON answer with
  * `stream: false`) while storing it. The reply belongs to the server: a client that goes away
- * does not stop it.
+ * does not stop it. With an Idempotency-Key, a retry of the same request gets the same reply.
  */
 export default defineFunction({
   name: 'chat',
@@ -27,21 +28,23 @@ export default defineFunction({
     if (!schema) schemas.set(config, (schema = chatBodySchema(config)))
     const body: ChatBody = parseInput(schema, await readJsonBody(request, config.maxBodyBytes), 'request body')
 
-    // Someone else's session is answered as a missing one would be if it could not be created.
-    const owner = body.session_id === undefined ? undefined : await app.store.sessionOwner(body.session_id)
-    if (owner !== undefined && owner !== principal.userId) throw noSuchSession(body.session_id!)
-    // An edit: the new message goes beside the one it replaces, after the same parent.
-    let parentId: string | null | undefined
-    if (body.edit_of !== undefined) {
-      if (body.session_id === undefined) throw new HttpProblem(400, 'validation', 'edit_of needs the session_id of the message it edits.')
-      if (owner === undefined) throw noSuchSession(body.session_id)
-      const edited = await app.store.getSessionMessage(body.session_id, body.edit_of)
-      if (edited?.role !== 'user') throw new HttpProblem(404, 'not_found', `No user message has the id ${body.edit_of} in session ${body.session_id}.`)
-      parentId = edited.parent_id
-    }
-    // Counted from here on: a shutdown waits for this chat, wherever it is.
-    const reservation = await app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))
-    const turn = { model: body.model, options: body.options, stream: body.stream, message: body.message, system: body.system, parentId }
-    return answerTurn(app, reservation, turn, principal.userId, acceptedAt)
+    return chatOnce(app, request, principal.userId, 'POST /v1/chat', body, body.stream, async (onStarted) => {
+      // Someone else's session is answered as a missing one would be if it could not be created.
+      const owner = body.session_id === undefined ? undefined : await app.store.sessionOwner(body.session_id)
+      if (owner !== undefined && owner !== principal.userId) throw noSuchSession(body.session_id!)
+      // An edit: the new message goes beside the one it replaces, after the same parent.
+      let parentId: string | null | undefined
+      if (body.edit_of !== undefined) {
+        if (body.session_id === undefined) throw new HttpProblem(400, 'validation', 'edit_of needs the session_id of the message it edits.')
+        if (owner === undefined) throw noSuchSession(body.session_id)
+        const edited = await app.store.getSessionMessage(body.session_id, body.edit_of)
+        if (edited?.role !== 'user') throw new HttpProblem(404, 'not_found', `No user message has the id ${body.edit_of} in session ${body.session_id}.`)
+        parentId = edited.parent_id
+      }
+      // Counted from here on: a shutdown waits for this chat, wherever it is.
+      const reservation = await app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))
+      const turn = { model: body.model, options: body.options, stream: body.stream, message: body.message, system: body.system, parentId, onStarted }
+      return answerTurn(app, reservation, turn, principal.userId, acceptedAt)
+    })
   },
 })

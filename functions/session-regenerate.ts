@@ -1,5 +1,6 @@
 import { limitedUserOf } from '../lib/access/control.ts'
 import { answerTurn } from '../lib/generation/chat-turn.ts'
+import { chatOnce } from '../lib/generation/replay.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { readJsonBody } from '../lib/http/body.ts'
 import { regenerateBodySchema } from '../lib/http/chat-input.ts'
@@ -24,11 +25,14 @@ export default defineFunction({
     let schema = schemas.get(app.config)
     if (!schema) schemas.set(app.config, (schema = regenerateBodySchema(app.config)))
     const body = parseInput(schema, (await readJsonBody(request, app.config.maxBodyBytes)) ?? {}, 'request body')
-    if (!await app.store.getSession(sessionId, principal.userId)) throw noSuchSession(sessionId)
-    const retried = await app.store.getSessionMessage(sessionId, params.message_id!)
-    if (retried?.role !== 'assistant') throw new HttpProblem(404, 'not_found', `No reply has the id ${params.message_id} in session ${sessionId}.`)
-    const reservation = await app.generations.reserve(sessionId, limitedUserOf(principal))
-    const model = body.model ?? retried.model ?? app.config.defaultModel
-    return answerTurn(app, reservation, { model, options: body.options, stream: body.stream, parentId: retried.parent_id }, principal.userId, acceptedAt)
+    const route = `POST /v1/sessions/${sessionId}/messages/${params.message_id}/regenerate`
+    return chatOnce(app, request, principal.userId, route, body, body.stream, async (onStarted) => {
+      if (!await app.store.getSession(sessionId, principal.userId)) throw noSuchSession(sessionId)
+      const retried = await app.store.getSessionMessage(sessionId, params.message_id!)
+      if (retried?.role !== 'assistant') throw new HttpProblem(404, 'not_found', `No reply has the id ${params.message_id} in session ${sessionId}.`)
+      const reservation = await app.generations.reserve(sessionId, limitedUserOf(principal))
+      const model = body.model ?? retried.model ?? app.config.defaultModel
+      return answerTurn(app, reservation, { model, options: body.options, stream: body.stream, parentId: retried.parent_id, onStarted }, principal.userId, acceptedAt)
+    })
   },
 })

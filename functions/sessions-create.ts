@@ -1,10 +1,12 @@
 import { readJsonBody } from '../lib/http/body.ts'
+import { answerOnce } from '../lib/http/idempotency.ts'
+import type { Session } from '../lib/store/chat-store.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { CreateSessionBody } from '../lib/http/session-input.ts'
 import { HttpProblem } from '../lib/shared/problem.ts'
 import { parseInput, withinChars } from '../lib/http/validate.ts'
 
-/** POST /v1/sessions: an empty conversation, optionally titled and with a system prompt. */
+/** POST /v1/sessions: an empty conversation, optionally titled and with a system prompt; once per Idempotency-Key. */
 export default defineFunction({
   name: 'sessions-create',
   method: 'POST',
@@ -16,7 +18,7 @@ export default defineFunction({
         errors: [{ path: 'system', message: `must be at most ${app.config.maxMessageChars} characters (MAX_MESSAGE_CHARS)` }],
       })
     }
-    const session = await app.store.createSession({ ...(body.title ? { title: body.title } : {}), system: body.system, ownerId: principal.userId })
-    return Response.json(session, { status: 201, headers: { location: `${url.pathname}/${session.id}` } })
+    const create = async () => ({ status: 201, body: await app.store.createSession({ ...(body.title ? { title: body.title } : {}), system: body.system, ownerId: principal.userId }) })
+    return answerOnce(app, request, principal.userId, 'POST /v1/sessions', body, create, (session: Session) => ({ location: `${url.pathname}/${session.id}` }))
   },
 })

@@ -26,6 +26,8 @@ export interface ChatTurn {
    * model sees. Absent: the active leaf.
    */
   parentId?: string | null | undefined
+  /** Told of the generation once it runs (Ollama answered, or it was stopped before): anything stored from then on stays. */
+  onStarted?: ((generation: Generation) => Promise<void>) | undefined
 }
 
 /** Runs `turn` in the reserved session and answers it (SSE, or one JSON answer). */
@@ -112,13 +114,18 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     checkpointIntervalMs: config.checkpointIntervalMs,
     chatTimeoutMs: config.chatTimeoutMs,
   }
-  if (!lease) return reservation.beginAborted(details, settings)
+  if (!lease) {
+    const stopped = reservation.beginAborted(details, settings)
+    await body.onStarted?.(stopped)
+    return stopped
+  }
   const generation = reservation.begin(lease.stream, details, settings)
   // The host counts this chat as outstanding until its reply has ended.
   void generation.outcome.finally(lease.release)
   // What Ollama counted for this prompt corrects the next estimates.
   const sent = plan.messages
   void generation.outcome.then((outcome) => outcome.promptTokens && app.tokens.observe(body.model, sent, outcome.promptTokens))
+  await body.onStarted?.(generation)
   return generation
 }
 
@@ -137,7 +144,7 @@ async function keepCut(app: AppContext, sessionId: string, model: string, numCtx
   return withSummary({ ...plan, cut }, app.tokens, model)
 }
 
-function jsonAnswer(sessionId: string, model: string, outcome: GenerationOutcome, context: Record<string, unknown>): Response {
+export function jsonAnswer(sessionId: string, model: string, outcome: GenerationOutcome, context: Record<string, unknown>): Response {
   if (outcome.status === 'error') throw new HttpProblem(502, 'ollama', outcome.error ?? 'Ollama failed during the reply.')
   if (outcome.status === 'interrupted') {
     throw shuttingDown(outcome.error ?? undefined)

@@ -57,6 +57,11 @@ export class ReplyEventLog implements EventSource {
     return this.tail.length + (this.startFrame ? 1 : 0)
   }
 
+  /** How many events were sent (the last one's id is `<reply id>:<eventCount>`). */
+  get eventCount(): number {
+    return this.count
+  }
+
   get followers(): number {
     return this.listeners.size
   }

@@ -10,6 +10,7 @@ export type ProblemKind =
   | 'model_not_found'
   | 'method_not_allowed'
   | 'conflict'
+  | 'idempotency_mismatch'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limit'
@@ -29,6 +30,7 @@ const TITLES: Record<ProblemKind, string> = {
   model_not_found: 'Model not found',
   method_not_allowed: 'Method not allowed',
   conflict: 'Conflict',
+  idempotency_mismatch: 'Idempotency-Key reused with another request',
   payload_too_large: 'Payload too large',
   unsupported_media_type: 'Unsupported media type',
   rate_limit: 'Too many requests',

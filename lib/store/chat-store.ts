@@ -41,6 +41,11 @@ export interface Placement {
   parentId?: string | null | undefined
 }
 
+export interface StoredReply extends Message {
+  prompt_tokens: number | null
+  done_reason: string | null
+}
+
 /** A message added to a session as an OpenAI conversation item or response input. */
 export interface ConversationMessage {
   role: 'user' | 'system' | 'assistant'
@@ -122,10 +127,51 @@ export interface SearchHit {
   createdAt: string
 }
 
+/** A request made with an Idempotency-Key (README "Safe retries"). */
+export interface IdempotentRequest {
+  ownerId: string
+  key: string
+  /** The route and body it came with: the same key with another request is refused. */
+  fingerprint: string
+  /** Keys claimed before this are forgotten (24 hours ago). */
+  expiredBefore: string
+  /** A claim with no outcome since this is a request that died: it is claimed anew. */
+  staleBefore: string
+}
+
+/** What the first request with a key made. */
+export interface IdempotentOutcome {
+  sessionId?: string | null
+  /** A chat's reply. */
+  messageId?: string | null
+  /** The HTTP status of a route that answers at once. */
+  status?: number | null
+  /** That answer's JSON; for a chat, its start event's `context`. */
+  answer?: string | null
+  /** How many SSE events a chat's reply sent, once it ended (a replay ends with the same ids). */
+  eventCount?: number | null
+}
+
+export type IdempotencyClaim =
+  | { state: 'new' }
+  | { state: 'mismatch' }
+  | { state: 'running' }
+  | { state: 'done'; outcome: IdempotentOutcome }
+
 /** Sessions and messages, as every store backend keeps them. */
 export interface ChatStore {
   /** Throws when the database cannot answer. */
   ping(): Promise<void>
+  /**
+   * Claims a request's Idempotency-Key for its user: `new` (now theirs to run), `running` (the
+   * first request has not recorded what it made yet), `done` with that, or `mismatch` (the key
+   * came with another request). Forgets keys older than `expiredBefore` on the way.
+   */
+  claimIdempotencyKey(request: IdempotentRequest): Promise<IdempotencyClaim>
+  /** Records (or adds to) what the request that claimed the key made. */
+  recordIdempotentOutcome(ownerId: string, key: string, outcome: IdempotentOutcome): Promise<void>
+  /** Forgets a claim whose request stored nothing: its retry runs again. */
+  releaseIdempotencyKey(ownerId: string, key: string): Promise<void>
   /** The session when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */
   getSession(id: string, ownerId: string): Promise<Session | undefined>
   /** A new session (a random id, the default title and the local user unless given), with its system prompt. */
@@ -151,6 +197,8 @@ export interface ChatStore {
    */
   setCurrentMessage(sessionId: string, messageId: string): Promise<{ currentMessageId: string } | 'missing' | 'busy'>
   getMessage(id: string): Promise<Message | undefined>
+  /** A message with what Ollama reported of it (for answering a retried chat as the first was answered). */
+  getReply(id: string): Promise<StoredReply | undefined>
   /** The session's reply being generated now, on whichever instance, if any. */
   streamingReply(sessionId: string): Promise<Message | undefined>
   /** A message of any of `ownerId`'s sessions; someone else's is as absent as a missing one. */
@@ -246,4 +294,17 @@ export function toSearchHit(row: Record<string, unknown>): SearchHit {
 export function cutOnPath(cut: ContextCut | null, path: HistoryEntry[]): ContextCut | null {
   if (!cut?.messageId) return cut
   return path.some((message) => message.id === cut.messageId) ? cut : null
+}
+
+/** An idempotency_keys row as a claim's outcome (null while its request is still running). */
+export function toIdempotentOutcome(row: Record<string, unknown>): IdempotentOutcome | null {
+  if (row.message_id == null && row.status == null) return null
+  const numberOrNull = (value: unknown) => (value == null ? null : Number(value))
+  return {
+    sessionId: (row.session_id as string | null) ?? null,
+    messageId: (row.message_id as string | null) ?? null,
+    status: numberOrNull(row.status),
+    answer: (row.answer as string | null) ?? null,
+    eventCount: numberOrNull(row.event_count),
+  }
 }

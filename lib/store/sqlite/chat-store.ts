@@ -30,6 +30,11 @@ import {
   type UserTurn,
   type Branch,
   type Placement,
+  type IdempotencyClaim,
+  type StoredReply,
+  type IdempotentOutcome,
+  type IdempotentRequest,
+  toIdempotentOutcome,
 } from '../chat-store.ts'
 import { bundledMigrations, migrate, type Migration } from '../migrations.ts'
 import { ReadWorker } from './search-worker.ts'
@@ -171,10 +176,23 @@ export class SqliteChatStore implements ChatStore {
          SELECT id FROM down WHERE id IS NOT NULL ORDER BY depth DESC LIMIT 1`,
       ),
       setCurrent: db.prepare('UPDATE sessions SET current_message_id = ? WHERE id = ?'),
+      // Expired keys, and this key's claim when its request died before recording anything.
+      forgetIdempotencyKeys: db.prepare(
+        `DELETE FROM idempotency_keys WHERE created_at < ?1
+           OR (owner_id = ?2 AND key = ?3 AND message_id IS NULL AND status IS NULL AND created_at < ?4)`,
+      ),
+      claimIdempotencyKey: db.prepare('INSERT INTO idempotency_keys (owner_id, key, fingerprint, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+      getIdempotencyKey: db.prepare('SELECT * FROM idempotency_keys WHERE owner_id = ? AND key = ?'),
+      recordIdempotentOutcome: db.prepare(
+        `UPDATE idempotency_keys SET session_id = coalesce(?, session_id), message_id = coalesce(?, message_id), status = coalesce(?, status),
+           answer = coalesce(?, answer), event_count = coalesce(?, event_count) WHERE owner_id = ? AND key = ?`,
+      ),
+      releaseIdempotencyKey: db.prepare('DELETE FROM idempotency_keys WHERE owner_id = ? AND key = ?'),
       search: db.prepare(SEARCH_SQL),
       contextCut: db.prepare('SELECT context_cut_message_id, context_summary FROM sessions WHERE id = ?'),
       setContextCut: db.prepare('UPDATE sessions SET context_cut_message_id = ?, context_summary = ? WHERE id = ?'),
       getMessage: db.prepare(`SELECT ${messageColumns} FROM messages WHERE id = ?`),
+      getReply: db.prepare(`SELECT ${messageColumns}, prompt_tokens, done_reason FROM messages WHERE id = ?`),
       getStreamingReply: db.prepare(`SELECT ${messageColumns} FROM messages WHERE session_id = ? AND status = 'streaming' LIMIT 1`),
       getOwnedMessage: db.prepare(
         `SELECT ${messageColumnsOf('m')}
@@ -218,6 +236,26 @@ export class SqliteChatStore implements ChatStore {
   /** Throws when the database cannot answer. */
   async ping(): Promise<void> {
     this.statements.ping.get()
+  }
+
+  async claimIdempotencyKey({ ownerId, key, fingerprint, expiredBefore, staleBefore }: IdempotentRequest): Promise<IdempotencyClaim> {
+    return this.transaction((): IdempotencyClaim => {
+      this.statements.forgetIdempotencyKeys.run(expiredBefore, ownerId, key, staleBefore)
+      if (Number(this.statements.claimIdempotencyKey.run(ownerId, key, fingerprint, timestamp()).changes) > 0) return { state: 'new' }
+      const row = this.statements.getIdempotencyKey.get(ownerId, key)!
+      if (row.fingerprint !== fingerprint) return { state: 'mismatch' }
+      const outcome = toIdempotentOutcome(row)
+      return outcome ? { state: 'done', outcome } : { state: 'running' }
+    })
+  }
+
+  async recordIdempotentOutcome(ownerId: string, key: string, outcome: IdempotentOutcome): Promise<void> {
+    const { sessionId = null, messageId = null, status = null, answer = null, eventCount = null } = outcome
+    this.statements.recordIdempotentOutcome.run(sessionId, messageId, status, answer, eventCount, ownerId, key)
+  }
+
+  async releaseIdempotencyKey(ownerId: string, key: string): Promise<void> {
+    this.statements.releaseIdempotencyKey.run(ownerId, key)
   }
 
   /** The session when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */
@@ -327,6 +365,11 @@ export class SqliteChatStore implements ChatStore {
   async getMessage(id: string): Promise<Message | undefined> {
     const row = this.statements.getMessage.get(id)
     return row && toMessage(row)
+  }
+
+  async getReply(id: string): Promise<StoredReply | undefined> {
+    const row = this.statements.getReply.get(id)
+    return row && { ...toMessage(row), prompt_tokens: row.prompt_tokens == null ? null : Number(row.prompt_tokens), done_reason: row.done_reason == null ? null : String(row.done_reason) }
   }
 
   async streamingReply(sessionId: string): Promise<Message | undefined> {
