@@ -97,8 +97,9 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     }
   } catch (error) {
     if (!reservation.abortReason) {
-      // The reply never started: the user message stays, the empty reply goes.
-      await store.discardReply(turn.reply.id)
+      // The reply never started: the user message stays, the empty reply goes (a regeneration's
+      // leaves the path as it was).
+      await store.discardReply(turn.reply.id, 'leafBefore' in turn.reply ? turn.reply.leafBefore : undefined)
       throw error
     }
     // Cancelled, or the server's grace ran out, while Ollama had not answered: stored as such.

@@ -216,9 +216,9 @@ export interface ChatStore {
   beginTurn(turn: UserTurn & { model: string }): Promise<{ userMessageId: string; reply: { id: string; createdAt: string }; newSession: boolean }>
   /**
    * Another reply after `parentId` (a regeneration), stored `streaming` and empty; it becomes the
-   * session's active leaf.
+   * session's active leaf. `leafBefore`: the active leaf it replaced, for discardReply.
    */
-  beginReply(sessionId: string, parentId: string | null, model: string): Promise<{ id: string; createdAt: string }>
+  beginReply(sessionId: string, parentId: string | null, model: string): Promise<{ id: string; createdAt: string; leafBefore: string | null }>
   /**
    * A response's input (OpenAI's Responses API, in a conversation) and the assistant reply that
    * will answer it, stored `streaming` and empty, in one transaction. Returns the reply's id.
@@ -232,8 +232,12 @@ export interface ChatStore {
   deleteMessage(sessionId: string, messageId: string): Promise<boolean>
   sessionMetadata(id: string): Promise<Record<string, string>>
   setSessionMetadata(id: string, metadata: Record<string, string>): Promise<void>
-  /** Removes a reply that never started (Ollama refused before its first token). */
-  discardReply(id: string): Promise<void>
+  /**
+   * Removes a reply that never started (Ollama refused before its first token). The session's
+   * active leaf becomes `leafAfter` when given (a regeneration's leaf before it), else the
+   * reply's parent.
+   */
+  discardReply(id: string, leafAfter?: string | null): Promise<void>
   /**
    * The messages Ollama may be sent: those with content on the path that ends at `leafId` (by
    * default the active leaf; null: none), oldest first, and the session's cut when it is on it.

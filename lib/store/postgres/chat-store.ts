@@ -231,13 +231,14 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
     }))
   }
 
-  async beginReply(sessionId: string, parentId: string | null, model: string): Promise<{ id: string; createdAt: string }> {
-    const reply = { id: randomUUID(), createdAt: timestamp() }
-    await oneReplyAtATime((await this.db()).begin(async (tx) => {
-      await tx`SELECT 1 FROM sessions WHERE id = ${sessionId} FOR UPDATE`
-      await insertMessage(tx, { id: reply.id, sessionId, role: 'assistant', content: '', model, status: 'streaming', createdAt: reply.createdAt, owner: this.instanceId, parentId })
+  async beginReply(sessionId: string, parentId: string | null, model: string): Promise<{ id: string; createdAt: string; leafBefore: string | null }> {
+    const id = randomUUID()
+    const createdAt = timestamp()
+    return oneReplyAtATime((await this.db()).begin(async (tx) => {
+      const [session] = await tx`SELECT current_message_id FROM sessions WHERE id = ${sessionId} FOR UPDATE`
+      await insertMessage(tx, { id, sessionId, role: 'assistant', content: '', model, status: 'streaming', createdAt, owner: this.instanceId, parentId })
+      return { id, createdAt, leafBefore: (session?.current_message_id as string | null | undefined) ?? null }
     }))
-    return reply
   }
 
   async addResponseTurn(sessionId: string, ownerId: string, messages: ConversationMessage[], model: string): Promise<string> {
@@ -279,8 +280,16 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
     await sql`UPDATE sessions SET metadata = ${sql.json(metadata)} WHERE id = ${id}`
   }
 
-  async discardReply(id: string): Promise<void> {
-    await (await this.db())`DELETE FROM messages WHERE id = ${id} AND status = 'streaming' AND content = ''`
+  async discardReply(id: string, leafAfter?: string | null): Promise<void> {
+    await (await this.db()).begin(async (tx) => {
+      // Before the reply goes: the delete trigger then leaves a leaf that is no longer the reply alone.
+      if (leafAfter !== undefined) {
+        await tx`
+          UPDATE sessions SET current_message_id = ${leafAfter}
+          WHERE id = (SELECT session_id FROM messages WHERE id = ${id} AND status = 'streaming' AND content = '')`
+      }
+      await tx`DELETE FROM messages WHERE id = ${id} AND status = 'streaming' AND content = ''`
+    })
   }
 
   async history(sessionId: string, leafId?: string | null): Promise<History> {

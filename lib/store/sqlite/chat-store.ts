@@ -199,6 +199,12 @@ export class SqliteChatStore implements ChatStore {
          FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ? AND s.owner_id = ?`,
       ),
       discardReply: db.prepare(`DELETE FROM messages WHERE id = ? AND status = 'streaming' AND content = ''`),
+      // Before the reply goes: the delete trigger then leaves a leaf that is no longer the reply alone.
+      restoreLeaf: db.prepare(
+        `UPDATE sessions SET current_message_id = ?1
+         WHERE id = (SELECT session_id FROM messages WHERE id = ?2 AND status = 'streaming' AND content = '')`,
+      ),
+      currentLeaf: db.prepare('SELECT current_message_id FROM sessions WHERE id = ?'),
       checkpoint: db.prepare(`UPDATE messages SET content = ? WHERE id = ? AND status = 'streaming'`),
       finish: db.prepare(
         `UPDATE messages SET content = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?, ollama_host = ?
@@ -406,10 +412,13 @@ export class SqliteChatStore implements ChatStore {
     })
   }
 
-  async beginReply(sessionId: string, parentId: string | null, model: string): Promise<{ id: string; createdAt: string }> {
-    const reply = { id: randomUUID(), createdAt: timestamp() }
-    this.insert(reply.id, sessionId, 'assistant', '', model, 'streaming', reply.createdAt, { parentId })
-    return reply
+  async beginReply(sessionId: string, parentId: string | null, model: string): Promise<{ id: string; createdAt: string; leafBefore: string | null }> {
+    return this.transaction(() => {
+      const leafBefore = (this.statements.currentLeaf.get(sessionId)?.current_message_id as string | null | undefined) ?? null
+      const reply = { id: randomUUID(), createdAt: timestamp(), leafBefore }
+      this.insert(reply.id, sessionId, 'assistant', '', model, 'streaming', reply.createdAt, { parentId })
+      return reply
+    })
   }
 
   /** One message, after the active leaf unless `placement` says where; it becomes the active leaf. */
@@ -472,8 +481,11 @@ export class SqliteChatStore implements ChatStore {
   }
 
   /** Removes a reply that never started (Ollama refused before its first token). */
-  async discardReply(id: string): Promise<void> {
-    this.statements.discardReply.run(id)
+  async discardReply(id: string, leafAfter?: string | null): Promise<void> {
+    this.transaction(() => {
+      if (leafAfter !== undefined) this.statements.restoreLeaf.run(leafAfter, id)
+      this.statements.discardReply.run(id)
+    })
   }
 
   private insertUserMessage({ sessionId, ownerId, content, system, parentId }: UserTurn, now: string): { userMessageId: string; newSession: boolean } {
