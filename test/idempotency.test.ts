@@ -156,3 +156,16 @@ test('a retry while the first request still waits for Ollama is 409 with Retry-A
   assert.deepEqual(await json(await chat.fetch(chatRequest(body, withKey('loading')), app)), answer)
   assert.equal(fake.chatRequests().length, 1)
 })
+
+test('a retry after the session of its reply was deleted is 404 and makes no new chat', async (t) => {
+  const fake = await fakeOllama(t)
+  const app = await testApp(t, fake)
+  const body = { message: 'soon gone', stream: false }
+  const first = await json(await chat.fetch(chatRequest(body, withKey('gone')), app))
+  assert.equal(await app.store.deleteSession(first.session_id, 'local'), 'deleted')
+  const retry = await chat.fetch(chatRequest(body, withKey('gone')), app)
+  assert.equal(retry.status, 404)
+  assert.match((await json(retry)).detail, /session was deleted/)
+  assert.equal(fake.chatRequests().length, 1)
+  assert.deepEqual(await rowCounts(app), { sessions: 0, messages: 0 })
+})

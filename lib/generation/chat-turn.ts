@@ -73,9 +73,10 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   let plan = planFor(budget)
 
   // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
+  // `leafBefore`: where a regeneration's session returns if Ollama refuses it (a new turn's leaf is its message).
   const turn = newMessage
-    ? await store.beginTurn({ sessionId, ownerId, content: newMessage.content, system: body.system, model: body.model, parentId: body.parentId })
-    : { userMessageId: body.parentId ?? null, reply: await store.beginReply(sessionId, body.parentId ?? null, body.model), newSession: false }
+    ? { ...(await store.beginTurn({ sessionId, ownerId, content: newMessage.content, system: body.system, model: body.model, parentId: body.parentId })), leafBefore: undefined }
+    : await store.beginReply(sessionId, body.parentId ?? null, body.model).then((reply) => ({ userMessageId: body.parentId ?? null, reply, newSession: false, leafBefore: reply.leafBefore }))
   if (newMessage) newMessage.id = turn.userMessageId
   let lease: HostLease | null
   try {
@@ -99,7 +100,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     if (!reservation.abortReason) {
       // The reply never started: the user message stays, the empty reply goes (a regeneration's
       // leaves the path as it was).
-      await store.discardReply(turn.reply.id, 'leafBefore' in turn.reply ? turn.reply.leafBefore : undefined)
+      await store.discardReply(turn.reply.id, turn.leafBefore)
       throw error
     }
     // Cancelled, or the server's grace ran out, while Ollama had not answered: stored as such.
