@@ -1,5 +1,5 @@
 import { readJsonBody } from '../lib/http/body.ts'
-import { answerOnce } from '../lib/http/idempotency.ts'
+import { answerOnce, fingerprintOf } from '../lib/http/idempotency.ts'
 import type { Session } from '../lib/store/chat-store.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { CreateSessionBody } from '../lib/http/session-input.ts'
@@ -19,6 +19,6 @@ export default defineFunction({
       })
     }
     const create = async () => ({ status: 201, body: await app.store.createSession({ ...(body.title ? { title: body.title } : {}), system: body.system, ownerId: principal.userId }) })
-    return answerOnce(app, request, principal.userId, 'POST /v1/sessions', body, create, (session: Session) => ({ location: `${url.pathname}/${session.id}` }))
+    return answerOnce(app, request, principal.userId, fingerprintOf('POST /v1/sessions', body), create, (session: Session) => ({ location: `${url.pathname}/${session.id}` }))
   },
 })

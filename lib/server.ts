@@ -30,6 +30,9 @@ import openaiResponsesDelete from '../functions/openai-responses-delete.ts'
 import openaiResponsesGet from '../functions/openai-responses-get.ts'
 import openaiResponsesInputItems from '../functions/openai-responses-input-items.ts'
 import sessionCancel from '../functions/session-cancel.ts'
+import sessionExport from '../functions/session-export.ts'
+import exportAll from '../functions/export.ts'
+import importFile from '../functions/import.ts'
 import sessionCurrent from '../functions/session-current.ts'
 import sessionRegenerate from '../functions/session-regenerate.ts'
 import sessionDelete from '../functions/session-delete.ts'
@@ -66,6 +69,9 @@ export const FUNCTIONS: FunctionSpec[] = [
   sessionCancel,
   sessionRegenerate,
   sessionCurrent,
+  sessionExport,
+  exportAll,
+  importFile,
   authLogin,
   authLogout,
   authMe,
@@ -121,7 +127,10 @@ export async function startServer(config: Config, parts: AppParts = {}): Promise
 
   const dispatcher = createDispatcher(FUNCTIONS, app)
   const responses = new OpenResponses()
-  const adapterOptions = { maxBodyBytes: config.maxBodyBytes, writeTimeoutMs: config.writeTimeoutMs, log: app.log, refused: dispatcher.refused }
+  // Routes that take larger bodies (POST /v1/import) say so; every other one stops at MAX_BODY_BYTES.
+  const bodyLimits = new Map(FUNCTIONS.filter((fn) => fn.maxBodyBytes).map((fn) => [`${fn.method} ${fn.path}`, fn.maxBodyBytes!(config)]))
+  const maxBodyBytes = (method: string, path: string) => bodyLimits.get(`${method} ${path}`) ?? config.maxBodyBytes
+  const adapterOptions = { maxBodyBytes, writeTimeoutMs: config.writeTimeoutMs, log: app.log, refused: dispatcher.refused }
   const server = http.createServer(
     {
       requestTimeout: config.readTimeoutMs,

@@ -3,7 +3,7 @@
  * the server and the fake Ollama. Screenshots go to test-results/screenshots/.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { test, type TestContext } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { FakeOllama } from './support/fake-ollama.ts'
@@ -336,4 +336,40 @@ test('branches on the page: regenerate a reply, switch versions with ‹ 1/2 ›
   await lastReply(page).locator('button[data-action=copy]').click()
   await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant button[data-action=copy]')?.textContent === 'Copied')
   assert.equal(await page.evaluate(() => (globalThis as any).navigator.clipboard.readText()), 'You said: Q1, edited')
+})
+
+test('export a chat (JSON, Markdown) and all chats, and import a file from the sidebar', { skip }, async (t) => {
+  const fake = await startedFake(t)
+  const { page } = await openPage(t, fake)
+  assert.equal(await page.isVisible('#export-json'), false, 'nothing to export before a chat')
+  await sendMessage(page, 'Plan a trip')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
+  const read = async (selector: string) => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(selector)])
+    return { name: download.suggestedFilename(), text: readFileSync((await download.path())!, 'utf8') }
+  }
+  const asJson = await read('#export-json')
+  assert.equal(asJson.name, 'Plan a trip.json', 'the UTF-8 name (filename*) is the one browsers take')
+  const exported = JSON.parse(asJson.text)
+  assert.deepEqual(exported.messages.map((message: any) => message.content), ['Plan a trip', 'You said: Plan a trip'])
+  const asMarkdown = await read('#export-markdown')
+  assert.equal(asMarkdown.name, 'Plan a trip.md')
+  assert.match(asMarkdown.text, /^# Plan a trip\n\n## User\n\nPlan a trip\n/)
+  const all = await read('#export-all')
+  assert.equal(all.text.trim().split('\n').length, 1)
+
+  const chatGpt = [{
+    id: 'cg-1', title: 'From ChatGPT', create_time: 1_700_000_000, current_node: 'a',
+    mapping: {
+      q: { id: 'q', parent: null, children: ['a'], message: { author: { role: 'user' }, create_time: 1_700_000_001, content: { content_type: 'text', parts: ['Hello there'] } } },
+      a: { id: 'a', parent: 'q', children: [], message: { author: { role: 'assistant' }, create_time: 1_700_000_002, content: { content_type: 'text', parts: ['General Kenobi'] } } },
+    },
+  }]
+  await page.setInputFiles('#import-file', { name: 'conversations.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(chatGpt)) })
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('#import-result')?.textContent === 'Imported 1 chat.')
+  await page.waitForFunction(() => [...(globalThis as any).document.querySelectorAll('#session-list button')].some((button: any) => button.textContent === 'From ChatGPT'))
+  // "Export all" written back: JSON Lines, each chat already here.
+  await page.setInputFiles('#import-file', { name: 'chat-ollama-export.jsonl', mimeType: 'application/x-ndjson', buffer: Buffer.from(all.text) })
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('#import-result')?.textContent === 'Imported 0 chats; 1 already here.')
+  await page.screenshot({ path: `${SCREENSHOTS}/import.png` })
 })

@@ -33,6 +33,7 @@ test('every variable has the documented default', () => {
     maxInputItems: 1000,
     maxMessageChars: 32_000,
     maxBodyBytes: 1_048_576,
+    importMaxBytes: 67_108_864,
     readTimeoutMs: 30_000,
     writeTimeoutMs: 30_000,
     sseHeartbeatMs: 15_000,

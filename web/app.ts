@@ -4,6 +4,7 @@ import { api } from './api.ts'
 import { showError, state, ui, type Session } from './dom.ts'
 import { wireBranches } from './branches.ts'
 import { wireComposer } from './composer.ts'
+import { wireTransfer } from './transfer.ts'
 import { openSession, showMessage } from './conversation.ts'
 import { wireSearch } from './search.ts'
 import { fillSessionList, loadMoreSessions, onSessionChosen } from './sidebar.ts'
@@ -40,6 +41,7 @@ onSessionChosen((id) => void openSession(id))
 wireSearch((sessionId, messageId) => void openSession(sessionId).then(() => messageId && showMessage(messageId)))
 wireComposer()
 wireBranches()
+wireTransfer()
 ui.newChat.addEventListener('click', () => {
   void openSession(null)
   ui.input.focus()

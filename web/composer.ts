@@ -1,7 +1,7 @@
 // The composer: sending a message and reading its reply, Enter to send, Stop.
 import { api, problemOf, sleep } from './api.ts'
 import { showError, state, ui, type ContextCut } from './dom.ts'
-import { beginStreaming, endStreaming } from './conversation.ts'
+import { beginStreaming, endStreaming, showExportLinks } from './conversation.ts'
 import { messageElement, replyView, scrollToEnd, showContextCut } from './render.ts'
 import { readEvents } from './sse-reader.ts'
 import { loadMoreSessions } from './sidebar.ts'
@@ -63,6 +63,7 @@ async function send(text: string): Promise<void> {
     ui.systemRow.hidden = true
     ui.rename.disabled = false
     history.replaceState(null, '', `/#${sessionId}`)
+    showExportLinks(sessionId)
   }
   const payload = { message: text, session_id: sessionId, model: ui.model.value || undefined, ...(system ? { system } : {}) }
   const dropped = await streamTurn(sessionId, '/v1/chat', payload, userItem, replyItem)

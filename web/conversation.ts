@@ -22,6 +22,7 @@ export async function openSession(id: string | null): Promise<void> {
   ui.systemRow.hidden = id !== null
   ui.rename.disabled = id === null
   ui.remove.disabled = id === null
+  showExportLinks(id)
   setStreaming(false)
   if (id === null) {
     ui.title.textContent = 'New chat'
@@ -51,6 +52,14 @@ export async function openSession(id: string | null): Promise<void> {
   } catch (error) {
     showError((error as Error).message)
   }
+}
+
+/** The open chat's downloads: its JSON export (every branch) and its Markdown (the path shown). */
+export function showExportLinks(id: string | null): void {
+  ui.exportJson.hidden = ui.exportMarkdown.hidden = id === null
+  if (id === null) return
+  ui.exportJson.href = `/v1/sessions/${id}/export`
+  ui.exportMarkdown.href = `/v1/sessions/${id}/export?format=markdown`
 }
 
 /** Marks a reply as streaming in `sessionId`; the controller stops reading it. */

@@ -30,10 +30,10 @@ function unfitJson(value: unknown, depth: number): string | undefined {
 export const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
 
 /**
- * The request's JSON body, or undefined when it has none. Refuses a body that is not JSON (415),
- * one over `maxBytes` (413, reading no further than the limit), and malformed JSON or UTF-8 (400).
+ * The request's JSON body as bytes, or undefined when it has none. Refuses a body that is not
+ * JSON (415) and one over `maxBytes` (413, reading no further than the limit).
  */
-export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
+export async function readJsonBytes(request: Request, maxBytes: number): Promise<Uint8Array | undefined> {
   if (!request.body || request.headers.get('content-length') === '0') return undefined
   const contentType = request.headers.get('content-type') ?? ''
   if (!JSON_TYPE.test(contentType)) {
@@ -46,7 +46,16 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
     throw tooLarge(maxBytes)
   }
   const bytes = await readAtMost(request.body, maxBytes)
-  if (bytes.length === 0) return undefined
+  return bytes.length === 0 ? undefined : bytes
+}
+
+/**
+ * The request's JSON body, or undefined when it has none. Refuses what readJsonBytes refuses, and
+ * malformed JSON or UTF-8 (400).
+ */
+export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
+  const bytes = await readJsonBytes(request, maxBytes)
+  if (bytes === undefined) return undefined
   let text: string
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
@@ -90,5 +99,5 @@ async function readAtMost(body: ReadableStream<Uint8Array>, maxBytes: number): P
 }
 
 export function tooLarge(maxBytes: number): HttpProblem {
-  return new HttpProblem(413, 'payload_too_large', `The body is larger than ${maxBytes} bytes (MAX_BODY_BYTES).`)
+  return new HttpProblem(413, 'payload_too_large', `The body is larger than ${maxBytes} bytes (MAX_BODY_BYTES; IMPORT_MAX_BYTES for POST /v1/import).`)
 }

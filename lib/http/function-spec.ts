@@ -1,5 +1,6 @@
 import type { Access, Principal } from '../access/control.ts'
 import type { AppContext } from '../context.ts'
+import type { Config } from '../shared/config.ts'
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
 
@@ -26,5 +27,7 @@ export interface FunctionSpec {
   access?: Access
   /** How its errors are answered: RFC 7807 problems, or OpenAI's `{"error": …}` for the OpenAI-compatible routes. */
   errors?: 'problem' | 'openai'
+  /** A body limit of its own, above MAX_BODY_BYTES (for a path without parameters). */
+  maxBodyBytes?: (config: Config) => number
   handle(request: Request, context: RequestContext): Response | Promise<Response>
 }

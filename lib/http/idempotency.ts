@@ -53,14 +53,14 @@ export async function claimIdempotencyKey(app: AppContext, ownerId: string, key:
 
 /**
  * Runs a route that answers at once (POST /v1/sessions) at most once per key: its JSON answer and
- * status are kept, and a retry gets them again. `headersOf` gives the answer's headers from its body.
+ * status are kept, and a retry gets them again. `fingerprint` (fingerprintOf) says what makes two
+ * requests the same; `headersOf` gives the answer's headers from its body.
  */
 export async function answerOnce(
   app: AppContext,
   request: Request,
   ownerId: string,
-  route: string,
-  body: unknown,
+  fingerprint: string,
   run: () => Promise<{ status: number; body: unknown }>,
   headersOf: (body: any) => Record<string, string> = () => ({}),
 ): Promise<Response> {
@@ -70,7 +70,7 @@ export async function answerOnce(
     const answer = await run()
     return respond(answer.status, answer.body)
   }
-  const earlier = await claimIdempotencyKey(app, ownerId, key, fingerprintOf(route, body))
+  const earlier = await claimIdempotencyKey(app, ownerId, key, fingerprint)
   if (earlier) return respond(earlier.status!, JSON.parse(earlier.answer!))
   let answer: { status: number; body: unknown }
   try {

@@ -6,7 +6,8 @@ import type { Logger } from '../observability/log.ts'
 import { HttpProblem, problemResponse } from '../shared/problem.ts'
 
 export interface AdapterOptions {
-  maxBodyBytes: number
+  /** The largest body a request may send: a number, or one per method and path. */
+  maxBodyBytes: number | ((method: string, path: string) => number)
   /** Longest time to write a response that is not an event stream (WRITE_TIMEOUT). */
   writeTimeoutMs: number
   log: Logger
@@ -31,7 +32,8 @@ export async function serveNodeRequest(req: IncomingMessage, res: ServerResponse
   })
   let response: Response
   try {
-    const request = requestOrProblem(req, disconnected.signal, options.maxBodyBytes)
+    const limit = typeof options.maxBodyBytes === 'number' ? options.maxBodyBytes : options.maxBodyBytes(req.method ?? 'GET', (req.url ?? '/').split('?', 1)[0]!)
+    const request = requestOrProblem(req, disconnected.signal, limit)
     if (request instanceof HttpProblem) {
       const requestId = randomUUID()
       options.refused?.(req.method ?? 'GET', request)

@@ -43,6 +43,8 @@ export interface Config {
   maxInputItems: number
   maxMessageChars: number
   maxBodyBytes: number
+  /** The largest POST /v1/import body (IMPORT_MAX_BYTES): a whole chat history. */
+  importMaxBytes: number
   readTimeoutMs: number
   writeTimeoutMs: number
   sseHeartbeatMs: number
@@ -170,6 +172,8 @@ const SETTINGS = {
   maxMessageChars: setting('MAX_MESSAGE_CHARS', '32000', 'a whole number from 1 to 10000000', count(1, 10_000_000)),
   maxBodyBytes: setting('MAX_BODY_BYTES', '1MiB', 'a size such as 1048576, 512KiB or 1MiB',
     v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(1))),
+  importMaxBytes: setting('IMPORT_MAX_BYTES', '64MiB', 'a size from 1 byte to 1GiB such as 67108864 or 64MiB',
+    v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(1), v.maxValue(1024 ** 3))),
   readTimeoutMs: setting('READ_TIMEOUT', '30s', DURATION, positiveDurationMs),
   writeTimeoutMs: setting('WRITE_TIMEOUT', '30s', DURATION, positiveDurationMs),
   sseHeartbeatMs: setting('SSE_HEARTBEAT', '15s', DURATION, positiveDurationMs),

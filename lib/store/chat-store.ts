@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 /**
  * What the service keeps of conversations: sessions and their messages. One interface, two
  * adapters: SQLite (lib/store/sqlite/, the embedded default) and PostgreSQL (lib/store/postgres/).
@@ -127,6 +128,33 @@ export interface SearchHit {
   createdAt: string
 }
 
+/** A message of an imported conversation, its ids those of its source. */
+export interface ImportedMessage {
+  id: string
+  /** Null for a first message; else a message listed before this one. */
+  parentId: string | null
+  role: Role
+  content: string
+  model: string | null
+  status: Exclude<MessageStatus, 'streaming'>
+  createdAt: string
+}
+
+/** A conversation to import (README "Export and import"), as lib/http/conversation-import.ts reads it from a file. */
+export interface ImportedConversation {
+  /** Where it came from (`chatgpt:<id>`, `open-webui:<id>`, `chat-ollama:<id>`): imported once per user. */
+  sourceId: string
+  /** A session of this server it is an export of: already there while that session is. */
+  sameAsSession: string | null
+  title: string
+  createdAt: string
+  updatedAt: string
+  /** Parents before their children. */
+  messages: ImportedMessage[]
+  /** The end of its active path (a message id of `messages`), or null. */
+  currentId: string | null
+}
+
 /** A request made with an Idempotency-Key (README "Safe retries"). */
 export interface IdempotentRequest {
   ownerId: string
@@ -170,6 +198,11 @@ export interface ChatStore {
   claimIdempotencyKey(request: IdempotentRequest): Promise<IdempotencyClaim>
   /** Records (or adds to) what the request that claimed the key made. */
   recordIdempotentOutcome(ownerId: string, key: string, outcome: IdempotentOutcome): Promise<void>
+  /**
+   * Stores an imported conversation as a new session of `ownerId`'s, in one transaction, with new
+   * ids; `duplicate` (nothing stored) when this user has it already.
+   */
+  importConversation(ownerId: string, conversation: ImportedConversation): Promise<{ sessionId: string } | 'duplicate'>
   /** Forgets a claim whose request stored nothing: its retry runs again. */
   releaseIdempotencyKey(ownerId: string, key: string): Promise<void>
   /** The session when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */
@@ -311,4 +344,9 @@ export function toIdempotentOutcome(row: Record<string, unknown>): IdempotentOut
     answer: (row.answer as string | null) ?? null,
     eventCount: numberOrNull(row.event_count),
   }
+}
+
+/** New ids for an imported conversation's messages, by their ids in the file. */
+export function newIdsFor(conversation: ImportedConversation): Map<string, string> {
+  return new Map(conversation.messages.map((message) => [message.id, randomUUID()]))
 }

@@ -28,10 +28,12 @@ import {
   type Branch,
   cutOnPath,
   type IdempotencyClaim,
+  type ImportedConversation,
   type StoredReply,
   type IdempotentOutcome,
   type IdempotentRequest,
   toIdempotentOutcome,
+  newIdsFor,
 } from '../chat-store.ts'
 import { PostgresPart } from './part.ts'
 
@@ -78,6 +80,30 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
 
   async releaseIdempotencyKey(ownerId: string, key: string): Promise<void> {
     await (await this.db())`DELETE FROM idempotency_keys WHERE owner_id = ${ownerId} AND key = ${key}`
+  }
+
+  async importConversation(ownerId: string, conversation: ImportedConversation): Promise<{ sessionId: string } | 'duplicate'> {
+    return (await this.db()).begin(async (tx) => {
+      const [known] = await tx`
+        SELECT 1 FROM import_sources WHERE owner_id = ${ownerId} AND source_id = ${conversation.sourceId}
+        UNION ALL SELECT 1 FROM sessions WHERE id = ${conversation.sameAsSession} AND owner_id = ${ownerId}`
+      if (known) return 'duplicate'
+      const sessionId = randomUUID()
+      const ids = newIdsFor(conversation)
+      const writes: Array<Promise<unknown>> = [tx`INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (${sessionId}, ${conversation.title}, ${conversation.createdAt}, ${conversation.createdAt}, ${ownerId})`]
+      for (const message of conversation.messages) {
+        const parentId = message.parentId === null ? null : ids.get(message.parentId)!
+        writes.push(insertMessage(tx, { id: ids.get(message.id)!, sessionId, role: message.role, content: message.content, model: message.model, status: message.status, createdAt: message.createdAt, parentId }))
+      }
+      writes.push(tx`UPDATE sessions SET current_message_id = ${conversation.currentId === null ? null : ids.get(conversation.currentId)!}, updated_at = ${conversation.updatedAt} WHERE id = ${sessionId}`)
+      writes.push(tx`INSERT INTO import_sources (owner_id, source_id, session_id) VALUES (${ownerId}, ${conversation.sourceId}, ${sessionId})`)
+      await Promise.all(writes)
+      return { sessionId }
+    }).catch((error: { constraint_name?: string }) => {
+      // The same file imported at the same moment by another request: that one has it.
+      if (error.constraint_name === 'import_sources_pkey') return 'duplicate' as const
+      throw error
+    })
   }
 
   async getSession(id: string, ownerId: string): Promise<Session | undefined> {

@@ -31,10 +31,12 @@ import {
   type Branch,
   type Placement,
   type IdempotencyClaim,
+  type ImportedConversation,
   type StoredReply,
   type IdempotentOutcome,
   type IdempotentRequest,
   toIdempotentOutcome,
+  newIdsFor,
 } from '../chat-store.ts'
 import { bundledMigrations, migrate, type Migration } from '../migrations.ts'
 import { ReadWorker } from './search-worker.ts'
@@ -188,6 +190,9 @@ export class SqliteChatStore implements ChatStore {
            answer = coalesce(?, answer), event_count = coalesce(?, event_count) WHERE owner_id = ? AND key = ?`,
       ),
       releaseIdempotencyKey: db.prepare('DELETE FROM idempotency_keys WHERE owner_id = ? AND key = ?'),
+      importedFrom: db.prepare('SELECT 1 FROM import_sources WHERE owner_id = ? AND source_id = ?'),
+      recordImport: db.prepare('INSERT INTO import_sources (owner_id, source_id, session_id) VALUES (?, ?, ?)'),
+      finishImport: db.prepare('UPDATE sessions SET current_message_id = ?, updated_at = ? WHERE id = ?'),
       search: db.prepare(SEARCH_SQL),
       contextCut: db.prepare('SELECT context_cut_message_id, context_summary FROM sessions WHERE id = ?'),
       setContextCut: db.prepare('UPDATE sessions SET context_cut_message_id = ?, context_summary = ? WHERE id = ?'),
@@ -262,6 +267,23 @@ export class SqliteChatStore implements ChatStore {
 
   async releaseIdempotencyKey(ownerId: string, key: string): Promise<void> {
     this.statements.releaseIdempotencyKey.run(ownerId, key)
+  }
+
+  async importConversation(ownerId: string, conversation: ImportedConversation): Promise<{ sessionId: string } | 'duplicate'> {
+    return this.transaction(() => {
+      const { sameAsSession } = conversation
+      if (this.statements.importedFrom.get(ownerId, conversation.sourceId) || (sameAsSession && this.statements.getSession.get(sameAsSession, ownerId))) return 'duplicate'
+      const sessionId = randomUUID()
+      this.statements.insertSession.run(sessionId, conversation.title, conversation.createdAt, conversation.createdAt, ownerId)
+      const ids = newIdsFor(conversation)
+      for (const message of conversation.messages) {
+        const parentId = message.parentId === null ? null : ids.get(message.parentId)!
+        this.insert(ids.get(message.id)!, sessionId, message.role, message.content, message.model, message.status, message.createdAt, { parentId })
+      }
+      this.statements.finishImport.run(conversation.currentId === null ? null : ids.get(conversation.currentId)!, conversation.updatedAt, sessionId)
+      this.statements.recordImport.run(ownerId, conversation.sourceId, sessionId)
+      return { sessionId }
+    })
   }
 
   /** The session when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */

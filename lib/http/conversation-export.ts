@@ -1,0 +1,62 @@
+/**
+ * A conversation as a file (README "Export and import"): every branch as JSON that POST
+ * /v1/import reads back, or the active path as Markdown.
+ */
+import type { ChatStore, Message, Session } from '../store/chat-store.ts'
+import { EXPORT_FORMAT } from './conversation-import.ts'
+
+const PAGE = 500
+
+/** Every message of the session (`branch`: its active path, or all of them), oldest first, a page at a time. */
+async function messagesOf(store: ChatStore, sessionId: string, branch: 'active' | 'all'): Promise<Message[]> {
+  const messages: Message[] = []
+  let after = null
+  do {
+    const page = await store.listMessages(sessionId, PAGE, after, 'asc', branch)
+    messages.push(...page.items)
+    after = page.next
+  } while (after)
+  return messages
+}
+
+/** The JSON export of one session: `{format, version, session, current_message_id, messages}`. */
+export async function conversationExport(store: ChatStore, session: Session) {
+  const messages = await messagesOf(store, session.id, 'all')
+  return {
+    format: EXPORT_FORMAT,
+    version: 1,
+    session: { id: session.id, title: session.title, created_at: session.created_at, updated_at: session.updated_at },
+    current_message_id: session.current_message_id,
+    messages: messages.map((message) => ({
+      id: message.id,
+      parent_id: message.parent_id,
+      role: message.role,
+      content: message.content,
+      model: message.model ?? null,
+      status: message.status,
+      created_at: message.created_at,
+      tokens_used: message.tokens_used ?? null,
+    })),
+  }
+}
+
+const SPEAKERS = { system: 'System', user: 'User', assistant: 'Assistant' } as const
+
+/** The active path as Markdown: the title, then each message under a heading naming who said it. */
+export async function conversationMarkdown(store: ChatStore, session: Session): Promise<string> {
+  const messages = await messagesOf(store, session.id, 'active')
+  const parts = [`# ${session.title.replace(/\s+/g, ' ')}`]
+  for (const message of messages) {
+    const who = message.role === 'assistant' && message.model ? `${SPEAKERS.assistant} (${message.model})` : SPEAKERS[message.role]
+    parts.push(`## ${who}`, message.content)
+  }
+  return `${parts.join('\n\n')}\n`
+}
+
+/** `Content-Disposition` for a download named after `title` (ASCII fallback, UTF-8 name as RFC 6266 allows). */
+export function attachment(title: string, extension: string): string {
+  const base = title.normalize('NFKD').replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'chat'
+  // RFC 5987's attr-char has no ' ( ) * !, which encodeURIComponent leaves as they are.
+  const encoded = encodeURIComponent(`${[...title].slice(0, 60).join('')}.${extension}`).replace(/['()*!]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`)
+  return `attachment; filename="${base}.${extension}"; filename*=UTF-8''${encoded}`
+}

@@ -1,0 +1,255 @@
+/**
+ * Reading a conversation from a file (README "Export and import"): this server's export, ChatGPT's
+ * `conversations.json` and Open WebUI's export. Each format gives its messages as a tree (ids and
+ * parents); one builder then keeps the messages that carry text, links each to its nearest kept
+ * ancestor, orders parents before children, and finds the active path's end.
+ */
+import { createHash } from 'node:crypto'
+import type { ImportedConversation, ImportedMessage, MessageStatus, Role } from '../store/chat-store.ts'
+
+/** The most messages one imported conversation may hold (a bound on one transaction). */
+export const MAX_IMPORTED_MESSAGES = 10_000
+const TITLE_MAX_CHARS = 200
+export const EXPORT_FORMAT = 'chat-ollama.conversation'
+
+/** Why a conversation of the file is not imported: reported in `skipped`. */
+export class Unreadable extends Error {}
+
+/** A message as the file has it: `keep` false for what is not imported (hidden, empty, a tool's). */
+interface SourceNode {
+  id: string
+  parent: string | null
+  keep: boolean
+  role: Role
+  content: string
+  model: string | null
+  status: Exclude<MessageStatus, 'streaming'>
+  /** Milliseconds since 1970, or null when the file does not say. */
+  at: number | null
+}
+
+interface SourceConversation {
+  sourceId: string
+  sameAsSession: string | null
+  title: unknown
+  createdAt: number | null
+  updatedAt: number | null
+  current: string | null
+  nodes: SourceNode[]
+}
+
+/** The conversation `item` holds, in whichever known format; throws Unreadable saying why not. */
+export function readConversation(item: unknown): ImportedConversation {
+  if (!isObject(item)) throw new Unreadable('not a conversation this server can read')
+  if (item.format === EXPORT_FORMAT) return build(fromOurs(item))
+  if (isObject(item.mapping)) return build(fromChatGpt(item))
+  if (isObject(item.chat) && isObject(item.chat.history) && isObject(item.chat.history.messages)) return build(fromOpenWebUi(item))
+  throw new Unreadable('not a conversation this server can read (chat-ollama, ChatGPT or Open WebUI export)')
+}
+
+/** Whether `item` looks like a conversation of a known format at all (for telling a wrong file from a bad entry). */
+export function isKnownFormat(item: unknown): boolean {
+  return isObject(item) && (item.format === EXPORT_FORMAT || isObject(item.mapping) || (isObject(item.chat) && isObject(item.chat.history)))
+}
+
+type Json = Record<string, any>
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
+const text = (value: unknown): string => (typeof value === 'string' ? value : '')
+const ROLES = new Set<Role>(['system', 'user', 'assistant'])
+const FINAL_STATUSES = new Set(['complete', 'cancelled', 'error', 'interrupted'])
+/** Seconds since 1970 (ChatGPT, Open WebUI) as milliseconds; null for anything else. */
+const fromSeconds = (value: unknown): number | null => (typeof value === 'number' && value > 0 && value * 1000 <= MAX_TIME_MS ? value * 1000 : null)
+/** The latest time a JavaScript Date can hold. */
+const MAX_TIME_MS = 8.64e15
+const fromIso = (value: unknown): number | null => {
+  const ms = typeof value === 'string' ? Date.parse(value) : NaN
+  return Number.isFinite(ms) ? ms : null
+}
+const roleOf = (value: unknown): Role | null => (ROLES.has(value as Role) ? (value as Role) : null)
+
+function limitNodes(entries: number): void {
+  if (entries > MAX_IMPORTED_MESSAGES) throw new Unreadable(`more than ${MAX_IMPORTED_MESSAGES} messages`)
+}
+
+/** A stable id for a conversation its file gives none: the hash of what it says. */
+const contentId = (item: unknown) => createHash('sha256').update(JSON.stringify(item)).digest('base64url').slice(0, 32)
+
+function fromOurs(item: Json): SourceConversation {
+  if (item.version !== 1) throw new Unreadable(`version ${JSON.stringify(item.version)} of ${EXPORT_FORMAT} is not known`)
+  const session = isObject(item.session) ? item.session : {}
+  const messages: unknown[] = Array.isArray(item.messages) ? item.messages : []
+  limitNodes(messages.length)
+  const id = typeof session.id === 'string' ? session.id : contentId(item)
+  return {
+    sourceId: `chat-ollama:${id}`,
+    sameAsSession: typeof session.id === 'string' ? session.id : null,
+    title: session.title,
+    createdAt: fromIso(session.created_at),
+    updatedAt: fromIso(session.updated_at),
+    current: typeof item.current_message_id === 'string' ? item.current_message_id : null,
+    nodes: messages.filter(isObject).map((message) => {
+      const role = roleOf(message.role)
+      const status = message.status === 'streaming' ? 'interrupted' : message.status
+      return {
+        id: String(message.id),
+        parent: typeof message.parent_id === 'string' ? message.parent_id : null,
+        keep: role !== null && text(message.content) !== '',
+        role: role ?? 'user',
+        content: text(message.content),
+        model: typeof message.model === 'string' ? message.model : null,
+        status: FINAL_STATUSES.has(status) ? status : 'complete',
+        at: fromIso(message.created_at),
+      }
+    }),
+  }
+}
+
+/** ChatGPT's `conversations.json` entry: `mapping` of nodes `{message, parent, children}`, `current_node`. */
+function fromChatGpt(item: Json): SourceConversation {
+  const entries = Object.entries(item.mapping as Json)
+  limitNodes(entries.length)
+  return {
+    sourceId: `chatgpt:${text(item.conversation_id) || text(item.id) || contentId(item)}`,
+    sameAsSession: null,
+    title: item.title,
+    createdAt: fromSeconds(item.create_time),
+    updatedAt: fromSeconds(item.update_time),
+    current: typeof item.current_node === 'string' ? item.current_node : null,
+    nodes: entries.map(([id, node]) => {
+      const message = isObject(node) && isObject(node.message) ? node.message : null
+      const role = roleOf(message?.author?.role)
+      const content = isObject(message?.content) ? message.content : {}
+      const parts: unknown[] = Array.isArray(content.parts) ? content.parts : [content.text]
+      const body = parts.filter((part) => typeof part === 'string').join('\n')
+      const hidden = message?.metadata?.is_visually_hidden_from_conversation === true
+      return {
+        id,
+        parent: isObject(node) && typeof node.parent === 'string' ? node.parent : null,
+        keep: role !== null && body.trim() !== '' && !hidden,
+        role: role ?? 'user',
+        content: body,
+        model: role === 'assistant' && typeof message?.metadata?.model_slug === 'string' ? message.metadata.model_slug : null,
+        status: 'complete',
+        at: fromSeconds(message?.create_time),
+      }
+    }),
+  }
+}
+
+/** Open WebUI's export entry: `chat.history.messages` by id (`parentId`, `timestamp` in seconds), `currentId`. */
+function fromOpenWebUi(item: Json): SourceConversation {
+  const history = item.chat.history as Json
+  const entries = Object.entries(history.messages as Json)
+  limitNodes(entries.length)
+  return {
+    sourceId: `open-webui:${text(item.id) || text(item.chat.id) || contentId(item)}`,
+    sameAsSession: null,
+    title: item.title ?? item.chat.title,
+    createdAt: fromSeconds(item.created_at ?? item.chat.timestamp),
+    updatedAt: fromSeconds(item.updated_at),
+    current: typeof history.currentId === 'string' ? history.currentId : null,
+    nodes: entries.map(([id, message]) => {
+      const role = roleOf(isObject(message) ? message.role : null)
+      const body = isObject(message) ? text(message.content) : ''
+      return {
+        id,
+        parent: isObject(message) && typeof message.parentId === 'string' ? message.parentId : null,
+        keep: role !== null && body.trim() !== '',
+        role: role ?? 'user',
+        content: body,
+        model: isObject(message) && role === 'assistant' && typeof message.model === 'string' ? message.model : null,
+        status: 'complete',
+        at: fromSeconds(isObject(message) ? message.timestamp : null),
+      }
+    }),
+  }
+}
+
+/**
+ * The conversation to store: kept messages linked to their nearest kept ancestor (a cycle or a
+ * missing parent makes a message a first one), parents before children, no message older than its
+ * parent, and the active path's end at the nearest kept message on the file's current path.
+ */
+function build(source: SourceConversation): ImportedConversation {
+  const byId = new Map(source.nodes.map((node) => [node.id, node]))
+  const keptAncestor = new Map<string, string | null>()
+  /** The nearest kept node at or above `id`, found once per node (iteratively: no recursion on file data). */
+  const nearestKept = (id: string | null): string | null => {
+    const walked: string[] = []
+    let at = id
+    let found: string | null = null
+    const seen = new Set<string>()
+    while (at !== null) {
+      if (keptAncestor.has(at)) {
+        found = keptAncestor.get(at)!
+        break
+      }
+      const node = byId.get(at)
+      if (!node || seen.has(at)) break
+      seen.add(at)
+      walked.push(at)
+      if (node.keep) {
+        found = at
+        break
+      }
+      at = node.parent
+    }
+    for (const step of walked) keptAncestor.set(step, found)
+    return found
+  }
+  const kept = source.nodes.filter((node) => node.keep)
+  const parentOf = new Map<string, string | null>()
+  const children = new Map<string | null, SourceNode[]>()
+  for (const node of kept) {
+    const parent = nearestKept(node.parent)
+    parentOf.set(node.id, parent)
+    const siblings = children.get(parent)
+    if (siblings) siblings.push(node)
+    else children.set(parent, [node])
+  }
+  // Parents before children: walking down from the first messages. What a walk never reaches
+  // hangs in a cycle of the file: each such message, met in file order, becomes a first one.
+  const fallback = source.createdAt ?? Date.now()
+  const messages: ImportedMessage[] = []
+  const atOf = new Map<string, number>()
+  const queue: SourceNode[] = [...(children.get(null) ?? [])]
+  let walked = 0
+  const walk = () => {
+    for (; walked < queue.length; walked++) {
+      const node = queue[walked]!
+      // Met again through the cycle it was taken out of.
+      if (atOf.has(node.id)) continue
+      const parent = parentOf.get(node.id)!
+      // No message before the one it follows: the path reads in order.
+      const at = Math.max(node.at ?? fallback, parent === null ? 0 : atOf.get(parent)!)
+      atOf.set(node.id, at)
+      messages.push({ id: node.id, parentId: parent, role: node.role, content: node.content, model: node.model, status: node.status, createdAt: new Date(at).toISOString() })
+      for (const child of children.get(node.id) ?? []) queue.push(child)
+    }
+  }
+  walk()
+  for (const node of kept) {
+    if (atOf.has(node.id)) continue
+    parentOf.set(node.id, null)
+    queue.push(node)
+    walk()
+  }
+  if (messages.length === 0) throw new Unreadable('no message with text')
+  for (const message of messages) {
+    if (!message.content.isWellFormed() || message.content.includes('\0')) throw new Unreadable('a message holds a character that cannot be stored (U+0000 or a lone surrogate)')
+  }
+  const newest = messages.reduce((latest, message) => (message.createdAt > latest.createdAt ? message : latest))
+  const currentId = (source.current !== null && nearestKept(source.current)) || newest.id
+  const title = text(source.title).trim()
+  const createdAt = new Date(Math.min(source.createdAt ?? Infinity, Date.parse(messages[0]!.createdAt))).toISOString()
+  const updatedAt = new Date(Math.max(source.updatedAt ?? 0, Date.parse(newest.createdAt))).toISOString()
+  return {
+    sourceId: source.sourceId.slice(0, 300),
+    sameAsSession: source.sameAsSession,
+    title: title && title.isWellFormed() && !title.includes('\0') ? [...title].slice(0, TITLE_MAX_CHARS).join('') : 'Imported chat',
+    createdAt,
+    updatedAt,
+    messages,
+    currentId,
+  }
+}
