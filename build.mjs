@@ -53,6 +53,23 @@ writeFileSync(`${outdir}/web/favicon.svg`, favicon)
 const webFiles = { '/': html, '/favicon.ico': favicon }
 for (const file of Object.keys(web.metafile.outputs)) webFiles[`/assets/${basename(file)}`] = readFileSync(file, 'utf8')
 
+// The import file's worker thread (lib/http/import-worker.ts), embedded as text in the bundles
+// that start it: a deployment stays one file per function.
+const importWorker = await esbuild.build({
+  entryPoints: ['lib/http/import-worker.ts'],
+  bundle: true,
+  platform: 'node',
+  // Node runs eval'd worker code as CommonJS or as an ES module depending on the folder around it:
+  // a plain script that takes node:* modules from process.getBuiltinModule works in both.
+  format: 'iife',
+  banner: { js: 'var require = (id) => process.getBuiltinModule(id);' },
+  target: 'node24',
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  write: false,
+})
+
 const shared = {
   bundle: true,
   platform: 'node',
@@ -60,7 +77,7 @@ const shared = {
   target: 'node24',
   packages: 'bundle',
   external: ['node:*'],
-  define: { __EMBEDDED_MIGRATIONS__: JSON.stringify(migrations), __EMBEDDED_WEB__: JSON.stringify(webFiles) },
+  define: { __EMBEDDED_MIGRATIONS__: JSON.stringify(migrations), __EMBEDDED_WEB__: JSON.stringify(webFiles), __IMPORT_WORKER__: JSON.stringify(importWorker.outputFiles[0].text) },
   // Bundled CommonJS dependencies may call require(); give them one.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   sourcemap: 'linked',

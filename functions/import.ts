@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto'
+import type { AppContext } from '../lib/context.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { readJsonBytes } from '../lib/http/body.ts'
-import { isKnownFormat, readConversation, Unreadable } from '../lib/http/conversation-import.ts'
 import { answerOnce } from '../lib/http/idempotency.ts'
-import { openImportFile } from '../lib/http/import-file.ts'
+import { openImportFile, type ImportFile } from '../lib/http/import-file.ts'
 import { HttpProblem } from '../lib/shared/problem.ts'
+import type { ImportedConversation } from '../lib/store/chat-store.ts'
 
 /**
  * POST /v1/import: conversations from a file (this server's export, one or a list; ChatGPT's
@@ -30,20 +32,14 @@ export default defineFunction({
         let known = 0
         for (let index = 0; index < file.count; index++) {
           const read = await file.item(index)
+          if (read.known) known++
           if ('unfit' in read) {
             skipped.push({ index, reason: read.unfit })
             continue
           }
-          if (isKnownFormat(read.item)) known++
-          try {
-            const conversation = readConversation(read.item)
-            const stored = await app.store.importConversation(principal.userId, conversation)
-            if (stored === 'duplicate') skipped.push({ index, reason: 'duplicate' })
-            else imported.push({ session_id: stored.sessionId, title: conversation.title, messages: conversation.messages.length })
-          } catch (error) {
-            if (!(error instanceof Unreadable)) throw error
-            skipped.push({ index, reason: error.message })
-          }
+          const stored = await importConversation(app, principal.userId, file, read.conversation, read.messageCount)
+          if (stored === 'duplicate') skipped.push({ index, reason: 'duplicate' })
+          else imported.push({ session_id: stored, title: read.conversation.title, messages: read.messageCount })
         }
         if (file.count > 0 && known === 0) {
           throw new HttpProblem(400, 'validation', 'The body is not an export this server can read: a chat-ollama export, ChatGPT\'s conversations.json or Open WebUI\'s export.')
@@ -55,3 +51,31 @@ export default defineFunction({
     })
   },
 })
+
+/**
+ * Stores one conversation of the file with new ids, a chunk of messages at a time; it becomes the
+ * user's only once all of it is written. Its new session id, or `duplicate`.
+ */
+async function importConversation(app: AppContext, ownerId: string, file: ImportFile, conversation: ImportedConversation, messageCount: number): Promise<string | 'duplicate'> {
+  const sessionId = await app.store.beginImport(ownerId, conversation)
+  if (sessionId === 'duplicate') return sessionId
+  try {
+    const ids = new Map<string, string>()
+    for (let from = 0; from < messageCount;) {
+      // Each chunk is one short transaction: the event loop is held a few milliseconds at a time.
+      const chunk = await file.messages(from)
+      from += chunk.length
+      await app.store.addImportedMessages(sessionId, chunk.map((message) => {
+        const id = randomUUID()
+        ids.set(message.id, id)
+        // Parents come first, so a parent's new id is known.
+        return { ...message, id, parentId: message.parentId === null ? null : ids.get(message.parentId)! }
+      }))
+    }
+    const currentId = conversation.currentId === null ? null : (ids.get(conversation.currentId) ?? null)
+    return (await app.store.finishImport(ownerId, sessionId, conversation, currentId)) === 'imported' ? sessionId : 'duplicate'
+  } catch (error) {
+    await app.store.discardImport(sessionId)
+    throw error
+  }
+}

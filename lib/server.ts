@@ -122,6 +122,8 @@ export async function startServer(config: Config, parts: AppParts = {}): Promise
   }
   const interrupted = await app.store.interruptStreamingReplies()
   if (interrupted > 0) app.log.warn('replies left streaming by a previous run are now interrupted', { count: interrupted })
+  const unfinishedImports = await app.store.dropUnfinishedImports()
+  if (unfinishedImports > 0) app.log.warn('conversations a previous run was importing are removed (their import did not finish)', { count: unfinishedImports })
   const failedResponses = await app.responses.store.interruptRunning()
   if (failedResponses > 0) app.log.warn('responses left running by a previous run are now failed', { count: failedResponses })
 

@@ -4,6 +4,9 @@
  * On both backends (STORE=postgres runs this file too).
  */
 import assert from 'node:assert/strict'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import chat from '../functions/chat.ts'
 import importFile from '../functions/import.ts'
@@ -13,6 +16,7 @@ import sessionExport from '../functions/session-export.ts'
 import sessionMessages from '../functions/session-messages.ts'
 import { authServer, chatRequest, fakeOllama, json, rowCounts, testApp, testServer, toRequest } from './support/app.ts'
 import type { AppContext } from '../lib/context.ts'
+import { readConversation } from '../lib/http/conversation-import.ts'
 
 const importing = (app: AppContext, body: unknown, headers: Record<string, string> = {}) => importFile.fetch(toRequest('POST /v1/import', body, headers), app)
 const pathOf = async (app: AppContext, sessionId: string, branch = 'active') =>
@@ -231,4 +235,24 @@ test('over sockets: /v1/import takes bodies up to IMPORT_MAX_BYTES, above MAX_BO
   assert.equal((await post('/v1/sessions', JSON.stringify({ title: 'x'.repeat(20_000) }))).status, 413, 'other routes keep MAX_BODY_BYTES')
   const over = await post('/v1/import', JSON.stringify([{ ...conversation, padding: 'x'.repeat(70_000) }]))
   assert.equal(over.status, 413)
+})
+
+test('an import the server did not finish is seen nowhere, and the next start removes it', async (t) => {
+  const dbPath = join(mkdtempSync(join(tmpdir(), 'chat-ollama-import-')), 'chat.db')
+  const first = await testServer(t, null, { DB_PATH: dbPath })
+  const conversation = readConversation(chatGptConversation('half'))
+  // What a server stopped half-way through a big conversation leaves: its session and a first chunk.
+  const sessionId = await first.app.store.beginImport('local', conversation)
+  assert.notEqual(sessionId, 'duplicate')
+  await first.app.store.addImportedMessages(sessionId, conversation.messages.slice(0, 2))
+  assert.deepEqual((await json(await fetch(`${first.url}/v1/sessions`))).sessions, [])
+  assert.deepEqual((await json(await fetch(`${first.url}/v1/search?q=lisbon`))).results, [])
+  assert.equal((await fetch(`${first.url}/v1/sessions/${sessionId}`)).status, 404)
+  await first.shutdown()
+
+  const second = await testServer(t, null, { DB_PATH: dbPath, ...(first.app.config.databaseUrl ? { DATABASE_URL: first.app.config.databaseUrl } : {}) })
+  assert.deepEqual(await rowCounts(second.app), { sessions: 0, messages: 0 })
+  // And the same conversation imports whole.
+  const result = await json(await fetch(`${second.url}/v1/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([chatGptConversation('half')]) }))
+  assert.equal(result.imported[0].messages, 5)
 })

@@ -1,74 +1,58 @@
 import { Worker } from 'node:worker_threads'
 import { HttpProblem } from '../shared/problem.ts'
+import type { ImportedConversation, ImportedMessage } from '../store/chat-store.ts'
 import { MAX_JSON_DEPTH } from './body.ts'
+import type { ImportRequest } from './import-worker.ts'
 
-/**
- * An import file (up to IMPORT_MAX_BYTES, 64 MiB by default), parsed in a worker thread so that
- * no request holds the event loop while it is read: the worker decodes and parses it once, then
- * hands over one conversation at a time, as the importer asks for it. Each is checked there first
- * (nesting, U+0000), so only what can be stored crosses over. The worker's code is inline: it
- * needs only Node, in any bundle.
- */
-// process.getBuiltinModule: the same in a CommonJS or an ES module scope, whichever Node picks for it.
-const WORKER_SOURCE = `
-const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads')
-let items = []
-const unfit = (value) => {
-  const stack = [[value, 0]]
-  while (stack.length) {
-    const [at, depth] = stack.pop()
-    if (typeof at === 'string') {
-      if (at.includes('\\0')) return 'holds the character U+0000, which cannot be stored'
-    } else if (at !== null && typeof at === 'object') {
-      if (depth >= workerData.maxDepth) return 'is nested deeper than ' + workerData.maxDepth + ' levels'
-      for (const key of Array.isArray(at) ? [] : Object.keys(at)) if (key.includes('\\0')) return 'holds the character U+0000, which cannot be stored'
-      for (const inner of Object.values(at)) stack.push([inner, depth + 1])
-    }
-  }
-  return null
-}
-try {
-  const parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(workerData.bytes))
-  const shape = Array.isArray(parsed) ? 'array' : parsed !== null && typeof parsed === 'object' ? 'object' : 'other'
-  items = shape === 'array' ? parsed : [parsed]
-  parentPort.postMessage({ shape, count: items.length })
-} catch (error) {
-  parentPort.postMessage({ error: error instanceof TypeError ? 'The body is not valid UTF-8.' : 'The body is not valid JSON: ' + error.message })
-}
-parentPort.on('message', (index) => {
-  const item = items[index]
-  items[index] = undefined
-  const why = unfit(item)
-  parentPort.postMessage(why ? { unfit: why } : { item })
-})
-`
+/** lib/http/import-worker.ts bundled (build.mjs); undefined when running from source. */
+declare const __IMPORT_WORKER__: string | undefined
+
+/** A conversation of the file, read in the worker: its messages are fetched in chunks. */
+export type ImportItem =
+  | { known: boolean; unfit: string }
+  | { known: boolean; conversation: ImportedConversation; messageCount: number }
 
 export interface ImportFile {
   /** A JSON array (a list of conversations), one object (one conversation), or anything else. */
   shape: 'array' | 'object' | 'other'
   count: number
-  /** The `index`th conversation of the file, or why it cannot be read; each is handed over once. */
-  item(index: number): Promise<{ item: unknown } | { unfit: string }>
+  /** The `index`th conversation (each is read once), with no messages yet; or why it cannot be imported. */
+  item(index: number): Promise<ImportItem>
+  /**
+   * The next chunk of the conversation last read, from its `from`th message: at most 50 messages
+   * or 32,000 characters (one message at least), parents before children.
+   */
+  messages(from: number): Promise<ImportedMessage[]>
   close(): Promise<void>
 }
 
-/** Opens `bytes` (moved to the worker: not usable here afterwards); 400 for what is not JSON. */
+/**
+ * An import file (up to IMPORT_MAX_BYTES, 64 MiB by default), decoded, parsed and read in a
+ * worker thread (lib/http/import-worker.ts), so that no request holds the event loop while it is
+ * read: the server's thread gets one conversation at a time, and its messages a chunk at a time.
+ * `bytes` moves to the worker (not usable here afterwards); 400 for what is not JSON.
+ */
 export async function openImportFile(bytes: Uint8Array): Promise<ImportFile> {
   // A small body shares Node's buffer pool, which must not move: it is copied (cheaply) instead.
   const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes)
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { bytes: own, maxDepth: MAX_JSON_DEPTH }, transferList: [own.buffer as ArrayBuffer] })
-  const replies: Array<(message: any) => void> = []
+  const options = { workerData: { bytes: own, maxDepth: MAX_JSON_DEPTH }, transferList: [own.buffer as ArrayBuffer] }
+  const worker = typeof __IMPORT_WORKER__ === 'undefined'
+    ? new Worker(new URL('./import-worker.ts', import.meta.url), options)
+    : new Worker(__IMPORT_WORKER__, { ...options, eval: true })
+  const replies: Array<{ resolve: (message: any) => void; reject: (error: Error) => void }> = []
   let failure: Error | undefined
-  worker.on('message', (message) => replies.shift()?.(message))
+  worker.on('message', (message) => replies.shift()?.resolve(message))
   worker.on('error', (error) => {
     failure = error
-    for (const reply of replies.splice(0)) reply({ failed: error })
+    for (const reply of replies.splice(0)) reply.reject(error)
   })
-  const next = () => new Promise<any>((resolve, reject) => {
-    if (failure) reject(failure)
-    else replies.push((message) => (message.failed ? reject(message.failed) : resolve(message)))
-  })
-  const opened = await next()
+  const reply = <T>(): Promise<T> => new Promise((resolve, reject) => (failure ? reject(failure) : replies.push({ resolve, reject })))
+  const ask = <T>(request: ImportRequest): Promise<T> => {
+    const answer = reply<T>()
+    worker.postMessage(request)
+    return answer
+  }
+  const opened = await reply<{ shape: ImportFile['shape']; count: number; error?: string }>()
   if (opened.error) {
     await worker.terminate()
     throw new HttpProblem(400, 'validation', opened.error)
@@ -76,11 +60,8 @@ export async function openImportFile(bytes: Uint8Array): Promise<ImportFile> {
   return {
     shape: opened.shape,
     count: opened.count,
-    item(index) {
-      const reply = next()
-      worker.postMessage(index)
-      return reply
-    },
+    item: (index) => ask({ index }),
+    messages: (from) => ask({ from }),
     async close() {
       await worker.terminate()
     },

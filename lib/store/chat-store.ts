@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 /**
  * What the service keeps of conversations: sessions and their messages. One interface, two
  * adapters: SQLite (lib/store/sqlite/, the embedded default) and PostgreSQL (lib/store/postgres/).
@@ -199,10 +198,25 @@ export interface ChatStore {
   /** Records (or adds to) what the request that claimed the key made. */
   recordIdempotentOutcome(ownerId: string, key: string, outcome: IdempotentOutcome): Promise<void>
   /**
-   * Stores an imported conversation as a new session of `ownerId`'s, in one transaction, with new
-   * ids; `duplicate` (nothing stored) when this user has it already.
+   * Starts storing an imported conversation (its messages follow in chunks, each a short
+   * transaction): a new session that nobody sees until finishImport; its id, or `duplicate`
+   * (nothing stored) when `ownerId` has this conversation already.
    */
-  importConversation(ownerId: string, conversation: ImportedConversation): Promise<{ sessionId: string } | 'duplicate'>
+  beginImport(ownerId: string, conversation: ImportedConversation): Promise<string | 'duplicate'>
+  /** A chunk of an import's messages, parents before children, their ids and parents this server's. */
+  addImportedMessages(sessionId: string, messages: ImportedMessage[]): Promise<void>
+  /**
+   * Gives the imported session to `ownerId`, its active path ending at `currentId`; `duplicate`
+   * (and the session removed) when the same conversation was imported meanwhile.
+   */
+  finishImport(ownerId: string, sessionId: string, conversation: ImportedConversation, currentId: string | null): Promise<'imported' | 'duplicate'>
+  /** Removes an import that failed half-way. */
+  discardImport(sessionId: string): Promise<void>
+  /**
+   * At start-up: removes the sessions of imports a previous run did not finish (on PostgreSQL,
+   * this instance's; lib/store/postgres/cluster.ts removes a dead instance's).
+   */
+  dropUnfinishedImports(): Promise<number>
   /** Forgets a claim whose request stored nothing: its retry runs again. */
   releaseIdempotencyKey(ownerId: string, key: string): Promise<void>
   /** The session when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */
@@ -346,7 +360,8 @@ export function toIdempotentOutcome(row: Record<string, unknown>): IdempotentOut
   }
 }
 
-/** New ids for an imported conversation's messages, by their ids in the file. */
-export function newIdsFor(conversation: ImportedConversation): Map<string, string> {
-  return new Map(conversation.messages.map((message) => [message.id, randomUUID()]))
-}
+/**
+ * Who owns an import's session until it is finished: nobody a request can act for, so it is seen
+ * nowhere; with the instance writing it, so that an unfinished one can be told and removed.
+ */
+export const importingOwner = (instanceId: string | null): string => (instanceId === null ? 'importing' : `importing:${instanceId}`)

@@ -817,6 +817,61 @@ summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: 
   summary.branches = branchSummary
 }
 
+// ---------------------------------------------------------------- import
+
+{
+  // POST /v1/import in this process, so that its event loop is the one measured: how long it is
+  // held while a file is read (in a worker) and written (a chunk per transaction), beside the same
+  // loop idle for as long.
+  const { default: importFunction } = await import('../../functions/import.ts')
+  const { createAppContext, openStore } = await import('../../lib/context.ts')
+  const { loadConfig } = await import('../../lib/shared/config.ts')
+  const { silentLogger } = await import('../../lib/observability/log.ts')
+  const { monitorEventLoopDelay } = await import('node:perf_hooks')
+  const conversationOf = (id: string, messages: number) => {
+    const mapping: Record<string, unknown> = { root: { id: 'root', parent: null, children: [], message: null } }
+    let parent = 'root'
+    for (let index = 0; index < messages; index++) {
+      const nodeId = `${id}-${index}`
+      mapping[nodeId] = { id: nodeId, parent, children: [], message: { author: { role: index % 2 ? 'assistant' : 'user' }, create_time: 1_700_000_000 + index, content: { content_type: 'text', parts: [`message ${index} ${'lorem ipsum dolor sit amet '.repeat(20)}`] } } }
+      parent = nodeId
+    }
+    return { id, title: `chat ${id}`, create_time: 1_700_000_000, current_node: parent, mapping }
+  }
+  const files: Array<[string, string]> = [
+    [`one conversation of ${QUICK ? '2,000' : '9,999'} messages`, JSON.stringify([conversationOf('big', QUICK ? 2000 : 9999)])],
+    [`${QUICK ? 100 : 600} conversations of 100 messages`, JSON.stringify(Array.from({ length: QUICK ? 100 : 600 }, (_, index) => conversationOf(`c${index}`, 100)))],
+  ]
+  const cluster = await postgresCluster()
+  const rows: Array<Array<string | number>> = []
+  const importSummary: Record<string, unknown> = {}
+  for (const [store, variables] of [['SQLite', { DB_PATH: join(mkdtempSync(join(tmpdir(), 'chat-ollama-bench-import-')), 'chat.db') }], ['PostgreSQL', { DATABASE_URL: await cluster.newDatabase() }]] as const) {
+    const config = loadConfig({ OLLAMA_HOST: '127.0.0.1:9', IMPORT_MAX_BYTES: '64MiB', ...variables })
+    const app = createAppContext(config, { database: await openStore(config), log: silentLogger })
+    for (const [label, body] of files) {
+      const delay = monitorEventLoopDelay({ resolution: 1 })
+      delay.enable()
+      const started = performance.now()
+      const response = await importFunction.fetch(new Request('http://localhost/v1/import', { method: 'POST', headers: { 'content-type': 'application/json' }, body }), app)
+      const imported = ((await response.json()) as { imported: unknown[] }).imported.length
+      const took = performance.now() - started
+      delay.disable()
+      const idle = monitorEventLoopDelay({ resolution: 1 })
+      idle.enable()
+      await new Promise((resolve) => setTimeout(resolve, Math.min(took, 3000)))
+      idle.disable()
+      const msOf = (histogram: typeof delay, p: number) => histogram.percentile(p) / 1e6
+      rows.push([store, label, `${(body.length / 2 ** 20).toFixed(1)} MiB`, `${imported} in ${Math.round(took)} ms`, `${ms(msOf(delay, 50))} / ${ms(msOf(delay, 99))} / ${ms(delay.max / 1e6)}`, `${ms(msOf(idle, 50))} / ${ms(msOf(idle, 99))} / ${ms(idle.max / 1e6)}`])
+      importSummary[`${store}: ${label}`] = { imported, ms: took, delay_p99_ms: msOf(delay, 99), delay_max_ms: delay.max / 1e6 }
+    }
+    await app.database.close()
+  }
+  table('Import (POST /v1/import in this process): the event loop while a file is read and written', [
+    'store', 'file', 'size', 'imported', 'loop delay p50 / p99 / max', 'baseline: idle loop p50 / p99 / max',
+  ], rows)
+  summary.import = importSummary
+}
+
 // ---------------------------------------------------------------- done
 
 if (flags.json) {

@@ -29,11 +29,12 @@ import {
   cutOnPath,
   type IdempotencyClaim,
   type ImportedConversation,
+  type ImportedMessage,
+  importingOwner,
   type StoredReply,
   type IdempotentOutcome,
   type IdempotentRequest,
   toIdempotentOutcome,
-  newIdsFor,
 } from '../chat-store.ts'
 import { PostgresPart } from './part.ts'
 
@@ -82,28 +83,52 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
     await (await this.db())`DELETE FROM idempotency_keys WHERE owner_id = ${ownerId} AND key = ${key}`
   }
 
-  async importConversation(ownerId: string, conversation: ImportedConversation): Promise<{ sessionId: string } | 'duplicate'> {
-    return (await this.db()).begin(async (tx) => {
-      const [known] = await tx`
-        SELECT 1 FROM import_sources WHERE owner_id = ${ownerId} AND source_id = ${conversation.sourceId}
-        UNION ALL SELECT 1 FROM sessions WHERE id = ${conversation.sameAsSession} AND owner_id = ${ownerId}`
-      if (known) return 'duplicate'
-      const sessionId = randomUUID()
-      const ids = newIdsFor(conversation)
-      const writes: Array<Promise<unknown>> = [tx`INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (${sessionId}, ${conversation.title}, ${conversation.createdAt}, ${conversation.createdAt}, ${ownerId})`]
-      for (const message of conversation.messages) {
-        const parentId = message.parentId === null ? null : ids.get(message.parentId)!
-        writes.push(insertMessage(tx, { id: ids.get(message.id)!, sessionId, role: message.role, content: message.content, model: message.model, status: message.status, createdAt: message.createdAt, parentId }))
-      }
-      writes.push(tx`UPDATE sessions SET current_message_id = ${conversation.currentId === null ? null : ids.get(conversation.currentId)!}, updated_at = ${conversation.updatedAt} WHERE id = ${sessionId}`)
-      writes.push(tx`INSERT INTO import_sources (owner_id, source_id, session_id) VALUES (${ownerId}, ${conversation.sourceId}, ${sessionId})`)
-      await Promise.all(writes)
-      return { sessionId }
-    }).catch((error: { constraint_name?: string }) => {
-      // The same file imported at the same moment by another request: that one has it.
-      if (error.constraint_name === 'import_sources_pkey') return 'duplicate' as const
-      throw error
+  async beginImport(ownerId: string, conversation: ImportedConversation): Promise<string | 'duplicate'> {
+    const sql = await this.db()
+    if (await this.isImported(sql, ownerId, conversation)) return 'duplicate'
+    const sessionId = randomUUID()
+    await sql`INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (${sessionId}, ${conversation.title}, ${conversation.createdAt}, ${conversation.createdAt}, ${importingOwner(this.instanceId)})`
+    return sessionId
+  }
+
+  async addImportedMessages(sessionId: string, messages: ImportedMessage[]): Promise<void> {
+    await (await this.db()).begin(async (tx) => {
+      await Promise.all(messages.map((message) => insertMessage(tx, { ...message, sessionId })))
     })
+  }
+
+  async finishImport(ownerId: string, sessionId: string, conversation: ImportedConversation, currentId: string | null): Promise<'imported' | 'duplicate'> {
+    const duplicate = async () => {
+      await this.discardImport(sessionId)
+      return 'duplicate' as const
+    }
+    try {
+      return await (await this.db()).begin(async (tx) => {
+        if (await this.isImported(tx, ownerId, conversation)) return 'duplicate' as const
+        await tx`UPDATE sessions SET owner_id = ${ownerId}, current_message_id = ${currentId}, updated_at = ${conversation.updatedAt} WHERE id = ${sessionId}`
+        // The same file imported at the same moment by another request: one of them gets the row.
+        await tx`INSERT INTO import_sources (owner_id, source_id, session_id) VALUES (${ownerId}, ${conversation.sourceId}, ${sessionId})`
+        return 'imported' as const
+      }).then((outcome) => (outcome === 'duplicate' ? duplicate() : outcome))
+    } catch (error) {
+      if ((error as { constraint_name?: string }).constraint_name === 'import_sources_pkey') return duplicate()
+      throw error
+    }
+  }
+
+  async discardImport(sessionId: string): Promise<void> {
+    await (await this.db())`DELETE FROM sessions WHERE id = ${sessionId} AND owner_id = ${importingOwner(this.instanceId)}`
+  }
+
+  async dropUnfinishedImports(): Promise<number> {
+    return (await (await this.db())`DELETE FROM sessions WHERE owner_id = ${importingOwner(this.instanceId)}`).count
+  }
+
+  private async isImported(sql: Sql | TransactionSql, ownerId: string, conversation: ImportedConversation): Promise<boolean> {
+    const [known] = await sql`
+      SELECT 1 FROM import_sources WHERE owner_id = ${ownerId} AND source_id = ${conversation.sourceId}
+      UNION ALL SELECT 1 FROM sessions WHERE id = ${conversation.sameAsSession} AND owner_id = ${ownerId}`
+    return known !== undefined
   }
 
   async getSession(id: string, ownerId: string): Promise<Session | undefined> {

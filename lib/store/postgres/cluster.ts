@@ -185,6 +185,8 @@ export class PostgresCluster implements Cluster {
       freed AS (
         DELETE FROM chat_slots s WHERE s.instance_id IN (SELECT id FROM dead)
           OR NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = s.instance_id) RETURNING user_id),
+      -- Imports a dead instance was writing (owned by importing:<its id> until finished).
+      imports AS (DELETE FROM sessions WHERE owner_id IN (SELECT 'importing:' || id FROM dead)),
       recounted AS (
         UPDATE chat_slot_counts c SET running = c.running - f.n
         FROM (SELECT user_id, count(*)::int AS n FROM freed GROUP BY user_id) f WHERE c.user_id = f.user_id RETURNING 1),

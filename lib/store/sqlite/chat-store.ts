@@ -32,11 +32,12 @@ import {
   type Placement,
   type IdempotencyClaim,
   type ImportedConversation,
+  type ImportedMessage,
+  importingOwner,
   type StoredReply,
   type IdempotentOutcome,
   type IdempotentRequest,
   toIdempotentOutcome,
-  newIdsFor,
 } from '../chat-store.ts'
 import { bundledMigrations, migrate, type Migration } from '../migrations.ts'
 import { ReadWorker } from './search-worker.ts'
@@ -192,7 +193,8 @@ export class SqliteChatStore implements ChatStore {
       releaseIdempotencyKey: db.prepare('DELETE FROM idempotency_keys WHERE owner_id = ? AND key = ?'),
       importedFrom: db.prepare('SELECT 1 FROM import_sources WHERE owner_id = ? AND source_id = ?'),
       recordImport: db.prepare('INSERT INTO import_sources (owner_id, source_id, session_id) VALUES (?, ?, ?)'),
-      finishImport: db.prepare('UPDATE sessions SET current_message_id = ?, updated_at = ? WHERE id = ?'),
+      finishImport: db.prepare('UPDATE sessions SET owner_id = ?, current_message_id = ?, updated_at = ? WHERE id = ?'),
+      dropImports: db.prepare('DELETE FROM sessions WHERE owner_id = ?'),
       search: db.prepare(SEARCH_SQL),
       contextCut: db.prepare('SELECT context_cut_message_id, context_summary FROM sessions WHERE id = ?'),
       setContextCut: db.prepare('UPDATE sessions SET context_cut_message_id = ?, context_summary = ? WHERE id = ?'),
@@ -269,21 +271,44 @@ export class SqliteChatStore implements ChatStore {
     this.statements.releaseIdempotencyKey.run(ownerId, key)
   }
 
-  async importConversation(ownerId: string, conversation: ImportedConversation): Promise<{ sessionId: string } | 'duplicate'> {
-    return this.transaction(() => {
-      const { sameAsSession } = conversation
-      if (this.statements.importedFrom.get(ownerId, conversation.sourceId) || (sameAsSession && this.statements.getSession.get(sameAsSession, ownerId))) return 'duplicate'
-      const sessionId = randomUUID()
-      this.statements.insertSession.run(sessionId, conversation.title, conversation.createdAt, conversation.createdAt, ownerId)
-      const ids = newIdsFor(conversation)
-      for (const message of conversation.messages) {
-        const parentId = message.parentId === null ? null : ids.get(message.parentId)!
-        this.insert(ids.get(message.id)!, sessionId, message.role, message.content, message.model, message.status, message.createdAt, { parentId })
+  private isImported(ownerId: string, conversation: ImportedConversation): boolean {
+    const { sameAsSession } = conversation
+    return Boolean(this.statements.importedFrom.get(ownerId, conversation.sourceId) || (sameAsSession && this.statements.getSession.get(sameAsSession, ownerId)))
+  }
+
+  async beginImport(ownerId: string, conversation: ImportedConversation): Promise<string | 'duplicate'> {
+    if (this.isImported(ownerId, conversation)) return 'duplicate'
+    const sessionId = randomUUID()
+    this.statements.insertSession.run(sessionId, conversation.title, conversation.createdAt, conversation.createdAt, importingOwner(null))
+    return sessionId
+  }
+
+  async addImportedMessages(sessionId: string, messages: ImportedMessage[]): Promise<void> {
+    this.transaction(() => {
+      for (const message of messages) {
+        this.insert(message.id, sessionId, message.role, message.content, message.model, message.status, message.createdAt, { parentId: message.parentId })
       }
-      this.statements.finishImport.run(conversation.currentId === null ? null : ids.get(conversation.currentId)!, conversation.updatedAt, sessionId)
-      this.statements.recordImport.run(ownerId, conversation.sourceId, sessionId)
-      return { sessionId }
     })
+  }
+
+  async finishImport(ownerId: string, sessionId: string, conversation: ImportedConversation, currentId: string | null): Promise<'imported' | 'duplicate'> {
+    return this.transaction(() => {
+      if (this.isImported(ownerId, conversation)) {
+        this.statements.deleteSession.run(sessionId, importingOwner(null))
+        return 'duplicate'
+      }
+      this.statements.finishImport.run(ownerId, currentId, conversation.updatedAt, sessionId)
+      this.statements.recordImport.run(ownerId, conversation.sourceId, sessionId)
+      return 'imported'
+    })
+  }
+
+  async discardImport(sessionId: string): Promise<void> {
+    this.statements.deleteSession.run(sessionId, importingOwner(null))
+  }
+
+  async dropUnfinishedImports(): Promise<number> {
+    return Number(this.statements.dropImports.run(importingOwner(null)).changes)
   }
 
   /** The session when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */
