@@ -228,8 +228,11 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     liveRun = run
     // What Ollama counted for this prompt corrects the next estimates.
     void run.outcome.then((ended) => ended.usage && app.tokens.observe(body.model, prompt.plan.messages, ended.usage.input_tokens))
-    // Shutdown past its grace, or a cancel through the session, stop the run too.
-    reservation.signal.addEventListener('abort', () => run.stop(reservation.abortReason === 'cancelled' ? 'cancelled' : 'interrupted'), { once: true })
+    // Shutdown past its grace, or a cancel through the session, stop the run too; also one that
+    // came while Ollama had answered but the run was not made yet (markStarted above).
+    const stop = () => run.stop(reservation.abortReason === 'cancelled' ? 'cancelled' : 'interrupted')
+    if (reservation.signal.aborted) stop()
+    else reservation.signal.addEventListener('abort', stop, { once: true })
     void run.outcome.finally(lease.release)
     return run
   })()
