@@ -32,6 +32,9 @@ const web = await esbuild.build({
   entryPoints: ['web/app.ts', 'web/styles.css'],
   outdir: `${outdir}/web/assets`,
   entryNames: '[name]-[hash]',
+  chunkNames: '[name]-[hash]',
+  // Code only some pages need (the highlighter) is its own file, loaded when needed.
+  splitting: true,
   bundle: true,
   platform: 'browser',
   format: 'esm',
@@ -41,7 +44,7 @@ const web = await esbuild.build({
   logLevel: 'warning',
   metafile: true,
 })
-const assetOf = (extension) => Object.keys(web.metafile.outputs).find((file) => file.endsWith(extension))
+const assetOf = (extension) => Object.entries(web.metafile.outputs).find(([file, output]) => file.endsWith(extension) && output.entryPoint)[0]
 const html = readFileSync('web/index.html', 'utf8')
   .replace('{{script}}', `/assets/${basename(assetOf('.js'))}`)
   .replace('{{styles}}', `/assets/${basename(assetOf('.css'))}`)

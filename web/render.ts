@@ -5,7 +5,10 @@ import { marked } from 'marked'
 import { showError, ui, type ContextCut, type Message } from './dom.ts'
 import type { StreamEvent } from './sse-reader.ts'
 
-function renderMarkdown(target: HTMLElement, text: string): void {
+/** highlight.js, fetched the first time a finished reply holds code. */
+let highlighter: Promise<typeof import('./highlight.ts')> | undefined
+
+function renderMarkdown(target: HTMLElement, text: string, final: boolean): void {
   const html = marked.parse(text, { async: false, gfm: true, breaks: false }) as string
   // No forms or controls: a reply must not be able to pose as the page and ask for a key.
   target.innerHTML = DOMPurify.sanitize(html, { USE_PROFILES: { html: true }, FORBID_TAGS: ['form', 'input', 'button', 'textarea', 'select', 'option', 'optgroup', 'fieldset', 'dialog'] })
@@ -20,6 +23,11 @@ function renderMarkdown(target: HTMLElement, text: string): void {
       void navigator.clipboard?.writeText(block.querySelector('code')?.textContent ?? block.textContent ?? '').then(() => (copy.textContent = 'Copied'))
     })
     block.append(copy)
+  }
+  // Highlighted once the reply is whole: a block still growing would be highlighted at every frame.
+  if (final && target.querySelector('pre code')) {
+    highlighter ??= import('./highlight.ts')
+    void highlighter.then((module) => target.isConnected && module.highlightCode(target), () => {})
   }
 }
 
@@ -91,7 +99,7 @@ function actionsOf(role: string, id: string | undefined, siblings: string[]): HT
 export function setMessage(item: HTMLLIElement, role: string, content: string, status: string): void {
   const body = item.querySelector<HTMLDivElement>('.body')!
   rawText.set(item, content)
-  if (role === 'assistant') renderMarkdown(body, content)
+  if (role === 'assistant') renderMarkdown(body, content, status !== 'streaming')
   else body.textContent = content
   item.dataset.status = status
   let badge = item.querySelector<HTMLSpanElement>('.status')
