@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import chat from '../functions/chat.ts'
+import OpenAI from 'openai'
 import regenerate from '../functions/session-regenerate.ts'
 import sessionsCreate from '../functions/sessions-create.ts'
 import { authServer, chatRequest, fakeOllama, json, readSse, rowCounts, sseEvents, takeText, testApp, testServer, tokenText, toRequest, within } from './support/app.ts'
@@ -168,4 +169,34 @@ test('a retry after the session of its reply was deleted is 404 and makes no new
   assert.match((await json(retry)).detail, /session was deleted/)
   assert.equal(fake.chatRequests().length, 1)
   assert.deepEqual(await rowCounts(app), { sessions: 0, messages: 0 })
+})
+
+test('POST /v1/responses with an Idempotency-Key, from the official SDK: JSON, streamed and background retries get the first response; store: false with a key is refused', async (t) => {
+  const fake = await fakeOllama(t)
+  const { url } = await testServer(t, fake)
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'local', maxRetries: 0 })
+  const once = (key: string) => ({ headers: { 'Idempotency-Key': key } })
+
+  const first = await client.responses.create({ model: 'llama3.2', input: 'once' }, once('resp-json'))
+  const again = await client.responses.create({ model: 'llama3.2', input: 'once' }, once('resp-json'))
+  assert.deepEqual(again, first)
+  assert.equal(fake.chatRequests().length, 1)
+
+  const streamed = async () => {
+    const events = []
+    for await (const event of await client.responses.create({ model: 'llama3.2', input: 'stream once', stream: true }, once('resp-stream'))) events.push(event)
+    return events
+  }
+  const live = await streamed()
+  assert.equal(live.at(-1)!.type, 'response.completed')
+  assert.deepEqual(await streamed(), live, 'the same events, sequence numbers included')
+  assert.equal(fake.chatRequests().length, 2)
+
+  const background = await client.responses.create({ model: 'llama3.2', input: 'later', background: true }, once('resp-bg'))
+  const backgroundAgain = await client.responses.create({ model: 'llama3.2', input: 'later', background: true }, once('resp-bg'))
+  assert.equal(backgroundAgain.id, background.id)
+
+  await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'other', background: true }, once('resp-bg')), (error: any) => error.status === 422)
+  await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'x', store: false }, once('resp-unstored')), (error: any) => error.status === 400 && /store: true/.test(error.message))
+  await within(10_000, 'the background response to run', fake.waitFor(() => fake.chatRequests().length === 3))
 })

@@ -5,7 +5,8 @@ import { isModelAllowed } from '../shared/models.ts'
 import { newId, toOllamaTools, unsupported } from './wire.ts'
 import type { ChatMessage } from '../ollama/client.ts'
 import { HttpProblem, shuttingDown } from '../shared/problem.ts'
-import { cumulativeEnds, eventAt, eventCount, eventFrame, isRunning, responseEvents, ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
+import { cumulativeEnds, eventAt, eventCount, eventFrame, isRunning, responseEvents, responseObject, ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
+import { NO_FRAMES, untilEnded } from '../generation/elsewhere.ts'
 import { followEvents, type EventSource } from '../shared/sse.ts'
 import { boundedText, hasFunctionItems, itemsOfResponse, parseInputItems, resolveReferences, toOllamaChat, type ItemType } from './response-input.ts'
 import type { InputItem, InputMessage, StoredResponse } from '../store/response-store.ts'
@@ -80,6 +81,22 @@ export async function ownedResponse(app: AppContext, principal: Principal, id: s
   const response = await app.responses.store.get(id, principal.userId)
   if (!response) throw new HttpProblem(404, 'not_found', `Response with id '${id}' not found.`)
   return response
+}
+
+/**
+ * What a retry of POST /v1/responses (the same Idempotency-Key and body) answers: the response
+ * the first request made, as it was answered: followed from its start (stream), or the response
+ * object (background: as it is now; else once it has ended, waiting for it while it runs).
+ */
+export async function replayResponse(app: AppContext, principal: Principal, id: string, body: { stream?: boolean | null | undefined; background?: boolean | null | undefined }): Promise<Response> {
+  if (body.stream) return followResponse(app, principal, id, -1)
+  const running = app.responses.registry.get(id)
+  if (body.background) return Response.json(responseObject(running?.run?.record ?? await ownedResponse(app, principal, id)))
+  if (running) await running.settled
+  const stored = await ownedResponse(app, principal, id)
+  const elsewhere = runningElsewhere(app, principal, stored, NO_FRAMES)
+  if (elsewhere) await untilEnded(elsewhere)
+  return Response.json(responseObject(elsewhere ? await ownedResponse(app, principal, id) : stored))
 }
 
 /**
