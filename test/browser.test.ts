@@ -292,6 +292,8 @@ test('search from the sidebar: results as you type with the words marked, and a 
   ])
   await app.store.createSession({ title: 'Other things' })
   await page.reload()
+  // Typed once the page's script has run (it fills the chat list), or the typing goes unheard.
+  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#session-list button').length === 2)
   await page.fill('#search', 'cafe flore')
   const result = page.locator('#search-results button').first()
   await result.waitFor()
