@@ -164,7 +164,7 @@ test('bad files change nothing: not JSON, not an export, an empty body are 400; 
     { foo: 1 },
     { ...chatGptConversation('nul'), title: 'a\u0000b' },
     { ...chatGptConversation('deep'), extra: deep },
-    { format: 'chat-ollama.conversation', version: 2, messages: [] },
+    { format: 'chat-ollama.conversation', version: { v: 'x'.repeat(5000) }, messages: [] },
     { ...chatGptConversation('empty'), mapping: { root: { id: 'root', parent: null, children: [], message: null } } },
     chatGptConversation('good'),
   ]))
@@ -172,7 +172,8 @@ test('bad files change nothing: not JSON, not an export, an empty body are 400; 
   assert.deepEqual(result.skipped.map((skip: any) => skip.index), [0, 1, 2, 3, 4])
   assert.match(result.skipped[1].reason, /U\+0000/)
   assert.match(result.skipped[2].reason, /nested deeper than 64/)
-  assert.match(result.skipped[3].reason, /version 2/)
+  assert.match(result.skipped[3].reason, /^version \{"v":"x+ of chat-ollama\.conversation is not known$/)
+  assert.ok(result.skipped[3].reason.length < 100, 'a reason quotes the file briefly')
   assert.match(result.skipped[4].reason, /no message with text/)
   assert.deepEqual(await rowCounts(app), { sessions: 1, messages: 5 })
   assert.deepEqual(await json(await importing(app, [])), { imported: [], skipped: [] })

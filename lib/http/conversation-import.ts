@@ -66,6 +66,8 @@ const fromIso = (value: unknown): number | null => {
   return Number.isFinite(ms) ? ms : null
 }
 const roleOf = (value: unknown): Role | null => (ROLES.has(value as Role) ? (value as Role) : null)
+/** A model's name as the file gives it, as long as a chat may name one. */
+const modelOf = (value: unknown): string | null => (typeof value === 'string' && value.trim() ? value.trim().slice(0, 200) : null)
 
 function limitNodes(entries: number): void {
   if (entries > MAX_IMPORTED_MESSAGES) throw new Unreadable(`more than ${MAX_IMPORTED_MESSAGES} messages`)
@@ -75,7 +77,7 @@ function limitNodes(entries: number): void {
 const contentId = (item: unknown) => createHash('sha256').update(JSON.stringify(item)).digest('base64url').slice(0, 32)
 
 function fromOurs(item: Json): SourceConversation {
-  if (item.version !== 1) throw new Unreadable(`version ${JSON.stringify(item.version)} of ${EXPORT_FORMAT} is not known`)
+  if (item.version !== 1) throw new Unreadable(`version ${String(JSON.stringify(item.version)).slice(0, 40)} of ${EXPORT_FORMAT} is not known`)
   const session = isObject(item.session) ? item.session : {}
   const messages: unknown[] = Array.isArray(item.messages) ? item.messages : []
   limitNodes(messages.length)
@@ -96,7 +98,7 @@ function fromOurs(item: Json): SourceConversation {
         keep: role !== null && text(message.content) !== '',
         role: role ?? 'user',
         content: text(message.content),
-        model: typeof message.model === 'string' ? message.model : null,
+        model: modelOf(message.model),
         status: FINAL_STATUSES.has(status) ? status : 'complete',
         at: fromIso(message.created_at),
       }
@@ -128,7 +130,7 @@ function fromChatGpt(item: Json): SourceConversation {
         keep: role !== null && body.trim() !== '' && !hidden,
         role: role ?? 'user',
         content: body,
-        model: role === 'assistant' && typeof message?.metadata?.model_slug === 'string' ? message.metadata.model_slug : null,
+        model: role === 'assistant' ? modelOf(message?.metadata?.model_slug) : null,
         status: 'complete',
         at: fromSeconds(message?.create_time),
       }
@@ -157,7 +159,7 @@ function fromOpenWebUi(item: Json): SourceConversation {
         keep: role !== null && body.trim() !== '',
         role: role ?? 'user',
         content: body,
-        model: isObject(message) && role === 'assistant' && typeof message.model === 'string' ? message.model : null,
+        model: isObject(message) && role === 'assistant' ? modelOf(message.model) : null,
         status: 'complete',
         at: fromSeconds(isObject(message) ? message.timestamp : null),
       }
