@@ -264,3 +264,24 @@ test('a streaming row its live owner no longer runs (its final write failed) is 
   const { events } = await readSse(await post(a!.url, '/v1/chat', { message: 'free again', session_id: session.id }, headers))
   assert.equal(events.at(-1)!.data.type, 'done')
 })
+
+test('a chat retried with its Idempotency-Key on other instances: followed from its start while it runs on the first, then answered as stored; Ollama asked once', async () => {
+  const [a, b, c] = shared.servers
+  // A user of its own: other tests' slots, given back on other instances, are not counted here.
+  await shared.store.access.addUser('dee', 'user')
+  const headers = { authorization: `Bearer ${(await shared.store.access.createKey('dee')).key}`, 'idempotency-key': 'across-instances' }
+  const asked = shared.fake.chatRequests().length
+  shared.fake.next({ tokens: ['one ', 'two ', 'three ', 'four'], paced: true })
+  shared.fake.release(1)
+  const first = sseEvents(await post(a!.url, '/v1/chat', { message: 'only once' }, headers))
+  const seen = await takeText(first, 'one ')
+  const retried = sseEvents(await post(b!.url, '/v1/chat', { message: 'only once' }, headers))
+  assert.deepEqual(await take(retried, seen.length), seen, 'the same reply, from its start, through the database')
+  shared.fake.release(4)
+  const ownerEvents = [...seen, ...(await rest(first))]
+  assert.equal(ownerEvents.at(-1)!.data.type, 'done')
+  assert.deepEqual([...seen, ...(await rest(retried))], ownerEvents)
+  const stored = (await readSse(await post(c!.url, '/v1/chat', { message: 'only once' }, headers))).events
+  assert.deepEqual([stored[0], stored.at(-1)], [ownerEvents[0], ownerEvents.at(-1)], 'stored: the same start and done, same ids')
+  assert.equal(shared.fake.chatRequests().length, asked + 1)
+})
