@@ -255,7 +255,8 @@ test('a streaming row its live owner no longer runs (its final write failed) is 
   await shared.sql`
     INSERT INTO messages (id, session_id, role, content, model, status, created_at, owner_instance)
     VALUES (${crypto.randomUUID()}, ${session.id}, 'assistant', 'half a reply', 'llama3.2', 'streaming', now() - interval '2 minutes', 'a')`
-  assert.equal((await post(a!.url, '/v1/chat', { message: 'blocked?', session_id: session.id }, headers)).status, 409)
+  // (While it stands, the session refuses chats with 409, as 'one reply per session everywhere' shows; how long that lasts
+  // here is up to a's next heartbeat, so it is not asserted.)
   await within(10_000, 'the stray row to be closed', (async () => {
     while ((await shared.sql`SELECT status FROM messages WHERE session_id = ${session.id}`)[0]!.status === 'streaming') await new Promise((resolve) => setTimeout(resolve, 20))
   })())
