@@ -3,7 +3,7 @@ import type { AppContext } from '../lib/context.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { readJsonBytes } from '../lib/http/body.ts'
 import { answerOnce } from '../lib/http/idempotency.ts'
-import { openImportFile, type ImportFile } from '../lib/http/import-file.ts'
+import { openImportFile, takeImportSlot, type ImportFile } from '../lib/http/import-file.ts'
 import { HttpProblem } from '../lib/shared/problem.ts'
 import type { ImportedConversation } from '../lib/store/chat-store.ts'
 
@@ -19,38 +19,49 @@ export default defineFunction({
   path: '/v1/import',
   maxBodyBytes: (config) => config.importMaxBytes,
   async handle(request, { app, principal }) {
-    const bytes = await readJsonBytes(request, app.config.importMaxBytes)
-    if (bytes === undefined) throw new HttpProblem(400, 'validation', 'The body must be an export file: a JSON object or array.')
-    // Hashed off the event loop (WebCrypto): the body may be tens of megabytes.
-    const fingerprint = Buffer.from(await crypto.subtle.digest('SHA-256', bytes)).toString('base64url')
-    return answerOnce(app, request, principal.userId, `POST /v1/import\n${fingerprint}`, async () => {
-      const file = await openImportFile(bytes)
-      try {
-        if (file.shape === 'other') throw new HttpProblem(400, 'validation', 'The body must be an export file: a JSON object or array.')
-        const imported: Array<{ session_id: string; title: string; messages: number }> = []
-        const skipped: Array<{ index: number; reason: string }> = []
-        let known = 0
-        for (let index = 0; index < file.count; index++) {
-          const read = await file.item(index)
-          if (read.known) known++
-          if ('unfit' in read) {
-            skipped.push({ index, reason: read.unfit })
-            continue
-          }
-          const stored = await importConversation(app, principal.userId, file, read.conversation, read.messageCount)
-          if (stored === 'duplicate') skipped.push({ index, reason: 'duplicate' })
-          else imported.push({ session_id: stored, title: read.conversation.title, messages: read.messageCount })
-        }
-        if (file.count > 0 && known === 0) {
-          throw new HttpProblem(400, 'validation', 'The body is not an export this server can read: a chat-ollama export, ChatGPT\'s conversations.json or Open WebUI\'s export.')
-        }
-        return { status: 200, body: { imported, skipped } }
-      } finally {
-        await file.close()
-      }
-    })
+    // Taken before the body is read: a file and its worker are what a slot bounds.
+    const giveBack = takeImportSlot(app, principal.userId)
+    try {
+      return await importFrom(app, request, principal.userId)
+    } finally {
+      giveBack()
+    }
   },
 })
+
+/** Reads the file and imports what it holds, once per Idempotency-Key. */
+async function importFrom(app: AppContext, request: Request, ownerId: string): Promise<Response> {
+  const bytes = await readJsonBytes(request, app.config.importMaxBytes)
+  if (bytes === undefined) throw new HttpProblem(400, 'validation', 'The body must be an export file: a JSON object or array.')
+  // Hashed off the event loop (WebCrypto): the body may be tens of megabytes.
+  const fingerprint = Buffer.from(await crypto.subtle.digest('SHA-256', bytes)).toString('base64url')
+  return answerOnce(app, request, ownerId, `POST /v1/import\n${fingerprint}`, async () => {
+    const file = await openImportFile(bytes)
+    try {
+      if (file.shape === 'other') throw new HttpProblem(400, 'validation', 'The body must be an export file: a JSON object or array.')
+      const imported: Array<{ session_id: string; title: string; messages: number }> = []
+      const skipped: Array<{ index: number; reason: string }> = []
+      let known = 0
+      for (let index = 0; index < file.count; index++) {
+        const read = await file.item(index)
+        if (read.known) known++
+        if ('unfit' in read) {
+          skipped.push({ index, reason: read.unfit })
+          continue
+        }
+        const stored = await importConversation(app, ownerId, file, read.conversation, read.messageCount)
+        if (stored === 'duplicate') skipped.push({ index, reason: 'duplicate' })
+        else imported.push({ session_id: stored, title: read.conversation.title, messages: read.messageCount })
+      }
+      if (file.count > 0 && known === 0) {
+        throw new HttpProblem(400, 'validation', 'The body is not an export this server can read: a chat-ollama export, ChatGPT\'s conversations.json or Open WebUI\'s export.')
+      }
+      return { status: 200, body: { imported, skipped } }
+    } finally {
+      await file.close()
+    }
+  })
+}
 
 /**
  * Stores one conversation of the file with new ids, a chunk of messages at a time; it becomes the

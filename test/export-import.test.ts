@@ -17,6 +17,7 @@ import sessionMessages from '../functions/session-messages.ts'
 import { authServer, chatRequest, fakeOllama, json, rowCounts, testApp, testServer, toRequest } from './support/app.ts'
 import type { AppContext } from '../lib/context.ts'
 import { readConversation } from '../lib/http/conversation-import.ts'
+import { MAX_IMPORTS, takeImportSlot } from '../lib/http/import-file.ts'
 
 const importing = (app: AppContext, body: unknown, headers: Record<string, string> = {}) => importFile.fetch(toRequest('POST /v1/import', body, headers), app)
 const pathOf = async (app: AppContext, sessionId: string, branch = 'active') =>
@@ -256,4 +257,32 @@ test('an import the server did not finish is seen nowhere, and the next start re
   // And the same conversation imports whole.
   const result = await json(await fetch(`${second.url}/v1/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([chatGptConversation('half')]) }))
   assert.equal(result.imported[0].messages, 5)
+})
+
+test('imports are bounded: one at a time per user (429 with Retry-After while one runs), the slot given back however the import ends', async (t) => {
+  const { url, app } = await testServer(t, null)
+  const importing = (body = '[]') => fetch(`${url}/v1/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+  // Refused before its body is read, whatever it holds.
+  const giveBack = takeImportSlot(app, 'local')
+  const refused = await importing()
+  assert.equal(refused.status, 429)
+  assert.equal(refused.headers.get('retry-after'), '5')
+  assert.match((await json(refused)).detail, /One of your imports is still running/)
+  giveBack()
+  // Each import gives its slot back, a refused file's too: the next one runs.
+  assert.equal((await importing('{"not": "an export"}')).status, 400)
+  assert.equal((await importing()).status, 200)
+  assert.equal((await importing()).status, 200)
+})
+
+test(`at most ${MAX_IMPORTS} imports run on an instance at once: another user then gets 429 too`, async (t) => {
+  const server = await authServer(t, null)
+  const users = [await server.userWithKey('alice'), await server.userWithKey('bob'), await server.userWithKey('carol')]
+  const importing = (headers: Record<string, string>) => fetch(`${server.url}/v1/import`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: '[]' })
+  const giveBack = users.slice(0, MAX_IMPORTS).map(({ user }) => takeImportSlot(server.app, user.id))
+  const refused = await importing(users[MAX_IMPORTS]!.headers)
+  assert.equal(refused.status, 429)
+  assert.match((await json(refused)).detail, /imports are running on this server/)
+  giveBack[0]!()
+  assert.equal((await importing(users[MAX_IMPORTS]!.headers)).status, 200)
 })

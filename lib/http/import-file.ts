@@ -4,6 +4,31 @@ import type { ImportedConversation, ImportedMessage } from '../store/chat-store.
 import { MAX_JSON_DEPTH } from './body.ts'
 import type { ImportRequest } from './import-worker.ts'
 
+/**
+ * Imports running at once on this instance: each holds its file and a worker thread (a parsed
+ * 64 MiB file is hundreds of megabytes), so one user may run one, and the instance two.
+ */
+export const MAX_IMPORTS = 2
+const imports = new WeakMap<object, { total: number; users: Set<string> }>()
+
+/** A slot to run an import in (give it back with the function returned); 429 when none is free. */
+export function takeImportSlot(app: object, userId: string): () => void {
+  let running = imports.get(app)
+  if (!running) imports.set(app, (running = { total: 0, users: new Set() }))
+  if (running.users.has(userId)) throw new HttpProblem(429, 'rate_limit', 'One of your imports is still running; send the next file when it has finished.', { headers: { 'retry-after': '5' } })
+  if (running.total >= MAX_IMPORTS) throw new HttpProblem(429, 'rate_limit', `${MAX_IMPORTS} imports are running on this server; try again in a moment.`, { headers: { 'retry-after': '5' } })
+  running.total++
+  running.users.add(userId)
+  const slots = running
+  let given = false
+  return () => {
+    if (given) return
+    given = true
+    slots.total--
+    slots.users.delete(userId)
+  }
+}
+
 /** lib/http/import-worker.ts bundled (build.mjs); undefined when running from source. */
 declare const __IMPORT_WORKER__: string | undefined
 
