@@ -195,6 +195,8 @@ export class Generation {
         promptTokens: outcome.promptTokens ?? undefined,
         doneReason: outcome.doneReason ?? undefined,
         host: this.host ?? undefined,
+        // Its last event, sent once this is stored, is one more.
+        events: this.events.eventCount + 1,
       })
       if (stored) return
       why = 'its row is gone or no longer streaming (changed by another process on this database?)'

@@ -31,10 +31,6 @@ export async function chatOnce(
     started = true
     try {
       await app.store.recordIdempotentOutcome(ownerId, key, { sessionId: generation.sessionId, messageId: generation.messageId, answer: JSON.stringify(generation.context) })
-      // Once it has ended, how many events it sent: a replay's last event keeps its id.
-      void generation.outcome.then(() => app.store.recordIdempotentOutcome(ownerId, key, { eventCount: generation.events.eventCount })).catch((error: unknown) => {
-        app.log.warn('an idempotency key\'s reply could not be completed', { error })
-      })
     } catch (error) {
       // The reply runs all the same; a retry of this request would run again.
       app.log.warn('an idempotency key could not be recorded', { error })
@@ -67,7 +63,7 @@ async function replayReply(app: AppContext, earlier: IdempotentOutcome, stream: 
   }
   if (!reply) throw new HttpProblem(404, 'not_found', 'The reply this Idempotency-Key made is gone (its session was deleted).')
   const context = earlier.answer ? (JSON.parse(earlier.answer) as Record<string, unknown>) : {}
-  if (stream) return followEvents(storedEvents(sessionId, reply, context, earlier.eventCount ?? null), null, sseHeartbeatMs)
+  if (stream) return followEvents(storedEvents(sessionId, reply, context), null, sseHeartbeatMs)
   return jsonAnswer(sessionId, reply.model ?? '', outcomeOf(reply), context)
 }
 
@@ -87,12 +83,12 @@ function outcomeOf(reply: StoredReply): GenerationOutcome {
 
 /**
  * A stored reply's events, as its first request got them: `start`, its text as one `token` event
- * with the id of the last token event sent, and the final event with its own id. (`eventCount`:
- * how many were sent; unknown when the server stopped before recording it.)
+ * with the id of the last token event sent, and the final event with its own id (the reply's
+ * event count is stored with its end; one a crash ended numbers its events anew).
  */
-function storedEvents(sessionId: string, reply: StoredReply, context: Record<string, unknown>, eventCount: number | null): EventSource {
+function storedEvents(sessionId: string, reply: StoredReply, context: Record<string, unknown>): EventSource {
   const outcome = outcomeOf(reply)
-  const last = Math.max(eventCount ?? 0, reply.content ? 3 : 2)
+  const last = Math.max(reply.event_count ?? 0, reply.content ? 3 : 2)
   const id = (n: number) => `${reply.id}:${n}`
   const encoder = new TextEncoder()
   const frames = [eventText(id(1), JSON.stringify({ type: 'start', session_id: sessionId, message_id: reply.id, user_message_id: reply.parent_id, model: reply.model, context }))]

@@ -44,6 +44,8 @@ export interface Placement {
 export interface StoredReply extends Message {
   prompt_tokens: number | null
   done_reason: string | null
+  /** How many SSE events it sent, its last one included; null for one that ended otherwise (a crash). */
+  event_count: number | null
 }
 
 /** A message added to a session as an OpenAI conversation item or response input. */
@@ -104,6 +106,8 @@ export interface FinishedReply {
   doneReason?: string | undefined
   /** The Ollama host that generated it: the conversation's next turn goes there first. */
   host?: string | undefined
+  /** How many SSE events it sends, the last one (written after this) included. */
+  events?: number | undefined
 }
 
 export type SessionDeletion = 'deleted' | 'missing' | 'busy'
@@ -175,8 +179,6 @@ export interface IdempotentOutcome {
   status?: number | null
   /** That answer's JSON; for a chat, its start event's `context`. */
   answer?: string | null
-  /** How many SSE events a chat's reply sent, once it ended (a replay ends with the same ids). */
-  eventCount?: number | null
 }
 
 export type IdempotencyClaim =
@@ -356,7 +358,6 @@ export function toIdempotentOutcome(row: Record<string, unknown>): IdempotentOut
     messageId: (row.message_id as string | null) ?? null,
     status: numberOrNull(row.status),
     answer: (row.answer as string | null) ?? null,
-    eventCount: numberOrNull(row.event_count),
   }
 }
 

@@ -1,7 +1,6 @@
 -- Safe retries (README "Safe retries"): an Idempotency-Key per user, the request it came with (a
 -- fingerprint of its route and body), and what that request made: a chat's reply (with its
--- session, the start event's context and, once it ended, how many events it sent), or the answer
--- of a route that answers at once. A claim without an outcome is a request still running.
+-- session and the start event's context), or the answer of a route that answers at once. A claim without an outcome is a request still running.
 CREATE TABLE idempotency_keys (
   owner_id    TEXT NOT NULL,
   key         TEXT NOT NULL,

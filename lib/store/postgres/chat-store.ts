@@ -72,10 +72,10 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
   }
 
   async recordIdempotentOutcome(ownerId: string, key: string, outcome: IdempotentOutcome): Promise<void> {
-    const { sessionId = null, messageId = null, status = null, answer = null, eventCount = null } = outcome
+    const { sessionId = null, messageId = null, status = null, answer = null } = outcome
     await (await this.db())`
       UPDATE idempotency_keys SET session_id = coalesce(${sessionId}, session_id), message_id = coalesce(${messageId}, message_id),
-        status = coalesce(${status}::integer, status), answer = coalesce(${answer}, answer), event_count = coalesce(${eventCount}::integer, event_count)
+        status = coalesce(${status}::integer, status), answer = coalesce(${answer}, answer)
       WHERE owner_id = ${ownerId} AND key = ${key}`
   }
 
@@ -247,8 +247,8 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
   }
 
   async getReply(id: string): Promise<StoredReply | undefined> {
-    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, prompt_tokens, done_reason FROM messages WHERE id = ${id}`
-    return row && { ...toMessage(row), prompt_tokens: row.prompt_tokens ?? null, done_reason: row.done_reason ?? null }
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, prompt_tokens, done_reason, event_count FROM messages WHERE id = ${id}`
+    return row && { ...toMessage(row), prompt_tokens: row.prompt_tokens ?? null, done_reason: row.done_reason ?? null, event_count: row.event_count ?? null }
   }
 
   async streamingReply(sessionId: string): Promise<Message | undefined> {
@@ -387,7 +387,7 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
   async finishReply(id: string, reply: FinishedReply): Promise<boolean> {
     const result = await (await this.db())`
       UPDATE messages SET content = ${reply.content}, status = ${reply.status}, tokens_used = ${reply.tokensUsed ?? null},
-        prompt_tokens = ${reply.promptTokens ?? null}, done_reason = ${reply.doneReason ?? null}, ollama_host = ${reply.host ?? null}
+        prompt_tokens = ${reply.promptTokens ?? null}, done_reason = ${reply.doneReason ?? null}, ollama_host = ${reply.host ?? null}, event_count = ${reply.events ?? null}
       WHERE id = ${id} AND status = 'streaming'`
     return result.count > 0
   }

@@ -188,7 +188,7 @@ export class SqliteChatStore implements ChatStore {
       getIdempotencyKey: db.prepare('SELECT * FROM idempotency_keys WHERE owner_id = ? AND key = ?'),
       recordIdempotentOutcome: db.prepare(
         `UPDATE idempotency_keys SET session_id = coalesce(?, session_id), message_id = coalesce(?, message_id), status = coalesce(?, status),
-           answer = coalesce(?, answer), event_count = coalesce(?, event_count) WHERE owner_id = ? AND key = ?`,
+           answer = coalesce(?, answer) WHERE owner_id = ? AND key = ?`,
       ),
       releaseIdempotencyKey: db.prepare('DELETE FROM idempotency_keys WHERE owner_id = ? AND key = ?'),
       importedFrom: db.prepare('SELECT 1 FROM import_sources WHERE owner_id = ? AND source_id = ?'),
@@ -199,7 +199,7 @@ export class SqliteChatStore implements ChatStore {
       contextCut: db.prepare('SELECT context_cut_message_id, context_summary FROM sessions WHERE id = ?'),
       setContextCut: db.prepare('UPDATE sessions SET context_cut_message_id = ?, context_summary = ? WHERE id = ?'),
       getMessage: db.prepare(`SELECT ${messageColumns} FROM messages WHERE id = ?`),
-      getReply: db.prepare(`SELECT ${messageColumns}, prompt_tokens, done_reason FROM messages WHERE id = ?`),
+      getReply: db.prepare(`SELECT ${messageColumns}, prompt_tokens, done_reason, event_count FROM messages WHERE id = ?`),
       getStreamingReply: db.prepare(`SELECT ${messageColumns} FROM messages WHERE session_id = ? AND status = 'streaming' LIMIT 1`),
       getOwnedMessage: db.prepare(
         `SELECT ${messageColumnsOf('m')}
@@ -214,7 +214,7 @@ export class SqliteChatStore implements ChatStore {
       currentLeaf: db.prepare('SELECT current_message_id FROM sessions WHERE id = ?'),
       checkpoint: db.prepare(`UPDATE messages SET content = ? WHERE id = ? AND status = 'streaming'`),
       finish: db.prepare(
-        `UPDATE messages SET content = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?, ollama_host = ?
+        `UPDATE messages SET content = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?, ollama_host = ?, event_count = ?
          WHERE id = ? AND status = 'streaming'`,
       ),
       getLock: db.prepare('SELECT holder, hostname, pid, acquired_at, renewed_at FROM server_lock WHERE id = 1'),
@@ -263,8 +263,8 @@ export class SqliteChatStore implements ChatStore {
   }
 
   async recordIdempotentOutcome(ownerId: string, key: string, outcome: IdempotentOutcome): Promise<void> {
-    const { sessionId = null, messageId = null, status = null, answer = null, eventCount = null } = outcome
-    this.statements.recordIdempotentOutcome.run(sessionId, messageId, status, answer, eventCount, ownerId, key)
+    const { sessionId = null, messageId = null, status = null, answer = null } = outcome
+    this.statements.recordIdempotentOutcome.run(sessionId, messageId, status, answer, ownerId, key)
   }
 
   async releaseIdempotencyKey(ownerId: string, key: string): Promise<void> {
@@ -422,7 +422,8 @@ export class SqliteChatStore implements ChatStore {
 
   async getReply(id: string): Promise<StoredReply | undefined> {
     const row = this.statements.getReply.get(id)
-    return row && { ...toMessage(row), prompt_tokens: row.prompt_tokens == null ? null : Number(row.prompt_tokens), done_reason: row.done_reason == null ? null : String(row.done_reason) }
+    const numberOrNull = (value: unknown) => (value == null ? null : Number(value))
+    return row && { ...toMessage(row), prompt_tokens: numberOrNull(row.prompt_tokens), done_reason: row.done_reason == null ? null : String(row.done_reason), event_count: numberOrNull(row.event_count) }
   }
 
   async streamingReply(sessionId: string): Promise<Message | undefined> {
@@ -589,6 +590,7 @@ export class SqliteChatStore implements ChatStore {
       reply.promptTokens ?? null,
       reply.doneReason ?? null,
       reply.host ?? null,
+      reply.events ?? null,
       id,
     ]
     return Number(this.statements.finish.run(...params).changes) > 0
