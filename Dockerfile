@@ -16,8 +16,17 @@ COPY migrations ./migrations
 COPY web ./web
 RUN /usr/local/bin/node build.mjs
 
-# Runtime stage: Node and the bundles, nothing else. The bundles carry their dependencies and the
-# SQL migrations; node:sqlite is part of Node.
+# sharp, the one package the bundles leave out (README "Images"): its native library cannot be
+# bundled. At the version package-lock.json pins, with its prebuilt musl binaries (npm picks them
+# by libc), no install scripts and nothing else.
+FROM node:24-alpine AS deps
+WORKDIR /app
+COPY package-lock.json ./
+RUN npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
+      "sharp@$(node -p "require('./package-lock.json').packages['node_modules/sharp'].version")"
+
+# Runtime stage: Node, the bundles and sharp, nothing else. The bundles carry their other
+# dependencies and the SQL migrations; node:sqlite is part of Node.
 FROM node:24-alpine AS runtime
 ENV ENV=production \
     NODE_ENV=production \
@@ -26,6 +35,7 @@ ENV ENV=production \
     DB_PATH=/data/chat.db
 WORKDIR /app
 COPY --from=build /app/dist ./dist
+COPY --from=deps /app/node_modules ./node_modules
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

@@ -1,5 +1,7 @@
 // Bundles the server and each function with esbuild. Every bundle carries its dependencies and
-// the SQL migrations, so a deployment needs only Node and dist/ (node:* stays external).
+// the SQL migrations, so a deployment needs only Node and dist/ (node:* stays external), plus
+// node_modules/sharp for images: its native library cannot be bundled, and it is loaded only
+// when an image arrives.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -79,7 +81,7 @@ const shared = {
   format: 'esm',
   target: 'node24',
   packages: 'bundle',
-  external: ['node:*'],
+  external: ['node:*', 'sharp'],
   define: { __EMBEDDED_MIGRATIONS__: JSON.stringify(migrations), __EMBEDDED_WEB__: JSON.stringify(webFiles), __IMPORT_WORKER__: JSON.stringify(importWorker.outputFiles[0].text) },
   // Bundled CommonJS dependencies may call require(); give them one.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },

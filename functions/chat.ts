@@ -8,6 +8,7 @@ import { chatOnce } from '../lib/generation/replay.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { HttpProblem, noSuchSession } from '../lib/shared/problem.ts'
 import { parseInput } from '../lib/http/validate.ts'
+import { imageBodyBytes, imagesForModel } from '../lib/images/image-input.ts'
 
 const schemas = new WeakMap<Config, ReturnType<typeof chatBodySchema>>()
 
@@ -21,12 +22,13 @@ export default defineFunction({
   name: 'chat',
   method: 'POST',
   path: '/v1/chat',
+  maxBodyBytes: imageBodyBytes,
   async handle(request, { app, principal }) {
     const acceptedAt = performance.now()
     const { config } = app
     let schema = schemas.get(config)
     if (!schema) schemas.set(config, (schema = chatBodySchema(config)))
-    const body: ChatBody = parseInput(schema, await readJsonBody(request, config.maxBodyBytes), 'request body')
+    const body: ChatBody = parseInput(schema, await readJsonBody(request, imageBodyBytes(config)), 'request body')
 
     return chatOnce(app, request, principal.userId, 'POST /v1/chat', body, body.stream, async (onStarted) => {
       // Someone else's session is answered as a missing one would be if it could not be created.
@@ -41,9 +43,12 @@ export default defineFunction({
         if (edited?.role !== 'user') throw new HttpProblem(404, 'not_found', `No user message has the id ${body.edit_of} in session ${body.session_id}.`)
         parentId = edited.parent_id
       }
+      // Images: only for a model that sees, each read, checked and re-encoded before anything is stored.
+      const sources = (body.images ?? []).map((text, index) => ({ text, path: `images[${index}]` }))
+      const [images] = await imagesForModel(app.ollama, body.model, [{ path: 'images', sources }], config)
       // Counted from here on: a shutdown waits for this chat, wherever it is.
       const reservation = await app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))
-      const turn = { model: body.model, options: body.options, stream: body.stream, message: body.message, system: body.system, parentId, onStarted }
+      const turn = { model: body.model, options: body.options, stream: body.stream, message: body.message, system: body.system, images, parentId, onStarted }
       return answerTurn(app, reservation, turn, principal.userId, acceptedAt)
     })
   },

@@ -5,7 +5,8 @@ import { readJsonBytes } from '../lib/http/body.ts'
 import { answerOnce } from '../lib/http/idempotency.ts'
 import { openImportFile, takeImportSlot, type ImportFile } from '../lib/http/import-file.ts'
 import { HttpProblem } from '../lib/shared/problem.ts'
-import type { ImportedConversation } from '../lib/store/chat-store.ts'
+import { decodeImageText, prepareImage } from '../lib/images/image-input.ts'
+import type { ImportedConversation, NewImage } from '../lib/store/chat-store.ts'
 
 /**
  * POST /v1/import: conversations from a file (this server's export, one or a list; ChatGPT's
@@ -50,7 +51,8 @@ async function importFrom(app: AppContext, request: Request, ownerId: string): P
           continue
         }
         const stored = await importConversation(app, ownerId, file, read.conversation, read.messageCount)
-        if (stored === 'duplicate') skipped.push({ index, reason: 'duplicate' })
+        if (stored instanceof HttpProblem) skipped.push({ index, reason: stored.detail })
+        else if (stored === 'duplicate') skipped.push({ index, reason: 'duplicate' })
         else imported.push({ session_id: stored, title: read.conversation.title, messages: read.messageCount })
       }
       if (file.count > 0 && known === 0) {
@@ -65,9 +67,10 @@ async function importFrom(app: AppContext, request: Request, ownerId: string): P
 
 /**
  * Stores one conversation of the file with new ids, a chunk of messages at a time; it becomes the
- * user's only once all of it is written. Its new session id, or `duplicate`.
+ * user's only once all of it is written. Its new session id, `duplicate`, or the problem with one
+ * of its images (then nothing of it is kept).
  */
-async function importConversation(app: AppContext, ownerId: string, file: ImportFile, conversation: ImportedConversation, messageCount: number): Promise<string | 'duplicate'> {
+async function importConversation(app: AppContext, ownerId: string, file: ImportFile, conversation: ImportedConversation, messageCount: number): Promise<string | 'duplicate' | HttpProblem> {
   const sessionId = await app.store.beginImport(ownerId, conversation)
   if (sessionId === 'duplicate') return sessionId
   try {
@@ -75,18 +78,31 @@ async function importConversation(app: AppContext, ownerId: string, file: Import
     for (let from = 0; from < messageCount;) {
       // Each chunk is one short transaction: the event loop is held a few milliseconds at a time.
       const chunk = await file.messages(from)
+      const images = await Promise.all(chunk.map((message, index) => importedImages(app, message.imageTexts ?? [], `message ${from + index + 1}`)))
       from += chunk.length
-      await app.store.addImportedMessages(sessionId, chunk.map((message) => {
+      await app.store.addImportedMessages(sessionId, chunk.map(({ imageTexts: _, ...message }, index) => {
         const id = randomUUID()
         ids.set(message.id, id)
         // Parents come first, so a parent's new id is known.
-        return { ...message, id, parentId: message.parentId === null ? null : ids.get(message.parentId)! }
+        return { ...message, id, parentId: message.parentId === null ? null : ids.get(message.parentId)!, images: images[index] }
       }))
     }
     const currentId = conversation.currentId === null ? null : (ids.get(conversation.currentId) ?? null)
     return (await app.store.finishImport(ownerId, sessionId, conversation, currentId)) === 'imported' ? sessionId : 'duplicate'
   } catch (error) {
     await app.store.discardImport(sessionId)
+    if (error instanceof HttpProblem && error.status < 500) return error
     throw error
   }
+}
+
+/** A message's images from a file, through the same checks as a chat's (README "Images"). */
+async function importedImages(app: AppContext, texts: string[], path: string): Promise<NewImage[]> {
+  if (texts.length > app.config.maxImagesPerMessage) {
+    throw new HttpProblem(400, 'validation', `${path} has ${texts.length} images; at most ${app.config.maxImagesPerMessage} are taken (MAX_IMAGES_PER_MESSAGE).`)
+  }
+  return Promise.all(texts.map(async (text, index) => {
+    const where = `${path}, image ${index + 1},`
+    return prepareImage(decodeImageText(text, where, app.config.maxImageBytes), app.config, where)
+  }))
 }

@@ -3,6 +3,7 @@ import * as v from 'valibot'
 import { limitedUserOf } from '../lib/access/control.ts'
 import { readJsonBody } from '../lib/http/body.ts'
 import { defineFunction } from '../lib/handler.ts'
+import { imageBodyBytes, imagesForModel } from '../lib/images/image-input.ts'
 import { isModelAllowed } from '../lib/shared/models.ts'
 import {
   ChatCompletionMessage,
@@ -73,8 +74,9 @@ export default defineFunction({
   method: 'POST',
   path: '/v1/chat/completions',
   errors: 'openai',
+  maxBodyBytes: imageBodyBytes,
   async handle(request, { app, principal }) {
-    const body = parseInput(Body, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
+    const body = parseInput(Body, await readJsonBody(request, imageBodyBytes(app.config)), 'request body')
     refuseUnsupported(body)
     if (body.messages.length > app.config.maxInputItems) {
       throw unsupported('messages', `messages has ${body.messages.length} items; at most ${app.config.maxInputItems} are taken (MAX_INPUT_ITEMS).`)
@@ -82,7 +84,9 @@ export default defineFunction({
     if (!isModelAllowed(body.model, app.config.allowedModels)) {
       throw new HttpProblem(404, 'model_not_found', `The model '${body.model}' does not exist or you do not have access to it.`, { param: 'model' })
     }
-    const messages = toOllamaMessages(body.messages)
+    const given = toOllamaMessages(body.messages)
+    const images = await imagesForModel(app.ollama, body.model, given.map((message, index) => ({ path: `messages[${index}].content`, sources: message.imageSources ?? [] })), app.config)
+    const messages = given.map(({ imageSources: _, ...message }, index) => (images[index]!.length ? { ...message, images: images[index]!.map((image) => image.data) } : message))
     const format = toOllamaFormat(body.response_format)
     const maxTokens = body.max_completion_tokens ?? body.max_tokens
     const options = {

@@ -1,5 +1,6 @@
 import { readJsonBody } from '../lib/http/body.ts'
 import { defineFunction } from '../lib/handler.ts'
+import { imageBodyBytes } from '../lib/images/image-input.ts'
 import { responseEvents, responseObject } from '../lib/openai/response-run.ts'
 import { acceptResponse, CreateResponseBody, followResponse, replayResponse } from '../lib/openai/responses.ts'
 import { unsupported } from '../lib/openai/wire.ts'
@@ -18,9 +19,10 @@ export default defineFunction({
   method: 'POST',
   path: '/v1/responses',
   errors: 'openai',
+  maxBodyBytes: imageBodyBytes,
   async handle(request, { app, principal }) {
     const acceptedAt = performance.now()
-    const body = parseInput(CreateResponseBody, await readJsonBody(request, app.config.maxBodyBytes), 'request body')
+    const body = parseInput(CreateResponseBody, await readJsonBody(request, imageBodyBytes(app.config)), 'request body')
     // With an Idempotency-Key, a retry of the same request gets the response the first one made.
     const key = idempotencyKeyOf(request)
     if (key !== undefined) {

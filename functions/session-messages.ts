@@ -3,6 +3,7 @@ import { decodeCursor, encodeCursor, MESSAGE_CURSOR } from '../lib/http/cursor.t
 import { defineFunction } from '../lib/handler.ts'
 import { noSuchSession } from '../lib/shared/problem.ts'
 import { parseInput, queryInteger, queryOf, sessionIdFrom } from '../lib/http/validate.ts'
+import { listedImages } from '../lib/images/attachments.ts'
 
 const Query = v.object({
   limit: queryInteger(1, 500, 100),
@@ -12,7 +13,8 @@ const Query = v.object({
 
 /**
  * GET /v1/sessions/{id}/messages: the conversation's active path (`?branch=all`: every branch's
- * messages), oldest first, a page at a time; each message with its parent and its siblings.
+ * messages), oldest first, a page at a time; each message with its parent, its siblings and the
+ * images it shows.
  */
 export default defineFunction({
   name: 'session-messages',
@@ -26,7 +28,7 @@ export default defineFunction({
     if (!session) throw noSuchSession(id)
     const page = await app.store.listMessages(id, query.limit, after, 'asc', query.branch)
     const children = await app.store.childrenOf(id, [...new Set(page.items.map((message) => message.parent_id))])
-    const messages = page.items.map((message) => ({ ...message, sibling_ids: children.get(message.parent_id) ?? [message.id] }))
+    const messages = page.items.map((message) => ({ ...message, images: listedImages(message.images), sibling_ids: children.get(message.parent_id) ?? [message.id] }))
     return Response.json({ session_id: id, current_message_id: session.current_message_id, messages, next_cursor: page.next && encodeCursor(page.next) })
   },
 })

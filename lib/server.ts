@@ -7,6 +7,7 @@ import adminKeysRevoke from '../functions/admin-keys-revoke.ts'
 import adminUserSessions from '../functions/admin-user-sessions.ts'
 import adminUsersCreate from '../functions/admin-users-create.ts'
 import adminUsersList from '../functions/admin-users-list.ts'
+import attachmentGet from '../functions/attachment-get.ts'
 import authLogin from '../functions/auth-login.ts'
 import authLogout from '../functions/auth-logout.ts'
 import authMe from '../functions/auth-me.ts'
@@ -72,6 +73,7 @@ export const FUNCTIONS: FunctionSpec[] = [
   sessionExport,
   exportAll,
   importFile,
+  attachmentGet,
   authLogin,
   authLogout,
   authMe,

@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import postgres from 'postgres'
 import { postgresCluster } from './support/postgres.ts'
-import { json } from './support/app.ts'
+import { fakeOllama, json } from './support/app.ts'
+import { dataUrl, pngFile } from './support/images.ts'
 import { PROJECT_ROOT, spawnServer } from './support/process.ts'
 
 const dockerfile = readFileSync(join(PROJECT_ROOT, 'Dockerfile'), 'utf8')
@@ -14,6 +15,7 @@ const stages = dockerfile.split(/^FROM /m).slice(1)
 const runtimeStage = stages.at(-1)!
 
 const buildStage = stages[0]!
+const depsStage = stages.find((stage) => stage.startsWith('node:24-alpine AS deps'))!
 
 const ABSENT = '0b6e1d2c-3f4a-4b5c-8d6e-7f8091a2b3c4'
 const problemOf = (kind: string) => (type: string, body: string) => {
@@ -42,6 +44,7 @@ const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; statu
   'session-regenerate': { request: ['POST', `/v1/sessions/${ABSENT}/messages/${ABSENT}/regenerate`], status: 404, check: problemOf('not_found') },
   'session-current': { request: ['PUT', `/v1/sessions/${ABSENT}/current`, { message_id: ABSENT }], status: 404, check: problemOf('not_found') },
   'session-export': { request: ['GET', `/v1/sessions/${ABSENT}/export`], status: 404, check: problemOf('not_found') },
+  'attachment-get': { request: ['GET', `/v1/attachments/${ABSENT}`], status: 404, check: problemOf('not_found') },
   export: { request: ['GET', '/v1/export'], status: 200, check: (type, body) => assert.deepEqual([type, body], ['application/x-ndjson; charset=utf-8', '']) },
   import: { request: ['POST', '/v1/import', []], status: 200, check: jsonBody((body) => assert.deepEqual(body, { imported: [], skipped: [] })) },
   search: { request: ['GET', '/v1/search?q=caf%C3%A9'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { results: [], next_cursor: null })) },
@@ -99,7 +102,21 @@ function buildLikeTheImage(): string {
   return buildRoot
 }
 
-/** An empty folder holding exactly what the runtime stage copies from the build stage. */
+/** `name` and every package it needs at run time, as this checkout's node_modules has them. */
+function packageClosure(name: string, found = new Set<string>()): Set<string> {
+  const folder = join(PROJECT_ROOT, 'node_modules', name)
+  if (found.has(name) || !existsSync(folder)) return found
+  found.add(name)
+  const manifest = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8'))
+  for (const dependency of Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies })) packageClosure(dependency, found)
+  return found
+}
+
+/**
+ * An empty folder holding exactly what the runtime stage copies: the build stage's files, and
+ * the packages the deps stage installs (this checkout's copies of them and what they need
+ * standing in for its `npm install`).
+ */
 function runtimeFolder(buildRoot: string): string {
   const runtime = mkdtempSync(join(tmpdir(), 'chat-ollama-runtime-'))
   const copies = [...runtimeStage.matchAll(/^COPY --from=build (\S+) (\S+)$/gm)]
@@ -107,7 +124,10 @@ function runtimeFolder(buildRoot: string): string {
   for (const [, from, to] of copies) {
     cpSync(join(buildRoot, from!.replace(/^\/app\/?/, '')), join(runtime, to!), { recursive: true })
   }
-  assert.ok(!existsSync(join(runtime, 'node_modules')))
+  assert.match(runtimeStage, /^COPY --from=deps \/app\/node_modules \.\/node_modules$/m)
+  const installed = [...depsStage.matchAll(/"(@?[\w./-]+)@\$\(/g)].map((match) => match[1]!)
+  assert.deepEqual(installed, ['sharp'], 'the deps stage installs sharp only')
+  for (const name of packageClosure('sharp')) cpSync(join(PROJECT_ROOT, 'node_modules', name), join(runtime, 'node_modules', name), { recursive: true })
   return runtime
 }
 
@@ -125,10 +145,20 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
   const runtime = runtimeFolder(buildLikeTheImage())
   const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(runtimeStage)![1]!) as string[]
   assert.equal(cmd[0], 'node')
-  const server = await spawnServer(t, cmd.slice(1), { cwd: runtime, env: { OLLAMA_HOST: '127.0.0.1:9', DB_PATH: join(runtime, 'data', 'chat.db') } })
+  const vision = await fakeOllama(t, { models: ['gemma3:4b'], capabilities: { 'gemma3:4b': ['completion', 'vision'] } })
+  const server = await spawnServer(t, cmd.slice(1), { cwd: runtime, env: { OLLAMA_HOST: vision.hostPort, DB_PATH: join(runtime, 'data', 'chat.db') } })
   const response = await fetch(`${server.url}/health`)
   assert.equal(response.status, 200)
   assert.equal((await json(response)).services.database, 'healthy')
+  // sharp, shipped beside the bundles, takes an image.
+  const posted = await fetch(`${server.url}/v1/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ message: 'What is it?', model: 'gemma3:4b', images: [dataUrl(pngFile(30, 20))], stream: false }),
+  })
+  assert.equal(posted.status, 200, await posted.clone().text())
+  const listed = await json(await fetch(`${server.url}/v1/sessions/${(await json(posted)).session_id}/messages`))
+  assert.deepEqual(listed.messages[0].images.map((image: any) => [image.media_type, image.width, image.height]), [['image/png', 30, 20]])
   server.child.kill('SIGTERM')
   assert.equal((await server.exited).code, 0)
 

@@ -159,7 +159,7 @@ test('each error class: 400 with param, 401, 404, 429, 5xx, each in OpenAI\'s er
   })
   await rejectsAs(client.chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: 'x' }], logit_bias: { 50256: -100 } }), OpenAI.BadRequestError, (error) => assert.equal(error.param, 'logit_bias'))
   await rejectsAs(client.chat.completions.create({ model: 'llama3.2', messages: [] }), OpenAI.BadRequestError, (error) => assert.equal(error.param, 'messages'))
-  await rejectsAs(client.chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }] }), OpenAI.BadRequestError, (error) => assert.equal(error.param, 'messages[0].content[0]'))
+  await rejectsAs(client.chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }] }), OpenAI.BadRequestError, (error) => assert.equal(error.param, 'messages[0].content[0].image_url.url'))
   await rejectsAs(client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }), OpenAI.NotFoundError, (error) => assert.equal(error.type, 'not_found_error'))
   fake.next({ status: 500, errorMessage: 'llama runner process has terminated' })
   await rejectsAs(client.chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: 'x' }] }), OpenAI.InternalServerError, (error) => assert.match(error.message, /llama runner/))

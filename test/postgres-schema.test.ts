@@ -45,7 +45,7 @@ test('an edited migration, a newer database and a failing migration are refused 
   await assert.rejects(migratePostgres(sql, []), (error: Error) => error instanceof MigrationError && /written by a newer version/.test(error.message))
   const next = migrations.length + 1
   const broken = [...migrations, { version: next, name: 'broken', sql: 'CREATE TABLE half_done (id int); SELECT no_such_function();' }]
-  await assert.rejects(migratePostgres(sql, broken), (error: Error) => error instanceof MigrationError && new RegExp(`00${next}_broken\\.sql failed`).test(error.message))
+  await assert.rejects(migratePostgres(sql, broken), (error: Error) => error instanceof MigrationError && new RegExp(`${String(next).padStart(3, '0')}_broken\\.sql failed`).test(error.message))
   assert.equal((await sql`SELECT to_regclass('half_done') AS t`)[0]!.t, null, 'rolled back whole')
   assert.equal((await sql`SELECT count(*)::int AS n FROM schema_migrations`)[0]!.n, migrations.length)
 })

@@ -216,11 +216,11 @@ test('messages carry model, tokens_used and status where they apply', async (t) 
   const body = await json(await sessionMessages.fetch(toRequest(`GET /v1/sessions/${id}/messages`), app))
   assert.equal(body.next_cursor, null)
   const [system, user, assistant] = body.messages
-  assert.deepEqual(Object.keys(system).sort(), ['content', 'created_at', 'id', 'parent_id', 'role', 'sibling_ids', 'status'])
+  assert.deepEqual(Object.keys(system).sort(), ['content', 'created_at', 'id', 'images', 'parent_id', 'role', 'sibling_ids', 'status'])
   assert.equal(user.role, 'user')
   assert.deepEqual({ ...assistant, id: undefined, created_at: undefined }, {
     id: undefined, created_at: undefined, role: 'assistant', content: 'You said: hi', model: 'llama3.2', tokens_used: 4, status: 'complete',
-    parent_id: user.id, sibling_ids: [assistant.id],
+    parent_id: user.id, sibling_ids: [assistant.id], images: [],
   })
   assert.match(assistant.created_at, TIME)
 })

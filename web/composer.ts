@@ -5,6 +5,7 @@ import { beginStreaming, endStreaming, showExportLinks } from './conversation.ts
 import { messageElement, replyView, scrollToEnd, showContextCut } from './render.ts'
 import { readEvents } from './sse-reader.ts'
 import { loadMoreSessions } from './sidebar.ts'
+import { restoreAttachments, takeAttachments, wireAttachments } from './attachments.ts'
 
 /**
  * Posts a turn (a new message, an edit, a regeneration) to `path` and shows its reply streaming
@@ -29,6 +30,8 @@ export async function streamTurn(sessionId: string, path: string, payload: Recor
     if (!response.ok) {
       const problem = await problemOf(response)
       replyItem.remove()
+      // A 4xx stored nothing: the question goes too (a 503 had stored it).
+      if (response.status < 500) userItem?.remove()
       showError(problem.retryAfter ? `${problem.problem.detail} (try again in ${problem.retryAfter} s)` : problem.problem.detail)
       return null
     }
@@ -54,7 +57,8 @@ async function send(text: string): Promise<void> {
   const isNew = state.sessionId === null
   const sessionId = state.sessionId ?? crypto.randomUUID()
   const system = isNew ? ui.system.value.trim() : ''
-  const userItem = messageElement({ role: 'user', content: text, status: 'complete' })
+  const images = takeAttachments()
+  const userItem = messageElement({ role: 'user', content: text, status: 'complete', images: images.map((url) => ({ url })) })
   const replyItem = messageElement({ role: 'assistant', content: '', status: 'streaming' })
   ui.messages.append(userItem, replyItem)
   scrollToEnd()
@@ -65,8 +69,13 @@ async function send(text: string): Promise<void> {
     history.replaceState(null, '', `/#${sessionId}`)
     showExportLinks(sessionId)
   }
-  const payload = { message: text, session_id: sessionId, model: ui.model.value || undefined, ...(system ? { system } : {}) }
+  const payload = { message: text, session_id: sessionId, model: ui.model.value || undefined, ...(system ? { system } : {}), ...(images.length ? { images } : {}) }
   const dropped = await streamTurn(sessionId, '/v1/chat', payload, userItem, replyItem)
+  // Refused before anything was stored (a model that cannot see, say): text and images wait for another try.
+  if (dropped === null && !userItem.isConnected) {
+    if (!ui.input.value) ui.input.value = text
+    restoreAttachments(images)
+  }
   // The model no longer sees the start of the chat: the divider moves to where its memory begins.
   if (dropped && state.sessionId === sessionId) {
     await api<{ context_cut: ContextCut | null }>(`/v1/sessions/${sessionId}`).then((session) => showContextCut(session.context_cut), () => {})
@@ -77,8 +86,9 @@ async function send(text: string): Promise<void> {
   }
 }
 
-/** Wires the composer's form, keys and Stop button. */
+/** Wires the composer's form, keys, images and Stop button. */
 export function wireComposer(): void {
+  wireAttachments()
   ui.composer.addEventListener('submit', (event) => {
     event.preventDefault()
     const text = ui.input.value

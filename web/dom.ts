@@ -11,6 +11,8 @@ export interface Message {
   model?: string
   /** The messages with the same parent (other tries, other edits), itself included, oldest first. */
   sibling_ids?: string[]
+  /** The images it shows: stored ones (their `/v1/attachments/…` URL), or data URLs while not yet sent. */
+  images?: Array<{ url: string; width?: number; height?: number }>
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
@@ -36,6 +38,8 @@ export const ui = {
   error: $<HTMLParagraphElement>('error'),
   composer: $<HTMLFormElement>('composer'),
   input: $<HTMLTextAreaElement>('input'),
+  attachments: $<HTMLUListElement>('attachments'),
+  attach: $<HTMLInputElement>('attach'),
   send: $<HTMLButtonElement>('send'),
   stop: $<HTMLButtonElement>('stop'),
   renameDialog: $<HTMLDialogElement>('rename-dialog'),

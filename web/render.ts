@@ -52,16 +52,41 @@ export function showContextCut(cut: ContextCut | null): void {
 const rawText = new WeakMap<HTMLLIElement, string>()
 export const messageText = (item: HTMLLIElement): string => rawText.get(item) ?? ''
 
-export function messageElement(message: Pick<Message, 'role' | 'content' | 'status'> & { id?: string; sibling_ids?: string[] | undefined }): HTMLLIElement {
+export function messageElement(message: Pick<Message, 'role' | 'content' | 'status' | 'images'> & { id?: string; sibling_ids?: string[] | undefined }): HTMLLIElement {
   const item = document.createElement('li')
   item.className = `message ${message.role}`
   if (message.id) item.dataset.id = message.id
+  if (message.images?.length) item.append(imagesElement(message.images))
   const body = document.createElement('div')
   body.className = 'body'
   item.append(body)
   if (message.role !== 'system') item.append(actionsOf(message.role, message.id, message.sibling_ids ?? []))
   setMessage(item, message.role, message.content, message.status)
   return item
+}
+
+/** A message's images as thumbnails; a click opens the image itself in a new tab. */
+function imagesElement(images: NonNullable<Message['images']>): HTMLDivElement {
+  const list = document.createElement('div')
+  list.className = 'images'
+  for (const [index, image] of images.entries()) {
+    const link = document.createElement('a')
+    link.href = image.url
+    link.target = '_blank'
+    link.rel = 'noopener noreferrer'
+    const thumbnail = document.createElement('img')
+    thumbnail.className = 'thumbnail'
+    thumbnail.src = image.url
+    thumbnail.alt = `Image ${index + 1}${image.width ? ` (${image.width}×${image.height})` : ''}`
+    thumbnail.loading = 'lazy'
+    if (image.width && image.height) {
+      thumbnail.width = image.width
+      thumbnail.height = image.height
+    }
+    link.append(thumbnail)
+    list.append(link)
+  }
+  return list
 }
 
 function actionButton(label: string, action: string, title: string, target?: string): HTMLButtonElement {

@@ -7,6 +7,7 @@ import { followEvents } from '../shared/sse.ts'
 import { budgetOf, contextReport, isContextLengthError, planPrompt, withSummary, type BudgetMessage, type PromptPlan } from './context-budget.ts'
 import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings } from './generation.ts'
 import type { Reservation } from './registry.ts'
+import type { PreparedImage } from '../images/image-input.ts'
 import { summarize, SUMMARY_SHARE } from './summary.ts'
 
 /**
@@ -21,6 +22,8 @@ export interface ChatTurn {
   message?: string | undefined
   /** The session's system prompt, stored when it has none yet. */
   system?: string | undefined
+  /** Images shown with the new message, prepared (lib/images/image-input.ts) and stored with it. */
+  images?: PreparedImage[] | undefined
   /**
    * What the new message (or, for a regeneration, the reply) follows: the path to it is what the
    * model sees. Absent: the active leaf.
@@ -60,7 +63,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const earlier = await store.history(sessionId, body.parentId)
   // The turn as it will be stored: the session's system prompt when it has none yet, then the message.
   const system: BudgetMessage[] = body.system && !earlier.messages.some((message) => message.role === 'system') ? [{ id: null, role: 'system', content: body.system }] : []
-  const newMessage: BudgetMessage | null = body.message === undefined ? null : { id: null, role: 'user', content: body.message }
+  const newMessage: BudgetMessage | null = body.message === undefined ? null : { id: null, role: 'user', content: body.message, images: body.images?.map((image) => image.data) }
   const planFor = (planBudget: number) => planPrompt({
     model: body.model,
     history: newMessage ? [...system, ...earlier.messages, newMessage] : earlier.messages,
@@ -75,7 +78,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
   // `leafBefore`: where a regeneration's session returns if Ollama refuses it (a new turn's leaf is its message).
   const turn = newMessage
-    ? { ...(await store.beginTurn({ sessionId, ownerId, content: newMessage.content, system: body.system, model: body.model, parentId: body.parentId })), leafBefore: undefined }
+    ? { ...(await store.beginTurn({ sessionId, ownerId, content: newMessage.content, system: body.system, model: body.model, parentId: body.parentId, images: body.images })), leafBefore: undefined }
     : await store.beginReply(sessionId, body.parentId ?? null, body.model).then((reply) => ({ userMessageId: body.parentId ?? null, reply, newSession: false, leafBefore: reply.leafBefore }))
   if (newMessage) newMessage.id = turn.userMessageId
   let lease: HostLease | null
@@ -84,7 +87,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     const pinned = turn.newSession ? null : await store.sessionHost(sessionId)
     const start = async () => {
       if (plan.changed) plan = await keepCut(app, sessionId, body.model, numCtx, plan, newMessage, reservation.signal)
-      const messages = plan.messages.map(({ role, content }) => ({ role, content }))
+      const messages = plan.messages.map(({ role, content, images }) => (images?.length ? { role, content, images } : { role, content }))
       return app.ollama.startChat({ model: body.model, messages, options: ollamaOptions(body.options, config.defaultNumCtx), truncate: false }, reservation.signal, pinned)
     }
     try {

@@ -13,7 +13,13 @@ export interface BudgetMessage {
   id: string | null
   role: string
   content: string
+  /** The bytes of the images it shows (README "Images"), sent with it. */
+  images?: Uint8Array[] | undefined
 }
+
+/** What an image costs in a prompt: Ollama counts each one as this many tokens when it fits a prompt to num_ctx. */
+export const TOKENS_PER_IMAGE = 768
+const imageTokens = (messages: BudgetMessage[]) => messages.reduce((sum, message) => sum + (message.images?.length ?? 0) * TOKENS_PER_IMAGE, 0)
 
 /** The budget of one request, in tokens: num_ctx less the reply's reserve. */
 export function budgetOf(numCtx: number, maxTokens: number | undefined, config: Pick<Config, 'contextReserve'>): number {
@@ -61,7 +67,7 @@ export class TokenEstimator {
       const other = otherChars(message.content)
       total += Math.ceil((message.content.length - other) * perChar + other * TOKENS_PER_OTHER_CHAR) + TOKENS_PER_MESSAGE
     }
-    return total
+    return total + imageTokens(messages)
   }
 
   /** Ollama refused a prompt as longer than num_ctx: every sample of `model` counts a quarter higher. */
@@ -79,6 +85,8 @@ export class TokenEstimator {
       other += count
       ascii += message.content.length - count
     }
+    // Images are counted at their fixed cost; the characters get the rest.
+    promptTokens -= imageTokens(messages)
     if (ascii < 200 || promptTokens <= 0) return
     // Every template adds at least this much per message; the rest is counted per character, so
     // a template's overhead is over-counted (never under-counted) in the estimate.

@@ -64,6 +64,11 @@ export function chatBodySchema(config: Config) {
       stream: v.optional(v.boolean('must be true or false'), true),
       system: v.optional(v.pipe(wellFormedText(), v.check((text) => withinChars(text, max), `must be at most ${max} characters`))),
       options: v.optional(OptionsSchema, {}),
+      // Each one is read and checked by lib/images/image-input.ts, which names it on a refusal.
+      images: v.optional(v.pipe(
+        v.array(v.unknown(), 'must be an array of images (data URLs or base64)'),
+        v.maxLength(config.maxImagesPerMessage, `must have at most ${config.maxImagesPerMessage} images (MAX_IMAGES_PER_MESSAGE)`),
+      )),
     },
     strictMessage('is not a known field', 'the body must be a JSON object'),
   ), 'the body must be a JSON object')

@@ -22,6 +22,7 @@ async function messagesOf(store: ChatStore, sessionId: string, branch: 'active' 
 /** The JSON export of one session: `{format, version, session, current_message_id, messages}`. */
 export async function conversationExport(store: ChatStore, session: Session) {
   const messages = await messagesOf(store, session.id, 'all')
+  const images = await store.imagesOf(messages.filter((message) => message.images?.length).map((message) => message.id), true)
   return {
     format: EXPORT_FORMAT,
     version: 1,
@@ -36,6 +37,10 @@ export async function conversationExport(store: ChatStore, session: Session) {
       status: message.status,
       created_at: message.created_at,
       tokens_used: message.tokens_used ?? null,
+      // As base64, which POST /v1/import reads back (through the same checks as a chat's images).
+      ...(images.has(message.id)
+        ? { images: images.get(message.id)!.map(({ media_type, width, height, data }) => ({ media_type, width, height, data: Buffer.from(data).toString('base64') })) }
+        : {}),
     })),
   }
 }
@@ -49,6 +54,8 @@ export async function conversationMarkdown(store: ChatStore, session: Session): 
   for (const message of messages) {
     const who = message.role === 'assistant' && message.model ? `${SPEAKERS.assistant} (${message.model})` : SPEAKERS[message.role]
     parts.push(`## ${who}`, message.content)
+    // The bytes stay on the server: the Markdown says what was shown.
+    for (const image of message.images ?? []) parts.push(`*[image: ${image.media_type}, ${image.width}×${image.height}]*`)
   }
   return `${parts.join('\n\n')}\n`
 }

@@ -26,6 +26,8 @@ interface SourceNode {
   status: Exclude<MessageStatus, 'streaming'>
   /** Milliseconds since 1970, or null when the file does not say. */
   at: number | null
+  /** Base64 images (this server's exports carry them), read and checked by the importer. */
+  images?: string[]
 }
 
 interface SourceConversation {
@@ -76,6 +78,19 @@ function limitNodes(entries: number): void {
 /** A stable id for a conversation its file gives none: the hash of what it says. */
 const contentId = (item: unknown) => createHash('sha256').update(JSON.stringify(item)).digest('base64url').slice(0, 32)
 
+/** Most images a message of a file may list (MAX_IMAGES_PER_MESSAGE, checked by the importer, is lower). */
+const MAX_FILE_IMAGES = 64
+
+/** A message's images as this server exports them: `[{data: base64, …}]`. */
+function imagesOf(value: unknown): string[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value) || value.length > MAX_FILE_IMAGES) throw new Unreadable(`a message's images are not a list of at most ${MAX_FILE_IMAGES}`)
+  return value.map((image) => {
+    if (!isObject(image) || typeof image.data !== 'string') throw new Unreadable('an image of a message has no base64 data')
+    return image.data
+  })
+}
+
 function fromOurs(item: Json): SourceConversation {
   if (item.version !== 1) throw new Unreadable(`version ${String(JSON.stringify(item.version)).slice(0, 40)} of ${EXPORT_FORMAT} is not known`)
   const session = isObject(item.session) ? item.session : {}
@@ -92,10 +107,12 @@ function fromOurs(item: Json): SourceConversation {
     nodes: messages.filter(isObject).map((message) => {
       const role = roleOf(message.role)
       const status = message.status === 'streaming' ? 'interrupted' : message.status
+      const images = imagesOf(message.images)
       return {
         id: String(message.id),
         parent: typeof message.parent_id === 'string' ? message.parent_id : null,
-        keep: role !== null && text(message.content) !== '',
+        keep: role !== null && (text(message.content) !== '' || images.length > 0),
+        ...(images.length ? { images } : {}),
         role: role ?? 'user',
         content: text(message.content),
         model: modelOf(message.model),
@@ -225,7 +242,7 @@ function build(source: SourceConversation): ImportedConversation {
       // No message before the one it follows: the path reads in order.
       const at = Math.max(node.at ?? fallback, parent === null ? 0 : atOf.get(parent)!)
       atOf.set(node.id, at)
-      messages.push({ id: node.id, parentId: parent, role: node.role, content: node.content, model: node.model, status: node.status, createdAt: new Date(at).toISOString() })
+      messages.push({ id: node.id, parentId: parent, role: node.role, content: node.content, model: node.model, status: node.status, createdAt: new Date(at).toISOString(), ...(node.images ? { imageTexts: node.images } : {}) })
       for (const child of children.get(node.id) ?? []) queue.push(child)
     }
   }
@@ -236,7 +253,7 @@ function build(source: SourceConversation): ImportedConversation {
     queue.push(node)
     walk()
   }
-  if (messages.length === 0) throw new Unreadable('no message with text')
+  if (messages.length === 0) throw new Unreadable('no message with text or images')
   for (const message of messages) {
     if (!message.content.isWellFormed() || message.content.includes('\0')) throw new Unreadable('a message holds a character that cannot be stored (U+0000 or a lone surrogate)')
   }

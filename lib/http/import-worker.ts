@@ -4,7 +4,7 @@
  * over its messages a chunk at a time, so the server's thread only ever holds a chunk.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import type { ImportedConversation } from '../store/chat-store.ts'
+import type { ImportedConversation, ImportedMessage } from '../store/chat-store.ts'
 import { isKnownFormat, readConversation, Unreadable } from './conversation-import.ts'
 
 /** What the server thread asks: the conversation at `index`, or the chunk of the current one's messages from `from`. */
@@ -12,7 +12,8 @@ export type ImportRequest = { index: number } | { from: number }
 
 /**
  * A chunk: what one short transaction writes (each message's text is indexed for search as it is
- * stored, so the text counts as much as the number).
+ * stored, so the text counts as much as the number; an image's base64 counts as text, so a message
+ * with images is mostly a chunk of its own).
  */
 export const CHUNK_MESSAGES = 50
 export const CHUNK_CHARS = 32_000
@@ -51,7 +52,8 @@ port.on('message', (request: ImportRequest) => {
   if ('from' in request) {
     const { messages } = current!
     let to = request.from
-    for (let chars = 0; to < messages.length && to - request.from < CHUNK_MESSAGES && (chars < CHUNK_CHARS || to === request.from); to++) chars += messages[to]!.content.length
+    const sizeOf = (message: ImportedMessage) => message.content.length + (message.imageTexts ?? []).reduce((sum, image) => sum + image.length, 0)
+    for (let chars = 0; to < messages.length && to - request.from < CHUNK_MESSAGES && (chars < CHUNK_CHARS || to === request.from); to++) chars += sizeOf(messages[to]!)
     port.postMessage(messages.slice(request.from, to))
     return
   }

@@ -5,6 +5,8 @@ import { HttpProblem } from '../shared/problem.ts'
 export interface ChatMessage {
   role: string
   content: string
+  /** Images the message shows the model; bytes, which ollama-js sends as plain base64 (a string would be tried as a file path first). */
+  images?: Uint8Array[]
   /** An assistant's tool calls; Ollama's arguments are an object. */
   tool_calls?: Array<{ function: { name: string; arguments: Record<string, unknown> } }>
   /** A tool message's tool. */
@@ -98,6 +100,20 @@ export class OllamaClient {
   async loadedModels(timeoutMs: number): Promise<Array<{ name: string; contextLength: number | null }>> {
     const { models } = await this.withTimeout(timeoutMs, (client) => client.ps())
     return models.map((model) => ({ name: model.name, contextLength: (model as { context_length?: number }).context_length ?? null }))
+  }
+
+  /**
+   * What the model can do (`/api/show` `capabilities`: `completion`, `vision`, `tools`, …); null
+   * when this Ollama does not report them. Failures reject with a problem (404 for a missing model).
+   */
+  async capabilities(model: string, timeoutMs = this.headersTimeoutMs): Promise<string[] | null> {
+    try {
+      const shown = await this.withTimeout(timeoutMs, (client) => client.show({ model }))
+      const reported = (shown as { capabilities?: unknown }).capabilities
+      return Array.isArray(reported) ? reported.map(String) : null
+    } catch (error) {
+      throw ollamaProblem(error)
+    }
   }
 
   /** Resolves when Ollama answers `/api/version` within `timeoutMs`; rejects otherwise. */

@@ -114,6 +114,35 @@ export class OllamaPool {
     return this.hosts.every((host) => host.models !== undefined) ? false : undefined
   }
 
+  /**
+   * What `model` can do, as `/api/show` of a host that has it reports (cached per model and
+   * digest: a model pulled again is asked again). Null when Ollama reports no capabilities.
+   */
+  async capabilities(model: string): Promise<string[] | null> {
+    this.ensureProbing()
+    const name = canonicalModelName(model)
+    const host = this.candidates(name, undefined)[0]
+    if (!host) throw new HttpProblem(503, 'ollama', `Ollama is unreachable: no host that has ${model} answers its checks.`, { headers: { 'retry-after': '5' } })
+    const digest = host.listed.find((listed) => canonicalModelName(listed.name) === name)?.digest
+    const cached = this.capabilityCache.get(name)
+    if (cached && (cached.digest === undefined || digest === undefined || cached.digest === digest)) return cached.capabilities
+    const entry = { digest, capabilities: host.client.capabilities(model) }
+    this.capabilityCache.set(name, entry)
+    // A failure is not remembered: the next request asks again.
+    entry.capabilities.catch(() => this.capabilityCache.get(name) === entry && this.capabilityCache.delete(name))
+    return entry.capabilities
+  }
+
+  /** Refuses (400 `model_capability`) a request that needs `capability` of a model without it; `need` says what for. */
+  async requireCapability(model: string, capability: 'vision' | 'tools', need: string): Promise<void> {
+    const capabilities = await this.capabilities(model)
+    if (capabilities?.includes(capability)) return
+    const has = capabilities ? `it has ${capabilities.join(', ') || 'none'}` : 'this Ollama reports no capabilities'
+    throw new HttpProblem(400, 'model_capability', `The model ${model} cannot ${need}: Ollama does not list '${capability}' among its capabilities (${has}).`)
+  }
+
+  private readonly capabilityCache = new Map<string, { digest: string | undefined; capabilities: Promise<string[] | null> }>()
+
   /** The union of every reachable host's models, each saying which hosts have it; 503 when none answers. */
   async listModels(): Promise<Array<ModelResponse & { hosts: string[] }>> {
     await this.fresh()

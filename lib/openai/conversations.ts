@@ -7,6 +7,7 @@ import { conversationIdOf } from './response-run.ts'
 import { parseMessages, type InputLimits } from './response-input.ts'
 import { conversationSession } from './responses.ts'
 import type { ConversationMessage, Message } from '../store/chat-store.ts'
+import { attachmentUrl } from '../images/attachments.ts'
 
 /**
  * OpenAI's Conversations over this server's sessions: a conversation is a session (`conv_` and
@@ -39,7 +40,10 @@ export function itemOf(message: Message) {
     type: 'message',
     role: message.role,
     status: message.status === 'streaming' ? 'in_progress' : message.status === 'complete' ? 'completed' : 'incomplete',
-    content: [message.role === 'assistant' ? { type: 'output_text', text: message.content, annotations: [], logprobs: [] } : { type: 'input_text', text: message.content }],
+    content: [
+      message.role === 'assistant' ? { type: 'output_text', text: message.content, annotations: [], logprobs: [] } : { type: 'input_text', text: message.content },
+      ...(message.images ?? []).map((image) => ({ type: 'input_image', image_url: attachmentUrl(image.id), detail: 'auto' })),
+    ],
   }
 }
 
@@ -60,5 +64,5 @@ export async function ownedItem(app: AppContext, sessionId: string, itemId: stri
   const messageId = messageIdOf(itemId)
   const message = messageId && (await app.store.getSessionMessage(sessionId, messageId))
   if (!message) throw new HttpProblem(404, 'not_found', `Item with id '${itemId}' not found.`)
-  return message
+  return { ...message, images: (await app.store.imagesOf([message.id])).get(message.id) ?? [] }
 }

@@ -1,7 +1,10 @@
 import * as v from 'valibot'
 import type { Principal } from '../access/control.ts'
 import type { AppContext } from '../context.ts'
-import { contentText, newId, parseArguments, unsupported } from './wire.ts'
+import { randomUUID } from 'node:crypto'
+import { contentOf, contentText, newId, parseArguments, unsupported } from './wire.ts'
+import { attachmentUrl } from '../images/attachments.ts'
+import { imagesForModel, type ImageSource } from '../images/image-input.ts'
 import type { ChatMessage } from '../ollama/client.ts'
 import type { FunctionCall, InputItem, InputMessage, StoredResponse } from '../store/response-store.ts'
 import { characterCount, parseAt, withinChars } from '../http/validate.ts'
@@ -24,8 +27,12 @@ const ITEM_SCHEMAS = {
 }
 export type ItemType = keyof typeof ITEM_SCHEMAS
 
+/** A message as the client sent it: its images not yet read (preparedInput does). */
+type SentMessage = InputMessage & { imageSources?: ImageSource[] }
 /** An item as the client sent it, checked; references not yet resolved. */
-type SentItem = InputItem | { type: 'item_reference'; id: string }
+type SentItem = SentMessage | Exclude<InputItem, InputMessage> | { type: 'item_reference'; id: string }
+/** Items with their references resolved; their images not yet read. */
+type ResolvedItem = Exclude<SentItem, { type: 'item_reference' }>
 
 export interface InputLimits {
   maxInputItems: number
@@ -36,7 +43,7 @@ export interface InputLimits {
  * Checks `input` (a string, or an array of items of the `allowed` types) at `path`; 400 naming
  * the item and field when one is wrong, too long, or of a type not taken here.
  */
-export function parseInputItems(input: unknown, limits: InputLimits, path: string, allowed: readonly ItemType[]): SentItem[] {
+export function parseInputItems(input: unknown, limits: InputLimits, path: string, allowed: readonly ItemType[], images = false): SentItem[] {
   if (typeof input === 'string') return [{ id: newId('msg'), role: 'user', text: boundedText(input, limits, path) }]
   if (!Array.isArray(input) || input.length === 0) throw unsupported(path, `${path} must be a non-empty string or a non-empty array of items.`)
   if (input.length > limits.maxInputItems) throw unsupported(path, `${path} has ${input.length} items; at most ${limits.maxInputItems} are taken (MAX_INPUT_ITEMS).`)
@@ -50,7 +57,11 @@ export function parseInputItems(input: unknown, limits: InputLimits, path: strin
     switch (type as ItemType) {
       case 'message': {
         const message = parseAt(ITEM_SCHEMAS.message, item, at)
-        return { id: newId('msg'), role: message.role, text: boundedText(contentText(message.content, `${at}.content`), limits, `${at}.content`) }
+        const content = images
+          ? contentOf(message.content, `${at}.content`, message.role === 'user')
+          : contentOf(message.content, `${at}.content`, false, 'images are taken in the input of POST /v1/responses, not as conversation items.')
+        const text = boundedText(content.text, limits, `${at}.content`)
+        return { id: newId('msg'), role: message.role, text, ...(content.images.length ? { imageSources: content.images } : {}) }
       }
       case 'item_reference':
         return { type: 'item_reference', id: parseAt(ITEM_SCHEMAS.item_reference, item, at).id }
@@ -91,8 +102,8 @@ export const functionCallItemId = (responseId: string, index: number) => `fc_${r
  * message (`msg_…`) or function call (`fc_…`), or a conversation's message. A reference to
  * anything else, another user's items included, is a 400 naming it.
  */
-export async function resolveReferences(app: AppContext, principal: Principal, items: SentItem[], path: string): Promise<InputItem[]> {
-  const resolved: InputItem[] = []
+export async function resolveReferences(app: AppContext, principal: Principal, items: SentItem[], path: string): Promise<ResolvedItem[]> {
+  const resolved: ResolvedItem[] = []
   for (const [index, item] of items.entries()) {
     if (item.type !== 'item_reference') {
       resolved.push(item)
@@ -120,6 +131,34 @@ async function referencedItem(app: AppContext, principal: Principal, id: string)
   return message && { id, role: message.role, text: message.content }
 }
 
+const isMessage = (item: { type?: string }): item is InputMessage => item.type === undefined || item.type === 'message'
+
+/**
+ * The input with its images read, checked and re-encoded (README "Images"), each with the id it
+ * is stored under; 400 model_capability when there are images and `model` does not see.
+ */
+export async function preparedInput(app: AppContext, model: string, items: ResolvedItem[], path: string): Promise<InputItem[]> {
+  const groups = items.map((item, index) => ({ path: `${path}[${index}].content`, sources: isMessage(item) ? (item as SentMessage).imageSources ?? [] : [] }))
+  const prepared = await imagesForModel(app.ollama, model, groups, app.config)
+  return items.map((item, index) => {
+    if (!isMessage(item)) return item
+    const { imageSources: _, ...message } = item as SentMessage
+    const images = prepared[index]!.map((image) => ({ id: randomUUID(), media_type: image.mediaType, width: image.width, height: image.height, bytes: image.data.byteLength, data: image.data }))
+    return images.length ? { ...message, images } : message
+  })
+}
+
+/** The earlier responses of a chain with the bytes of their input images, read from the attachments table. */
+export async function chainWithImages(app: AppContext, ownerId: string, chain: StoredResponse[]): Promise<StoredResponse[]> {
+  for (const response of chain) {
+    for (const item of response.input) {
+      if (!isMessage(item) || !item.images) continue
+      for (const image of item.images) image.data ??= (await app.store.getAttachment(image.id, ownerId))?.data
+    }
+  }
+  return chain
+}
+
 /** Whether items need more than a conversation's session can hold (it stores messages only). */
 export const hasFunctionItems = (items: InputItem[]) => items.some((item) => item.type !== undefined && item.type !== 'message')
 
@@ -144,7 +183,8 @@ export function toOllamaChat(items: InputItem[]): ChatMessage[] {
       const name = names.get(item.call_id)
       messages.push({ role: 'tool', content: item.output, ...(name ? { tool_name: name } : {}) })
     } else {
-      messages.push({ role: item.role === 'developer' ? 'system' : item.role, content: item.text })
+      const images = (item.images ?? []).flatMap((image) => (image.data ? [image.data] : []))
+      messages.push({ role: item.role === 'developer' ? 'system' : item.role, content: item.text, ...(images.length ? { images } : {}) })
     }
   }
   return messages
@@ -171,5 +211,7 @@ export function inputItemObject(item: InputItem) {
   if (item.type === 'function_call') return { id: item.id, type: 'function_call', call_id: item.call_id, name: item.name, arguments: item.arguments, status: 'completed' }
   if (item.type === 'function_call_output') return { id: item.id, type: 'function_call_output', call_id: item.call_id, output: item.output, status: 'completed' }
   const part = item.role === 'assistant' ? { type: 'output_text', text: item.text, annotations: [], logprobs: [] } : { type: 'input_text', text: item.text }
-  return { id: item.id, type: 'message', role: item.role, status: 'completed', content: [part] }
+  // An image as OpenAI lists one, its URL the stored bytes' (its owner's only).
+  const images = (item.images ?? []).map((image) => ({ type: 'input_image', image_url: attachmentUrl(image.id), detail: 'auto' }))
+  return { id: item.id, type: 'message', role: item.role, status: 'completed', content: [part, ...images] }
 }

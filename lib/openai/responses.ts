@@ -8,7 +8,7 @@ import { HttpProblem, shuttingDown } from '../shared/problem.ts'
 import { cumulativeEnds, eventAt, eventCount, eventFrame, isRunning, responseEvents, responseObject, ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
 import { NO_FRAMES, untilEnded } from '../generation/elsewhere.ts'
 import { followEvents, type EventSource } from '../shared/sse.ts'
-import { boundedText, hasFunctionItems, itemsOfResponse, parseInputItems, resolveReferences, toOllamaChat, type ItemType } from './response-input.ts'
+import { boundedText, chainWithImages, hasFunctionItems, itemsOfResponse, parseInputItems, preparedInput, resolveReferences, toOllamaChat, type ItemType } from './response-input.ts'
 import type { InputItem, InputMessage, StoredResponse } from '../store/response-store.ts'
 import type { ContextCut } from '../store/chat-store.ts'
 import { budgetOf, planPrompt, type BudgetMessage, type PromptPlan } from '../generation/context-budget.ts'
@@ -155,11 +155,12 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     throw new HttpProblem(404, 'model_not_found', `The model '${body.model}' does not exist or you do not have access to it.`, { param: 'model' })
   }
   const sessionId = conversationId ? await conversationSession(app, principal, conversationId) : null
-  const chain = body.previous_response_id ? await app.responses.store.chain(body.previous_response_id, principal.userId) : []
+  const chain = body.previous_response_id ? await chainWithImages(app, principal.userId, await app.responses.store.chain(body.previous_response_id, principal.userId)) : []
   if (body.previous_response_id && chain.length === 0) {
     throw new HttpProblem(404, 'not_found', `Previous response with id '${body.previous_response_id}' not found.`, { param: 'previous_response_id' })
   }
-  const input = await resolveReferences(app, principal, parseInputItems(body.input, config, 'input', INPUT_ITEM_TYPES), 'input')
+  const sent = await resolveReferences(app, principal, parseInputItems(body.input, config, 'input', INPUT_ITEM_TYPES, true), 'input')
+  const input = await preparedInput(app, body.model, sent, 'input')
   if (sessionId && (tools.length > 0 || hasFunctionItems(input))) {
     throw unsupported('conversation', 'Function tools and function call items cannot be used in a conversation here (it keeps messages only); chain with previous_response_id instead.')
   }
@@ -292,7 +293,12 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
 }
 
 const conversationMessages = (input: InputItem[]) =>
-  (input as InputMessage[]).map(({ role, text }) => ({ role: role === 'developer' ? 'system' : role, content: text }))
+  (input as InputMessage[]).map(({ role, text, images }) => ({
+    role: role === 'developer' ? 'system' : role,
+    content: text,
+    // Stored once, under the ids the response's input lists them by.
+    images: images?.flatMap((image) => (image.data ? [{ id: image.id, mediaType: image.media_type, width: image.width, height: image.height, data: image.data }] : [])),
+  }))
 
 interface ResponsePrompt {
   /** What Ollama is sent. */
@@ -319,12 +325,12 @@ async function planResponsePrompt(app: AppContext, body: CreateResponseBody, tru
   let chatMessages: ChatMessage[] = []
   if (sessionId) {
     const earlier = await app.store.history(sessionId)
-    history = [...earlier.messages, ...conversationMessages(input).map((message) => ({ id: null, ...message }))]
+    history = [...earlier.messages, ...conversationMessages(input).map(({ role, content, images }) => ({ id: null, role, content, images: images?.map((image) => image.data) }))]
     cut = earlier.cut
   } else {
     chatMessages = toOllamaChat([...chain.flatMap(itemsOfResponse), ...input])
     // Each message's index in the chain is its id: a chain only grows, so an index stays put.
-    history = chatMessages.map((message, index) => ({ id: String(index), role: message.role, content: message.content + (message.tool_calls ? JSON.stringify(message.tool_calls) : '') }))
+    history = chatMessages.map((message, index) => ({ id: String(index), role: message.role, content: message.content + (message.tool_calls ? JSON.stringify(message.tool_calls) : ''), images: message.images }))
     const previous = chain.at(-1)?.params.context_cut
     cut = previous === undefined ? null : { messageId: String(previous), summary: null }
   }
@@ -340,7 +346,9 @@ async function planResponsePrompt(app: AppContext, body: CreateResponseBody, tru
   if (truncation === 'disabled' && plan.dropped > 0) {
     throw tooLong(`The conversation needs about ${app.tokens.estimate(body.model, [...instructions, ...history])} tokens, more than the ${budget} this response has (num_ctx ${config.defaultNumCtx} less the reply's reserve); set truncation to "auto" to drop its oldest turns.`)
   }
-  const messages = plan.messages.map((message): ChatMessage => (message.id === null || sessionId ? { role: message.role, content: message.content } : chatMessages[Number(message.id)]!))
+  const messages = plan.messages.map((message): ChatMessage => (message.id === null || sessionId
+    ? { role: message.role, content: message.content, ...(message.images?.length ? { images: message.images } : {}) }
+    : chatMessages[Number(message.id)]!))
   const chainCut = !sessionId && truncation === 'auto' && plan.cut.messageId !== null ? Number(plan.cut.messageId) : undefined
   return { messages, plan, chainCut }
 }

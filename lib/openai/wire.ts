@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { ChatResponse, Tool } from 'ollama'
 import * as v from 'valibot'
+import type { ImageSource } from '../images/image-input.ts'
 import type { ChatMessage } from '../ollama/client.ts'
 import { HttpProblem } from '../shared/problem.ts'
 
@@ -92,26 +93,61 @@ export const ResponseFormat = v.variant('type', [
   v.looseObject({ type: v.literal('json_schema'), json_schema: v.looseObject({ name: v.optional(v.string()), schema: v.record(v.string(), v.unknown()) }) }),
 ])
 
-/** The text of a message's content: a string, or its text parts joined. Other parts are refused. */
-export function contentText(content: unknown, param: string): string {
-  if (content === null || content === undefined) return ''
-  if (typeof content === 'string') return content
-  return (content as Array<{ type: string }>)
-    .map((part, index) => {
-      if (part.type === 'text' || part.type === 'input_text' || part.type === 'output_text') {
-        const parsed = v.safeParse(v.looseObject({ text: v.string() }), part)
-        if (parsed.success) return parsed.output.text
-      }
-      throw unsupported(`${param}[${index}]`, `Content parts of type "${part.type}" are not supported here; send text.`)
-    })
-    .join('')
+/** The image a content part carries: Chat Completions' `image_url` ({url} or a string) or Responses' `input_image`. */
+function imageOfPart(part: Record<string, unknown>, param: string): ImageSource | undefined {
+  if (part.type === 'image_url') {
+    const url = part.image_url
+    return typeof url === 'object' && url !== null ? { text: (url as { url?: unknown }).url, path: `${param}.image_url.url` } : { text: url, path: `${param}.image_url` }
+  }
+  if (part.type === 'input_image') {
+    if (part.image_url === undefined && part.file_id !== undefined) throw unsupported(`${param}.file_id`, `${param}.file_id: files are not stored here; send the image itself as a data URL in image_url.`)
+    return { text: part.image_url, path: `${param}.image_url` }
+  }
+  return undefined
 }
 
-/** OpenAI chat messages as Ollama's: developer as system, tool-call arguments as objects, tool results named. */
-export function toOllamaMessages(messages: ChatCompletionMessage[]): ChatMessage[] {
+/**
+ * A message's content: its text (a string, or its text parts joined) and, where `images` is
+ * true, the images of its image parts. Other parts are refused, naming them.
+ */
+export function contentOf(content: unknown, param: string, images: boolean, imagesElsewhere = 'images are taken in user messages only.'): { text: string; images: ImageSource[] } {
+  if (content === null || content === undefined) return { text: '', images: [] }
+  if (typeof content === 'string') return { text: content, images: [] }
+  const texts: string[] = []
+  const found: ImageSource[] = []
+  for (const [index, part] of (content as Array<Record<string, unknown>>).entries()) {
+    const at = `${param}[${index}]`
+    if (part.type === 'text' || part.type === 'input_text' || part.type === 'output_text') {
+      const parsed = v.safeParse(v.looseObject({ text: v.string() }), part)
+      if (parsed.success) {
+        texts.push(parsed.output.text)
+        continue
+      }
+    }
+    const image = imageOfPart(part, at)
+    if (image && images) {
+      found.push(image)
+      continue
+    }
+    throw unsupported(at, image ? `${at}: ${imagesElsewhere}` : `Content parts of type "${String(part.type)}" are not supported here; send text${images ? ' or images' : ''}.`)
+  }
+  return { text: texts.join(''), images: found }
+}
+
+/** The text of a message's content: a string, or its text parts joined. Other parts are refused. */
+export function contentText(content: unknown, param: string): string {
+  return contentOf(content, param, false).text
+}
+
+/** A message for Ollama whose images are still as sent (lib/images/image-input.ts imagesForModel prepares them). */
+export type ChatMessageWithImages = ChatMessage & { imageSources?: ImageSource[] }
+
+/** OpenAI chat messages as Ollama's: developer as system, tool-call arguments as objects, tool results named, a user's images kept. */
+export function toOllamaMessages(messages: ChatCompletionMessage[]): ChatMessageWithImages[] {
   const toolNames = new Map<string, string>()
   return messages.map((message, index) => {
-    const content = contentText(message.content, `messages[${index}].content`)
+    const { text: content, images } = contentOf(message.content, `messages[${index}].content`, message.role === 'user')
+    if (images.length) return { role: 'user', content, imageSources: images }
     if (message.role === 'assistant') {
       const calls = (message.tool_calls ?? []).map((call, callIndex) => {
         toolNames.set(call.id, call.function.name)

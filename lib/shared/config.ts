@@ -45,6 +45,14 @@ export interface Config {
   maxBodyBytes: number
   /** The largest POST /v1/import body (IMPORT_MAX_BYTES): a whole chat history. */
   importMaxBytes: number
+  /** Images one message may carry (0: none); README "Images". */
+  maxImagesPerMessage: number
+  /** The largest image, decoded, as it is sent. */
+  maxImageBytes: number
+  /** The most pixels an image may declare in its header (decompression bombs are refused unread). */
+  imageMaxPixels: number
+  /** The longer side of an image as stored and shown to the model. */
+  imageMaxSide: number
   readTimeoutMs: number
   writeTimeoutMs: number
   sseHeartbeatMs: number
@@ -174,6 +182,11 @@ const SETTINGS = {
     v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(1))),
   importMaxBytes: setting('IMPORT_MAX_BYTES', '64MiB', 'a size from 1 byte to 1GiB such as 67108864 or 64MiB',
     v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(1), v.maxValue(1024 ** 3))),
+  maxImagesPerMessage: setting('MAX_IMAGES_PER_MESSAGE', '4', 'a whole number from 0 to 64', count(0, 64)),
+  maxImageBytes: setting('MAX_IMAGE_BYTES', '10MiB', 'a size from 1 byte to 100MiB such as 10485760 or 10MiB',
+    v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(1), v.maxValue(100 * 1024 ** 2))),
+  imageMaxPixels: setting('IMAGE_MAX_PIXELS', '50000000', 'a whole number of pixels from 1 to 1000000000', count(1, 1_000_000_000)),
+  imageMaxSide: setting('IMAGE_MAX_SIDE', '1568', 'a whole number of pixels from 16 to 16384', count(16, 16_384)),
   readTimeoutMs: setting('READ_TIMEOUT', '30s', DURATION, positiveDurationMs),
   writeTimeoutMs: setting('WRITE_TIMEOUT', '30s', DURATION, positiveDurationMs),
   sseHeartbeatMs: setting('SSE_HEARTBEAT', '15s', DURATION, positiveDurationMs),

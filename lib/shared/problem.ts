@@ -2,6 +2,7 @@ export const PROBLEM_TYPE_BASE = 'https://api.chat-ollama.com/errors/'
 
 export type ProblemKind =
   | 'validation'
+  | 'model_capability'
   | 'context_overflow'
   | 'context_length_exceeded'
   | 'unauthorized'
@@ -22,6 +23,7 @@ export type ProblemKind =
 
 const TITLES: Record<ProblemKind, string> = {
   validation: 'Invalid request',
+  model_capability: 'The model cannot do this',
   context_overflow: 'Message too long for the context',
   context_length_exceeded: 'Conversation too long for the context',
   unauthorized: 'Unauthorized',

@@ -31,6 +31,33 @@ export interface Message {
   status: MessageStatus
   /** The message this one follows; null for a first message. */
   parent_id: string | null
+  /** The images it shows (listMessages fills it; other reads leave it out). */
+  images?: ImageInfo[]
+}
+
+/** An image to store with a message: re-encoded by lib/images/image-input.ts. */
+export interface NewImage {
+  /** Given when the image is listed elsewhere already (a conversation's response input); else a new one. */
+  id?: string | undefined
+  mediaType: string
+  width: number
+  height: number
+  data: Uint8Array
+}
+
+/** A stored image as a message lists it (README "Images"). */
+export interface ImageInfo {
+  id: string
+  media_type: string
+  width: number
+  height: number
+  /** Its size in bytes. */
+  bytes: number
+}
+
+/** A stored image with its bytes. */
+export interface StoredImage extends ImageInfo {
+  data: Uint8Array
 }
 
 /** Which messages of a session: those of its active path, or every branch's. */
@@ -52,6 +79,7 @@ export interface StoredReply extends Message {
 export interface ConversationMessage {
   role: 'user' | 'system' | 'assistant'
   content: string
+  images?: NewImage[] | undefined
 }
 
 export interface UserTurn extends Placement {
@@ -60,12 +88,16 @@ export interface UserTurn extends Placement {
   ownerId: string
   content: string
   system?: string | undefined
+  /** Images shown with the message, stored with it. */
+  images?: NewImage[] | undefined
 }
 
 export interface HistoryEntry {
   id: string
   role: Role
   content: string
+  /** The bytes of the images it shows, in order; absent when none. */
+  images?: Uint8Array[]
 }
 
 /** Where the history a conversation sends to the model begins (README "Long conversations"). */
@@ -141,6 +173,9 @@ export interface ImportedMessage {
   model: string | null
   status: Exclude<MessageStatus, 'streaming'>
   createdAt: string
+  /** Its images as the file has them (base64), until the importer has read and checked them. */
+  imageTexts?: string[] | undefined
+  images?: NewImage[] | undefined
 }
 
 /** A conversation to import (README "Export and import"), as lib/http/conversation-import.ts reads it from a file. */
@@ -246,6 +281,11 @@ export interface ChatStore {
    */
   setCurrentMessage(sessionId: string, messageId: string): Promise<{ currentMessageId: string } | 'missing' | 'busy'>
   getMessage(id: string): Promise<Message | undefined>
+  /** The images of each of `messageIds` (those with none are left out), in order; with their bytes when `withData`. */
+  imagesOf(messageIds: string[], withData: true): Promise<Map<string, StoredImage[]>>
+  imagesOf(messageIds: string[], withData?: false): Promise<Map<string, ImageInfo[]>>
+  /** A stored image of `ownerId`'s (of a message of theirs, or of a response's input); someone else's is as absent as a missing one. */
+  getAttachment(id: string, ownerId: string): Promise<StoredImage | undefined>
   /** A message with what Ollama reported of it (for answering a retried chat as the first was answered). */
   getReply(id: string): Promise<StoredReply | undefined>
   /** The session's reply being generated now, on whichever instance, if any. */
@@ -366,3 +406,19 @@ export function toIdempotentOutcome(row: Record<string, unknown>): IdempotentOut
  * nowhere; with the instance writing it, so that an unfinished one can be told and removed.
  */
 export const importingOwner = (instanceId: string | null): string => (instanceId === null ? 'importing' : `importing:${instanceId}`)
+
+/** An attachments row (id, media_type, width, height, size, and data when read) as a stored image. */
+export function toImage(row: Record<string, unknown>): ImageInfo | StoredImage {
+  const image: ImageInfo = { id: String(row.id), media_type: String(row.media_type), width: Number(row.width), height: Number(row.height), bytes: Number(row.size) }
+  return row.data == null ? image : { ...image, data: row.data as Uint8Array }
+}
+
+/** Gives the history entries among `ids` the bytes of their images, read with `read`. */
+export async function withImageData(messages: HistoryEntry[], ids: string[], read: (ids: string[]) => Promise<Map<string, StoredImage[]>>): Promise<void> {
+  if (ids.length === 0) return
+  const images = await read(ids)
+  for (const message of messages) {
+    const shown = images.get(message.id)
+    if (shown) message.images = shown.map((image) => image.data)
+  }
+}

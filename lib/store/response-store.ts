@@ -1,12 +1,20 @@
+import type { ImageInfo } from './chat-store.ts'
+
 /** OpenAI's Responses as stored: the types, and the interface every store backend implements. */
 export type ResponseStatus = 'queued' | 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelled'
 
-/** An input message as stored: its role and text (stored items without a `type` are messages). */
+/** An input message as stored: its role and text (stored items without a `type` are messages), and a user's images. */
 export interface InputMessage {
   type?: 'message'
   id: string
   role: 'user' | 'system' | 'developer' | 'assistant'
   text: string
+  /** Listed here; their bytes are in the attachments table (with the response), and in `data` while in memory. */
+  images?: InputImage[]
+}
+
+export interface InputImage extends ImageInfo {
+  data?: Uint8Array
 }
 
 /** A tool call the model made, as the client sends it back (or as a response's output holds it). */
@@ -110,4 +118,20 @@ export async function followChain(get: (id: string) => Promise<StoredResponse | 
     id = response.previous_response_id
   }
   return chain
+}
+
+/** The input as stored with the response: images listed without their bytes, which go to the attachments table. */
+export function storedInput(input: InputItem[]): InputItem[] {
+  return input.map((item) => (item.type === undefined || item.type === 'message') && item.images?.length
+    ? { ...item, images: item.images.map(({ id, media_type, width, height, bytes }) => ({ id, media_type, width, height, bytes })) }
+    : item)
+}
+
+/**
+ * The images of the input's messages with their bytes, in order: the attachments a stored
+ * response keeps (none in a conversation, whose messages keep them under the same ids).
+ */
+export function inputImages(response: Pick<StoredResponse, 'input' | 'session_id'>): Array<InputImage & { data: Uint8Array }> {
+  if (response.session_id !== null) return []
+  return response.input.flatMap((item) => ((item.type === undefined || item.type === 'message') ? (item.images ?? []).filter((image): image is InputImage & { data: Uint8Array } => image.data !== undefined) : []))
 }

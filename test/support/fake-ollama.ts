@@ -62,6 +62,8 @@ export interface FakeOllamaOptions {
    * previous prompt are evaluated, at this many ms a token, before the first token is sent.
    */
   kvMsPerToken?: number
+  /** What /api/show lists per model (as named in `models`); others have `completion` and `tools`. */
+  capabilities?: Record<string, string[]>
 }
 
 const DEFAULT_MODELS = ['llama3.2:latest', 'qwen3:8b']
@@ -90,8 +92,11 @@ export class FakeOllama {
 
   private readonly scheme: 'http' | 'https'
 
-  constructor({ models = DEFAULT_MODELS, scenario = {}, tls, parallel = Infinity, kvMsPerToken }: FakeOllamaOptions = {}) {
+  capabilities: Record<string, string[]>
+
+  constructor({ models = DEFAULT_MODELS, scenario = {}, tls, parallel = Infinity, kvMsPerToken, capabilities = {} }: FakeOllamaOptions = {}) {
     this.models = models
+    this.capabilities = capabilities
     this.kvMsPerToken = kvMsPerToken
     this.parallel = parallel
     this.scenario = scenario
@@ -219,6 +224,14 @@ export class FakeOllama {
         return sendJson(res, 200, { models: this.models.map(modelEntry) })
       case 'GET /api/ps':
         return sendJson(res, 200, { models: this.loaded.map((name) => ({ ...modelEntry(name), expires_at: '2030-01-01T00:00:00Z', size_vram: 2_019_393_189, context_length: 8192 })) })
+      case 'POST /api/show': {
+        // As Ollama: the name is normalised before the lookup, and a missing model is a 404.
+        const name = ollamaName(String(body?.model ?? body?.name ?? ''))
+        const model = this.models.find((candidate) => ollamaName(candidate) === name)
+        if (!model) return sendJson(res, 404, { error: `model '${name}' not found` })
+        const { details } = modelEntry(model)
+        return sendJson(res, 200, { license: '', modelfile: '', parameters: '', template: '{{ .Prompt }}', details, model_info: {}, capabilities: this.capabilities[model] ?? ['completion', 'tools'], modified_at: '2025-05-04T17:37:44.706015396-07:00' })
+      }
       case 'POST /api/chat':
         return this.withSlot(res, () => this.chat(body, res))
       default:
@@ -240,7 +253,13 @@ export class FakeOllama {
     if (scenario.status) return sendJson(res, scenario.status, { error: scenario.errorMessage ?? 'server busy, please try again.  maximum pending requests exceeded' })
     if (!this.models.map(ollamaName).includes(name)) return sendJson(res, 404, { error: `model '${model}' not found` })
 
-    let messages: Array<{ role: string; content: string }> = Array.isArray(body.messages) ? body.messages : []
+    let messages: Array<{ role: string; content: string; images?: unknown[] }> = Array.isArray(body.messages) ? body.messages : []
+    // As Ollama: images are plain base64 (a data: URL fails to decode).
+    for (const message of messages) {
+      for (const image of message.images ?? []) {
+        if (typeof image !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(image)) return sendJson(res, 400, { error: 'illegal base64 data at input byte 4' })
+      }
+    }
     // As Ollama: a prompt over num_ctx is an error with truncate false, else its oldest messages
     // (not the system ones, never the last) are dropped until it fits, silently.
     const numCtx = Number(body.options?.num_ctx ?? DEFAULT_NUM_CTX)
@@ -341,9 +360,12 @@ const DEFAULT_NUM_CTX = 4096
 /** Tokens its chat template adds per message (a Llama 3 template adds about this many). */
 export const FAKE_TOKENS_PER_MESSAGE = 4
 
-/** How this fake counts a prompt, as Ollama reports it in prompt_eval_count: 4 characters a token, plus the template. */
-export function promptTokensOf(messages: Array<{ content: unknown }>): number {
-  return messages.reduce((sum, message) => sum + Math.ceil(String(message.content ?? '').length / 4) + FAKE_TOKENS_PER_MESSAGE, 0)
+/** What an image counts in a prompt, as Ollama counts it. */
+export const FAKE_TOKENS_PER_IMAGE = 768
+
+/** How this fake counts a prompt, as Ollama reports it in prompt_eval_count: 4 characters a token, plus the template, plus each image. */
+export function promptTokensOf(messages: Array<{ content: unknown; images?: unknown[] }>): number {
+  return messages.reduce((sum, message) => sum + Math.ceil(String(message.content ?? '').length / 4) + FAKE_TOKENS_PER_MESSAGE + (message.images?.length ?? 0) * FAKE_TOKENS_PER_IMAGE, 0)
 }
 
 /** The tokens of `next` that a cache holding `previous` already has: whole equal messages, then the equal start of the first that differs. */

@@ -32,6 +32,12 @@ import {
   type ImportedMessage,
   importingOwner,
   type StoredReply,
+  type HistoryEntry,
+  type ImageInfo,
+  type NewImage,
+  type StoredImage,
+  toImage,
+  withImageData,
   type IdempotentOutcome,
   type IdempotentRequest,
   toIdempotentOutcome,
@@ -209,7 +215,34 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
         : await sql`SELECT ${columns} FROM ${messages} WHERE session_id = ${sessionId} ORDER BY created_at DESC, seq DESC LIMIT ${limit + 1}`
     const page = rows.slice(0, limit)
     const last = page.at(-1)
-    return { items: page.map(toMessage), next: rows.length > limit && last ? [iso(last.created_at)!, Number(last.seq)] : null }
+    const items = page.map(toMessage)
+    const images = await this.imagesOf(items.map((message) => message.id))
+    for (const message of items) message.images = images.get(message.id) ?? []
+    return { items, next: rows.length > limit && last ? [iso(last.created_at)!, Number(last.seq)] : null }
+  }
+
+  async imagesOf(messageIds: string[], withData: true): Promise<Map<string, StoredImage[]>>
+  async imagesOf(messageIds: string[], withData?: false): Promise<Map<string, ImageInfo[]>>
+  async imagesOf(messageIds: string[], withData = false): Promise<Map<string, ImageInfo[]>> {
+    const images = new Map<string, ImageInfo[]>()
+    if (messageIds.length === 0) return images
+    const sql = await this.db()
+    const rows = await sql`
+      SELECT id, message_id, media_type, width, height, size ${withData ? sql`, data` : sql``} FROM attachments
+      WHERE message_id = ANY(${messageIds}::text[]) ORDER BY message_id, position`
+    for (const row of rows) images.set(row.message_id, [...(images.get(row.message_id) ?? []), toImage(row)])
+    return images
+  }
+
+  async getAttachment(id: string, ownerId: string): Promise<StoredImage | undefined> {
+    const sql = await this.db()
+    // Through the message's session, or the response, whichever it belongs to.
+    const [row] = await sql`
+      SELECT a.id, a.media_type, a.width, a.height, a.size, a.data FROM attachments a
+      LEFT JOIN messages m ON m.id = a.message_id LEFT JOIN sessions s ON s.id = m.session_id
+      LEFT JOIN responses r ON r.id = a.response_id
+      WHERE a.id = ${id} AND (s.owner_id = ${ownerId} OR r.owner_id = ${ownerId})`
+    return row && (toImage(row) as StoredImage)
   }
 
   async childrenOf(sessionId: string, parentIds: Array<string | null>): Promise<Map<string | null, string[]>> {
@@ -348,10 +381,15 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
     // One round trip: the session's cut on every row (and on the one row of a path without messages).
     const rows = await sql`
       WITH RECURSIVE ${pathTo(sql, sessionId, leafId)}
-      SELECT s.context_cut_message_id, s.context_summary, m.id, m.role, m.content
-      FROM sessions s LEFT JOIN (path JOIN messages m ON m.id = path.id AND m.content <> '') ON m.session_id = s.id
+      SELECT s.context_cut_message_id, s.context_summary, m.id, m.role, m.content, m.has_images
+      FROM sessions s LEFT JOIN (path JOIN (
+        SELECT *, EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = messages.id) AS has_images FROM messages WHERE session_id = ${sessionId}
+      ) m ON m.id = path.id AND (m.content <> '' OR m.has_images)) ON m.session_id = s.id
       WHERE s.id = ${sessionId} ORDER BY m.created_at, m.seq`
-    const messages = rows.filter((row) => row.id !== null).map((row) => ({ id: row.id as string, role: row.role as Role, content: row.content as string }))
+    const found = rows.filter((row) => row.id !== null)
+    const messages: HistoryEntry[] = found.map((row) => ({ id: row.id as string, role: row.role as Role, content: row.content as string }))
+    // A message without text is sent when it shows images.
+    await withImageData(messages, found.filter((row) => row.has_images).map((row) => row.id as string), (ids) => this.imagesOf(ids, true))
     return { messages, cut: cutOnPath(toContextCut(rows[0]), messages) }
   }
 
@@ -410,6 +448,7 @@ interface NewMessage {
   owner?: string
   /** What it follows (null: nothing); by default the session's active leaf. */
   parentId?: string | null | undefined
+  images?: NewImage[] | undefined
 }
 
 /**
@@ -428,11 +467,22 @@ function pathTo(sql: Sql, sessionId: string, leafId?: string | null) {
  * Sends one message's INSERT; not awaited here, so that a turn's writes go out pipelined, in order,
  * on its connection. The insert trigger makes it the session's active leaf.
  */
-function insertMessage(tx: TransactionSql, message: NewMessage): Promise<unknown> {
+function insertMessage(tx: TransactionSql, message: NewMessage): PromiseLike<unknown> {
   const parent = message.parentId === undefined ? tx`(SELECT current_message_id FROM sessions WHERE id = ${message.sessionId})` : tx`${message.parentId}::text`
-  return tx`
+  const inserted = tx`
     INSERT INTO messages (id, session_id, role, content, model, status, created_at, owner_instance, parent_id)
     VALUES (${message.id}, ${message.sessionId}, ${message.role}, ${message.content}, ${message.model}, ${message.status}, ${message.createdAt}, ${message.owner ?? null}, ${parent})`
+  if (!message.images?.length) return inserted
+  // postgres.js sends a query when its `then` is first called: the message and its images go out
+  // together where the caller's Promise.all reaches them (each `then` called right here, not in
+  // later microtasks as Promise.all would), so a turn's writes stay in order.
+  const queries = [inserted, ...message.images.map((image, position) => tx`
+    INSERT INTO attachments (id, message_id, position, media_type, width, height, size, data, created_at)
+    VALUES (${image.id ?? randomUUID()}, ${message.id}, ${position}, ${image.mediaType}, ${image.width}, ${image.height}, ${image.data.byteLength},
+      ${Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength)}, ${message.createdAt})`)]
+  return {
+    then: (resolve, reject) => Promise.all(queries.map((query) => new Promise((done, fail) => query.then(done, fail)))).then(resolve, reject),
+  }
 }
 
 /**
@@ -454,7 +504,7 @@ interface QueuedTurn {
   userMessageId: string
   newSession: boolean
   /** The turn's writes, sent pipelined; the caller adds its own and awaits them all. */
-  writes: Array<Promise<unknown>>
+  writes: Array<PromiseLike<unknown>>
 }
 
 /**
@@ -463,40 +513,40 @@ interface QueuedTurn {
  * locked for the turn: two turns in one session are written one after the other) and what it
  * already has; the writes then go out together.
  */
-async function queueUserMessage(tx: TransactionSql, { sessionId, ownerId, content, system, parentId }: UserTurn, now: string): Promise<QueuedTurn> {
+async function queueUserMessage(tx: TransactionSql, { sessionId, ownerId, content, system, parentId, images }: UserTurn, now: string): Promise<QueuedTurn> {
   const [session] = await tx`
     SELECT title, owner_id,
       EXISTS (SELECT 1 FROM messages WHERE session_id = ${sessionId} AND role = 'user') AS has_user,
       EXISTS (SELECT 1 FROM messages WHERE session_id = ${sessionId} AND role = 'system') AS has_system
     FROM sessions WHERE id = ${sessionId} FOR UPDATE`
   if (session && session.owner_id !== ownerId) throw noSuchSession(sessionId)
-  const writes: Array<Promise<unknown>> = []
+  const writes: Array<PromiseLike<unknown>> = []
   if (!session) writes.push(tx`INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (${sessionId}, ${titleFromMessage(content)}, ${now}, ${now}, ${ownerId})`)
   // An edit (placed after a given parent) keeps the session's beginning as it is.
   if (system && parentId === undefined && !session?.has_system) {
     writes.push(insertMessage(tx, { id: randomUUID(), sessionId, role: 'system', content: system, model: null, status: 'complete', createdAt: now }))
   }
   const userMessageId = randomUUID()
-  writes.push(insertMessage(tx, { id: userMessageId, sessionId, role: 'user', content, model: null, status: 'complete', createdAt: now, parentId }))
+  writes.push(insertMessage(tx, { id: userMessageId, sessionId, role: 'user', content, model: null, status: 'complete', createdAt: now, parentId, images }))
   if (session && session.title === DEFAULT_TITLE && !session.has_user) writes.push(tx`UPDATE sessions SET title = ${titleFromMessage(content)} WHERE id = ${sessionId}`)
   return { userMessageId, newSession: !session, writes }
 }
 
 /** Messages appended in order; the first user message checks the owner and may name the session. */
-async function insertMessages(tx: TransactionSql, sessionId: string, ownerId: string, messages: ConversationMessage[], now: string): Promise<{ ids: string[]; writes: Array<Promise<unknown>> }> {
+async function insertMessages(tx: TransactionSql, sessionId: string, ownerId: string, messages: ConversationMessage[], now: string): Promise<{ ids: string[]; writes: Array<PromiseLike<unknown>> }> {
   const ids: string[] = []
-  const writes: Array<Promise<unknown>> = []
+  const writes: Array<PromiseLike<unknown>> = []
   let userSeen = false
-  for (const { role, content } of messages) {
+  for (const { role, content, images } of messages) {
     if (role === 'user' && !userSeen) {
       userSeen = true
-      const queued = await queueUserMessage(tx, { sessionId, ownerId, content }, now)
+      const queued = await queueUserMessage(tx, { sessionId, ownerId, content, images }, now)
       ids.push(queued.userMessageId)
       writes.push(...queued.writes)
       continue
     }
     const id = randomUUID()
-    writes.push(insertMessage(tx, { id, sessionId, role, content, model: null, status: 'complete', createdAt: now }))
+    writes.push(insertMessage(tx, { id, sessionId, role, content, model: null, status: 'complete', createdAt: now, images }))
     ids.push(id)
   }
   return { ids, writes }

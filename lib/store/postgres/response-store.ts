@@ -2,7 +2,7 @@ import type { JSONValue } from 'postgres'
 import { PostgresPart } from './part.ts'
 import { timestamp } from '../../shared/clock.ts'
 import type { ResponseEnd, ResponseParams, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
-import { followChain } from '../response-store.ts'
+import { followChain, inputImages, storedInput } from '../response-store.ts'
 import { iso } from './chat-store.ts'
 
 type Row = Record<string, any>
@@ -24,7 +24,13 @@ export class PostgresResponseStore extends PostgresPart implements ResponseStore
         VALUES (${response.id}, ${response.owner_id}, ${response.session_id}, ${response.previous_response_id}, ${response.model}, ${response.status}, ${response.background}, ${response.created_at}, ${this.instanceId})`
       await tx`
         INSERT INTO response_requests (response_id, instructions, input, params)
-        VALUES (${response.id}, ${response.instructions}, ${JSON.stringify(response.input)}::text::json, ${JSON.stringify(response.params)}::text::json)`
+        VALUES (${response.id}, ${response.instructions}, ${JSON.stringify(storedInput(response.input))}::text::json, ${JSON.stringify(response.params)}::text::json)`
+      for (const [position, image] of inputImages(response).entries()) {
+        await tx`
+          INSERT INTO attachments (id, response_id, position, media_type, width, height, size, data, created_at)
+          VALUES (${image.id}, ${response.id}, ${position}, ${image.media_type}, ${image.width}, ${image.height}, ${image.bytes},
+            ${Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength)}, ${response.created_at})`
+      }
     })
   }
 

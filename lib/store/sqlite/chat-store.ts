@@ -12,6 +12,9 @@ import {
   type ConversationMessage,
   type FinishedReply,
   type History,
+  type HistoryEntry,
+  toImage,
+  withImageData,
   type ContextCut,
   toContextCut,
   cutOnPath,
@@ -35,6 +38,9 @@ import {
   type ImportedMessage,
   importingOwner,
   type StoredReply,
+  type ImageInfo,
+  type NewImage,
+  type StoredImage,
   type IdempotentOutcome,
   type IdempotentRequest,
   toIdempotentOutcome,
@@ -158,11 +164,32 @@ export class SqliteChatStore implements ChatStore {
         `INSERT INTO messages (id, session_id, role, content, model, status, created_at, parent_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?8 THEN ?9 ELSE (SELECT current_message_id FROM sessions WHERE id = ?2) END)`,
       ),
+      insertAttachment: db.prepare(
+        `INSERT INTO attachments (id, message_id, response_id, position, media_type, width, height, size, data, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      imagesOf: db.prepare(
+        `SELECT id, message_id, media_type, width, height, size FROM attachments
+         WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, position`,
+      ),
+      imagesWithDataOf: db.prepare(
+        `SELECT id, message_id, media_type, width, height, size, data FROM attachments
+         WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, position`,
+      ),
+      // Through the message's session, or the response, whichever it belongs to.
+      getAttachment: db.prepare(
+        `SELECT a.id, a.media_type, a.width, a.height, a.size, a.data FROM attachments a
+         LEFT JOIN messages m ON m.id = a.message_id LEFT JOIN sessions s ON s.id = m.session_id
+         LEFT JOIN responses r ON r.id = a.response_id
+         WHERE a.id = ?1 AND (s.owner_id = ?2 OR r.owner_id = ?2)`,
+      ),
       hasRole: db.prepare('SELECT 1 FROM messages WHERE session_id = ? AND role = ? LIMIT 1'),
+      // A message without text is sent when it shows images.
       history: db.prepare(
         `WITH RECURSIVE ${PATH_CTE}
-         SELECT m.id, m.role, m.content FROM path JOIN messages m ON m.id = path.id
-         WHERE m.session_id = ?1 AND m.content != '' ORDER BY m.created_at, m.rowid`,
+         SELECT m.id, m.role, m.content, EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = m.id) AS has_images
+         FROM path JOIN messages m ON m.id = path.id
+         WHERE m.session_id = ?1 AND (m.content != '' OR has_images) ORDER BY m.created_at, m.rowid`,
       ),
       childrenOf: db.prepare(
         `SELECT id, parent_id FROM messages
@@ -286,7 +313,7 @@ export class SqliteChatStore implements ChatStore {
   async addImportedMessages(sessionId: string, messages: ImportedMessage[]): Promise<void> {
     this.transaction(() => {
       for (const message of messages) {
-        this.insert(message.id, sessionId, message.role, message.content, message.model, message.status, message.createdAt, { parentId: message.parentId })
+        this.insert(message.id, sessionId, message.role, message.content, message.model, message.status, message.createdAt, { parentId: message.parentId }, message.images)
       }
     })
   }
@@ -370,10 +397,28 @@ export class SqliteChatStore implements ChatStore {
         : after ? this.statements.listMessagesBefore.all(sessionId, after[0], after[1], limit + 1) : this.statements.listMessagesLast.all(sessionId, limit + 1)
     const page = rows.slice(0, limit)
     const last = page.at(-1)
-    return {
-      items: page.map(toMessage),
-      next: rows.length > limit && last ? [String(last.created_at), Number(last.seq)] : null,
+    const items = page.map(toMessage)
+    const images = await this.imagesOf(items.map((message) => message.id))
+    for (const message of items) message.images = images.get(message.id) ?? []
+    return { items, next: rows.length > limit && last ? [String(last.created_at), Number(last.seq)] : null }
+  }
+
+  async imagesOf(messageIds: string[], withData: true): Promise<Map<string, StoredImage[]>>
+  async imagesOf(messageIds: string[], withData?: false): Promise<Map<string, ImageInfo[]>>
+  async imagesOf(messageIds: string[], withData = false): Promise<Map<string, ImageInfo[]>> {
+    const images = new Map<string, ImageInfo[]>()
+    if (messageIds.length === 0) return images
+    const statement = withData ? this.statements.imagesWithDataOf : this.statements.imagesOf
+    for (const row of statement.all(JSON.stringify(messageIds))) {
+      const messageId = String(row.message_id)
+      images.set(messageId, [...(images.get(messageId) ?? []), toImage(row)])
     }
+    return images
+  }
+
+  async getAttachment(id: string, ownerId: string): Promise<StoredImage | undefined> {
+    const row = this.statements.getAttachment.get(id, ownerId)
+    return row && (toImage(row) as StoredImage)
   }
 
   private readonly pathPages = new Map<string, StatementSync>()
@@ -470,9 +515,12 @@ export class SqliteChatStore implements ChatStore {
   }
 
   /** One message, after the active leaf unless `placement` says where; it becomes the active leaf. */
-  private insert(id: string, sessionId: string, role: Role, content: string, model: string | null, status: MessageStatus, now: string, placement: Placement = {}): void {
+  private insert(id: string, sessionId: string, role: Role, content: string, model: string | null, status: MessageStatus, now: string, placement: Placement = {}, images: NewImage[] = []): void {
     const placed = placement.parentId !== undefined
     this.statements.insertMessage.run(id, sessionId, role, content, model, status, now, placed ? 1 : 0, placement.parentId ?? null)
+    for (const [position, image] of images.entries()) {
+      this.statements.insertAttachment.run(image.id ?? randomUUID(), id, null, position, image.mediaType, image.width, image.height, image.data.byteLength, image.data, now)
+    }
   }
 
   /**
@@ -497,13 +545,13 @@ export class SqliteChatStore implements ChatStore {
   private insertMessages(sessionId: string, ownerId: string, messages: ConversationMessage[], now: string): string[] {
     // The first user message checks the owner and may name the session; the rest are plain inserts.
     let userSeen = false
-    return messages.map(({ role, content }) => {
+    return messages.map(({ role, content, images }) => {
       if (role === 'user' && !userSeen) {
         userSeen = true
-        return this.insertUserMessage({ sessionId, ownerId, content }, now).userMessageId
+        return this.insertUserMessage({ sessionId, ownerId, content, images }, now).userMessageId
       }
       const id = randomUUID()
-      this.insert(id, sessionId, role, content, null, 'complete', now)
+      this.insert(id, sessionId, role, content, null, 'complete', now, {}, images)
       return id
     })
   }
@@ -536,7 +584,7 @@ export class SqliteChatStore implements ChatStore {
     })
   }
 
-  private insertUserMessage({ sessionId, ownerId, content, system, parentId }: UserTurn, now: string): { userMessageId: string; newSession: boolean } {
+  private insertUserMessage({ sessionId, ownerId, content, system, parentId, images }: UserTurn, now: string): { userMessageId: string; newSession: boolean } {
     const session = this.statements.sessionForTurn.get(sessionId)
     if (session && session.owner_id !== ownerId) throw noSuchSession(sessionId)
     // A session made by this turn has no messages yet: nothing to look up before inserting.
@@ -548,14 +596,15 @@ export class SqliteChatStore implements ChatStore {
     // Only a session still called New Chat can take its title from this message.
     const namesSession = !session || (session.title === DEFAULT_TITLE && !this.statements.hasRole.get(sessionId, 'user'))
     const userMessageId = randomUUID()
-    this.insert(userMessageId, sessionId, 'user', content, null, 'complete', now, { parentId })
+    this.insert(userMessageId, sessionId, 'user', content, null, 'complete', now, { parentId }, images)
     if (namesSession) this.statements.setTitle.run(titleFromMessage(content), sessionId)
     return { userMessageId, newSession: !session }
   }
 
   async history(sessionId: string, leafId?: string | null): Promise<History> {
     const rows = this.statements.history.all(sessionId, leafId === undefined ? 0 : 1, leafId ?? null)
-    const messages = rows.map((row) => ({ id: String(row.id), role: row.role as Role, content: String(row.content) }))
+    const messages: HistoryEntry[] = rows.map((row) => ({ id: String(row.id), role: row.role as Role, content: String(row.content) }))
+    await withImageData(messages, rows.filter((row) => row.has_images).map((row) => String(row.id)), (ids) => this.imagesOf(ids, true))
     return { messages, cut: cutOnPath(await this.contextCut(sessionId), messages) }
   }
 

@@ -1,7 +1,7 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite'
 import { timestamp } from '../../shared/clock.ts'
 import type { ResponseEnd, ResponseParams, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
-import { followChain } from '../response-store.ts'
+import { followChain, inputImages, storedInput } from '../response-store.ts'
 
 /** Responses in the chat database (migration 008), each readable only by its owner. */
 export class SqliteResponseStore implements ResponseStore {
@@ -16,6 +16,9 @@ export class SqliteResponseStore implements ResponseStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertRequest: db.prepare('INSERT INTO response_requests (response_id, instructions, input, params) VALUES (?, ?, ?, ?)'),
+      insertImage: db.prepare(
+        `INSERT INTO attachments (id, response_id, position, media_type, width, height, size, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
       get: db.prepare(`SELECT ${columns} FROM responses r JOIN response_requests q ON q.response_id = r.id WHERE r.id = ? AND r.owner_id = ?`),
       begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
@@ -35,11 +38,14 @@ export class SqliteResponseStore implements ResponseStore {
 
   /** Stores a new response and what it was asked, in one transaction (migrations/011: the request in a table of its own). */
   async insert(response: Pick<StoredResponse, 'id' | 'owner_id' | 'session_id' | 'previous_response_id' | 'model' | 'instructions' | 'status' | 'background' | 'input' | 'params' | 'created_at'>): Promise<void> {
-    const { begin, commit, rollback, insert, insertRequest } = this.statements
+    const { begin, commit, rollback, insert, insertRequest, insertImage } = this.statements
     begin.run()
     try {
       insert.run(response.id, response.owner_id, response.session_id, response.previous_response_id, response.model, response.status, response.background ? 1 : 0, response.created_at)
-      insertRequest.run(response.id, response.instructions, JSON.stringify(response.input), JSON.stringify(response.params))
+      insertRequest.run(response.id, response.instructions, JSON.stringify(storedInput(response.input)), JSON.stringify(response.params))
+      for (const [position, image] of inputImages(response).entries()) {
+        insertImage.run(image.id, response.id, position, image.media_type, image.width, image.height, image.bytes, image.data, response.created_at)
+      }
       commit.run()
     } catch (error) {
       rollback.run()

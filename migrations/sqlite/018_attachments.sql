@@ -1,0 +1,18 @@
+-- Images (README "Images"): stored once, apart from the rows of messages, so that listing and
+-- sending text stays as fast as before. An image belongs to a message (removed with it, and so
+-- with its session) or to a stored response's input (removed with the response).
+CREATE TABLE attachments (
+  id          TEXT PRIMARY KEY,
+  message_id  TEXT REFERENCES messages(id) ON DELETE CASCADE,
+  response_id TEXT REFERENCES responses(id) ON DELETE CASCADE,
+  position    INTEGER NOT NULL,
+  media_type  TEXT NOT NULL,
+  width       INTEGER NOT NULL,
+  height      INTEGER NOT NULL,
+  size        INTEGER NOT NULL,
+  data        BLOB NOT NULL,
+  created_at  TEXT NOT NULL,
+  CHECK ((message_id IS NULL) <> (response_id IS NULL))
+);
+CREATE INDEX attachments_by_message ON attachments (message_id, position) WHERE message_id IS NOT NULL;
+CREATE INDEX attachments_by_response ON attachments (response_id, position) WHERE response_id IS NOT NULL;
