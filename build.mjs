@@ -58,10 +58,10 @@ writeFileSync(`${outdir}/web/favicon.svg`, favicon)
 const webFiles = { '/': html, '/favicon.ico': favicon }
 for (const file of Object.keys(web.metafile.outputs)) webFiles[`/assets/${basename(file)}`] = readFileSync(file, 'utf8')
 
-// The import file's worker thread (lib/http/import-worker.ts), embedded as text in the bundles
-// that start it: a deployment stays one file per function.
-const importWorker = await esbuild.build({
-  entryPoints: ['lib/http/import-worker.ts'],
+// The worker threads (reading an import file, reading a body of images), each embedded as text
+// in the bundles that start it: a deployment stays one file per function.
+const workerSource = async (entryPoint) => (await esbuild.build({
+  entryPoints: [entryPoint],
   bundle: true,
   platform: 'node',
   // Node runs eval'd worker code as CommonJS or as an ES module depending on the folder around it:
@@ -73,7 +73,11 @@ const importWorker = await esbuild.build({
   legalComments: 'none',
   logLevel: 'warning',
   write: false,
-})
+})).outputFiles[0].text
+const workers = {
+  __IMPORT_WORKER__: await workerSource('lib/http/import-worker.ts'),
+  __IMAGE_BODY_WORKER__: await workerSource('lib/images/image-body-worker.ts'),
+}
 
 const shared = {
   bundle: true,
@@ -82,7 +86,11 @@ const shared = {
   target: 'node24',
   packages: 'bundle',
   external: ['node:*', 'sharp'],
-  define: { __EMBEDDED_MIGRATIONS__: JSON.stringify(migrations), __EMBEDDED_WEB__: JSON.stringify(webFiles), __IMPORT_WORKER__: JSON.stringify(importWorker.outputFiles[0].text) },
+  define: {
+    __EMBEDDED_MIGRATIONS__: JSON.stringify(migrations),
+    __EMBEDDED_WEB__: JSON.stringify(webFiles),
+    ...Object.fromEntries(Object.entries(workers).map(([name, source]) => [name, JSON.stringify(source)])),
+  },
   // Bundled CommonJS dependencies may call require(); give them one.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   sourcemap: 'linked',

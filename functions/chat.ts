@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import { limitedUserOf } from '../lib/access/control.ts'
-import { readJsonBody } from '../lib/http/body.ts'
 import { chatBodySchema, type ChatBody } from '../lib/http/chat-input.ts'
 import type { Config } from '../lib/shared/config.ts'
 import { answerTurn } from '../lib/generation/chat-turn.ts'
@@ -8,6 +7,7 @@ import { chatOnce } from '../lib/generation/replay.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { HttpProblem, noSuchSession } from '../lib/shared/problem.ts'
 import { parseInput } from '../lib/http/validate.ts'
+import { readImageBody } from '../lib/images/image-body.ts'
 import { imageBodyBytes, imagesForModel } from '../lib/images/image-input.ts'
 
 const schemas = new WeakMap<Config, ReturnType<typeof chatBodySchema>>()
@@ -28,7 +28,7 @@ export default defineFunction({
     const { config } = app
     let schema = schemas.get(config)
     if (!schema) schemas.set(config, (schema = chatBodySchema(config)))
-    const body: ChatBody = parseInput(schema, await readJsonBody(request, imageBodyBytes(config)), 'request body')
+    const body: ChatBody = parseInput(schema, await readImageBody(request, imageBodyBytes(config)), 'request body')
 
     return chatOnce(app, request, principal.userId, 'POST /v1/chat', body, body.stream, async (onStarted) => {
       // Someone else's session is answered as a missing one would be if it could not be created.

@@ -1,8 +1,8 @@
 import type { ChatResponse } from 'ollama'
 import * as v from 'valibot'
 import { limitedUserOf } from '../lib/access/control.ts'
-import { readJsonBody } from '../lib/http/body.ts'
 import { defineFunction } from '../lib/handler.ts'
+import { readImageBody } from '../lib/images/image-body.ts'
 import { imageBodyBytes, imagesForModel } from '../lib/images/image-input.ts'
 import { isModelAllowed } from '../lib/shared/models.ts'
 import {
@@ -76,7 +76,7 @@ export default defineFunction({
   errors: 'openai',
   maxBodyBytes: imageBodyBytes,
   async handle(request, { app, principal }) {
-    const body = parseInput(Body, await readJsonBody(request, imageBodyBytes(app.config)), 'request body')
+    const body = parseInput(Body, await readImageBody(request, imageBodyBytes(app.config)), 'request body')
     refuseUnsupported(body)
     if (body.messages.length > app.config.maxInputItems) {
       throw unsupported('messages', `messages has ${body.messages.length} items; at most ${app.config.maxInputItems} are taken (MAX_INPUT_ITEMS).`)

@@ -1,5 +1,5 @@
-import { readJsonBody } from '../lib/http/body.ts'
 import { defineFunction } from '../lib/handler.ts'
+import { readImageBody } from '../lib/images/image-body.ts'
 import { imageBodyBytes } from '../lib/images/image-input.ts'
 import { responseEvents, responseObject } from '../lib/openai/response-run.ts'
 import { acceptResponse, CreateResponseBody, followResponse, replayResponse } from '../lib/openai/responses.ts'
@@ -22,7 +22,7 @@ export default defineFunction({
   maxBodyBytes: imageBodyBytes,
   async handle(request, { app, principal }) {
     const acceptedAt = performance.now()
-    const body = parseInput(CreateResponseBody, await readJsonBody(request, imageBodyBytes(app.config)), 'request body')
+    const body = parseInput(CreateResponseBody, await readImageBody(request, imageBodyBytes(app.config)), 'request body')
     // With an Idempotency-Key, a retry of the same request gets the response the first one made.
     const key = idempotencyKeyOf(request)
     if (key !== undefined) {

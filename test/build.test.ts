@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import postgres from 'postgres'
 import { postgresCluster } from './support/postgres.ts'
 import { fakeOllama, json } from './support/app.ts'
-import { dataUrl, pngFile } from './support/images.ts'
+import { dataUrl, largeJpeg, pngFile } from './support/images.ts'
 import { PROJECT_ROOT, spawnServer } from './support/process.ts'
 
 const dockerfile = readFileSync(join(PROJECT_ROOT, 'Dockerfile'), 'utf8')
@@ -159,6 +159,13 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
   assert.equal(posted.status, 200, await posted.clone().text())
   const listed = await json(await fetch(`${server.url}/v1/sessions/${(await json(posted)).session_id}/messages`))
   assert.deepEqual(listed.messages[0].images.map((image: any) => [image.media_type, image.width, image.height]), [['image/png', 30, 20]])
+  // A body past 256 KiB: read by the worker thread embedded in the bundle.
+  const large = await fetch(`${server.url}/v1/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ message: 'And this?', model: 'gemma3:4b', images: [dataUrl(await largeJpeg(400 * 1024), 'image/jpeg')], stream: false }),
+  })
+  assert.equal(large.status, 200, await large.clone().text())
   server.child.kill('SIGTERM')
   assert.equal((await server.exited).code, 0)
 

@@ -246,3 +246,30 @@ test('exports carry images as base64 and imports restore them through the same c
   assert.match(refused.skipped[0].reason, /^message \d+, image 1, is not a PNG, JPEG, WebP or GIF/)
   assert.equal(await attachmentCount(app), before, 'nothing of it is kept')
 })
+
+test('a body of megabytes is read off the event loop: the same checks and answers as a small one, a retry with its Idempotency-Key replays', async (t) => {
+  const fake = await visionOllama(t)
+  const server = await testServer(t, fake)
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${server.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })
+  const photo = await largeJpeg(1024 * 1024)
+  const notBase64 = `data:image/jpeg;base64,${'A'.repeat(400_000)}*${'A'.repeat(3)}`
+  const bad = await post({ message: 'Look', model: VISION, images: [dataUrl(photo, 'image/jpeg'), notBase64] })
+  assert.equal(bad.status, 400)
+  assert.match((await json(bad)).detail, /^images\[1\] is not valid base64/)
+  const broken = await post(`{"message":"Look","images":["${'A'.repeat(400_000)}"`)
+  assert.equal(broken.status, 400)
+  assert.match((await json(broken)).detail, /^The body is not valid JSON/)
+  const withNul = await post({ message: 'Look\u0000', images: ['A'.repeat(400_000)] })
+  assert.equal(withNul.status, 400)
+  assert.match((await json(withNul)).detail, /U\+0000/)
+  assert.equal(fake.chatRequests().length, 0)
+
+  const body = { message: 'What is it?', model: VISION, stream: false, images: [Buffer.from(photo).toString('base64')] }
+  const first = await json(await post(body, { 'idempotency-key': 'photo-1' }))
+  const again = await json(await post(body, { 'idempotency-key': 'photo-1' }))
+  assert.equal(again.id, first.id)
+  assert.equal(fake.chatRequests().length, 1, 'Ollama was asked once')
+  const other = await post({ ...body, images: [dataUrl(pngFile(600, 600), 'image/png')] }, { 'idempotency-key': 'photo-1' })
+  assert.equal(other.status, 422, 'another image is another request')
+})

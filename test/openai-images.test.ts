@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import OpenAI from 'openai'
 import { fakeOllama, json, storedRows, testServer } from './support/app.ts'
-import { dataUrl, imageFacts, jpegWithExif, pngFile } from './support/images.ts'
+import { dataUrl, imageFacts, jpegWithExif, largeJpeg, pngFile } from './support/images.ts'
 
 const VISION = 'gemma3:4b'
 
@@ -81,6 +81,11 @@ test('Responses: input_image is stored with the response, listed by input_items,
   const [request] = await storedRows(server.app, 'SELECT input FROM response_requests WHERE response_id = ?', first.id)
   assert.ok(String(typeof request.input === 'string' ? request.input : JSON.stringify(request.input)).length < 500)
 
+  // A body of megabytes (read by a worker thread): the same answer.
+  const photo = await largeJpeg(1024 * 1024)
+  const large = await client.responses.create({ model: VISION, input: [{ role: 'user', content: [{ type: 'input_text', text: 'And this?' }, { type: 'input_image', image_url: dataUrl(photo, 'image/jpeg'), detail: 'auto' }] }] })
+  assert.equal(large.status, 'completed')
+  assert.equal(((await client.responses.inputItems.list(large.id)).data[0] as any).content[1].type, 'input_image')
   const imageId = parts[1].image_url.split('/').at(-1)
   assert.equal(await server.app.store.getAttachment(imageId, 'someone-else'), undefined)
 

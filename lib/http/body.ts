@@ -9,7 +9,7 @@ export const MAX_JSON_DEPTH = 64
  * itself does not recurse), or U+0000 in a string or key, which PostgreSQL's `text` cannot hold
  * (refused on both backends, so behaviour does not depend on the store). One step per value.
  */
-function unfitJson(value: unknown, depth: number): string | undefined {
+export function unfitJson(value: unknown, depth: number = MAX_JSON_DEPTH): string | undefined {
   if (typeof value === 'string') return value.includes('\0') ? 'holds the character U+0000, which cannot be stored' : undefined
   if (typeof value !== 'object' || value === null) return undefined
   if (depth === 0) return `is nested deeper than ${MAX_JSON_DEPTH} levels`
@@ -34,6 +34,18 @@ export const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
  * JSON (415) and one over `maxBytes` (413, reading no further than the limit).
  */
 export async function readJsonBytes(request: Request, maxBytes: number): Promise<Uint8Array | undefined> {
+  const body = await jsonBodyOf(request, maxBytes)
+  if (!body) return undefined
+  const chunks: Uint8Array[] = []
+  const size = await forEachChunk(body, maxBytes, (chunk) => chunks.push(chunk))
+  return size === 0 ? undefined : Buffer.concat(chunks, size)
+}
+
+/**
+ * The request's body stream when it has one that may be JSON (undefined when it has none);
+ * refuses one that is not JSON (415) or declares more than `maxBytes` (413).
+ */
+export async function jsonBodyOf(request: Request, maxBytes: number): Promise<ReadableStream<Uint8Array> | undefined> {
   if (!request.body || request.headers.get('content-length') === '0') return undefined
   const contentType = request.headers.get('content-type') ?? ''
   if (!JSON_TYPE.test(contentType)) {
@@ -45,8 +57,7 @@ export async function readJsonBytes(request: Request, maxBytes: number): Promise
     await request.body.cancel().catch(() => {})
     throw tooLarge(maxBytes)
   }
-  const bytes = await readAtMost(request.body, maxBytes)
-  return bytes.length === 0 ? undefined : bytes
+  return request.body
 }
 
 /**
@@ -56,26 +67,32 @@ export async function readJsonBytes(request: Request, maxBytes: number): Promise
 export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
   const bytes = await readJsonBytes(request, maxBytes)
   if (bytes === undefined) return undefined
+  const parsed = parseJsonBytes(bytes)
+  if (typeof parsed === 'string') throw new HttpProblem(400, 'validation', parsed)
+  return parsed.value
+}
+
+/** JSON bytes as a value fit to go further; or, as a string, why not (the detail of a 400). */
+export function parseJsonBytes(bytes: Uint8Array): { value: unknown } | string {
   let text: string
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
   } catch {
-    throw new HttpProblem(400, 'validation', 'The body is not valid UTF-8.')
+    return 'The body is not valid UTF-8.'
   }
-  let parsed: unknown
+  let value: unknown
   try {
-    parsed = JSON.parse(text)
+    value = JSON.parse(text)
   } catch (error) {
-    throw new HttpProblem(400, 'validation', `The body is not valid JSON: ${(error as Error).message}`)
+    return `The body is not valid JSON: ${(error as Error).message}`
   }
-  const unfit = unfitJson(parsed, MAX_JSON_DEPTH)
-  if (unfit) throw new HttpProblem(400, 'validation', `The body ${unfit}.`)
-  return parsed
+  const unfit = unfitJson(value, MAX_JSON_DEPTH)
+  return unfit ? `The body ${unfit}.` : { value }
 }
 
-async function readAtMost(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array> {
+/** Hands each chunk of `body` to `onChunk` as it arrives, at most `maxBytes` in all (413 past it); the size read. */
+export async function forEachChunk(body: ReadableStream<Uint8Array>, maxBytes: number, onChunk: (chunk: Uint8Array) => void): Promise<number> {
   const reader = body.getReader()
-  const chunks: Uint8Array[] = []
   let size = 0
   try {
     for (;;) {
@@ -86,7 +103,7 @@ async function readAtMost(body: ReadableStream<Uint8Array>, maxBytes: number): P
         await reader.cancel()
         throw tooLarge(maxBytes)
       }
-      chunks.push(value)
+      onChunk(value)
     }
   } catch (error) {
     if (error instanceof HttpProblem) throw error
@@ -95,7 +112,7 @@ async function readAtMost(body: ReadableStream<Uint8Array>, maxBytes: number): P
   } finally {
     reader.releaseLock()
   }
-  return Buffer.concat(chunks, size)
+  return size
 }
 
 export function tooLarge(maxBytes: number): HttpProblem {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { IMAGE_DIGEST, isEncodedImage } from '../images/image-text.ts'
 import type { AppContext } from '../context.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import type { IdempotentOutcome } from '../store/chat-store.ts'
@@ -17,7 +18,9 @@ export function idempotencyKeyOf(request: Request): string | undefined {
 
 /** What makes two requests the same: the route (its method and path) and the body as parsed. */
 export function fingerprintOf(route: string, body: unknown): string {
-  return createHash('sha256').update(route).update('\n').update(JSON.stringify(body ?? null)).digest('base64url')
+  // An image decoded off the event loop counts by its digest (its bytes would be written out here).
+  const text = JSON.stringify(body ?? null, (_key, value: unknown) => (isEncodedImage(value) ? `sha256:${value[IMAGE_DIGEST]}` : value))
+  return createHash('sha256').update(route).update('\n').update(text).digest('base64url')
 }
 
 /** The key a request claimed, for recording what it made (or forgetting it when it made nothing). */

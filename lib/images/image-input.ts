@@ -1,6 +1,7 @@
 import type { OllamaPool } from '../ollama/pool.ts'
 import type { Config } from '../shared/config.ts'
 import { HttpProblem } from '../shared/problem.ts'
+import { base64Bytes, base64Size, dataUrlHead, ENCODED_IMAGE, isEncodedImage } from './image-text.ts'
 
 /**
  * Images sent with a message (README "Images"): read from a data URL or bare base64, typed by
@@ -23,9 +24,6 @@ export type ImageLimits = Pick<Config, 'maxImageBytes' | 'imageMaxPixels' | 'ima
 
 type SniffedType = 'png' | 'jpeg' | 'webp' | 'gif'
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
-const DATA_URL = /^data:([^,]{0,200}),/i
-
 /** Base64 text of `bytes` bytes, as a data URL carries it: the size bound of a body with images. */
 export const base64Length = (bytes: number) => 4 * Math.ceil(bytes / 3)
 
@@ -39,26 +37,31 @@ export const imageBodyBytes = (config: Pick<Config, 'maxBodyBytes' | 'maxImagesP
 const invalid = (path: string, detail: string) => new HttpProblem(400, 'validation', `${path} ${detail}`, { errors: [{ path, message: detail }] })
 
 /**
- * The bytes an image string carries: a `data:` URL with base64 data, or bare base64. A URL of
- * any other scheme is refused: the server never fetches a URL it was given.
+ * The bytes an image carries: a `data:` URL with base64 data, or bare base64 (or those bytes,
+ * when a worker decoded the body: lib/images/image-body.ts). A URL of any other scheme is
+ * refused: the server never fetches a URL it was given.
  */
 export function decodeImageText(text: unknown, path: string, maxBytes: number): Uint8Array {
+  const tooLarge = (bytes: number) =>
+    new HttpProblem(413, 'payload_too_large', `${path} is ${bytes} bytes; at most ${maxBytes} are taken (MAX_IMAGE_BYTES).`, { errors: [{ path, message: 'is too large' }] })
+  if (isEncodedImage(text)) {
+    const bytes = text[ENCODED_IMAGE]
+    if (bytes.byteLength > maxBytes) throw tooLarge(bytes.byteLength)
+    return bytes
+  }
   if (typeof text !== 'string') throw invalid(path, 'must be a string: a data URL (data:image/png;base64,…) or base64.')
-  let payload = text
-  if (/^[a-z][a-z0-9+.-]*:/i.test(text)) {
-    const dataUrl = DATA_URL.exec(text)
-    if (!dataUrl) throw invalid(path, 'is a URL; the server never fetches a URL it is given: send the image itself as a data URL (data:image/png;base64,…) or base64.')
-    if (!/;base64$/i.test(dataUrl[1]!)) throw invalid(path, 'must be a base64 data URL (data:image/png;base64,…).')
-    payload = text.slice(dataUrl[0].length)
+  const head = dataUrlHead(text)
+  if (!head && /^[a-z][a-z0-9+.-]*:/i.test(text)) {
+    throw invalid(path, 'is a URL; the server never fetches a URL it is given: send the image itself as a data URL (data:image/png;base64,…) or base64.')
   }
+  if (head && !head.base64) throw invalid(path, 'must be a base64 data URL (data:image/png;base64,…).')
+  const payload = head ? text.slice(head.head.length) : text
   // Sized from the text before anything is decoded.
-  const padding = payload.endsWith('==') ? 2 : payload.endsWith('=') ? 1 : 0
-  const decodedBytes = Math.floor((payload.length * 3) / 4) - padding
-  if (decodedBytes > maxBytes) {
-    throw new HttpProblem(413, 'payload_too_large', `${path} is ${decodedBytes} bytes; at most ${maxBytes} are taken (MAX_IMAGE_BYTES).`, { errors: [{ path, message: 'is too large' }] })
-  }
-  if (payload.length === 0 || payload.length % 4 === 1 || !BASE64.test(payload)) throw invalid(path, 'is not valid base64.')
-  return Buffer.from(payload, 'base64')
+  const size = base64Size(payload)
+  if (size > maxBytes) throw tooLarge(size)
+  const bytes = base64Bytes(payload)
+  if (!bytes) throw invalid(path, 'is not valid base64.')
+  return bytes
 }
 
 /** The image type the bytes begin with (never a label's), or null for anything else. */

@@ -1,11 +1,11 @@
 import { Ollama, type ChatResponse, type ModelResponse, type Options, type Tool } from 'ollama'
-import { nodeFetch } from './node-fetch.ts'
+import { imageReference, nodeFetch } from './node-fetch.ts'
 import { HttpProblem } from '../shared/problem.ts'
 
 export interface ChatMessage {
   role: string
   content: string
-  /** Images the message shows the model; bytes, which ollama-js sends as plain base64 (a string would be tried as a file path first). */
+  /** Images the message shows the model, as bytes (sent as plain base64, written out by lib/ollama/node-fetch.ts). */
   images?: Uint8Array[]
   /** An assistant's tool calls; Ollama's arguments are an object. */
   tool_calls?: Array<{ function: { name: string; arguments: Record<string, unknown> } }>
@@ -73,8 +73,16 @@ export class OllamaClient {
       fetch: (input, init) =>
         nodeFetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, requestSignal]) : requestSignal }),
     })
+    // Images go as references, written out as base64 by nodeFetch (lib/ollama/node-fetch.ts).
+    const references: Array<ReturnType<typeof imageReference>> = []
+    const messages = request.messages.map(({ images, ...message }) => {
+      if (!images?.length) return message
+      const made = images.map(imageReference)
+      references.push(...made)
+      return { ...message, images: made.map((made) => made.reference) }
+    })
     try {
-      return await client.chat({ ...request, stream: true })
+      return await client.chat({ ...request, messages, stream: true })
     } catch (error) {
       if (signal.aborted) throw new DOMException('The request to Ollama was aborted.', 'AbortError')
       if (headersDeadline.signal.aborted) {
@@ -83,6 +91,7 @@ export class OllamaClient {
       throw ollamaProblem(error)
     } finally {
       clearTimeout(timer)
+      for (const reference of references) reference.release()
     }
   }
 

@@ -1,4 +1,6 @@
-import type { IncomingMessage } from 'node:http'
+import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import type { ClientRequest, IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { Readable } from 'node:stream'
 import { http } from '../shared/node-http-module.ts'
@@ -31,5 +33,43 @@ export const nodeFetch: typeof fetch = (input, init = {}) =>
     request.once('error', (error: Error) => {
       reject(error.name === 'AbortError' ? error : new TypeError('fetch failed', { cause: error }))
     })
-    request.end(typeof init.body === 'string' ? init.body : undefined)
+    if (typeof init.body === 'string' && init.body.includes(`"${IMAGE_REFERENCE}`)) void writeWithImages(request, init.body).catch((error: Error) => request.destroy(error))
+    else request.end(typeof init.body === 'string' ? init.body : undefined)
   })
+
+/**
+ * Images go to Ollama as base64 in its JSON. Built by ollama-js, that JSON would be a string of
+ * megabytes, made and scanned in one go on the event loop; instead ollama-js is given a short
+ * reference per image (OllamaClient.startChat makes them), and the body is written here with each
+ * reference replaced by the image's base64, a slice at a time.
+ */
+const IMAGE_REFERENCE = 'chat-ollama-image:'
+const images = new Map<string, Uint8Array>()
+/** Bytes a base64 slice covers: a multiple of 3, so slices join without padding between them. */
+const SLICE_BYTES = 3 * 16 * 1024
+
+/** A reference to `bytes` for one request body; `release` it once the request is sent (or failed). */
+export function imageReference(bytes: Uint8Array): { reference: string; release(): void } {
+  const reference = `${IMAGE_REFERENCE}${randomUUID()}`
+  images.set(reference, bytes)
+  return { reference, release: () => images.delete(reference) }
+}
+
+async function writeWithImages(request: ClientRequest, body: string): Promise<void> {
+  const parts = body.split(new RegExp(`"(${IMAGE_REFERENCE}[0-9a-f-]{36})"`))
+  for (const [index, part] of parts.entries()) {
+    // Odd parts are the references the split captured.
+    const bytes = index % 2 === 1 ? images.get(part) : undefined
+    if (index % 2 === 0 || !bytes) {
+      request.write(index % 2 === 0 ? part : JSON.stringify(part))
+      continue
+    }
+    request.write('"')
+    for (let offset = 0; offset < bytes.byteLength; offset += SLICE_BYTES) {
+      const slice = Buffer.from(bytes.buffer, bytes.byteOffset + offset, Math.min(SLICE_BYTES, bytes.byteLength - offset))
+      if (!request.write(slice.toString('base64'))) await once(request, 'drain')
+    }
+    request.write('"')
+  }
+  request.end()
+}

@@ -84,8 +84,8 @@ const listeningUrl = (line: string) => {
   }
 }
 
-async function startFake(delayMs: number, tokens: number): Promise<{ url: string; child: ChildProcess }> {
-  const { child, value } = await startProcess(['--import', 'tsx', 'test/support/fake-ollama.ts', '--delay', String(delayMs), '--tokens', String(tokens)], {}, (line) =>
+async function startFake(delayMs: number, tokens: number, extra: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+  const { child, value } = await startProcess(['--import', 'tsx', 'test/support/fake-ollama.ts', '--delay', String(delayMs), '--tokens', String(tokens), ...extra], {}, (line) =>
     line.startsWith('{"url"') ? JSON.parse(line).url : undefined,
   )
   return { url: value, child }
@@ -870,6 +870,66 @@ summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: 
     'store', 'file', 'size', 'imported', 'loop delay p50 / p99 / max', 'baseline: idle loop p50 / p99 / max',
   ], rows)
   summary.import = importSummary
+}
+
+// ---------------------------------------------------------------- images
+
+{
+  // POST /v1/chat with images, in this process so that its event loop is the one measured: the
+  // body read and parsed, each image decoded from base64, then typed, scaled and re-encoded by
+  // sharp (on libuv's threads), stored and sent; beside the same chat without images.
+  const { default: chatFunction } = await import('../../functions/chat.ts')
+  const { createAppContext, openStore } = await import('../../lib/context.ts')
+  const { loadConfig } = await import('../../lib/shared/config.ts')
+  const { silentLogger } = await import('../../lib/observability/log.ts')
+  const { largeJpeg, dataUrl } = await import('../support/images.ts')
+  const { monitorEventLoopDelay } = await import('node:perf_hooks')
+  // Ollama in a process of its own: its parsing of the images is not this loop's.
+  const fake = await startFake(0, 2, ['--vision', 'gemma3:4b'])
+  // The bodies as bytes only: megabytes of strings on this heap would lengthen its own collections.
+  const bodyOf = (images: string[]) => Buffer.from(JSON.stringify({ message: 'What is in this photo?', model: 'gemma3:4b', stream: false, ...(images.length ? { images } : {}) }))
+  const cases: Array<[string, Buffer]> = await (async () => {
+    const photo = dataUrl(await largeJpeg(3 * 2 ** 20), 'image/jpeg')
+    return [['no image (baseline)', bodyOf([])], ['one 3 MiB photo', bodyOf([photo])], ['four 3 MiB photos', bodyOf([photo, photo, photo, photo])]]
+  })()
+  const rounds = QUICK ? 3 : 10
+  const rows: Array<Array<string | number>> = []
+  const imageSummary: Record<string, unknown> = {}
+  const cluster = await postgresCluster()
+  for (const [store, variables] of [['SQLite', { DB_PATH: join(mkdtempSync(join(tmpdir(), 'chat-ollama-bench-images-')), 'chat.db') }], ['PostgreSQL', { DATABASE_URL: await cluster.newDatabase() }]] as const) {
+    const config = loadConfig({ OLLAMA_HOST: fake.url, ...variables })
+    const app = createAppContext(config, { database: await openStore(config), log: silentLogger })
+    for (const [label, bytes] of cases) {
+      const times: number[] = []
+      const delay = monitorEventLoopDelay({ resolution: 1 })
+      delay.enable()
+      for (let round = 0; round < rounds; round++) {
+        const started = performance.now()
+        // In 64 KiB chunks, as node:http hands a body over.
+        let offset = 0
+        const chunked = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (offset >= bytes.byteLength) return controller.close()
+            controller.enqueue(bytes.subarray(offset, (offset += 65_536)))
+          },
+        })
+        const response = await chatFunction.fetch(new Request('http://localhost/v1/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body: chunked, duplex: 'half' } as RequestInit), app)
+        if (response.status !== 200) throw new Error(`images bench: ${response.status} ${await response.text()}`)
+        await response.arrayBuffer()
+        times.push(performance.now() - started)
+      }
+      delay.disable()
+      const msOf = (p: number) => delay.percentile(p) / 1e6
+      rows.push([store, label, `${(bytes.byteLength / 2 ** 20).toFixed(1)} MiB`, `${ms(percentile(times, 50))} / ${ms(percentile(times, 99))}`, `${ms(msOf(50))} / ${ms(msOf(99))} / ${ms(delay.max / 1e6)}`])
+      imageSummary[`${store}: ${label}`] = { ms_p50: percentile(times, 50), delay_p99_ms: msOf(99), delay_max_ms: delay.max / 1e6 }
+    }
+    await app.database.close()
+  }
+  fake.child.kill()
+  table(`Images (POST /v1/chat in this process, ${rounds} chats each, stream: false): answer time and the event loop`, [
+    'store', 'images', 'body', 'answered in p50 / p99', 'loop delay p50 / p99 / max',
+  ], rows)
+  summary.images = imageSummary
 }
 
 // ---------------------------------------------------------------- done

@@ -431,6 +431,8 @@ if (import.meta.main) {
       'log-chats': { type: 'boolean', default: false },
       // A KV cache (FakeOllamaOptions.kvMsPerToken); prints {"prompt": n, "evaluated": n} for each chat.
       'kv-ms-per-token': { type: 'string' },
+      // A model with the vision capability, listed besides the default ones.
+      vision: { type: 'string' },
     },
   })
   const tokens = Array.from({ length: Number(values.tokens) }, (_, index) => `tok${index} `)
@@ -439,6 +441,7 @@ if (import.meta.main) {
     scenario: { tokenDelayMs: Number(values.delay), tokens },
     ...(values.parallel ? { parallel: Number(values.parallel) } : {}),
     ...(values['kv-ms-per-token'] ? { kvMsPerToken: Number(values['kv-ms-per-token']) } : {}),
+    ...(values.vision ? { models: [...DEFAULT_MODELS, values.vision], capabilities: { [values.vision]: ['completion', 'vision'] } } : {}),
   })
   if (values['kv-ms-per-token']) fake.onPromptEvaluated = (prompt, evaluated) => process.stdout.write(`${JSON.stringify({ prompt, evaluated })}\n`)
   if (values['log-chats']) fake.onChat = (lastUserMessage) => process.stdout.write(`${JSON.stringify({ chat: lastUserMessage })}\n`)
