@@ -16,16 +16,18 @@ COPY migrations ./migrations
 COPY web ./web
 RUN /usr/local/bin/node build.mjs
 
-# sharp, the one package the bundles leave out (README "Images"): its native library cannot be
-# bundled. At the version package-lock.json pins, with its prebuilt musl binaries (npm picks them
-# by libc), no install scripts and nothing else.
+# The two packages the bundles leave out, each loaded only when used: sharp (README "Images"),
+# whose native library cannot be bundled, and the MCP client (README "Tools"). At the versions
+# package-lock.json pins, sharp with its prebuilt musl binaries (npm picks them by libc), no
+# install scripts and nothing else.
 FROM node:24-alpine AS deps
 WORKDIR /app
 COPY package-lock.json ./
 RUN npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
-      "sharp@$(node -p "require('./package-lock.json').packages['node_modules/sharp'].version")"
+      "sharp@$(node -p "require('./package-lock.json').packages['node_modules/sharp'].version")" \
+      "@modelcontextprotocol/client@$(node -p "require('./package-lock.json').packages['node_modules/@modelcontextprotocol/client'].version")"
 
-# Runtime stage: Node, the bundles and sharp, nothing else. The bundles carry their other
+# Runtime stage: Node, the bundles, sharp and the MCP client, nothing else. The bundles carry their other
 # dependencies and the SQL migrations; node:sqlite is part of Node.
 FROM node:24-alpine AS runtime
 ENV ENV=production \

@@ -1,7 +1,7 @@
 // Bundles the server and each function with esbuild. Every bundle carries its dependencies and
 // the SQL migrations, so a deployment needs only Node and dist/ (node:* stays external), plus
-// node_modules/sharp for images: its native library cannot be bundled, and it is loaded only
-// when an image arrives.
+// node_modules/ for two packages loaded only when used: sharp for images (its native library
+// cannot be bundled) and the MCP client for tools (most of a megabyte no other request needs).
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -85,7 +85,7 @@ const shared = {
   format: 'esm',
   target: 'node24',
   packages: 'bundle',
-  external: ['node:*', 'sharp'],
+  external: ['node:*', 'sharp', '@modelcontextprotocol/client', '@modelcontextprotocol/client/stdio'],
   define: {
     __EMBEDDED_MIGRATIONS__: JSON.stringify(migrations),
     __EMBEDDED_WEB__: JSON.stringify(webFiles),

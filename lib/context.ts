@@ -9,6 +9,7 @@ import { ResponseRegistry } from './openai/response-run.ts'
 import type { ResponseStore } from './store/response-store.ts'
 import { createLogger, type Logger } from './observability/log.ts'
 import { OllamaPool } from './ollama/pool.ts'
+import { McpHub } from './tools/mcp-hub.ts'
 import type { ChatStore } from './store/chat-store.ts'
 import { SqliteStore } from './store/sqlite/store.ts'
 import type { Store } from './store/store.ts'
@@ -31,6 +32,8 @@ export interface AppContext {
   tokens: TokenEstimator
   /** OpenAI's Responses: stored ones, and those running now. */
   responses: { store: ResponseStore; registry: ResponseRegistry }
+  /** The MCP servers of MCP_CONFIG, connected when first needed (README "Tools"). */
+  tools: McpHub
 }
 
 const contexts = new WeakSet<object>()
@@ -56,6 +59,7 @@ export function createAppContext(config: Config, parts: AppParts & { database: S
     metrics: parts.metrics ?? new Metrics({ instanceId: config.instanceId, activeGenerations: () => generations.size, hosts: () => ollama.hostStates() }),
     responses: parts.responses ?? { store: database.responses, registry: new ResponseRegistry() },
     tokens: parts.tokens ?? new TokenEstimator(),
+    tools: parts.tools ?? new McpHub(config.mcpServers, log, VERSION),
   }
   contexts.add(context)
   return context

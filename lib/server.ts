@@ -9,6 +9,7 @@ import adminUsersCreate from '../functions/admin-users-create.ts'
 import adminUsersList from '../functions/admin-users-list.ts'
 import attachmentGet from '../functions/attachment-get.ts'
 import authLogin from '../functions/auth-login.ts'
+import toolsList from '../functions/tools-list.ts'
 import authLogout from '../functions/auth-logout.ts'
 import authMe from '../functions/auth-me.ts'
 import chat from '../functions/chat.ts'
@@ -74,6 +75,7 @@ export const FUNCTIONS: FunctionSpec[] = [
   exportAll,
   importFile,
   attachmentGet,
+  toolsList,
   authLogin,
   authLogout,
   authMe,
@@ -172,6 +174,8 @@ export async function startServer(config: Config, parts: AppParts = {}): Promise
       server.closeAllConnections()
       await closed
       app.ollama.stop()
+      // stdio MCP servers are our children: they stop with us.
+      await app.tools.close()
       await lock.release()
       await app.database.close()
       app.log.info('stopped')

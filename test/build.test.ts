@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -8,6 +8,7 @@ import postgres from 'postgres'
 import { postgresCluster } from './support/postgres.ts'
 import { fakeOllama, json } from './support/app.ts'
 import { dataUrl, largeJpeg, pngFile } from './support/images.ts'
+import { startMcpHttpServer } from './support/mcp-http-server.ts'
 import { PROJECT_ROOT, spawnServer } from './support/process.ts'
 
 const dockerfile = readFileSync(join(PROJECT_ROOT, 'Dockerfile'), 'utf8')
@@ -45,6 +46,7 @@ const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; statu
   'session-current': { request: ['PUT', `/v1/sessions/${ABSENT}/current`, { message_id: ABSENT }], status: 404, check: problemOf('not_found') },
   'session-export': { request: ['GET', `/v1/sessions/${ABSENT}/export`], status: 404, check: problemOf('not_found') },
   'attachment-get': { request: ['GET', `/v1/attachments/${ABSENT}`], status: 404, check: problemOf('not_found') },
+  'tools-list': { request: ['GET', '/v1/tools'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { servers: [] })) },
   export: { request: ['GET', '/v1/export'], status: 200, check: (type, body) => assert.deepEqual([type, body], ['application/x-ndjson; charset=utf-8', '']) },
   import: { request: ['POST', '/v1/import', []], status: 200, check: jsonBody((body) => assert.deepEqual(body, { imported: [], skipped: [] })) },
   search: { request: ['GET', '/v1/search?q=caf%C3%A9'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { results: [], next_cursor: null })) },
@@ -126,8 +128,9 @@ function runtimeFolder(buildRoot: string): string {
   }
   assert.match(runtimeStage, /^COPY --from=deps \/app\/node_modules \.\/node_modules$/m)
   const installed = [...depsStage.matchAll(/"(@?[\w./-]+)@\$\(/g)].map((match) => match[1]!)
-  assert.deepEqual(installed, ['sharp'], 'the deps stage installs sharp only')
-  for (const name of packageClosure('sharp')) cpSync(join(PROJECT_ROOT, 'node_modules', name), join(runtime, 'node_modules', name), { recursive: true })
+  assert.deepEqual(installed, ['sharp', '@modelcontextprotocol/client'], 'the deps stage installs the packages the bundles leave out, and only those')
+  const closure = installed.reduce((found, name) => packageClosure(name, found), new Set<string>())
+  for (const name of closure) cpSync(join(PROJECT_ROOT, 'node_modules', name), join(runtime, 'node_modules', name), { recursive: true })
   return runtime
 }
 
@@ -146,7 +149,10 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
   const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(runtimeStage)![1]!) as string[]
   assert.equal(cmd[0], 'node')
   const vision = await fakeOllama(t, { models: ['gemma3:4b'], capabilities: { 'gemma3:4b': ['completion', 'vision'] } })
-  const server = await spawnServer(t, cmd.slice(1), { cwd: runtime, env: { OLLAMA_HOST: vision.hostPort, DB_PATH: join(runtime, 'data', 'chat.db') } })
+  const mcp = await startMcpHttpServer(t, 'runtime-token')
+  const mcpConfig = join(runtime, 'mcp.json')
+  writeFileSync(mcpConfig, JSON.stringify({ mcpServers: { web: { url: mcp.url, headers: { authorization: 'Bearer runtime-token' } } } }))
+  const server = await spawnServer(t, cmd.slice(1), { cwd: runtime, env: { OLLAMA_HOST: vision.hostPort, DB_PATH: join(runtime, 'data', 'chat.db'), MCP_CONFIG: mcpConfig } })
   const response = await fetch(`${server.url}/health`)
   assert.equal(response.status, 200)
   assert.equal((await json(response)).services.database, 'healthy')
@@ -166,6 +172,9 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
     body: JSON.stringify({ message: 'And this?', model: 'gemma3:4b', images: [dataUrl(await largeJpeg(400 * 1024), 'image/jpeg')], stream: false }),
   })
   assert.equal(large.status, 200, await large.clone().text())
+  // The MCP client, shipped beside the bundles, reaches a server.
+  const tools = await json(await fetch(`${server.url}/v1/tools`))
+  assert.deepEqual([tools.servers[0].status, tools.servers[0].tools.length], ['ok', 3])
   server.child.kill('SIGTERM')
   assert.equal((await server.exited).code, 0)
 

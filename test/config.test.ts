@@ -38,6 +38,7 @@ test('every variable has the documented default', () => {
     maxImageBytes: 10_485_760,
     imageMaxPixels: 50_000_000,
     imageMaxSide: 1568,
+    mcpServers: [],
     readTimeoutMs: 30_000,
     writeTimeoutMs: 30_000,
     sseHeartbeatMs: 15_000,

@@ -1,6 +1,6 @@
 /**
  * The architecture, as the folders show it: the entry points (lib/server.ts, lib/admin.ts) on
- * top; then functions; then what functions are made of (the app context, the function shape); then http/, access/, generation/, images/ and openai/;
+ * top; then functions; then what functions are made of (the app context, the function shape); then http/, access/, generation/, images/, tools/ and openai/;
  * then ollama/ and store/; and at the bottom shared/ and observability/, which everything may
  * use. No module imports one of a higher tier (type imports included), and no function imports
  * another function.
@@ -20,6 +20,7 @@ const TIERS: Record<string, number> = {
   'lib/access': 2,
   'lib/generation': 2,
   'lib/images': 2,
+  'lib/tools': 2,
   'lib/openai': 2,
   lib: 3,
   functions: 4,

@@ -5,6 +5,7 @@ import * as v from 'valibot'
 import { canonicalModelName, isModelAllowed } from './models.ts'
 import { isLoopbackBind } from './host-check.ts'
 import { maskCredentials, parseOllamaHost } from './ollama-host.ts'
+import { readMcpConfig, type McpServerConfig } from './mcp-config.ts'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
@@ -68,6 +69,8 @@ export interface Config {
   rateLimit: RateLimit | null
   logLevel: LogLevel
   logFormat: 'json' | 'text'
+  /** The MCP servers MCP_CONFIG names (README "Tools"); none without it. */
+  mcpServers: McpServerConfig[]
 }
 
 /** A token count, or a fraction of num_ctx. */
@@ -201,7 +204,7 @@ const SETTINGS = {
     v.pipe(v.string(), v.transform(parseRateLimit), v.union([v.null(), v.object({ requests: v.number(), windowMs: v.number() })]))),
   logLevel: setting('LOG_LEVEL', 'info', 'debug, info, warn or error', v.picklist(['debug', 'info', 'warn', 'error'])),
   logFormat: setting('LOG_FORMAT', 'json', 'json or text', v.picklist(['json', 'text'])),
-} satisfies { [K in keyof Config]: Setting<K extends 'auth' ? Config[K] | 'auto' : Config[K]> }
+} satisfies { [K in Exclude<keyof Config, 'mcpServers'>]: Setting<K extends 'auth' ? Config[K] | 'auto' : Config[K]> }
 
 function parsePercent(text: string): number | undefined {
   const match = /^(\d{1,3})%$/.exec(text)
@@ -277,6 +280,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (auth === 'auto') config.auth = isLoopbackBind(host) ? 'off' : 'required'
   if (auth === 'off' && !isLoopbackBind(host)) {
     throw new ConfigError(`AUTH="off" is not valid with HOST=${JSON.stringify(host)}: without credentials the server may listen on a loopback address only (HOST=127.0.0.1); set AUTH=required, or leave AUTH unset`)
+  }
+  // A file of MCP servers: its values hold secrets, so the message names the place, never a value.
+  const mcpConfig = env.MCP_CONFIG?.trim()
+  try {
+    config.mcpServers = mcpConfig ? readMcpConfig(mcpConfig) : []
+  } catch (error) {
+    throw new ConfigError(`MCP_CONFIG=${JSON.stringify(mcpConfig)} is not valid: ${(error as Error).message}`)
   }
   // Production logs go to collectors, which want one JSON object per line.
   if (config.env === 'production') config.logFormat = 'json'

@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs'
+import * as v from 'valibot'
+
+/**
+ * MCP_CONFIG (README "Tools"): the MCP servers whose tools the server may run, in the common
+ * `mcp.json` shape, with a policy per tool. Read once at start-up; its headers and env hold
+ * secrets, so nothing read from it is ever quoted back (not in an error, a log or an answer).
+ */
+
+export type ToolPolicy = 'auto' | 'ask' | 'deny'
+
+interface ServerCommon {
+  /** The server's name: the first part of its tools' names (`SERVER__TOOL`). */
+  name: string
+  /** Policies of named tools; any other gets `defaultPolicy`. */
+  tools: Record<string, ToolPolicy>
+  defaultPolicy: ToolPolicy
+}
+
+export type McpServerConfig =
+  | (ServerCommon & { transport: 'http'; url: string; headers: Record<string, string> })
+  | (ServerCommon & { transport: 'stdio'; command: string; args: string[]; env: Record<string, string> })
+
+const Policy = v.picklist(['auto', 'ask', 'deny'], 'must be auto, ask or deny')
+const Strings = v.record(v.string(), v.string('must be a string'), 'must be an object of strings')
+const common = {
+  tools: v.optional(v.record(v.pipe(v.string(), v.regex(/^[\w.-]{1,128}$/, 'must be a tool name')), Policy, 'must be an object of policies'), {}),
+  default: v.optional(Policy, 'ask'),
+}
+const HttpServer = v.strictObject({
+  type: v.optional(v.picklist(['http', 'streamable-http'], 'must be http or streamable-http')),
+  url: v.pipe(v.string('must be a string'), v.check((url) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol), 'must be an http(s) URL')),
+  headers: v.optional(Strings, {}),
+  ...common,
+}, 'has a field this server does not know')
+const StdioServer = v.strictObject({
+  type: v.optional(v.literal('stdio', 'must be stdio')),
+  command: v.pipe(v.string('must be a string'), v.nonEmpty('must not be empty')),
+  args: v.optional(v.array(v.string('must be a string'), 'must be an array of strings'), []),
+  env: v.optional(Strings, {}),
+  ...common,
+}, 'has a field this server does not know')
+// Two underscores separate a server's name from its tool's in the names the model sees.
+const ServerName = v.pipe(v.string(), v.regex(/^[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*$/, 'must be 1-64 letters, digits, - and single _'), v.maxLength(64, 'must be 1-64 letters, digits, - and single _'))
+const McpFile = v.object({
+  mcpServers: v.record(ServerName, v.record(v.string(), v.unknown(), 'must be an object'), 'must be an object of servers'),
+}, 'must be an object with mcpServers')
+
+/** The servers of an MCP_CONFIG file; throws an Error whose message says where it is wrong, quoting none of its values. */
+export function readMcpConfig(path: string): McpServerConfig[] {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (error) {
+    throw new Error((error as NodeJS.ErrnoException).code ? `cannot be read (${(error as NodeJS.ErrnoException).code})` : 'is not JSON')
+  }
+  const whereWrong = (issues: [v.BaseIssue<unknown>, ...v.BaseIssue<unknown>[]], prefix: string) => {
+    const path = v.getDotPath(issues[0])
+    return new Error(`${[prefix, path].filter(Boolean).join('.') || 'the file'}: ${issues[0].message}`)
+  }
+  const file = v.safeParse(McpFile, parsed)
+  if (!file.success) throw whereWrong(file.issues, '')
+  return Object.entries(file.output.mcpServers).map(([name, server]): McpServerConfig => {
+    // A url makes it a Streamable HTTP server, a command a stdio one: each checked on its own, so a mistake is named.
+    const schema = 'url' in server ? HttpServer : 'command' in server ? StdioServer : undefined
+    if (!schema) throw new Error(`mcpServers.${name}: must have a url (Streamable HTTP) or a command (stdio)`)
+    const checked = v.safeParse(schema, server)
+    if (!checked.success) throw whereWrong(checked.issues, `mcpServers.${name}`)
+    const config = checked.output
+    const base = { name, tools: config.tools, defaultPolicy: config.default }
+    return 'url' in config
+      ? { ...base, transport: 'http', url: config.url, headers: config.headers }
+      : { ...base, transport: 'stdio', command: config.command, args: config.args, env: config.env }
+  })
+}

@@ -1,0 +1,145 @@
+import type { Client, Tool } from '@modelcontextprotocol/client'
+import { createInterface } from 'node:readline'
+import type { Logger } from '../observability/log.ts'
+import type { McpServerConfig, ToolPolicy } from '../shared/mcp-config.ts'
+
+/**
+ * The MCP servers of MCP_CONFIG (README "Tools"), through the official MCP client: each
+ * connected when first needed and kept, its tool list cached and refreshed when the server says
+ * it changed (`notifications/tools/list_changed`). stdio servers run with a minimal environment,
+ * their stderr in our log under their name, and stop with the server.
+ */
+
+/** Separates a server's name from its tool's in the names the model and clients see. */
+export const TOOL_SEPARATOR = '__'
+
+/** Connecting and listing a server's tools: beyond this it is reported unavailable. */
+const CONNECT_TIMEOUT_MS = 10_000
+
+export interface ListedTool {
+  /** `SERVER__TOOL`. */
+  name: string
+  description: string
+  input_schema: Record<string, unknown>
+  policy: Exclude<ToolPolicy, 'deny'>
+}
+
+export interface ServerListing {
+  name: string
+  transport: McpServerConfig['transport']
+  /** `unavailable`: it could not be reached or listed (the log says why). */
+  status: 'ok' | 'unavailable'
+  tools: ListedTool[]
+}
+
+class McpConnection {
+  readonly config: McpServerConfig
+  private readonly log: Logger
+  private readonly version: string
+  private connected: Promise<Client> | undefined
+  private tools: Tool[] | undefined
+
+  constructor(config: McpServerConfig, log: Logger, version: string) {
+    this.config = config
+    this.log = log
+    this.version = version
+  }
+
+  /** What the server offers, as last listed (listed now when not yet). */
+  async listTools(): Promise<Tool[]> {
+    const client = await this.client()
+    this.tools ??= (await client.listTools(undefined, { timeout: CONNECT_TIMEOUT_MS })).tools
+    return this.tools
+  }
+
+  private client(): Promise<Client> {
+    this.connected ??= this.connect().catch((error: unknown) => {
+      this.connected = undefined
+      throw error
+    })
+    return this.connected
+  }
+
+  private async connect(): Promise<Client> {
+    const { config } = this
+    // The SDK is loaded only when a server is used (it is external to the bundles, like sharp).
+    const [{ Client, StreamableHTTPClientTransport }, { StdioClientTransport }] = await Promise.all([import('@modelcontextprotocol/client'), import('@modelcontextprotocol/client/stdio')])
+    const client = new Client({ name: 'chat-ollama', version: this.version }, {
+      listChanged: {
+        tools: {
+          onChanged: (error, tools) => {
+            if (error) this.log.warn('mcp tool list refresh failed', { server: config.name, error: this.redact(error.message) })
+            else if (tools) this.tools = tools
+          },
+        },
+      },
+    })
+    const transport = config.transport === 'http'
+      ? new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers: config.headers } })
+      // Only what the file gives, over the SDK's few inherited variables (HOME, LOGNAME, PATH,
+      // SHELL, TERM, USER): none of our environment's secrets reach the server.
+      : new StdioClientTransport({ command: config.command, args: config.args, env: config.env, stderr: 'pipe' })
+    if (transport instanceof StdioClientTransport && transport.stderr) {
+      createInterface({ input: transport.stderr as unknown as NodeJS.ReadableStream }).on('line', (line) => this.log.info('mcp server stderr', { server: config.name, line: this.redact(line).slice(0, 2000) }))
+    }
+    client.onclose = () => {
+      // Gone (a crashed stdio server, a dropped session): the next use connects again.
+      this.connected = undefined
+      this.tools = undefined
+    }
+    try {
+      await client.connect(transport, { timeout: CONNECT_TIMEOUT_MS })
+    } catch (error) {
+      await transport.close().catch(() => {})
+      throw error
+    }
+    this.log.info('mcp server connected', { server: config.name, transport: config.transport })
+    return client
+  }
+
+  /** `text` with every secret of this server's configuration (header and env values) masked. */
+  redact(text: string): string {
+    const secrets = Object.values(this.config.transport === 'http' ? this.config.headers : this.config.env).filter((secret) => secret.length >= 4)
+    return secrets.reduce((masked, secret) => masked.replaceAll(secret, '***'), text)
+  }
+
+  async close(): Promise<void> {
+    const connected = this.connected
+    this.connected = undefined
+    const client = await connected?.catch(() => undefined)
+    await client?.close().catch(() => {})
+  }
+}
+
+export class McpHub {
+  private readonly connections: McpConnection[]
+  private readonly log: Logger
+
+  constructor(servers: McpServerConfig[], log: Logger, version: string) {
+    this.log = log
+    this.connections = servers.map((server) => new McpConnection(server, log, version))
+  }
+
+  /** Every configured server with the tools a user may use (deny tools left out), each policy said. */
+  async list(): Promise<ServerListing[]> {
+    return Promise.all(this.connections.map(async (connection): Promise<ServerListing> => {
+      const { name, transport, tools: policies, defaultPolicy } = connection.config
+      try {
+        const tools = (await connection.listTools()).flatMap((tool): ListedTool[] => {
+          const policy = policies[tool.name] ?? defaultPolicy
+          if (policy === 'deny') return []
+          return [{ name: `${name}${TOOL_SEPARATOR}${tool.name}`, description: tool.description ?? '', input_schema: tool.inputSchema as Record<string, unknown>, policy }]
+        })
+        return { name, transport, status: 'ok', tools }
+      } catch (error) {
+        this.log.warn('mcp server unavailable', { server: name, error: connection.redact((error as Error).message ?? String(error)) })
+        return { name, transport, status: 'unavailable', tools: [] }
+      }
+    }))
+  }
+
+  /** Stops every connection (and every stdio server process). */
+  async close(): Promise<void> {
+    await Promise.all(this.connections.map((connection) => connection.close()))
+  }
+}

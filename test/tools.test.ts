@@ -1,0 +1,137 @@
+/**
+ * Tools, the part built so far (README "Tools"): MCP_CONFIG read at start-up, MCP servers made
+ * with the official SDK (Streamable HTTP on loopback, and a stdio script) reached through the
+ * official client, and GET /v1/tools. Secrets in the file reach no answer and no log.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test, type TestContext } from 'node:test'
+import toolsList from '../functions/tools-list.ts'
+import { loadConfig, ConfigError } from '../lib/shared/config.ts'
+import { json, recordingLogger, testApp, testServer, toRequest } from './support/app.ts'
+import { startMcpHttpServer } from './support/mcp-http-server.ts'
+import { PROJECT_ROOT } from './support/process.ts'
+
+const TOKEN = 'mcp-header-secret-4711'
+const ENV_SECRET = 'mcp-env-secret-0815'
+const STDIO_SCRIPT = join(PROJECT_ROOT, 'test/support/mcp-stdio-server.ts')
+
+/** An MCP_CONFIG file of `servers`; its path. */
+function mcpConfig(servers: Record<string, unknown>): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'chat-ollama-mcp-')), 'mcp.json')
+  writeFileSync(path, JSON.stringify({ mcpServers: servers }))
+  return path
+}
+
+const stdioServer = (env: Record<string, string> = {}) => ({ command: process.execPath, args: ['--import', 'tsx', STDIO_SCRIPT], env: { SECRET_TOKEN: ENV_SECRET, ...env } })
+
+// A secret of this process's environment, which no MCP server may see.
+process.env.CHAT_OLLAMA_TEST_SECRET = 'ours-not-theirs'
+
+async function toolsApp(t: TestContext, servers: Record<string, unknown>) {
+  const log = recordingLogger()
+  const app = await testApp(t, null, { MCP_CONFIG: mcpConfig(servers) }, log)
+  t.after(() => app.tools.close())
+  const list = async () => json(await toolsList.fetch(toRequest('GET /v1/tools'), app))
+  return { app, log, list }
+}
+
+test('GET /v1/tools lists each server\'s tools as SERVER__TOOL with schema and policy, deny tools left out; no secret in the answer or the log', async (t) => {
+  const mcp = await startMcpHttpServer(t, TOKEN)
+  const { log, list } = await toolsApp(t, {
+    web: { url: mcp.url, headers: { authorization: `Bearer ${TOKEN}` }, tools: { add: 'auto', delete_all: 'deny' } },
+    local: { ...stdioServer(), default: 'auto' },
+  })
+  const listed = await list()
+  const answer = JSON.stringify(listed)
+  assert.deepEqual(listed.servers.map((server: any) => [server.name, server.transport, server.status]), [['web', 'http', 'ok'], ['local', 'stdio', 'ok']])
+  const web = listed.servers[0].tools
+  assert.deepEqual(web.map((tool: any) => [tool.name, tool.policy]), [['web__add', 'auto'], ['web__search', 'ask']])
+  assert.equal(web[0].description, 'Adds two numbers.')
+  assert.deepEqual(web[0].input_schema.required, ['a', 'b'])
+  assert.equal(web[0].input_schema.properties.b.minimum, 0, 'the server\'s schema as it gave it')
+  assert.deepEqual(listed.servers[1].tools.map((tool: any) => [tool.name, tool.policy]), [['local__echo', 'auto']])
+  // The stdio server's stderr is in our log under its name; it got its own env and the SDK's few
+  // inherited variables, none of ours (the test's secret-looking variable stays here).
+  const stderr = log.entries.filter((entry) => entry.message === 'mcp server stderr' && entry.fields.server === 'local').map((entry) => String(entry.fields.line))
+  const names = stderr.find((line) => line.startsWith('env '))!.slice(4).split(',')
+  assert.ok(names.includes('SECRET_TOKEN') && names.includes('PATH'), names.join(','))
+  // NODE_V8_COVERAGE: Node hands it to every child while c8 measures coverage.
+  assert.deepEqual(names.filter((name) => !['HOME', 'LOGNAME', 'PATH', 'SHELL', 'TERM', 'USER', 'SECRET_TOKEN', 'NODE_V8_COVERAGE'].includes(name)), [])
+  for (const secret of [TOKEN, ENV_SECRET]) {
+    assert.ok(!answer.includes(secret), 'not in the answer')
+    assert.ok(!JSON.stringify(log.entries).includes(secret), 'not in the log')
+  }
+  assert.ok(!answer.includes(mcp.url), 'no server URL in the answer')
+  // Connections are kept: a second listing makes no new session.
+  assert.deepEqual(await list(), listed)
+  assert.equal(log.entries.filter((entry) => entry.message === 'mcp server connected').length, 2)
+})
+
+test('a server\'s tool list is refreshed when it says it changed (notifications/tools/list_changed)', async (t) => {
+  const mcp = await startMcpHttpServer(t, TOKEN)
+  const { list } = await toolsApp(t, { web: { url: mcp.url, headers: { authorization: `Bearer ${TOKEN}` } } })
+  assert.deepEqual((await list()).servers[0].tools.map((tool: any) => tool.name), ['web__add', 'web__search', 'web__delete_all'])
+  mcp.addTool('weather')
+  // The notification arrives on the session's event stream; the next listings show the new tool.
+  const deadline = Date.now() + 10_000
+  let names: string[] = []
+  while (!names.includes('web__weather')) {
+    assert.ok(Date.now() < deadline, `the new tool never showed: ${names.join(', ')}`)
+    await new Promise((resolve) => setImmediate(resolve))
+    names = (await list()).servers[0].tools.map((tool: any) => tool.name)
+  }
+})
+
+test('a server that cannot be reached or crashes is listed unavailable, the others still are; a wrong token is refused by the server', async (t) => {
+  const mcp = await startMcpHttpServer(t, TOKEN)
+  const { log, list } = await toolsApp(t, {
+    wrong_token: { url: mcp.url, headers: { authorization: 'Bearer not-the-token' } },
+    crashing: stdioServer({ CRASH_AFTER_START: '1' }),
+    fine: stdioServer(),
+  })
+  const listed = await list()
+  assert.deepEqual(listed.servers.map((server: any) => [server.name, server.status, server.tools.length]), [['wrong_token', 'unavailable', 0], ['crashing', 'unavailable', 0], ['fine', 'ok', 1]])
+  assert.ok(mcp.refused > 0)
+  assert.ok(log.entries.some((entry) => entry.message === 'mcp server unavailable' && entry.fields.server === 'crashing'))
+})
+
+test('a bad MCP_CONFIG stops start-up with one line naming the place, quoting no value', () => {
+  const cases: Array<[unknown, RegExp]> = [
+    [{ mcpServers: { web: { url: 'ftp://x', headers: { authorization: `Bearer ${TOKEN}` } } } }, /mcpServers\.web/],
+    [{ mcpServers: { 'bad__name': { command: 'x' } } }, /mcpServers/],
+    [{ mcpServers: { web: { url: 'https://mcp.example', headers: { authorization: TOKEN }, tools: { search: 'maybe' } } } }, /must be auto, ask or deny/],
+    [{ mcpServers: { web: { url: 'https://mcp.example', header: { authorization: TOKEN } } } }, /mcpServers\.web/],
+    ['not json', /is not JSON/],
+  ]
+  for (const [content, message] of cases) {
+    const path = join(mkdtempSync(join(tmpdir(), 'chat-ollama-mcp-')), 'mcp.json')
+    writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content))
+    assert.throws(() => loadConfig({ MCP_CONFIG: path }), (error: Error) => {
+      assert.ok(error instanceof ConfigError)
+      assert.match(error.message, /^MCP_CONFIG=".*" is not valid: /)
+      assert.match(error.message, message)
+      assert.doesNotMatch(error.message, /\n/)
+      assert.ok(!error.message.includes(TOKEN), error.message)
+      return true
+    })
+  }
+  assert.throws(() => loadConfig({ MCP_CONFIG: '/no/such/mcp.json' }), /cannot be read \(ENOENT\)/)
+  assert.deepEqual(loadConfig({}).mcpServers, [])
+})
+
+test('stdio MCP servers stop when the server shuts down', async (t) => {
+  const server = await testServer(t, null, { MCP_CONFIG: mcpConfig({ local: stdioServer() }) })
+  const log = recordingLogger()
+  // The listing starts the stdio server; its pid is in its stderr, which the log has.
+  Object.assign(server.app.log, log)
+  const listed = await json(await fetch(`${server.url}/v1/tools`))
+  assert.equal(listed.servers[0].status, 'ok')
+  const pid = Number(/^pid (\d+)$/.exec(String(log.entries.find((entry) => /^pid /.test(String(entry.fields.line)))?.fields.line))?.[1])
+  assert.ok(pid > 0)
+  process.kill(pid, 0)
+  await server.shutdown()
+  assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the stdio server is gone')
+})
