@@ -273,3 +273,30 @@ test('a body of megabytes is read off the event loop: the same checks and answer
   const other = await post({ ...body, images: [dataUrl(pngFile(600, 600), 'image/png')] }, { 'idempotency-key': 'photo-1' })
   assert.equal(other.status, 422, 'another image is another request')
 })
+
+test('faults: Ollama down when images come is a 503 with nothing stored; a client that leaves mid-upload costs nothing and the server goes on', async (t) => {
+  const down = await testApp(t, null)
+  const refused = await chat.fetch(chatRequest({ message: 'Look', model: VISION, images: [dataUrl(pngFile(20, 20))] }), down)
+  assert.equal(refused.status, 503)
+  assert.equal((await json(refused)).type, 'https://api.chat-ollama.com/errors/ollama')
+  assert.deepEqual(await rowCounts(down), { sessions: 0, messages: 0 })
+
+  const fake = await visionOllama(t)
+  const server = await testServer(t, fake)
+  const { request } = await import('node:http')
+  const photo = dataUrl(await largeJpeg(1024 * 1024), 'image/jpeg')
+  const body = JSON.stringify({ message: 'Look', model: VISION, images: [photo], stream: false })
+  // Half of a body past 256 KiB (so its worker has started), then the connection is gone.
+  await new Promise<void>((resolve) => {
+    const partial = request(`${server.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(body.length) } })
+    partial.on('error', () => resolve())
+    partial.write(body.slice(0, body.length / 2), () => {
+      partial.destroy()
+      resolve()
+    })
+  })
+  const whole = await fetch(`${server.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+  assert.equal(whole.status, 200)
+  assert.equal(await attachmentCount(server.app), 1, 'only the whole request stored an image')
+  assert.equal(fake.chatRequests().length, 1)
+})

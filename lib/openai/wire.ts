@@ -65,7 +65,6 @@ export const unixSeconds = (time: number | string = Date.now()) => Math.floor((t
 
 // ---------------------------------------------------------------- request shapes (unknown fields ignored)
 
-const TextPart = v.looseObject({ type: v.literal('text'), text: v.string() })
 const Content = v.union([v.string(), v.array(v.looseObject({ type: v.string() })), v.null()])
 
 const ToolCall = v.looseObject({
