@@ -8,7 +8,7 @@ import { defineFunction } from '../lib/handler.ts'
 import { HttpProblem, noSuchSession } from '../lib/shared/problem.ts'
 import { parseInput } from '../lib/http/validate.ts'
 import { readImageBody } from '../lib/images/image-body.ts'
-import { imageBodyBytes, imagesForModel } from '../lib/images/image-input.ts'
+import { imageBodyBytes, imagesForModel, storedAsPrepared, type PreparedImage } from '../lib/images/image-input.ts'
 
 const schemas = new WeakMap<Config, ReturnType<typeof chatBodySchema>>()
 
@@ -36,16 +36,21 @@ export default defineFunction({
       if (owner !== undefined && owner !== principal.userId) throw noSuchSession(body.session_id!)
       // An edit: the new message goes beside the one it replaces, after the same parent.
       let parentId: string | null | undefined
+      let keptImages: PreparedImage[] = []
       if (body.edit_of !== undefined) {
         if (body.session_id === undefined) throw new HttpProblem(400, 'validation', 'edit_of needs the session_id of the message it edits.')
         if (owner === undefined) throw noSuchSession(body.session_id)
         const edited = await app.store.getSessionMessage(body.session_id, body.edit_of)
         if (edited?.role !== 'user') throw new HttpProblem(404, 'not_found', `No user message has the id ${body.edit_of} in session ${body.session_id}.`)
         parentId = edited.parent_id
+        // The edited question's images stay with its new version, unless the edit sends its own (`[]`: none).
+        if (body.images === undefined) keptImages = (await app.store.imagesOf([edited.id], true)).get(edited.id)?.map(storedAsPrepared) ?? []
       }
       // Images: only for a model that sees, each read, checked and re-encoded before anything is stored.
       const sources = (body.images ?? []).map((text, index) => ({ text, path: `images[${index}]` }))
-      const [images] = await imagesForModel(app.ollama, body.model, [{ path: 'images', sources }], config)
+      const [sent] = await imagesForModel(app.ollama, body.model, [{ path: 'images', sources }], config)
+      if (keptImages.length) await app.ollama.requireCapability(body.model, 'vision', 'see the images of the message this edits')
+      const images = keptImages.length ? keptImages : sent
       // Counted from here on: a shutdown waits for this chat, wherever it is.
       const reservation = await app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))
       const turn = { model: body.model, options: body.options, stream: body.stream, message: body.message, system: body.system, images, parentId, onStarted }

@@ -389,7 +389,7 @@ test('export a chat (JSON, Markdown) and all chats, and import a file from the s
   await page.screenshot({ path: `${SCREENSHOTS}/import.png` })
 })
 
-test('images on the page: attach with the button, paste and drop, remove one, send; thumbnails in the chat open the image; a model that cannot see keeps them', { skip }, async (t) => {
+test('images on the page: attach with the button, paste and drop, remove one, send; thumbnails in the chat open the image; a model that cannot see keeps them; an edit keeps them', { skip }, async (t) => {
   const fake = await new FakeOllama({ models: ['llama3.2:latest', 'gemma3:4b'], capabilities: { 'gemma3:4b': ['completion', 'vision'] } }).listen()
   t.after(() => fake.close())
   const { page } = await openPage(t, fake)
@@ -439,4 +439,14 @@ test('images on the page: attach with the button, paste and drop, remove one, se
   await opened.waitForLoadState()
   assert.match(opened.url(), /\/v1\/attachments\/[0-9a-f-]{36}$/)
   await opened.close()
+
+  // An edit keeps the question's images, on the page and for the model (a vision model again: the reload reset the choice).
+  await page.selectOption('#model', 'gemma3:4b')
+  await page.click('.message.user [data-action="edit"]')
+  await page.fill('.message.user .edit textarea', 'Which colour is brighter?')
+  await page.click('.message.user .edit button[type="submit"]')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.user .body')?.textContent === 'Which colour is brighter?')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant:last-child')?.getAttribute('data-status') === 'complete')
+  assert.equal(await page.locator('.message.user .images img').count(), 2)
+  assert.deepEqual(fake.chatRequests().at(-1)!.body.messages.map((message: any) => message.images?.length ?? 0), [2])
 })

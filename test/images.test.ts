@@ -300,3 +300,28 @@ test('faults: Ollama down when images come is a 503 with nothing stored; a clien
   assert.equal(await attachmentCount(server.app), 1, 'only the whole request stored an image')
   assert.equal(fake.chatRequests().length, 1)
 })
+
+test('an edit keeps the edited question\'s images unless it sends its own (an empty list: none)', async (t) => {
+  const fake = await visionOllama(t)
+  const app = await testApp(t, fake)
+  const first = await json(await chat.fetch(chatRequest({ message: 'What is it?', model: VISION, images: [dataUrl(pngFile(40, 20))], stream: false }), app))
+  const [question] = (await messagesOf(app, first.session_id)).filter((message: any) => message.role === 'user')
+  const edit = (body: Record<string, unknown>) => chat.fetch(chatRequest({ message: 'What colour is it?', model: VISION, session_id: first.session_id, edit_of: question.id, stream: false, ...body }), app)
+
+  assert.equal((await edit({})).status, 200)
+  const [kept] = (await messagesOf(app, first.session_id)).filter((message: any) => message.role === 'user')
+  assert.notEqual(kept.id, question.id)
+  assert.deepEqual(kept.images.map((image: any) => [image.media_type, image.width, image.height, image.bytes]), question.images.map((image: any) => [image.media_type, image.width, image.height, image.bytes]))
+  assert.deepEqual(sentImages(fake).map((list: string[]) => list.length), [1], 'the model sees it with the new version')
+
+  assert.equal((await edit({ images: [] })).status, 200)
+  const [bare] = (await messagesOf(app, first.session_id)).filter((message: any) => message.role === 'user')
+  assert.deepEqual(bare.images, [])
+  assert.deepEqual(sentImages(fake).map((list: string[]) => list.length), [0])
+  // A model that cannot see is refused for the kept images too, before anything is stored.
+  const before = await rowCounts(app)
+  const refused = await edit({ model: 'llama3.2' })
+  assert.equal(refused.status, 400)
+  assert.equal((await json(refused)).type, 'https://api.chat-ollama.com/errors/model_capability')
+  assert.deepEqual(await rowCounts(app), before)
+})

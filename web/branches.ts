@@ -56,8 +56,10 @@ function startEdit(sessionId: string, question: HTMLLIElement, questionId: strin
 }
 
 async function sendEdit(sessionId: string, question: HTMLLIElement, questionId: string, message: string): Promise<void> {
+  // The new version keeps the question's images (the server copies them).
+  const images = [...question.querySelectorAll<HTMLAnchorElement>('.images a')].map((link) => ({ url: link.getAttribute('href')! }))
   removeFrom(question)
-  const userItem = messageElement({ role: 'user', content: message, status: 'complete' })
+  const userItem = messageElement({ role: 'user', content: message, status: 'complete', images })
   const replyItem = messageElement({ role: 'assistant', content: '', status: 'streaming' })
   ui.messages.append(userItem, replyItem)
   scrollToEnd()

@@ -1,5 +1,6 @@
 import type { OllamaPool } from '../ollama/pool.ts'
 import type { Config } from '../shared/config.ts'
+import type { StoredImage } from '../store/chat-store.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import { base64Bytes, base64Size, dataUrlHead, ENCODED_IMAGE, isEncodedImage } from './image-text.ts'
 
@@ -21,6 +22,9 @@ export interface PreparedImage {
 }
 
 export type ImageLimits = Pick<Config, 'maxImageBytes' | 'imageMaxPixels' | 'imageMaxSide'>
+
+/** A stored image as one to store again (it was prepared when it came). */
+export const storedAsPrepared = (image: StoredImage): PreparedImage => ({ mediaType: image.media_type as ImageMediaType, width: image.width, height: image.height, data: image.data })
 
 type SniffedType = 'png' | 'jpeg' | 'webp' | 'gif'
 
