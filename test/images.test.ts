@@ -325,3 +325,23 @@ test('an edit keeps the edited question\'s images unless it sends its own (an em
   assert.equal((await json(refused)).type, 'https://api.chat-ollama.com/errors/model_capability')
   assert.deepEqual(await rowCounts(app), before)
 })
+
+test('a long chat of photos: the context budget counts each image, cuts whole old turns, and only the turns sent carry their images', async (t) => {
+  const fake = await visionOllama(t)
+  const app = await testApp(t, fake, { DEFAULT_NUM_CTX: '4096' })
+  let sessionId: string | undefined
+  const answers = []
+  for (let turn = 0; turn < 6; turn++) {
+    const answer = await json(await chat.fetch(chatRequest({ message: `Photo ${turn}?`, model: VISION, session_id: sessionId, images: [dataUrl(pngFile(20 + turn, 20))], stream: false }), app))
+    sessionId = answer.session_id
+    answers.push(answer)
+  }
+  const last = answers.at(-1)
+  assert.ok(last.context.dropped_messages > 0, JSON.stringify(last.context))
+  assert.ok(last.context.estimated_tokens <= last.context.budget_tokens, JSON.stringify(last.context))
+  const sent = fake.chatRequests().at(-1)!.body.messages
+  // Every user message sent still carries its own image, and no more images than fit went.
+  assert.deepEqual(sent.filter((message: any) => message.role === 'user').map((message: any) => message.images?.length), sent.filter((message: any) => message.role === 'user').map(() => 1))
+  assert.ok(sent.filter((message: any) => message.role === 'user').length < 6)
+  assert.equal(sent.at(-1).content, 'Photo 5?')
+})

@@ -7,7 +7,7 @@ import { followEvents } from '../shared/sse.ts'
 import { budgetOf, contextReport, isContextLengthError, planPrompt, withSummary, type BudgetMessage, type PromptPlan } from './context-budget.ts'
 import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings } from './generation.ts'
 import type { Reservation } from './registry.ts'
-import type { PreparedImage } from '../images/image-input.ts'
+import { withImageBytes, type PreparedImage } from '../images/image-input.ts'
 import { summarize, SUMMARY_SHARE } from './summary.ts'
 
 /**
@@ -63,7 +63,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const earlier = await store.history(sessionId, body.parentId)
   // The turn as it will be stored: the session's system prompt when it has none yet, then the message.
   const system: BudgetMessage[] = body.system && !earlier.messages.some((message) => message.role === 'system') ? [{ id: null, role: 'system', content: body.system }] : []
-  const newMessage: BudgetMessage | null = body.message === undefined ? null : { id: null, role: 'user', content: body.message, images: body.images?.map((image) => image.data) }
+  const newMessage: BudgetMessage | null = body.message === undefined ? null : { id: null, role: 'user', content: body.message, imageCount: body.images?.length }
   const planFor = (planBudget: number) => planPrompt({
     model: body.model,
     history: newMessage ? [...system, ...earlier.messages, newMessage] : earlier.messages,
@@ -87,7 +87,8 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     const pinned = turn.newSession ? null : await store.sessionHost(sessionId)
     const start = async () => {
       if (plan.changed) plan = await keepCut(app, sessionId, body.model, numCtx, plan, newMessage, reservation.signal)
-      const messages = plan.messages.map(({ role, content, images }) => (images?.length ? { role, content, images } : { role, content }))
+      // The new message's images are at hand; earlier ones are read for the messages sent only.
+      const messages = await withImageBytes(store, plan.messages, newMessage && body.images?.length ? new Map([[newMessage, body.images.map((image) => image.data)]]) : undefined)
       return app.ollama.startChat({ model: body.model, messages, options: ollamaOptions(body.options, config.defaultNumCtx), truncate: false }, reservation.signal, pinned)
     }
     try {

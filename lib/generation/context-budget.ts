@@ -13,13 +13,13 @@ export interface BudgetMessage {
   id: string | null
   role: string
   content: string
-  /** The bytes of the images it shows (README "Images"), sent with it. */
-  images?: Uint8Array[] | undefined
+  /** How many images it shows (README "Images"): their bytes are read only for what is sent. */
+  imageCount?: number | undefined
 }
 
 /** What an image costs in a prompt: Ollama counts each one as this many tokens when it fits a prompt to num_ctx. */
 export const TOKENS_PER_IMAGE = 768
-const imageTokens = (messages: BudgetMessage[]) => messages.reduce((sum, message) => sum + (message.images?.length ?? 0) * TOKENS_PER_IMAGE, 0)
+const imageTokens = (messages: BudgetMessage[]) => messages.reduce((sum, message) => sum + (message.imageCount ?? 0) * TOKENS_PER_IMAGE, 0)
 
 /** The budget of one request, in tokens: num_ctx less the reply's reserve. */
 export function budgetOf(numCtx: number, maxTokens: number | undefined, config: Pick<Config, 'contextReserve'>): number {

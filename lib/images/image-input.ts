@@ -1,6 +1,7 @@
 import type { OllamaPool } from '../ollama/pool.ts'
 import type { Config } from '../shared/config.ts'
-import type { StoredImage } from '../store/chat-store.ts'
+import type { ChatMessage } from '../ollama/client.ts'
+import type { ChatStore, StoredImage } from '../store/chat-store.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import { base64Bytes, base64Size, dataUrlHead, ENCODED_IMAGE, isEncodedImage } from './image-text.ts'
 
@@ -157,4 +158,25 @@ export async function imagesForModel(ollama: OllamaPool, model: string, groups: 
   const decoded = groups.map((group) => group.sources.map(({ text, path }) => ({ bytes: decodeImageText(text, path, config.maxImageBytes), path })))
   await ollama.requireCapability(model, 'vision', 'see images')
   return Promise.all(decoded.map((group) => Promise.all(group.map(({ bytes, path }) => prepareImage(bytes, config, path)))))
+}
+
+/** A message as planned for a prompt: stored (its id) or not yet, and how many images it shows. */
+interface PlannedMessage {
+  id: string | null
+  role: string
+  content: string
+  imageCount?: number | undefined
+}
+
+/**
+ * `messages` as Ollama is sent them, each with its images' bytes: from `inMemory` (a turn's new
+ * images), else read from the store, for the messages sent only (a budget's cut ones are never read).
+ */
+export async function withImageBytes(store: Pick<ChatStore, 'imagesOf'>, messages: PlannedMessage[], inMemory: Map<PlannedMessage, Uint8Array[]> = new Map()): Promise<ChatMessage[]> {
+  const stored = messages.flatMap((message) => (message.imageCount && message.id !== null && !inMemory.has(message) ? [message.id] : []))
+  const read = stored.length ? await store.imagesOf(stored, true) : new Map<string, StoredImage[]>()
+  return messages.map((message) => {
+    const images = inMemory.get(message) ?? (message.id === null ? undefined : read.get(message.id)?.map((image) => image.data))
+    return images?.length ? { role: message.role, content: message.content, images } : { role: message.role, content: message.content }
+  })
 }

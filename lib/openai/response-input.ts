@@ -148,15 +148,16 @@ export async function preparedInput(app: AppContext, model: string, items: Resol
   })
 }
 
-/** The earlier responses of a chain with the bytes of their input images, read from the attachments table. */
-export async function chainWithImages(app: AppContext, ownerId: string, chain: StoredResponse[]): Promise<StoredResponse[]> {
-  for (const response of chain) {
-    for (const item of response.input) {
-      if (!isMessage(item) || !item.images) continue
-      for (const image of item.images) image.data ??= (await app.store.getAttachment(image.id, ownerId))?.data
-    }
-  }
-  return chain
+/** A message of a previous_response_id chain for Ollama: a stored image is named until it is sent (withChainImages reads it). */
+export type ChainMessage = ChatMessage & { imageIds?: string[] }
+
+/** `message` with the bytes of its stored images, read from the attachments table (`ownerId`'s). */
+export async function withChainImages(app: AppContext, ownerId: string, message: ChainMessage): Promise<ChatMessage> {
+  const { imageIds, ...sent } = message
+  if (!imageIds?.length) return sent
+  const read = await Promise.all(imageIds.map(async (id) => (await app.store.getAttachment(id, ownerId))?.data))
+  const images = [...(sent.images ?? []), ...read.filter((data): data is Uint8Array => data !== undefined)]
+  return images.length ? { ...sent, images } : sent
 }
 
 /** Whether items need more than a conversation's session can hold (it stores messages only). */
@@ -167,8 +168,8 @@ export const hasFunctionItems = (items: InputItem[]) => items.some((item) => ite
  * calls as an assistant message's `tool_calls` (consecutive ones together), their outputs as
  * `tool` messages named after the call they answer.
  */
-export function toOllamaChat(items: InputItem[]): ChatMessage[] {
-  const messages: ChatMessage[] = []
+export function toOllamaChat(items: InputItem[]): ChainMessage[] {
+  const messages: ChainMessage[] = []
   const names = new Map<string, string>()
   for (const item of items) {
     if (item.type === 'function_call') {
@@ -183,8 +184,10 @@ export function toOllamaChat(items: InputItem[]): ChatMessage[] {
       const name = names.get(item.call_id)
       messages.push({ role: 'tool', content: item.output, ...(name ? { tool_name: name } : {}) })
     } else {
+      // Images in memory (this response's input) go as they are; stored ones by id, read if sent.
       const images = (item.images ?? []).flatMap((image) => (image.data ? [image.data] : []))
-      messages.push({ role: item.role === 'developer' ? 'system' : item.role, content: item.text, ...(images.length ? { images } : {}) })
+      const imageIds = (item.images ?? []).flatMap((image) => (image.data ? [] : [image.id]))
+      messages.push({ role: item.role === 'developer' ? 'system' : item.role, content: item.text, ...(images.length ? { images } : {}), ...(imageIds.length ? { imageIds } : {}) })
     }
   }
   return messages

@@ -8,7 +8,8 @@ import { HttpProblem, shuttingDown } from '../shared/problem.ts'
 import { cumulativeEnds, eventAt, eventCount, eventFrame, isRunning, responseEvents, responseObject, ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
 import { NO_FRAMES, untilEnded } from '../generation/elsewhere.ts'
 import { followEvents, type EventSource } from '../shared/sse.ts'
-import { boundedText, chainWithImages, hasFunctionItems, itemsOfResponse, parseInputItems, preparedInput, resolveReferences, toOllamaChat, type ItemType } from './response-input.ts'
+import { boundedText, hasFunctionItems, itemsOfResponse, parseInputItems, preparedInput, resolveReferences, toOllamaChat, withChainImages, type ChainMessage, type ItemType } from './response-input.ts'
+import { withImageBytes } from '../images/image-input.ts'
 import type { InputItem, InputMessage, StoredResponse } from '../store/response-store.ts'
 import type { ContextCut } from '../store/chat-store.ts'
 import { budgetOf, planPrompt, type BudgetMessage, type PromptPlan } from '../generation/context-budget.ts'
@@ -155,7 +156,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     throw new HttpProblem(404, 'model_not_found', `The model '${body.model}' does not exist or you do not have access to it.`, { param: 'model' })
   }
   const sessionId = conversationId ? await conversationSession(app, principal, conversationId) : null
-  const chain = body.previous_response_id ? await chainWithImages(app, principal.userId, await app.responses.store.chain(body.previous_response_id, principal.userId)) : []
+  const chain = body.previous_response_id ? await app.responses.store.chain(body.previous_response_id, principal.userId) : []
   if (body.previous_response_id && chain.length === 0) {
     throw new HttpProblem(404, 'not_found', `Previous response with id '${body.previous_response_id}' not found.`, { param: 'previous_response_id' })
   }
@@ -165,7 +166,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     throw unsupported('conversation', 'Function tools and function call items cannot be used in a conversation here (it keeps messages only); chain with previous_response_id instead.')
   }
   const truncation = body.truncation ?? 'disabled'
-  const prompt = await planResponsePrompt(app, body, truncation, sessionId, chain, input)
+  const prompt = await planResponsePrompt(app, principal.userId, body, truncation, sessionId, chain, input)
   const format = body.text?.format
   const record: StoredResponse = {
     id: newId('resp'),
@@ -315,22 +316,27 @@ interface ResponsePrompt {
  * with this response for a chain); `disabled`, OpenAI's default, answers 400
  * context_length_exceeded when the whole history does not fit.
  */
-async function planResponsePrompt(app: AppContext, body: CreateResponseBody, truncation: 'auto' | 'disabled', sessionId: string | null, chain: StoredResponse[], input: InputItem[]): Promise<ResponsePrompt> {
+async function planResponsePrompt(app: AppContext, ownerId: string, body: CreateResponseBody, truncation: 'auto' | 'disabled', sessionId: string | null, chain: StoredResponse[], input: InputItem[]): Promise<ResponsePrompt> {
   const { config } = app
   const budget = budgetOf(config.defaultNumCtx, body.max_output_tokens ?? undefined, config)
   // Instructions of earlier responses are not carried on; their inputs and outputs are.
   const instructions: BudgetMessage[] = body.instructions ? [{ id: null, role: 'system', content: body.instructions }] : []
   let history: BudgetMessage[]
   let cut: ContextCut | null
-  let chatMessages: ChatMessage[] = []
+  let chatMessages: ChainMessage[] = []
+  const inMemory = new Map<BudgetMessage, Uint8Array[]>()
   if (sessionId) {
     const earlier = await app.store.history(sessionId)
-    history = [...earlier.messages, ...conversationMessages(input).map(({ role, content, images }) => ({ id: null, role, content, images: images?.map((image) => image.data) }))]
+    const given = conversationMessages(input).map(({ role, content, images }) => ({ entry: { id: null, role, content, imageCount: images?.length }, images: images?.map((image) => image.data) ?? [] }))
+    for (const { entry, images } of given) if (images.length) inMemory.set(entry, images)
+    history = [...earlier.messages, ...given.map(({ entry }) => entry)]
     cut = earlier.cut
   } else {
     chatMessages = toOllamaChat([...chain.flatMap(itemsOfResponse), ...input])
     // Each message's index in the chain is its id: a chain only grows, so an index stays put.
-    history = chatMessages.map((message, index) => ({ id: String(index), role: message.role, content: message.content + (message.tool_calls ? JSON.stringify(message.tool_calls) : ''), images: message.images }))
+    history = chatMessages.map((message, index) => ({
+      id: String(index), role: message.role, content: message.content + (message.tool_calls ? JSON.stringify(message.tool_calls) : ''), imageCount: (message.images?.length ?? 0) + (message.imageIds?.length ?? 0),
+    }))
     const previous = chain.at(-1)?.params.context_cut
     cut = previous === undefined ? null : { messageId: String(previous), summary: null }
   }
@@ -346,9 +352,10 @@ async function planResponsePrompt(app: AppContext, body: CreateResponseBody, tru
   if (truncation === 'disabled' && plan.dropped > 0) {
     throw tooLong(`The conversation needs about ${app.tokens.estimate(body.model, [...instructions, ...history])} tokens, more than the ${budget} this response has (num_ctx ${config.defaultNumCtx} less the reply's reserve); set truncation to "auto" to drop its oldest turns.`)
   }
-  const messages = plan.messages.map((message): ChatMessage => (message.id === null || sessionId
-    ? { role: message.role, content: message.content, ...(message.images?.length ? { images: message.images } : {}) }
-    : chatMessages[Number(message.id)]!))
+  // Stored images are read for the messages sent only (a cut one's never are).
+  const messages = sessionId
+    ? await withImageBytes(app.store, plan.messages, inMemory)
+    : await Promise.all(plan.messages.map((message) => (message.id === null ? { role: message.role, content: message.content } : withChainImages(app, ownerId, chatMessages[Number(message.id)]!))))
   const chainCut = !sessionId && truncation === 'auto' && plan.cut.messageId !== null ? Number(plan.cut.messageId) : undefined
   return { messages, plan, chainCut }
 }

@@ -96,8 +96,8 @@ export interface HistoryEntry {
   id: string
   role: Role
   content: string
-  /** The bytes of the images it shows, in order; absent when none. */
-  images?: Uint8Array[]
+  /** How many images it shows (their bytes: imagesOf), when it shows any. */
+  imageCount?: number
 }
 
 /** Where the history a conversation sends to the model begins (README "Long conversations"). */
@@ -411,14 +411,4 @@ export const importingOwner = (instanceId: string | null): string => (instanceId
 export function toImage(row: Record<string, unknown>): ImageInfo | StoredImage {
   const image: ImageInfo = { id: String(row.id), media_type: String(row.media_type), width: Number(row.width), height: Number(row.height), bytes: Number(row.size) }
   return row.data == null ? image : { ...image, data: row.data as Uint8Array }
-}
-
-/** Gives the history entries among `ids` the bytes of their images, read with `read`. */
-export async function withImageData(messages: HistoryEntry[], ids: string[], read: (ids: string[]) => Promise<Map<string, StoredImage[]>>): Promise<void> {
-  if (ids.length === 0) return
-  const images = await read(ids)
-  for (const message of messages) {
-    const shown = images.get(message.id)
-    if (shown) message.images = shown.map((image) => image.data)
-  }
 }

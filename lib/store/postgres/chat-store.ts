@@ -37,7 +37,6 @@ import {
   type NewImage,
   type StoredImage,
   toImage,
-  withImageData,
   type IdempotentOutcome,
   type IdempotentRequest,
   toIdempotentOutcome,
@@ -381,15 +380,15 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
     // One round trip: the session's cut on every row (and on the one row of a path without messages).
     const rows = await sql`
       WITH RECURSIVE ${pathTo(sql, sessionId, leafId)}
-      SELECT s.context_cut_message_id, s.context_summary, m.id, m.role, m.content, m.has_images
+      SELECT s.context_cut_message_id, s.context_summary, m.id, m.role, m.content, m.image_count
       FROM sessions s LEFT JOIN (path JOIN (
-        SELECT *, EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = messages.id) AS has_images FROM messages WHERE session_id = ${sessionId}
-      ) m ON m.id = path.id AND (m.content <> '' OR m.has_images)) ON m.session_id = s.id
+        SELECT *, (SELECT count(*) FROM attachments a WHERE a.message_id = messages.id) AS image_count FROM messages WHERE session_id = ${sessionId}
+      ) m ON m.id = path.id AND (m.content <> '' OR m.image_count > 0)) ON m.session_id = s.id
       WHERE s.id = ${sessionId} ORDER BY m.created_at, m.seq`
-    const found = rows.filter((row) => row.id !== null)
-    const messages: HistoryEntry[] = found.map((row) => ({ id: row.id as string, role: row.role as Role, content: row.content as string }))
     // A message without text is sent when it shows images.
-    await withImageData(messages, found.filter((row) => row.has_images).map((row) => row.id as string), (ids) => this.imagesOf(ids, true))
+    const messages: HistoryEntry[] = rows.filter((row) => row.id !== null).map((row) => ({
+      id: row.id as string, role: row.role as Role, content: row.content as string, ...(Number(row.image_count) ? { imageCount: Number(row.image_count) } : {}),
+    }))
     return { messages, cut: cutOnPath(toContextCut(rows[0]), messages) }
   }
 

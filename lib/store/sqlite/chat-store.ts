@@ -14,7 +14,6 @@ import {
   type History,
   type HistoryEntry,
   toImage,
-  withImageData,
   type ContextCut,
   toContextCut,
   cutOnPath,
@@ -187,9 +186,9 @@ export class SqliteChatStore implements ChatStore {
       // A message without text is sent when it shows images.
       history: db.prepare(
         `WITH RECURSIVE ${PATH_CTE}
-         SELECT m.id, m.role, m.content, EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = m.id) AS has_images
+         SELECT m.id, m.role, m.content, (SELECT count(*) FROM attachments a WHERE a.message_id = m.id) AS image_count
          FROM path JOIN messages m ON m.id = path.id
-         WHERE m.session_id = ?1 AND (m.content != '' OR has_images) ORDER BY m.created_at, m.rowid`,
+         WHERE m.session_id = ?1 AND (m.content != '' OR image_count > 0) ORDER BY m.created_at, m.rowid`,
       ),
       childrenOf: db.prepare(
         `SELECT id, parent_id FROM messages
@@ -603,8 +602,7 @@ export class SqliteChatStore implements ChatStore {
 
   async history(sessionId: string, leafId?: string | null): Promise<History> {
     const rows = this.statements.history.all(sessionId, leafId === undefined ? 0 : 1, leafId ?? null)
-    const messages: HistoryEntry[] = rows.map((row) => ({ id: String(row.id), role: row.role as Role, content: String(row.content) }))
-    await withImageData(messages, rows.filter((row) => row.has_images).map((row) => String(row.id)), (ids) => this.imagesOf(ids, true))
+    const messages: HistoryEntry[] = rows.map((row) => ({ id: String(row.id), role: row.role as Role, content: String(row.content), ...(Number(row.image_count) ? { imageCount: Number(row.image_count) } : {}) }))
     return { messages, cut: cutOnPath(await this.contextCut(sessionId), messages) }
   }
 
