@@ -48,7 +48,7 @@ export default defineFunction({
       }
       // Images: only for a model that sees, each read, checked and re-encoded before anything is stored.
       const sources = (body.images ?? []).map((text, index) => ({ text, path: `images[${index}]` }))
-      const [sent] = await imagesForModel(app.ollama, body.model, [{ path: 'images', sources }], config)
+      const [sent] = await imagesForModel(app, body.model, [{ path: 'images', sources }])
       if (keptImages.length) await app.ollama.requireCapability(body.model, 'vision', 'see the images of the message this edits')
       const images = keptImages.length ? keptImages : sent
       // Counted from here on: a shutdown waits for this chat, wherever it is.

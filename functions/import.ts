@@ -103,6 +103,6 @@ async function importedImages(app: AppContext, texts: string[], path: string): P
   }
   return Promise.all(texts.map(async (text, index) => {
     const where = `${path}, image ${index + 1},`
-    return prepareImage(decodeImageText(text, where, app.config.maxImageBytes), app.config, where)
+    return prepareImage(decodeImageText(text, where, app.config.maxImageBytes), app.config, where, app.metrics)
   }))
 }

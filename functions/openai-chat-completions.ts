@@ -85,7 +85,7 @@ export default defineFunction({
       throw new HttpProblem(404, 'model_not_found', `The model '${body.model}' does not exist or you do not have access to it.`, { param: 'model' })
     }
     const given = toOllamaMessages(body.messages)
-    const images = await imagesForModel(app.ollama, body.model, given.map((message, index) => ({ path: `messages[${index}].content`, sources: message.imageSources ?? [] })), app.config)
+    const images = await imagesForModel(app, body.model, given.map((message, index) => ({ path: `messages[${index}].content`, sources: message.imageSources ?? [] })))
     const messages = given.map(({ imageSources: _, ...message }, index) => (images[index]!.length ? { ...message, images: images[index]!.map((image) => image.data) } : message))
     const format = toOllamaFormat(body.response_format)
     const maxTokens = body.max_completion_tokens ?? body.max_tokens

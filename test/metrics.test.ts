@@ -9,6 +9,7 @@ import sessionsList from '../functions/sessions-list.ts'
 import { authServer, chatRequest, fakeOllama, readSse, testApp, toRequest } from './support/app.ts'
 import type { AppContext } from '../lib/context.ts'
 import { PROJECT_ROOT } from './support/process.ts'
+import { dataUrl, pngFile } from './support/images.ts'
 
 const PROMTOOL = process.env.PROMTOOL_PATH ?? '/usr/bin/promtool'
 // Skipped, saying why, on a developer's machine without promtool; never in CI, where it fails.
@@ -146,4 +147,20 @@ test('the monitoring profile: Prometheus\' config passes promtool, and every das
       for (const name of names) assert.ok(exposed.has(name), `${panel.title}: ${name} is not in /metrics`)
     }
   }
+})
+
+test('images: counted as re-encoded or refused, with their processing time', async (t) => {
+  const fake = await fakeOllama(t, { models: ['gemma3:4b'], capabilities: { 'gemma3:4b': ['completion', 'vision'] } })
+  const app = await testApp(t, fake)
+  const before = await scrape(app)
+  const images = [dataUrl(pngFile(20, 20)), dataUrl(pngFile(30, 10))]
+  assert.equal((await chat.fetch(chatRequest({ message: 'Look', model: 'gemma3:4b', images, stream: false }), app)).status, 200)
+  const html = dataUrl(Buffer.from('<html></html>'))
+  assert.equal((await chat.fetch(chatRequest({ message: 'Look', model: 'gemma3:4b', images: [html] }), app)).status, 400)
+  const after = await scrape(app)
+  const delta = (series: string) => sample(after, series) - sample(before, series)
+  assert.equal(delta('chat_ollama_images_total{outcome="reencoded"}'), 2)
+  assert.equal(delta('chat_ollama_images_total{outcome="refused"}'), 1)
+  assert.equal(delta('chat_ollama_image_processing_seconds_count'), 2)
+  assert.ok(sample(after, 'chat_ollama_image_processing_seconds_sum') > 0)
 })

@@ -1,3 +1,4 @@
+import type { Metrics } from '../observability/metrics.ts'
 import type { OllamaPool } from '../ollama/pool.ts'
 import type { Config } from '../shared/config.ts'
 import type { ChatMessage } from '../ollama/client.ts'
@@ -99,7 +100,19 @@ function loadSharp(): Promise<Sharp> {
  * (read from its header), turned upright, at most IMAGE_MAX_SIDE on its longer side, re-encoded
  * without metadata (EXIF, GPS, XMP, text chunks). 400 naming `path` for anything else.
  */
-export async function prepareImage(bytes: Uint8Array, limits: ImageLimits, path: string): Promise<PreparedImage> {
+export async function prepareImage(bytes: Uint8Array, limits: ImageLimits, path: string, metrics?: Pick<Metrics, 'image'>): Promise<PreparedImage> {
+  const started = performance.now()
+  try {
+    const prepared = await reencode(bytes, limits, path)
+    metrics?.image('reencoded', (performance.now() - started) / 1000)
+    return prepared
+  } catch (error) {
+    if (error instanceof HttpProblem && error.status < 500) metrics?.image('refused', 0)
+    throw error
+  }
+}
+
+async function reencode(bytes: Uint8Array, limits: ImageLimits, path: string): Promise<PreparedImage> {
   const type = sniffImageType(bytes)
   if (!type) throw invalid(path, 'is not a PNG, JPEG, WebP or GIF image (the type is read from the bytes).')
   const sharp = await loadSharp()
@@ -147,7 +160,8 @@ export interface ImageGroup {
  * capability (else 400 model_capability, asked of Ollama before any image is decoded), each
  * decoded and checked.
  */
-export async function imagesForModel(ollama: OllamaPool, model: string, groups: ImageGroup[], config: ImageLimits & Pick<Config, 'maxImagesPerMessage'>): Promise<PreparedImage[][]> {
+export async function imagesForModel(app: { ollama: OllamaPool; config: ImageLimits & Pick<Config, 'maxImagesPerMessage'>; metrics: Pick<Metrics, 'image'> }, model: string, groups: ImageGroup[]): Promise<PreparedImage[][]> {
+  const { ollama, config, metrics } = app
   if (groups.every((group) => group.sources.length === 0)) return groups.map(() => [])
   for (const { path, sources } of groups) {
     if (sources.length > config.maxImagesPerMessage) {
@@ -157,7 +171,7 @@ export async function imagesForModel(ollama: OllamaPool, model: string, groups: 
   // Every image is read before Ollama is asked or any is decoded: a URL or bad base64 anywhere is refused at no cost.
   const decoded = groups.map((group) => group.sources.map(({ text, path }) => ({ bytes: decodeImageText(text, path, config.maxImageBytes), path })))
   await ollama.requireCapability(model, 'vision', 'see images')
-  return Promise.all(decoded.map((group) => Promise.all(group.map(({ bytes, path }) => prepareImage(bytes, config, path)))))
+  return Promise.all(decoded.map((group) => Promise.all(group.map(({ bytes, path }) => prepareImage(bytes, config, path, metrics)))))
 }
 
 /** A message as planned for a prompt: stored (its id) or not yet, and how many images it shows. */

@@ -25,6 +25,8 @@ export class Metrics {
   private readonly firstTokenSeconds: Histogram
   private readonly tokens: Counter
   private readonly replies: Counter
+  private readonly images: Counter
+  private readonly imageSeconds: Histogram
   private processMetrics = false
 
   constructor(sources: MetricSources) {
@@ -56,6 +58,12 @@ export class Metrics {
     this.tokens.inc({ direction: 'input' }, 0)
     this.tokens.inc({ direction: 'output' }, 0)
     this.replies = add(new Counter(`${PREFIX}replies_total`, 'Replies ended, by stored status.', ['status']))
+    this.images = add(new Counter(`${PREFIX}images_total`, 'Images read, typed and re-encoded (README "Images"): re-encoded, or refused for what they hold.', ['outcome']))
+    this.imageSeconds = add(new Histogram(
+      `${PREFIX}image_processing_seconds`,
+      'Time to read, scale and re-encode one image (sharp, off the event loop), waiting for a thread included.',
+      [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    ))
     // The Prometheus way to carry a constant label: join it onto any series with group_left.
     add(new Gauge(`${PREFIX}instance_info`, 'Always 1; instance_id names this instance among those on one database (INSTANCE_ID).', ['instance_id'], (gauge) => gauge.set({ instance_id: sources.instanceId }, 1)))
     add(new Gauge(`${PREFIX}generations_active`, 'Chats accepted and not yet stored (set up or generating).', [], (gauge) => gauge.set({}, sources.activeGenerations())))
@@ -85,6 +93,11 @@ export class Metrics {
     this.replies.inc({ status })
     if (inputTokens) this.tokens.inc({ direction: 'input' }, inputTokens)
     if (outputTokens) this.tokens.inc({ direction: 'output' }, outputTokens)
+  }
+
+  image(outcome: 'reencoded' | 'refused', seconds: number): void {
+    this.images.inc({ outcome })
+    if (outcome === 'reencoded') this.imageSeconds.observe({}, seconds)
   }
 
   /** The exposition, with the process and Node metrics (watched from the first scrape on). */

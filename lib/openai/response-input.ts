@@ -139,7 +139,7 @@ const isMessage = (item: { type?: string }): item is InputMessage => item.type =
  */
 export async function preparedInput(app: AppContext, model: string, items: ResolvedItem[], path: string): Promise<InputItem[]> {
   const groups = items.map((item, index) => ({ path: `${path}[${index}].content`, sources: isMessage(item) ? (item as SentMessage).imageSources ?? [] : [] }))
-  const prepared = await imagesForModel(app.ollama, model, groups, app.config)
+  const prepared = await imagesForModel(app, model, groups)
   return items.map((item, index) => {
     if (!isMessage(item)) return item
     const { imageSources: _, ...message } = item as SentMessage
