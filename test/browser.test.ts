@@ -387,6 +387,11 @@ test('export a chat (JSON, Markdown) and all chats, and import a file from the s
   await page.setInputFiles('#import-file', { name: 'chat-ollama-export.jsonl', mimeType: 'application/x-ndjson', buffer: Buffer.from(all.text) })
   await page.waitForFunction(() => (globalThis as any).document.querySelector('#import-result')?.textContent === 'Imported 0 chats; 1 already here.')
   await page.screenshot({ path: `${SCREENSHOTS}/import.png` })
+  // Each unreadable conversation is named with its place in the file and why.
+  const unreadable = [{ format: 'chat-ollama.conversation', version: 2 }, { id: 'cg-empty', mapping: {} }]
+  await page.setInputFiles('#import-file', { name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(unreadable)) })
+  await page.waitForFunction(() => /^Imported 0 chats; 2 unreadable: /.test((globalThis as any).document.querySelector('#import-result')?.textContent ?? ''))
+  assert.equal(await page.textContent('#import-result'), 'Imported 0 chats; 2 unreadable: #1 version 2 of chat-ollama.conversation is not known; #2 no message with text or images.')
 })
 
 test('images on the page: attach with the button, paste and drop, remove one, send; thumbnails in the chat open the image; a model that cannot see keeps them; an edit keeps them', { skip }, async (t) => {

@@ -9,6 +9,9 @@ interface ImportResult {
   skipped: Array<{ index: number; reason: string }>
 }
 
+/** Unreadable conversations named one by one in the result line; more are counted. */
+const MAX_REASONS = 5
+
 function showResult(text: string): void {
   ui.importResult.hidden = false
   ui.importResult.textContent = text
@@ -26,10 +29,15 @@ async function importFile(file: File): Promise<void> {
     }
     const result = (await response.json()) as ImportResult
     const duplicates = result.skipped.filter((skip) => skip.reason === 'duplicate').length
-    const unreadable = result.skipped.length - duplicates
+    const unreadable = result.skipped.filter((skip) => skip.reason !== 'duplicate')
     const parts = [`Imported ${result.imported.length} chat${result.imported.length === 1 ? '' : 's'}`]
     if (duplicates) parts.push(`${duplicates} already here`)
-    if (unreadable) parts.push(`${unreadable} unreadable (${result.skipped.find((skip) => skip.reason !== 'duplicate')!.reason})`)
+    if (unreadable.length) {
+      // Each one with its place in the file and why, the first few of a long list.
+      const shown = unreadable.slice(0, MAX_REASONS).map((skip) => `#${skip.index + 1} ${skip.reason}`)
+      if (unreadable.length > MAX_REASONS) shown.push(`and ${unreadable.length - MAX_REASONS} more`)
+      parts.push(`${unreadable.length} unreadable: ${shown.join('; ')}`)
+    }
     showResult(`${parts.join('; ')}.`)
     await loadMoreSessions(true)
   } catch (error) {
