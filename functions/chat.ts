@@ -8,6 +8,7 @@ import { defineFunction } from '../lib/handler.ts'
 import { HttpProblem, noSuchSession } from '../lib/shared/problem.ts'
 import { parseInput } from '../lib/http/validate.ts'
 import { readImageBody } from '../lib/images/image-body.ts'
+import { toolsFor } from '../lib/tools/tool-turn.ts'
 import { imageBodyBytes, imagesForModel, storedAsPrepared, type PreparedImage } from '../lib/images/image-input.ts'
 
 const schemas = new WeakMap<Config, ReturnType<typeof chatBodySchema>>()
@@ -51,9 +52,10 @@ export default defineFunction({
       const [sent] = await imagesForModel(app, body.model, [{ path: 'images', sources }])
       if (keptImages.length) await app.ollama.requireCapability(body.model, 'vision', 'see the images of the message this edits')
       const images = keptImages.length ? keptImages : sent
+      const tools = await toolsFor(app, body.model, body.tools)
       // Counted from here on: a shutdown waits for this chat, wherever it is.
       const reservation = await app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))
-      const turn = { model: body.model, options: body.options, stream: body.stream, message: body.message, system: body.system, images, parentId, onStarted }
+      const turn = { model: body.model, options: body.options, stream: body.stream, message: body.message, system: body.system, images, tools, parentId, onStarted }
       return answerTurn(app, reservation, turn, principal.userId, acceptedAt)
     })
   },

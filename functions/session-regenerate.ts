@@ -7,6 +7,7 @@ import { regenerateBodySchema } from '../lib/http/chat-input.ts'
 import { parseInput, sessionIdFrom } from '../lib/http/validate.ts'
 import type { Config } from '../lib/shared/config.ts'
 import { HttpProblem, noSuchSession } from '../lib/shared/problem.ts'
+import { questionBefore, toolsFor } from '../lib/tools/tool-turn.ts'
 
 const schemas = new WeakMap<Config, ReturnType<typeof regenerateBodySchema>>()
 
@@ -30,9 +31,12 @@ export default defineFunction({
       if (!await app.store.getSession(sessionId, principal.userId)) throw noSuchSession(sessionId)
       const retried = await app.store.getSessionMessage(sessionId, params.message_id!)
       if (retried?.role !== 'assistant') throw new HttpProblem(404, 'not_found', `No reply has the id ${params.message_id} in session ${sessionId}.`)
-      const reservation = await app.generations.reserve(sessionId, limitedUserOf(principal))
       const model = body.model ?? retried.model ?? app.config.defaultModel
-      return answerTurn(app, reservation, { model, options: body.options, stream: body.stream, parentId: retried.parent_id, onStarted }, principal.userId, acceptedAt)
+      const tools = await toolsFor(app, model, body.tools)
+      // A reply that followed tool steps answers the question before them: the whole turn is run again.
+      const parentId = await questionBefore(app.store, sessionId, retried.parent_id)
+      const reservation = await app.generations.reserve(sessionId, limitedUserOf(principal))
+      return answerTurn(app, reservation, { model, options: body.options, stream: body.stream, parentId, tools, onStarted }, principal.userId, acceptedAt)
     })
   },
 })

@@ -174,7 +174,7 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
   assert.equal(large.status, 200, await large.clone().text())
   // The MCP client, shipped beside the bundles, reaches a server.
   const tools = await json(await fetch(`${server.url}/v1/tools`))
-  assert.deepEqual([tools.servers[0].status, tools.servers[0].tools.length], ['ok', 3])
+  assert.deepEqual([tools.servers[0].status, tools.servers[0].tools.length], ['ok', 6])
   server.child.kill('SIGTERM')
   assert.equal((await server.exited).code, 0)
 

@@ -33,7 +33,7 @@ test('instances starting together on one database migrate it once (advisory lock
   const instances = Array.from({ length: 4 }, () => postgres(url, { max: 1, onnotice: () => {} }))
   t.after(() => Promise.all(instances.map((instance) => instance.end())))
   const applied = await Promise.all(instances.map((instance) => migratePostgres(instance, bundledMigrations('postgres'))))
-  assert.deepEqual(applied.flat().sort(), bundledMigrations('postgres').map((migration) => migration.version))
+  assert.deepEqual(applied.flat().sort((a, b) => a - b), bundledMigrations('postgres').map((migration) => migration.version))
 })
 
 test('an edited migration, a newer database and a failing migration are refused with one clear message, and a failure changes nothing', async (t) => {

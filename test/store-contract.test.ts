@@ -176,6 +176,60 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
       assert.match(newest[0]!.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
     })
 
+    test('tool steps: stored between the reply and its question, in the order they happened, listed and sent as such; only to a streaming reply', async (t) => {
+      const { chats } = await opened(t)
+      const sessionId = randomUUID()
+      const turn = await chats.beginTurn({ sessionId, ownerId: 'alice', content: 'What is 2+3?', model: 'qwen3' })
+      const calls = [{ call_id: 'call_a', name: 'calc__add', arguments: { a: 2, b: 3, note: HOSTILE_TEXT } }, { call_id: 'call_b', name: 'calc__add', arguments: {} }]
+      assert.equal(await chats.checkpointReply(turn.reply.id, 'Let me add.'), true)
+      assert.match((await chats.addToolStep(turn.reply.id, {
+        calls: { content: 'Let me add.', model: 'qwen3', toolCalls: calls },
+        results: [{ callId: 'call_a', name: 'calc__add', content: '5', ok: true }, { callId: 'call_b', name: 'calc__add', content: 'Invalid arguments: a is required', ok: false }],
+      }))!, /Z$/)
+      // A later step's results only (as after an approval).
+      const movedTo = await chats.addToolStep(turn.reply.id, { results: [{ callId: 'call_c', name: 'calc__add', content: '7', ok: true }] })
+      assert.equal(await chats.checkpointReply(turn.reply.id, '2+3 is 5.'), true)
+
+      const listed = (await chats.listMessages(sessionId, 10, null)).items
+      assert.deepEqual(listed.map((message) => [message.role, message.content, message.status]), [
+        ['user', 'What is 2+3?', 'complete'],
+        ['assistant', 'Let me add.', 'complete'],
+        ['tool', '5', 'complete'],
+        ['tool', 'Invalid arguments: a is required', 'error'],
+        ['tool', '7', 'complete'],
+        ['assistant', '2+3 is 5.', 'streaming'],
+      ])
+      assert.deepEqual(listed[1]!.tool_calls, calls)
+      assert.deepEqual([listed[2]!.call_id, listed[2]!.name, listed[4]!.call_id], ['call_a', 'calc__add', 'call_c'])
+      assert.deepEqual([listed.at(-1)!.id, listed.at(-1)!.created_at], [turn.reply.id, movedTo])
+      assert.deepEqual(listed.slice(1).map((message) => message.parent_id), listed.slice(0, -1).map((message) => message.id), 'one path')
+      assert.ok(listed.every((message, index) => index === 0 || message.created_at >= listed[index - 1]!.created_at))
+      const session = (await chats.getSession(sessionId, 'alice'))!
+      assert.deepEqual([session.current_message_id, session.message_count], [turn.reply.id, 6])
+      // Paged one at a time, the order holds.
+      const paged: string[] = []
+      let cursor = null
+      do {
+        const page = await chats.listMessages(sessionId, 1, cursor)
+        paged.push(...page.items.map((message) => message.id))
+        cursor = page.next
+      } while (cursor)
+      assert.deepEqual(paged, listed.map((message) => message.id))
+
+      const sent = (await chats.history(sessionId)).messages
+      assert.deepEqual(sent.map((message) => [message.role, message.content, message.toolCalls?.length ?? null, message.toolName ?? null]), [
+        ['user', 'What is 2+3?', null, null],
+        ['assistant', 'Let me add.', 2, null],
+        ['tool', '5', null, 'calc__add'],
+        ['tool', 'Invalid arguments: a is required', null, 'calc__add'],
+        ['tool', '7', null, 'calc__add'],
+        ['assistant', '2+3 is 5.', null, null],
+      ])
+      assert.equal(await chats.finishReply(turn.reply.id, { content: '2+3 is 5.', status: 'complete' }), true)
+      assert.equal(await chats.addToolStep(turn.reply.id, { results: [] }), null, 'a finished reply takes no step')
+      assert.equal((await chats.listMessages(sessionId, 10, null)).items.length, 6)
+    })
+
     test('responses: stored with their request, read only by their owner, chained, checkpointed, ended once, interrupted, deleted', async (t) => {
       const { responses } = await opened(t)
       const params = { max_output_tokens: null, temperature: 0.2, top_p: null, metadata: { a: 'b' }, text_format: { type: 'text' }, store: true, tools: [{ type: 'function', name: 'f', parameters: { type: 'object', properties: { z: {}, a: {} } } }] }

@@ -137,3 +137,37 @@ test('conversations stored before branches (migration 014) become one branch eac
   assert.deepEqual((await after.history('s1')).messages.map((message) => message.content), ['Be brief.', 'hi', 'hello', 'more'])
   await after.close()
 })
+
+test('the tool-message rebuild (migration 019) keeps every message, its images, its place in search, and the triggers', async () => {
+  const path = tempDb()
+  mkdirSync(dirname(path), { recursive: true })
+  const before = new DatabaseSync(path)
+  before.exec('PRAGMA foreign_keys = ON')
+  migrate(before, bundledMigrations().filter((migration) => migration.version < 19))
+  before.exec(`
+    INSERT INTO sessions (id, title, created_at, updated_at, message_count, current_message_id) VALUES ('s1', 'One', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 0, NULL);
+    INSERT INTO messages (id, session_id, role, content, created_at, parent_id) VALUES ('a', 's1', 'user', 'photosynthesis please', '2026-01-02T00:00:00.000Z', NULL);
+    INSERT INTO messages (id, session_id, role, content, created_at, parent_id, status, event_count) VALUES ('b', 's1', 'assistant', 'chlorophyll answer', '2026-01-02T00:00:01.000Z', 'a', 'complete', 7);
+    INSERT INTO attachments (id, message_id, position, media_type, width, height, size, data, created_at) VALUES ('img', 'a', 0, 'image/png', 1, 1, 3, x'010203', '2026-01-02T00:00:00.000Z');
+  `)
+  const rowidsBefore = before.prepare('SELECT id, rowid FROM messages ORDER BY id').all().map((row) => ({ ...row }))
+  before.close()
+
+  const after = new SqliteChatStore(path)
+  assert.deepEqual(after.db.prepare('SELECT id, rowid FROM messages ORDER BY id').all().map((row) => ({ ...row })), rowidsBefore)
+  assert.equal(after.db.prepare('PRAGMA foreign_keys').get()!.foreign_keys, 1)
+  assert.deepEqual([...(await after.imagesOf(['a'])).get('a')!.map((image) => image.id)], ['img'])
+  assert.deepEqual((await after.search(LOCAL_USER_ID, ['chlorophyll'], 10, 0)).map((hit) => hit.messageId), ['b'])
+  assert.equal((await after.getReply('b'))!.event_count, 7)
+  // The triggers came back: a new message counts, becomes the leaf and is searchable; a delete cascades to images.
+  await after.addUserMessage({ ownerId: LOCAL_USER_ID, sessionId: 's1', content: 'xylem question' })
+  const session = (await after.getSession('s1', LOCAL_USER_ID))!
+  assert.equal(session.message_count, 3)
+  assert.deepEqual((await after.search(LOCAL_USER_ID, ['xylem'], 10, 0)).map((hit) => hit.messageId), [session.current_message_id])
+  assert.equal(await after.deleteMessage('s1', 'a'), true)
+  assert.equal(Number(after.db.prepare('SELECT count(*) AS n FROM attachments').get()!.n), 0)
+  assert.equal((await after.getMessage('b'))!.parent_id, null)
+  // The roles and status a turn with tools stores are accepted now.
+  after.db.prepare(`INSERT INTO messages (id, session_id, role, content, created_at, status, tool_call_id, tool_name) VALUES ('t', 's1', 'tool', '42', '2026-01-03T00:00:00.000Z', 'awaiting_approval', 'call_1', 'calc__add')`).run()
+  await after.close()
+})

@@ -5,7 +5,10 @@ import type { HostLease } from '../ollama/pool.ts'
 import { HttpProblem, shuttingDown } from '../shared/problem.ts'
 import { followEvents } from '../shared/sse.ts'
 import { budgetOf, contextReport, isContextLengthError, planPrompt, withSummary, type BudgetMessage, type PromptPlan } from './context-budget.ts'
-import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings } from './generation.ts'
+import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings, ToolLoop } from './generation.ts'
+import type { ChatRequest } from '../ollama/client.ts'
+import type { OfferedTool } from '../tools/mcp-hub.ts'
+import { ToolTurn } from '../tools/tool-turn.ts'
 import type { Reservation } from './registry.ts'
 import { withImageBytes, type PreparedImage } from '../images/image-input.ts'
 import { summarize, SUMMARY_SHARE } from './summary.ts'
@@ -29,6 +32,8 @@ export interface ChatTurn {
    * model sees. Absent: the active leaf.
    */
   parentId?: string | null | undefined
+  /** The tools the model is offered (README "Tools"), checked and chosen by lib/tools/tool-turn.ts's toolsFor. */
+  tools?: OfferedTool[] | undefined
   /** Told of the generation once it runs (Ollama answered, or it was stopped before): anything stored from then on stays. */
   onStarted?: ((generation: Generation) => Promise<void>) | undefined
 }
@@ -81,6 +86,10 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     ? { ...(await store.beginTurn({ sessionId, ownerId, content: newMessage.content, system: body.system, model: body.model, parentId: body.parentId, images: body.images })), leafBefore: undefined }
     : await store.beginReply(sessionId, body.parentId ?? null, body.model).then((reply) => ({ userMessageId: body.parentId ?? null, reply, newSession: false, leafBefore: reply.leafBefore }))
   if (newMessage) newMessage.id = turn.userMessageId
+  const toolTurn = body.tools?.length
+    ? new ToolTurn(app.tools, body.tools, { maxSteps: config.maxToolSteps, toolTimeoutMs: config.toolTimeoutMs, resultMaxBytes: config.toolResultMaxBytes }, app.metrics, app.log)
+    : undefined
+  const request: ChatRequest = { model: body.model, messages: [], options: ollamaOptions(body.options, config.defaultNumCtx), truncate: false, ...(toolTurn ? { tools: toolTurn.definitions } : {}) }
   let lease: HostLease | null
   try {
     // A conversation this turn began has no host yet.
@@ -88,8 +97,8 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     const start = async () => {
       if (plan.changed) plan = await keepCut(app, sessionId, body.model, numCtx, plan, newMessage, reservation.signal)
       // The new message's images are at hand; earlier ones are read for the messages sent only.
-      const messages = await withImageBytes(store, plan.messages, newMessage && body.images?.length ? new Map([[newMessage, body.images.map((image) => image.data)]]) : undefined)
-      return app.ollama.startChat({ model: body.model, messages, options: ollamaOptions(body.options, config.defaultNumCtx), truncate: false }, reservation.signal, pinned)
+      request.messages = await withImageBytes(store, plan.messages, newMessage && body.images?.length ? new Map([[newMessage, body.images.map((image) => image.data)]]) : undefined)
+      return app.ollama.startChat(request, reservation.signal, pinned)
     }
     try {
       lease = await start()
@@ -111,7 +120,20 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     lease = null
   }
   const context = contextReport(plan)
-  const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null, context }
+  // Each later model call of a turn with tools goes to the same host (its cache holds the prompt so
+  // far) with the step added; a host holds one lease of the turn at a time.
+  let current = lease
+  const tools: ToolLoop | undefined = toolTurn && lease ? {
+    turn: toolTurn,
+    next: async (added, signal) => {
+      request.messages.push(...added)
+      current?.release()
+      current = null
+      current = await app.ollama.startChat(request, signal, lease.host)
+      return current.stream
+    },
+  } : undefined
+  const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null, context, tools }
   const settings: GenerationSettings = {
     store,
     cluster: app.database.cluster,
@@ -127,10 +149,10 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   }
   const generation = reservation.begin(lease.stream, details, settings)
   // The host counts this chat as outstanding until its reply has ended.
-  void generation.outcome.finally(lease.release)
-  // What Ollama counted for this prompt corrects the next estimates.
+  void generation.outcome.finally(() => current?.release())
+  // What Ollama counted for this prompt corrects the next estimates (after tool steps it counted more than this).
   const sent = plan.messages
-  void generation.outcome.then((outcome) => outcome.promptTokens && app.tokens.observe(body.model, sent, outcome.promptTokens))
+  void generation.outcome.then((outcome) => outcome.promptTokens && !outcome.toolSteps && app.tokens.observe(body.model, sent, outcome.promptTokens))
   await body.onStarted?.(generation)
   return generation
 }

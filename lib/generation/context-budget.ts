@@ -1,3 +1,4 @@
+import type { ToolCall } from '../store/chat-store.ts'
 import type { Config } from '../shared/config.ts'
 import { HttpProblem } from '../shared/problem.ts'
 
@@ -15,7 +16,14 @@ export interface BudgetMessage {
   content: string
   /** How many images it shows (README "Images"): their bytes are read only for what is sent. */
   imageCount?: number | undefined
+  /** An assistant message's tool calls; a tool message's tool (README "Tools"). */
+  toolCalls?: ToolCall[] | undefined
+  toolName?: string | undefined
 }
+
+/** What of a message the model reads as text: its content, and the calls it makes. */
+const textOf = (message: BudgetMessage): string =>
+  message.toolCalls?.length ? message.content + JSON.stringify(message.toolCalls.map(({ name, arguments: args }) => ({ name, arguments: args }))) : message.content
 
 /** What an image costs in a prompt: Ollama counts each one as this many tokens when it fits a prompt to num_ctx. */
 export const TOKENS_PER_IMAGE = 768
@@ -64,8 +72,9 @@ export class TokenEstimator {
     const perChar = this.tokensPerChar(model)
     let total = 0
     for (const message of messages) {
-      const other = otherChars(message.content)
-      total += Math.ceil((message.content.length - other) * perChar + other * TOKENS_PER_OTHER_CHAR) + TOKENS_PER_MESSAGE
+      const text = textOf(message)
+      const other = otherChars(text)
+      total += Math.ceil((text.length - other) * perChar + other * TOKENS_PER_OTHER_CHAR) + TOKENS_PER_MESSAGE
     }
     return total + imageTokens(messages)
   }
@@ -81,9 +90,10 @@ export class TokenEstimator {
     let ascii = 0
     let other = 0
     for (const message of messages) {
-      const count = otherChars(message.content)
+      const text = textOf(message)
+      const count = otherChars(text)
       other += count
-      ascii += message.content.length - count
+      ascii += text.length - count
     }
     // Images are counted at their fixed cost; the characters get the rest.
     promptTokens -= imageTokens(messages)

@@ -1,10 +1,13 @@
-import type { ChatResponse } from 'ollama'
+import type { ChatResponse, ToolCall as OllamaToolCall } from 'ollama'
 import type { Logger } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { formatMs, type ChatStream } from '../ollama/client.ts'
 import { ReplyEventLog, type ReplyEventLimits } from './reply-events.ts'
 import type { FrameListener } from '../shared/sse.ts'
-import type { ChatStore, MessageStatus } from '../store/chat-store.ts'
+import type { ChatStore, MessageStatus, ToolCall } from '../store/chat-store.ts'
+import type { ChatMessage } from '../ollama/client.ts'
+import { ollamaToolCalls } from '../ollama/client.ts'
+import { ToolTurn, type ToolStop } from '../tools/tool-turn.ts'
 import type { Cluster } from '../store/cluster.ts'
 
 export type FinalStatus = Exclude<MessageStatus, 'streaming'>
@@ -19,6 +22,17 @@ export interface GenerationOutcome {
   doneReason: string | null
   /** What went wrong, for `error` and `interrupted`. */
   error: string | null
+  /** Model calls that made tool calls before the answer (README "Tools"), for a generation that ran. */
+  toolSteps?: number
+}
+
+/**
+ * A turn with tools: its tools and limits, and how to ask the model again once a step's calls
+ * have their results (the same request with the step's messages added, on the same host).
+ */
+export interface ToolLoop {
+  turn: ToolTurn
+  next(added: ChatMessage[], signal: AbortSignal): Promise<ChatStream>
 }
 
 /** What a generation relays into: its model, and the stored messages of its turn. */
@@ -34,6 +48,8 @@ export interface GenerationDetails {
   host: string | null
   /** What of the conversation was sent (README "Long conversations"), for the start event. */
   context: Record<string, unknown>
+  /** The turn's tools, when it offers the model any. */
+  tools?: ToolLoop | undefined
 }
 
 export interface GenerationSettings {
@@ -67,12 +83,24 @@ const STOP_ERRORS: Record<Exclude<StopReason, 'cancelled'>, (settings: Generatio
 export class Generation {
   readonly sessionId: string
   readonly messageId: string
-  readonly createdAt: string
+  /** When the reply was stored; a tool step moves it after the step. */
+  createdAt: string
   readonly outcome: Promise<GenerationOutcome>
   readonly events: ReplyEventLog
   readonly context: Record<string, unknown>
-  private readonly stream: ChatStream
+  /** The Ollama stream being relayed (a turn with tools has one per model call). */
+  private stream: ChatStream
   private readonly settings: GenerationSettings
+  private readonly model: string
+  private readonly tools: ToolLoop | undefined
+  /** Stops what runs beside the stream: the tool calls of a step. */
+  private readonly stopping = new AbortController()
+  /** Where the reply's own text starts in the text sent: what came before went with a tool step. */
+  private stepStart = 0
+  private toolSteps = 0
+  private toolStop: ToolStop | null = null
+  /** Output tokens of the model calls before the last one. */
+  private earlierEvalCount = 0
   private unsentText = ''
   private flushScheduled = false
   private checkpointTimer: NodeJS.Timeout | undefined
@@ -86,7 +114,7 @@ export class Generation {
   constructor(
     sessionId: string,
     stream: ChatStream,
-    { model, userMessageId, reply, acceptedAt, host, context }: GenerationDetails,
+    { model, userMessageId, reply, acceptedAt, host, context, tools }: GenerationDetails,
     settings: GenerationSettings,
     eventLimits: ReplyEventLimits,
     onEnded: () => void,
@@ -99,6 +127,8 @@ export class Generation {
     this.acceptedAt = acceptedAt
     this.host = host
     this.context = context
+    this.model = model
+    this.tools = tools
     // Token events differ only in their text: the rest of the JSON is built once.
     const tokenSuffix = `,"session_id":${JSON.stringify(sessionId)}}`
     this.events = new ReplyEventLog(reply.id, (text) => '{"type":"token","content":' + JSON.stringify(text) + tokenSuffix, eventLimits, settings.cluster?.publisher(reply.id) ?? null)
@@ -115,11 +145,17 @@ export class Generation {
     if (this.ended || this.stopReason) return
     this.stopReason = reason
     this.stream.abort()
+    this.stopping.abort()
   }
 
   /** The whole text so far, sent or not yet. */
-  private get content(): string {
+  private get allText(): string {
     return this.events.text + this.unsentText
+  }
+
+  /** The reply's own text: after the last tool step. */
+  private get content(): string {
+    return this.allText.slice(this.stepStart)
   }
 
   private async relay(): Promise<GenerationOutcome> {
@@ -127,24 +163,84 @@ export class Generation {
     let last: ChatResponse | undefined
     let failure: string | null = null
     try {
-      for await (const chunk of this.stream) {
-        // Every chunk may carry text, the done chunk included.
-        if (chunk.message?.content) this.append(chunk.message.content)
-        last = chunk
+      for (;;) {
+        const made: OllamaToolCall[] = []
+        last = undefined
+        try {
+          for await (const chunk of this.stream) {
+            // Every chunk may carry text, the done chunk included.
+            if (chunk.message?.content) this.append(chunk.message.content)
+            if (chunk.message?.tool_calls?.length) made.push(...chunk.message.tool_calls)
+            last = chunk
+          }
+        } finally {
+          // After an error line or a cut, ollama-js leaves the response body open. After `done` there
+          // is nothing left to stop, and an abort would only cost a DOMException and the connection.
+          if (!last?.done) this.stream.abort()
+        }
+        if (!this.tools || made.length === 0 || !last?.done || this.stopReason) break
+        const next = await this.toolStep(this.tools, ToolTurn.callsOf(made), last)
+        if (!next) break
+        this.stream = next
+        // Stopped while the next call was being set up: its stream is not read.
+        if (this.stopReason) next.abort()
       }
     } catch (error) {
       failure = this.stopReason ? null : (error as Error).message || String(error)
     } finally {
       clearTimeout(timeout)
       clearTimeout(this.checkpointTimer)
-      // After an error line or a cut, ollama-js leaves the response body open. After `done` there
-      // is nothing left to stop, and an abort would only cost a DOMException and the connection.
-      if (!last?.done) this.stream.abort()
     }
     this.flushTokens()
     // The final write lands after any checkpoint still in flight, never before it.
     await this.checkpointing
     return this.finish(last, failure)
+  }
+
+  /**
+   * One step of a turn with tools: the calls run (their events sent as they start and end), the
+   * step stored before the reply, and the model asked again with it. Null when the turn ends here
+   * (a limit, the repeat rule, a stop); the step's text then stays the reply's when no result
+   * will be read.
+   */
+  private async toolStep(tools: ToolLoop, calls: ToolCall[], answered: ChatResponse): Promise<ChatStream | null> {
+    this.flushTokens()
+    clearTimeout(this.checkpointTimer)
+    this.checkpointTimer = undefined
+    await this.checkpointing
+    this.toolSteps++
+    this.earlierEvalCount += answered.eval_count ?? 0
+    const base = { session_id: this.sessionId, message_id: this.messageId }
+    const { results, stop } = await tools.turn.run(calls, this.stopping.signal, {
+      call: (call) => this.events.event(JSON.stringify({ type: 'tool_call', ...base, call_id: call.call_id, name: call.name, arguments: call.arguments })),
+      result: (result, durationMs) => this.events.event(JSON.stringify({ type: 'tool_result', ...base, call_id: result.callId, name: result.name, ok: result.ok, content: result.content, duration_ms: durationMs })),
+    })
+    const stepText = this.content
+    const ends = stop !== null || this.stopReason !== undefined
+    // Ending on a limit, the text the model wrote with its calls is the answer it has.
+    const keepsText = stop !== null && !this.stopReason
+    let movedTo: string | null
+    try {
+      movedTo = await this.settings.store.addToolStep(this.messageId, { calls: { content: keepsText ? '' : stepText, model: this.model, toolCalls: calls }, results })
+    } catch (error) {
+      this.settings.log.error('tool step could not be stored', { message_id: this.messageId, session_id: this.sessionId, error })
+      movedTo = null
+    }
+    if (movedTo === null) {
+      this.stop('unstored')
+      return null
+    }
+    this.createdAt = movedTo
+    if (!keepsText) this.stepStart = this.allText.length
+    if (ends) {
+      this.toolStop = stop
+      return null
+    }
+    const added: ChatMessage[] = [
+      { role: 'assistant', content: stepText, tool_calls: ollamaToolCalls(calls) },
+      ...results.map((result) => ({ role: 'tool', content: result.content, tool_name: result.name })),
+    ]
+    return tools.next(added, this.stopping.signal)
   }
 
   private async finish(last: ChatResponse | undefined, failure: string | null): Promise<GenerationOutcome> {
@@ -157,9 +253,10 @@ export class Generation {
       messageId: this.messageId,
       createdAt: this.createdAt,
       content: this.content,
-      tokensUsed: complete ? (last.eval_count ?? null) : null,
+      tokensUsed: complete ? (last.eval_count ?? 0) + this.earlierEvalCount || null : null,
       promptTokens: complete ? (last.prompt_eval_count ?? null) : null,
-      doneReason: complete ? (last.done_reason || 'stop') : status === 'cancelled' ? 'cancelled' : null,
+      doneReason: complete ? (this.toolStop ?? (last.done_reason || 'stop')) : status === 'cancelled' ? 'cancelled' : null,
+      toolSteps: this.toolSteps,
       error: stop && stop !== 'cancelled' ? STOP_ERRORS[stop](this.settings) : status === 'error' ? `Ollama failed during the reply: ${failure ?? 'the stream ended early'}` : null,
     }
     if (stop !== 'unstored') await this.store(outcome)

@@ -36,6 +36,12 @@ const modelName = (config: Config) => v.pipe(
   v.check((model) => isModelAllowed(model, config.allowedModels), `must be one of ALLOWED_MODELS: ${config.allowedModels.join(', ')}`),
 )
 
+/** `tools`: true (every allowed tool) or `SERVER__TOOL` names, each checked against MCP_CONFIG by lib/tools/tool-turn.ts. */
+const ToolsSchema = v.optional(v.union([
+  v.literal(true),
+  v.pipe(v.array(v.pipe(v.string(), v.maxLength(200, 'must be at most 200 characters'))), v.maxLength(128, 'must name at most 128 tools')),
+], 'must be true or a list of tool names (SERVER__TOOL)'))
+
 /** The body of a regeneration (all optional; by default the model of the reply it retries). */
 export function regenerateBodySchema(config: Config) {
   return jsonObject(v.strictObject(
@@ -43,6 +49,7 @@ export function regenerateBodySchema(config: Config) {
       model: v.optional(modelName(config)),
       stream: v.optional(v.boolean('must be true or false'), true),
       options: v.optional(OptionsSchema, {}),
+      tools: ToolsSchema,
     },
     strictMessage('is not a known field', 'the body must be a JSON object'),
   ), 'the body must be a JSON object')
@@ -64,6 +71,7 @@ export function chatBodySchema(config: Config) {
       stream: v.optional(v.boolean('must be true or false'), true),
       system: v.optional(v.pipe(wellFormedText(), v.check((text) => withinChars(text, max), `must be at most ${max} characters`))),
       options: v.optional(OptionsSchema, {}),
+      tools: ToolsSchema,
       // Each one is read and checked by lib/images/image-input.ts, which names it on a refusal.
       images: v.optional(v.pipe(
         v.array(v.unknown(), 'must be an array of images (data URLs or base64)'),

@@ -37,6 +37,9 @@ export async function conversationExport(store: ChatStore, session: Session) {
       status: message.status,
       created_at: message.created_at,
       tokens_used: message.tokens_used ?? null,
+      // A turn with tools (README "Tools"): the calls on the assistant message, each result's call and tool.
+      ...(message.tool_calls ? { tool_calls: message.tool_calls } : {}),
+      ...(message.call_id ? { call_id: message.call_id, name: message.name } : {}),
       // As base64, which POST /v1/import reads back (through the same checks as a chat's images).
       ...(images.has(message.id)
         ? { images: images.get(message.id)!.map(({ media_type, width, height, data }) => ({ media_type, width, height, data: Buffer.from(data).toString('base64') })) }
@@ -45,15 +48,17 @@ export async function conversationExport(store: ChatStore, session: Session) {
   }
 }
 
-const SPEAKERS = { system: 'System', user: 'User', assistant: 'Assistant' } as const
+const SPEAKERS = { system: 'System', user: 'User', assistant: 'Assistant', tool: 'Tool' } as const
 
 /** The active path as Markdown: the title, then each message under a heading naming who said it. */
 export async function conversationMarkdown(store: ChatStore, session: Session): Promise<string> {
   const messages = await messagesOf(store, session.id, 'active')
   const parts = [`# ${session.title.replace(/\s+/g, ' ')}`]
   for (const message of messages) {
-    const who = message.role === 'assistant' && message.model ? `${SPEAKERS.assistant} (${message.model})` : SPEAKERS[message.role]
-    parts.push(`## ${who}`, message.content)
+    const who = message.role === 'assistant' && message.model ? `${SPEAKERS.assistant} (${message.model})` : message.role === 'tool' ? `${SPEAKERS.tool} (${message.name})` : SPEAKERS[message.role]
+    parts.push(`## ${who}`)
+    if (message.content) parts.push(message.content)
+    for (const call of message.tool_calls ?? []) parts.push(`*[calls ${call.name} with ${JSON.stringify(call.arguments)}]*`)
     // The bytes stay on the server: the Markdown says what was shown.
     for (const image of message.images ?? []) parts.push(`*[image: ${image.media_type}, ${image.width}×${image.height}]*`)
   }

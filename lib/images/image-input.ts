@@ -1,8 +1,8 @@
 import type { Metrics } from '../observability/metrics.ts'
 import type { OllamaPool } from '../ollama/pool.ts'
 import type { Config } from '../shared/config.ts'
-import type { ChatMessage } from '../ollama/client.ts'
-import type { ChatStore, StoredImage } from '../store/chat-store.ts'
+import { ollamaToolCalls, type ChatMessage } from '../ollama/client.ts'
+import type { ChatStore, StoredImage, ToolCall } from '../store/chat-store.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import { base64Bytes, base64Size, dataUrlHead, ENCODED_IMAGE, isEncodedImage } from './image-text.ts'
 
@@ -180,6 +180,8 @@ interface PlannedMessage {
   role: string
   content: string
   imageCount?: number | undefined
+  toolCalls?: ToolCall[] | undefined
+  toolName?: string | undefined
 }
 
 /**
@@ -191,6 +193,12 @@ export async function withImageBytes(store: Pick<ChatStore, 'imagesOf'>, message
   const read = stored.length ? await store.imagesOf(stored, true) : new Map<string, StoredImage[]>()
   return messages.map((message) => {
     const images = inMemory.get(message) ?? (message.id === null ? undefined : read.get(message.id)?.map((image) => image.data))
-    return images?.length ? { role: message.role, content: message.content, images } : { role: message.role, content: message.content }
+    return {
+      role: message.role,
+      content: message.content,
+      ...(images?.length ? { images } : {}),
+      ...(message.toolCalls ? { tool_calls: ollamaToolCalls(message.toolCalls) } : {}),
+      ...(message.toolName ? { tool_name: message.toolName } : {}),
+    }
   })
 }

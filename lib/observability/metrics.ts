@@ -27,6 +27,8 @@ export class Metrics {
   private readonly replies: Counter
   private readonly images: Counter
   private readonly imageSeconds: Histogram
+  private readonly toolCalls: Counter
+  private readonly toolCallSeconds: Histogram
   private processMetrics = false
 
   constructor(sources: MetricSources) {
@@ -64,6 +66,17 @@ export class Metrics {
       'Time to read, scale and re-encode one image (sharp, off the event loop), waiting for a thread included.',
       [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     ))
+    this.toolCalls = add(new Counter(
+      `${PREFIX}tool_calls_total`,
+      'Tool calls the model made (README "Tools"), by server, tool and outcome: ok, error, invalid, timeout, cancelled, denied, repeated, not_run.',
+      ['server', 'tool', 'outcome'],
+    ))
+    this.toolCallSeconds = add(new Histogram(
+      `${PREFIX}tool_call_duration_seconds`,
+      'Time one tool call ran on its MCP server (calls that ran only), by server.',
+      [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      ['server'],
+    ))
     // The Prometheus way to carry a constant label: join it onto any series with group_left.
     add(new Gauge(`${PREFIX}instance_info`, 'Always 1; instance_id names this instance among those on one database (INSTANCE_ID).', ['instance_id'], (gauge) => gauge.set({ instance_id: sources.instanceId }, 1)))
     add(new Gauge(`${PREFIX}generations_active`, 'Chats accepted and not yet stored (set up or generating).', [], (gauge) => gauge.set({}, sources.activeGenerations())))
@@ -98,6 +111,12 @@ export class Metrics {
   image(outcome: 'reencoded' | 'refused', seconds: number): void {
     this.images.inc({ outcome })
     if (outcome === 'reencoded') this.imageSeconds.observe({}, seconds)
+  }
+
+  /** A tool call ended; `seconds` when it ran on its server. */
+  toolCall(server: string, tool: string, outcome: string, seconds: number | null): void {
+    this.toolCalls.inc({ server, tool, outcome })
+    if (seconds !== null) this.toolCallSeconds.observe({ server }, seconds)
   }
 
   /** The exposition, with the process and Node metrics (watched from the first scrape on). */

@@ -1,6 +1,7 @@
 import { Ollama, type ChatResponse, type ModelResponse, type Options, type Tool } from 'ollama'
 import { imageReference, nodeFetch } from './node-fetch.ts'
 import { HttpProblem } from '../shared/problem.ts'
+import type { ToolCall } from '../store/chat-store.ts'
 
 export interface ChatMessage {
   role: string
@@ -22,6 +23,11 @@ export interface ChatRequest {
   tools?: Tool[]
   /** false: Ollama answers 400 instead of dropping messages when the prompt exceeds num_ctx. */
   truncate?: boolean
+}
+
+/** Calls as Ollama takes them back in an assistant message: the function's name and its arguments as an object. */
+export function ollamaToolCalls(calls: ToolCall[]): NonNullable<ChatMessage['tool_calls']> {
+  return calls.map((call) => ({ function: { name: call.name, arguments: call.arguments } }))
 }
 
 /** One Ollama chat stream: its chunks, and its own abort (never the client-wide one). */

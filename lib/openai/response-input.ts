@@ -128,7 +128,8 @@ async function referencedItem(app: AppContext, principal: Principal, id: string)
   if (response) return { id, role: 'assistant', text: response.output_text }
   const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
   const message = await app.store.getOwnedMessage(uuid, principal.userId)
-  return message && { id, role: message.role, text: message.content }
+  // A tool result is not a message an input can name.
+  return message && message.role !== 'tool' ? { id, role: message.role, text: message.content } : undefined
 }
 
 const isMessage = (item: { type?: string }): item is InputMessage => item.type === undefined || item.type === 'message'

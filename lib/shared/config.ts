@@ -71,6 +71,14 @@ export interface Config {
   logFormat: 'json' | 'text'
   /** The MCP servers MCP_CONFIG names (README "Tools"); none without it. */
   mcpServers: McpServerConfig[]
+  /** Model calls one turn with tools may make (MAX_TOOL_STEPS). */
+  maxToolSteps: number
+  /** How long one tool call may run before it is cancelled. */
+  toolTimeoutMs: number
+  /** The most of a tool's result (UTF-8 bytes) that is kept and sent to the model. */
+  toolResultMaxBytes: number
+  /** How long a call of an `ask` tool waits for its user's answer before it counts as denied. */
+  toolApprovalTimeoutMs: number
 }
 
 /** A token count, or a fraction of num_ctx. */
@@ -202,6 +210,11 @@ const SETTINGS = {
   auth: setting('AUTH', 'auto', 'off or required (unset: off on a loopback HOST, required otherwise)', v.picklist(['auto', 'off', 'required'])),
   rateLimit: setting('RATE_LIMIT', '120/min', 'N/s, N/min or N/h such as 120/min, or 0 for no limit',
     v.pipe(v.string(), v.transform(parseRateLimit), v.union([v.null(), v.object({ requests: v.number(), windowMs: v.number() })]))),
+  maxToolSteps: setting('MAX_TOOL_STEPS', '8', 'a whole number from 1 to 64', count(1, 64)),
+  toolTimeoutMs: setting('TOOL_TIMEOUT', '30s', DURATION, positiveDurationMs),
+  toolResultMaxBytes: setting('TOOL_RESULT_MAX_BYTES', '16KiB', 'a size from 256 bytes to 1MiB such as 16384 or 16KiB',
+    v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(256), v.maxValue(1024 ** 2))),
+  toolApprovalTimeoutMs: setting('TOOL_APPROVAL_TIMEOUT', '10m', DURATION, positiveDurationMs),
   logLevel: setting('LOG_LEVEL', 'info', 'debug, info, warn or error', v.picklist(['debug', 'info', 'warn', 'error'])),
   logFormat: setting('LOG_FORMAT', 'json', 'json or text', v.picklist(['json', 'text'])),
 } satisfies { [K in Exclude<keyof Config, 'mcpServers'>]: Setting<K extends 'auth' ? Config[K] | 'auto' : Config[K]> }

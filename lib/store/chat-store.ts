@@ -8,8 +8,34 @@ export const DEFAULT_TITLE = 'New Chat'
 export const LOCAL_USER_ID = 'local'
 const TITLE_MAX_CHARS = 60
 
-export type Role = 'system' | 'user' | 'assistant'
-export type MessageStatus = 'complete' | 'streaming' | 'cancelled' | 'error' | 'interrupted'
+export type Role = 'system' | 'user' | 'assistant' | 'tool'
+/** `awaiting_approval`: a reply paused until its user approves or denies a tool call (README "Tools"). */
+export type MessageStatus = 'complete' | 'streaming' | 'cancelled' | 'error' | 'interrupted' | 'awaiting_approval'
+
+/** A tool call the model made (README "Tools"), as its assistant message keeps it. */
+export interface ToolCall {
+  call_id: string
+  /** `SERVER__TOOL`. */
+  name: string
+  arguments: Record<string, unknown>
+}
+
+/** A tool call's result, kept as a message of role `tool` (status `error` when it failed, was denied or was not run). */
+export interface ToolResult {
+  callId: string
+  name: string
+  content: string
+  ok: boolean
+}
+
+/**
+ * One step of a turn with tools, stored before the reply it leads to: the model's message that
+ * made the calls (absent when only results follow, as after an approval), then one message per result.
+ */
+export interface ToolStep {
+  calls?: { content: string; model: string; toolCalls: ToolCall[] } | undefined
+  results: ToolResult[]
+}
 
 export interface Session {
   id: string
@@ -33,6 +59,11 @@ export interface Message {
   parent_id: string | null
   /** The images it shows (listMessages fills it; other reads leave it out). */
   images?: ImageInfo[]
+  /** An assistant message's tool calls. */
+  tool_calls?: ToolCall[]
+  /** A tool message's call and tool. */
+  call_id?: string
+  name?: string
 }
 
 /** An image to store with a message: re-encoded by lib/images/image-input.ts. */
@@ -98,6 +129,9 @@ export interface HistoryEntry {
   content: string
   /** How many images it shows (their bytes: imagesOf), when it shows any. */
   imageCount?: number
+  /** An assistant message's tool calls; a tool message's tool. */
+  toolCalls?: ToolCall[]
+  toolName?: string
 }
 
 /** Where the history a conversation sends to the model begins (README "Long conversations"). */
@@ -342,6 +376,13 @@ export interface ChatStore {
   search(ownerId: string, words: string[], limit: number, offset: number): Promise<SearchHit[]>
   /** Keeps a new cut (and summary) with the session. */
   setContextCut(sessionId: string, cut: ContextCut): Promise<void>
+  /**
+   * Stores a step of a turn with tools before the streaming reply `replyId`: its messages go
+   * between the reply and its parent, the reply after them, its text starting anew (the step's
+   * text is the calling message's). The reply stays the active leaf. Its new `created_at`, or null
+   * (nothing written) when no streaming reply has that id.
+   */
+  addToolStep(replyId: string, step: ToolStep): Promise<string | null>
   /** Saves a streaming reply's text so far; false when no streaming reply has that id. */
   checkpointReply(id: string, content: string): Promise<boolean>
   /** Finalises a streaming reply; false (and nothing written) when no streaming reply has that id. */
@@ -411,4 +452,28 @@ export const importingOwner = (instanceId: string | null): string => (instanceId
 export function toImage(row: Record<string, unknown>): ImageInfo | StoredImage {
   const image: ImageInfo = { id: String(row.id), media_type: String(row.media_type), width: Number(row.width), height: Number(row.height), bytes: Number(row.size) }
   return row.data == null ? image : { ...image, data: row.data as Uint8Array }
+}
+
+/** The tool columns of a messages row (tool_calls, tool_call_id, tool_name) as a Message's fields. */
+export function toolFieldsOf(row: Record<string, unknown>): Pick<Message, 'tool_calls' | 'call_id' | 'name'> {
+  if (row.tool_calls != null) return { tool_calls: JSON.parse(String(row.tool_calls)) as ToolCall[] }
+  if (row.tool_call_id != null) return { call_id: String(row.tool_call_id), name: String(row.tool_name) }
+  return {}
+}
+
+/** The tool fields of a history row, as the model is sent them. */
+export function toolHistoryOf(row: Record<string, unknown>): Pick<HistoryEntry, 'toolCalls' | 'toolName'> {
+  if (row.tool_calls != null) return { toolCalls: JSON.parse(String(row.tool_calls)) as ToolCall[] }
+  if (row.tool_name != null) return { toolName: String(row.tool_name) }
+  return {}
+}
+
+/**
+ * When the rows of a tool step and the reply after it are stored: the step at `now` (never before
+ * the reply's last time, so the step follows what came before it), the reply a millisecond later,
+ * so that listing by time keeps the turn in the order it happened.
+ */
+export function toolStepTimes(replyCreatedAt: string, now: string): { step: string; reply: string } {
+  const step = now > replyCreatedAt ? now : replyCreatedAt
+  return { step, reply: new Date(Date.parse(step) + 1).toISOString() }
 }

@@ -95,18 +95,28 @@ export function migrate(db: DatabaseSync, migrations: Migration[]): number[] {
   const insert = db.prepare('INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)')
   const newlyApplied: number[] = []
   for (const migration of pendingMigrations(applied, migrations)) {
+    // A table rebuild (SQLite's way to change a constraint) drops a table others refer to: with
+    // foreign keys on, that drop would cascade. Off for it (only outside a transaction), and checked before commit.
+    const keysOff = migration.sql.startsWith(FOREIGN_KEYS_OFF)
+    if (keysOff) db.exec('PRAGMA foreign_keys = OFF')
     db.exec('BEGIN IMMEDIATE')
     try {
       db.exec(migration.sql)
+      if (keysOff && db.prepare('PRAGMA foreign_key_check').all().length > 0) throw new Error('it left rows whose foreign keys point nowhere')
       insert.run(migration.version, migration.name, migration.checksum, new Date().toISOString())
       db.exec('COMMIT')
     } catch (error) {
       db.exec('ROLLBACK')
       throw migrationFailed(migration, error)
+    } finally {
+      if (keysOff) db.exec('PRAGMA foreign_keys = ON')
     }
     newlyApplied.push(migration.version)
   }
   return newlyApplied
 }
+
+/** The first line of a SQLite migration that must run with foreign keys off (a table rebuild). */
+const FOREIGN_KEYS_OFF = '-- foreign_keys: off'
 
 const pad = (version: number) => String(version).padStart(3, '0')

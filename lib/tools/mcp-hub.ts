@@ -1,6 +1,7 @@
-import type { Client, Tool } from '@modelcontextprotocol/client'
+import type { CallToolResult, Client, Tool } from '@modelcontextprotocol/client'
 import { createInterface } from 'node:readline'
 import type { Logger } from '../observability/log.ts'
+import { HttpProblem } from '../shared/problem.ts'
 import type { McpServerConfig, ToolPolicy } from '../shared/mcp-config.ts'
 
 /**
@@ -32,7 +33,13 @@ export interface ServerListing {
   tools: ListedTool[]
 }
 
-class McpConnection {
+/** A tool a turn offers the model, with the server and the tool's own name it stands for. */
+export interface OfferedTool extends ListedTool {
+  server: string
+  tool: string
+}
+
+export class McpConnection {
   readonly config: McpServerConfig
   private readonly log: Logger
   private readonly version: string
@@ -50,6 +57,16 @@ class McpConnection {
     const client = await this.client()
     this.tools ??= (await client.listTools(undefined, { timeout: CONNECT_TIMEOUT_MS })).tools
     return this.tools
+  }
+
+  /**
+   * Runs one tool. `signal` cancels it (the SDK sends `notifications/cancelled`, which the call
+   * sees; closing the connection would not reach it); past `timeoutMs` the SDK cancels it too.
+   */
+  async callTool(tool: string, args: Record<string, unknown>, signal: AbortSignal, timeoutMs: number): Promise<CallToolResult> {
+    const client = await this.client()
+    signal.throwIfAborted()
+    return client.callTool({ name: tool, arguments: args }, { signal, timeout: timeoutMs }) as Promise<CallToolResult>
   }
 
   private client(): Promise<Client> {
@@ -136,6 +153,31 @@ export class McpHub {
         return { name, transport, status: 'unavailable', tools: [] }
       }
     }))
+  }
+
+  /**
+   * The tools a turn offers the model: every allowed one (`true`), or those named (an unknown or
+   * denied name: a 400 naming it). A server that cannot be reached offers nothing.
+   */
+  async offered(selection: true | string[]): Promise<OfferedTool[]> {
+    const listings = await this.list()
+    // `ask` tools wait for approvals, which are not built yet: only `auto` ones run.
+    const available = new Map(listings.flatMap((listing) => listing.tools.filter((tool) => tool.policy === 'auto').map((tool) => [tool.name, { ...tool, server: listing.name, tool: tool.name.slice(listing.name.length + TOOL_SEPARATOR.length) }] as const)))
+    if (selection === true) return [...available.values()]
+    return selection.map((name, index) => {
+      const tool = available.get(name)
+      if (!tool) {
+        const server = listings.find((listing) => name.startsWith(`${listing.name}${TOOL_SEPARATOR}`))
+        const why = server?.status === 'unavailable' ? `its server ${server.name} cannot be reached now` : 'no configured MCP server offers a tool of that name (GET /v1/tools lists them)'
+        throw new HttpProblem(400, 'validation', `tools[${index}]: ${JSON.stringify(name.slice(0, 200))} cannot be used: ${why}.`)
+      }
+      return tool
+    })
+  }
+
+  /** The connection of a server of MCP_CONFIG. */
+  server(name: string): McpConnection | undefined {
+    return this.connections.find((connection) => connection.config.name === name)
   }
 
   /** Stops every connection (and every stdio server process). */

@@ -273,9 +273,26 @@ export class FakeOllama {
       this.truncated.push(messages.length - kept.length)
       messages = kept
     }
+    // As Ollama: tools for a model without the capability are refused.
+    const tools: Array<{ function?: { name?: string } }> = Array.isArray(body.tools) ? body.tools : []
+    if (tools.length && !(this.capabilities[model] ?? ['completion', 'tools']).includes('tools')) return sendJson(res, 400, { error: `"${model}" does not support tools` })
     const lastUser = [...messages].reverse().find((message) => message.role === 'user')?.content ?? ''
     this.onChat?.(lastUser)
-    let tokens = scenario.tokens ?? ['You', ' said', ': ', lastUser]
+    // On cue (README of the tests: a model that calls tools): with tools offered, a user message
+    // holding `[[call NAME {json}]]` is answered with those calls, and tool results with what they said.
+    const last = messages.at(-1)
+    let toolCalls = scenario.toolCalls
+    let cued: string[] | undefined
+    if (tools.length && !scenario.toolCalls && !scenario.tokens) {
+      if (last?.role === 'user') {
+        const calls = [...last.content.matchAll(/\[\[call (\S+) (\{.*?\})\]\]/g)].map(([, name, args]) => ({ name: name!, arguments: JSON.parse(args!) as Record<string, unknown> }))
+        if (calls.length) [toolCalls, cued] = [calls, ['Let me ', 'check.']]
+      } else if (last?.role === 'tool') {
+        const results = messages.slice(messages.findLastIndex((message) => message.role !== 'tool') + 1)
+        cued = ['The tools said: ', results.map((message) => message.content).join(' | ')]
+      }
+    }
+    let tokens = scenario.tokens ?? cued ?? ['You', ' said', ': ', lastUser]
     // num_predict bounds the reply (4 characters a token here), which then ends with done_reason length.
     const numPredict = Number(body.options?.num_predict ?? -1)
     let cutShort = false
@@ -345,8 +362,8 @@ export class FakeOllama {
     }
     if (scenario.stallAfterTokens === tokens.length) return
     if (scenario.cutAfterTokens === tokens.length) return void res.end()
-    if (scenario.toolCalls?.length) {
-      const calls = scenario.toolCalls.map((call, index) => ({ id: `call_${index}abcdefg`.slice(0, 13), function: { index, name: call.name, arguments: call.arguments } }))
+    if (toolCalls?.length) {
+      const calls = toolCalls.map((call, index) => ({ id: `call_${index}abcdefg`.slice(0, 13), function: { index, name: call.name, arguments: call.arguments } }))
       write(`${JSON.stringify({ ...chunk('', false), message: { role: 'assistant', content: '', tool_calls: calls } })}\n`)
     }
     if (paced && !(await this.takePermit(res))) return

@@ -17,6 +17,12 @@ export interface McpHttpServer {
   refused: number
   /** Adds a tool on every connected session. */
   addTool(name: string): void
+  /** Every tool call it got, in order. */
+  calls: Array<{ name: string; arguments: Record<string, unknown> }>
+  /** Calls of `slow` the client cancelled (notifications/cancelled reached the handler). */
+  cancelled: number
+  /** Resolves once `slow` has been called `count` times in all. */
+  slowCalled(count?: number): Promise<void>
 }
 
 export async function startMcpHttpServer(t: TestContext, token: string): Promise<McpHttpServer> {
@@ -25,13 +31,27 @@ export async function startMcpHttpServer(t: TestContext, token: string): Promise
   const added: string[] = []
   const register = (server: McpServer, name: string) =>
     server.registerTool(name, { description: `The ${name} tool.`, inputSchema: z.object({ query: z.string() }) }, async ({ query }) => ({ content: [{ type: 'text', text: `${name}: ${query}` }] }))
+  const slowWaiters: Array<{ count: number; resolve: () => void }> = []
   const newServer = () => {
     const server = new McpServer({ name: 'test-http', version: '1.0.0' })
-    server.registerTool('add', { description: 'Adds two numbers.', inputSchema: z.object({ a: z.number(), b: z.number().min(0) }) }, async ({ a, b }) => ({
-      content: [{ type: 'text', text: String(a + b) }],
-    }))
+    server.registerTool('add', { description: 'Adds two numbers.', inputSchema: z.object({ a: z.number(), b: z.number().min(0) }) }, async ({ a, b }) => {
+      state.calls.push({ name: 'add', arguments: { a, b } })
+      return { content: [{ type: 'text', text: String(a + b) }] }
+    })
     register(server, 'search')
     register(server, 'delete_all')
+    // Never answers: it ends only when the client cancels it.
+    server.registerTool('slow', { description: 'Takes forever.', inputSchema: z.object({}) }, async (_args, ctx) => {
+      state.calls.push({ name: 'slow', arguments: {} })
+      const made = state.calls.filter((call) => call.name === 'slow').length
+      for (const waiter of slowWaiters.filter((waiter) => waiter.count <= made)) waiter.resolve()
+      await new Promise<void>((resolve) => ctx.mcpReq.signal.addEventListener('abort', () => resolve(), { once: true }))
+      state.cancelled++
+      return { content: [{ type: 'text', text: 'stopped' }] }
+    })
+    server.registerTool('fail', { description: 'Always fails.', inputSchema: z.object({}) }, async () => ({ content: [{ type: 'text', text: 'the disk is on fire' }], isError: true }))
+    // A result of `size` characters, two bytes each in UTF-8.
+    server.registerTool('big', { description: 'A long result.', inputSchema: z.object({ size: z.number().int() }) }, async ({ size }) => ({ content: [{ type: 'text', text: 'é'.repeat(size) }] }))
     for (const name of added) register(server, name)
     servers.push(server)
     return server
@@ -39,6 +59,12 @@ export async function startMcpHttpServer(t: TestContext, token: string): Promise
   const state: McpHttpServer = {
     url: '',
     refused: 0,
+    calls: [],
+    cancelled: 0,
+    slowCalled: (count = 1) => new Promise<void>((resolve) => {
+      if (state.calls.filter((call) => call.name === 'slow').length >= count) resolve()
+      else slowWaiters.push({ count, resolve })
+    }),
     addTool(name) {
       added.push(name)
       for (const server of servers) register(server, name)

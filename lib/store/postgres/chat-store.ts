@@ -17,6 +17,10 @@ import {
   type Message,
   type MessageCursor,
   type MessageStatus,
+  type ToolStep,
+  toolFieldsOf,
+  toolHistoryOf,
+  toolStepTimes,
   type NewSession,
   type Page,
   type Role,
@@ -200,7 +204,7 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
 
   async listMessages(sessionId: string, limit: number, after: MessageCursor | null, order: 'asc' | 'desc' = 'asc', branch: Branch = 'active'): Promise<Page<Message, MessageCursor>> {
     const sql = await this.db()
-    const columns = sql`seq, id, role, content, created_at, model, tokens_used, status, parent_id`
+    const columns = sql`seq, id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name`
     // The active path is a CTE of the same shape as the table, read in its place.
     const messages = branch === 'active'
       ? sql`(WITH RECURSIVE ${pathTo(sql, sessionId)} SELECT m.* FROM path JOIN messages m ON m.id = path.id) AS messages`
@@ -274,23 +278,23 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
   }
 
   async getMessage(id: string): Promise<Message | undefined> {
-    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id FROM messages WHERE id = ${id}`
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name FROM messages WHERE id = ${id}`
     return row && toMessage(row)
   }
 
   async getReply(id: string): Promise<StoredReply | undefined> {
-    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, prompt_tokens, done_reason, event_count FROM messages WHERE id = ${id}`
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, prompt_tokens, done_reason, event_count FROM messages WHERE id = ${id}`
     return row && { ...toMessage(row), prompt_tokens: row.prompt_tokens ?? null, done_reason: row.done_reason ?? null, event_count: row.event_count ?? null }
   }
 
   async streamingReply(sessionId: string): Promise<Message | undefined> {
-    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id FROM messages WHERE session_id = ${sessionId} AND status = 'streaming'`
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name FROM messages WHERE session_id = ${sessionId} AND status = 'streaming'`
     return row && toMessage(row)
   }
 
   async getOwnedMessage(id: string, ownerId: string): Promise<Message | undefined> {
     const [row] = await (await this.db())`
-      SELECT m.id, m.role, m.content, m.created_at, m.model, m.tokens_used, m.status, m.parent_id
+      SELECT m.id, m.role, m.content, m.created_at, m.model, m.tokens_used, m.status, m.parent_id, m.tool_calls, m.tool_call_id, m.tool_name
       FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ${id} AND s.owner_id = ${ownerId}`
     return row && toMessage(row)
   }
@@ -345,7 +349,7 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
 
   async getSessionMessage(sessionId: string, messageId: string): Promise<(Message & { seq: number }) | undefined> {
     const [row] = await (await this.db())`
-      SELECT seq, id, role, content, created_at, model, tokens_used, status, parent_id FROM messages WHERE id = ${messageId} AND session_id = ${sessionId}`
+      SELECT seq, id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name FROM messages WHERE id = ${messageId} AND session_id = ${sessionId}`
     return row && { ...toMessage(row), seq: Number(row.seq) }
   }
 
@@ -380,14 +384,14 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
     // One round trip: the session's cut on every row (and on the one row of a path without messages).
     const rows = await sql`
       WITH RECURSIVE ${pathTo(sql, sessionId, leafId)}
-      SELECT s.context_cut_message_id, s.context_summary, m.id, m.role, m.content, m.image_count
+      SELECT s.context_cut_message_id, s.context_summary, m.id, m.role, m.content, m.tool_calls, m.tool_name, m.image_count
       FROM sessions s LEFT JOIN (path JOIN (
         SELECT *, (SELECT count(*) FROM attachments a WHERE a.message_id = messages.id) AS image_count FROM messages WHERE session_id = ${sessionId}
-      ) m ON m.id = path.id AND (m.content <> '' OR m.image_count > 0)) ON m.session_id = s.id
+      ) m ON m.id = path.id AND (m.content <> '' OR m.image_count > 0 OR m.tool_calls IS NOT NULL OR m.role = 'tool')) ON m.session_id = s.id
       WHERE s.id = ${sessionId} ORDER BY m.created_at, m.seq`
-    // A message without text is sent when it shows images.
+    // A message without text is sent when it shows images or makes tool calls; a tool result always.
     const messages: HistoryEntry[] = rows.filter((row) => row.id !== null).map((row) => ({
-      id: row.id as string, role: row.role as Role, content: row.content as string, ...(Number(row.image_count) ? { imageCount: Number(row.image_count) } : {}),
+      id: row.id as string, role: row.role as Role, content: row.content as string, ...(Number(row.image_count) ? { imageCount: Number(row.image_count) } : {}), ...toolHistoryOf(row),
     }))
     return { messages, cut: cutOnPath(toContextCut(rows[0]), messages) }
   }
@@ -415,6 +419,29 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
 
   async setContextCut(sessionId: string, cut: ContextCut): Promise<void> {
     await (await this.db())`UPDATE sessions SET context_cut_message_id = ${cut.messageId}, context_summary = ${cut.summary} WHERE id = ${sessionId}`
+  }
+
+  async addToolStep(replyId: string, { calls, results }: ToolStep): Promise<string | null> {
+    return (await this.db()).begin(async (tx) => {
+      const [reply] = await tx`SELECT session_id, parent_id, created_at FROM messages WHERE id = ${replyId} AND status = 'streaming' FOR UPDATE`
+      if (!reply) return null
+      const sessionId = reply.session_id as string
+      const times = toolStepTimes(iso(reply.created_at)!, timestamp())
+      let parentId = (reply.parent_id as string | null) ?? null
+      const rows: Row[] = []
+      const add = (role: Role, content: string, model: string | null, status: MessageStatus, toolCalls: string | null, callId: string | null, toolName: string | null) => {
+        const id = randomUUID()
+        rows.push({ id, session_id: sessionId, role, content, model, status, created_at: times.step, parent_id: parentId, tool_calls: toolCalls, tool_call_id: callId, tool_name: toolName })
+        parentId = id
+      }
+      if (calls) add('assistant', calls.content, calls.model, 'complete', JSON.stringify(calls.toolCalls), null, null)
+      for (const result of results) add('tool', result.content, null, result.ok ? 'complete' : 'error', null, result.callId, result.name)
+      await tx`INSERT INTO messages ${tx(rows, 'id', 'session_id', 'role', 'content', 'model', 'status', 'created_at', 'parent_id', 'tool_calls', 'tool_call_id', 'tool_name')}`
+      await tx`UPDATE messages SET parent_id = ${parentId}, created_at = ${times.reply}, content = '' WHERE id = ${replyId}`
+      // The inserts made each of them the leaf; the reply is.
+      await tx`UPDATE sessions SET current_message_id = ${replyId} WHERE id = ${sessionId}`
+      return times.reply
+    })
   }
 
   async checkpointReply(id: string, content: string): Promise<boolean> {
@@ -565,5 +592,6 @@ function toMessage(row: Row): Message {
     ...(row.tokens_used == null ? {} : { tokens_used: Number(row.tokens_used) }),
     status: row.status as MessageStatus,
     parent_id: row.parent_id ?? null,
+    ...toolFieldsOf(row),
   }
 }

@@ -22,6 +22,10 @@ import {
   type Message,
   type MessageCursor,
   type MessageStatus,
+  type ToolStep,
+  toolFieldsOf,
+  toolHistoryOf,
+  toolStepTimes,
   type NewSession,
   type Page,
   type Role,
@@ -96,7 +100,7 @@ const PATH_CTE = `path(id) AS (
     SELECT m.parent_id FROM messages m JOIN path ON m.id = path.id)`
 
 const messageColumnsOf = (table: string) =>
-  ['rowid AS seq', 'id', 'role', 'content', 'created_at', 'model', 'tokens_used', 'status', 'parent_id'].map((column) => `${table}.${column}`).join(', ')
+  ['rowid AS seq', 'id', 'role', 'content', 'created_at', 'model', 'tokens_used', 'status', 'parent_id', 'tool_calls', 'tool_call_id', 'tool_name'].map((column) => `${table}.${column}`).join(', ')
 
 export class SqliteChatStore implements ChatStore {
   readonly db: DatabaseSync
@@ -183,12 +187,12 @@ export class SqliteChatStore implements ChatStore {
          WHERE a.id = ?1 AND (s.owner_id = ?2 OR r.owner_id = ?2)`,
       ),
       hasRole: db.prepare('SELECT 1 FROM messages WHERE session_id = ? AND role = ? LIMIT 1'),
-      // A message without text is sent when it shows images.
+      // A message without text is sent when it shows images or makes tool calls; a tool result always.
       history: db.prepare(
         `WITH RECURSIVE ${PATH_CTE}
-         SELECT m.id, m.role, m.content, (SELECT count(*) FROM attachments a WHERE a.message_id = m.id) AS image_count
+         SELECT m.id, m.role, m.content, m.tool_calls, m.tool_name, (SELECT count(*) FROM attachments a WHERE a.message_id = m.id) AS image_count
          FROM path JOIN messages m ON m.id = path.id
-         WHERE m.session_id = ?1 AND (m.content != '' OR image_count > 0) ORDER BY m.created_at, m.rowid`,
+         WHERE m.session_id = ?1 AND (m.content != '' OR image_count > 0 OR m.tool_calls IS NOT NULL OR m.role = 'tool') ORDER BY m.created_at, m.rowid`,
       ),
       childrenOf: db.prepare(
         `SELECT id, parent_id FROM messages
@@ -239,6 +243,12 @@ export class SqliteChatStore implements ChatStore {
       ),
       currentLeaf: db.prepare('SELECT current_message_id FROM sessions WHERE id = ?'),
       checkpoint: db.prepare(`UPDATE messages SET content = ? WHERE id = ? AND status = 'streaming'`),
+      streamingReplyPlace: db.prepare(`SELECT session_id, parent_id, created_at FROM messages WHERE id = ? AND status = 'streaming'`),
+      insertToolMessage: db.prepare(
+        `INSERT INTO messages (id, session_id, role, content, model, status, created_at, parent_id, tool_calls, tool_call_id, tool_name)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      moveReply: db.prepare(`UPDATE messages SET parent_id = ?, created_at = ?, content = '' WHERE id = ?`),
       finish: db.prepare(
         `UPDATE messages SET content = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?, ollama_host = ?, event_count = ?
          WHERE id = ? AND status = 'streaming'`,
@@ -602,7 +612,9 @@ export class SqliteChatStore implements ChatStore {
 
   async history(sessionId: string, leafId?: string | null): Promise<History> {
     const rows = this.statements.history.all(sessionId, leafId === undefined ? 0 : 1, leafId ?? null)
-    const messages: HistoryEntry[] = rows.map((row) => ({ id: String(row.id), role: row.role as Role, content: String(row.content), ...(Number(row.image_count) ? { imageCount: Number(row.image_count) } : {}) }))
+    const messages: HistoryEntry[] = rows.map((row) => ({
+      id: String(row.id), role: row.role as Role, content: String(row.content), ...(Number(row.image_count) ? { imageCount: Number(row.image_count) } : {}), ...toolHistoryOf(row),
+    }))
     return { messages, cut: cutOnPath(await this.contextCut(sessionId), messages) }
   }
 
@@ -621,6 +633,27 @@ export class SqliteChatStore implements ChatStore {
 
   async setContextCut(sessionId: string, cut: ContextCut): Promise<void> {
     this.statements.setContextCut.run(cut.messageId, cut.summary, sessionId)
+  }
+
+  async addToolStep(replyId: string, { calls, results }: ToolStep): Promise<string | null> {
+    return this.transaction(() => {
+      const reply = this.statements.streamingReplyPlace.get(replyId)
+      if (!reply) return null
+      const sessionId = String(reply.session_id)
+      const times = toolStepTimes(String(reply.created_at), timestamp())
+      let parentId = reply.parent_id == null ? null : String(reply.parent_id)
+      const add = (role: Role, content: string, model: string | null, status: MessageStatus, toolCalls: string | null, callId: string | null, toolName: string | null) => {
+        const id = randomUUID()
+        this.statements.insertToolMessage.run(id, sessionId, role, content, model, status, times.step, parentId, toolCalls, callId, toolName)
+        parentId = id
+      }
+      if (calls) add('assistant', calls.content, calls.model, 'complete', JSON.stringify(calls.toolCalls), null, null)
+      for (const result of results) add('tool', result.content, null, result.ok ? 'complete' : 'error', null, result.callId, result.name)
+      this.statements.moveReply.run(parentId, times.reply, replyId)
+      // The inserts made each of them the leaf; the reply is.
+      this.statements.setCurrent.run(replyId, sessionId)
+      return times.reply
+    })
   }
 
   /** Saves a streaming reply's text so far; false when no streaming reply has that id. */
@@ -714,5 +747,6 @@ function toMessage(row: Row): Message {
     ...(row.tokens_used == null ? {} : { tokens_used: Number(row.tokens_used) }),
     status: row.status as MessageStatus,
     parent_id: row.parent_id == null ? null : String(row.parent_id),
+    ...toolFieldsOf(row),
   }
 }

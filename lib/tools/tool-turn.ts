@@ -1,0 +1,240 @@
+import { Validator, type Schema } from '@cfworker/json-schema'
+import { randomUUID } from 'node:crypto'
+import type { CallToolResult } from '@modelcontextprotocol/client'
+import type { Tool as OllamaTool, ToolCall as OllamaToolCall } from 'ollama'
+import type { Logger } from '../observability/log.ts'
+import type { Metrics } from '../observability/metrics.ts'
+import { formatMs } from '../ollama/client.ts'
+import type { ChatStore, ToolCall, ToolResult } from '../store/chat-store.ts'
+import type { McpHub, OfferedTool } from './mcp-hub.ts'
+import type { OllamaPool } from '../ollama/pool.ts'
+import type { Config } from '../shared/config.ts'
+import { HttpProblem } from '../shared/problem.ts'
+
+/** Tool calls one turn may make, and how many of a step run at once (README "Tools"). */
+export const MAX_TOOL_CALLS_PER_TURN = 16
+export const PARALLEL_TOOL_CALLS = 4
+
+export interface ToolTurnLimits {
+  maxSteps: number
+  toolTimeoutMs: number
+  resultMaxBytes: number
+}
+
+/**
+ * The tools a chat asks for (`true`: every allowed one; a list of `SERVER__TOOL` names), checked
+ * before anything is stored: a configured server, a model with the `tools` capability, and every
+ * name offered. None asked: undefined. Servers that cannot be reached just offer nothing.
+ */
+export async function toolsFor(app: { config: Pick<Config, 'mcpServers'>; ollama: OllamaPool; tools: McpHub }, model: string, selection: true | string[] | undefined): Promise<OfferedTool[] | undefined> {
+  if (selection === undefined || (Array.isArray(selection) && selection.length === 0)) return undefined
+  if (app.config.mcpServers.length === 0) throw new HttpProblem(400, 'validation', 'tools: this server has no MCP servers configured (MCP_CONFIG), so no tool can be used.')
+  await app.ollama.requireCapability(model, 'tools', 'call tools')
+  return app.tools.offered(selection)
+}
+
+/** Why a turn with tools ended before the model answered without calling one. */
+export type ToolStop = 'tool_limit' | 'tool_repeat'
+
+/** What a step's calls came to: their results in the order of the calls, and whether the turn ends here. */
+export interface StepOutcome {
+  results: ToolResult[]
+  stop: ToolStop | null
+}
+
+/** Told of each call as it starts and of its result as it ends (the SSE `tool_call` and `tool_result`). */
+export interface StepListener {
+  call(call: ToolCall): void
+  result(result: ToolResult, durationMs: number): void
+}
+
+type Outcome = 'ok' | 'error' | 'invalid' | 'timeout' | 'cancelled' | 'denied' | 'repeated' | 'not_run'
+
+/**
+ * The tools of one turn (README "Tools"): what the model is offered, and its calls run against
+ * their MCP servers within the turn's limits: MAX_TOOL_STEPS model calls, 16 tool calls, 4 at once,
+ * TOOL_TIMEOUT each, results cut at TOOL_RESULT_MAX_BYTES, arguments checked against the tool's
+ * own schema, and the repeat rule (the same call again gets its earlier result; a third time ends the turn).
+ */
+export class ToolTurn {
+  readonly tools: Map<string, OfferedTool>
+  /** Model calls made so far; the first is made before any tool runs. */
+  steps = 1
+  private calls = 0
+  private readonly earlier = new Map<string, { count: number; result: ToolResult }>()
+  private readonly validators = new Map<string, Validator>()
+  private readonly hub: McpHub
+  private readonly limits: ToolTurnLimits
+  private readonly metrics: Metrics
+  private readonly log: Logger
+
+  constructor(hub: McpHub, tools: OfferedTool[], limits: ToolTurnLimits, metrics: Metrics, log: Logger) {
+    this.hub = hub
+    this.tools = new Map(tools.map((tool) => [tool.name, tool]))
+    this.limits = limits
+    this.metrics = metrics
+    this.log = log
+  }
+
+  /** The tools as Ollama takes them: functions named `SERVER__TOOL` with the server's input schema. */
+  get definitions(): OllamaTool[] {
+    return [...this.tools.values()].map((tool) => ({
+      type: 'function',
+      function: { name: tool.name, description: tool.description, parameters: tool.input_schema as OllamaTool['function']['parameters'] },
+    }))
+  }
+
+  /** The model's calls of one streamed answer, each with an id of ours (Ollama's are not unique across turns). */
+  static callsOf(made: OllamaToolCall[]): ToolCall[] {
+    return made.map((call) => ({
+      call_id: `call_${randomUUID().replaceAll('-', '')}`,
+      name: String(call.function.name),
+      arguments: isObject(call.function.arguments) ? call.function.arguments : {},
+    }))
+  }
+
+  /** Runs a step's calls (at most 4 at once), each ending in a result; `signal` cancels the ones running. */
+  async run(calls: ToolCall[], signal: AbortSignal, listener: StepListener): Promise<StepOutcome> {
+    let stop: ToolStop | null = null
+    const plans = calls.map((call) => {
+      const plan = this.plan(call)
+      if (plan.stop) stop ??= plan.stop
+      return plan
+    })
+    for (const call of calls) listener.call(call)
+    const results: ToolResult[] = new Array(calls.length)
+    let next = 0
+    const worker = async () => {
+      for (let index = next++; index < calls.length; index = next++) {
+        const call = calls[index]!
+        const started = performance.now()
+        const plan = plans[index]!
+        const result = plan.result ?? (await this.execute(call, signal))
+        results[index] = result
+        listener.result(result, Math.round(performance.now() - started))
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_TOOL_CALLS, calls.length) }, worker))
+    for (const [index, call] of calls.entries()) {
+      const key = callKey(call)
+      if (!this.earlier.has(key) && plans[index]!.ran) this.earlier.set(key, { count: 1, result: results[index]! })
+    }
+    // A next model call must be allowed for the results to be read.
+    this.steps++
+    return { results, stop }
+  }
+
+  /** What a call comes to without running it (a refusal, a repeat), or nothing when it must run. */
+  private plan(call: ToolCall): { result?: ToolResult; stop?: ToolStop; ran?: boolean } {
+    const tool = this.tools.get(call.name)
+    const [server, name] = tool ? [tool.server, tool.tool] : ['unknown', 'unknown']
+    const refuse = (outcome: Outcome, content: string, stop?: ToolStop) => {
+      this.metrics.toolCall(server, name, outcome, null)
+      return { result: { callId: call.call_id, name: call.name, content, ok: outcome === 'repeated' }, ...(stop ? { stop } : {}) }
+    }
+    if (this.steps >= this.limits.maxSteps) return refuse('not_run', `Not run: this turn reached its ${this.limits.maxSteps} model calls (MAX_TOOL_STEPS).`, 'tool_limit')
+    if (++this.calls > MAX_TOOL_CALLS_PER_TURN) return refuse('not_run', `Not run: this turn reached its ${MAX_TOOL_CALLS_PER_TURN} tool calls.`, 'tool_limit')
+    if (!tool) return refuse('invalid', `No tool named ${JSON.stringify(call.name)} is offered; use one of: ${[...this.tools.keys()].join(', ')}.`)
+    const seen = this.earlier.get(callKey(call))
+    if (seen) {
+      seen.count++
+      if (seen.count > 2) return refuse('not_run', 'Not run: the same call with the same arguments a third time.', 'tool_repeat')
+      return refuse('repeated', `[Repeated call: the tool was not called again; its earlier result follows.]\n${seen.result.content}`)
+    }
+    const problems = this.validate(tool, call.arguments)
+    if (problems) return refuse('invalid', `Invalid arguments for ${call.name}: ${problems}. Call it again with arguments that match its schema.`)
+    return { ran: true }
+  }
+
+  /** The schema's complaints about `args` (the tool's own schema, with the keywords Ollama drops), or null. */
+  private validate(tool: OfferedTool, args: Record<string, unknown>): string | null {
+    let validator = this.validators.get(tool.name)
+    if (!validator) this.validators.set(tool.name, (validator = new Validator(tool.input_schema as Schema, '2020-12', false)))
+    const { valid, errors } = validator.validate(args)
+    if (valid) return null
+    // The innermost complaints say what is wrong; the outer ones only that something below is.
+    const leaves = errors.filter((error) => !errors.some((other) => other !== error && other.instanceLocation.startsWith(`${error.instanceLocation}/`)))
+    return (leaves.length ? leaves : errors).slice(0, 5).map((error) => `${error.instanceLocation.replace(/^#\/?/, '') || 'arguments'}: ${error.error}`).join('; ')
+  }
+
+  private async execute(call: ToolCall, turn: AbortSignal): Promise<ToolResult> {
+    const tool = this.tools.get(call.name)!
+    const connection = this.hub.server(tool.server)!
+    const timeout = AbortSignal.timeout(this.limits.toolTimeoutMs)
+    const started = performance.now()
+    let outcome: Outcome
+    let content: string
+    try {
+      // The SDK's own timeout is a backstop: ours fires first, and says which limit it was.
+      const result = await connection.callTool(tool.tool, call.arguments, AbortSignal.any([turn, timeout]), this.limits.toolTimeoutMs + 5_000)
+      outcome = result.isError ? 'error' : 'ok'
+      content = resultText(result)
+    } catch (error) {
+      outcome = turn.aborted ? 'cancelled' : timeout.aborted ? 'timeout' : 'error'
+      content = outcome === 'cancelled'
+        ? 'Cancelled: the turn was stopped.'
+        : outcome === 'timeout'
+          ? `The tool did not answer within ${formatMs(this.limits.toolTimeoutMs)} (TOOL_TIMEOUT); the call was cancelled.`
+          : `The tool call failed: ${connection.redact((error as Error).message || String(error))}`
+      if (outcome === 'error') this.log.warn('mcp tool call failed', { server: tool.server, tool: tool.tool, error: connection.redact((error as Error).message || String(error)) })
+    }
+    this.metrics.toolCall(tool.server, tool.tool, outcome, (performance.now() - started) / 1000)
+    return { callId: call.call_id, name: call.name, content: capBytes(content, this.limits.resultMaxBytes), ok: outcome === 'ok' }
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/** The same tool with the same arguments, whatever the order of their keys. */
+function callKey(call: ToolCall): string {
+  return `${call.name}\0${canonicalJson(call.arguments)}`
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (isObject(value)) return `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`).join(',')}}`
+  return JSON.stringify(value) ?? 'null'
+}
+
+/** A tool's result as the text the model reads: its text parts, and what the others are. */
+export function resultText(result: CallToolResult): string {
+  const parts = (result.content ?? []).map((item) => {
+    switch (item.type) {
+      case 'text':
+        return item.text
+      case 'resource':
+        return 'text' in item.resource ? item.resource.text : `[resource ${item.resource.uri} (${item.resource.mimeType ?? 'binary'})]`
+      case 'resource_link':
+        return `[resource ${item.uri}]`
+      default:
+        return `[${item.type} (${'mimeType' in item ? item.mimeType : 'unknown type'}), not shown]`
+    }
+  })
+  if (parts.length === 0 && result.structuredContent !== undefined) parts.push(JSON.stringify(result.structuredContent))
+  return parts.join('\n')
+}
+
+const TRUNCATED = '\n[…cut at TOOL_RESULT_MAX_BYTES]'
+
+/** `text` in at most `maxBytes` of UTF-8, cut at a character boundary and marked when cut. */
+export function capBytes(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text
+  const room = maxBytes - Buffer.byteLength(TRUNCATED)
+  // A cut inside a character leaves a replacement character at the end: dropped.
+  const kept = Buffer.from(text).subarray(0, room).toString('utf8').replace(/\uFFFD+$/, '')
+  return kept + TRUNCATED
+}
+
+/**
+ * What a reply answers: `parentId` itself, or, when that is a step of a turn with tools (a tool
+ * result, or a message that made calls), the message the turn began after.
+ */
+export async function questionBefore(store: Pick<ChatStore, 'getSessionMessage'>, sessionId: string, parentId: string | null): Promise<string | null> {
+  // A turn holds at most MAX_TOOL_STEPS × (MAX_TOOL_CALLS_PER_TURN + 1) step messages.
+  for (let hops = 0; parentId !== null && hops < 64 * (MAX_TOOL_CALLS_PER_TURN + 1); hops++) {
+    const message = await store.getSessionMessage(sessionId, parentId)
+    if (!message || !(message.role === 'tool' || message.tool_calls)) return parentId
+    parentId = message.parent_id
+  }
+  return parentId
+}
