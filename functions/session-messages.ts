@@ -14,7 +14,7 @@ const Query = v.object({
 /**
  * GET /v1/sessions/{id}/messages: the conversation's active path (`?branch=all`: every branch's
  * messages), oldest first, a page at a time; each message with its parent, its siblings and the
- * images it shows.
+ * images it shows, and a reply paused for approvals with the calls it waits on.
  */
 export default defineFunction({
   name: 'session-messages',
@@ -28,7 +28,16 @@ export default defineFunction({
     if (!session) throw noSuchSession(id)
     const page = await app.store.listMessages(id, query.limit, after, 'asc', query.branch)
     const children = await app.store.childrenOf(id, [...new Set(page.items.map((message) => message.parent_id))])
-    const messages = page.items.map((message) => ({ ...message, images: listedImages(message.images), sibling_ids: children.get(message.parent_id) ?? [message.id] }))
+    // A reply paused for approvals lists the calls it waits on (README "Tools").
+    const waiting = page.items.some((message) => message.status === 'awaiting_approval') ? await app.store.pendingApprovals(id) : []
+    const messages = page.items.map((message) => ({
+      ...message,
+      images: listedImages(message.images),
+      sibling_ids: children.get(message.parent_id) ?? [message.id],
+      ...(message.status === 'awaiting_approval'
+        ? { approval_required: waiting.filter((call) => call.reply_id === message.id).map(({ call_id, name, arguments: args, expires_at }) => ({ call_id, name, arguments: args, expires_at })) }
+        : {}),
+    }))
     return Response.json({ session_id: id, current_message_id: session.current_message_id, messages, next_cursor: page.next && encodeCursor(page.next) })
   },
 })

@@ -10,6 +10,7 @@ import type { ResponseStore } from './store/response-store.ts'
 import { createLogger, type Logger } from './observability/log.ts'
 import { OllamaPool } from './ollama/pool.ts'
 import { McpHub } from './tools/mcp-hub.ts'
+import { ApprovalClock } from './generation/approvals.ts'
 import type { ChatStore } from './store/chat-store.ts'
 import { SqliteStore } from './store/sqlite/store.ts'
 import type { Store } from './store/store.ts'
@@ -34,6 +35,8 @@ export interface AppContext {
   responses: { store: ResponseStore; registry: ResponseRegistry }
   /** The MCP servers of MCP_CONFIG, connected when first needed (README "Tools"). */
   tools: McpHub
+  /** Tool calls waiting for approval: their expiry, and resuming their replies. */
+  approvals: ApprovalClock
 }
 
 const contexts = new WeakSet<object>()
@@ -60,7 +63,10 @@ export function createAppContext(config: Config, parts: AppParts & { database: S
     responses: parts.responses ?? { store: database.responses, registry: new ResponseRegistry() },
     tokens: parts.tokens ?? new TokenEstimator(),
     tools: parts.tools ?? new McpHub(config.mcpServers, log, VERSION),
+    approvals: undefined as unknown as ApprovalClock,
   }
+  // It resumes replies through this context.
+  context.approvals = parts.approvals ?? new ApprovalClock(context)
   contexts.add(context)
   return context
 }

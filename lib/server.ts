@@ -10,6 +10,7 @@ import adminUsersList from '../functions/admin-users-list.ts'
 import attachmentGet from '../functions/attachment-get.ts'
 import authLogin from '../functions/auth-login.ts'
 import toolsList from '../functions/tools-list.ts'
+import toolCallAnswer from '../functions/tool-call-answer.ts'
 import authLogout from '../functions/auth-logout.ts'
 import authMe from '../functions/auth-me.ts'
 import chat from '../functions/chat.ts'
@@ -76,6 +77,7 @@ export const FUNCTIONS: FunctionSpec[] = [
   importFile,
   attachmentGet,
   toolsList,
+  toolCallAnswer,
   authLogin,
   authLogout,
   authMe,
@@ -130,6 +132,8 @@ export async function startServer(config: Config, parts: AppParts = {}): Promise
   if (unfinishedImports > 0) app.log.warn('conversations a previous run was importing are removed (their import did not finish)', { count: unfinishedImports })
   const failedResponses = await app.responses.store.interruptRunning()
   if (failedResponses > 0) app.log.warn('responses left running by a previous run are now failed', { count: failedResponses })
+  // Tool calls that waited for approval through the stop: the overdue ones denied, answered replies resumed.
+  await app.approvals.sweep()
 
   const dispatcher = createDispatcher(FUNCTIONS, app)
   const responses = new OpenResponses()
@@ -168,6 +172,8 @@ export async function startServer(config: Config, parts: AppParts = {}): Promise
       app.log.info('shutting down', { running_generations: app.generations.size, grace_ms: config.shutdownGraceMs })
       const closed = new Promise((resolve) => server.close(resolve))
       server.closeIdleConnections()
+      // Waiting replies stay stored as they are: the next start (or another instance) resumes them.
+      app.approvals.close()
       await app.generations.drain(config.shutdownGraceMs)
       // Every reply is stored; let the responses that tell clients so finish before connections go.
       await responses.allClosed(config.writeTimeoutMs)

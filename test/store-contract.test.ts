@@ -230,6 +230,49 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
       assert.equal((await chats.listMessages(sessionId, 10, null)).items.length, 6)
     })
 
+    test('approvals: a paused reply keeps its calls; answers are recorded once, by the owner only; expiry denies; a fully answered reply is claimed once', async (t) => {
+      const { chats } = await opened(t)
+      const sessionId = randomUUID()
+      const turn = await chats.beginTurn({ sessionId, ownerId: 'alice', content: 'Delete it?', model: 'qwen3' })
+      const calls = [{ call_id: 'call_x', name: 'fs__delete', arguments: { path: '/tmp/a' } }, { call_id: 'call_y', name: 'fs__delete', arguments: { path: '/tmp/b' } }]
+      const soon = new Date(Date.now() + 60_000).toISOString()
+      const later = new Date(Date.now() + 120_000).toISOString()
+      assert.ok(await chats.addToolStep(turn.reply.id, { calls: { content: '', model: 'qwen3', toolCalls: calls }, results: [], awaiting: { calls, turn: '{"state":1}', expiresAt: soon, events: 5 } }))
+      const thirdSession = randomUUID()
+      const third = await chats.beginTurn({ sessionId: thirdSession, ownerId: 'alice', content: 'And this?', model: 'qwen3' })
+      const call3 = [{ call_id: 'call_z', name: 'fs__delete', arguments: {} }]
+      assert.ok(await chats.addToolStep(third.reply.id, { calls: { content: '', model: 'qwen3', toolCalls: call3 }, results: [], awaiting: { calls: call3, turn: '{"state":3}', expiresAt: later, events: 3 } }))
+
+      const reply = (await chats.getReply(turn.reply.id))!
+      assert.deepEqual([reply.status, reply.event_count], ['awaiting_approval', 5])
+      assert.deepEqual((await chats.pendingApprovals(sessionId)).map(({ call_id, name, arguments: args, reply_id, expires_at }) => [call_id, name, args, reply_id, expires_at]),
+        [['call_x', 'fs__delete', { path: '/tmp/a' }, turn.reply.id, soon], ['call_y', 'fs__delete', { path: '/tmp/b' }, turn.reply.id, soon]])
+      assert.equal(await chats.nextApprovalExpiry(), soon)
+      const now = new Date().toISOString()
+      assert.equal(await chats.answerApproval(sessionId, 'bob', 'call_x', true, now), 'missing', 'someone else\'s call is as unknown as a missing one')
+      assert.equal(await chats.answerApproval(sessionId, 'alice', 'call_nope', true, now), 'missing')
+      assert.equal(await chats.answerApproval(randomUUID(), 'alice', 'call_x', true, now), 'missing', 'a call is answered in its own session')
+      assert.deepEqual(await chats.answerApproval(sessionId, 'alice', 'call_x', true, now), { replyId: turn.reply.id, remaining: 1 })
+      assert.equal(await chats.answerApproval(sessionId, 'alice', 'call_x', false, now), 'answered')
+      assert.equal(await chats.claimAnsweredReply(turn.reply.id), null, 'not while a call waits')
+      assert.deepEqual(await chats.answeredReplies(), [])
+      // call_y runs out of time; the reply no longer waits on anything.
+      assert.deepEqual(await chats.expireApprovals(new Date(Date.parse(soon) + 1).toISOString()), [{ replyId: turn.reply.id, sessionId }])
+      assert.equal(await chats.answerApproval(sessionId, 'alice', 'call_y', true, new Date(Date.parse(soon) + 2).toISOString()), 'answered', 'too late')
+      assert.deepEqual(await chats.answeredReplies(), [{ replyId: turn.reply.id, sessionId }])
+      assert.equal(await chats.nextApprovalExpiry(), later)
+
+      const claimed = (await chats.claimAnsweredReply(turn.reply.id))!
+      assert.deepEqual([claimed.sessionId, claimed.ownerId, claimed.replyId, claimed.model, claimed.events, claimed.turn], [sessionId, 'alice', turn.reply.id, 'qwen3', 5, '{"state":1}'])
+      assert.equal(claimed.createdAt, reply.created_at)
+      assert.deepEqual(claimed.calls.map((call) => [call.call_id, call.decision]).sort(), [['call_x', 'approved'], ['call_y', 'expired']])
+      assert.equal((await chats.getReply(turn.reply.id))!.status, 'streaming')
+      assert.equal(await chats.claimAnsweredReply(turn.reply.id), null, 'claimed once')
+      assert.deepEqual(await chats.answeredReplies(), [])
+      assert.deepEqual(await chats.answerApproval(thirdSession, 'alice', 'call_z', false, now), { replyId: third.reply.id, remaining: 0 })
+      assert.deepEqual((await chats.claimAnsweredReply(third.reply.id))!.calls.map((call) => call.decision), ['denied'])
+    })
+
     test('responses: stored with their request, read only by their owner, chained, checkpointed, ended once, interrupted, deleted', async (t) => {
       const { responses } = await opened(t)
       const params = { max_output_tokens: null, temperature: 0.2, top_p: null, metadata: { a: 'b' }, text_format: { type: 'text' }, store: true, tools: [{ type: 'function', name: 'f', parameters: { type: 'object', properties: { z: {}, a: {} } } }] }

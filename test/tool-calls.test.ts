@@ -14,18 +14,27 @@ import sessionCancel from '../functions/session-cancel.ts'
 import sessionMessages from '../functions/session-messages.ts'
 import sessionRegenerate from '../functions/session-regenerate.ts'
 import type { AppContext } from '../lib/context.ts'
-import { chatRequest, fakeOllama, json, readSse, recordingLogger, rowCounts, sseEvents, take, testApp, toRequest, within, type SseEvent } from './support/app.ts'
+import { authServer, chatRequest, fakeOllama, json, readSse, recordingLogger, rowCounts, sseEvents, take, testApp, testServer, toRequest, within, type SseEvent } from './support/app.ts'
+import sessionStream from '../functions/session-stream.ts'
+import toolCallAnswer from '../functions/tool-call-answer.ts'
 import type { FakeOllama } from './support/fake-ollama.ts'
 import { startMcpHttpServer, type McpHttpServer } from './support/mcp-http-server.ts'
 import { PROJECT_ROOT } from './support/process.ts'
 
 const TOKEN = 'mcp-loop-secret-2718'
 
-async function toolsSetup(t: TestContext, env: Record<string, string> = {}, servers: Record<string, unknown> = {}) {
+/** An MCP_CONFIG with the test server as `calc` (every tool `auto` but `delete_all`, denied, and those `ask` names). */
+function calcConfig(mcp: McpHttpServer, servers: Record<string, unknown> = {}, ask: string[] = []): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'chat-ollama-mcp-')), 'mcp.json')
+  const policies = Object.fromEntries([['delete_all', 'deny'], ...ask.map((name) => [name, 'ask'])])
+  writeFileSync(path, JSON.stringify({ mcpServers: { calc: { url: mcp.url, headers: { authorization: `Bearer ${TOKEN}` }, default: 'auto', tools: policies }, ...servers } }))
+  return path
+}
+
+async function toolsSetup(t: TestContext, env: Record<string, string> = {}, servers: Record<string, unknown> = {}, ask: string[] = []) {
   const fake = await fakeOllama(t)
   const mcp = await startMcpHttpServer(t, TOKEN)
-  const path = join(mkdtempSync(join(tmpdir(), 'chat-ollama-mcp-')), 'mcp.json')
-  writeFileSync(path, JSON.stringify({ mcpServers: { calc: { url: mcp.url, headers: { authorization: `Bearer ${TOKEN}` }, default: 'auto', tools: { delete_all: 'deny' } }, ...servers } }))
+  const path = calcConfig(mcp, servers, ask)
   const log = recordingLogger()
   const app = await testApp(t, fake, { MCP_CONFIG: path, ...env }, log)
   t.after(() => app.tools.close())
@@ -222,4 +231,147 @@ test('regenerating a reply that used tools runs the whole turn again from the qu
   assert.equal(again.content, 'The tools said: 3')
   assert.equal(mcp.calls.length, 2)
   assert.deepEqual(sentMessages(fake, 2).map((message: any) => message.role), ['user'], 'from the question, not from the last tool result')
+})
+
+const answer = (app: AppContext, sessionId: string, callId: string, approve: unknown) =>
+  toolCallAnswer.fetch(toRequest(`POST /v1/sessions/${sessionId}/tool-calls/${callId}`, { approve }), app)
+
+/** Polls the stored reply until it is no longer waiting or streaming (the clock resumes it at its own time). */
+async function settledReply(app: AppContext, sessionId: string) {
+  return within(10_000, 'the reply to settle', (async () => {
+    for (;;) {
+      const reply = (await messagesOf(app, sessionId)).at(-1)
+      if (!['awaiting_approval', 'streaming'].includes(reply.status)) return reply
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  })())
+}
+
+test('an ask tool pauses the reply until its user approves; the reply then goes on, its events after the earlier ones', async (t) => {
+  const { fake, mcp, app } = await toolsSetup(t, {}, {}, ['add'])
+  const { events } = await readSse(await chat.fetch(chatRequest({ message: '[[call calc__add {"a":4,"b":5}]]', model: 'qwen3:8b', tools: true }), app))
+  assert.deepEqual(events.map((event) => event.data.type).filter((type) => type !== 'token'), ['start', 'tool_call', 'approval_required', 'done'])
+  const [waiting] = ofType(events, 'approval_required')
+  assert.deepEqual([waiting.name, waiting.arguments], ['calc__add', { a: 4, b: 5 }])
+  assert.equal(ofType(events, 'done')[0].done_reason, 'awaiting_approval')
+  assert.equal(mcp.calls.length, 0, 'not called before it is approved')
+  const sessionId = events[0]!.data.session_id
+  const paused = (await messagesOf(app, sessionId)).at(-1)
+  assert.equal(paused.status, 'awaiting_approval')
+  assert.deepEqual(paused.approval_required.map((call: any) => [call.call_id, call.name, call.arguments]), [[waiting.call_id, 'calc__add', { a: 4, b: 5 }]])
+  assert.match(paused.approval_required[0].expires_at, /Z$/)
+
+  // Nothing else goes on in the session meanwhile; a bad answer changes nothing.
+  const busy = await chat.fetch(chatRequest({ message: 'next', session_id: sessionId, model: 'qwen3:8b' }), app)
+  assert.equal(busy.status, 409)
+  assert.match((await json(busy)).detail, /waits for the approval of calc__add/)
+  assert.equal((await answer(app, sessionId, waiting.call_id, 'yes')).status, 400)
+  assert.equal((await answer(app, sessionId, `call_${'0'.repeat(32)}`, true)).status, 404)
+  assert.equal((await answer(app, '00000000-0000-4000-8000-000000000000', waiting.call_id, true)).status, 404)
+
+  const approved = await answer(app, sessionId, waiting.call_id, true)
+  assert.equal(approved.status, 200)
+  assert.deepEqual(await json(approved), { call_id: waiting.call_id, approved: true })
+  const again = await answer(app, sessionId, waiting.call_id, false)
+  assert.equal(again.status, 409)
+  const rest = (await readSse(await sessionStream.fetch(toRequest(`GET /v1/sessions/${sessionId}/stream`, undefined, { 'last-event-id': events.at(-1)!.id! }), app))).events
+  assert.deepEqual(rest.map((event) => event.data.type).filter((type) => type !== 'token'), ['start', 'tool_result', 'done'])
+  assert.equal(rest[0]!.data.resumed, true)
+  assert.deepEqual(rest.map((event) => Number(event.id!.split(':')[1])), rest.map((_, index) => events.length + index + 1), 'ids go on from the paused part')
+  assert.deepEqual(ofType(rest, 'tool_result').map((result) => [result.call_id, result.ok, result.content]), [[waiting.call_id, true, '9']])
+  assert.equal(ofType(rest, 'done')[0].done_reason, 'stop')
+  assert.deepEqual(mcp.calls, [{ name: 'add', arguments: { a: 4, b: 5 } }])
+  // Coming back once it ended, with the id of its last event seen: the rest as stored.
+  const later = (await readSse(await sessionStream.fetch(toRequest(`GET /v1/sessions/${sessionId}/stream`, undefined, { 'last-event-id': events.at(-1)!.id! }), app))).events
+  assert.deepEqual(later.map((event) => [event.data.type, event.data.content ?? event.data.done_reason]), [['token', 'The tools said: 9'], ['done', 'stop']])
+  assert.equal((await sessionStream.fetch(toRequest(`GET /v1/sessions/${sessionId}/stream`), app)).status, 404, 'without one: no reply runs')
+  const listed = await messagesOf(app, sessionId)
+  assert.deepEqual(listed.map((message: any) => [message.role, message.content, message.status]), [
+    ['user', '[[call calc__add {"a":4,"b":5}]]', 'complete'],
+    ['assistant', 'Let me check.', 'complete'],
+    ['tool', '9', 'complete'],
+    ['assistant', 'The tools said: 9', 'complete'],
+  ])
+  assert.equal(listed.at(-1).id, events[0]!.data.message_id)
+  assert.deepEqual(sentMessages(fake, 1).slice(-2), [
+    { role: 'assistant', content: 'Let me check.', calls: [['calc__add', { a: 4, b: 5 }]] },
+    { role: 'tool', content: '9', tool_name: 'calc__add' },
+  ])
+})
+
+test('a denied call, and one nobody answers within TOOL_APPROVAL_TIMEOUT, are not run: the model gets the denial and answers', async (t) => {
+  const { fake, mcp, app } = await toolsSetup(t, { TOOL_APPROVAL_TIMEOUT: '300ms' }, {}, ['add', 'search'])
+  const first = await json(await chat.fetch(chatRequest({ message: '[[call calc__add {"a":1,"b":1}]]', model: 'qwen3:8b', tools: true, stream: false }), app))
+  assert.equal(first.done_reason, 'awaiting_approval')
+  const [call] = first.approval_required
+  assert.deepEqual(await json(await answer(app, first.session_id, call.call_id, false)), { call_id: call.call_id, approved: false })
+  const denied = await settledReply(app, first.session_id)
+  assert.equal(denied.content, 'The tools said: Denied: the user did not allow this call.')
+
+  // Two calls wait; one is approved in time, the other runs out: the clock resumes the reply.
+  fake.next({ toolCalls: [{ name: 'calc__add', arguments: { a: 2, b: 2 } }, { name: 'calc__search', arguments: { query: 'x' } }], tokens: [] })
+  const second = await json(await chat.fetch(chatRequest({ message: 'two', model: 'qwen3:8b', tools: true, stream: false }), app))
+  assert.equal(second.approval_required.length, 2)
+  const answered = await json(await answer(app, second.session_id, second.approval_required[0].call_id, true))
+  assert.equal(answered.approved, true)
+  const settled = await settledReply(app, second.session_id)
+  assert.equal(settled.status, 'complete')
+  assert.match(settled.content, /^The tools said: 4 \| Denied: nobody approved this call within 300ms \(TOOL_APPROVAL_TIMEOUT\)\.$/)
+  assert.deepEqual(mcp.calls, [{ name: 'add', arguments: { a: 2, b: 2 } }])
+  assert.equal((await answer(app, second.session_id, second.approval_required[1].call_id, true)).status, 409, 'too late')
+  const exposition = await (await metrics.fetch(toRequest('GET /metrics'), app)).text()
+  assert.match(exposition, /chat_ollama_tool_calls_total\{server="calc",tool="search",outcome="denied"\} 1/)
+  assert.match(exposition, /chat_ollama_tool_calls_total\{server="calc",tool="add",outcome="denied"\} 1/)
+})
+
+test('a waiting call outlives the server: after a restart on the same database its approval resumes the reply; a shutdown does not wait for it', async (t) => {
+  const fake = await fakeOllama(t)
+  const mcp = await startMcpHttpServer(t, TOKEN)
+  const config = { MCP_CONFIG: calcConfig(mcp, {}, ['add']), DB_PATH: join(mkdtempSync(join(tmpdir(), 'chat-ollama-restart-')), 'chat.db') }
+  const first = await testServer(t, fake, config)
+  const database: Record<string, string> = first.app.config.databaseUrl ? { DATABASE_URL: first.app.config.databaseUrl } : {}
+  const paused = await json(await fetch(`${first.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: '[[call calc__add {"a":20,"b":22}]]', model: 'qwen3:8b', tools: true, stream: false }) }))
+  assert.equal(paused.done_reason, 'awaiting_approval')
+  await within(10_000, 'a shutdown with a reply waiting', first.shutdown())
+
+  const second = await testServer(t, fake, { ...config, ...database })
+  const listed = await json(await fetch(`${second.url}/v1/sessions/${paused.session_id}/messages`))
+  assert.equal(listed.messages.at(-1).status, 'awaiting_approval')
+  const approved = await fetch(`${second.url}/v1/sessions/${paused.session_id}/tool-calls/${paused.approval_required[0].call_id}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ approve: true }) })
+  assert.equal(approved.status, 200)
+  // Following it with the id of an event it sent (here its first): the rest, live or, if it ended meanwhile, as stored.
+  const { events } = await readSse(await fetch(`${second.url}/v1/sessions/${paused.session_id}/stream`, { headers: { 'last-event-id': `${paused.id}:1` } }))
+  assert.equal(ofType(events, 'done')[0]?.done_reason, 'stop', JSON.stringify(events.map((event) => event.data.type)))
+  assert.deepEqual(mcp.calls, [{ name: 'add', arguments: { a: 20, b: 22 } }])
+  if (!first.app.config.databaseUrl) return
+
+  // On PostgreSQL, any instance takes the answer to a call another one paused for, while both run.
+  const third = await testServer(t, fake, { ...config, ...database, INSTANCE_ID: 'third' })
+  const waiting = await json(await fetch(`${second.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: '[[call calc__add {"a":1,"b":1}]]', model: 'qwen3:8b', tools: true, stream: false }) }))
+  const elsewhere = await fetch(`${third.url}/v1/sessions/${waiting.session_id}/tool-calls/${waiting.approval_required[0].call_id}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ approve: true }) })
+  assert.equal(elsewhere.status, 200)
+  const resumed = await readSse(await fetch(`${second.url}/v1/sessions/${waiting.session_id}/stream`, { headers: { 'last-event-id': `${waiting.id}:1` } }))
+  assert.equal(ofType(resumed.events, 'done')[0]?.done_reason, 'stop', 'followed from the instance that paused it')
+  assert.equal(mcp.calls.length, 2)
+})
+
+test('another user\'s waiting call is answered as a missing one, and stays waiting', async (t) => {
+  const fake = await fakeOllama(t)
+  const mcp = await startMcpHttpServer(t, TOKEN)
+  const server = await authServer(t, fake, { MCP_CONFIG: calcConfig(mcp, {}, ['add']) })
+  const alice = await server.userWithKey('alice')
+  const bob = await server.userWithKey('bob')
+  const post = (path: string, body: unknown, headers: Record<string, string>) =>
+    fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+  const paused = await json(await post('/v1/chat', { message: '[[call calc__add {"a":1,"b":2}]]', model: 'qwen3:8b', tools: true, stream: false }, alice.headers))
+  const callPath = `/v1/sessions/${paused.session_id}/tool-calls/${paused.approval_required[0].call_id}`
+  const theirs = await post(callPath, { approve: true }, bob.headers)
+  const missing = await post(`/v1/sessions/${paused.session_id}/tool-calls/call_${'1'.repeat(32)}`, { approve: true }, bob.headers)
+  assert.deepEqual([theirs.status, missing.status], [404, 404])
+  const [theirsBody, missingBody] = [await json(theirs), await json(missing)]
+  assert.equal(theirsBody.detail.replace(paused.approval_required[0].call_id, 'X'), missingBody.detail.replace(`call_${'1'.repeat(32)}`, 'X'), 'the same answer')
+  assert.equal((await post(callPath, { approve: true }, {})).status, 401)
+  assert.equal(mcp.calls.length, 0)
+  const listed = await json(await fetch(`${server.url}/v1/sessions/${paused.session_id}/messages`, { headers: alice.headers }))
+  assert.equal(listed.messages.at(-1).status, 'awaiting_approval')
 })

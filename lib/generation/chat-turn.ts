@@ -7,9 +7,9 @@ import { followEvents } from '../shared/sse.ts'
 import { budgetOf, contextReport, isContextLengthError, planPrompt, withSummary, type BudgetMessage, type PromptPlan } from './context-budget.ts'
 import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings, ToolLoop } from './generation.ts'
 import type { ChatRequest } from '../ollama/client.ts'
-import type { OfferedTool } from '../tools/mcp-hub.ts'
-import { ToolTurn } from '../tools/tool-turn.ts'
-import type { Reservation } from './registry.ts'
+import { ToolTurn, toolLimits, type ToolTurnState, type TurnTools } from '../tools/tool-turn.ts'
+import { EMPTY_STREAM, type Reservation } from './registry.ts'
+import type { ClaimedReply, PausedReply } from '../store/chat-store.ts'
 import { withImageBytes, type PreparedImage } from '../images/image-input.ts'
 import { summarize, SUMMARY_SHARE } from './summary.ts'
 
@@ -33,7 +33,7 @@ export interface ChatTurn {
    */
   parentId?: string | null | undefined
   /** The tools the model is offered (README "Tools"), checked and chosen by lib/tools/tool-turn.ts's toolsFor. */
-  tools?: OfferedTool[] | undefined
+  tools?: TurnTools | undefined
   /** Told of the generation once it runs (Ollama answered, or it was stopped before): anything stored from then on stays. */
   onStarted?: ((generation: Generation) => Promise<void>) | undefined
 }
@@ -65,6 +65,10 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const sessionId = reservation.sessionId
   const numCtx = body.options.num_ctx ?? config.defaultNumCtx
   const budget = budgetOf(numCtx, body.options.max_tokens, config)
+  const waiting = await store.pendingApprovals(sessionId)
+  if (waiting.length) {
+    throw new HttpProblem(409, 'conflict', `A reply in this session waits for the approval of ${waiting.map((call) => `${call.name} (${call.call_id})`).join(', ')}: approve or deny it first (README "Tools").`)
+  }
   const earlier = await store.history(sessionId, body.parentId)
   // The turn as it will be stored: the session's system prompt when it has none yet, then the message.
   const system: BudgetMessage[] = body.system && !earlier.messages.some((message) => message.role === 'system') ? [{ id: null, role: 'system', content: body.system }] : []
@@ -86,8 +90,8 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     ? { ...(await store.beginTurn({ sessionId, ownerId, content: newMessage.content, system: body.system, model: body.model, parentId: body.parentId, images: body.images })), leafBefore: undefined }
     : await store.beginReply(sessionId, body.parentId ?? null, body.model).then((reply) => ({ userMessageId: body.parentId ?? null, reply, newSession: false, leafBefore: reply.leafBefore }))
   if (newMessage) newMessage.id = turn.userMessageId
-  const toolTurn = body.tools?.length
-    ? new ToolTurn(app.tools, body.tools, { maxSteps: config.maxToolSteps, toolTimeoutMs: config.toolTimeoutMs, resultMaxBytes: config.toolResultMaxBytes }, app.metrics, app.log)
+  const toolTurn = body.tools?.offered.length
+    ? new ToolTurn(app.tools, body.tools.offered, toolLimits(config), app.metrics, app.log, { selection: body.tools.selection, options: body.options })
     : undefined
   const request: ChatRequest = { model: body.model, messages: [], options: ollamaOptions(body.options, config.defaultNumCtx), truncate: false, ...(toolTurn ? { tools: toolTurn.definitions } : {}) }
   let lease: HostLease | null
@@ -122,38 +126,121 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const context = contextReport(plan)
   // Each later model call of a turn with tools goes to the same host (its cache holds the prompt so
   // far) with the step added; a host holds one lease of the turn at a time.
-  let current = lease
-  const tools: ToolLoop | undefined = toolTurn && lease ? {
-    turn: toolTurn,
-    next: async (added, signal) => {
-      request.messages.push(...added)
-      current?.release()
-      current = null
-      current = await app.ollama.startChat(request, signal, lease.host)
-      return current.stream
-    },
-  } : undefined
-  const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null, context, tools }
-  const settings: GenerationSettings = {
-    store,
-    cluster: app.database.cluster,
-    log: app.log,
-    metrics: app.metrics,
-    checkpointIntervalMs: config.checkpointIntervalMs,
-    chatTimeoutMs: config.chatTimeoutMs,
-  }
+  const hosted = hostedCalls(app, request, lease, lease?.host ?? null)
+  const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null, context, tools: toolTurn && lease ? { turn: toolTurn, next: hosted.next } : undefined }
+  const settings = generationSettings(app)
   if (!lease) {
     const stopped = reservation.beginAborted(details, settings)
     await body.onStarted?.(stopped)
     return stopped
   }
   const generation = reservation.begin(lease.stream, details, settings)
-  // The host counts this chat as outstanding until its reply has ended.
-  void generation.outcome.finally(() => current?.release())
+  afterwards(app, generation, hosted.release)
   // What Ollama counted for this prompt corrects the next estimates (after tool steps it counted more than this).
   const sent = plan.messages
   void generation.outcome.then((outcome) => outcome.promptTokens && !outcome.toolSteps && app.tokens.observe(body.model, sent, outcome.promptTokens))
   await body.onStarted?.(generation)
+  return generation
+}
+
+/** Once a reply has ended: its host's lease given back, and the approval clock told of a pause. */
+function afterwards(app: AppContext, generation: Generation, release: () => void): void {
+  void generation.outcome.finally(release).then((outcome) => {
+    if (outcome.status === 'awaiting_approval') return app.approvals.refresh()
+  }).catch((error: unknown) => app.log.warn('the tool approval clock could not be set', { error: (error as Error).message }))
+}
+
+/** What every generation relays into. */
+function generationSettings(app: AppContext): GenerationSettings {
+  const { store, config } = app
+  return { store, cluster: app.database.cluster, log: app.log, metrics: app.metrics, checkpointIntervalMs: config.checkpointIntervalMs, chatTimeoutMs: config.chatTimeoutMs }
+}
+
+/**
+ * The later model calls of a turn with tools: each the same request with the step added, on the
+ * same host when it has one (its cache holds the prompt so far). The host holds one lease of the
+ * turn at a time; `release` gives back the last.
+ */
+function hostedCalls(app: AppContext, request: ChatRequest, first: HostLease | null, host: string | null): { next: ToolLoop['next']; release: () => void } {
+  let current = first
+  return {
+    next: async (added, signal) => {
+      request.messages.push(...added)
+      current?.release()
+      current = null
+      current = await app.ollama.startChat(request, signal, host)
+      return current.stream
+    },
+    release: () => current?.release(),
+  }
+}
+
+/**
+ * Resumes a reply that paused for approvals once every call has its answer (README "Tools"), on
+ * this instance: the approved calls run, denials are their results, and the model is asked again
+ * with the conversation as stored. Null when it is not such a reply (any more: another instance or
+ * an earlier attempt took it); throws the reservation's problem when the server cannot take it now
+ * (busy, shutting down), the reply still waiting as it was.
+ */
+export async function resumeTurn(app: AppContext, paused: PausedReply, userId: string | null): Promise<Generation | null> {
+  const reservation = await app.generations.reserve(paused.sessionId, userId)
+  let claimed: ClaimedReply | null
+  try {
+    claimed = await app.store.claimAnsweredReply(paused.replyId)
+  } catch (error) {
+    reservation.release()
+    throw error
+  }
+  if (!claimed) {
+    reservation.release()
+    return null
+  }
+  try {
+    return await startResumed(app, reservation, claimed)
+  } catch (error) {
+    // Taken, and it cannot go on: it ends as an error, not as a reply streaming forever.
+    reservation.release()
+    await app.store.finishReply(claimed.replyId, { content: '', status: 'error' }).catch(() => {})
+    throw error
+  }
+}
+
+async function startResumed(app: AppContext, reservation: Reservation, claimed: ClaimedReply): Promise<Generation> {
+  const { config, store } = app
+  const state = JSON.parse(claimed.turn) as ToolTurnState
+  // The calls in the order the model made them.
+  const order = new Map(state.waiting.map((callId, index) => [callId, index]))
+  const calls = [...claimed.calls].sort((a, b) => (order.get(a.call_id) ?? 0) - (order.get(b.call_id) ?? 0))
+  const selection = state.selection
+  const offered = (await app.tools.offered(true)).filter((tool) => selection === true || selection.includes(tool.name))
+  const turn = new ToolTurn(app.tools, offered, toolLimits(config), app.metrics, app.log, state)
+  const numCtx = state.options.num_ctx ?? config.defaultNumCtx
+  // The path as stored up to the reply (which is empty): its question, and the steps so far.
+  const earlier = await store.history(claimed.sessionId, claimed.replyId)
+  const plan = planPrompt({
+    model: claimed.model,
+    history: earlier.messages,
+    cut: earlier.cut,
+    budget: budgetOf(numCtx, state.options.max_tokens, config),
+    lowWater: config.contextLowWater,
+    summaryTokens: 0,
+    estimator: app.tokens,
+  })
+  const request: ChatRequest = { model: claimed.model, messages: await withImageBytes(store, plan.messages), options: ollamaOptions(state.options, config.defaultNumCtx), truncate: false, tools: turn.definitions }
+  const host = await store.sessionHost(claimed.sessionId)
+  const hosted = hostedCalls(app, request, null, host)
+  const details: GenerationDetails = {
+    model: claimed.model,
+    userMessageId: null,
+    reply: { id: claimed.replyId, createdAt: claimed.createdAt },
+    acceptedAt: performance.now(),
+    host,
+    context: contextReport(plan),
+    tools: { turn, next: hosted.next },
+    resumed: { calls, events: claimed.events },
+  }
+  const generation = reservation.begin(EMPTY_STREAM, details, generationSettings(app))
+  afterwards(app, generation, hosted.release)
   return generation
 }
 
@@ -186,6 +273,7 @@ export function jsonAnswer(sessionId: string, model: string, outcome: Generation
     tokens_used: outcome.tokensUsed,
     prompt_tokens: outcome.promptTokens,
     done_reason: outcome.doneReason,
+    ...(outcome.awaiting ? { approval_required: outcome.awaiting } : {}),
     context,
   })
 }

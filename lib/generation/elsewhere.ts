@@ -25,8 +25,8 @@ export function eventsElsewhere(cluster: Cluster, store: ChatStore, sessionId: s
     const now = await store.getMessage(reply.id)
     if (now?.status === 'streaming') return false
     const id = `${reply.id}:${nextSeq}`
-    if (now?.status === 'complete' || now?.status === 'cancelled') {
-      const done = { type: 'done', session_id: sessionId, message_id: reply.id, total_tokens: null, prompt_tokens: null, completion_tokens: now.tokens_used ?? null, done_reason: now.status === 'cancelled' ? 'cancelled' : null }
+    if (now?.status === 'complete' || now?.status === 'cancelled' || now?.status === 'awaiting_approval') {
+      const done = { type: 'done', session_id: sessionId, message_id: reply.id, total_tokens: null, prompt_tokens: null, completion_tokens: now.tokens_used ?? null, done_reason: now.status === 'complete' ? null : now.status }
       return eventText(id, JSON.stringify(done))
     }
     const error = now

@@ -4,7 +4,7 @@ import type { Metrics } from '../observability/metrics.ts'
 import { formatMs, type ChatStream } from '../ollama/client.ts'
 import { ReplyEventLog, type ReplyEventLimits } from './reply-events.ts'
 import type { FrameListener } from '../shared/sse.ts'
-import type { ChatStore, MessageStatus, ToolCall } from '../store/chat-store.ts'
+import type { ApprovalDecision, ChatStore, MessageStatus, ToolCall } from '../store/chat-store.ts'
 import type { ChatMessage } from '../ollama/client.ts'
 import { ollamaToolCalls } from '../ollama/client.ts'
 import { ToolTurn, type ToolStop } from '../tools/tool-turn.ts'
@@ -24,6 +24,8 @@ export interface GenerationOutcome {
   error: string | null
   /** Model calls that made tool calls before the answer (README "Tools"), for a generation that ran. */
   toolSteps?: number
+  /** The calls a reply paused for (status `awaiting_approval`). */
+  awaiting?: ToolCall[]
 }
 
 /**
@@ -50,6 +52,14 @@ export interface GenerationDetails {
   context: Record<string, unknown>
   /** The turn's tools, when it offers the model any. */
   tools?: ToolLoop | undefined
+  /** A turn resumed after approvals: its waiting calls, answered, run first; its events go on after `events`. */
+  resumed?: ResumedCalls | undefined
+}
+
+export interface ResumedCalls {
+  calls: Array<ToolCall & { decision: ApprovalDecision }>
+  /** The events the reply sent before it paused. */
+  events: number
 }
 
 export interface GenerationSettings {
@@ -99,6 +109,10 @@ export class Generation {
   private stepStart = 0
   private toolSteps = 0
   private toolStop: ToolStop | null = null
+  /** Calls the reply paused for (README "Tools": approvals). */
+  private awaiting: ToolCall[] | null = null
+  /** A turn resumed after its approvals: the calls that waited, each with its answer. */
+  private readonly resumed: ResumedCalls | undefined
   /** Output tokens of the model calls before the last one. */
   private earlierEvalCount = 0
   private unsentText = ''
@@ -114,7 +128,7 @@ export class Generation {
   constructor(
     sessionId: string,
     stream: ChatStream,
-    { model, userMessageId, reply, acceptedAt, host, context, tools }: GenerationDetails,
+    { model, userMessageId, reply, acceptedAt, host, context, tools, resumed }: GenerationDetails,
     settings: GenerationSettings,
     eventLimits: ReplyEventLimits,
     onEnded: () => void,
@@ -129,10 +143,11 @@ export class Generation {
     this.context = context
     this.model = model
     this.tools = tools
+    this.resumed = resumed
     // Token events differ only in their text: the rest of the JSON is built once.
     const tokenSuffix = `,"session_id":${JSON.stringify(sessionId)}}`
-    this.events = new ReplyEventLog(reply.id, (text) => '{"type":"token","content":' + JSON.stringify(text) + tokenSuffix, eventLimits, settings.cluster?.publisher(reply.id) ?? null)
-    this.events.event(JSON.stringify({ type: 'start', session_id: sessionId, message_id: this.messageId, user_message_id: userMessageId, model, context }))
+    this.events = new ReplyEventLog(reply.id, (text) => '{"type":"token","content":' + JSON.stringify(text) + tokenSuffix, eventLimits, settings.cluster?.publisher(reply.id) ?? null, resumed?.events ?? 0)
+    this.events.event(JSON.stringify({ type: 'start', session_id: sessionId, message_id: this.messageId, user_message_id: userMessageId, model, context, ...(resumed ? { resumed: true } : {}) }))
     this.outcome = this.relay().finally(onEnded)
   }
 
@@ -163,7 +178,12 @@ export class Generation {
     let last: ChatResponse | undefined
     let failure: string | null = null
     try {
-      for (;;) {
+      // A resumed turn starts with the calls that waited for approval; its first model call follows.
+      if (this.resumed) {
+        const next = await this.toolStep(this.tools!, this.resumed.calls, undefined, new Map(this.resumed.calls.map((call) => [call.call_id, call.decision])))
+        if (next) this.stream = next
+      }
+      while (!this.toolStop && !this.awaiting && !this.stopReason) {
         const made: OllamaToolCall[] = []
         last = undefined
         try {
@@ -203,25 +223,38 @@ export class Generation {
    * (a limit, the repeat rule, a stop); the step's text then stays the reply's when no result
    * will be read.
    */
-  private async toolStep(tools: ToolLoop, calls: ToolCall[], answered: ChatResponse): Promise<ChatStream | null> {
+  private async toolStep(tools: ToolLoop, calls: ToolCall[], answered: ChatResponse | undefined, answers?: Map<string, ApprovalDecision>): Promise<ChatStream | null> {
     this.flushTokens()
     clearTimeout(this.checkpointTimer)
     this.checkpointTimer = undefined
     await this.checkpointing
     this.toolSteps++
-    this.earlierEvalCount += answered.eval_count ?? 0
+    this.earlierEvalCount += answered?.eval_count ?? 0
     const base = { session_id: this.sessionId, message_id: this.messageId }
-    const { results, stop } = await tools.turn.run(calls, this.stopping.signal, {
+    const outcome = await tools.turn.run(calls, this.stopping.signal, {
       call: (call) => this.events.event(JSON.stringify({ type: 'tool_call', ...base, call_id: call.call_id, name: call.name, arguments: call.arguments })),
       result: (result, durationMs) => this.events.event(JSON.stringify({ type: 'tool_result', ...base, call_id: result.callId, name: result.name, ok: result.ok, content: result.content, duration_ms: durationMs })),
-    })
+      approval: (call) => this.events.event(JSON.stringify({ type: 'approval_required', ...base, call_id: call.call_id, name: call.name, arguments: call.arguments })),
+    }, answers)
+    const { stop } = outcome
+    let { results, waiting } = outcome
+    // Stopped meanwhile: nobody is asked, and what would have waited gets its result now.
+    if (waiting.length && this.stopReason) {
+      results = [...results, ...waiting.map((call) => ({ callId: call.call_id, name: call.name, content: 'Not run: the turn was stopped before it could be approved.', ok: false }))]
+      waiting = []
+    }
     const stepText = this.content
-    const ends = stop !== null || this.stopReason !== undefined
+    const ends = stop !== null || this.stopReason !== undefined || waiting.length > 0
     // Ending on a limit, the text the model wrote with its calls is the answer it has.
     const keepsText = stop !== null && !this.stopReason
+    const awaiting = waiting.length
+      ? { calls: waiting, turn: JSON.stringify(tools.turn.state(waiting)), expiresAt: new Date(Date.now() + tools.turn.approvalTimeoutMs).toISOString(), events: this.events.eventCount + 1 }
+      : undefined
     let movedTo: string | null
     try {
-      movedTo = await this.settings.store.addToolStep(this.messageId, { calls: { content: keepsText ? '' : stepText, model: this.model, toolCalls: calls }, results })
+      // A resumed turn's calls are stored already, with the message that made them.
+      const made = answers ? undefined : { content: keepsText ? '' : stepText, model: this.model, toolCalls: calls }
+      movedTo = await this.settings.store.addToolStep(this.messageId, { calls: made, results, awaiting })
     } catch (error) {
       this.settings.log.error('tool step could not be stored', { message_id: this.messageId, session_id: this.sessionId, error })
       movedTo = null
@@ -234,10 +267,11 @@ export class Generation {
     if (!keepsText) this.stepStart = this.allText.length
     if (ends) {
       this.toolStop = stop
+      if (awaiting) this.awaiting = waiting
       return null
     }
     const added: ChatMessage[] = [
-      { role: 'assistant', content: stepText, tool_calls: ollamaToolCalls(calls) },
+      ...(answers ? [] : [{ role: 'assistant', content: stepText, tool_calls: ollamaToolCalls(calls) }]),
       ...results.map((result) => ({ role: 'tool', content: result.content, tool_name: result.name })),
     ]
     return tools.next(added, this.stopping.signal)
@@ -245,8 +279,9 @@ export class Generation {
 
   private async finish(last: ChatResponse | undefined, failure: string | null): Promise<GenerationOutcome> {
     const stop = this.stopReason
-    const status: FinalStatus =
-      stop === 'cancelled' ? 'cancelled' : stop === 'interrupted' ? 'interrupted' : stop || failure !== null || !last?.done ? 'error' : 'complete'
+    const status: FinalStatus = this.awaiting
+      ? 'awaiting_approval'
+      : stop === 'cancelled' ? 'cancelled' : stop === 'interrupted' ? 'interrupted' : stop || failure !== null || !last?.done ? 'error' : 'complete'
     const complete = status === 'complete' && last
     const outcome: GenerationOutcome = {
       status,
@@ -255,13 +290,15 @@ export class Generation {
       content: this.content,
       tokensUsed: complete ? (last.eval_count ?? 0) + this.earlierEvalCount || null : null,
       promptTokens: complete ? (last.prompt_eval_count ?? null) : null,
-      doneReason: complete ? (this.toolStop ?? (last.done_reason || 'stop')) : status === 'cancelled' ? 'cancelled' : null,
+      doneReason: complete ? (this.toolStop ?? (last.done_reason || 'stop')) : status === 'cancelled' || status === 'awaiting_approval' ? status : null,
       toolSteps: this.toolSteps,
+      ...(this.awaiting ? { awaiting: this.awaiting } : {}),
       error: stop && stop !== 'cancelled' ? STOP_ERRORS[stop](this.settings) : status === 'error' ? `Ollama failed during the reply: ${failure ?? 'the stream ended early'}` : null,
     }
-    if (stop !== 'unstored') await this.store(outcome)
+    // A paused reply was stored as such with its last step.
+    if (stop !== 'unstored' && status !== 'awaiting_approval') await this.store(outcome)
     this.settings.metrics.reply(outcome.status, outcome.promptTokens, outcome.tokensUsed)
-    if (outcome.status === 'complete' || outcome.status === 'cancelled') {
+    if (outcome.status === 'complete' || outcome.status === 'cancelled' || outcome.status === 'awaiting_approval') {
       const total = outcome.promptTokens !== null && outcome.tokensUsed !== null ? outcome.promptTokens + outcome.tokensUsed : null
       this.events.event(JSON.stringify({
         type: 'done',

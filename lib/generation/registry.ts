@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto'
 
 export type SetupAbortReason = 'cancelled' | 'shutdown'
 
-const EMPTY_STREAM: ChatStream = {
+/** A stream with nothing in it: for a generation that has nothing to relay from Ollama first. */
+export const EMPTY_STREAM: ChatStream = {
   abort() {},
   async *[Symbol.asyncIterator]() {},
 }

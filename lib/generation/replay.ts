@@ -84,9 +84,10 @@ function outcomeOf(reply: StoredReply): GenerationOutcome {
 /**
  * A stored reply's events, as its first request got them: `start`, its text as one `token` event
  * with the id of the last token event sent, and the final event with its own id (the reply's
- * event count is stored with its end; one a crash ended numbers its events anew).
+ * event count is stored with its end; one a crash ended numbers its events anew); those after
+ * event `after` only.
  */
-function storedEvents(sessionId: string, reply: StoredReply, context: Record<string, unknown>): EventSource {
+export function storedEvents(sessionId: string, reply: StoredReply, context: Record<string, unknown>, after = 0): EventSource {
   const outcome = outcomeOf(reply)
   const last = Math.max(reply.event_count ?? 0, reply.content ? 3 : 2)
   const id = (n: number) => `${reply.id}:${n}`
@@ -105,9 +106,11 @@ function storedEvents(sessionId: string, reply: StoredReply, context: Record<str
       }
     : { type: 'error', session_id: sessionId, message_id: reply.id, error: outcome.error }
   frames.push(eventText(id(last), JSON.stringify(ended)))
+  // Those after `after` only (each frame's id is its second field, after `id: <reply>:`).
+  const sent = frames.filter((frame) => Number(/^id: [^:]+:(\d+)/.exec(frame)?.[1] ?? 0) > after)
   return {
     subscribe(_lastEventId, listener) {
-      for (const frame of frames) listener(encoder.encode(frame))
+      for (const frame of sent) listener(encoder.encode(frame))
       listener(null)
       return () => {}
     },

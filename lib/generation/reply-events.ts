@@ -30,18 +30,23 @@ export class ReplyEventLog implements EventSource {
   private startFrame: Uint8Array | undefined
   /** Frames of events firstTailId..count. */
   private readonly tail: Uint8Array[] = []
-  private firstTailId = 2
-  private count = 0
+  private firstTailId: number
+  private count: number
+  /** Events the reply sent before this log began (a turn resumed after approvals): its ids go on from there. */
+  private readonly base: number
   /** The reply's text as sent so far. */
   private sentText = ''
-  /** textEnd[id]: the length of the sent text once event `id` was sent. */
+  /** textEnd[id - base]: the length of the sent text once event `id` was sent. */
   private readonly textEnd: number[] = [0]
   private ended = false
   /** Other instances' followers get every frame through it (several instances on PostgreSQL). */
   private readonly publisher: StreamPublisher | null
 
-  constructor(replyId: string, tokenJson: (text: string) => string, limits: ReplyEventLimits = DEFAULT_REPLY_EVENT_LIMITS, publisher: StreamPublisher | null = null) {
+  constructor(replyId: string, tokenJson: (text: string) => string, limits: ReplyEventLimits = DEFAULT_REPLY_EVENT_LIMITS, publisher: StreamPublisher | null = null, base = 0) {
     this.replyId = replyId
+    this.base = base
+    this.count = base
+    this.firstTailId = base + 2
     this.tokenJson = tokenJson
     this.limits = limits
     this.publisher = publisher
@@ -101,7 +106,7 @@ export class ReplyEventLog implements EventSource {
     this.publisher?.push(id, text)
     const frame = encoder.encode(text)
     this.textEnd.push(this.sentText.length)
-    if (id === 1) {
+    if (id === this.base + 1) {
       this.startFrame = frame
     } else {
       this.tail.push(frame)
@@ -114,11 +119,12 @@ export class ReplyEventLog implements EventSource {
   }
 
   private replay(after: number, listener: FrameListener): void {
-    if (after < 1 && this.startFrame) listener(this.startFrame)
-    let next = Math.max(after, 1) + 1
+    const first = this.base + 1
+    if (after < first && this.startFrame) listener(this.startFrame)
+    let next = Math.max(after, first) + 1
     if (next < this.firstTailId) {
       const lastDropped = this.firstTailId - 1
-      const text = this.sentText.slice(this.textEnd[next - 1], this.textEnd[lastDropped])
+      const text = this.sentText.slice(this.textEnd[next - 1 - this.base], this.textEnd[lastDropped - this.base])
       if (text) listener(encodeEvent(`${this.replyId}:${lastDropped}`, this.tokenJson(text)))
       next = this.firstTailId
     }

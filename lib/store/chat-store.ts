@@ -35,7 +35,51 @@ export interface ToolResult {
 export interface ToolStep {
   calls?: { content: string; model: string; toolCalls: ToolCall[] } | undefined
   results: ToolResult[]
+  /** Calls of `ask` tools: the reply then waits for its user's answers (status `awaiting_approval`). */
+  awaiting?: AwaitedApprovals | undefined
 }
+
+/** Calls a paused reply waits on, and what resuming its turn needs. */
+export interface AwaitedApprovals {
+  calls: ToolCall[]
+  /** The turn's state (lib/tools/tool-turn.ts), as JSON. */
+  turn: string
+  expiresAt: string
+  /** The SSE events the reply sent before it paused (its last one included): a resumed reply's ids go on from there. */
+  events: number
+}
+
+/** A call waiting for its user's approval. */
+export interface PendingApproval extends ToolCall {
+  reply_id: string
+  expires_at: string
+}
+
+/** How a call's approval ended: approved, denied by its user, or no answer in time (counts as denied). */
+export type ApprovalDecision = 'approved' | 'denied' | 'expired'
+
+/** A reply paused for approvals, and its session. */
+export interface PausedReply {
+  replyId: string
+  sessionId: string
+}
+
+/** A paused reply claimed for resuming: every one of its calls answered. */
+export interface ClaimedReply {
+  sessionId: string
+  ownerId: string
+  replyId: string
+  createdAt: string
+  model: string
+  /** The events it sent before it paused. */
+  events: number
+  turn: string
+  /** Its calls, in the order the model made them, each with its answer. */
+  calls: Array<ToolCall & { decision: ApprovalDecision }>
+}
+
+/** What answering an approval came to. */
+export type ApprovalAnswer = 'missing' | 'answered' | { replyId: string; remaining: number }
 
 export interface Session {
   id: string
@@ -383,6 +427,25 @@ export interface ChatStore {
    * (nothing written) when no streaming reply has that id.
    */
   addToolStep(replyId: string, step: ToolStep): Promise<string | null>
+  /**
+   * Records `ownerId`'s answer to a call waiting in `sessionId`: `missing` for an unknown call (or
+   * someone else's), `answered` once answered (or past its time), else how many of its reply's
+   * calls still wait.
+   */
+  answerApproval(sessionId: string, ownerId: string, callId: string, approve: boolean, now: string): Promise<ApprovalAnswer>
+  /** Calls past their time count as denied; the replies that leaves with every call answered. */
+  expireApprovals(now: string): Promise<PausedReply[]>
+  /** When the next waiting call runs out of time, if any does. */
+  nextApprovalExpiry(): Promise<string | null>
+  /** Paused replies whose every call is answered (left by a stop, or by a resume that could not run then). */
+  answeredReplies(): Promise<PausedReply[]>
+  /**
+   * Takes a paused reply whose calls are all answered for resuming it here: it is `streaming`
+   * again (this instance's). Null when it is not such a reply (any more: taken elsewhere).
+   */
+  claimAnsweredReply(replyId: string): Promise<ClaimedReply | null>
+  /** The calls of `sessionId` waiting for an answer, oldest first. */
+  pendingApprovals(sessionId: string): Promise<PendingApproval[]>
   /** Saves a streaming reply's text so far; false when no streaming reply has that id. */
   checkpointReply(id: string, content: string): Promise<boolean>
   /** Finalises a streaming reply; false (and nothing written) when no streaming reply has that id. */
@@ -476,4 +539,10 @@ export function toolHistoryOf(row: Record<string, unknown>): Pick<HistoryEntry, 
 export function toolStepTimes(replyCreatedAt: string, now: string): { step: string; reply: string } {
   const step = now > replyCreatedAt ? now : replyCreatedAt
   return { step, reply: new Date(Date.parse(step) + 1).toISOString() }
+}
+
+/** A tool_approvals row's outcome: a denial stamped at its expiry is one nobody answered in time. */
+export function decisionOf(row: Record<string, unknown>, iso: (value: unknown) => string): ApprovalDecision {
+  if (row.decision === 'approved') return 'approved'
+  return iso(row.decided_at) === iso(row.expires_at) ? 'expired' : 'denied'
 }

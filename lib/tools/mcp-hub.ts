@@ -161,8 +161,7 @@ export class McpHub {
    */
   async offered(selection: true | string[]): Promise<OfferedTool[]> {
     const listings = await this.list()
-    // `ask` tools wait for approvals, which are not built yet: only `auto` ones run.
-    const available = new Map(listings.flatMap((listing) => listing.tools.filter((tool) => tool.policy === 'auto').map((tool) => [tool.name, { ...tool, server: listing.name, tool: tool.name.slice(listing.name.length + TOOL_SEPARATOR.length) }] as const)))
+    const available = new Map(listings.flatMap((listing) => listing.tools.map((tool) => [tool.name, { ...tool, server: listing.name, tool: tool.name.slice(listing.name.length + TOOL_SEPARATOR.length) }] as const)))
     if (selection === true) return [...available.values()]
     return selection.map((name, index) => {
       const tool = available.get(name)

@@ -5,7 +5,8 @@ import type { Tool as OllamaTool, ToolCall as OllamaToolCall } from 'ollama'
 import type { Logger } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { formatMs } from '../ollama/client.ts'
-import type { ChatStore, ToolCall, ToolResult } from '../store/chat-store.ts'
+import type { ApprovalDecision, ChatStore, ToolCall, ToolResult } from '../store/chat-store.ts'
+import type { ChatBody } from '../http/chat-input.ts'
 import type { McpHub, OfferedTool } from './mcp-hub.ts'
 import type { OllamaPool } from '../ollama/pool.ts'
 import type { Config } from '../shared/config.ts'
@@ -19,6 +20,21 @@ export interface ToolTurnLimits {
   maxSteps: number
   toolTimeoutMs: number
   resultMaxBytes: number
+  approvalTimeoutMs: number
+}
+
+/** What a turn with tools needs to go on after a pause for approvals, wherever and whenever it resumes. */
+export interface ToolTurnState {
+  /** The tools the chat asked for. */
+  selection: true | string[]
+  /** The chat's options (README "POST /v1/chat"). */
+  options: ChatBody['options']
+  steps: number
+  calls: number
+  /** The calls made so far, by tool and arguments, with their first result (the repeat rule). */
+  earlier: Array<[string, { count: number; result: ToolResult }]>
+  /** The waiting calls, in the order the model made them. */
+  waiting: string[]
 }
 
 /**
@@ -26,26 +42,55 @@ export interface ToolTurnLimits {
  * before anything is stored: a configured server, a model with the `tools` capability, and every
  * name offered. None asked: undefined. Servers that cannot be reached just offer nothing.
  */
-export async function toolsFor(app: { config: Pick<Config, 'mcpServers'>; ollama: OllamaPool; tools: McpHub }, model: string, selection: true | string[] | undefined): Promise<OfferedTool[] | undefined> {
+export async function toolsFor(app: { config: Pick<Config, 'mcpServers'>; ollama: OllamaPool; tools: McpHub }, model: string, selection: true | string[] | undefined): Promise<TurnTools | undefined> {
   if (selection === undefined || (Array.isArray(selection) && selection.length === 0)) return undefined
   if (app.config.mcpServers.length === 0) throw new HttpProblem(400, 'validation', 'tools: this server has no MCP servers configured (MCP_CONFIG), so no tool can be used.')
   await app.ollama.requireCapability(model, 'tools', 'call tools')
-  return app.tools.offered(selection)
+  return { offered: await app.tools.offered(selection), selection }
 }
+
+/** The tools of a chat: those offered now, and what it asked for (a resumed turn offers it again). */
+export interface TurnTools {
+  offered: OfferedTool[]
+  selection: true | string[]
+}
+
+/** The limits of a turn with tools, from the configuration. */
+export const toolLimits = (config: Config): ToolTurnLimits => ({
+  maxSteps: config.maxToolSteps,
+  toolTimeoutMs: config.toolTimeoutMs,
+  resultMaxBytes: config.toolResultMaxBytes,
+  approvalTimeoutMs: config.toolApprovalTimeoutMs,
+})
 
 /** Why a turn with tools ended before the model answered without calling one. */
 export type ToolStop = 'tool_limit' | 'tool_repeat'
 
 /** What a step's calls came to: their results in the order of the calls, and whether the turn ends here. */
 export interface StepOutcome {
+  /** The results of the calls that ended (every call but the waiting ones), in the order of the calls. */
   results: ToolResult[]
+  /** Calls of `ask` tools, waiting for their user's approval. */
+  waiting: ToolCall[]
   stop: ToolStop | null
 }
 
-/** Told of each call as it starts and of its result as it ends (the SSE `tool_call` and `tool_result`). */
+/**
+ * Told of each call as it starts and of its result as it ends (the SSE `tool_call` and
+ * `tool_result`), and of each call that waits for approval (`approval_required`).
+ */
 export interface StepListener {
   call(call: ToolCall): void
   result(result: ToolResult, durationMs: number): void
+  approval(call: ToolCall): void
+}
+
+/** A call's fate decided before it runs: its result, whether it ends the turn, whether it waits for approval. */
+interface CallPlan {
+  result?: ToolResult
+  stop?: ToolStop
+  ran?: boolean
+  approval?: boolean
 }
 
 type Outcome = 'ok' | 'error' | 'invalid' | 'timeout' | 'cancelled' | 'denied' | 'repeated' | 'not_run'
@@ -62,18 +107,34 @@ export class ToolTurn {
   steps = 1
   private calls = 0
   private readonly earlier = new Map<string, { count: number; result: ToolResult }>()
+  private readonly selection: true | string[]
+  private readonly options: ChatBody['options']
   private readonly validators = new Map<string, Validator>()
   private readonly hub: McpHub
   private readonly limits: ToolTurnLimits
   private readonly metrics: Metrics
   private readonly log: Logger
 
-  constructor(hub: McpHub, tools: OfferedTool[], limits: ToolTurnLimits, metrics: Metrics, log: Logger) {
+  constructor(hub: McpHub, tools: OfferedTool[], limits: ToolTurnLimits, metrics: Metrics, log: Logger, state: Pick<ToolTurnState, 'selection' | 'options'> & Partial<ToolTurnState>) {
     this.hub = hub
     this.tools = new Map(tools.map((tool) => [tool.name, tool]))
     this.limits = limits
     this.metrics = metrics
     this.log = log
+    this.selection = state.selection
+    this.options = state.options
+    this.steps = state.steps ?? 1
+    this.calls = state.calls ?? 0
+    for (const [key, seen] of state.earlier ?? []) this.earlier.set(key, seen)
+  }
+
+  get approvalTimeoutMs(): number {
+    return this.limits.approvalTimeoutMs
+  }
+
+  /** The turn as it stands, with `waiting` calls, for resuming it after their approvals. */
+  state(waiting: ToolCall[]): ToolTurnState {
+    return { selection: this.selection, options: this.options, steps: this.steps, calls: this.calls, earlier: [...this.earlier], waiting: waiting.map((call) => call.call_id) }
   }
 
   /** The tools as Ollama takes them: functions named `SERVER__TOOL` with the server's input schema. */
@@ -93,45 +154,64 @@ export class ToolTurn {
     }))
   }
 
-  /** Runs a step's calls (at most 4 at once), each ending in a result; `signal` cancels the ones running. */
-  async run(calls: ToolCall[], signal: AbortSignal, listener: StepListener): Promise<StepOutcome> {
+  /**
+   * Runs a step's calls (at most 4 at once), each ending in a result, except the calls of `ask`
+   * tools, which wait for approval; `signal` cancels the ones running. With `answers` (a resumed
+   * turn), `calls` are those that waited: run when approved, else a denial is their result.
+   */
+  async run(calls: ToolCall[], signal: AbortSignal, listener: StepListener, answers?: Map<string, ApprovalDecision>): Promise<StepOutcome> {
     let stop: ToolStop | null = null
-    const plans = calls.map((call) => {
+    const plans = calls.map((call): CallPlan => {
+      if (answers) return this.answered(call, answers.get(call.call_id) ?? 'denied')
       const plan = this.plan(call)
       if (plan.stop) stop ??= plan.stop
       return plan
     })
-    for (const call of calls) listener.call(call)
-    const results: ToolResult[] = new Array(calls.length)
+    // A turn that ends here asks nobody: its calls that would wait are not run.
+    if (stop) for (const [index, plan] of plans.entries()) if (plan.approval) plans[index] = this.refuse(calls[index]!, 'not_run', 'Not run: the turn ended before it could be approved.')
+    if (!answers) for (const call of calls) listener.call(call)
+    const ended: Array<ToolResult | undefined> = new Array(calls.length)
+    const toRun = calls.flatMap((call, index) => (plans[index]!.approval ? [] : [index]))
     let next = 0
     const worker = async () => {
-      for (let index = next++; index < calls.length; index = next++) {
-        const call = calls[index]!
+      for (let at = next++; at < toRun.length; at = next++) {
+        const index = toRun[at]!
         const started = performance.now()
-        const plan = plans[index]!
-        const result = plan.result ?? (await this.execute(call, signal))
-        results[index] = result
+        const result = plans[index]!.result ?? (await this.execute(calls[index]!, signal))
+        ended[index] = result
         listener.result(result, Math.round(performance.now() - started))
       }
     }
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_TOOL_CALLS, calls.length) }, worker))
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_TOOL_CALLS, toRun.length) }, worker))
     for (const [index, call] of calls.entries()) {
       const key = callKey(call)
-      if (!this.earlier.has(key) && plans[index]!.ran) this.earlier.set(key, { count: 1, result: results[index]! })
+      if (!this.earlier.has(key) && plans[index]!.ran) this.earlier.set(key, { count: 1, result: ended[index]! })
     }
-    // A next model call must be allowed for the results to be read.
-    this.steps++
-    return { results, stop }
+    const waiting = calls.filter((_, index) => plans[index]!.approval)
+    for (const call of waiting) listener.approval(call)
+    // A next model call must be allowed for the results to be read (once, for a step that waited).
+    if (!answers) this.steps++
+    return { results: ended.filter((result) => result !== undefined), waiting, stop }
   }
 
-  /** What a call comes to without running it (a refusal, a repeat), or nothing when it must run. */
-  private plan(call: ToolCall): { result?: ToolResult; stop?: ToolStop; ran?: boolean } {
+  private refuse(call: ToolCall, outcome: Outcome, content: string, stop?: ToolStop): CallPlan {
     const tool = this.tools.get(call.name)
-    const [server, name] = tool ? [tool.server, tool.tool] : ['unknown', 'unknown']
-    const refuse = (outcome: Outcome, content: string, stop?: ToolStop) => {
-      this.metrics.toolCall(server, name, outcome, null)
-      return { result: { callId: call.call_id, name: call.name, content, ok: outcome === 'repeated' }, ...(stop ? { stop } : {}) }
-    }
+    this.metrics.toolCall(tool?.server ?? 'unknown', tool?.tool ?? 'unknown', outcome, null)
+    return { result: { callId: call.call_id, name: call.name, content, ok: outcome === 'repeated' }, ...(stop ? { stop } : {}) }
+  }
+
+  /** A call that waited, as its user answered. */
+  private answered(call: ToolCall, decision: ApprovalDecision): CallPlan {
+    if (decision === 'approved') return this.tools.has(call.name) ? { ran: true } : this.refuse(call, 'invalid', `Not run: the tool ${call.name} is no longer offered.`)
+    return this.refuse(call, 'denied', decision === 'expired'
+      ? `Denied: nobody approved this call within ${formatMs(this.limits.approvalTimeoutMs)} (TOOL_APPROVAL_TIMEOUT).`
+      : 'Denied: the user did not allow this call.')
+  }
+
+  /** What a call comes to without running it (a refusal, a repeat), that it waits for approval, or nothing when it must run. */
+  private plan(call: ToolCall): CallPlan {
+    const tool = this.tools.get(call.name)
+    const refuse = (outcome: Outcome, content: string, stop?: ToolStop) => this.refuse(call, outcome, content, stop)
     if (this.steps >= this.limits.maxSteps) return refuse('not_run', `Not run: this turn reached its ${this.limits.maxSteps} model calls (MAX_TOOL_STEPS).`, 'tool_limit')
     if (++this.calls > MAX_TOOL_CALLS_PER_TURN) return refuse('not_run', `Not run: this turn reached its ${MAX_TOOL_CALLS_PER_TURN} tool calls.`, 'tool_limit')
     if (!tool) return refuse('invalid', `No tool named ${JSON.stringify(call.name)} is offered; use one of: ${[...this.tools.keys()].join(', ')}.`)
@@ -143,7 +223,7 @@ export class ToolTurn {
     }
     const problems = this.validate(tool, call.arguments)
     if (problems) return refuse('invalid', `Invalid arguments for ${call.name}: ${problems}. Call it again with arguments that match its schema.`)
-    return { ran: true }
+    return tool.policy === 'ask' ? { approval: true } : { ran: true }
   }
 
   /** The schema's complaints about `args` (the tool's own schema, with the keywords Ollama drops), or null. */
