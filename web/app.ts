@@ -7,6 +7,7 @@ import { wireComposer } from './composer.ts'
 import { wireTransfer } from './transfer.ts'
 import { openSession, showMessage } from './conversation.ts'
 import { wireSearch } from './search.ts'
+import { loadTools } from './tools.ts'
 import { fillSessionList, loadMoreSessions, onSessionChosen } from './sidebar.ts'
 
 async function checkHealth(): Promise<void> {
@@ -90,6 +91,7 @@ void ensureSignedIn().then(
   (ready) => {
     if (!ready) return
     void loadModels()
+    void loadTools()
     void loadMoreSessions(true).then(() => {
       const fromUrl = location.hash.slice(1)
       void openSession(/^[0-9a-f-]{36}$/i.test(fromUrl) ? fromUrl : null)

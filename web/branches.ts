@@ -2,6 +2,7 @@
 // ("‹ 2/3 ›"), and copy a message. The server keeps which versions are shown, so a reload keeps them.
 import { api } from './api.ts'
 import { streamTurn } from './composer.ts'
+import { toolsChoice } from './tools.ts'
 import { openSession } from './conversation.ts'
 import { showError, state, ui } from './dom.ts'
 import { messageElement, messageText, scrollToEnd } from './render.ts'
@@ -25,7 +26,7 @@ async function regenerate(sessionId: string, reply: HTMLLIElement, replyId: stri
   const replyItem = messageElement({ role: 'assistant', content: '', status: 'streaming' })
   ui.messages.append(replyItem)
   scrollToEnd()
-  await streamTurn(sessionId, `/v1/sessions/${sessionId}/messages/${replyId}/regenerate`, {}, null, replyItem)
+  await streamTurn(sessionId, `/v1/sessions/${sessionId}/messages/${replyId}/regenerate`, toolsChoice(), null, replyItem)
   await reload(sessionId)
 }
 
@@ -63,7 +64,7 @@ async function sendEdit(sessionId: string, question: HTMLLIElement, questionId: 
   const replyItem = messageElement({ role: 'assistant', content: '', status: 'streaming' })
   ui.messages.append(userItem, replyItem)
   scrollToEnd()
-  await streamTurn(sessionId, '/v1/chat', { message, session_id: sessionId, edit_of: questionId, model: ui.model.value || undefined }, userItem, replyItem)
+  await streamTurn(sessionId, '/v1/chat', { message, session_id: sessionId, edit_of: questionId, model: ui.model.value || undefined, ...toolsChoice() }, userItem, replyItem)
   await reload(sessionId)
 }
 

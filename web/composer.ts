@@ -1,7 +1,8 @@
 // The composer: sending a message and reading its reply, Enter to send, Stop.
 import { api, problemOf, sleep } from './api.ts'
 import { showError, state, ui, type ContextCut } from './dom.ts'
-import { beginStreaming, endStreaming, showExportLinks } from './conversation.ts'
+import { beginStreaming, endStreaming, follow, showExportLinks } from './conversation.ts'
+import { toolsChoice } from './tools.ts'
 import { messageElement, replyView, scrollToEnd, showContextCut } from './render.ts'
 import { readEvents } from './sse-reader.ts'
 import { loadMoreSessions } from './sidebar.ts'
@@ -35,7 +36,7 @@ export async function streamTurn(sessionId: string, path: string, payload: Recor
       showError(problem.retryAfter ? `${problem.problem.detail} (try again in ${problem.retryAfter} s)` : problem.problem.detail)
       return null
     }
-    const view = replyView(replyItem)
+    const view = replyView(replyItem, (reply) => void follow(sessionId, reply))
     let dropped = 0
     await readEvents(response, (event) => {
       if (event.type === 'start') {
@@ -69,7 +70,7 @@ async function send(text: string): Promise<void> {
     history.replaceState(null, '', `/#${sessionId}`)
     showExportLinks(sessionId)
   }
-  const payload = { message: text, session_id: sessionId, model: ui.model.value || undefined, ...(system ? { system } : {}), ...(images.length ? { images } : {}) }
+  const payload = { message: text, session_id: sessionId, model: ui.model.value || undefined, ...(system ? { system } : {}), ...(images.length ? { images } : {}), ...toolsChoice() }
   const dropped = await streamTurn(sessionId, '/v1/chat', payload, userItem, replyItem)
   // Refused before anything was stored (a model that cannot see, say): text and images wait for another try.
   if (dropped === null && !userItem.isConnected) {

@@ -4,6 +4,7 @@ import { showError, state, ui, type ContextCut, type Message, type Session } fro
 import { messageElement, replyView, scrollToEnd, showContextCut } from './render.ts'
 import { readEvents } from './sse-reader.ts'
 import { renderSessions } from './sidebar.ts'
+import { foldToolSteps } from './tools.ts'
 
 export function setStreaming(streaming: boolean): void {
   ui.send.disabled = streaming
@@ -43,7 +44,7 @@ export async function openSession(id: string | null): Promise<void> {
       cursor = page.next_cursor
     } while (cursor)
     if (state.sessionId !== id) return
-    ui.messages.replaceChildren(...messages.map(messageElement))
+    ui.messages.replaceChildren(...foldToolSteps(messages, messageElement, id, (item) => void follow(id, item)))
     showContextCut(session.context_cut)
     scrollToEnd()
     const last = messages.at(-1)
@@ -76,7 +77,8 @@ export function endStreaming(abort: AbortController): void {
   setStreaming(false)
 }
 
-async function follow(sessionId: string, item: HTMLLIElement): Promise<void> {
+/** Follows the session's reply being written into `item` (after a reload, or once its tool calls are answered). */
+export async function follow(sessionId: string, item: HTMLLIElement): Promise<void> {
   const abort = beginStreaming(sessionId)
   try {
     const response = await fetch(`/v1/sessions/${sessionId}/stream`, { signal: abort.signal })
@@ -86,7 +88,7 @@ async function follow(sessionId: string, item: HTMLLIElement): Promise<void> {
       return
     }
     if (!response.ok) throw await problemOf(response)
-    await readEvents(response, replyView(item).onEvent)
+    await readEvents(response, replyView(item, (reply) => void follow(sessionId, reply)).onEvent)
   } catch (error) {
     if (!abort.signal.aborted) showError((error as Error).message)
   } finally {

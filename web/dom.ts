@@ -3,9 +3,11 @@
 export interface Session { id: string; title: string; updated_at: string; message_count: number }
 /** Where the history the model is sent begins (GET /v1/sessions/{id}). */
 export interface ContextCut { first_sent_message_id: string; summarized: boolean }
+/** A call the model made of a tool (README "Tools"). */
+export interface ToolCall { call_id: string; name: string; arguments: Record<string, unknown> }
 export interface Message {
   id: string
-  role: 'system' | 'user' | 'assistant'
+  role: 'system' | 'user' | 'assistant' | 'tool'
   content: string
   status: string
   model?: string
@@ -13,6 +15,11 @@ export interface Message {
   sibling_ids?: string[]
   /** The images it shows: stored ones (their `/v1/attachments/…` URL), or data URLs while not yet sent. */
   images?: Array<{ url: string; width?: number; height?: number }>
+  /** The calls an assistant message made; a tool message's call. */
+  tool_calls?: ToolCall[]
+  call_id?: string
+  /** The calls a paused reply waits on. */
+  approval_required?: ToolCall[]
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
@@ -42,6 +49,8 @@ export const ui = {
   attach: $<HTMLInputElement>('attach'),
   send: $<HTMLButtonElement>('send'),
   stop: $<HTMLButtonElement>('stop'),
+  toolsSwitch: $<HTMLLabelElement>('tools-switch'),
+  useTools: $<HTMLInputElement>('use-tools'),
   renameDialog: $<HTMLDialogElement>('rename-dialog'),
   renameInput: $<HTMLInputElement>('rename-input'),
   deleteDialog: $<HTMLDialogElement>('delete-dialog'),

@@ -4,6 +4,9 @@ import DOMPurify from 'dompurify'
 import { marked } from 'marked'
 import { showError, ui, type ContextCut, type Message } from './dom.ts'
 import type { StreamEvent } from './sse-reader.ts'
+import { addCall, addStepText, askApproval, setResult } from './tools.ts'
+
+const toolCallOf = (event: StreamEvent) => ({ call_id: event.call_id!, name: event.name ?? '', arguments: event.arguments ?? {} })
 
 /** highlight.js, fetched the first time a finished reply holds code. */
 let highlighter: Promise<typeof import('./highlight.ts')> | undefined
@@ -31,7 +34,7 @@ function renderMarkdown(target: HTMLElement, text: string, final: boolean): void
   }
 }
 
-const STATUS_LABELS: Record<string, string> = { cancelled: 'Stopped', error: 'Failed', interrupted: 'Interrupted', streaming: 'Writing…' }
+const STATUS_LABELS: Record<string, string> = { cancelled: 'Stopped', error: 'Failed', interrupted: 'Interrupted', streaming: 'Writing…', awaiting_approval: 'Waiting for your approval' }
 
 /**
  * The divider where the model's memory of the chat begins: before the first message it is still
@@ -146,8 +149,11 @@ export function scrollToEnd(): void {
   ui.messages.scrollTop = ui.messages.scrollHeight
 }
 
-/** Shows a reply growing in `item` from a stream's events; renders at most once a frame. */
-export function replyView(item: HTMLLIElement) {
+/**
+ * Shows a reply growing in `item` from a stream's events; renders at most once a frame. Its tool
+ * calls fold above its text; `resume` follows it once its waiting calls are answered.
+ */
+export function replyView(item: HTMLLIElement, resume: (item: HTMLLIElement) => void) {
   let text = ''
   let frame = 0
   const body = item.querySelector<HTMLDivElement>('.body')!
@@ -166,9 +172,20 @@ export function replyView(item: HTMLLIElement) {
       } else if (event.type === 'token') {
         text += event.content ?? ''
         frame ||= requestAnimationFrame(() => render('streaming'))
+      } else if (event.type === 'tool_call') {
+        // What the model wrote so far goes with its calls; the answer comes after them.
+        addStepText(item, text)
+        text = ''
+        cancelAnimationFrame(frame)
+        render('streaming')
+        addCall(item, toolCallOf(event))
+      } else if (event.type === 'tool_result') {
+        setResult(item, event.call_id!, { ok: event.ok === true, content: event.content ?? '', duration_ms: event.duration_ms })
+      } else if (event.type === 'approval_required') {
+        askApproval(item, event.session_id!, toolCallOf(event), () => resume(item))
       } else if (event.type === 'done') {
         cancelAnimationFrame(frame)
-        render(event.done_reason === 'cancelled' ? 'cancelled' : 'complete')
+        render(event.done_reason === 'cancelled' || event.done_reason === 'awaiting_approval' ? event.done_reason : 'complete')
         body.setAttribute('aria-busy', 'false')
       } else if (event.type === 'error') {
         cancelAnimationFrame(frame)

@@ -9,6 +9,12 @@ export interface StreamEvent {
   done_reason?: string
   error?: string
   context?: { dropped_messages: number }
+  /** `tool_call`, `tool_result`, `approval_required` (README "Tools"). */
+  call_id?: string
+  name?: string
+  arguments?: Record<string, unknown>
+  ok?: boolean
+  duration_ms?: number
 }
 
 /** Reads an SSE body, calling `onEvent` for each event. */

@@ -30,7 +30,10 @@ export async function startMcpHttpServer(t: TestContext, token: string): Promise
   const servers: McpServer[] = []
   const added: string[] = []
   const register = (server: McpServer, name: string) =>
-    server.registerTool(name, { description: `The ${name} tool.`, inputSchema: z.object({ query: z.string() }) }, async ({ query }) => ({ content: [{ type: 'text', text: `${name}: ${query}` }] }))
+    server.registerTool(name, { description: `The ${name} tool.`, inputSchema: z.object({ query: z.string() }) }, async ({ query }) => {
+      state.calls.push({ name, arguments: { query } })
+      return { content: [{ type: 'text', text: `${name}: ${query}` }] }
+    })
   const slowWaiters: Array<{ count: number; resolve: () => void }> = []
   const newServer = () => {
     const server = new McpServer({ name: 'test-http', version: '1.0.0' })
