@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import chat from '../functions/chat.ts'
 import metrics from '../functions/metrics.ts'
+import conversationItems from '../functions/openai-conversation-items-list.ts'
 import sessionCancel from '../functions/session-cancel.ts'
 import sessionMessages from '../functions/session-messages.ts'
 import sessionRegenerate from '../functions/session-regenerate.ts'
@@ -91,6 +92,10 @@ test('a tool the model calls runs on its MCP server; the call, its result and th
   assert.deepEqual(listed[1].tool_calls, [{ call_id: call.call_id, name: 'calc__add', arguments: { a: 2, b: 3 } }])
   assert.deepEqual([listed[2].call_id, listed[2].name], [call.call_id, 'calc__add'])
   assert.equal(listed[3].id, done.message_id, 'the reply is the last message, with the id its events carried')
+  // As conversation items (OpenAI's API): the result is the output of its call.
+  const items = (await json(await conversationItems.fetch(toRequest(`GET /v1/conversations/conv_${sessionId.replaceAll('-', '')}/items?order=asc`), app))).data
+  assert.deepEqual(items.map((item: any) => [item.type, item.role ?? item.call_id]), [['message', 'user'], ['message', 'assistant'], ['function_call_output', call.call_id], ['message', 'assistant']])
+  assert.equal(items[2].output, '5')
 
   // The next turn sends the history exactly as it happened.
   await readSse(await chat.fetch(chatRequest({ message: 'Thanks', session_id: sessionId, model: 'qwen3:8b' }), app))
