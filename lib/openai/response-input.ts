@@ -8,6 +8,7 @@ import { imagesForModel, type ImageSource } from '../images/image-input.ts'
 import type { ChatMessage } from '../ollama/client.ts'
 import type { FunctionCall, InputItem, InputMessage, StoredResponse } from '../store/response-store.ts'
 import { characterCount, parseAt, withinChars } from '../http/validate.ts'
+import { TOOL_SEPARATOR } from '../tools/mcp-hub.ts'
 
 /**
  * The input items of OpenAI's Responses and Conversations: checked one by one (so an error
@@ -24,6 +25,7 @@ const ITEM_SCHEMAS = {
   item_reference: v.looseObject({ id: Name }),
   function_call: v.looseObject({ call_id: Name, name: Name, arguments: Text }),
   function_call_output: v.looseObject({ call_id: Name, output: Content }),
+  mcp_approval_response: v.looseObject({ approval_request_id: Name, approve: v.boolean('must be true or false') }),
 }
 export type ItemType = keyof typeof ITEM_SCHEMAS
 
@@ -74,6 +76,10 @@ export function parseInputItems(input: unknown, limits: InputLimits, path: strin
       case 'function_call_output': {
         const output = parseAt(ITEM_SCHEMAS.function_call_output, item, at)
         return { type: 'function_call_output', id: newId('fco'), call_id: output.call_id, output: boundedText(contentText(output.output, `${at}.output`), limits, `${at}.output`) }
+      }
+      case 'mcp_approval_response': {
+        const answer = parseAt(ITEM_SCHEMAS.mcp_approval_response, item, at)
+        return { type: 'mcp_approval_response', id: newId('mcpa'), approval_request_id: answer.approval_request_id, approve: answer.approve }
       }
     }
   })
@@ -184,6 +190,9 @@ export function toOllamaChat(items: InputItem[]): ChainMessage[] {
     } else if (item.type === 'function_call_output') {
       const name = names.get(item.call_id)
       messages.push({ role: 'tool', content: item.output, ...(name ? { tool_name: name } : {}) })
+    } else if (item.type === 'mcp_approval_response') {
+      // The call's result follows as the output the answer led to (lib/openai/mcp-tools.ts).
+      continue
     } else {
       // Images in memory (this response's input) go as they are; stored ones by id, read if sent.
       const images = (item.images ?? []).flatMap((image) => (image.data ? [image.data] : []))
@@ -194,11 +203,23 @@ export function toOllamaChat(items: InputItem[]): ChainMessage[] {
   return messages
 }
 
-/** An earlier response as input items: what it was given, then what it answered. */
+/**
+ * An earlier response as input items: what it was given, then what it answered: its MCP calls
+ * and their results (README "Tools"; a call made on approval answers the request of an earlier
+ * response, which made the call), its text, the calls waiting for approval, its function calls.
+ */
 export function itemsOfResponse(response: StoredResponse): InputItem[] {
+  const mcp = response.mcp_items
   return [
     ...response.input,
+    ...mcp.flatMap((item): InputItem[] => item.type !== 'mcp_call' ? [] : [
+      ...(item.approval_request_id ? [] : [{ type: 'function_call' as const, id: item.id, call_id: item.call_id, name: `${item.server_label}${TOOL_SEPARATOR}${item.name}`, arguments: item.arguments }]),
+      { type: 'function_call_output', id: item.id, call_id: item.call_id, output: item.output ?? item.error ?? '' },
+    ]),
     ...(response.output_text ? [{ id: '', role: 'assistant' as const, text: response.output_text }] : []),
+    ...mcp.flatMap((item): InputItem[] => item.type !== 'mcp_approval_request' ? [] : [
+      { type: 'function_call', id: item.id, call_id: item.call_id, name: `${item.server_label}${TOOL_SEPARATOR}${item.name}`, arguments: item.arguments },
+    ]),
     ...response.tool_calls.map((call, index) => ({ type: 'function_call' as const, id: functionCallItemId(response.id, index), ...call })),
   ]
 }
@@ -214,6 +235,7 @@ export const newFunctionCall = (name: string, args: Record<string, unknown> | un
 export function inputItemObject(item: InputItem) {
   if (item.type === 'function_call') return { id: item.id, type: 'function_call', call_id: item.call_id, name: item.name, arguments: item.arguments, status: 'completed' }
   if (item.type === 'function_call_output') return { id: item.id, type: 'function_call_output', call_id: item.call_id, output: item.output, status: 'completed' }
+  if (item.type === 'mcp_approval_response') return { id: item.id, type: 'mcp_approval_response', approval_request_id: item.approval_request_id, approve: item.approve }
   const part = item.role === 'assistant' ? { type: 'output_text', text: item.text, annotations: [], logprobs: [] } : { type: 'input_text', text: item.text }
   // An image as OpenAI lists one, its URL the stored bytes' (its owner's only).
   const images = (item.images ?? []).map((image) => ({ type: 'input_image', image_url: attachmentUrl(image.id), detail: 'auto' }))

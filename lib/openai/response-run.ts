@@ -1,11 +1,15 @@
-import type { ChatResponse } from 'ollama'
+import type { ChatResponse, ToolCall as OllamaToolCall } from 'ollama'
+import { ollamaToolCalls, type ChatMessage } from '../ollama/client.ts'
+import type { ToolCall, ToolResult } from '../store/chat-store.ts'
+import { TOOL_SEPARATOR } from '../tools/mcp-hub.ts'
+import { ToolTurn } from '../tools/tool-turn.ts'
 import type { Reservation } from '../generation/registry.ts'
 import type { Logger } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { unixSeconds } from './wire.ts'
 import type { ChatStream } from '../ollama/client.ts'
 import { functionCallItemId, newFunctionCall } from './response-input.ts'
-import type { FunctionCall, ResponseEnd, ResponseStore, StoredResponse } from '../store/response-store.ts'
+import type { FunctionCall, McpItem, ResponseEnd, ResponseStore, StoredResponse } from '../store/response-store.ts'
 import { MAX_FOLLOWERS, tooManyFollowers, type EventSource } from '../shared/sse.ts'
 import type { ChatStore } from '../store/chat-store.ts'
 import type { StreamPublisher } from '../store/cluster.ts'
@@ -44,7 +48,14 @@ export const isRunning = (response: StoredResponse) => response.status === 'queu
  * function (an empty answer is still a message; a response of calls only has none).
  */
 const hasItem = (response: StoredResponse) =>
-  response.deltas.length > 0 || ((response.status === 'completed' || response.status === 'incomplete') && response.tool_calls.length === 0)
+  response.deltas.length > 0 || ((response.status === 'completed' || response.status === 'incomplete') && response.tool_calls.length === 0 && !response.mcp_items.some((item) => item.type === 'mcp_approval_request'))
+
+/** An MCP item as OpenAI shows it (the id of its call in the model's history is ours). */
+function mcpItemObject(item: McpItem) {
+  if (item.type === 'mcp_list_tools') return item
+  const { call_id: _, ...shown } = item
+  return shown
+}
 
 function messageItem(response: StoredResponse, done: boolean) {
   return {
@@ -61,9 +72,10 @@ function functionCallItem(response: StoredResponse, index: number, done: boolean
   return { id: functionCallItemId(response.id, index), type: 'function_call', status: done ? 'completed' : 'in_progress', call_id: call.call_id, name: call.name, arguments: done ? call.arguments : '' }
 }
 
-/** The output items of an ended response: its message, then its function calls. */
+/** The output items of an ended response: its message, its MCP items, then its function calls. */
 const outputItems = (response: StoredResponse) => [
   ...(hasItem(response) ? [messageItem(response, true)] : []),
+  ...response.mcp_items.map(mcpItemObject),
   ...response.tool_calls.map((_, index) => functionCallItem(response, index, true)),
 ]
 
@@ -110,12 +122,17 @@ export function sessionIdOf(conversationId: string): string | undefined {
 
 /** Events per function call: output_item.added, function_call_arguments.delta and .done, output_item.done. */
 const EVENTS_PER_CALL = 4
+/**
+ * Events per MCP item: output_item.added and .done. They are known whole once the response has
+ * ended and go out then, after its text: so the events stay a function of what is stored.
+ */
+const EVENTS_PER_MCP_ITEM = 2
 
 /** How many events the response has so far. */
 export function eventCount(response: StoredResponse): number {
   const item = hasItem(response)
   if (isRunning(response)) return item ? 4 + response.deltas.length : 2
-  return (item ? 7 + response.deltas.length : 2) + EVENTS_PER_CALL * response.tool_calls.length + 1
+  return (item ? 7 + response.deltas.length : 2) + EVENTS_PER_MCP_ITEM * response.mcp_items.length + EVENTS_PER_CALL * response.tool_calls.length + 1
 }
 
 /** Event `seq` of the response (0-based, below eventCount); `ends` are the deltas' cumulative ends in the text. */
@@ -143,12 +160,18 @@ export function eventAt(response: StoredResponse, seq: number, ends: number[]): 
     if (afterDeltas === 1) return at({ type: 'response.content_part.done', ...text, part: { type: 'output_text', text: response.output_text, annotations: [], logprobs: [] } })
     return at({ type: 'response.output_item.done', output_index: 0, item: messageItem(response, true) })
   }
-  const callIndex = Math.floor((seq - messageEnd) / EVENTS_PER_CALL)
+  const mcpEnd = messageEnd + EVENTS_PER_MCP_ITEM * response.mcp_items.length
+  if (seq < mcpEnd) {
+    const mcpIndex = Math.floor((seq - messageEnd) / EVENTS_PER_MCP_ITEM)
+    const done = (seq - messageEnd) % EVENTS_PER_MCP_ITEM === 1
+    return at({ type: done ? 'response.output_item.done' : 'response.output_item.added', output_index: (item ? 1 : 0) + mcpIndex, item: mcpItemObject(response.mcp_items[mcpIndex]!) })
+  }
+  const callIndex = Math.floor((seq - mcpEnd) / EVENTS_PER_CALL)
   if (callIndex < response.tool_calls.length) {
-    const outputIndex = (item ? 1 : 0) + callIndex
+    const outputIndex = (item ? 1 : 0) + response.mcp_items.length + callIndex
     const call = functionCallItem(response, callIndex, true)
     const ofItem = { item_id: call.id, output_index: outputIndex }
-    switch ((seq - messageEnd) % EVENTS_PER_CALL) {
+    switch ((seq - mcpEnd) % EVENTS_PER_CALL) {
       case 0: return at({ type: 'response.output_item.added', output_index: outputIndex, item: functionCallItem(response, callIndex, false) })
       case 1: return at({ type: 'response.function_call_arguments.delta', ...ofItem, delta: call.arguments })
       case 2: return at({ type: 'response.function_call_arguments.done', ...ofItem, name: call.name, arguments: call.arguments })
@@ -179,6 +202,18 @@ export interface ResponseRunDeps {
   acceptedAt: number
   /** Several instances (PostgreSQL): the events go to followers on the others too. */
   publisher: StreamPublisher | null
+  /** The `mcp` tools it offers (README "Tools"): the model's calls of them run here. */
+  mcp?: McpRun | undefined
+}
+
+/** A response's MCP tools: the turn that runs their calls, and how to ask the model again with a step's results. */
+export interface McpRun {
+  turn: ToolTurn
+  /** The server label each configured server is named by in this response. */
+  labels: Map<string, string>
+  /** Items it has before the model answers: each server's tools, calls made on approval. */
+  items: McpItem[]
+  next(added: ChatMessage[], signal: AbortSignal): Promise<ChatStream>
 }
 
 type StopReason = 'cancelled' | 'interrupted'
@@ -191,13 +226,16 @@ type StopReason = 'cancelled' | 'interrupted'
 export class ResponseRun {
   readonly record: StoredResponse
   readonly outcome: Promise<StoredResponse>
-  private readonly stream: ChatStream
   private readonly deps: ResponseRunDeps
   private readonly listeners = new Map<ResponseListener, number>()
   private readonly ends: number[] = []
   /** Events handed to the publisher so far. */
   private published = 0
   private readonly toolCalls: FunctionCall[] = []
+  private readonly mcpItems: McpItem[]
+  /** Stops the MCP calls running beside the stream. */
+  private readonly stopping = new AbortController()
+  private stream: ChatStream
   private stopReason: StopReason | 'timeout' | undefined
   private checkpointTimer: NodeJS.Timeout | undefined
   /** The checkpoint being written, if any; the end waits for it. */
@@ -207,6 +245,7 @@ export class ResponseRun {
     this.record = record
     this.stream = stream
     this.deps = deps
+    this.mcpItems = [...(deps.mcp?.items ?? [])]
     record.status = 'in_progress'
     this.outcome = this.relay()
   }
@@ -228,6 +267,7 @@ export class ResponseRun {
     if (!isRunning(this.record) || this.stopReason) return
     this.stopReason = reason
     this.stream.abort()
+    this.stopping.abort()
   }
 
   private publish(): void {
@@ -248,30 +288,47 @@ export class ResponseRun {
     const timeout = setTimeout(() => {
       this.stopReason ??= 'timeout'
       this.stream.abort()
+      this.stopping.abort()
     }, this.deps.chatTimeoutMs)
     let last: ChatResponse | undefined
     let failure: string | null = null
+    const { mcp } = this.deps
     try {
-      for await (const chunk of this.stream) {
-        // Ollama sends a call whole, in the chunks before done; its events go out at the end.
-        for (const call of chunk.message?.tool_calls ?? []) this.toolCalls.push(newFunctionCall(call.function.name, call.function.arguments))
-        const piece = chunk.message?.content
-        if (piece) {
-          if (this.ends.length === 0) this.deps.metrics.firstToken((performance.now() - this.deps.acceptedAt) / 1000)
-          this.record.output_text += piece
-          this.record.deltas.push(piece.length)
-          this.ends.push(this.record.output_text.length)
-          this.checkpointTimer ??= setTimeout(this.checkpoint, this.deps.checkpointIntervalMs)
-          this.publish()
+      for (;;) {
+        const mcpCalls: OllamaToolCall[] = []
+        last = undefined
+        try {
+          for await (const chunk of this.stream) {
+            // Ollama sends a call whole, in the chunks before done; its events go out at the end.
+            for (const call of chunk.message?.tool_calls ?? []) {
+              if (mcp) mcpCalls.push(call)
+              else this.toolCalls.push(newFunctionCall(call.function.name, call.function.arguments))
+            }
+            const piece = chunk.message?.content
+            if (piece) {
+              if (this.ends.length === 0) this.deps.metrics.firstToken((performance.now() - this.deps.acceptedAt) / 1000)
+              this.record.output_text += piece
+              this.record.deltas.push(piece.length)
+              this.ends.push(this.record.output_text.length)
+              this.checkpointTimer ??= setTimeout(this.checkpoint, this.deps.checkpointIntervalMs)
+              this.publish()
+            }
+            last = chunk
+          }
+        } finally {
+          if (!last?.done) this.stream.abort()
         }
-        last = chunk
+        if (!mcp || mcpCalls.length === 0 || !last?.done || this.stopReason) break
+        const next = await this.mcpStep(mcp, ToolTurn.callsOf(mcpCalls))
+        if (!next) break
+        this.stream = next
+        if (this.stopReason) next.abort()
       }
     } catch (error) {
       if (!this.stopReason) failure = (error as Error).message || String(error)
     } finally {
       clearTimeout(timeout)
       clearTimeout(this.checkpointTimer)
-      if (!last?.done) this.stream.abort()
     }
     // The end is written after any checkpoint still in flight, never before it.
     await this.checkpointing
@@ -279,11 +336,32 @@ export class ResponseRun {
     return this.record
   }
 
+  /**
+   * The model's calls of MCP tools: those that need no approval run (at most 4 at once, within
+   * the turn's limits), each an `mcp_call`; those that do become `mcp_approval_request`s and the
+   * response ends with them, for the client to answer in its next response. The next stream, or
+   * null when the response ends here.
+   */
+  private async mcpStep(mcp: McpRun, calls: ToolCall[]): Promise<ChatStream | null> {
+    const byName = new Map(calls.map((call) => [call.call_id, call]))
+    const { results, waiting, stop } = await mcp.turn.run(calls, this.stopping.signal, { call() {}, result() {}, approval() {} })
+    for (const result of results) this.mcpItems.push(mcpCallItem(mcp.labels, byName.get(result.callId)!, result, null))
+    for (const call of waiting) {
+      const [label, name] = mcpNameOf(mcp.labels, call.name)
+      this.mcpItems.push({ type: 'mcp_approval_request', id: approvalIdOf(call.call_id), call_id: call.call_id, server_label: label, name, arguments: JSON.stringify(call.arguments) })
+    }
+    if (waiting.length || stop || this.stopReason) return null
+    return mcp.next([
+      { role: 'assistant', content: '', tool_calls: ollamaToolCalls(calls) },
+      ...results.map((result) => ({ role: 'tool', content: result.content, tool_name: result.name })),
+    ], this.stopping.signal)
+  }
+
   private endOf(last: ChatResponse | undefined, failure: string | null): ResponseEnd {
     const { output_text: outputText, deltas } = this.record
     const usage = last?.done ? { input_tokens: last.prompt_eval_count ?? 0, output_tokens: last.eval_count ?? 0 } : null
     // Calls of a reply that did not end well are not offered: their arguments may be cut short.
-    const base = { outputText, deltas, toolCalls: [], usage, incompleteReason: null, error: null }
+    const base = { outputText, deltas, toolCalls: [], mcpItems: this.mcpItems, usage, incompleteReason: null, error: null }
     if (this.stopReason === 'cancelled') return { ...base, status: 'cancelled', usage: null }
     if (this.stopReason === 'interrupted') return { ...base, status: 'failed', usage: null, error: { code: 'server_error', message: 'The server shut down before the response was finished.' } }
     if (this.stopReason === 'timeout') return { ...base, status: 'failed', usage: null, error: { code: 'server_error', message: 'The response took longer than CHAT_TIMEOUT and was stopped.' } }
@@ -317,6 +395,7 @@ export class ResponseRun {
     Object.assign(this.record, {
       status: end.status,
       tool_calls: end.toolCalls,
+      mcp_items: end.mcpItems,
       usage: end.usage,
       incomplete_reason: end.incompleteReason,
       error: end.error,
@@ -341,6 +420,32 @@ export class ResponseRun {
     } catch (error) {
       this.deps.log.warn('response checkpoint failed', { response_id: this.record.id, error })
     }
+  }
+}
+
+/** The approval request of a call: `mcpr_` and the call's hex. */
+export const approvalIdOf = (callId: string) => `mcpr_${callId.slice(callId.indexOf('_') + 1)}`
+
+/** A `SERVER__TOOL` name as the response names it: the server's label, and the bare tool name. */
+function mcpNameOf(labels: Map<string, string>, name: string): [string, string] {
+  const separator = name.indexOf(TOOL_SEPARATOR)
+  const server = separator < 0 ? '' : name.slice(0, separator)
+  return [labels.get(server) ?? server, separator < 0 ? name : name.slice(separator + TOOL_SEPARATOR.length)]
+}
+
+/** An `mcp_call` item for a call and its result (`approvalId`: the request it was approved by). */
+export function mcpCallItem(labels: Map<string, string>, call: ToolCall, result: ToolResult, approvalId: string | null): McpItem {
+  const [label, name] = mcpNameOf(labels, call.name)
+  return {
+    type: 'mcp_call',
+    id: `mcp_${call.call_id.slice(call.call_id.indexOf('_') + 1)}`,
+    call_id: call.call_id,
+    server_label: label,
+    name,
+    arguments: JSON.stringify(call.arguments),
+    output: result.ok ? result.content : null,
+    error: result.ok ? null : result.content,
+    approval_request_id: approvalId,
   }
 }
 

@@ -5,7 +5,7 @@ import { isModelAllowed } from '../shared/models.ts'
 import { newId, toOllamaTools, unsupported } from './wire.ts'
 import type { ChatMessage } from '../ollama/client.ts'
 import { HttpProblem, shuttingDown } from '../shared/problem.ts'
-import { cumulativeEnds, eventAt, eventCount, eventFrame, isRunning, responseEvents, responseObject, ResponseRun, sessionIdOf, type RunningResponse } from './response-run.ts'
+import { cumulativeEnds, eventAt, eventCount, eventFrame, isRunning, responseEvents, responseObject, ResponseRun, sessionIdOf, type McpRun, type RunningResponse } from './response-run.ts'
 import { NO_FRAMES, untilEnded } from '../generation/elsewhere.ts'
 import { followEvents, type EventSource } from '../shared/sse.ts'
 import { boundedText, hasFunctionItems, itemsOfResponse, parseInputItems, preparedInput, resolveReferences, toOllamaChat, withChainImages, type ChainMessage, type ItemType } from './response-input.ts'
@@ -15,6 +15,8 @@ import type { ContextCut } from '../store/chat-store.ts'
 import { budgetOf, planPrompt, type BudgetMessage, type PromptPlan } from '../generation/context-budget.ts'
 import { parseAt } from '../http/validate.ts'
 import { timestamp } from '../shared/clock.ts'
+import { answeredApprovals, responseMcp } from './mcp-tools.ts'
+import type { ChatRequest } from '../ollama/client.ts'
 
 const whole = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max))))
 const number = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.minValue(min), v.maxValue(max))))
@@ -46,7 +48,7 @@ export const CreateResponseBody = v.looseObject({
   truncation: v.optional(v.nullable(v.picklist(['auto', 'disabled'], 'must be "auto" or "disabled"'))),
 })
 
-const INPUT_ITEM_TYPES: ItemType[] = ['message', 'item_reference', 'function_call', 'function_call_output']
+const INPUT_ITEM_TYPES: ItemType[] = ['message', 'item_reference', 'function_call', 'function_call_output', 'mcp_approval_response']
 
 /** A function tool in the Responses API's flat shape. */
 const FunctionTool = v.looseObject({
@@ -57,13 +59,17 @@ const FunctionTool = v.looseObject({
   strict: v.optional(v.nullable(v.boolean())),
 })
 
-/** The function tools of a request, checked; built-in tools (web search, file search, …) are refused naming them. */
+/**
+ * The function tools of a request, checked; `mcp` tools are lib/openai/mcp-tools.ts's, and other
+ * built-in tools (web search, file search, …) are refused naming them.
+ */
 function functionTools(tools: CreateResponseBody['tools']): Array<v.InferOutput<typeof FunctionTool>> {
-  return (tools ?? []).map((tool, index) => {
+  return (tools ?? []).flatMap((tool, index) => {
+    if (tool.type === 'mcp') return []
     if (tool.type !== 'function') {
-      throw unsupported(`tools[${index}].type`, `tools[${index}].type: tools of type ${JSON.stringify(tool.type.slice(0, 64))} are not supported here; only "function" tools, which your code runs.`)
+      throw unsupported(`tools[${index}].type`, `tools[${index}].type: tools of type ${JSON.stringify(tool.type.slice(0, 64))} are not supported here; "function" tools, which your code runs, and "mcp" tools, which this server runs on the MCP servers it is configured with.`)
     }
-    return parseAt(FunctionTool, tool, `tools[${index}]`)
+    return [parseAt(FunctionTool, tool, `tools[${index}]`)]
   })
 }
 export type CreateResponseBody = v.InferOutput<typeof CreateResponseBody>
@@ -162,11 +168,15 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   }
   const sent = await resolveReferences(app, principal, parseInputItems(body.input, config, 'input', INPUT_ITEM_TYPES, true), 'input')
   const input = await preparedInput(app, body.model, sent, 'input')
-  if (sessionId && (tools.length > 0 || hasFunctionItems(input))) {
-    throw unsupported('conversation', 'Function tools and function call items cannot be used in a conversation here (it keeps messages only); chain with previous_response_id instead.')
+  const mcp = toolChoice === 'none' ? null : await responseMcp(app, body.model, body.tools ?? [])
+  if (sessionId && (tools.length > 0 || mcp || hasFunctionItems(input))) {
+    throw unsupported('conversation', 'Function and MCP tools and their items cannot be used in a conversation here (it keeps messages only); chain with previous_response_id instead.')
   }
+  if (mcp && tools.length > 0) throw unsupported('tools', 'tools: function tools and mcp tools cannot be offered in one response here.')
+  // Calls approved in this input run before the model is asked: it reads their results.
+  const approved = await answeredApprovals(mcp, chain, input, AbortSignal.timeout(config.chatTimeoutMs))
   const truncation = body.truncation ?? 'disabled'
-  const prompt = await planResponsePrompt(app, principal.userId, body, truncation, sessionId, chain, input)
+  const prompt = await planResponsePrompt(app, principal.userId, body, truncation, sessionId, chain, [...input, ...approved.outputs])
   const format = body.text?.format
   const record: StoredResponse = {
     id: newId('resp'),
@@ -181,6 +191,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     output_text: '',
     deltas: [],
     tool_calls: [],
+    mcp_items: [],
     usage: null,
     incomplete_reason: null,
     error: null,
@@ -191,7 +202,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
       metadata: body.metadata ?? {},
       text_format: format ?? { type: 'text' },
       store,
-      ...(tools.length ? { tools, tool_choice: toolChoice } : {}),
+      ...(tools.length || mcp ? { tools: [...tools, ...(mcp?.echo ?? [])], tool_choice: toolChoice } : {}),
       truncation,
       ...(prompt.chainCut !== undefined ? { context_cut: prompt.chainCut } : {}),
     },
@@ -226,12 +237,22 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   let liveRun: ResponseRun | undefined
   const started = (async () => {
     const pinned = sessionId ? await app.store.sessionHost(sessionId) : null
-    const ollamaTools = toolChoice === 'none' ? [] : toOllamaTools(tools.map(({ name, description, parameters }) => ({ type: 'function' as const, function: { name, ...(description ? { description } : {}), ...(parameters ? { parameters } : {}) } })))
-    const lease = await app.ollama.startChat(
-      { model: body.model, messages, options, truncate: false, ...(ollamaFormat ? { format: ollamaFormat } : {}), ...(ollamaTools.length ? { tools: ollamaTools } : {}) },
-      reservation.signal,
-      pinned,
-    )
+    const ollamaTools = toolChoice === 'none' ? [] : mcp ? mcp.turn.definitions : toOllamaTools(tools.map(({ name, description, parameters }) => ({ type: 'function' as const, function: { name, ...(description ? { description } : {}), ...(parameters ? { parameters } : {}) } })))
+    const request: ChatRequest = { model: body.model, messages, options, truncate: false, ...(ollamaFormat ? { format: ollamaFormat } : {}), ...(ollamaTools.length ? { tools: ollamaTools } : {}) }
+    const lease = await app.ollama.startChat(request, reservation.signal, pinned)
+    // Each later model call of a response with MCP tools goes to the same host, one lease at a time.
+    let current = lease
+    const mcpRun: McpRun | undefined = mcp ? {
+      turn: mcp.turn,
+      labels: mcp.labels,
+      items: [...mcp.listings, ...approved.items],
+      next: async (added, signal) => {
+        request.messages = [...request.messages, ...added]
+        current.release()
+        current = await app.ollama.startChat(request, signal, lease.host)
+        return current.stream
+      },
+    } : undefined
     if (store) await app.responses.store.markStarted(record.id)
     const run = new ResponseRun(record, lease.stream, {
       responses: store ? app.responses.store : null,
@@ -243,6 +264,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
       acceptedAt,
       // store: false leaves nothing anywhere, events included: only this instance can follow it.
       publisher: store ? app.database.cluster?.publisher(record.id) ?? null : null,
+      mcp: mcpRun,
     })
     liveRun = run
     // What Ollama counted for this prompt corrects the next estimates.
@@ -252,7 +274,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     const stop = () => run.stop(reservation.abortReason === 'cancelled' ? 'cancelled' : 'interrupted')
     if (reservation.signal.aborted) stop()
     else reservation.signal.addEventListener('abort', stop, { once: true })
-    void run.outcome.finally(lease.release)
+    void run.outcome.finally(() => current.release())
     return run
   })()
 
@@ -271,6 +293,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
             outputText: '',
             deltas: [],
             toolCalls: [],
+            mcpItems: approved.items,
             usage: null,
             incompleteReason: null,
             error: cancelled ? null : { code: problem?.kind ?? 'server_error', message: problem?.detail ?? 'The response could not start.' },

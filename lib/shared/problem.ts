@@ -20,6 +20,7 @@ export type ProblemKind =
   | 'shutting_down'
   | 'ollama'
   | 'database'
+  | 'tools_unavailable'
 
 const TITLES: Record<ProblemKind, string> = {
   validation: 'Invalid request',
@@ -41,6 +42,7 @@ const TITLES: Record<ProblemKind, string> = {
   shutting_down: 'Shutting down',
   ollama: 'Ollama error',
   database: 'Database error',
+  tools_unavailable: 'MCP server unavailable',
 }
 
 export interface FieldError {

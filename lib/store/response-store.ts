@@ -25,11 +25,29 @@ export interface FunctionCall {
   arguments: string
 }
 
-/** One input item as stored: a message, a function call, or a function call's output. */
+/** One input item as stored: a message, a function call, a function call's output, or the answer to an MCP approval request. */
 export type InputItem =
   | InputMessage
   | (FunctionCall & { type: 'function_call'; id: string })
   | { type: 'function_call_output'; id: string; call_id: string; output: string }
+  | McpApprovalResponse
+
+/** A client's answer to an `mcp_approval_request` of an earlier response (README "Tools"). */
+export interface McpApprovalResponse {
+  type: 'mcp_approval_response'
+  id: string
+  approval_request_id: string
+  approve: boolean
+}
+
+/**
+ * An MCP output item of a response (the `mcp` tool type, README "Tools"), as OpenAI shows it;
+ * calls keep the id the model's history knows them by (`call_id`, not shown).
+ */
+export type McpItem =
+  | { type: 'mcp_list_tools'; id: string; server_label: string; tools: Array<{ name: string; description: string; input_schema: Record<string, unknown>; annotations: null }>; error: null }
+  | { type: 'mcp_call'; id: string; call_id: string; server_label: string; name: string; arguments: string; output: string | null; error: string | null; approval_request_id: string | null }
+  | { type: 'mcp_approval_request'; id: string; call_id: string; server_label: string; name: string; arguments: string }
 
 /** What a response was asked with, echoed back in its object. */
 export interface ResponseParams {
@@ -61,6 +79,8 @@ export interface StoredResponse {
   output_text: string
   /** The function calls the model made, after its text. */
   tool_calls: FunctionCall[]
+  /** Its MCP items (the `mcp` tool type), once it has ended. */
+  mcp_items: McpItem[]
   deltas: number[]
   usage: { input_tokens: number; output_tokens: number } | null
   incomplete_reason: string | null
@@ -76,6 +96,7 @@ export interface ResponseEnd {
   outputText: string
   deltas: number[]
   toolCalls: FunctionCall[]
+  mcpItems: McpItem[]
   usage: StoredResponse['usage']
   incompleteReason: string | null
   error: StoredResponse['error']

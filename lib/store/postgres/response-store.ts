@@ -37,7 +37,7 @@ export class PostgresResponseStore extends PostgresPart implements ResponseStore
   async get(id: string, ownerId: string): Promise<StoredResponse | undefined> {
     const [row] = await (await this.db())`
       SELECT r.id, r.owner_id, r.session_id, r.previous_response_id, r.model, q.instructions, r.status, r.background, q.input, r.output_text,
-        r.deltas, r.tool_calls, r.usage, r.incomplete_reason, r.error, q.params, r.created_at, r.completed_at
+        r.deltas, r.tool_calls, r.mcp_items, r.usage, r.incomplete_reason, r.error, q.params, r.created_at, r.completed_at
       FROM responses r JOIN response_requests q ON q.response_id = r.id WHERE r.id = ${id} AND r.owner_id = ${ownerId}`
     return row && toResponse(row)
   }
@@ -58,7 +58,8 @@ export class PostgresResponseStore extends PostgresPart implements ResponseStore
     const json = (value: unknown) => (value == null ? null : sql.json(asJson(value)))
     const result = await sql`
       UPDATE responses SET status = ${end.status}, output_text = ${end.outputText}, deltas = ${sql.json(end.deltas)},
-        tool_calls = ${end.toolCalls.length ? JSON.stringify(end.toolCalls) : null}::text::json, usage = ${json(end.usage)},
+        tool_calls = ${end.toolCalls.length ? JSON.stringify(end.toolCalls) : null}::text::json,
+        mcp_items = ${end.mcpItems.length ? JSON.stringify(end.mcpItems) : null}::text::json, usage = ${json(end.usage)},
         incomplete_reason = ${end.incompleteReason}, error = ${json(end.error)}, completed_at = ${timestamp()}
       WHERE id = ${id} AND status IN ('queued', 'in_progress')`
     return result.count > 0
@@ -96,6 +97,7 @@ function toResponse(row: Row): StoredResponse {
     output_text: row.output_text,
     deltas: row.deltas,
     tool_calls: row.tool_calls ?? [],
+    mcp_items: row.mcp_items ?? [],
     usage: row.usage,
     incomplete_reason: row.incomplete_reason,
     error: row.error,

@@ -9,7 +9,7 @@ export class SqliteResponseStore implements ResponseStore {
 
   constructor(db: DatabaseSync) {
     const columns = `r.id, r.owner_id, r.session_id, r.previous_response_id, r.model, q.instructions, r.status, r.background, q.input, r.output_text, r.deltas,
-      r.tool_calls, r.usage, r.incomplete_reason, r.error, q.params, r.created_at, r.completed_at`
+      r.tool_calls, r.mcp_items, r.usage, r.incomplete_reason, r.error, q.params, r.created_at, r.completed_at`
     this.statements = {
       insert: db.prepare(
         `INSERT INTO responses (id, owner_id, session_id, previous_response_id, model, status, background, created_at)
@@ -26,7 +26,7 @@ export class SqliteResponseStore implements ResponseStore {
       start: db.prepare(`UPDATE responses SET status = 'in_progress' WHERE id = ? AND status = 'queued'`),
       checkpoint: db.prepare(`UPDATE responses SET output_text = ?, deltas = ? WHERE id = ? AND status IN ('queued', 'in_progress')`),
       finish: db.prepare(
-        `UPDATE responses SET status = ?, output_text = ?, deltas = ?, tool_calls = ?, usage = ?, incomplete_reason = ?, error = ?, completed_at = ?
+        `UPDATE responses SET status = ?, output_text = ?, deltas = ?, tool_calls = ?, mcp_items = ?, usage = ?, incomplete_reason = ?, error = ?, completed_at = ?
          WHERE id = ? AND status IN ('queued', 'in_progress')`,
       ),
       remove: db.prepare('DELETE FROM responses WHERE id = ? AND owner_id = ?'),
@@ -70,7 +70,7 @@ export class SqliteResponseStore implements ResponseStore {
   /** Writes the end; false when the response is no longer running (deleted, or ended already). */
   async finish(id: string, end: ResponseEnd): Promise<boolean> {
     const json = (value: unknown) => (value == null ? null : JSON.stringify(value))
-    return Number(this.statements.finish.run(end.status, end.outputText, JSON.stringify(end.deltas), end.toolCalls.length ? JSON.stringify(end.toolCalls) : null, json(end.usage), end.incompleteReason, json(end.error), timestamp(), id).changes) > 0
+    return Number(this.statements.finish.run(end.status, end.outputText, JSON.stringify(end.deltas), end.toolCalls.length ? JSON.stringify(end.toolCalls) : null, end.mcpItems.length ? JSON.stringify(end.mcpItems) : null, json(end.usage), end.incompleteReason, json(end.error), timestamp(), id).changes) > 0
   }
 
   async delete(id: string, ownerId: string): Promise<boolean> {
@@ -110,6 +110,7 @@ function toResponse(row: Row): StoredResponse {
     output_text: String(row.output_text),
     deltas: parsed(row.deltas, []),
     tool_calls: parsed(row.tool_calls, []),
+    mcp_items: parsed(row.mcp_items, []),
     usage: parsed(row.usage, null),
     incomplete_reason: row.incomplete_reason == null ? null : String(row.incomplete_reason),
     error: parsed(row.error, null),
