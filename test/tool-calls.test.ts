@@ -380,3 +380,20 @@ test('another user\'s waiting call is answered as a missing one, and stays waiti
   const listed = await json(await fetch(`${server.url}/v1/sessions/${paused.session_id}/messages`, { headers: alice.headers }))
   assert.equal(listed.messages.at(-1).status, 'awaiting_approval')
 })
+
+test('a stdio server that dies during a call gives that call a failed result at once, and is started again for the next; a secret in a tool\'s answer is masked', async (t) => {
+  const script = join(PROJECT_ROOT, 'test/support/mcp-stdio-server.ts')
+  const secret = 'stdio-env-secret-2718281828'
+  const { fake, app, log } = await toolsSetup(t, {}, { local: { command: process.execPath, args: ['--import', 'tsx', script], env: { SECRET_TOKEN: secret }, default: 'auto' } })
+  fake.next({ toolCalls: [{ name: 'local__crash', arguments: {} }], tokens: [] })
+  const crashed = await json(await chat.fetch(chatRequest({ message: 'crash', model: 'qwen3:8b', tools: ['local__crash', 'local__whoami'], stream: false }), app))
+  const [result] = sentMessages(fake, 1).filter((message: any) => message.role === 'tool')
+  assert.match(result.content, /^The tool call failed: /)
+  assert.match(crashed.content, /^The tools said: The tool call failed/)
+
+  fake.next({ toolCalls: [{ name: 'local__whoami', arguments: {} }], tokens: [] })
+  const answer = await json(await chat.fetch(chatRequest({ message: 'who', model: 'qwen3:8b', tools: ['local__whoami'], stream: false }), app))
+  assert.equal(answer.content, 'The tools said: token=***')
+  const everything = JSON.stringify([await messagesOf(app, answer.session_id), fake.chatRequests().map((request) => request.body), log.entries])
+  assert.ok(!everything.includes(secret), 'not in an answer, the store, what the model is sent, or the log')
+})

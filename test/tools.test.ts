@@ -52,7 +52,7 @@ test('GET /v1/tools lists each server\'s tools as SERVER__TOOL with schema and p
   assert.equal(web[0].description, 'Adds two numbers.')
   assert.deepEqual(web[0].input_schema.required, ['a', 'b'])
   assert.equal(web[0].input_schema.properties.b.minimum, 0, 'the server\'s schema as it gave it')
-  assert.deepEqual(listed.servers[1].tools.map((tool: any) => [tool.name, tool.policy]), [['local__echo', 'auto']])
+  assert.deepEqual(listed.servers[1].tools.map((tool: any) => [tool.name, tool.policy]), [['local__echo', 'auto'], ['local__whoami', 'auto'], ['local__crash', 'auto']])
   // The stdio server's stderr is in our log under its name; it got its own env and the SDK's few
   // inherited variables, none of ours (the test's secret-looking variable stays here).
   const stderr = log.entries.filter((entry) => entry.message === 'mcp server stderr' && entry.fields.server === 'local').map((entry) => String(entry.fields.line))
@@ -94,7 +94,7 @@ test('a server that cannot be reached or crashes is listed unavailable, the othe
     fine: stdioServer(),
   })
   const listed = await list()
-  assert.deepEqual(listed.servers.map((server: any) => [server.name, server.status, server.tools.length]), [['wrong_token', 'unavailable', 0], ['crashing', 'unavailable', 0], ['fine', 'ok', 1]])
+  assert.deepEqual(listed.servers.map((server: any) => [server.name, server.status, server.tools.length]), [['wrong_token', 'unavailable', 0], ['crashing', 'unavailable', 0], ['fine', 'ok', 3]])
   assert.ok(mcp.refused > 0)
   assert.ok(log.entries.some((entry) => entry.message === 'mcp server unavailable' && entry.fields.server === 'crashing'))
 })

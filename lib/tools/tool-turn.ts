@@ -248,7 +248,8 @@ export class ToolTurn {
       // The SDK's own timeout is a backstop: ours fires first, and says which limit it was.
       const result = await connection.callTool(tool.tool, call.arguments, AbortSignal.any([turn, timeout]), this.limits.toolTimeoutMs + 5_000)
       outcome = result.isError ? 'error' : 'ok'
-      content = resultText(result)
+      // A secret of the server's configuration in its answer is masked like anywhere else.
+      content = connection.redact(resultText(result))
     } catch (error) {
       outcome = turn.aborted ? 'cancelled' : timeout.aborted ? 'timeout' : 'error'
       content = outcome === 'cancelled'
