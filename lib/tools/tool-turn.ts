@@ -226,11 +226,22 @@ export class ToolTurn {
     return tool.policy === 'ask' ? { approval: true } : { ran: true }
   }
 
-  /** The schema's complaints about `args` (the tool's own schema, with the keywords Ollama drops), or null. */
+  /**
+   * The schema's complaints about `args` (the tool's own schema, with the keywords Ollama drops),
+   * or null. A schema the validator cannot use (a bad `pattern`, an unresolvable `$ref`) checks
+   * nothing: the server checks its own input.
+   */
   private validate(tool: OfferedTool, args: Record<string, unknown>): string | null {
     let validator = this.validators.get(tool.name)
     if (!validator) this.validators.set(tool.name, (validator = new Validator(tool.input_schema as Schema, '2020-12', false)))
-    const { valid, errors } = validator.validate(args)
+    let outcome: ReturnType<Validator['validate']>
+    try {
+      outcome = validator.validate(args)
+    } catch (error) {
+      this.log.warn('a tool\'s input schema could not be checked', { server: tool.server, tool: tool.tool, error: (error as Error).message })
+      return null
+    }
+    const { valid, errors } = outcome
     if (valid) return null
     // The innermost complaints say what is wrong; the outer ones only that something below is.
     const leaves = errors.filter((error) => !errors.some((other) => other !== error && other.instanceLocation.startsWith(`${error.instanceLocation}/`)))

@@ -932,6 +932,71 @@ summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: 
   summary.images = imageSummary
 }
 
+// ---------------------------------------------------------------- tools
+
+{
+  // POST /v1/chat with one tool step (README "Tools"), in this process: the model asks for a call,
+  // the MCP server (Streamable HTTP, the official SDK, on loopback) runs it, the step is stored and
+  // the model is asked again; beside the same chat without tools, and the MCP call alone.
+  const { default: chatFunction } = await import('../../functions/chat.ts')
+  const { createAppContext, openStore } = await import('../../lib/context.ts')
+  const { loadConfig } = await import('../../lib/shared/config.ts')
+  const { silentLogger } = await import('../../lib/observability/log.ts')
+  const { startMcpHttpServer } = await import('../support/mcp-http-server.ts')
+  const { monitorEventLoopDelay } = await import('node:perf_hooks')
+  const cleanups: Array<() => unknown> = []
+  const mcp = await startMcpHttpServer({ after: (cleanup: () => unknown) => void cleanups.push(cleanup) } as never, 'bench-token')
+  const mcpConfig = join(mkdtempSync(join(tmpdir(), 'chat-ollama-bench-mcp-')), 'mcp.json')
+  writeFileSync(mcpConfig, JSON.stringify({ mcpServers: { calc: { url: mcp.url, headers: { authorization: 'Bearer bench-token' }, default: 'auto' } } }))
+  const fake = await startFake(0, 2)
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['no tools (baseline)', { message: 'What is 2+3?', model: 'qwen3:8b', stream: false }],
+    ['one tool step', { message: '[[call calc__add {"a":2,"b":3}]]', model: 'qwen3:8b', stream: false, tools: ['calc__add'] }],
+  ]
+  const rounds = QUICK ? 5 : 30
+  const rows: Array<Array<string | number>> = []
+  const toolSummary: Record<string, unknown> = {}
+  const cluster = await postgresCluster()
+  for (const [store, variables] of [['SQLite', { DB_PATH: join(mkdtempSync(join(tmpdir(), 'chat-ollama-bench-tools-')), 'chat.db') }], ['PostgreSQL', { DATABASE_URL: await cluster.newDatabase() }]] as const) {
+    const config = loadConfig({ OLLAMA_HOST: fake.url, MCP_CONFIG: mcpConfig, ...variables })
+    const app = createAppContext(config, { database: await openStore(config), log: silentLogger })
+    for (const [label, body] of cases) {
+      const times: number[] = []
+      const delay = monitorEventLoopDelay({ resolution: 1 })
+      // One untimed round: the MCP connection is made once, then kept.
+      for (let round = -1; round < rounds; round++) {
+        if (round === 0) delay.enable()
+        const started = performance.now()
+        const response = await chatFunction.fetch(new Request('http://localhost/v1/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }), app)
+        if (response.status !== 200) throw new Error(`tools bench: ${response.status} ${await response.text()}`)
+        const { content } = await response.json() as { content: string }
+        if (round >= 0) times.push(performance.now() - started)
+        // The step really ran: the answer is the model's reading of the tool's result.
+        if (body.tools && content !== 'The tools said: 5') throw new Error(`tools bench: no tool step in ${JSON.stringify(content)}`)
+      }
+      delay.disable()
+      const msOf = (p: number) => delay.percentile(p) / 1e6
+      rows.push([store, label, `${ms(percentile(times, 50))} / ${ms(percentile(times, 99))}`, `${ms(msOf(50))} / ${ms(msOf(99))} / ${ms(delay.max / 1e6)}`])
+      toolSummary[`${store}: ${label}`] = { ms_p50: percentile(times, 50), ms_p99: percentile(times, 99), delay_max_ms: delay.max / 1e6 }
+    }
+    // The MCP call alone, through the same connection, for what the step adds around it.
+    const connection = app.tools.server('calc')!
+    const calls: number[] = []
+    for (let round = 0; round < rounds; round++) {
+      const started = performance.now()
+      await connection.callTool('add', { a: 2, b: 3 }, new AbortController().signal, 30_000)
+      calls.push(performance.now() - started)
+    }
+    rows.push([store, 'the MCP call alone', `${ms(percentile(calls, 50))} / ${ms(percentile(calls, 99))}`, ''])
+    await app.tools.close()
+    await app.database.close()
+  }
+  fake.child.kill()
+  for (const cleanup of cleanups.reverse()) await cleanup()
+  table(`Tools (POST /v1/chat in this process, ${rounds} chats each, stream: false; Ollama in another process)`, ['store', 'chat', 'answered in p50 / p99', 'loop delay p50 / p99 / max'], rows)
+  summary.tools = toolSummary
+}
+
 // ---------------------------------------------------------------- done
 
 if (flags.json) {

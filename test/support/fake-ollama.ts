@@ -241,7 +241,8 @@ export class FakeOllama {
   }
 
   private async chat(body: any, res: ServerResponse): Promise<void> {
-    const scenario = { ...this.scenario, ...this.queued.shift() }
+    const queued = this.queued.shift()
+    const scenario = { ...this.scenario, ...queued }
     if (!body || typeof body !== 'object') return sendJson(res, 400, { error: 'missing request body' })
     if (!body.model) return sendJson(res, 400, { error: 'model is required' })
     const model = String(body.model)
@@ -283,7 +284,8 @@ export class FakeOllama {
     const last = messages.at(-1)
     let toolCalls = scenario.toolCalls
     let cued: string[] | undefined
-    if (tools.length && !scenario.toolCalls && !scenario.tokens) {
+    // A reply queued for this chat (next()) wins over a cue; a standing one does not.
+    if (tools.length && !scenario.toolCalls && !queued?.tokens) {
       if (last?.role === 'user') {
         const calls = [...last.content.matchAll(/\[\[call (\S+) (\{.*?\})\]\]/g)].map(([, name, args]) => ({ name: name!, arguments: JSON.parse(args!) as Record<string, unknown> }))
         if (calls.length) [toolCalls, cued] = [calls, ['Let me ', 'check.']]
@@ -292,7 +294,7 @@ export class FakeOllama {
         cued = ['The tools said: ', results.map((message) => message.content).join(' | ')]
       }
     }
-    let tokens = scenario.tokens ?? cued ?? ['You', ' said', ': ', lastUser]
+    let tokens = (queued?.tokens ? undefined : cued) ?? scenario.tokens ?? ['You', ' said', ': ', lastUser]
     // num_predict bounds the reply (4 characters a token here), which then ends with done_reason length.
     const numPredict = Number(body.options?.num_predict ?? -1)
     let cutShort = false
