@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import chat from '../functions/chat.ts'
@@ -10,6 +11,7 @@ import { authServer, chatRequest, fakeOllama, readSse, testApp, toRequest } from
 import type { AppContext } from '../lib/context.ts'
 import { PROJECT_ROOT } from './support/process.ts'
 import { dataUrl, pngFile } from './support/images.ts'
+import { startMcpHttpServer } from './support/mcp-http-server.ts'
 
 const PROMTOOL = process.env.PROMTOOL_PATH ?? '/usr/bin/promtool'
 // Skipped, saying why, on a developer's machine without promtool; never in CI, where it fails.
@@ -163,4 +165,22 @@ test('images: counted as re-encoded or refused, with their processing time', asy
   assert.equal(delta('chat_ollama_images_total{outcome="refused"}'), 1)
   assert.equal(delta('chat_ollama_image_processing_seconds_count'), 2)
   assert.ok(sample(after, 'chat_ollama_image_processing_seconds_sum') > 0)
+})
+
+test('tool calls are counted by server, tool and outcome, with their duration; the exposition stays valid for promtool', { skip }, async (t) => {
+  const fake = await fakeOllama(t)
+  const mcp = await startMcpHttpServer(t, 'metrics-token')
+  const config = join(mkdtempSync(join(tmpdir(), 'chat-ollama-mcp-')), 'mcp.json')
+  writeFileSync(config, JSON.stringify({ mcpServers: { calc: { url: mcp.url, headers: { authorization: 'Bearer metrics-token' }, default: 'auto' } } }))
+  const app = await testApp(t, fake, { MCP_CONFIG: config })
+  t.after(() => app.tools.close())
+  fake.next({ toolCalls: [{ name: 'calc__add', arguments: { a: 1, b: 2 } }, { name: 'calc__add', arguments: { a: 1, b: -2 } }, { name: 'calc__fail', arguments: {} }], tokens: [] })
+  await readSse(await chat.fetch(chatRequest({ message: 'go', model: 'qwen3:8b', tools: true }), app))
+  const exposition = await scrape(app)
+  assert.equal(sample(exposition, 'chat_ollama_tool_calls_total{server="calc",tool="add",outcome="ok"}'), 1)
+  assert.equal(sample(exposition, 'chat_ollama_tool_calls_total{server="calc",tool="add",outcome="invalid"}'), 1)
+  assert.equal(sample(exposition, 'chat_ollama_tool_calls_total{server="calc",tool="fail",outcome="error"}'), 1)
+  assert.equal(sample(exposition, 'chat_ollama_tool_call_duration_seconds_count{server="calc"}'), 2, 'the calls that ran')
+  const { status, output } = promtool(['check', 'metrics'], exposition)
+  assert.equal(status, 0, output)
 })

@@ -397,3 +397,21 @@ test('a stdio server that dies during a call gives that call a failed result at 
   const everything = JSON.stringify([await messagesOf(app, answer.session_id), fake.chatRequests().map((request) => request.body), log.entries])
   assert.ok(!everything.includes(secret), 'not in an answer, the store, what the model is sent, or the log')
 })
+
+test('a step\'s calls run at most 4 at once: a fifth waits for one of them; a cancel ends them all', async (t) => {
+  const { fake, mcp, app } = await toolsSetup(t)
+  fake.next({ toolCalls: Array.from({ length: 6 }, (_, index) => ({ name: 'calc__slow', arguments: { n: index } })), tokens: [] })
+  const response = await chat.fetch(chatRequest({ message: 'six', model: 'qwen3:8b', tools: ['calc__slow'] }), app)
+  const live = sseEvents(response)
+  const [start] = await take(live, 1)
+  await within(10_000, 'four calls running', mcp.slowCalled(4))
+  // None of the four can end before the cancel, so no fifth can have started.
+  assert.equal(mcp.calls.filter((call) => call.name === 'slow').length, 4)
+  await sessionCancel.fetch(toRequest(`POST /v1/sessions/${start!.data.session_id}/cancel`), app)
+  const rest: SseEvent[] = []
+  for await (const event of live) if ('data' in event) rest.push(event)
+  assert.equal(ofType(rest, 'tool_result').length, 6, 'every call gets a result')
+  assert.ok(ofType(rest, 'tool_result').every((result) => result.content === 'Cancelled: the turn was stopped.'))
+  assert.equal(mcp.calls.filter((call) => call.name === 'slow').length, 4, 'the two that waited never ran')
+  await cancelledOnServer(mcp, 4)
+})
