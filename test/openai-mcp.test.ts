@@ -32,6 +32,8 @@ test('require_approval "never": the server runs the call and answers; mcp_list_t
   const tools = [{ type: 'mcp' as const, server_label: 'calc', require_approval: 'never' as const, allowed_tools: ['add', 'search'] }]
   const response = await client.responses.create({ model: 'qwen3:8b', input: 'Sum [[call calc__add {"a":20,"b":22}]]', tools })
   assert.equal(response.status, 'completed')
+  // In the order it happened: the text before the call and the answer after it are messages of their own.
+  assert.deepEqual(response.output.map((item) => item.type), ['mcp_list_tools', 'message', 'mcp_call', 'message'])
   assert.equal(response.output_text, 'Let me check.The tools said: 42')
   const [listing] = ofType(response, 'mcp_list_tools')
   assert.deepEqual([listing.server_label, listing.tools.map((tool: any) => tool.name)], ['calc', ['add', 'search']])
@@ -45,19 +47,30 @@ test('require_approval "never": the server runs the call and answers; mcp_list_t
   const again = await client.responses.retrieve(response.id)
   assert.deepEqual(again.output.map((item) => item.type), response.output.map((item) => item.type))
   const stream = await client.responses.create({ model: 'qwen3:8b', input: '[[call calc__search {"query":"owls"}]]', tools, stream: true })
-  const types: string[] = []
+  const live: string[] = []
   let completed: any
   for await (const event of stream) {
-    types.push(event.type)
+    const item = 'item' in event ? (event.item as { type: string }).type : ''
+    live.push(`${event.sequence_number} ${event.type} ${item}`.trim())
     if (event.type === 'response.completed') completed = event.response
   }
-  assert.ok(types.includes('response.output_text.delta'))
   assert.equal(ofType(completed, 'mcp_call')[0].output, 'search: owls')
-  assert.equal(types.filter((type) => type === 'response.output_item.done').length, completed.output.length)
+  assert.equal(live.filter((line) => line.includes('response.output_item.done')).length, completed.output.length)
+  // The call's item goes out when the call has ended, before the answer's text.
+  const callDone = live.findIndex((line) => line.endsWith('response.output_item.done mcp_call'))
+  const lastDelta = live.findLastIndex((line) => line.includes('response.output_text.delta'))
+  assert.ok(callDone > 0 && callDone < lastDelta, live.join('\n'))
+  // A replay from the store sends the very same events.
+  const replay: string[] = []
+  for await (const event of await client.responses.retrieve(completed.id, { stream: true })) {
+    const item = 'item' in event ? (event.item as { type: string }).type : ''
+    replay.push(`${event.sequence_number} ${event.type} ${item}`.trim())
+  }
+  assert.deepEqual(replay, live)
   // The chain carries the calls: a follow-up sends them to the model as they happened.
   await client.responses.create({ model: 'qwen3:8b', previous_response_id: response.id, input: 'Thanks' })
-  const sent = fake.chatRequests().at(-1)!.body.messages.map((message: any) => [message.role, message.tool_calls?.[0]?.function.name ?? message.content])
-  assert.deepEqual(sent, [['user', 'Sum [[call calc__add {"a":20,"b":22}]]'], ['assistant', 'calc__add'], ['tool', '42'], ['assistant', 'Let me check.The tools said: 42'], ['user', 'Thanks']])
+  const history = fake.chatRequests().at(-1)!.body.messages.map((message: any) => [message.role, message.content, message.tool_calls?.map((call: any) => call.function.name) ?? null])
+  assert.deepEqual(history, [['user', 'Sum [[call calc__add {"a":20,"b":22}]]', null], ['assistant', 'Let me check.', ['calc__add']], ['tool', '42', null], ['assistant', 'The tools said: 42', null], ['user', 'Thanks', null]])
 })
 
 test('require_approval "always" (the default): the response ends with an mcp_approval_request; approving it in the next response runs the call, denying does not', async (t) => {

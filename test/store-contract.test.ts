@@ -286,7 +286,7 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
       assert.deepEqual((await responses.chain('resp_2', 'alice')).map((response) => response.id), ['resp_1', 'resp_2'])
       assert.deepEqual(await responses.chain('resp_2', 'bob'), [])
 
-      assert.equal(await responses.checkpoint('resp_1', 'Pa', [2]), true)
+      assert.equal(await responses.checkpoint('resp_1', 'Pa', [2], []), true)
       const end = { status: 'completed' as const, outputText: 'Paris.', deltas: [2, 4], toolCalls: [{ call_id: 'call_9', name: 'f', arguments: '{"z":1}' }], mcpItems: [], usage: { input_tokens: 5, output_tokens: 2 }, incompleteReason: null, error: null }
       assert.equal(await responses.finish('resp_1', end), true)
       assert.equal(await responses.finish('resp_1', end), false, 'ended once')

@@ -90,7 +90,7 @@ export async function responseMcp(app: AppContext, model: string, tools: ToolPar
       // The stricter of the request's rule and the server's policy.
       offered.push({ ...tool, server: serverName, tool: bare(tool.name), policy: tool.policy === 'ask' || rule.needsApproval(bare(tool.name)) ? 'ask' : 'auto' })
     }
-    items.push({ type: 'mcp_list_tools', id: newId('mcpl'), server_label: serverName, tools: chosen.map((tool) => ({ name: bare(tool.name), description: tool.description, input_schema: tool.input_schema, annotations: null })), error: null })
+    items.push({ at: 0, type: 'mcp_list_tools', id: newId('mcpl'), server_label: serverName, tools: chosen.map((tool) => ({ name: bare(tool.name), description: tool.description, input_schema: tool.input_schema, annotations: null })), error: null })
   }
   const turn = new ToolTurn(app.tools, offered, toolLimits(app.config), app.metrics, app.log, { selection: offered.map((tool) => tool.name), options: {} })
   return { turn, labels, listings: items, echo }
@@ -127,7 +127,7 @@ export async function answeredApprovals(mcp: ResponseMcp | null, chain: StoredRe
     decisions.set(request.call_id, item.approve ? 'approved' : 'denied')
   }
   const { results } = await mcp.turn.run(calls, signal, { call() {}, result() {}, approval() {} }, decisions)
-  const items = calls.map((call, index) => mcpCallItem(mcp.labels, call, results[index]!, call.approvalId))
+  const items = calls.map((call, index) => mcpCallItem(mcp.labels, call, results[index]!, call.approvalId, 0))
   const outputs: InputItem[] = calls.map((call, index) => ({ type: 'function_call_output', id: newId('fco'), call_id: call.call_id, output: results[index]!.content }))
   return { items, outputs }
 }

@@ -9,6 +9,7 @@ import type { ChatMessage } from '../ollama/client.ts'
 import type { FunctionCall, InputItem, InputMessage, StoredResponse } from '../store/response-store.ts'
 import { characterCount, parseAt, withinChars } from '../http/validate.ts'
 import { TOOL_SEPARATOR } from '../tools/mcp-hub.ts'
+import { cumulativeEnds, segmentsOf, textOf } from './response-output.ts'
 
 /**
  * The input items of OpenAI's Responses and Conversations: checked one by one (so an error
@@ -204,22 +205,27 @@ export function toOllamaChat(items: InputItem[]): ChainMessage[] {
 }
 
 /**
- * An earlier response as input items: what it was given, then what it answered: its MCP calls
- * and their results (README "Tools"; a call made on approval answers the request of an earlier
- * response, which made the call), its text, the calls waiting for approval, its function calls.
+ * An earlier response as input items: what it was given, then what it answered, in the order it
+ * happened: its messages, its MCP calls with their results (README "Tools"; a call made on
+ * approval answers a request of an earlier response, which holds the call) and the calls waiting
+ * for approval, then its function calls.
  */
 export function itemsOfResponse(response: StoredResponse): InputItem[] {
-  const mcp = response.mcp_items
+  const ends = cumulativeEnds(response.deltas)
+  const callOf = (item: { id: string; call_id: string; server_label: string; name: string; arguments: string }): InputItem =>
+    ({ type: 'function_call', id: item.id, call_id: item.call_id, name: `${item.server_label}${TOOL_SEPARATOR}${item.name}`, arguments: item.arguments })
   return [
     ...response.input,
-    ...mcp.flatMap((item): InputItem[] => item.type !== 'mcp_call' ? [] : [
-      ...(item.approval_request_id ? [] : [{ type: 'function_call' as const, id: item.id, call_id: item.call_id, name: `${item.server_label}${TOOL_SEPARATOR}${item.name}`, arguments: item.arguments }]),
-      { type: 'function_call_output', id: item.id, call_id: item.call_id, output: item.output ?? item.error ?? '' },
-    ]),
-    ...(response.output_text ? [{ id: '', role: 'assistant' as const, text: response.output_text }] : []),
-    ...mcp.flatMap((item): InputItem[] => item.type !== 'mcp_approval_request' ? [] : [
-      { type: 'function_call', id: item.id, call_id: item.call_id, name: `${item.server_label}${TOOL_SEPARATOR}${item.name}`, arguments: item.arguments },
-    ]),
+    ...segmentsOf(response).flatMap((segment): InputItem[] => {
+      if (segment.kind === 'message') {
+        const text = textOf(response, segment, ends)
+        return text ? [{ id: '', role: 'assistant', text }] : []
+      }
+      const { item } = segment
+      if (item.type === 'mcp_approval_request') return [callOf(item)]
+      if (item.type !== 'mcp_call') return []
+      return [...(item.approval_request_id ? [] : [callOf(item)]), { type: 'function_call_output', id: item.id, call_id: item.call_id, output: item.output ?? item.error ?? '' }]
+    }),
     ...response.tool_calls.map((call, index) => ({ type: 'function_call' as const, id: functionCallItemId(response.id, index), ...call })),
   ]
 }

@@ -7,6 +7,7 @@ import type { Reservation } from '../generation/registry.ts'
 import type { Logger } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { unixSeconds } from './wire.ts'
+import { cumulativeEnds, isRunning, segmentsOf, textOf, type Segment } from './response-output.ts'
 import type { ChatStream } from '../ollama/client.ts'
 import { functionCallItemId, newFunctionCall } from './response-input.ts'
 import type { FunctionCall, McpItem, ResponseEnd, ResponseStore, StoredResponse } from '../store/response-store.ts'
@@ -41,29 +42,29 @@ const usageOf = (usage: StoredResponse['usage']) =>
     total_tokens: usage.input_tokens + usage.output_tokens,
   }
 
-export const isRunning = (response: StoredResponse) => response.status === 'queued' || response.status === 'in_progress'
 
-/**
- * Whether the response has its message item: text came, or it ended well without calling a
- * function (an empty answer is still a message; a response of calls only has none).
- */
-const hasItem = (response: StoredResponse) =>
-  response.deltas.length > 0 || ((response.status === 'completed' || response.status === 'incomplete') && response.tool_calls.length === 0 && !response.mcp_items.some((item) => item.type === 'mcp_approval_request'))
-
-/** An MCP item as OpenAI shows it (the id of its call in the model's history is ours). */
+/** An MCP item as OpenAI shows it: the id of its call in the model's history and its place in the text are ours. */
 function mcpItemObject(item: McpItem) {
-  if (item.type === 'mcp_list_tools') return item
-  const { call_id: _, ...shown } = item
+  if (item.type === 'mcp_list_tools') {
+    const { at: _, ...shown } = item
+    return shown
+  }
+  const { call_id: _, at: __, ...shown } = item
   return shown
 }
 
-function messageItem(response: StoredResponse, done: boolean) {
+/** The first message of a response is `msg_<its hex>`; one after MCP items adds its place. */
+const messageItemId = (responseId: string, index: number) => (index === 0 ? messageIdOf(responseId) : `${messageIdOf(responseId)}_${index}`)
+
+function messageItem(response: StoredResponse, segment: Extract<Segment, { kind: 'message' }>, ends: number[], done: boolean) {
+  // One that MCP items followed was whole; the last one is as the response ended.
+  const status = !done ? 'in_progress' : !isRunning(response) && segment.to === response.deltas.length && response.status !== 'completed' ? 'incomplete' : 'completed'
   return {
-    id: messageIdOf(response.id),
+    id: messageItemId(response.id, segment.index),
     type: 'message',
-    status: done ? (response.status === 'completed' ? 'completed' : 'incomplete') : 'in_progress',
+    status,
     role: 'assistant',
-    content: done ? [{ type: 'output_text', text: response.output_text, annotations: [], logprobs: [] }] : [],
+    content: done ? [{ type: 'output_text', text: textOf(response, segment, ends), annotations: [], logprobs: [] }] : [],
   }
 }
 
@@ -72,12 +73,14 @@ function functionCallItem(response: StoredResponse, index: number, done: boolean
   return { id: functionCallItemId(response.id, index), type: 'function_call', status: done ? 'completed' : 'in_progress', call_id: call.call_id, name: call.name, arguments: done ? call.arguments : '' }
 }
 
-/** The output items of an ended response: its message, its MCP items, then its function calls. */
-const outputItems = (response: StoredResponse) => [
-  ...(hasItem(response) ? [messageItem(response, true)] : []),
-  ...response.mcp_items.map(mcpItemObject),
-  ...response.tool_calls.map((_, index) => functionCallItem(response, index, true)),
-]
+/** The output items of an ended response: its messages and MCP items in order, then its function calls. */
+function outputItems(response: StoredResponse) {
+  const ends = cumulativeEnds(response.deltas)
+  return [
+    ...segmentsOf(response).map((segment) => (segment.kind === 'message' ? messageItem(response, segment, ends, true) : mcpItemObject(segment.item))),
+    ...response.tool_calls.map((_, index) => functionCallItem(response, index, true)),
+  ]
+}
 
 /** The Response object as OpenAI's API gives it. */
 export function responseObject(response: StoredResponse, { asStarted = false }: { asStarted?: boolean } = {}) {
@@ -122,56 +125,58 @@ export function sessionIdOf(conversationId: string): string | undefined {
 
 /** Events per function call: output_item.added, function_call_arguments.delta and .done, output_item.done. */
 const EVENTS_PER_CALL = 4
-/**
- * Events per MCP item: output_item.added and .done. They are known whole once the response has
- * ended and go out then, after its text: so the events stay a function of what is stored.
- */
+/** Events of a message: output_item.added, content_part.added, its deltas, and once closed output_text.done, content_part.done, output_item.done. */
+const messageEvents = (segment: Extract<Segment, { kind: 'message' }>) => 2 + segment.to - segment.from + (segment.closed ? 3 : 0)
+/** Events per MCP item: output_item.added and .done, sent together once the item is whole. */
 const EVENTS_PER_MCP_ITEM = 2
 
 /** How many events the response has so far. */
 export function eventCount(response: StoredResponse): number {
-  const item = hasItem(response)
-  if (isRunning(response)) return item ? 4 + response.deltas.length : 2
-  return (item ? 7 + response.deltas.length : 2) + EVENTS_PER_MCP_ITEM * response.mcp_items.length + EVENTS_PER_CALL * response.tool_calls.length + 1
+  const output = segmentsOf(response).reduce((sum, segment) => sum + (segment.kind === 'message' ? messageEvents(segment) : EVENTS_PER_MCP_ITEM), 0)
+  return 2 + output + (isRunning(response) ? 0 : EVENTS_PER_CALL * response.tool_calls.length + 1)
 }
 
 /** Event `seq` of the response (0-based, below eventCount); `ends` are the deltas' cumulative ends in the text. */
 export function eventAt(response: StoredResponse, seq: number, ends: number[]): Event {
-  const itemId = messageIdOf(response.id)
   const at = (event: Record<string, unknown> & { type: string }): Event => ({ ...event, sequence_number: seq })
   // As it was when it started, also when replayed after it ended.
   const started = () => ({ ...responseObject(response, { asStarted: true }), status: 'in_progress', output: [], usage: null, error: null, incomplete_details: null, completed_at: null })
   if (seq === 0) return at({ type: 'response.created', response: started() })
   if (seq === 1) return at({ type: 'response.in_progress', response: started() })
-  const deltas = response.deltas.length
-  const item = hasItem(response)
-  // The message's events end at messageEnd; the function calls' follow, then the terminal event.
-  const messageEnd = item ? 7 + deltas : 2
-  if (item && seq < messageEnd) {
-    const text = { item_id: itemId, output_index: 0, content_index: 0 }
-    if (seq === 2) return at({ type: 'response.output_item.added', output_index: 0, item: messageItem(response, false) })
-    if (seq === 3) return at({ type: 'response.content_part.added', ...text, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } })
-    if (seq < 4 + deltas) {
-      const index = seq - 4
+  const segments = segmentsOf(response)
+  let first = 2
+  for (const [outputIndex, segment] of segments.entries()) {
+    if (segment.kind === 'mcp') {
+      if (seq < first + EVENTS_PER_MCP_ITEM) return at({ type: seq === first ? 'response.output_item.added' : 'response.output_item.done', output_index: outputIndex, item: mcpItemObject(segment.item) })
+      first += EVENTS_PER_MCP_ITEM
+      continue
+    }
+    const count = messageEvents(segment)
+    if (seq >= first + count) {
+      first += count
+      continue
+    }
+    const offset = seq - first
+    const deltas = segment.to - segment.from
+    const text = { item_id: messageItemId(response.id, segment.index), output_index: outputIndex, content_index: 0 }
+    if (offset === 0) return at({ type: 'response.output_item.added', output_index: outputIndex, item: messageItem(response, segment, ends, false) })
+    if (offset === 1) return at({ type: 'response.content_part.added', ...text, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } })
+    if (offset < 2 + deltas) {
+      const index = segment.from + offset - 2
       return at({ type: 'response.output_text.delta', ...text, delta: response.output_text.slice(index === 0 ? 0 : ends[index - 1], ends[index]), logprobs: [] })
     }
-    const afterDeltas = seq - 4 - deltas
-    if (afterDeltas === 0) return at({ type: 'response.output_text.done', ...text, text: response.output_text, logprobs: [] })
-    if (afterDeltas === 1) return at({ type: 'response.content_part.done', ...text, part: { type: 'output_text', text: response.output_text, annotations: [], logprobs: [] } })
-    return at({ type: 'response.output_item.done', output_index: 0, item: messageItem(response, true) })
+    const whole = textOf(response, segment, ends)
+    const afterDeltas = offset - 2 - deltas
+    if (afterDeltas === 0) return at({ type: 'response.output_text.done', ...text, text: whole, logprobs: [] })
+    if (afterDeltas === 1) return at({ type: 'response.content_part.done', ...text, part: { type: 'output_text', text: whole, annotations: [], logprobs: [] } })
+    return at({ type: 'response.output_item.done', output_index: outputIndex, item: messageItem(response, segment, ends, true) })
   }
-  const mcpEnd = messageEnd + EVENTS_PER_MCP_ITEM * response.mcp_items.length
-  if (seq < mcpEnd) {
-    const mcpIndex = Math.floor((seq - messageEnd) / EVENTS_PER_MCP_ITEM)
-    const done = (seq - messageEnd) % EVENTS_PER_MCP_ITEM === 1
-    return at({ type: done ? 'response.output_item.done' : 'response.output_item.added', output_index: (item ? 1 : 0) + mcpIndex, item: mcpItemObject(response.mcp_items[mcpIndex]!) })
-  }
-  const callIndex = Math.floor((seq - mcpEnd) / EVENTS_PER_CALL)
+  const callIndex = Math.floor((seq - first) / EVENTS_PER_CALL)
   if (callIndex < response.tool_calls.length) {
-    const outputIndex = (item ? 1 : 0) + response.mcp_items.length + callIndex
+    const outputIndex = segments.length + callIndex
     const call = functionCallItem(response, callIndex, true)
     const ofItem = { item_id: call.id, output_index: outputIndex }
-    switch ((seq - mcpEnd) % EVENTS_PER_CALL) {
+    switch ((seq - first) % EVENTS_PER_CALL) {
       case 0: return at({ type: 'response.output_item.added', output_index: outputIndex, item: functionCallItem(response, callIndex, false) })
       case 1: return at({ type: 'response.function_call_arguments.delta', ...ofItem, delta: call.arguments })
       case 2: return at({ type: 'response.function_call_arguments.done', ...ofItem, name: call.name, arguments: call.arguments })
@@ -182,10 +187,6 @@ export function eventAt(response: StoredResponse, seq: number, ends: number[]): 
   return at({ type, response: responseObject(response) })
 }
 
-export function cumulativeEnds(deltas: number[]): number[] {
-  let total = 0
-  return deltas.map((length) => (total += length))
-}
 
 /** Receives each event in order, then null once the response has ended. */
 export type ResponseListener = (event: Event | null) => void
@@ -232,7 +233,6 @@ export class ResponseRun {
   /** Events handed to the publisher so far. */
   private published = 0
   private readonly toolCalls: FunctionCall[] = []
-  private readonly mcpItems: McpItem[]
   /** Stops the MCP calls running beside the stream. */
   private readonly stopping = new AbortController()
   private stream: ChatStream
@@ -245,7 +245,7 @@ export class ResponseRun {
     this.record = record
     this.stream = stream
     this.deps = deps
-    this.mcpItems = [...(deps.mcp?.items ?? [])]
+    record.mcp_items = [...(deps.mcp?.items ?? [])]
     record.status = 'in_progress'
     this.outcome = this.relay()
   }
@@ -343,14 +343,22 @@ export class ResponseRun {
    * null when the response ends here.
    */
   private async mcpStep(mcp: McpRun, calls: ToolCall[]): Promise<ChatStream | null> {
-    const byName = new Map(calls.map((call) => [call.call_id, call]))
-    const { results, waiting, stop } = await mcp.turn.run(calls, this.stopping.signal, { call() {}, result() {}, approval() {} })
-    for (const result of results) this.mcpItems.push(mcpCallItem(mcp.labels, byName.get(result.callId)!, result, null))
-    for (const call of waiting) {
-      const [label, name] = mcpNameOf(mcp.labels, call.name)
-      this.mcpItems.push({ type: 'mcp_approval_request', id: approvalIdOf(call.call_id), call_id: call.call_id, server_label: label, name, arguments: JSON.stringify(call.arguments) })
+    const byId = new Map(calls.map((call) => [call.call_id, call]))
+    // Each item goes out as it is whole: a call's when it has ended, after the text so far.
+    const add = (item: McpItem) => {
+      this.record.mcp_items.push(item)
+      this.publish()
     }
-    if (waiting.length || stop || this.stopReason) return null
+    const at = this.record.deltas.length
+    const { results, stop } = await mcp.turn.run(calls, this.stopping.signal, {
+      call() {},
+      result: (result) => add(mcpCallItem(mcp.labels, byId.get(result.callId)!, result, null, at)),
+      approval: (call) => {
+        const [label, name] = mcpNameOf(mcp.labels, call.name)
+        add({ type: 'mcp_approval_request', id: approvalIdOf(call.call_id), call_id: call.call_id, server_label: label, name, arguments: JSON.stringify(call.arguments), at })
+      },
+    })
+    if (this.record.mcp_items.some((item) => item.type === 'mcp_approval_request' && byId.has(item.call_id)) || stop || this.stopReason) return null
     return mcp.next([
       { role: 'assistant', content: '', tool_calls: ollamaToolCalls(calls) },
       ...results.map((result) => ({ role: 'tool', content: result.content, tool_name: result.name })),
@@ -361,7 +369,7 @@ export class ResponseRun {
     const { output_text: outputText, deltas } = this.record
     const usage = last?.done ? { input_tokens: last.prompt_eval_count ?? 0, output_tokens: last.eval_count ?? 0 } : null
     // Calls of a reply that did not end well are not offered: their arguments may be cut short.
-    const base = { outputText, deltas, toolCalls: [], mcpItems: this.mcpItems, usage, incompleteReason: null, error: null }
+    const base = { outputText, deltas, toolCalls: [], mcpItems: this.record.mcp_items, usage, incompleteReason: null, error: null }
     if (this.stopReason === 'cancelled') return { ...base, status: 'cancelled', usage: null }
     if (this.stopReason === 'interrupted') return { ...base, status: 'failed', usage: null, error: { code: 'server_error', message: 'The server shut down before the response was finished.' } }
     if (this.stopReason === 'timeout') return { ...base, status: 'failed', usage: null, error: { code: 'server_error', message: 'The response took longer than CHAT_TIMEOUT and was stopped.' } }
@@ -415,7 +423,7 @@ export class ResponseRun {
 
   private async saveCheckpoint(): Promise<void> {
     try {
-      await this.deps.responses?.checkpoint(this.record.id, this.record.output_text, this.record.deltas)
+      await this.deps.responses?.checkpoint(this.record.id, this.record.output_text, this.record.deltas, this.record.mcp_items)
       if (this.deps.conversation) await this.deps.conversation.store.checkpointReply(this.deps.conversation.replyId, this.record.output_text)
     } catch (error) {
       this.deps.log.warn('response checkpoint failed', { response_id: this.record.id, error })
@@ -434,9 +442,10 @@ function mcpNameOf(labels: Map<string, string>, name: string): [string, string] 
 }
 
 /** An `mcp_call` item for a call and its result (`approvalId`: the request it was approved by). */
-export function mcpCallItem(labels: Map<string, string>, call: ToolCall, result: ToolResult, approvalId: string | null): McpItem {
+export function mcpCallItem(labels: Map<string, string>, call: ToolCall, result: ToolResult, approvalId: string | null, at: number): McpItem {
   const [label, name] = mcpNameOf(labels, call.name)
   return {
+    at,
     type: 'mcp_call',
     id: `mcp_${call.call_id.slice(call.call_id.indexOf('_') + 1)}`,
     call_id: call.call_id,

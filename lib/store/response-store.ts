@@ -41,13 +41,15 @@ export interface McpApprovalResponse {
 }
 
 /**
- * An MCP output item of a response (the `mcp` tool type, README "Tools"), as OpenAI shows it;
- * calls keep the id the model's history knows them by (`call_id`, not shown).
+ * An MCP output item of a response (the `mcp` tool type, README "Tools"), as OpenAI shows it,
+ * with what is ours (not shown): `at`, how many text deltas came before it (its place in the
+ * output), and for calls the id the model's history knows them by.
  */
-export type McpItem =
+export type McpItem = { at: number } & (
   | { type: 'mcp_list_tools'; id: string; server_label: string; tools: Array<{ name: string; description: string; input_schema: Record<string, unknown>; annotations: null }>; error: null }
   | { type: 'mcp_call'; id: string; call_id: string; server_label: string; name: string; arguments: string; output: string | null; error: string | null; approval_request_id: string | null }
   | { type: 'mcp_approval_request'; id: string; call_id: string; server_label: string; name: string; arguments: string }
+)
 
 /** What a response was asked with, echoed back in its object. */
 export interface ResponseParams {
@@ -109,7 +111,8 @@ export interface ResponseStore {
   /** The response when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */
   get(id: string, ownerId: string): Promise<StoredResponse | undefined>
   markStarted(id: string): Promise<void>
-  checkpoint(id: string, text: string, deltas: number[]): Promise<boolean>
+  /** Saves a running response's text and its MCP items so far. */
+  checkpoint(id: string, text: string, deltas: number[], mcpItems: McpItem[]): Promise<boolean>
   /** Writes the end; false when the response is no longer running (deleted, or ended already). */
   finish(id: string, end: ResponseEnd): Promise<boolean>
   delete(id: string, ownerId: string): Promise<boolean>

@@ -1,6 +1,6 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite'
 import { timestamp } from '../../shared/clock.ts'
-import type { ResponseEnd, ResponseParams, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
+import type { McpItem, ResponseEnd, ResponseParams, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
 import { followChain, inputImages, storedInput } from '../response-store.ts'
 
 /** Responses in the chat database (migration 008), each readable only by its owner. */
@@ -24,7 +24,7 @@ export class SqliteResponseStore implements ResponseStore {
       commit: db.prepare('COMMIT'),
       rollback: db.prepare('ROLLBACK'),
       start: db.prepare(`UPDATE responses SET status = 'in_progress' WHERE id = ? AND status = 'queued'`),
-      checkpoint: db.prepare(`UPDATE responses SET output_text = ?, deltas = ? WHERE id = ? AND status IN ('queued', 'in_progress')`),
+      checkpoint: db.prepare(`UPDATE responses SET output_text = ?, deltas = ?, mcp_items = ? WHERE id = ? AND status IN ('queued', 'in_progress')`),
       finish: db.prepare(
         `UPDATE responses SET status = ?, output_text = ?, deltas = ?, tool_calls = ?, mcp_items = ?, usage = ?, incomplete_reason = ?, error = ?, completed_at = ?
          WHERE id = ? AND status IN ('queued', 'in_progress')`,
@@ -63,8 +63,8 @@ export class SqliteResponseStore implements ResponseStore {
     this.statements.start.run(id)
   }
 
-  async checkpoint(id: string, text: string, deltas: number[]): Promise<boolean> {
-    return Number(this.statements.checkpoint.run(text, JSON.stringify(deltas), id).changes) > 0
+  async checkpoint(id: string, text: string, deltas: number[], mcpItems: McpItem[]): Promise<boolean> {
+    return Number(this.statements.checkpoint.run(text, JSON.stringify(deltas), mcpItems.length ? JSON.stringify(mcpItems) : null, id).changes) > 0
   }
 
   /** Writes the end; false when the response is no longer running (deleted, or ended already). */
