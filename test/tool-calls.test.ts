@@ -415,3 +415,18 @@ test('a step\'s calls run at most 4 at once: a fifth waits for one of them; a ca
   assert.equal(mcp.calls.filter((call) => call.name === 'slow').length, 4, 'the two that waited never ran')
   await cancelledOnServer(mcp, 4)
 })
+
+test('Ollama failing on the model call after a step: the reply ends in error, the step stays stored', async (t) => {
+  const { fake, mcp, app } = await toolsSetup(t)
+  fake.next({ toolCalls: [{ name: 'calc__add', arguments: { a: 1, b: 1 } }], tokens: ['Adding.'] }).next({ status: 503 })
+  const { events } = await readSse(await chat.fetch(chatRequest({ message: 'add', model: 'qwen3:8b', tools: true }), app))
+  assert.deepEqual(events.map((event) => event.data.type).filter((type) => type !== 'token'), ['start', 'tool_call', 'tool_result', 'error'])
+  assert.equal(mcp.calls.length, 1)
+  const listed = await messagesOf(app, events[0]!.data.session_id)
+  assert.deepEqual(listed.map((message: any) => [message.role, message.content, message.status]), [
+    ['user', 'add', 'complete'],
+    ['assistant', 'Adding.', 'complete'],
+    ['tool', '2', 'complete'],
+    ['assistant', '', 'error'],
+  ])
+})
