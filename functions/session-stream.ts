@@ -39,7 +39,7 @@ export default defineFunction({
  * stored: its text and its end. Anything else: 404, no reply is running.
  */
 async function endedReply(app: AppContext, sessionId: string, lastId: string | null): Promise<Response> {
-  const replyId = /^([0-9a-f-]{36}):\d{1,9}$/.exec(lastId ?? '')?.[1]
+  const replyId = (lastId ?? '').match(/^([0-9a-f-]{36}):\d{1,9}$/)?.[1]
   const reply = replyId && (await app.store.getSessionMessage(sessionId, replyId)) ? await app.store.getReply(replyId) : undefined
   if (!reply || reply.status === 'streaming' || reply.status === 'awaiting_approval') throw noRunningReply(sessionId)
   return followEvents(storedEvents(sessionId, reply, {}, eventAfter(reply.id, lastId)), null, app.config.sseHeartbeatMs)
