@@ -17,6 +17,9 @@ import sessionRegenerate from '../functions/session-regenerate.ts'
 import type { AppContext } from '../lib/context.ts'
 import { authServer, chatRequest, fakeOllama, json, readSse, recordingLogger, rowCounts, sseEvents, take, testApp, testServer, toRequest, within, type SseEvent } from './support/app.ts'
 import sessionStream from '../functions/session-stream.ts'
+import sessionDelete from '../functions/session-delete.ts'
+import sessionExport from '../functions/session-export.ts'
+import importFile from '../functions/import.ts'
 import toolCallAnswer from '../functions/tool-call-answer.ts'
 import type { FakeOllama } from './support/fake-ollama.ts'
 import { startMcpHttpServer, type McpHttpServer } from './support/mcp-http-server.ts'
@@ -429,4 +432,26 @@ test('Ollama failing on the model call after a step: the reply ends in error, th
     ['tool', '2', 'complete'],
     ['assistant', '', 'error'],
   ])
+})
+
+test('an exported chat with tool steps imports back the same: calls, results and their order; Markdown names them', async (t) => {
+  const { app } = await toolsSetup(t)
+  const first = await json(await chat.fetch(chatRequest({ message: '[[call calc__add {"a":2,"b":3}]]', model: 'qwen3:8b', tools: true, stream: false }), app))
+  const shape = (messages: any[]) => messages.map((message) => [message.role, message.content, message.status, message.tool_calls ?? null, message.call_id ?? null, message.name ?? null])
+  const before = shape(await messagesOf(app, first.session_id))
+  const exported = await json(await sessionExport.fetch(toRequest(`GET /v1/sessions/${first.session_id}/export`), app))
+  const markdown = await (await sessionExport.fetch(toRequest(`GET /v1/sessions/${first.session_id}/export?format=markdown`), app)).text()
+  assert.match(markdown, /\*\[calls calc__add with \{"a":2,"b":3\}\]\*/)
+  assert.match(markdown, /## Tool \(calc__add\)\n\n5/)
+  assert.equal((await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${first.session_id}`), app)).status, 204)
+
+  const imported = await json(await importFile.fetch(toRequest('POST /v1/import', exported), app))
+  assert.equal(imported.imported.length, 1, JSON.stringify(imported))
+  const after = await messagesOf(app, imported.imported[0].session_id)
+  assert.deepEqual(shape(after), before)
+  assert.deepEqual(after.slice(1).map((message: any) => message.parent_id), after.slice(0, -1).map((message: any) => message.id), 'one path, in order')
+  // A tool result without its call's id is not a file this server wrote: that conversation is skipped.
+  const forged = { ...exported, session: { ...exported.session, id: crypto.randomUUID() }, messages: exported.messages.map((message: any) => (message.role === 'tool' ? { ...message, call_id: undefined } : message)) }
+  const refused = await json(await importFile.fetch(toRequest('POST /v1/import', forged), app))
+  assert.match(refused.skipped[0].reason, /tool result has no call_id/)
 })

@@ -28,6 +28,8 @@ interface SourceNode {
   at: number | null
   /** Base64 images (this server's exports carry them), read and checked by the importer. */
   images?: string[]
+  /** A turn with tools (this server's exports carry them, README "Tools"). */
+  tool?: Pick<ImportedMessage, 'toolCalls' | 'callId' | 'toolName'>
 }
 
 interface SourceConversation {
@@ -91,6 +93,28 @@ function imagesOf(value: unknown): string[] {
   })
 }
 
+/** Most calls one message of a file may make (MAX_TOOL_STEPS × 16 calls is far below). */
+const MAX_FILE_TOOL_CALLS = 64
+/** A name or id of a tool call as files give it. */
+const toolText = (value: unknown, max: number): value is string => typeof value === 'string' && value.length > 0 && value.length <= max
+
+/** A message's tool fields as this server exports them: `tool_calls` on an assistant, `call_id` and `name` on a tool result. */
+function toolOf(message: Json, role: Role | null): SourceNode['tool'] | undefined {
+  if (role === 'tool') {
+    if (!toolText(message.call_id, 100) || !toolText(message.name, 200)) throw new Unreadable('a tool result has no call_id or name')
+    return { callId: message.call_id, toolName: message.name }
+  }
+  if (message.tool_calls === undefined || role !== 'assistant') return undefined
+  const calls: unknown = message.tool_calls
+  if (!Array.isArray(calls) || calls.length > MAX_FILE_TOOL_CALLS) throw new Unreadable(`a message's tool_calls are not a list of at most ${MAX_FILE_TOOL_CALLS}`)
+  return {
+    toolCalls: calls.map((call) => {
+      if (!isObject(call) || !toolText(call.call_id, 100) || !toolText(call.name, 200) || !isObject(call.arguments)) throw new Unreadable('a tool call has no call_id, name or arguments object')
+      return { call_id: call.call_id, name: call.name, arguments: call.arguments }
+    }),
+  }
+}
+
 function fromOurs(item: Json): SourceConversation {
   if (item.version !== 1) throw new Unreadable(`version ${String(JSON.stringify(item.version)).slice(0, 40)} of ${EXPORT_FORMAT} is not known`)
   const session = isObject(item.session) ? item.session : {}
@@ -105,14 +129,17 @@ function fromOurs(item: Json): SourceConversation {
     updatedAt: fromIso(session.updated_at),
     current: typeof item.current_message_id === 'string' ? item.current_message_id : null,
     nodes: messages.filter(isObject).map((message) => {
-      const role = roleOf(message.role)
-      const status = message.status === 'streaming' ? 'interrupted' : message.status
+      // Tool results are this server's own: other formats' `tool` messages are not imported.
+      const role = message.role === 'tool' ? 'tool' : roleOf(message.role)
+      const status = message.status === 'streaming' || message.status === 'awaiting_approval' ? 'interrupted' : message.status
       const images = imagesOf(message.images)
+      const tool = toolOf(message, role)
       return {
         id: String(message.id),
         parent: typeof message.parent_id === 'string' ? message.parent_id : null,
-        keep: role !== null && (text(message.content) !== '' || images.length > 0),
+        keep: role !== null && (text(message.content) !== '' || images.length > 0 || tool !== undefined),
         ...(images.length ? { images } : {}),
+        ...(tool ? { tool } : {}),
         role: role ?? 'user',
         content: text(message.content),
         model: modelOf(message.model),
@@ -242,7 +269,7 @@ function build(source: SourceConversation): ImportedConversation {
       // No message before the one it follows: the path reads in order.
       const at = Math.max(node.at ?? fallback, parent === null ? 0 : atOf.get(parent)!)
       atOf.set(node.id, at)
-      messages.push({ id: node.id, parentId: parent, role: node.role, content: node.content, model: node.model, status: node.status, createdAt: new Date(at).toISOString(), ...(node.images ? { imageTexts: node.images } : {}) })
+      messages.push({ id: node.id, parentId: parent, role: node.role, content: node.content, model: node.model, status: node.status, createdAt: new Date(at).toISOString(), ...(node.images ? { imageTexts: node.images } : {}), ...node.tool })
       for (const child of children.get(node.id) ?? []) queue.push(child)
     }
   }

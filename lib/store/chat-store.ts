@@ -254,6 +254,10 @@ export interface ImportedMessage {
   /** Its images as the file has them (base64), until the importer has read and checked them. */
   imageTexts?: string[] | undefined
   images?: NewImage[] | undefined
+  /** A turn with tools (README "Tools"): an assistant message's calls; a tool message's call and tool. */
+  toolCalls?: ToolCall[] | undefined
+  callId?: string | undefined
+  toolName?: string | undefined
 }
 
 /** A conversation to import (README "Export and import"), as lib/http/conversation-import.ts reads it from a file. */

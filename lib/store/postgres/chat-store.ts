@@ -18,6 +18,7 @@ import {
   type MessageCursor,
   type MessageStatus,
   type ToolStep,
+  type ToolCall,
   type ApprovalAnswer,
   type ClaimedReply,
   type PendingApproval,
@@ -553,6 +554,10 @@ interface NewMessage {
   /** What it follows (null: nothing); by default the session's active leaf. */
   parentId?: string | null | undefined
   images?: NewImage[] | undefined
+  /** A turn with tools (an imported one): an assistant message's calls; a tool message's call and tool. */
+  toolCalls?: ToolCall[] | undefined
+  callId?: string | undefined
+  toolName?: string | undefined
 }
 
 /**
@@ -574,8 +579,9 @@ function pathTo(sql: Sql, sessionId: string, leafId?: string | null) {
 function insertMessage(tx: TransactionSql, message: NewMessage): PromiseLike<unknown> {
   const parent = message.parentId === undefined ? tx`(SELECT current_message_id FROM sessions WHERE id = ${message.sessionId})` : tx`${message.parentId}::text`
   const inserted = tx`
-    INSERT INTO messages (id, session_id, role, content, model, status, created_at, owner_instance, parent_id)
-    VALUES (${message.id}, ${message.sessionId}, ${message.role}, ${message.content}, ${message.model}, ${message.status}, ${message.createdAt}, ${message.owner ?? null}, ${parent})`
+    INSERT INTO messages (id, session_id, role, content, model, status, created_at, owner_instance, parent_id, tool_calls, tool_call_id, tool_name)
+    VALUES (${message.id}, ${message.sessionId}, ${message.role}, ${message.content}, ${message.model}, ${message.status}, ${message.createdAt}, ${message.owner ?? null}, ${parent},
+      ${message.toolCalls ? JSON.stringify(message.toolCalls) : null}, ${message.callId ?? null}, ${message.toolName ?? null})`
   if (!message.images?.length) return inserted
   // postgres.js sends a query when its `then` is first called: the message and its images go out
   // together where the caller's Promise.all reaches them (each `then` called right here, not in

@@ -352,7 +352,12 @@ export class SqliteChatStore implements ChatStore {
   async addImportedMessages(sessionId: string, messages: ImportedMessage[]): Promise<void> {
     this.transaction(() => {
       for (const message of messages) {
-        this.insert(message.id, sessionId, message.role, message.content, message.model, message.status, message.createdAt, { parentId: message.parentId }, message.images)
+        if (message.toolCalls || message.callId) {
+          const { id, role, content, model, status, createdAt, parentId, toolCalls, callId, toolName } = message
+          this.statements.insertToolMessage.run(id, sessionId, role, content, model, status, createdAt, parentId, toolCalls ? JSON.stringify(toolCalls) : null, callId ?? null, toolName ?? null)
+        } else {
+          this.insert(message.id, sessionId, message.role, message.content, message.model, message.status, message.createdAt, { parentId: message.parentId }, message.images)
+        }
       }
     })
   }
