@@ -447,8 +447,9 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
       // The inserts made each of them the leaf; the reply is.
       await tx`UPDATE sessions SET current_message_id = ${replyId} WHERE id = ${sessionId}`
       if (awaiting) {
-        const approvals = awaiting.calls.map((call) => ({
-          call_id: call.call_id, session_id: sessionId, reply_id: replyId, name: call.name, arguments: JSON.stringify(call.arguments), turn: awaiting.turn, created_at: times.step, expires_at: awaiting.expiresAt,
+        // The turn's state once, with the first call: it holds every earlier result of the turn.
+        const approvals = awaiting.calls.map((call, index) => ({
+          call_id: call.call_id, session_id: sessionId, reply_id: replyId, name: call.name, arguments: JSON.stringify(call.arguments), turn: index === 0 ? awaiting.turn : '', created_at: times.step, expires_at: awaiting.expiresAt,
         }))
         await tx`INSERT INTO tool_approvals ${tx(approvals, 'call_id', 'session_id', 'reply_id', 'name', 'arguments', 'turn', 'created_at', 'expires_at')}`
         await tx`UPDATE messages SET status = 'awaiting_approval', event_count = ${awaiting.events} WHERE id = ${replyId}`
@@ -501,7 +502,8 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
         WHERE m.id = ${replyId} AND m.status = 'awaiting_approval' FOR UPDATE OF m`
       if (!reply) return null
       const rows = await tx`SELECT call_id, name, arguments, turn, decision, decided_at, expires_at FROM tool_approvals WHERE reply_id = ${replyId} ORDER BY created_at, call_id`
-      if (rows.length === 0 || rows.some((row) => row.decision === null) || rows[0]!.turn === '') return null
+      const turn = rows.find((row) => row.turn !== '')?.turn as string | undefined
+      if (turn === undefined || rows.some((row) => row.decision === null)) return null
       await tx`UPDATE messages SET status = 'streaming', owner_instance = ${this.instanceId} WHERE id = ${replyId}`
       await tx`UPDATE tool_approvals SET turn = '' WHERE reply_id = ${replyId}`
       return {
@@ -511,7 +513,7 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
         createdAt: iso(reply.created_at)!,
         model: reply.model as string,
         events: Number(reply.event_count ?? 0),
-        turn: rows[0]!.turn as string,
+        turn,
         calls: rows.map((row) => ({ call_id: row.call_id as string, name: row.name as string, arguments: JSON.parse(row.arguments as string) as Record<string, unknown>, decision: decisionOf(row, (value) => iso(value as Date)!) })),
       }
     }))

@@ -688,8 +688,9 @@ export class SqliteChatStore implements ChatStore {
       // The inserts made each of them the leaf; the reply is.
       this.statements.setCurrent.run(replyId, sessionId)
       if (awaiting) {
-        for (const call of awaiting.calls) {
-          this.statements.insertApproval.run(call.call_id, sessionId, replyId, call.name, JSON.stringify(call.arguments), awaiting.turn, times.step, awaiting.expiresAt)
+        // The turn's state once, with the first call: it holds every earlier result of the turn.
+        for (const [index, call] of awaiting.calls.entries()) {
+          this.statements.insertApproval.run(call.call_id, sessionId, replyId, call.name, JSON.stringify(call.arguments), index === 0 ? awaiting.turn : '', times.step, awaiting.expiresAt)
         }
         this.statements.pauseReply.run(awaiting.events, replyId)
       }
@@ -729,7 +730,8 @@ export class SqliteChatStore implements ChatStore {
       const reply = this.statements.pausedReply.get(replyId)
       if (!reply) return null
       const rows = this.statements.approvalsOf.all(replyId)
-      if (rows.length === 0 || rows.some((row) => row.decision === null) || rows[0]!.turn === '') return null
+      const turn = rows.find((row) => row.turn !== '')?.turn
+      if (turn === undefined || rows.some((row) => row.decision === null)) return null
       this.statements.resumeReply.run(replyId)
       this.statements.clearTurn.run(replyId)
       return {
@@ -739,7 +741,7 @@ export class SqliteChatStore implements ChatStore {
         createdAt: String(reply.created_at),
         model: String(reply.model),
         events: Number(reply.event_count ?? 0),
-        turn: String(rows[0]!.turn),
+        turn: String(turn),
         calls: rows.map((row) => ({ call_id: String(row.call_id), name: String(row.name), arguments: JSON.parse(String(row.arguments)) as Record<string, unknown>, decision: decisionOf(row, String) })),
       }
     })
