@@ -116,3 +116,17 @@ test('the server never connects where a request says: an unknown label, another 
   assert.equal(mcp.refused, 0)
   assert.equal(fake.chatRequests().length, 1)
 })
+
+test('Ollama failing on the model call after an MCP call: the response fails, its mcp_call stays in it', async (t) => {
+  const { fake, mcp, client } = await setup(t)
+  fake.next({ toolCalls: [{ name: 'calc__add', arguments: { a: 2, b: 2 } }], tokens: [] }).next({ status: 503 })
+  const stream = await client.responses.create({ model: 'qwen3:8b', input: 'add', tools: [{ type: 'mcp', server_label: 'calc', require_approval: 'never' }], stream: true })
+  let ended: any
+  for await (const event of stream) if (event.type === 'response.failed') ended = event.response
+  assert.equal(ended.status, 'failed')
+  assert.match(ended.error.message, /Ollama failed/)
+  assert.deepEqual(ofType(ended, 'mcp_call').map((call) => call.output), ['4'])
+  assert.deepEqual(mcp.calls, [{ name: 'add', arguments: { a: 2, b: 2 } }])
+  const stored = await client.responses.retrieve(ended.id)
+  assert.deepEqual([stored.status, ofType(stored, 'mcp_call').length], ['failed', 1])
+})

@@ -15,7 +15,7 @@ import sessionCancel from '../functions/session-cancel.ts'
 import sessionMessages from '../functions/session-messages.ts'
 import sessionRegenerate from '../functions/session-regenerate.ts'
 import type { AppContext } from '../lib/context.ts'
-import { authServer, chatRequest, fakeOllama, json, readSse, recordingLogger, rowCounts, sseEvents, take, testApp, testServer, toRequest, within, type SseEvent } from './support/app.ts'
+import { authServer, chatRequest, fakeOllama, json, readSse, recordingLogger, rowCounts, sseEvents, storedRows, take, testApp, testServer, toRequest, within, type SseEvent } from './support/app.ts'
 import sessionStream from '../functions/session-stream.ts'
 import sessionDelete from '../functions/session-delete.ts'
 import sessionExport from '../functions/session-export.ts'
@@ -308,7 +308,7 @@ test('an ask tool pauses the reply until its user approves; the reply then goes 
 })
 
 test('a denied call, and one nobody answers within TOOL_APPROVAL_TIMEOUT, are not run: the model gets the denial and answers', async (t) => {
-  const { fake, mcp, app } = await toolsSetup(t, { TOOL_APPROVAL_TIMEOUT: '300ms' }, {}, ['add', 'search'])
+  const { fake, mcp, app } = await toolsSetup(t, {}, {}, ['add', 'search'])
   const first = await json(await chat.fetch(chatRequest({ message: '[[call calc__add {"a":1,"b":1}]]', model: 'qwen3:8b', tools: true, stream: false }), app))
   assert.equal(first.done_reason, 'awaiting_approval')
   const [call] = first.approval_required
@@ -322,9 +322,13 @@ test('a denied call, and one nobody answers within TOOL_APPROVAL_TIMEOUT, are no
   assert.equal(second.approval_required.length, 2)
   const answered = await json(await answer(app, second.session_id, second.approval_required[0].call_id, true))
   assert.equal(answered.approved, true)
+  assert.equal((await messagesOf(app, second.session_id)).at(-1).status, 'awaiting_approval', 'one call still waits')
+  // The other call's time runs out (moved into the past, not waited for): the clock, set for it, denies it and resumes the reply.
+  await storedRows(app, 'UPDATE tool_approvals SET expires_at = ? WHERE call_id = ?', '2000-01-01T00:00:00.000Z', second.approval_required[1].call_id)
+  await app.approvals.refresh()
   const settled = await settledReply(app, second.session_id)
   assert.equal(settled.status, 'complete')
-  assert.match(settled.content, /^The tools said: 4 \| Denied: nobody approved this call within 300ms \(TOOL_APPROVAL_TIMEOUT\)\.$/)
+  assert.match(settled.content, /^The tools said: 4 \| Denied: nobody approved this call within 600s \(TOOL_APPROVAL_TIMEOUT\)\.$/)
   assert.deepEqual(mcp.calls, [{ name: 'add', arguments: { a: 2, b: 2 } }])
   assert.equal((await answer(app, second.session_id, second.approval_required[1].call_id, true)).status, 409, 'too late')
   const exposition = await (await metrics.fetch(toRequest('GET /metrics'), app)).text()
@@ -454,4 +458,23 @@ test('an exported chat with tool steps imports back the same: calls, results and
   const forged = { ...exported, session: { ...exported.session, id: crypto.randomUUID() }, messages: exported.messages.map((message: any) => (message.role === 'tool' ? { ...message, call_id: undefined } : message)) }
   const refused = await json(await importFile.fetch(toRequest('POST /v1/import', forged), app))
   assert.match(refused.skipped[0].reason, /tool result has no call_id/)
+})
+
+test('a reply resumed after its approval while Ollama is down ends in error; the approved call and its result stay stored', async (t) => {
+  const { fake, mcp, app } = await toolsSetup(t, {}, {}, ['add'])
+  const paused = await json(await chat.fetch(chatRequest({ message: '[[call calc__add {"a":3,"b":4}]]', model: 'qwen3:8b', tools: true, stream: false }), app))
+  fake.next({ status: 503 })
+  assert.equal((await answer(app, paused.session_id, paused.approval_required[0].call_id, true)).status, 200)
+  const ended = await settledReply(app, paused.session_id)
+  assert.equal(ended.status, 'error')
+  assert.deepEqual(mcp.calls, [{ name: 'add', arguments: { a: 3, b: 4 } }])
+  const listed = await messagesOf(app, paused.session_id)
+  assert.deepEqual(listed.map((message: any) => [message.role, message.content, message.status]), [
+    ['user', '[[call calc__add {"a":3,"b":4}]]', 'complete'],
+    ['assistant', 'Let me check.', 'complete'],
+    ['tool', '7', 'complete'],
+    ['assistant', '', 'error'],
+  ])
+  // Nothing waits any more: the session takes a new turn.
+  assert.equal((await chat.fetch(chatRequest({ message: 'again?', session_id: paused.session_id, model: 'qwen3:8b', stream: false }), app)).status, 200)
 })
