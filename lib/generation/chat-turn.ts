@@ -4,12 +4,12 @@ import { ollamaOptions } from '../http/chat-input.ts'
 import type { HostLease } from '../ollama/pool.ts'
 import { HttpProblem, shuttingDown } from '../shared/problem.ts'
 import { followEvents } from '../shared/sse.ts'
-import { budgetOf, contextReport, isContextLengthError, planPrompt, withSummary, type BudgetMessage, type PromptPlan } from './context-budget.ts'
+import { budgetOf, contextReport, isContextLengthError, planPrompt, withSummary, type PromptPlan } from './context-budget.ts'
 import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings, ToolLoop } from './generation.ts'
 import type { ChatRequest } from '../ollama/client.ts'
 import { ToolTurn, toolLimits, type ToolTurnState, type TurnTools } from '../tools/tool-turn.ts'
 import { EMPTY_STREAM, type Reservation } from './registry.ts'
-import type { ClaimedReply, PausedReply } from '../store/chat-store.ts'
+import type { ClaimedReply, PausedReply, PromptMessage } from '../store/chat-store.ts'
 import { withImageBytes, type PreparedImage } from '../images/image-input.ts'
 import { summarize, SUMMARY_SHARE } from './summary.ts'
 
@@ -71,8 +71,8 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   }
   const earlier = await store.history(sessionId, body.parentId)
   // The turn as it will be stored: the session's system prompt when it has none yet, then the message.
-  const system: BudgetMessage[] = body.system && !earlier.messages.some((message) => message.role === 'system') ? [{ id: null, role: 'system', content: body.system }] : []
-  const newMessage: BudgetMessage | null = body.message === undefined ? null : { id: null, role: 'user', content: body.message, imageCount: body.images?.length }
+  const system: PromptMessage[] = body.system && !earlier.messages.some((message) => message.role === 'system') ? [{ id: null, role: 'system', content: body.system }] : []
+  const newMessage: PromptMessage | null = body.message === undefined ? null : { id: null, role: 'user', content: body.message, imageCount: body.images?.length }
   const planFor = (planBudget: number) => planPrompt({
     model: body.model,
     history: newMessage ? [...system, ...earlier.messages, newMessage] : earlier.messages,
@@ -248,7 +248,7 @@ async function startResumed(app: AppContext, reservation: Reservation, claimed: 
  * Stores a new cut with the session, summarized first when CONTEXT_SUMMARY is on (a failed
  * summary falls back to the plain cut); the plan then sends that summary.
  */
-async function keepCut(app: AppContext, sessionId: string, model: string, numCtx: number, plan: PromptPlan, newMessage: BudgetMessage | null, signal: AbortSignal): Promise<PromptPlan> {
+async function keepCut(app: AppContext, sessionId: string, model: string, numCtx: number, plan: PromptPlan, newMessage: PromptMessage | null, signal: AbortSignal): Promise<PromptPlan> {
   // A cut at the new message itself was planned before it had an id.
   const cut = { ...plan.cut, messageId: plan.cut.messageId ?? newMessage?.id ?? null }
   if (app.config.contextSummary) {

@@ -1,4 +1,4 @@
-import type { ToolCall } from '../store/chat-store.ts'
+import type { PromptMessage } from '../store/chat-store.ts'
 import type { Config } from '../shared/config.ts'
 import { HttpProblem } from '../shared/problem.ts'
 
@@ -9,25 +9,13 @@ import { HttpProblem } from '../shared/problem.ts'
  * reuses its KV cache), and never truncated silently by Ollama (`truncate: false`).
  */
 
-export interface BudgetMessage {
-  /** The stored message's id; null for what is not stored (a summary, instructions). */
-  id: string | null
-  role: string
-  content: string
-  /** How many images it shows (README "Images"): their bytes are read only for what is sent. */
-  imageCount?: number | undefined
-  /** An assistant message's tool calls; a tool message's tool (README "Tools"). */
-  toolCalls?: ToolCall[] | undefined
-  toolName?: string | undefined
-}
-
 /** What of a message the model reads as text: its content, and the calls it makes. */
-const textOf = (message: BudgetMessage): string =>
+const textOf = (message: PromptMessage): string =>
   message.toolCalls?.length ? message.content + JSON.stringify(message.toolCalls.map(({ name, arguments: args }) => ({ name, arguments: args }))) : message.content
 
 /** What an image costs in a prompt: Ollama counts each one as this many tokens when it fits a prompt to num_ctx. */
 export const TOKENS_PER_IMAGE = 768
-const imageTokens = (messages: BudgetMessage[]) => messages.reduce((sum, message) => sum + (message.imageCount ?? 0) * TOKENS_PER_IMAGE, 0)
+const imageTokens = (messages: PromptMessage[]) => messages.reduce((sum, message) => sum + (message.imageCount ?? 0) * TOKENS_PER_IMAGE, 0)
 
 /** The budget of one request, in tokens: num_ctx less the reply's reserve. */
 export function budgetOf(numCtx: number, maxTokens: number | undefined, config: Pick<Config, 'contextReserve'>): number {
@@ -68,7 +56,7 @@ export class TokenEstimator {
   }
 
   /** The estimated tokens of `messages` as a prompt for `model`. */
-  estimate(model: string, messages: BudgetMessage[]): number {
+  estimate(model: string, messages: PromptMessage[]): number {
     const perChar = this.tokensPerChar(model)
     let total = 0
     for (const message of messages) {
@@ -86,7 +74,7 @@ export class TokenEstimator {
   }
 
   /** Ollama counted `promptTokens` for `messages`: a sample for `model`. */
-  observe(model: string, messages: BudgetMessage[], promptTokens: number): void {
+  observe(model: string, messages: PromptMessage[], promptTokens: number): void {
     let ascii = 0
     let other = 0
     for (const message of messages) {
@@ -124,16 +112,16 @@ export interface ContextCut {
 
 export interface PromptPlan {
   /** The messages to send: the system prompt, the summary, then the history from the cut. */
-  messages: BudgetMessage[]
+  messages: PromptMessage[]
   /** The leading system messages (always sent), and the history from the cut. */
-  system: BudgetMessage[]
-  sent: BudgetMessage[]
+  system: PromptMessage[]
+  sent: PromptMessage[]
   /** The cut to keep with the conversation; `changed` when this request made it. */
   cut: ContextCut
   changed: boolean
   /** The user and assistant messages before the cut, and those this request dropped (for a summary). */
   dropped: number
-  newlyDropped: BudgetMessage[]
+  newlyDropped: PromptMessage[]
   estimatedTokens: number
   budgetTokens: number
 }
@@ -141,7 +129,7 @@ export interface PromptPlan {
 export interface PlanInput {
   model: string
   /** Every message of the conversation, oldest first, the new one last. */
-  history: BudgetMessage[]
+  history: PromptMessage[]
   cut: ContextCut | null
   budget: number
   lowWater: number
@@ -165,7 +153,7 @@ export function planPrompt({ model, history, cut, budget, lowWater, summaryToken
   const leading = history.findIndex((message) => message.role !== 'system')
   const system = leading < 0 ? history : history.slice(0, leading)
   const turns = leading < 0 ? [] : history.slice(leading)
-  const estimate = (messages: BudgetMessage[]) => estimator.estimate(model, messages)
+  const estimate = (messages: PromptMessage[]) => estimator.estimate(model, messages)
   // Each message is estimated once; fromIndex[i] is what turns i.. cost together.
   const fromIndex = new Array<number>(turns.length + 1).fill(0)
   for (let index = turns.length - 1; index >= 0; index--) fromIndex[index] = fromIndex[index + 1]! + estimate([turns[index]!])
@@ -173,7 +161,7 @@ export function planPrompt({ model, history, cut, budget, lowWater, summaryToken
   let start = cut?.messageId ? turns.findIndex((message) => message.id === cut.messageId) : 0
   // The cut message is gone (deleted): from the turn that followed it is no longer known, so from the start.
   if (start < 0) start = 0
-  const summaryOf = (keep: ContextCut | null): BudgetMessage[] => (keep?.summary ? [{ id: null, role: 'system', content: keep.summary }] : [])
+  const summaryOf = (keep: ContextCut | null): PromptMessage[] => (keep?.summary ? [{ id: null, role: 'system', content: keep.summary }] : [])
   const lastTurn = turns.findLastIndex((message) => message.role === 'user')
   const newest = Math.max(0, lastTurn)
   const alone = systemTokens + fromIndex[newest]!
@@ -198,7 +186,7 @@ export function planPrompt({ model, history, cut, budget, lowWater, summaryToken
   return plan(system, summaryOf(newCut), turns, next, newCut, true, turns.slice(start, next), estimated, budget)
 }
 
-function plan(system: BudgetMessage[], summary: BudgetMessage[], turns: BudgetMessage[], start: number, cut: ContextCut, changed: boolean, newlyDropped: BudgetMessage[], estimatedTokens: number, budgetTokens: number): PromptPlan {
+function plan(system: PromptMessage[], summary: PromptMessage[], turns: PromptMessage[], start: number, cut: ContextCut, changed: boolean, newlyDropped: PromptMessage[], estimatedTokens: number, budgetTokens: number): PromptPlan {
   const sent = turns.slice(start)
   return { messages: [...system, ...summary, ...sent], system, sent, cut, changed, dropped: start, newlyDropped, estimatedTokens, budgetTokens }
 }

@@ -1,6 +1,6 @@
 import type { Logger } from '../observability/log.ts'
 import type { OllamaPool } from '../ollama/pool.ts'
-import type { BudgetMessage } from './context-budget.ts'
+import type { PromptMessage } from '../store/chat-store.ts'
 
 /** The most of the budget a summary may take (its num_predict). */
 export const SUMMARY_SHARE = 0.15
@@ -19,7 +19,7 @@ export async function summarize(ollama: OllamaPool, log: Logger, { model, numCtx
   numCtx: number
   budget: number
   previous: string | null
-  dropped: BudgetMessage[]
+  dropped: PromptMessage[]
   signal: AbortSignal
 }): Promise<string | null> {
   const transcript = [

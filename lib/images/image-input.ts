@@ -2,7 +2,7 @@ import type { Metrics } from '../observability/metrics.ts'
 import type { OllamaPool } from '../ollama/pool.ts'
 import type { Config } from '../shared/config.ts'
 import { ollamaToolCalls, type ChatMessage } from '../ollama/client.ts'
-import type { ChatStore, StoredImage, ToolCall } from '../store/chat-store.ts'
+import type { ChatStore, PromptMessage, StoredImage } from '../store/chat-store.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import { base64Bytes, base64Size, dataUrlHead, ENCODED_IMAGE, isEncodedImage } from './image-text.ts'
 
@@ -174,21 +174,12 @@ export async function imagesForModel(app: { ollama: OllamaPool; config: ImageLim
   return Promise.all(decoded.map((group) => Promise.all(group.map(({ bytes, path }) => prepareImage(bytes, config, path, metrics)))))
 }
 
-/** A message as planned for a prompt: stored (its id) or not yet, and how many images it shows. */
-interface PlannedMessage {
-  id: string | null
-  role: string
-  content: string
-  imageCount?: number | undefined
-  toolCalls?: ToolCall[] | undefined
-  toolName?: string | undefined
-}
 
 /**
  * `messages` as Ollama is sent them, each with its images' bytes: from `inMemory` (a turn's new
  * images), else read from the store, for the messages sent only (a budget's cut ones are never read).
  */
-export async function withImageBytes(store: Pick<ChatStore, 'imagesOf'>, messages: PlannedMessage[], inMemory: Map<PlannedMessage, Uint8Array[]> = new Map()): Promise<ChatMessage[]> {
+export async function withImageBytes(store: Pick<ChatStore, 'imagesOf'>, messages: PromptMessage[], inMemory: Map<PromptMessage, Uint8Array[]> = new Map()): Promise<ChatMessage[]> {
   const stored = messages.flatMap((message) => (message.imageCount && message.id !== null && !inMemory.has(message) ? [message.id] : []))
   const read = stored.length ? await store.imagesOf(stored, true) : new Map<string, StoredImage[]>()
   return messages.map((message) => {

@@ -12,8 +12,8 @@ import { followEvents, type EventSource } from '../shared/sse.ts'
 import { boundedText, hasFunctionItems, itemsOfResponse, parseInputItems, preparedInput, resolveReferences, toOllamaChat, withChainImages, type ChainMessage, type ItemType } from './response-input.ts'
 import { withImageBytes } from '../images/image-input.ts'
 import type { InputItem, InputMessage, StoredResponse } from '../store/response-store.ts'
-import type { ContextCut } from '../store/chat-store.ts'
-import { budgetOf, planPrompt, type BudgetMessage, type PromptPlan } from '../generation/context-budget.ts'
+import type { ContextCut, PromptMessage } from '../store/chat-store.ts'
+import { budgetOf, planPrompt, type PromptPlan } from '../generation/context-budget.ts'
 import { parseAt } from '../http/validate.ts'
 import { timestamp } from '../shared/clock.ts'
 import { answeredApprovals, responseMcp } from './mcp-tools.ts'
@@ -344,11 +344,11 @@ async function planResponsePrompt(app: AppContext, ownerId: string, body: Create
   const { config } = app
   const budget = budgetOf(config.defaultNumCtx, body.max_output_tokens ?? undefined, config)
   // Instructions of earlier responses are not carried on; their inputs and outputs are.
-  const instructions: BudgetMessage[] = body.instructions ? [{ id: null, role: 'system', content: body.instructions }] : []
-  let history: BudgetMessage[]
+  const instructions: PromptMessage[] = body.instructions ? [{ id: null, role: 'system', content: body.instructions }] : []
+  let history: PromptMessage[]
   let cut: ContextCut | null
   let chatMessages: ChainMessage[] = []
-  const inMemory = new Map<BudgetMessage, Uint8Array[]>()
+  const inMemory = new Map<PromptMessage, Uint8Array[]>()
   if (sessionId) {
     const earlier = await app.store.history(sessionId)
     const given = conversationMessages(input).map(({ role, content, images }) => ({ entry: { id: null, role, content, imageCount: images?.length }, images: images?.map((image) => image.data) ?? [] }))

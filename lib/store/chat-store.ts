@@ -172,11 +172,18 @@ export interface HistoryEntry {
   role: Role
   content: string
   /** How many images it shows (their bytes: imagesOf), when it shows any. */
-  imageCount?: number
+  imageCount?: number | undefined
   /** An assistant message's tool calls; a tool message's tool. */
-  toolCalls?: ToolCall[]
-  toolName?: string
+  toolCalls?: ToolCall[] | undefined
+  toolName?: string | undefined
 }
+
+/**
+ * A message as a prompt is planned with it (README "Long conversations"): a stored one (its id)
+ * or one that is not stored (null: a summary, instructions, a message not stored yet), its images
+ * counted, their bytes read only for what is sent.
+ */
+export type PromptMessage = Omit<HistoryEntry, 'id' | 'role'> & { id: string | null; role: string }
 
 /** Where the history a conversation sends to the model begins (README "Long conversations"). */
 export interface ContextCut {
