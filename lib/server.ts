@@ -52,7 +52,7 @@ import { createAppContext, joinDatabase, openStore, VERSION, type AppContext, ty
 import { createDispatcher } from './http/dispatcher.ts'
 import type { FunctionSpec } from './http/function-spec.ts'
 import { http } from './shared/node-http-module.ts'
-import { serveNodeRequest } from './http/node-http.ts'
+import { answerUnparsed, serveNodeRequest } from './http/node-http.ts'
 import { maskCredentials } from './shared/ollama-host.ts'
 
 /** Every function the server mounts, each at its own method and path. */
@@ -156,6 +156,8 @@ export async function startServer(config: Config, parts: AppParts = {}): Promise
       void serveNodeRequest(req, res, dispatcher.fetch, adapterOptions)
     },
   )
+  server.on('connect', (_req, socket) => answerUnparsed(socket, undefined, adapterOptions))
+  server.on('clientError', (error, socket) => answerUnparsed(socket, error, adapterOptions))
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(config.port, config.host, () => {

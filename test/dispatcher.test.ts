@@ -85,6 +85,26 @@ test('errors meant for the client keep their status and headers; others leak not
   assert.match(logged[0]!, /vault/)
 })
 
+test('a lost database connection, in any of the forms postgres.js reports it, is 503 database with Retry-After', async (t) => {
+  const app = await testApp(t, null, {})
+  // As postgres.js rejects a query: Node's socket errors as they are, its own codes for a closed connection.
+  const lost = [
+    Object.assign(new Error('write EPIPE'), { code: 'EPIPE', errno: -32, syscall: 'write' }),
+    Object.assign(new Error('read ETIMEDOUT'), { code: 'ETIMEDOUT', errno: -110, syscall: 'read' }),
+    Object.assign(new Error('getaddrinfo EAI_AGAIN db'), { code: 'EAI_AGAIN', syscall: 'getaddrinfo' }),
+    Object.assign(new Error('connect EHOSTUNREACH 10.0.0.9:5432'), { code: 'EHOSTUNREACH', syscall: 'connect' }),
+    Object.assign(new Error('write CONNECTION_DESTROYED db:5432'), { code: 'CONNECTION_DESTROYED' }),
+    Object.assign(new Error('terminating connection due to administrator command'), { name: 'PostgresError', code: '57P01' }),
+  ]
+  for (const error of lost) {
+    const throwing = defineFunction({ name: 'throwing', method: 'GET', path: '/lost', handle: () => Promise.reject(error) })
+    const response = await createDispatcher([throwing], app).fetch(toRequest('GET /lost'))
+    assert.equal(response.status, 503, error.message)
+    assert.equal(response.headers.get('retry-after'), '1', error.message)
+    assert.equal((await json(response)).type, 'https://api.chat-ollama.com/errors/database', error.message)
+  }
+})
+
 test('CORS: no origin by default, only listed origins otherwise, and preflights', async (t) => {
   const sameOriginOnly = createDispatcher([echo], await testApp(t, null))
   const foreign = await sameOriginOnly.fetch(toRequest('GET /things/1', undefined, { origin: 'https://elsewhere.example' }))

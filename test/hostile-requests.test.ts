@@ -40,6 +40,26 @@ test('an impossible Host and a TRACE are clear problems (400, 501), counted in m
   assert.match(metrics, /chat_ollama_problems_total\{kind="not_implemented"\} 1/)
 })
 
+test('TRACK and CONNECT are 501 like TRACE, and malformed percent-encoding in a path is 400 on every route, not 500', async (t) => {
+  const log = recordingLogger()
+  const running = await startServer(testConfig({ OLLAMA_HOST: '127.0.0.1:9' }), { log })
+  t.after(() => running.shutdown())
+  for (const head of ['TRACK /v1/sessions HTTP/1.1', 'CONNECT localhost:443 HTTP/1.1']) {
+    const answer = await rawRequest(running.url, `${head}\r\nHost: localhost\r\nConnection: close\r\n\r\n`)
+    assert.match(answer, /^HTTP\/1\.1 501 /, head)
+    assert.match(answer, /"type":"https:\/\/api\.chat-ollama\.com\/errors\/not_implemented"/, head)
+  }
+  for (const path of ['/v1/models/%ff', '/v1/sessions/%e0%a4/messages', '/v1/responses/%ff', '/v1/attachments/%c0', '/v1/nothing/%ff']) {
+    const response = await fetch(`${running.url}${path}`)
+    assert.equal(response.status, 400, path)
+    const body = await json(response)
+    assert.match(JSON.stringify(body), /percent-encoding/, path)
+  }
+  assert.deepEqual(log.entries.filter((entry) => entry.level === 'error'), [])
+  const metrics = await (await fetch(`${running.url}/metrics`)).text()
+  assert.match(metrics, /chat_ollama_http_requests_total\{function="none",method="other",status="501"\} 2/)
+})
+
 test('JSON nested deeper than 64 levels is 400 on every route, before any handler reads it (a 5,000-level schema included)', async (t) => {
   const fake = await fakeOllama(t)
   const { url } = await testServer(t, fake)

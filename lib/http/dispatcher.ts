@@ -68,6 +68,12 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
         })
       },
       (request) => {
+        // itty-router decodes path parameters with decodeURIComponent: a malformed escape is the client's fault.
+        try {
+          decodeURIComponent(state(request).url.pathname)
+        } catch {
+          throw new HttpProblem(400, 'validation', 'The path has malformed percent-encoding (a % not followed by the UTF-8 bytes of a character).')
+        }
         // A foreign Host on loopback is a page of another site reaching us through DNS rebinding.
         const host = request.headers.get('host') ?? state(request).url.host
         if (checkHost && !isAllowedHost(host, config.allowedHosts)) {

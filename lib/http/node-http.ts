@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { tooLarge } from './body.ts'
 import { setClientAddress } from './client-address.ts'
 import type { Logger } from '../observability/log.ts'
@@ -57,8 +58,34 @@ export async function serveNodeRequest(req: IncomingMessage, res: ServerResponse
   }
 }
 
+/**
+ * Answers what node:http never turns into a request, on its socket, and closes it: a CONNECT (a
+ * proxy's tunnel: 501), a method its parser does not know (TRACK: 501), and every other parse
+ * error as node:http itself would (400, 408, 413, 431).
+ */
+export function answerUnparsed(socket: Duplex, error: (Error & { code?: string }) | undefined, options: Pick<AdapterOptions, 'refused'>): void {
+  if (!socket.writable || error?.code === 'ECONNRESET') {
+    socket.destroy()
+    return
+  }
+  const code = error?.code
+  if (error === undefined || code === 'HPE_INVALID_METHOD') {
+    const problem = new HttpProblem(501, 'not_implemented', error === undefined ? 'This server is no proxy: it does not implement CONNECT.' : 'This server does not implement that method.')
+    const requestId = randomUUID()
+    options.refused?.('other', problem)
+    const response = problemResponse(problem, '/', requestId)
+    void response.text().then((body) => {
+      const head = [`HTTP/1.1 501 ${STATUS_CODES[501]}`, `content-type: ${response.headers.get('content-type')}`, `content-length: ${Buffer.byteLength(body)}`, `x-request-id: ${requestId}`, 'connection: close']
+      socket.end(`${head.join('\r\n')}\r\n\r\n${body}`)
+    })
+    return
+  }
+  const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\n\r\n`)
+}
+
 /** Methods node:http parses that a WHATWG Request refuses to carry. */
-const UNSUPPORTED_METHODS = new Set(['TRACE', 'TRACK', 'CONNECT'])
+const UNSUPPORTED_METHODS = new Set(['TRACE'])
 
 /** The Request, or the problem answering what cannot be one: a method we do not serve, a Host that is no host. */
 function requestOrProblem(req: IncomingMessage, signal: AbortSignal, maxBodyBytes: number): Request | HttpProblem {

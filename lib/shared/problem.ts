@@ -122,8 +122,14 @@ export function problemResponse(problem: HttpProblem, instance: string, requestI
 // BUSY, LOCKED, IOERR, FULL, CANTOPEN, READONLY.
 const SQLITE_UNAVAILABLE = new Set([5, 6, 10, 13, 14, 8])
 
-/** postgres.js's codes for a connection that could not be made or was lost. */
-const POSTGRES_CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'])
+/**
+ * A connection that could not be made or was lost: postgres.js's own codes, and the socket and
+ * name-lookup errors of Node it passes on as they are.
+ */
+const POSTGRES_CONNECTION_ERRORS = new Set([
+  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',
+])
 
 /**
  * The problem a client sees for an error that was not meant for it: the detail says what kind of
