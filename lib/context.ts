@@ -62,7 +62,7 @@ export function createAppContext(config: Config, parts: AppParts & { database: S
     metrics: parts.metrics ?? new Metrics({ instanceId: config.instanceId, activeGenerations: () => generations.size, hosts: () => ollama.hostStates() }),
     responses: parts.responses ?? { store: database.responses, registry: new ResponseRegistry() },
     tokens: parts.tokens ?? new TokenEstimator(),
-    tools: parts.tools ?? new McpHub(config.mcpServers, log, VERSION),
+    tools: parts.tools ?? new McpHub(config.mcpServers, log, VERSION, config.mcpConnectTimeoutMs),
     approvals: undefined as unknown as ApprovalClock,
   }
   // It resumes replies through this context.

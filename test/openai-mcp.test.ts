@@ -12,6 +12,7 @@ import { test, type TestContext } from 'node:test'
 import OpenAI from 'openai'
 import { fakeOllama, testServer } from './support/app.ts'
 import { startMcpHttpServer } from './support/mcp-http-server.ts'
+import { rawStdioServer } from './support/mcp-raw-stdio-server.ts'
 
 const TOKEN = 'responses-mcp-secret-31415'
 
@@ -129,4 +130,18 @@ test('Ollama failing on the model call after an MCP call: the response fails, it
   assert.deepEqual(mcp.calls, [{ name: 'add', arguments: { a: 2, b: 2 } }])
   const stored = await client.responses.retrieve(ended.id)
   assert.deepEqual([stored.status, ofType(stored, 'mcp_call').length], ['failed', 1])
+})
+
+test('tools named like Object\'s own properties keep their server policy under require_approval "never": an ask tool still asks, a denied one is not offered', async (t) => {
+  const fake = await fakeOllama(t)
+  const config = join(mkdtempSync(join(tmpdir(), 'chat-ollama-mcp-')), 'mcp.json')
+  writeFileSync(config, JSON.stringify({ mcpServers: { odd: rawStdioServer(['constructor', 'toString', 'valueOf'], { default: 'auto', tools: { constructor: 'ask', toString: 'deny' } }) } }))
+  const server = await testServer(t, fake, { MCP_CONFIG: config })
+  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'local', maxRetries: 0 })
+  const tools = [{ type: 'mcp' as const, server_label: 'odd', require_approval: 'never' as const }]
+  const response = await client.responses.create({ model: 'qwen3:8b', input: '[[call odd__constructor {}]] [[call odd__valueOf {}]]', tools })
+  assert.deepEqual(ofType(response, 'mcp_list_tools')[0].tools.map((tool: any) => tool.name), ['constructor', 'valueOf'])
+  assert.deepEqual(ofType(response, 'mcp_approval_request').map((item) => item.name), ['constructor'])
+  assert.deepEqual(ofType(response, 'mcp_call').map((item) => [item.name, item.output]), [['valueOf', 'valueOf ran with {}']])
+  await assert.rejects(client.responses.create({ model: 'qwen3:8b', input: 'hi', tools: [{ ...tools[0]!, allowed_tools: ['toString'] }] }), (error: any) => error.status === 400 && /toString/.test(error.message))
 })

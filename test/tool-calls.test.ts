@@ -13,6 +13,7 @@ import metrics from '../functions/metrics.ts'
 import conversationItems from '../functions/openai-conversation-items-list.ts'
 import sessionCancel from '../functions/session-cancel.ts'
 import sessionMessages from '../functions/session-messages.ts'
+import sessionsList from '../functions/sessions-list.ts'
 import sessionRegenerate from '../functions/session-regenerate.ts'
 import type { AppContext } from '../lib/context.ts'
 import { authServer, chatRequest, fakeOllama, json, readSse, recordingLogger, rowCounts, sseEvents, storedRows, take, testApp, testServer, toRequest, within, type SseEvent } from './support/app.ts'
@@ -22,6 +23,7 @@ import sessionExport from '../functions/session-export.ts'
 import importFile from '../functions/import.ts'
 import toolCallAnswer from '../functions/tool-call-answer.ts'
 import type { FakeOllama } from './support/fake-ollama.ts'
+import { rawStdioServer } from './support/mcp-raw-stdio-server.ts'
 import { startMcpHttpServer, type McpHttpServer } from './support/mcp-http-server.ts'
 import { PROJECT_ROOT } from './support/process.ts'
 
@@ -477,4 +479,32 @@ test('a reply resumed after its approval while Ollama is down ends in error; the
   ])
   // Nothing waits any more: the session takes a new turn.
   assert.equal((await chat.fetch(chatRequest({ message: 'again?', session_id: paused.session_id, model: 'qwen3:8b', stream: false }), app)).status, 200)
+})
+
+test('tools named like Object\'s own properties keep their policy on /v1/chat: constructor asks, a denied toString is not offered, __proto__ asks', async (t) => {
+  const odd = rawStdioServer(['constructor', 'toString', '__proto__'], { tools: { toString: 'deny' } })
+  const { app } = await toolsSetup(t, {}, { odd })
+  const refused = await chat.fetch(chatRequest({ message: 'hi', model: 'qwen3:8b', tools: ['odd__toString'] }), app)
+  assert.equal(refused.status, 400)
+  assert.match((await json(refused)).detail, /odd__toString/)
+  const { events } = await readSse(await chat.fetch(chatRequest({ message: '[[call odd__constructor {}]] [[call odd____proto__ {}]] [[call odd__toString {}]]', model: 'qwen3:8b', tools: true }), app))
+  assert.deepEqual(ofType(events, 'approval_required').map((call) => call.name), ['odd__constructor', 'odd____proto__'])
+  const results = ofType(events, 'tool_result')
+  assert.deepEqual(results.map((result) => [result.name, result.ok]), [['odd__toString', false]])
+  assert.match(results[0].content, /No tool named "odd__toString" is offered/)
+  assert.ok(!JSON.stringify(events).includes('ran with'), 'nothing ran')
+})
+
+test('a turn offers at most MAX_TOOLS_PER_TURN tools: more with tools: true, or more names, is 400 naming the count; nothing is stored', async (t) => {
+  const { app, fake } = await toolsSetup(t, { MAX_TOOLS_PER_TURN: '4' })
+  const all = await chat.fetch(chatRequest({ message: 'hi', model: 'qwen3:8b', tools: true }), app)
+  assert.equal(all.status, 400)
+  assert.match((await json(all)).detail, /5 tools.*MAX_TOOLS_PER_TURN \(4\)/)
+  const named = await chat.fetch(chatRequest({ message: 'hi', model: 'qwen3:8b', tools: ['calc__add', 'calc__search', 'calc__slow', 'calc__fail', 'calc__big'] }), app)
+  assert.equal(named.status, 400)
+  assert.match((await json(named)).detail, /MAX_TOOLS_PER_TURN/)
+  assert.equal(fake.chatRequests().length, 0)
+  assert.equal((await json(await sessionsList.fetch(toRequest('GET /v1/sessions'), app))).sessions.length, 0)
+  const few = await chat.fetch(chatRequest({ message: 'hi', model: 'qwen3:8b', tools: ['calc__add', 'calc__search'], stream: false }), app)
+  assert.equal(few.status, 200)
 })

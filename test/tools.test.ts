@@ -5,13 +5,16 @@
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer, type IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import toolsList from '../functions/tools-list.ts'
 import { loadConfig, ConfigError } from '../lib/shared/config.ts'
-import { json, recordingLogger, testApp, testServer, toRequest } from './support/app.ts'
+import { json, recordingLogger, testApp, testServer, toRequest, within } from './support/app.ts'
 import { startMcpHttpServer } from './support/mcp-http-server.ts'
+import { rawStdioServer } from './support/mcp-raw-stdio-server.ts'
 import { PROJECT_ROOT } from './support/process.ts'
 
 const TOKEN = 'mcp-header-secret-4711'
@@ -135,4 +138,87 @@ test('stdio MCP servers stop when the server shuts down', async (t) => {
   process.kill(pid, 0)
   await server.shutdown()
   assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the stdio server is gone')
+})
+
+test('policies are looked up by the tool\'s own name only: constructor, toString and __proto__ get their own policy or the default, never one of Object\'s', async (t) => {
+  const names = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf', 'plain']
+  const { list } = await toolsApp(t, {
+    asks: rawStdioServer(names),
+    named: rawStdioServer(names, { default: 'auto', tools: JSON.parse('{"__proto__":"deny","toString":"deny","constructor":"ask","valueOf":"ask"}') }),
+    denies: rawStdioServer(names, { default: 'deny', tools: { plain: 'auto' } }),
+  })
+  const listed = await list()
+  const policies = (index: number) => listed.servers[index].tools.map((tool: any) => [tool.name.split('__').slice(1).join('__'), tool.policy])
+  assert.deepEqual(policies(0), names.map((name) => [name, 'ask']), 'the default, ask, for every name')
+  assert.deepEqual(policies(1), [['constructor', 'ask'], ['hasOwnProperty', 'auto'], ['valueOf', 'ask'], ['plain', 'auto']], 'a policy named in the file, else the default')
+  assert.deepEqual(policies(2), [['plain', 'auto']], 'default deny leaves every other name out')
+})
+
+test('tool names a client could not call are left out with one log line each: not ^[A-Za-z0-9_-]{1,64}$, or a second tool of the same name', async (t) => {
+  const long = 'x'.repeat(65)
+  const { list, log } = await toolsApp(t, { odd: rawStdioServer(['fine', 'with space', 'dot.ted', long, '', 'fine', 'ünï', 'ok-2_x']) })
+  const listed = await list()
+  assert.deepEqual(listed.servers[0].tools.map((tool: any) => tool.name), ['odd__fine', 'odd__ok-2_x'])
+  await list()
+  const leftOut = log.entries.filter((entry) => entry.message === 'mcp tool left out')
+  assert.deepEqual(leftOut.map((entry) => [entry.fields.server, entry.fields.reason]), [
+    ['odd', 'name'], ['odd', 'name'], ['odd', 'name'], ['odd', 'name'], ['odd', 'duplicate'], ['odd', 'name'],
+  ], 'once each, not again at the next listing')
+  assert.ok(leftOut.every((entry) => String(entry.fields.tool).length <= 80), 'a long name is quoted cut')
+})
+
+/**
+ * An MCP server's address that takes requests and never answers them, until revive(): then it
+ * passes them on to `target` (a working MCP server). `requests` counts what it got while dead.
+ */
+async function deadThenAlive(t: TestContext, target: string) {
+  const state = { requests: 0, alive: false, url: '' }
+  const held: Array<() => void> = []
+  const server = createServer((req: IncomingMessage, res) => {
+    if (!state.alive) {
+      state.requests++
+      held.push(() => res.destroy())
+      return
+    }
+    void (async () => {
+      const chunks: Buffer[] = []
+      for await (const chunk of req) chunks.push(chunk as Buffer)
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => !['host', 'connection', 'content-length'].includes(name))) as Record<string, string>
+      const answer = await fetch(target, { method: req.method, headers, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) })
+      res.writeHead(answer.status, Object.fromEntries(answer.headers))
+      if (answer.body) for await (const chunk of answer.body) res.write(chunk)
+      res.end()
+    })().catch(() => res.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => {
+    for (const release of held) release()
+    server.closeAllConnections()
+    server.close()
+  })
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`
+  return Object.assign(state, { revive: () => void (state.alive = true) })
+}
+
+test('a server that does not answer initialize is given MCP_CONNECT_TIMEOUT, then kept down and retried in the background: the others answer at once meanwhile', async (t) => {
+  const mcp = await startMcpHttpServer(t, TOKEN)
+  const dead = await deadThenAlive(t, mcp.url)
+  const log = recordingLogger()
+  const app = await testApp(t, null, { MCP_CONFIG: mcpConfig({ dead: { url: dead.url, headers: { authorization: `Bearer ${TOKEN}` } }, fine: { url: mcp.url, headers: { authorization: `Bearer ${TOKEN}` } } }), MCP_CONNECT_TIMEOUT: '1s' }, log)
+  t.after(() => app.tools.close())
+  const list = async () => json(await toolsList.fetch(toRequest('GET /v1/tools'), app))
+  const statuses = (listed: any) => listed.servers.map((server: any) => [server.name, server.status])
+  assert.deepEqual(statuses(await list()), [['dead', 'unavailable'], ['fine', 'ok']])
+  const tried = dead.requests
+  assert.ok(tried >= 1)
+  // Down now: listings do not try it again (they would wait for its timeout), the retry does.
+  for (let round = 0; round < 5; round++) assert.deepEqual(statuses(await list()), [['dead', 'unavailable'], ['fine', 'ok']])
+  assert.equal(dead.requests, tried, 'no listing tried the server that is down')
+  assert.ok(log.entries.some((entry) => entry.message === 'mcp server unavailable' && entry.fields.server === 'dead' && typeof entry.fields.retry_in_ms === 'number'))
+  // Once it answers, the background retry brings it back without a listing waiting for it.
+  dead.revive()
+  await within(30_000, 'the server to be retried', (async () => {
+    while (statuses(await list())[0][1] !== 'ok') await new Promise((resolve) => setTimeout(resolve, 20))
+  })())
+  assert.deepEqual((await list()).servers[0].tools.map((tool: any) => tool.name).slice(0, 2), ['dead__add', 'dead__search'])
 })

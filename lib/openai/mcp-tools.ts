@@ -4,7 +4,7 @@ import type { McpServerConfig } from '../shared/mcp-config.ts'
 import type { ToolCall } from '../store/chat-store.ts'
 import type { InputItem, McpItem, StoredResponse } from '../store/response-store.ts'
 import { TOOL_SEPARATOR, type OfferedTool } from '../tools/mcp-hub.ts'
-import { toolLimits, ToolTurn } from '../tools/tool-turn.ts'
+import { tooManyTools, toolLimits, ToolTurn } from '../tools/tool-turn.ts'
 import { mcpCallItem } from './response-run.ts'
 import { newId, unsupported } from './wire.ts'
 
@@ -92,6 +92,7 @@ export async function responseMcp(app: AppContext, model: string, tools: ToolPar
     }
     items.push({ at: 0, type: 'mcp_list_tools', id: newId('mcpl'), server_label: serverName, tools: chosen.map((tool) => ({ name: bare(tool.name), description: tool.description, input_schema: tool.input_schema, annotations: null })), error: null })
   }
+  tooManyTools(offered.length, app.config.maxToolsPerTurn, 'tools')
   const turn = new ToolTurn(app.tools, offered, toolLimits(app.config), app.metrics, app.log, { selection: offered.map((tool) => tool.name), options: {} })
   return { turn, labels, listings: items, echo }
 }

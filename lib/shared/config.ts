@@ -73,8 +73,12 @@ export interface Config {
   mcpServers: McpServerConfig[]
   /** Model calls one turn with tools may make (MAX_TOOL_STEPS). */
   maxToolSteps: number
+  /** Tools one turn may offer the model (MAX_TOOLS_PER_TURN). */
+  maxToolsPerTurn: number
   /** How long one tool call may run before it is cancelled. */
   toolTimeoutMs: number
+  /** How long connecting to an MCP server and listing its tools may take before it counts as down. */
+  mcpConnectTimeoutMs: number
   /** The most of a tool's result (UTF-8 bytes) that is kept and sent to the model. */
   toolResultMaxBytes: number
   /** How long a call of an `ask` tool waits for its user's answer before it counts as denied. */
@@ -211,7 +215,9 @@ const SETTINGS = {
   rateLimit: setting('RATE_LIMIT', '120/min', 'N/s, N/min or N/h such as 120/min, or 0 for no limit',
     v.pipe(v.string(), v.transform(parseRateLimit), v.union([v.null(), v.object({ requests: v.number(), windowMs: v.number() })]))),
   maxToolSteps: setting('MAX_TOOL_STEPS', '8', 'a whole number from 1 to 64', count(1, 64)),
+  maxToolsPerTurn: setting('MAX_TOOLS_PER_TURN', '128', 'a whole number from 1 to 1024', count(1, 1024)),
   toolTimeoutMs: setting('TOOL_TIMEOUT', '30s', DURATION, positiveDurationMs),
+  mcpConnectTimeoutMs: setting('MCP_CONNECT_TIMEOUT', '5s', DURATION, positiveDurationMs),
   toolResultMaxBytes: setting('TOOL_RESULT_MAX_BYTES', '16KiB', 'a size from 256 bytes to 1MiB such as 16384 or 16KiB',
     v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(256), v.maxValue(1024 ** 2))),
   toolApprovalTimeoutMs: setting('TOOL_APPROVAL_TIMEOUT', '10m', DURATION, positiveDurationMs),

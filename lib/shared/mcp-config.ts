@@ -12,8 +12,8 @@ export type ToolPolicy = 'auto' | 'ask' | 'deny'
 interface ServerCommon {
   /** The server's name: the first part of its tools' names (`SERVER__TOOL`). */
   name: string
-  /** Policies of named tools; any other gets `defaultPolicy`. */
-  tools: Record<string, ToolPolicy>
+  /** Policies of named tools (a Map: a tool may be called `constructor`); any other gets `defaultPolicy`. */
+  tools: ReadonlyMap<string, ToolPolicy>
   defaultPolicy: ToolPolicy
 }
 
@@ -23,8 +23,16 @@ export type McpServerConfig =
 
 const Policy = v.picklist(['auto', 'ask', 'deny'], 'must be auto, ask or deny')
 const Strings = v.record(v.string(), v.string('must be a string'), 'must be an object of strings')
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+// Read from the object's own entries into a Map: a record would drop keys such as `__proto__`, and
+// a lookup on an object would find `constructor` on every one of them.
+const ToolPolicies = v.pipe(
+  v.custom<Record<string, unknown>>(isPlainObject, 'must be an object of policies'),
+  v.transform((policies) => new Map(Object.entries(policies))),
+  v.map(v.pipe(v.string(), v.regex(/^[\w.-]{1,128}$/, 'must be a tool name')), Policy, 'must be an object of policies'),
+)
 const common = {
-  tools: v.optional(v.record(v.pipe(v.string(), v.regex(/^[\w.-]{1,128}$/, 'must be a tool name')), Policy, 'must be an object of policies'), {}),
+  tools: v.optional(ToolPolicies, {}),
   default: v.optional(Policy, 'ask'),
 }
 const HttpServer = v.strictObject({

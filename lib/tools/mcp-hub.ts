@@ -14,8 +14,17 @@ import type { McpServerConfig, ToolPolicy } from '../shared/mcp-config.ts'
 /** Separates a server's name from its tool's in the names the model and clients see. */
 export const TOOL_SEPARATOR = '__'
 
-/** Connecting and listing a server's tools: beyond this it is reported unavailable. */
-const CONNECT_TIMEOUT_MS = 10_000
+/** A tool's own name, as OpenAI's function names (the server's name and `__` go before it). */
+const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/
+
+/** A server that could not be connected is tried again in the background after this, doubling up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 2_000
+const RETRY_MAX_MS = 5 * 60_000
+
+/** Thrown at once for a server that is down, while the background retries it. */
+class ServerDown extends Error {
+  override name = 'ServerDown'
+}
 
 export interface ListedTool {
   /** `SERVER__TOOL`. */
@@ -43,20 +52,83 @@ export class McpConnection {
   readonly config: McpServerConfig
   private readonly log: Logger
   private readonly version: string
+  private readonly connectTimeoutMs: number
   private connected: Promise<Client> | undefined
   private tools: Tool[] | undefined
+  /** Set while the server is down (it could not be connected or listed): its background retry. */
+  private down: { failures: number; retry: NodeJS.Timeout } | undefined
+  private closed = false
 
-  constructor(config: McpServerConfig, log: Logger, version: string) {
+  constructor(config: McpServerConfig, log: Logger, version: string, connectTimeoutMs: number) {
     this.config = config
     this.log = log
     this.version = version
+    this.connectTimeoutMs = connectTimeoutMs
   }
 
-  /** What the server offers, as last listed (listed now when not yet). */
+  /**
+   * What the server offers that a client can call, as last listed (listed now when not yet). A
+   * server that is down fails at once: no request waits for its timeout again.
+   */
   async listTools(): Promise<Tool[]> {
-    const client = await this.client()
-    this.tools ??= (await client.listTools(undefined, { timeout: CONNECT_TIMEOUT_MS })).tools
+    const client = await this.reachable()
+    try {
+      this.tools ??= this.callable((await client.listTools(undefined, { timeout: this.connectTimeoutMs })).tools)
+    } catch (error) {
+      this.markDown(error)
+      throw error
+    }
     return this.tools
+  }
+
+  /** The connected client; a server that is down, or cannot be connected now (then it is down), fails at once. */
+  private async reachable(): Promise<Client> {
+    if (this.down) throw new ServerDown(`${this.config.name} is down; it is tried again in the background (${this.down.failures} failed attempts).`)
+    try {
+      return await this.client()
+    } catch (error) {
+      this.markDown(error)
+      throw error
+    }
+  }
+
+  /** Keeps the server down and tries it again later, each time waiting twice as long (up to RETRY_MAX_MS). */
+  private markDown(error: unknown): void {
+    if (this.closed || this.down) return
+    this.down = { failures: 1, retry: this.retryLater(1) }
+    this.log.warn('mcp server unavailable', { server: this.config.name, error: this.redact((error as Error).message ?? String(error)), retry_in_ms: RETRY_FIRST_MS })
+  }
+
+  private retryLater(failures: number): NodeJS.Timeout {
+    const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (failures - 1))
+    const timer = setTimeout(() => {
+      void this.client()
+        .then((client) => client.listTools(undefined, { timeout: this.connectTimeoutMs }))
+        .then(({ tools }) => {
+          this.tools = this.callable(tools)
+          this.down = undefined
+        }, (error: unknown) => {
+          if (this.closed || !this.down) return
+          this.down = { failures: failures + 1, retry: this.retryLater(failures + 1) }
+          this.log.debug('mcp server still unavailable', { server: this.config.name, error: this.redact((error as Error).message ?? String(error)) })
+        })
+    }, delay)
+    timer.unref()
+    return timer
+  }
+
+  /**
+   * The tools whose names a model and OpenAI's clients can use (TOOL_NAME), each name once: any
+   * other is left out, with one log line each time the server lists it.
+   */
+  private callable(tools: Tool[]): Tool[] {
+    const seen = new Set<string>()
+    return tools.filter((tool) => {
+      const reason = !TOOL_NAME.test(tool.name) ? 'name' : seen.has(tool.name) ? 'duplicate' : undefined
+      seen.add(tool.name)
+      if (reason) this.log.warn('mcp tool left out', { server: this.config.name, tool: JSON.stringify(tool.name).slice(0, 80), reason })
+      return reason === undefined
+    })
   }
 
   /**
@@ -64,7 +136,7 @@ export class McpConnection {
    * sees; closing the connection would not reach it); past `timeoutMs` the SDK cancels it too.
    */
   async callTool(tool: string, args: Record<string, unknown>, signal: AbortSignal, timeoutMs: number): Promise<CallToolResult> {
-    const client = await this.client()
+    const client = await this.reachable()
     signal.throwIfAborted()
     return client.callTool({ name: tool, arguments: args }, { signal, timeout: timeoutMs }) as Promise<CallToolResult>
   }
@@ -86,7 +158,7 @@ export class McpConnection {
         tools: {
           onChanged: (error, tools) => {
             if (error) this.log.warn('mcp tool list refresh failed', { server: config.name, error: this.redact(error.message) })
-            else if (tools) this.tools = tools
+            else if (tools) this.tools = this.callable(tools)
           },
         },
       },
@@ -105,7 +177,7 @@ export class McpConnection {
       this.tools = undefined
     }
     try {
-      await client.connect(transport, { timeout: CONNECT_TIMEOUT_MS })
+      await client.connect(transport, { timeout: this.connectTimeoutMs })
     } catch (error) {
       await transport.close().catch(() => {})
       throw error
@@ -121,6 +193,8 @@ export class McpConnection {
   }
 
   async close(): Promise<void> {
+    this.closed = true
+    clearTimeout(this.down?.retry)
     const connected = this.connected
     this.connected = undefined
     const client = await connected?.catch(() => undefined)
@@ -130,11 +204,9 @@ export class McpConnection {
 
 export class McpHub {
   private readonly connections: McpConnection[]
-  private readonly log: Logger
 
-  constructor(servers: McpServerConfig[], log: Logger, version: string) {
-    this.log = log
-    this.connections = servers.map((server) => new McpConnection(server, log, version))
+  constructor(servers: McpServerConfig[], log: Logger, version: string, connectTimeoutMs: number) {
+    this.connections = servers.map((server) => new McpConnection(server, log, version, connectTimeoutMs))
   }
 
   /** Every configured server with the tools a user may use (deny tools left out), each policy said. */
@@ -143,13 +215,13 @@ export class McpHub {
       const { name, transport, tools: policies, defaultPolicy } = connection.config
       try {
         const tools = (await connection.listTools()).flatMap((tool): ListedTool[] => {
-          const policy = policies[tool.name] ?? defaultPolicy
+          const policy = policies.get(tool.name) ?? defaultPolicy
           if (policy === 'deny') return []
           return [{ name: `${name}${TOOL_SEPARATOR}${tool.name}`, description: tool.description ?? '', input_schema: tool.inputSchema as Record<string, unknown>, policy }]
         })
         return { name, transport, status: 'ok', tools }
-      } catch (error) {
-        this.log.warn('mcp server unavailable', { server: name, error: connection.redact((error as Error).message ?? String(error)) })
+      } catch {
+        // Logged when it went down, not at every listing.
         return { name, transport, status: 'unavailable', tools: [] }
       }
     }))

@@ -42,11 +42,19 @@ export interface ToolTurnState {
  * before anything is stored: a configured server, a model with the `tools` capability, and every
  * name offered. None asked: undefined. Servers that cannot be reached just offer nothing.
  */
-export async function toolsFor(app: { config: Pick<Config, 'mcpServers'>; ollama: OllamaPool; tools: McpHub }, model: string, selection: true | string[] | undefined): Promise<TurnTools | undefined> {
+export async function toolsFor(app: { config: Pick<Config, 'mcpServers' | 'maxToolsPerTurn'>; ollama: OllamaPool; tools: McpHub }, model: string, selection: true | string[] | undefined): Promise<TurnTools | undefined> {
   if (selection === undefined || (Array.isArray(selection) && selection.length === 0)) return undefined
   if (app.config.mcpServers.length === 0) throw new HttpProblem(400, 'validation', 'tools: this server has no MCP servers configured (MCP_CONFIG), so no tool can be used.')
   await app.ollama.requireCapability(model, 'tools', 'call tools')
-  return { offered: await app.tools.offered(selection), selection }
+  const offered = await app.tools.offered(selection)
+  tooManyTools(offered.length, app.config.maxToolsPerTurn, selection === true ? 'tools: true' : 'tools')
+  return { offered, selection }
+}
+
+/** A turn offers at most MAX_TOOLS_PER_TURN tools: each is sent to the model with every call, and models choose worse among many. */
+export function tooManyTools(count: number, max: number, param: string): void {
+  if (count <= max) return
+  throw new HttpProblem(400, 'validation', `${param}: that is ${count} tools, more than one turn may offer (MAX_TOOLS_PER_TURN (${max})); name the ones this chat needs.`, { param: param.split(':')[0]! })
 }
 
 /** The tools of a chat: those offered now, and what it asked for (a resumed turn offers it again). */
