@@ -508,3 +508,24 @@ test('a turn offers at most MAX_TOOLS_PER_TURN tools: more with tools: true, or 
   const few = await chat.fetch(chatRequest({ message: 'hi', model: 'qwen3:8b', tools: ['calc__add', 'calc__search'], stream: false }), app)
   assert.equal(few.status, 200)
 })
+
+test('a secret of MCP_CONFIG never reaches a result, an error, the store or the log: alone, without its scheme, or base64-encoded', async (t) => {
+  const secret = 'sk-live-7b1f2e9c4d5a6b8e'
+  const careless = rawStdioServer(['lookup', 'fail'], { default: 'auto', env: { TOOL_NAMES: JSON.stringify(['lookup', 'fail']), LEAK: `Bearer ${secret}` } })
+  const { app, log, fake } = await toolsSetup(t, {}, { careless })
+  const { events } = await readSse(await chat.fetch(chatRequest({ message: '[[call careless__lookup {}]] [[call careless__fail {}]]', model: 'qwen3:8b', tools: true }), app))
+  const results = ofType(events, 'tool_result').sort((a, b) => b.name.localeCompare(a.name))
+  assert.deepEqual(results.map((result) => [result.name, result.ok]), [['careless__lookup', true], ['careless__fail', false]])
+  assert.match(results[0].content, /^lookup ran with \{\} \[\*\*\* /, 'the rest of the answer is kept')
+  const forms = [secret, Buffer.from(secret).toString('base64').slice(0, 24), Buffer.from(`x${secret}`).toString('base64').slice(4, 28), Buffer.from(`xy${secret}`).toString('base64url').slice(4, 28)]
+  const everywhere = {
+    events: JSON.stringify(events),
+    prompt: JSON.stringify(fake.chatRequests().map((request) => request.body.messages)),
+    stored: JSON.stringify(await storedRows(app, 'SELECT content FROM messages')),
+    log: JSON.stringify(log.entries),
+  }
+  assert.ok(log.entries.some((entry) => entry.message === 'mcp server stderr' && String(entry.fields.line).startsWith('starting with')))
+  for (const [where, text] of Object.entries(everywhere)) {
+    for (const form of forms) assert.ok(!text.includes(form), `${form} in the ${where}`)
+  }
+})

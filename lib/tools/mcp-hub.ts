@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline'
 import type { Logger } from '../observability/log.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import type { McpServerConfig, ToolPolicy } from '../shared/mcp-config.ts'
+import { maskSecrets, secretForms } from './secret-forms.ts'
 
 /**
  * The MCP servers of MCP_CONFIG (README "Tools"), through the official MCP client: each
@@ -58,12 +59,14 @@ export class McpConnection {
   /** Set while the server is down (it could not be connected or listed): its background retry. */
   private down: { failures: number; retry: NodeJS.Timeout } | undefined
   private closed = false
+  private readonly secrets: string[]
 
   constructor(config: McpServerConfig, log: Logger, version: string, connectTimeoutMs: number) {
     this.config = config
     this.log = log
     this.version = version
     this.connectTimeoutMs = connectTimeoutMs
+    this.secrets = secretForms(Object.values(config.transport === 'http' ? config.headers : config.env))
   }
 
   /**
@@ -186,10 +189,9 @@ export class McpConnection {
     return client
   }
 
-  /** `text` with every secret of this server's configuration (header and env values) masked. */
+  /** `text` with every secret of this server's configuration (header and env values) masked, in any of its forms. */
   redact(text: string): string {
-    const secrets = Object.values(this.config.transport === 'http' ? this.config.headers : this.config.env).filter((secret) => secret.length >= 4)
-    return secrets.reduce((masked, secret) => masked.replaceAll(secret, '***'), text)
+    return maskSecrets(text, this.secrets)
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,9 @@
  * An MCP server over stdio written by hand (JSON-RPC lines), for the tests of what a careless or
  * hostile server may send, which the SDK's own server would refuse to make: it offers the tools
  * named in TOOL_NAMES (a JSON array, any names, repeats included), each taking any arguments and
- * answering with its own name and what it got.
+ * answering with its own name and what it got. With LEAK set (a secret of its configuration, such
+ * as `Bearer sk-…`), a careless server: every answer, error and stderr line holds the secret's
+ * last word alone and base64-encoded at each alignment; a tool called `fail` fails so.
  */
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -18,6 +20,11 @@ export const rawStdioServer = (names: string[], config: Record<string, unknown> 
 function serve(): void {
   const names = JSON.parse(process.env.TOOL_NAMES ?? '[]') as string[]
   const send = (message: unknown) => process.stdout.write(`${JSON.stringify(message)}\n`)
+  const secret = process.env.LEAK?.split(' ').at(-1)
+  const leaked = secret
+    ? ` [${secret} ${Buffer.from(secret).toString('base64')} ${Buffer.from(`x${secret}`).toString('base64')} ${Buffer.from(`xy${secret}`).toString('base64url')}]`
+    : ''
+  if (secret) process.stderr.write(`starting with${leaked}\n`)
   createInterface({ input: process.stdin }).on('line', (line) => {
     const request = JSON.parse(line) as { id?: number | string; method: string; params?: any }
     if (request.id === undefined) return
@@ -29,7 +36,8 @@ function serve(): void {
         send({ jsonrpc: '2.0', id: request.id, result: { tools: names.map((name) => ({ name, description: `The ${name} tool.`, inputSchema: { type: 'object' } })) } })
         break
       case 'tools/call':
-        send({ jsonrpc: '2.0', id: request.id, result: { content: [{ type: 'text', text: `${request.params.name} ran with ${JSON.stringify(request.params.arguments ?? {})}` }] } })
+        if (request.params.name === 'fail') send({ jsonrpc: '2.0', id: request.id, error: { code: -32000, message: `could not authenticate${leaked}` } })
+        else send({ jsonrpc: '2.0', id: request.id, result: { content: [{ type: 'text', text: `${request.params.name} ran with ${JSON.stringify(request.params.arguments ?? {})}${leaked}` }] } })
         break
       default:
         send({ jsonrpc: '2.0', id: request.id, error: { code: -32601, message: `no method ${request.method}` } })
