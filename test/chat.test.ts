@@ -235,11 +235,12 @@ test('an Ollama too slow to list its models does not hold up the chat for OLLAMA
   assert.equal((await json(response)).content, 'You said: hi')
 })
 
-test("Ollama's own 404 (a model removed after it was listed) is model_not_found; the user message stays stored", async (t) => {
-  const { response, problem, stored } = await failBeforeFirstToken(t, { status: 404, errorMessage: "model 'llama3.2' not found" })
+test("Ollama's own 404 (a model removed after it was listed) is model_not_found; a first message stores nothing", async (t) => {
+  const { response, problem, stored, app } = await failBeforeFirstToken(t, { status: 404, errorMessage: "model 'llama3.2' not found" })
   assert.equal(response.status, 404)
   assert.equal(problem.type, 'https://api.chat-ollama.com/errors/model_not_found')
-  assert.deepEqual(stored.map((message) => [message.role, message.content]), [['user', 'hello?']])
+  assert.deepEqual(stored, [])
+  assert.deepEqual(await rowCounts(app), { sessions: 0, messages: 0 })
 })
 
 test('Ollama busy (its 503) is 503 with Retry-After', async (t) => {
@@ -250,12 +251,19 @@ test('Ollama busy (its 503) is 503 with Retry-After', async (t) => {
   assert.match(problem.detail, /busy/)
 })
 
-test('Ollama unreachable is 503 with Retry-After', async (t) => {
-  const { response, problem, stored } = await failBeforeFirstToken(t, null)
+test('Ollama unreachable is 503 with Retry-After naming the host tried and OLLAMA_HOST; a refused first message leaves no session, a later one stays in its session', async (t) => {
+  const { response, problem, stored, app } = await failBeforeFirstToken(t, null)
   assert.equal(response.status, 503)
   assert.ok(Number(response.headers.get('retry-after')) > 0)
   assert.match(problem.detail, /unreachable/)
-  assert.equal(stored.length, 1)
+  assert.ok(problem.detail.includes(app.config.ollamaHost), problem.detail)
+  assert.match(problem.detail, /OLLAMA_HOST/)
+  assert.deepEqual(stored, [])
+  assert.deepEqual(await rowCounts(app), { sessions: 0, messages: 0 })
+  // In a session that exists, the message stays where the user wrote it (the reply never started).
+  const session = await app.store.createSession({ ownerId: LOCAL_USER_ID })
+  assert.equal((await chat.fetch(chatRequest({ message: 'again?', session_id: session.id }), app)).status, 503)
+  assert.deepEqual((await storedMessages(app, session.id)).map((message) => [message.role, message.content]), [['user', 'again?']])
 })
 
 test('no answer within OLLAMA_TIMEOUT is 504, and the request to Ollama is aborted', async (t) => {

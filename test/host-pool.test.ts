@@ -151,7 +151,7 @@ test('a host dying mid-reply: an error event and the partial text stored; no spl
   assert.equal(fakes.reduce((sum, fake) => sum + fake.chatRequests().length, 0), 1, 'no other host was asked mid-reply')
 })
 
-test('every host down: 503 with Retry-After, the user message kept; /health says how many are up', async (t) => {
+test('every host down: 503 with Retry-After, the user message kept in its session; /health says how many are up', async (t) => {
   const fakes = await fakeHosts(t)
   const app = await poolApp(t, fakes)
   const up = await json(await health.fetch(toRequest('GET /health'), app))
@@ -164,7 +164,7 @@ test('every host down: 503 with Retry-After, the user message kept; /health says
   await within(10_000, 'every host down', (async () => {
     while (!app.ollama.hosts.every((host) => host.state === 'down')) await new Promise((resolve) => setTimeout(resolve, 20))
   })())
-  const sessionId = randomUUID()
+  const sessionId = (await app.store.createSession({ ownerId: LOCAL_USER_ID })).id
   const refused = await chat.fetch(chatRequest({ message: 'anyone?', session_id: sessionId }), app)
   assert.equal(refused.status, 503)
   assert.ok(refused.headers.get('retry-after'))

@@ -28,7 +28,7 @@ async function startedFake(t: TestContext, port = 0): Promise<FakeOllama> {
   return fake
 }
 
-test('Ollama down at start: 503 with Retry-After and the user message kept; once it is up, chats work', async (t) => {
+test('Ollama down at start: 503 with Retry-After; a first message leaves no session, a later one is kept; once it is up, chats work', async (t) => {
   const probe = await new FakeOllama().listen()
   const port = Number(new URL(probe.url).port)
   await probe.close()
@@ -37,7 +37,10 @@ test('Ollama down at start: 503 with Retry-After and the user message kept; once
   assert.equal(down.status, 503)
   assert.ok(down.headers.get('retry-after'))
   assert.equal((await json(await fetch(`${url}/health`))).status, 'degraded')
-  assert.deepEqual(await messagesOf(url, '6f1c2a44-7a0e-4b51-9f7e-1b2c3d4e5f60'), [['user', 'anyone?', 'complete']])
+  assert.equal((await fetch(`${url}/v1/sessions/6f1c2a44-7a0e-4b51-9f7e-1b2c3d4e5f60`)).status, 404, 'no empty session left behind')
+  const session = await json(await fetch(`${url}/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }))
+  assert.equal((await post(url, { message: 'still there?', session_id: session.id })).status, 503)
+  assert.deepEqual(await messagesOf(url, session.id), [['user', 'still there?', 'complete']])
 
   await startedFake(t, port)
   await assertHealthyAfter(url)
@@ -81,14 +84,16 @@ test('malformed NDJSON lines from Ollama are skipped and the reply completes', a
 test('busy, silent and stalling Ollama: a problem or an error event, the user message and partial text kept, healthy after', async (t) => {
   const fake = await startedFake(t)
   const { url } = await testServer(t, fake, { OLLAMA_TIMEOUT: '150ms', CHAT_TIMEOUT: '400ms' })
+  // In sessions that exist: a refused first message would leave nothing.
+  const newSession = async () => (await json(await fetch(`${url}/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }))).id as string
 
   fake.next({ status: 503 })
-  const busy = await post(url, { message: 'busy?' })
+  const busy = await post(url, { message: 'busy?', session_id: await newSession() })
   assert.equal(busy.status, 503)
   assert.ok(busy.headers.get('retry-after'))
 
   fake.next({ headersDelayMs: 3000 })
-  const silent = await post(url, { message: 'silent?' })
+  const silent = await post(url, { message: 'silent?', session_id: await newSession() })
   assert.equal(silent.status, 504)
 
   fake.next({ tokens: ['half ', 'way ', 'there'], stallAfterTokens: 2 })
@@ -99,6 +104,7 @@ test('busy, silent and stalling Ollama: a problem or an error event, the user me
   const sessions = await json(await fetch(`${url}/v1/sessions`))
   // Every attempt kept its user message.
   assert.equal(sessions.sessions.length, 3)
+  assert.ok(sessions.sessions.every((session: any) => session.message_count >= 1))
   await assertHealthyAfter(url)
 })
 

@@ -115,9 +115,11 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     }
   } catch (error) {
     if (!reservation.abortReason) {
-      // The reply never started: the user message stays, the empty reply goes (a regeneration's
-      // leaves the path as it was).
+      // The reply never started: the empty reply goes (a regeneration's leaves the path as it
+      // was). A session this message began goes with it: a refused first message stores
+      // nothing; in an existing session the message stays where its user wrote it.
       await store.discardReply(turn.reply.id, turn.leafBefore)
+      if (turn.newSession) await store.deleteSession(sessionId, ownerId)
       throw error
     }
     // Cancelled, or the server's grace ran out, while Ollama had not answered: stored as such.

@@ -1,6 +1,7 @@
 import { Ollama, type ChatResponse, type ModelResponse, type Options, type Tool } from 'ollama'
 import { imageReference, nodeFetch } from './node-fetch.ts'
 import { HttpProblem } from '../shared/problem.ts'
+import { maskCredentials } from '../shared/ollama-host.ts'
 import type { ToolCall } from '../store/chat-store.ts'
 
 export interface ChatMessage {
@@ -94,7 +95,7 @@ export class OllamaClient {
       if (headersDeadline.signal.aborted) {
         throw new HttpProblem(504, 'ollama', `Ollama did not answer within ${formatMs(this.headersTimeoutMs)} (OLLAMA_TIMEOUT).`, { cause: error })
       }
-      throw ollamaProblem(error)
+      throw ollamaProblem(error, this.host)
     } finally {
       clearTimeout(timer)
       for (const reference of references) reference.release()
@@ -107,7 +108,7 @@ export class OllamaClient {
       const { models } = await this.withTimeout(timeoutMs, (client) => client.list())
       return models
     } catch (error) {
-      throw ollamaProblem(error)
+      throw ollamaProblem(error, this.host)
     }
   }
 
@@ -127,7 +128,7 @@ export class OllamaClient {
       const reported = (shown as { capabilities?: unknown }).capabilities
       return Array.isArray(reported) ? reported.map(String) : null
     } catch (error) {
-      throw ollamaProblem(error)
+      throw ollamaProblem(error, this.host)
     }
   }
 
@@ -150,8 +151,8 @@ export class OllamaClient {
   }
 }
 
-/** The problem for an Ollama call that failed before any token. */
-export function ollamaProblem(error: unknown): HttpProblem {
+/** The problem for an Ollama call to `host` that failed before any token. */
+export function ollamaProblem(error: unknown, host: string): HttpProblem {
   if (error instanceof HttpProblem) return error
   const status = (error as { status_code?: unknown }).status_code
   const message = error instanceof Error ? error.message : String(error)
@@ -164,7 +165,8 @@ export function ollamaProblem(error: unknown): HttpProblem {
   }
   if (error instanceof TypeError) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause
-    return new HttpProblem(503, 'ollama', `Ollama is unreachable: ${cause?.code ?? cause?.message ?? message}.`, {
+    const why = cause?.code ?? cause?.message ?? message
+    return new HttpProblem(503, 'ollama', `Ollama at ${maskCredentials(host)} is unreachable (${why}): is it running, and does OLLAMA_HOST (or OLLAMA_HOSTS) name it?`, {
       headers: { 'retry-after': RETRY_AFTER_UNREACHABLE },
       cause: error,
     })

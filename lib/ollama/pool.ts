@@ -3,6 +3,7 @@ import type { Logger } from '../observability/log.ts'
 import { canonicalModelName } from '../shared/models.ts'
 import { OllamaClient, ollamaProblem, type ChatRequest, type ChatStream } from './client.ts'
 import { HttpProblem } from '../shared/problem.ts'
+import { maskCredentials } from '../shared/ollama-host.ts'
 
 export type HostState = 'up' | 'down' | 'unknown'
 
@@ -122,7 +123,7 @@ export class OllamaPool {
     this.ensureProbing()
     const name = canonicalModelName(model)
     const host = this.candidates(name, undefined)[0]
-    if (!host) throw new HttpProblem(503, 'ollama', `Ollama is unreachable: no host that has ${model} answers its checks.`, { headers: { 'retry-after': '5' } })
+    if (!host) throw this.noHostAnswers(model)
     const digest = host.listed.find((listed) => canonicalModelName(listed.name) === name)?.digest
     const cached = this.capabilityCache.get(name)
     if (cached && (cached.digest === undefined || digest === undefined || cached.digest === digest)) return cached.capabilities
@@ -210,7 +211,7 @@ export class OllamaPool {
       } catch (error) {
         host.outstanding--
         if (signal.aborted) throw error
-        const problem = ollamaProblem(error)
+        const problem = ollamaProblem(error, host.label)
         const upstreamStatus = (problem.cause as { status_code?: unknown } | undefined)?.status_code
         if (problem.status === 404) {
           // Its list was stale: the model is gone from there.
@@ -231,7 +232,13 @@ export class OllamaPool {
     if (this.hosts.every((host) => host.models !== undefined && !host.models.has(name))) {
       throw new HttpProblem(404, 'model_not_found', `model '${request.model}' not found`)
     }
-    throw new HttpProblem(503, 'ollama', `Ollama is unreachable: no host that has ${request.model} answers its checks.`, { headers: { 'retry-after': '5' } })
+    throw this.noHostAnswers(request.model)
+  }
+
+  /** 503 for a model no host can take now, naming the hosts and where they are configured. */
+  private noHostAnswers(model: string): HttpProblem {
+    const hosts = this.hosts.map((host) => maskCredentials(host.label)).join(', ')
+    return new HttpProblem(503, 'ollama', `Ollama is unreachable: no host that has ${model} answers its checks (tried ${hosts}; set by OLLAMA_HOST or OLLAMA_HOSTS).`, { headers: { 'retry-after': '5' } })
   }
 
   private candidates(name: string, pinned: string | undefined): PooledHost[] {
