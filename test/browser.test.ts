@@ -179,6 +179,11 @@ test('a banner says when Ollama is down', { skip }, async (t) => {
   // The error line is shared: the model list's own retry ("No Ollama host is reachable. Retrying…")
   // may show first; the chat's problem comes when its answer does.
   await page.waitForFunction(() => /unreachable/.test((globalThis as any).document.querySelector('#error:not([hidden])')?.textContent ?? ''))
+  // Nothing was stored: the question is back in the box, the page a new chat, the sidebar empty.
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('#input').value === 'hello?')
+  assert.equal(await page.locator('.message').count(), 0)
+  assert.equal(new URL(page.url()).hash, '')
+  assert.equal(await page.locator('#session-list li').count(), 0)
 })
 
 test('at a phone width the page fits and still chats', { skip }, async (t) => {

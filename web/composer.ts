@@ -21,7 +21,7 @@ export async function streamTurn(sessionId: string, path: string, payload: Recor
     let response: Response
     for (let attempt = 0; ; attempt++) {
       response = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: abort.signal })
-      // 429 stores nothing, so sending again is safe. A 503 already stored the message: it is shown, not resent.
+      // 429 stores nothing, so sending again is safe. A 503 in a chat that existed stored the message: it is shown, not resent.
       if (response.status !== 429 || attempt >= 3) break
       const problem = await problemOf(response)
       showError(`${problem.problem.detail} Retrying in ${problem.retryAfter ?? 1} s…`)
@@ -31,7 +31,7 @@ export async function streamTurn(sessionId: string, path: string, payload: Recor
     if (!response.ok) {
       const problem = await problemOf(response)
       replyItem.remove()
-      // A 4xx stored nothing: the question goes too (a 503 had stored it).
+      // A 4xx stored nothing: the question goes too (a 503 stored it in a chat that existed).
       if (response.status < 500) userItem?.remove()
       showError(problem.retryAfter ? `${problem.problem.detail} (try again in ${problem.retryAfter} s)` : problem.problem.detail)
       return null
@@ -72,6 +72,15 @@ async function send(text: string): Promise<void> {
   }
   const payload = { message: text, session_id: sessionId, model: ui.model.value || undefined, ...(system ? { system } : {}), ...(images.length ? { images } : {}), ...toolsChoice() }
   const dropped = await streamTurn(sessionId, '/v1/chat', payload, userItem, replyItem)
+  // A refused first message stores nothing, whatever the reason (Ollama down too): the page is a new chat again.
+  if (dropped === null && isNew && state.sessionId === sessionId) {
+    userItem.remove()
+    state.sessionId = null
+    ui.systemRow.hidden = false
+    ui.rename.disabled = true
+    history.replaceState(null, '', '/')
+    showExportLinks(null)
+  }
   // Refused before anything was stored (a model that cannot see, say): text and images wait for another try.
   if (dropped === null && !userItem.isConnected) {
     if (!ui.input.value) ui.input.value = text
