@@ -1,6 +1,6 @@
 import type { AppContext } from '../lib/context.ts'
 import { eventAfter, eventsElsewhere } from '../lib/generation/elsewhere.ts'
-import { storedEvents } from '../lib/generation/replay.ts'
+import { storedEvents } from '../lib/generation/stored-reply.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { noRunningReply } from '../lib/shared/problem.ts'
 import { followEvents, lastEventId } from '../lib/shared/sse.ts'
@@ -35,12 +35,24 @@ export default defineFunction({
 
 /**
  * A client that followed a reply of this session (its Last-Event-ID says which) and comes back
- * after the reply ended (a resumed reply can end before its follower arrives) gets the rest as
- * stored: its text and its end. Anything else: 404, no reply is running.
+ * after the reply ended gets what follows that id, with the ids the reply had, then the stream
+ * closes: from the reply's events while they are kept (here, or another instance's in the
+ * database), else from the store (its text, or its end alone when the client's text is not
+ * known). With nothing left to send, 204 (an EventSource then stops reconnecting). Without such an
+ * id: 404, no reply is running.
  */
 async function endedReply(app: AppContext, sessionId: string, lastId: string | null): Promise<Response> {
   const replyId = (lastId ?? '').match(/^([0-9a-f-]{36}):\d{1,9}$/)?.[1]
-  const reply = replyId && (await app.store.getSessionMessage(sessionId, replyId)) ? await app.store.getReply(replyId) : undefined
+  if (!replyId) throw noRunningReply(sessionId)
+  const after = eventAfter(replyId, lastId)
+  const { sseHeartbeatMs } = app.config
+  const kept = app.generations.endedEvents(sessionId)
+  if (kept?.replyId === replyId) return after >= kept.eventCount ? NOTHING_LEFT() : followEvents(kept, lastId, sseHeartbeatMs)
+  const reply = (await app.store.getSessionMessage(sessionId, replyId)) ? await app.store.getReply(replyId) : undefined
   if (!reply || reply.status === 'streaming' || reply.status === 'awaiting_approval') throw noRunningReply(sessionId)
-  return followEvents(storedEvents(sessionId, reply, {}, eventAfter(reply.id, lastId)), null, app.config.sseHeartbeatMs)
+  if (after >= (reply.event_count ?? Infinity)) return NOTHING_LEFT()
+  const { cluster } = app.database
+  return followEvents(cluster ? eventsElsewhere(cluster, app.store, sessionId, reply, after) : storedEvents(sessionId, reply, {}, after), null, sseHeartbeatMs)
 }
+
+const NOTHING_LEFT = () => new Response(null, { status: 204 })

@@ -174,6 +174,8 @@ export async function startServer(config: Config, parts: AppParts = {}): Promise
       app.log.info('shutting down', { running_generations: app.generations.size, grace_ms: config.shutdownGraceMs })
       const closed = new Promise((resolve) => server.close(resolve))
       server.closeIdleConnections()
+      // Followers of other instances' replies would hold the shutdown until those end: they reconnect elsewhere.
+      app.database.cluster?.closeFollowers()
       // Waiting replies stay stored as they are: the next start (or another instance) resumes them.
       app.approvals.close()
       await app.generations.drain(config.shutdownGraceMs)

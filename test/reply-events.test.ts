@@ -4,6 +4,8 @@ import { test, type TestContext } from 'node:test'
 import chat from '../functions/chat.ts'
 import sessionStream from '../functions/session-stream.ts'
 import { GenerationRegistry } from '../lib/generation/registry.ts'
+import { createAppContext } from '../lib/context.ts'
+import { silentLogger } from '../lib/observability/log.ts'
 import { chatRequest, fakeOllama, json, readSse, recordingLogger, sseEvents, storedRows, take, takeText, testApp, tokenText, toRequest, type SseEvent, within } from './support/app.ts'
 
 const streamRequest = (sessionId: string, lastEventId?: string) =>
@@ -63,6 +65,41 @@ test('replay memory is bounded: old events are rebuilt from the text, with the i
   }
   fake.release(1)
   assert.equal((await take(live, 10)).at(-1)!.data.type, 'done')
+})
+
+test('coming back after the reply ended, with a Last-Event-ID of it: what followed that id with the live ids, then the stream closes; nothing left: 204', async (t) => {
+  const tokens = ['alpha ', 'beta ', 'gamma ', 'delta']
+  const fake = await fakeOllama(t, { scenario: { tokens, paced: true } })
+  const app = await testApp(t, fake)
+  const sessionId = randomUUID()
+  fake.release(1)
+  const live = sseEvents(await chat.fetch(chatRequest({ message: 'count', session_id: sessionId }), app))
+  let seen = await takeText(live, 'alpha ')
+  for (const token of tokens.slice(1)) {
+    fake.release(1)
+    seen = [...seen, ...(await takeText(live, token))]
+  }
+  fake.release(1)
+  for await (const event of live) if ('data' in event) seen.push(event)
+  assert.equal(seen.at(-1)!.data.type, 'done')
+  assert.equal(app.generations.get(sessionId), undefined, 'it has ended')
+  for (const [index, event] of seen.slice(0, -1).entries()) {
+    const { events } = await readSse(await sessionStream.fetch(streamRequest(sessionId, event.id!), app))
+    assert.deepEqual(events, seen.slice(index + 1), `after ${event.id}: the events that followed it, as they were`)
+  }
+  const nothing = await sessionStream.fetch(streamRequest(sessionId, seen.at(-1)!.id!), app)
+  assert.equal(nothing.status, 204, 'with the id of its end: nothing left, and an EventSource stops')
+  assert.equal((await sessionStream.fetch(streamRequest(sessionId), app)).status, 404, 'without an id: no reply runs')
+
+  // Past the time its events are kept (here: a server that never ran it, as after a restart), the store answers.
+  const restarted = createAppContext(app.config, { log: silentLogger, database: app.database })
+  const stored = await readSse(await sessionStream.fetch(streamRequest(sessionId, seen.at(-3)!.id!), restarted))
+  assert.equal(stored.events.at(-1)!.id, seen.at(-1)!.id, 'its end, with the id it had')
+  assert.deepEqual(stored.events.at(-1)!.data, seen.at(-1)!.data)
+  const fromStart = await readSse(await sessionStream.fetch(streamRequest(sessionId, `${seen[0]!.data.message_id}:0`), restarted))
+  assert.equal(tokenText(fromStart.events), 'alpha beta gamma delta')
+  assert.deepEqual([fromStart.events[0]!.id, fromStart.events.at(-1)!.id], [seen[0]!.id, seen.at(-1)!.id])
+  assert.equal((await sessionStream.fetch(streamRequest(sessionId, seen.at(-1)!.id!), restarted)).status, 204)
 })
 
 test('followers of one reply are capped: past the cap, 429 with Retry-After', async (t) => {

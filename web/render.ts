@@ -192,6 +192,9 @@ export function replyView(item: HTMLLIElement, resume: (item: HTMLLIElement) => 
         render('error')
         body.setAttribute('aria-busy', 'false')
         showError(event.error ?? 'The reply failed.')
+      } else if (event.type === 'reconnect') {
+        // The instance we followed through is stopping; the reply runs on elsewhere: follow it again (its stream ends now).
+        setTimeout(() => resume(item), 1000)
       }
     },
   }

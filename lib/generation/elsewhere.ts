@@ -1,5 +1,6 @@
 import { eventText, type EventSource } from '../shared/sse.ts'
 import type { ChatStore, Message } from '../store/chat-store.ts'
+import { storedRest } from './stored-reply.ts'
 import type { Cluster } from '../store/cluster.ts'
 
 /**
@@ -18,23 +19,26 @@ export function eventAfter(replyId: string, lastEventId: string | null): number 
 /**
  * The events of `reply` after event `after`, read from the database and followed live. A `after`
  * beyond what is stored yet means "after that event" all the same (its owner sent it already).
- * When the reply ended without its last event (its owner died), the end is told from its row.
+ * When the frames stop short of the end and the reply has ended in the store (its owner died, or
+ * its last batch is late), the rest comes from the store: the text the client lacks and the
+ * reply's stored end, with the ids its owner gave them.
  */
 export function eventsElsewhere(cluster: Cluster, store: ChatStore, sessionId: string, reply: Message, after: number): EventSource {
-  return cluster.follow(reply.id, after, async (nextSeq) => {
-    const now = await store.getMessage(reply.id)
+  return cluster.follow(reply.id, after, async (nextSeq, sentText) => {
+    const now = await store.getReply(reply.id)
     if (now?.status === 'streaming') return false
-    const id = `${reply.id}:${nextSeq}`
-    if (now?.status === 'complete' || now?.status === 'cancelled' || now?.status === 'awaiting_approval') {
-      const done = { type: 'done', session_id: sessionId, message_id: reply.id, total_tokens: null, prompt_tokens: null, completion_tokens: now.tokens_used ?? null, done_reason: now.status === 'complete' ? null : now.status }
-      return eventText(id, JSON.stringify(done))
-    }
-    const error = now
-      ? 'The server generating this reply stopped before it was finished; the text it had saved is kept.'
-      : 'The reply is gone (its session was deleted).'
-    return eventText(id, JSON.stringify({ type: 'error', session_id: sessionId, message_id: reply.id, error }))
-  })
+    if (!now) return [eventText(`${reply.id}:${nextSeq}`, JSON.stringify({ type: 'error', session_id: sessionId, message_id: reply.id, error: 'The reply is gone (its session was deleted).' }))]
+    return storedRest(sessionId, now, nextSeq - 1, after === NO_FRAMES ? null : await sentText())
+  }, reconnectEvent(sessionId, reply.id))
 }
+
+/**
+ * Sent to a follower when this instance stops before the reply it follows has ended (it runs on
+ * another instance): no id, so that the client reconnects with the Last-Event-ID it has, and a
+ * `retry` of one second for an EventSource.
+ */
+export const reconnectEvent = (sessionId: string, messageId: string): string =>
+  `retry: 1000\ndata: ${JSON.stringify({ type: 'reconnect', session_id: sessionId, message_id: messageId, reason: 'This server is shutting down; reconnect with the Last-Event-ID you have to go on following the reply.' })}\n\n`
 
 /** Resolves once `source` has ended, its frames unread. */
 export function untilEnded(source: EventSource): Promise<void> {

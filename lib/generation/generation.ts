@@ -9,6 +9,7 @@ import type { ChatMessage } from '../ollama/client.ts'
 import { ollamaToolCalls } from '../ollama/client.ts'
 import { ToolTurn, type ToolStop } from '../tools/tool-turn.ts'
 import type { Cluster } from '../store/cluster.ts'
+import { problemForUnexpected } from '../shared/problem.ts'
 
 export type FinalStatus = Exclude<MessageStatus, 'streaming'>
 
@@ -78,6 +79,10 @@ export interface GenerationSettings {
  */
 export type StopReason = 'cancelled' | 'timeout' | 'interrupted' | 'unstored'
 
+/** A final write the database refused for a while is tried again after this, doubling up to the max. */
+const FINAL_WRITE_RETRY_FIRST_MS = 100
+const FINAL_WRITE_RETRY_MAX_MS = 1000
+
 const STOP_ERRORS: Record<Exclude<StopReason, 'cancelled'>, (settings: GenerationSettings) => string> = {
   timeout: (settings) => `The reply took longer than ${formatMs(settings.chatTimeoutMs)} (CHAT_TIMEOUT) and was stopped.`,
   interrupted: () => 'The server shut down before the reply was finished.',
@@ -122,6 +127,8 @@ export class Generation {
   private checkpointing: Promise<void> | undefined
   private stopReason: StopReason | undefined
   private ended = false
+  /** Set when the server stops: the final write is tried once more at most. */
+  private lastAttempt = false
   private readonly acceptedAt: number
   private readonly host: string | null
 
@@ -157,6 +164,8 @@ export class Generation {
 
   /** Stops the generation: Ollama's request is aborted through this stream's own iterator. */
   stop(reason: StopReason): void {
+    // The shutdown's grace is over: a final write the database keeps refusing is not tried again.
+    if (reason === 'interrupted') this.lastAttempt = true
     if (this.ended || this.stopReason) return
     this.stopReason = reason
     this.stream.abort()
@@ -318,24 +327,34 @@ export class Generation {
     return outcome
   }
 
-  /** The final write; when it does not land, the outcome becomes an error and the log says why. */
+  /**
+   * The final write, tried again while the database is unavailable (an outage, a terminated
+   * connection: the client was sent this text, so it is stored when the database is back); when
+   * it does not land, the outcome becomes an error and the log says why.
+   */
   private async store(outcome: GenerationOutcome): Promise<void> {
     let why: unknown
-    try {
-      const stored = await this.settings.store.finishReply(this.messageId, {
-        content: outcome.content,
-        status: outcome.status,
-        tokensUsed: outcome.tokensUsed ?? undefined,
-        promptTokens: outcome.promptTokens ?? undefined,
-        doneReason: outcome.doneReason ?? undefined,
-        host: this.host ?? undefined,
-        // Its last event, sent once this is stored, is one more.
-        events: this.events.eventCount + 1,
-      })
-      if (stored) return
-      why = 'its row is gone or no longer streaming (changed by another process on this database?)'
-    } catch (error) {
-      why = error
+    for (let delay = FINAL_WRITE_RETRY_FIRST_MS; ; delay = Math.min(delay * 2, FINAL_WRITE_RETRY_MAX_MS)) {
+      try {
+        const stored = await this.settings.store.finishReply(this.messageId, {
+          content: outcome.content,
+          status: outcome.status,
+          tokensUsed: outcome.tokensUsed ?? undefined,
+          promptTokens: outcome.promptTokens ?? undefined,
+          doneReason: outcome.doneReason ?? undefined,
+          host: this.host ?? undefined,
+          // Its last event, sent once this is stored, is one more.
+          events: this.events.eventCount + 1,
+        })
+        if (stored) return
+        why = 'its row is gone or no longer streaming (changed by another process on this database?)'
+        break
+      } catch (error) {
+        why = error
+        if (this.lastAttempt || problemForUnexpected(error).status !== 503) break
+        this.settings.log.warn('the final write of a reply failed; writing it again', { message_id: this.messageId, error })
+        await new Promise((resolve) => setTimeout(resolve, delay))
+      }
     }
     this.settings.log.error('reply could not be stored', { message_id: this.messageId, session_id: this.sessionId, error: why })
     outcome.status = 'error'

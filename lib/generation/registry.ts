@@ -1,11 +1,14 @@
 import { Generation, type GenerationDetails, type GenerationOutcome, type GenerationSettings } from './generation.ts'
 import type { ChatStream } from '../ollama/client.ts'
 import { HttpProblem, shuttingDown } from '../shared/problem.ts'
-import { DEFAULT_REPLY_EVENT_LIMITS, type ReplyEventLimits } from './reply-events.ts'
+import { DEFAULT_REPLY_EVENT_LIMITS, type ReplyEventLimits, type ReplyEventLog } from './reply-events.ts'
 import type { SharedSlots } from '../store/cluster.ts'
 import { randomUUID } from 'node:crypto'
 
 export type SetupAbortReason = 'cancelled' | 'shutdown'
+
+/** How long an ended reply's events are kept for a client that comes back after its end (as stream_events on PostgreSQL). */
+export const ENDED_REPLAY_MS = 60_000
 
 /** A stream with nothing in it: for a generation that has nothing to relay from Ollama first. */
 export const EMPTY_STREAM: ChatStream = {
@@ -28,6 +31,8 @@ export class GenerationRegistry {
   private draining = false
   /** Where the per-user limit is counted across instances (PostgreSQL); null: here alone. */
   private readonly sharedSlots: SharedSlots | null
+  /** The events of each session's last reply that ended here, for ENDED_REPLAY_MS, oldest first. */
+  private readonly ended = new Map<string, { events: ReplyEventLog; at: number }>()
 
   constructor(maxConcurrent: number, eventLimits: ReplyEventLimits = DEFAULT_REPLY_EVENT_LIMITS, maxPerUser = Infinity, sharedSlots: SharedSlots | null = null) {
     this.maxConcurrent = maxConcurrent
@@ -83,8 +88,9 @@ export class GenerationRegistry {
       })
     }
     if (userId !== null) this.perUser.set(userId, held + 1)
-    const reservation = new Reservation(sessionId, this.eventLimits, () => {
+    const reservation: Reservation = new Reservation(sessionId, this.eventLimits, () => {
       this.slots.delete(sessionId)
+      if (reservation.generation) this.keepEnded(sessionId, reservation.generation.events)
       if (userId === null) return
       const left = this.perUser.get(userId)! - 1
       if (left === 0) this.perUser.delete(userId)
@@ -92,6 +98,22 @@ export class GenerationRegistry {
     })
     this.slots.set(sessionId, reservation)
     return reservation
+  }
+
+  private keepEnded(sessionId: string, events: ReplyEventLog): void {
+    const now = performance.now()
+    for (const [id, entry] of this.ended) {
+      if (now - entry.at < ENDED_REPLAY_MS) break
+      this.ended.delete(id)
+    }
+    this.ended.delete(sessionId)
+    this.ended.set(sessionId, { events, at: now })
+  }
+
+  /** The events of the session's last reply, when it ended here within ENDED_REPLAY_MS. */
+  endedEvents(sessionId: string): ReplyEventLog | undefined {
+    const entry = this.ended.get(sessionId)
+    return entry && performance.now() - entry.at < ENDED_REPLAY_MS ? entry.events : undefined
   }
 
   /** The running generation of a session, once it has started. */

@@ -134,9 +134,9 @@ export function runningElsewhere(app: AppContext, principal: Principal, stored: 
   if (!cluster || !isRunning(stored)) return undefined
   return cluster.follow(stored.id, after, async (nextSeq) => {
     const now = await app.responses.store.get(stored.id, principal.userId)
-    if (!now) return null
+    if (!now) return []
     if (isRunning(now)) return false
-    return eventFrame({ ...eventAt(now, eventCount(now) - 1, cumulativeEnds(now.deltas)), sequence_number: nextSeq })
+    return [eventFrame({ ...eventAt(now, eventCount(now) - 1, cumulativeEnds(now.deltas)), sequence_number: nextSeq })]
   })
 }
 

@@ -15,11 +15,13 @@ export interface StreamPublisher {
 }
 
 /**
- * How a follower on another instance learns that a stream is over when no last frame came (its
- * owner died, or its last write failed): false while it runs; else the frame to send last (as
- * frame `nextSeq`), or null to end without one.
+ * How a follower on another instance learns that a stream is over when its frames stop short of
+ * the last one (its owner died, its last batch is not written yet, or a batch is missing): false
+ * while it runs; else the frames to send last, read from the store, the first of them numbered
+ * `nextSeq` or later. `sentText` resolves to the reply text the follower's client has (token
+ * events since the last tool result), or null when that cannot be known.
  */
-export type StreamEnded = (nextSeq: number) => Promise<string | null | false>
+export type StreamEnded = (nextSeq: number, sentText: () => Promise<string | null>) => Promise<string[] | false>
 
 /** What a cancel asked on another instance stops: a session's reply, or a response. */
 export type CancelTarget = { kind: 'reply'; sessionId: string } | { kind: 'response'; id: string }
@@ -66,8 +68,13 @@ export interface Cluster {
   leave(): Promise<void>
   /** Where the owner of stream `streamId` (a reply's message id, a response's id) sends its frames. */
   publisher(streamId: string): StreamPublisher
-  /** The frames of a stream another instance runs, from after frame `after`, then live to its end. */
-  follow(streamId: string, after: number, ended: StreamEnded): EventSource
+  /**
+   * The frames of a stream another instance runs, from after frame `after`, then live to its end.
+   * `closing`: the frame sent when this instance stops first (telling the client to reconnect).
+   */
+  follow(streamId: string, after: number, ended: StreamEnded, closing?: string): EventSource
+  /** For a shutdown: ends every follower here of another instance's stream, each with its closing frame. */
+  closeFollowers(): void
   /** Marks a cancel and wakes the owner; false when nothing runs there. */
   requestCancel(target: CancelTarget): Promise<boolean>
   /** Instances holding a lease now (this one included). */

@@ -101,6 +101,7 @@ export function parseSse(raw: string): { events: SseEvent[]; pings: number } {
       if (line === ': ping') pings++
       else if (line.startsWith('id: ')) id = line.slice(4)
       else if (line.startsWith('data: ')) data.push(line.slice(6))
+      else if (/^retry: \d+$/.test(line)) continue
       else throw new Error(`unexpected SSE line: ${JSON.stringify(line)}`)
     }
     if (data.length > 1) throw new Error('an event had more than one data line')

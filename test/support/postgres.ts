@@ -17,6 +17,10 @@ export interface PostgresCluster {
   adminUrl: string
   /** A new, empty database; its URL. */
   newDatabase(): Promise<string>
+  /** Stops the server (every connection is closed), as an outage would. */
+  stop(): void
+  /** Starts it again after stop(), on the same port. */
+  start(): void
 }
 
 /** The folder of PostgreSQL's server programs: PG_BIN, else Debian's newest /usr/lib/postgresql/N/bin. */
@@ -94,7 +98,8 @@ async function startCluster(): Promise<PostgresCluster> {
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync'])
   const port = await freePort()
   const options = `-p ${port} -k ${folder} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`
-  run('pg_ctl', ['-D', data, '-l', join(folder, 'log'), '-o', options, '-w', 'start'])
+  const start = () => run('pg_ctl', ['-D', data, '-l', join(folder, 'log'), '-o', options, '-w', 'start'])
+  start()
   process.once('exit', () => {
     try {
       run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop'])
@@ -105,6 +110,8 @@ async function startCluster(): Promise<PostgresCluster> {
   let count = 0
   return {
     adminUrl,
+    stop: () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']),
+    start,
     async newDatabase() {
       const name = `test_${process.pid}_${++count}`
       const admin = postgres(adminUrl, { max: 1, onnotice: () => {} })

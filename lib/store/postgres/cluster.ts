@@ -11,11 +11,11 @@ const CANCEL_CHANNEL = 'chat_ollama_cancel'
 export const EVENT_BATCH_MS = 50
 /** A follower reads again this often even without a wake-up (one lost while the listening connection reconnected). */
 const FOLLOWER_POLL_MS = 2000
-/**
- * A stream whose row has ended is given this long for its owner's last batch (written just after
- * the row) before the follower ends it with a last frame of its own (an owner that died).
- */
-const LAST_BATCH_GRACE_MS = 2000
+/** A batch whose write failed is written again after this, doubling up to BATCH_RETRY_MAX_MS. */
+const BATCH_RETRY_FIRST_MS = 50
+const BATCH_RETRY_MAX_MS = 1000
+/** Once this instance leaves, a batch that still cannot be written is given up after this long. */
+const LEAVING_WRITE_GRACE_MS = 1000
 /** A stream's frames are kept this long after its last frame, for followers still catching up. */
 const KEEP_ENDED_STREAMS = '1 minute'
 /** Frames of a stream that never wrote its last frame (its owner died) go after this long. */
@@ -48,6 +48,14 @@ export class PostgresCluster implements Cluster {
   private unlisten: Array<() => Promise<void>> = []
   /** Slots this instance is giving back, by user: a slot freed here is free for this user's next chat here. */
   private readonly releasing = new Map<string, Set<Promise<void>>>()
+  /**
+   * Since when the database has answered every heartbeat (performance.now()); undefined while it
+   * does not. Other instances' replies are swept only once it has answered for a whole lease: an
+   * outage shorter than a lease kept every instance from renewing, and each must get its turn.
+   */
+  private workingSince: number | undefined
+  /** Set by leave(): batch writes still failing are given up soon after. */
+  private leavingAt: number | undefined
 
   constructor(sql: Sql, ready: Promise<unknown>, instanceId: string, leaseMs: number) {
     this.sql = sql
@@ -117,7 +125,7 @@ export class PostgresCluster implements Cluster {
     this.member = member
     const sql = await this.db()
     await this.renewLease(true)
-    await this.sweep()
+    this.workingSince = performance.now()
     for (const [channel, onNotify] of [
       [EVENTS_CHANNEL, (streamId: string) => this.wake(streamId)],
       [CANCEL_CHANNEL, (target: string) => this.cancelled(target)],
@@ -135,6 +143,7 @@ export class PostgresCluster implements Cluster {
 
   async leave(): Promise<void> {
     clearInterval(this.heartbeat)
+    this.leavingAt = performance.now()
     await this.beating
     while (this.pending.size > 0) await Promise.all(this.pending)
     for (const unlisten of this.unlisten) await unlisten().catch(() => {})
@@ -143,14 +152,19 @@ export class PostgresCluster implements Cluster {
     await (await this.db())`DELETE FROM instances WHERE id = ${this.instanceId}`
   }
 
-  /** One heartbeat: the lease renewed, dead instances' replies closed, cancels not yet seen acted on. */
+  /**
+   * One heartbeat: the lease renewed first, then dead instances' replies closed (once the database
+   * has worked for a whole lease), strays released, cancels not yet seen acted on.
+   */
   private async beat(): Promise<void> {
     try {
       await this.renewLease(false)
-      await this.sweep()
+      this.workingSince ??= performance.now()
+      if (performance.now() - this.workingSince >= this.leaseMs) await this.sweep()
       await this.releaseStrays()
       await this.pendingCancels()
     } catch (error) {
+      this.workingSince = undefined
       this.member?.log.warn('instance heartbeat failed', { error })
     }
   }
@@ -254,7 +268,24 @@ export class PostgresCluster implements Cluster {
   }
 
   publisher(streamId: string): StreamPublisher {
-    return new BatchPublisher(streamId, (batch) => this.track(this.writeBatch(streamId, batch)))
+    return new BatchPublisher(streamId, (batch) => this.track(this.writeUntilWritten(streamId, batch)))
+  }
+
+  /**
+   * Writes a batch, again and again while the database fails (a terminated connection, an
+   * outage): a follower must never see a gap. Given up only once this instance is leaving and the
+   * write still fails; followers then fill what is missing from the stored reply.
+   */
+  private async writeUntilWritten(streamId: string, batch: Batch): Promise<void> {
+    for (let delay = BATCH_RETRY_FIRST_MS; ; delay = Math.min(delay * 2, BATCH_RETRY_MAX_MS)) {
+      try {
+        return await this.writeBatch(streamId, batch)
+      } catch (error) {
+        if (this.leavingAt !== undefined && performance.now() - this.leavingAt >= LEAVING_WRITE_GRACE_MS) throw error
+        this.member?.log.warn('an event batch could not be written; writing it again', { stream_id: streamId, first_seq: batch.firstSeq, error })
+        await new Promise((resolve) => setTimeout(resolve, delay))
+      }
+    }
   }
 
   private async writeBatch(streamId: string, { firstSeq, frames, final }: Batch): Promise<void> {
@@ -265,13 +296,13 @@ export class PostgresCluster implements Cluster {
       SELECT pg_notify(${EVENTS_CHANNEL}, ${streamId}) FROM written`
   }
 
-  follow(streamId: string, after: number, ended: StreamEnded): EventSource {
+  follow(streamId: string, after: number, ended: StreamEnded, closing?: string): EventSource {
     return {
       subscribe: (_lastEventId, listener) => {
         let set = this.followers.get(streamId)
         if (!set) this.followers.set(streamId, (set = new Set()))
         if (set.size >= MAX_FOLLOWERS) throw tooManyFollowers(MAX_FOLLOWERS)
-        const follower = new RemoteFollower(this.sql, streamId, after + 1, ended, listener, this.member?.log, () => {
+        const follower = new RemoteFollower(this.sql, streamId, after + 1, ended, listener, this.member?.log, closing, () => {
           set.delete(follower)
           if (set.size === 0) this.followers.delete(streamId)
         })
@@ -280,6 +311,10 @@ export class PostgresCluster implements Cluster {
         return () => follower.stop()
       },
     }
+  }
+
+  closeFollowers(): void {
+    for (const set of this.followers.values()) for (const follower of set) follower.close()
   }
 
   private wake(streamId: string): void {
@@ -306,6 +341,7 @@ class BatchPublisher implements StreamPublisher {
   private timer: NodeJS.Timeout | undefined
   /** Batches go out one after the other, in order. */
   private writing: Promise<void> = Promise.resolve()
+  private ended = false
 
   constructor(streamId: string, write: (batch: Batch) => Promise<void>) {
     this.streamId = streamId
@@ -313,13 +349,16 @@ class BatchPublisher implements StreamPublisher {
   }
 
   push(seq: number, frame: string): void {
+    if (this.ended) return
     if (this.frames.length === 0) this.firstSeq = seq
     this.frames.push(frame)
     this.timer ??= setTimeout(() => this.flush(false), EVENT_BATCH_MS)
   }
 
   end(): void {
+    if (this.ended) return
     this.flush(true)
+    this.ended = true
   }
 
   private flush(final: boolean): void {
@@ -334,26 +373,35 @@ class BatchPublisher implements StreamPublisher {
 
 /**
  * One client following, on this instance, a stream another instance runs: each wake-up reads the
- * frames after the last one it sent; a wake-up that finds none asks whether the stream is over.
+ * frames after the last one it sent, strictly in order (a batch beyond a missing one waits for
+ * it: its owner writes it again). When the frames stop short of the last one and the stream is
+ * over in the store, its end comes from the store: never an end that did not happen.
  */
 class RemoteFollower {
   private readonly sql: Sql
   private readonly streamId: string
+  /** The frame it starts after: what the client had before. */
+  private readonly startAfter: number
   private next: number
   private readonly ended: StreamEnded
   private readonly listener: FrameListener
   private readonly log: Logger | undefined
   private readonly onStop: () => void
+  private readonly closing: string | undefined
   private readonly poll: NodeJS.Timeout
   private reading = false
   private readAgain = false
   private stopped = false
-  /** When the stream was first seen over without its last frame. */
-  private overSince: number | undefined
+  /** The reply text of the token events sent since the last tool result (a reply's own text). */
+  private sentText = ''
+  /** Whether a tool result was sent: the text before this follower started is then none of the reply's. */
+  private sentToolResult = false
 
-  constructor(sql: Sql, streamId: string, next: number, ended: StreamEnded, listener: FrameListener, log: Logger | undefined, onStop: () => void) {
+  constructor(sql: Sql, streamId: string, next: number, ended: StreamEnded, listener: FrameListener, log: Logger | undefined, closing: string | undefined, onStop: () => void) {
     this.sql = sql
+    this.closing = closing
     this.streamId = streamId
+    this.startAfter = next - 1
     this.next = next
     this.ended = ended
     this.listener = listener
@@ -385,11 +433,22 @@ class RemoteFollower {
     this.onStop()
   }
 
-  private finish(lastFrame: string | null): void {
+  /** This instance stops: the client is told to reconnect (elsewhere), and the stream ends. */
+  close(): void {
+    this.finish(this.closing === undefined ? [] : [this.closing])
+  }
+
+  private finish(lastFrames: string[]): void {
     if (this.stopped) return
-    if (lastFrame !== null) this.listener(encoder.encode(lastFrame))
+    for (const frame of lastFrames) this.listener(encoder.encode(frame))
     this.listener(null)
     this.stop()
+  }
+
+  private send(frame: string): void {
+    if (frame.includes(TOOL_RESULT)) this.sentToolResult = true
+    this.sentText = textAfter(this.sentText, frame)
+    this.listener(encoder.encode(frame))
   }
 
   private async read(): Promise<void> {
@@ -398,22 +457,56 @@ class RemoteFollower {
         SELECT first_seq, frames, final FROM stream_events
         WHERE stream_id = ${this.streamId} AND first_seq + cardinality(frames) > ${this.next} ORDER BY first_seq`
       let final = false
+      let gap = false
+      const before = this.next
       for (const row of rows) {
+        // A gap: the batch before this one is not written yet (its owner writes it again).
+        if (row.first_seq > this.next) {
+          gap = true
+          break
+        }
         const frames = row.frames as string[]
-        for (let index = Math.max(0, this.next - row.first_seq); index < frames.length && !this.stopped; index++) this.listener(encoder.encode(frames[index]!))
-        this.next = Math.max(this.next, row.first_seq + frames.length)
+        for (let index = this.next - row.first_seq; index < frames.length && !this.stopped; index++) this.send(frames[index]!)
+        this.next = row.first_seq + frames.length
         final ||= row.final as boolean
       }
-      if (final) return this.finish(null)
-      if (rows.length > 0) return
-      const last = await this.ended(this.next)
-      if (last === false) return
-      this.overSince ??= Date.now()
-      if (Date.now() - this.overSince >= LAST_BATCH_GRACE_MS) this.finish(last)
-      else setTimeout(() => this.wake(), LAST_BATCH_GRACE_MS).unref()
+      if (final) return this.finish([])
+      // Frames came and none is missing: more will, or the last batch.
+      if (this.next > before && !gap) return
+      const last = await this.ended(this.next, () => this.knownText())
+      if (last !== false) this.finish(last)
     } catch (error) {
       // The next wake-up or poll reads again.
       this.log?.warn('reading another instance\'s events failed', { stream_id: this.streamId, error })
     }
   }
+
+  /** The reply text the client has: what came before this follower started (read back), then what it sent. */
+  private async knownText(): Promise<string | null> {
+    if (this.startAfter === 0 || this.sentToolResult) return this.sentText
+    const rows = await this.sql`
+      SELECT first_seq, frames FROM stream_events WHERE stream_id = ${this.streamId} AND first_seq <= ${this.startAfter} ORDER BY first_seq`
+    let text = ''
+    let seq = 1
+    for (const row of rows) {
+      if (row.first_seq > seq) return null
+      const frames = row.frames as string[]
+      for (let index = seq - row.first_seq; index < frames.length && seq <= this.startAfter; index++, seq++) text = textAfter(text, frames[index]!)
+    }
+    if (seq <= this.startAfter) return null
+    return text + this.sentText
+  }
 }
+
+/**
+ * A reply's own text once `frame` was sent after `text`: a token event adds its content; a tool
+ * result starts it anew (the text before went with the tool step).
+ */
+function textAfter(text: string, frame: string): string {
+  if (frame.includes(TOKEN)) return text + (JSON.parse(frame.slice(frame.indexOf(TOKEN) + 7)) as { content: string }).content
+  return frame.includes(TOOL_RESULT) ? '' : text
+}
+
+/** How token and tool result events begin in a frame (lib/generation/generation.ts writes them so). */
+const TOKEN = '\ndata: {"type":"token"'
+const TOOL_RESULT = '\ndata: {"type":"tool_result"'

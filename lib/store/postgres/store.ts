@@ -34,10 +34,17 @@ export class PostgresStore implements Store {
   private readonly sql: postgres.Sql
 
   constructor(url: string, { maxConnections = 10, instanceId = `${hostname()}-${process.pid}`, leaseMs = 15_000 }: PostgresOptions = {}) {
-    this.sql = postgres(url, { max: maxConnections, onnotice: () => {}, connection: { application_name: 'chat-ollama' } })
+    this.sql = postgres(url, { max: maxConnections, onnotice: () => {}, connection: { application_name: `chat-ollama:${instanceId}`.slice(0, 63) } })
     this.ready = migratePostgres(this.sql, bundledMigrations('postgres'))
     // Awaited by every query; a failure here is the first query's failure too, not an unhandled one.
     this.ready.catch(() => {})
+    // postgres.js asks every new connection for the array types, and drops that query's promise: a
+    // connection terminated during it (pg_terminate_backend, a restart) would end this process
+    // with an unhandled rejection. The types it learnt on the first connection are kept for all,
+    // so later connections need not ask again.
+    void this.ready.then(() => {
+      this.sql.options.fetch_types = false
+    }, () => {})
     this.chats = new PostgresChatStore(this.sql, this.ready, instanceId)
     this.access = new PostgresAccessStore(this.sql, this.ready, instanceId)
     this.responses = new PostgresResponseStore(this.sql, this.ready, instanceId)
