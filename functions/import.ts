@@ -37,7 +37,7 @@ async function importFrom(app: AppContext, request: Request, ownerId: string): P
   // Hashed off the event loop (WebCrypto): the body may be tens of megabytes.
   const fingerprint = Buffer.from(await crypto.subtle.digest('SHA-256', bytes)).toString('base64url')
   return answerOnce(app, request, ownerId, `POST /v1/import\n${fingerprint}`, async () => {
-    const file = await openImportFile(bytes)
+    const file = await openImportFile(bytes, { maxMessageChars: app.config.maxMessageChars })
     try {
       if (file.shape === 'other') throw new HttpProblem(400, 'validation', 'The body must be an export file: a JSON object or array.')
       const imported: Array<{ session_id: string; title: string; messages: number }> = []

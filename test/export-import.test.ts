@@ -180,6 +180,22 @@ test('bad files change nothing: not JSON, not an export, an empty body are 400; 
   assert.deepEqual(await json(await importing(app, [])), { imported: [], skipped: [] })
 })
 
+test('imported texts are bounded: a user message over MAX_MESSAGE_CHARS or a reply over 1,000,000 characters skips its conversation, naming why', async (t) => {
+  const app = await testApp(t, null, { MAX_MESSAGE_CHARS: '100', IMPORT_MAX_BYTES: '4MiB' })
+  const withText = (id: string, node: 'q1' | 'a2', text: string) => {
+    const conversation = chatGptConversation(id)
+    ;(conversation.mapping[node].message as any).content.parts = [text]
+    return conversation
+  }
+  const result = await json(await importing(app, [withText('long-question', 'q1', 'q'.repeat(101)), withText('long-reply', 'a2', 'r'.repeat(1_000_001)), withText('fits', 'a2', 'r'.repeat(1_000_000))]))
+  assert.deepEqual(result.skipped.map((skip: any) => [skip.index, skip.reason]), [
+    [0, 'a message of role user has 101 characters, more than MAX_MESSAGE_CHARS (100)'],
+    [1, 'a message of role assistant has 1000001 characters, more than the limit for an imported reply (1000000)'],
+  ])
+  assert.equal(result.imported.length, 1)
+  assert.deepEqual(await rowCounts(app), { sessions: 1, messages: 5 })
+})
+
 test('a cycle in a file\'s parents does not hang the import: the loop is broken and every message kept', async (t) => {
   const app = await testApp(t, null)
   const conversation = chatGptConversation('loop')
@@ -242,7 +258,7 @@ test('over sockets: /v1/import takes bodies up to IMPORT_MAX_BYTES, above MAX_BO
 test('an import the server did not finish is seen nowhere, and the next start removes it', async (t) => {
   const dbPath = join(mkdtempSync(join(tmpdir(), 'chat-ollama-import-')), 'chat.db')
   const first = await testServer(t, null, { DB_PATH: dbPath })
-  const conversation = readConversation(chatGptConversation('half'))
+  const conversation = readConversation(chatGptConversation('half'), { maxMessageChars: 32_000 })
   // What a server stopped half-way through a big conversation leaves: its session and a first chunk.
   const sessionId = await first.app.store.beginImport('local', conversation)
   assert.notEqual(sessionId, 'duplicate')

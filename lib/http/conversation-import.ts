@@ -42,12 +42,23 @@ interface SourceConversation {
   nodes: SourceNode[]
 }
 
+/**
+ * The longest reply or tool result an import stores (a live reply is bounded by the model's
+ * output instead): a million characters, some 250,000 tokens.
+ */
+export const IMPORTED_REPLY_MAX_CHARS = 1_000_000
+
+/** The longest texts an import stores: user and system messages as any (MAX_MESSAGE_CHARS), replies IMPORTED_REPLY_MAX_CHARS. */
+export interface ImportLimits {
+  maxMessageChars: number
+}
+
 /** The conversation `item` holds, in whichever known format; throws Unreadable saying why not. */
-export function readConversation(item: unknown): ImportedConversation {
+export function readConversation(item: unknown, limits: ImportLimits): ImportedConversation {
   if (!isObject(item)) throw new Unreadable('not a conversation this server can read')
-  if (item.format === EXPORT_FORMAT) return build(fromOurs(item))
-  if (isObject(item.mapping)) return build(fromChatGpt(item))
-  if (isObject(item.chat) && isObject(item.chat.history) && isObject(item.chat.history.messages)) return build(fromOpenWebUi(item))
+  if (item.format === EXPORT_FORMAT) return build(fromOurs(item), limits)
+  if (isObject(item.mapping)) return build(fromChatGpt(item), limits)
+  if (isObject(item.chat) && isObject(item.chat.history) && isObject(item.chat.history.messages)) return build(fromOpenWebUi(item), limits)
   throw new Unreadable('not a conversation this server can read (chat-ollama, ChatGPT or Open WebUI export)')
 }
 
@@ -216,7 +227,7 @@ function fromOpenWebUi(item: Json): SourceConversation {
  * missing parent makes a message a first one), parents before children, no message older than its
  * parent, and the active path's end at the nearest kept message on the file's current path.
  */
-function build(source: SourceConversation): ImportedConversation {
+function build(source: SourceConversation, limits: ImportLimits): ImportedConversation {
   const byId = new Map(source.nodes.map((node) => [node.id, node]))
   const keptAncestor = new Map<string, string | null>()
   /** The nearest kept node at or above `id`, found once per node (iteratively: no recursion on file data). */
@@ -283,6 +294,8 @@ function build(source: SourceConversation): ImportedConversation {
   if (messages.length === 0) throw new Unreadable('no message with text or images')
   for (const message of messages) {
     if (!message.content.isWellFormed() || message.content.includes('\0')) throw new Unreadable('a message holds a character that cannot be stored (U+0000 or a lone surrogate)')
+    const [most, limit] = message.role === 'user' || message.role === 'system' ? [limits.maxMessageChars, 'MAX_MESSAGE_CHARS'] : [IMPORTED_REPLY_MAX_CHARS, 'the limit for an imported reply']
+    if (message.content.length > most) throw new Unreadable(`a message of role ${message.role} has ${message.content.length} characters, more than ${limit} (${most})`)
   }
   const newest = messages.reduce((latest, message) => (message.createdAt > latest.createdAt ? message : latest))
   const currentId = (source.current !== null && nearestKept(source.current)) || newest.id

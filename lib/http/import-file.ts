@@ -3,6 +3,7 @@ import { HttpProblem } from '../shared/problem.ts'
 import type { ImportedConversation, ImportedMessage } from '../store/chat-store.ts'
 import { MAX_JSON_DEPTH } from './body.ts'
 import type { ImportRequest } from './import-worker.ts'
+import type { ImportLimits } from './conversation-import.ts'
 
 /**
  * Imports running at once on this instance: each holds its file and a worker thread (a parsed
@@ -57,10 +58,10 @@ export interface ImportFile {
  * read: the server's thread gets one conversation at a time, and its messages a chunk at a time.
  * `bytes` moves to the worker (not usable here afterwards); 400 for what is not JSON.
  */
-export async function openImportFile(bytes: Uint8Array): Promise<ImportFile> {
+export async function openImportFile(bytes: Uint8Array, limits: ImportLimits): Promise<ImportFile> {
   // A small body shares Node's buffer pool, which must not move: it is copied (cheaply) instead.
   const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes)
-  const options = { workerData: { bytes: own, maxDepth: MAX_JSON_DEPTH }, transferList: [own.buffer as ArrayBuffer] }
+  const options = { workerData: { bytes: own, maxDepth: MAX_JSON_DEPTH, limits }, transferList: [own.buffer as ArrayBuffer] }
   const worker = typeof __IMPORT_WORKER__ === 'undefined'
     ? new Worker(new URL('./import-worker.ts', import.meta.url), options)
     : new Worker(__IMPORT_WORKER__, { ...options, eval: true })

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import type { ImportedConversation, ImportedMessage } from '../store/chat-store.ts'
-import { isKnownFormat, readConversation, Unreadable } from './conversation-import.ts'
+import { isKnownFormat, readConversation, Unreadable, type ImportLimits } from './conversation-import.ts'
 
 /** What the server thread asks: the conversation at `index`, or the chunk of the current one's messages from `from`. */
 export type ImportRequest = { index: number } | { from: number }
@@ -19,7 +19,7 @@ export const CHUNK_MESSAGES = 50
 export const CHUNK_CHARS = 32_000
 
 const port = parentPort!
-const { bytes, maxDepth } = workerData as { bytes: Uint8Array; maxDepth: number }
+const { bytes, maxDepth, limits } = workerData as { bytes: Uint8Array; maxDepth: number; limits: ImportLimits }
 
 /** Why a parsed value cannot be stored, checked without recursion: nesting past `maxDepth`, U+0000. */
 function unfit(value: unknown): string | null {
@@ -66,7 +66,7 @@ port.on('message', (request: ImportRequest) => {
     return
   }
   try {
-    current = readConversation(item)
+    current = readConversation(item, limits)
     port.postMessage({ known, conversation: { ...current, messages: [] }, messageCount: current.messages.length })
   } catch (error) {
     if (!(error instanceof Unreadable)) throw error

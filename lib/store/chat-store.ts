@@ -243,10 +243,16 @@ export interface SearchHit {
   /** Null for a title match. */
   messageId: string | null
   role: Role | null
-  /** The matched text: the message's, or the title. */
+  /** The matched text: the title, or the message's first SEARCH_TEXT_CHARS characters. */
   text: string
   createdAt: string
 }
+
+/**
+ * How much of a message's text a search hands over for its snippet: the snippet's work never
+ * grows with a message, however large an import made it.
+ */
+export const SEARCH_TEXT_CHARS = 20_000
 
 /** A message of an imported conversation, its ids those of its source. */
 export interface ImportedMessage {

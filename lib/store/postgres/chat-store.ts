@@ -13,6 +13,7 @@ import {
   type ContextCut,
   toContextCut,
   toSearchHit,
+  SEARCH_TEXT_CHARS,
   type SearchHit,
   type Message,
   type MessageCursor,
@@ -408,9 +409,9 @@ export class PostgresChatStore extends PostgresPart implements ChatStore {
     const rows = await (await this.db())`
       WITH q AS (SELECT to_tsquery('simple', ${query}) AS query)
       SELECT session_id, title, message_id, role, text, created_at FROM (
-        SELECT s.id AS session_id, s.title, m.id AS message_id, m.role, m.content AS text, m.created_at, ts_rank(search_vector(m.content), q.query) AS score
+        SELECT s.id AS session_id, s.title, m.id AS message_id, m.role, left(m.content, ${SEARCH_TEXT_CHARS}) AS text, m.created_at, ts_rank(m.search, q.query) AS score
         FROM q, messages m JOIN sessions s ON s.id = m.session_id
-        WHERE search_vector(m.content) @@ q.query AND s.owner_id = ${ownerId} AND m.status <> 'streaming'
+        WHERE m.search @@ q.query AND s.owner_id = ${ownerId} AND m.status <> 'streaming'
         UNION ALL
         SELECT s.id, s.title, NULL, NULL, s.title, s.created_at, ts_rank(search_vector(s.title), q.query)
         FROM q, sessions s WHERE search_vector(s.title) @@ q.query AND s.owner_id = ${ownerId}) hits

@@ -18,6 +18,7 @@ import {
   toContextCut,
   cutOnPath,
   toSearchHit,
+  SEARCH_TEXT_CHARS,
   type SearchHit,
   type Message,
   type MessageCursor,
@@ -83,7 +84,7 @@ export const SEARCH_WINDOW = 500
  */
 const SEARCH_SQL = `SELECT session_id, title, message_id, role, text, created_at FROM (
     SELECT * FROM (
-      SELECT s.id AS session_id, s.title, m.id AS message_id, m.role, m.content AS text, m.created_at, bm25(messages_fts) AS score
+      SELECT s.id AS session_id, s.title, m.id AS message_id, m.role, substr(m.content, 1, ${SEARCH_TEXT_CHARS}) AS text, m.created_at, bm25(messages_fts) AS score
       FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid JOIN sessions s ON s.id = m.session_id
       WHERE messages_fts MATCH ?1 AND s.owner_id = ?2 AND m.status != 'streaming'
       ORDER BY messages_fts.rowid DESC LIMIT ${SEARCH_WINDOW})

@@ -1,0 +1,7 @@
+-- Search (GET /v1/search): a message's tsvector is stored with it instead of computed from its
+-- text by each search. A search that reads rows (a common word, or a row's recheck) then never
+-- vectorizes a message again: with a huge imported message present, every such search took
+-- seconds. Ranking reads the same stored vector.
+ALTER TABLE messages ADD COLUMN search tsvector GENERATED ALWAYS AS (search_vector(content)) STORED;
+CREATE INDEX idx_messages_search_stored ON messages USING gin (search);
+DROP INDEX idx_messages_search;
