@@ -16,7 +16,7 @@ import sessionMessages from '../functions/session-messages.ts'
 import sessionsList from '../functions/sessions-list.ts'
 import sessionRegenerate from '../functions/session-regenerate.ts'
 import type { AppContext } from '../lib/context.ts'
-import { authServer, chatRequest, fakeOllama, json, readSse, recordingLogger, rowCounts, sseEvents, storedRows, take, testApp, testServer, toRequest, within, type SseEvent } from './support/app.ts'
+import { authServer, chatRequest, fakeOllama, json, readSse, recordingLogger, rowCounts, sseEvents, storedRows, take, takeText, testApp, testServer, toRequest, within, type SseEvent } from './support/app.ts'
 import sessionStream from '../functions/session-stream.ts'
 import sessionDelete from '../functions/session-delete.ts'
 import sessionExport from '../functions/session-export.ts'
@@ -389,6 +389,40 @@ test('another user\'s waiting call is answered as a missing one, and stays waiti
   assert.equal(mcp.calls.length, 0)
   const listed = await json(await fetch(`${server.url}/v1/sessions/${paused.session_id}/messages`, { headers: alice.headers }))
   assert.equal(listed.messages.at(-1).status, 'awaiting_approval')
+})
+
+test('a turn resumed by its approval takes one of its user\'s MAX_CONCURRENT_CHATS_PER_USER slots: with none free it waits, queued, and goes on once one is', async (t) => {
+  const fake = await fakeOllama(t)
+  const mcp = await startMcpHttpServer(t, TOKEN)
+  const server = await authServer(t, fake, { MCP_CONFIG: calcConfig(mcp, {}, ['add']), MAX_CONCURRENT_CHATS_PER_USER: '1' })
+  const alice = await server.userWithKey('alice')
+  const post = (path: string, body: unknown) =>
+    fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...alice.headers }, body: JSON.stringify(body) })
+  const paused = [await json(await post('/v1/chat', { message: '[[call calc__add {"a":1,"b":2}]]', model: 'qwen3:8b', tools: true, stream: false })), await json(await post('/v1/chat', { message: '[[call calc__add {"a":3,"b":4}]]', model: 'qwen3:8b', tools: true, stream: false }))]
+  const statusOf = async (sessionId: string) => (await json(await fetch(`${server.url}/v1/sessions/${sessionId}/messages`, { headers: alice.headers }))).messages.at(-1).status
+  // Her one slot is taken by a reply that runs until it is cancelled.
+  fake.next({ tokens: ['busy ', 'still'], stallAfterTokens: 1 })
+  const running = sseEvents(await post('/v1/chat', { message: 'keep going' }))
+  const [start] = await takeText(running, 'busy ')
+  for (const reply of paused) {
+    const answered = await post(`/v1/sessions/${reply.session_id}/tool-calls/${reply.approval_required[0].call_id}`, { approve: true })
+    assert.equal(answered.status, 200, 'the approval is taken, also with no slot free')
+  }
+  await server.app.approvals.sweep()
+  assert.deepEqual(await Promise.all(paused.map((reply) => statusOf(reply.session_id))), ['awaiting_approval', 'awaiting_approval'], 'queued: neither resumed beside the running reply')
+  assert.equal(server.app.generations.size, 1)
+  assert.equal(mcp.calls.length, 0)
+  // The slot comes free: the queued turns go on, one at a time.
+  assert.equal((await post(`/v1/sessions/${start!.data.session_id}/cancel`, undefined)).status, 200)
+  for (let round = 0; round < 2; round++) {
+    await server.app.approvals.sweep()
+    assert.ok(server.app.generations.size <= 1, 'never more than her one slot')
+    await within(10_000, 'a queued turn to finish', (async () => {
+      while (server.app.generations.size > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    })())
+  }
+  assert.deepEqual(await Promise.all(paused.map((reply) => statusOf(reply.session_id))), ['complete', 'complete'])
+  assert.equal(mcp.calls.length, 2)
 })
 
 test('a stdio server that dies during a call gives that call a failed result at once, and is started again for the next; a secret in a tool\'s answer is masked', async (t) => {

@@ -1,8 +1,11 @@
 import type { AppContext } from '../context.ts'
 import { timestamp } from '../shared/clock.ts'
-import type { PausedReply } from '../store/chat-store.ts'
+import { LOCAL_USER_ID, type PausedReply } from '../store/chat-store.ts'
+import { HttpProblem } from '../shared/problem.ts'
 import { resumeTurn } from './chat-turn.ts'
 
+/** A reply that could not resume (no slot free) is tried again after this. */
+const RETRY_MS = 1_000
 /** How long the sweep waits at most: calls paused on another instance (PostgreSQL) are seen within it. */
 const LOOK_AGAIN_MS = 60_000
 /** setTimeout's longest delay. */
@@ -45,9 +48,17 @@ export class ApprovalClock {
     try {
       await resumeTurn(this.app, paused, userId)
     } catch (error) {
-      this.app.log.warn('a reply with answered tool calls could not resume now; it is tried again', { reply_id: paused.replyId, error: (error as Error).message })
-      this.arm(Date.now() + 1_000)
+      // No slot free (its user's MAX_CONCURRENT_CHATS_PER_USER, or the server's): it waits its turn, queued.
+      const busy = error instanceof HttpProblem && error.status === 429
+      this.app.log[busy ? 'debug' : 'warn']('a reply with answered tool calls could not resume now; it is tried again', { reply_id: paused.replyId, error: (error as Error).message })
+      this.arm(Date.now() + RETRY_MS)
     }
+  }
+
+  /** The user whose per-user limits a session's replies count against; null for the local user (AUTH off), who has none. */
+  private async limitedOwnerOf(sessionId: string): Promise<string | null> {
+    const owner = await this.app.store.sessionOwner(sessionId)
+    return owner === undefined || owner === LOCAL_USER_ID ? null : owner
   }
 
   close(): void {
@@ -60,7 +71,8 @@ export class ApprovalClock {
       const due = await this.app.store.expireApprovals(timestamp())
       const answered = await this.app.store.answeredReplies()
       const replies = new Map([...due, ...answered].map((paused) => [paused.replyId, paused]))
-      for (const paused of replies.values()) await this.resume(paused, null)
+      // Each counted against its owner's limits, as the answer that resumed it would be.
+      for (const paused of replies.values()) await this.resume(paused, await this.limitedOwnerOf(paused.sessionId))
       const next = await this.app.store.nextApprovalExpiry()
       this.armedFor = Infinity
       this.arm(Math.min(next === null ? Infinity : Date.parse(next), Date.now() + LOOK_AGAIN_MS))
