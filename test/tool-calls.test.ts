@@ -564,3 +564,20 @@ test('a secret of MCP_CONFIG never reaches a result, an error, the store or the 
     for (const form of forms) assert.ok(!text.includes(form), `${form} in the ${where}`)
   }
 })
+
+test('a tool schema\'s pattern that backtracks catastrophically is checked off the event loop within a time limit: the check fails, the model is told, the tool is not run', async (t) => {
+  const schema = { type: 'object', properties: { word: { type: 'string', pattern: '^(a+)+$' } }, required: ['word'] }
+  const odd = rawStdioServer(['match'], { default: 'auto', env: { TOOL_NAMES: JSON.stringify(['match']), TOOL_SCHEMAS: JSON.stringify({ match: schema }) } })
+  const { app } = await toolsSetup(t, {}, { odd })
+  const evil = `${'a'.repeat(30)}!`
+  const { events } = await readSse(await chat.fetch(chatRequest({ message: `[[call odd__match {"word":"${evil}"}]]`, model: 'qwen3:8b', tools: true }), app))
+  const [result] = ofType(events, 'tool_result')
+  assert.equal(result.ok, false)
+  assert.match(result.content, /^Invalid arguments for odd__match: the check against its schema took longer than 250 ms/)
+  // The thread that ran it is gone; the next check gets a new one, and a fine value passes.
+  const fine = (await readSse(await chat.fetch(chatRequest({ message: '[[call odd__match {"word":"aaaa"}]] [[call odd__match {"word":"ab"}]]', model: 'qwen3:8b', tools: true }), app))).events
+  const results = ofType(fine, 'tool_result').sort((a, b) => Number(b.ok) - Number(a.ok))
+  assert.deepEqual(results.map((entry) => entry.ok), [true, false])
+  assert.equal(results[0].content, 'match ran with {"word":"aaaa"}')
+  assert.match(results[1].content, /does not match pattern/)
+})

@@ -4,6 +4,7 @@ import type { Logger } from '../observability/log.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import type { McpServerConfig, ToolPolicy } from '../shared/mcp-config.ts'
 import { maskSecrets, secretForms } from './secret-forms.ts'
+import { ArgumentChecker } from './argument-check.ts'
 
 /**
  * The MCP servers of MCP_CONFIG (README "Tools"), through the official MCP client: each
@@ -206,6 +207,8 @@ export class McpConnection {
 
 export class McpHub {
   private readonly connections: McpConnection[]
+  /** Checks the arguments of the model's calls against the tools' schemas, within a time limit. */
+  readonly checker = new ArgumentChecker()
 
   constructor(servers: McpServerConfig[], log: Logger, version: string, connectTimeoutMs: number) {
     this.connections = servers.map((server) => new McpConnection(server, log, version, connectTimeoutMs))
@@ -255,6 +258,6 @@ export class McpHub {
 
   /** Stops every connection (and every stdio server process). */
   async close(): Promise<void> {
-    await Promise.all(this.connections.map((connection) => connection.close()))
+    await Promise.all([...this.connections.map((connection) => connection.close()), this.checker.close()])
   }
 }

@@ -1,4 +1,3 @@
-import { Validator, type Schema } from '@cfworker/json-schema'
 import { randomUUID } from 'node:crypto'
 import type { CallToolResult } from '@modelcontextprotocol/client'
 import type { Tool as OllamaTool, ToolCall as OllamaToolCall } from 'ollama'
@@ -8,6 +7,7 @@ import { formatMs } from '../ollama/client.ts'
 import type { ApprovalDecision, ChatStore, ToolCall, ToolResult } from '../store/chat-store.ts'
 import type { ChatBody } from '../http/chat-input.ts'
 import type { McpHub, OfferedTool } from './mcp-hub.ts'
+import { SCHEMA_CHECK_TIMEOUT_MS } from './argument-check.ts'
 import type { OllamaPool } from '../ollama/pool.ts'
 import type { Config } from '../shared/config.ts'
 import { HttpProblem } from '../shared/problem.ts'
@@ -117,7 +117,6 @@ export class ToolTurn {
   private readonly earlier = new Map<string, { count: number; result: ToolResult }>()
   private readonly selection: true | string[]
   private readonly options: ChatBody['options']
-  private readonly validators = new Map<string, Validator>()
   private readonly hub: McpHub
   private readonly limits: ToolTurnLimits
   private readonly metrics: Metrics
@@ -169,12 +168,13 @@ export class ToolTurn {
    */
   async run(calls: ToolCall[], signal: AbortSignal, listener: StepListener, answers?: Map<string, ApprovalDecision>): Promise<StepOutcome> {
     let stop: ToolStop | null = null
-    const plans = calls.map((call): CallPlan => {
-      if (answers) return this.answered(call, answers.get(call.call_id) ?? 'denied')
-      const plan = this.plan(call)
+    // In the order the model made them: the limits and the repeat rule count them so.
+    const plans: CallPlan[] = []
+    for (const call of calls) {
+      const plan = answers ? this.answered(call, answers.get(call.call_id) ?? 'denied') : await this.plan(call)
       if (plan.stop) stop ??= plan.stop
-      return plan
-    })
+      plans.push(plan)
+    }
     // A turn that ends here asks nobody: its calls that would wait are not run.
     if (stop) for (const [index, plan] of plans.entries()) if (plan.approval) plans[index] = this.refuse(calls[index]!, 'not_run', 'Not run: the turn ended before it could be approved.')
     if (!answers) for (const call of calls) listener.call(call)
@@ -217,7 +217,7 @@ export class ToolTurn {
   }
 
   /** What a call comes to without running it (a refusal, a repeat), that it waits for approval, or nothing when it must run. */
-  private plan(call: ToolCall): CallPlan {
+  private async plan(call: ToolCall): Promise<CallPlan> {
     const tool = this.tools.get(call.name)
     const refuse = (outcome: Outcome, content: string, stop?: ToolStop) => this.refuse(call, outcome, content, stop)
     if (this.steps >= this.limits.maxSteps) return refuse('not_run', `Not run: this turn reached its ${this.limits.maxSteps} model calls (MAX_TOOL_STEPS).`, 'tool_limit')
@@ -229,24 +229,22 @@ export class ToolTurn {
       if (seen.count > 2) return refuse('not_run', 'Not run: the same call with the same arguments a third time.', 'tool_repeat')
       return refuse('repeated', `[Repeated call: the tool was not called again; its earlier result follows.]\n${seen.result.content}`)
     }
-    const problems = this.validate(tool, call.arguments)
+    const problems = await this.validate(tool, call.arguments)
     if (problems) return refuse('invalid', `Invalid arguments for ${call.name}: ${problems}. Call it again with arguments that match its schema.`)
     return tool.policy === 'ask' ? { approval: true } : { ran: true }
   }
 
   /**
    * The schema's complaints about `args` (the tool's own schema, with the keywords Ollama drops),
-   * or null. A schema the validator cannot use (a bad `pattern`, an unresolvable `$ref`) checks
-   * nothing: the server checks its own input.
+   * or null. A check that runs out of time (a `pattern` that backtracks) is a complaint; a schema
+   * the validator cannot use (a bad `pattern`, an unresolvable `$ref`) checks nothing: the server
+   * checks its own input.
    */
-  private validate(tool: OfferedTool, args: Record<string, unknown>): string | null {
-    let validator = this.validators.get(tool.name)
-    if (!validator) this.validators.set(tool.name, (validator = new Validator(tool.input_schema as Schema, '2020-12', false)))
-    let outcome: ReturnType<Validator['validate']>
-    try {
-      outcome = validator.validate(args)
-    } catch (error) {
-      this.log.warn('a tool\'s input schema could not be checked', { server: tool.server, tool: tool.tool, error: (error as Error).message })
+  private async validate(tool: OfferedTool, args: Record<string, unknown>): Promise<string | null> {
+    const outcome = await this.hub.checker.check(tool.input_schema, args)
+    if ('timedOut' in outcome) return `the check against its schema took longer than ${SCHEMA_CHECK_TIMEOUT_MS} ms (a pattern too costly to match); send simpler values`
+    if ('unusable' in outcome) {
+      this.log.warn('a tool\'s input schema could not be checked', { server: tool.server, tool: tool.tool, error: outcome.unusable })
       return null
     }
     const { valid, errors } = outcome
