@@ -34,7 +34,14 @@ export class PostgresStore implements Store {
   private readonly sql: postgres.Sql
 
   constructor(url: string, { maxConnections = 10, instanceId = `${hostname()}-${process.pid}`, leaseMs = 15_000 }: PostgresOptions = {}) {
-    this.sql = postgres(url, { max: maxConnections, onnotice: () => {}, connection: { application_name: `chat-ollama:${instanceId}`.slice(0, 63) } })
+    this.sql = postgres(url, {
+      max: maxConnections,
+      onnotice: () => {},
+      connection: { application_name: `chat-ollama:${instanceId}`.slice(0, 63) },
+      // Reconnecting after failures waits at most half a second (postgres.js's default grows to
+      // 20 s): after an outage this instance must renew its lease before another sweeps its replies.
+      backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 0.5),
+    })
     this.ready = migratePostgres(this.sql, bundledMigrations('postgres'))
     // Awaited by every query; a failure here is the first query's failure too, not an unhandled one.
     this.ready.catch(() => {})
