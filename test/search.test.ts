@@ -101,3 +101,22 @@ test('search: what users type is data: quotes, operators, NUL and 2,000 characte
   assert.equal(stored.body.results.length, 1)
   assert.equal(stored.body.results[0].snippet, 'quokka facts')
 })
+
+test('search: a message\'s first 100,000 characters are indexed; a snippet comes from its first 20,000, around the first match there', async (t) => {
+  const fake = await fakeOllama(t)
+  const { url, app, userWithKey } = await authServer(t, fake, { MAX_MESSAGE_CHARS: '200000' })
+  const ann = await userWithKey('ann')
+  const session = await app.store.createSession({ title: 'Long notes', ownerId: ann.user.id })
+  const filler = (chars: number) => 'lorem ipsum dolor '.repeat(Math.ceil(chars / 18)).slice(0, chars)
+  const text = `${filler(15_000)} kestrel nest ${filler(80_000)} osprey ${filler(10_000)} zeppelin`
+  const [id] = await app.store.appendMessages(session.id, ann.user.id, [{ role: 'user', content: text }])
+  const found = (q: string) => searchFor(url, ann.headers, q).then(({ body }) => body.results.filter((result: any) => result.message_id === id))
+  const [kestrel] = await found('kestrel')
+  assert.ok(kestrel, 'a word in the first 20,000 characters')
+  assert.deepEqual(kestrel.highlights.map(([start, end]: [number, number]) => kestrel.snippet.slice(start, end)), ['kestrel'])
+  assert.ok(kestrel.snippet.length < 300, 'a snippet, not the text')
+  const [osprey] = await found('osprey')
+  assert.ok(osprey, 'a word past 20,000 characters but within 100,000 is found')
+  assert.ok(osprey.snippet.startsWith('lorem ipsum') && osprey.highlights.length === 0, 'its snippet is the start, unmarked')
+  assert.deepEqual(await found('zeppelin'), [], 'past 100,000 characters a word is not indexed')
+})

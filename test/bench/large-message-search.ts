@@ -2,7 +2,7 @@
  * Search with one huge message present (what an import before the import bounds could store):
  * GET /v1/search p50/p99 for a word in it and in many others, and the longest the server's event
  * loop was held meanwhile, beside the same server answering OPTIONS. SQLite and PostgreSQL.
- * Run alone: `node --import tsx test/bench/large-message-search.ts [--mb 50]`; `npm run bench`
+ * Run alone: `node --import tsx test/bench/large-message-search.ts [--mb 50] [--store sqlite]`; `npm run bench`
  * runs it too.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { postgresCluster } from '../support/postgres.ts'
 
-const { values } = parseArgs({ options: { mb: { type: 'string', default: '50' }, samples: { type: 'string', default: '300' } } })
+const { values } = parseArgs({ options: { mb: { type: 'string', default: '50' }, samples: { type: 'string', default: '300' }, store: { type: 'string', default: 'both' } } })
 const BIG_CHARS = Number(values.mb) * 1024 * 1024
 const SAMPLES = Number(values.samples)
 const ROOT = new URL('../../', import.meta.url).pathname
@@ -108,12 +108,14 @@ async function measure(store: 'sqlite' | 'postgres'): Promise<string[][]> {
   }
 }
 
-export async function largeMessageSearch(): Promise<string[][]> {
-  return [...(await measure('sqlite')), ...(await measure('postgres'))]
+export async function largeMessageSearch(stores: Array<'sqlite' | 'postgres'> = ['sqlite', 'postgres']): Promise<string[][]> {
+  const rows: string[][] = []
+  for (const store of stores) rows.push(...(await measure(store)))
+  return rows
 }
 
 if (import.meta.main) {
-  const rows = await largeMessageSearch()
+  const rows = await largeMessageSearch(values.store === 'both' ? undefined : [values.store as 'sqlite' | 'postgres'])
   console.log(`Search with a ${values.mb} MB message present (${SAMPLES} sequential requests each)`)
   console.log(['store', 'query', 'p50', 'p99', 'baseline p50', 'baseline p99', 'target'].join(' | '))
   for (const row of rows) console.log(row.join(' | '))
