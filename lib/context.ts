@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import packageJson from '../package.json' with { type: 'json' }
 import { AccessControl } from './access/control.ts'
 import { loadConfig, ollamaHostsOf, readEnvironment, type Config } from './shared/config.ts'
+import { ImageGate } from './images/image-gate.ts'
 import { GenerationRegistry } from './generation/registry.ts'
 import { TokenEstimator } from './generation/context-budget.ts'
 import { Metrics } from './observability/metrics.ts'
@@ -37,6 +38,8 @@ export interface AppContext {
   tools: McpHub
   /** Tool calls waiting for approval: their expiry, and resuming their replies. */
   approvals: ApprovalClock
+  /** Images being decoded and re-encoded at once (IMAGE_CONCURRENCY), and those waiting. */
+  imageGate: ImageGate
 }
 
 const contexts = new WeakSet<object>()
@@ -64,6 +67,7 @@ export function createAppContext(config: Config, parts: AppParts & { database: S
     tokens: parts.tokens ?? new TokenEstimator(),
     tools: parts.tools ?? new McpHub(config.mcpServers, log, VERSION, config.mcpConnectTimeoutMs),
     approvals: undefined as unknown as ApprovalClock,
+    imageGate: parts.imageGate ?? new ImageGate(config.imageConcurrency),
   }
   // It resumes replies through this context.
   context.approvals = parts.approvals ?? new ApprovalClock(context)

@@ -41,6 +41,7 @@ test('every variable has the documented default', () => {
     mcpServers: [],
     maxToolSteps: 8,
     maxToolsPerTurn: 128,
+    imageConcurrency: 2,
     toolTimeoutMs: 30_000,
     mcpConnectTimeoutMs: 5_000,
     toolResultMaxBytes: 16 * 1024,

@@ -16,6 +16,7 @@ import sessionMessages from '../functions/session-messages.ts'
 import type { AppContext } from '../lib/context.ts'
 import { authServer, chatRequest, fakeOllama, json, rowCounts, storedRows, testApp, testServer, toRequest } from './support/app.ts'
 import type { FakeOllama } from './support/fake-ollama.ts'
+import { ImageGate } from '../lib/images/image-gate.ts'
 import { dataUrl, gifFile, imageFacts, jpegWithExif, largeJpeg, pngFile, pngHeaderOnly, webpFile } from './support/images.ts'
 
 const VISION = 'gemma3:4b'
@@ -344,4 +345,25 @@ test('a long chat of photos: the context budget counts each image, cuts whole ol
   assert.deepEqual(sent.filter((message: any) => message.role === 'user').map((message: any) => message.images?.length), sent.filter((message: any) => message.role === 'user').map(() => 1))
   assert.ok(sent.filter((message: any) => message.role === 'user').length < 6)
   assert.equal(sent.at(-1).content, 'Photo 5?')
+})
+
+test('images are processed a few at a time per instance (IMAGE_CONCURRENCY): the rest wait their turn; past the queue, 503 with Retry-After and nothing stored', async (t) => {
+  const fake = await visionOllama(t)
+  const app = await testApp(t, fake, {}, undefined, { imageGate: new ImageGate(1, 2) })
+  // Its one turn is taken until released.
+  const release = Promise.withResolvers<void>()
+  const holding = app.imageGate.run(() => release.promise)
+  const image = dataUrl(pngFile(8, 8))
+  const waiting = [1, 2].map((index) => chat.fetch(chatRequest({ message: `look ${index}`, model: VISION, images: [image], stream: false }), app))
+  while (app.imageGate.load.waiting < 2) await new Promise((resolve) => setImmediate(resolve))
+  const refused = await chat.fetch(chatRequest({ message: 'and this', model: VISION, images: [image], stream: false }), app)
+  assert.equal(refused.status, 503)
+  assert.ok(Number(refused.headers.get('retry-after')) > 0)
+  assert.equal((await json(refused)).type, 'https://api.chat-ollama.com/errors/busy')
+  assert.deepEqual(await rowCounts(app), { sessions: 0, messages: 0 }, 'nothing stored while the others wait')
+  release.resolve()
+  await holding
+  for (const answered of await Promise.all(waiting)) assert.equal(answered.status, 200)
+  assert.deepEqual(app.imageGate.load, { running: 0, waiting: 0 })
+  assert.equal(await attachmentCount(app), 2)
 })

@@ -4,6 +4,7 @@ import type { Config } from '../shared/config.ts'
 import { ollamaToolCalls, type ChatMessage } from '../ollama/client.ts'
 import type { ChatStore, PromptMessage, StoredImage } from '../store/chat-store.ts'
 import { HttpProblem } from '../shared/problem.ts'
+import type { ImageGate } from './image-gate.ts'
 import { base64Bytes, base64Size, dataUrlHead, ENCODED_IMAGE, isEncodedImage } from './image-text.ts'
 
 /**
@@ -160,8 +161,8 @@ export interface ImageGroup {
  * capability (else 400 model_capability, asked of Ollama before any image is decoded), each
  * decoded and checked.
  */
-export async function imagesForModel(app: { ollama: OllamaPool; config: ImageLimits & Pick<Config, 'maxImagesPerMessage'>; metrics: Pick<Metrics, 'image'> }, model: string, groups: ImageGroup[]): Promise<PreparedImage[][]> {
-  const { ollama, config, metrics } = app
+export async function imagesForModel(app: { ollama: OllamaPool; config: ImageLimits & Pick<Config, 'maxImagesPerMessage'>; metrics: Pick<Metrics, 'image'>; imageGate: ImageGate }, model: string, groups: ImageGroup[]): Promise<PreparedImage[][]> {
+  const { ollama, config, metrics, imageGate } = app
   if (groups.every((group) => group.sources.length === 0)) return groups.map(() => [])
   for (const { path, sources } of groups) {
     if (sources.length > config.maxImagesPerMessage) {
@@ -171,7 +172,8 @@ export async function imagesForModel(app: { ollama: OllamaPool; config: ImageLim
   // Every image is read before Ollama is asked or any is decoded: a URL or bad base64 anywhere is refused at no cost.
   const decoded = groups.map((group) => group.sources.map(({ text, path }) => ({ bytes: decodeImageText(text, path, config.maxImageBytes), path })))
   await ollama.requireCapability(model, 'vision', 'see images')
-  return Promise.all(decoded.map((group) => Promise.all(group.map(({ bytes, path }) => prepareImage(bytes, config, path, metrics)))))
+  // At most IMAGE_CONCURRENCY images of the whole instance in sharp at once; the others wait their turn.
+  return Promise.all(decoded.map((group) => Promise.all(group.map(({ bytes, path }) => imageGate.run(() => prepareImage(bytes, config, path, metrics))))))
 }
 
 

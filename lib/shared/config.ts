@@ -71,6 +71,8 @@ export interface Config {
   logFormat: 'json' | 'text'
   /** The MCP servers MCP_CONFIG names (README "Tools"); none without it. */
   mcpServers: McpServerConfig[]
+  /** Images an instance decodes and re-encodes at once (IMAGE_CONCURRENCY). */
+  imageConcurrency: number
   /** Model calls one turn with tools may make (MAX_TOOL_STEPS). */
   maxToolSteps: number
   /** Tools one turn may offer the model (MAX_TOOLS_PER_TURN). */
@@ -214,6 +216,7 @@ const SETTINGS = {
   auth: setting('AUTH', 'auto', 'off or required (unset: off on a loopback HOST, required otherwise)', v.picklist(['auto', 'off', 'required'])),
   rateLimit: setting('RATE_LIMIT', '120/min', 'N/s, N/min or N/h such as 120/min, or 0 for no limit',
     v.pipe(v.string(), v.transform(parseRateLimit), v.union([v.null(), v.object({ requests: v.number(), windowMs: v.number() })]))),
+  imageConcurrency: setting('IMAGE_CONCURRENCY', '2', 'a whole number from 1 to 64', count(1, 64)),
   maxToolSteps: setting('MAX_TOOL_STEPS', '8', 'a whole number from 1 to 64', count(1, 64)),
   maxToolsPerTurn: setting('MAX_TOOLS_PER_TURN', '128', 'a whole number from 1 to 1024', count(1, 1024)),
   toolTimeoutMs: setting('TOOL_TIMEOUT', '30s', DURATION, positiveDurationMs),

@@ -21,6 +21,7 @@ export type ProblemKind =
   | 'ollama'
   | 'database'
   | 'tools_unavailable'
+  | 'busy'
 
 const TITLES: Record<ProblemKind, string> = {
   validation: 'Invalid request',
@@ -43,6 +44,7 @@ const TITLES: Record<ProblemKind, string> = {
   ollama: 'Ollama error',
   database: 'Database error',
   tools_unavailable: 'MCP server unavailable',
+  busy: 'Server busy',
 }
 
 export interface FieldError {

@@ -389,6 +389,13 @@ table(`Search (GET /v1/search) over ${seedSessions * seedMessages} messages (${s
   ['a word in no message', ms(searchNone.p50), ms(searchNone.p99), ms(floor.p50), ms(floor.p99), 'p99 <= 50 ms'],
 ])
 summary.search = { rare: searchRare, many: searchHalf, none: searchNone }
+{
+  // A huge message present (test/bench/large-message-search.ts): search must not grow with it.
+  const { largeMessageSearch } = await import('./large-message-search.ts')
+  const rows = await largeMessageSearch()
+  table('Search with a 50 MB message present (test/bench/large-message-search.ts)', ['store', 'query', 'p50', 'p99', 'baseline p50', 'baseline p99', 'target'], rows)
+  summary.search_large_message = rows
+}
 
 // ---------------------------------------------------------------- 6. several Ollama hosts
 
@@ -930,6 +937,11 @@ summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: 
     'store', 'images', 'body', 'answered in p50 / p99', 'loop delay p50 / p99 / max',
   ], rows)
   summary.images = imageSummary
+  // Many image chats at once against the built server (test/bench/images-at-once.ts).
+  const { imagesAtOnce } = await import('./images-at-once.ts')
+  const atOnce = await imagesAtOnce()
+  table(atOnce.title, atOnce.header, atOnce.rows)
+  summary.images_at_once = atOnce.rows
 }
 
 // ---------------------------------------------------------------- tools
