@@ -488,7 +488,8 @@ test('tools on the page: the switch offers them; calls fold under the reply with
   // An ask tool: the reply waits with Approve / Deny; Approve runs it and the reply goes on.
   await sendMessage(page, 'Find [[call calc__search {"query":"<b>cats</b>"}]]')
   await page.waitForSelector('.message.assistant >> nth=1 >> .approval button:has-text("Approve")')
-  assert.equal(await lastReply(page).getAttribute('data-status'), 'awaiting_approval')
+  // The buttons come with approval_required; the reply's status with the done that follows.
+  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('.message.assistant')[1]?.getAttribute('data-status') === 'awaiting_approval')
   assert.equal(mcp.calls.length, 1, 'not run before it is approved')
   await page.screenshot({ path: `${SCREENSHOTS}/tool-approval.png` })
   await page.click('.message.assistant >> nth=1 >> .approval button:has-text("Approve")')

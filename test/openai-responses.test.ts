@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import OpenAI from 'openai'
-import { authServer, fakeOllama, storedRows, testServer } from './support/app.ts'
+import { authServer, fakeOllama, storedRows, testServer, within } from './support/app.ts'
 import type { FakeOllamaOptions } from './support/fake-ollama.ts'
 import { SERVER_FROM_SOURCE, spawnServer } from './support/process.ts'
 
@@ -96,9 +96,12 @@ test('background: returns at once, can be polled, streamed from the start and re
   assert.equal(queued.status, 'queued')
   assert.equal(queued.background, true)
   fake.release(2)
-  await fake.waitFor(() => fake.chatRequests().length === 1)
-  const polled = await client.responses.retrieve(queued.id)
-  assert.equal(polled.status, 'in_progress')
+  // Queued until Ollama has answered (its request reaching the fake is not enough): polled, as a client would.
+  let polled = await client.responses.retrieve(queued.id)
+  await within(10_000, 'the response to start', (async () => {
+    while (polled.status === 'queued') polled = await client.responses.retrieve(queued.id)
+  })())
+  assert.equal(polled.status, 'in_progress', 'two of four tokens are out: it runs, not done')
 
   const full: any[] = []
   const resumed: any[] = []

@@ -243,7 +243,8 @@ export class Generation {
     const outcome = await tools.turn.run(calls, this.stopping.signal, {
       call: (call) => this.events.event(JSON.stringify({ type: 'tool_call', ...base, call_id: call.call_id, name: call.name, arguments: call.arguments })),
       result: (result, durationMs) => this.events.event(JSON.stringify({ type: 'tool_result', ...base, call_id: result.callId, name: result.name, ok: result.ok, content: result.content, duration_ms: durationMs })),
-      approval: (call) => this.events.event(JSON.stringify({ type: 'approval_required', ...base, call_id: call.call_id, name: call.name, arguments: call.arguments })),
+      // Told once the pause is stored (below): an answer sent at once must find the call waiting.
+      approval: () => {},
     }, answers)
     const { stop } = outcome
     let { results, waiting } = outcome
@@ -256,8 +257,9 @@ export class Generation {
     const ends = stop !== null || this.stopReason !== undefined || waiting.length > 0
     // Ending on a limit, the text the model wrote with its calls is the answer it has.
     const keepsText = stop !== null && !this.stopReason
+    // The pause's events: one approval_required per waiting call, then done.
     const awaiting = waiting.length
-      ? { calls: waiting, turn: JSON.stringify(tools.turn.state(waiting)), expiresAt: new Date(Date.now() + tools.turn.approvalTimeoutMs).toISOString(), events: this.events.eventCount + 1 }
+      ? { calls: waiting, turn: JSON.stringify(tools.turn.state(waiting)), expiresAt: new Date(Date.now() + tools.turn.approvalTimeoutMs).toISOString(), events: this.events.eventCount + waiting.length + 1 }
       : undefined
     let movedTo: string | null
     try {
@@ -274,6 +276,7 @@ export class Generation {
     }
     this.createdAt = movedTo
     if (!keepsText) this.stepStart = this.allText.length
+    for (const call of waiting) this.events.event(JSON.stringify({ type: 'approval_required', ...base, call_id: call.call_id, name: call.name, arguments: call.arguments }))
     if (ends) {
       this.toolStop = stop
       if (awaiting) this.awaiting = waiting
