@@ -13,6 +13,7 @@ import { fakeOllama, sseEvents, takeText, within, type SseEvent } from './suppor
 import type { FakeOllama } from './support/fake-ollama.ts'
 import { postgresCluster, type PostgresCluster } from './support/postgres.ts'
 import { SERVER_FROM_SOURCE, spawnServer } from './support/process.ts'
+import { pacedChat as pacedChatOn, rest } from './support/paced-chat.ts'
 
 const cleanups: Array<() => unknown> = []
 const suite = { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as TestContext
@@ -40,22 +41,7 @@ after(async () => {
 const instance = (t: TestContext, id: string, env: Record<string, string> = {}) =>
   spawnServer(t, SERVER_FROM_SOURCE, { env: { OLLAMA_HOST: fake.url, DATABASE_URL: databaseUrl, INSTANCE_ID: id, CHECKPOINT_INTERVAL: '10ms', AUTH: 'required', RATE_LIMIT: '0', ...env } })
 
-/** A chat on `url` that moves one token per fake.release; its live events up to its first token. */
-async function pacedChat(url: string) {
-  fake.next({ tokens: ['one ', 'two ', 'three ', 'four'], paced: true })
-  fake.release(1)
-  const response = await fetch(`${url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json', ...ann }, body: JSON.stringify({ message: 'count to four' }) })
-  if (response.status !== 200) assert.fail(`the chat was refused: ${await response.text()}`)
-  const live = sseEvents(response)
-  const seen = await takeText(live, 'one ')
-  return { live, seen, sessionId: seen[0]!.data.session_id as string, replyId: seen[0]!.data.message_id as string }
-}
-
-async function rest(live: AsyncGenerator<SseEvent | { ping: true }>): Promise<SseEvent[]> {
-  const events: SseEvent[] = []
-  for await (const event of live) if ('data' in event) events.push(event)
-  return events
-}
+const pacedChat = (url: string) => pacedChatOn(fake, url, ann)
 
 const textOf = (events: SseEvent[]) => events.filter((event) => event.data.type === 'token').map((event) => event.data.content).join('')
 const idsOf = (events: SseEvent[]) => events.map((event) => Number(event.id!.split(':')[1]))

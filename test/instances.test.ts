@@ -8,10 +8,11 @@ import { after, before, test, type TestContext } from 'node:test'
 import OpenAI from 'openai'
 import postgres from 'postgres'
 import { PostgresStore } from '../lib/store/postgres/store.ts'
-import { fakeOllama, json, readSse, sseEvents, take, takeText, within, type SseEvent } from './support/app.ts'
+import { fakeOllama, json, readSse, sseEvents, take, takeText, within } from './support/app.ts'
 import type { FakeOllama } from './support/fake-ollama.ts'
 import { postgresCluster } from './support/postgres.ts'
 import { SERVER_FROM_SOURCE, spawnServer, type ServerProcess } from './support/process.ts'
+import { pacedChat as pacedChatOn, rest } from './support/paced-chat.ts'
 
 interface Shared {
   fake: FakeOllama
@@ -60,33 +61,7 @@ after(async () => {
 const post = (url: string, path: string, body: unknown, headers: Record<string, string>) =>
   fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
 
-/**
- * A chat on `url` that waits after its first token: its live events so far. Paced (it moves on
- * with fake.release), or `stalled` (it waits until its request is aborted): paced permits are
- * shared by every paced chat, so at most one chat at a time is paced.
- */
-async function pacedChat(url: string, headers: Record<string, string>, { stalled = false } = {}) {
-  const tokens = ['one ', 'two ', 'three ', 'four']
-  if (stalled) {
-    shared.fake.next({ tokens, stallAfterTokens: 1 })
-  } else {
-    shared.fake.next({ tokens, paced: true })
-    shared.fake.release(1)
-  }
-  const body = { message: 'hello' }
-  const response = await post(url, '/v1/chat', body, headers)
-  if (response.status !== 200) assert.fail(`the chat was refused: ${await response.text()}`)
-  const live = sseEvents(response)
-  const seen = await takeText(live, 'one ')
-  return { live, seen, sessionId: seen[0]!.data.session_id as string, replyId: seen[0]!.data.message_id as string }
-}
-
-/** Reads a live stream to its end. */
-async function rest(live: AsyncGenerator<SseEvent | { ping: true }>): Promise<SseEvent[]> {
-  const events: SseEvent[] = []
-  for await (const event of live) if ('data' in event) events.push(event)
-  return events
-}
+const pacedChat = (url: string, headers: Record<string, string>, options: { stalled?: boolean } = {}) => pacedChatOn(shared.fake, url, headers, options)
 
 test('follow from another instance: the same ids and text as the owner sends, after Last-Event-ID too (one not read from the database yet)', async () => {
   const [a, b] = shared.servers
