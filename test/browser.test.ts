@@ -429,7 +429,9 @@ test('images on the page: attach with the button, paste and drop, remove one, se
   await page.selectOption('#model', 'llama3.2:latest')
   await sendMessage(page, 'What colours?')
   await page.waitForFunction(() => /cannot see images/.test((globalThis as any).document.querySelector('#error')?.textContent ?? ''))
-  assert.equal(await page.locator('#attachments img').count(), 2)
+  // The images come back once the refused send has put the question back too.
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('#input').value === 'What colours?')
+  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#attachments img').length === 2)
   assert.equal(await page.inputValue('#input'), 'What colours?', 'the question is back in the box')
   assert.equal(await page.locator('.message').count(), 0, 'nothing was stored, nothing is shown')
   assert.equal(fake.chatRequests().length, 0)
