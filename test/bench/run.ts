@@ -390,6 +390,13 @@ table(`Search (GET /v1/search) over ${seedSessions * seedMessages} messages (${s
 ])
 summary.search = { rare: searchRare, many: searchHalf, none: searchNone }
 {
+  // The store's side of a checkpoint (test/bench/checkpoint-cost.ts): search indexes no streaming reply.
+  const { checkpointCost } = await import('./checkpoint-cost.ts')
+  const rows = await checkpointCost()
+  table('A checkpoint of a streaming reply (test/bench/checkpoint-cost.ts, the store alone)', ['store', 'checkpoints', 'p50', 'p99'], rows)
+  summary.checkpoint_cost = rows
+}
+{
   // A huge message present (test/bench/large-message-search.ts): search must not grow with it.
   const { largeMessageSearch } = await import('./large-message-search.ts')
   const rows = await largeMessageSearch()
