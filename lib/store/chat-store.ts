@@ -250,7 +250,8 @@ export interface SearchHit {
 
 /**
  * How much of a message's text a search hands over for its snippet: the snippet's work never
- * grows with a message, however large an import made it.
+ * grows with a message, however large an import made it. SQLite's index keeps this many of a
+ * longer message's characters (migration sqlite/023): change both together.
  */
 export const SEARCH_TEXT_CHARS = 20_000
 

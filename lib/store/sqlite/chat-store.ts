@@ -84,10 +84,13 @@ export const SEARCH_WINDOW = 500
  */
 const SEARCH_SQL = `SELECT session_id, title, message_id, role, text, created_at FROM (
     SELECT * FROM (
-      SELECT s.id AS session_id, s.title, m.id AS message_id, m.role, substr(m.content, 1, ${SEARCH_TEXT_CHARS}) AS text, m.created_at, bm25(messages_fts) AS score
-      FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid JOIN sessions s ON s.id = m.session_id
-      WHERE messages_fts MATCH ?1 AND s.owner_id = ?2 AND m.status != 'streaming'
-      ORDER BY messages_fts.rowid DESC LIMIT ${SEARCH_WINDOW})
+      SELECT s.id AS session_id, s.title, m.id AS message_id, m.role,
+        -- COALESCE reads no further than it must: a long message's row only up to its text (023).
+        COALESCE(f.head, substr(m.content, 1, ${SEARCH_TEXT_CHARS})) AS text, COALESCE(f.created_at, m.created_at) AS created_at,
+        bm25(messages_fts) AS score
+      FROM messages_fts f JOIN messages m ON m.rowid = f.rowid JOIN sessions s ON s.id = m.session_id
+      WHERE messages_fts MATCH ?1 AND s.owner_id = ?2
+      ORDER BY f.rowid DESC LIMIT ${SEARCH_WINDOW})
     UNION ALL
     SELECT * FROM (
       SELECT s.id, s.title, NULL, NULL, s.title, s.created_at, bm25(sessions_fts)
