@@ -4,6 +4,7 @@ import { AccessControl } from './access/control.ts'
 import { loadConfig, ollamaHostsOf, readEnvironment, type Config } from './shared/config.ts'
 import { ImageGate } from './images/image-gate.ts'
 import { GenerationRegistry } from './generation/registry.ts'
+import { CheckpointClock } from './generation/checkpoint-clock.ts'
 import { TokenEstimator } from './generation/context-budget.ts'
 import { Metrics } from './observability/metrics.ts'
 import { ResponseRegistry } from './openai/response-run.ts'
@@ -38,6 +39,8 @@ export interface AppContext {
   tools: McpHub
   /** Tool calls waiting for approval: their expiry, and resuming their replies. */
   approvals: ApprovalClock
+  /** When streaming replies' checkpoints start (CHECKPOINT_INTERVAL, learnt from how late they commit). */
+  checkpoints: CheckpointClock
   /** Images being decoded and re-encoded at once (IMAGE_CONCURRENCY), and those waiting. */
   imageGate: ImageGate
 }
@@ -68,6 +71,7 @@ export function createAppContext(config: Config, parts: AppParts & { database: S
     tools: parts.tools ?? new McpHub(config.mcpServers, log, VERSION, config.mcpConnectTimeoutMs),
     approvals: undefined as unknown as ApprovalClock,
     imageGate: parts.imageGate ?? new ImageGate(config.imageConcurrency),
+    checkpoints: parts.checkpoints ?? new CheckpointClock(config.checkpointIntervalMs),
   }
   // It resumes replies through this context.
   context.approvals = parts.approvals ?? new ApprovalClock(context)

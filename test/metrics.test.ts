@@ -95,6 +95,27 @@ test('counters move by exactly what happened: N chats of k tokens, problems by k
   assert.ok(ourLabels.every(([, , value]) => !/[0-9a-f]{8}-[0-9a-f]{4}-/.test(value!)), 'no session or user ids in label values')
 })
 
+test('a checkpoint reports how old the oldest text it stored was: the interval at least, once per checkpoint', async (t) => {
+  const fake = await fakeOllama(t, { scenario: { tokens: ['a', 'b', 'c'], paced: true } })
+  const app = await testApp(t, fake, { CHECKPOINT_INTERVAL: '60ms' })
+  const delta = (before: string, after: string, series: string) => sample(after, series) - sample(before, series)
+  const before = await scrape(app)
+  const answered = chat.fetch(chatRequest({ message: 'go' }), app)
+  fake.release(1)
+  const stream = readSse(await answered)
+  let after = before
+  while (delta(before, after, 'chat_ollama_checkpoint_lag_seconds_count') === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    after = await scrape(app)
+  }
+  assert.equal(delta(before, after, 'chat_ollama_checkpoint_lag_seconds_count'), 1, 'one checkpoint for the one token so far')
+  const lag = delta(before, after, 'chat_ollama_checkpoint_lag_seconds_sum')
+  // The first checkpoint of a new server waits the whole interval (lib/generation/checkpoint-clock.ts).
+  assert.ok(lag >= 0.055 && lag < 5, `the token waited the interval: ${lag} s`)
+  fake.release(10)
+  assert.equal((await stream).events.at(-1)?.data.type, 'done')
+})
+
 test('with AUTH required, /metrics needs an admin key', async (t) => {
   const { url, userWithKey } = await authServer(t, null, { RATE_LIMIT: '0' })
   const admin = await userWithKey('ops', 'admin')

@@ -155,7 +155,7 @@ function afterwards(app: AppContext, generation: Generation, release: () => void
 /** What every generation relays into. */
 function generationSettings(app: AppContext): GenerationSettings {
   const { store, config } = app
-  return { store, cluster: app.database.cluster, log: app.log, metrics: app.metrics, checkpointIntervalMs: config.checkpointIntervalMs, chatTimeoutMs: config.chatTimeoutMs }
+  return { store, cluster: app.database.cluster, log: app.log, metrics: app.metrics, checkpoints: app.checkpoints, chatTimeoutMs: config.chatTimeoutMs }
 }
 
 /**

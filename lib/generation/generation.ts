@@ -10,6 +10,7 @@ import { ollamaToolCalls } from '../ollama/client.ts'
 import { ToolTurn, type ToolStop } from '../tools/tool-turn.ts'
 import type { Cluster } from '../store/cluster.ts'
 import { problemForUnexpected } from '../shared/problem.ts'
+import type { CheckpointClock } from './checkpoint-clock.ts'
 
 export type FinalStatus = Exclude<MessageStatus, 'streaming'>
 
@@ -69,7 +70,7 @@ export interface GenerationSettings {
   cluster: Cluster | null
   log: Logger
   metrics: Metrics
-  checkpointIntervalMs: number
+  checkpoints: CheckpointClock
   chatTimeoutMs: number
 }
 
@@ -123,6 +124,10 @@ export class Generation {
   private unsentText = ''
   private flushScheduled = false
   private checkpointTimer: NodeJS.Timeout | undefined
+  /** When the oldest text no checkpoint has stored yet arrived (performance.now()). */
+  private unsavedSince: number | undefined
+  /** What the pending checkpoint's timer was set to. */
+  private checkpointDelayMs = 0
   /** The checkpoint being written, if any; the final write waits for it. */
   private checkpointing: Promise<void> | undefined
   private stopReason: StopReason | undefined
@@ -275,7 +280,11 @@ export class Generation {
       return null
     }
     this.createdAt = movedTo
-    if (!keepsText) this.stepStart = this.allText.length
+    if (!keepsText) {
+      this.stepStart = this.allText.length
+      // The step's text is stored with it.
+      this.unsavedSince = undefined
+    }
     for (const call of waiting) this.events.event(JSON.stringify({ type: 'approval_required', ...base, call_id: call.call_id, name: call.name, arguments: call.arguments }))
     if (ends) {
       this.toolStop = stop
@@ -376,7 +385,11 @@ export class Generation {
       this.flushScheduled = true
       setImmediate(this.flushTokens)
     }
-    this.checkpointTimer ??= setTimeout(this.checkpoint, this.settings.checkpointIntervalMs)
+    this.unsavedSince ??= performance.now()
+    if (this.checkpointTimer === undefined) {
+      this.checkpointDelayMs = this.settings.checkpoints.delayMs()
+      this.checkpointTimer = setTimeout(this.checkpoint, this.checkpointDelayMs)
+    }
   }
 
   private readonly flushTokens = (): void => {
@@ -389,16 +402,24 @@ export class Generation {
 
   private readonly checkpoint = (): void => {
     this.checkpointTimer = undefined
-    this.checkpointing = this.saveCheckpoint()
+    const unsavedSince = this.unsavedSince ?? performance.now()
+    this.unsavedSince = undefined
+    this.checkpointing = this.saveCheckpoint(unsavedSince, this.checkpointDelayMs)
   }
 
-  private async saveCheckpoint(): Promise<void> {
+  private async saveCheckpoint(unsavedSince: number, delayMs: number): Promise<void> {
     let why: unknown
     try {
-      if (await this.settings.store.checkpointReply(this.messageId, this.content)) return
+      if (await this.settings.store.checkpointReply(this.messageId, this.content)) {
+        const lagMs = performance.now() - unsavedSince
+        this.settings.checkpoints.committed(delayMs, lagMs)
+        this.settings.metrics.checkpoint(lagMs / 1000)
+        return
+      }
       why = 'its row is gone or no longer streaming (changed by another process on this database?)'
     } catch (error) {
       // A passing failure (a busy database): the next checkpoint or the final write tries again.
+      this.unsavedSince = Math.min(unsavedSince, this.unsavedSince ?? unsavedSince)
       this.settings.log.warn('checkpoint failed', { message_id: this.messageId, error })
       return
     }

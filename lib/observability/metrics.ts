@@ -29,6 +29,7 @@ export class Metrics {
   private readonly imageSeconds: Histogram
   private readonly toolCalls: Counter
   private readonly toolCallSeconds: Histogram
+  private readonly checkpointLagSeconds: Histogram
   private processMetrics = false
 
   constructor(sources: MetricSources) {
@@ -77,6 +78,11 @@ export class Metrics {
       [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       ['server'],
     ))
+    this.checkpointLagSeconds = add(new Histogram(
+      `${PREFIX}checkpoint_lag_seconds`,
+      'How old the oldest text a checkpoint of a streaming reply stored was when the checkpoint committed (at most CHECKPOINT_INTERVAL plus the write, README "Reliability").',
+      [0.1, 0.25, 0.5, 0.75, 1, 1.1, 1.25, 1.5, 2, 3, 5, 10],
+    ))
     // The Prometheus way to carry a constant label: join it onto any series with group_left.
     add(new Gauge(`${PREFIX}instance_info`, 'Always 1; instance_id names this instance among those on one database (INSTANCE_ID).', ['instance_id'], (gauge) => gauge.set({ instance_id: sources.instanceId }, 1)))
     add(new Gauge(`${PREFIX}generations_active`, 'Chats accepted and not yet stored (set up or generating).', [], (gauge) => gauge.set({}, sources.activeGenerations())))
@@ -117,6 +123,10 @@ export class Metrics {
   toolCall(server: string, tool: string, outcome: string, seconds: number | null): void {
     this.toolCalls.inc({ server, tool, outcome })
     if (seconds !== null) this.toolCallSeconds.observe({ server }, seconds)
+  }
+
+  checkpoint(lagSeconds: number): void {
+    this.checkpointLagSeconds.observe({}, lagSeconds)
   }
 
   /** The exposition, with the process and Node metrics (watched from the first scrape on). */

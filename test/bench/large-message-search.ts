@@ -5,33 +5,21 @@
  * Run alone: `node --import tsx test/bench/large-message-search.ts [--mb 50] [--store sqlite]`; `npm run bench`
  * runs it too.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { postgresCluster } from '../support/postgres.ts'
+import { startServer } from './processes.ts'
 
 const { values } = parseArgs({ options: { mb: { type: 'string', default: '50' }, samples: { type: 'string', default: '300' }, store: { type: 'string', default: 'both' } } })
 const BIG_CHARS = Number(values.mb) * 1024 * 1024
 const SAMPLES = Number(values.samples)
-const ROOT = new URL('../../', import.meta.url).pathname
 const MESSAGES = 2000
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
-
-function startServer(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['dist/server.mjs'], { cwd: ROOT, env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', RATE_LIMIT: '0', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.includes('"listening"')) resolve({ url: JSON.parse(line).url, child })
-    })
-    child.once('exit', (code) => reject(new Error(`the server exited with ${code}`)))
-  })
-}
 
 /** The sessions and messages a search runs over, and the huge message, written to the database as a past import left them. */
 async function seed(store: 'sqlite' | 'postgres', target: string): Promise<void> {

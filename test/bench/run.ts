@@ -397,6 +397,13 @@ summary.search = { rare: searchRare, many: searchHalf, none: searchNone }
   summary.checkpoint_cost = rows
 }
 {
+  // How late checkpoints commit with 100 chats streaming (test/bench/checkpoint-lag.ts), the server's own histogram.
+  const { checkpointLag } = await import('./checkpoint-lag.ts')
+  const { title, header, rows } = await checkpointLag()
+  table(title, header, rows)
+  summary.checkpoint_lag = rows
+}
+{
   // A huge message present (test/bench/large-message-search.ts): search must not grow with it.
   const { largeMessageSearch } = await import('./large-message-search.ts')
   const rows = await largeMessageSearch()
