@@ -404,6 +404,13 @@ summary.search = { rare: searchRare, many: searchHalf, none: searchNone }
   summary.checkpoint_lag = rows
 }
 {
+  // SIGTERM with replies that outlast the grace (test/bench/shutdown-time.ts): exit within SHUTDOWN_GRACE + 2 s.
+  const { shutdownTime } = await import('./shutdown-time.ts')
+  const { title, header, rows } = await shutdownTime(QUICK ? 2 : 5)
+  table(title, header, rows)
+  summary.shutdown_time = rows
+}
+{
   // A huge message present (test/bench/large-message-search.ts): search must not grow with it.
   const { largeMessageSearch } = await import('./large-message-search.ts')
   const rows = await largeMessageSearch()
