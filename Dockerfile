@@ -16,8 +16,8 @@ COPY migrations ./migrations
 COPY web ./web
 RUN /usr/local/bin/node build.mjs
 
-# The two packages the bundles leave out, each loaded only when used: sharp (README "Images"),
-# whose native library cannot be bundled, and the MCP client (README "Tools"). At the versions
+# The two packages the bundles leave out, each loaded only when used: sharp (docs/images.md),
+# whose native library cannot be bundled, and the MCP client (docs/tools.md). At the versions
 # package-lock.json pins, sharp with its prebuilt musl binaries (npm picks them by libc), no
 # install scripts and nothing else.
 FROM node:24-alpine AS deps

@@ -96,7 +96,7 @@ async function importConversation(app: AppContext, ownerId: string, file: Import
   }
 }
 
-/** A message's images from a file, through the same checks as a chat's (README "Images"). */
+/** A message's images from a file, through the same checks as a chat's (docs/images.md). */
 async function importedImages(app: AppContext, texts: string[], path: string): Promise<NewImage[]> {
   if (texts.length > app.config.maxImagesPerMessage) {
     throw new HttpProblem(400, 'validation', `${path} has ${texts.length} images; at most ${app.config.maxImagesPerMessage} are taken (MAX_IMAGES_PER_MESSAGE).`)

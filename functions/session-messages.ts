@@ -28,7 +28,7 @@ export default defineFunction({
     if (!session) throw noSuchSession(id)
     const page = await app.store.listMessages(id, query.limit, after, 'asc', query.branch)
     const children = await app.store.childrenOf(id, [...new Set(page.items.map((message) => message.parent_id))])
-    // A reply paused for approvals lists the calls it waits on (README "Tools").
+    // A reply paused for approvals lists the calls it waits on (docs/tools.md).
     const waiting = page.items.some((message) => message.status === 'awaiting_approval') ? await app.store.pendingApprovals(id) : []
     const messages = page.items.map((message) => ({
       ...message,

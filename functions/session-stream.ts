@@ -26,7 +26,7 @@ export default defineFunction({
     if (!cluster) return endedReply(app, id, lastEventId(request))
     const reply = await app.store.streamingReply(id)
     if (!reply) return endedReply(app, id, lastEventId(request))
-    // A reply resumed after approvals (README "Tools") is followed from its resumption: what it
+    // A reply resumed after approvals (docs/tools.md) is followed from its resumption: what it
     // sent before it paused (its stored event count) ended with that pause.
     const resumedAfter = (await app.store.getReply(reply.id))?.event_count ?? 0
     return followEvents(eventsElsewhere(cluster, app.store, id, reply, Math.max(resumedAfter, eventAfter(reply.id, lastEventId(request)))), null, sseHeartbeatMs)

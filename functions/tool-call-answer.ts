@@ -13,7 +13,7 @@ const AnswerBody = jsonObject(v.strictObject(
 
 /**
  * POST /v1/sessions/{id}/tool-calls/{call_id}: the session owner's answer to a call of an `ask`
- * tool its reply waits on (README "Tools"). Once every call of the reply is answered, the reply
+ * tool its reply waits on (docs/tools.md). Once every call of the reply is answered, the reply
  * goes on here (follow it with GET /v1/sessions/{id}/stream). 404 for a call that is unknown or
  * someone else's, 409 once it is answered or past TOOL_APPROVAL_TIMEOUT.
  */

@@ -31,11 +31,11 @@ export interface AppContext {
   generations: GenerationRegistry
   access: AccessControl
   metrics: Metrics
-  /** Prompt sizes per model, corrected by what Ollama counts (README "Long conversations"). */
+  /** Prompt sizes per model, corrected by what Ollama counts (docs/long-conversations.md). */
   tokens: TokenEstimator
   /** OpenAI's Responses: stored ones, and those running now. */
   responses: { store: ResponseStore; registry: ResponseRegistry }
-  /** The MCP servers of MCP_CONFIG, connected when first needed (README "Tools"). */
+  /** The MCP servers of MCP_CONFIG, connected when first needed (docs/tools.md). */
   tools: McpHub
   /** Tool calls waiting for approval: their expiry, and resuming their replies. */
   approvals: ApprovalClock

@@ -1,5 +1,5 @@
 /**
- * Images (README "Images"): sent with a message, typed by their bytes, re-encoded without
+ * Images (docs/images.md): sent with a message, typed by their bytes, re-encoded without
  * metadata, stored apart from the messages, served to their owner only, and shown to vision
  * models only. On both backends (STORE=postgres runs this file too).
  */

@@ -1,5 +1,5 @@
 /**
- * The `mcp` tool type of the Responses API (README "Tools"), with the official `openai` SDK as the
+ * The `mcp` tool type of the Responses API (docs/tools.md), with the official `openai` SDK as the
  * client: calls run on the configured MCP servers (made with the official MCP SDK), approvals
  * through mcp_approval_request and mcp_approval_response items, and no URL or credential a
  * request names is ever used. On both backends (STORE=postgres runs this file too).

@@ -142,7 +142,7 @@ test('a lone surrogate, which SQLite cannot store exactly, is refused with 400 i
 test('over sockets: a body one byte over MAX_BODY_BYTES is 413; a slow-loris body is cut at READ_TIMEOUT', async (t) => {
   const { url, server } = await testServer(t, null, { MAX_BODY_BYTES: '1KiB', READ_TIMEOUT: '300ms' })
   const port = Number(new URL(url).port)
-  // A route without images (POST /v1/chat takes more: README "Images").
+  // A route without images (POST /v1/chat takes more: docs/images.md).
   const justOver = JSON.stringify({ title: 'x'.repeat(1024 - 12 + 1) })
   assert.equal(Buffer.byteLength(justOver), 1025)
   const over = await fetch(`${url}/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: justOver })

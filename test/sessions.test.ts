@@ -166,7 +166,7 @@ test('order=updated is live: a session updated while a client pages jumps ahead 
     if (!renamed) await app.store.renameSession(ids[0]!, LOCAL_USER_ID, 'touched')
     renamed = true
   })
-  assert.ok(!seen.includes(ids[0]!), 'as the README says, the updated session moved ahead of the cursor')
+  assert.ok(!seen.includes(ids[0]!), 'as docs/api.md says, the updated session moved ahead of the cursor')
   assert.deepEqual(seen, ids.slice(1).reverse())
 })
 

@@ -1,5 +1,5 @@
 /**
- * The tool loop (README "Tools"): POST /v1/chat with `tools` runs the model's calls against MCP
+ * The tool loop (docs/tools.md): POST /v1/chat with `tools` runs the model's calls against MCP
  * servers made with the official SDK, within its limits, and stores every step. The fake Ollama
  * calls tools on cue. On both backends (STORE=postgres runs this file too).
  */

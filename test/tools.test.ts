@@ -1,5 +1,5 @@
 /**
- * Tools, the part built so far (README "Tools"): MCP_CONFIG read at start-up, MCP servers made
+ * Tools, the part built so far (docs/tools.md): MCP_CONFIG read at start-up, MCP servers made
  * with the official SDK (Streamable HTTP on loopback, and a stdio script) reached through the
  * official client, and GET /v1/tools. Secrets in the file reach no answer and no log.
  */

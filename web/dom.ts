@@ -3,7 +3,7 @@
 export interface Session { id: string; title: string; updated_at: string; message_count: number }
 /** Where the history the model is sent begins (GET /v1/sessions/{id}). */
 export interface ContextCut { first_sent_message_id: string; summarized: boolean }
-/** A call the model made of a tool (README "Tools"). */
+/** A call the model made of a tool (docs/tools.md). */
 export interface ToolCall { call_id: string; name: string; arguments: Record<string, unknown> }
 export interface Message {
   id: string

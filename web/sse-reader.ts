@@ -9,7 +9,7 @@ export interface StreamEvent {
   done_reason?: string
   error?: string
   context?: { dropped_messages: number }
-  /** `tool_call`, `tool_result`, `approval_required` (README "Tools"). */
+  /** `tool_call`, `tool_result`, `approval_required` (docs/tools.md). */
   call_id?: string
   name?: string
   arguments?: Record<string, unknown>

@@ -1,4 +1,4 @@
-// Tools (README "Tools"): the calls a reply made, folded under it, Approve / Deny for a call that
+// Tools (docs/tools.md): the calls a reply made, folded under it, Approve / Deny for a call that
 // waits, and the switch that offers the model the server's tools. Everything a tool or the model
 // wrote is shown as text, never as HTML.
 import { api } from './api.ts'

@@ -1,4 +1,4 @@
-// Export all chats and import a file (README "Export and import"): the server does the work; the
+// Export all chats and import a file (docs/api.md "Export and import"): the server does the work; the
 // page sends the file as it is (JSON Lines, as "Export all" writes them, become a JSON array).
 import { problemOf } from './api.ts'
 import { ui } from './dom.ts'

@@ -12,7 +12,7 @@ const LOOK_AGAIN_MS = 60_000
 const MAX_DELAY_MS = 2 ** 31 - 1
 
 /**
- * The clock of tool-call approvals (README "Tools"): a call nobody answers within
+ * The clock of tool-call approvals (docs/tools.md): a call nobody answers within
  * TOOL_APPROVAL_TIMEOUT counts as denied, and a reply whose every call is answered (by a user, by
  * the clock, or before a restart) is resumed here. One timer, set for the next expiry the store
  * knows of, at most a minute ahead; it never holds up a shutdown.

@@ -32,7 +32,7 @@ export interface ChatTurn {
    * model sees. Absent: the active leaf.
    */
   parentId?: string | null | undefined
-  /** The tools the model is offered (README "Tools"), checked and chosen by lib/tools/tool-turn.ts's toolsFor. */
+  /** The tools the model is offered (docs/tools.md), checked and chosen by lib/tools/tool-turn.ts's toolsFor. */
   tools?: TurnTools | undefined
   /** Told of the generation once it runs (Ollama answered, or it was stopped before): anything stored from then on stays. */
   onStarted?: ((generation: Generation) => Promise<void>) | undefined
@@ -67,7 +67,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const budget = budgetOf(numCtx, body.options.max_tokens, config)
   const waiting = await store.pendingApprovals(sessionId)
   if (waiting.length) {
-    throw new HttpProblem(409, 'conflict', `A reply in this session waits for the approval of ${waiting.map((call) => `${call.name} (${call.call_id})`).join(', ')}: approve or deny it first (README "Tools").`)
+    throw new HttpProblem(409, 'conflict', `A reply in this session waits for the approval of ${waiting.map((call) => `${call.name} (${call.call_id})`).join(', ')}: approve or deny it first (docs/tools.md).`)
   }
   const earlier = await store.history(sessionId, body.parentId)
   // The turn as it will be stored: the session's system prompt when it has none yet, then the message.
@@ -178,7 +178,7 @@ function hostedCalls(app: AppContext, request: ChatRequest, first: HostLease | n
 }
 
 /**
- * Resumes a reply that paused for approvals once every call has its answer (README "Tools"), on
+ * Resumes a reply that paused for approvals once every call has its answer (docs/tools.md), on
  * this instance: the approved calls run, denials are their results, and the model is asked again
  * with the conversation as stored. Null when it is not such a reply (any more: another instance or
  * an earlier attempt took it); throws the reservation's problem when the server cannot take it now

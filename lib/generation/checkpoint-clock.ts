@@ -1,6 +1,6 @@
 /**
  * When a streaming reply's next checkpoint starts, so that it commits within CHECKPOINT_INTERVAL
- * of the text it stores having arrived (README "Reliability"). Under load a checkpoint's timer
+ * of the text it stores having arrived (docs/reliability.md). Under load a checkpoint's timer
  * fires late (a busy event loop) and its write waits (a busy database): together up to a few
  * hundred milliseconds past the interval with 300 chats streaming on this 2-core machine. The
  * clock learns that overshoot from the checkpoints that commit (a smoothed mean and deviation, as

@@ -3,7 +3,7 @@ import type { Config } from '../shared/config.ts'
 import { HttpProblem } from '../shared/problem.ts'
 
 /**
- * The context budget of a long conversation (README "Long conversations"): what of its history a
+ * The context budget of a long conversation (docs/long-conversations.md): what of its history a
  * request sends so that the prompt fits num_ctx with room for the reply, cut in blocks of whole
  * turns so that between two cuts each prompt extends the previous one byte for byte (Ollama then
  * reuses its KV cache), and never truncated silently by Ollama (`truncate: false`).

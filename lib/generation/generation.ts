@@ -24,7 +24,7 @@ export interface GenerationOutcome {
   doneReason: string | null
   /** What went wrong, for `error` and `interrupted`. */
   error: string | null
-  /** Model calls that made tool calls before the answer (README "Tools"), for a generation that ran. */
+  /** Model calls that made tool calls before the answer (docs/tools.md), for a generation that ran. */
   toolSteps?: number
   /** The calls a reply paused for (status `awaiting_approval`). */
   awaiting?: ToolCall[]
@@ -50,7 +50,7 @@ export interface GenerationDetails {
   acceptedAt: number
   /** The Ollama host generating it, stored with the reply; null when it never started. */
   host: string | null
-  /** What of the conversation was sent (README "Long conversations"), for the start event. */
+  /** What of the conversation was sent (docs/long-conversations.md), for the start event. */
   context: Record<string, unknown>
   /** The turn's tools, when it offers the model any. */
   tools?: ToolLoop | undefined
@@ -115,7 +115,7 @@ export class Generation {
   private stepStart = 0
   private toolSteps = 0
   private toolStop: ToolStop | null = null
-  /** Calls the reply paused for (README "Tools": approvals). */
+  /** Calls the reply paused for (docs/tools.md: approvals). */
   private awaiting: ToolCall[] | null = null
   /** A turn resumed after its approvals: the calls that waited, each with its answer. */
   private readonly resumed: ResumedCalls | undefined

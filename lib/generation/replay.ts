@@ -9,7 +9,7 @@ import type { Generation } from './generation.ts'
 import { outcomeOf, storedEvents } from './stored-reply.ts'
 
 /**
- * A chat route (POST /v1/chat, a regeneration) run at most once per Idempotency-Key (README
+ * A chat route (POST /v1/chat, a regeneration) run at most once per Idempotency-Key (docs/api.md,
  * "Safe retries"). Without a key, `run` just runs. With one: a retry of the same request gets the
  * reply the first one made (followed from its start while it runs, else as stored); a request
  * that failed before its reply began (a 4xx, Ollama down) is forgotten, so its retry runs again.

@@ -1,5 +1,5 @@
 /**
- * A conversation as a file (README "Export and import"): every branch as JSON that POST
+ * A conversation as a file (docs/api.md "Export and import"): every branch as JSON that POST
  * /v1/import reads back, or the active path as Markdown.
  */
 import type { ChatStore, Message, Session } from '../store/chat-store.ts'
@@ -37,7 +37,7 @@ export async function conversationExport(store: ChatStore, session: Session) {
       status: message.status,
       created_at: message.created_at,
       tokens_used: message.tokens_used ?? null,
-      // A turn with tools (README "Tools"): the calls on the assistant message, each result's call and tool.
+      // A turn with tools (docs/tools.md): the calls on the assistant message, each result's call and tool.
       ...(message.tool_calls ? { tool_calls: message.tool_calls } : {}),
       ...(message.call_id ? { call_id: message.call_id, name: message.name } : {}),
       // As base64, which POST /v1/import reads back (through the same checks as a chat's images).

@@ -1,5 +1,5 @@
 /**
- * Reading a conversation from a file (README "Export and import"): this server's export, ChatGPT's
+ * Reading a conversation from a file (docs/api.md "Export and import"): this server's export, ChatGPT's
  * `conversations.json` and Open WebUI's export. Each format gives its messages as a tree (ids and
  * parents); one builder then keeps the messages that carry text, links each to its nearest kept
  * ancestor, orders parents before children, and finds the active path's end.
@@ -28,7 +28,7 @@ interface SourceNode {
   at: number | null
   /** Base64 images (this server's exports carry them), read and checked by the importer. */
   images?: string[]
-  /** A turn with tools (this server's exports carry them, README "Tools"). */
+  /** A turn with tools (this server's exports carry them, docs/tools.md). */
   tool?: Pick<ImportedMessage, 'toolCalls' | 'callId' | 'toolName'>
 }
 

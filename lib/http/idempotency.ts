@@ -4,7 +4,7 @@ import type { AppContext } from '../context.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import type { IdempotentOutcome } from '../store/chat-store.ts'
 
-/** How long a key is remembered (README "Safe retries"). */
+/** How long a key is remembered (docs/api.md "Safe retries"). */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000
 const KEY_SHAPE = /^[\x20-\x7e]{1,255}$/
 

@@ -1,6 +1,6 @@
 /**
  * Search text: the words of a query as the store matches them, and where they matched in a
- * result's text (README "Search").
+ * result's text (docs/api.md "Search").
  */
 
 /** Most words a query is read for; more are ignored. */

@@ -9,7 +9,7 @@ declare const __IMAGE_BODY_WORKER__: string | undefined
 export const INLINE_BODY_BYTES = 256 * 1024
 
 /**
- * The JSON body of a route that takes images (README "Images"), or undefined when it has none;
+ * The JSON body of a route that takes images (docs/images.md), or undefined when it has none;
  * refuses what readJsonBody refuses. A body past INLINE_BODY_BYTES goes, a chunk at a time as it
  * arrives, to a worker thread that parses it and decodes its images' base64 (their bytes come
  * back without a copy), so that megabytes of photos never hold the event loop.

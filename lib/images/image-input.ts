@@ -8,7 +8,7 @@ import type { ImageGate } from './image-gate.ts'
 import { base64Bytes, base64Size, dataUrlHead, ENCODED_IMAGE, isEncodedImage } from './image-text.ts'
 
 /**
- * Images sent with a message (README "Images"): read from a data URL or bare base64, typed by
+ * Images sent with a message (docs/images.md): read from a data URL or bare base64, typed by
  * their bytes, checked against IMAGE_MAX_PIXELS from the header before any decoding, then
  * decoded, turned upright, scaled to IMAGE_MAX_SIDE and re-encoded without metadata by sharp
  * (loaded on the first image; it works in libuv's thread pool, off the event loop).

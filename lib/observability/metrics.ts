@@ -61,7 +61,7 @@ export class Metrics {
     this.tokens.inc({ direction: 'input' }, 0)
     this.tokens.inc({ direction: 'output' }, 0)
     this.replies = add(new Counter(`${PREFIX}replies_total`, 'Replies ended, by stored status.', ['status']))
-    this.images = add(new Counter(`${PREFIX}images_total`, 'Images read, typed and re-encoded (README "Images"): re-encoded, or refused for what they hold.', ['outcome']))
+    this.images = add(new Counter(`${PREFIX}images_total`, 'Images read, typed and re-encoded (docs/images.md): re-encoded, or refused for what they hold.', ['outcome']))
     this.imageSeconds = add(new Histogram(
       `${PREFIX}image_processing_seconds`,
       'Time to read, scale and re-encode one image (sharp, off the event loop), waiting for a thread included.',
@@ -69,7 +69,7 @@ export class Metrics {
     ))
     this.toolCalls = add(new Counter(
       `${PREFIX}tool_calls_total`,
-      'Tool calls the model made (README "Tools"), by server, tool and outcome: ok, error, invalid, timeout, cancelled, denied, repeated, not_run.',
+      'Tool calls the model made (docs/tools.md), by server, tool and outcome: ok, error, invalid, timeout, cancelled, denied, repeated, not_run.',
       ['server', 'tool', 'outcome'],
     ))
     this.toolCallSeconds = add(new Histogram(
@@ -80,7 +80,7 @@ export class Metrics {
     ))
     this.checkpointLagSeconds = add(new Histogram(
       `${PREFIX}checkpoint_lag_seconds`,
-      'How old the oldest text a checkpoint of a streaming reply stored was when the checkpoint committed (at most CHECKPOINT_INTERVAL plus the write, README "Reliability").',
+      'How old the oldest text a checkpoint of a streaming reply stored was when the checkpoint committed (at most CHECKPOINT_INTERVAL plus the write, docs/reliability.md).',
       [0.1, 0.25, 0.5, 0.75, 1, 1.1, 1.25, 1.5, 2, 3, 5, 10],
     ))
     // The Prometheus way to carry a constant label: join it onto any series with group_left.

@@ -35,7 +35,7 @@ export async function conversationObject(app: AppContext, sessionId: string, cre
 }
 
 export function itemOf(message: Message) {
-  // A tool's result (README "Tools") is the output of the call it answers; the message that made
+  // A tool's result (docs/tools.md) is the output of the call it answers; the message that made
   // the calls is listed with its text.
   if (message.role === 'tool') {
     return { id: itemIdOf(message.id), type: 'function_call_output', call_id: message.call_id, output: message.content, status: message.status === 'complete' ? 'completed' : 'incomplete' }

@@ -9,7 +9,7 @@ import { mcpCallItem } from './response-run.ts'
 import { newId, unsupported } from './wire.ts'
 
 /**
- * The `mcp` tool type of OpenAI's Responses API (README "Tools"), on the servers of MCP_CONFIG
+ * The `mcp` tool type of OpenAI's Responses API (docs/tools.md), on the servers of MCP_CONFIG
  * only: a request names a configured server by its label, never a URL or credentials of its own.
  */
 

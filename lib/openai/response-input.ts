@@ -142,7 +142,7 @@ async function referencedItem(app: AppContext, principal: Principal, id: string)
 const isMessage = (item: { type?: string }): item is InputMessage => item.type === undefined || item.type === 'message'
 
 /**
- * The input with its images read, checked and re-encoded (README "Images"), each with the id it
+ * The input with its images read, checked and re-encoded (docs/images.md), each with the id it
  * is stored under; 400 model_capability when there are images and `model` does not see.
  */
 export async function preparedInput(app: AppContext, model: string, items: ResolvedItem[], path: string): Promise<InputItem[]> {
@@ -206,7 +206,7 @@ export function toOllamaChat(items: InputItem[]): ChainMessage[] {
 
 /**
  * An earlier response as input items: what it was given, then what it answered, in the order it
- * happened: its messages, its MCP calls with their results (README "Tools"; a call made on
+ * happened: its messages, its MCP calls with their results (docs/tools.md; a call made on
  * approval answers a request of an earlier response, which holds the call) and the calls waiting
  * for approval, then its function calls.
  */

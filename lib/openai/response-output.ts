@@ -9,7 +9,7 @@ export const isRunning = (response: StoredResponse) => response.status === 'queu
 
 /**
  * The output of a response in order: its text, as message items split where MCP items came
- * between (README "Tools"; one message for a response without them), and its MCP items. A
+ * between (docs/tools.md; one message for a response without them), and its MCP items. A
  * message is its `index`-th, holds deltas `from`..`to`, and is `closed` once something follows
  * it or the response has ended.
  */

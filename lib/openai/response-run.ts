@@ -203,7 +203,7 @@ export interface ResponseRunDeps {
   acceptedAt: number
   /** Several instances (PostgreSQL): the events go to followers on the others too. */
   publisher: StreamPublisher | null
-  /** The `mcp` tools it offers (README "Tools"): the model's calls of them run here. */
+  /** The `mcp` tools it offers (docs/tools.md): the model's calls of them run here. */
   mcp?: McpRun | undefined
 }
 

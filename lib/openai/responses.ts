@@ -334,7 +334,7 @@ interface ResponsePrompt {
 }
 
 /**
- * A response's prompt within the context budget (README "Long conversations"): its
+ * A response's prompt within the context budget (docs/long-conversations.md): its
  * instructions, then the conversation's history or the previous_response_id chain, then its
  * input. `auto` cuts whole oldest turns as a chat does (the cut kept with the conversation, or
  * with this response for a chain); `disabled`, OpenAI's default, answers 400

@@ -46,7 +46,7 @@ export interface Config {
   maxBodyBytes: number
   /** The largest POST /v1/import body (IMPORT_MAX_BYTES): a whole chat history. */
   importMaxBytes: number
-  /** Images one message may carry (0: none); README "Images". */
+  /** Images one message may carry (0: none); docs/images.md. */
   maxImagesPerMessage: number
   /** The largest image, decoded, as it is sent. */
   maxImageBytes: number
@@ -69,7 +69,7 @@ export interface Config {
   rateLimit: RateLimit | null
   logLevel: LogLevel
   logFormat: 'json' | 'text'
-  /** The MCP servers MCP_CONFIG names (README "Tools"); none without it. */
+  /** The MCP servers MCP_CONFIG names (docs/tools.md); none without it. */
   mcpServers: McpServerConfig[]
   /** Images an instance decodes and re-encodes at once (IMAGE_CONCURRENCY). */
   imageConcurrency: number

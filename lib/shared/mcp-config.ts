@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import * as v from 'valibot'
 
 /**
- * MCP_CONFIG (README "Tools"): the MCP servers whose tools the server may run, in the common
+ * MCP_CONFIG (docs/tools.md): the MCP servers whose tools the server may run, in the common
  * `mcp.json` shape, with a policy per tool. Read once at start-up; its headers and env hold
  * secrets, so nothing read from it is ever quoted back (not in an error, a log or an answer).
  */

@@ -9,10 +9,10 @@ export const LOCAL_USER_ID = 'local'
 const TITLE_MAX_CHARS = 60
 
 export type Role = 'system' | 'user' | 'assistant' | 'tool'
-/** `awaiting_approval`: a reply paused until its user approves or denies a tool call (README "Tools"). */
+/** `awaiting_approval`: a reply paused until its user approves or denies a tool call (docs/tools.md). */
 export type MessageStatus = 'complete' | 'streaming' | 'cancelled' | 'error' | 'interrupted' | 'awaiting_approval'
 
-/** A tool call the model made (README "Tools"), as its assistant message keeps it. */
+/** A tool call the model made (docs/tools.md), as its assistant message keeps it. */
 export interface ToolCall {
   call_id: string
   /** `SERVER__TOOL`. */
@@ -87,7 +87,7 @@ export interface Session {
   created_at: string
   updated_at: string
   message_count: number
-  /** The end of the active path: what the next message follows (README "Branches"). */
+  /** The end of the active path: what the next message follows (docs/api.md "Branches"). */
   current_message_id: string | null
 }
 
@@ -120,7 +120,7 @@ export interface NewImage {
   data: Uint8Array
 }
 
-/** A stored image as a message lists it (README "Images"). */
+/** A stored image as a message lists it (docs/images.md). */
 export interface ImageInfo {
   id: string
   media_type: string
@@ -179,13 +179,13 @@ export interface HistoryEntry {
 }
 
 /**
- * A message as a prompt is planned with it (README "Long conversations"): a stored one (its id)
+ * A message as a prompt is planned with it (docs/long-conversations.md): a stored one (its id)
  * or one that is not stored (null: a summary, instructions, a message not stored yet), its images
  * counted, their bytes read only for what is sent.
  */
 export type PromptMessage = Omit<HistoryEntry, 'id' | 'role'> & { id: string | null; role: string }
 
-/** Where the history a conversation sends to the model begins (README "Long conversations"). */
+/** Where the history a conversation sends to the model begins (docs/long-conversations.md). */
 export interface ContextCut {
   /** The first message sent after the system prompt (and the summary); null: from the start. */
   messageId: string | null
@@ -268,13 +268,13 @@ export interface ImportedMessage {
   /** Its images as the file has them (base64), until the importer has read and checked them. */
   imageTexts?: string[] | undefined
   images?: NewImage[] | undefined
-  /** A turn with tools (README "Tools"): an assistant message's calls; a tool message's call and tool. */
+  /** A turn with tools (docs/tools.md): an assistant message's calls; a tool message's call and tool. */
   toolCalls?: ToolCall[] | undefined
   callId?: string | undefined
   toolName?: string | undefined
 }
 
-/** A conversation to import (README "Export and import"), as lib/http/conversation-import.ts reads it from a file. */
+/** A conversation to import (docs/api.md "Export and import"), as lib/http/conversation-import.ts reads it from a file. */
 export interface ImportedConversation {
   /** Where it came from (`chatgpt:<id>`, `open-webui:<id>`, `chat-ollama:<id>`): imported once per user. */
   sourceId: string
@@ -289,7 +289,7 @@ export interface ImportedConversation {
   currentId: string | null
 }
 
-/** A request made with an Idempotency-Key (README "Safe retries"). */
+/** A request made with an Idempotency-Key (docs/api.md "Safe retries"). */
 export interface IdempotentRequest {
   ownerId: string
   key: string

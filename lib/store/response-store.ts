@@ -32,7 +32,7 @@ export type InputItem =
   | { type: 'function_call_output'; id: string; call_id: string; output: string }
   | McpApprovalResponse
 
-/** A client's answer to an `mcp_approval_request` of an earlier response (README "Tools"). */
+/** A client's answer to an `mcp_approval_request` of an earlier response (docs/tools.md). */
 export interface McpApprovalResponse {
   type: 'mcp_approval_response'
   id: string
@@ -41,7 +41,7 @@ export interface McpApprovalResponse {
 }
 
 /**
- * An MCP output item of a response (the `mcp` tool type, README "Tools"), as OpenAI shows it,
+ * An MCP output item of a response (the `mcp` tool type, docs/tools.md), as OpenAI shows it,
  * with what is ours (not shown): `at`, how many text deltas came before it (its place in the
  * output), and for calls the id the model's history knows them by.
  */
@@ -64,7 +64,7 @@ export interface ResponseParams {
   tool_choice?: 'auto' | 'none'
   /** OpenAI's `truncation` (absent on responses stored before it: `disabled`). */
   truncation?: 'auto' | 'disabled'
-  /** With `auto` along a previous_response_id chain: the first message of the chain it sent (README "Long conversations"). */
+  /** With `auto` along a previous_response_id chain: the first message of the chain it sent (docs/long-conversations.md). */
   context_cut?: number
 }
 

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads'
 /** lib/tools/schema-check-worker.ts bundled (build.mjs); undefined when running from source. */
 declare const __SCHEMA_CHECK_WORKER__: string | undefined
 
-/** The longest a check with regular expressions may take; past it the check fails (README "Tools"). */
+/** The longest a check with regular expressions may take; past it the check fails (docs/tools.md). */
 export const SCHEMA_CHECK_TIMEOUT_MS = 250
 
 /** What a check of a call's arguments came to. */

@@ -7,7 +7,7 @@ import { maskSecrets, secretForms } from './secret-forms.ts'
 import { ArgumentChecker } from './argument-check.ts'
 
 /**
- * The MCP servers of MCP_CONFIG (README "Tools"), through the official MCP client: each
+ * The MCP servers of MCP_CONFIG (docs/tools.md), through the official MCP client: each
  * connected when first needed and kept, its tool list cached and refreshed when the server says
  * it changed (`notifications/tools/list_changed`). stdio servers run with a minimal environment,
  * their stderr in our log under their name, and stop with the server.

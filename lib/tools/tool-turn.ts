@@ -12,7 +12,7 @@ import type { OllamaPool } from '../ollama/pool.ts'
 import type { Config } from '../shared/config.ts'
 import { HttpProblem } from '../shared/problem.ts'
 
-/** Tool calls one turn may make, and how many of a step run at once (README "Tools"). */
+/** Tool calls one turn may make, and how many of a step run at once (docs/tools.md). */
 export const MAX_TOOL_CALLS_PER_TURN = 16
 export const PARALLEL_TOOL_CALLS = 4
 
@@ -27,7 +27,7 @@ export interface ToolTurnLimits {
 export interface ToolTurnState {
   /** The tools the chat asked for. */
   selection: true | string[]
-  /** The chat's options (README "POST /v1/chat"). */
+  /** The chat's options (docs/api.md "POST /v1/chat"). */
   options: ChatBody['options']
   steps: number
   calls: number
@@ -104,7 +104,7 @@ interface CallPlan {
 type Outcome = 'ok' | 'error' | 'invalid' | 'timeout' | 'cancelled' | 'denied' | 'repeated' | 'not_run'
 
 /**
- * The tools of one turn (README "Tools"): what the model is offered, and its calls run against
+ * The tools of one turn (docs/tools.md): what the model is offered, and its calls run against
  * their MCP servers within the turn's limits: MAX_TOOL_STEPS model calls, 16 tool calls, 4 at once,
  * TOOL_TIMEOUT each, results cut at TOOL_RESULT_MAX_BYTES, arguments checked against the tool's
  * own schema, and the repeat rule (the same call again gets its earlier result; a third time ends the turn).

@@ -1,4 +1,4 @@
--- Several instances on one database (README "Several instances"): who runs what, for how long,
+-- Several instances on one database (docs/instances.md): who runs what, for how long,
 -- and what moves between instances: a reply's events, its cancel, and shared limits.
 
 -- Each live instance, with the lease every reply it runs holds: renewed every INSTANCE_LEASE / 3;

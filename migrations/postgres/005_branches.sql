@@ -1,4 +1,4 @@
--- Branches (README "Branches"): messages form a tree. Each message has its predecessor
+-- Branches (docs/api.md "Branches"): messages form a tree. Each message has its predecessor
 -- (`parent_id`, NULL for a first message); a session has an active leaf, and the active path runs
 -- from the first message to it. Edits and regenerations add siblings; only the active path is sent.
 ALTER TABLE messages ADD COLUMN parent_id text;

@@ -1,4 +1,4 @@
--- Tools (README "Tools"): a turn may hold the model's tool calls (`tool_calls` on an assistant
+-- Tools (docs/tools.md): a turn may hold the model's tool calls (`tool_calls` on an assistant
 -- message) and their results (messages of role `tool`), and a reply may wait for a user's approval.
 ALTER TABLE messages DROP CONSTRAINT messages_role_check,
   ADD CONSTRAINT messages_role_check CHECK (role IN ('system', 'user', 'assistant', 'tool')),

@@ -1,4 +1,4 @@
--- Safe retries (README "Safe retries"): an Idempotency-Key per user, the request it came with (a
+-- Safe retries (docs/api.md "Safe retries"): an Idempotency-Key per user, the request it came with (a
 -- fingerprint of its route and body), and what that request made: a chat's reply (with its
 -- session and the start event's context), or the answer of a route that answers at once. A claim without an outcome is a request still running.
 CREATE TABLE idempotency_keys (

@@ -1,4 +1,4 @@
--- Export and import (README "Export and import"): where each imported conversation came from, per
+-- Export and import (docs/api.md "Export and import"): where each imported conversation came from, per
 -- user, so that importing the same file again adds nothing. The row goes with its session, so a
 -- conversation deleted here imports again.
 CREATE TABLE import_sources (

@@ -1,4 +1,4 @@
--- Images (README "Images"): stored once, apart from the rows of messages, so that listing and
+-- Images (docs/images.md): stored once, apart from the rows of messages, so that listing and
 -- sending text stays as fast as before. An image belongs to a message (removed with it, and so
 -- with its session) or to a stored response's input (removed with the response).
 CREATE TABLE attachments (

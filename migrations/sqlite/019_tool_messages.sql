@@ -1,5 +1,5 @@
 -- foreign_keys: off
--- Tools (README "Tools"): a turn may hold the model's tool calls (`tool_calls` on an assistant
+-- Tools (docs/tools.md): a turn may hold the model's tool calls (`tool_calls` on an assistant
 -- message) and their results (messages of role `tool`), and a reply may wait for a user's
 -- approval. SQLite cannot change a CHECK in place: the table is rebuilt (foreign keys off, so that
 -- dropping the old table cascades nowhere), keeping every rowid, which the search index is keyed by.

@@ -1,4 +1,4 @@
--- A search never reads past the start of a matched message's row (README "Search"): with one
+-- A search never reads past the start of a matched message's row (docs/api.md "Search"): with one
 -- 50 MB message (an import from before imports were bounded), SQLite loaded the whole value to cut
 -- the snippet's first 20,000 characters, and reached created_at, stored after it, through its
 -- overflow chain: ~430 ms per search. The index keeps no copy of the text (contentless); for a

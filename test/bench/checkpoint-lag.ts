@@ -2,7 +2,7 @@
  * How late checkpoints are under load: 100 chats streaming at once (400 tokens 20 ms apart, 8 s
  * each) through the built server with CHECKPOINT_INTERVAL=1s, on SQLite and on PostgreSQL. Read
  * from the server's own histogram chat_ollama_checkpoint_lag_seconds (how old the oldest text a
- * checkpoint stored was when it committed). Target (README "Reliability"): every checkpoint
+ * checkpoint stored was when it committed). Target (docs/reliability.md): every checkpoint
  * within CHECKPOINT_INTERVAL + 250 ms.
  * Run alone: `node --import tsx test/bench/checkpoint-lag.ts [--streams 100] [--store sqlite]`;
  * `npm run bench` runs it too.

@@ -968,7 +968,7 @@ summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: 
 // ---------------------------------------------------------------- tools
 
 {
-  // POST /v1/chat with one tool step (README "Tools"), in this process: the model asks for a call,
+  // POST /v1/chat with one tool step (docs/tools.md), in this process: the model asks for a call,
   // the MCP server (Streamable HTTP, the official SDK, on loopback) runs it, the step is stored and
   // the model is asked again; beside the same chat without tools, and the MCP call alone.
   const { default: chatFunction } = await import('../../functions/chat.ts')

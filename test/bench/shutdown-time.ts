@@ -1,7 +1,7 @@
 /**
  * How long SIGTERM takes to exit with replies that outlast SHUTDOWN_GRACE: the built server with
  * 20 chats of its own streaming (a fake Ollama that never finishes them) and, on PostgreSQL, 10
- * clients following another instance's replies. Target (README "Reliability"): exit within
+ * clients following another instance's replies. Target (docs/reliability.md): exit within
  * SHUTDOWN_GRACE + 2 s, every reply stored.
  * Run alone: `node --import tsx test/bench/shutdown-time.ts [--rounds 5]`; `npm run bench` runs it too.
  */

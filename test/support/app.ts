@@ -44,7 +44,7 @@ export const STORE: 'sqlite' | 'postgres' = process.env.STORE === 'postgres' ? '
 export const sqliteOnly = (why: string) => (STORE === 'postgres' ? { skip: `SQLite only: ${why}` } : {})
 
 /** What selects the test's backend: nothing for SQLite, a new database's URL for PostgreSQL. */
-async function storeEnv(): Promise<Env> {
+export async function storeEnv(): Promise<Env> {
   return STORE === 'postgres' ? { DATABASE_URL: await (await postgresCluster()).newDatabase() } : {}
 }
 

@@ -75,7 +75,7 @@ export interface StoreOptions {
  * Everything this service keeps, in one SQLite database. Statements are prepared once; each
  * method is one statement or one short transaction with nothing awaited inside.
  */
-/** How many of the newest matches of a search are ranked (README "Search"). */
+/** How many of the newest matches of a search are ranked (docs/api.md "Search"). */
 export const SEARCH_WINDOW = 500
 
 /**
