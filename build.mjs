@@ -75,7 +75,7 @@ const workerSource = async (entryPoint) => (await esbuild.build({
   write: false,
 })).outputFiles[0].text
 const workers = {
-  __IMPORT_WORKER__: await workerSource('lib/http/import-worker.ts'),
+  __IMPORT_WORKER__: await workerSource('lib/conversations/import-worker.ts'),
   __IMAGE_BODY_WORKER__: await workerSource('lib/images/image-body-worker.ts'),
   __SCHEMA_CHECK_WORKER__: await workerSource('lib/tools/schema-check-worker.ts'),
 }

@@ -1,5 +1,5 @@
 import { defineFunction } from '../lib/handler.ts'
-import { attachment, conversationExport } from '../lib/http/conversation-export.ts'
+import { attachment, conversationExport } from '../lib/conversations/export.ts'
 import type { SessionCursor } from '../lib/store/chat-store.ts'
 
 const encoder = new TextEncoder()

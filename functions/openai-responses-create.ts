@@ -4,7 +4,7 @@ import { imageBodyBytes } from '../lib/images/image-input.ts'
 import { responseEvents, responseObject } from '../lib/openai/response-run.ts'
 import { acceptResponse, CreateResponseBody, followResponse, replayResponse } from '../lib/openai/responses.ts'
 import { unsupported } from '../lib/openai/wire.ts'
-import { claimIdempotencyKey, fingerprintOf, idempotencyKeyOf } from '../lib/http/idempotency.ts'
+import { claimIdempotencyKey, fingerprintOf, idempotencyKeyOf } from '../lib/retries/idempotency.ts'
 import { followEvents } from '../lib/shared/sse.ts'
 import { parseInput } from '../lib/http/validate.ts'
 

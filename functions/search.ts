@@ -1,7 +1,7 @@
 import * as v from 'valibot'
 import { decodeCursor, encodeCursor } from '../lib/http/cursor.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { searchWords, snippetOf } from '../lib/http/search.ts'
+import { searchWords, snippetOf } from '../lib/conversations/search.ts'
 import { parseInput, queryInteger, queryOf } from '../lib/http/validate.ts'
 
 /** How deep a search may be paged: the best matches come first, and few read past them. */

@@ -1,6 +1,6 @@
 import * as v from 'valibot'
 import { defineFunction } from '../lib/handler.ts'
-import { attachment, conversationExport, conversationMarkdown } from '../lib/http/conversation-export.ts'
+import { attachment, conversationExport, conversationMarkdown } from '../lib/conversations/export.ts'
 import { parseInput, queryOf, sessionIdFrom } from '../lib/http/validate.ts'
 import { noSuchSession } from '../lib/shared/problem.ts'
 

@@ -1,5 +1,5 @@
 import { readJsonBody } from '../lib/http/body.ts'
-import { answerOnce, fingerprintOf } from '../lib/http/idempotency.ts'
+import { answerOnce, fingerprintOf } from '../lib/retries/idempotency.ts'
 import type { Session } from '../lib/store/chat-store.ts'
 import { defineFunction } from '../lib/handler.ts'
 import { CreateSessionBody } from '../lib/http/session-input.ts'

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import { AccessError, printable, type ApiKeyInfo } from './store/access-store.ts'
 import { AdminActions } from './access/admin-actions.ts'
 import { ConfigError, loadConfig, readEnvironment } from './shared/config.ts'
-import { openStore } from './context.ts'
+import { openStore } from './app.ts'
 import type { Store } from './store/store.ts'
 
 const USAGE = `usage: npm run admin -- <command>

@@ -1,4 +1,5 @@
-import { contextFromEnvironment, isAppContext, type AppContext } from './context.ts'
+import type { AppContext } from './context.ts'
+import { contextFromEnvironment, isAppContext } from './app.ts'
 import { createDispatcher, type Dispatcher } from './http/dispatcher.ts'
 import type { FunctionSpec } from './http/function-spec.ts'
 

@@ -16,8 +16,8 @@ import sessionExport from '../functions/session-export.ts'
 import sessionMessages from '../functions/session-messages.ts'
 import { authServer, chatRequest, fakeOllama, json, rowCounts, testApp, testServer, toRequest } from './support/app.ts'
 import type { AppContext } from '../lib/context.ts'
-import { readConversation } from '../lib/http/conversation-import.ts'
-import { MAX_IMPORTS, takeImportSlot } from '../lib/http/import-file.ts'
+import { readConversation } from '../lib/conversations/import.ts'
+import { MAX_IMPORTS, takeImportSlot } from '../lib/conversations/import-file.ts'
 
 const importing = (app: AppContext, body: unknown, headers: Record<string, string> = {}) => importFile.fetch(toRequest('POST /v1/import', body, headers), app)
 const pathOf = async (app: AppContext, sessionId: string, branch = 'active') =>

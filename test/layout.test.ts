@@ -1,9 +1,9 @@
 /**
  * The architecture, as the folders show it: the entry points (lib/server.ts, lib/admin.ts) on
- * top; then functions; then what functions are made of (the app context, the function shape); then http/, access/, generation/, images/, tools/ and openai/;
+ * top; then functions; then what functions are made of (the app context, the function shape); then http/, access/, generation/, images/, tools/, openai/, conversations/ and retries/;
  * then ollama/ and store/; and at the bottom shared/ and observability/, which everything may
- * use. No module imports one of a higher tier (type imports included), and no function imports
- * another function.
+ * use. No module imports one of a higher tier (type imports included), no function imports
+ * another function, and no module reaches itself through its imports.
  */
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -22,6 +22,8 @@ const TIERS: Record<string, number> = {
   'lib/images': 2,
   'lib/tools': 2,
   'lib/openai': 2,
+  'lib/conversations': 2,
+  'lib/retries': 2,
   lib: 3,
   functions: 4,
 }
@@ -72,4 +74,40 @@ test('lib/ reads by subsystem: every module is in a known folder, and none impor
     }
   }
   assert.deepEqual(upward, [])
+})
+
+test('no module reaches itself through its imports, type-only ones included', () => {
+  const files = [...sources('lib'), ...sources('functions')]
+  const graph = new Map(files.map((file) => [file, importsOf(file).map(({ target }) => target).filter((target) => target.endsWith('.ts'))]))
+  // Tarjan's strongly connected components: each component of more than one module is a cycle.
+  const order = new Map<string, number>()
+  const low = new Map<string, number>()
+  const stack: string[] = []
+  const onStack = new Set<string>()
+  const cycles: string[][] = []
+  const visit = (file: string) => {
+    order.set(file, order.size)
+    low.set(file, order.get(file)!)
+    stack.push(file)
+    onStack.add(file)
+    for (const target of graph.get(file) ?? []) {
+      if (!order.has(target)) {
+        visit(target)
+        low.set(file, Math.min(low.get(file)!, low.get(target)!))
+      } else if (onStack.has(target)) {
+        low.set(file, Math.min(low.get(file)!, order.get(target)!))
+      }
+    }
+    if (low.get(file) !== order.get(file)) return
+    const component: string[] = []
+    let member: string
+    do {
+      member = stack.pop()!
+      onStack.delete(member)
+      component.push(member)
+    } while (member !== file)
+    if (component.length > 1) cycles.push(component.sort())
+  }
+  for (const file of files) if (!order.has(file)) visit(file)
+  assert.deepEqual(cycles, [])
 })

@@ -4,7 +4,7 @@ import { test, type TestContext } from 'node:test'
 import chat from '../functions/chat.ts'
 import sessionStream from '../functions/session-stream.ts'
 import { GenerationRegistry } from '../lib/generation/registry.ts'
-import { createAppContext } from '../lib/context.ts'
+import { createAppContext } from '../lib/app.ts'
 import { silentLogger } from '../lib/observability/log.ts'
 import { chatRequest, fakeOllama, json, readSse, recordingLogger, sseEvents, storedRows, take, takeText, testApp, tokenText, toRequest, type SseEvent, within } from './support/app.ts'
 

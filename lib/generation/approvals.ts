@@ -1,8 +1,7 @@
-import type { AppContext } from '../context.ts'
 import { timestamp } from '../shared/clock.ts'
-import { LOCAL_USER_ID, type PausedReply } from '../store/chat-store.ts'
+import { LOCAL_USER_ID, type ChatStore, type PausedReply } from '../store/chat-store.ts'
 import { HttpProblem } from '../shared/problem.ts'
-import { resumeTurn } from './chat-turn.ts'
+import type { Logger } from '../observability/log.ts'
 
 /** A reply that could not resume (no slot free) is tried again after this. */
 const RETRY_MS = 1_000
@@ -17,14 +16,21 @@ const MAX_DELAY_MS = 2 ** 31 - 1
  * the clock, or before a restart) is resumed here. One timer, set for the next expiry the store
  * knows of, at most a minute ahead; it never holds up a shutdown.
  */
+/** What the clock works with; `resume` runs a reply on (lib/generation/chat-turn.ts's resumeTurn, bound by lib/app.ts). */
+export interface ApprovalClockParts {
+  store: Pick<ChatStore, 'nextApprovalExpiry' | 'sessionOwner' | 'expireApprovals' | 'answeredReplies'>
+  log: Logger
+  resume(paused: PausedReply, userId: string | null): Promise<void>
+}
+
 export class ApprovalClock {
-  private readonly app: AppContext
+  private readonly app: ApprovalClockParts
   private timer: NodeJS.Timeout | undefined
   private armedFor = Infinity
   private closed = false
   private sweeping: Promise<void> | undefined
 
-  constructor(app: AppContext) {
+  constructor(app: ApprovalClockParts) {
     this.app = app
   }
 
@@ -46,7 +52,7 @@ export class ApprovalClock {
    */
   async resume(paused: PausedReply, userId: string | null): Promise<void> {
     try {
-      await resumeTurn(this.app, paused, userId)
+      await this.app.resume(paused, userId)
     } catch (error) {
       // No slot free (its user's MAX_CONCURRENT_CHATS_PER_USER, or the server's): it waits its turn, queued.
       const busy = error instanceof HttpProblem && error.status === 429

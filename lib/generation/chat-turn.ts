@@ -1,12 +1,10 @@
 import type { AppContext } from '../context.ts'
-import type { ChatBody } from '../http/chat-input.ts'
-import { ollamaOptions } from '../http/chat-input.ts'
 import type { HostLease } from '../ollama/pool.ts'
 import { HttpProblem, shuttingDown } from '../shared/problem.ts'
 import { followEvents } from '../shared/sse.ts'
 import { budgetOf, contextReport, isContextLengthError, planPrompt, withSummary, type PromptPlan } from './context-budget.ts'
 import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings, ToolLoop } from './generation.ts'
-import type { ChatRequest } from '../ollama/client.ts'
+import { ollamaOptions, type ChatOptions, type ChatRequest } from '../ollama/client.ts'
 import { ToolTurn, toolLimits, type ToolTurnState, type TurnTools } from '../tools/tool-turn.ts'
 import { EMPTY_STREAM, type Reservation } from './registry.ts'
 import type { ClaimedReply, PausedReply, PromptMessage } from '../store/chat-store.ts'
@@ -19,7 +17,7 @@ import { summarize, SUMMARY_SHARE } from './summary.ts'
  */
 export interface ChatTurn {
   model: string
-  options: ChatBody['options']
+  options: ChatOptions
   stream: boolean
   /** The user's new message; absent for a regeneration, which answers the path's last question again. */
   message?: string | undefined

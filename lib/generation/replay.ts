@@ -1,5 +1,5 @@
 import type { AppContext } from '../context.ts'
-import { claimIdempotencyKey, fingerprintOf, idempotencyKeyOf } from '../http/idempotency.ts'
+import { claimIdempotencyKey, fingerprintOf, idempotencyKeyOf } from '../retries/idempotency.ts'
 import { followEvents } from '../shared/sse.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import type { IdempotentOutcome } from '../store/chat-store.ts'

@@ -1,7 +1,6 @@
 import * as v from 'valibot'
 import type { Config } from '../shared/config.ts'
 import { isModelAllowed } from '../shared/models.ts'
-import type { ChatRequest } from '../ollama/client.ts'
 import { jsonObject, withinChars, strictMessage, uuid, wellFormedText } from './validate.ts'
 
 const wholeNumber = (min: number, max: number, message: string) =>
@@ -83,15 +82,3 @@ export function chatBodySchema(config: Config) {
 }
 
 export type ChatBody = v.InferOutput<ReturnType<typeof chatBodySchema>>
-
-/** Ollama's options for a chat: `num_ctx` always, `max_tokens` as `num_predict`. */
-export function ollamaOptions(options: ChatBody['options'], defaultNumCtx: number): ChatRequest['options'] {
-  const mapped: ChatRequest['options'] = { num_ctx: options.num_ctx ?? defaultNumCtx }
-  if (options.temperature !== undefined) mapped.temperature = options.temperature
-  if (options.max_tokens !== undefined) mapped.num_predict = options.max_tokens
-  if (options.top_p !== undefined) mapped.top_p = options.top_p
-  if (options.top_k !== undefined) mapped.top_k = options.top_k
-  if (options.seed !== undefined) mapped.seed = options.seed
-  if (options.stop !== undefined) mapped.stop = options.stop
-  return mapped
-}

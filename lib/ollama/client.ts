@@ -26,6 +26,32 @@ export interface ChatRequest {
   truncate?: boolean
 }
 
+/**
+ * The options a chat request of this API may set (docs/api.md "POST /v1/chat"), in OpenAI's
+ * names where they differ from Ollama's (`max_tokens`).
+ */
+export interface ChatOptions {
+  temperature?: number
+  max_tokens?: number
+  top_p?: number
+  top_k?: number
+  seed?: number
+  stop?: string[]
+  num_ctx?: number
+}
+
+/** Ollama's options for a chat: `num_ctx` always, `max_tokens` as `num_predict`. */
+export function ollamaOptions(options: ChatOptions, defaultNumCtx: number): ChatRequest['options'] {
+  const mapped: ChatRequest['options'] = { num_ctx: options.num_ctx ?? defaultNumCtx }
+  if (options.temperature !== undefined) mapped.temperature = options.temperature
+  if (options.max_tokens !== undefined) mapped.num_predict = options.max_tokens
+  if (options.top_p !== undefined) mapped.top_p = options.top_p
+  if (options.top_k !== undefined) mapped.top_k = options.top_k
+  if (options.seed !== undefined) mapped.seed = options.seed
+  if (options.stop !== undefined) mapped.stop = options.stop
+  return mapped
+}
+
 /** Calls as Ollama takes them back in an assistant message: the function's name and its arguments as an object. */
 export function ollamaToolCalls(calls: ToolCall[]): NonNullable<ChatMessage['tool_calls']> {
   return calls.map((call) => ({ function: { name: call.name, arguments: call.arguments } }))

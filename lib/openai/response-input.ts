@@ -2,7 +2,7 @@ import * as v from 'valibot'
 import type { Principal } from '../access/control.ts'
 import type { AppContext } from '../context.ts'
 import { randomUUID } from 'node:crypto'
-import { contentOf, contentText, newId, parseArguments, unsupported } from './wire.ts'
+import { contentOf, contentText, functionCallItemId, newId, parseArguments, unsupported } from './wire.ts'
 import { attachmentUrl } from '../images/attachments.ts'
 import { imagesForModel, type ImageSource } from '../images/image-input.ts'
 import type { ChatMessage } from '../ollama/client.ts'
@@ -101,8 +101,6 @@ export function parseMessages(input: unknown, limits: InputLimits, path: string)
 }
 
 const messageHexOf = (id: string) => /^msg_([0-9a-f]{32})$/.exec(id)?.[1]
-/** A function call of a response's output: `fc_<response hex>_<index>`. */
-export const functionCallItemId = (responseId: string, index: number) => `fc_${responseId.slice(responseId.indexOf('_') + 1)}_${index}`
 
 /**
  * Replaces each `item_reference` with a copy of the caller's item it names: a response's output
@@ -229,13 +227,6 @@ export function itemsOfResponse(response: StoredResponse): InputItem[] {
     ...response.tool_calls.map((call, index) => ({ type: 'function_call' as const, id: functionCallItemId(response.id, index), ...call })),
   ]
 }
-
-/** A call of the model's, with the id the client answers it by. */
-export const newFunctionCall = (name: string, args: Record<string, unknown> | undefined): FunctionCall => ({
-  call_id: newId('call'),
-  name,
-  arguments: JSON.stringify(args ?? {}),
-})
 
 /** An input item as OpenAI's API shows it. */
 export function inputItemObject(item: InputItem) {

@@ -3,6 +3,7 @@ import type { ChatResponse, Tool } from 'ollama'
 import * as v from 'valibot'
 import type { ImageSource } from '../images/image-input.ts'
 import type { ChatMessage } from '../ollama/client.ts'
+import type { FunctionCall } from '../store/response-store.ts'
 import { HttpProblem } from '../shared/problem.ts'
 
 /**
@@ -60,6 +61,16 @@ export function openAIModel(model: { name: string; modified_at: Date | string })
 
 // randomUUID draws from a pool: one syscall per many ids, where a thousand input items each need one.
 export const newId = (prefix: string) => `${prefix}_${randomUUID().replaceAll('-', '')}`
+
+/** A function call of a response's output: `fc_<response hex>_<index>`. */
+export const functionCallItemId = (responseId: string, index: number) => `fc_${responseId.slice(responseId.indexOf('_') + 1)}_${index}`
+
+/** A call of the model's, with the id the client answers it by. */
+export const newFunctionCall = (name: string, args: Record<string, unknown> | undefined): FunctionCall => ({
+  call_id: newId('call'),
+  name,
+  arguments: JSON.stringify(args ?? {}),
+})
 
 export const unixSeconds = (time: number | string = Date.now()) => Math.floor((typeof time === 'string' ? Date.parse(time) : time) / 1000)
 

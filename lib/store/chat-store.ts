@@ -274,7 +274,7 @@ export interface ImportedMessage {
   toolName?: string | undefined
 }
 
-/** A conversation to import (docs/api.md "Export and import"), as lib/http/conversation-import.ts reads it from a file. */
+/** A conversation to import (docs/api.md "Export and import"), as lib/conversations/import.ts reads it from a file. */
 export interface ImportedConversation {
   /** Where it came from (`chatgpt:<id>`, `open-webui:<id>`, `chat-ollama:<id>`): imported once per user. */
   sourceId: string

@@ -3,9 +3,8 @@ import type { CallToolResult } from '@modelcontextprotocol/client'
 import type { Tool as OllamaTool, ToolCall as OllamaToolCall } from 'ollama'
 import type { Logger } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
-import { formatMs } from '../ollama/client.ts'
+import { formatMs, type ChatOptions } from '../ollama/client.ts'
 import type { ApprovalDecision, ChatStore, ToolCall, ToolResult } from '../store/chat-store.ts'
-import type { ChatBody } from '../http/chat-input.ts'
 import type { McpHub, OfferedTool } from './mcp-hub.ts'
 import { SCHEMA_CHECK_TIMEOUT_MS } from './argument-check.ts'
 import type { OllamaPool } from '../ollama/pool.ts'
@@ -28,7 +27,7 @@ export interface ToolTurnState {
   /** The tools the chat asked for. */
   selection: true | string[]
   /** The chat's options (docs/api.md "POST /v1/chat"). */
-  options: ChatBody['options']
+  options: ChatOptions
   steps: number
   calls: number
   /** The calls made so far, by tool and arguments, with their first result (the repeat rule). */
@@ -116,7 +115,7 @@ export class ToolTurn {
   private calls = 0
   private readonly earlier = new Map<string, { count: number; result: ToolResult }>()
   private readonly selection: true | string[]
-  private readonly options: ChatBody['options']
+  private readonly options: ChatOptions
   private readonly hub: McpHub
   private readonly limits: ToolTurnLimits
   private readonly metrics: Metrics

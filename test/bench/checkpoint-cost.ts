@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openStore } from '../../lib/context.ts'
+import { openStore } from '../../lib/app.ts'
 import { loadConfig } from '../../lib/shared/config.ts'
 import { postgresCluster } from '../support/postgres.ts'
 

@@ -852,7 +852,7 @@ summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: 
   // held while a file is read (in a worker) and written (a chunk per transaction), beside the same
   // loop idle for as long.
   const { default: importFunction } = await import('../../functions/import.ts')
-  const { createAppContext, openStore } = await import('../../lib/context.ts')
+  const { createAppContext, openStore } = await import('../../lib/app.ts')
   const { loadConfig } = await import('../../lib/shared/config.ts')
   const { silentLogger } = await import('../../lib/observability/log.ts')
   const { monitorEventLoopDelay } = await import('node:perf_hooks')
@@ -907,7 +907,7 @@ summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: 
   // body read and parsed, each image decoded from base64, then typed, scaled and re-encoded by
   // sharp (on libuv's threads), stored and sent; beside the same chat without images.
   const { default: chatFunction } = await import('../../functions/chat.ts')
-  const { createAppContext, openStore } = await import('../../lib/context.ts')
+  const { createAppContext, openStore } = await import('../../lib/app.ts')
   const { loadConfig } = await import('../../lib/shared/config.ts')
   const { silentLogger } = await import('../../lib/observability/log.ts')
   const { largeJpeg, dataUrl } = await import('../support/images.ts')
@@ -972,7 +972,7 @@ summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: 
   // the MCP server (Streamable HTTP, the official SDK, on loopback) runs it, the step is stored and
   // the model is asked again; beside the same chat without tools, and the MCP call alone.
   const { default: chatFunction } = await import('../../functions/chat.ts')
-  const { createAppContext, openStore } = await import('../../lib/context.ts')
+  const { createAppContext, openStore } = await import('../../lib/app.ts')
   const { loadConfig } = await import('../../lib/shared/config.ts')
   const { silentLogger } = await import('../../lib/observability/log.ts')
   const { startMcpHttpServer } = await import('../support/mcp-http-server.ts')

@@ -3,7 +3,7 @@
  * /v1/import reads back, or the active path as Markdown.
  */
 import type { ChatStore, Message, Session } from '../store/chat-store.ts'
-import { EXPORT_FORMAT } from './conversation-import.ts'
+import { EXPORT_FORMAT } from './import.ts'
 
 const PAGE = 500
 

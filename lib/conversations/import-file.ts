@@ -1,9 +1,9 @@
 import { Worker } from 'node:worker_threads'
 import { HttpProblem } from '../shared/problem.ts'
 import type { ImportedConversation, ImportedMessage } from '../store/chat-store.ts'
-import { MAX_JSON_DEPTH } from './body.ts'
+import { MAX_JSON_DEPTH } from '../http/body.ts'
 import type { ImportRequest } from './import-worker.ts'
-import type { ImportLimits } from './conversation-import.ts'
+import type { ImportLimits } from './import.ts'
 
 /**
  * Imports running at once on this instance: each holds its file and a worker thread (a parsed
@@ -30,7 +30,7 @@ export function takeImportSlot(app: object, userId: string): () => void {
   }
 }
 
-/** lib/http/import-worker.ts bundled (build.mjs); undefined when running from source. */
+/** lib/conversations/import-worker.ts bundled (build.mjs); undefined when running from source. */
 declare const __IMPORT_WORKER__: string | undefined
 
 /** A conversation of the file, read in the worker: its messages are fetched in chunks. */
@@ -54,7 +54,7 @@ export interface ImportFile {
 
 /**
  * An import file (up to IMPORT_MAX_BYTES, 64 MiB by default), decoded, parsed and read in a
- * worker thread (lib/http/import-worker.ts), so that no request holds the event loop while it is
+ * worker thread (lib/conversations/import-worker.ts), so that no request holds the event loop while it is
  * read: the server's thread gets one conversation at a time, and its messages a chunk at a time.
  * `bytes` moves to the worker (not usable here afterwards); 400 for what is not JSON.
  */

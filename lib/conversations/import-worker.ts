@@ -1,11 +1,11 @@
 /**
- * The import file's worker thread (lib/http/import-file.ts starts it): it decodes and parses the
- * file once, reads each conversation of it (lib/http/conversation-import.ts) when asked, and hands
+ * The import file's worker thread (lib/conversations/import-file.ts starts it): it decodes and parses the
+ * file once, reads each conversation of it (lib/conversations/import.ts) when asked, and hands
  * over its messages a chunk at a time, so the server's thread only ever holds a chunk.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import type { ImportedConversation, ImportedMessage } from '../store/chat-store.ts'
-import { isKnownFormat, readConversation, Unreadable, type ImportLimits } from './conversation-import.ts'
+import { isKnownFormat, readConversation, Unreadable, type ImportLimits } from './import.ts'
 
 /** What the server thread asks: the conversation at `index`, or the chunk of the current one's messages from `from`. */
 export type ImportRequest = { index: number } | { from: number }
