@@ -12,7 +12,7 @@ import type { Logger } from './observability/log.ts'
 import type { OllamaPool } from './ollama/pool.ts'
 import type { McpHub } from './tools/mcp-hub.ts'
 import type { ApprovalClock } from './generation/approvals.ts'
-import type { ChatStore } from './store/chat-store.ts'
+import type { ChatStore } from './store/store.ts'
 import type { Store } from './store/store.ts'
 
 export const VERSION: string = packageJson.version

@@ -2,7 +2,8 @@
  * A conversation as a file (docs/api.md "Export and import"): every branch as JSON that POST
  * /v1/import reads back, or the active path as Markdown.
  */
-import type { ChatStore, Message, Session } from '../store/chat-store.ts'
+import type { Message, Session } from '../store/chat-store.ts'
+import type { ChatStore } from '../store/store.ts'
 import { EXPORT_FORMAT } from './import.ts'
 
 const PAGE = 500

@@ -1,5 +1,6 @@
 import { timestamp } from '../shared/clock.ts'
-import { LOCAL_USER_ID, type ChatStore, type PausedReply } from '../store/chat-store.ts'
+import { LOCAL_USER_ID, type PausedReply } from '../store/chat-store.ts'
+import type { ChatStore } from '../store/store.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import type { Logger } from '../observability/log.ts'
 

@@ -1,5 +1,6 @@
 import { eventText, type EventSource } from '../shared/sse.ts'
-import type { ChatStore, Message } from '../store/chat-store.ts'
+import type { Message } from '../store/chat-store.ts'
+import type { ChatStore } from '../store/store.ts'
 import { storedRest } from './stored-reply.ts'
 import type { Cluster } from '../store/cluster.ts'
 

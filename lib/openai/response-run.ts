@@ -11,7 +11,7 @@ import { cumulativeEnds, isRunning, segmentsOf, textOf, type Segment } from './r
 import type { ChatStream } from '../ollama/client.ts'
 import type { FunctionCall, McpItem, ResponseEnd, ResponseStore, StoredResponse } from '../store/response-store.ts'
 import { MAX_FOLLOWERS, tooManyFollowers, type EventSource } from '../shared/sse.ts'
-import type { ChatStore } from '../store/chat-store.ts'
+import type { ChatStore } from '../store/store.ts'
 import type { StreamPublisher } from '../store/cluster.ts'
 
 /**

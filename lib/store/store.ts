@@ -1,7 +1,23 @@
 import type { Cluster, ClusterMember } from './cluster.ts'
 import type { AccessStore } from './access-store.ts'
-import type { ChatStore } from './chat-store.ts'
+import type { ApprovalStore } from './approval-store.ts'
+import type { AttachmentStore } from './attachment-store.ts'
+import type { IdempotencyStore } from './idempotency-store.ts'
+import type { MessageStore } from './message-store.ts'
+import type { ReplyStore } from './reply-store.ts'
+import type { SearchStore } from './search-store.ts'
+import type { SessionStore } from './session-store.ts'
+import type { TransferStore } from './transfer-store.ts'
 import type { ResponseStore } from './response-store.ts'
+
+/**
+ * Conversations, every role of them in one object (the app context's `store`). Each role is an
+ * interface of its own (lib/store/*-store.ts); a new one is added beside them.
+ */
+export interface ChatStore extends SessionStore, MessageStore, ReplyStore, ApprovalStore, SearchStore, TransferStore, IdempotencyStore, AttachmentStore {
+  /** Throws when the database cannot answer. */
+  ping(): Promise<void>
+}
 
 /**
  * The database the service keeps everything in, whichever backend it is: conversations, access

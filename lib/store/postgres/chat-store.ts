@@ -2,56 +2,8 @@ import { randomUUID } from 'node:crypto'
 import type { Sql, TransactionSql } from 'postgres'
 import { timestamp } from '../../shared/clock.ts'
 import { HttpProblem, noSuchSession } from '../../shared/problem.ts'
-import {
-  DEFAULT_TITLE,
-  LOCAL_USER_ID,
-  titleFromMessage,
-  type ChatStore,
-  type ConversationMessage,
-  type FinishedReply,
-  type History,
-  type ContextCut,
-  toContextCut,
-  toSearchHit,
-  SEARCH_TEXT_CHARS,
-  type SearchHit,
-  type Message,
-  type MessageCursor,
-  type MessageStatus,
-  type ToolStep,
-  type ToolCall,
-  type ApprovalAnswer,
-  type ClaimedReply,
-  type PendingApproval,
-  type PausedReply,
-  decisionOf,
-  toolFieldsOf,
-  toolHistoryOf,
-  toolStepTimes,
-  type NewSession,
-  type Page,
-  type Role,
-  type Session,
-  type SessionCursor,
-  type SessionDeletion,
-  type SessionOrder,
-  type UserTurn,
-  type Branch,
-  cutOnPath,
-  type IdempotencyClaim,
-  type ImportedConversation,
-  type ImportedMessage,
-  importingOwner,
-  type StoredReply,
-  type HistoryEntry,
-  type ImageInfo,
-  type NewImage,
-  type StoredImage,
-  toImage,
-  type IdempotentOutcome,
-  type IdempotentRequest,
-  toIdempotentOutcome,
-} from '../chat-store.ts'
+import { DEFAULT_TITLE, LOCAL_USER_ID, titleFromMessage, type ConversationMessage, type FinishedReply, type History, type ContextCut, toContextCut, toSearchHit, SEARCH_TEXT_CHARS, type SearchHit, type Message, type MessageCursor, type MessageStatus, type ToolStep, type ToolCall, type ApprovalAnswer, type ClaimedReply, type PendingApproval, type PausedReply, decisionOf, toolFieldsOf, toolHistoryOf, toolStepTimes, type NewSession, type Page, type Role, type Session, type SessionCursor, type SessionDeletion, type SessionOrder, type UserTurn, type Branch, cutOnPath, type IdempotencyClaim, type ImportedConversation, type ImportedMessage, importingOwner, type StoredReply, type HistoryEntry, type ImageInfo, type NewImage, type StoredImage, toImage, type IdempotentOutcome, type IdempotentRequest, toIdempotentOutcome } from '../chat-store.ts'
+import type { ChatStore } from '../store.ts'
 import { PostgresPart } from './part.ts'
 
 /** Times as the API writes them: RFC 3339 UTC with milliseconds (timestamptz comes back as a Date). */

@@ -4,56 +4,8 @@ import { dirname } from 'node:path'
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
 import { timestamp } from '../../shared/clock.ts'
 import { noSuchSession } from '../../shared/problem.ts'
-import {
-  DEFAULT_TITLE,
-  LOCAL_USER_ID,
-  titleFromMessage,
-  type ChatStore,
-  type ConversationMessage,
-  type FinishedReply,
-  type History,
-  type HistoryEntry,
-  toImage,
-  type ContextCut,
-  toContextCut,
-  cutOnPath,
-  toSearchHit,
-  SEARCH_TEXT_CHARS,
-  type SearchHit,
-  type Message,
-  type MessageCursor,
-  type MessageStatus,
-  type ToolStep,
-  type ApprovalAnswer,
-  type ClaimedReply,
-  type PendingApproval,
-  type PausedReply,
-  decisionOf,
-  toolFieldsOf,
-  toolHistoryOf,
-  toolStepTimes,
-  type NewSession,
-  type Page,
-  type Role,
-  type Session,
-  type SessionCursor,
-  type SessionDeletion,
-  type SessionOrder,
-  type UserTurn,
-  type Branch,
-  type Placement,
-  type IdempotencyClaim,
-  type ImportedConversation,
-  type ImportedMessage,
-  importingOwner,
-  type StoredReply,
-  type ImageInfo,
-  type NewImage,
-  type StoredImage,
-  type IdempotentOutcome,
-  type IdempotentRequest,
-  toIdempotentOutcome,
-} from '../chat-store.ts'
+import { DEFAULT_TITLE, LOCAL_USER_ID, titleFromMessage, type ConversationMessage, type FinishedReply, type History, type HistoryEntry, toImage, type ContextCut, toContextCut, cutOnPath, toSearchHit, SEARCH_TEXT_CHARS, type SearchHit, type Message, type MessageCursor, type MessageStatus, type ToolStep, type ApprovalAnswer, type ClaimedReply, type PendingApproval, type PausedReply, decisionOf, toolFieldsOf, toolHistoryOf, toolStepTimes, type NewSession, type Page, type Role, type Session, type SessionCursor, type SessionDeletion, type SessionOrder, type UserTurn, type Branch, type Placement, type IdempotencyClaim, type ImportedConversation, type ImportedMessage, importingOwner, type StoredReply, type ImageInfo, type NewImage, type StoredImage, type IdempotentOutcome, type IdempotentRequest, toIdempotentOutcome } from '../chat-store.ts'
+import type { ChatStore } from '../store.ts'
 import { bundledMigrations, migrate, type Migration } from '../migrations.ts'
 import { ReadWorker } from './search-worker.ts'
 
