@@ -299,6 +299,65 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
       assert.equal(await responses.delete('resp_2', 'alice'), true)
       assert.equal(await responses.get('resp_2', 'alice'), undefined)
     })
+
+    test('roles apart: search finds only its owner\'s finished messages and titles', async (t) => {
+      const { chats } = await opened(t)
+      const { searchIndex, replies } = chats
+      await replies.beginTurn({ sessionId: randomUUID(), ownerId: 'alice', content: 'the kestrel hovers', model: 'm' })
+      const turn = await replies.beginTurn({ sessionId: randomUUID(), ownerId: 'bob', content: 'a kestrel too', model: 'm' })
+      await replies.checkpointReply(turn.reply.id, 'kestrel facts so far')
+      const found = await searchIndex.search('alice', ['kestrel'], 10, 0)
+      // The message, and its session's title (taken from it).
+      assert.deepEqual(found.map((hit) => `${hit.role}: ${hit.text}`).sort(), ['null: the kestrel hovers', 'user: the kestrel hovers'])
+      assert.deepEqual((await searchIndex.search('bob', ['facts'], 10, 0)), [], 'a reply still streaming is not searched')
+    })
+
+    test('roles apart: an import is hidden until finished, once per source, and dropped when unfinished', async (t) => {
+      const { chats } = await opened(t)
+      const { transfers, sessions } = chats
+      const at = '2026-01-01T00:00:00.000Z'
+      const conversation = { sourceId: 'chatgpt:c1', sameAsSession: null, title: 'Imported', createdAt: at, updatedAt: at, messages: [], currentId: 'q' }
+      const sessionId = await transfers.beginImport('alice', conversation)
+      assert.notEqual(sessionId, 'duplicate')
+      await transfers.addImportedMessages(sessionId, [{ id: 'q', parentId: null, role: 'user', content: HOSTILE_TEXT, model: null, status: 'complete', createdAt: at }])
+      assert.equal(await sessions.getSession(sessionId, 'alice'), undefined, 'nobody sees it before it is finished')
+      assert.equal(await transfers.finishImport('alice', sessionId, conversation, 'q'), 'imported')
+      assert.equal((await sessions.getSession(sessionId, 'alice'))?.current_message_id, 'q')
+      assert.equal(await transfers.beginImport('alice', conversation), 'duplicate')
+      const unfinished = await transfers.beginImport('bob', conversation)
+      assert.notEqual(unfinished, 'duplicate', 'another user imports it for themselves')
+      assert.equal(await transfers.dropUnfinishedImports(), 1)
+    })
+
+    test('roles apart: an idempotency key is new once, running until recorded, then done; another request with it is a mismatch', async (t) => {
+      const { chats } = await opened(t)
+      const { idempotency } = chats
+      const request = { ownerId: 'alice', key: 'k1', fingerprint: 'f1', expiredBefore: '2000-01-01T00:00:00.000Z', staleBefore: '2000-01-01T00:00:00.000Z' }
+      assert.deepEqual(await idempotency.claimIdempotencyKey(request), { state: 'new' })
+      assert.deepEqual(await idempotency.claimIdempotencyKey(request), { state: 'running' })
+      assert.deepEqual(await idempotency.claimIdempotencyKey({ ...request, fingerprint: 'f2' }), { state: 'mismatch' })
+      assert.deepEqual(await idempotency.claimIdempotencyKey({ ...request, ownerId: 'bob' }), { state: 'new' }, 'keys are per user')
+      await idempotency.recordIdempotentOutcome('alice', 'k1', { status: 201, answer: '{"ok":true}' })
+      const done = await idempotency.claimIdempotencyKey(request)
+      assert.equal(done.state, 'done')
+      assert.equal(done.state === 'done' && done.outcome.answer, '{"ok":true}')
+      await idempotency.releaseIdempotencyKey('bob', 'k1')
+      assert.deepEqual(await idempotency.claimIdempotencyKey({ ...request, ownerId: 'bob' }), { state: 'new' }, 'released: claimed anew')
+    })
+
+    test('roles apart: a message\'s images listed in order, with their bytes when asked, each readable by its owner only', async (t) => {
+      const { chats } = await opened(t)
+      const { attachments, messages } = chats
+      const sessionId = randomUUID()
+      const image = (byte: number) => ({ mediaType: 'image/png', width: 2, height: 1, data: new Uint8Array([byte, 1, 2]) })
+      const { userMessageId } = await messages.addUserMessage({ sessionId, ownerId: 'alice', content: 'look', images: [image(7), image(9)] })
+      const listed = (await attachments.imagesOf([userMessageId])).get(userMessageId)!
+      assert.deepEqual(listed.map((info) => [info.media_type, info.width, info.height, info.bytes]), [['image/png', 2, 1, 3], ['image/png', 2, 1, 3]])
+      const withData = (await attachments.imagesOf([userMessageId], true)).get(userMessageId)!
+      assert.deepEqual(withData.map((stored) => [...stored.data]), [[7, 1, 2], [9, 1, 2]])
+      assert.deepEqual([...(await attachments.getAttachment(listed[1]!.id, 'alice'))!.data], [9, 1, 2])
+      assert.equal(await attachments.getAttachment(listed[1]!.id, 'bob'), undefined, 'someone else\'s image is as absent as a missing one')
+    })
   })
 }
 

@@ -3,13 +3,14 @@
  * /v1/import reads back, or the active path as Markdown.
  */
 import type { Message, Session } from '../store/chat-store.ts'
-import type { ChatStore } from '../store/store.ts'
+import type { AttachmentStore } from '../store/attachment-store.ts'
+import type { MessageStore } from '../store/message-store.ts'
 import { EXPORT_FORMAT } from './import.ts'
 
 const PAGE = 500
 
 /** Every message of the session (`branch`: its active path, or all of them), oldest first, a page at a time. */
-async function messagesOf(store: ChatStore, sessionId: string, branch: 'active' | 'all'): Promise<Message[]> {
+async function messagesOf(store: MessageStore & AttachmentStore, sessionId: string, branch: 'active' | 'all'): Promise<Message[]> {
   const messages: Message[] = []
   let after = null
   do {
@@ -21,7 +22,7 @@ async function messagesOf(store: ChatStore, sessionId: string, branch: 'active' 
 }
 
 /** The JSON export of one session: `{format, version, session, current_message_id, messages}`. */
-export async function conversationExport(store: ChatStore, session: Session) {
+export async function conversationExport(store: MessageStore & AttachmentStore, session: Session) {
   const messages = await messagesOf(store, session.id, 'all')
   const images = await store.imagesOf(messages.filter((message) => message.images?.length).map((message) => message.id), true)
   return {
@@ -52,7 +53,7 @@ export async function conversationExport(store: ChatStore, session: Session) {
 const SPEAKERS = { system: 'System', user: 'User', assistant: 'Assistant', tool: 'Tool' } as const
 
 /** The active path as Markdown: the title, then each message under a heading naming who said it. */
-export async function conversationMarkdown(store: ChatStore, session: Session): Promise<string> {
+export async function conversationMarkdown(store: MessageStore & AttachmentStore, session: Session): Promise<string> {
   const messages = await messagesOf(store, session.id, 'active')
   const parts = [`# ${session.title.replace(/\s+/g, ' ')}`]
   for (const message of messages) {

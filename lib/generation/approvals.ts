@@ -1,6 +1,7 @@
 import { timestamp } from '../shared/clock.ts'
 import { LOCAL_USER_ID, type PausedReply } from '../store/chat-store.ts'
-import type { ChatStore } from '../store/store.ts'
+import type { ApprovalStore } from '../store/approval-store.ts'
+import type { SessionStore } from '../store/session-store.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import type { Logger } from '../observability/log.ts'
 
@@ -19,7 +20,7 @@ const MAX_DELAY_MS = 2 ** 31 - 1
  */
 /** What the clock works with; `resume` runs a reply on (lib/generation/chat-turn.ts's resumeTurn, bound by lib/app.ts). */
 export interface ApprovalClockParts {
-  store: Pick<ChatStore, 'nextApprovalExpiry' | 'sessionOwner' | 'expireApprovals' | 'answeredReplies'>
+  store: ApprovalStore & Pick<SessionStore, 'sessionOwner'>
   log: Logger
   resume(paused: PausedReply, userId: string | null): Promise<void>
 }

@@ -1,6 +1,6 @@
 import { eventText, type EventSource } from '../shared/sse.ts'
 import type { Message } from '../store/chat-store.ts'
-import type { ChatStore } from '../store/store.ts'
+import type { ReplyStore } from '../store/reply-store.ts'
 import { storedRest } from './stored-reply.ts'
 import type { Cluster } from '../store/cluster.ts'
 
@@ -24,7 +24,7 @@ export function eventAfter(replyId: string, lastEventId: string | null): number 
  * its last batch is late), the rest comes from the store: the text the client lacks and the
  * reply's stored end, with the ids its owner gave them.
  */
-export function eventsElsewhere(cluster: Cluster, store: ChatStore, sessionId: string, reply: Message, after: number): EventSource {
+export function eventsElsewhere(cluster: Cluster, store: ReplyStore, sessionId: string, reply: Message, after: number): EventSource {
   return cluster.follow(reply.id, after, async (nextSeq, sentText) => {
     const now = await store.getReply(reply.id)
     if (now?.status === 'streaming') return false

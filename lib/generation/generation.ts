@@ -5,7 +5,7 @@ import { formatMs, type ChatStream } from '../ollama/client.ts'
 import { ReplyEventLog, type ReplyEventLimits } from './reply-events.ts'
 import type { FrameListener } from '../shared/sse.ts'
 import type { ApprovalDecision, MessageStatus, ToolCall } from '../store/chat-store.ts'
-import type { ChatStore } from '../store/store.ts'
+import type { ReplyStore } from '../store/reply-store.ts'
 import type { ChatMessage } from '../ollama/client.ts'
 import { ollamaToolCalls } from '../ollama/client.ts'
 import { ToolTurn, type ToolStop } from '../tools/tool-turn.ts'
@@ -66,7 +66,7 @@ export interface ResumedCalls {
 }
 
 export interface GenerationSettings {
-  store: ChatStore
+  store: ReplyStore
   /** Several instances (PostgreSQL): the reply's events go to followers on the others too. */
   cluster: Cluster | null
   log: Logger

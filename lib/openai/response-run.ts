@@ -11,7 +11,7 @@ import { cumulativeEnds, isRunning, segmentsOf, textOf, type Segment } from './r
 import type { ChatStream } from '../ollama/client.ts'
 import type { FunctionCall, McpItem, ResponseEnd, ResponseStore, StoredResponse } from '../store/response-store.ts'
 import { MAX_FOLLOWERS, tooManyFollowers, type EventSource } from '../shared/sse.ts'
-import type { ChatStore } from '../store/store.ts'
+import type { ReplyStore } from '../store/reply-store.ts'
 import type { StreamPublisher } from '../store/cluster.ts'
 
 /**
@@ -194,7 +194,7 @@ export interface ResponseRunDeps {
   /** Null for `store: false`: nothing is written. */
   responses: ResponseStore | null
   /** With the assistant message it writes into, for a response in a conversation. */
-  conversation: { store: ChatStore; replyId: string; host: string } | null
+  conversation: { store: ReplyStore; replyId: string; host: string } | null
   log: Logger
   metrics: Metrics
   checkpointIntervalMs: number

@@ -19,13 +19,26 @@ export interface ChatStore extends SessionStore, MessageStore, ReplyStore, Appro
   ping(): Promise<void>
 }
 
+/** The conversation store's roles, each an object of its own: what a feature that needs one role takes. */
+export interface ChatRoles {
+  readonly sessions: SessionStore
+  readonly messages: MessageStore
+  readonly replies: ReplyStore
+  readonly approvals: ApprovalStore
+  readonly searchIndex: SearchStore
+  readonly transfers: TransferStore
+  readonly idempotency: IdempotencyStore
+  readonly attachments: AttachmentStore
+}
+
 /**
  * The database the service keeps everything in, whichever backend it is: conversations, access
  * (users, keys, sign-ins, audit) and OpenAI's Responses, each behind its own interface.
  */
 export interface Store {
   readonly kind: 'sqlite' | 'postgres'
-  readonly chats: ChatStore
+  /** Conversations: every role as one object, and each role apart (`chats.replies`). */
+  readonly chats: ChatStore & ChatRoles
   readonly access: AccessStore
   readonly responses: ResponseStore
   /** What several instances on the database share (PostgreSQL); null where one server has it alone (SQLite). */

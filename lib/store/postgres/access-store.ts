@@ -2,7 +2,7 @@ import { timestamp } from '../../shared/clock.ts'
 import { hashSecret, newApiKey, newCookieToken, newPublicId, sameHash } from '../../shared/credentials.ts'
 import { AccessError, checkKeyName, checkUserName, WEB_SESSION_MS, type AccessStore, type ApiKeyInfo, type AuditEntry, type AuditRecord, type Authenticated, type Role, type User } from '../access-store.ts'
 import { LOCAL_USER_ID } from '../chat-store.ts'
-import { iso } from './chat-store.ts'
+import { iso } from './rows.ts'
 import { PostgresPart } from './part.ts'
 
 type Row = Record<string, any>

@@ -3,7 +3,7 @@ import { PostgresPart } from './part.ts'
 import { timestamp } from '../../shared/clock.ts'
 import type { McpItem, ResponseEnd, ResponseParams, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
 import { followChain, inputImages, storedInput } from '../response-store.ts'
-import { iso } from './chat-store.ts'
+import { iso } from './rows.ts'
 
 type Row = Record<string, any>
 

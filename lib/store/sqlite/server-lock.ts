@@ -3,7 +3,7 @@ import { closeSync, openSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { DatabaseSync } from 'node:sqlite'
 import type { Logger } from '../../observability/log.ts'
-import type { SqliteChatStore } from './chat-store.ts'
+import type { SqliteDatabase } from './database.ts'
 
 export class ServerLockError extends Error {
   override name = 'ServerLockError'
@@ -26,7 +26,7 @@ const SQLITE_BUSY = 5
  * -9, OOM, a zombie nobody reaps), so no liveness guess is needed and a restart is never refused
  * by a dead server. The `server_lock` row only says who holds it, for the refusal's message.
  */
-export function acquireServerLock(store: SqliteChatStore, log: Logger): ServerLock {
+export function acquireServerLock(store: SqliteDatabase, log: Logger): ServerLock {
   const lockPath = `${store.path}.lock`
   closeSync(openSync(lockPath, 'a', 0o600))
   // A holder killed a moment ago may still be exiting (its threads close its files last): wait a little.

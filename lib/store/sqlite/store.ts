@@ -30,7 +30,7 @@ export class SqliteStore implements Store {
 
   /** SQLite's exclusive lock on `<DB_PATH>.lock` (lib/store/sqlite/server-lock.ts); nothing to claim in memory. */
   async join({ log }: ClusterMember): Promise<{ release(): Promise<void> }> {
-    const lock = this.path === ':memory:' ? undefined : acquireServerLock(this.chats, log)
+    const lock = this.path === ':memory:' ? undefined : acquireServerLock(this.chats.database, log)
     return { release: async () => lock?.release() }
   }
 
