@@ -1,40 +1,23 @@
-import type { StatementSync } from 'node:sqlite'
 import type { ApprovalStore } from '../approval-store.ts'
 import { decisionOf, type ApprovalAnswer, type ClaimedReply, type PausedReply, type PendingApproval } from '../chat-store.ts'
-import type { SqliteDatabase } from './database.ts'
+import { SqliteRole } from './database.ts'
 
-export class SqliteApprovals implements ApprovalStore {
-  private readonly database: SqliteDatabase
-  /** Public so tests can check their query plans. */
-  readonly statements
-
-  constructor(database: SqliteDatabase) {
-    this.database = database
-    const { db } = database
-    this.statements = {
-      approvalOf: db.prepare(
-        `SELECT a.reply_id, a.decision, a.expires_at, s.owner_id FROM tool_approvals a JOIN sessions s ON s.id = a.session_id WHERE a.call_id = ? AND a.session_id = ?`,
-      ),
-      decideApproval: db.prepare('UPDATE tool_approvals SET decision = ?, decided_at = ? WHERE call_id = ?'),
-      undecidedOf: db.prepare('SELECT count(*) AS n FROM tool_approvals WHERE reply_id = ? AND decision IS NULL'),
-      expireApprovals: db.prepare(`UPDATE tool_approvals SET decision = 'denied', decided_at = expires_at WHERE decision IS NULL AND expires_at <= ? RETURNING reply_id, session_id`),
-      nextApprovalExpiry: db.prepare('SELECT min(expires_at) AS at FROM tool_approvals WHERE decision IS NULL'),
-      // Only a paused reply's rows still hold its turn (a claim clears it): a few rows, not every approval ever made.
-      answeredReplies: db.prepare(
-        `SELECT DISTINCT a.reply_id, a.session_id FROM tool_approvals a JOIN messages m ON m.id = a.reply_id AND m.status = 'awaiting_approval'
-         WHERE a.turn != '' AND NOT EXISTS (SELECT 1 FROM tool_approvals p WHERE p.reply_id = a.reply_id AND p.decision IS NULL)`,
-      ),
-      pausedReply: db.prepare(
-        `SELECT m.session_id, m.model, m.event_count, m.created_at, s.owner_id FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ? AND m.status = 'awaiting_approval'`,
-      ),
-      approvalsOf: db.prepare('SELECT call_id, name, arguments, turn, decision, decided_at, expires_at FROM tool_approvals WHERE reply_id = ? ORDER BY rowid'),
-      resumeReply: db.prepare(`UPDATE messages SET status = 'streaming' WHERE id = ?`),
-      clearTurn: db.prepare(`UPDATE tool_approvals SET turn = '' WHERE reply_id = ?`),
-      pendingApprovals: db.prepare(
-        'SELECT call_id, name, arguments, reply_id, expires_at FROM tool_approvals WHERE session_id = ? AND decision IS NULL ORDER BY created_at, rowid',
-      ),
-    } satisfies Record<string, StatementSync>
-  }
+export class SqliteApprovals extends SqliteRole implements ApprovalStore {
+  readonly statements = this.prepare({
+    approvalOf: `SELECT a.reply_id, a.decision, a.expires_at, s.owner_id FROM tool_approvals a JOIN sessions s ON s.id = a.session_id WHERE a.call_id = ? AND a.session_id = ?`,
+    decideApproval: 'UPDATE tool_approvals SET decision = ?, decided_at = ? WHERE call_id = ?',
+    undecidedOf: 'SELECT count(*) AS n FROM tool_approvals WHERE reply_id = ? AND decision IS NULL',
+    expireApprovals: `UPDATE tool_approvals SET decision = 'denied', decided_at = expires_at WHERE decision IS NULL AND expires_at <= ? RETURNING reply_id, session_id`,
+    nextApprovalExpiry: 'SELECT min(expires_at) AS at FROM tool_approvals WHERE decision IS NULL',
+    // Only a paused reply's rows still hold its turn (a claim clears it): a few rows, not every approval ever made.
+    answeredReplies: `SELECT DISTINCT a.reply_id, a.session_id FROM tool_approvals a JOIN messages m ON m.id = a.reply_id AND m.status = 'awaiting_approval'
+       WHERE a.turn != '' AND NOT EXISTS (SELECT 1 FROM tool_approvals p WHERE p.reply_id = a.reply_id AND p.decision IS NULL)`,
+    pausedReply: `SELECT m.session_id, m.model, m.event_count, m.created_at, s.owner_id FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ? AND m.status = 'awaiting_approval'`,
+    approvalsOf: 'SELECT call_id, name, arguments, turn, decision, decided_at, expires_at FROM tool_approvals WHERE reply_id = ? ORDER BY rowid',
+    resumeReply: `UPDATE messages SET status = 'streaming' WHERE id = ?`,
+    clearTurn: `UPDATE tool_approvals SET turn = '' WHERE reply_id = ?`,
+    pendingApprovals: 'SELECT call_id, name, arguments, reply_id, expires_at FROM tool_approvals WHERE session_id = ? AND decision IS NULL ORDER BY created_at, rowid',
+  })
 
   async answerApproval(sessionId: string, ownerId: string, callId: string, approve: boolean, now: string): Promise<ApprovalAnswer> {
     return this.database.transaction((): ApprovalAnswer => {

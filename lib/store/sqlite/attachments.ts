@@ -1,31 +1,19 @@
-import type { StatementSync } from 'node:sqlite'
 import type { AttachmentStore } from '../attachment-store.ts'
 import { toImage, type ImageInfo, type StoredImage } from '../chat-store.ts'
-import type { SqliteDatabase } from './database.ts'
+import { SqliteRole } from './database.ts'
 
-export class SqliteAttachments implements AttachmentStore {
-  /** Public so tests can check their query plans. */
-  readonly statements
-
-  constructor({ db }: SqliteDatabase) {
-    this.statements = {
-      imagesOf: db.prepare(
-        `SELECT id, message_id, media_type, width, height, size FROM attachments
-         WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, position`,
-      ),
-      imagesWithDataOf: db.prepare(
-        `SELECT id, message_id, media_type, width, height, size, data FROM attachments
-         WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, position`,
-      ),
-      // Through the message's session, or the response, whichever it belongs to.
-      getAttachment: db.prepare(
-        `SELECT a.id, a.media_type, a.width, a.height, a.size, a.data FROM attachments a
-         LEFT JOIN messages m ON m.id = a.message_id LEFT JOIN sessions s ON s.id = m.session_id
-         LEFT JOIN responses r ON r.id = a.response_id
-         WHERE a.id = ?1 AND (s.owner_id = ?2 OR r.owner_id = ?2)`,
-      ),
-    } satisfies Record<string, StatementSync>
-  }
+export class SqliteAttachments extends SqliteRole implements AttachmentStore {
+  readonly statements = this.prepare({
+    imagesOf: `SELECT id, message_id, media_type, width, height, size FROM attachments
+       WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, position`,
+    imagesWithDataOf: `SELECT id, message_id, media_type, width, height, size, data FROM attachments
+       WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, position`,
+    // Through the message's session, or the response, whichever it belongs to.
+    getAttachment: `SELECT a.id, a.media_type, a.width, a.height, a.size, a.data FROM attachments a
+       LEFT JOIN messages m ON m.id = a.message_id LEFT JOIN sessions s ON s.id = m.session_id
+       LEFT JOIN responses r ON r.id = a.response_id
+       WHERE a.id = ?1 AND (s.owner_id = ?2 OR r.owner_id = ?2)`,
+  })
 
   async imagesOf(messageIds: string[], withData: true): Promise<Map<string, StoredImage[]>>
   async imagesOf(messageIds: string[], withData?: false): Promise<Map<string, ImageInfo[]>>

@@ -183,3 +183,19 @@ export class SqliteDatabase {
     if (this.db.isOpen) this.db.close()
   }
 }
+
+/** What each role of the store is made on: the shared file, and its own statements, prepared once. */
+export abstract class SqliteRole {
+  protected readonly database: SqliteDatabase
+
+  constructor(database: SqliteDatabase) {
+    this.database = database
+  }
+
+  /** Each of `texts` prepared; a role keeps them as `statements`, public so tests can check their query plans. */
+  protected prepare<K extends string>(texts: Record<K, string>): Record<K, StatementSync> {
+    const statements = {} as Record<K, StatementSync>
+    for (const name of Object.keys(texts) as K[]) statements[name] = this.database.db.prepare(texts[name])
+    return statements
+  }
+}

@@ -1,32 +1,19 @@
-import type { StatementSync } from 'node:sqlite'
 import { timestamp } from '../../shared/clock.ts'
 import { toIdempotentOutcome, type IdempotencyClaim, type IdempotentOutcome, type IdempotentRequest } from '../chat-store.ts'
 import type { IdempotencyStore } from '../idempotency-store.ts'
-import type { SqliteDatabase } from './database.ts'
+import { SqliteRole } from './database.ts'
 
-export class SqliteIdempotency implements IdempotencyStore {
-  private readonly database: SqliteDatabase
-  /** Public so tests can check their query plans. */
-  readonly statements
-
-  constructor(database: SqliteDatabase) {
-    this.database = database
-    const { db } = database
-    this.statements = {
-      // Expired keys, and this key's claim when its request died before recording anything.
-      forgetIdempotencyKeys: db.prepare(
-        `DELETE FROM idempotency_keys WHERE created_at < ?1
-           OR (owner_id = ?2 AND key = ?3 AND message_id IS NULL AND status IS NULL AND created_at < ?4)`,
-      ),
-      claimIdempotencyKey: db.prepare('INSERT INTO idempotency_keys (owner_id, key, fingerprint, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
-      getIdempotencyKey: db.prepare('SELECT * FROM idempotency_keys WHERE owner_id = ? AND key = ?'),
-      recordIdempotentOutcome: db.prepare(
-        `UPDATE idempotency_keys SET session_id = coalesce(?, session_id), message_id = coalesce(?, message_id), status = coalesce(?, status),
-           answer = coalesce(?, answer) WHERE owner_id = ? AND key = ?`,
-      ),
-      releaseIdempotencyKey: db.prepare('DELETE FROM idempotency_keys WHERE owner_id = ? AND key = ?'),
-    } satisfies Record<string, StatementSync>
-  }
+export class SqliteIdempotency extends SqliteRole implements IdempotencyStore {
+  readonly statements = this.prepare({
+    // Expired keys, and this key's claim when its request died before recording anything.
+    forgetIdempotencyKeys: `DELETE FROM idempotency_keys WHERE created_at < ?1
+         OR (owner_id = ?2 AND key = ?3 AND message_id IS NULL AND status IS NULL AND created_at < ?4)`,
+    claimIdempotencyKey: 'INSERT INTO idempotency_keys (owner_id, key, fingerprint, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    getIdempotencyKey: 'SELECT * FROM idempotency_keys WHERE owner_id = ? AND key = ?',
+    recordIdempotentOutcome: `UPDATE idempotency_keys SET session_id = coalesce(?, session_id), message_id = coalesce(?, message_id), status = coalesce(?, status),
+         answer = coalesce(?, answer) WHERE owner_id = ? AND key = ?`,
+    releaseIdempotencyKey: 'DELETE FROM idempotency_keys WHERE owner_id = ? AND key = ?',
+  })
 
   async claimIdempotencyKey({ ownerId, key, fingerprint, expiredBefore, staleBefore }: IdempotentRequest): Promise<IdempotencyClaim> {
     return this.database.transaction((): IdempotencyClaim => {

@@ -3,67 +3,47 @@ import { timestamp } from '../../shared/clock.ts'
 import { cutOnPath, toolHistoryOf, type Branch, type ConversationMessage, type History, type HistoryEntry, type Message, type MessageCursor, type Page, type Role, type UserTurn } from '../chat-store.ts'
 import type { MessageStore } from '../message-store.ts'
 import type { SqliteAttachments } from './attachments.ts'
-import type { SqliteDatabase } from './database.ts'
+import { SqliteRole, type SqliteDatabase } from './database.ts'
 import { MESSAGE_COLUMNS, messageColumnsOf, PATH_CTE, toMessage } from './rows.ts'
 import type { SqliteSessions } from './sessions.ts'
 
-export class SqliteMessages implements MessageStore {
-  private readonly database: SqliteDatabase
+export class SqliteMessages extends SqliteRole implements MessageStore {
   private readonly sessions: SqliteSessions
   private readonly attachments: SqliteAttachments
   private readonly pathPages = new Map<string, StatementSync>()
-  /** Public so tests can check their query plans. */
-  readonly statements
+  readonly statements = this.prepare({
+    getMessage: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`,
+    getSessionMessage: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ? AND session_id = ?`,
+    getOwnedMessage: `SELECT ${messageColumnsOf('m')}
+       FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ? AND s.owner_id = ?`,
+    deleteMessage: `DELETE FROM messages WHERE id = ? AND session_id = ? AND status != 'streaming'`,
+    listMessagesFirst: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE session_id = ? ORDER BY created_at, rowid LIMIT ?`,
+    listMessagesAfter: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND (created_at, rowid) > (?, ?)
+       ORDER BY created_at, rowid LIMIT ?`,
+    listMessagesLast: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE session_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+    listMessagesBefore: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND (created_at, rowid) < (?, ?)
+       ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+    // A message without text is sent when it shows images or makes tool calls; a tool result always.
+    history: `WITH RECURSIVE ${PATH_CTE}
+       SELECT m.id, m.role, m.content, m.tool_calls, m.tool_name, (SELECT count(*) FROM attachments a WHERE a.message_id = m.id) AS image_count
+       FROM path JOIN messages m ON m.id = path.id
+       WHERE m.session_id = ?1 AND (m.content != '' OR image_count > 0 OR m.tool_calls IS NOT NULL OR m.role = 'tool') ORDER BY m.created_at, m.rowid`,
+    childrenOf: `SELECT id, parent_id FROM messages
+       WHERE session_id = ?1 AND (parent_id IN (SELECT value FROM json_each(?2)) OR (?3 AND parent_id IS NULL))
+       ORDER BY created_at, rowid`,
+    // The newest child at each step down from ?2; its last step is the leaf.
+    leafBelow: `WITH RECURSIVE down(id, depth) AS (
+         SELECT id, 0 FROM messages WHERE id = ?2 AND session_id = ?1
+         UNION ALL
+         SELECT (SELECT c.id FROM messages c WHERE c.parent_id = down.id ORDER BY c.created_at DESC, c.rowid DESC LIMIT 1), depth + 1
+         FROM down WHERE down.id IS NOT NULL)
+       SELECT id FROM down WHERE id IS NOT NULL ORDER BY depth DESC LIMIT 1`,
+  })
 
   constructor(database: SqliteDatabase, sessions: SqliteSessions, attachments: SqliteAttachments) {
-    this.database = database
+    super(database)
     this.sessions = sessions
     this.attachments = attachments
-    const { db } = database
-    this.statements = {
-      getMessage: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`),
-      getSessionMessage: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ? AND session_id = ?`),
-      getOwnedMessage: db.prepare(
-        `SELECT ${messageColumnsOf('m')}
-         FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ? AND s.owner_id = ?`,
-      ),
-      deleteMessage: db.prepare(`DELETE FROM messages WHERE id = ? AND session_id = ? AND status != 'streaming'`),
-      listMessagesFirst: db.prepare(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE session_id = ? ORDER BY created_at, rowid LIMIT ?`,
-      ),
-      listMessagesAfter: db.prepare(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND (created_at, rowid) > (?, ?)
-         ORDER BY created_at, rowid LIMIT ?`,
-      ),
-      listMessagesLast: db.prepare(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE session_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
-      ),
-      listMessagesBefore: db.prepare(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND (created_at, rowid) < (?, ?)
-         ORDER BY created_at DESC, rowid DESC LIMIT ?`,
-      ),
-      // A message without text is sent when it shows images or makes tool calls; a tool result always.
-      history: db.prepare(
-        `WITH RECURSIVE ${PATH_CTE}
-         SELECT m.id, m.role, m.content, m.tool_calls, m.tool_name, (SELECT count(*) FROM attachments a WHERE a.message_id = m.id) AS image_count
-         FROM path JOIN messages m ON m.id = path.id
-         WHERE m.session_id = ?1 AND (m.content != '' OR image_count > 0 OR m.tool_calls IS NOT NULL OR m.role = 'tool') ORDER BY m.created_at, m.rowid`,
-      ),
-      childrenOf: db.prepare(
-        `SELECT id, parent_id FROM messages
-         WHERE session_id = ?1 AND (parent_id IN (SELECT value FROM json_each(?2)) OR (?3 AND parent_id IS NULL))
-         ORDER BY created_at, rowid`,
-      ),
-      // The newest child at each step down from ?2; its last step is the leaf.
-      leafBelow: db.prepare(
-        `WITH RECURSIVE down(id, depth) AS (
-           SELECT id, 0 FROM messages WHERE id = ?2 AND session_id = ?1
-           UNION ALL
-           SELECT (SELECT c.id FROM messages c WHERE c.parent_id = down.id ORDER BY c.created_at DESC, c.rowid DESC LIMIT 1), depth + 1
-           FROM down WHERE down.id IS NOT NULL)
-         SELECT id FROM down WHERE id IS NOT NULL ORDER BY depth DESC LIMIT 1`,
-      ),
-    } satisfies Record<string, StatementSync>
   }
 
   async listMessages(sessionId: string, limit: number, after: MessageCursor | null, order: 'asc' | 'desc' = 'asc', branch: Branch = 'active'): Promise<Page<Message, MessageCursor>> {

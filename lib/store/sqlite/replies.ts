@@ -1,42 +1,28 @@
 import { randomUUID } from 'node:crypto'
-import type { SQLInputValue, StatementSync } from 'node:sqlite'
+import type { SQLInputValue } from 'node:sqlite'
 import { timestamp } from '../../shared/clock.ts'
 import { toolStepTimes, type ConversationMessage, type FinishedReply, type Message, type MessageStatus, type Role, type StoredReply, type ToolStep, type UserTurn } from '../chat-store.ts'
 import type { ReplyStore } from '../reply-store.ts'
-import type { SqliteDatabase } from './database.ts'
+import { SqliteRole } from './database.ts'
 import { MESSAGE_COLUMNS, toMessage } from './rows.ts'
 
-export class SqliteReplies implements ReplyStore {
-  private readonly database: SqliteDatabase
-  /** Public so tests can check their query plans. */
-  readonly statements
-
-  constructor(database: SqliteDatabase) {
-    this.database = database
-    const { db } = database
-    this.statements = {
-      getReply: db.prepare(`SELECT ${MESSAGE_COLUMNS}, prompt_tokens, done_reason, event_count FROM messages WHERE id = ?`),
-      currentLeaf: db.prepare('SELECT current_message_id FROM sessions WHERE id = ?'),
-      discardReply: db.prepare(`DELETE FROM messages WHERE id = ? AND status = 'streaming' AND content = ''`),
-      // Before the reply goes: the delete trigger then leaves a leaf that is no longer the reply alone.
-      restoreLeaf: db.prepare(
-        `UPDATE sessions SET current_message_id = ?1
-         WHERE id = (SELECT session_id FROM messages WHERE id = ?2 AND status = 'streaming' AND content = '')`,
-      ),
-      checkpoint: db.prepare(`UPDATE messages SET content = ? WHERE id = ? AND status = 'streaming'`),
-      streamingReplyPlace: db.prepare(`SELECT session_id, parent_id, created_at FROM messages WHERE id = ? AND status = 'streaming'`),
-      moveReply: db.prepare(`UPDATE messages SET parent_id = ?, created_at = ?, content = '' WHERE id = ?`),
-      insertApproval: db.prepare(
-        `INSERT INTO tool_approvals (call_id, session_id, reply_id, name, arguments, turn, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      pauseReply: db.prepare(`UPDATE messages SET status = 'awaiting_approval', event_count = ? WHERE id = ?`),
-      finish: db.prepare(
-        `UPDATE messages SET content = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?, ollama_host = ?, event_count = ?
-         WHERE id = ? AND status = 'streaming'`,
-      ),
-      interruptStreaming: db.prepare(`UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'`),
-    } satisfies Record<string, StatementSync>
-  }
+export class SqliteReplies extends SqliteRole implements ReplyStore {
+  readonly statements = this.prepare({
+    getReply: `SELECT ${MESSAGE_COLUMNS}, prompt_tokens, done_reason, event_count FROM messages WHERE id = ?`,
+    currentLeaf: 'SELECT current_message_id FROM sessions WHERE id = ?',
+    discardReply: `DELETE FROM messages WHERE id = ? AND status = 'streaming' AND content = ''`,
+    // Before the reply goes: the delete trigger then leaves a leaf that is no longer the reply alone.
+    restoreLeaf: `UPDATE sessions SET current_message_id = ?1
+       WHERE id = (SELECT session_id FROM messages WHERE id = ?2 AND status = 'streaming' AND content = '')`,
+    checkpoint: `UPDATE messages SET content = ? WHERE id = ? AND status = 'streaming'`,
+    streamingReplyPlace: `SELECT session_id, parent_id, created_at FROM messages WHERE id = ? AND status = 'streaming'`,
+    moveReply: `UPDATE messages SET parent_id = ?, created_at = ?, content = '' WHERE id = ?`,
+    insertApproval: `INSERT INTO tool_approvals (call_id, session_id, reply_id, name, arguments, turn, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    pauseReply: `UPDATE messages SET status = 'awaiting_approval', event_count = ? WHERE id = ?`,
+    finish: `UPDATE messages SET content = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?, ollama_host = ?, event_count = ?
+       WHERE id = ? AND status = 'streaming'`,
+    interruptStreaming: `UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'`,
+  })
 
   async beginTurn(turn: UserTurn & { model: string }): Promise<{ userMessageId: string; reply: { id: string; createdAt: string }; newSession: boolean }> {
     return this.database.transaction(() => {

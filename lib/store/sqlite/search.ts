@@ -1,7 +1,6 @@
-import type { StatementSync } from 'node:sqlite'
 import { SEARCH_TEXT_CHARS, toSearchHit, type SearchHit } from '../chat-store.ts'
 import type { SearchStore } from '../search-store.ts'
-import type { SqliteDatabase } from './database.ts'
+import { SqliteRole } from './database.ts'
 import { ReadWorker } from './search-worker.ts'
 
 /** How many of the newest matches of a search are ranked (docs/api.md "Search"). */
@@ -28,23 +27,16 @@ const SEARCH_SQL = `SELECT session_id, title, message_id, role, text, created_at
       ORDER BY sessions_fts.rowid DESC LIMIT ${SEARCH_WINDOW}))
   ORDER BY score, created_at DESC, session_id, message_id LIMIT ?3 OFFSET ?4`
 
-export class SqliteSearch implements SearchStore {
-  private readonly path: string
+export class SqliteSearch extends SqliteRole implements SearchStore {
   private worker: ReadWorker | undefined
-  /** Public so tests can check their query plans. */
-  readonly statements
-
-  constructor({ db, path }: SqliteDatabase) {
-    this.path = path
-    this.statements = { search: db.prepare(SEARCH_SQL) } satisfies Record<string, StatementSync>
-  }
+  readonly statements = this.prepare({ search: SEARCH_SQL })
 
   async search(ownerId: string, words: string[], limit: number, offset: number): Promise<SearchHit[]> {
     // Each word quoted (data, never query syntax) and a prefix; FTS5 ANDs them.
     const match = words.map((word) => `"${word}"*`).join(' ')
     // A file is searched off the event loop; an in-memory database has no second connection.
-    if (this.path === ':memory:') return this.statements.search.all(match, ownerId, limit, offset).map(toSearchHit)
-    this.worker ??= new ReadWorker(this.path, SEARCH_SQL)
+    if (this.database.path === ':memory:') return this.statements.search.all(match, ownerId, limit, offset).map(toSearchHit)
+    this.worker ??= new ReadWorker(this.database.path, SEARCH_SQL)
     return (await this.worker.all(match, ownerId, limit, offset)).map(toSearchHit)
   }
 

@@ -1,46 +1,25 @@
 import { randomUUID } from 'node:crypto'
-import type { StatementSync } from 'node:sqlite'
 import { timestamp } from '../../shared/clock.ts'
 import { DEFAULT_TITLE, LOCAL_USER_ID, toContextCut, type ContextCut, type NewSession, type Page, type Session, type SessionCursor, type SessionDeletion, type SessionOrder } from '../chat-store.ts'
 import type { SessionStore } from '../session-store.ts'
-import type { SqliteDatabase } from './database.ts'
+import { SqliteRole } from './database.ts'
 import { SESSION_COLUMNS, toSession } from './rows.ts'
 
-export class SqliteSessions implements SessionStore {
-  private readonly database: SqliteDatabase
-  /** Public so tests can check their query plans. */
-  readonly statements
-
-  constructor(database: SqliteDatabase) {
-    this.database = database
-    const { db } = database
-    this.statements = {
-      sessionHost: db.prepare(
-        `SELECT ollama_host FROM messages WHERE session_id = ? AND role = 'assistant' AND status != 'streaming'
-         ORDER BY created_at DESC, rowid DESC LIMIT 1`,
-      ),
-      sessionMetadata: db.prepare('SELECT metadata FROM sessions WHERE id = ?'),
-      setSessionMetadata: db.prepare('UPDATE sessions SET metadata = ? WHERE id = ?'),
-      renameSession: db.prepare(
-        `UPDATE sessions SET title = ?, updated_at = ? WHERE id = ? AND owner_id = ? RETURNING ${SESSION_COLUMNS}`,
-      ),
-      contextCut: db.prepare('SELECT context_cut_message_id, context_summary FROM sessions WHERE id = ?'),
-      setContextCut: db.prepare('UPDATE sessions SET context_cut_message_id = ?, context_summary = ? WHERE id = ?'),
-      listSessionsFirst: db.prepare(
-        `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?`,
-      ),
-      listSessionsAfter: db.prepare(
-        `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ? AND (updated_at, id) < (?, ?)
-         ORDER BY updated_at DESC, id DESC LIMIT ?`,
-      ),
-      listSessionsByCreationFirst: db.prepare(
-        `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ? ORDER BY created_at, id LIMIT ?`,
-      ),
-      listSessionsByCreationAfter: db.prepare(
-        `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`,
-      ),
-    } satisfies Record<string, StatementSync>
-  }
+export class SqliteSessions extends SqliteRole implements SessionStore {
+  readonly statements = this.prepare({
+    sessionHost: `SELECT ollama_host FROM messages WHERE session_id = ? AND role = 'assistant' AND status != 'streaming'
+       ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+    sessionMetadata: 'SELECT metadata FROM sessions WHERE id = ?',
+    setSessionMetadata: 'UPDATE sessions SET metadata = ? WHERE id = ?',
+    renameSession: `UPDATE sessions SET title = ?, updated_at = ? WHERE id = ? AND owner_id = ? RETURNING ${SESSION_COLUMNS}`,
+    contextCut: 'SELECT context_cut_message_id, context_summary FROM sessions WHERE id = ?',
+    setContextCut: 'UPDATE sessions SET context_cut_message_id = ?, context_summary = ? WHERE id = ?',
+    listSessionsFirst: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?`,
+    listSessionsAfter: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ? AND (updated_at, id) < (?, ?)
+       ORDER BY updated_at DESC, id DESC LIMIT ?`,
+    listSessionsByCreationFirst: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ? ORDER BY created_at, id LIMIT ?`,
+    listSessionsByCreationAfter: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`,
+  })
 
   async getSession(id: string, ownerId: string): Promise<Session | undefined> {
     const row = this.database.statements.getSession.get(id, ownerId)

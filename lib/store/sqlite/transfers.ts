@@ -1,24 +1,15 @@
 import { randomUUID } from 'node:crypto'
-import type { StatementSync } from 'node:sqlite'
 import { importingOwner, type ImportedConversation, type ImportedMessage } from '../chat-store.ts'
 import type { TransferStore } from '../transfer-store.ts'
-import type { SqliteDatabase } from './database.ts'
+import { SqliteRole } from './database.ts'
 
-export class SqliteTransfers implements TransferStore {
-  private readonly database: SqliteDatabase
-  /** Public so tests can check their query plans. */
-  readonly statements
-
-  constructor(database: SqliteDatabase) {
-    this.database = database
-    const { db } = database
-    this.statements = {
-      importedFrom: db.prepare('SELECT 1 FROM import_sources WHERE owner_id = ? AND source_id = ?'),
-      recordImport: db.prepare('INSERT INTO import_sources (owner_id, source_id, session_id) VALUES (?, ?, ?)'),
-      finishImport: db.prepare('UPDATE sessions SET owner_id = ?, current_message_id = ?, updated_at = ? WHERE id = ?'),
-      dropImports: db.prepare('DELETE FROM sessions WHERE owner_id = ?'),
-    } satisfies Record<string, StatementSync>
-  }
+export class SqliteTransfers extends SqliteRole implements TransferStore {
+  readonly statements = this.prepare({
+    importedFrom: 'SELECT 1 FROM import_sources WHERE owner_id = ? AND source_id = ?',
+    recordImport: 'INSERT INTO import_sources (owner_id, source_id, session_id) VALUES (?, ?, ?)',
+    finishImport: 'UPDATE sessions SET owner_id = ?, current_message_id = ?, updated_at = ? WHERE id = ?',
+    dropImports: 'DELETE FROM sessions WHERE owner_id = ?',
+  })
 
   private isImported(ownerId: string, conversation: ImportedConversation): boolean {
     const { sameAsSession } = conversation
