@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { Agent, request as httpRequest } from 'node:http'
+import { request as httpRequest } from 'node:http'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -23,12 +23,12 @@ import { PostgresStore } from '../../lib/store/postgres/store.ts'
 import { SqliteStore } from '../../lib/store/sqlite/store.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { promptTokensOf } from '../support/fake-ollama.ts'
+import { agent, cpuMs, directChat, peakRssMb, percentile, serviceChat, sleep, stream, wave, type StreamResult } from './load.ts'
 
 const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } } })
 const QUICK = flags.quick
 const ROOT = new URL('../../', import.meta.url).pathname
 const SCRATCH = mkdtempSync(join(tmpdir(), 'chat-ollama-bench-'))
-const agent = new Agent({ keepAlive: true, maxSockets: Infinity })
 const children: ChildProcess[] = []
 const summary: Record<string, unknown> = {
   machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, quick: QUICK },
@@ -39,14 +39,6 @@ process.on('exit', () => {
 })
 
 // ---------------------------------------------------------------- helpers
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-function percentile(samples: number[], p: number): number {
-  if (samples.length === 0) return Number.NaN
-  const sorted = [...samples].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
 
 const ms = (value: number) => `${value.toFixed(2)} ms`
 
@@ -132,61 +124,6 @@ async function startService(env: Record<string, string>): Promise<Service> {
     DB_PATH: dbPath,
   }, listeningUrl)
   return { url: value, child, headers: { authorization: `Bearer ${key}` }, databaseUrl: env.DATABASE_URL }
-}
-
-/** User and system CPU time of a process so far, in ms (Linux /proc; 10 ms ticks). */
-function cpuMs(child: ChildProcess): number {
-  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
-
-function peakRssMb(child: ChildProcess): number {
-  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8')
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024
-}
-
-interface StreamResult {
-  ttftMs: number
-  ok: boolean
-  status: number
-}
-
-/**
- * One streamed chat: POST `body` to `url`, time to the first token, and whether the stream ended
- * properly (`endMarker` seen).
- */
-function stream(url: string, body: string, firstToken: string, endMarker: string, headers: Record<string, string> = {}): Promise<StreamResult> {
-  return new Promise((resolve) => {
-    const startedAt = performance.now()
-    let ttftMs = Number.NaN
-    let tail = ''
-    const req = httpRequest(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        if (Number.isNaN(ttftMs) && chunk.includes(firstToken)) ttftMs = performance.now() - startedAt
-        tail = (tail + chunk).slice(-400)
-      })
-      res.on('end', () => resolve({ ttftMs, ok: res.statusCode === 200 && tail.includes(endMarker), status: res.statusCode ?? 0 }))
-      res.on('error', () => resolve({ ttftMs, ok: false, status: res.statusCode ?? 0 }))
-    })
-    req.on('error', () => resolve({ ttftMs, ok: false, status: 0 }))
-    req.end(body)
-  })
-}
-
-const directChat = (fake: string) => () =>
-  stream(`${fake}/api/chat`, JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'bench' }], stream: true }), '"content":"tok', '"done":true')
-const serviceChat = (service: Service) => () =>
-  stream(`${service.url}/v1/chat`, JSON.stringify({ message: 'bench' }), '"type":"token"', '"type":"done"', service.headers)
-
-/** `count` streams, started `spacingMs` apart (0: all at once), all awaited. */
-async function wave(run: () => Promise<StreamResult>, count: number, spacingMs: number): Promise<StreamResult[]> {
-  const inFlight: Array<Promise<StreamResult>> = []
-  for (let index = 0; index < count; index++) {
-    inFlight.push(run())
-    if (spacingMs > 0) await sleep(spacingMs)
-  }
-  return Promise.all(inFlight)
 }
 
 async function get(url: string, method = 'GET', headers: Record<string, string> = {}): Promise<{ ms: number; status: number; body: string }> {
