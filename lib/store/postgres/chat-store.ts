@@ -1,5 +1,5 @@
 import type { Sql } from 'postgres'
-import { combineRoles } from '../roles.ts'
+import { adoptRoles } from '../roles.ts'
 import type { ChatStore } from '../store.ts'
 import { PostgresApprovals } from './approvals.ts'
 import { PostgresAttachments } from './attachments.ts'
@@ -11,7 +11,7 @@ import { PostgresSearch } from './search.ts'
 import { PostgresSessions } from './sessions.ts'
 import { PostgresTransfers } from './transfers.ts'
 
-// Its methods are its roles' (the constructor binds them on): every one of ChatStore.
+// Its methods are its roles' (the constructor adopts them): every one of ChatStore.
 export interface PostgresChatStore extends ChatStore {}
 
 /**
@@ -39,7 +39,7 @@ export class PostgresChatStore extends PostgresPart {
     this.searchIndex = new PostgresSearch(sql, ready, instanceId)
     this.transfers = new PostgresTransfers(sql, ready, instanceId)
     this.idempotency = new PostgresIdempotency(sql, ready, instanceId)
-    Object.assign(this, combineRoles(this.sessions, this.messages, this.replies, this.approvals, this.searchIndex, this.transfers, this.idempotency, this.attachments))
+    adoptRoles(this, this.sessions, this.messages, this.replies, this.approvals, this.searchIndex, this.transfers, this.idempotency, this.attachments)
   }
 
   async ping(): Promise<void> {

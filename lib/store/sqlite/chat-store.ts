@@ -1,5 +1,5 @@
 import type { DatabaseSync } from 'node:sqlite'
-import { combineRoles } from '../roles.ts'
+import { adoptRoles } from '../roles.ts'
 import type { ChatStore } from '../store.ts'
 import { SqliteApprovals } from './approvals.ts'
 import { SqliteAttachments } from './attachments.ts'
@@ -14,7 +14,7 @@ import { SqliteTransfers } from './transfers.ts'
 export type { ServerLockHolder, StoreOptions } from './database.ts'
 export { SEARCH_WINDOW } from './search.ts'
 
-// Its methods are its roles' (the constructor binds them on): every one of ChatStore.
+// Its methods are its roles' (the constructor adopts them): every one of ChatStore.
 export interface SqliteChatStore extends ChatStore {}
 
 /**
@@ -43,7 +43,7 @@ export class SqliteChatStore {
     this.searchIndex = new SqliteSearch(database)
     this.transfers = new SqliteTransfers(database)
     this.idempotency = new SqliteIdempotency(database)
-    Object.assign(this, combineRoles(this.sessions, this.messages, this.replies, this.approvals, this.searchIndex, this.transfers, this.idempotency, this.attachments))
+    adoptRoles(this, this.sessions, this.messages, this.replies, this.approvals, this.searchIndex, this.transfers, this.idempotency, this.attachments)
   }
 
   get db(): DatabaseSync {
