@@ -32,6 +32,8 @@ export interface ChatTurn {
   parentId?: string | null | undefined
   /** The tools the model is offered (docs/tools.md), checked and chosen by lib/tools/tool-turn.ts's toolsFor. */
   tools?: TurnTools | undefined
+  /** The session's id was made up for this turn (the request named none): nothing is stored under it yet. */
+  newSession?: boolean | undefined
   /** Told of the generation once it runs (Ollama answered, or it was stopped before): anything stored from then on stays. */
   onStarted?: ((generation: Generation) => Promise<void>) | undefined
 }
@@ -63,11 +65,12 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const sessionId = reservation.sessionId
   const numCtx = body.options.num_ctx ?? config.defaultNumCtx
   const budget = budgetOf(numCtx, body.options.max_tokens, config)
-  const waiting = await store.pendingApprovals(sessionId)
+  // A session this turn makes has no approvals to wait on and no history: two reads fewer per new chat.
+  const waiting = body.newSession ? [] : await store.pendingApprovals(sessionId)
   if (waiting.length) {
     throw new HttpProblem(409, 'conflict', `A reply in this session waits for the approval of ${waiting.map((call) => `${call.name} (${call.call_id})`).join(', ')}: approve or deny it first (docs/tools.md).`)
   }
-  const earlier = await store.history(sessionId, body.parentId)
+  const earlier = body.newSession ? { messages: [], cut: null } : await store.history(sessionId, body.parentId)
   // The turn as it will be stored: the session's system prompt when it has none yet, then the message.
   const system: PromptMessage[] = body.system && !earlier.messages.some((message) => message.role === 'system') ? [{ id: null, role: 'system', content: body.system }] : []
   const newMessage: PromptMessage | null = body.message === undefined ? null : { id: null, role: 'user', content: body.message, imageCount: body.images?.length }
