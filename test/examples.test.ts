@@ -137,9 +137,9 @@ function shapeDifferences(shown: unknown, actual: unknown, ids: Map<string, stri
   return differences
 }
 
-function runScript(script: string, cwd: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+function runScript(script: string, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('bash', ['-e', '-o', 'pipefail', '-c', script], { cwd, env: { ...process.env, ...env }, timeout: 30_000 }, (error, stdout, stderr) =>
+    execFile('bash', ['-e', '-o', 'pipefail', '-c', script], { cwd, timeout: 30_000 }, (error, stdout, stderr) =>
       resolve({ code: error ? Number((error as NodeJS.ErrnoException).code ?? 1) || 1 : 0, stdout, stderr }))
   })
 }
@@ -162,7 +162,7 @@ async function serverFor(t: TestContext, page: string): Promise<{ server: Server
     env.AUTH = 'required'
     const admin = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'lib/admin.ts', ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...database }, encoding: 'utf8' })
     assert.equal(admin('user', 'add', 'alice', '--admin').status, 0)
-    admin('user', 'add', 'bob')
+    assert.equal(admin('user', 'add', 'bob').status, 0)
     const made = admin('key', 'create', 'alice', '--name', 'examples')
     assert.equal(made.status, 0, made.stderr)
     ids.set('cko_…', made.stdout.trim().split('\n').at(-1)!)
@@ -199,7 +199,7 @@ for (const page of PAGES) {
       for (const [shown, actual] of ids) script = script.replaceAll(shown, actual)
       assert.doesNotMatch(script, /…/, `${where}: every placeholder is an id an earlier answer gave`)
       const before = server.lines.length
-      const { code, stdout, stderr } = await runScript(script, cwd, {})
+      const { code, stdout, stderr } = await runScript(script, cwd)
       assert.equal(code, 0, `${where} failed (${code}): ${stderr}\n${stdout.slice(0, 2000)}`)
       // The requests it made, from the server's own log: up to a request of the test's own, sent
       // once the example's have all been answered (the log reaches the test through a pipe).
