@@ -127,14 +127,15 @@ export class SqliteDatabase {
   insertUserMessage({ sessionId, ownerId, content, system, parentId, images }: UserTurn, now: string): { userMessageId: string; newSession: boolean } {
     const session = this.statements.sessionForTurn.get(sessionId)
     if (session && session.owner_id !== ownerId) throw noSuchSession(sessionId)
-    // A session made by this turn has no messages yet: nothing to look up before inserting.
-    if (!session) this.statements.insertSession.run(sessionId, DEFAULT_TITLE, now, now, ownerId)
+    // A session made by this turn has no messages yet: nothing to look up before inserting, and
+    // it is named by this message as it is made (one write of its row and its search entry).
+    if (!session) this.statements.insertSession.run(sessionId, titleFromMessage(content), now, now, ownerId)
     // An edit (placed after a given parent) keeps the session's beginning as it is.
     if (system && parentId === undefined && (!session || !this.statements.hasRole.get(sessionId, 'system'))) {
       this.insert(randomUUID(), sessionId, 'system', system, null, 'complete', now)
     }
     // Only a session still called New Chat can take its title from this message.
-    const namesSession = !session || (session.title === DEFAULT_TITLE && !this.statements.hasRole.get(sessionId, 'user'))
+    const namesSession = session !== undefined && session.title === DEFAULT_TITLE && !this.statements.hasRole.get(sessionId, 'user')
     const userMessageId = randomUUID()
     this.insert(userMessageId, sessionId, 'user', content, null, 'complete', now, { parentId }, images)
     if (namesSession) this.statements.setTitle.run(titleFromMessage(content), sessionId)
