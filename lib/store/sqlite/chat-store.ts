@@ -11,8 +11,6 @@ import { SqliteSearch } from './search.ts'
 import { SqliteSessions } from './sessions.ts'
 import { SqliteTransfers } from './transfers.ts'
 
-export type { ServerLockHolder, StoreOptions } from './database.ts'
-export { SEARCH_WINDOW } from './search.ts'
 
 // Its methods are its roles' (the constructor adopts them): every one of ChatStore.
 export interface SqliteChatStore extends ChatStore {}

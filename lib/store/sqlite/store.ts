@@ -1,7 +1,8 @@
 import type { ClusterMember } from '../cluster.ts'
 import type { Store } from '../store.ts'
 import { SqliteAccessStore } from './access-store.ts'
-import { SqliteChatStore, type StoreOptions } from './chat-store.ts'
+import { SqliteChatStore } from './chat-store.ts'
+import type { StoreOptions } from './database.ts'
 import { SqliteResponseStore } from './response-store.ts'
 import { acquireServerLock } from './server-lock.ts'
 
