@@ -312,6 +312,29 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
       assert.deepEqual((await searchIndex.search('bob', ['facts'], 10, 0)), [], 'a reply still streaming is not searched')
     })
 
+    test('search: the newest 500 matches are ranked, of the words whole when there are that many, else as prefixes', async (t) => {
+      const { chats } = await opened(t)
+      const session = await chats.createSession({ ownerId: 'alice', title: 'log' })
+      await chats.appendMessages(session.id, 'alice', Array.from({ length: 501 }, (_, index) => ({ role: 'user' as const, content: `harbour entry ${index}` })))
+      const [newest] = await chats.appendMessages(session.id, 'alice', [{ role: 'user', content: 'harbours at night' }])
+      const everyPage = async (words: string[]) => {
+        const hits = []
+        for (let offset = 0; ; offset += 50) {
+          const page = await chats.searchIndex.search('alice', words, 50, offset)
+          hits.push(...page)
+          if (page.length < 50) return hits
+        }
+      }
+      const whole = await everyPage(['harbour'])
+      assert.equal(whole.length, 500, 'a window of the newest')
+      assert.ok(!whole.some((hit) => hit.text === 'harbour entry 0'), 'the oldest match is past it')
+      assert.ok(!whole.some((hit) => hit.messageId === newest), 'the word whole fills it: a longer word is not read')
+      const prefix = await everyPage(['harbo'])
+      assert.equal(prefix.length, 500)
+      assert.equal(prefix[0]!.messageId, newest, 'as a prefix: every word it begins, the newest first among equals')
+      assert.equal(prefix.at(-1)!.text, 'harbour entry 2')
+    })
+
     test('roles apart: an import is hidden until finished, once per source, and dropped when unfinished', async (t) => {
       const { chats } = await opened(t)
       const { transfers, sessions } = chats

@@ -255,6 +255,9 @@ export interface SearchHit {
  */
 export const SEARCH_TEXT_CHARS = 20_000
 
+/** How many of the newest matches of a search are ranked (docs/api.md "Search"). */
+export const SEARCH_WINDOW = 500
+
 /** A message of an imported conversation, its ids those of its source. */
 export interface ImportedMessage {
   id: string

@@ -348,6 +348,13 @@ summary.search = { rare: searchRare, many: searchHalf, none: searchNone }
   summary.shutdown_time = rows
 }
 {
+  // The same searches on PostgreSQL over as many messages (test/bench/search-at-scale.ts).
+  const { searchAtScale } = await import('./search-at-scale.ts')
+  const rows = await searchAtScale('postgres', seedSessions)
+  table(`Search on PostgreSQL over ${seedSessions * 100} messages (test/bench/search-at-scale.ts)`, ['store', 'query', 'p50', 'p99', 'baseline p50', 'baseline p99', 'target'], rows)
+  summary.search_postgres = rows
+}
+{
   // A huge message present (test/bench/large-message-search.ts): search must not grow with it.
   const { largeMessageSearch } = await import('./large-message-search.ts')
   const rows = await largeMessageSearch()
