@@ -55,7 +55,7 @@ export default defineFunction({
       const tools = await toolsFor(app, body.model, body.tools)
       // Counted from here on: a shutdown waits for this chat, wherever it is.
       const reservation = await app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))
-      const turn = { model: body.model, options: body.options, stream: body.stream, message: body.message, system: body.system, images, tools, parentId, onStarted, newSession: body.session_id === undefined }
+      const turn = { model: body.model, options: body.options, think: body.think, stream: body.stream, message: body.message, system: body.system, images, tools, parentId, onStarted, newSession: body.session_id === undefined }
       return answerTurn(app, reservation, turn, principal.userId, acceptedAt)
     })
   },

@@ -36,7 +36,7 @@ export default defineFunction({
       // A reply that followed tool steps answers the question before them: the whole turn is run again.
       const parentId = await questionBefore(app.store, sessionId, retried.parent_id)
       const reservation = await app.generations.reserve(sessionId, limitedUserOf(principal))
-      return answerTurn(app, reservation, { model, options: body.options, stream: body.stream, parentId, tools, onStarted }, principal.userId, acceptedAt)
+      return answerTurn(app, reservation, { model, options: body.options, think: body.think, stream: body.stream, parentId, tools, onStarted }, principal.userId, acceptedAt)
     })
   },
 })

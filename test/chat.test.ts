@@ -41,6 +41,9 @@ test('a streamed reply: SSE headers, start, tokens and done, each with an id, do
     prompt_tokens: done.prompt_tokens,
     completion_tokens: 3,
     done_reason: 'stop',
+    // A model that does not reason (docs/api.md "Reasoning").
+    thinking: null,
+    thinking_ms: null,
   })
   assert.deepEqual(await storedMessages(app, start.session_id), [
     { role: 'user', content: 'Say hello', status: 'complete', model: null, tokens_used: null, prompt_tokens: null, done_reason: null },
@@ -55,7 +58,7 @@ test('stream:false answers one JSON object with the stored reply', async (t) => 
   const response = await chat.fetch(chatRequest({ message: '2+2?', stream: false, model: 'qwen3:8b' }), app)
   assert.equal(response.status, 200)
   const body = await json(response)
-  assert.deepEqual(Object.keys(body).sort(), ['content', 'context', 'created_at', 'done_reason', 'id', 'model', 'prompt_tokens', 'session_id', 'tokens_used'])
+  assert.deepEqual(Object.keys(body).sort(), ['content', 'context', 'created_at', 'done_reason', 'id', 'model', 'prompt_tokens', 'session_id', 'thinking', 'thinking_ms', 'tokens_used'])
   assert.equal(body.content, 'Four.')
   assert.equal(body.model, 'qwen3:8b')
   assert.equal(body.tokens_used, 2)

@@ -148,7 +148,7 @@ function runScript(script: string, cwd: string): Promise<{ code: number; stdout:
 async function serverFor(t: TestContext, page: string): Promise<{ server: ServerProcess; cwd: string; ids: Map<string, string> }> {
   const fake = await fakeOllama(t, {
     models: ['llama3.2:latest', 'qwen3:8b', 'gemma3:latest'],
-    capabilities: { 'gemma3:latest': ['completion', 'vision'] },
+    capabilities: { 'gemma3:latest': ['completion', 'vision'], 'qwen3:8b': ['completion', 'tools', 'thinking'] },
   })
   const cwd = mkdtempSync(join(tmpdir(), 'chat-ollama-examples-'))
   writeFileSync(join(cwd, 'photo.jpg'), await jpegWithExif(640, 480))

@@ -205,3 +205,15 @@ test('tool calls are counted by server, tool and outcome, with their duration; t
   const { status, output } = promtool(['check', 'metrics'], exposition)
   assert.equal(status, 0, output)
 })
+
+test('reasoning time is observed per model for replies that thought, and only those; the exposition stays valid for promtool', { skip }, async (t) => {
+  const fake = await fakeOllama(t, { capabilities: { 'qwen3:8b': ['completion', 'thinking'] } })
+  const app = await testApp(t, fake)
+  for (const think of [true, false, undefined]) await readSse(await chat.fetch(chatRequest({ message: 'go', model: 'qwen3:8b', think }), app))
+  await readSse(await chat.fetch(chatRequest({ message: 'go', model: 'llama3.2' }), app))
+  const exposition = await scrape(app)
+  assert.equal(sample(exposition, 'chat_ollama_thinking_duration_seconds_count{model="qwen3:8b"}'), 2, 'the two replies that thought')
+  assert.equal(exposition.includes('chat_ollama_thinking_duration_seconds_count{model="llama3.2"}'), false)
+  const { status, output } = promtool(['check', 'metrics'], exposition)
+  assert.equal(status, 0, output)
+})

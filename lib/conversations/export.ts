@@ -39,6 +39,8 @@ export async function conversationExport(store: MessageStore & AttachmentStore, 
       status: message.status,
       created_at: message.created_at,
       tokens_used: message.tokens_used ?? null,
+      // A reasoning model's thinking (docs/api.md "Reasoning"), apart from the text.
+      ...(message.thinking !== undefined ? { thinking: message.thinking, thinking_ms: message.thinking_ms ?? null } : {}),
       // A turn with tools (docs/tools.md): the calls on the assistant message, each result's call and tool.
       ...(message.tool_calls ? { tool_calls: message.tool_calls } : {}),
       ...(message.call_id ? { call_id: message.call_id, name: message.name } : {}),
@@ -59,6 +61,7 @@ export async function conversationMarkdown(store: MessageStore & AttachmentStore
   for (const message of messages) {
     const who = message.role === 'assistant' && message.model ? `${SPEAKERS.assistant} (${message.model})` : message.role === 'tool' ? `${SPEAKERS.tool} (${message.name})` : SPEAKERS[message.role]
     parts.push(`## ${who}`)
+    if (message.thinking) parts.push(`<details><summary>Reasoning</summary>\n\n${message.thinking}\n\n</details>`)
     if (message.content) parts.push(message.content)
     for (const call of message.tool_calls ?? []) parts.push(`*[calls ${call.name} with ${JSON.stringify(call.arguments)}]*`)
     // The bytes stay on the server: the Markdown says what was shown.

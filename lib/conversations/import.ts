@@ -30,7 +30,11 @@ interface SourceNode {
   images?: string[]
   /** A turn with tools (this server's exports carry them, docs/tools.md). */
   tool?: Pick<ImportedMessage, 'toolCalls' | 'callId' | 'toolName'>
+  /** A reply's reasoning (docs/api.md "Reasoning"): each format's own form of it, kept apart from the text. */
+  reasoning?: Reasoning
 }
+
+type Reasoning = Pick<ImportedMessage, 'thinking' | 'thinkingMs'>
 
 interface SourceConversation {
   sourceId: string
@@ -126,6 +130,52 @@ function toolOf(message: Json, role: Role | null): SourceNode['tool'] | undefine
   }
 }
 
+/** The longest reasoning time a file may claim (a day), in milliseconds. */
+const MAX_THINKING_MS = 86_400_000
+const thinkingMsOf = (value: unknown): number | undefined => (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_THINKING_MS ? value : undefined)
+
+/** A reply's reasoning as this server exports it: `thinking` (and `thinking_ms`) on an assistant message. */
+function ourReasoning(message: Json, role: Role | null): Reasoning | undefined {
+  if (message.thinking === undefined || message.thinking === null || role !== 'assistant') return undefined
+  if (typeof message.thinking !== 'string') throw new Unreadable('a message\'s thinking is not a string')
+  return message.thinking ? { thinking: message.thinking, thinkingMs: thinkingMsOf(message.thinking_ms) } : undefined
+}
+
+/**
+ * Open WebUI keeps a reply's reasoning in its text, as `<details type="reasoning" duration="12">`
+ * with a `<summary>` and the reasoning quoted (`> `): taken out of the text into the reasoning.
+ */
+function openWebUiReasoning(content: string): { content: string; reasoning?: Reasoning } {
+  if (!content.includes('<details type="reasoning"')) return { content }
+  const thoughts: string[] = []
+  let seconds = 0
+  const rest = content.replace(/<details type="reasoning"([^>]{0,500})>([\s\S]*?)<\/details>[ \t]*\n?/g, (_whole, attributes: string, inner: string) => {
+    seconds += Number(/\bduration="(\d{1,6})"/.exec(attributes)?.[1] ?? 0)
+    const body = inner.replace(/<summary>[\s\S]*?<\/summary>/, '').split('\n').map((line) => line.replace(/^>\s?/, '')).join('\n').trim()
+    if (body) thoughts.push(body)
+    return ''
+  })
+  if (!thoughts.length) return { content: rest.trimStart() }
+  return { content: rest.trimStart(), reasoning: { thinking: thoughts.join('\n\n'), thinkingMs: seconds ? seconds * 1000 : undefined } }
+}
+
+/** ChatGPT's reasoning nodes: `thoughts` (each a summary and its content), and `reasoning_recap` ("Thought for 1m 12s"). */
+function chatGptThoughts(content: Json): { thinking?: string; thinkingMs?: number } {
+  if (content.content_type === 'thoughts' && Array.isArray(content.thoughts)) {
+    const thinking = content.thoughts.filter(isObject).map((thought) => [text(thought.summary), text(thought.content)].filter(Boolean).join('\n\n')).filter(Boolean).join('\n\n')
+    return thinking ? { thinking } : {}
+  }
+  if (content.content_type === 'reasoning_recap') {
+    const recap = /(?:(\d{1,4})\s*m(?:in(?:ute)?s?)?\s*)?(?:(\d{1,5})\s*s(?:ec(?:ond)?s?)?)?\s*$/.exec(text(content.content))
+    const ms = ((Number(recap?.[1] ?? 0) * 60) + Number(recap?.[2] ?? 0)) * 1000
+    return ms ? { thinkingMs: thinkingMsOf(ms) } : {}
+  }
+  return {}
+}
+
+/** Reasoning nodes a ChatGPT reply's answer follows, read upwards; at most this many. */
+const MAX_REASONING_NODES = 32
+
 function fromOurs(item: Json): SourceConversation {
   if (item.version !== 1) throw new Unreadable(`version ${String(JSON.stringify(item.version)).slice(0, 40)} of ${EXPORT_FORMAT} is not known`)
   const session = isObject(item.session) ? item.session : {}
@@ -145,10 +195,12 @@ function fromOurs(item: Json): SourceConversation {
       const status = message.status === 'streaming' || message.status === 'awaiting_approval' ? 'interrupted' : message.status
       const images = imagesOf(message.images)
       const tool = toolOf(message, role)
+      const reasoning = ourReasoning(message, role)
       return {
+        ...(reasoning ? { reasoning } : {}),
         id: String(message.id),
         parent: typeof message.parent_id === 'string' ? message.parent_id : null,
-        keep: role !== null && (text(message.content) !== '' || images.length > 0 || tool !== undefined),
+        keep: role !== null && (text(message.content) !== '' || images.length > 0 || tool !== undefined || reasoning !== undefined),
         ...(images.length ? { images } : {}),
         ...(tool ? { tool } : {}),
         role: role ?? 'user',
@@ -165,7 +217,8 @@ function fromOurs(item: Json): SourceConversation {
 function fromChatGpt(item: Json): SourceConversation {
   const entries = Object.entries(item.mapping as Json)
   limitNodes(entries.length)
-  return {
+  const thoughts = new Map<string, { thinking?: string; thinkingMs?: number }>()
+  const source: SourceConversation = {
     sourceId: `chatgpt:${text(item.conversation_id) || text(item.id) || contentId(item)}`,
     sameAsSession: null,
     title: item.title,
@@ -179,6 +232,8 @@ function fromChatGpt(item: Json): SourceConversation {
       const parts: unknown[] = Array.isArray(content.parts) ? content.parts : [content.text]
       const body = parts.filter((part) => typeof part === 'string').join('\n')
       const hidden = message?.metadata?.is_visually_hidden_from_conversation === true
+      const thought = role === 'assistant' ? chatGptThoughts(content) : {}
+      if (thought.thinking || thought.thinkingMs) thoughts.set(id, thought)
       return {
         id,
         parent: isObject(node) && typeof node.parent === 'string' ? node.parent : null,
@@ -191,6 +246,22 @@ function fromChatGpt(item: Json): SourceConversation {
       }
     }),
   }
+  // A reply's reasoning is in the nodes above its answer (not shown as messages): its thinking, in order, and the recap's time.
+  const byId = new Map(source.nodes.map((node) => [node.id, node]))
+  for (const node of source.nodes) {
+    if (!node.keep || node.role !== 'assistant') continue
+    const found: string[] = []
+    let thinkingMs: number | undefined
+    let above = node.parent === null ? undefined : byId.get(node.parent)
+    for (let step = 0; above && !above.keep && step < MAX_REASONING_NODES; step++) {
+      const thought = thoughts.get(above.id)
+      if (thought?.thinking) found.unshift(thought.thinking)
+      thinkingMs ??= thought?.thinkingMs
+      above = above.parent === null ? undefined : byId.get(above.parent)
+    }
+    if (found.length) node.reasoning = { thinking: found.join('\n\n'), thinkingMs }
+  }
+  return source
 }
 
 /** Open WebUI's export entry: `chat.history.messages` by id (`parentId`, `timestamp` in seconds), `currentId`. */
@@ -207,11 +278,12 @@ function fromOpenWebUi(item: Json): SourceConversation {
     current: typeof history.currentId === 'string' ? history.currentId : null,
     nodes: entries.map(([id, message]) => {
       const role = roleOf(isObject(message) ? message.role : null)
-      const body = isObject(message) ? text(message.content) : ''
+      const { content: body, reasoning } = role === 'assistant' ? openWebUiReasoning(text(message.content)) : { content: isObject(message) ? text(message.content) : '', reasoning: undefined }
       return {
+        ...(reasoning ? { reasoning } : {}),
         id,
         parent: isObject(message) && typeof message.parentId === 'string' ? message.parentId : null,
-        keep: role !== null && body.trim() !== '',
+        keep: role !== null && (body.trim() !== '' || reasoning !== undefined),
         role: role ?? 'user',
         content: body,
         model: isObject(message) && role === 'assistant' ? modelOf(message.model) : null,
@@ -280,7 +352,7 @@ function build(source: SourceConversation, limits: ImportLimits): ImportedConver
       // No message before the one it follows: the path reads in order.
       const at = Math.max(node.at ?? fallback, parent === null ? 0 : atOf.get(parent)!)
       atOf.set(node.id, at)
-      messages.push({ id: node.id, parentId: parent, role: node.role, content: node.content, model: node.model, status: node.status, createdAt: new Date(at).toISOString(), ...(node.images ? { imageTexts: node.images } : {}), ...node.tool })
+      messages.push({ id: node.id, parentId: parent, role: node.role, content: node.content, model: node.model, status: node.status, createdAt: new Date(at).toISOString(), ...(node.images ? { imageTexts: node.images } : {}), ...node.tool, ...node.reasoning })
       for (const child of children.get(node.id) ?? []) queue.push(child)
     }
   }
@@ -296,6 +368,10 @@ function build(source: SourceConversation, limits: ImportLimits): ImportedConver
     if (!message.content.isWellFormed() || message.content.includes('\0')) throw new Unreadable('a message holds a character that cannot be stored (U+0000 or a lone surrogate)')
     const [most, limit] = message.role === 'user' || message.role === 'system' ? [limits.maxMessageChars, 'MAX_MESSAGE_CHARS'] : [IMPORTED_REPLY_MAX_CHARS, 'the limit for an imported reply']
     if (message.content.length > most) throw new Unreadable(`a message of role ${message.role} has ${message.content.length} characters, more than ${limit} (${most})`)
+    if (message.thinking !== undefined) {
+      if (!message.thinking.isWellFormed() || message.thinking.includes('\0')) throw new Unreadable('a reply\'s reasoning holds a character that cannot be stored (U+0000 or a lone surrogate)')
+      if (message.thinking.length > IMPORTED_REPLY_MAX_CHARS) throw new Unreadable(`a reply's reasoning has ${message.thinking.length} characters, more than the limit for an imported reply (${IMPORTED_REPLY_MAX_CHARS})`)
+    }
   }
   const newest = messages.reduce((latest, message) => (message.createdAt > latest.createdAt ? message : latest))
   const currentId = (source.current !== null && nearestKept(source.current)) || newest.id

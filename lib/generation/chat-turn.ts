@@ -4,7 +4,7 @@ import { HttpProblem, shuttingDown } from '../shared/problem.ts'
 import { followEvents } from '../shared/sse.ts'
 import { budgetOf, contextReport, isContextLengthError, planPrompt, withSummary, type PromptPlan } from './context-budget.ts'
 import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings, ToolLoop } from './generation.ts'
-import { ollamaOptions, type ChatOptions, type ChatRequest } from '../ollama/client.ts'
+import { ollamaOptions, type ChatOptions, type ChatRequest, type Think } from '../ollama/client.ts'
 import { ToolTurn, toolLimits, type ToolTurnState, type TurnTools } from '../tools/tool-turn.ts'
 import { EMPTY_STREAM, type Reservation } from './registry.ts'
 import type { ClaimedReply, PausedReply, PromptMessage } from '../store/chat-store.ts'
@@ -18,6 +18,8 @@ import { summarize, SUMMARY_SHARE } from './summary.ts'
 export interface ChatTurn {
   model: string
   options: ChatOptions
+  /** Whether (or how hard) the model reasons first; absent: as Ollama decides (a model that can, does). */
+  think?: Think | undefined
   stream: boolean
   /** The user's new message; absent for a regeneration, which answers the path's last question again. */
   message?: string | undefined
@@ -46,6 +48,7 @@ export async function answerTurn(app: AppContext, reservation: Reservation, turn
     if ((await app.ollama.hasModel(turn.model)) === false) {
       throw new HttpProblem(404, 'model_not_found', `model '${turn.model}' not found`)
     }
+    if (turn.think !== undefined && turn.think !== false) await app.ollama.requireCapability(turn.model, 'thinking', 'think (send think: false, or pick a model that can)')
     generation = await startGeneration(app, reservation, turn, ownerId, acceptedAt)
   } catch (error) {
     reservation.release()
@@ -94,7 +97,14 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const toolTurn = body.tools?.offered.length
     ? new ToolTurn(app.tools, body.tools.offered, toolLimits(config), app.metrics, app.log, { selection: body.tools.selection, options: body.options })
     : undefined
-  const request: ChatRequest = { model: body.model, messages: [], options: ollamaOptions(body.options, config.defaultNumCtx), truncate: false, ...(toolTurn ? { tools: toolTurn.definitions } : {}) }
+  const request: ChatRequest = {
+    model: body.model,
+    messages: [],
+    options: ollamaOptions(body.options, config.defaultNumCtx),
+    truncate: false,
+    ...(toolTurn ? { tools: toolTurn.definitions } : {}),
+    ...(body.think === undefined ? {} : { think: body.think }),
+  }
   let lease: HostLease | null
   try {
     // A conversation this turn began has no host yet.
@@ -271,6 +281,8 @@ export function jsonAnswer(sessionId: string, model: string, outcome: Generation
     id: outcome.messageId,
     session_id: sessionId,
     content: outcome.content,
+    thinking: outcome.thinking || null,
+    thinking_ms: outcome.thinkingMs,
     model,
     created_at: outcome.createdAt,
     tokens_used: outcome.tokensUsed,

@@ -2,7 +2,7 @@ import type { ChatResponse, ToolCall as OllamaToolCall } from 'ollama'
 import type { Logger } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { formatMs, type ChatStream } from '../ollama/client.ts'
-import { ReplyEventLog, type ReplyEventLimits } from './reply-events.ts'
+import { ReplyEventLog, type ReplyEventLimits, type TextEvent } from './reply-events.ts'
 import type { FrameListener } from '../shared/sse.ts'
 import type { ApprovalDecision, MessageStatus, ToolCall } from '../store/chat-store.ts'
 import type { ReplyStore } from '../store/reply-store.ts'
@@ -20,6 +20,10 @@ export interface GenerationOutcome {
   messageId: string
   createdAt: string
   content: string
+  /** The model's reasoning before (and between) its answer, when it thought ('' when it did not). */
+  thinking: string
+  /** How long it reasoned, over every model call of the turn; null when it did not. */
+  thinkingMs: number | null
   tokensUsed: number | null
   promptTokens: number | null
   doneReason: string | null
@@ -112,8 +116,12 @@ export class Generation {
   private readonly tools: ToolLoop | undefined
   /** Stops what runs beside the stream: the tool calls of a step. */
   private readonly stopping = new AbortController()
-  /** Where the reply's own text starts in the text sent: what came before went with a tool step. */
+  /** Where the reply's own text (and reasoning) starts in what was sent: what came before went with a tool step. */
   private stepStart = 0
+  private thinkingStepStart = 0
+  /** Time spent reasoning so far, and since when the model reasons now (performance.now()). */
+  private thinkingMs = 0
+  private thinkingSince: number | undefined
   private toolSteps = 0
   private toolStop: ToolStop | null = null
   /** Calls the reply paused for (docs/tools.md: approvals). */
@@ -122,7 +130,9 @@ export class Generation {
   private readonly resumed: ResumedCalls | undefined
   /** Output tokens of the model calls before the last one. */
   private earlierEvalCount = 0
+  /** Text that arrived in a burst after its first piece, sent on the next turn of the event loop. */
   private unsentText = ''
+  private unsentType: TextEvent = 'token'
   private flushScheduled = false
   private checkpointTimer: NodeJS.Timeout | undefined
   /** When the oldest text no checkpoint has stored yet arrived (performance.now()). */
@@ -157,9 +167,9 @@ export class Generation {
     this.model = model
     this.tools = tools
     this.resumed = resumed
-    // Token events differ only in their text: the rest of the JSON is built once.
-    const tokenSuffix = `,"session_id":${JSON.stringify(sessionId)}}`
-    this.events = new ReplyEventLog(reply.id, (text) => '{"type":"token","content":' + JSON.stringify(text) + tokenSuffix, eventLimits, settings.cluster?.publisher(reply.id) ?? null, resumed?.events ?? 0)
+    // Text events differ only in their type and text: the rest of the JSON is built once.
+    const textSuffix = `,"session_id":${JSON.stringify(sessionId)}}`
+    this.events = new ReplyEventLog(reply.id, (type, text) => '{"type":"' + type + '","content":' + JSON.stringify(text) + textSuffix, eventLimits, settings.cluster?.publisher(reply.id) ?? null, resumed?.events ?? 0)
     this.events.event(JSON.stringify({ type: 'start', session_id: sessionId, message_id: this.messageId, user_message_id: userMessageId, model, context, ...(resumed ? { resumed: true } : {}) }))
     this.outcome = this.relay().finally(onEnded)
   }
@@ -180,12 +190,29 @@ export class Generation {
 
   /** The whole text so far, sent or not yet. */
   private get allText(): string {
-    return this.events.text + this.unsentText
+    return this.unsentType === 'token' ? this.events.text + this.unsentText : this.events.text
+  }
+
+  /** The whole reasoning so far, sent or not yet. */
+  private get allThinking(): string {
+    return this.unsentType === 'thinking' ? this.events.thinking + this.unsentText : this.events.thinking
   }
 
   /** The reply's own text: after the last tool step. */
   private get content(): string {
     return this.allText.slice(this.stepStart)
+  }
+
+  /** The reply's own reasoning: after the last tool step. */
+  private get thinking(): string {
+    return this.allThinking.slice(this.thinkingStepStart)
+  }
+
+  /** The model stopped reasoning (it answers, calls tools, or its stream ended): the time is counted. */
+  private thoughtUntilNow(): void {
+    if (this.thinkingSince === undefined) return
+    this.thinkingMs += performance.now() - this.thinkingSince
+    this.thinkingSince = undefined
   }
 
   private async relay(): Promise<GenerationOutcome> {
@@ -203,8 +230,9 @@ export class Generation {
         last = undefined
         try {
           for await (const chunk of this.stream) {
-            // Every chunk may carry text, the done chunk included.
-            if (chunk.message?.content) this.append(chunk.message.content)
+            // Every chunk may carry text, the done chunk included; a thinking model's reasoning comes first.
+            if (chunk.message?.thinking) this.append('thinking', chunk.message.thinking)
+            if (chunk.message?.content) this.append('token', chunk.message.content)
             if (chunk.message?.tool_calls?.length) made.push(...chunk.message.tool_calls)
             last = chunk
           }
@@ -212,6 +240,7 @@ export class Generation {
           // After an error line or a cut, ollama-js leaves the response body open. After `done` there
           // is nothing left to stop, and an abort would only cost a DOMException and the connection.
           if (!last?.done) this.stream.abort()
+          this.thoughtUntilNow()
         }
         if (!this.tools || made.length === 0 || !last?.done || this.stopReason) break
         const next = await this.toolStep(this.tools, ToolTurn.callsOf(made), last)
@@ -260,6 +289,7 @@ export class Generation {
       waiting = []
     }
     const stepText = this.content
+    const stepThinking = this.thinking
     const ends = stop !== null || this.stopReason !== undefined || waiting.length > 0
     // Ending on a limit, the text the model wrote with its calls is the answer it has.
     const keepsText = stop !== null && !this.stopReason
@@ -270,7 +300,7 @@ export class Generation {
     let movedTo: string | null
     try {
       // A resumed turn's calls are stored already, with the message that made them.
-      const made = answers ? undefined : { content: keepsText ? '' : stepText, model: this.model, toolCalls: calls }
+      const made = answers ? undefined : { content: keepsText ? '' : stepText, thinking: keepsText ? '' : stepThinking, model: this.model, toolCalls: calls }
       movedTo = await this.settings.store.addToolStep(this.messageId, { calls: made, results, awaiting })
     } catch (error) {
       this.settings.log.error('tool step could not be stored', { message_id: this.messageId, session_id: this.sessionId, error })
@@ -283,6 +313,7 @@ export class Generation {
     this.createdAt = movedTo
     if (!keepsText) {
       this.stepStart = this.allText.length
+      this.thinkingStepStart = this.allThinking.length
       // The step's text is stored with it.
       this.unsavedSince = undefined
     }
@@ -293,7 +324,8 @@ export class Generation {
       return null
     }
     const added: ChatMessage[] = [
-      ...(answers ? [] : [{ role: 'assistant', content: stepText, tool_calls: ollamaToolCalls(calls) }]),
+      // The step's reasoning goes back with its calls: the model goes on from it within the turn.
+      ...(answers ? [] : [{ role: 'assistant', content: stepText, ...(stepThinking ? { thinking: stepThinking } : {}), tool_calls: ollamaToolCalls(calls) }]),
       ...results.map((result) => ({ role: 'tool', content: result.content, tool_name: result.name })),
     ]
     return tools.next(added, this.stopping.signal)
@@ -310,6 +342,8 @@ export class Generation {
       messageId: this.messageId,
       createdAt: this.createdAt,
       content: this.content,
+      thinking: this.thinking,
+      thinkingMs: this.thinking ? Math.round(this.thinkingMs) : null,
       tokensUsed: complete ? (last.eval_count ?? 0) + this.earlierEvalCount || null : null,
       promptTokens: complete ? (last.prompt_eval_count ?? null) : null,
       doneReason: complete ? (this.toolStop ?? (last.done_reason || 'stop')) : status === 'cancelled' || status === 'awaiting_approval' ? status : null,
@@ -320,6 +354,7 @@ export class Generation {
     // A paused reply was stored as such with its last step.
     if (stop !== 'unstored' && status !== 'awaiting_approval') await this.store(outcome)
     this.settings.metrics.reply(outcome.status, outcome.promptTokens, outcome.tokensUsed)
+    if (outcome.thinkingMs !== null) this.settings.metrics.thinking(this.model, outcome.thinkingMs / 1000)
     if (outcome.status === 'complete' || outcome.status === 'cancelled' || outcome.status === 'awaiting_approval') {
       const total = outcome.promptTokens !== null && outcome.tokensUsed !== null ? outcome.promptTokens + outcome.tokensUsed : null
       this.events.event(JSON.stringify({
@@ -330,6 +365,8 @@ export class Generation {
         prompt_tokens: outcome.promptTokens,
         completion_tokens: outcome.tokensUsed,
         done_reason: outcome.doneReason,
+        thinking: outcome.thinking || null,
+        thinking_ms: outcome.thinkingMs,
       }))
     } else {
       this.events.event(JSON.stringify({ type: 'error', session_id: this.sessionId, message_id: this.messageId, error: outcome.error }))
@@ -351,6 +388,8 @@ export class Generation {
       try {
         const stored = await this.settings.store.finishReply(this.messageId, {
           content: outcome.content,
+          thinking: outcome.thinking,
+          thinkingMs: outcome.thinkingMs ?? undefined,
           status: outcome.status,
           tokensUsed: outcome.tokensUsed ?? undefined,
           promptTokens: outcome.promptTokens ?? undefined,
@@ -375,14 +414,19 @@ export class Generation {
     outcome.doneReason = null
   }
 
-  private append(piece: string): void {
+  private append(type: TextEvent, piece: string): void {
+    if (type === 'thinking') this.thinkingSince ??= performance.now()
+    else this.thoughtUntilNow()
+    // Text of another type than what waits goes after it.
+    if (this.unsentText && this.unsentType !== type) this.flushTokens()
     // The first chunk of a burst leaves at once; chunks that arrive with it follow as one event
     // on the next turn of the event loop: one write per burst, not per chunk.
     if (this.flushScheduled) {
       this.unsentText += piece
+      this.unsentType = type
     } else {
-      if (this.events.text === '') this.settings.metrics.firstToken((performance.now() - this.acceptedAt) / 1000)
-      this.events.token(piece)
+      if (this.events.text === '' && this.events.thinking === '') this.settings.metrics.firstToken((performance.now() - this.acceptedAt) / 1000)
+      this.events.sendText(type, piece)
       this.flushScheduled = true
       setImmediate(this.flushTokens)
     }
@@ -398,7 +442,7 @@ export class Generation {
     if (!this.unsentText) return
     const text = this.unsentText
     this.unsentText = ''
-    this.events.token(text)
+    this.events.sendText(this.unsentType, text)
   }
 
   private readonly checkpoint = (): void => {
@@ -411,7 +455,7 @@ export class Generation {
   private async saveCheckpoint(unsavedSince: number, delayMs: number): Promise<void> {
     let why: unknown
     try {
-      if (await this.settings.store.checkpointReply(this.messageId, this.content)) {
+      if (await this.settings.store.checkpointReply(this.messageId, this.content, this.thinking || null)) {
         const lagMs = performance.now() - unsavedSince
         this.settings.checkpoints.committed(delayMs, lagMs)
         this.settings.metrics.checkpoint(lagMs / 1000)

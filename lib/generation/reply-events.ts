@@ -12,6 +12,9 @@ export interface ReplyEventLimits {
 
 export const DEFAULT_REPLY_EVENT_LIMITS: ReplyEventLimits = { tailEvents: 64, maxFollowers: MAX_FOLLOWERS }
 
+/** The events that carry text: the answer's `token`s and the reasoning's `thinking`. */
+export type TextEvent = 'token' | 'thinking'
+
 /**
  * The SSE events of one reply: their ids, their frames, replay after a `Last-Event-ID`, and the
  * clients following it live.
@@ -19,13 +22,14 @@ export const DEFAULT_REPLY_EVENT_LIMITS: ReplyEventLimits = { tailEvents: 64, ma
  * Ids are `<message_id>:<n>`, n counting from 1 (the `start` event): unique within a session, so
  * an id from another reply means "from the start of this one". Memory stays bounded: the `start`
  * frame and the last `tailEvents` frames are kept; a replay that reaches further back gets the
- * older text as one token event carrying the id of the last event it covers, so the ids and the
- * text a client ends up with are the ones a client that never left saw.
+ * older text as one event per run of text events of one type (the reasoning's, then the
+ * answer's), each carrying the id of the last event it covers, so the ids and the text a client
+ * ends up with are the ones a client that never left saw.
  */
 export class ReplyEventLog implements EventSource {
   readonly replyId: string
   private readonly limits: ReplyEventLimits
-  private readonly tokenJson: (text: string) => string
+  private readonly textJson: (type: TextEvent, text: string) => string
   private readonly listeners = new Set<FrameListener>()
   private startFrame: Uint8Array | undefined
   /** Frames of events firstTailId..count. */
@@ -34,20 +38,22 @@ export class ReplyEventLog implements EventSource {
   private count: number
   /** Events the reply sent before this log began (a turn resumed after approvals): its ids go on from there. */
   private readonly base: number
-  /** The reply's text as sent so far. */
+  /** The reply's text, and its reasoning, as sent so far. */
   private sentText = ''
-  /** textEnd[id - base]: the length of the sent text once event `id` was sent. */
+  private sentThinking = ''
+  /** textEnd[id - base], thinkingEnd[id - base]: their lengths once event `id` was sent. */
   private readonly textEnd: number[] = [0]
+  private readonly thinkingEnd: number[] = [0]
   private ended = false
   /** Other instances' followers get every frame through it (several instances on PostgreSQL). */
   private readonly publisher: StreamPublisher | null
 
-  constructor(replyId: string, tokenJson: (text: string) => string, limits: ReplyEventLimits = DEFAULT_REPLY_EVENT_LIMITS, publisher: StreamPublisher | null = null, base = 0) {
+  constructor(replyId: string, textJson: (type: TextEvent, text: string) => string, limits: ReplyEventLimits = DEFAULT_REPLY_EVENT_LIMITS, publisher: StreamPublisher | null = null, base = 0) {
     this.replyId = replyId
     this.base = base
     this.count = base
     this.firstTailId = base + 2
-    this.tokenJson = tokenJson
+    this.textJson = textJson
     this.limits = limits
     this.publisher = publisher
   }
@@ -55,6 +61,11 @@ export class ReplyEventLog implements EventSource {
   /** The text every `token` event so far carried. */
   get text(): string {
     return this.sentText
+  }
+
+  /** The reasoning every `thinking` event so far carried. */
+  get thinking(): string {
+    return this.sentThinking
   }
 
   /** How many frames are held in memory (for tests of the bound). */
@@ -76,9 +87,11 @@ export class ReplyEventLog implements EventSource {
     this.push(json)
   }
 
-  token(text: string): void {
-    this.sentText += text
-    this.push(this.tokenJson(text))
+  /** Sends text of the answer (`token`) or of its reasoning (`thinking`). */
+  sendText(type: TextEvent, text: string): void {
+    if (type === 'token') this.sentText += text
+    else this.sentThinking += text
+    this.push(this.textJson(type, text))
   }
 
   /** The last event has been sent: followers are released, later subscribers get a replay and the end. */
@@ -106,6 +119,7 @@ export class ReplyEventLog implements EventSource {
     this.publisher?.push(id, text)
     const frame = encoder.encode(text)
     this.textEnd.push(this.sentText.length)
+    this.thinkingEnd.push(this.sentThinking.length)
     if (id === this.base + 1) {
       this.startFrame = frame
     } else {
@@ -123,12 +137,31 @@ export class ReplyEventLog implements EventSource {
     if (after < first && this.startFrame) listener(this.startFrame)
     let next = Math.max(after, first) + 1
     if (next < this.firstTailId) {
-      const lastDropped = this.firstTailId - 1
-      const text = this.sentText.slice(this.textEnd[next - 1 - this.base], this.textEnd[lastDropped - this.base])
-      if (text) listener(encodeEvent(`${this.replyId}:${lastDropped}`, this.tokenJson(text)))
+      for (const run of this.textRuns(next, this.firstTailId - 1)) listener(encodeEvent(`${this.replyId}:${run.lastId}`, this.textJson(run.type, run.text)))
       next = this.firstTailId
     }
     for (let id = next; id <= this.count; id++) listener(this.tail[id - this.firstTailId]!)
+  }
+
+  /** The text of events first..last whose frames are gone, one run per stretch of events of one type (others are not kept). */
+  private textRuns(first: number, last: number): Array<{ type: TextEvent; text: string; lastId: number }> {
+    const runs: Array<{ type: TextEvent; text: string; lastId: number }> = []
+    for (let id = first; id <= last; id++) {
+      const at = id - this.base
+      const type: TextEvent | null = this.textEnd[at]! > this.textEnd[at - 1]! ? 'token' : this.thinkingEnd[at]! > this.thinkingEnd[at - 1]! ? 'thinking' : null
+      if (!type) continue
+      const source = type === 'token' ? this.sentText : this.sentThinking
+      const ends = type === 'token' ? this.textEnd : this.thinkingEnd
+      const text = source.slice(ends[at - 1], ends[at])
+      const run = runs.at(-1)
+      if (run?.type === type) {
+        run.text += text
+        run.lastId = id
+      } else {
+        runs.push({ type, text, lastId: id })
+      }
+    }
+    return runs
   }
 
   /** The n of an id of this reply; 0 (from the start) for anything else. */

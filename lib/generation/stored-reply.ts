@@ -1,6 +1,7 @@
 import type { StoredReply } from '../store/chat-store.ts'
 import { eventText, type EventSource } from '../shared/sse.ts'
 import type { GenerationOutcome } from './generation.ts'
+import { NOTHING_SENT, type SentText } from '../store/cluster.ts'
 
 /**
  * A reply that has ended, told from the store: its outcome, and its events as its owner sent
@@ -15,6 +16,8 @@ export function outcomeOf(reply: StoredReply): GenerationOutcome {
     messageId: reply.id,
     createdAt: reply.created_at,
     content: reply.content,
+    thinking: reply.thinking ?? '',
+    thinkingMs: reply.thinking_ms ?? null,
     tokensUsed: reply.tokens_used ?? null,
     promptTokens: reply.prompt_tokens,
     doneReason: reply.done_reason ?? (status === 'cancelled' || status === 'awaiting_approval' ? status : null),
@@ -31,7 +34,7 @@ export function outcomeOf(reply: StoredReply): GenerationOutcome {
  */
 export function storedEvents(sessionId: string, reply: StoredReply, context: Record<string, unknown>, after = 0): EventSource {
   const frames = after === 0
-    ? [eventText(`${reply.id}:1`, JSON.stringify({ type: 'start', session_id: sessionId, message_id: reply.id, user_message_id: reply.parent_id, model: reply.model, context })), ...storedRest(sessionId, reply, 1, '')]
+    ? [eventText(`${reply.id}:1`, JSON.stringify({ type: 'start', session_id: sessionId, message_id: reply.id, user_message_id: reply.parent_id, model: reply.model, context })), ...storedRest(sessionId, reply, 1, NOTHING_SENT)]
     : after < (reply.event_count ?? Infinity) ? storedRest(sessionId, reply, after, null) : []
   const encoder = new TextEncoder()
   return {
@@ -45,16 +48,20 @@ export function storedEvents(sessionId: string, reply: StoredReply, context: Rec
 
 /**
  * The rest of a stored (ended) reply for a client that has its events up to `lastSent` and, of
- * its text, `sentText` (null: not known): the text it lacks as one `token` event with the id of
- * the last token event the reply sent, then its end (`done`, or `error`) with the reply's own
- * last id. A reply whose event count is not stored (a crash ended it) goes on from `lastSent`.
+ * its text and reasoning, `sent` (null: not known): the reasoning it lacks as one `thinking`
+ * event and the text as one `token` event, numbered up to the last one before the end, then its
+ * end (`done`, or `error`) with the reply's own last id. A reply whose event count is not stored
+ * (a crash ended it) goes on from `lastSent`.
  */
-export function storedRest(sessionId: string, reply: StoredReply, lastSent: number, sentText: string | null): string[] {
-  const rest = sentText !== null && reply.content.startsWith(sentText) ? reply.content.slice(sentText.length) : ''
-  const least = lastSent + (rest ? 2 : 1)
+export function storedRest(sessionId: string, reply: StoredReply, lastSent: number, sent: SentText | null): string[] {
+  const lacking = (stored: string, had: string | undefined) => (had !== undefined && stored.startsWith(had) ? stored.slice(had.length) : '')
+  const rest = [
+    { type: 'thinking', content: lacking(reply.thinking ?? '', sent?.thinking) },
+    { type: 'token', content: lacking(reply.content, sent?.text) },
+  ].filter((event) => event.content)
+  const least = lastSent + rest.length + 1
   const last = reply.event_count !== null && reply.event_count >= least ? reply.event_count : least
-  const frames: string[] = []
-  if (rest) frames.push(eventText(`${reply.id}:${last - 1}`, JSON.stringify({ type: 'token', content: rest, session_id: sessionId })))
+  const frames = rest.map((event, index) => eventText(`${reply.id}:${last - rest.length + index}`, JSON.stringify({ ...event, session_id: sessionId })))
   frames.push(eventText(`${reply.id}:${last}`, JSON.stringify(endOf(sessionId, reply))))
   return frames
 }
@@ -71,6 +78,8 @@ function endOf(sessionId: string, reply: StoredReply): Record<string, unknown> {
       prompt_tokens: outcome.promptTokens,
       completion_tokens: outcome.tokensUsed,
       done_reason: outcome.doneReason,
+      thinking: outcome.thinking || null,
+      thinking_ms: outcome.thinkingMs,
     }
   }
   return { type: 'error', session_id: sessionId, message_id: reply.id, error: outcome.error }

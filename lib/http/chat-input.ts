@@ -41,6 +41,9 @@ const ToolsSchema = v.optional(v.union([
   v.pipe(v.array(v.pipe(v.string(), v.maxLength(200, 'must be at most 200 characters'))), v.maxLength(128, 'must name at most 128 tools')),
 ], 'must be true or a list of tool names (SERVER__TOOL)'))
 
+/** `think`: whether a reasoning model thinks first, or how hard (passed to Ollama as it is). */
+export const ThinkSchema = v.optional(v.union([v.boolean(), v.picklist(['low', 'medium', 'high'])], 'must be true, false, "low", "medium" or "high"'))
+
 /** The body of a regeneration (all optional; by default the model of the reply it retries). */
 export function regenerateBodySchema(config: Config) {
   return jsonObject(v.strictObject(
@@ -48,6 +51,7 @@ export function regenerateBodySchema(config: Config) {
       model: v.optional(modelName(config)),
       stream: v.optional(v.boolean('must be true or false'), true),
       options: v.optional(OptionsSchema, {}),
+      think: ThinkSchema,
       tools: ToolsSchema,
     },
     strictMessage('is not a known field', 'the body must be a JSON object'),
@@ -70,6 +74,7 @@ export function chatBodySchema(config: Config) {
       stream: v.optional(v.boolean('must be true or false'), true),
       system: v.optional(v.pipe(wellFormedText(), v.check((text) => withinChars(text, max), `must be at most ${max} characters`))),
       options: v.optional(OptionsSchema, {}),
+      think: ThinkSchema,
       tools: ToolsSchema,
       // Each one is read and checked by lib/images/image-input.ts, which names it on a refusal.
       images: v.optional(v.pipe(

@@ -23,6 +23,7 @@ export class Metrics {
   private readonly problems: Counter
   private readonly rateLimited: Counter
   private readonly firstTokenSeconds: Histogram
+  private readonly thinkingSeconds: Histogram
   private readonly tokens: Counter
   private readonly replies: Counter
   private readonly images: Counter
@@ -55,6 +56,12 @@ export class Metrics {
       `${PREFIX}time_to_first_token_seconds`,
       'Time from a chat being accepted to its first token being sent.',
       [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    ))
+    this.thinkingSeconds = add(new Histogram(
+      `${PREFIX}thinking_duration_seconds`,
+      'How long a reasoning model thought before (and between) the text of a reply that thought, by model (one Ollama has: a chat for any other is refused first).',
+      [0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600],
+      ['model'],
     ))
     this.tokens = add(new Counter(`${PREFIX}tokens_total`, 'Tokens Ollama read (input) and wrote (output) for finished replies.', ['direction']))
     // Both series exist from the start, so a rate over them is defined before the first reply.
@@ -112,6 +119,11 @@ export class Metrics {
     this.replies.inc({ status })
     if (inputTokens) this.tokens.inc({ direction: 'input' }, inputTokens)
     if (outputTokens) this.tokens.inc({ direction: 'output' }, outputTokens)
+  }
+
+  /** A reply's model thought for `seconds` in all. */
+  thinking(model: string, seconds: number): void {
+    this.thinkingSeconds.observe({ model }, seconds)
   }
 
   image(outcome: 'reencoded' | 'refused', seconds: number): void {

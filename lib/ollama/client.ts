@@ -4,9 +4,14 @@ import { HttpProblem } from '../shared/problem.ts'
 import { maskCredentials } from '../shared/ollama-host.ts'
 import type { ToolCall } from '../store/chat-store.ts'
 
+/** Whether a reasoning model thinks before it answers, or how hard (docs/api.md "Reasoning"). */
+export type Think = boolean | 'low' | 'medium' | 'high'
+
 export interface ChatMessage {
   role: string
   content: string
+  /** An assistant's reasoning, sent back only within the turn that made it (its tool steps). */
+  thinking?: string
   /** Images the message shows the model, as bytes (sent as plain base64, written out by lib/ollama/node-fetch.ts). */
   images?: Uint8Array[]
   /** An assistant's tool calls; Ollama's arguments are an object. */
@@ -22,6 +27,8 @@ export interface ChatRequest {
   /** `json` or a JSON Schema the reply must follow. */
   format?: 'json' | Record<string, unknown>
   tools?: Tool[]
+  /** Absent: Ollama's default (a model that can think does). */
+  think?: Think
   /** false: Ollama answers 400 instead of dropping messages when the prompt exceeds num_ctx. */
   truncate?: boolean
 }

@@ -135,7 +135,7 @@ export class OllamaPool {
   }
 
   /** Refuses (400 `model_capability`) a request that needs `capability` of a model without it; `need` says what for. */
-  async requireCapability(model: string, capability: 'vision' | 'tools', need: string): Promise<void> {
+  async requireCapability(model: string, capability: 'vision' | 'tools' | 'thinking', need: string): Promise<void> {
     const capabilities = await this.capabilities(model)
     if (capabilities?.includes(capability)) return
     const has = capabilities ? `it has ${capabilities.join(', ') || 'none'}` : 'this Ollama reports no capabilities'

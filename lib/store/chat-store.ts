@@ -33,7 +33,7 @@ export interface ToolResult {
  * made the calls (absent when only results follow, as after an approval), then one message per result.
  */
 export interface ToolStep {
-  calls?: { content: string; model: string; toolCalls: ToolCall[] } | undefined
+  calls?: { content: string; thinking?: string | undefined; model: string; toolCalls: ToolCall[] } | undefined
   results: ToolResult[]
   /** Calls of `ask` tools: the reply then waits for its user's answers (status `awaiting_approval`). */
   awaiting?: AwaitedApprovals | undefined
@@ -108,6 +108,9 @@ export interface Message {
   /** A tool message's call and tool. */
   call_id?: string
   name?: string
+  /** An assistant message's reasoning (docs/api.md "Reasoning"), kept apart from its text, and how long it took. */
+  thinking?: string
+  thinking_ms?: number
 }
 
 /** An image to store with a message: re-encoded by lib/images/image-input.ts. */
@@ -217,6 +220,9 @@ export interface Page<T, C> {
 
 export interface FinishedReply {
   content: string
+  /** Its reasoning ('' or absent: none). */
+  thinking?: string | undefined
+  thinkingMs?: number | undefined
   status: Exclude<MessageStatus, 'streaming'>
   tokensUsed?: number | undefined
   promptTokens?: number | undefined
@@ -275,6 +281,9 @@ export interface ImportedMessage {
   toolCalls?: ToolCall[] | undefined
   callId?: string | undefined
   toolName?: string | undefined
+  /** An assistant message's reasoning, and how long it took. */
+  thinking?: string | undefined
+  thinkingMs?: number | undefined
 }
 
 /** A conversation to import (docs/api.md "Export and import"), as lib/conversations/import.ts reads it from a file. */
@@ -386,6 +395,12 @@ export function toolFieldsOf(row: Record<string, unknown>): Pick<Message, 'tool_
   if (row.tool_calls != null) return { tool_calls: JSON.parse(String(row.tool_calls)) as ToolCall[] }
   if (row.tool_call_id != null) return { call_id: String(row.tool_call_id), name: String(row.tool_name) }
   return {}
+}
+
+/** The reasoning fields of a message row. */
+export function reasoningFieldsOf(row: Record<string, unknown>): Pick<Message, 'thinking' | 'thinking_ms'> {
+  if (row.thinking == null) return {}
+  return { thinking: String(row.thinking), ...(row.thinking_ms == null ? {} : { thinking_ms: Number(row.thinking_ms) }) }
 }
 
 /** The tool fields of a history row, as the model is sent them. */

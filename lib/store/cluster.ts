@@ -6,6 +6,14 @@
 import type { Logger } from '../observability/log.ts'
 import type { EventSource } from '../shared/sse.ts'
 
+/** What a client was sent of a reply's own text and reasoning (since its last tool step). */
+export interface SentText {
+  text: string
+  thinking: string
+}
+
+export const NOTHING_SENT: SentText = { text: '', thinking: '' }
+
 /** A stream's frames as its owner sends them to followers on other instances. */
 export interface StreamPublisher {
   /** Frame `seq` (its SSE text); frames come in order, without gaps. */
@@ -18,10 +26,10 @@ export interface StreamPublisher {
  * How a follower on another instance learns that a stream is over when its frames stop short of
  * the last one (its owner died, its last batch is not written yet, or a batch is missing): false
  * while it runs; else the frames to send last, read from the store, the first of them numbered
- * `nextSeq` or later. `sentText` resolves to the reply text the follower's client has (token
- * events since the last tool result), or null when that cannot be known.
+ * `nextSeq` or later. `sentText` resolves to the reply text and reasoning the follower's client
+ * has (token and thinking events since the last tool result), or null when that cannot be known.
  */
-export type StreamEnded = (nextSeq: number, sentText: () => Promise<string | null>) => Promise<string[] | false>
+export type StreamEnded = (nextSeq: number, sentText: () => Promise<SentText | null>) => Promise<string[] | false>
 
 /** What a cancel asked on another instance stops: a session's reply, or a response. */
 export type CancelTarget = { kind: 'reply'; sessionId: string } | { kind: 'response'; id: string }

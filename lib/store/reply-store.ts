@@ -34,8 +34,8 @@ export interface ReplyStore {
    * (nothing written) when no streaming reply has that id.
    */
   addToolStep(replyId: string, step: ToolStep): Promise<string | null>
-  /** Saves a streaming reply's text so far; false when no streaming reply has that id. */
-  checkpointReply(id: string, content: string): Promise<boolean>
+  /** Saves a streaming reply's text (and reasoning, null: none) so far; false when no streaming reply has that id. */
+  checkpointReply(id: string, content: string, thinking?: string | null): Promise<boolean>
   /** Finalises a streaming reply; false (and nothing written) when no streaming reply has that id. */
   finishReply(id: string, reply: FinishedReply): Promise<boolean>
   /**

@@ -28,6 +28,11 @@ export interface Scenario {
   /** After this many chunks, send a line that is not JSON. */
   malformedAfterTokens?: number
   doneReason?: 'stop' | 'length'
+  /**
+   * A thinking model's reasoning, sent first in chunks of `message.thinking` with empty content
+   * (when thinking is on: `think` not false). By default `Thinking about: <last user message>`.
+   */
+  thinking?: string[]
   /** Tool calls Ollama makes in its last chunk before done (arguments as objects, as Ollama sends them). */
   toolCalls?: Array<{ name: string; arguments: Record<string, unknown> }>
   /**
@@ -277,6 +282,17 @@ export class FakeOllama {
     // As Ollama: tools for a model without the capability are refused.
     const tools: Array<{ function?: { name?: string } }> = Array.isArray(body.tools) ? body.tools : []
     if (tools.length && !(this.capabilities[model] ?? ['completion', 'tools']).includes('tools')) return sendJson(res, 400, { error: `"${model}" does not support tools` })
+    // As Ollama: `think` takes a boolean or a level; a model that cannot think refuses anything but
+    // false, and a model that can thinks unless told not to (shared/ollama-wire.md, 1.1).
+    const capabilities = this.capabilities[model] ?? ['completion', 'tools']
+    if (body.think !== undefined && typeof body.think !== 'boolean' && !THINK_LEVELS.includes(body.think)) return sendJson(res, 400, { error: `invalid think value: ${JSON.stringify(body.think)}` })
+    const thinks = capabilities.includes('thinking') && body.think !== false
+    if (body.think !== undefined && body.think !== false && !thinks) return sendJson(res, 400, { error: `"${model}" does not support thinking` })
+    // As Ollama: `format` is "json" or a JSON Schema object, else the generation fails before any byte.
+    const format = body.format
+    if (format !== undefined && format !== null && format !== '' && format !== 'json' && (typeof format !== 'object' || Array.isArray(format))) {
+      return sendJson(res, 500, { error: `invalid format: ${JSON.stringify(format)}; expected "json" or a valid JSON Schema object` })
+    }
     const lastUser = [...messages].reverse().find((message) => message.role === 'user')?.content ?? ''
     this.onChat?.(lastUser)
     // On cue (README of the tests: a model that calls tools): with tools offered, a user message
@@ -294,7 +310,10 @@ export class FakeOllama {
         cued = ['The tools said: ', results.map((message) => message.content).join(' | ')]
       }
     }
-    let tokens = (queued?.tokens ? undefined : cued) ?? scenario.tokens ?? ['You', ' said', ': ', lastUser]
+    // A reply in a format is JSON that follows it (made up from the schema), unless the scenario says otherwise.
+    const formatted = format === 'json' || (format && typeof format === 'object') ? splitIn4(JSON.stringify(format === 'json' ? { answer: lastUser } : valueOf(format, lastUser))) : undefined
+    let tokens = (queued?.tokens ? undefined : cued) ?? scenario.tokens ?? formatted ?? ['You', ' said', ': ', lastUser]
+    const thinking = thinks ? (scenario.thinking ?? ['Thinking ', 'about: ', lastUser]) : []
     // num_predict bounds the reply (4 characters a token here), which then ends with done_reason length.
     const numPredict = Number(body.options?.num_predict ?? -1)
     let cutShort = false
@@ -315,10 +334,10 @@ export class FakeOllama {
       await sleep(evaluated * this.kvMsPerToken)
     }
     const startedAt = process.hrtime.bigint()
-    const chunk = (content: string, done: boolean) => ({
+    const chunk = (content: string, done: boolean, thought?: string) => ({
       model,
       created_at: new Date().toISOString(),
-      message: { role: 'assistant', content },
+      message: { role: 'assistant', content, ...(thought === undefined ? {} : { thinking: thought }) },
       done,
       ...(done
         ? {
@@ -327,7 +346,7 @@ export class FakeOllama {
             load_duration: 1_334_875,
             prompt_eval_count: promptTokens,
             prompt_eval_duration: 342_546_000,
-            eval_count: tokens.length,
+            eval_count: thinking.length + tokens.length,
             eval_duration: 4_535_599_000,
           }
         : {}),
@@ -336,7 +355,7 @@ export class FakeOllama {
     if (body.stream === false) {
       for (const _ of tokens) if (scenario.tokenDelayMs) await sleep(scenario.tokenDelayMs)
       if (res.destroyed) return
-      return sendJson(res, 200, chunk(tokens.join(''), true))
+      return sendJson(res, 200, chunk(tokens.join(''), true, thinking.length ? thinking.join('') : undefined))
     }
 
     const delay = scenario.tokenDelayMs ?? 0
@@ -349,7 +368,9 @@ export class FakeOllama {
       return res.write(line)
     }
     const paced = scenario.paced === true
-    for (let index = 0; index < tokens.length; index++) {
+    // Thinking chunks come first, with empty content; the scenario's chunk counts run over both.
+    const lines = [...thinking.map((piece) => chunk('', false, piece)), ...tokens.map((piece) => chunk(piece, false))]
+    for (let index = 0; index < lines.length; index++) {
       if (delay) await sleep(delay)
       if (paced && !(await this.takePermit(res))) return
       if (res.destroyed) return
@@ -360,10 +381,10 @@ export class FakeOllama {
       if (index === scenario.cutAfterTokens) return void res.end()
       if (index === scenario.stallAfterTokens) return
       if (index === scenario.malformedAfterTokens) write('{"model": this is not json\n')
-      if (!write(`${JSON.stringify(chunk(tokens[index]!, false))}\n`)) await new Promise((resolve) => res.once('drain', resolve))
+      if (!write(`${JSON.stringify(lines[index])}\n`)) await new Promise((resolve) => res.once('drain', resolve))
     }
-    if (scenario.stallAfterTokens === tokens.length) return
-    if (scenario.cutAfterTokens === tokens.length) return void res.end()
+    if (scenario.stallAfterTokens === lines.length) return
+    if (scenario.cutAfterTokens === lines.length) return void res.end()
     if (toolCalls?.length) {
       const calls = toolCalls.map((call, index) => ({ id: `call_${index}abcdefg`.slice(0, 13), function: { index, name: call.name, arguments: call.arguments } }))
       write(`${JSON.stringify({ ...chunk('', false), message: { role: 'assistant', content: '', tool_calls: calls } })}\n`)
@@ -372,6 +393,33 @@ export class FakeOllama {
     write(`${JSON.stringify(chunk('', true))}\n`)
     res.end()
   }
+}
+
+const THINK_LEVELS = ['low', 'medium', 'high', 'max']
+
+/** A value that follows `schema` (the keywords a model's format uses), made up from `seed`. */
+function valueOf(schema: any, seed: string, depth = 0): unknown {
+  if (depth > 16 || !schema || typeof schema !== 'object') return null
+  if (Array.isArray(schema.enum) && schema.enum.length) return schema.enum[0]
+  if ('const' in schema) return schema.const
+  const option = schema.anyOf?.[0] ?? schema.oneOf?.[0]
+  if (option) return valueOf(option, seed, depth + 1)
+  const type = Array.isArray(schema.type) ? schema.type.find((kind: string) => kind !== 'null') : schema.type
+  switch (type) {
+    case 'string': return seed
+    case 'integer': return Math.max(1, Number(schema.minimum ?? 1))
+    case 'number': return Math.max(1.5, Number(schema.minimum ?? 1.5))
+    case 'boolean': return true
+    case 'null': return null
+    case 'array': return [valueOf(schema.items ?? {}, seed, depth + 1)].slice(0, schema.maxItems ?? 1)
+    default: return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([key, property]) => [key, valueOf(property, seed, depth + 1)]))
+  }
+}
+
+/** A text in four chunks, as a model streams it. */
+function splitIn4(text: string): string[] {
+  const size = Math.ceil(text.length / 4) || 1
+  return Array.from({ length: Math.ceil(text.length / size) }, (_, index) => text.slice(index * size, (index + 1) * size))
 }
 
 /** The context a request gets without num_ctx (Ollama's, under 24 GiB of VRAM). */

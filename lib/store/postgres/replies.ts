@@ -43,13 +43,13 @@ export class PostgresReplies extends PostgresPart implements ReplyStore {
 
 
   async getReply(id: string): Promise<StoredReply | undefined> {
-    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, prompt_tokens, done_reason, event_count FROM messages WHERE id = ${id}`
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, prompt_tokens, done_reason, event_count FROM messages WHERE id = ${id}`
     return row && { ...toMessage(row), prompt_tokens: row.prompt_tokens ?? null, done_reason: row.done_reason ?? null, event_count: row.event_count ?? null }
   }
 
 
   async streamingReply(sessionId: string): Promise<Message | undefined> {
-    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name FROM messages WHERE session_id = ${sessionId} AND status = 'streaming'`
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms FROM messages WHERE session_id = ${sessionId} AND status = 'streaming'`
     return row && toMessage(row)
   }
 
@@ -75,15 +75,15 @@ export class PostgresReplies extends PostgresPart implements ReplyStore {
       const times = toolStepTimes(iso(reply.created_at)!, timestamp())
       let parentId = (reply.parent_id as string | null) ?? null
       const rows: Row[] = []
-      const add = (role: Role, content: string, model: string | null, status: MessageStatus, toolCalls: string | null, callId: string | null, toolName: string | null) => {
+      const add = (role: Role, content: string, model: string | null, status: MessageStatus, toolCalls: string | null, callId: string | null, toolName: string | null, thinking: string | null = null) => {
         const id = randomUUID()
-        rows.push({ id, session_id: sessionId, role, content, model, status, created_at: times.step, parent_id: parentId, tool_calls: toolCalls, tool_call_id: callId, tool_name: toolName })
+        rows.push({ id, session_id: sessionId, role, content, model, status, created_at: times.step, parent_id: parentId, tool_calls: toolCalls, tool_call_id: callId, tool_name: toolName, thinking })
         parentId = id
       }
-      if (calls) add('assistant', calls.content, calls.model, 'complete', JSON.stringify(calls.toolCalls), null, null)
+      if (calls) add('assistant', calls.content, calls.model, 'complete', JSON.stringify(calls.toolCalls), null, null, calls.thinking || null)
       for (const result of results) add('tool', result.content, null, result.ok ? 'complete' : 'error', null, result.callId, result.name)
-      await tx`INSERT INTO messages ${tx(rows, 'id', 'session_id', 'role', 'content', 'model', 'status', 'created_at', 'parent_id', 'tool_calls', 'tool_call_id', 'tool_name')}`
-      await tx`UPDATE messages SET parent_id = ${parentId}, created_at = ${times.reply}, content = '' WHERE id = ${replyId}`
+      await tx`INSERT INTO messages ${tx(rows, 'id', 'session_id', 'role', 'content', 'model', 'status', 'created_at', 'parent_id', 'tool_calls', 'tool_call_id', 'tool_name', 'thinking')}`
+      await tx`UPDATE messages SET parent_id = ${parentId}, created_at = ${times.reply}, content = '', thinking = NULL WHERE id = ${replyId}`
       // The inserts made each of them the leaf; the reply is.
       await tx`UPDATE sessions SET current_message_id = ${replyId} WHERE id = ${sessionId}`
       if (awaiting) {
@@ -99,14 +99,14 @@ export class PostgresReplies extends PostgresPart implements ReplyStore {
   }
 
 
-  async checkpointReply(id: string, content: string): Promise<boolean> {
-    return (await (await this.db())`UPDATE messages SET content = ${content} WHERE id = ${id} AND status = 'streaming'`).count > 0
+  async checkpointReply(id: string, content: string, thinking: string | null = null): Promise<boolean> {
+    return (await (await this.db())`UPDATE messages SET content = ${content}, thinking = ${thinking} WHERE id = ${id} AND status = 'streaming'`).count > 0
   }
 
 
   async finishReply(id: string, reply: FinishedReply): Promise<boolean> {
     const result = await (await this.db())`
-      UPDATE messages SET content = ${reply.content}, status = ${reply.status}, tokens_used = ${reply.tokensUsed ?? null},
+      UPDATE messages SET content = ${reply.content}, thinking = ${reply.thinking || null}, thinking_ms = ${reply.thinking ? (reply.thinkingMs ?? null) : null}, status = ${reply.status}, tokens_used = ${reply.tokensUsed ?? null},
         prompt_tokens = ${reply.promptTokens ?? null}, done_reason = ${reply.doneReason ?? null}, ollama_host = ${reply.host ?? null}, event_count = ${reply.events ?? null}
       WHERE id = ${id} AND status = 'streaming'`
     return result.count > 0

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Sql, TransactionSql } from 'postgres'
 import { HttpProblem, noSuchSession } from '../../shared/problem.ts'
-import { DEFAULT_TITLE, titleFromMessage, type ConversationMessage, type Message, type MessageStatus, type ToolCall, toolFieldsOf, type Role, type Session, type UserTurn, type NewImage } from '../chat-store.ts'
+import { DEFAULT_TITLE, titleFromMessage, type ConversationMessage, type Message, type MessageStatus, type ToolCall, toolFieldsOf, reasoningFieldsOf, type Role, type Session, type UserTurn, type NewImage } from '../chat-store.ts'
 
 /** Times as the API writes them: RFC 3339 UTC with milliseconds (timestamptz comes back as a Date). */
 export const iso = (value: Date | string | null): string | null => (value === null ? null : value instanceof Date ? value.toISOString() : new Date(value).toISOString())
@@ -25,6 +25,9 @@ export interface NewMessage {
   /** A turn with tools (an imported one): an assistant message's calls; a tool message's call and tool. */
   toolCalls?: ToolCall[] | undefined
   callId?: string | undefined
+  /** An assistant message's reasoning (an imported one), and how long it took. */
+  thinking?: string | undefined
+  thinkingMs?: number | undefined
   toolName?: string | undefined
 }
 
@@ -47,9 +50,9 @@ export function pathTo(sql: Sql, sessionId: string, leafId?: string | null) {
 export function insertMessage(tx: TransactionSql, message: NewMessage): PromiseLike<unknown> {
   const parent = message.parentId === undefined ? tx`(SELECT current_message_id FROM sessions WHERE id = ${message.sessionId})` : tx`${message.parentId}::text`
   const inserted = tx`
-    INSERT INTO messages (id, session_id, role, content, model, status, created_at, owner_instance, parent_id, tool_calls, tool_call_id, tool_name)
+    INSERT INTO messages (id, session_id, role, content, model, status, created_at, owner_instance, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms)
     VALUES (${message.id}, ${message.sessionId}, ${message.role}, ${message.content}, ${message.model}, ${message.status}, ${message.createdAt}, ${message.owner ?? null}, ${parent},
-      ${message.toolCalls ? JSON.stringify(message.toolCalls) : null}, ${message.callId ?? null}, ${message.toolName ?? null})`
+      ${message.toolCalls ? JSON.stringify(message.toolCalls) : null}, ${message.callId ?? null}, ${message.toolName ?? null}, ${message.thinking || null}, ${message.thinking ? (message.thinkingMs ?? null) : null})`
   if (!message.images?.length) return inserted
   // postgres.js sends a query when its `then` is first called: the message and its images go out
   // together where the caller's Promise.all reaches them (each `then` called right here, not in
@@ -145,5 +148,6 @@ export function toMessage(row: Row): Message {
     status: row.status as MessageStatus,
     parent_id: row.parent_id ?? null,
     ...toolFieldsOf(row),
+    ...reasoningFieldsOf(row),
   }
 }

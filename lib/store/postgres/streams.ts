@@ -1,7 +1,7 @@
 import type { Sql } from 'postgres'
 import type { Logger } from '../../observability/log.ts'
 import { type FrameListener } from '../../shared/sse.ts'
-import type { StreamEnded, StreamPublisher } from '../cluster.ts'
+import { NOTHING_SENT, type SentText, type StreamEnded, type StreamPublisher } from '../cluster.ts'
 
 /*
  * A reply's frames between instances (lib/store/postgres/cluster.ts hands these out): its owner
@@ -81,8 +81,8 @@ export class RemoteFollower {
   private reading = false
   private readAgain = false
   private stopped = false
-  /** The reply text of the token events sent since the last tool result (a reply's own text). */
-  private sentText = ''
+  /** The reply text and reasoning of the text events sent since the last tool result (a reply's own). */
+  private sentText: SentText = NOTHING_SENT
   /** Whether a tool result was sent: the text before this follower started is then none of the reply's. */
   private sentToolResult = false
 
@@ -171,11 +171,11 @@ export class RemoteFollower {
   }
 
   /** The reply text the client has: what came before this follower started (read back), then what it sent. */
-  private async knownText(): Promise<string | null> {
+  private async knownText(): Promise<SentText | null> {
     if (this.startAfter === 0 || this.sentToolResult) return this.sentText
     const rows = await this.sql`
       SELECT first_seq, frames FROM stream_events WHERE stream_id = ${this.streamId} AND first_seq <= ${this.startAfter} ORDER BY first_seq`
-    let text = ''
+    let text = NOTHING_SENT
     let seq = 1
     for (const row of rows) {
       if (row.first_seq > seq) return null
@@ -183,19 +183,23 @@ export class RemoteFollower {
       for (let index = seq - row.first_seq; index < frames.length && seq <= this.startAfter; index++, seq++) text = textAfter(text, frames[index]!)
     }
     if (seq <= this.startAfter) return null
-    return text + this.sentText
+    return { text: text.text + this.sentText.text, thinking: text.thinking + this.sentText.thinking }
   }
 }
 
 /**
- * A reply's own text once `frame` was sent after `text`: a token event adds its content; a tool
- * result starts it anew (the text before went with the tool step).
+ * A reply's own text and reasoning once `frame` was sent after `sent`: a token or thinking event
+ * adds its content; a tool result starts them anew (what came before went with the tool step).
  */
-function textAfter(text: string, frame: string): string {
-  if (frame.includes(TOKEN)) return text + (JSON.parse(frame.slice(frame.indexOf(TOKEN) + 7)) as { content: string }).content
-  return frame.includes(TOOL_RESULT) ? '' : text
+function textAfter(sent: SentText, frame: string): SentText {
+  if (frame.includes(TOKEN)) return { ...sent, text: sent.text + contentOf(frame, TOKEN) }
+  if (frame.includes(THINKING)) return { ...sent, thinking: sent.thinking + contentOf(frame, THINKING) }
+  return frame.includes(TOOL_RESULT) ? NOTHING_SENT : sent
 }
 
-/** How token and tool result events begin in a frame (lib/generation/generation.ts writes them so). */
+const contentOf = (frame: string, start: string) => (JSON.parse(frame.slice(frame.indexOf(start) + 7)) as { content: string }).content
+
+/** How token, thinking and tool result events begin in a frame (lib/generation/generation.ts writes them so). */
 const TOKEN = '\ndata: {"type":"token"'
+const THINKING = '\ndata: {"type":"thinking"'
 const TOOL_RESULT = '\ndata: {"type":"tool_result"'

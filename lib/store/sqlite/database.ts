@@ -74,8 +74,8 @@ export class SqliteDatabase {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?8 THEN ?9 ELSE (SELECT current_message_id FROM sessions WHERE id = ?2) END)`,
       ),
       insertToolMessage: db.prepare(
-        `INSERT INTO messages (id, session_id, role, content, model, status, created_at, parent_id, tool_calls, tool_call_id, tool_name)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO messages (id, session_id, role, content, model, status, created_at, parent_id, tool_calls, tool_call_id, tool_name, thinking)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertAttachment: db.prepare(
         `INSERT INTO attachments (id, message_id, response_id, position, media_type, width, height, size, data, created_at)

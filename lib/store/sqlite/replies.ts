@@ -14,12 +14,12 @@ export class SqliteReplies extends SqliteRole implements ReplyStore {
     // Before the reply goes: the delete trigger then leaves a leaf that is no longer the reply alone.
     restoreLeaf: `UPDATE sessions SET current_message_id = ?1
        WHERE id = (SELECT session_id FROM messages WHERE id = ?2 AND status = 'streaming' AND content = '')`,
-    checkpoint: `UPDATE messages SET content = ? WHERE id = ? AND status = 'streaming'`,
+    checkpoint: `UPDATE messages SET content = ?, thinking = ? WHERE id = ? AND status = 'streaming'`,
     streamingReplyPlace: `SELECT session_id, parent_id, created_at FROM messages WHERE id = ? AND status = 'streaming'`,
-    moveReply: `UPDATE messages SET parent_id = ?, created_at = ?, content = '' WHERE id = ?`,
+    moveReply: `UPDATE messages SET parent_id = ?, created_at = ?, content = '', thinking = NULL WHERE id = ?`,
     insertApproval: `INSERT INTO tool_approvals (call_id, session_id, reply_id, name, arguments, turn, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     pauseReply: `UPDATE messages SET status = 'awaiting_approval', event_count = ? WHERE id = ?`,
-    finish: `UPDATE messages SET content = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?, ollama_host = ?, event_count = ?
+    finish: `UPDATE messages SET content = ?, thinking = ?, thinking_ms = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?, ollama_host = ?, event_count = ?
        WHERE id = ? AND status = 'streaming'`,
     interruptStreaming: `UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'`,
   })
@@ -79,12 +79,12 @@ export class SqliteReplies extends SqliteRole implements ReplyStore {
       const sessionId = String(reply.session_id)
       const times = toolStepTimes(String(reply.created_at), timestamp())
       let parentId = reply.parent_id == null ? null : String(reply.parent_id)
-      const add = (role: Role, content: string, model: string | null, status: MessageStatus, toolCalls: string | null, callId: string | null, toolName: string | null) => {
+      const add = (role: Role, content: string, model: string | null, status: MessageStatus, toolCalls: string | null, callId: string | null, toolName: string | null, thinking: string | null = null) => {
         const id = randomUUID()
-        statements.insertToolMessage.run(id, sessionId, role, content, model, status, times.step, parentId, toolCalls, callId, toolName)
+        statements.insertToolMessage.run(id, sessionId, role, content, model, status, times.step, parentId, toolCalls, callId, toolName, thinking)
         parentId = id
       }
-      if (calls) add('assistant', calls.content, calls.model, 'complete', JSON.stringify(calls.toolCalls), null, null)
+      if (calls) add('assistant', calls.content, calls.model, 'complete', JSON.stringify(calls.toolCalls), null, null, calls.thinking || null)
       for (const result of results) add('tool', result.content, null, result.ok ? 'complete' : 'error', null, result.callId, result.name)
       this.statements.moveReply.run(parentId, times.reply, replyId)
       // The inserts made each of them the leaf; the reply is.
@@ -100,13 +100,15 @@ export class SqliteReplies extends SqliteRole implements ReplyStore {
     })
   }
 
-  async checkpointReply(id: string, content: string): Promise<boolean> {
-    return Number(this.statements.checkpoint.run(content, id).changes) > 0
+  async checkpointReply(id: string, content: string, thinking: string | null = null): Promise<boolean> {
+    return Number(this.statements.checkpoint.run(content, thinking, id).changes) > 0
   }
 
   async finishReply(id: string, reply: FinishedReply): Promise<boolean> {
     const params: SQLInputValue[] = [
       reply.content,
+      reply.thinking || null,
+      reply.thinking ? (reply.thinkingMs ?? null) : null,
       reply.status,
       reply.tokensUsed ?? null,
       reply.promptTokens ?? null,

@@ -9,6 +9,7 @@ export class SqliteTransfers extends SqliteRole implements TransferStore {
     recordImport: 'INSERT INTO import_sources (owner_id, source_id, session_id) VALUES (?, ?, ?)',
     finishImport: 'UPDATE sessions SET owner_id = ?, current_message_id = ?, updated_at = ? WHERE id = ?',
     dropImports: 'DELETE FROM sessions WHERE owner_id = ?',
+    setThinking: 'UPDATE messages SET thinking = ?, thinking_ms = ? WHERE id = ?',
   })
 
   private isImported(ownerId: string, conversation: ImportedConversation): boolean {
@@ -28,10 +29,11 @@ export class SqliteTransfers extends SqliteRole implements TransferStore {
       for (const message of messages) {
         if (message.toolCalls || message.callId) {
           const { id, role, content, model, status, createdAt, parentId, toolCalls, callId, toolName } = message
-          this.database.statements.insertToolMessage.run(id, sessionId, role, content, model, status, createdAt, parentId, toolCalls ? JSON.stringify(toolCalls) : null, callId ?? null, toolName ?? null)
+          this.database.statements.insertToolMessage.run(id, sessionId, role, content, model, status, createdAt, parentId, toolCalls ? JSON.stringify(toolCalls) : null, callId ?? null, toolName ?? null, null)
         } else {
           this.database.insert(message.id, sessionId, message.role, message.content, message.model, message.status, message.createdAt, { parentId: message.parentId }, message.images)
         }
+        if (message.thinking) this.statements.setThinking.run(message.thinking, message.thinkingMs ?? null, message.id)
       }
     })
   }
