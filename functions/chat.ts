@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { limitedUserOf } from '../lib/access/control.ts'
-import { chatBodySchema, type ChatBody } from '../lib/http/chat-input.ts'
+import { chatBodySchema, turnSettings, type ChatBody } from '../lib/http/chat-input.ts'
 import type { Config } from '../lib/shared/config.ts'
 import { answerTurn } from '../lib/generation/chat-turn.ts'
 import { chatOnce } from '../lib/generation/replay.ts'
@@ -33,8 +33,11 @@ export default defineFunction({
 
     return chatOnce(app, request, principal.userId, 'POST /v1/chat', body, body.stream, async (onStarted) => {
       // Someone else's session is answered as a missing one would be if it could not be created.
-      const owner = body.session_id === undefined ? undefined : await app.store.sessionOwner(body.session_id)
+      const session = body.session_id === undefined ? undefined : await app.store.sessionOwnerAndSettings(body.session_id)
+      const owner = session?.ownerId
       if (owner !== undefined && owner !== principal.userId) throw noSuchSession(body.session_id!)
+      // What this turn sends wins; the rest comes from the session's settings (a new session keeps this turn's).
+      const { model, options, think, keep } = turnSettings(config, session?.settings, body)
       // An edit: the new message goes beside the one it replaces, after the same parent.
       let parentId: string | null | undefined
       let keptImages: PreparedImage[] = []
@@ -49,13 +52,13 @@ export default defineFunction({
       }
       // Images: only for a model that sees, each read, checked and re-encoded before anything is stored.
       const sources = (body.images ?? []).map((text, index) => ({ text, path: `images[${index}]` }))
-      const [sent] = await imagesForModel(app, body.model, [{ path: 'images', sources }])
-      if (keptImages.length) await app.ollama.requireCapability(body.model, 'vision', 'see the images of the message this edits')
+      const [sent] = await imagesForModel(app, model, [{ path: 'images', sources }])
+      if (keptImages.length) await app.ollama.requireCapability(model, 'vision', 'see the images of the message this edits')
       const images = keptImages.length ? keptImages : sent
-      const tools = await toolsFor(app, body.model, body.tools)
+      const tools = await toolsFor(app, model, body.tools)
       // Counted from here on: a shutdown waits for this chat, wherever it is.
       const reservation = await app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))
-      const turn = { model: body.model, options: body.options, think: body.think, stream: body.stream, message: body.message, system: body.system, images, tools, parentId, onStarted, newSession: body.session_id === undefined }
+      const turn = { model, options, think, format: body.format, stream: body.stream, message: body.message, system: body.system, settings: keep, images, tools, parentId, onStarted, newSession: body.session_id === undefined }
       return answerTurn(app, reservation, turn, principal.userId, acceptedAt)
     })
   },

@@ -13,6 +13,8 @@ export default defineFunction({
     const models = (await app.ollama.listModels()).filter((model) => isModelAllowed(model.name, app.config.allowedModels))
     return Response.json({
       models: models.map(({ name, size, modified_at, details, hosts }) => ({ name, size, modified_at, details, hosts })),
+      // What a chat that names no model uses (DEFAULT_MODEL), for pickers that say so.
+      default_model: app.config.defaultModel,
       // The same list in OpenAI's shape, for its SDKs (GET /v1/models there).
       object: 'list',
       data: models.map(openAIModel),

@@ -5,6 +5,7 @@ import { defineFunction } from '../lib/handler.ts'
 import { readImageBody } from '../lib/images/image-body.ts'
 import { imageBodyBytes, imagesForModel } from '../lib/images/image-input.ts'
 import { isModelAllowed } from '../lib/shared/models.ts'
+import { forcedToolOf } from '../lib/openai/forced-tool.ts'
 import {
   ChatCompletionMessage,
   finishReason,
@@ -12,7 +13,9 @@ import {
   newId,
   openAIErrorBody,
   openAIToolCalls,
+  ReasoningEffort,
   ResponseFormat,
+  thinkOfEffort,
   toOllamaFormat,
   toOllamaMessages,
   toOllamaTools,
@@ -40,6 +43,8 @@ const Body = v.looseObject({
   presence_penalty: number(-2, 2),
   frequency_penalty: number(-2, 2),
   response_format: v.optional(ResponseFormat),
+  reasoning_effort: ReasoningEffort,
+  reasoning: v.optional(v.nullable(v.looseObject({ effort: ReasoningEffort }))),
   tools: v.optional(v.pipe(v.array(FunctionTool), v.maxLength(128, 'must have at most 128 tools'))),
   tool_choice: v.optional(v.unknown()),
   n: whole(1, 128),
@@ -56,9 +61,6 @@ function refuseUnsupported(body: Body): void {
   if (body.logit_bias && Object.keys(body.logit_bias).length > 0) throw unsupported('logit_bias', 'logit_bias is not supported by Ollama.')
   if (body.logprobs) throw unsupported('logprobs', 'logprobs are not supported here.')
   if (body.audio != null || body.modalities?.includes('audio')) throw unsupported(body.audio != null ? 'audio' : 'modalities', 'Audio output is not supported.')
-  if (body.tool_choice !== undefined && body.tool_choice !== null && body.tool_choice !== 'auto' && body.tool_choice !== 'none') {
-    throw unsupported('tool_choice', 'tool_choice may be "auto" or "none": Ollama cannot be made to call a tool.')
-  }
 }
 
 const encoder = new TextEncoder()
@@ -99,7 +101,12 @@ export default defineFunction({
       ...(body.presence_penalty != null ? { presence_penalty: body.presence_penalty } : {}),
       ...(body.frequency_penalty != null ? { frequency_penalty: body.frequency_penalty } : {}),
     }
-    const tools = body.tools?.length && body.tool_choice !== 'none' ? toOllamaTools(body.tools) : undefined
+    const offered = body.tools?.length && body.tool_choice !== 'none' ? toOllamaTools(body.tools) : undefined
+    // "required" or a named function: asked for as JSON in the call's shape (lib/openai/forced-tool.ts).
+    const forced = forcedToolOf(body.tool_choice, offered ?? [])
+    if (forced && format) throw unsupported('response_format', 'response_format cannot be used with a tool_choice that forces a call: the call sets the answer\'s format.')
+    const tools = forced ? undefined : offered
+    const think = thinkOfEffort(body.reasoning_effort ?? body.reasoning?.effort)
 
     const acceptedAt = performance.now()
     // A slot like any chat's: MAX_CONCURRENT_CHATS counts it, and shutdown waits for it.
@@ -110,7 +117,15 @@ export default defineFunction({
       if ((await app.ollama.hasModel(body.model)) === false) {
         throw new HttpProblem(404, 'model_not_found', `The model '${body.model}' does not exist or you do not have access to it.`, { param: 'model' })
       }
-      lease = await app.ollama.startChat({ model: body.model, messages, options, ...(format ? { format } : {}), ...(tools ? { tools } : {}) }, signal)
+      if (think !== undefined && think !== false) await app.ollama.requireCapability(body.model, 'thinking', 'reason (send reasoning_effort "none", or pick a model that can)')
+      lease = await app.ollama.startChat({
+        model: body.model,
+        messages: forced ? [...messages, forced.instruction] : messages,
+        options,
+        ...(forced ? { format: forced.format } : format ? { format } : {}),
+        ...(tools ? { tools } : {}),
+        ...(think === undefined ? {} : { think }),
+      }, signal)
     } catch (error) {
       reservation.release()
       throw error
@@ -133,12 +148,27 @@ export default defineFunction({
       return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
     }
 
+    // The reasoning goes under both names clients read: Ollama's OpenAI layer's (`reasoning`, read by
+    // the AI SDK) and DeepSeek's (`reasoning_content`, read by LangChain and the AI SDK).
+    const reasoningFields = (thinking: string) => ({ reasoning: thinking, reasoning_content: thinking })
+    // A forced call's JSON answer as the call; cut short by max_tokens it stays text (finish_reason length).
+    const forcedAnswer = (json: string, last: ChatResponse | undefined) => {
+      const call = forced!.callOf(json)
+      if (call) return { content: null, toolCalls: openAIToolCalls({ message: { role: 'assistant', content: '', tool_calls: [{ function: call }] } } as ChatResponse) }
+      if (last?.done_reason === 'length') return { content: json, toolCalls: [] }
+      throw new HttpProblem(502, 'ollama', 'The model did not answer with a call of the function tool_choice asks for.')
+    }
     if (!body.stream) {
       let content = ''
+      let thinking = ''
       const toolCalls: ReturnType<typeof openAIToolCalls> = []
       let last: ChatResponse | undefined
       try {
         for await (const chunk of lease.stream) {
+          if (chunk.message?.thinking) {
+            noteToken()
+            thinking += chunk.message.thinking
+          }
           if (chunk.message?.content) {
             noteToken()
             content += chunk.message.content
@@ -146,9 +176,14 @@ export default defineFunction({
           toolCalls.push(...openAIToolCalls(chunk))
           last = chunk
         }
+        if (forced) {
+          const answer = forcedAnswer(content, last)
+          content = answer.content ?? ''
+          toolCalls.push(...answer.toolCalls)
+        }
       } catch (error) {
         finished(signal.aborted ? 'cancelled' : 'error', last)
-        throw signal.aborted ? error : new HttpProblem(502, 'ollama', `Ollama failed during the reply: ${(error as Error).message}`)
+        throw signal.aborted || error instanceof HttpProblem ? error : new HttpProblem(502, 'ollama', `Ollama failed during the reply: ${(error as Error).message}`)
       }
       finished('complete', last)
       return Response.json({
@@ -159,7 +194,7 @@ export default defineFunction({
         system_fingerprint: 'fp_chat_ollama',
         choices: [{
           index: 0,
-          message: { role: 'assistant', content: toolCalls.length && !content ? null : content, refusal: null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+          message: { role: 'assistant', content: toolCalls.length && !content ? null : content, refusal: null, ...(thinking ? reasoningFields(thinking) : {}), ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
           logprobs: null,
           finish_reason: finishReason(last?.done_reason, toolCalls.length > 0),
         }],
@@ -179,14 +214,23 @@ export default defineFunction({
     let cancelled = false
     const events = new ReadableStream<Uint8Array>({
       async start(controller) {
-        controller.enqueue(sseData(chunk({ role: 'assistant', content: '' })))
+        // A forced call has no text (OpenAI's first delta says null then).
+        controller.enqueue(sseData(chunk({ role: 'assistant', content: forced ? null : '' })))
         let last: ChatResponse | undefined
         let toolIndex = 0
+        // A forced call's JSON is held back, and goes out as the call at the end.
+        let forcedJson = ''
         try {
           for await (const part of stream) {
+            // A chunk with both goes out as two, the reasoning first (as Ollama's OpenAI layer does).
+            if (part.message?.thinking) {
+              noteToken()
+              controller.enqueue(sseData(chunk(reasoningFields(part.message.thinking))))
+            }
             if (part.message?.content) {
               noteToken()
-              controller.enqueue(sseData(chunk({ content: part.message.content })))
+              if (forced) forcedJson += part.message.content
+              else controller.enqueue(sseData(chunk({ content: part.message.content })))
             }
             const calls = openAIToolCalls(part)
             if (calls.length) {
@@ -195,10 +239,15 @@ export default defineFunction({
             }
             last = part
           }
+          if (forced) {
+            const answer = forcedAnswer(forcedJson, last)
+            if (answer.content) controller.enqueue(sseData(chunk({ content: answer.content })))
+            if (answer.toolCalls.length) controller.enqueue(sseData(chunk({ tool_calls: answer.toolCalls.map((call) => ({ index: toolIndex++, ...call })) })))
+          }
         } catch (error) {
           finished(cancelled || signal.aborted ? 'cancelled' : 'error', last)
           if (!cancelled && !signal.aborted) {
-            controller.enqueue(sseData(openAIErrorBody(new HttpProblem(502, 'ollama', `Ollama failed during the reply: ${(error as Error).message}`))))
+            controller.enqueue(sseData(openAIErrorBody(error instanceof HttpProblem ? error : new HttpProblem(502, 'ollama', `Ollama failed during the reply: ${(error as Error).message}`))))
             controller.close()
           }
           return

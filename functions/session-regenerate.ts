@@ -28,15 +28,19 @@ export default defineFunction({
     const body = parseInput(schema, (await readJsonBody(request, app.config.maxBodyBytes)) ?? {}, 'request body')
     const route = `POST /v1/sessions/${sessionId}/messages/${params.message_id}/regenerate`
     return chatOnce(app, request, principal.userId, route, body, body.stream, async (onStarted) => {
-      if (!await app.store.getSession(sessionId, principal.userId)) throw noSuchSession(sessionId)
+      const session = await app.store.getSession(sessionId, principal.userId)
+      if (!session) throw noSuchSession(sessionId)
       const retried = await app.store.getSessionMessage(sessionId, params.message_id!)
       if (retried?.role !== 'assistant') throw new HttpProblem(404, 'not_found', `No reply has the id ${params.message_id} in session ${sessionId}.`)
-      const model = body.model ?? retried.model ?? app.config.defaultModel
+      // By default the model of the reply it retries; the chat's options and think, unless sent.
+      const model = body.model ?? retried.model ?? session.model ?? app.config.defaultModel
+      const options = { ...session.options, ...body.options }
+      const think = body.think ?? session.think ?? undefined
       const tools = await toolsFor(app, model, body.tools)
       // A reply that followed tool steps answers the question before them: the whole turn is run again.
       const parentId = await questionBefore(app.store, sessionId, retried.parent_id)
       const reservation = await app.generations.reserve(sessionId, limitedUserOf(principal))
-      return answerTurn(app, reservation, { model, options: body.options, think: body.think, stream: body.stream, parentId, tools, onStarted }, principal.userId, acceptedAt)
+      return answerTurn(app, reservation, { model, options, think, format: body.format, stream: body.stream, parentId, tools, onStarted }, principal.userId, acceptedAt)
     })
   },
 })

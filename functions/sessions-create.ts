@@ -2,23 +2,24 @@ import { readJsonBody } from '../lib/http/body.ts'
 import { answerOnce, fingerprintOf } from '../lib/retries/idempotency.ts'
 import type { Session } from '../lib/store/chat-store.ts'
 import { defineFunction } from '../lib/handler.ts'
-import { CreateSessionBody } from '../lib/http/session-input.ts'
-import { HttpProblem } from '../lib/shared/problem.ts'
-import { parseInput, withinChars } from '../lib/http/validate.ts'
+import { checkedSettings, createSessionBodySchema } from '../lib/http/session-input.ts'
+import { parseInput } from '../lib/http/validate.ts'
+import type { Config } from '../lib/shared/config.ts'
 
-/** POST /v1/sessions: an empty conversation, optionally titled and with a system prompt; once per Idempotency-Key. */
+const schemas = new WeakMap<Config, ReturnType<typeof createSessionBodySchema>>()
+
+/** POST /v1/sessions: an empty conversation, optionally titled, with a system prompt and settings; once per Idempotency-Key. */
 export default defineFunction({
   name: 'sessions-create',
   method: 'POST',
   path: '/v1/sessions',
   async handle(request, { app, url, principal }) {
-    const body = parseInput(CreateSessionBody, (await readJsonBody(request, app.config.maxBodyBytes)) ?? {}, 'request body')
-    if (body.system !== undefined && !withinChars(body.system, app.config.maxMessageChars)) {
-      throw new HttpProblem(400, 'validation', `The request body is invalid: system: must be at most ${app.config.maxMessageChars} characters (MAX_MESSAGE_CHARS)`, {
-        errors: [{ path: 'system', message: `must be at most ${app.config.maxMessageChars} characters (MAX_MESSAGE_CHARS)` }],
-      })
-    }
-    const create = async () => ({ status: 201, body: await app.store.createSession({ ...(body.title ? { title: body.title } : {}), system: body.system, ownerId: principal.userId }) })
+    let schema = schemas.get(app.config)
+    if (!schema) schemas.set(app.config, (schema = createSessionBodySchema(app.config)))
+    const body = parseInput(schema, (await readJsonBody(request, app.config.maxBodyBytes)) ?? {}, 'request body')
+    if (body.model !== undefined || body.think) await checkedSettings(app, body.model ?? null, body.think ?? null)
+    const { title, system, ...settings } = body
+    const create = async () => ({ status: 201, body: await app.store.createSession({ ...(title ? { title } : {}), system, settings, ownerId: principal.userId }) })
     return answerOnce(app, request, principal.userId, fingerprintOf('POST /v1/sessions', body), create, (session: Session) => ({ location: `${url.pathname}/${session.id}` }))
   },
 })

@@ -525,3 +525,98 @@ test('tools on the page: the switch offers them; calls fold under the reply with
   await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('.message.assistant')[4]?.getAttribute('data-status') === 'complete')
   assert.equal(fake.chatRequests().at(-1)!.body.tools, undefined)
 })
+
+test('reasoning on the page: the think switch shows for a model that can think; thinking streams into a folded block above the answer, then "Thought for…"; the model and tokens/s under the reply; all of it after a reload', { skip }, async (t) => {
+  const fake = await new FakeOllama({
+    models: ['llama3.2:latest', 'qwen3:8b'],
+    capabilities: { 'qwen3:8b': ['completion', 'tools', 'thinking'] },
+    scenario: { paced: true, thinking: ['Let me ', 'count.'], tokens: ['Three', '.'] },
+  }).listen()
+  t.after(() => fake.close())
+  const { page, server } = await openPage(t, fake)
+  await page.waitForSelector('#model option[value="qwen3:8b"]', { state: 'attached' })
+  assert.equal(await page.locator('#model option').first().textContent(), 'Default (llama3.2)')
+  await page.selectOption('#model', 'qwen3:8b')
+  await page.waitForSelector('#think-switch', { state: 'visible' })
+  await page.selectOption('#model', '')
+  await page.waitForSelector('#think-switch', { state: 'hidden' })
+  await page.selectOption('#model', 'qwen3:8b')
+  await page.waitForSelector('#think-switch', { state: 'visible' })
+
+  await sendMessage(page, 'How many r in strawberry?')
+  fake.release(2)
+  // The reasoning so far, folded, while the answer has not begun.
+  await page.waitForFunction(() => {
+    const block = (globalThis as any).document.querySelector('.message.assistant details.thinking')
+    return block?.querySelector('summary').textContent === 'Thinking…' && block.querySelector('.thinking-text').textContent === 'Let me count.'
+  })
+  assert.equal(await lastReply(page).locator('details.thinking').evaluate((block: any) => block.open), false)
+  fake.release(10)
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant:last-child')?.getAttribute('data-status') === 'complete')
+  assert.match(await lastReply(page).locator('details.thinking summary').innerText(), /^Thought for (less than a second|\d+ s)$/)
+  assert.equal(await lastReply(page).locator('.body').innerText(), 'Three.')
+  assert.match(await lastReply(page).locator('.figures').innerText(), /^qwen3:8b · \d+(\.\d)? tokens\/s$/)
+  assert.equal(fake.chatRequests().at(-1)!.body.think, true)
+  await lastReply(page).locator('details.thinking summary').click()
+  assert.equal(await lastReply(page).locator('.thinking-text').isVisible(), true)
+  await page.screenshot({ path: `${SCREENSHOTS}/reasoning.png` })
+
+  // Reopened: the stored reasoning and figures, the chat's model in the picker, its switch.
+  await page.reload()
+  await page.waitForSelector('.message.assistant details.thinking')
+  assert.match(await lastReply(page).locator('details.thinking summary').innerText(), /^Thought for /)
+  assert.equal(await lastReply(page).locator('.thinking-text').textContent(), 'Let me count.')
+  assert.match(await lastReply(page).locator('.figures').innerText(), /^qwen3:8b · /)
+  await page.waitForSelector('#think-switch', { state: 'visible' })
+  assert.equal(await page.inputValue('#model'), 'qwen3:8b')
+
+  // Switched off, it is the chat's setting from now on, and the next turn does not think.
+  const sessionId = new URL(page.url()).hash.slice(1)
+  const saved = page.waitForResponse((response) => response.request().method() === 'PATCH')
+  await page.uncheck('#think')
+  await saved
+  const session = await (await fetch(`${server.url}/v1/sessions/${sessionId}`)).json() as { think: unknown; model: string }
+  assert.deepEqual([session.think, session.model], [false, 'qwen3:8b'])
+  fake.scenario = { tokens: ['Three', '.'] }
+  await sendMessage(page, 'Again?')
+  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('.message.assistant[data-status="complete"]').length === 2)
+  assert.equal(fake.chatRequests().at(-1)!.body.think, false)
+})
+
+test('chat settings on the page: the Settings dialog changes the system prompt, temperature, context length and thinking for the next turn; a model chosen in a chat is kept with it', { skip }, async (t) => {
+  const fake = await new FakeOllama({ models: ['llama3.2:latest', 'gemma3:4b'] }).listen()
+  t.after(() => fake.close())
+  const { page, server } = await openPage(t, fake)
+  assert.equal(await page.isDisabled('#settings'), true, 'a new chat has no settings yet')
+  await sendMessage(page, 'Bonjour?')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant:last-child')?.getAttribute('data-status') === 'complete')
+  await page.waitForSelector('#settings:not([disabled])')
+
+  await page.click('#settings')
+  await page.fill('#settings-system', 'Answer in French.')
+  await page.fill('#settings-temperature', '0.4')
+  await page.fill('#settings-context', '8192')
+  await page.selectOption('#settings-think', 'false')
+  const saved = page.waitForResponse((response) => response.request().method() === 'PATCH')
+  // Enter saves (Save is the form's first button).
+  await page.press('#settings-context', 'Enter')
+  assert.equal((await saved).status(), 200)
+  await sendMessage(page, 'Et maintenant?')
+  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('.message.assistant[data-status="complete"]').length === 2)
+  const sent = fake.chatRequests().at(-1)!.body
+  assert.deepEqual([sent.messages[0], sent.options.temperature, sent.options.num_ctx, sent.think], [{ role: 'system', content: 'Answer in French.' }, 0.4, 8192, false])
+
+  // A model chosen in the chat is kept with it: reopened, the picker shows it and the chat uses it.
+  const modelSaved = page.waitForResponse((response) => response.request().method() === 'PATCH')
+  await page.selectOption('#model', 'gemma3:4b')
+  await modelSaved
+  await page.reload()
+  await page.waitForSelector('.message.assistant')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('#model').value === 'gemma3:4b')
+  await page.click('#settings')
+  assert.deepEqual([await page.inputValue('#settings-system'), await page.inputValue('#settings-temperature'), await page.inputValue('#settings-context'), await page.inputValue('#settings-think')], ['Answer in French.', '0.4', '8192', 'false'])
+  await page.click('#settings-dialog button[value="cancel"]')
+  const sessionId = new URL(page.url()).hash.slice(1)
+  const session = await (await fetch(`${server.url}/v1/sessions/${sessionId}`)).json() as { model: string; system: string }
+  assert.deepEqual([session.model, session.system], ['gemma3:4b', 'Answer in French.'])
+})

@@ -40,6 +40,8 @@ test('a streamed reply: SSE headers, start, tokens and done, each with an id, do
     total_tokens: done.prompt_tokens + 3,
     prompt_tokens: done.prompt_tokens,
     completion_tokens: 3,
+    // Ollama's eval_count over its eval_duration (the fake takes 4.535599 s).
+    tokens_per_second: Math.round((3 / 4.535599) * 10) / 10,
     done_reason: 'stop',
     // A model that does not reason (docs/api.md "Reasoning").
     thinking: null,
@@ -58,7 +60,7 @@ test('stream:false answers one JSON object with the stored reply', async (t) => 
   const response = await chat.fetch(chatRequest({ message: '2+2?', stream: false, model: 'qwen3:8b' }), app)
   assert.equal(response.status, 200)
   const body = await json(response)
-  assert.deepEqual(Object.keys(body).sort(), ['content', 'context', 'created_at', 'done_reason', 'id', 'model', 'prompt_tokens', 'session_id', 'thinking', 'thinking_ms', 'tokens_used'])
+  assert.deepEqual(Object.keys(body).sort(), ['content', 'context', 'created_at', 'done_reason', 'id', 'model', 'prompt_tokens', 'session_id', 'thinking', 'thinking_ms', 'tokens_per_second', 'tokens_used'])
   assert.equal(body.content, 'Four.')
   assert.equal(body.model, 'qwen3:8b')
   assert.equal(body.tokens_used, 2)

@@ -122,11 +122,11 @@ for (const streamed of [false, true]) {
   })
 }
 
-test('tool_choice "none" sends no tools; "required" and a named tool are refused naming the param', async (t) => {
+test('tool_choice "none" sends no tools; a choice that cannot be honoured is refused naming the param (forced calls: openai-forced-tools.test.ts)', async (t) => {
   const { client, fake } = await openAI(t)
   await client.chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: 'x' }], tools: [weatherTool], tool_choice: 'none' })
   assert.equal(lastChat(fake).tools, undefined)
-  for (const tool_choice of ['required', { type: 'function', function: { name: 'get_weather' } }] as const) {
+  for (const tool_choice of [{ type: 'function', function: { name: 'not_offered' } }, { type: 'custom', custom: { name: 'get_weather' } }] as const) {
     await assert.rejects(client.chat.completions.create({ model: 'llama3.2', messages: [{ role: 'user', content: 'x' }], tools: [weatherTool], tool_choice }), (error: any) => {
       assert.ok(error instanceof OpenAI.BadRequestError)
       assert.equal(error.param, 'tool_choice')

@@ -15,11 +15,12 @@ async function openAI(t: TestContext, options: FakeOllamaOptions = {}, env: Reco
   return { fake, server, client }
 }
 
-test('models.retrieve: one model in OpenAI\'s shape, a namespaced id too; an unknown or disallowed one is NotFoundError', async (t) => {
-  const { client } = await openAI(t, { models: ['llama3.2:latest', 'myns/coder:7b', 'qwen3:8b'] }, { ALLOWED_MODELS: 'llama3.2,myns/coder:7b' })
+test('models.retrieve: one model in OpenAI\'s shape with its capabilities, a namespaced id too; an unknown or disallowed one is NotFoundError', async (t) => {
+  const { client } = await openAI(t, { models: ['llama3.2:latest', 'myns/coder:7b', 'qwen3:8b'], capabilities: { 'myns/coder:7b': ['completion', 'thinking'] } }, { ALLOWED_MODELS: 'llama3.2,myns/coder:7b' })
   const model = await client.models.retrieve('llama3.2')
-  assert.deepEqual({ ...model, created: typeof model.created }, { id: 'llama3.2:latest', object: 'model', created: 'number', owned_by: 'library' })
-  assert.equal((await client.models.retrieve('myns/coder:7b')).owned_by, 'myns')
+  assert.deepEqual({ ...model, created: typeof model.created }, { id: 'llama3.2:latest', object: 'model', created: 'number', owned_by: 'library', capabilities: ['completion', 'tools'] })
+  const namespaced = await client.models.retrieve('myns/coder:7b')
+  assert.deepEqual([namespaced.owned_by, (namespaced as unknown as { capabilities: string[] }).capabilities], ['myns', ['completion', 'thinking']])
   for (const id of ['no-such-model', 'qwen3:8b']) {
     await assert.rejects(client.models.retrieve(id), (error: any) => error instanceof OpenAI.NotFoundError && error.code === 'model_not_found')
   }

@@ -80,7 +80,7 @@ test('a whole history as LangChain sends it (function_call and function_call_out
   assert.equal(lastChat(fake).tools, undefined)
   assert.deepEqual(lastChat(fake).messages.map((message: any) => [message.role, message.tool_name ?? message.tool_calls?.[0].function.name ?? '']), [['user', ''], ['assistant', 'get_weather'], ['tool', 'get_weather']])
   await assert.rejects(
-    client.responses.create({ model: 'llama3.2', tools: [weather], tool_choice: 'required', input: 'x' }),
+    client.responses.create({ model: 'llama3.2', tools: [weather], tool_choice: { type: 'mcp', server_label: 'none' }, input: 'x' }),
     (error: any) => error instanceof OpenAI.BadRequestError && error.param === 'tool_choice',
   )
 })
@@ -174,7 +174,8 @@ test('a wrong input item is named with its field, not "Expected (string | Array)
     })
   await wrong([{ role: 'user', content: 'ok' }, { role: 'robot', content: 'x' }], 'input[1].role', /input\[1\]\.role: must be user, system, developer or assistant/)
   await wrong([{ role: 'user', content: 42 }], 'input[0].content', /input\[0\]\.content: must be a string or an array of content parts/)
-  await wrong([{ type: 'reasoning', summary: [] }], 'input[0].type', /"reasoning" are not supported here/)
+  await wrong([{ type: 'web_search_call', status: 'completed' }], 'input[0].type', /"web_search_call" are not supported here/)
+  await wrong([{ type: 'reasoning', content: [{ type: 'reasoning_text', text: 42 }] }], 'input[0].content[0].text', /string/)
   await wrong([{ type: 'function_call', call_id: 'c', name: 'f', arguments: 'not json' }], 'input[0].arguments', /JSON object/)
   await wrong([], 'input', /non-empty/)
   await wrong([{ role: 'user', content: [{ type: 'input_text', text: 'lone \ud800 surrogate' }] }], 'input[0].content', /well-formed Unicode/)

@@ -90,3 +90,19 @@ test('conversations stored before branches (migration 005) become one branch eac
   assert.equal((await store.chats.getSession('s2', 'local'))!.current_message_id, 'x')
   assert.deepEqual((await store.chats.history('s1')).messages.map((message) => message.content), ['Be brief.', 'hi', 'hello', 'more'])
 })
+
+test('chats stored before their settings (migration 016) keep the model of their last reply; one without a reply keeps none', async (t) => {
+  const { url, sql } = await freshDatabase(t)
+  await migratePostgres(sql, bundledMigrations('postgres').filter((migration) => migration.version < 16))
+  await sql`INSERT INTO sessions (id, title, created_at, updated_at) VALUES ('s1', 'One', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'), ('s2', 'Two', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`
+  await sql`INSERT INTO messages (id, session_id, role, content, model, created_at) VALUES
+    ('a', 's1', 'user', 'hi', NULL, '2026-01-02T00:00:00.000Z'), ('b', 's1', 'assistant', 'hello', 'llama3.2', '2026-01-02T00:00:01.000Z'),
+    ('c', 's1', 'user', 'look', NULL, '2026-01-03T00:00:00.000Z'), ('d', 's1', 'assistant', 'a cat', 'gemma3:4b', '2026-01-03T00:00:01.000Z'),
+    ('x', 's2', 'user', 'alone', NULL, '2026-01-02T00:00:00.000Z')`
+  const store = new PostgresStore(url, { maxConnections: 2 })
+  t.after(() => store.close())
+  await store.ready
+  const kept = (await store.chats.getSession('s1', 'local'))!
+  assert.deepEqual([kept.model, kept.options, kept.think], ['gemma3:4b', {}, null])
+  assert.equal((await store.chats.getSession('s2', 'local'))!.model, null)
+})

@@ -20,7 +20,7 @@ test('create: 201 with the session and its Location; title and system prompt opt
   const plain = await sessionsCreate.fetch(toRequest('POST /v1/sessions'), app)
   assert.equal(plain.status, 201)
   const session = await json(plain)
-  assert.deepEqual(Object.keys(session).sort(), ['created_at', 'current_message_id', 'id', 'message_count', 'title', 'updated_at'])
+  assert.deepEqual(Object.keys(session).sort(), ['created_at', 'current_message_id', 'id', 'message_count', 'model', 'options', 'system', 'think', 'title', 'updated_at'])
   assert.equal(session.title, 'New Chat')
   assert.equal(session.message_count, 0)
   assert.match(session.created_at, TIME)
@@ -163,7 +163,7 @@ test('order=updated is live: a session updated while a client pages jumps ahead 
   // The least recently updated session, still ahead of the walk, is renamed after the first page.
   let renamed = false
   const seen = await walkSessions(app, '', async () => {
-    if (!renamed) await app.store.renameSession(ids[0]!, LOCAL_USER_ID, 'touched')
+    if (!renamed) await app.store.updateSession(ids[0]!, LOCAL_USER_ID, { title: 'touched' })
     renamed = true
   })
   assert.ok(!seen.includes(ids[0]!), 'as docs/api.md says, the updated session moved ahead of the cursor')
@@ -175,8 +175,8 @@ test('order=created walks every session exactly once, oldest first, while sessio
   const ids = await seedSessions(app, 95)
   let page = 0
   const seen = await walkSessions(app, '&order=created', async () => {
-    await app.store.renameSession(ids[(page * 7) % 95]!, LOCAL_USER_ID, `touched ${page}`)
-    await app.store.renameSession(ids[94 - page]!, LOCAL_USER_ID, `touched again ${page}`)
+    await app.store.updateSession(ids[(page * 7) % 95]!, LOCAL_USER_ID, { title: `touched ${page}` })
+    await app.store.updateSession(ids[94 - page]!, LOCAL_USER_ID, { title: `touched again ${page}` })
     await app.store.createSession()
     page++
   })
@@ -208,7 +208,7 @@ test('the message list walks 1,000 messages oldest first, with messages arriving
   assert.deepEqual(seen, Array.from({ length: 1000 + arrived }, (_, index) => `m${index}`))
 })
 
-test('messages carry model, tokens_used and status where they apply', async (t) => {
+test('messages carry model, tokens_used, their figures and status where they apply', async (t) => {
   const fake = await fakeOllama(t)
   const app = await testApp(t, fake)
   const { events } = await readSse(await chat.fetch(chatRequest({ message: 'hi', system: 'be kind' }), app))
@@ -220,6 +220,7 @@ test('messages carry model, tokens_used and status where they apply', async (t) 
   assert.equal(user.role, 'user')
   assert.deepEqual({ ...assistant, id: undefined, created_at: undefined }, {
     id: undefined, created_at: undefined, role: 'assistant', content: 'You said: hi', model: 'llama3.2', tokens_used: 4, status: 'complete',
+    prompt_tokens: assistant.prompt_tokens, completion_tokens: 4, tokens_per_second: Math.round((4 / 4.535599) * 10) / 10,
     parent_id: user.id, sibling_ids: [assistant.id], images: [],
   })
   assert.match(assistant.created_at, TIME)

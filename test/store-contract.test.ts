@@ -37,7 +37,7 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
       const other = await chats.createSession({ ownerId: 'bob', system: 'be brief' })
       assert.equal(other.message_count, 1)
       assert.equal(await chats.getSession(other.id, 'alice'), undefined, 'someone else\'s session is as absent as a missing one')
-      assert.equal(await chats.renameSession(other.id, 'alice', 'taken'), undefined)
+      assert.equal(await chats.updateSession(other.id, 'alice', { title: 'taken' }), undefined)
       assert.equal(await chats.deleteSession(other.id, 'alice'), 'missing')
       assert.equal(await chats.sessionOwner(other.id), 'bob')
 
@@ -55,7 +55,7 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
       const byCreation = await Promise.all(created.map(async (id) => (await chats.getSession(id, 'alice'))!))
       byCreation.sort((a, b) => (a.created_at === b.created_at ? (a.id < b.id ? -1 : 1) : a.created_at < b.created_at ? -1 : 1))
       assert.deepEqual(await walk('created'), byCreation.map((session) => session.id))
-      const renamed = await chats.renameSession(created[0]!, 'alice', 'renamed')
+      const renamed = await chats.updateSession(created[0]!, 'alice', { title: 'renamed' })
       assert.equal(renamed!.title, 'renamed')
       assert.ok(renamed!.updated_at >= renamed!.created_at)
       const byUpdate = await walk('updated')
@@ -286,12 +286,14 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
       assert.deepEqual((await responses.chain('resp_2', 'alice')).map((response) => response.id), ['resp_1', 'resp_2'])
       assert.deepEqual(await responses.chain('resp_2', 'bob'), [])
 
-      assert.equal(await responses.checkpoint('resp_1', 'Pa', [2], []), true)
-      const end = { status: 'completed' as const, outputText: 'Paris.', deltas: [2, 4], toolCalls: [{ call_id: 'call_9', name: 'f', arguments: '{"z":1}' }], mcpItems: [], usage: { input_tokens: 5, output_tokens: 2 }, incompleteReason: null, error: null }
+      const reasoning = { text: 'The capital.', deltas: [4, 8], at: 0 }
+      assert.equal(await responses.checkpoint('resp_1', 'Pa', [2], [], { ...reasoning, deltas: [4] }), true)
+      assert.deepEqual((await responses.get('resp_1', 'alice'))!.reasoning, { ...reasoning, deltas: [4] })
+      const end = { status: 'completed' as const, outputText: 'Paris.', deltas: [2, 4], toolCalls: [{ call_id: 'call_9', name: 'f', arguments: '{"z":1}' }], mcpItems: [], reasoning, usage: { input_tokens: 5, output_tokens: 2 }, incompleteReason: null, error: null }
       assert.equal(await responses.finish('resp_1', end), true)
       assert.equal(await responses.finish('resp_1', end), false, 'ended once')
       const ended = (await responses.get('resp_1', 'alice'))!
-      assert.deepEqual([ended.status, ended.output_text, ended.deltas, ended.tool_calls, ended.usage], ['completed', 'Paris.', [2, 4], end.toolCalls, end.usage])
+      assert.deepEqual([ended.status, ended.output_text, ended.deltas, ended.tool_calls, ended.usage, ended.reasoning], ['completed', 'Paris.', [2, 4], end.toolCalls, end.usage, reasoning])
       assert.match(ended.completed_at!, /Z$/)
       assert.equal(await responses.interruptRunning(), 1)
       assert.equal((await responses.get('resp_2', 'alice'))!.status, 'failed')

@@ -138,6 +138,26 @@ test('conversations stored before branches (migration 014) become one branch eac
   await after.close()
 })
 
+test('chats stored before their settings (migration 026) keep the model of their last reply; one without a reply keeps none', async () => {
+  const path = tempDb()
+  mkdirSync(dirname(path), { recursive: true })
+  const before = new DatabaseSync(path)
+  migrate(before, bundledMigrations().filter((migration) => migration.version < 26))
+  before.exec(`
+    INSERT INTO sessions (id, title, created_at, updated_at) VALUES ('s1', 'One', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'), ('s2', 'Two', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z');
+    INSERT INTO messages (id, session_id, role, content, model, created_at) VALUES
+      ('a', 's1', 'user', 'hi', NULL, '2026-01-02T00:00:00.000Z'), ('b', 's1', 'assistant', 'hello', 'llama3.2', '2026-01-02T00:00:01.000Z'),
+      ('c', 's1', 'user', 'look', NULL, '2026-01-03T00:00:00.000Z'), ('d', 's1', 'assistant', 'a cat', 'gemma3:4b', '2026-01-03T00:00:01.000Z'),
+      ('x', 's2', 'user', 'alone', NULL, '2026-01-02T00:00:00.000Z');
+  `)
+  before.close()
+  const after = new SqliteChatStore(path)
+  const kept = (await after.getSession('s1', LOCAL_USER_ID))!
+  assert.deepEqual([kept.model, kept.options, kept.think], ['gemma3:4b', {}, null])
+  assert.equal((await after.getSession('s2', LOCAL_USER_ID))!.model, null)
+  await after.close()
+})
+
 test('the tool-message rebuild (migration 019) keeps every message, its images, its place in search, and the triggers', async () => {
   const path = tempDb()
   mkdirSync(dirname(path), { recursive: true })

@@ -9,6 +9,7 @@ import { openSession, showMessage } from './conversation.ts'
 import { wireSearch } from './search.ts'
 import { loadTools } from './tools.ts'
 import { fillSessionList, loadMoreSessions, onSessionChosen } from './sidebar.ts'
+import { loadModels, wireSettings } from './settings.ts'
 
 async function checkHealth(): Promise<void> {
   try {
@@ -26,23 +27,12 @@ async function checkHealth(): Promise<void> {
   }
 }
 
-async function loadModels(): Promise<void> {
-  try {
-    const { models } = await api<{ models: Array<{ name: string }> }>('/v1/models')
-    ui.model.replaceChildren(
-      new Option('Default model', ''),
-      ...models.map((model) => new Option(model.name, model.name)),
-    )
-  } catch {
-    ui.model.replaceChildren(new Option('Default model', ''))
-  }
-}
-
 onSessionChosen((id) => void openSession(id))
 wireSearch((sessionId, messageId) => void openSession(sessionId).then(() => messageId && showMessage(messageId)))
 wireComposer()
 wireBranches()
 wireTransfer()
+wireSettings()
 ui.newChat.addEventListener('click', () => {
   void openSession(null)
   ui.input.focus()

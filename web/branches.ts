@@ -3,6 +3,7 @@
 import { api } from './api.ts'
 import { streamTurn } from './composer.ts'
 import { toolsChoice } from './tools.ts'
+import { turnChoice } from './settings.ts'
 import { openSession } from './conversation.ts'
 import { showError, state, ui } from './dom.ts'
 import { messageElement, messageText, scrollToEnd } from './render.ts'
@@ -64,7 +65,7 @@ async function sendEdit(sessionId: string, question: HTMLLIElement, questionId: 
   const replyItem = messageElement({ role: 'assistant', content: '', status: 'streaming' })
   ui.messages.append(userItem, replyItem)
   scrollToEnd()
-  await streamTurn(sessionId, '/v1/chat', { message, session_id: sessionId, edit_of: questionId, model: ui.model.value || undefined, ...toolsChoice() }, userItem, replyItem)
+  await streamTurn(sessionId, '/v1/chat', { message, session_id: sessionId, edit_of: questionId, ...turnChoice(), ...toolsChoice() }, userItem, replyItem)
   await reload(sessionId)
 }
 

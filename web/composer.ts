@@ -1,8 +1,9 @@
 // The composer: sending a message and reading its reply, Enter to send, Stop.
 import { api, problemOf, sleep } from './api.ts'
-import { showError, state, ui, type ContextCut } from './dom.ts'
+import { showError, state, ui, type ChatSettings, type ContextCut } from './dom.ts'
 import { beginStreaming, endStreaming, follow, showExportLinks } from './conversation.ts'
 import { toolsChoice } from './tools.ts'
+import { showSettings, turnChoice } from './settings.ts'
 import { messageElement, replyView, scrollToEnd, showContextCut } from './render.ts'
 import { readEvents } from './sse-reader.ts'
 import { loadMoreSessions } from './sidebar.ts'
@@ -70,7 +71,7 @@ async function send(text: string): Promise<void> {
     history.replaceState(null, '', `/#${sessionId}`)
     showExportLinks(sessionId)
   }
-  const payload = { message: text, session_id: sessionId, model: ui.model.value || undefined, ...(system ? { system } : {}), ...(images.length ? { images } : {}), ...toolsChoice() }
+  const payload = { message: text, session_id: sessionId, ...turnChoice(), ...(system ? { system } : {}), ...(images.length ? { images } : {}), ...toolsChoice() }
   const dropped = await streamTurn(sessionId, '/v1/chat', payload, userItem, replyItem)
   // A refused first message stores nothing, whatever the reason (Ollama down too): the page is a new chat again.
   if (dropped === null && isNew && state.sessionId === sessionId) {
@@ -86,9 +87,14 @@ async function send(text: string): Promise<void> {
     if (!ui.input.value) ui.input.value = text
     restoreAttachments(images)
   }
-  // The model no longer sees the start of the chat: the divider moves to where its memory begins.
-  if (dropped && state.sessionId === sessionId) {
-    await api<{ context_cut: ContextCut | null }>(`/v1/sessions/${sessionId}`).then((session) => showContextCut(session.context_cut), () => {})
+  // A chat this message began now has its settings (the Settings dialog opens on them); in any
+  // chat, when the model no longer sees its start, the divider moves to where its memory begins.
+  if ((dropped || (isNew && dropped !== null)) && state.sessionId === sessionId) {
+    await api<ChatSettings & { context_cut: ContextCut | null }>(`/v1/sessions/${sessionId}`).then((session) => {
+      if (state.sessionId !== sessionId) return
+      if (isNew) showSettings(session)
+      if (dropped) showContextCut(session.context_cut)
+    }, () => {})
   }
   await loadMoreSessions(true)
   if (state.sessionId === sessionId) {

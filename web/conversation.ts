@@ -1,10 +1,11 @@
 // The open conversation: loading its messages, and following a reply being written.
 import { api, problemOf } from './api.ts'
-import { showError, state, ui, type ContextCut, type Message, type Session } from './dom.ts'
+import { showError, state, ui, type ChatSettings, type ContextCut, type Message, type Session } from './dom.ts'
 import { messageElement, replyView, scrollToEnd, showContextCut } from './render.ts'
 import { readEvents } from './sse-reader.ts'
 import { renderSessions } from './sidebar.ts'
 import { foldToolSteps } from './tools.ts'
+import { showSettings } from './settings.ts'
 
 export function setStreaming(streaming: boolean): void {
   ui.send.disabled = streaming
@@ -17,15 +18,17 @@ export function setStreaming(streaming: boolean): void {
 export async function openSession(id: string | null): Promise<void> {
   state.streaming?.abort.abort()
   state.streaming = null
+  // The chat shown again (after a turn, an edit) stays in view until its stored form replaces it whole.
+  if (id === null || state.sessionId !== id) ui.messages.replaceChildren()
   state.sessionId = id
   showError(null)
-  ui.messages.replaceChildren()
   ui.systemRow.hidden = id !== null
   ui.rename.disabled = id === null
   ui.remove.disabled = id === null
   showExportLinks(id)
   setStreaming(false)
   if (id === null) {
+    showSettings(null)
     ui.title.textContent = 'New chat'
     history.replaceState(null, '', '/')
     renderSessions()
@@ -34,8 +37,10 @@ export async function openSession(id: string | null): Promise<void> {
   history.replaceState(null, '', `/#${id}`)
   renderSessions()
   try {
-    const session = await api<Session & { context_cut: ContextCut | null }>(`/v1/sessions/${id}`)
+    const session = await api<Session & ChatSettings & { context_cut: ContextCut | null }>(`/v1/sessions/${id}`)
+    if (state.sessionId !== id) return
     ui.title.textContent = session.title
+    showSettings(session)
     const messages: Message[] = []
     let cursor: string | null = null
     do {

@@ -1,6 +1,8 @@
 // What every part of the page shares: its elements, the state of the open chat, the error line.
 
 export interface Session { id: string; title: string; updated_at: string; message_count: number }
+/** What a chat keeps for its turns (docs/api.md "Chat settings"), and its system prompt. */
+export interface ChatSettings { model: string | null; options: { temperature?: number; num_ctx?: number } & Record<string, unknown>; think: boolean | string | null; system?: string | null }
 /** Where the history the model is sent begins (GET /v1/sessions/{id}). */
 export interface ContextCut { first_sent_message_id: string; summarized: boolean }
 /** A call the model made of a tool (docs/tools.md). */
@@ -11,6 +13,11 @@ export interface Message {
   content: string
   status: string
   model?: string
+  /** A reasoning model's thinking, kept apart from the text, and how long it took (docs/api.md "Reasoning"). */
+  thinking?: string
+  thinking_ms?: number
+  /** Ollama's speed for this reply. */
+  tokens_per_second?: number
   /** The messages with the same parent (other tries, other edits), itself included, oldest first. */
   sibling_ids?: string[]
   /** The images it shows: stored ones (their `/v1/attachments/…` URL), or data URLs while not yet sent. */
@@ -51,6 +58,14 @@ export const ui = {
   stop: $<HTMLButtonElement>('stop'),
   toolsSwitch: $<HTMLLabelElement>('tools-switch'),
   useTools: $<HTMLInputElement>('use-tools'),
+  thinkSwitch: $<HTMLLabelElement>('think-switch'),
+  think: $<HTMLInputElement>('think'),
+  settings: $<HTMLButtonElement>('settings'),
+  settingsDialog: $<HTMLDialogElement>('settings-dialog'),
+  settingsSystem: $<HTMLTextAreaElement>('settings-system'),
+  settingsTemperature: $<HTMLInputElement>('settings-temperature'),
+  settingsContext: $<HTMLInputElement>('settings-context'),
+  settingsThink: $<HTMLSelectElement>('settings-think'),
   renameDialog: $<HTMLDialogElement>('rename-dialog'),
   renameInput: $<HTMLInputElement>('rename-input'),
   deleteDialog: $<HTMLDialogElement>('delete-dialog'),
@@ -70,6 +85,10 @@ export const state = {
   cursor: null as string | null | undefined,
   loadingSessions: false,
   streaming: null as { sessionId: string; abort: AbortController } | null,
+  /** DEFAULT_MODEL, what the picker's "Default" stands for. */
+  defaultModel: '',
+  /** The open chat's settings, as stored. */
+  settings: null as ChatSettings | null,
 }
 
 export function showError(text: string | null): void {

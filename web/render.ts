@@ -55,17 +55,52 @@ export function showContextCut(cut: ContextCut | null): void {
 const rawText = new WeakMap<HTMLLIElement, string>()
 export const messageText = (item: HTMLLIElement): string => rawText.get(item) ?? ''
 
-export function messageElement(message: Pick<Message, 'role' | 'content' | 'status' | 'images'> & { id?: string; sibling_ids?: string[] | undefined }): HTMLLIElement {
+type Shown = Pick<Message, 'role' | 'content' | 'status' | 'images'> & Partial<Pick<Message, 'thinking' | 'thinking_ms' | 'model' | 'tokens_per_second'>> & { id?: string; sibling_ids?: string[] | undefined }
+
+export function messageElement(message: Shown): HTMLLIElement {
   const item = document.createElement('li')
   item.className = `message ${message.role}`
   if (message.id) item.dataset.id = message.id
   if (message.images?.length) item.append(imagesElement(message.images))
+  if (message.thinking) setThinking(item, message.thinking, message.thinking_ms ?? null)
   const body = document.createElement('div')
   body.className = 'body'
   item.append(body)
+  if (message.role === 'assistant' && message.model) setFigures(item, message.model, message.tokens_per_second ?? null)
   if (message.role !== 'system') item.append(actionsOf(message.role, message.id, message.sibling_ids ?? []))
   setMessage(item, message.role, message.content, message.status)
   return item
+}
+
+/**
+ * A reply's reasoning, folded above its answer (open on click): "Thinking…" while it comes, then
+ * "Thought for N s". Plain text: reasoning is not rendered as Markdown.
+ */
+function setThinking(item: HTMLLIElement, text: string, thinkingMs: number | null | 'thinking'): void {
+  let block = item.querySelector<HTMLDetailsElement>('details.thinking')
+  if (!block) {
+    block = document.createElement('details')
+    block.className = 'thinking'
+    block.append(document.createElement('summary'), Object.assign(document.createElement('div'), { className: 'thinking-text' }))
+    const body = item.querySelector('.body')
+    if (body) body.before(block)
+    else item.append(block)
+  }
+  block.querySelector('summary')!.textContent = thinkingMs === 'thinking'
+    ? 'Thinking…'
+    : thinkingMs === null ? 'Thought' : `Thought for ${thinkingMs < 1000 ? 'less than a second' : `${Math.round(thinkingMs / 1000)} s`}`
+  block.querySelector('.thinking-text')!.textContent = text
+}
+
+/** Under a reply: the model that wrote it, and its speed once known. */
+function setFigures(item: HTMLLIElement, model: string, tokensPerSecond: number | null): void {
+  let line = item.querySelector<HTMLParagraphElement>('.figures')
+  if (!line) {
+    line = document.createElement('p')
+    line.className = 'figures'
+    item.querySelector('.body')!.after(line)
+  }
+  line.textContent = tokensPerSecond === null ? model : `${model} · ${tokensPerSecond} tokens/s`
 }
 
 /** A message's images as thumbnails; a click opens the image itself in a new tab. */
@@ -155,6 +190,8 @@ export function scrollToEnd(): void {
  */
 export function replyView(item: HTMLLIElement, resume: (item: HTMLLIElement) => void) {
   let text = ''
+  let thinking = ''
+  let model = ''
   let frame = 0
   const body = item.querySelector<HTMLDivElement>('.body')!
   body.setAttribute('aria-live', 'polite')
@@ -168,8 +205,15 @@ export function replyView(item: HTMLLIElement, resume: (item: HTMLLIElement) => 
     onEvent(event: StreamEvent): void {
       if (event.type === 'start') {
         text = ''
+        thinking = ''
+        model = event.model ?? ''
         if (event.message_id) item.dataset.id = event.message_id
+        if (model) setFigures(item, model, null)
+      } else if (event.type === 'thinking') {
+        thinking += event.content ?? ''
+        setThinking(item, thinking, 'thinking')
       } else if (event.type === 'token') {
+        if (thinking && !text) setThinking(item, thinking, null)
         text += event.content ?? ''
         frame ||= requestAnimationFrame(() => render('streaming'))
       } else if (event.type === 'tool_call') {
@@ -184,6 +228,8 @@ export function replyView(item: HTMLLIElement, resume: (item: HTMLLIElement) => 
       } else if (event.type === 'approval_required') {
         askApproval(item, event.session_id!, toolCallOf(event), () => resume(item))
       } else if (event.type === 'done') {
+        if (thinking) setThinking(item, thinking, event.thinking_ms ?? null)
+        if (model) setFigures(item, model, event.tokens_per_second ?? null)
         cancelAnimationFrame(frame)
         render(event.done_reason === 'cancelled' || event.done_reason === 'awaiting_approval' ? event.done_reason : 'complete')
         body.setAttribute('aria-busy', 'false')

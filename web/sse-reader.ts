@@ -9,6 +9,10 @@ export interface StreamEvent {
   done_reason?: string
   error?: string
   context?: { dropped_messages: number }
+  /** `start`: the model writing the reply; `done`: its reasoning time and speed. */
+  model?: string
+  thinking_ms?: number | null
+  tokens_per_second?: number | null
   /** `tool_call`, `tool_result`, `approval_required` (docs/tools.md). */
   call_id?: string
   name?: string

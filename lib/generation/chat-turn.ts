@@ -4,10 +4,11 @@ import { HttpProblem, shuttingDown } from '../shared/problem.ts'
 import { followEvents } from '../shared/sse.ts'
 import { budgetOf, contextReport, isContextLengthError, planPrompt, withSummary, type PromptPlan } from './context-budget.ts'
 import type { Generation, GenerationDetails, GenerationOutcome, GenerationSettings, ToolLoop } from './generation.ts'
-import { ollamaOptions, type ChatOptions, type ChatRequest, type Think } from '../ollama/client.ts'
+import { ollamaOptions, type ChatRequest } from '../ollama/client.ts'
+import type { ChatOptions, Think } from '../shared/chat-options.ts'
 import { ToolTurn, toolLimits, type ToolTurnState, type TurnTools } from '../tools/tool-turn.ts'
 import { EMPTY_STREAM, type Reservation } from './registry.ts'
-import type { ClaimedReply, PausedReply, PromptMessage } from '../store/chat-store.ts'
+import type { ClaimedReply, PausedReply, PromptMessage, SessionSettings } from '../store/chat-store.ts'
 import { withImageBytes, type PreparedImage } from '../images/image-input.ts'
 import { summarize, SUMMARY_SHARE } from './summary.ts'
 
@@ -20,11 +21,15 @@ export interface ChatTurn {
   options: ChatOptions
   /** Whether (or how hard) the model reasons first; absent: as Ollama decides (a model that can, does). */
   think?: Think | undefined
+  /** "json" or a JSON Schema the reply follows (Ollama's `format`); the reply is stored as the JSON text. */
+  format?: 'json' | Record<string, unknown> | undefined
   stream: boolean
   /** The user's new message; absent for a regeneration, which answers the path's last question again. */
   message?: string | undefined
   /** The session's system prompt, stored when it has none yet. */
   system?: string | undefined
+  /** What a session this turn makes keeps for its later turns (docs/api.md "Chat settings"). */
+  settings?: SessionSettings | undefined
   /** Images shown with the new message, prepared (lib/images/image-input.ts) and stored with it. */
   images?: PreparedImage[] | undefined
   /**
@@ -91,11 +96,11 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
   // `leafBefore`: where a regeneration's session returns if Ollama refuses it (a new turn's leaf is its message).
   const turn = newMessage
-    ? { ...(await store.beginTurn({ sessionId, ownerId, content: newMessage.content, system: body.system, model: body.model, parentId: body.parentId, images: body.images })), leafBefore: undefined }
+    ? { ...(await store.beginTurn({ sessionId, ownerId, content: newMessage.content, system: body.system, settings: body.settings, model: body.model, parentId: body.parentId, images: body.images })), leafBefore: undefined }
     : await store.beginReply(sessionId, body.parentId ?? null, body.model).then((reply) => ({ userMessageId: body.parentId ?? null, reply, newSession: false, leafBefore: reply.leafBefore }))
   if (newMessage) newMessage.id = turn.userMessageId
   const toolTurn = body.tools?.offered.length
-    ? new ToolTurn(app.tools, body.tools.offered, toolLimits(config), app.metrics, app.log, { selection: body.tools.selection, options: body.options })
+    ? new ToolTurn(app.tools, body.tools.offered, toolLimits(config), app.metrics, app.log, { selection: body.tools.selection, options: body.options, think: body.think })
     : undefined
   const request: ChatRequest = {
     model: body.model,
@@ -104,6 +109,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     truncate: false,
     ...(toolTurn ? { tools: toolTurn.definitions } : {}),
     ...(body.think === undefined ? {} : { think: body.think }),
+    ...(body.format === undefined ? {} : { format: body.format }),
   }
   let lease: HostLease | null
   try {
@@ -239,7 +245,14 @@ async function startResumed(app: AppContext, reservation: Reservation, claimed: 
     summaryTokens: 0,
     estimator: app.tokens,
   })
-  const request: ChatRequest = { model: claimed.model, messages: await withImageBytes(store, plan.messages), options: ollamaOptions(state.options, config.defaultNumCtx), truncate: false, tools: turn.definitions }
+  const request: ChatRequest = {
+    model: claimed.model,
+    messages: await withImageBytes(store, plan.messages),
+    options: ollamaOptions(state.options, config.defaultNumCtx),
+    truncate: false,
+    tools: turn.definitions,
+    ...(state.think === undefined ? {} : { think: state.think }),
+  }
   const host = await store.sessionHost(claimed.sessionId)
   const hosted = hostedCalls(app, request, null, host)
   const details: GenerationDetails = {
@@ -287,6 +300,7 @@ export function jsonAnswer(sessionId: string, model: string, outcome: Generation
     created_at: outcome.createdAt,
     tokens_used: outcome.tokensUsed,
     prompt_tokens: outcome.promptTokens,
+    tokens_per_second: outcome.tokensPerSecond,
     done_reason: outcome.doneReason,
     ...(outcome.awaiting ? { approval_required: outcome.awaiting } : {}),
     context,

@@ -26,6 +26,8 @@ export interface GenerationOutcome {
   thinkingMs: number | null
   tokensUsed: number | null
   promptTokens: number | null
+  /** Tokens generated per second of Ollama's generation time (eval_count over eval_duration), over the turn's model calls. */
+  tokensPerSecond: number | null
   doneReason: string | null
   /** What went wrong, for `error` and `interrupted`. */
   error: string | null
@@ -130,6 +132,7 @@ export class Generation {
   private readonly resumed: ResumedCalls | undefined
   /** Output tokens of the model calls before the last one. */
   private earlierEvalCount = 0
+  private earlierEvalNs = 0
   /** Text that arrived in a burst after its first piece, sent on the next turn of the event loop. */
   private unsentText = ''
   private unsentType: TextEvent = 'token'
@@ -274,6 +277,7 @@ export class Generation {
     await this.checkpointing
     this.toolSteps++
     this.earlierEvalCount += answered?.eval_count ?? 0
+    this.earlierEvalNs += answered?.eval_duration ?? 0
     const base = { session_id: this.sessionId, message_id: this.messageId }
     const outcome = await tools.turn.run(calls, this.stopping.signal, {
       call: (call) => this.events.event(JSON.stringify({ type: 'tool_call', ...base, call_id: call.call_id, name: call.name, arguments: call.arguments })),
@@ -346,6 +350,7 @@ export class Generation {
       thinkingMs: this.thinking ? Math.round(this.thinkingMs) : null,
       tokensUsed: complete ? (last.eval_count ?? 0) + this.earlierEvalCount || null : null,
       promptTokens: complete ? (last.prompt_eval_count ?? null) : null,
+      tokensPerSecond: complete ? tokensPerSecond((last.eval_count ?? 0) + this.earlierEvalCount, (last.eval_duration ?? 0) + this.earlierEvalNs) : null,
       doneReason: complete ? (this.toolStop ?? (last.done_reason || 'stop')) : status === 'cancelled' || status === 'awaiting_approval' ? status : null,
       toolSteps: this.toolSteps,
       ...(this.awaiting ? { awaiting: this.awaiting } : {}),
@@ -356,18 +361,7 @@ export class Generation {
     this.settings.metrics.reply(outcome.status, outcome.promptTokens, outcome.tokensUsed)
     if (outcome.thinkingMs !== null) this.settings.metrics.thinking(this.model, outcome.thinkingMs / 1000)
     if (outcome.status === 'complete' || outcome.status === 'cancelled' || outcome.status === 'awaiting_approval') {
-      const total = outcome.promptTokens !== null && outcome.tokensUsed !== null ? outcome.promptTokens + outcome.tokensUsed : null
-      this.events.event(JSON.stringify({
-        type: 'done',
-        session_id: this.sessionId,
-        message_id: this.messageId,
-        total_tokens: total,
-        prompt_tokens: outcome.promptTokens,
-        completion_tokens: outcome.tokensUsed,
-        done_reason: outcome.doneReason,
-        thinking: outcome.thinking || null,
-        thinking_ms: outcome.thinkingMs,
-      }))
+      this.events.event(JSON.stringify(doneEventOf(this.sessionId, outcome)))
     } else {
       this.events.event(JSON.stringify({ type: 'error', session_id: this.sessionId, message_id: this.messageId, error: outcome.error }))
     }
@@ -393,6 +387,7 @@ export class Generation {
           status: outcome.status,
           tokensUsed: outcome.tokensUsed ?? undefined,
           promptTokens: outcome.promptTokens ?? undefined,
+          tokensPerSecond: outcome.tokensPerSecond ?? undefined,
           doneReason: outcome.doneReason ?? undefined,
           host: this.host ?? undefined,
           // Its last event, sent once this is stored, is one more.
@@ -471,5 +466,26 @@ export class Generation {
     // Nothing this reply writes can land any more: stop asking Ollama for it.
     this.settings.log.error('reply could not be checkpointed', { message_id: this.messageId, session_id: this.sessionId, error: why })
     this.stop('unstored')
+  }
+}
+
+/** Tokens a second, to a tenth, from a count and Ollama's nanoseconds; null when Ollama reported no time. */
+export function tokensPerSecond(tokens: number, ns: number): number | null {
+  return tokens > 0 && ns > 0 ? Math.round((tokens / (ns / 1e9)) * 10) / 10 : null
+}
+
+/** A reply's `done` event: how it ended, its figures and its reasoning (live, and told again from the store). */
+export function doneEventOf(sessionId: string, outcome: GenerationOutcome): Record<string, unknown> {
+  return {
+    type: 'done',
+    session_id: sessionId,
+    message_id: outcome.messageId,
+    total_tokens: outcome.promptTokens !== null && outcome.tokensUsed !== null ? outcome.promptTokens + outcome.tokensUsed : null,
+    prompt_tokens: outcome.promptTokens,
+    completion_tokens: outcome.tokensUsed,
+    tokens_per_second: outcome.tokensPerSecond,
+    done_reason: outcome.doneReason,
+    thinking: outcome.thinking || null,
+    thinking_ms: outcome.thinkingMs,
   }
 }

@@ -1,6 +1,6 @@
 import type { StoredReply } from '../store/chat-store.ts'
 import { eventText, type EventSource } from '../shared/sse.ts'
-import type { GenerationOutcome } from './generation.ts'
+import { doneEventOf, type GenerationOutcome } from './generation.ts'
 import { NOTHING_SENT, type SentText } from '../store/cluster.ts'
 
 /**
@@ -20,6 +20,7 @@ export function outcomeOf(reply: StoredReply): GenerationOutcome {
     thinkingMs: reply.thinking_ms ?? null,
     tokensUsed: reply.tokens_used ?? null,
     promptTokens: reply.prompt_tokens,
+    tokensPerSecond: reply.tokens_per_second ?? null,
     doneReason: reply.done_reason ?? (status === 'cancelled' || status === 'awaiting_approval' ? status : null),
     error: status === 'error' || status === 'interrupted' ? `The reply ended ${status === 'error' ? 'with an error' : 'before it was finished'}; the text it had is kept.` : null,
   }
@@ -70,17 +71,7 @@ export function storedRest(sessionId: string, reply: StoredReply, lastSent: numb
 function endOf(sessionId: string, reply: StoredReply): Record<string, unknown> {
   const outcome = outcomeOf(reply)
   if (outcome.status === 'complete' || outcome.status === 'cancelled' || outcome.status === 'awaiting_approval') {
-    return {
-      type: 'done',
-      session_id: sessionId,
-      message_id: reply.id,
-      total_tokens: outcome.promptTokens !== null && outcome.tokensUsed !== null ? outcome.promptTokens + outcome.tokensUsed : null,
-      prompt_tokens: outcome.promptTokens,
-      completion_tokens: outcome.tokensUsed,
-      done_reason: outcome.doneReason,
-      thinking: outcome.thinking || null,
-      thinking_ms: outcome.thinkingMs,
-    }
+    return doneEventOf(sessionId, outcome)
   }
   return { type: 'error', session_id: sessionId, message_id: reply.id, error: outcome.error }
 }

@@ -1,6 +1,9 @@
 import * as v from 'valibot'
 import type { Config } from '../shared/config.ts'
 import { isModelAllowed } from '../shared/models.ts'
+import { HttpProblem } from '../shared/problem.ts'
+import type { ChatOptions, Think } from '../shared/chat-options.ts'
+import type { SessionSettings } from '../store/chat-store.ts'
 import { jsonObject, withinChars, strictMessage, uuid, wellFormedText } from './validate.ts'
 
 const wholeNumber = (min: number, max: number, message: string) =>
@@ -8,7 +11,8 @@ const wholeNumber = (min: number, max: number, message: string) =>
 const between = (min: number, max: number, message: string) =>
   v.pipe(v.number(message), v.finite(message), v.minValue(min, message), v.maxValue(max, message))
 
-const OptionsSchema = jsonObject(v.strictObject(
+/** A chat's options (kept by a session as its settings too). */
+export const OptionsSchema = jsonObject(v.strictObject(
   {
     temperature: v.optional(between(0, 2, 'must be a number from 0 to 2')),
     max_tokens: v.optional(wholeNumber(1, 1_000_000, 'must be a whole number from 1 to 1000000')),
@@ -27,12 +31,18 @@ const OptionsSchema = jsonObject(v.strictObject(
 ), 'must be an object')
 
 /** A model the client names: one ALLOWED_MODELS lets through. */
-const modelName = (config: Config) => v.pipe(
+export const modelName = (config: Config) => v.pipe(
   v.string('must be a string'),
   v.trim(),
   v.minLength(1, 'must not be empty'),
   v.maxLength(200, 'must be at most 200 characters'),
   v.check((model) => isModelAllowed(model, config.allowedModels), `must be one of ALLOWED_MODELS: ${config.allowedModels.join(', ')}`),
+)
+
+/** A system prompt: at most MAX_MESSAGE_CHARS characters. */
+export const systemPrompt = (config: Config) => v.pipe(
+  wellFormedText(),
+  v.check((text) => withinChars(text, config.maxMessageChars), `must be at most ${config.maxMessageChars} characters (MAX_MESSAGE_CHARS)`),
 )
 
 /** `tools`: true (every allowed tool) or `SERVER__TOOL` names, each checked against MCP_CONFIG by lib/tools/tool-turn.ts. */
@@ -42,7 +52,36 @@ const ToolsSchema = v.optional(v.union([
 ], 'must be true or a list of tool names (SERVER__TOOL)'))
 
 /** `think`: whether a reasoning model thinks first, or how hard (passed to Ollama as it is). */
-export const ThinkSchema = v.optional(v.union([v.boolean(), v.picklist(['low', 'medium', 'high'])], 'must be true, false, "low", "medium" or "high"'))
+export const ThinkValue = v.union([v.boolean(), v.picklist(['low', 'medium', 'high'])], 'must be true, false, "low", "medium" or "high"')
+export const ThinkSchema = v.optional(ThinkValue)
+
+/** A `format` schema's bounds: its JSON at most this many characters, and nested at most this deep. */
+export const MAX_FORMAT_CHARS = 32_768
+export const MAX_FORMAT_DEPTH = 32
+
+/** How deep `value` nests, counted without recursion, stopping once past `limit`. */
+function depthOf(value: unknown, limit: number): number {
+  let deepest = 0
+  const pending: Array<[unknown, number]> = [[value, 1]]
+  while (pending.length) {
+    const [node, depth] = pending.pop()!
+    if (typeof node !== 'object' || node === null) continue
+    deepest = Math.max(deepest, depth)
+    if (deepest > limit) return deepest
+    for (const child of Object.values(node)) pending.push([child, depth + 1])
+  }
+  return deepest
+}
+
+/** `format`: "json", or a JSON Schema object the reply must follow (passed to Ollama, which makes a grammar of it). */
+export const FormatSchema = v.optional(v.union([
+  v.literal('json'),
+  v.pipe(
+    v.custom<Record<string, unknown>>((input) => typeof input === 'object' && input !== null && !Array.isArray(input)),
+    v.check((schema) => JSON.stringify(schema).length <= MAX_FORMAT_CHARS, `must be at most ${MAX_FORMAT_CHARS} characters of JSON`),
+    v.check((schema) => depthOf(schema, MAX_FORMAT_DEPTH) <= MAX_FORMAT_DEPTH, `must nest at most ${MAX_FORMAT_DEPTH} levels deep`),
+  ),
+], 'must be "json" or a JSON Schema object'))
 
 /** The body of a regeneration (all optional; by default the model of the reply it retries). */
 export function regenerateBodySchema(config: Config) {
@@ -52,6 +91,7 @@ export function regenerateBodySchema(config: Config) {
       stream: v.optional(v.boolean('must be true or false'), true),
       options: v.optional(OptionsSchema, {}),
       think: ThinkSchema,
+      format: FormatSchema,
       tools: ToolsSchema,
     },
     strictMessage('is not a known field', 'the body must be a JSON object'),
@@ -70,11 +110,12 @@ export function chatBodySchema(config: Config) {
       ),
       session_id: v.optional(v.pipe(uuid(), v.toLowerCase())),
       edit_of: v.optional(v.pipe(uuid(), v.toLowerCase())),
-      model: v.optional(modelName(config), config.defaultModel),
+      model: v.optional(modelName(config)),
       stream: v.optional(v.boolean('must be true or false'), true),
-      system: v.optional(v.pipe(wellFormedText(), v.check((text) => withinChars(text, max), `must be at most ${max} characters`))),
+      system: v.optional(systemPrompt(config)),
       options: v.optional(OptionsSchema, {}),
       think: ThinkSchema,
+      format: FormatSchema,
       tools: ToolsSchema,
       // Each one is read and checked by lib/images/image-input.ts, which names it on a refusal.
       images: v.optional(v.pipe(
@@ -87,3 +128,19 @@ export function chatBodySchema(config: Config) {
 }
 
 export type ChatBody = v.InferOutput<ReturnType<typeof chatBodySchema>>
+
+/**
+ * A turn's model, options and think: what the request sends, else what the session keeps (docs/api.md
+ * "Chat settings"), else the defaults. `keep`: the settings a session this turn makes starts with.
+ * A kept model that ALLOWED_MODELS no longer lets through is refused, naming the setting.
+ */
+export function turnSettings(config: Config, kept: SessionSettings | undefined, sent: { model?: string | undefined; options: ChatOptions; think?: Think | undefined }) {
+  const model = sent.model ?? kept?.model ?? config.defaultModel
+  if (sent.model === undefined && kept?.model !== undefined && !isModelAllowed(kept.model, config.allowedModels)) {
+    throw new HttpProblem(400, 'validation', `This chat's model ${kept.model} is not in ALLOWED_MODELS any more: send a model, or change the chat's (PATCH /v1/sessions/{id}).`, { errors: [{ path: 'model', message: 'the chat\'s model is not allowed' }] })
+  }
+  const options = { ...kept?.options, ...sent.options }
+  const think = sent.think ?? kept?.think
+  const keep: SessionSettings = { model, ...(Object.keys(sent.options).length ? { options: sent.options } : {}), ...(sent.think === undefined ? {} : { think: sent.think }) }
+  return { model, options, think, keep }
+}

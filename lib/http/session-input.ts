@@ -1,4 +1,9 @@
 import * as v from 'valibot'
+import type { AppContext } from '../context.ts'
+import type { Think } from '../shared/chat-options.ts'
+import type { Config } from '../shared/config.ts'
+import { HttpProblem } from '../shared/problem.ts'
+import { modelName, OptionsSchema, systemPrompt, ThinkSchema, ThinkValue } from './chat-input.ts'
 import { jsonObject, strictMessage, wellFormedText } from './validate.ts'
 
 /** A session title: 1..200 characters after trimming, stored trimmed. */
@@ -11,9 +16,37 @@ export const title = v.pipe(
 
 const knownFields = strictMessage('is not a known field', 'the body must be a JSON object')
 
-export const CreateSessionBody = jsonObject(
-  v.strictObject({ title: v.optional(title), system: v.optional(wellFormedText()) }, knownFields),
-  'the body must be a JSON object',
-)
+/** POST /v1/sessions: a title, a system prompt, and the settings its turns use (docs/api.md "Chat settings"). */
+export function createSessionBodySchema(config: Config) {
+  return jsonObject(v.strictObject({
+    title: v.optional(title),
+    system: v.optional(systemPrompt(config)),
+    model: v.optional(modelName(config)),
+    options: v.optional(OptionsSchema),
+    think: ThinkSchema,
+  }, knownFields), 'the body must be a JSON object')
+}
 
-export const RenameSessionBody = jsonObject(v.strictObject({ title }, knownFields), 'the body must be a JSON object')
+/** PATCH /v1/sessions/{id}: what changes; `null` clears a setting (or removes the system prompt). */
+export function updateSessionBodySchema(config: Config) {
+  return jsonObject(v.pipe(
+    v.strictObject({
+      title: v.optional(title),
+      system: v.optional(v.nullable(systemPrompt(config))),
+      model: v.optional(v.nullable(modelName(config))),
+      options: v.optional(OptionsSchema),
+      think: v.optional(v.nullable(ThinkValue)),
+    }, knownFields),
+    v.check((body) => Object.keys(body).length > 0, 'must change something: title, system, model, options or think'),
+  ), 'the body must be a JSON object')
+}
+
+/**
+ * Settings a chat is to keep, checked as a turn would check them, before anything is stored: the
+ * model (null: DEFAULT_MODEL) is one Ollama has, and can think when `think` asks it to.
+ */
+export async function checkedSettings(app: AppContext, model: string | null, think: Think | null): Promise<void> {
+  const effective = model ?? app.config.defaultModel
+  if ((await app.ollama.hasModel(effective)) === false) throw new HttpProblem(404, 'model_not_found', `model '${effective}' not found`)
+  if (think !== null && think !== false) await app.ollama.requireCapability(effective, 'thinking', 'think (send think: false, or pick a model that can)')
+}

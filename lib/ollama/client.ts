@@ -3,9 +3,7 @@ import { imageReference, nodeFetch } from './node-fetch.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import { maskCredentials } from '../shared/ollama-host.ts'
 import type { ToolCall } from '../store/chat-store.ts'
-
-/** Whether a reasoning model thinks before it answers, or how hard (docs/api.md "Reasoning"). */
-export type Think = boolean | 'low' | 'medium' | 'high'
+import type { ChatOptions, Think } from '../shared/chat-options.ts'
 
 export interface ChatMessage {
   role: string
@@ -31,20 +29,6 @@ export interface ChatRequest {
   think?: Think
   /** false: Ollama answers 400 instead of dropping messages when the prompt exceeds num_ctx. */
   truncate?: boolean
-}
-
-/**
- * The options a chat request of this API may set (docs/api.md "POST /v1/chat"), in OpenAI's
- * names where they differ from Ollama's (`max_tokens`).
- */
-export interface ChatOptions {
-  temperature?: number
-  max_tokens?: number
-  top_p?: number
-  top_k?: number
-  seed?: number
-  stop?: string[]
-  num_ctx?: number
 }
 
 /** Ollama's options for a chat: `num_ctx` always, `max_tokens` as `num_predict`. */

@@ -2,7 +2,7 @@ import * as v from 'valibot'
 import type { Principal } from '../access/control.ts'
 import type { AppContext } from '../context.ts'
 import { randomUUID } from 'node:crypto'
-import { contentOf, contentText, functionCallItemId, newId, parseArguments, unsupported } from './wire.ts'
+import { contentOf, contentText, functionCallItemId, newId, parseArguments, reasoningItemId, unsupported } from './wire.ts'
 import { attachmentUrl } from '../images/attachments.ts'
 import { imagesForModel, type ImageSource } from '../images/image-input.ts'
 import type { ChatMessage } from '../ollama/client.ts'
@@ -27,6 +27,8 @@ const ITEM_SCHEMAS = {
   function_call: v.looseObject({ call_id: Name, name: Name, arguments: Text }),
   function_call_output: v.looseObject({ call_id: Name, output: Content }),
   mcp_approval_response: v.looseObject({ approval_request_id: Name, approve: v.boolean('must be true or false') }),
+  // As a Response's output has it (content of reasoning_text parts); a summary-only item (OpenAI's own models) has no text.
+  reasoning: v.looseObject({ content: v.optional(v.nullable(v.array(v.looseObject({ type: v.literal('reasoning_text'), text: Text })))) }),
 }
 export type ItemType = keyof typeof ITEM_SCHEMAS
 
@@ -81,6 +83,11 @@ export function parseInputItems(input: unknown, limits: InputLimits, path: strin
       case 'mcp_approval_response': {
         const answer = parseAt(ITEM_SCHEMAS.mcp_approval_response, item, at)
         return { type: 'mcp_approval_response', id: newId('mcpa'), approval_request_id: answer.approval_request_id, approve: answer.approve }
+      }
+      case 'reasoning': {
+        const reasoning = parseAt(ITEM_SCHEMAS.reasoning, item, at)
+        const text = (reasoning.content ?? []).map((part) => part.text).join('')
+        return { type: 'reasoning', id: newId('rs'), text: boundedText(text, limits, `${at}.content`) }
       }
     }
   })
@@ -137,7 +144,7 @@ async function referencedItem(app: AppContext, principal: Principal, id: string)
   return message && message.role !== 'tool' ? { id, role: message.role, text: message.content } : undefined
 }
 
-const isMessage = (item: { type?: string }): item is InputMessage => item.type === undefined || item.type === 'message'
+export const isMessage = (item: { type?: string }): item is InputMessage => item.type === undefined || item.type === 'message'
 
 /**
  * The input with its images read, checked and re-encoded (docs/images.md), each with the id it
@@ -166,18 +173,26 @@ export async function withChainImages(app: AppContext, ownerId: string, message:
   return images.length ? { ...sent, images } : sent
 }
 
-/** Whether items need more than a conversation's session can hold (it stores messages only). */
-export const hasFunctionItems = (items: InputItem[]) => items.some((item) => item.type !== undefined && item.type !== 'message')
+/** Whether items need more than a conversation's session can hold (it stores messages; reasoning sent back is dropped). */
+export const hasFunctionItems = (items: InputItem[]) => items.some((item) => !isMessage(item) && item.type !== 'reasoning')
 
 /**
  * Ollama's messages for input items and earlier outputs, in order: developer as system, function
  * calls as an assistant message's `tool_calls` (consecutive ones together), their outputs as
- * `tool` messages named after the call they answer.
+ * `tool` messages named after the call they answer. Reasoning goes back with the function calls
+ * it led to within the turn in progress (after the last user message), else nowhere: earlier
+ * turns' reasoning is not sent, as Ollama and the model makers advise.
  */
 export function toOllamaChat(items: InputItem[]): ChainMessage[] {
   const messages: ChainMessage[] = []
   const names = new Map<string, string>()
-  for (const item of items) {
+  const turnStart = items.findLastIndex((item) => isMessage(item) && item.role === 'user')
+  let thinking = ''
+  for (const [index, item] of items.entries()) {
+    if (item.type === 'reasoning') {
+      if (index > turnStart) thinking += item.text
+      continue
+    }
     if (item.type === 'function_call') {
       names.set(item.call_id, item.name)
       // Checked to be a JSON object when it came in (parseInputItems), or made by JSON.stringify.
@@ -186,6 +201,8 @@ export function toOllamaChat(items: InputItem[]): ChainMessage[] {
       const last = messages.at(-1)
       if (last?.role === 'assistant') (last.tool_calls ??= []).push(call)
       else messages.push({ role: 'assistant', content: '', tool_calls: [call] })
+      if (thinking) messages.at(-1)!.thinking = (messages.at(-1)!.thinking ?? '') + thinking
+      thinking = ''
     } else if (item.type === 'function_call_output') {
       const name = names.get(item.call_id)
       messages.push({ role: 'tool', content: item.output, ...(name ? { tool_name: name } : {}) })
@@ -215,6 +232,8 @@ export function itemsOfResponse(response: StoredResponse): InputItem[] {
   return [
     ...response.input,
     ...segmentsOf(response).flatMap((segment): InputItem[] => {
+      // Kept with the chain; sent to Ollama only within the turn in progress (toOllamaChat).
+      if (segment.kind === 'reasoning') return [{ type: 'reasoning', id: reasoningItemId(response.id), text: response.reasoning!.text }]
       if (segment.kind === 'message') {
         const text = textOf(response, segment, ends)
         return text ? [{ id: '', role: 'assistant', text }] : []
@@ -233,6 +252,7 @@ export function inputItemObject(item: InputItem) {
   if (item.type === 'function_call') return { id: item.id, type: 'function_call', call_id: item.call_id, name: item.name, arguments: item.arguments, status: 'completed' }
   if (item.type === 'function_call_output') return { id: item.id, type: 'function_call_output', call_id: item.call_id, output: item.output, status: 'completed' }
   if (item.type === 'mcp_approval_response') return { id: item.id, type: 'mcp_approval_response', approval_request_id: item.approval_request_id, approve: item.approve }
+  if (item.type === 'reasoning') return { id: item.id, type: 'reasoning', summary: [], content: [{ type: 'reasoning_text', text: item.text }] }
   const part = item.role === 'assistant' ? { type: 'output_text', text: item.text, annotations: [], logprobs: [] } : { type: 'input_text', text: item.text }
   // An image as OpenAI lists one, its URL the stored bytes' (its owner's only).
   const images = (item.images ?? []).map((image) => ({ type: 'input_image', image_url: attachmentUrl(image.id), detail: 'auto' }))

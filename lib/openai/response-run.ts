@@ -6,9 +6,10 @@ import { ToolTurn } from '../tools/tool-turn.ts'
 import type { Reservation } from '../generation/registry.ts'
 import type { Logger } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
-import { functionCallItemId, newFunctionCall, unixSeconds } from './wire.ts'
-import { cumulativeEnds, isRunning, segmentsOf, textOf, type Segment } from './response-output.ts'
+import { functionCallItemId, newFunctionCall, reasoningItemId, unixSeconds } from './wire.ts'
+import { deltaEndsOf, isRunning, segmentsOf, textOf, type DeltaEnds, type Segment } from './response-output.ts'
 import type { ChatStream } from '../ollama/client.ts'
+import type { ForcedTool } from './forced-tool.ts'
 import type { FunctionCall, McpItem, ResponseEnd, ResponseStore, StoredResponse } from '../store/response-store.ts'
 import { MAX_FOLLOWERS, tooManyFollowers, type EventSource } from '../shared/sse.ts'
 import type { ReplyStore } from '../store/reply-store.ts'
@@ -18,7 +19,10 @@ import type { StreamPublisher } from '../store/cluster.ts'
  * OpenAI's Response objects and stream events, and a response being generated.
  *
  * The events of a response are a function of its state: 0 `response.created`, 1
- * `response.in_progress`, then (once there is output) `output_item.added`, `content_part.added`,
+ * `response.in_progress`, then a reasoning model's reasoning item (`output_item.added`,
+ * `content_part.added`, one `reasoning_text.delta` per chunk of thinking, and once something
+ * follows it `reasoning_text.done`, `content_part.done`, `output_item.done`), then (once there is
+ * output) `output_item.added`, `content_part.added`,
  * one `output_text.delta` per chunk Ollama sent, and at the end `output_text.done`,
  * `content_part.done`, `output_item.done`, four events per function call the model made
  * (`output_item.added`, `function_call_arguments.delta` and `.done`, `output_item.done`), and the
@@ -67,6 +71,11 @@ function messageItem(response: StoredResponse, segment: Extract<Segment, { kind:
   }
 }
 
+function reasoningItem(response: StoredResponse, done: boolean) {
+  const status = !done ? 'in_progress' : !isRunning(response) && response.status !== 'completed' && response.deltas.length === 0 ? 'incomplete' : 'completed'
+  return { id: reasoningItemId(response.id), type: 'reasoning', status, summary: [], content: done ? [{ type: 'reasoning_text', text: response.reasoning!.text }] : [] }
+}
+
 function functionCallItem(response: StoredResponse, index: number, done: boolean) {
   const call = response.tool_calls[index]!
   return { id: functionCallItemId(response.id, index), type: 'function_call', status: done ? 'completed' : 'in_progress', call_id: call.call_id, name: call.name, arguments: done ? call.arguments : '' }
@@ -74,9 +83,9 @@ function functionCallItem(response: StoredResponse, index: number, done: boolean
 
 /** The output items of an ended response: its messages and MCP items in order, then its function calls. */
 function outputItems(response: StoredResponse) {
-  const ends = cumulativeEnds(response.deltas)
+  const ends = deltaEndsOf(response).text
   return [
-    ...segmentsOf(response).map((segment) => (segment.kind === 'message' ? messageItem(response, segment, ends, true) : mcpItemObject(segment.item))),
+    ...segmentsOf(response).map((segment) => (segment.kind === 'message' ? messageItem(response, segment, ends, true) : segment.kind === 'reasoning' ? reasoningItem(response, true) : mcpItemObject(segment.item))),
     ...response.tool_calls.map((_, index) => functionCallItem(response, index, true)),
   ]
 }
@@ -107,6 +116,7 @@ export function responseObject(response: StoredResponse, { asStarted = false }: 
     tools: response.params.tools ?? [],
     top_p: response.params.top_p,
     truncation: response.params.truncation ?? 'disabled',
+    reasoning: { effort: response.params.reasoning_effort ?? null, summary: null },
     usage: ended ? usageOf(response.usage) : null,
     conversation: response.session_id ? { id: conversationIdOf(response.session_id) } : null,
     completed_at: response.completed_at ? unixSeconds(response.completed_at) : null,
@@ -128,15 +138,21 @@ const EVENTS_PER_CALL = 4
 const messageEvents = (segment: Extract<Segment, { kind: 'message' }>) => 2 + segment.to - segment.from + (segment.closed ? 3 : 0)
 /** Events per MCP item: output_item.added and .done, sent together once the item is whole. */
 const EVENTS_PER_MCP_ITEM = 2
+/** Events of the reasoning: as a message's, its deltas the reasoning's. */
+const reasoningEvents = (response: StoredResponse, segment: Extract<Segment, { kind: 'reasoning' }>) => 2 + response.reasoning!.deltas.length + (segment.closed ? 3 : 0)
+
+const segmentEvents = (response: StoredResponse, segment: Segment) =>
+  segment.kind === 'message' ? messageEvents(segment) : segment.kind === 'reasoning' ? reasoningEvents(response, segment) : EVENTS_PER_MCP_ITEM
 
 /** How many events the response has so far. */
 export function eventCount(response: StoredResponse): number {
-  const output = segmentsOf(response).reduce((sum, segment) => sum + (segment.kind === 'message' ? messageEvents(segment) : EVENTS_PER_MCP_ITEM), 0)
+  const output = segmentsOf(response).reduce((sum, segment) => sum + segmentEvents(response, segment), 0)
   return 2 + output + (isRunning(response) ? 0 : EVENTS_PER_CALL * response.tool_calls.length + 1)
 }
 
-/** Event `seq` of the response (0-based, below eventCount); `ends` are the deltas' cumulative ends in the text. */
-export function eventAt(response: StoredResponse, seq: number, ends: number[]): Event {
+/** Event `seq` of the response (0-based, below eventCount); `deltaEnds` are the deltas' cumulative ends in the text and the reasoning. */
+export function eventAt(response: StoredResponse, seq: number, deltaEnds: DeltaEnds): Event {
+  const ends = deltaEnds.text
   const at = (event: Record<string, unknown> & { type: string }): Event => ({ ...event, sequence_number: seq })
   // As it was when it started, also when replayed after it ended.
   const started = () => ({ ...responseObject(response, { asStarted: true }), status: 'in_progress', output: [], usage: null, error: null, incomplete_details: null, completed_at: null })
@@ -150,12 +166,13 @@ export function eventAt(response: StoredResponse, seq: number, ends: number[]): 
       first += EVENTS_PER_MCP_ITEM
       continue
     }
-    const count = messageEvents(segment)
+    const count = segmentEvents(response, segment)
     if (seq >= first + count) {
       first += count
       continue
     }
     const offset = seq - first
+    if (segment.kind === 'reasoning') return at(reasoningEvent(response, outputIndex, offset, deltaEnds.reasoning))
     const deltas = segment.to - segment.from
     const text = { item_id: messageItemId(response.id, segment.index), output_index: outputIndex, content_index: 0 }
     if (offset === 0) return at({ type: 'response.output_item.added', output_index: outputIndex, item: messageItem(response, segment, ends, false) })
@@ -187,6 +204,22 @@ export function eventAt(response: StoredResponse, seq: number, ends: number[]): 
 }
 
 
+/** Event `offset` of the reasoning item at `outputIndex` (OpenAI's `reasoning_text` events, as for gpt-oss). */
+function reasoningEvent(response: StoredResponse, outputIndex: number, offset: number, ends: number[]): Record<string, unknown> & { type: string } {
+  const { text, deltas } = response.reasoning!
+  const part = { item_id: reasoningItemId(response.id), output_index: outputIndex, content_index: 0 }
+  if (offset === 0) return { type: 'response.output_item.added', output_index: outputIndex, item: reasoningItem(response, false) }
+  if (offset === 1) return { type: 'response.content_part.added', ...part, part: { type: 'reasoning_text', text: '' } }
+  if (offset < 2 + deltas.length) {
+    const index = offset - 2
+    return { type: 'response.reasoning_text.delta', ...part, delta: text.slice(index === 0 ? 0 : ends[index - 1], ends[index]) }
+  }
+  const afterDeltas = offset - 2 - deltas.length
+  if (afterDeltas === 0) return { type: 'response.reasoning_text.done', ...part, text }
+  if (afterDeltas === 1) return { type: 'response.content_part.done', ...part, part: { type: 'reasoning_text', text } }
+  return { type: 'response.output_item.done', output_index: outputIndex, item: reasoningItem(response, true) }
+}
+
 /** Receives each event in order, then null once the response has ended. */
 export type ResponseListener = (event: Event | null) => void
 
@@ -204,6 +237,8 @@ export interface ResponseRunDeps {
   publisher: StreamPublisher | null
   /** The `mcp` tools it offers (docs/tools.md): the model's calls of them run here. */
   mcp?: McpRun | undefined
+  /** A call tool_choice forces (lib/openai/forced-tool.ts): the model's JSON answer is that call, not text. */
+  forced?: ForcedTool | undefined
 }
 
 /** A response's MCP tools: the turn that runs their calls, and how to ask the model again with a step's results. */
@@ -228,7 +263,7 @@ export class ResponseRun {
   readonly outcome: Promise<StoredResponse>
   private readonly deps: ResponseRunDeps
   private readonly listeners = new Map<ResponseListener, number>()
-  private readonly ends: number[] = []
+  private readonly ends: DeltaEnds = { text: [], reasoning: [] }
   /** Events handed to the publisher so far. */
   private published = 0
   private readonly toolCalls: FunctionCall[] = []
@@ -239,6 +274,10 @@ export class ResponseRun {
   private checkpointTimer: NodeJS.Timeout | undefined
   /** The checkpoint being written, if any; the end waits for it. */
   private checkpointing: Promise<void> | undefined
+  /** A forced call's JSON as it comes: it becomes the call at the end (forcedCall). */
+  private forcedJson = ''
+  /** The reasoning of the model call being read: it goes back with that call's MCP calls (mcpStep). */
+  private stepThinking = ''
 
   constructor(record: StoredResponse, stream: ChatStream, deps: ResponseRunDeps) {
     this.record = record
@@ -296,19 +335,25 @@ export class ResponseRun {
       for (;;) {
         const mcpCalls: OllamaToolCall[] = []
         last = undefined
+        this.stepThinking = ''
         try {
           for await (const chunk of this.stream) {
+            const thought = chunk.message?.thinking
+            if (thought) this.think(thought)
             // Ollama sends a call whole, in the chunks before done; its events go out at the end.
             for (const call of chunk.message?.tool_calls ?? []) {
               if (mcp) mcpCalls.push(call)
               else this.toolCalls.push(newFunctionCall(call.function.name, call.function.arguments))
             }
             const piece = chunk.message?.content
-            if (piece) {
-              if (this.ends.length === 0) this.deps.metrics.firstToken((performance.now() - this.deps.acceptedAt) / 1000)
+            if (piece && this.deps.forced) {
+              if (!this.forcedJson && this.ends.reasoning.length === 0) this.deps.metrics.firstToken((performance.now() - this.deps.acceptedAt) / 1000)
+              this.forcedJson += piece
+            } else if (piece) {
+              if (this.ends.text.length === 0 && this.ends.reasoning.length === 0) this.deps.metrics.firstToken((performance.now() - this.deps.acceptedAt) / 1000)
               this.record.output_text += piece
               this.record.deltas.push(piece.length)
-              this.ends.push(this.record.output_text.length)
+              this.ends.text.push(this.record.output_text.length)
               this.checkpointTimer ??= setTimeout(this.checkpoint, this.deps.checkpointIntervalMs)
               this.publish()
             }
@@ -317,6 +362,7 @@ export class ResponseRun {
         } finally {
           if (!last?.done) this.stream.abort()
         }
+        if (this.deps.forced && last?.done && !this.stopReason) this.forcedCall(this.deps.forced, last)
         if (!mcp || mcpCalls.length === 0 || !last?.done || this.stopReason) break
         const next = await this.mcpStep(mcp, ToolTurn.callsOf(mcpCalls))
         if (!next) break
@@ -333,6 +379,37 @@ export class ResponseRun {
     await this.checkpointing
     await this.finish(this.endOf(last, failure))
     return this.record
+  }
+
+  /** The forced call from the model's JSON; cut short by max_output_tokens, the JSON stays as text (incomplete). */
+  private forcedCall(forced: ForcedTool, last: ChatResponse): void {
+    const call = forced.callOf(this.forcedJson)
+    if (call) {
+      this.toolCalls.push(newFunctionCall(call.name, call.arguments))
+      return
+    }
+    if (last.done_reason !== 'length') throw new Error('the model did not answer with a call of the function tool_choice asks for')
+    this.record.output_text = this.forcedJson
+    this.record.deltas.push(this.forcedJson.length)
+    this.ends.text.push(this.forcedJson.length)
+  }
+
+  /**
+   * Reasoning: kept as the response's reasoning item while nothing else has come out since it
+   * began (it is an output item before what it led to); a later call's, after text, goes with its
+   * step only.
+   */
+  private think(piece: string): void {
+    this.stepThinking += piece
+    const record = this.record
+    if (record.deltas.length > 0 || (record.reasoning && record.mcp_items.length > record.reasoning.at)) return
+    if (this.ends.text.length === 0 && this.ends.reasoning.length === 0) this.deps.metrics.firstToken((performance.now() - this.deps.acceptedAt) / 1000)
+    record.reasoning ??= { text: '', deltas: [], at: record.mcp_items.length }
+    record.reasoning.text += piece
+    record.reasoning.deltas.push(piece.length)
+    this.ends.reasoning.push(record.reasoning.text.length)
+    this.checkpointTimer ??= setTimeout(this.checkpoint, this.deps.checkpointIntervalMs)
+    this.publish()
   }
 
   /**
@@ -359,7 +436,8 @@ export class ResponseRun {
     })
     if (this.record.mcp_items.some((item) => item.type === 'mcp_approval_request' && byId.has(item.call_id)) || stop || this.stopReason) return null
     return mcp.next([
-      { role: 'assistant', content: '', tool_calls: ollamaToolCalls(calls) },
+      // The step's reasoning goes back with its calls: the model goes on from it within the turn.
+      { role: 'assistant', content: '', ...(this.stepThinking ? { thinking: this.stepThinking } : {}), tool_calls: ollamaToolCalls(calls) },
       ...results.map((result) => ({ role: 'tool', content: result.content, tool_name: result.name })),
     ], this.stopping.signal)
   }
@@ -368,7 +446,7 @@ export class ResponseRun {
     const { output_text: outputText, deltas } = this.record
     const usage = last?.done ? { input_tokens: last.prompt_eval_count ?? 0, output_tokens: last.eval_count ?? 0 } : null
     // Calls of a reply that did not end well are not offered: their arguments may be cut short.
-    const base = { outputText, deltas, toolCalls: [], mcpItems: this.record.mcp_items, usage, incompleteReason: null, error: null }
+    const base = { outputText, deltas, toolCalls: [], mcpItems: this.record.mcp_items, reasoning: this.record.reasoning, usage, incompleteReason: null, error: null }
     if (this.stopReason === 'cancelled') return { ...base, status: 'cancelled', usage: null }
     if (this.stopReason === 'interrupted') return { ...base, status: 'failed', usage: null, error: { code: 'server_error', message: 'The server shut down before the response was finished.' } }
     if (this.stopReason === 'timeout') return { ...base, status: 'failed', usage: null, error: { code: 'server_error', message: 'The response took longer than CHAT_TIMEOUT and was stopped.' } }
@@ -388,6 +466,7 @@ export class ResponseRun {
       if (conversation) {
         await conversation.store.finishReply(conversation.replyId, {
           content: end.outputText,
+          thinking: end.reasoning?.text,
           status,
           tokensUsed: end.usage?.output_tokens,
           promptTokens: end.usage?.input_tokens,
@@ -422,8 +501,8 @@ export class ResponseRun {
 
   private async saveCheckpoint(): Promise<void> {
     try {
-      await this.deps.responses?.checkpoint(this.record.id, this.record.output_text, this.record.deltas, this.record.mcp_items)
-      if (this.deps.conversation) await this.deps.conversation.store.checkpointReply(this.deps.conversation.replyId, this.record.output_text)
+      await this.deps.responses?.checkpoint(this.record.id, this.record.output_text, this.record.deltas, this.record.mcp_items, this.record.reasoning)
+      if (this.deps.conversation) await this.deps.conversation.store.checkpointReply(this.deps.conversation.replyId, this.record.output_text, this.record.reasoning?.text ?? null)
     } catch (error) {
       this.deps.log.warn('response checkpoint failed', { response_id: this.record.id, error })
     }
@@ -483,7 +562,7 @@ export function responseEvents(source: ResponseRun | StoredResponse, after: numb
     subscribe(_lastEventId, listener) {
       const send = (event: Event | null) => listener(event && encoder.encode(eventFrame(event)))
       if (source instanceof ResponseRun) return source.subscribe(after, send)
-      const ends = cumulativeEnds(source.deltas)
+      const ends = deltaEndsOf(source)
       for (let seq = after + 1, count = eventCount(source); seq < count; seq++) send(eventAt(source, seq, ends))
       send(null)
       return () => {}

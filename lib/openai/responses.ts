@@ -2,21 +2,22 @@ import * as v from 'valibot'
 import { limitedUserOf, type Principal } from '../access/control.ts'
 import type { AppContext } from '../context.ts'
 import { isModelAllowed } from '../shared/models.ts'
-import { newId, toOllamaTools, unsupported } from './wire.ts'
+import { newId, ReasoningEffort, thinkOfEffort, toOllamaTools, unsupported } from './wire.ts'
 import type { ChatMessage } from '../ollama/client.ts'
 import { HttpProblem, shuttingDown } from '../shared/problem.ts'
 import { eventAt, eventCount, eventFrame, responseEvents, responseObject, ResponseRun, sessionIdOf, type McpRun, type RunningResponse } from './response-run.ts'
-import { cumulativeEnds, isRunning } from './response-output.ts'
+import { deltaEndsOf, isRunning } from './response-output.ts'
 import { NO_FRAMES, untilEnded } from '../generation/elsewhere.ts'
 import { followEvents, type EventSource } from '../shared/sse.ts'
-import { boundedText, hasFunctionItems, itemsOfResponse, parseInputItems, preparedInput, resolveReferences, toOllamaChat, withChainImages, type ChainMessage, type ItemType } from './response-input.ts'
+import { boundedText, hasFunctionItems, isMessage, itemsOfResponse, parseInputItems, preparedInput, resolveReferences, toOllamaChat, withChainImages, type ChainMessage, type ItemType } from './response-input.ts'
 import { withImageBytes } from '../images/image-input.ts'
-import type { InputItem, InputMessage, StoredResponse } from '../store/response-store.ts'
+import type { InputItem, InputMessage, ResponseParams, StoredResponse } from '../store/response-store.ts'
 import type { ContextCut, PromptMessage } from '../store/chat-store.ts'
 import { budgetOf, planPrompt, type PromptPlan } from '../generation/context-budget.ts'
 import { parseAt } from '../http/validate.ts'
 import { timestamp } from '../shared/clock.ts'
 import { answeredApprovals, responseMcp } from './mcp-tools.ts'
+import { forcedToolOf } from './forced-tool.ts'
 import type { ChatRequest } from '../ollama/client.ts'
 
 const whole = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max))))
@@ -47,9 +48,11 @@ export const CreateResponseBody = v.looseObject({
   tools: v.optional(v.nullable(v.pipe(v.array(v.looseObject({ type: v.string() })), v.maxLength(128, 'must have at most 128 tools')))),
   tool_choice: v.optional(v.nullable(v.unknown())),
   truncation: v.optional(v.nullable(v.picklist(['auto', 'disabled'], 'must be "auto" or "disabled"'))),
+  // `effort` becomes Ollama's `think` (docs/openai.md "Reasoning"); a summary is not made here.
+  reasoning: v.optional(v.nullable(v.looseObject({ effort: ReasoningEffort }))),
 })
 
-const INPUT_ITEM_TYPES: ItemType[] = ['message', 'item_reference', 'function_call', 'function_call_output', 'mcp_approval_response']
+const INPUT_ITEM_TYPES: ItemType[] = ['message', 'item_reference', 'function_call', 'function_call_output', 'mcp_approval_response', 'reasoning']
 
 /** A function tool in the Responses API's flat shape. */
 const FunctionTool = v.looseObject({
@@ -74,6 +77,13 @@ function functionTools(tools: CreateResponseBody['tools']): Array<v.InferOutput<
   })
 }
 export type CreateResponseBody = v.InferOutput<typeof CreateResponseBody>
+
+/** `tool_choice` as the response echoes it (checked by forcedToolOf first). */
+function echoedToolChoice(choice: unknown): NonNullable<ResponseParams['tool_choice']> {
+  if (choice === 'none' || choice === 'required') return choice
+  if (typeof choice === 'object' && choice !== null && 'name' in choice) return { type: 'function', name: String(choice.name) }
+  return 'auto'
+}
 
 /** A conversation's session, when it is the principal's; 404 as OpenAI says otherwise. */
 export async function conversationSession(app: AppContext, principal: Principal, conversationId: string): Promise<string> {
@@ -136,7 +146,7 @@ export function runningElsewhere(app: AppContext, principal: Principal, stored: 
     const now = await app.responses.store.get(stored.id, principal.userId)
     if (!now) return []
     if (isRunning(now)) return false
-    return [eventFrame({ ...eventAt(now, eventCount(now) - 1, cumulativeEnds(now.deltas)), sequence_number: nextSeq })]
+    return [eventFrame({ ...eventAt(now, eventCount(now) - 1, deltaEndsOf(now)), sequence_number: nextSeq })]
   })
 }
 
@@ -150,9 +160,10 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   const { config } = app
   const tools = functionTools(body.tools)
   const toolChoice = body.tool_choice ?? 'auto'
-  if (toolChoice !== 'auto' && toolChoice !== 'none') {
-    throw unsupported('tool_choice', 'tool_choice may be "auto" or "none": Ollama cannot be made to call a tool.')
-  }
+  const offeredTools = toolChoice === 'none' ? [] : toOllamaTools(tools.map(({ name, description, parameters }) => ({ type: 'function' as const, function: { name, ...(description ? { description } : {}), ...(parameters ? { parameters } : {}) } })))
+  // "required" or a named function: asked for as JSON in the call's shape (lib/openai/forced-tool.ts).
+  const forced = forcedToolOf(toolChoice, offeredTools)
+  if (forced && body.text?.format && body.text.format.type !== 'text') throw unsupported('text.format', 'text.format cannot be used with a tool_choice that forces a call: the call sets the answer\'s format.')
   if (body.instructions) boundedText(body.instructions, config, 'instructions')
   const store = body.store ?? true
   if (!store && body.background) throw unsupported('background', 'background requires store: true.')
@@ -162,6 +173,8 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   if (!isModelAllowed(body.model, app.config.allowedModels)) {
     throw new HttpProblem(404, 'model_not_found', `The model '${body.model}' does not exist or you do not have access to it.`, { param: 'model' })
   }
+  const think = thinkOfEffort(body.reasoning?.effort)
+  if (think !== undefined && think !== false) await app.ollama.requireCapability(body.model, 'thinking', 'reason (send reasoning.effort "none", or pick a model that can)')
   const sessionId = conversationId ? await conversationSession(app, principal, conversationId) : null
   const chain = body.previous_response_id ? await app.responses.store.chain(body.previous_response_id, principal.userId) : []
   if (body.previous_response_id && chain.length === 0) {
@@ -174,6 +187,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     throw unsupported('conversation', 'Function and MCP tools and their items cannot be used in a conversation here (it keeps messages only); chain with previous_response_id instead.')
   }
   if (mcp && tools.length > 0) throw unsupported('tools', 'tools: function tools and mcp tools cannot be offered in one response here.')
+  if (mcp && forced) throw unsupported('tool_choice', 'tool_choice can force a call of a function tool only, not of an mcp tool.')
   // Calls approved in this input run before the model is asked: it reads their results.
   const approved = await answeredApprovals(mcp, chain, input, AbortSignal.timeout(config.chatTimeoutMs))
   const truncation = body.truncation ?? 'disabled'
@@ -193,6 +207,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     deltas: [],
     tool_calls: [],
     mcp_items: [],
+    reasoning: null,
     usage: null,
     incomplete_reason: null,
     error: null,
@@ -203,8 +218,9 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
       metadata: body.metadata ?? {},
       text_format: format ?? { type: 'text' },
       store,
-      ...(tools.length || mcp ? { tools: [...tools, ...(mcp?.echo ?? [])], tool_choice: toolChoice } : {}),
+      ...(tools.length || mcp ? { tools: [...tools, ...(mcp?.echo ?? [])], tool_choice: echoedToolChoice(toolChoice) } : {}),
       truncation,
+      ...(body.reasoning?.effort ? { reasoning_effort: body.reasoning.effort } : {}),
       ...(prompt.chainCut !== undefined ? { context_cut: prompt.chainCut } : {}),
     },
     created_at: timestamp(),
@@ -238,8 +254,16 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   let liveRun: ResponseRun | undefined
   const started = (async () => {
     const pinned = sessionId ? await app.store.sessionHost(sessionId) : null
-    const ollamaTools = toolChoice === 'none' ? [] : mcp ? mcp.turn.definitions : toOllamaTools(tools.map(({ name, description, parameters }) => ({ type: 'function' as const, function: { name, ...(description ? { description } : {}), ...(parameters ? { parameters } : {}) } })))
-    const request: ChatRequest = { model: body.model, messages, options, truncate: false, ...(ollamaFormat ? { format: ollamaFormat } : {}), ...(ollamaTools.length ? { tools: ollamaTools } : {}) }
+    const ollamaTools = forced ? [] : toolChoice === 'none' ? [] : mcp ? mcp.turn.definitions : offeredTools
+    const request: ChatRequest = {
+      model: body.model,
+      messages: forced ? [...messages, forced.instruction] : messages,
+      options,
+      truncate: false,
+      ...(forced ? { format: forced.format } : ollamaFormat ? { format: ollamaFormat } : {}),
+      ...(ollamaTools.length ? { tools: ollamaTools } : {}),
+      ...(think === undefined ? {} : { think }),
+    }
     const lease = await app.ollama.startChat(request, reservation.signal, pinned)
     // Each later model call of a response with MCP tools goes to the same host, one lease at a time.
     let current = lease
@@ -266,6 +290,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
       // store: false leaves nothing anywhere, events included: only this instance can follow it.
       publisher: store ? app.database.cluster?.publisher(record.id) ?? null : null,
       mcp: mcpRun,
+      forced: forced ?? undefined,
     })
     liveRun = run
     // What Ollama counted for this prompt corrects the next estimates.
@@ -295,6 +320,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
             deltas: [],
             toolCalls: [],
             mcpItems: approved.items,
+            reasoning: null,
             usage: null,
             incompleteReason: null,
             error: cancelled ? null : { code: problem?.kind ?? 'server_error', message: problem?.detail ?? 'The response could not start.' },
@@ -317,8 +343,9 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   return { record, started }
 }
 
+/** A conversation's input as its session stores it: its messages (reasoning sent back is not kept). */
 const conversationMessages = (input: InputItem[]) =>
-  (input as InputMessage[]).map(({ role, text, images }) => ({
+  input.filter(isMessage).map(({ role, text, images }) => ({
     role: role === 'developer' ? 'system' : role,
     content: text,
     // Stored once, under the ids the response's input lists them by.

@@ -3,6 +3,7 @@ import type { ChatResponse, Tool } from 'ollama'
 import * as v from 'valibot'
 import type { ImageSource } from '../images/image-input.ts'
 import type { ChatMessage } from '../ollama/client.ts'
+import type { Think } from '../shared/chat-options.ts'
 import type { FunctionCall } from '../store/response-store.ts'
 import { HttpProblem } from '../shared/problem.ts'
 
@@ -72,6 +73,9 @@ export const newFunctionCall = (name: string, args: Record<string, unknown> | un
   arguments: JSON.stringify(args ?? {}),
 })
 
+/** A response's reasoning item: `rs_` and the response's hex. */
+export const reasoningItemId = (responseId: string) => `rs_${responseId.slice(responseId.indexOf('_') + 1)}`
+
 export const unixSeconds = (time: number | string = Date.now()) => Math.floor((typeof time === 'string' ? Date.parse(time) : time) / 1000)
 
 // ---------------------------------------------------------------- request shapes (unknown fields ignored)
@@ -86,7 +90,14 @@ const ToolCall = v.looseObject({
 
 export const ChatCompletionMessage = v.variant('role', [
   v.looseObject({ role: v.picklist(['system', 'developer', 'user']), content: Content }),
-  v.looseObject({ role: v.literal('assistant'), content: v.optional(Content), tool_calls: v.optional(v.array(ToolCall)) }),
+  v.looseObject({
+    role: v.literal('assistant'),
+    content: v.optional(Content),
+    tool_calls: v.optional(v.array(ToolCall)),
+    // A reasoning model's thinking, as Ollama's OpenAI layer (`reasoning`) and DeepSeek's (`reasoning_content`) name it.
+    reasoning: v.optional(v.nullable(v.string())),
+    reasoning_content: v.optional(v.nullable(v.string())),
+  }),
   v.looseObject({ role: v.literal('tool'), content: Content, tool_call_id: v.string() }),
 ])
 export type ChatCompletionMessage = v.InferOutput<typeof ChatCompletionMessage>
@@ -96,6 +107,16 @@ export const FunctionTool = v.looseObject({
   function: v.looseObject({ name: v.pipe(v.string(), v.nonEmpty()), description: v.optional(v.string()), parameters: v.optional(v.record(v.string(), v.unknown())) }),
 })
 export type FunctionTool = v.InferOutput<typeof FunctionTool>
+
+/** OpenAI's `reasoning_effort` (and `reasoning.effort`): the levels clients send. */
+export const ReasoningEffort = v.optional(v.nullable(v.picklist(['none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max'], 'must be one of none, minimal, low, medium, high, xhigh, max')))
+
+/** `think` for a reasoning effort, as Ollama's OpenAI layer maps it: none and minimal turn thinking off; above high is high. */
+export function thinkOfEffort(effort: v.InferOutput<typeof ReasoningEffort>): Think | undefined {
+  if (effort == null) return undefined
+  if (effort === 'none' || effort === 'minimal') return false
+  return effort === 'low' || effort === 'medium' ? effort : 'high'
+}
 
 export const ResponseFormat = v.variant('type', [
   v.looseObject({ type: v.literal('text') }),
@@ -152,9 +173,14 @@ export function contentText(content: unknown, param: string): string {
 /** A message for Ollama whose images are still as sent (lib/images/image-input.ts imagesForModel prepares them). */
 export type ChatMessageWithImages = ChatMessage & { imageSources?: ImageSource[] }
 
-/** OpenAI chat messages as Ollama's: developer as system, tool-call arguments as objects, tool results named, a user's images kept. */
+/**
+ * OpenAI chat messages as Ollama's: developer as system, tool-call arguments as objects, tool
+ * results named, a user's images kept. An assistant's reasoning is sent back only within the turn
+ * in progress (after the last user message: its tool steps), as Ollama and the model makers advise.
+ */
 export function toOllamaMessages(messages: ChatCompletionMessage[]): ChatMessageWithImages[] {
   const toolNames = new Map<string, string>()
+  const turnStart = messages.findLastIndex((message) => message.role === 'user')
   return messages.map((message, index) => {
     const { text: content, images } = contentOf(message.content, `messages[${index}].content`, message.role === 'user')
     if (images.length) return { role: 'user', content, imageSources: images }
@@ -163,7 +189,8 @@ export function toOllamaMessages(messages: ChatCompletionMessage[]): ChatMessage
         toolNames.set(call.id, call.function.name)
         return { function: { name: call.function.name, arguments: parseArguments(call.function.arguments, `messages[${index}].tool_calls[${callIndex}].function.arguments`) } }
       })
-      return { role: 'assistant', content, ...(calls.length ? { tool_calls: calls } : {}) }
+      const thinking = index > turnStart ? (message.reasoning_content ?? message.reasoning) : undefined
+      return { role: 'assistant', content, ...(thinking ? { thinking } : {}), ...(calls.length ? { tool_calls: calls } : {}) }
     }
     if (message.role === 'tool') {
       const name = toolNames.get(message.tool_call_id)

@@ -3,6 +3,7 @@
  * adapters: SQLite (lib/store/sqlite/, the embedded default) and PostgreSQL (lib/store/postgres/).
  * Each method is one domain operation, atomic in its adapter.
  */
+import type { ChatOptions, Think } from '../shared/chat-options.ts'
 export const DEFAULT_TITLE = 'New Chat'
 /** The owner of everything made while AUTH is off (and of sessions older than access control). */
 export const LOCAL_USER_ID = 'local'
@@ -89,6 +90,28 @@ export interface Session {
   message_count: number
   /** The end of the active path: what the next message follows (docs/api.md "Branches"). */
   current_message_id: string | null
+  /** What its turns use unless they send their own (docs/api.md "Chat settings"). */
+  model: string | null
+  options: ChatOptions
+  think: Think | null
+  /** Its system prompt (its system message's text); read with one session, not in lists. */
+  system?: string | null
+}
+
+/** What a session keeps for its turns; absent: the server's defaults (DEFAULT_MODEL, Ollama's). */
+export interface SessionSettings {
+  model?: string | undefined
+  options?: ChatOptions | undefined
+  think?: Think | undefined
+}
+
+/** A change to a session (PATCH): each field given is set; `null` clears a setting or removes the system prompt. */
+export interface SessionChange {
+  title?: string | undefined
+  model?: string | null | undefined
+  options?: ChatOptions | undefined
+  think?: Think | null | undefined
+  system?: string | null | undefined
 }
 
 export interface Message {
@@ -111,6 +134,10 @@ export interface Message {
   /** An assistant message's reasoning (docs/api.md "Reasoning"), kept apart from its text, and how long it took. */
   thinking?: string
   thinking_ms?: number
+  /** A reply's figures (docs/api.md "Sessions and messages"): tokens in and out, and its speed. */
+  prompt_tokens?: number | null
+  completion_tokens?: number
+  tokens_per_second?: number
 }
 
 /** An image to store with a message: re-encoded by lib/images/image-input.ts. */
@@ -166,6 +193,8 @@ export interface UserTurn extends Placement {
   ownerId: string
   content: string
   system?: string | undefined
+  /** What a session this turn makes keeps for its later turns. */
+  settings?: SessionSettings | undefined
   /** Images shown with the message, stored with it. */
   images?: NewImage[] | undefined
 }
@@ -223,6 +252,8 @@ export interface FinishedReply {
   /** Its reasoning ('' or absent: none). */
   thinking?: string | undefined
   thinkingMs?: number | undefined
+  /** Ollama's eval_count over its eval_duration. */
+  tokensPerSecond?: number | undefined
   status: Exclude<MessageStatus, 'streaming'>
   tokensUsed?: number | undefined
   promptTokens?: number | undefined
@@ -240,6 +271,7 @@ export interface NewSession {
   title?: string
   system?: string | undefined
   ownerId?: string
+  settings?: SessionSettings | undefined
 }
 
 /** A session title or a message that matched a search. */
@@ -401,6 +433,42 @@ export function toolFieldsOf(row: Record<string, unknown>): Pick<Message, 'tool_
 export function reasoningFieldsOf(row: Record<string, unknown>): Pick<Message, 'thinking' | 'thinking_ms'> {
   if (row.thinking == null) return {}
   return { thinking: String(row.thinking), ...(row.thinking_ms == null ? {} : { thinking_ms: Number(row.thinking_ms) }) }
+}
+
+/** A reply's figures from its row: prompt_tokens, completion_tokens (its tokens_used), tokens_per_second. */
+export function replyFiguresOf(row: Record<string, unknown>): Pick<Message, 'prompt_tokens' | 'completion_tokens' | 'tokens_per_second'> {
+  if (row.role !== 'assistant') return {}
+  return {
+    ...(row.prompt_tokens == null ? {} : { prompt_tokens: Number(row.prompt_tokens) }),
+    ...(row.tokens_used == null ? {} : { completion_tokens: Number(row.tokens_used) }),
+    ...(row.tokens_per_second == null ? {} : { tokens_per_second: Math.round(Number(row.tokens_per_second) * 10) / 10 }),
+  }
+}
+
+/** A session's settings column: JSON text in SQLite, jsonb (already parsed) in PostgreSQL. */
+export const settingsOf = (value: unknown): SessionSettings => (typeof value === 'string' ? JSON.parse(value) : value ?? {}) as SessionSettings
+
+/** A session's settings column as the Session's fields. */
+export function settingsFieldsOf(value: unknown): Pick<Session, 'model' | 'options' | 'think'> {
+  const settings = settingsOf(value)
+  return { model: settings.model ?? null, options: settings.options ?? {}, think: settings.think ?? null }
+}
+
+/** The settings after `change`: each field given replaces the kept one; null (or options {}) clears it. */
+export function changedSettings(settings: SessionSettings, change: SessionChange): SessionSettings {
+  const next = { ...settings }
+  if (change.model !== undefined) next.model = change.model ?? undefined
+  if (change.options !== undefined) next.options = Object.keys(change.options).length ? change.options : undefined
+  if (change.think !== undefined) next.think = change.think ?? undefined
+  return JSON.parse(JSON.stringify(next)) as SessionSettings
+}
+
+/** A system message added to a session that has messages goes before its first: this long before it. */
+export const SYSTEM_BEFORE_FIRST_MS = 1
+
+/** When a system message added later is dated: just before the session's first message, or now in an empty session. */
+export function systemMessageTime(firstMessageAt: string | Date | null | undefined, now: string): string {
+  return firstMessageAt == null ? now : new Date(new Date(firstMessageAt).getTime() - SYSTEM_BEFORE_FIRST_MS).toISOString()
 }
 
 /** The tool fields of a history row, as the model is sent them. */

@@ -25,12 +25,27 @@ export interface FunctionCall {
   arguments: string
 }
 
-/** One input item as stored: a message, a function call, a function call's output, or the answer to an MCP approval request. */
+/**
+ * One input item as stored: a message, a function call, a function call's output, the answer to an
+ * MCP approval request, or a reasoning item a client sent back (its text).
+ */
 export type InputItem =
   | InputMessage
   | (FunctionCall & { type: 'function_call'; id: string })
   | { type: 'function_call_output'; id: string; call_id: string; output: string }
   | McpApprovalResponse
+  | { type: 'reasoning'; id: string; text: string }
+
+/**
+ * A response's reasoning (docs/openai.md "Reasoning"): what a reasoning model thought before its
+ * first output, its deltas' lengths (one `response.reasoning_text.delta` each), and its place in
+ * the output: how many MCP items came before it.
+ */
+export interface ResponseReasoning {
+  text: string
+  deltas: number[]
+  at: number
+}
 
 /** A client's answer to an `mcp_approval_request` of an earlier response (docs/tools.md). */
 export interface McpApprovalResponse {
@@ -61,9 +76,12 @@ export interface ResponseParams {
   store: boolean
   /** Function tools offered, echoed as sent (absent on responses stored before tools). */
   tools?: Array<Record<string, unknown>>
-  tool_choice?: 'auto' | 'none'
+  /** "auto", "none", "required", or the function it forced (`{type: "function", name}`). */
+  tool_choice?: 'auto' | 'none' | 'required' | { type: 'function'; name: string }
   /** OpenAI's `truncation` (absent on responses stored before it: `disabled`). */
   truncation?: 'auto' | 'disabled'
+  /** `reasoning.effort` as asked (absent on responses stored before it, or when not asked). */
+  reasoning_effort?: string
   /** With `auto` along a previous_response_id chain: the first message of the chain it sent (docs/long-conversations.md). */
   context_cut?: number
 }
@@ -84,6 +102,8 @@ export interface StoredResponse {
   /** Its MCP items (the `mcp` tool type), once it has ended. */
   mcp_items: McpItem[]
   deltas: number[]
+  /** Its reasoning item, when the model thought before its first output. */
+  reasoning: ResponseReasoning | null
   usage: { input_tokens: number; output_tokens: number } | null
   incomplete_reason: string | null
   error: { code: string; message: string } | null
@@ -99,6 +119,7 @@ export interface ResponseEnd {
   deltas: number[]
   toolCalls: FunctionCall[]
   mcpItems: McpItem[]
+  reasoning: ResponseReasoning | null
   usage: StoredResponse['usage']
   incompleteReason: string | null
   error: StoredResponse['error']
@@ -111,8 +132,8 @@ export interface ResponseStore {
   /** The response when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */
   get(id: string, ownerId: string): Promise<StoredResponse | undefined>
   markStarted(id: string): Promise<void>
-  /** Saves a running response's text and its MCP items so far. */
-  checkpoint(id: string, text: string, deltas: number[], mcpItems: McpItem[]): Promise<boolean>
+  /** Saves a running response's text, its MCP items and its reasoning so far. */
+  checkpoint(id: string, text: string, deltas: number[], mcpItems: McpItem[], reasoning: ResponseReasoning | null): Promise<boolean>
   /** Writes the end; false when the response is no longer running (deleted, or ended already). */
   finish(id: string, end: ResponseEnd): Promise<boolean>
   delete(id: string, ownerId: string): Promise<boolean>

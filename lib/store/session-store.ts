@@ -1,16 +1,23 @@
-import type { ContextCut, NewSession, Page, Session, SessionCursor, SessionDeletion, SessionOrder } from './chat-store.ts'
+import type { ContextCut, NewSession, Page, Session, SessionChange, SessionCursor, SessionDeletion, SessionOrder, SessionSettings } from './chat-store.ts'
 
 /** Sessions: made, renamed, listed, removed; what is kept with one (its owner, metadata, the context cut). */
 export interface SessionStore {
-  /** The session when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */
+  /** The session (with its system prompt) when it exists and belongs to `ownerId`; someone else's is as absent as a missing one. */
   getSession(id: string, ownerId: string): Promise<Session | undefined>
-  /** A new session (a random id, the default title and the local user unless given), with its system prompt. */
+  /** A new session (a random id, the default title and the local user unless given), with its system prompt and settings. */
   createSession(session?: NewSession): Promise<Session>
-  renameSession(id: string, ownerId: string, title: string): Promise<Session | undefined>
+  /**
+   * Renames the session, changes its settings, and sets or removes its system prompt (its system
+   * message: changed in place, or added before its first message, or removed with its children
+   * kept), in one transaction. Undefined for a missing session or someone else's.
+   */
+  updateSession(id: string, ownerId: string, change: SessionChange): Promise<Session | undefined>
   /** Removes the session and its messages; `busy` (nothing removed) while one of its replies is streaming. */
   deleteSession(id: string, ownerId: string): Promise<SessionDeletion>
   /** Who owns the session, when it exists (for refusing someone else's id before anything else). */
   sessionOwner(id: string): Promise<string | undefined>
+  /** Who owns the session and what its turns use unless they send their own, when it exists: one read at a chat's start. */
+  sessionOwnerAndSettings(id: string): Promise<{ ownerId: string; settings: SessionSettings } | undefined>
   /** The Ollama host the session's last finished reply ran on, if any. */
   sessionHost(id: string): Promise<string | null>
   listSessions(ownerId: string, limit: number, after: SessionCursor | null, order?: SessionOrder): Promise<Page<Session, SessionCursor>>

@@ -3,7 +3,8 @@ import type { CallToolResult } from '@modelcontextprotocol/client'
 import type { Tool as OllamaTool, ToolCall as OllamaToolCall } from 'ollama'
 import type { Logger } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
-import { formatMs, type ChatOptions } from '../ollama/client.ts'
+import { formatMs } from '../ollama/client.ts'
+import type { ChatOptions, Think } from '../shared/chat-options.ts'
 import type { ApprovalDecision, ToolCall, ToolResult } from '../store/chat-store.ts'
 import type { ChatStore } from '../store/store.ts'
 import type { McpHub, OfferedTool } from './mcp-hub.ts'
@@ -29,6 +30,8 @@ export interface ToolTurnState {
   selection: true | string[]
   /** The chat's options (docs/api.md "POST /v1/chat"). */
   options: ChatOptions
+  /** The chat's `think`, so that a turn resumed after an approval reasons as it began (absent: Ollama's default). */
+  think?: Think | undefined
   steps: number
   calls: number
   /** The calls made so far, by tool and arguments, with their first result (the repeat rule). */
@@ -118,6 +121,7 @@ export class ToolTurn {
   private readonly selection: true | string[]
   private readonly options: ChatOptions
   private readonly hub: McpHub
+  private readonly think: Think | undefined
   private readonly limits: ToolTurnLimits
   private readonly metrics: Metrics
   private readonly log: Logger
@@ -130,6 +134,7 @@ export class ToolTurn {
     this.log = log
     this.selection = state.selection
     this.options = state.options
+    this.think = state.think
     this.steps = state.steps ?? 1
     this.calls = state.calls ?? 0
     for (const [key, seen] of state.earlier ?? []) this.earlier.set(key, seen)
@@ -141,7 +146,7 @@ export class ToolTurn {
 
   /** The turn as it stands, with `waiting` calls, for resuming it after their approvals. */
   state(waiting: ToolCall[]): ToolTurnState {
-    return { selection: this.selection, options: this.options, steps: this.steps, calls: this.calls, earlier: [...this.earlier], waiting: waiting.map((call) => call.call_id) }
+    return { selection: this.selection, options: this.options, ...(this.think === undefined ? {} : { think: this.think }), steps: this.steps, calls: this.calls, earlier: [...this.earlier], waiting: waiting.map((call) => call.call_id) }
   }
 
   /** The tools as Ollama takes them: functions named `SERVER__TOOL` with the server's input schema. */

@@ -43,13 +43,13 @@ export class PostgresReplies extends PostgresPart implements ReplyStore {
 
 
   async getReply(id: string): Promise<StoredReply | undefined> {
-    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, prompt_tokens, done_reason, event_count FROM messages WHERE id = ${id}`
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, tokens_per_second, prompt_tokens, done_reason, event_count FROM messages WHERE id = ${id}`
     return row && { ...toMessage(row), prompt_tokens: row.prompt_tokens ?? null, done_reason: row.done_reason ?? null, event_count: row.event_count ?? null }
   }
 
 
   async streamingReply(sessionId: string): Promise<Message | undefined> {
-    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms FROM messages WHERE session_id = ${sessionId} AND status = 'streaming'`
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, prompt_tokens, tokens_per_second FROM messages WHERE session_id = ${sessionId} AND status = 'streaming'`
     return row && toMessage(row)
   }
 
@@ -106,7 +106,7 @@ export class PostgresReplies extends PostgresPart implements ReplyStore {
 
   async finishReply(id: string, reply: FinishedReply): Promise<boolean> {
     const result = await (await this.db())`
-      UPDATE messages SET content = ${reply.content}, thinking = ${reply.thinking || null}, thinking_ms = ${reply.thinking ? (reply.thinkingMs ?? null) : null}, status = ${reply.status}, tokens_used = ${reply.tokensUsed ?? null},
+      UPDATE messages SET content = ${reply.content}, thinking = ${reply.thinking || null}, thinking_ms = ${reply.thinking ? (reply.thinkingMs ?? null) : null}, tokens_per_second = ${reply.tokensPerSecond ?? null}, status = ${reply.status}, tokens_used = ${reply.tokensUsed ?? null},
         prompt_tokens = ${reply.promptTokens ?? null}, done_reason = ${reply.doneReason ?? null}, ollama_host = ${reply.host ?? null}, event_count = ${reply.events ?? null}
       WHERE id = ${id} AND status = 'streaming'`
     return result.count > 0

@@ -1,7 +1,7 @@
 import type { JSONValue } from 'postgres'
 import { PostgresPart } from './part.ts'
 import { timestamp } from '../../shared/clock.ts'
-import type { McpItem, ResponseEnd, ResponseParams, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
+import type { McpItem, ResponseEnd, ResponseParams, ResponseReasoning, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
 import { followChain, inputImages, storedInput } from '../response-store.ts'
 import { iso } from './rows.ts'
 
@@ -37,7 +37,7 @@ export class PostgresResponseStore extends PostgresPart implements ResponseStore
   async get(id: string, ownerId: string): Promise<StoredResponse | undefined> {
     const [row] = await (await this.db())`
       SELECT r.id, r.owner_id, r.session_id, r.previous_response_id, r.model, q.instructions, r.status, r.background, q.input, r.output_text,
-        r.deltas, r.tool_calls, r.mcp_items, r.usage, r.incomplete_reason, r.error, q.params, r.created_at, r.completed_at
+        r.deltas, r.tool_calls, r.mcp_items, r.reasoning, r.usage, r.incomplete_reason, r.error, q.params, r.created_at, r.completed_at
       FROM responses r JOIN response_requests q ON q.response_id = r.id WHERE r.id = ${id} AND r.owner_id = ${ownerId}`
     return row && toResponse(row)
   }
@@ -46,10 +46,11 @@ export class PostgresResponseStore extends PostgresPart implements ResponseStore
     await (await this.db())`UPDATE responses SET status = 'in_progress' WHERE id = ${id} AND status = 'queued'`
   }
 
-  async checkpoint(id: string, text: string, deltas: number[], mcpItems: McpItem[]): Promise<boolean> {
+  async checkpoint(id: string, text: string, deltas: number[], mcpItems: McpItem[], reasoning: ResponseReasoning | null): Promise<boolean> {
     const sql = await this.db()
     const result = await sql`
-      UPDATE responses SET output_text = ${text}, deltas = ${sql.json(deltas)}, mcp_items = ${mcpItems.length ? JSON.stringify(mcpItems) : null}::text::json
+      UPDATE responses SET output_text = ${text}, deltas = ${sql.json(deltas)}, mcp_items = ${mcpItems.length ? JSON.stringify(mcpItems) : null}::text::json,
+        reasoning = ${reasoning ? JSON.stringify(reasoning) : null}::text::json
       WHERE id = ${id} AND status IN ('queued', 'in_progress')`
     return result.count > 0
   }
@@ -61,6 +62,7 @@ export class PostgresResponseStore extends PostgresPart implements ResponseStore
       UPDATE responses SET status = ${end.status}, output_text = ${end.outputText}, deltas = ${sql.json(end.deltas)},
         tool_calls = ${end.toolCalls.length ? JSON.stringify(end.toolCalls) : null}::text::json,
         mcp_items = ${end.mcpItems.length ? JSON.stringify(end.mcpItems) : null}::text::json, usage = ${json(end.usage)},
+        reasoning = ${end.reasoning ? JSON.stringify(end.reasoning) : null}::text::json,
         incomplete_reason = ${end.incompleteReason}, error = ${json(end.error)}, completed_at = ${timestamp()}
       WHERE id = ${id} AND status IN ('queued', 'in_progress')`
     return result.count > 0
@@ -99,6 +101,7 @@ function toResponse(row: Row): StoredResponse {
     deltas: row.deltas,
     tool_calls: row.tool_calls ?? [],
     mcp_items: row.mcp_items ?? [],
+    reasoning: row.reasoning ?? null,
     usage: row.usage,
     incomplete_reason: row.incomplete_reason,
     error: row.error,

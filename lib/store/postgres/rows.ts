@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Sql, TransactionSql } from 'postgres'
 import { HttpProblem, noSuchSession } from '../../shared/problem.ts'
-import { DEFAULT_TITLE, titleFromMessage, type ConversationMessage, type Message, type MessageStatus, type ToolCall, toolFieldsOf, reasoningFieldsOf, type Role, type Session, type UserTurn, type NewImage } from '../chat-store.ts'
+import { DEFAULT_TITLE, titleFromMessage, type ConversationMessage, type Message, type MessageStatus, type ToolCall, toolFieldsOf, reasoningFieldsOf, replyFiguresOf, settingsFieldsOf, type Role, type Session, type UserTurn, type NewImage } from '../chat-store.ts'
 
 /** Times as the API writes them: RFC 3339 UTC with milliseconds (timestamptz comes back as a Date). */
 export const iso = (value: Date | string | null): string | null => (value === null ? null : value instanceof Date ? value.toISOString() : new Date(value).toISOString())
@@ -94,7 +94,7 @@ export interface QueuedTurn {
  * locked for the turn: two turns in one session are written one after the other) and what it
  * already has; the writes then go out together.
  */
-export async function queueUserMessage(tx: TransactionSql, { sessionId, ownerId, content, system, parentId, images }: UserTurn, now: string): Promise<QueuedTurn> {
+export async function queueUserMessage(tx: TransactionSql, { sessionId, ownerId, content, system, settings, parentId, images }: UserTurn, now: string): Promise<QueuedTurn> {
   const [session] = await tx`
     SELECT title, owner_id,
       EXISTS (SELECT 1 FROM messages WHERE session_id = ${sessionId} AND role = 'user') AS has_user,
@@ -102,7 +102,7 @@ export async function queueUserMessage(tx: TransactionSql, { sessionId, ownerId,
     FROM sessions WHERE id = ${sessionId} FOR UPDATE`
   if (session && session.owner_id !== ownerId) throw noSuchSession(sessionId)
   const writes: Array<PromiseLike<unknown>> = []
-  if (!session) writes.push(tx`INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (${sessionId}, ${titleFromMessage(content)}, ${now}, ${now}, ${ownerId})`)
+  if (!session) writes.push(tx`INSERT INTO sessions (id, title, created_at, updated_at, owner_id, settings) VALUES (${sessionId}, ${titleFromMessage(content)}, ${now}, ${now}, ${ownerId}, ${JSON.stringify(settings ?? {})}::jsonb)`)
   // An edit (placed after a given parent) keeps the session's beginning as it is.
   if (system && parentId === undefined && !session?.has_system) {
     writes.push(insertMessage(tx, { id: randomUUID(), sessionId, role: 'system', content: system, model: null, status: 'complete', createdAt: now }))
@@ -134,7 +134,7 @@ export async function insertMessages(tx: TransactionSql, sessionId: string, owne
 }
 
 export function toSession(row: Row): Session {
-  return { id: row.id, title: row.title, created_at: iso(row.created_at)!, updated_at: iso(row.updated_at)!, message_count: Number(row.message_count), current_message_id: row.current_message_id ?? null }
+  return { id: row.id, title: row.title, created_at: iso(row.created_at)!, updated_at: iso(row.updated_at)!, message_count: Number(row.message_count), current_message_id: row.current_message_id ?? null, ...settingsFieldsOf(row.settings), ...('system' in row ? { system: row.system ?? null } : {}) }
 }
 
 export function toMessage(row: Row): Message {
@@ -149,5 +149,6 @@ export function toMessage(row: Row): Message {
     parent_id: row.parent_id ?? null,
     ...toolFieldsOf(row),
     ...reasoningFieldsOf(row),
+    ...replyFiguresOf(row),
   }
 }

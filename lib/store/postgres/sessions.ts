@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { timestamp } from '../../shared/clock.ts'
-import { DEFAULT_TITLE, LOCAL_USER_ID, type ContextCut, toContextCut, type NewSession, type Page, type Session, type SessionCursor, type SessionDeletion, type SessionOrder } from '../chat-store.ts'
+import { changedSettings, DEFAULT_TITLE, LOCAL_USER_ID, settingsOf, systemMessageTime, type ContextCut, toContextCut, type NewSession, type Page, type Session, type SessionChange, type SessionCursor, type SessionDeletion, type SessionOrder, type SessionSettings } from '../chat-store.ts'
+import type { TransactionSql } from 'postgres'
 import type { SessionStore } from '../session-store.ts'
 import { PostgresPart } from './part.ts'
 import { toSession, insertMessage } from './rows.ts'
@@ -8,27 +9,59 @@ import { toSession, insertMessage } from './rows.ts'
 export class PostgresSessions extends PostgresPart implements SessionStore {
 
   async getSession(id: string, ownerId: string): Promise<Session | undefined> {
-    const [row] = await (await this.db())`SELECT id, title, created_at, updated_at, message_count, current_message_id FROM sessions WHERE id = ${id} AND owner_id = ${ownerId}`
+    return this.readSession(await this.db(), id, ownerId)
+  }
+
+  /** A session with its system prompt (idx_messages_system finds it without a scan of the session's messages). */
+  private async readSession(sql: TransactionSql | Awaited<ReturnType<PostgresPart['db']>>, id: string, ownerId: string): Promise<Session | undefined> {
+    const [row] = await sql`
+      SELECT id, title, created_at, updated_at, message_count, current_message_id, settings,
+        (SELECT content FROM messages WHERE session_id = sessions.id AND role = 'system') AS system
+      FROM sessions WHERE id = ${id} AND owner_id = ${ownerId}`
     return row && toSession(row)
   }
 
 
-  async createSession({ id = randomUUID(), title = DEFAULT_TITLE, system, ownerId = LOCAL_USER_ID }: NewSession = {}): Promise<Session> {
+  async createSession({ id = randomUUID(), title = DEFAULT_TITLE, system, ownerId = LOCAL_USER_ID, settings = {} }: NewSession = {}): Promise<Session> {
     return (await this.db()).begin(async (tx) => {
       const now = timestamp()
-      await tx`INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (${id}, ${title}, ${now}, ${now}, ${ownerId})`
+      await tx`INSERT INTO sessions (id, title, created_at, updated_at, owner_id, settings) VALUES (${id}, ${title}, ${now}, ${now}, ${ownerId}, ${JSON.stringify(settings)}::jsonb)`
       if (system) await insertMessage(tx, { id: randomUUID(), sessionId: id, role: 'system', content: system, model: null, status: 'complete', createdAt: now })
-      const [row] = await tx`SELECT id, title, created_at, updated_at, message_count, current_message_id FROM sessions WHERE id = ${id}`
-      return toSession(row!)
+      return (await this.readSession(tx, id, ownerId))!
     })
   }
 
 
-  async renameSession(id: string, ownerId: string, title: string): Promise<Session | undefined> {
-    const [row] = await (await this.db())`
-      UPDATE sessions SET title = ${title}, updated_at = ${timestamp()} WHERE id = ${id} AND owner_id = ${ownerId}
-      RETURNING id, title, created_at, updated_at, message_count, current_message_id`
-    return row && toSession(row)
+  async updateSession(id: string, ownerId: string, change: SessionChange): Promise<Session | undefined> {
+    return (await this.db()).begin(async (tx) => {
+      // Locked as a turn locks it: a turn on another instance sees the system prompt before or after, whole.
+      const [row] = await tx`SELECT settings FROM sessions WHERE id = ${id} AND owner_id = ${ownerId} FOR UPDATE`
+      if (!row) return undefined
+      const now = timestamp()
+      if (change.system !== undefined) await this.setSystem(tx, id, change.system, now)
+      await tx`UPDATE sessions SET title = coalesce(${change.title ?? null}, title), settings = ${JSON.stringify(changedSettings(settingsOf(row.settings), change))}::jsonb, updated_at = ${now} WHERE id = ${id}`
+      return this.readSession(tx, id, ownerId)
+    })
+  }
+
+  /** Sets, adds (first, keeping the active path) or removes (its children kept) the session's system message. */
+  private async setSystem(tx: TransactionSql, id: string, system: string | null, now: string): Promise<void> {
+    const [existing] = await tx`SELECT id FROM messages WHERE session_id = ${id} AND role = 'system'`
+    if (system) {
+      if (existing) {
+        await tx`UPDATE messages SET content = ${system} WHERE id = ${existing.id}`
+        return
+      }
+      const [session] = await tx`SELECT current_message_id, (SELECT min(created_at) FROM messages WHERE session_id = ${id}) AS first_at FROM sessions WHERE id = ${id}`
+      const systemId = randomUUID()
+      await insertMessage(tx, { id: systemId, sessionId: id, role: 'system', content: system, model: null, status: 'complete', createdAt: systemMessageTime(session!.first_at, now), parentId: null })
+      await tx`UPDATE messages SET parent_id = ${systemId} WHERE session_id = ${id} AND parent_id IS NULL AND id <> ${systemId}`
+      // The insert made it the leaf; a session with messages keeps the one it had.
+      if (session!.current_message_id) await tx`UPDATE sessions SET current_message_id = ${session!.current_message_id} WHERE id = ${id}`
+    } else if (existing) {
+      // The delete trigger hands its children to its parent (none: they come first) and moves a leaf that was it.
+      await tx`DELETE FROM messages WHERE id = ${existing.id}`
+    }
   }
 
 
@@ -51,6 +84,12 @@ export class PostgresSessions extends PostgresPart implements SessionStore {
   }
 
 
+  async sessionOwnerAndSettings(id: string): Promise<{ ownerId: string; settings: SessionSettings } | undefined> {
+    const [row] = await (await this.db())`SELECT owner_id, settings FROM sessions WHERE id = ${id}`
+    return row && { ownerId: row.owner_id, settings: settingsOf(row.settings) }
+  }
+
+
   async sessionHost(id: string): Promise<string | null> {
     const [row] = await (await this.db())`
       SELECT ollama_host FROM messages WHERE session_id = ${id} AND role = 'assistant' AND status <> 'streaming'
@@ -61,7 +100,7 @@ export class PostgresSessions extends PostgresPart implements SessionStore {
 
   async listSessions(ownerId: string, limit: number, after: SessionCursor | null, order: SessionOrder = 'updated'): Promise<Page<Session, SessionCursor>> {
     const sql = await this.db()
-    const columns = sql`id, title, created_at, updated_at, message_count, current_message_id`
+    const columns = sql`id, title, created_at, updated_at, message_count, current_message_id, settings`
     const rows = order === 'created'
       ? after
         ? await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} AND (created_at, id) > (${after[0]}::timestamptz, ${after[1]}) ORDER BY created_at, id LIMIT ${limit + 1}`

@@ -61,10 +61,12 @@ export class SqliteDatabase {
       begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
       rollback: db.prepare('ROLLBACK'),
-      getSession: db.prepare(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = ? AND owner_id = ?`),
+      // With its system prompt (idx_messages_system finds it without a scan of the session's messages).
+      getSession: db.prepare(`SELECT ${SESSION_COLUMNS}, (SELECT content FROM messages WHERE session_id = sessions.id AND role = 'system') AS system
+        FROM sessions WHERE id = ? AND owner_id = ?`),
       sessionOwner: db.prepare('SELECT owner_id FROM sessions WHERE id = ?'),
       sessionForTurn: db.prepare('SELECT title, owner_id FROM sessions WHERE id = ?'),
-      insertSession: db.prepare('INSERT INTO sessions (id, title, created_at, updated_at, owner_id) VALUES (?, ?, ?, ?, ?)'),
+      insertSession: db.prepare(`INSERT INTO sessions (id, title, created_at, updated_at, owner_id, settings) VALUES (?, ?, ?, ?, ?, ?)`),
       setTitle: db.prepare('UPDATE sessions SET title = ? WHERE id = ?'),
       deleteSession: db.prepare('DELETE FROM sessions WHERE id = ? AND owner_id = ?'),
       setCurrent: db.prepare('UPDATE sessions SET current_message_id = ? WHERE id = ?'),
@@ -124,12 +126,12 @@ export class SqliteDatabase {
    * gave one), the system prompt when the session has none, the message, and the title taken from
    * the first user message of a session still called `New Chat`.
    */
-  insertUserMessage({ sessionId, ownerId, content, system, parentId, images }: UserTurn, now: string): { userMessageId: string; newSession: boolean } {
+  insertUserMessage({ sessionId, ownerId, content, system, settings, parentId, images }: UserTurn, now: string): { userMessageId: string; newSession: boolean } {
     const session = this.statements.sessionForTurn.get(sessionId)
     if (session && session.owner_id !== ownerId) throw noSuchSession(sessionId)
     // A session made by this turn has no messages yet: nothing to look up before inserting, and
     // it is named by this message as it is made (one write of its row and its search entry).
-    if (!session) this.statements.insertSession.run(sessionId, titleFromMessage(content), now, now, ownerId)
+    if (!session) this.statements.insertSession.run(sessionId, titleFromMessage(content), now, now, ownerId, JSON.stringify(settings ?? {}))
     // An edit (placed after a given parent) keeps the session's beginning as it is.
     if (system && parentId === undefined && (!session || !this.statements.hasRole.get(sessionId, 'system'))) {
       this.insert(randomUUID(), sessionId, 'system', system, null, 'complete', now)

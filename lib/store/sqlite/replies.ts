@@ -8,7 +8,7 @@ import { MESSAGE_COLUMNS, toMessage } from './rows.ts'
 
 export class SqliteReplies extends SqliteRole implements ReplyStore {
   readonly statements = this.prepare({
-    getReply: `SELECT ${MESSAGE_COLUMNS}, prompt_tokens, done_reason, event_count FROM messages WHERE id = ?`,
+    getReply: `SELECT ${MESSAGE_COLUMNS}, done_reason, event_count FROM messages WHERE id = ?`,
     currentLeaf: 'SELECT current_message_id FROM sessions WHERE id = ?',
     discardReply: `DELETE FROM messages WHERE id = ? AND status = 'streaming' AND content = ''`,
     // Before the reply goes: the delete trigger then leaves a leaf that is no longer the reply alone.
@@ -19,7 +19,7 @@ export class SqliteReplies extends SqliteRole implements ReplyStore {
     moveReply: `UPDATE messages SET parent_id = ?, created_at = ?, content = '', thinking = NULL WHERE id = ?`,
     insertApproval: `INSERT INTO tool_approvals (call_id, session_id, reply_id, name, arguments, turn, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     pauseReply: `UPDATE messages SET status = 'awaiting_approval', event_count = ? WHERE id = ?`,
-    finish: `UPDATE messages SET content = ?, thinking = ?, thinking_ms = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?, ollama_host = ?, event_count = ?
+    finish: `UPDATE messages SET content = ?, thinking = ?, thinking_ms = ?, tokens_per_second = ?, status = ?, tokens_used = ?, prompt_tokens = ?, done_reason = ?, ollama_host = ?, event_count = ?
        WHERE id = ? AND status = 'streaming'`,
     interruptStreaming: `UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'`,
   })
@@ -109,6 +109,7 @@ export class SqliteReplies extends SqliteRole implements ReplyStore {
       reply.content,
       reply.thinking || null,
       reply.thinking ? (reply.thinkingMs ?? null) : null,
+      reply.tokensPerSecond ?? null,
       reply.status,
       reply.tokensUsed ?? null,
       reply.promptTokens ?? null,

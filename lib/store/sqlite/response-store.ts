@@ -1,6 +1,6 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite'
 import { timestamp } from '../../shared/clock.ts'
-import type { McpItem, ResponseEnd, ResponseParams, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
+import type { McpItem, ResponseEnd, ResponseParams, ResponseReasoning, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
 import { followChain, inputImages, storedInput } from '../response-store.ts'
 
 /** Responses in the chat database (migration 008), each readable only by its owner. */
@@ -9,7 +9,7 @@ export class SqliteResponseStore implements ResponseStore {
 
   constructor(db: DatabaseSync) {
     const columns = `r.id, r.owner_id, r.session_id, r.previous_response_id, r.model, q.instructions, r.status, r.background, q.input, r.output_text, r.deltas,
-      r.tool_calls, r.mcp_items, r.usage, r.incomplete_reason, r.error, q.params, r.created_at, r.completed_at`
+      r.tool_calls, r.mcp_items, r.reasoning, r.usage, r.incomplete_reason, r.error, q.params, r.created_at, r.completed_at`
     this.statements = {
       insert: db.prepare(
         `INSERT INTO responses (id, owner_id, session_id, previous_response_id, model, status, background, created_at)
@@ -24,9 +24,9 @@ export class SqliteResponseStore implements ResponseStore {
       commit: db.prepare('COMMIT'),
       rollback: db.prepare('ROLLBACK'),
       start: db.prepare(`UPDATE responses SET status = 'in_progress' WHERE id = ? AND status = 'queued'`),
-      checkpoint: db.prepare(`UPDATE responses SET output_text = ?, deltas = ?, mcp_items = ? WHERE id = ? AND status IN ('queued', 'in_progress')`),
+      checkpoint: db.prepare(`UPDATE responses SET output_text = ?, deltas = ?, mcp_items = ?, reasoning = ? WHERE id = ? AND status IN ('queued', 'in_progress')`),
       finish: db.prepare(
-        `UPDATE responses SET status = ?, output_text = ?, deltas = ?, tool_calls = ?, mcp_items = ?, usage = ?, incomplete_reason = ?, error = ?, completed_at = ?
+        `UPDATE responses SET status = ?, output_text = ?, deltas = ?, tool_calls = ?, mcp_items = ?, reasoning = ?, usage = ?, incomplete_reason = ?, error = ?, completed_at = ?
          WHERE id = ? AND status IN ('queued', 'in_progress')`,
       ),
       remove: db.prepare('DELETE FROM responses WHERE id = ? AND owner_id = ?'),
@@ -63,14 +63,14 @@ export class SqliteResponseStore implements ResponseStore {
     this.statements.start.run(id)
   }
 
-  async checkpoint(id: string, text: string, deltas: number[], mcpItems: McpItem[]): Promise<boolean> {
-    return Number(this.statements.checkpoint.run(text, JSON.stringify(deltas), mcpItems.length ? JSON.stringify(mcpItems) : null, id).changes) > 0
+  async checkpoint(id: string, text: string, deltas: number[], mcpItems: McpItem[], reasoning: ResponseReasoning | null): Promise<boolean> {
+    return Number(this.statements.checkpoint.run(text, JSON.stringify(deltas), mcpItems.length ? JSON.stringify(mcpItems) : null, reasoning ? JSON.stringify(reasoning) : null, id).changes) > 0
   }
 
   /** Writes the end; false when the response is no longer running (deleted, or ended already). */
   async finish(id: string, end: ResponseEnd): Promise<boolean> {
     const json = (value: unknown) => (value == null ? null : JSON.stringify(value))
-    return Number(this.statements.finish.run(end.status, end.outputText, JSON.stringify(end.deltas), end.toolCalls.length ? JSON.stringify(end.toolCalls) : null, end.mcpItems.length ? JSON.stringify(end.mcpItems) : null, json(end.usage), end.incompleteReason, json(end.error), timestamp(), id).changes) > 0
+    return Number(this.statements.finish.run(end.status, end.outputText, JSON.stringify(end.deltas), end.toolCalls.length ? JSON.stringify(end.toolCalls) : null, end.mcpItems.length ? JSON.stringify(end.mcpItems) : null, json(end.reasoning), json(end.usage), end.incompleteReason, json(end.error), timestamp(), id).changes) > 0
   }
 
   async delete(id: string, ownerId: string): Promise<boolean> {
@@ -111,6 +111,7 @@ function toResponse(row: Row): StoredResponse {
     deltas: parsed(row.deltas, []),
     tool_calls: parsed(row.tool_calls, []),
     mcp_items: parsed(row.mcp_items, []),
+    reasoning: parsed(row.reasoning, null),
     usage: parsed(row.usage, null),
     incomplete_reason: row.incomplete_reason == null ? null : String(row.incomplete_reason),
     error: parsed(row.error, null),

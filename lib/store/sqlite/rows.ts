@@ -1,13 +1,13 @@
 import type { SQLInputValue } from 'node:sqlite'
-import { reasoningFieldsOf, toolFieldsOf, type Message, type MessageStatus, type Role, type Session } from '../chat-store.ts'
+import { reasoningFieldsOf, replyFiguresOf, settingsFieldsOf, toolFieldsOf, type Message, type MessageStatus, type Role, type Session } from '../chat-store.ts'
 
 /** A row as node:sqlite returns it. */
 export type Row = Record<string, SQLInputValue>
 
-export const SESSION_COLUMNS = 'id, title, created_at, updated_at, message_count, current_message_id'
+export const SESSION_COLUMNS = 'id, title, created_at, updated_at, message_count, current_message_id, settings'
 
 export const messageColumnsOf = (table: string) =>
-  ['rowid AS seq', 'id', 'role', 'content', 'created_at', 'model', 'tokens_used', 'status', 'parent_id', 'tool_calls', 'tool_call_id', 'tool_name', 'thinking', 'thinking_ms'].map((column) => `${table}.${column}`).join(', ')
+  ['rowid AS seq', 'id', 'role', 'content', 'created_at', 'model', 'tokens_used', 'status', 'parent_id', 'tool_calls', 'tool_call_id', 'tool_name', 'thinking', 'thinking_ms', 'prompt_tokens', 'tokens_per_second'].map((column) => `${table}.${column}`).join(', ')
 
 export const MESSAGE_COLUMNS = messageColumnsOf('messages')
 
@@ -28,6 +28,8 @@ export function toSession(row: Row): Session {
     updated_at: String(row.updated_at),
     message_count: Number(row.message_count),
     current_message_id: row.current_message_id == null ? null : String(row.current_message_id),
+    ...settingsFieldsOf(row.settings),
+    ...('system' in row ? { system: row.system == null ? null : String(row.system) } : {}),
   }
 }
 
@@ -43,5 +45,6 @@ export function toMessage(row: Row): Message {
     parent_id: row.parent_id == null ? null : String(row.parent_id),
     ...toolFieldsOf(row),
     ...reasoningFieldsOf(row),
+    ...replyFiguresOf(row),
   }
 }

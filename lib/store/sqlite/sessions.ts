@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { timestamp } from '../../shared/clock.ts'
-import { DEFAULT_TITLE, LOCAL_USER_ID, toContextCut, type ContextCut, type NewSession, type Page, type Session, type SessionCursor, type SessionDeletion, type SessionOrder } from '../chat-store.ts'
+import { changedSettings, DEFAULT_TITLE, LOCAL_USER_ID, settingsOf, systemMessageTime, toContextCut, type ContextCut, type NewSession, type Page, type Session, type SessionChange, type SessionCursor, type SessionDeletion, type SessionOrder, type SessionSettings } from '../chat-store.ts'
 import type { SessionStore } from '../session-store.ts'
 import { SqliteRole } from './database.ts'
 import { SESSION_COLUMNS, toSession } from './rows.ts'
@@ -11,7 +11,16 @@ export class SqliteSessions extends SqliteRole implements SessionStore {
        ORDER BY created_at DESC, rowid DESC LIMIT 1`,
     sessionMetadata: 'SELECT metadata FROM sessions WHERE id = ?',
     setSessionMetadata: 'UPDATE sessions SET metadata = ? WHERE id = ?',
-    renameSession: `UPDATE sessions SET title = ?, updated_at = ? WHERE id = ? AND owner_id = ? RETURNING ${SESSION_COLUMNS}`,
+    settings: 'SELECT settings FROM sessions WHERE id = ? AND owner_id = ?',
+    ownerAndSettings: 'SELECT owner_id, settings FROM sessions WHERE id = ?',
+    updateSession: 'UPDATE sessions SET title = coalesce(?, title), settings = ?, updated_at = ? WHERE id = ?',
+    systemMessage: `SELECT id FROM messages WHERE session_id = ? AND role = 'system'`,
+    firstMessageAt: 'SELECT min(created_at) AS at FROM messages WHERE session_id = ?',
+    currentMessage: 'SELECT current_message_id FROM sessions WHERE id = ?',
+    setSystemContent: 'UPDATE messages SET content = ? WHERE id = ?',
+    // The new system message becomes the first of every branch.
+    putFirst: 'UPDATE messages SET parent_id = ?1 WHERE session_id = ?2 AND parent_id IS NULL AND id != ?1',
+    deleteMessage: 'DELETE FROM messages WHERE id = ?',
     contextCut: 'SELECT context_cut_message_id, context_summary FROM sessions WHERE id = ?',
     setContextCut: 'UPDATE sessions SET context_cut_message_id = ?, context_summary = ? WHERE id = ?',
     listSessionsFirst: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?`,
@@ -26,18 +35,49 @@ export class SqliteSessions extends SqliteRole implements SessionStore {
     return row && toSession(row)
   }
 
-  async createSession({ id = randomUUID(), title = DEFAULT_TITLE, system, ownerId = LOCAL_USER_ID }: NewSession = {}): Promise<Session> {
+  async createSession({ id = randomUUID(), title = DEFAULT_TITLE, system, ownerId = LOCAL_USER_ID, settings = {} }: NewSession = {}): Promise<Session> {
     return this.database.transaction(() => {
       const now = timestamp()
-      this.database.statements.insertSession.run(id, title, now, now, ownerId)
+      this.database.statements.insertSession.run(id, title, now, now, ownerId, JSON.stringify(settings))
       if (system) this.database.insert(randomUUID(), id, 'system', system, null, 'complete', now)
       return toSession(this.database.statements.getSession.get(id, ownerId)!)
     })
   }
 
-  async renameSession(id: string, ownerId: string, title: string): Promise<Session | undefined> {
-    const row = this.statements.renameSession.get(title, timestamp(), id, ownerId)
-    return row && toSession(row)
+  async updateSession(id: string, ownerId: string, change: SessionChange): Promise<Session | undefined> {
+    return this.database.transaction(() => {
+      const row = this.statements.settings.get(id, ownerId)
+      if (!row) return undefined
+      const now = timestamp()
+      if (change.system !== undefined) this.setSystem(id, change.system, now)
+      this.statements.updateSession.run(change.title ?? null, JSON.stringify(changedSettings(settingsOf(row.settings), change)), now, id)
+      return toSession(this.database.statements.getSession.get(id, ownerId)!)
+    })
+  }
+
+  /** Sets, adds (first, keeping the active path) or removes (its children kept) the session's system message. */
+  private setSystem(id: string, system: string | null, now: string): void {
+    const existing = this.statements.systemMessage.get(id)
+    if (system) {
+      if (existing) {
+        this.statements.setSystemContent.run(system, existing.id as string)
+        return
+      }
+      const current = this.statements.currentMessage.get(id)!.current_message_id as string | null
+      const systemId = randomUUID()
+      this.database.insert(systemId, id, 'system', system, null, 'complete', systemMessageTime(this.statements.firstMessageAt.get(id)?.at as string | null, now), { parentId: null })
+      this.statements.putFirst.run(systemId, id)
+      // The insert made it the leaf; a session with messages keeps the one it had.
+      if (current) this.database.statements.setCurrent.run(current, id)
+    } else if (existing) {
+      // The delete trigger hands its children to its parent (none: they come first) and moves a leaf that was it.
+      this.statements.deleteMessage.run(existing.id as string)
+    }
+  }
+
+  async sessionOwnerAndSettings(id: string): Promise<{ ownerId: string; settings: SessionSettings } | undefined> {
+    const row = this.statements.ownerAndSettings.get(id)
+    return row && { ownerId: String(row.owner_id), settings: settingsOf(row.settings) }
   }
 
   async deleteSession(id: string, ownerId: string): Promise<SessionDeletion> {

@@ -20,7 +20,7 @@ export class SqliteTransfers extends SqliteRole implements TransferStore {
   async beginImport(ownerId: string, conversation: ImportedConversation): Promise<string | 'duplicate'> {
     if (this.isImported(ownerId, conversation)) return 'duplicate'
     const sessionId = randomUUID()
-    this.database.statements.insertSession.run(sessionId, conversation.title, conversation.createdAt, conversation.createdAt, importingOwner(null))
+    this.database.statements.insertSession.run(sessionId, conversation.title, conversation.createdAt, conversation.createdAt, importingOwner(null), '{}')
     return sessionId
   }
 
