@@ -78,6 +78,7 @@ const workers = {
   __IMPORT_WORKER__: await workerSource('lib/conversations/import-worker.ts'),
   __IMAGE_BODY_WORKER__: await workerSource('lib/images/image-body-worker.ts'),
   __SCHEMA_CHECK_WORKER__: await workerSource('lib/tools/schema-check-worker.ts'),
+  __EXTRACT_WORKER__: await workerSource('lib/documents/extract-worker.ts'),
 }
 
 const shared = {

@@ -9,6 +9,8 @@ import { HttpProblem, noSuchSession } from '../lib/shared/problem.ts'
 import { parseInput } from '../lib/http/validate.ts'
 import { readImageBody } from '../lib/images/image-body.ts'
 import { toolsFor } from '../lib/tools/tool-turn.ts'
+import { knowledgeFiles } from '../lib/documents/knowledge.ts'
+import { retrieve } from '../lib/documents/retrieval.ts'
 import { imageBodyBytes, imagesForModel, storedAsPrepared, type PreparedImage } from '../lib/images/image-input.ts'
 
 const schemas = new WeakMap<Config, ReturnType<typeof chatBodySchema>>()
@@ -16,8 +18,10 @@ const schemas = new WeakMap<Config, ReturnType<typeof chatBodySchema>>()
 /**
  * POST /v1/chat: stores the user's message (after the session's active leaf, or with `edit_of`
  * beside the message it edits), then relays Ollama's reply as SSE (or as one JSON answer with
- * `stream: false`) while storing it. The reply belongs to the server: a client that goes away
- * does not stop it. With an Idempotency-Key, a retry of the same request gets the same reply.
+ * `stream: false`) while storing it. With `files` or `collections` (or those the session keeps),
+ * the best chunks of those documents are given to the model as numbered sources (docs/documents.md).
+ * The reply belongs to the server: a client that goes away does not stop it. With an
+ * Idempotency-Key, a retry of the same request gets the same reply.
  */
 export default defineFunction({
   name: 'chat',
@@ -37,7 +41,7 @@ export default defineFunction({
       const owner = session?.ownerId
       if (owner !== undefined && owner !== principal.userId) throw noSuchSession(body.session_id!)
       // What this turn sends wins; the rest comes from the session's settings (a new session keeps this turn's).
-      const { model, options, think, keep } = turnSettings(config, session?.settings, body)
+      const { model, options, think, keep, files, collections } = turnSettings(config, session?.settings, body)
       // An edit: the new message goes beside the one it replaces, after the same parent.
       let parentId: string | null | undefined
       let keptImages: PreparedImage[] = []
@@ -56,9 +60,13 @@ export default defineFunction({
       if (keptImages.length) await app.ollama.requireCapability(model, 'vision', 'see the images of the message this edits')
       const images = keptImages.length ? keptImages : sent
       const tools = await toolsFor(app, model, body.tools)
+      // Documents: the ids this turn sends must be the caller's; those a chat kept may be gone since.
+      await knowledgeFiles(app.database.documents, principal.userId, body.files ?? [], body.collections ?? [], true)
+      const knowledge = await knowledgeFiles(app.database.documents, principal.userId, files, collections, false)
+      const retrieved = knowledge.length ? await retrieve(app, knowledge, body.message, config.ragTopK) : []
       // Counted from here on: a shutdown waits for this chat, wherever it is.
       const reservation = await app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))
-      const turn = { model, options, think, format: body.format, stream: body.stream, message: body.message, system: body.system, settings: keep, images, tools, parentId, onStarted, newSession: body.session_id === undefined }
+      const turn = { model, options, think, format: body.format, stream: body.stream, message: body.message, system: body.system, settings: keep, images, tools, parentId, onStarted, newSession: body.session_id === undefined, sources: retrieved }
       return answerTurn(app, reservation, turn, principal.userId, acceptedAt)
     })
   },

@@ -3,13 +3,14 @@ import { defineFunction } from '../lib/handler.ts'
 import { noSuchSession } from '../lib/shared/problem.ts'
 import { checkedSettings, updateSessionBodySchema } from '../lib/http/session-input.ts'
 import { parseInput, sessionIdFrom } from '../lib/http/validate.ts'
+import { knowledgeFiles } from '../lib/documents/knowledge.ts'
 import type { Config } from '../lib/shared/config.ts'
 
 const schemas = new WeakMap<Config, ReturnType<typeof updateSessionBodySchema>>()
 
 /**
  * PATCH /v1/sessions/{id}: renames the session, changes what its turns use (model, options,
- * think), and sets or removes its system prompt, which applies from its next turn.
+ * think, the files and collections they answer from), and sets or removes its system prompt, which applies from its next turn.
  */
 export default defineFunction({
   name: 'session-update',
@@ -26,6 +27,8 @@ export default defineFunction({
     if (body.model !== undefined || (body.think !== undefined && body.think !== null)) {
       await checkedSettings(app, body.model === undefined ? current.model : body.model, body.think === undefined ? current.think : body.think)
     }
+    // Files and collections it answers from must be the caller's (another user's are as missing ones).
+    await knowledgeFiles(app.database.documents, principal.userId, body.files ?? [], body.collections ?? [], true)
     const session = await app.store.updateSession(id, principal.userId, body)
     if (!session) throw noSuchSession(id)
     return Response.json(session)

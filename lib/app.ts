@@ -13,6 +13,8 @@ import { createLogger } from './observability/log.ts'
 import { OllamaPool } from './ollama/pool.ts'
 import { McpHub } from './tools/mcp-hub.ts'
 import { ApprovalClock } from './generation/approvals.ts'
+import { Ingestion } from './documents/ingestion.ts'
+import { VectorCache } from './documents/retrieval.ts'
 import { SqliteStore } from './store/sqlite/store.ts'
 import type { Store } from './store/store.ts'
 import { VERSION } from './context.ts'
@@ -46,6 +48,8 @@ export function createAppContext(config: Config, parts: AppParts & { database: S
     approvals: undefined as unknown as ApprovalClock,
     imageGate: parts.imageGate ?? new ImageGate(config.imageConcurrency),
     checkpoints: parts.checkpoints ?? new CheckpointClock(config.checkpointIntervalMs),
+    ingestion: parts.ingestion ?? new Ingestion({ store: database.documents, ollama, config, log }),
+    vectors: parts.vectors ?? new VectorCache(),
   }
   // It resumes replies through this context.
   context.approvals = parts.approvals ?? new ApprovalClock({ store: context.store, log, resume: async (paused, userId) => void (await resumeTurn(context, paused, userId)) })

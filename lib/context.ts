@@ -14,6 +14,8 @@ import type { McpHub } from './tools/mcp-hub.ts'
 import type { ApprovalClock } from './generation/approvals.ts'
 import type { ChatStore } from './store/store.ts'
 import type { Store } from './store/store.ts'
+import type { Ingestion } from './documents/ingestion.ts'
+import type { VectorCache } from './documents/retrieval.ts'
 
 export const VERSION: string = packageJson.version
 
@@ -41,6 +43,10 @@ export interface AppContext {
   checkpoints: CheckpointClock
   /** Images being decoded and re-encoded at once (IMAGE_CONCURRENCY), and those waiting. */
   imageGate: ImageGate
+  /** Uploaded files being read and embedded in the background (docs/documents.md). */
+  ingestion: Ingestion
+  /** Completed files' vectors, kept in memory for retrieval. */
+  vectors: VectorCache
 }
 
 /** What a caller may give an app context instead of what config would make (tests, a FaaS shim). */

@@ -19,6 +19,20 @@ import metrics from '../functions/metrics.ts'
 import models from '../functions/models.ts'
 import modelsGet from '../functions/models-get.ts'
 import openaiChatCompletions from '../functions/openai-chat-completions.ts'
+import openaiEmbeddings from '../functions/openai-embeddings.ts'
+import filesCreate from '../functions/files-create.ts'
+import filesList from '../functions/files-list.ts'
+import filesGet from '../functions/files-get.ts'
+import filesContent from '../functions/files-content.ts'
+import filesDelete from '../functions/files-delete.ts'
+import collectionsCreate from '../functions/collections-create.ts'
+import collectionsList from '../functions/collections-list.ts'
+import collectionGet from '../functions/collection-get.ts'
+import collectionUpdate from '../functions/collection-update.ts'
+import collectionDelete from '../functions/collection-delete.ts'
+import collectionFilesAdd from '../functions/collection-files-add.ts'
+import collectionFilesRemove from '../functions/collection-files-remove.ts'
+import collectionSearch from '../functions/collection-search.ts'
 import openaiConversationsCreate from '../functions/openai-conversations-create.ts'
 import openaiConversationsGet from '../functions/openai-conversations-get.ts'
 import openaiConversationsUpdate from '../functions/openai-conversations-update.ts'
@@ -51,6 +65,7 @@ import { ConfigError, loadConfig, ollamaHostsOf, readEnvironment, type Config } 
 import { VERSION, type AppContext, type AppParts } from './context.ts'
 import { createAppContext, joinDatabase, openStore } from './app.ts'
 import { createDispatcher } from './http/dispatcher.ts'
+import { extractFile } from './documents/extract.ts'
 import type { FunctionSpec } from './http/function-spec.ts'
 import { http } from './shared/node-http-module.ts'
 import { answerUnparsed, serveNodeRequest } from './http/node-http.ts'
@@ -91,6 +106,20 @@ export const FUNCTIONS: FunctionSpec[] = [
   adminAudit,
   metrics,
   openaiChatCompletions,
+  openaiEmbeddings,
+  filesCreate,
+  filesList,
+  filesGet,
+  filesContent,
+  filesDelete,
+  collectionsCreate,
+  collectionsList,
+  collectionGet,
+  collectionUpdate,
+  collectionDelete,
+  collectionFilesAdd,
+  collectionFilesRemove,
+  collectionSearch,
   openaiResponsesCreate,
   openaiResponsesGet,
   openaiResponsesCancel,
@@ -135,6 +164,9 @@ export async function startServer(config: Config, parts: AppParts = {}): Promise
   if (failedResponses > 0) app.log.warn('responses left running by a previous run are now failed', { count: failedResponses })
   // Tool calls that waited for approval through the stop: the overdue ones denied, answered replies resumed.
   await app.approvals.sweep()
+  // Files a previous run was reading are taken up again at once, and ingestion looks for work.
+  await app.database.documents.releaseClaims(config.instanceId)
+  app.ingestion.wake(extractFile)
 
   const dispatcher = createDispatcher(FUNCTIONS, app)
   const responses = new OpenResponses()
@@ -179,6 +211,7 @@ export async function startServer(config: Config, parts: AppParts = {}): Promise
       app.database.cluster?.closeFollowers()
       // Waiting replies stay stored as they are: the next start (or another instance) resumes them.
       app.approvals.close()
+      await app.ingestion.close()
       await app.generations.drain(config.shutdownGraceMs)
       // Every reply is stored; let the responses that tell clients so finish before connections go.
       await responses.allClosed(config.writeTimeoutMs)

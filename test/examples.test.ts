@@ -147,12 +147,13 @@ function runScript(script: string, cwd: string): Promise<{ code: number; stdout:
 /** A server for one page's examples, with what those examples read (a photo, an export to import). */
 async function serverFor(t: TestContext, page: string): Promise<{ server: ServerProcess; cwd: string; ids: Map<string, string> }> {
   const fake = await fakeOllama(t, {
-    models: ['llama3.2:latest', 'qwen3:8b', 'gemma3:latest'],
+    models: ['llama3.2:latest', 'qwen3:8b', 'gemma3:latest', 'nomic-embed-text:latest'],
     capabilities: { 'gemma3:latest': ['completion', 'vision'], 'qwen3:8b': ['completion', 'tools', 'thinking'] },
   })
   const cwd = mkdtempSync(join(tmpdir(), 'chat-ollama-examples-'))
   writeFileSync(join(cwd, 'photo.jpg'), await jpegWithExif(640, 480))
   writeFileSync(join(cwd, 'conversations.json'), JSON.stringify([chatGptExport()]))
+  writeFileSync(join(cwd, 'handbook.md'), '# Handbook\n\n## Leave\n\nEvery employee has 25 days of paid leave a year.\n\n## Expenses\n\nReceipts are filed within 30 days.\n')
   const onPostgres = await storeEnv()
   const database = Object.keys(onPostgres).length ? onPostgres : { DB_PATH: join(cwd, 'chat.db') }
   const ids = new Map<string, string>()

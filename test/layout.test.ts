@@ -24,6 +24,7 @@ const TIERS: Record<string, number> = {
   'lib/openai': 2,
   'lib/conversations': 2,
   'lib/retries': 2,
+  'lib/documents': 2,
   lib: 3,
   functions: 4,
 }

@@ -8,9 +8,10 @@ import { ollamaOptions, type ChatRequest } from '../ollama/client.ts'
 import type { ChatOptions, Think } from '../shared/chat-options.ts'
 import { ToolTurn, toolLimits, type ToolTurnState, type TurnTools } from '../tools/tool-turn.ts'
 import { EMPTY_STREAM, type Reservation } from './registry.ts'
-import type { ClaimedReply, PausedReply, PromptMessage, SessionSettings } from '../store/chat-store.ts'
+import type { ClaimedReply, PausedReply, PromptMessage, ReplySource, SessionSettings } from '../store/chat-store.ts'
 import { withImageBytes, type PreparedImage } from '../images/image-input.ts'
 import { summarize, SUMMARY_SHARE } from './summary.ts'
+import type { RetrievedChunk } from '../documents/retrieval.ts'
 
 /**
  * A chat turn, as POST /v1/chat and a regeneration run it: the prompt planned within the context
@@ -41,6 +42,8 @@ export interface ChatTurn {
   tools?: TurnTools | undefined
   /** The session's id was made up for this turn (the request named none): nothing is stored under it yet. */
   newSession?: boolean | undefined
+  /** The documents' chunks retrieved for this turn (lib/documents/retrieval.ts), given to the model as numbered sources. */
+  sources?: RetrievedChunk[] | undefined
   /** Told of the generation once it runs (Ollama answered, or it was stopped before): anything stored from then on stays. */
   onStarted?: ((generation: Generation) => Promise<void>) | undefined
 }
@@ -60,7 +63,7 @@ export async function answerTurn(app: AppContext, reservation: Reservation, turn
     throw error
   }
   if (turn.stream) return followEvents(generation, null, app.config.sseHeartbeatMs)
-  return jsonAnswer(reservation.sessionId, turn.model, await generation.outcome, generation.context)
+  return jsonAnswer(reservation.sessionId, turn.model, await generation.outcome, generation.context, generation.sources)
 }
 
 /**
@@ -91,7 +94,11 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     summaryTokens: config.contextSummary ? Math.floor(budget * SUMMARY_SHARE) : 0,
     estimator: app.tokens,
   })
-  let plan = planFor(budget)
+  // Sources take their share of the budget first; the conversation is planned in what is left.
+  const sources = sourcesWithin(body.sources ?? [], Math.floor(budget * SOURCES_SHARE))
+  const sourcesMessage = sources.length ? { role: 'system', content: sourcesPrompt(sources) } : null
+  const sourcesTokens = sourcesMessage ? Math.ceil(sourcesMessage.content.length / CHARS_PER_TOKEN) : 0
+  let plan = planFor(budget - sourcesTokens)
 
   // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
   // `leafBefore`: where a regeneration's session returns if Ollama refuses it (a new turn's leaf is its message).
@@ -99,6 +106,8 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     ? { ...(await store.beginTurn({ sessionId, ownerId, content: newMessage.content, system: body.system, settings: body.settings, model: body.model, parentId: body.parentId, images: body.images })), leafBefore: undefined }
     : await store.beginReply(sessionId, body.parentId ?? null, body.model).then((reply) => ({ userMessageId: body.parentId ?? null, reply, newSession: false, leafBefore: reply.leafBefore }))
   if (newMessage) newMessage.id = turn.userMessageId
+  const listedSources = sources.map(({ content: _, ...source }) => source)
+  if (listedSources.length) await app.database.documents.recordSources(turn.reply.id, listedSources)
   const toolTurn = body.tools?.offered.length
     ? new ToolTurn(app.tools, body.tools.offered, toolLimits(config), app.metrics, app.log, { selection: body.tools.selection, options: body.options, think: body.think })
     : undefined
@@ -119,6 +128,8 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
       if (plan.changed) plan = await keepCut(app, sessionId, body.model, numCtx, plan, newMessage, reservation.signal)
       // The new message's images are at hand; earlier ones are read for the messages sent only.
       request.messages = await withImageBytes(store, plan.messages, newMessage && body.images?.length ? new Map([[newMessage, body.images.map((image) => image.data)]]) : undefined)
+      // Just before the question they answer (not stored: later turns see the reply that cites them).
+      if (sourcesMessage) request.messages.splice(request.messages.length - 1, 0, sourcesMessage)
       return app.ollama.startChat(request, reservation.signal, pinned)
     }
     try {
@@ -127,7 +138,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
       // The estimate was short for this model: count higher, cut deeper, and try once more.
       if (!isContextLengthError(error)) throw error
       app.tokens.underestimated(body.model)
-      plan = planFor(Math.floor(plan.estimatedTokens * config.contextLowWater))
+      plan = planFor(Math.floor(plan.estimatedTokens * config.contextLowWater) - sourcesTokens)
       lease = await start()
     }
   } catch (error) {
@@ -146,7 +157,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   // Each later model call of a turn with tools goes to the same host (its cache holds the prompt so
   // far) with the step added; a host holds one lease of the turn at a time.
   const hosted = hostedCalls(app, request, lease, lease?.host ?? null)
-  const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null, context, tools: toolTurn && lease ? { turn: toolTurn, next: hosted.next } : undefined }
+  const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null, context, tools: toolTurn && lease ? { turn: toolTurn, next: hosted.next } : undefined, sources: listedSources }
   const settings = generationSettings(app)
   if (!lease) {
     const stopped = reservation.beginAborted(details, settings)
@@ -160,6 +171,32 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   void generation.outcome.then((outcome) => outcome.promptTokens && !outcome.toolSteps && app.tokens.observe(body.model, sent, outcome.promptTokens))
   await body.onStarted?.(generation)
   return generation
+}
+
+/** The share of a turn's context budget its sources may take. */
+const SOURCES_SHARE = 0.4
+/** Characters a token takes, about, for sources' text (a bound, not a count). */
+const CHARS_PER_TOKEN = 4
+
+/** The best sources whose text fits in `tokens`, renumbered in order. */
+function sourcesWithin(sources: RetrievedChunk[], tokens: number): RetrievedChunk[] {
+  const kept: RetrievedChunk[] = []
+  let used = 0
+  for (const source of sources) {
+    used += Math.ceil(source.content.length / CHARS_PER_TOKEN) + 16
+    if (used > tokens) break
+    kept.push({ ...source, n: kept.length + 1 })
+  }
+  return kept
+}
+
+/** The sources as the model is given them: numbered, with where each comes from, and how to cite them. */
+function sourcesPrompt(sources: RetrievedChunk[]): string {
+  const where = (source: RetrievedChunk) => [source.filename, source.page === null ? null : `page ${source.page}`, source.heading].filter(Boolean).join(', ')
+  return [
+    'Answer from the sources below when they hold the answer, and cite each source you use by its number in brackets, such as [1]. If they do not hold the answer, say so, then answer as you can.',
+    ...sources.map((source) => `[${source.n}] ${where(source)}\n${source.content}`),
+  ].join('\n\n')
 }
 
 /** Once a reply has ended: its host's lease given back, and the approval clock told of a pause. */
@@ -285,7 +322,7 @@ async function keepCut(app: AppContext, sessionId: string, model: string, numCtx
   return withSummary({ ...plan, cut }, app.tokens, model)
 }
 
-export function jsonAnswer(sessionId: string, model: string, outcome: GenerationOutcome, context: Record<string, unknown>): Response {
+export function jsonAnswer(sessionId: string, model: string, outcome: GenerationOutcome, context: Record<string, unknown>, sources: ReplySource[] = []): Response {
   if (outcome.status === 'error') throw new HttpProblem(502, 'ollama', outcome.error ?? 'Ollama failed during the reply.')
   if (outcome.status === 'interrupted') {
     throw shuttingDown(outcome.error ?? undefined)
@@ -303,6 +340,7 @@ export function jsonAnswer(sessionId: string, model: string, outcome: Generation
     tokens_per_second: outcome.tokensPerSecond,
     done_reason: outcome.doneReason,
     ...(outcome.awaiting ? { approval_required: outcome.awaiting } : {}),
+    ...(sources.length ? { sources } : {}),
     context,
   })
 }

@@ -4,7 +4,7 @@ import type { Metrics } from '../observability/metrics.ts'
 import { formatMs, type ChatStream } from '../ollama/client.ts'
 import { ReplyEventLog, type ReplyEventLimits, type TextEvent } from './reply-events.ts'
 import type { FrameListener } from '../shared/sse.ts'
-import type { ApprovalDecision, MessageStatus, ToolCall } from '../store/chat-store.ts'
+import type { ApprovalDecision, MessageStatus, ReplySource, ToolCall } from '../store/chat-store.ts'
 import type { ReplyStore } from '../store/reply-store.ts'
 import type { ChatMessage } from '../ollama/client.ts'
 import { ollamaToolCalls } from '../ollama/client.ts'
@@ -61,6 +61,8 @@ export interface GenerationDetails {
   context: Record<string, unknown>
   /** The turn's tools, when it offers the model any. */
   tools?: ToolLoop | undefined
+  /** The documents' chunks the turn was given (docs/documents.md), sent as a `sources` event after `start`. */
+  sources?: ReplySource[] | undefined
   /** A turn resumed after approvals: its waiting calls, answered, run first; its events go on after `events`. */
   resumed?: ResumedCalls | undefined
 }
@@ -111,6 +113,7 @@ export class Generation {
   readonly outcome: Promise<GenerationOutcome>
   readonly events: ReplyEventLog
   readonly context: Record<string, unknown>
+  readonly sources: ReplySource[]
   /** The Ollama stream being relayed (a turn with tools has one per model call). */
   private stream: ChatStream
   private readonly settings: GenerationSettings
@@ -154,7 +157,7 @@ export class Generation {
   constructor(
     sessionId: string,
     stream: ChatStream,
-    { model, userMessageId, reply, acceptedAt, host, context, tools, resumed }: GenerationDetails,
+    { model, userMessageId, reply, acceptedAt, host, context, tools, resumed, sources = [] }: GenerationDetails,
     settings: GenerationSettings,
     eventLimits: ReplyEventLimits,
     onEnded: () => void,
@@ -167,6 +170,7 @@ export class Generation {
     this.acceptedAt = acceptedAt
     this.host = host
     this.context = context
+    this.sources = sources
     this.model = model
     this.tools = tools
     this.resumed = resumed
@@ -174,6 +178,7 @@ export class Generation {
     const textSuffix = `,"session_id":${JSON.stringify(sessionId)}}`
     this.events = new ReplyEventLog(reply.id, (type, text) => '{"type":"' + type + '","content":' + JSON.stringify(text) + textSuffix, eventLimits, settings.cluster?.publisher(reply.id) ?? null, resumed?.events ?? 0)
     this.events.event(JSON.stringify({ type: 'start', session_id: sessionId, message_id: this.messageId, user_message_id: userMessageId, model, context, ...(resumed ? { resumed: true } : {}) }))
+    if (sources.length && !resumed) this.events.event(JSON.stringify({ type: 'sources', session_id: sessionId, message_id: this.messageId, sources }))
     this.outcome = this.relay().finally(onEnded)
   }
 

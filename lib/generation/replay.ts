@@ -52,7 +52,7 @@ async function replayReply(app: AppContext, earlier: IdempotentOutcome, stream: 
   const { sseHeartbeatMs } = app.config
   const running = app.generations.get(sessionId)
   if (running?.messageId === messageId) {
-    return stream ? followEvents(running, null, sseHeartbeatMs) : jsonAnswer(sessionId, (await app.store.getMessage(messageId))?.model ?? '', await running.outcome, running.context)
+    return stream ? followEvents(running, null, sseHeartbeatMs) : jsonAnswer(sessionId, (await app.store.getMessage(messageId))?.model ?? '', await running.outcome, running.context, running.sources)
   }
   let reply = await app.store.getReply(messageId)
   const { cluster } = app.database
@@ -65,5 +65,5 @@ async function replayReply(app: AppContext, earlier: IdempotentOutcome, stream: 
   if (!reply) throw new HttpProblem(404, 'not_found', 'The reply this Idempotency-Key made is gone (its session was deleted).')
   const context = earlier.answer ? (JSON.parse(earlier.answer) as Record<string, unknown>) : {}
   if (stream) return followEvents(storedEvents(sessionId, reply, context), null, sseHeartbeatMs)
-  return jsonAnswer(sessionId, reply.model ?? '', outcomeOf(reply), context)
+  return jsonAnswer(sessionId, reply.model ?? '', outcomeOf(reply), context, reply.sources)
 }

@@ -27,15 +27,17 @@ export function outcomeOf(reply: StoredReply): GenerationOutcome {
 }
 
 /**
- * A stored reply's events, as its first request got them: `start`, its text as one `token` event
+ * A stored reply's events, as its first request got them: `start`, its `sources` if any, its text as one `token` event
  * with the id of the last token event sent, and the final event with its own id (the reply's
  * event count is stored with its end; one a crash ended numbers its events anew); those after
  * event `after` only. A client that had events of it (`after` > 0) but whose text is not known
  * here gets its end alone.
  */
 export function storedEvents(sessionId: string, reply: StoredReply, context: Record<string, unknown>, after = 0): EventSource {
+  // Its sources came second, as the live reply sent them.
+  const sources = reply.sources?.length ? [eventText(`${reply.id}:2`, JSON.stringify({ type: 'sources', session_id: sessionId, message_id: reply.id, sources: reply.sources }))] : []
   const frames = after === 0
-    ? [eventText(`${reply.id}:1`, JSON.stringify({ type: 'start', session_id: sessionId, message_id: reply.id, user_message_id: reply.parent_id, model: reply.model, context })), ...storedRest(sessionId, reply, 1, NOTHING_SENT)]
+    ? [eventText(`${reply.id}:1`, JSON.stringify({ type: 'start', session_id: sessionId, message_id: reply.id, user_message_id: reply.parent_id, model: reply.model, context })), ...sources, ...storedRest(sessionId, reply, 1 + sources.length, NOTHING_SENT)]
     : after < (reply.event_count ?? Infinity) ? storedRest(sessionId, reply, after, null) : []
   const encoder = new TextEncoder()
   return {

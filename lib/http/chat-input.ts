@@ -83,6 +83,20 @@ export const FormatSchema = v.optional(v.union([
   ),
 ], 'must be "json" or a JSON Schema object'))
 
+/** Files and collections one chat may answer from (docs/documents.md). */
+export const MAX_CHAT_FILES = 100
+export const MAX_CHAT_COLLECTIONS = 20
+
+const idList = (max: number, what: string) => v.optional(v.pipe(
+  v.array(v.pipe(uuid(`must be ${what} ids (UUIDs)`), v.toLowerCase()), `must be an array of ${what} ids`),
+  v.maxLength(max, `must have at most ${max} ${what} ids`),
+  v.transform((ids) => [...new Set(ids)]),
+))
+/** `files`: ids of the caller's files a turn answers from. */
+export const FilesSchema = idList(MAX_CHAT_FILES, 'file')
+/** `collections`: ids of the caller's collections a turn answers from. */
+export const CollectionsSchema = idList(MAX_CHAT_COLLECTIONS, 'collection')
+
 /** The body of a regeneration (all optional; by default the model of the reply it retries). */
 export function regenerateBodySchema(config: Config) {
   return jsonObject(v.strictObject(
@@ -117,6 +131,8 @@ export function chatBodySchema(config: Config) {
       think: ThinkSchema,
       format: FormatSchema,
       tools: ToolsSchema,
+      files: FilesSchema,
+      collections: CollectionsSchema,
       // Each one is read and checked by lib/images/image-input.ts, which names it on a refusal.
       images: v.optional(v.pipe(
         v.array(v.unknown(), 'must be an array of images (data URLs or base64)'),
@@ -134,13 +150,21 @@ export type ChatBody = v.InferOutput<ReturnType<typeof chatBodySchema>>
  * "Chat settings"), else the defaults. `keep`: the settings a session this turn makes starts with.
  * A kept model that ALLOWED_MODELS no longer lets through is refused, naming the setting.
  */
-export function turnSettings(config: Config, kept: SessionSettings | undefined, sent: { model?: string | undefined; options: ChatOptions; think?: Think | undefined }) {
+export function turnSettings(config: Config, kept: SessionSettings | undefined, sent: { model?: string | undefined; options: ChatOptions; think?: Think | undefined; files?: string[] | undefined; collections?: string[] | undefined }) {
   const model = sent.model ?? kept?.model ?? config.defaultModel
   if (sent.model === undefined && kept?.model !== undefined && !isModelAllowed(kept.model, config.allowedModels)) {
     throw new HttpProblem(400, 'validation', `This chat's model ${kept.model} is not in ALLOWED_MODELS any more: send a model, or change the chat's (PATCH /v1/sessions/{id}).`, { errors: [{ path: 'model', message: 'the chat\'s model is not allowed' }] })
   }
   const options = { ...kept?.options, ...sent.options }
   const think = sent.think ?? kept?.think
-  const keep: SessionSettings = { model, ...(Object.keys(sent.options).length ? { options: sent.options } : {}), ...(sent.think === undefined ? {} : { think: sent.think }) }
-  return { model, options, think, keep }
+  const files = sent.files ?? kept?.files ?? []
+  const collections = sent.collections ?? kept?.collections ?? []
+  const keep: SessionSettings = {
+    model,
+    ...(Object.keys(sent.options).length ? { options: sent.options } : {}),
+    ...(sent.think === undefined ? {} : { think: sent.think }),
+    ...(sent.files?.length ? { files: sent.files } : {}),
+    ...(sent.collections?.length ? { collections: sent.collections } : {}),
+  }
+  return { model, options, think, files, collections, keep }
 }

@@ -4,6 +4,8 @@ import type { RateLimitState } from '../access/control.ts'
 import type { AppContext } from '../context.ts'
 import type { FunctionSpec } from './function-spec.ts'
 import { JSON_TYPE } from './body.ts'
+
+const MULTIPART_TYPE = /^multipart\/form-data\s*;/i
 import { isAllowedHost, isCrossSite } from '../shared/host-check.ts'
 import { openAIErrorResponse } from '../openai/wire.ts'
 import { HttpProblem, problemForUnexpected, problemResponse } from '../shared/problem.ts'
@@ -51,6 +53,8 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
     const openAI = fn ? fn.errors === 'openai' : isOpenAIPath(url.pathname)
     return openAI ? openAIErrorResponse(problem) : problemResponse(problem, url.pathname, requestId)
   }
+  // Uploads (POST /v1/files) take multipart/form-data, as OpenAI's Files API does; only their routes.
+  const takesMultipart = (method: string, pathname: string) => routes.some(({ fn, pattern }) => fn.multipart && fn.method === method && pattern.test(pathname))
   const methodsFor = (pathname: string) => {
     const methods = new Set<string>(routes.filter(({ pattern }) => pattern.test(pathname)).map(({ fn }) => fn.method))
     if (methods.has('GET')) methods.add('HEAD')
@@ -85,7 +89,9 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
         }
         // A form or a cross-site script can send text/plain without a preflight: only JSON changes anything.
         const contentType = request.headers.get('content-type')
-        if (contentType !== null && WRITES.has(request.method) && !JSON_TYPE.test(contentType)) {
+        // (A cross-site form was refused above, so an upload route may take multipart.)
+        const multipart = contentType !== null && MULTIPART_TYPE.test(contentType) && takesMultipart(request.method, state(request).url.pathname)
+        if (contentType !== null && WRITES.has(request.method) && !JSON_TYPE.test(contentType) && !multipart) {
           throw new HttpProblem(415, 'unsupported_media_type', `The body must be application/json, not ${JSON.stringify(contentType)}.`)
         }
       },

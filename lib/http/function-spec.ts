@@ -27,6 +27,8 @@ export interface FunctionSpec {
   access?: Access
   /** How its errors are answered: RFC 7807 problems, or OpenAI's `{"error": …}` for the OpenAI-compatible routes. */
   errors?: 'problem' | 'openai'
+  /** Takes multipart/form-data bodies besides JSON (an upload). */
+  multipart?: boolean
   /** A body limit of its own, above MAX_BODY_BYTES (for a path without parameters). */
   maxBodyBytes?: (config: Config) => number
   handle(request: Request, context: RequestContext): Response | Promise<Response>

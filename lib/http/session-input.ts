@@ -3,7 +3,7 @@ import type { AppContext } from '../context.ts'
 import type { Think } from '../shared/chat-options.ts'
 import type { Config } from '../shared/config.ts'
 import { HttpProblem } from '../shared/problem.ts'
-import { modelName, OptionsSchema, systemPrompt, ThinkSchema, ThinkValue } from './chat-input.ts'
+import { CollectionsSchema, FilesSchema, modelName, OptionsSchema, systemPrompt, ThinkSchema, ThinkValue } from './chat-input.ts'
 import { jsonObject, strictMessage, wellFormedText } from './validate.ts'
 
 /** A session title: 1..200 characters after trimming, stored trimmed. */
@@ -24,6 +24,8 @@ export function createSessionBodySchema(config: Config) {
     model: v.optional(modelName(config)),
     options: v.optional(OptionsSchema),
     think: ThinkSchema,
+    files: FilesSchema,
+    collections: CollectionsSchema,
   }, knownFields), 'the body must be a JSON object')
 }
 
@@ -36,8 +38,10 @@ export function updateSessionBodySchema(config: Config) {
       model: v.optional(v.nullable(modelName(config))),
       options: v.optional(OptionsSchema),
       think: v.optional(v.nullable(ThinkValue)),
+      files: FilesSchema,
+      collections: CollectionsSchema,
     }, knownFields),
-    v.check((body) => Object.keys(body).length > 0, 'must change something: title, system, model, options or think'),
+    v.check((body) => Object.keys(body).length > 0, 'must change something: title, system, model, options, think, files or collections'),
   ), 'the body must be a JSON object')
 }
 

@@ -48,6 +48,19 @@ export function ollamaToolCalls(calls: ToolCall[]): NonNullable<ChatMessage['too
   return calls.map((call) => ({ function: { name: call.name, arguments: call.arguments } }))
 }
 
+export interface EmbedOptions {
+  timeoutMs: number
+  signal?: AbortSignal
+  /** Ollama cuts the vectors to this length (models trained for it, such as nomic-embed-text v1.5). */
+  dimensions?: number
+}
+
+export interface EmbedResult {
+  embeddings: number[][]
+  /** The tokens Ollama read (`prompt_eval_count`). */
+  promptTokens: number
+}
+
 /** One Ollama chat stream: its chunks, and its own abort (never the client-wide one). */
 export interface ChatStream extends AsyncIterable<ChatResponse> {
   abort(): void
@@ -145,6 +158,24 @@ export class OllamaClient {
       const reported = (shown as { capabilities?: unknown }).capabilities
       return Array.isArray(reported) ? reported.map(String) : null
     } catch (error) {
+      throw ollamaProblem(error, this.host)
+    }
+  }
+
+  /**
+   * Embeddings of `input` by `model` (`/api/embed`, one vector per text, in order), within
+   * `timeoutMs` and until `signal` aborts. Failures reject with a problem, as a chat's do.
+   */
+  async embed(model: string, input: string[], { timeoutMs, signal, dimensions }: EmbedOptions): Promise<EmbedResult> {
+    const deadline = AbortSignal.timeout(timeoutMs)
+    const both = signal ? AbortSignal.any([signal, deadline]) : deadline
+    const client = new Ollama({ host: this.host, fetch: (url, init) => nodeFetch(url, { ...init, signal: both }) })
+    try {
+      const answer = await client.embed({ model, input, truncate: true, ...(dimensions === undefined ? {} : { dimensions }) })
+      return { embeddings: answer.embeddings, promptTokens: answer.prompt_eval_count ?? 0 }
+    } catch (error) {
+      if (signal?.aborted) throw new DOMException('The request to Ollama was aborted.', 'AbortError')
+      if (deadline.aborted) throw new HttpProblem(504, 'ollama', `Ollama did not embed within ${formatMs(timeoutMs)}.`, { cause: error })
       throw ollamaProblem(error, this.host)
     }
   }

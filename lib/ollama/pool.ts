@@ -1,7 +1,7 @@
 import type { ModelResponse } from 'ollama'
 import type { Logger } from '../observability/log.ts'
 import { canonicalModelName } from '../shared/models.ts'
-import { OllamaClient, ollamaProblem, type ChatRequest, type ChatStream } from './client.ts'
+import { OllamaClient, ollamaProblem, type ChatRequest, type ChatStream, type EmbedOptions, type EmbedResult } from './client.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import { maskCredentials } from '../shared/ollama-host.ts'
 
@@ -135,7 +135,7 @@ export class OllamaPool {
   }
 
   /** Refuses (400 `model_capability`) a request that needs `capability` of a model without it; `need` says what for. */
-  async requireCapability(model: string, capability: 'vision' | 'tools' | 'thinking', need: string): Promise<void> {
+  async requireCapability(model: string, capability: 'vision' | 'tools' | 'thinking' | 'embedding', need: string): Promise<void> {
     const capabilities = await this.capabilities(model)
     if (capabilities?.includes(capability)) return
     const has = capabilities ? `it has ${capabilities.join(', ') || 'none'}` : 'this Ollama reports no capabilities'
@@ -233,6 +233,39 @@ export class OllamaPool {
       throw new HttpProblem(404, 'model_not_found', `model '${request.model}' not found`)
     }
     throw this.noHostAnswers(request.model)
+  }
+
+  /**
+   * Embeddings of `input` by `model` on the best host that has it, moving on to the next one when
+   * a host is unreachable or fails (5xx); other refusals (404, 400) are the caller's.
+   */
+  async embed(model: string, input: string[], options: EmbedOptions): Promise<EmbedResult> {
+    this.ensureProbing()
+    const name = canonicalModelName(model)
+    let last: HttpProblem | undefined
+    for (const host of this.candidates(name, undefined)) {
+      host.outstanding++
+      try {
+        const result = await host.client.embed(model, input, options)
+        this.succeeded(host)
+        return result
+      } catch (error) {
+        if (options.signal?.aborted) throw error
+        const problem = ollamaProblem(error, host.label)
+        const upstreamStatus = (problem.cause as { status_code?: unknown } | undefined)?.status_code
+        if (problem.status === 404) host.models?.delete(name)
+        // Ollama refused the request itself (a 400): another host would too.
+        else if (problem.status < 500 || (typeof upstreamStatus === 'number' && upstreamStatus < 500)) throw problem
+        // Busy (its queue is full) is healthy, just not now.
+        else if (!(problem.status === 503 && typeof upstreamStatus === 'number')) this.failed(host, problem.detail)
+        last = problem
+      } finally {
+        host.outstanding--
+      }
+    }
+    if (last) throw last
+    if (this.hosts.every((host) => host.models !== undefined && !host.models.has(name))) throw new HttpProblem(404, 'model_not_found', `model '${model}' not found`)
+    throw this.noHostAnswers(model)
   }
 
   /** 503 for a model no host can take now, naming the hosts and where they are configured. */

@@ -46,6 +46,16 @@ export interface Config {
   maxBodyBytes: number
   /** The largest POST /v1/import body (IMPORT_MAX_BYTES): a whole chat history. */
   importMaxBytes: number
+  /** The model documents are embedded with (EMBED_MODEL); docs/documents.md. */
+  embedModel: string
+  /** The largest uploaded file (FILE_MAX_BYTES). */
+  fileMaxBytes: number
+  /** What one user may keep: files, their bytes, and their chunks (USER_MAX_FILES, USER_MAX_FILE_BYTES, USER_MAX_CHUNKS). */
+  userMaxFiles: number
+  userMaxFileBytes: number
+  userMaxChunks: number
+  /** Sources retrieved for a chat turn (RAG_TOP_K). */
+  ragTopK: number
   /** Images one message may carry (0: none); docs/images.md. */
   maxImagesPerMessage: number
   /** The largest image, decoded, as it is sent. */
@@ -199,6 +209,15 @@ const SETTINGS = {
     v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(1))),
   importMaxBytes: setting('IMPORT_MAX_BYTES', '64MiB', 'a size from 1 byte to 1GiB such as 67108864 or 64MiB',
     v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(1), v.maxValue(1024 ** 3))),
+  embedModel: setting('EMBED_MODEL', 'nomic-embed-text', 'an embedding model name such as nomic-embed-text or mxbai-embed-large',
+    v.pipe(v.string(), v.trim(), v.nonEmpty())),
+  fileMaxBytes: setting('FILE_MAX_BYTES', '32MiB', 'a size from 1 byte to 1GiB such as 33554432 or 32MiB',
+    v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(1), v.maxValue(1024 ** 3))),
+  userMaxFiles: setting('USER_MAX_FILES', '1000', 'a whole number from 1 to 1000000', count(1, 1_000_000)),
+  userMaxFileBytes: setting('USER_MAX_FILE_BYTES', '1GiB', 'a size from 1 byte to 1TiB such as 1073741824 or 1GiB',
+    v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(1), v.maxValue(1024 ** 4))),
+  userMaxChunks: setting('USER_MAX_CHUNKS', '100000', 'a whole number from 1 to 10000000', count(1, 10_000_000)),
+  ragTopK: setting('RAG_TOP_K', '5', 'a whole number from 1 to 50', count(1, 50)),
   maxImagesPerMessage: setting('MAX_IMAGES_PER_MESSAGE', '4', 'a whole number from 0 to 64', count(0, 64)),
   maxImageBytes: setting('MAX_IMAGE_BYTES', '10MiB', 'a size from 1 byte to 100MiB such as 10485760 or 10MiB',
     v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(1), v.maxValue(100 * 1024 ** 2))),

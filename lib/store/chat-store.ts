@@ -94,6 +94,9 @@ export interface Session {
   model: string | null
   options: ChatOptions
   think: Think | null
+  /** The files and collections its turns answer from (docs/documents.md). */
+  files: string[]
+  collections: string[]
   /** Its system prompt (its system message's text); read with one session, not in lists. */
   system?: string | null
 }
@@ -103,6 +106,9 @@ export interface SessionSettings {
   model?: string | undefined
   options?: ChatOptions | undefined
   think?: Think | undefined
+  /** Documents its turns answer from (docs/documents.md): files and collections of its owner's. */
+  files?: string[] | undefined
+  collections?: string[] | undefined
 }
 
 /** A change to a session (PATCH): each field given is set; `null` clears a setting or removes the system prompt. */
@@ -112,6 +118,9 @@ export interface SessionChange {
   options?: ChatOptions | undefined
   think?: Think | null | undefined
   system?: string | null | undefined
+  /** [] clears them. */
+  files?: string[] | undefined
+  collections?: string[] | undefined
 }
 
 export interface Message {
@@ -138,6 +147,19 @@ export interface Message {
   prompt_tokens?: number | null
   completion_tokens?: number
   tokens_per_second?: number
+  /** The documents' chunks a reply was given (docs/documents.md), numbered as it cites them. */
+  sources?: ReplySource[]
+}
+
+/** One source as a reply lists it: the file, where in it, the start of the chunk, and its fused score (higher is better). */
+export interface ReplySource {
+  n: number
+  file_id: string
+  filename: string
+  page: number | null
+  heading: string | null
+  snippet: string
+  score: number
 }
 
 /** An image to store with a message: re-encoded by lib/images/image-input.ts. */
@@ -435,6 +457,12 @@ export function reasoningFieldsOf(row: Record<string, unknown>): Pick<Message, '
   return { thinking: String(row.thinking), ...(row.thinking_ms == null ? {} : { thinking_ms: Number(row.thinking_ms) }) }
 }
 
+/** The sources of a message row (JSON text in SQLite, jsonb in PostgreSQL). */
+export function sourcesFieldsOf(row: Record<string, unknown>): Pick<Message, 'sources'> {
+  if (row.sources == null) return {}
+  return { sources: (typeof row.sources === 'string' ? JSON.parse(row.sources) : row.sources) as ReplySource[] }
+}
+
 /** A reply's figures from its row: prompt_tokens, completion_tokens (its tokens_used), tokens_per_second. */
 export function replyFiguresOf(row: Record<string, unknown>): Pick<Message, 'prompt_tokens' | 'completion_tokens' | 'tokens_per_second'> {
   if (row.role !== 'assistant') return {}
@@ -449,9 +477,9 @@ export function replyFiguresOf(row: Record<string, unknown>): Pick<Message, 'pro
 export const settingsOf = (value: unknown): SessionSettings => (typeof value === 'string' ? JSON.parse(value) : value ?? {}) as SessionSettings
 
 /** A session's settings column as the Session's fields. */
-export function settingsFieldsOf(value: unknown): Pick<Session, 'model' | 'options' | 'think'> {
+export function settingsFieldsOf(value: unknown): Pick<Session, 'model' | 'options' | 'think' | 'files' | 'collections'> {
   const settings = settingsOf(value)
-  return { model: settings.model ?? null, options: settings.options ?? {}, think: settings.think ?? null }
+  return { model: settings.model ?? null, options: settings.options ?? {}, think: settings.think ?? null, files: settings.files ?? [], collections: settings.collections ?? [] }
 }
 
 /** The settings after `change`: each field given replaces the kept one; null (or options {}) clears it. */
@@ -460,6 +488,8 @@ export function changedSettings(settings: SessionSettings, change: SessionChange
   if (change.model !== undefined) next.model = change.model ?? undefined
   if (change.options !== undefined) next.options = Object.keys(change.options).length ? change.options : undefined
   if (change.think !== undefined) next.think = change.think ?? undefined
+  if (change.files !== undefined) next.files = change.files.length ? change.files : undefined
+  if (change.collections !== undefined) next.collections = change.collections.length ? change.collections : undefined
   return JSON.parse(JSON.stringify(next)) as SessionSettings
 }
 

@@ -9,6 +9,7 @@ import type { SearchStore } from './search-store.ts'
 import type { SessionStore } from './session-store.ts'
 import type { TransferStore } from './transfer-store.ts'
 import type { ResponseStore } from './response-store.ts'
+import type { DocumentStore } from './document-store.ts'
 
 /**
  * Conversations, every role of them in one object (the app context's `store`). Each role is an
@@ -41,6 +42,8 @@ export interface Store {
   readonly chats: ChatStore & ChatRoles
   readonly access: AccessStore
   readonly responses: ResponseStore
+  /** Files, their chunks and vectors, and collections (docs/documents.md). */
+  readonly documents: DocumentStore
   /** What several instances on the database share (PostgreSQL); null where one server has it alone (SQLite). */
   readonly cluster: Cluster | null
   /** Throws when the database cannot answer. */

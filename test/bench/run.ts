@@ -361,6 +361,16 @@ summary.search = { rare: searchRare, many: searchHalf, none: searchNone }
   table('Search with a 50 MB message present (test/bench/large-message-search.ts)', ['store', 'query', 'p50', 'p99', 'baseline p50', 'baseline p99', 'target'], rows)
   summary.search_large_message = rows
 }
+{
+  // Documents (test/bench/retrieval.ts): ingestion through the server, and retrieval at scale on both backends.
+  const { ingestionRate, retrievalAtScale } = await import('./retrieval.ts')
+  const ingestion = [await ingestionRate('sqlite', 200), await ingestionRate('postgres', 200)]
+  table('Document ingestion: a PDF uploaded, read, cut and embedded by the fake (test/bench/retrieval.ts)', ['store', 'file', 'upload to completed', 'rate'], ingestion)
+  const retrieval = []
+  for (const store of ['sqlite', 'postgres'] as const) retrieval.push(...(await retrievalAtScale(store, 10_000)))
+  table('Retrieval over one user\'s chunks of 768 dimensions (test/bench/retrieval.ts)', ['store', 'chunks', 'what', 'p50', 'p99', 'target'], retrieval)
+  summary.documents = { ingestion, retrieval }
+}
 
 // ---------------------------------------------------------------- 6. several Ollama hosts
 

@@ -53,8 +53,9 @@ export async function storeEnv(): Promise<Env> {
 export async function testApp(t: TestContext, fake: FakeOllama | null, env: Env = {}, log: Logger = silentLogger, parts: AppParts = {}): Promise<AppContext> {
   const config = testConfig({ OLLAMA_HOST: fake?.hostPort ?? '127.0.0.1:9', ...(await storeEnv()), ...env })
   const app = createAppContext(config, { log, database: await openStore(config), ...parts })
-  t.after(() => {
+  t.after(async () => {
     app.approvals.close()
+    await app.ingestion.close()
     return app.database.close()
   })
   // Migrated before the test looks at the tables itself.

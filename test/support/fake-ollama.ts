@@ -71,7 +71,7 @@ export interface FakeOllamaOptions {
   capabilities?: Record<string, string[]>
 }
 
-const DEFAULT_MODELS = ['llama3.2:latest', 'qwen3:8b']
+export const DEFAULT_MODELS = ['llama3.2:latest', 'qwen3:8b']
 
 export class FakeOllama {
   readonly requests: RecordedRequest[] = []
@@ -235,15 +235,47 @@ export class FakeOllama {
         const model = this.models.find((candidate) => ollamaName(candidate) === name)
         if (!model) return sendJson(res, 404, { error: `model '${name}' not found` })
         const { details } = modelEntry(model)
-        return sendJson(res, 200, { license: '', modelfile: '', parameters: '', template: '{{ .Prompt }}', details, model_info: {}, capabilities: this.capabilities[model] ?? ['completion', 'tools'], modified_at: '2025-05-04T17:37:44.706015396-07:00' })
+        return sendJson(res, 200, { license: '', modelfile: '', parameters: '', template: '{{ .Prompt }}', details, model_info: {}, capabilities: this.capabilitiesOf(model), modified_at: '2025-05-04T17:37:44.706015396-07:00' })
       }
       case 'POST /api/chat':
         return this.withSlot(res, () => this.chat(body, res))
+      case 'POST /api/embed':
+        return this.embed(body, res)
       default:
         res.writeHead(404, { 'content-type': 'text/plain' })
         res.end('404 page not found')
     }
   }
+
+  /** Embeddings of `input` (a string or strings), as /api/embed: one vector each, in order, L2-normalised. */
+  private async embed(body: any, res: ServerResponse): Promise<void> {
+    const scenario = { ...this.scenario, ...this.embedQueue.shift() }
+    if (scenario.headersDelayMs) {
+      await sleep(scenario.headersDelayMs)
+      if (res.destroyed) return
+    }
+    if (scenario.status) return sendJson(res, scenario.status, { error: scenario.errorMessage ?? 'server busy, please try again.  maximum pending requests exceeded' })
+    const model = String(body?.model ?? '')
+    const listed = this.models.find((candidate) => ollamaName(candidate) === ollamaName(model))
+    if (!listed) return sendJson(res, 404, { error: `model '${model}' not found` })
+    if (!this.capabilitiesOf(listed).includes('embedding')) return sendJson(res, 400, { error: `"${model}" does not support embeddings` })
+    const inputs: unknown[] = Array.isArray(body.input) ? body.input : [body.input ?? '']
+    if (inputs.some((input) => typeof input !== 'string')) return sendJson(res, 400, { error: 'invalid input type' })
+    const dimensions = Number(body.dimensions ?? EMBED_DIMENSIONS)
+    this.embedded += inputs.length
+    const tokens = inputs.reduce((sum: number, input) => sum + wordsOf(input as string).length, 0)
+    sendJson(res, 200, { model, embeddings: inputs.map((input) => embeddingOf(input as string, dimensions)), total_duration: 1_000_000, load_duration: 0, prompt_eval_count: tokens })
+  }
+
+  /** What /api/show lists for `model`: as configured, else `embedding` for a name with "embed" in it, else completion and tools. */
+  capabilitiesOf(model: string): string[] {
+    return this.capabilities[model] ?? (/embed/.test(model) ? ['embedding'] : ['completion', 'tools'])
+  }
+
+  /** Texts embedded so far (each input of each /api/embed call). */
+  embedded = 0
+  /** Scenarios for the next /api/embed calls, one each (a status, a delay), over the standing one. */
+  readonly embedQueue: Scenario[] = []
 
   private async chat(body: any, res: ServerResponse): Promise<void> {
     const queued = this.queued.shift()
@@ -281,10 +313,10 @@ export class FakeOllama {
     }
     // As Ollama: tools for a model without the capability are refused.
     const tools: Array<{ function?: { name?: string } }> = Array.isArray(body.tools) ? body.tools : []
-    if (tools.length && !(this.capabilities[model] ?? ['completion', 'tools']).includes('tools')) return sendJson(res, 400, { error: `"${model}" does not support tools` })
+    if (tools.length && !this.capabilitiesOf(model).includes('tools')) return sendJson(res, 400, { error: `"${model}" does not support tools` })
     // As Ollama: `think` takes a boolean or a level; a model that cannot think refuses anything but
     // false, and a model that can thinks unless told not to (shared/ollama-wire.md, 1.1).
-    const capabilities = this.capabilities[model] ?? ['completion', 'tools']
+    const capabilities = this.capabilitiesOf(model)
     if (body.think !== undefined && typeof body.think !== 'boolean' && !THINK_LEVELS.includes(body.think)) return sendJson(res, 400, { error: `invalid think value: ${JSON.stringify(body.think)}` })
     const thinks = capabilities.includes('thinking') && body.think !== false
     if (body.think !== undefined && body.think !== false && !thinks) return sendJson(res, 400, { error: `"${model}" does not support thinking` })
@@ -417,6 +449,30 @@ function valueOf(schema: any, seed: string, depth = 0): unknown {
 }
 
 /** A text in four chunks, as a model streams it. */
+/** nomic-embed-text's size, the default EMBED_MODEL's. */
+export const EMBED_DIMENSIONS = 768
+
+function wordsOf(text: string): string[] {
+  return text.toLowerCase().normalize('NFKD').replace(/\p{M}/gu, '').match(/[\p{L}\p{N}]+/gu) ?? []
+}
+
+/**
+ * A deterministic embedding in which texts that share words are near: each word and each pair of
+ * neighbouring words adds ±1 at a position hashed from it (FNV-1a), then the vector is L2-normalised.
+ */
+export function embeddingOf(text: string, dimensions = EMBED_DIMENSIONS): number[] {
+  const vector = new Array<number>(dimensions).fill(0)
+  const words = wordsOf(text)
+  const features = [...words, ...words.slice(1).map((word, index) => `${words[index]} ${word}`)]
+  for (const feature of features) {
+    let hash = 0x811c9dc5
+    for (let index = 0; index < feature.length; index++) hash = Math.imul(hash ^ feature.charCodeAt(index), 0x01000193) >>> 0
+    vector[hash % dimensions]! += hash & 0x80000000 ? -1 : 1
+  }
+  const norm = Math.hypot(...vector) || 1
+  return vector.map((value) => value / norm)
+}
+
 function splitIn4(text: string): string[] {
   const size = Math.ceil(text.length / 4) || 1
   return Array.from({ length: Math.ceil(text.length / size) }, (_, index) => text.slice(index * size, (index + 1) * size))

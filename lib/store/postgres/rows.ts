@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Sql, TransactionSql } from 'postgres'
 import { HttpProblem, noSuchSession } from '../../shared/problem.ts'
-import { DEFAULT_TITLE, titleFromMessage, type ConversationMessage, type Message, type MessageStatus, type ToolCall, toolFieldsOf, reasoningFieldsOf, replyFiguresOf, settingsFieldsOf, type Role, type Session, type UserTurn, type NewImage } from '../chat-store.ts'
+import { DEFAULT_TITLE, titleFromMessage, type ConversationMessage, type Message, type MessageStatus, type ToolCall, toolFieldsOf, reasoningFieldsOf, replyFiguresOf, settingsFieldsOf, sourcesFieldsOf, type Role, type Session, type UserTurn, type NewImage } from '../chat-store.ts'
 
 /** Times as the API writes them: RFC 3339 UTC with milliseconds (timestamptz comes back as a Date). */
 export const iso = (value: Date | string | null): string | null => (value === null ? null : value instanceof Date ? value.toISOString() : new Date(value).toISOString())
@@ -150,5 +150,6 @@ export function toMessage(row: Row): Message {
     ...toolFieldsOf(row),
     ...reasoningFieldsOf(row),
     ...replyFiguresOf(row),
+    ...sourcesFieldsOf(row),
   }
 }

@@ -8,6 +8,7 @@ import { PostgresChatStore } from './chat-store.ts'
 import { PostgresCluster } from './cluster.ts'
 import { migratePostgres } from './migrate.ts'
 import { PostgresResponseStore } from './response-store.ts'
+import { PostgresDocuments } from './documents.ts'
 
 /** The longest a health check's `SELECT 1` may take before the database counts as down. */
 const PING_DEADLINE_MS = 2000
@@ -29,6 +30,7 @@ export class PostgresStore implements Store {
   readonly chats: PostgresChatStore
   readonly access: PostgresAccessStore
   readonly responses: PostgresResponseStore
+  readonly documents: PostgresDocuments
   readonly cluster: PostgresCluster
   readonly ready: Promise<number[]>
   private readonly sql: postgres.Sql
@@ -55,6 +57,7 @@ export class PostgresStore implements Store {
     this.chats = new PostgresChatStore(this.sql, this.ready, instanceId)
     this.access = new PostgresAccessStore(this.sql, this.ready, instanceId)
     this.responses = new PostgresResponseStore(this.sql, this.ready, instanceId)
+    this.documents = new PostgresDocuments(this.sql, this.ready, instanceId)
     this.cluster = new PostgresCluster(this.sql, this.ready, instanceId, leaseMs)
   }
 

@@ -1,5 +1,5 @@
 import type { SQLInputValue } from 'node:sqlite'
-import { reasoningFieldsOf, replyFiguresOf, settingsFieldsOf, toolFieldsOf, type Message, type MessageStatus, type Role, type Session } from '../chat-store.ts'
+import { reasoningFieldsOf, replyFiguresOf, settingsFieldsOf, sourcesFieldsOf, toolFieldsOf, type Message, type MessageStatus, type Role, type Session } from '../chat-store.ts'
 
 /** A row as node:sqlite returns it. */
 export type Row = Record<string, SQLInputValue>
@@ -7,7 +7,7 @@ export type Row = Record<string, SQLInputValue>
 export const SESSION_COLUMNS = 'id, title, created_at, updated_at, message_count, current_message_id, settings'
 
 export const messageColumnsOf = (table: string) =>
-  ['rowid AS seq', 'id', 'role', 'content', 'created_at', 'model', 'tokens_used', 'status', 'parent_id', 'tool_calls', 'tool_call_id', 'tool_name', 'thinking', 'thinking_ms', 'prompt_tokens', 'tokens_per_second'].map((column) => `${table}.${column}`).join(', ')
+  ['rowid AS seq', 'id', 'role', 'content', 'created_at', 'model', 'tokens_used', 'status', 'parent_id', 'tool_calls', 'tool_call_id', 'tool_name', 'thinking', 'thinking_ms', 'prompt_tokens', 'tokens_per_second', 'sources'].map((column) => `${table}.${column}`).join(', ')
 
 export const MESSAGE_COLUMNS = messageColumnsOf('messages')
 
@@ -46,5 +46,6 @@ export function toMessage(row: Row): Message {
     ...toolFieldsOf(row),
     ...reasoningFieldsOf(row),
     ...replyFiguresOf(row),
+    ...sourcesFieldsOf(row),
   }
 }

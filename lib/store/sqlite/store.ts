@@ -4,6 +4,7 @@ import { SqliteAccessStore } from './access-store.ts'
 import { SqliteChatStore } from './chat-store.ts'
 import type { StoreOptions } from './database.ts'
 import { SqliteResponseStore } from './response-store.ts'
+import { SqliteDocuments } from './documents.ts'
 import { acquireServerLock } from './server-lock.ts'
 
 /** The embedded default: one SQLite file (or `:memory:`), opened and migrated here. */
@@ -12,6 +13,7 @@ export class SqliteStore implements Store {
   readonly chats: SqliteChatStore
   readonly access: SqliteAccessStore
   readonly responses: SqliteResponseStore
+  readonly documents: SqliteDocuments
   /** One server per file: nothing to share with other instances. */
   readonly cluster = null
 
@@ -19,6 +21,7 @@ export class SqliteStore implements Store {
     this.chats = new SqliteChatStore(path, options)
     this.access = new SqliteAccessStore(this.chats.db)
     this.responses = new SqliteResponseStore(this.chats.db)
+    this.documents = new SqliteDocuments(this.chats.database)
   }
 
   get path(): string {

@@ -1,0 +1,273 @@
+/**
+ * Documents (docs/documents.md): files uploaded over a socket, read in a worker, cut by structure,
+ * embedded by the fake Ollama's /api/embed, and found again by hybrid retrieval; on the suite's
+ * backend (SQLite, or PostgreSQL with STORE=postgres).
+ */
+import assert from 'node:assert/strict'
+import { test, type TestContext } from 'node:test'
+import { authServer, fakeOllama, json, readSse, testServer } from './support/app.ts'
+import { DEFAULT_MODELS, type FakeOllama } from './support/fake-ollama.ts'
+import { ingested, makeDocx, makePdf, makeZipBomb, uploadRequest } from './support/documents.ts'
+
+const EMBED = 'nomic-embed-text:latest'
+
+async function documentsServer(t: TestContext, env: Record<string, string> = {}, fake?: FakeOllama) {
+  fake ??= await fakeOllama(t, { models: [...DEFAULT_MODELS, EMBED] })
+  const server = await testServer(t, fake, env)
+  const call = (route: string, body?: unknown) => {
+    const [method, path] = route.split(' ') as [string, string]
+    return fetch(`${server.url}${path}`, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) })
+  }
+  const upload = async (data: Uint8Array | string, filename: string) => {
+    const response = await uploadRequest(server.url, data, filename)
+    assert.equal(response.status, 200, await response.clone().text())
+    return json(response)
+  }
+  return { fake, server, app: server.app, call, upload }
+}
+
+const MARKDOWN = `# Garden guide
+
+Plants need light and water.
+
+## Tomatoes
+
+Tomatoes want full sun, deep watering twice a week, and a stake to climb.
+
+## Roses
+
+Roses are pruned in early spring, just above an outward-facing bud.
+`
+
+test('each kind of document is read into chunks that keep their page and headings, embedded, and listed with its progress', async (t) => {
+  const { app, call, upload } = await documentsServer(t)
+  const markdown = await upload(MARKDOWN, 'garden.md')
+  assert.equal(markdown.object, 'file')
+  assert.equal(markdown.kind, 'markdown')
+  assert.equal(markdown.ingestion.status, 'in_progress')
+  const pdf = await upload(makePdf([['Chapter one is about boats.', 'Boats float on water.'], ['Chapter two is about trains.', 'Trains run on rails.']]), 'transport.pdf')
+  const docx = await upload(makeDocx(['# Recipes', 'Bread needs flour, water, salt and yeast.', '# Cleaning', 'Vinegar removes limescale from kettles.']), 'house.docx')
+  const html = await upload('<!doctype html><html><head><script>globalThis.ran = true</script></head><body><h1>Birds</h1><p>Owls hunt at night.</p><script>document.title = "ran"</script></body></html>', 'birds.html')
+  const csv = await upload('name,born\nAda Lovelace,1815\n"Babbage, Charles",1791\n', 'people.csv')
+
+  for (const file of [markdown, pdf, docx, html, csv]) {
+    const done = await ingested(app, file.id)
+    assert.equal(done.status, 'completed', `${file.filename}: ${done.last_error}`)
+    assert.equal(done.chunks_done, done.chunks_total)
+    assert.ok(done.chunks_total! > 0)
+  }
+  const listed = await json(await call('GET /v1/files'))
+  assert.deepEqual(listed.data.map((file: any) => file.filename), ['people.csv', 'birds.html', 'house.docx', 'transport.pdf', 'garden.md'])
+  assert.equal(listed.data[3].pages, 2)
+  assert.equal(listed.data[0].status, 'processed')
+
+  const collection = await json(await call('POST /v1/collections', { name: 'Everything' }))
+  for (const file of [markdown, pdf, docx, html, csv]) assert.equal((await call(`POST /v1/collections/${collection.id}/files`, { file_id: file.id })).status, 200)
+  const search = async (q: string) => (await json(await call(`GET /v1/collections/${collection.id}/search?q=${encodeURIComponent(q)}`))).results
+  const [rose] = await search('when are roses pruned')
+  assert.deepEqual([rose.filename, rose.heading, rose.n], ['garden.md', 'Garden guide > Roses', 1])
+  const [train] = await search('trains on rails')
+  assert.deepEqual([train.filename, train.page], ['transport.pdf', 2])
+  const [kettle] = await search('vinegar for limescale')
+  assert.deepEqual([kettle.filename, kettle.heading], ['house.docx', 'Cleaning'])
+  const [babbage] = await search('when was Babbage born')
+  assert.equal(babbage.filename, 'people.csv')
+  assert.match(babbage.snippet, /name: Babbage, Charles; born: 1791/)
+  // The HTML's text is kept and its scripts are neither run nor kept.
+  const [owl] = await search('owls')
+  assert.equal(owl.filename, 'birds.html')
+  assert.doesNotMatch(JSON.stringify(await search('ran globalThis document title')), /ran = true|document\.title/)
+  assert.equal((globalThis as { ran?: boolean }).ran, undefined)
+})
+
+test('what is not a document, too large, or not multipart is refused before anything is stored', async (t) => {
+  const { app, server, call } = await documentsServer(t, { FILE_MAX_BYTES: '1KiB' })
+  const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13])
+  for (const [data, name, status] of [[png, 'notes.txt', 415], ['x'.repeat(2000), 'big.txt', 413], [new Uint8Array(0), 'empty.txt', 400], [makeZipBomb(10), 'archive.zip', 415]] as const) {
+    const response = await uploadRequest(server.url, data, name)
+    assert.equal(response.status, status, `${name}: ${await response.clone().text()}`)
+    assert.ok((await json(response)).error.message)
+  }
+  const notMultipart = await call('POST /v1/files', { file: 'x' })
+  assert.equal(notMultipart.status, 415)
+  assert.deepEqual((await json(await call('GET /v1/files'))).data, [])
+  assert.equal((await app.database.documents.listFiles('local', { limit: 10 })).length, 0)
+})
+
+test('a hostile file fails alone with a clear last_error: a zip bomb named .docx, a PDF whose page tree is its own child', async (t) => {
+  const { app, upload } = await documentsServer(t)
+  const bomb = await upload(makeZipBomb(300 * 1024 ** 2), 'bomb.docx')
+  const loop = await upload(makePdf([['a'], ['b']], { circular: true }), 'loop.pdf')
+  const fine = await upload(MARKDOWN, 'fine.md')
+  const failedBomb = await ingested(app, bomb.id)
+  assert.equal(failedBomb.status, 'failed')
+  assert.match(failedBomb.last_error!, /decompresses to more than/)
+  const failedLoop = await ingested(app, loop.id)
+  assert.equal(failedLoop.status, 'failed')
+  assert.match(failedLoop.last_error!, /PDF|page|pages/i)
+  assert.equal((await ingested(app, fine.id)).status, 'completed')
+})
+
+test('an EMBED_MODEL that is not installed, or cannot embed, is a 400 at upload that says how to get one', async (t) => {
+  const { server } = await documentsServer(t, { EMBED_MODEL: 'mxbai-embed-large' })
+  const missing = await uploadRequest(server.url, MARKDOWN, 'garden.md')
+  assert.equal(missing.status, 400)
+  assert.match((await json(missing)).error.message, /ollama pull mxbai-embed-large/)
+  const chatModel = await documentsServer(t, { EMBED_MODEL: 'llama3.2' })
+  const refused = await uploadRequest(chatModel.server.url, MARKDOWN, 'garden.md')
+  assert.equal(refused.status, 400)
+  assert.equal((await json(refused)).error.code, 'model_capability')
+})
+
+test('Ollama failing a batch keeps the file waiting with why; it completes once Ollama answers', async (t) => {
+  const fake = await fakeOllama(t, { models: [...DEFAULT_MODELS, EMBED] })
+  fake.embedQueue.push({ status: 500, errorMessage: 'llama runner process has terminated' })
+  const { app, upload, call } = await documentsServer(t, {}, fake)
+  const file = await upload(MARKDOWN, 'garden.md')
+  const done = await ingested(app, file.id)
+  assert.equal(done.status, 'completed')
+  assert.equal(done.last_error, null)
+  assert.equal((await json(await call(`GET /v1/files/${file.id}`))).ingestion.chunks_done, done.chunks_total)
+})
+
+test('a deleted file goes from lists, collections and retrieval, and its chunks are purged; its content is served as a download only', async (t) => {
+  const { app, call, upload } = await documentsServer(t)
+  const file = await upload(MARKDOWN, 'garden.md')
+  await ingested(app, file.id)
+  const content = await call(`GET /v1/files/${file.id}/content`)
+  assert.equal(await content.text(), MARKDOWN)
+  assert.match(content.headers.get('content-disposition')!, /^attachment; filename\*=UTF-8''garden\.md$/)
+  assert.equal(content.headers.get('x-content-type-options'), 'nosniff')
+  const collection = await json(await call('POST /v1/collections', { name: 'Garden' }))
+  await call(`POST /v1/collections/${collection.id}/files`, { file_id: file.id })
+  assert.equal((await json(await call(`GET /v1/collections/${collection.id}/search?q=roses`))).results[0].heading, 'Garden guide > Roses')
+  assert.deepEqual(await json(await call(`DELETE /v1/files/${file.id}`)), { id: file.id, object: 'file', deleted: true })
+  assert.equal((await call(`GET /v1/files/${file.id}`)).status, 404)
+  assert.equal((await call(`DELETE /v1/files/${file.id}`)).status, 404)
+  const after = await json(await call(`GET /v1/collections/${collection.id}`))
+  assert.deepEqual([after.file_count, after.files], [0, []])
+  assert.deepEqual((await json(await call(`GET /v1/collections/${collection.id}/search?q=roses`))).results, [])
+  // Purged by the ingestion loop once idle: until then no read can reach them (every read joins files).
+  for (let round = 0; round < 50 && (await app.database.documents.purgeDeletedChunks(1000)) > 0; round++);
+  assert.equal(await app.database.documents.purgeDeletedChunks(1000), 0)
+})
+
+test('collections: create, rename, list with counts, remove a file, delete; bad input is a 400 that changes nothing', async (t) => {
+  const { app, call, upload } = await documentsServer(t)
+  const file = await upload(MARKDOWN, 'garden.md')
+  await ingested(app, file.id)
+  const created = await call('POST /v1/collections', { name: '  Garden  ' })
+  assert.equal(created.status, 201)
+  const collection = await json(created)
+  assert.equal(collection.name, 'Garden')
+  for (const body of [{}, { name: '' }, { name: 'x'.repeat(201) }, [], { name: 3 }]) assert.equal((await call('POST /v1/collections', body)).status, 400)
+  assert.equal((await call(`POST /v1/collections/${collection.id}/files`, { file_id: 'nope' })).status, 404)
+  await call(`POST /v1/collections/${collection.id}/files`, { file_id: file.id })
+  await call(`POST /v1/collections/${collection.id}/files`, { file_id: file.id })
+  assert.equal((await json(await call(`PATCH /v1/collections/${collection.id}`, { name: 'Yard' }))).name, 'Yard')
+  assert.deepEqual((await json(await call('GET /v1/collections'))).collections.map((c: any) => [c.name, c.file_count]), [['Yard', 1]])
+  assert.equal((await call(`DELETE /v1/collections/${collection.id}/files/${file.id}`)).status, 204)
+  assert.equal((await call(`DELETE /v1/collections/${collection.id}/files/${file.id}`)).status, 404)
+  assert.equal((await call(`GET /v1/collections/${collection.id}/search?q=`)).status, 400)
+  assert.equal((await call(`DELETE /v1/collections/${collection.id}`)).status, 204)
+  assert.equal((await call(`GET /v1/collections/${collection.id}`)).status, 404)
+  assert.equal((await call(`GET /v1/files/${file.id}`)).status, 200)
+})
+
+test('another user\'s files and collections answer exactly as missing ones, on every route', async (t) => {
+  const fake = await fakeOllama(t, { models: [...DEFAULT_MODELS, EMBED] })
+  const { url, app, userWithKey } = await authServer(t, fake)
+  const alice = await userWithKey('alice')
+  const bob = await userWithKey('bob')
+  const upload = await uploadRequest(url, MARKDOWN, 'garden.md', alice.headers)
+  const file = await json(upload)
+  await ingested(app, file.id, alice.user.id)
+  const as = (who: typeof alice) => (route: string, body?: unknown) => {
+    const [method, path] = route.split(' ') as [string, string]
+    return fetch(`${url}${path}`, { method, headers: { ...who.headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+  }
+  const collection = await json(await as(alice)('POST /v1/collections', { name: 'Mine' }))
+  await as(alice)(`POST /v1/collections/${collection.id}/files`, { file_id: file.id })
+  const missingFile = '00000000-0000-4000-8000-000000000000'
+  const bobsCollection = await json(await as(bob)('POST /v1/collections', { name: 'Bob' }))
+  const pairs: Array<[string, string, unknown?]> = [
+    [`GET /v1/files/${file.id}`, `GET /v1/files/${missingFile}`],
+    [`GET /v1/files/${file.id}/content`, `GET /v1/files/${missingFile}/content`],
+    [`DELETE /v1/files/${file.id}`, `DELETE /v1/files/${missingFile}`],
+    [`GET /v1/collections/${collection.id}`, `GET /v1/collections/${missingFile}`],
+    [`PATCH /v1/collections/${collection.id}`, `PATCH /v1/collections/${missingFile}`, { name: 'x' }],
+    [`GET /v1/collections/${collection.id}/search?q=roses`, `GET /v1/collections/${missingFile}/search?q=roses`],
+    [`DELETE /v1/collections/${collection.id}/files/${file.id}`, `DELETE /v1/collections/${missingFile}/files/${file.id}`],
+    [`DELETE /v1/collections/${collection.id}`, `DELETE /v1/collections/${missingFile}`],
+  ]
+  for (const [theirs, missing, body] of pairs) {
+    const [a, b] = [await as(bob)(theirs, body), await as(bob)(missing, body)]
+    assert.equal(a.status, 404, theirs)
+    const strip = (problem: any) => ({ ...problem, detail: problem.detail?.replace(/[0-9a-f-]{36}/g, 'ID'), error: problem.error && { ...problem.error, message: problem.error.message.replace(/[0-9a-f-]{36}/g, 'ID') }, instance: undefined, request_id: undefined, timestamp: undefined })
+    assert.deepEqual(strip(await json(a)), strip(await json(b)), theirs)
+  }
+  // Alice's file cannot go in Bob's collection, and Bob's list shows nothing of hers.
+  assert.equal((await as(bob)(`POST /v1/collections/${bobsCollection.id}/files`, { file_id: file.id })).status, 404)
+  assert.deepEqual((await json(await as(bob)('GET /v1/files'))).data, [])
+  assert.equal((await json(await as(alice)(`GET /v1/collections/${collection.id}/search?q=roses`))).results[0].filename, 'garden.md')
+})
+
+test('a chat with files answers from numbered sources: the sources event before the first token, stored with the reply, kept by the session', async (t) => {
+  const { app, fake, server, call, upload } = await documentsServer(t)
+  const file = await upload(MARKDOWN, 'garden.md')
+  await ingested(app, file.id)
+  const response = await call('POST /v1/chat', { message: 'When are roses pruned?', files: [file.id] })
+  assert.equal(response.status, 200)
+  const { events } = await readSse(response)
+  const types = events.map((event) => event.data.type)
+  assert.deepEqual(types.slice(0, 2), ['start', 'sources'])
+  assert.ok(types.indexOf('sources') < types.indexOf('token'))
+  const [first] = events[1]!.data.sources
+  assert.deepEqual([first.n, first.file_id, first.filename, first.heading], [1, file.id, 'garden.md', 'Garden guide > Roses'])
+  assert.equal(first.content, undefined)
+  // Ollama got the sources as a system message just before the question, with how to cite them.
+  const sent = fake.requests.filter((request) => request.path === '/api/chat').at(-1)!.body.messages
+  assert.deepEqual(sent.map((message: any) => message.role), ['system', 'user'])
+  assert.match(sent[0].content, /cite each source you use by its number in brackets/)
+  assert.match(sent[0].content, /\[1\] garden\.md, Garden guide > Roses\nRoses are pruned in early spring/)
+  const sessionId = events[0]!.data.session_id
+  const { messages } = await json(await call(`GET /v1/sessions/${sessionId}/messages`))
+  assert.deepEqual(messages[1].sources, events[1]!.data.sources)
+  assert.equal(messages[0].sources, undefined)
+  // The session keeps the files: the next turn answers from them without naming them.
+  assert.deepEqual((await json(await call(`GET /v1/sessions/${sessionId}`))).files, [file.id])
+  const next = await json(await call('POST /v1/chat', { message: 'And tomatoes?', session_id: sessionId, stream: false }))
+  assert.equal(next.sources[0].heading, 'Garden guide > Tomatoes')
+  // PATCH clears them: then no sources.
+  assert.deepEqual((await json(await call(`PATCH /v1/sessions/${sessionId}`, { files: [] }))).files, [])
+  const plain = await json(await call('POST /v1/chat', { message: 'And roses again?', session_id: sessionId, stream: false }))
+  assert.equal(plain.sources, undefined)
+  // A retry with the same Idempotency-Key replays the stored reply with its sources where they were.
+  const retried = () => fetch(`${server.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'roses-1' }, body: JSON.stringify({ message: 'Roses?', files: [file.id] }) })
+  const live = (await readSse(await retried())).events
+  const replayed = (await readSse(await retried())).events
+  assert.deepEqual(replayed.map((event) => [event.id, event.data.type]).slice(0, 2), live.map((event) => [event.id, event.data.type]).slice(0, 2))
+  assert.deepEqual(replayed[1]!.data.sources, live[1]!.data.sources)
+  assert.equal(replayed.at(-1)!.id, live.at(-1)!.id)
+})
+
+test('a chat naming another user\'s file or collection is 404 as a missing one, and stores nothing', async (t) => {
+  const fake = await fakeOllama(t, { models: [...DEFAULT_MODELS, EMBED] })
+  const { url, app, userWithKey } = await authServer(t, fake)
+  const alice = await userWithKey('alice')
+  const bob = await userWithKey('bob')
+  const file = await json(await uploadRequest(url, MARKDOWN, 'garden.md', alice.headers))
+  await ingested(app, file.id, alice.user.id)
+  const chat = (body: unknown) => fetch(`${url}/v1/chat`, { method: 'POST', headers: { ...bob.headers, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const missing = '00000000-0000-4000-8000-000000000000'
+  for (const [theirs, absent] of [[{ files: [file.id] }, { files: [missing] }], [{ collections: [file.id] }, { collections: [missing] }]]) {
+    const [a, b] = [await chat({ message: 'hi', ...theirs }), await chat({ message: 'hi', ...absent })]
+    assert.equal(a.status, 404)
+    const strip = (problem: any) => ({ ...problem, detail: problem.detail.replace(/[0-9a-f-]{36}/g, 'ID'), instance: undefined, request_id: undefined, timestamp: undefined })
+    assert.deepEqual(strip(await json(a)), strip(await json(b)))
+  }
+  const sessions = await json(await fetch(`${url}/v1/sessions`, { headers: bob.headers }))
+  assert.deepEqual(sessions.sessions, [])
+  const patched = await fetch(`${url}/v1/sessions`, { method: 'POST', headers: { ...bob.headers, 'content-type': 'application/json' }, body: JSON.stringify({ files: [file.id] }) })
+  assert.equal(patched.status, 404)
+})
