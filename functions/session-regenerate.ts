@@ -8,13 +8,16 @@ import { parseInput, sessionIdFrom } from '../lib/http/validate.ts'
 import type { Config } from '../lib/shared/config.ts'
 import { HttpProblem, noSuchSession } from '../lib/shared/problem.ts'
 import { questionBefore, toolsFor } from '../lib/tools/tool-turn.ts'
+import { knowledgeFiles } from '../lib/documents/knowledge.ts'
+import { retrieve } from '../lib/documents/retrieval.ts'
 
 const schemas = new WeakMap<Config, ReturnType<typeof regenerateBodySchema>>()
 
 /**
  * POST /v1/sessions/{id}/messages/{message_id}/regenerate: another reply to the question an
  * assistant message answered, as a sibling of it; the new reply becomes the active one. Answers
- * exactly like POST /v1/chat (SSE, or JSON with `stream: false`).
+ * exactly like POST /v1/chat (SSE, or JSON with `stream: false`), with sources from the chat's
+ * files and collections when it has any.
  */
 export default defineFunction({
   name: 'session-regenerate',
@@ -39,8 +42,12 @@ export default defineFunction({
       const tools = await toolsFor(app, model, body.tools)
       // A reply that followed tool steps answers the question before them: the whole turn is run again.
       const parentId = await questionBefore(app.store, sessionId, retried.parent_id)
+      // The chat's documents answer the question again (docs/documents.md).
+      const knowledge = await knowledgeFiles(app.database.documents, principal.userId, session.files, session.collections, false)
+      const question = knowledge.length && parentId ? await app.store.getSessionMessage(sessionId, parentId) : undefined
+      const sources = question ? await retrieve(app, knowledge, question.content, app.config.ragTopK) : []
       const reservation = await app.generations.reserve(sessionId, limitedUserOf(principal))
-      return answerTurn(app, reservation, { model, options, think, format: body.format, stream: body.stream, parentId, tools, onStarted }, principal.userId, acceptedAt)
+      return answerTurn(app, reservation, { model, options, think, format: body.format, stream: body.stream, parentId, tools, onStarted, sources }, principal.userId, acceptedAt)
     })
   },
 })

@@ -20,6 +20,15 @@ import models from '../functions/models.ts'
 import modelsGet from '../functions/models-get.ts'
 import openaiChatCompletions from '../functions/openai-chat-completions.ts'
 import openaiEmbeddings from '../functions/openai-embeddings.ts'
+import vectorStoresCreate from '../functions/vector-stores-create.ts'
+import vectorStoresList from '../functions/vector-stores-list.ts'
+import vectorStoreGet from '../functions/vector-store-get.ts'
+import vectorStoreDelete from '../functions/vector-store-delete.ts'
+import vectorStoreFilesCreate from '../functions/vector-store-files-create.ts'
+import vectorStoreFilesList from '../functions/vector-store-files-list.ts'
+import vectorStoreFileGet from '../functions/vector-store-file-get.ts'
+import vectorStoreFileDelete from '../functions/vector-store-file-delete.ts'
+import vectorStoreSearch from '../functions/vector-store-search.ts'
 import filesCreate from '../functions/files-create.ts'
 import filesList from '../functions/files-list.ts'
 import filesGet from '../functions/files-get.ts'
@@ -107,6 +116,15 @@ export const FUNCTIONS: FunctionSpec[] = [
   metrics,
   openaiChatCompletions,
   openaiEmbeddings,
+  vectorStoresCreate,
+  vectorStoresList,
+  vectorStoreGet,
+  vectorStoreDelete,
+  vectorStoreFilesCreate,
+  vectorStoreFilesList,
+  vectorStoreFileGet,
+  vectorStoreFileDelete,
+  vectorStoreSearch,
   filesCreate,
   filesList,
   filesGet,

@@ -620,3 +620,54 @@ test('chat settings on the page: the Settings dialog changes the system prompt, 
   const session = await (await fetch(`${server.url}/v1/sessions/${sessionId}`)).json() as { model: string; system: string }
   assert.deepEqual([session.model, session.system], ['gemma3:4b', 'Answer in French.'])
 })
+
+test('documents on the page: upload in the Documents dialog, watch it become ready, use it in a chat; the reply lists its sources, linked, after a reload too; a collection made of checked files', { skip }, async (t) => {
+  const fake = await new FakeOllama({ models: ['llama3.2:latest', 'nomic-embed-text:latest'] }).listen()
+  t.after(() => fake.close())
+  const { page, server } = await openPage(t, fake)
+  const folder = mkdtempSync(join(tmpdir(), 'chat-ollama-page-docs-'))
+  const handbook = join(folder, 'handbook.md')
+  writeFileSync(handbook, '# Handbook\n\n## Leave\n\nEvery employee has 25 days of paid leave a year.\n\n## Expenses\n\nReceipts are filed within 30 days.\n')
+  await page.click('#documents')
+  await page.waitForSelector('#documents-dialog[open]')
+  await page.setInputFiles('#documents-upload', handbook)
+  // Read and embedded in the background: the row says so once it is.
+  const row = page.locator('#documents-files li', { hasText: 'handbook.md' })
+  await row.locator('.state', { hasText: 'Ready' }).waitFor()
+  assert.equal(await row.locator('input[type=checkbox]').isChecked(), true)
+  await page.screenshot({ path: `${SCREENSHOTS}/documents.png` })
+  await page.click('#documents-ok')
+  await page.waitForSelector('#documents-chip:not([hidden])')
+  assert.equal(await page.locator('#documents-chip').innerText(), 'Answers from: handbook.md')
+
+  await sendMessage(page, 'How many days of paid leave?')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant:last-child')?.getAttribute('data-status') === 'complete')
+  const sources = lastReply(page).locator('ol.sources li')
+  assert.equal(await sources.first().innerText(), 'handbook.md (Handbook > Leave)')
+  const link = sources.first().locator('a')
+  const download = await Promise.all([page.waitForEvent('download'), link.click()]).then(([event]) => event)
+  assert.equal(download.suggestedFilename(), 'handbook.md')
+  // The model was given the file's chunks as numbered sources.
+  assert.match(fake.chatRequests().at(-1)!.body.messages.at(-2).content, /\[1\] handbook\.md, Handbook > Leave/)
+
+  // Reloaded: the chat keeps its documents, and the reply its sources.
+  await page.reload()
+  await page.waitForSelector('.message.assistant ol.sources')
+  assert.equal(await page.locator('#documents-chip').innerText(), 'Answers from: handbook.md')
+  assert.equal(await lastReply(page).locator('ol.sources li').first().innerText(), 'handbook.md (Handbook > Leave)')
+
+  // A collection of the checked files; unchecking the file and using the collection saves on the chat.
+  await page.click('#documents')
+  await row.locator('.state', { hasText: 'Ready' }).waitFor()
+  await page.fill('#documents-collection-name', 'Policies')
+  await page.click('#documents-collection-create')
+  await page.locator('#documents-collections li', { hasText: 'Policies' }).waitFor()
+  assert.match(await page.locator('#documents-collections li', { hasText: 'Policies' }).innerText(), /1 file/)
+  await row.locator('input[type=checkbox]').uncheck()
+  await page.click('#documents-ok')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('#documents-chip').textContent === 'Answers from: Policies')
+  const sessionId = new URL(page.url()).hash.slice(1)
+  await page.waitForFunction(async (id) => ((await (await fetch(`/v1/sessions/${id}`)).json()) as any).collections.length === 1, sessionId)
+  const session = await json(await fetch(`${server.url}/v1/sessions/${sessionId}`))
+  assert.deepEqual([session.files, session.collections.length], [[], 1])
+})

@@ -5,7 +5,11 @@
  */
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
-import { authServer, fakeOllama, json, readSse, testServer } from './support/app.ts'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { authServer, fakeOllama, json, readSse, STORE, storeEnv, testServer, within } from './support/app.ts'
+import { SERVER_FROM_SOURCE, spawnServer } from './support/process.ts'
 import { DEFAULT_MODELS, type FakeOllama } from './support/fake-ollama.ts'
 import { ingested, makeDocx, makePdf, makeZipBomb, uploadRequest } from './support/documents.ts'
 
@@ -108,8 +112,11 @@ test('a hostile file fails alone with a clear last_error: a zip bomb named .docx
   assert.equal((await ingested(app, fine.id)).status, 'completed')
 })
 
-test('an EMBED_MODEL that is not installed, or cannot embed, is a 400 at upload that says how to get one', async (t) => {
-  const { server } = await documentsServer(t, { EMBED_MODEL: 'mxbai-embed-large' })
+test('an EMBED_MODEL that is not installed, or cannot embed, is a 400 at upload that says how to get one, and /health says so', async (t) => {
+  const { server, call } = await documentsServer(t, { EMBED_MODEL: 'mxbai-embed-large' })
+  // /health lists every host's models first: the upload then knows the model is missing, not unreachable.
+  const health = await json(await call('GET /health'))
+  assert.deepEqual([health.status, health.embed_model], ['healthy', { name: 'mxbai-embed-large', ready: false, detail: 'mxbai-embed-large is not installed: ollama pull mxbai-embed-large' }])
   const missing = await uploadRequest(server.url, MARKDOWN, 'garden.md')
   assert.equal(missing.status, 400)
   assert.match((await json(missing)).error.message, /ollama pull mxbai-embed-large/)
@@ -117,6 +124,9 @@ test('an EMBED_MODEL that is not installed, or cannot embed, is a 400 at upload 
   const refused = await uploadRequest(chatModel.server.url, MARKDOWN, 'garden.md')
   assert.equal(refused.status, 400)
   assert.equal((await json(refused)).error.code, 'model_capability')
+  assert.equal((await json(await chatModel.call('GET /health'))).embed_model.ready, false)
+  const ready = await documentsServer(t)
+  assert.deepEqual((await json(await ready.call('GET /health'))).embed_model, { name: 'nomic-embed-text', ready: true, detail: null })
 })
 
 test('Ollama failing a batch keeps the file waiting with why; it completes once Ollama answers', async (t) => {
@@ -238,6 +248,9 @@ test('a chat with files answers from numbered sources: the sources event before 
   assert.deepEqual((await json(await call(`GET /v1/sessions/${sessionId}`))).files, [file.id])
   const next = await json(await call('POST /v1/chat', { message: 'And tomatoes?', session_id: sessionId, stream: false }))
   assert.equal(next.sources[0].heading, 'Garden guide > Tomatoes')
+  // A regeneration answers from them again.
+  const regenerated = await json(await call(`POST /v1/sessions/${sessionId}/messages/${next.id}/regenerate`, { stream: false }))
+  assert.equal(regenerated.sources[0].heading, 'Garden guide > Tomatoes')
   // PATCH clears them: then no sources.
   assert.deepEqual((await json(await call(`PATCH /v1/sessions/${sessionId}`, { files: [] }))).files, [])
   const plain = await json(await call('POST /v1/chat', { message: 'And roses again?', session_id: sessionId, stream: false }))
@@ -270,4 +283,58 @@ test('a chat naming another user\'s file or collection is 404 as a missing one, 
   assert.deepEqual(sessions.sessions, [])
   const patched = await fetch(`${url}/v1/sessions`, { method: 'POST', headers: { ...bob.headers, 'content-type': 'application/json' }, body: JSON.stringify({ files: [file.id] }) })
   assert.equal(patched.status, 404)
+})
+
+test('a server killed while it embeds a file: the next start takes the file up again at once and completes it', async (t) => {
+  const fake = await fakeOllama(t, { models: [...DEFAULT_MODELS, EMBED] })
+  // The first batch is never answered: the server is killed while it waits.
+  fake.embedQueue.push({ headersDelayMs: 3_600_000 })
+  const embedding = new Promise<void>((resolve) => (fake.onEmbed = resolve))
+  const database = STORE === 'postgres' ? await storeEnv() : { DB_PATH: join(mkdtempSync(join(tmpdir(), 'chat-ollama-ingest-')), 'chat.db') }
+  // One name across restarts: its claims are its own to take up again (docs/documents.md).
+  const env = { ...database, OLLAMA_HOST: fake.hostPort, INSTANCE_ID: 'ingest-1' }
+  const first = await spawnServer(t, SERVER_FROM_SOURCE, { env })
+  const file = await json(await uploadRequest(first.url, MARKDOWN, 'garden.md'))
+  await within(20_000, 'the first embedding request', embedding)
+  first.child.kill('SIGKILL')
+  await first.exited
+  const second = await spawnServer(t, SERVER_FROM_SOURCE, { env })
+  const ingestedEntry = await second.logged('document ingested')
+  assert.equal(ingestedEntry.file_id, file.id)
+  const done = await json(await fetch(`${second.url}/v1/files/${file.id}`))
+  assert.deepEqual([done.ingestion.status, done.ingestion.chunks_done], ['completed', done.ingestion.chunks_total])
+})
+
+test('per-user limits: files (429) and bytes (413) at upload, chunks fail the file naming the limit; nothing else is stored', async (t) => {
+  const { app, server, upload } = await documentsServer(t, { USER_MAX_FILES: '2', USER_MAX_FILE_BYTES: '4KiB', USER_MAX_CHUNKS: '2' })
+  const many = await upload(MARKDOWN, 'garden.md')
+  const failed = await ingested(app, many.id)
+  assert.equal(failed.status, 'failed')
+  assert.match(failed.last_error!, /USER_MAX_CHUNKS/)
+  const tooBig = await uploadRequest(server.url, 'x'.repeat(4000), 'big.txt')
+  assert.equal(tooBig.status, 413)
+  assert.match((await json(tooBig)).error.message, /USER_MAX_FILE_BYTES/)
+  await upload('A short note.', 'note.txt')
+  const third = await uploadRequest(server.url, 'Another note.', 'third.txt')
+  assert.equal(third.status, 429)
+  assert.match((await json(third)).error.message, /USER_MAX_FILES/)
+  assert.deepEqual((await app.database.documents.listFiles('local', { limit: 10 })).map((file) => file.filename), ['note.txt', 'garden.md'])
+})
+
+test('after EMBED_MODEL changes, completed files are embedded again in the background by the new model', async (t) => {
+  const fake = await fakeOllama(t, { models: [...DEFAULT_MODELS, EMBED, 'mxbai-embed-large:latest'] })
+  const database = STORE === 'postgres' ? await storeEnv() : { DB_PATH: join(mkdtempSync(join(tmpdir(), 'chat-ollama-reembed-')), 'chat.db') }
+  const env = { ...database, OLLAMA_HOST: fake.hostPort, INSTANCE_ID: 'reembed-1' }
+  const first = await spawnServer(t, SERVER_FROM_SOURCE, { env })
+  const file = await json(await uploadRequest(first.url, MARKDOWN, 'garden.md'))
+  assert.equal((await first.logged('document ingested')).embed_model, 'nomic-embed-text')
+  first.child.kill('SIGTERM')
+  await first.exited
+  const second = await spawnServer(t, SERVER_FROM_SOURCE, { env: { ...env, EMBED_MODEL: 'mxbai-embed-large' } })
+  const again = await second.logged('document ingested')
+  assert.deepEqual([again.file_id, again.embed_model], [file.id, 'mxbai-embed-large'])
+  const done = await json(await fetch(`${second.url}/v1/files/${file.id}`))
+  assert.deepEqual([done.ingestion.status, done.ingestion.embed_model, done.ingestion.chunks_done], ['completed', 'mxbai-embed-large', done.ingestion.chunks_total])
+  const embedded = fake.requests.filter((request) => request.path === '/api/embed' && request.body.model === 'mxbai-embed-large')
+  assert.ok(embedded.length > 0)
 })

@@ -10,6 +10,7 @@ import { wireSearch } from './search.ts'
 import { loadTools } from './tools.ts'
 import { fillSessionList, loadMoreSessions, onSessionChosen } from './sidebar.ts'
 import { loadModels, wireSettings } from './settings.ts'
+import { wireDocuments } from './documents.ts'
 
 async function checkHealth(): Promise<void> {
   try {
@@ -33,6 +34,7 @@ wireComposer()
 wireBranches()
 wireTransfer()
 wireSettings()
+wireDocuments()
 ui.newChat.addEventListener('click', () => {
   void openSession(null)
   ui.input.focus()

@@ -3,6 +3,7 @@ import { api, problemOf, sleep } from './api.ts'
 import { showError, state, ui, type ChatSettings, type ContextCut } from './dom.ts'
 import { beginStreaming, endStreaming, follow, showExportLinks } from './conversation.ts'
 import { toolsChoice } from './tools.ts'
+import { documentsChoice } from './documents.ts'
 import { showSettings, turnChoice } from './settings.ts'
 import { messageElement, replyView, scrollToEnd, showContextCut } from './render.ts'
 import { readEvents } from './sse-reader.ts'
@@ -71,7 +72,7 @@ async function send(text: string): Promise<void> {
     history.replaceState(null, '', `/#${sessionId}`)
     showExportLinks(sessionId)
   }
-  const payload = { message: text, session_id: sessionId, ...turnChoice(), ...(system ? { system } : {}), ...(images.length ? { images } : {}), ...toolsChoice() }
+  const payload = { message: text, session_id: sessionId, ...turnChoice(), ...documentsChoice(), ...(system ? { system } : {}), ...(images.length ? { images } : {}), ...toolsChoice() }
   const dropped = await streamTurn(sessionId, '/v1/chat', payload, userItem, replyItem)
   // A refused first message stores nothing, whatever the reason (Ollama down too): the page is a new chat again.
   if (dropped === null && isNew && state.sessionId === sessionId) {

@@ -2,7 +2,9 @@
 
 export interface Session { id: string; title: string; updated_at: string; message_count: number }
 /** What a chat keeps for its turns (docs/api.md "Chat settings"), and its system prompt. */
-export interface ChatSettings { model: string | null; options: { temperature?: number; num_ctx?: number } & Record<string, unknown>; think: boolean | string | null; system?: string | null }
+export interface ChatSettings { model: string | null; options: { temperature?: number; num_ctx?: number } & Record<string, unknown>; think: boolean | string | null; system?: string | null; files?: string[]; collections?: string[] }
+/** A chunk of a document a reply was given (docs/documents.md), numbered as the reply cites it. */
+export interface Source { n: number; file_id: string; filename: string; page: number | null; heading: string | null; snippet: string }
 /** Where the history the model is sent begins (GET /v1/sessions/{id}). */
 export interface ContextCut { first_sent_message_id: string; summarized: boolean }
 /** A call the model made of a tool (docs/tools.md). */
@@ -27,6 +29,8 @@ export interface Message {
   call_id?: string
   /** The calls a paused reply waits on. */
   approval_required?: ToolCall[]
+  /** The documents' chunks a reply answered from. */
+  sources?: Source[]
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
@@ -61,6 +65,16 @@ export const ui = {
   thinkSwitch: $<HTMLLabelElement>('think-switch'),
   think: $<HTMLInputElement>('think'),
   settings: $<HTMLButtonElement>('settings'),
+  documents: $<HTMLButtonElement>('documents'),
+  documentsDialog: $<HTMLDialogElement>('documents-dialog'),
+  documentsUpload: $<HTMLInputElement>('documents-upload'),
+  documentsDrop: $<HTMLDivElement>('documents-drop'),
+  documentsFiles: $<HTMLUListElement>('documents-files'),
+  documentsCollections: $<HTMLUListElement>('documents-collections'),
+  documentsCollectionName: $<HTMLInputElement>('documents-collection-name'),
+  documentsCollectionCreate: $<HTMLButtonElement>('documents-collection-create'),
+  documentsStatus: $<HTMLParagraphElement>('documents-status'),
+  documentsChip: $<HTMLParagraphElement>('documents-chip'),
   settingsDialog: $<HTMLDialogElement>('settings-dialog'),
   settingsSystem: $<HTMLTextAreaElement>('settings-system'),
   settingsTemperature: $<HTMLInputElement>('settings-temperature'),

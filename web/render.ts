@@ -2,7 +2,7 @@
 // writes can run as script.
 import DOMPurify from 'dompurify'
 import { marked } from 'marked'
-import { showError, ui, type ContextCut, type Message } from './dom.ts'
+import { showError, ui, type ContextCut, type Message, type Source } from './dom.ts'
 import type { StreamEvent } from './sse-reader.ts'
 import { addCall, addStepText, askApproval, setResult } from './tools.ts'
 
@@ -55,7 +55,7 @@ export function showContextCut(cut: ContextCut | null): void {
 const rawText = new WeakMap<HTMLLIElement, string>()
 export const messageText = (item: HTMLLIElement): string => rawText.get(item) ?? ''
 
-type Shown = Pick<Message, 'role' | 'content' | 'status' | 'images'> & Partial<Pick<Message, 'thinking' | 'thinking_ms' | 'model' | 'tokens_per_second'>> & { id?: string; sibling_ids?: string[] | undefined }
+type Shown = Pick<Message, 'role' | 'content' | 'status' | 'images'> & Partial<Pick<Message, 'thinking' | 'thinking_ms' | 'model' | 'tokens_per_second' | 'sources'>> & { id?: string; sibling_ids?: string[] | undefined }
 
 export function messageElement(message: Shown): HTMLLIElement {
   const item = document.createElement('li')
@@ -67,6 +67,7 @@ export function messageElement(message: Shown): HTMLLIElement {
   body.className = 'body'
   item.append(body)
   if (message.role === 'assistant' && message.model) setFigures(item, message.model, message.tokens_per_second ?? null)
+  if (message.sources?.length) setSources(item, message.sources)
   if (message.role !== 'system') item.append(actionsOf(message.role, message.id, message.sibling_ids ?? []))
   setMessage(item, message.role, message.content, message.status)
   return item
@@ -101,6 +102,28 @@ function setFigures(item: HTMLLIElement, model: string, tokensPerSecond: number 
     item.querySelector('.body')!.after(line)
   }
   line.textContent = tokensPerSecond === null ? model : `${model} · ${tokensPerSecond} tokens/s`
+}
+
+/**
+ * Under a reply: the documents it was given, numbered as it cites them, each a link to the file
+ * (a download) with its page and section.
+ */
+function setSources(item: HTMLLIElement, sources: Source[]): void {
+  item.querySelector('.sources')?.remove()
+  const list = document.createElement('ol')
+  list.className = 'sources'
+  list.setAttribute('aria-label', 'Sources')
+  for (const source of sources) {
+    const entry = document.createElement('li')
+    entry.value = source.n
+    const link = Object.assign(document.createElement('a'), { href: `/v1/files/${encodeURIComponent(source.file_id)}/content`, textContent: source.filename, title: source.snippet })
+    link.setAttribute('download', source.filename)
+    const where = [source.page === null ? null : `page ${source.page}`, source.heading].filter(Boolean).join(', ')
+    entry.append(link, ...(where ? [` (${where})`] : []))
+    list.append(entry)
+  }
+  const body = item.querySelector('.body')!
+  ;(item.querySelector('.figures') ?? body).after(list)
 }
 
 /** A message's images as thumbnails; a click opens the image itself in a new tab. */
@@ -209,6 +232,8 @@ export function replyView(item: HTMLLIElement, resume: (item: HTMLLIElement) => 
         model = event.model ?? ''
         if (event.message_id) item.dataset.id = event.message_id
         if (model) setFigures(item, model, null)
+      } else if (event.type === 'sources') {
+        setSources(item, event.sources ?? [])
       } else if (event.type === 'thinking') {
         thinking += event.content ?? ''
         setThinking(item, thinking, 'thinking')

@@ -1,6 +1,7 @@
 // A chat's settings on the page (docs/api.md "Chat settings"): the model picker and the think
 // switch show the open chat's and change them; the Settings dialog changes its system prompt,
 // temperature, context length and thinking. A new chat takes them with its first message.
+import { showDocuments } from './documents.ts'
 import { api } from './api.ts'
 import { showError, state, ui, type ChatSettings } from './dom.ts'
 
@@ -65,6 +66,7 @@ export function turnChoice(): { model?: string; think?: boolean | string } {
 /** Shows the open chat's settings (null: a new chat, which keeps what the composer shows). */
 export function showSettings(settings: ChatSettings | null): void {
   state.settings = settings
+  showDocuments(settings)
   ui.settings.disabled = settings === null
   if (!settings) return
   pick(settings.model)

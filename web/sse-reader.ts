@@ -1,5 +1,7 @@
 // Reads a chat's Server-Sent Events from a fetch Response.
 
+import type { Source } from './dom.ts'
+
 export interface StreamEvent {
   type: string
   content?: string
@@ -19,6 +21,8 @@ export interface StreamEvent {
   arguments?: Record<string, unknown>
   ok?: boolean
   duration_ms?: number
+  /** `sources`: the documents' chunks the reply was given (docs/documents.md). */
+  sources?: Source[]
 }
 
 /** Reads an SSE body, calling `onEvent` for each event. */

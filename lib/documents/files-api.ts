@@ -1,7 +1,7 @@
 import type { AppContext } from '../context.ts'
 import { unixSeconds } from '../openai/wire.ts'
 import { HttpProblem } from '../shared/problem.ts'
-import type { Collection, StoredFile } from '../store/document-store.ts'
+import type { Collection, DocumentStore, StoredFile } from '../store/document-store.ts'
 import { fileKindOf, mediaTypeOf } from './file-kind.ts'
 
 /** Room a multipart body needs besides its file: boundaries, headers, the purpose field. */
@@ -101,4 +101,16 @@ export async function checkEmbedModel(app: AppContext): Promise<void> {
     if (error.status === 404) throw new HttpProblem(400, 'model_not_found', `EMBED_MODEL ${model} is not installed in Ollama: ollama pull ${model}`)
     if (error.status === 400) throw error
   }
+}
+
+/**
+ * Takes a file out of one of the owner's collections (the file stays), the ids as a route gave
+ * them; 404 for a collection or file that is not the owner's, or not in it. The file's id.
+ */
+export async function removeFromCollection(store: DocumentStore, ownerId: string, collectionParam: string, fileParam: string): Promise<string> {
+  const id = idOf(collectionParam)
+  const fileId = idOf(fileParam)
+  if (!id || !(await store.getCollection(id, ownerId))) throw noSuch('collection', collectionParam)
+  if (!fileId || !(await store.removeFromCollection(id, fileId, ownerId))) throw noSuch('file', fileParam)
+  return fileId
 }

@@ -109,6 +109,7 @@ export class Ingestion {
       if (this.closed) return true
       if (await store.finishFile(file.id, this.worker, { status: 'completed', embedModel: config.embedModel }, new Date().toISOString())) {
         this.retries.delete(file.id)
+        this.deps.log.info('document ingested', { file_id: file.id, kind: file.kind, embed_model: config.embedModel })
         this.finished.dispatchEvent(new CustomEvent('file', { detail: { id: file.id, status: 'completed' } }))
       }
     } catch (error) {
@@ -165,6 +166,7 @@ export class Ingestion {
   private async fail(file: StoredFile, why: string): Promise<void> {
     this.retries.delete(file.id)
     if (await this.deps.store.finishFile(file.id, this.worker, { status: 'failed', error: why }, new Date().toISOString())) {
+      this.deps.log.warn('document ingestion failed the file', { file_id: file.id, kind: file.kind, error: why })
       this.finished.dispatchEvent(new CustomEvent('file', { detail: { id: file.id, status: 'failed' } }))
     }
   }

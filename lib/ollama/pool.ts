@@ -123,7 +123,7 @@ export class OllamaPool {
     this.ensureProbing()
     const name = canonicalModelName(model)
     const host = this.candidates(name, undefined)[0]
-    if (!host) throw this.noHostAnswers(model)
+    if (!host) throw this.missingOrUnreachable(model, name)
     const digest = host.listed.find((listed) => canonicalModelName(listed.name) === name)?.digest
     const cached = this.capabilityCache.get(name)
     if (cached && (cached.digest === undefined || digest === undefined || cached.digest === digest)) return cached.capabilities
@@ -264,8 +264,13 @@ export class OllamaPool {
       }
     }
     if (last) throw last
-    if (this.hosts.every((host) => host.models !== undefined && !host.models.has(name))) throw new HttpProblem(404, 'model_not_found', `model '${model}' not found`)
-    throw this.noHostAnswers(model)
+    throw this.missingOrUnreachable(model, name)
+  }
+
+  /** 404 when every host listed its models and none has `model`; else 503 (some host could not be asked). */
+  private missingOrUnreachable(model: string, name: string): HttpProblem {
+    if (this.hosts.every((host) => host.models !== undefined && !host.models.has(name))) return new HttpProblem(404, 'model_not_found', `model '${model}' not found`)
+    return this.noHostAnswers(model)
   }
 
   /** 503 for a model no host can take now, naming the hosts and where they are configured. */

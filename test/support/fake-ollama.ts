@@ -250,6 +250,7 @@ export class FakeOllama {
   /** Embeddings of `input` (a string or strings), as /api/embed: one vector each, in order, L2-normalised. */
   private async embed(body: any, res: ServerResponse): Promise<void> {
     const scenario = { ...this.scenario, ...this.embedQueue.shift() }
+    this.onEmbed?.()
     if (scenario.headersDelayMs) {
       await sleep(scenario.headersDelayMs)
       if (res.destroyed) return
@@ -272,6 +273,8 @@ export class FakeOllama {
     return this.capabilities[model] ?? (/embed/.test(model) ? ['embedding'] : ['completion', 'tools'])
   }
 
+  /** Called as each /api/embed request arrives. */
+  onEmbed: (() => void) | undefined
   /** Texts embedded so far (each input of each /api/embed call). */
   embedded = 0
   /** Scenarios for the next /api/embed calls, one each (a status, a delay), over the standing one. */
