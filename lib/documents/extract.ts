@@ -1,6 +1,13 @@
 import { Worker } from 'node:worker_threads'
 import type { FileKind } from '../store/document-store.ts'
-import { ExtractError, type ExtractLimits, type Extracted } from './extractors/section.ts'
+import type { NewChunk } from '../store/document-store.ts'
+import { ExtractError, type ExtractLimits } from './extractors/section.ts'
+
+/** A file read and cut: its chunks (lib/documents/chunking.ts), and its pages when it has any. */
+export interface ExtractedChunks {
+  chunks: NewChunk[]
+  pages: number | null
+}
 
 declare const __EXTRACT_WORKER__: string | undefined
 
@@ -14,16 +21,16 @@ export const EXTRACT_LIMITS: ExtractLimits & { timeoutMs: number; memoryMb: numb
 }
 
 /**
- * The text of a file of `kind`, read in a worker thread of its own with a memory limit, ended after
+ * The text of a file of `kind` in chunks, read and cut in a worker thread of its own with a memory limit, ended after
  * `timeoutMs`. Rejects with an ExtractError saying why the file cannot be read.
  */
-export async function extractFile(kind: FileKind, data: Uint8Array, limits = EXTRACT_LIMITS): Promise<Extracted> {
+export async function extractFile(kind: FileKind, data: Uint8Array, limits = EXTRACT_LIMITS): Promise<ExtractedChunks> {
   const workerData = { kind, data, limits }
   const options = { workerData, resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb, maxYoungGenerationSizeMb: 32 } }
   const thread = typeof __EXTRACT_WORKER__ === 'undefined'
     ? new Worker(new URL('./extract-worker.ts', import.meta.url), options)
     : new Worker(__EXTRACT_WORKER__, { ...options, eval: true })
-  return new Promise<Extracted>((resolve, reject) => {
+  return new Promise<ExtractedChunks>((resolve, reject) => {
     const timer = setTimeout(() => {
       reject(new ExtractError(`reading the file took longer than ${limits.timeoutMs / 1000} s`))
       void thread.terminate()
@@ -32,7 +39,7 @@ export async function extractFile(kind: FileKind, data: Uint8Array, limits = EXT
       clearTimeout(timer)
       void thread.terminate()
     }
-    thread.once('message', (answer: { extracted?: Extracted; error?: string }) => {
+    thread.once('message', (answer: { extracted?: ExtractedChunks; error?: string }) => {
       settle()
       if (answer.extracted) resolve(answer.extracted)
       else reject(new ExtractError(answer.error ?? 'the file cannot be read'))

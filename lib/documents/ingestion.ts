@@ -3,9 +3,9 @@ import type { Logger } from '../observability/log.ts'
 import type { OllamaPool } from '../ollama/pool.ts'
 import type { DocumentStore, StoredFile } from '../store/document-store.ts'
 import { HttpProblem } from '../shared/problem.ts'
-import { chunkSections } from './chunking.ts'
 import { EMBED_BATCH, embedTexts } from './embedding.ts'
-import { ExtractError, type Extracted } from './extractors/section.ts'
+import { ExtractError } from './extractors/section.ts'
+import type { ExtractedChunks } from './extract.ts'
 import type { FileKind } from '../store/document-store.ts'
 
 /** How long a claim holds without a write (each batch renews it); past it another worker takes the file. */
@@ -21,7 +21,7 @@ const PURGE_BATCH = 2_000
 const later = (ms: number) => new Date(Date.now() + ms).toISOString()
 
 /** Reads a file's text (lib/documents/extract.ts): given by the entry points that bundle the readers. */
-export type Extractor = (kind: FileKind, data: Uint8Array) => Promise<Extracted>
+export type Extractor = (kind: FileKind, data: Uint8Array) => Promise<ExtractedChunks>
 
 export interface IngestionDeps {
   store: DocumentStore
@@ -121,10 +121,9 @@ export class Ingestion {
 
   private async chunk(file: StoredFile, data: Uint8Array): Promise<'stored' | 'lost' | 'failed'> {
     const { store, config } = this.deps
-    const extracted = await this.extract!(file.kind, data)
-    const chunks = chunkSections(extracted.sections)
+    const { chunks, pages } = await this.extract!(file.kind, data)
     if (chunks.length === 0) throw new ExtractError('the file holds no text (a scanned PDF needs OCR first)')
-    const stored = await store.storeChunks(file.id, this.worker, chunks, extracted.pages, config.userMaxChunks, later(LEASE_MS))
+    const stored = await store.storeChunks(file.id, this.worker, chunks, pages, config.userMaxChunks, later(LEASE_MS))
     if (stored === 'over_limit') {
       await this.fail(file, `its ${chunks.length} chunks would take its owner past ${config.userMaxChunks} chunks (USER_MAX_CHUNKS)`)
       return 'failed'

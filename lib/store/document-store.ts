@@ -185,20 +185,22 @@ export function vectorBytes(vector: Float32Array): Uint8Array {
   return bytes
 }
 
+/** Rows of vectors a store reads at a time for fileVectors: a large file's are read in pages, between which other work runs. */
+export const VECTOR_PAGE = 2000
+
 /**
  * One file's stored vectors as FileVectors: rows of another length than the first (a model's
- * size cannot change under one name, but a row may be damaged) are left out.
+ * size cannot change under one name, but a row may be damaged) are left out. The bytes are
+ * copied as they are: float32 little-endian, as stored, is how the platforms Node runs on hold them.
  */
 export function vectorsOf(rows: Array<{ id: number; embedding: Uint8Array }>): FileVectors {
   const dimensions = rows.length ? rows[0]!.embedding.byteLength / 4 : 0
   const vectors = new Float32Array(rows.length * dimensions)
+  const bytes = new Uint8Array(vectors.buffer)
   const ids: number[] = []
   for (const { id, embedding } of rows) {
     if (embedding.byteLength !== dimensions * 4) continue
-    // Copied through a DataView: the bytes need not sit at a multiple of 4 in their buffer.
-    const view = new DataView(embedding.buffer, embedding.byteOffset, embedding.byteLength)
-    const at = ids.length * dimensions
-    for (let index = 0; index < dimensions; index++) vectors[at + index] = view.getFloat32(index * 4, true)
+    bytes.set(embedding, ids.length * dimensions * 4)
     ids.push(id)
   }
   return { ids, dimensions, vectors: vectors.subarray(0, ids.length * dimensions) }

@@ -4,6 +4,7 @@ import {
   vectorBytes,
   vectorsOf,
   telling,
+  VECTOR_PAGE,
   COMMON_WORD_CHUNKS,
   type ClaimedFile,
   type Collection,
@@ -257,8 +258,15 @@ export class PostgresDocuments extends PostgresPart implements DocumentStore {
 
   async fileVectors(fileId: string, embedModel: string): Promise<FileVectors> {
     const sql = await this.db()
-    const rows = await sql`SELECT id, embedding FROM file_chunks WHERE file_id = ${fileId} AND embed_model = ${embedModel} ORDER BY position`
-    return vectorsOf(rows.map((row) => ({ id: Number(row.id), embedding: row.embedding })))
+    const rows: Array<{ id: number; embedding: Uint8Array }> = []
+    for (let after = -1; ;) {
+      const page = await sql`SELECT id, position, embedding FROM file_chunks WHERE file_id = ${fileId} AND embed_model = ${embedModel} AND position > ${after}
+        ORDER BY position LIMIT ${VECTOR_PAGE}`
+      rows.push(...page.map((row) => ({ id: Number(row.id), embedding: row.embedding as Uint8Array })))
+      if (page.length < VECTOR_PAGE) break
+      after = Number(page.at(-1)!.position)
+    }
+    return vectorsOf(rows)
   }
 
   async chunks(ids: number[]): Promise<StoredChunk[]> {

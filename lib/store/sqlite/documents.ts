@@ -6,6 +6,7 @@ import {
   vectorBytes,
   vectorsOf,
   telling,
+  VECTOR_PAGE,
   COMMON_WORD_CHUNKS,
   type ClaimedFile,
   type Collection,
@@ -98,7 +99,7 @@ export class SqliteDocuments extends SqliteRole implements DocumentStore {
     recordSources: 'UPDATE messages SET sources = ? WHERE id = ?',
     // Counted no further than past the limit: a common word costs the same as a rare one.
     wordChunks: `SELECT count(*) AS chunks FROM (SELECT 1 FROM file_chunks_fts WHERE file_chunks_fts MATCH ? LIMIT ${COMMON_WORD_CHUNKS + 1})`,
-    fileVectors: 'SELECT id, embedding FROM file_chunks WHERE file_id = ? AND embed_model = ? ORDER BY position',
+    fileVectors: `SELECT id, position, embedding FROM file_chunks WHERE file_id = ? AND embed_model = ? AND position > ? ORDER BY position LIMIT ${VECTOR_PAGE}`,
     chunks: 'SELECT id, file_id, position, page, heading, content FROM file_chunks WHERE id IN (SELECT value FROM json_each(?))',
   })
 
@@ -260,7 +261,15 @@ export class SqliteDocuments extends SqliteRole implements DocumentStore {
   }
 
   async fileVectors(fileId: string, embedModel: string): Promise<FileVectors> {
-    return vectorsOf(this.statements.fileVectors.all(fileId, embedModel).map((row) => ({ id: Number(row.id), embedding: row.embedding as Uint8Array })))
+    const rows: Array<{ id: number; embedding: Uint8Array }> = []
+    for (let after = -1; ;) {
+      const page = this.statements.fileVectors.all(fileId, embedModel, after)
+      rows.push(...page.map((row) => ({ id: Number(row.id), embedding: row.embedding as Uint8Array })))
+      if (page.length < VECTOR_PAGE) break
+      after = Number(page.at(-1)!.position)
+      await yieldToLoop()
+    }
+    return vectorsOf(rows)
   }
 
   async chunks(ids: number[]): Promise<StoredChunk[]> {
