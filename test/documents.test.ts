@@ -338,3 +338,21 @@ test('after EMBED_MODEL changes, completed files are embedded again in the backg
   const embedded = fake.requests.filter((request) => request.path === '/api/embed' && request.body.model === 'mxbai-embed-large')
   assert.ok(embedded.length > 0)
 })
+
+test('retrieval for a chat goes on by words alone when Ollama cannot embed the question; sources take at most their share of a small context', async (t) => {
+  const { app, fake, call, upload } = await documentsServer(t)
+  const file = await upload(MARKDOWN, 'garden.md')
+  await ingested(app, file.id)
+  // The question's embedding fails (on every try of the pool): the words still find the roses.
+  fake.embedQueue.push({ status: 500, errorMessage: 'llama runner process has terminated' })
+  const answer = await json(await call('POST /v1/chat', { message: 'When are roses pruned?', files: [file.id], stream: false }))
+  assert.equal(answer.sources[0].heading, 'Garden guide > Roses')
+  assert.equal(answer.content, 'You said: When are roses pruned?')
+  // A context of 512 tokens: the sources keep to 40% of its budget (all three chunks would not), the best first, renumbered.
+  const small = await json(await call('POST /v1/chat', { message: 'Tomatoes and roses and plants?', files: [file.id], stream: false, options: { num_ctx: 512 } }))
+  assert.ok(small.sources.length >= 1 && small.sources.length < 3, JSON.stringify(small.sources))
+  assert.deepEqual(small.sources.map((source: any) => source.n), small.sources.map((_: unknown, index: number) => index + 1))
+  const sent = fake.requests.filter((request) => request.path === '/api/chat').at(-1)!.body.messages
+  assert.equal(sent.length, 2)
+  assert.equal((sent[0].content.match(/^\[\d+\] /gm) ?? []).length, small.sources.length)
+})

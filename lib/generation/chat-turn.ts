@@ -95,9 +95,8 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     estimator: app.tokens,
   })
   // Sources take their share of the budget first; the conversation is planned in what is left.
-  const sources = sourcesWithin(body.sources ?? [], Math.floor(budget * SOURCES_SHARE))
+  const { sources, tokens: sourcesTokens } = sourcesWithin(app, body.model, body.sources ?? [], Math.floor(budget * SOURCES_SHARE))
   const sourcesMessage = sources.length ? { role: 'system', content: sourcesPrompt(sources) } : null
-  const sourcesTokens = sourcesMessage ? Math.ceil(sourcesMessage.content.length / CHARS_PER_TOKEN) : 0
   let plan = planFor(budget - sourcesTokens)
 
   // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
@@ -175,19 +174,18 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
 
 /** The share of a turn's context budget its sources may take. */
 const SOURCES_SHARE = 0.4
-/** Characters a token takes, about, for sources' text (a bound, not a count). */
-const CHARS_PER_TOKEN = 4
 
-/** The best sources whose text fits in `tokens`, renumbered in order. */
-function sourcesWithin(sources: RetrievedChunk[], tokens: number): RetrievedChunk[] {
-  const kept: RetrievedChunk[] = []
-  let used = 0
-  for (const source of sources) {
-    used += Math.ceil(source.content.length / CHARS_PER_TOKEN) + 16
-    if (used > tokens) break
-    kept.push({ ...source, n: kept.length + 1 })
+/**
+ * The best sources whose prompt fits in `tokens` (counted as the conversation is, by the model's
+ * calibrated estimate), renumbered in order, and the tokens they take.
+ */
+function sourcesWithin(app: AppContext, model: string, sources: RetrievedChunk[], tokens: number): { sources: RetrievedChunk[]; tokens: number } {
+  for (let count = sources.length; count > 0; count--) {
+    const kept = sources.slice(0, count).map((source, index) => ({ ...source, n: index + 1 }))
+    const estimated = app.tokens.estimate(model, [{ id: null, role: 'system', content: sourcesPrompt(kept) }])
+    if (estimated <= tokens) return { sources: kept, tokens: estimated }
   }
-  return kept
+  return { sources: [], tokens: 0 }
 }
 
 /** The sources as the model is given them: numbered, with where each comes from, and how to cite them. */
