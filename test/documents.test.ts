@@ -348,8 +348,8 @@ test('retrieval for a chat goes on by words alone when Ollama cannot embed the q
   const answer = await json(await call('POST /v1/chat', { message: 'When are roses pruned?', files: [file.id], stream: false }))
   assert.equal(answer.sources[0].heading, 'Garden guide > Roses')
   assert.equal(answer.content, 'You said: When are roses pruned?')
-  // A context of 512 tokens: the sources keep to 40% of its budget (all three chunks would not), the best first, renumbered.
-  const small = await json(await call('POST /v1/chat', { message: 'Tomatoes and roses and plants?', files: [file.id], stream: false, options: { num_ctx: 512 } }))
+  // A context of 400 tokens: the sources keep to 40% of its budget (all three chunks would not), the best first, renumbered.
+  const small = await json(await call('POST /v1/chat', { message: 'Tomatoes and roses and plants?', files: [file.id], stream: false, options: { num_ctx: 400 } }))
   assert.ok(small.sources.length >= 1 && small.sources.length < 3, JSON.stringify(small.sources))
   assert.deepEqual(small.sources.map((source: any) => source.n), small.sources.map((_: unknown, index: number) => index + 1))
   const sent = fake.requests.filter((request) => request.path === '/api/chat').at(-1)!.body.messages

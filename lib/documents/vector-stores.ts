@@ -46,15 +46,13 @@ export function vectorStoreFileObject(vectorStoreId: string, file: StoredFile) {
   }
 }
 
-/** A search result as OpenAI's vector store search (and `file_search` results) give it. */
+/** Where a chunk comes from, as OpenAI's search results carry it: `page` and `heading` when it has them. */
+export const chunkAttributes = (chunk: Pick<RetrievedChunk, 'page' | 'heading'>) =>
+  ({ ...(chunk.page === null ? {} : { page: chunk.page }), ...(chunk.heading === null ? {} : { heading: chunk.heading }) })
+
+/** A search result as OpenAI's vector store search gives it. */
 export function searchResultObject(chunk: RetrievedChunk) {
-  return {
-    file_id: chunk.file_id,
-    filename: chunk.filename,
-    score: chunk.score,
-    attributes: { ...(chunk.page === null ? {} : { page: chunk.page }), ...(chunk.heading === null ? {} : { heading: chunk.heading }) },
-    content: [{ type: 'text' as const, text: chunk.content }],
-  }
+  return { file_id: chunk.file_id, filename: chunk.filename, score: chunk.score, attributes: chunkAttributes(chunk), content: [{ type: 'text' as const, text: chunk.content }] }
 }
 
 /** `name` and `file_ids` when a vector store is made; what OpenAI takes besides is accepted and left. */

@@ -12,6 +12,7 @@ import type { ClaimedReply, PausedReply, PromptMessage, ReplySource, SessionSett
 import { withImageBytes, type PreparedImage } from '../images/image-input.ts'
 import { summarize, SUMMARY_SHARE } from './summary.ts'
 import type { RetrievedChunk } from '../documents/retrieval.ts'
+import { SOURCES_SHARE, sourcesMessage, sourcesWithin } from '../documents/sources.ts'
 
 /**
  * A chat turn, as POST /v1/chat and a regeneration run it: the prompt planned within the context
@@ -95,8 +96,8 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     estimator: app.tokens,
   })
   // Sources take their share of the budget first; the conversation is planned in what is left.
-  const { sources, tokens: sourcesTokens } = sourcesWithin(app, body.model, body.sources ?? [], Math.floor(budget * SOURCES_SHARE))
-  const sourcesMessage = sources.length ? { role: 'system', content: sourcesPrompt(sources) } : null
+  const { sources, tokens: sourcesTokens } = sourcesWithin(app.tokens, body.model, body.sources ?? [], Math.floor(budget * SOURCES_SHARE))
+  const sourcesEntry = sources.length ? sourcesMessage(sources) : null
   let plan = planFor(budget - sourcesTokens)
 
   // Committed before Ollama is called: nothing the user wrote is lost to a failure after this.
@@ -128,7 +129,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
       // The new message's images are at hand; earlier ones are read for the messages sent only.
       request.messages = await withImageBytes(store, plan.messages, newMessage && body.images?.length ? new Map([[newMessage, body.images.map((image) => image.data)]]) : undefined)
       // Just before the question they answer (not stored: later turns see the reply that cites them).
-      if (sourcesMessage) request.messages.splice(request.messages.length - 1, 0, sourcesMessage)
+      if (sourcesEntry) request.messages.splice(request.messages.length - 1, 0, { role: 'system', content: sourcesEntry.content })
       return app.ollama.startChat(request, reservation.signal, pinned)
     }
     try {
@@ -166,35 +167,10 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const generation = reservation.begin(lease.stream, details, settings)
   afterwards(app, generation, hosted.release)
   // What Ollama counted for this prompt corrects the next estimates (after tool steps it counted more than this).
-  const sent = plan.messages
+  const sent = sourcesEntry ? [...plan.messages, sourcesEntry] : plan.messages
   void generation.outcome.then((outcome) => outcome.promptTokens && !outcome.toolSteps && app.tokens.observe(body.model, sent, outcome.promptTokens))
   await body.onStarted?.(generation)
   return generation
-}
-
-/** The share of a turn's context budget its sources may take. */
-const SOURCES_SHARE = 0.4
-
-/**
- * The best sources whose prompt fits in `tokens` (counted as the conversation is, by the model's
- * calibrated estimate), renumbered in order, and the tokens they take.
- */
-function sourcesWithin(app: AppContext, model: string, sources: RetrievedChunk[], tokens: number): { sources: RetrievedChunk[]; tokens: number } {
-  for (let count = sources.length; count > 0; count--) {
-    const kept = sources.slice(0, count).map((source, index) => ({ ...source, n: index + 1 }))
-    const estimated = app.tokens.estimate(model, [{ id: null, role: 'system', content: sourcesPrompt(kept) }])
-    if (estimated <= tokens) return { sources: kept, tokens: estimated }
-  }
-  return { sources: [], tokens: 0 }
-}
-
-/** The sources as the model is given them: numbered, with where each comes from, and how to cite them. */
-function sourcesPrompt(sources: RetrievedChunk[]): string {
-  const where = (source: RetrievedChunk) => [source.filename, source.page === null ? null : `page ${source.page}`, source.heading].filter(Boolean).join(', ')
-  return [
-    'Answer from the sources below when they hold the answer, and cite each source you use by its number in brackets, such as [1]. If they do not hold the answer, say so, then answer as you can.',
-    ...sources.map((source) => `[${source.n}] ${where(source)}\n${source.content}`),
-  ].join('\n\n')
 }
 
 /** Once a reply has ended: its host's lease given back, and the approval clock told of a pause. */

@@ -2,7 +2,7 @@ import type { AppContext } from '../context.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import type { McpServerConfig } from '../shared/mcp-config.ts'
 import type { ToolCall } from '../store/chat-store.ts'
-import type { InputItem, McpItem, StoredResponse } from '../store/response-store.ts'
+import type { InputItem, ServerToolItem, StoredResponse } from '../store/response-store.ts'
 import { TOOL_SEPARATOR, type OfferedTool } from '../tools/mcp-hub.ts'
 import { tooManyTools, toolLimits, ToolTurn } from '../tools/tool-turn.ts'
 import { mcpCallItem } from './response-run.ts'
@@ -19,7 +19,7 @@ type ToolParam = Record<string, unknown> & { type: string }
 export interface ResponseMcp {
   turn: ToolTurn
   labels: Map<string, string>
-  listings: McpItem[]
+  listings: ServerToolItem[]
   /** The tools as the response echoes them. */
   echo: ToolParam[]
 }
@@ -77,7 +77,7 @@ export async function responseMcp(app: AppContext, model: string, tools: ToolPar
   await app.ollama.requireCapability(model, 'tools', 'call tools')
   const listings = await app.tools.list()
   const offered: OfferedTool[] = []
-  const items: McpItem[] = []
+  const items: ServerToolItem[] = []
   for (const [serverName, rule] of rules) {
     const listing = listings.find((candidate) => candidate.name === serverName)!
     if (listing.status !== 'ok') throw new HttpProblem(503, 'tools_unavailable', `The MCP server ${serverName} cannot be reached now.`, { headers: { 'retry-after': '5' } })
@@ -111,7 +111,7 @@ function sameUrl(server: McpServerConfig, given: unknown): boolean {
  * of the chain not answered yet (else 400 naming it): approved calls run now, denied ones get a
  * denial. Their `mcp_call` items (this response's first), and the results as the model reads them.
  */
-export async function answeredApprovals(mcp: ResponseMcp | null, chain: StoredResponse[], input: InputItem[], signal: AbortSignal): Promise<{ items: McpItem[]; outputs: InputItem[] }> {
+export async function answeredApprovals(mcp: ResponseMcp | null, chain: StoredResponse[], input: InputItem[], signal: AbortSignal): Promise<{ items: ServerToolItem[]; outputs: InputItem[] }> {
   const answers = input.flatMap((item, index) => (item.type === 'mcp_approval_response' ? [{ item, index }] : []))
   if (answers.length === 0) return { items: [], outputs: [] }
   if (!mcp) throw unsupported('input', 'input: an mcp_approval_response needs the mcp tool of its server in tools.')

@@ -29,6 +29,8 @@ const ITEM_SCHEMAS = {
   mcp_approval_response: v.looseObject({ approval_request_id: Name, approve: v.boolean('must be true or false') }),
   // As a Response's output has it (content of reasoning_text parts); a summary-only item (OpenAI's own models) has no text.
   reasoning: v.looseObject({ content: v.optional(v.nullable(v.array(v.looseObject({ type: v.literal('reasoning_text'), text: Text })))) }),
+  // An earlier response's output sent back as input: the search ran then; its sources are not sent again.
+  file_search_call: v.looseObject({ id: Name }),
 }
 export type ItemType = keyof typeof ITEM_SCHEMAS
 
@@ -52,7 +54,7 @@ export function parseInputItems(input: unknown, limits: InputLimits, path: strin
   if (typeof input === 'string') return [{ id: newId('msg'), role: 'user', text: boundedText(input, limits, path) }]
   if (!Array.isArray(input) || input.length === 0) throw unsupported(path, `${path} must be a non-empty string or a non-empty array of items.`)
   if (input.length > limits.maxInputItems) throw unsupported(path, `${path} has ${input.length} items; at most ${limits.maxInputItems} are taken (MAX_INPUT_ITEMS).`)
-  return input.map((item: unknown, index) => {
+  return input.flatMap((item: unknown, index): SentItem[] => {
     const at = `${path}[${index}]`
     if (typeof item !== 'object' || item === null || Array.isArray(item)) throw unsupported(at, `${at} must be an object.`)
     const type = (item as { type?: unknown }).type ?? 'message'
@@ -66,29 +68,32 @@ export function parseInputItems(input: unknown, limits: InputLimits, path: strin
           ? contentOf(message.content, `${at}.content`, message.role === 'user')
           : contentOf(message.content, `${at}.content`, false, 'images are taken in the input of POST /v1/responses, not as conversation items.')
         const text = boundedText(content.text, limits, `${at}.content`)
-        return { id: newId('msg'), role: message.role, text, ...(content.images.length ? { imageSources: content.images } : {}) }
+        return [{ id: newId('msg'), role: message.role, text, ...(content.images.length ? { imageSources: content.images } : {}) }]
       }
       case 'item_reference':
-        return { type: 'item_reference', id: parseAt(ITEM_SCHEMAS.item_reference, item, at).id }
+        return [{ type: 'item_reference', id: parseAt(ITEM_SCHEMAS.item_reference, item, at).id }]
       case 'function_call': {
         const call = parseAt(ITEM_SCHEMAS.function_call, item, at)
         const args = boundedText(call.arguments, limits, `${at}.arguments`)
         parseArguments(args, `${at}.arguments`)
-        return { type: 'function_call', id: newId('fc'), call_id: call.call_id, name: call.name, arguments: args }
+        return [{ type: 'function_call', id: newId('fc'), call_id: call.call_id, name: call.name, arguments: args }]
       }
       case 'function_call_output': {
         const output = parseAt(ITEM_SCHEMAS.function_call_output, item, at)
-        return { type: 'function_call_output', id: newId('fco'), call_id: output.call_id, output: boundedText(contentText(output.output, `${at}.output`), limits, `${at}.output`) }
+        return [{ type: 'function_call_output', id: newId('fco'), call_id: output.call_id, output: boundedText(contentText(output.output, `${at}.output`), limits, `${at}.output`) }]
       }
       case 'mcp_approval_response': {
         const answer = parseAt(ITEM_SCHEMAS.mcp_approval_response, item, at)
-        return { type: 'mcp_approval_response', id: newId('mcpa'), approval_request_id: answer.approval_request_id, approve: answer.approve }
+        return [{ type: 'mcp_approval_response', id: newId('mcpa'), approval_request_id: answer.approval_request_id, approve: answer.approve }]
       }
       case 'reasoning': {
         const reasoning = parseAt(ITEM_SCHEMAS.reasoning, item, at)
         const text = (reasoning.content ?? []).map((part) => part.text).join('')
-        return { type: 'reasoning', id: newId('rs'), text: boundedText(text, limits, `${at}.content`) }
+        return [{ type: 'reasoning', id: newId('rs'), text: boundedText(text, limits, `${at}.content`) }]
       }
+      case 'file_search_call':
+        parseAt(ITEM_SCHEMAS.file_search_call, item, at)
+        return []
     }
   })
 }

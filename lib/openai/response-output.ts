@@ -1,4 +1,4 @@
-import type { McpItem, StoredResponse } from '../store/response-store.ts'
+import type { ServerToolItem, StoredResponse } from '../store/response-store.ts'
 
 /**
  * What a response answered, in order: read by its events (lib/openai/response-run.ts) and by the
@@ -16,7 +16,7 @@ export const isRunning = (response: StoredResponse) => response.status === 'queu
 export type Segment =
   | { kind: 'reasoning'; closed: boolean }
   | { kind: 'message'; index: number; from: number; to: number; closed: boolean }
-  | { kind: 'mcp'; item: McpItem }
+  | { kind: 'mcp'; item: ServerToolItem }
 
 export function segmentsOf(response: StoredResponse): Segment[] {
   const running = isRunning(response)

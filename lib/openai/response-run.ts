@@ -10,7 +10,8 @@ import { functionCallItemId, newFunctionCall, reasoningItemId, unixSeconds } fro
 import { deltaEndsOf, isRunning, segmentsOf, textOf, type DeltaEnds, type Segment } from './response-output.ts'
 import type { ChatStream } from '../ollama/client.ts'
 import type { ForcedTool } from './forced-tool.ts'
-import type { FunctionCall, McpItem, ResponseEnd, ResponseStore, StoredResponse } from '../store/response-store.ts'
+import type { FileSearchResult, FunctionCall, ServerToolItem, ResponseEnd, ResponseStore, StoredResponse } from '../store/response-store.ts'
+import { citationsIn } from '../documents/sources.ts'
 import { MAX_FOLLOWERS, tooManyFollowers, type EventSource } from '../shared/sse.ts'
 import type { ReplyStore } from '../store/reply-store.ts'
 import type { StreamPublisher } from '../store/cluster.ts'
@@ -46,8 +47,15 @@ const usageOf = (usage: StoredResponse['usage']) =>
   }
 
 
-/** An MCP item as OpenAI shows it: the id of its call in the model's history and its place in the text are ours. */
-function mcpItemObject(item: McpItem) {
+/**
+ * A server tool's item as OpenAI shows it: the id of its call in the model's history and its place
+ * in the text are ours; a file search's results show when `include` asks for them, once it is done.
+ */
+function toolItemObject(response: StoredResponse, item: ServerToolItem, done = true) {
+  if (item.type === 'file_search_call') {
+    const results = done && response.params.include?.includes('file_search_call.results') ? item.results : null
+    return { id: item.id, type: item.type, status: done ? 'completed' : 'in_progress', queries: item.queries, results }
+  }
   if (item.type === 'mcp_list_tools') {
     const { at: _, ...shown } = item
     return shown
@@ -55,6 +63,20 @@ function mcpItemObject(item: McpItem) {
   const { call_id: _, at: __, ...shown } = item
   return shown
 }
+
+/** The sources a response's file searches gave the model, in the order they are numbered for [n]. */
+const fileSearchSources = (response: StoredResponse): FileSearchResult[] =>
+  response.mcp_items.flatMap((item) => (item.type === 'file_search_call' ? item.results : []))
+
+/** OpenAI's `file_citation` annotations of a message's text: one per [n] marker of a source, at the marker. */
+function annotationsOf(response: StoredResponse, text: string) {
+  const sources = fileSearchSources(response)
+  return citationsIn(text, sources.length).map(({ n, index }) => ({ type: 'file_citation' as const, file_id: sources[n - 1]!.file_id, filename: sources[n - 1]!.filename, index }))
+}
+
+/** A closed message's annotations (an open one has none yet); no text is sliced for a response without sources. */
+const messageAnnotations = (response: StoredResponse, segment: Extract<Segment, { kind: 'message' }>, ends: () => number[]) =>
+  segment.closed && fileSearchSources(response).length > 0 ? annotationsOf(response, textOf(response, segment, ends())) : []
 
 /** The first message of a response is `msg_<its hex>`; one after MCP items adds its place. */
 const messageItemId = (responseId: string, index: number) => (index === 0 ? messageIdOf(responseId) : `${messageIdOf(responseId)}_${index}`)
@@ -67,9 +89,11 @@ function messageItem(response: StoredResponse, segment: Extract<Segment, { kind:
     type: 'message',
     status,
     role: 'assistant',
-    content: done ? [{ type: 'output_text', text: textOf(response, segment, ends), annotations: [], logprobs: [] }] : [],
+    content: done ? [outputText(response, textOf(response, segment, ends))] : [],
   }
 }
+
+const outputText = (response: StoredResponse, text: string) => ({ type: 'output_text', text, annotations: annotationsOf(response, text), logprobs: [] })
 
 function reasoningItem(response: StoredResponse, done: boolean) {
   const status = !done ? 'in_progress' : !isRunning(response) && response.status !== 'completed' && response.deltas.length === 0 ? 'incomplete' : 'completed'
@@ -85,7 +109,7 @@ function functionCallItem(response: StoredResponse, index: number, done: boolean
 function outputItems(response: StoredResponse) {
   const ends = deltaEndsOf(response).text
   return [
-    ...segmentsOf(response).map((segment) => (segment.kind === 'message' ? messageItem(response, segment, ends, true) : segment.kind === 'reasoning' ? reasoningItem(response, true) : mcpItemObject(segment.item))),
+    ...segmentsOf(response).map((segment) => (segment.kind === 'message' ? messageItem(response, segment, ends, true) : segment.kind === 'reasoning' ? reasoningItem(response, true) : toolItemObject(response, segment.item))),
     ...response.tool_calls.map((_, index) => functionCallItem(response, index, true)),
   ]
 }
@@ -134,19 +158,29 @@ export function sessionIdOf(conversationId: string): string | undefined {
 
 /** Events per function call: output_item.added, function_call_arguments.delta and .done, output_item.done. */
 const EVENTS_PER_CALL = 4
-/** Events of a message: output_item.added, content_part.added, its deltas, and once closed output_text.done, content_part.done, output_item.done. */
-const messageEvents = (segment: Extract<Segment, { kind: 'message' }>) => 2 + segment.to - segment.from + (segment.closed ? 3 : 0)
-/** Events per MCP item: output_item.added and .done, sent together once the item is whole. */
-const EVENTS_PER_MCP_ITEM = 2
+/**
+ * Events of a message: output_item.added, content_part.added, its deltas, and once closed one
+ * output_text.annotation.added per citation, output_text.done, content_part.done, output_item.done.
+ */
+const messageEvents = (response: StoredResponse, segment: Extract<Segment, { kind: 'message' }>, ends: () => number[]) =>
+  2 + segment.to - segment.from + (segment.closed ? 3 + messageAnnotations(response, segment, ends).length : 0)
+/**
+ * Events of a server tool's item, sent together once it is whole: output_item.added and .done;
+ * a file search's `file_search_call.in_progress`, `.searching` and `.completed` between them.
+ */
+const FILE_SEARCH_EVENTS = ['response.file_search_call.in_progress', 'response.file_search_call.searching', 'response.file_search_call.completed']
+const toolItemEvents = (item: ServerToolItem) => 2 + (item.type === 'file_search_call' ? FILE_SEARCH_EVENTS.length : 0)
 /** Events of the reasoning: as a message's, its deltas the reasoning's. */
 const reasoningEvents = (response: StoredResponse, segment: Extract<Segment, { kind: 'reasoning' }>) => 2 + response.reasoning!.deltas.length + (segment.closed ? 3 : 0)
 
-const segmentEvents = (response: StoredResponse, segment: Segment) =>
-  segment.kind === 'message' ? messageEvents(segment) : segment.kind === 'reasoning' ? reasoningEvents(response, segment) : EVENTS_PER_MCP_ITEM
+const segmentEvents = (response: StoredResponse, segment: Segment, ends: () => number[]) =>
+  segment.kind === 'message' ? messageEvents(response, segment, ends) : segment.kind === 'reasoning' ? reasoningEvents(response, segment) : toolItemEvents(segment.item)
 
 /** How many events the response has so far. */
 export function eventCount(response: StoredResponse): number {
-  const output = segmentsOf(response).reduce((sum, segment) => sum + segmentEvents(response, segment), 0)
+  let ends: number[] | undefined
+  const textEnds = () => (ends ??= deltaEndsOf(response).text)
+  const output = segmentsOf(response).reduce((sum, segment) => sum + segmentEvents(response, segment, textEnds), 0)
   return 2 + output + (isRunning(response) ? 0 : EVENTS_PER_CALL * response.tool_calls.length + 1)
 }
 
@@ -162,11 +196,17 @@ export function eventAt(response: StoredResponse, seq: number, deltaEnds: DeltaE
   let first = 2
   for (const [outputIndex, segment] of segments.entries()) {
     if (segment.kind === 'mcp') {
-      if (seq < first + EVENTS_PER_MCP_ITEM) return at({ type: seq === first ? 'response.output_item.added' : 'response.output_item.done', output_index: outputIndex, item: mcpItemObject(segment.item) })
-      first += EVENTS_PER_MCP_ITEM
-      continue
+      const count = toolItemEvents(segment.item)
+      if (seq >= first + count) {
+        first += count
+        continue
+      }
+      const offset = seq - first
+      if (offset === 0) return at({ type: 'response.output_item.added', output_index: outputIndex, item: toolItemObject(response, segment.item, count === 2) })
+      if (offset === count - 1) return at({ type: 'response.output_item.done', output_index: outputIndex, item: toolItemObject(response, segment.item) })
+      return at({ type: FILE_SEARCH_EVENTS[offset - 1]!, item_id: segment.item.id, output_index: outputIndex })
     }
-    const count = segmentEvents(response, segment)
+    const count = segmentEvents(response, segment, () => ends)
     if (seq >= first + count) {
       first += count
       continue
@@ -182,9 +222,12 @@ export function eventAt(response: StoredResponse, seq: number, deltaEnds: DeltaE
       return at({ type: 'response.output_text.delta', ...text, delta: response.output_text.slice(index === 0 ? 0 : ends[index - 1], ends[index]), logprobs: [] })
     }
     const whole = textOf(response, segment, ends)
+    const annotations = annotationsOf(response, whole)
     const afterDeltas = offset - 2 - deltas
-    if (afterDeltas === 0) return at({ type: 'response.output_text.done', ...text, text: whole, logprobs: [] })
-    if (afterDeltas === 1) return at({ type: 'response.content_part.done', ...text, part: { type: 'output_text', text: whole, annotations: [], logprobs: [] } })
+    if (afterDeltas < annotations.length) return at({ type: 'response.output_text.annotation.added', ...text, annotation_index: afterDeltas, annotation: annotations[afterDeltas] })
+    const afterAnnotations = afterDeltas - annotations.length
+    if (afterAnnotations === 0) return at({ type: 'response.output_text.done', ...text, text: whole, logprobs: [] })
+    if (afterAnnotations === 1) return at({ type: 'response.content_part.done', ...text, part: outputText(response, whole) })
     return at({ type: 'response.output_item.done', output_index: outputIndex, item: messageItem(response, segment, ends, true) })
   }
   const callIndex = Math.floor((seq - first) / EVENTS_PER_CALL)
@@ -247,7 +290,7 @@ export interface McpRun {
   /** The server label each configured server is named by in this response. */
   labels: Map<string, string>
   /** Items it has before the model answers: each server's tools, calls made on approval. */
-  items: McpItem[]
+  items: ServerToolItem[]
   next(added: ChatMessage[], signal: AbortSignal): Promise<ChatStream>
 }
 
@@ -283,7 +326,8 @@ export class ResponseRun {
     this.record = record
     this.stream = stream
     this.deps = deps
-    record.mcp_items = [...(deps.mcp?.items ?? [])]
+    // A file search ran before the model was asked (lib/openai/file-search.ts): its item comes first.
+    record.mcp_items = [...record.mcp_items, ...(deps.mcp?.items ?? [])]
     record.status = 'in_progress'
     this.outcome = this.relay()
   }
@@ -421,7 +465,7 @@ export class ResponseRun {
   private async mcpStep(mcp: McpRun, calls: ToolCall[]): Promise<ChatStream | null> {
     const byId = new Map(calls.map((call) => [call.call_id, call]))
     // Each item goes out as it is whole: a call's when it has ended, after the text so far.
-    const add = (item: McpItem) => {
+    const add = (item: ServerToolItem) => {
       this.record.mcp_items.push(item)
       this.publish()
     }
@@ -520,7 +564,7 @@ function mcpNameOf(labels: Map<string, string>, name: string): [string, string] 
 }
 
 /** An `mcp_call` item for a call and its result (`approvalId`: the request it was approved by). */
-export function mcpCallItem(labels: Map<string, string>, call: ToolCall, result: ToolResult, approvalId: string | null, at: number): McpItem {
+export function mcpCallItem(labels: Map<string, string>, call: ToolCall, result: ToolResult, approvalId: string | null, at: number): ServerToolItem {
   const [label, name] = mcpNameOf(labels, call.name)
   return {
     at,

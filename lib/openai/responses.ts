@@ -18,6 +18,9 @@ import { parseAt } from '../http/validate.ts'
 import { timestamp } from '../shared/clock.ts'
 import { answeredApprovals, responseMcp } from './mcp-tools.ts'
 import { forcedToolOf } from './forced-tool.ts'
+import { fileSearchItem, fileSearchOf, questionOf, searchVectorStores } from './file-search.ts'
+import { SOURCES_SHARE, sourcesMessage, sourcesWithin } from '../documents/sources.ts'
+import type { RetrievedChunk } from '../documents/retrieval.ts'
 import type { ChatRequest } from '../ollama/client.ts'
 
 const whole = (min: number, max: number) => v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max))))
@@ -50,9 +53,11 @@ export const CreateResponseBody = v.looseObject({
   truncation: v.optional(v.nullable(v.picklist(['auto', 'disabled'], 'must be "auto" or "disabled"'))),
   // `effort` becomes Ollama's `think` (docs/openai.md "Reasoning"); a summary is not made here.
   reasoning: v.optional(v.nullable(v.looseObject({ effort: ReasoningEffort }))),
+  // Only `file_search_call.results` changes an answer here; other values are taken and change nothing.
+  include: v.optional(v.nullable(v.pipe(v.array(v.pipe(v.string(), v.maxLength(100))), v.maxLength(16, 'must have at most 16 values')))),
 })
 
-const INPUT_ITEM_TYPES: ItemType[] = ['message', 'item_reference', 'function_call', 'function_call_output', 'mcp_approval_response', 'reasoning']
+const INPUT_ITEM_TYPES: ItemType[] = ['message', 'item_reference', 'function_call', 'function_call_output', 'mcp_approval_response', 'reasoning', 'file_search_call']
 
 /** A function tool in the Responses API's flat shape. */
 const FunctionTool = v.looseObject({
@@ -64,12 +69,13 @@ const FunctionTool = v.looseObject({
 })
 
 /**
- * The function tools of a request, checked; `mcp` tools are lib/openai/mcp-tools.ts's, and other
- * built-in tools (web search, file search, …) are refused naming them.
+ * The function tools of a request, checked; `mcp` tools are lib/openai/mcp-tools.ts's,
+ * `file_search` lib/openai/file-search.ts's, and other built-in tools (web search, …) are refused
+ * naming them.
  */
 function functionTools(tools: CreateResponseBody['tools']): Array<v.InferOutput<typeof FunctionTool>> {
   return (tools ?? []).flatMap((tool, index) => {
-    if (tool.type === 'mcp') return []
+    if (tool.type === 'mcp' || tool.type === 'file_search') return []
     if (tool.type !== 'function') {
       throw unsupported(`tools[${index}].type`, `tools[${index}].type: tools of type ${JSON.stringify(tool.type.slice(0, 64))} are not supported here; "function" tools, which your code runs, and "mcp" tools, which this server runs on the MCP servers it is configured with.`)
     }
@@ -183,6 +189,10 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   const sent = await resolveReferences(app, principal, parseInputItems(body.input, config, 'input', INPUT_ITEM_TYPES, true), 'input')
   const input = await preparedInput(app, body.model, sent, 'input')
   const mcp = toolChoice === 'none' ? null : await responseMcp(app, body.model, body.tools ?? [])
+  // Checked with tool_choice "none" too; searched only when a tool may be used.
+  const fileSearch = fileSearchOf(body.tools ?? [], config.ragTopK)
+  const question = fileSearch && toolChoice !== 'none' ? questionOf(input, chain) : null
+  const found = fileSearch ? await searchVectorStores(app, principal, fileSearch, question) : []
   if (sessionId && (tools.length > 0 || mcp || hasFunctionItems(input))) {
     throw unsupported('conversation', 'Function and MCP tools and their items cannot be used in a conversation here (it keeps messages only); chain with previous_response_id instead.')
   }
@@ -191,7 +201,8 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   // Calls approved in this input run before the model is asked: it reads their results.
   const approved = await answeredApprovals(mcp, chain, input, AbortSignal.timeout(config.chatTimeoutMs))
   const truncation = body.truncation ?? 'disabled'
-  const prompt = await planResponsePrompt(app, principal.userId, body, truncation, sessionId, chain, [...input, ...approved.outputs])
+  const prompt = await planResponsePrompt(app, principal.userId, body, truncation, sessionId, chain, [...input, ...approved.outputs], found)
+  const serverItems = fileSearch && toolChoice !== 'none' ? [fileSearchItem(question, prompt.sources)] : []
   const format = body.text?.format
   const record: StoredResponse = {
     id: newId('resp'),
@@ -206,7 +217,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     output_text: '',
     deltas: [],
     tool_calls: [],
-    mcp_items: [],
+    mcp_items: serverItems,
     reasoning: null,
     usage: null,
     incomplete_reason: null,
@@ -218,10 +229,11 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
       metadata: body.metadata ?? {},
       text_format: format ?? { type: 'text' },
       store,
-      ...(tools.length || mcp ? { tools: [...tools, ...(mcp?.echo ?? [])], tool_choice: echoedToolChoice(toolChoice) } : {}),
+      ...(tools.length || mcp || fileSearch ? { tools: [...tools, ...(mcp?.echo ?? []), ...(fileSearch ? [fileSearch.echo] : [])], tool_choice: echoedToolChoice(toolChoice) } : {}),
       truncation,
       ...(body.reasoning?.effort ? { reasoning_effort: body.reasoning.effort } : {}),
       ...(prompt.chainCut !== undefined ? { context_cut: prompt.chainCut } : {}),
+      ...(body.include?.length ? { include: body.include } : {}),
     },
     created_at: timestamp(),
     completed_at: null,
@@ -235,6 +247,8 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     if (sessionId) {
       // Messages only: function items were refused above for a conversation.
       replyId = await app.store.addResponseTurn(sessionId, principal.userId, conversationMessages(input), body.model)
+      // The conversation's reply lists what it was given, as a chat's does.
+      if (prompt.sources.length) await app.database.documents.recordSources(replyId, prompt.sources.map(({ content: _, ...source }) => source))
       if (prompt.plan.changed) await keepConversationCut(app, sessionId, prompt.plan)
     }
   } catch (error) {
@@ -294,7 +308,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     })
     liveRun = run
     // What Ollama counted for this prompt corrects the next estimates.
-    void run.outcome.then((ended) => ended.usage && app.tokens.observe(body.model, prompt.plan.messages, ended.usage.input_tokens))
+    void run.outcome.then((ended) => ended.usage && app.tokens.observe(body.model, prompt.counted, ended.usage.input_tokens))
     // Shutdown past its grace, or a cancel through the session, stop the run too; also one that
     // came while Ollama had answered but the run was not made yet (markStarted above).
     const stop = () => run.stop(reservation.abortReason === 'cancelled' ? 'cancelled' : 'interrupted')
@@ -319,7 +333,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
             outputText: '',
             deltas: [],
             toolCalls: [],
-            mcpItems: approved.items,
+            mcpItems: [...serverItems, ...approved.items],
             reasoning: null,
             usage: null,
             incompleteReason: null,
@@ -358,6 +372,10 @@ interface ResponsePrompt {
   plan: PromptPlan
   /** Along a previous_response_id chain with `auto`: the cut to keep with this response. */
   chainCut: number | undefined
+  /** The found chunks that fit its share of the budget, numbered as the model was given them. */
+  sources: RetrievedChunk[]
+  /** What Ollama's count of the prompt corrects the estimate by: the plan's messages and the sources. */
+  counted: PromptMessage[]
 }
 
 /**
@@ -365,11 +383,14 @@ interface ResponsePrompt {
  * instructions, then the conversation's history or the previous_response_id chain, then its
  * input. `auto` cuts whole oldest turns as a chat does (the cut kept with the conversation, or
  * with this response for a chain); `disabled`, OpenAI's default, answers 400
- * context_length_exceeded when the whole history does not fit.
+ * context_length_exceeded when the whole history does not fit. A file search's `found` chunks
+ * take their share of the budget first and go just before the question, as a chat's sources.
  */
-async function planResponsePrompt(app: AppContext, ownerId: string, body: CreateResponseBody, truncation: 'auto' | 'disabled', sessionId: string | null, chain: StoredResponse[], input: InputItem[]): Promise<ResponsePrompt> {
+async function planResponsePrompt(app: AppContext, ownerId: string, body: CreateResponseBody, truncation: 'auto' | 'disabled', sessionId: string | null, chain: StoredResponse[], input: InputItem[], found: RetrievedChunk[]): Promise<ResponsePrompt> {
   const { config } = app
-  const budget = budgetOf(config.defaultNumCtx, body.max_output_tokens ?? undefined, config)
+  const whole = budgetOf(config.defaultNumCtx, body.max_output_tokens ?? undefined, config)
+  const { sources, tokens: sourcesTokens } = sourcesWithin(app.tokens, body.model, found, Math.floor(whole * SOURCES_SHARE))
+  const budget = whole - sourcesTokens
   // Instructions of earlier responses are not carried on; their inputs and outputs are.
   const instructions: PromptMessage[] = body.instructions ? [{ id: null, role: 'system', content: body.instructions }] : []
   let history: PromptMessage[]
@@ -408,7 +429,12 @@ async function planResponsePrompt(app: AppContext, ownerId: string, body: Create
     ? await withImageBytes(app.store, plan.messages, inMemory)
     : await Promise.all(plan.messages.map((message) => (message.id === null ? { role: message.role, content: message.content } : withChainImages(app, ownerId, chatMessages[Number(message.id)]!))))
   const chainCut = !sessionId && truncation === 'auto' && plan.cut.messageId !== null ? Number(plan.cut.messageId) : undefined
-  return { messages, plan, chainCut }
+  const sourcesEntry = sources.length ? sourcesMessage(sources) : null
+  if (sourcesEntry) {
+    const question = messages.findLastIndex((message) => message.role === 'user')
+    messages.splice(question < 0 ? messages.length : question, 0, { role: 'system', content: sourcesEntry.content })
+  }
+  return { messages, plan, chainCut, sources, counted: sourcesEntry ? [...plan.messages, sourcesEntry] : plan.messages }
 }
 
 const tooLong = (detail: string) => new HttpProblem(400, 'context_length_exceeded', detail, { param: 'input' })

@@ -56,15 +56,26 @@ export interface McpApprovalResponse {
 }
 
 /**
- * An MCP output item of a response (the `mcp` tool type, docs/tools.md), as OpenAI shows it,
- * with what is ours (not shown): `at`, how many text deltas came before it (its place in the
- * output), and for calls the id the model's history knows them by.
+ * An output item of a tool this server runs (the `mcp` tool type, docs/tools.md; `file_search`,
+ * docs/documents.md), as OpenAI shows it, with what is ours (not shown): `at`, how many text
+ * deltas came before it (its place in the output), and for calls the id the model's history
+ * knows them by. A file search keeps its results whole: they are shown when `include` asks.
  */
-export type McpItem = { at: number } & (
+export type ServerToolItem = { at: number } & (
   | { type: 'mcp_list_tools'; id: string; server_label: string; tools: Array<{ name: string; description: string; input_schema: Record<string, unknown>; annotations: null }>; error: null }
   | { type: 'mcp_call'; id: string; call_id: string; server_label: string; name: string; arguments: string; output: string | null; error: string | null; approval_request_id: string | null }
   | { type: 'mcp_approval_request'; id: string; call_id: string; server_label: string; name: string; arguments: string }
+  | { type: 'file_search_call'; id: string; queries: string[]; results: FileSearchResult[] }
 )
+
+/** A chunk a file search gave the model, as OpenAI's `file_search_call.results` list it; the n-th is source [n]. */
+export interface FileSearchResult {
+  file_id: string
+  filename: string
+  score: number
+  text: string
+  attributes: Record<string, string | number>
+}
 
 /** What a response was asked with, echoed back in its object. */
 export interface ResponseParams {
@@ -84,6 +95,8 @@ export interface ResponseParams {
   reasoning_effort?: string
   /** With `auto` along a previous_response_id chain: the first message of the chain it sent (docs/long-conversations.md). */
   context_cut?: number
+  /** OpenAI's `include` as asked (absent when not asked): `file_search_call.results` shows a file search's results. */
+  include?: string[]
 }
 
 export interface StoredResponse {
@@ -99,8 +112,8 @@ export interface StoredResponse {
   output_text: string
   /** The function calls the model made, after its text. */
   tool_calls: FunctionCall[]
-  /** Its MCP items (the `mcp` tool type), once it has ended. */
-  mcp_items: McpItem[]
+  /** The items of the tools this server runs (MCP, file search); the column keeps its first name. */
+  mcp_items: ServerToolItem[]
   deltas: number[]
   /** Its reasoning item, when the model thought before its first output. */
   reasoning: ResponseReasoning | null
@@ -118,7 +131,7 @@ export interface ResponseEnd {
   outputText: string
   deltas: number[]
   toolCalls: FunctionCall[]
-  mcpItems: McpItem[]
+  mcpItems: ServerToolItem[]
   reasoning: ResponseReasoning | null
   usage: StoredResponse['usage']
   incompleteReason: string | null
@@ -133,7 +146,7 @@ export interface ResponseStore {
   get(id: string, ownerId: string): Promise<StoredResponse | undefined>
   markStarted(id: string): Promise<void>
   /** Saves a running response's text, its MCP items and its reasoning so far. */
-  checkpoint(id: string, text: string, deltas: number[], mcpItems: McpItem[], reasoning: ResponseReasoning | null): Promise<boolean>
+  checkpoint(id: string, text: string, deltas: number[], mcpItems: ServerToolItem[], reasoning: ResponseReasoning | null): Promise<boolean>
   /** Writes the end; false when the response is no longer running (deleted, or ended already). */
   finish(id: string, end: ResponseEnd): Promise<boolean>
   delete(id: string, ownerId: string): Promise<boolean>

@@ -1,7 +1,7 @@
 import type { JSONValue } from 'postgres'
 import { PostgresPart } from './part.ts'
 import { timestamp } from '../../shared/clock.ts'
-import type { McpItem, ResponseEnd, ResponseParams, ResponseReasoning, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
+import type { ServerToolItem, ResponseEnd, ResponseParams, ResponseReasoning, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
 import { followChain, inputImages, storedInput } from '../response-store.ts'
 import { iso } from './rows.ts'
 
@@ -46,7 +46,7 @@ export class PostgresResponseStore extends PostgresPart implements ResponseStore
     await (await this.db())`UPDATE responses SET status = 'in_progress' WHERE id = ${id} AND status = 'queued'`
   }
 
-  async checkpoint(id: string, text: string, deltas: number[], mcpItems: McpItem[], reasoning: ResponseReasoning | null): Promise<boolean> {
+  async checkpoint(id: string, text: string, deltas: number[], mcpItems: ServerToolItem[], reasoning: ResponseReasoning | null): Promise<boolean> {
     const sql = await this.db()
     const result = await sql`
       UPDATE responses SET output_text = ${text}, deltas = ${sql.json(deltas)}, mcp_items = ${mcpItems.length ? JSON.stringify(mcpItems) : null}::text::json,

@@ -1,6 +1,6 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite'
 import { timestamp } from '../../shared/clock.ts'
-import type { McpItem, ResponseEnd, ResponseParams, ResponseReasoning, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
+import type { ServerToolItem, ResponseEnd, ResponseParams, ResponseReasoning, ResponseStatus, ResponseStore, StoredResponse } from '../response-store.ts'
 import { followChain, inputImages, storedInput } from '../response-store.ts'
 
 /** Responses in the chat database (migration 008), each readable only by its owner. */
@@ -63,7 +63,7 @@ export class SqliteResponseStore implements ResponseStore {
     this.statements.start.run(id)
   }
 
-  async checkpoint(id: string, text: string, deltas: number[], mcpItems: McpItem[], reasoning: ResponseReasoning | null): Promise<boolean> {
+  async checkpoint(id: string, text: string, deltas: number[], mcpItems: ServerToolItem[], reasoning: ResponseReasoning | null): Promise<boolean> {
     return Number(this.statements.checkpoint.run(text, JSON.stringify(deltas), mcpItems.length ? JSON.stringify(mcpItems) : null, reasoning ? JSON.stringify(reasoning) : null, id).changes) > 0
   }
 
