@@ -356,3 +356,18 @@ test('retrieval for a chat goes on by words alone when Ollama cannot embed the q
   assert.equal(sent.length, 2)
   assert.equal((sent[0].content.match(/^\[\d+\] /gm) ?? []).length, small.sources.length)
 })
+
+test('by words alone, a rare word finds its chunk among hundreds that share the common words', async (t) => {
+  const { app, fake, call, upload } = await documentsServer(t)
+  // 400 sections alike but for their number; one of them also names zinnias.
+  const sections = Array.from({ length: 400 }, (_, index) => `## Part ${index}\n\nWater the garden beds in the morning and weed the garden paths${index === 333 ? ' around the zinnias' : ''}.\n`)
+  const file = await upload(`# Garden notes\n\n${sections.join('\n')}`, 'notes.md')
+  await ingested(app, file.id)
+  assert.ok((await json(await call(`GET /v1/files/${file.id}`))).ingestion.chunks_total >= 300)
+  const collection = await json(await call('POST /v1/collections', { name: 'Notes' }))
+  await call(`POST /v1/collections/${collection.id}/files`, { file_id: file.id })
+  // The question's embedding fails: only the full-text ranking answers.
+  fake.embedQueue.push({ status: 500, errorMessage: 'llama runner process has terminated' })
+  const { results } = await json(await call(`GET /v1/collections/${collection.id}/search?q=${encodeURIComponent('water the garden zinnias')}`))
+  assert.equal(results[0].heading, 'Garden notes > Part 333')
+})

@@ -148,7 +148,7 @@ export interface DocumentStore {
 /** Chunks a word may be in before matchingChunks leaves it out as too common to tell chunks apart. */
 export const COMMON_WORD_CHUNKS = 1000
 
-/** The words to match: those in at most COMMON_WORD_CHUNKS chunks, else the rarest one. */
+/** The words to match: those in at most COMMON_WORD_CHUNKS chunks (`counts`, counted no further), else the rarest one. */
 export function telling(words: string[], counts: number[]): string[] {
   const rare = words.filter((_, index) => counts[index]! <= COMMON_WORD_CHUNKS)
   if (rare.length) return rare

@@ -23,6 +23,9 @@ import { iso } from './rows.ts'
 /** Chunks written in one statement. */
 const CHUNK_BATCH = 500
 
+/** How many of the matching chunks ts_rank (which reads each chunk's whole tsvector) orders in matchingChunks. */
+const RANKED_CHUNKS = 200
+
 const toFile = (row: Row) => toStoredFile(row, iso as never)
 const toCollection = (row: Row): Collection => ({
   id: row.id,
@@ -248,10 +251,22 @@ export class PostgresDocuments extends PostgresPart implements DocumentStore {
       const [row] = await sql`SELECT count(*) AS chunks FROM (SELECT 1 FROM file_chunks WHERE search @@ to_tsquery('simple', ${word}) LIMIT ${COMMON_WORD_CHUNKS + 1}) AS matches`
       return Number(row!.chunks)
     }))
+    const chosen = telling(words, counts)
+    // ts_rank orders only the RANKED_CHUNKS holding the most telling words, each weighted by how
+    // rare it is (its inverse document frequency), found from the index alone: the rank reads a
+    // bounded number of chunks however large the files are. Only a lone word may be in more than
+    // COMMON_WORD_CHUNKS; its chunks all weigh the same, so any RANKED_CHUNKS of them will do.
+    const weights = chosen.map((word) => Math.log((COMMON_WORD_CHUNKS + 1) / Math.max(1, counts[words.indexOf(word)]!)))
+    const most = chosen.length === 1 ? RANKED_CHUNKS : COMMON_WORD_CHUNKS + 1
     // Words are letters and digits only (lib/conversations/search.ts): any of them, whole.
     const rows = await sql`
-      WITH q AS (SELECT to_tsquery('simple', ${telling(words, counts).join(' | ')}) AS query)
-      SELECT c.id FROM file_chunks c, q WHERE c.file_id = ANY(${fileIds}::text[]) AND c.search @@ q.query
+      WITH candidates AS (
+        SELECT m.id, sum(w.weight) AS weight
+        FROM unnest(${chosen}::text[], ${weights}::float8[]) AS w(word, weight)
+        CROSS JOIN LATERAL (SELECT id FROM file_chunks WHERE file_id = ANY(${fileIds}::text[]) AND search @@ to_tsquery('simple', w.word) LIMIT ${most}) AS m
+        GROUP BY m.id ORDER BY weight DESC, m.id LIMIT ${RANKED_CHUNKS}
+      ), q AS (SELECT to_tsquery('simple', ${chosen.join(' | ')}) AS query)
+      SELECT c.id FROM candidates JOIN file_chunks c USING (id), q
       ORDER BY ts_rank(c.search, q.query) DESC, c.id LIMIT ${limit}`
     return rows.map((row) => Number(row.id))
   }
