@@ -37,7 +37,7 @@ export default defineFunction({
     if (texts.some((text) => text.trim() === '')) throw unsupported('input', 'input must not hold an empty string.')
     const allowed = body.model === app.config.embedModel || isModelAllowed(body.model, app.config.allowedModels)
     if (!allowed) throw new HttpProblem(404, 'model_not_found', `The model '${body.model}' does not exist or you do not have access to it.`, { param: 'model' })
-    const { vectors, promptTokens } = await embedTexts(app, body.model, texts, request.signal)
+    const { vectors, promptTokens } = await embedTexts(app.ollama, body.model, texts, { timeoutMs: app.config.chatTimeoutMs, signal: request.signal })
     const size = vectors[0]!.length
     if (body.dimensions != null && body.dimensions !== size) {
       throw unsupported('dimensions', `${body.model} makes vectors of ${size} dimensions; dimensions must be ${size} or left out.`)

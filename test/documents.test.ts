@@ -371,3 +371,14 @@ test('by words alone, a rare word finds its chunk among hundreds that share the 
   const { results } = await json(await call(`GET /v1/collections/${collection.id}/search?q=${encodeURIComponent('water the garden zinnias')}`))
   assert.equal(results[0].heading, 'Garden notes > Part 333')
 })
+
+test('a question Ollama is slow to embed is answered by words once OLLAMA_TIMEOUT passes, not after CHAT_TIMEOUT', async (t) => {
+  const { app, fake, call, upload } = await documentsServer(t, { OLLAMA_TIMEOUT: '3s', CHAT_TIMEOUT: '10m' })
+  const file = await upload(MARKDOWN, 'garden.md')
+  await ingested(app, file.id)
+  // The question's embedding never comes (within the test); the chat starts by words alone.
+  fake.embedQueue.push({ headersDelayMs: 60_000 })
+  const answer = await json(await call('POST /v1/chat', { message: 'When are roses pruned?', files: [file.id], stream: false }))
+  assert.equal(answer.sources[0].heading, 'Garden guide > Roses')
+  assert.equal(answer.content, 'You said: When are roses pruned?')
+})

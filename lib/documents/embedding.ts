@@ -7,15 +7,15 @@ export const EMBED_BATCH = 32
 /**
  * Embeddings of `texts` by `model` through the Ollama pool, EMBED_BATCH at a time, as float32
  * vectors in the order of `texts`. A model that cannot embed is 400 `model_capability`; each
- * call is bounded by CHAT_TIMEOUT and by `signal`.
+ * call is bounded by `timeoutMs` and by `signal`.
  */
-export async function embedTexts(app: { ollama: OllamaPool; config: { chatTimeoutMs: number } }, model: string, texts: string[], signal?: AbortSignal): Promise<{ vectors: Float32Array[]; promptTokens: number }> {
-  await app.ollama.requireCapability(model, 'embedding', 'embed text (EMBED_MODEL must name an embedding model such as nomic-embed-text: ollama pull nomic-embed-text)')
+export async function embedTexts(ollama: OllamaPool, model: string, texts: string[], { timeoutMs, signal }: { timeoutMs: number; signal?: AbortSignal | undefined }): Promise<{ vectors: Float32Array[]; promptTokens: number }> {
+  await ollama.requireCapability(model, 'embedding', 'embed text (EMBED_MODEL must name an embedding model such as nomic-embed-text: ollama pull nomic-embed-text)')
   const vectors: Float32Array[] = []
   let promptTokens = 0
   for (let from = 0; from < texts.length; from += EMBED_BATCH) {
     const batch = texts.slice(from, from + EMBED_BATCH)
-    const answer = await app.ollama.embed(model, batch, { timeoutMs: app.config.chatTimeoutMs, signal })
+    const answer = await ollama.embed(model, batch, { timeoutMs, signal })
     if (answer.embeddings.length !== batch.length) {
       throw new HttpProblem(502, 'ollama', `Ollama gave ${answer.embeddings.length} embeddings for ${batch.length} texts.`)
     }

@@ -138,7 +138,7 @@ export class Ingestion {
       if (pending.length === 0 || this.closed) return
       // Each chunk is embedded under its headings: "Cleaning" tells what a short paragraph is about.
       const texts = pending.map((chunk) => (chunk.heading ? `${chunk.heading}\n\n${chunk.content}` : chunk.content))
-      const { vectors } = await embedTexts(this.deps, config.embedModel, texts, this.controller.signal)
+      const { vectors } = await embedTexts(this.deps.ollama, config.embedModel, texts, { timeoutMs: config.chatTimeoutMs, signal: this.controller.signal })
       const held = await store.storeEmbeddings(file.id, this.worker, config.embedModel, pending.map((chunk, index) => ({ id: chunk.id, vector: vectors[index]! })), later(LEASE_MS))
       if (!held) return
     }

@@ -149,7 +149,8 @@ export async function retrieve(app: { database: Store; ollama: OllamaPool; confi
   const byText = await store.matchingChunks(searchable.map((file) => file.id), searchWords(query), CANDIDATES)
   let byVector: number[] = []
   try {
-    const [vector] = (await embedTexts(app, model, [query])).vectors
+    // Bounded as a chat's wait for Ollama's headers: a question waits no longer for its vector.
+    const [vector] = (await embedTexts(app.ollama, model, [query], { timeoutMs: app.config.ollamaTimeoutMs })).vectors
     byVector = await nearestChunks((file) => app.vectors.get(store, file.id, model), searchable, vector!, CANDIDATES)
   } catch (error) {
     app.log.warn('retrieval goes on by full text alone: the query could not be embedded', { error })
