@@ -61,8 +61,7 @@ export default defineFunction({
       const images = keptImages.length ? keptImages : sent
       const tools = await toolsFor(app, model, body.tools)
       // Documents: the ids this turn sends must be the caller's; those a chat kept may be gone since.
-      await knowledgeFiles(app.database.documents, principal.userId, body.files ?? [], body.collections ?? [], true)
-      const knowledge = await knowledgeFiles(app.database.documents, principal.userId, files, collections, false)
+      const knowledge = await knowledgeFiles(app.database.documents, principal.userId, files, collections, body)
       const retrieved = knowledge.length ? await retrieve(app, knowledge, body.message, config.ragTopK) : []
       // Counted from here on: a shutdown waits for this chat, wherever it is.
       const reservation = await app.generations.reserve(body.session_id ?? randomUUID(), limitedUserOf(principal))

@@ -43,7 +43,7 @@ export default defineFunction({
       // A reply that followed tool steps answers the question before them: the whole turn is run again.
       const parentId = await questionBefore(app.store, sessionId, retried.parent_id)
       // The chat's documents answer the question again (docs/documents.md).
-      const knowledge = await knowledgeFiles(app.database.documents, principal.userId, session.files, session.collections, false)
+      const knowledge = await knowledgeFiles(app.database.documents, principal.userId, session.files, session.collections)
       const question = knowledge.length && parentId ? await app.store.getSessionMessage(sessionId, parentId) : undefined
       const sources = question ? await retrieve(app, knowledge, question.content, app.config.ragTopK) : []
       const reservation = await app.generations.reserve(sessionId, limitedUserOf(principal))

@@ -28,7 +28,7 @@ export default defineFunction({
       await checkedSettings(app, body.model === undefined ? current.model : body.model, body.think === undefined ? current.think : body.think)
     }
     // Files and collections it answers from must be the caller's (another user's are as missing ones).
-    await knowledgeFiles(app.database.documents, principal.userId, body.files ?? [], body.collections ?? [], true)
+    await knowledgeFiles(app.database.documents, principal.userId, body.files ?? [], body.collections ?? [], body)
     const session = await app.store.updateSession(id, principal.userId, body)
     if (!session) throw noSuchSession(id)
     return Response.json(session)

@@ -20,7 +20,7 @@ export default defineFunction({
     const body = parseInput(schema, (await readJsonBody(request, app.config.maxBodyBytes)) ?? {}, 'request body')
     if (body.model !== undefined || body.think) await checkedSettings(app, body.model ?? null, body.think ?? null)
     // Files and collections it answers from must be the caller's (another user's are as missing ones).
-    await knowledgeFiles(app.database.documents, principal.userId, body.files ?? [], body.collections ?? [], true)
+    await knowledgeFiles(app.database.documents, principal.userId, body.files ?? [], body.collections ?? [], body)
     const { title, system, ...settings } = body
     const create = async () => ({ status: 201, body: await app.store.createSession({ ...(title ? { title } : {}), system, settings, ownerId: principal.userId }) })
     return answerOnce(app, request, principal.userId, fingerprintOf('POST /v1/sessions', body), create, (session: Session) => ({ location: `${url.pathname}/${session.id}` }))
