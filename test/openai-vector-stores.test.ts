@@ -7,7 +7,11 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import OpenAI, { toFile } from 'openai'
-import { authServer, fakeOllama, testServer } from './support/app.ts'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { authServer, fakeOllama, STORE, storeEnv, testServer } from './support/app.ts'
+import { SERVER_FROM_SOURCE, spawnServer } from './support/process.ts'
 import { DEFAULT_MODELS } from './support/fake-ollama.ts'
 
 const EMBED = 'nomic-embed-text:latest'
@@ -163,4 +167,35 @@ test('file_search in a conversation: the conversation\'s reply keeps its sources
   const refusal = (ids: string[]) => bob.responses.create({ model: 'llama3.2', input: 'leave?', tools: [{ type: 'file_search', vector_store_ids: ids }] })
     .then(() => assert.fail('answered'), (error: any) => [error.status, error.param, String(error.error?.message).replace(/[0-9a-f-]{36}/g, 'ID')])
   assert.deepEqual(await refusal([store.id]), await refusal(['00000000-0000-4000-8000-000000000000']))
+})
+
+test('killed after a file search was streamed and before any text: after the restart the stored response still has the search its client was sent', async (t) => {
+  // Ollama answers (its headers and an empty chunk) and then nothing: no text, so no text checkpoint either.
+  const fake = await fakeOllama(t, { models: [...DEFAULT_MODELS, EMBED], scenario: { tokens: [''], paced: true } })
+  const database = STORE === 'postgres' ? await storeEnv() : { DB_PATH: join(mkdtempSync(join(tmpdir(), 'chat-ollama-fs-')), 'chat.db') }
+  const env = { ...database, OLLAMA_HOST: fake.hostPort, INSTANCE_ID: 'file-search-1' }
+  const first = await spawnServer(t, SERVER_FROM_SOURCE, { env })
+  const openai = new OpenAI({ baseURL: `${first.url}/v1`, apiKey: 'local', maxRetries: 0 })
+  const { store } = await handbookStore(openai)
+  fake.release(1)
+  const stream = await openai.responses.create({ model: 'llama3.2', input: 'Paid leave?', tools: [{ type: 'file_search', vector_store_ids: [store.id] }], background: true, stream: true })
+  const delivered: any[] = []
+  for await (const event of stream) {
+    delivered.push(event)
+    if (event.type === 'response.output_item.done') break
+  }
+  first.child.kill('SIGKILL')
+  await first.exited
+
+  const second = await spawnServer(t, SERVER_FROM_SOURCE, { env })
+  const client = new OpenAI({ baseURL: `${second.url}/v1`, apiKey: 'local', maxRetries: 0 })
+  const id = delivered[0].response.id
+  const recovered = await client.responses.retrieve(id)
+  assert.equal(recovered.status, 'failed')
+  assert.deepEqual(recovered.output.map((item) => item.type), ['file_search_call'])
+  // Its events from the store begin with exactly what the client was sent.
+  const replayed: any[] = []
+  for await (const event of await client.responses.retrieve(id, { stream: true })) replayed.push(event)
+  const shape = (event: any) => [event.type, event.sequence_number, event.item?.id ?? event.item_id ?? null]
+  assert.deepEqual(replayed.slice(0, delivered.length).map(shape), delivered.map(shape))
 })

@@ -202,7 +202,8 @@ export function eventAt(response: StoredResponse, seq: number, deltaEnds: DeltaE
         continue
       }
       const offset = seq - first
-      if (offset === 0) return at({ type: 'response.output_item.added', output_index: outputIndex, item: toolItemObject(response, segment.item, count === 2) })
+      // An MCP item goes out whole in both events; a file search is in progress when added.
+      if (offset === 0) return at({ type: 'response.output_item.added', output_index: outputIndex, item: toolItemObject(response, segment.item, segment.item.type !== 'file_search_call') })
       if (offset === count - 1) return at({ type: 'response.output_item.done', output_index: outputIndex, item: toolItemObject(response, segment.item) })
       return at({ type: FILE_SEARCH_EVENTS[offset - 1]!, item_id: segment.item.id, output_index: outputIndex })
     }
@@ -289,8 +290,6 @@ export interface McpRun {
   turn: ToolTurn
   /** The server label each configured server is named by in this response. */
   labels: Map<string, string>
-  /** Items it has before the model answers: each server's tools, calls made on approval. */
-  items: ServerToolItem[]
   next(added: ChatMessage[], signal: AbortSignal): Promise<ChatStream>
 }
 
@@ -326,8 +325,6 @@ export class ResponseRun {
     this.record = record
     this.stream = stream
     this.deps = deps
-    // A file search ran before the model was asked (lib/openai/file-search.ts): its item comes first.
-    record.mcp_items = [...record.mcp_items, ...(deps.mcp?.items ?? [])]
     record.status = 'in_progress'
     this.outcome = this.relay()
   }

@@ -284,7 +284,6 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     const mcpRun: McpRun | undefined = mcp ? {
       turn: mcp.turn,
       labels: mcp.labels,
-      items: [...mcp.listings, ...approved.items],
       next: async (added, signal) => {
         request.messages = [...request.messages, ...added]
         current.release()
@@ -292,7 +291,14 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
         return current.stream
       },
     } : undefined
-    if (store) await app.responses.store.markStarted(record.id)
+    // The items it has before the model answers (its file search, each MCP server's tools, calls
+    // made on approval) are stored before anyone can follow it: a crash before its first text's
+    // checkpoint keeps what a client was sent.
+    record.mcp_items = [...serverItems, ...(mcp ? [...mcp.listings, ...approved.items] : [])]
+    if (store) {
+      await app.responses.store.markStarted(record.id)
+      if (record.mcp_items.length) await app.responses.store.checkpoint(record.id, '', [], record.mcp_items, null)
+    }
     const run = new ResponseRun(record, lease.stream, {
       responses: store ? app.responses.store : null,
       conversation: sessionId && replyId ? { store: app.store, replyId, host: lease.host } : null,
