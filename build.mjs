@@ -1,7 +1,8 @@
 // Bundles the server and each function with esbuild. Every bundle carries its dependencies and
 // the SQL migrations, so a deployment needs only Node and dist/ (node:* stays external), plus
-// node_modules/ for two packages loaded only when used: sharp for images (its native library
-// cannot be bundled) and the MCP client for tools (most of a megabyte no other request needs).
+// node_modules/ for three packages loaded only when used: sharp for images (its native library
+// cannot be bundled), the MCP client for tools (most of a megabyte no other request needs) and
+// Pyodide for run_python (an interpreter in WebAssembly and Python's library, read from its folder).
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -67,7 +68,9 @@ const workerSource = async (entryPoint) => (await esbuild.build({
   // Node runs eval'd worker code as CommonJS or as an ES module depending on the folder around it:
   // a plain script that takes node:* modules from process.getBuiltinModule works in both.
   format: 'iife',
-  banner: { js: 'var require = (id) => process.getBuiltinModule(id);' },
+  // A package that is not built in is not there: it throws, as Node's require would (optional
+  // dependencies such as linkedom's canvas are tried that way).
+  banner: { js: 'var require = (id) => { const found = process.getBuiltinModule(id); if (!found) throw Object.assign(new Error(`Cannot find module ${id}`), { code: "MODULE_NOT_FOUND" }); return found };' },
   target: 'node24',
   minify: true,
   legalComments: 'none',
@@ -79,6 +82,7 @@ const workers = {
   __IMAGE_BODY_WORKER__: await workerSource('lib/images/image-body-worker.ts'),
   __SCHEMA_CHECK_WORKER__: await workerSource('lib/tools/schema-check-worker.ts'),
   __EXTRACT_WORKER__: await workerSource('lib/documents/extract-worker.ts'),
+  __PYTHON_WORKER__: await workerSource('lib/tools/builtin/python/python-worker.ts'),
 }
 
 const shared = {

@@ -182,6 +182,8 @@ export async function startServer(config: Config, parts: AppParts = {}): Promise
   if (failedResponses > 0) app.log.warn('responses left running by a previous run are now failed', { count: failedResponses })
   // Tool calls that waited for approval through the stop: the overdue ones denied, answered replies resumed.
   await app.approvals.sweep()
+  // A server runs for long: run_python's interpreters start now rather than at the first call.
+  app.tools.builtin?.prepare(['run_python'])
   // Files a previous run was reading are taken up again at once, and ingestion looks for work.
   await app.database.documents.releaseClaims(config.instanceId)
   app.ingestion.wake(extractFile)

@@ -12,6 +12,7 @@ import { FakeOllama } from './support/fake-ollama.ts'
 import { authServer, json, testServer } from './support/app.ts'
 import { PROJECT_ROOT } from './support/process.ts'
 import { pngFile } from './support/images.ts'
+import { startFakeWeb } from './support/fake-web.ts'
 import { startMcpHttpServer } from './support/mcp-http-server.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -524,6 +525,37 @@ test('tools on the page: the switch offers them; calls fold under the reply with
   await sendMessage(page, 'Plain question')
   await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('.message.assistant')[4]?.getAttribute('data-status') === 'complete')
   assert.equal(fake.chatRequests().at(-1)!.body.tools, undefined)
+})
+
+test('built-in tools on the page: web results list under the answer as sources with their site, linked; a Python call folds with its code and output; the same after a reload', { skip }, async (t) => {
+  const fake = await startedFake(t)
+  const web = await startFakeWeb(t)
+  const config = join(mkdtempSync(join(tmpdir(), 'chat-ollama-builtin-')), 'mcp.json')
+  writeFileSync(config, JSON.stringify({ builtin: { tools: { web_search: 'auto', run_python: 'auto' } } }))
+  const { page } = await openPage(t, fake, undefined, { MCP_CONFIG: config, WEB_SEARCH_URL: web.url })
+  await page.waitForSelector('#tools-switch:not([hidden])')
+  await page.check('#use-tools')
+  await sendMessage(page, 'Who runs models? [[call web_search {"query":"ollama","max_results":2}]] [[call run_python {"code":"for n in range(3): print(n * n)"}]]')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant:last-child')?.getAttribute('data-status') === 'complete')
+  const check = async () => {
+    const reply = lastReply(page)
+    const sources = reply.locator('.sources li.web-source')
+    assert.deepEqual(await sources.locator('a').allTextContents(), ['Ollama runs models', 'SQLite'])
+    assert.deepEqual(await sources.locator('.site').allTextContents(), ['ollama.com', 'sqlite.org'])
+    assert.equal(await sources.first().locator('a').getAttribute('href'), 'https://ollama.com/')
+    assert.equal(await sources.first().locator('a').getAttribute('rel'), 'noopener noreferrer nofollow')
+    assert.equal(await sources.first().locator('a').getAttribute('target'), '_blank')
+    const python = reply.locator('details.tool-call', { has: page.locator('.tool-name', { hasText: 'run_python' }) })
+    assert.equal(await python.getAttribute('open'), null, 'folded like any call')
+    await python.locator('summary').click()
+    assert.equal(await python.locator('.tool-arguments code.language-python').textContent(), 'for n in range(3): print(n * n)')
+    assert.equal(await python.locator('.tool-result').textContent(), 'stdout:\n0\n1\n4')
+  }
+  await check()
+  await page.screenshot({ path: `${SCREENSHOTS}/builtin-tools.png` })
+  await page.reload()
+  await page.waitForSelector('.message.assistant .sources li.web-source')
+  await check()
 })
 
 test('reasoning on the page: the think switch shows for a model that can think; thinking streams into a folded block above the answer, then "Thought for…"; the model and tokens/s under the reply; all of it after a reload', { skip }, async (t) => {

@@ -8,6 +8,7 @@ import postgres from 'postgres'
 import { postgresCluster } from './support/postgres.ts'
 import { fakeOllama, json } from './support/app.ts'
 import { dataUrl, largeJpeg, pngFile } from './support/images.ts'
+import { ARTICLE_HTML, startFakeWeb } from './support/fake-web.ts'
 import { startMcpHttpServer } from './support/mcp-http-server.ts'
 import { PROJECT_ROOT, spawnServer } from './support/process.ts'
 
@@ -152,7 +153,7 @@ function runtimeFolder(buildRoot: string): string {
   }
   assert.match(runtimeStage, /^COPY --from=deps \/app\/node_modules \.\/node_modules$/m)
   const installed = [...depsStage.matchAll(/"(@?[\w./-]+)@\$\(/g)].map((match) => match[1]!)
-  assert.deepEqual(installed, ['sharp', '@modelcontextprotocol/client'], 'the deps stage installs the packages the bundles leave out, and only those')
+  assert.deepEqual(installed, ['sharp', '@modelcontextprotocol/client', 'pyodide'], 'the deps stage installs the packages the bundles leave out, and only those')
   const closure = installed.reduce((found, name) => packageClosure(name, found), new Set<string>())
   for (const name of closure) cpSync(join(PROJECT_ROOT, 'node_modules', name), join(runtime, 'node_modules', name), { recursive: true })
   return runtime
@@ -172,11 +173,12 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
   const runtime = runtimeFolder(buildLikeTheImage())
   const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(runtimeStage)![1]!) as string[]
   assert.equal(cmd[0], 'node')
-  const vision = await fakeOllama(t, { models: ['gemma3:4b'], capabilities: { 'gemma3:4b': ['completion', 'vision'] } })
+  const vision = await fakeOllama(t, { models: ['gemma3:4b'], capabilities: { 'gemma3:4b': ['completion', 'vision', 'tools'] } })
   const mcp = await startMcpHttpServer(t, 'runtime-token')
+  const web = await startFakeWeb(t, { '/article': { type: 'text/html', body: ARTICLE_HTML } })
   const mcpConfig = join(runtime, 'mcp.json')
-  writeFileSync(mcpConfig, JSON.stringify({ mcpServers: { web: { url: mcp.url, headers: { authorization: 'Bearer runtime-token' } } } }))
-  const server = await spawnServer(t, cmd.slice(1), { cwd: runtime, env: { OLLAMA_HOST: vision.hostPort, DB_PATH: join(runtime, 'data', 'chat.db'), MCP_CONFIG: mcpConfig } })
+  writeFileSync(mcpConfig, JSON.stringify({ mcpServers: { web: { url: mcp.url, headers: { authorization: 'Bearer runtime-token' } } }, builtin: { tools: { fetch_url: 'auto', run_python: 'auto' } } }))
+  const server = await spawnServer(t, cmd.slice(1), { cwd: runtime, env: { OLLAMA_HOST: vision.hostPort, DB_PATH: join(runtime, 'data', 'chat.db'), MCP_CONFIG: mcpConfig, FETCH_ALLOWED_HOSTS: '127.0.0.1' } })
   const response = await fetch(`${server.url}/health`)
   assert.equal(response.status, 200)
   assert.equal((await json(response)).services.database, 'healthy')
@@ -198,7 +200,15 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
   assert.equal(large.status, 200, await large.clone().text())
   // The MCP client, shipped beside the bundles, reaches a server.
   const tools = await json(await fetch(`${server.url}/v1/tools`))
-  assert.deepEqual([tools.servers[0].status, tools.servers[0].tools.length], ['ok', 6])
+  assert.deepEqual(tools.servers.map((listing: any) => [listing.name, listing.status, listing.tools.length]), [['builtin', 'ok', 2], ['web', 'ok', 6]])
+  // The built-in tools' worker threads, embedded in the bundle, and Pyodide beside it.
+  const ran = await json(await fetch(`${server.url}/v1/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ message: `[[call fetch_url {"url":"${web.url}/article"}]] [[call run_python {"code":"print(6 * 7)"}]]`, model: 'gemma3:4b', tools: true, stream: false }),
+  }))
+  assert.match(ran.content, /marmalade-tide/, 'the page was read')
+  assert.match(ran.content, /stdout:\n42/, 'the program ran')
   server.child.kill('SIGTERM')
   assert.equal((await server.exited).code, 0)
 
@@ -278,13 +288,25 @@ test('docker-compose: the default store is SQLite; the postgres profile adds Pos
   const api = compose.slice(compose.indexOf('\n  api:'), compose.indexOf('\n  ollama:'))
   assert.match(api, /^ {6}DATABASE_URL: \$\{DATABASE_URL:-\}$/m, 'empty unless set: SQLite by default')
   assert.match(api, /^ {6}postgres:\n {8}condition: service_healthy\n {8}required: false$/m)
-  const postgres = compose.slice(compose.indexOf('\n  postgres:'), compose.indexOf('\n  # Opt-in monitoring'))
+  const postgres = compose.slice(compose.indexOf('\n  postgres:'), compose.indexOf('\n  # Opt-in web search'))
   assert.match(postgres, /^ {4}image: postgres:\d+$/m)
   assert.match(postgres, /^ {4}profiles: \["postgres"\]$/m)
   assert.match(postgres, /^ {6}- postgres_data:\/var\/lib\/postgresql\/data$/m)
   assert.match(postgres, /^ {6}test: \["CMD", "pg_isready"/m)
   assert.doesNotMatch(postgres, /^ {4}ports:/m, 'PostgreSQL is not published')
   assert.match(postgres, /POSTGRES_PASSWORD: \$\{POSTGRES_PASSWORD:-\}$/m, 'no default password')
+})
+
+test('docker-compose: the search profile adds SearXNG with its JSON API on, unpublished, and the API takes its address', () => {
+  const compose = readFileSync(join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8')
+  const api = compose.slice(compose.indexOf('\n  api:'), compose.indexOf('\n  ollama:'))
+  assert.match(api, /^ {6}WEB_SEARCH_URL: \$\{WEB_SEARCH_URL:-\}$/m)
+  const searxng = compose.slice(compose.indexOf('\n  searxng:'), compose.indexOf('\n  # Opt-in monitoring'))
+  assert.match(searxng, /^ {4}profiles: \["search"\]$/m)
+  assert.doesNotMatch(searxng, /^ {4}ports:/m, 'reached inside the network only')
+  assert.match(searxng, /^ {8}target: \/etc\/searxng\/settings\.yml$/m)
+  const settings = compose.slice(compose.indexOf('\n  searxng_settings:'), compose.indexOf('\n  prometheus_config:'))
+  assert.match(settings, /^ {8}formats:\n {10}- html\n {10}- json$/m, 'the JSON API web_search reads')
 })
 
 test('docker-compose: the postgres profile runs a second API instance and a proxy in front of both that streams events unbuffered', () => {

@@ -59,7 +59,7 @@ test('store: false keeps nothing; an unknown previous_response_id is 404; backgr
   assert.equal(Number((await storedRows(server.app, 'SELECT count(*) AS n FROM responses'))[0]!.n), 0)
   await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'x', previous_response_id: 'resp_nothing' }), (error: any) => error instanceof OpenAI.NotFoundError && error.param === 'previous_response_id')
   await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'x', store: false, background: true }), (error: any) => error instanceof OpenAI.BadRequestError && error.param === 'background')
-  await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'x', tools: [{ type: 'web_search' }] }), (error: any) => error instanceof OpenAI.BadRequestError && error.param === 'tools[0].type' && /"function" tools, which your code runs, and "mcp" tools/.test(error.message))
+  await assert.rejects(client.responses.create({ model: 'llama3.2', input: 'x', tools: [{ type: 'web_search' }] }), (error: any) => error instanceof OpenAI.BadRequestError && error.param === 'tools[0].type' && /web_search is not configured on this server/.test(error.message))
 })
 
 test('the responses.stream() helper: events in order with rising sequence numbers, one id, the terminal event after storing', async (t) => {

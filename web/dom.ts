@@ -4,7 +4,11 @@ export interface Session { id: string; title: string; updated_at: string; messag
 /** What a chat keeps for its turns (docs/api.md "Chat settings"), and its system prompt. */
 export interface ChatSettings { model: string | null; options: { temperature?: number; num_ctx?: number } & Record<string, unknown>; think: boolean | string | null; system?: string | null; files?: string[]; collections?: string[] }
 /** A chunk of a document a reply was given (docs/documents.md), numbered as the reply cites it. */
-export interface Source { n: number; file_id: string; filename: string; page: number | null; heading: string | null; snippet: string }
+export type Source = FileSource | WebSource
+/** A document's chunk a reply was given (docs/documents.md). */
+export interface FileSource { n: number; file_id: string; filename: string; page: number | null; heading: string | null; snippet: string }
+/** A web page a built-in tool gave a reply (docs/builtin-tools.md). */
+export interface WebSource { n: number; url: string; title: string; snippet: string }
 /** Where the history the model is sent begins (GET /v1/sessions/{id}). */
 export interface ContextCut { first_sent_message_id: string; summarized: boolean }
 /** A call the model made of a tool (docs/tools.md). */

@@ -105,8 +105,9 @@ function setFigures(item: HTMLLIElement, model: string, tokensPerSecond: number 
 }
 
 /**
- * Under a reply: the documents it was given, numbered as it cites them, each a link to the file
- * (a download) with its page and section.
+ * Under a reply: the documents and web pages it was given, numbered as it cites them. A document
+ * links to the file (a download) with its page and section; a web page to itself (a new tab, no
+ * referrer), with its site.
  */
 function setSources(item: HTMLLIElement, sources: Source[]): void {
   item.querySelector('.sources')?.remove()
@@ -116,10 +117,18 @@ function setSources(item: HTMLLIElement, sources: Source[]): void {
   for (const source of sources) {
     const entry = document.createElement('li')
     entry.value = source.n
-    const link = Object.assign(document.createElement('a'), { href: `/v1/files/${encodeURIComponent(source.file_id)}/content`, textContent: source.filename, title: source.snippet })
-    link.setAttribute('download', source.filename)
-    const where = [source.page === null ? null : `page ${source.page}`, source.heading].filter(Boolean).join(', ')
-    entry.append(link, ...(where ? [` (${where})`] : []))
+    if ('url' in source) {
+      // Only http(s) links: a page's address is the model's or a site's text.
+      const web = /^https?:/i.test(source.url) ? new URL(source.url) : null
+      const link = Object.assign(document.createElement('a'), { textContent: source.title, title: source.snippet, ...(web ? { href: web.href, target: '_blank', rel: 'noopener noreferrer nofollow' } : {}) })
+      entry.className = 'web-source'
+      entry.append(link, ...(web ? [' ', Object.assign(document.createElement('span'), { className: 'site', textContent: web.hostname })] : []))
+    } else {
+      const link = Object.assign(document.createElement('a'), { href: `/v1/files/${encodeURIComponent(source.file_id)}/content`, textContent: source.filename, title: source.snippet })
+      link.setAttribute('download', source.filename)
+      const where = [source.page === null ? null : `page ${source.page}`, source.heading].filter(Boolean).join(', ')
+      entry.append(link, ...(where ? [` (${where})`] : []))
+    }
     list.append(entry)
   }
   const body = item.querySelector('.body')!

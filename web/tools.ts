@@ -44,7 +44,11 @@ export function addCall(reply: HTMLLIElement, call: ToolCall): HTMLDetailsElemen
   summary.append(name, ' ', outcome)
   const args = document.createElement('pre')
   args.className = 'tool-arguments'
-  args.textContent = JSON.stringify(call.arguments, null, 2)
+  // A program is shown as the code it is, not as a JSON string of it.
+  if (call.name === 'run_python' && typeof call.arguments.code === 'string') {
+    args.classList.add('tool-code')
+    args.append(Object.assign(document.createElement('code'), { className: 'language-python', textContent: call.arguments.code }))
+  } else args.textContent = JSON.stringify(call.arguments, null, 2)
   const result = document.createElement('pre')
   result.className = 'tool-result'
   result.hidden = true

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads'
+import { oneShotWorker } from '../shared/one-shot-worker.ts'
 import type { FileKind } from '../store/document-store.ts'
 import type { NewChunk } from '../store/document-store.ts'
 import { ExtractError, type ExtractLimits } from './extractors/section.ts'
@@ -24,33 +24,18 @@ export const EXTRACT_LIMITS: ExtractLimits & { timeoutMs: number; memoryMb: numb
  * The text of a file of `kind` in chunks, read and cut in a worker thread of its own with a memory limit, ended after
  * `timeoutMs`. Rejects with an ExtractError saying why the file cannot be read.
  */
+/** The reader's thread: its file (tests, tsx), or its source as build.mjs embeds it. */
+export const extractWorker = { file: new URL('./extract-worker.ts', import.meta.url), bundled: typeof __EXTRACT_WORKER__ === 'undefined' ? undefined : __EXTRACT_WORKER__ }
+
 export async function extractFile(kind: FileKind, data: Uint8Array, limits = EXTRACT_LIMITS): Promise<ExtractedChunks> {
-  const workerData = { kind, data, limits }
-  const options = { workerData, resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb, maxYoungGenerationSizeMb: 32 } }
-  const thread = typeof __EXTRACT_WORKER__ === 'undefined'
-    ? new Worker(new URL('./extract-worker.ts', import.meta.url), options)
-    : new Worker(__EXTRACT_WORKER__, { ...options, eval: true })
-  return new Promise<ExtractedChunks>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new ExtractError(`reading the file took longer than ${limits.timeoutMs / 1000} s`))
-      void thread.terminate()
-    }, limits.timeoutMs)
-    const settle = () => {
-      clearTimeout(timer)
-      void thread.terminate()
-    }
-    thread.once('message', (answer: { extracted?: ExtractedChunks; error?: string }) => {
-      settle()
-      if (answer.extracted) resolve(answer.extracted)
-      else reject(new ExtractError(answer.error ?? 'the file cannot be read'))
-    })
-    thread.once('error', (error: Error & { code?: string }) => {
-      settle()
-      reject(new ExtractError(error.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `reading the file needed more than ${limits.memoryMb} MB` : `the file cannot be read: ${error.message}`))
-    })
-    thread.once('exit', () => {
-      clearTimeout(timer)
-      reject(new ExtractError('the file cannot be read: its reader stopped'))
-    })
-  })
+  const answer = await oneShotWorker<{ extracted?: ExtractedChunks; error?: string }>(
+    extractWorker,
+    { kind, data, limits },
+    limits,
+    (why, error) => new ExtractError(why === 'timeout' ? `reading the file took longer than ${limits.timeoutMs / 1000} s`
+      : why === 'memory' ? `reading the file needed more than ${limits.memoryMb} MB`
+      : error ? `the file cannot be read: ${error.message}` : 'the file cannot be read: its reader stopped'),
+  )
+  if (answer.extracted) return answer.extracted
+  throw new ExtractError(answer.error ?? 'the file cannot be read')
 }

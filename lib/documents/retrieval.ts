@@ -4,7 +4,7 @@ import type { OllamaPool } from '../ollama/pool.ts'
 import type { Config } from '../shared/config.ts'
 import type { Store } from '../store/store.ts'
 import { searchWords } from '../conversations/search.ts'
-import type { ReplySource } from '../store/chat-store.ts'
+import type { FileSource } from '../store/chat-store.ts'
 import type { DocumentStore, FileVectors, StoredFile } from '../store/document-store.ts'
 import { embedTexts } from './embedding.ts'
 
@@ -18,7 +18,7 @@ const VECTORS_PER_SLICE = 2_000
 const SNIPPET_CHARS = 300
 
 /** One chunk given to the model (or to a search's caller), numbered for [n] citations, with its text. */
-export interface RetrievedChunk extends ReplySource {
+export interface RetrievedChunk extends FileSource {
   content: string
 }
 

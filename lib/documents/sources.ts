@@ -40,16 +40,16 @@ function sourcesPrompt(sources: RetrievedChunk[]): string {
 const MARKER = /\[(\d{1,3}(?:\s*,\s*\d{1,3}){0,9})\]/g
 
 /**
- * Each citation of one of `count` sources in `text`, in order: the source's number and where its
- * marker starts. Numbers past `count` (a model's invention) are not citations.
+ * Each citation of one of `count` sources in `text`, in order: the source's number, and where its
+ * marker starts and ends. Numbers past `count` (a model's invention) are not citations.
  */
-export function citationsIn(text: string, count: number): Array<{ n: number; index: number }> {
+export function citationsIn(text: string, count: number): Array<{ n: number; index: number; end: number }> {
   if (count === 0) return []
-  const found: Array<{ n: number; index: number }> = []
+  const found: Array<{ n: number; index: number; end: number }> = []
   for (const match of text.matchAll(MARKER)) {
     for (const number of match[1]!.split(',')) {
       const n = Number(number.trim())
-      if (n >= 1 && n <= count) found.push({ n, index: match.index })
+      if (n >= 1 && n <= count) found.push({ n, index: match.index, end: match.index + match[0].length })
     }
   }
   return found

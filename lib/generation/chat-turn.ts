@@ -109,7 +109,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const listedSources = sources.map(({ content: _, ...source }) => source)
   if (listedSources.length) await app.database.documents.recordSources(turn.reply.id, listedSources)
   const toolTurn = body.tools?.offered.length
-    ? new ToolTurn(app.tools, body.tools.offered, toolLimits(config), app.metrics, app.log, { selection: body.tools.selection, options: body.options, think: body.think })
+    ? new ToolTurn(app.tools, body.tools.offered, toolLimits(config), app.metrics, app.log, { selection: body.tools.selection, options: body.options, think: body.think, sources: listedSources.length })
     : undefined
   const request: ChatRequest = {
     model: body.model,
@@ -183,7 +183,7 @@ function afterwards(app: AppContext, generation: Generation, release: () => void
 /** What every generation relays into. */
 function generationSettings(app: AppContext): GenerationSettings {
   const { store, config } = app
-  return { store, cluster: app.database.cluster, log: app.log, metrics: app.metrics, checkpoints: app.checkpoints, chatTimeoutMs: config.chatTimeoutMs }
+  return { store, sources: app.database.documents, cluster: app.database.cluster, log: app.log, metrics: app.metrics, checkpoints: app.checkpoints, chatTimeoutMs: config.chatTimeoutMs }
 }
 
 /**
@@ -275,6 +275,8 @@ async function startResumed(app: AppContext, reservation: Reservation, claimed: 
     context: contextReport(plan),
     tools: { turn, next: hosted.next },
     resumed: { calls, events: claimed.events },
+    // Its sources so far (documents', web pages'): a web page read after the pause is added to them.
+    sources: (await store.getMessage(claimed.replyId))?.sources ?? [],
   }
   const generation = reservation.begin(EMPTY_STREAM, details, generationSettings(app))
   afterwards(app, generation, hosted.release)

@@ -6,6 +6,7 @@ import { ReplyEventLog, type ReplyEventLimits, type TextEvent } from './reply-ev
 import type { FrameListener } from '../shared/sse.ts'
 import type { ApprovalDecision, MessageStatus, ReplySource, ToolCall } from '../store/chat-store.ts'
 import type { ReplyStore } from '../store/reply-store.ts'
+import type { DocumentStore } from '../store/document-store.ts'
 import type { ChatMessage } from '../ollama/client.ts'
 import { ollamaToolCalls } from '../ollama/client.ts'
 import { ToolTurn, type ToolStop } from '../tools/tool-turn.ts'
@@ -75,6 +76,8 @@ export interface ResumedCalls {
 
 export interface GenerationSettings {
   store: ReplyStore
+  /** Where a reply's sources are recorded when a tool step adds web pages to them. */
+  sources: Pick<DocumentStore, 'recordSources'>
   /** Several instances (PostgreSQL): the reply's events go to followers on the others too. */
   cluster: Cluster | null
   log: Logger
@@ -297,6 +300,12 @@ export class Generation {
       results = [...results, ...waiting.map((call) => ({ callId: call.call_id, name: call.name, content: 'Not run: the turn was stopped before it could be approved.', ok: false }))]
       waiting = []
     }
+    // Web pages the step's built-in tools read join the reply's sources, numbered as the model was told.
+    const found = results.flatMap((result) => result.sources ?? [])
+    if (found.length) {
+      this.sources.push(...found)
+      this.events.event(JSON.stringify({ type: 'sources', ...base, sources: this.sources }))
+    }
     const stepText = this.content
     const stepThinking = this.thinking
     const ends = stop !== null || this.stopReason !== undefined || waiting.length > 0
@@ -310,6 +319,7 @@ export class Generation {
     try {
       // A resumed turn's calls are stored already, with the message that made them.
       const made = answers ? undefined : { content: keepsText ? '' : stepText, thinking: keepsText ? '' : stepThinking, model: this.model, toolCalls: calls }
+      if (found.length) await this.settings.sources.recordSources(this.messageId, this.sources)
       movedTo = await this.settings.store.addToolStep(this.messageId, { calls: made, results, awaiting })
     } catch (error) {
       this.settings.log.error('tool step could not be stored', { message_id: this.messageId, session_id: this.sessionId, error })

@@ -1,11 +1,12 @@
 import type { AppContext } from '../context.ts'
 import { HttpProblem } from '../shared/problem.ts'
-import type { McpServerConfig } from '../shared/mcp-config.ts'
+import type { BuiltinToolName, McpServerConfig } from '../shared/mcp-config.ts'
 import type { ToolCall } from '../store/chat-store.ts'
 import type { InputItem, ServerToolItem, StoredResponse } from '../store/response-store.ts'
 import { TOOL_SEPARATOR, type OfferedTool } from '../tools/mcp-hub.ts'
+import { BUILTIN_SERVER } from '../tools/builtin/builtin-tools.ts'
 import { tooManyTools, toolLimits, ToolTurn } from '../tools/tool-turn.ts'
-import { mcpCallItem } from './response-run.ts'
+import { serverToolItem } from './response-run.ts'
 import { newId, unsupported } from './wire.ts'
 
 /**
@@ -49,10 +50,50 @@ function approvalRule(value: unknown, path: string): (tool: string) => boolean {
   throw unsupported(path, `${path} must be "always", "never" or {"never": {"tool_names": [...]}}.`)
 }
 
-/** The request's `mcp` tools checked against MCP_CONFIG, or null when it has none; 400 naming what is wrong. */
+/**
+ * OpenAI's built-in tool types this server runs with its built-in tools (docs/builtin-tools.md):
+ * the tools each offers the model (the first is required, the others come along when configured).
+ */
+export const BUILTIN_TYPES: Record<string, { tools: BuiltinToolName[]; echo: (tool: ToolParam) => ToolParam }> = {
+  web_search: { tools: ['web_search', 'fetch_url'], echo: (tool) => ({ type: tool.type, search_context_size: tool.search_context_size ?? 'medium', user_location: tool.user_location ?? null }) },
+  code_interpreter: { tools: ['run_python'], echo: (tool) => ({ type: 'code_interpreter', container: tool.container ?? { type: 'auto' } }) },
+}
+for (const alias of ['web_search_preview', 'web_search_2025_08_26', 'web_search_preview_2025_03_11']) BUILTIN_TYPES[alias] = BUILTIN_TYPES.web_search!
+
+/** The built-in tools a response's `web_search` and `code_interpreter` tools offer; 400 naming a type this server has not configured. */
+function responseBuiltins(app: AppContext, tools: ToolParam[]): { offered: OfferedTool[]; echo: ToolParam[] } {
+  const offered: OfferedTool[] = []
+  const echo: ToolParam[] = []
+  const available = new Map((app.tools.builtin?.tools ?? []).map((tool) => [tool.name as string, tool]))
+  for (const [index, tool] of tools.entries()) {
+    const type = Object.hasOwn(BUILTIN_TYPES, tool.type) ? BUILTIN_TYPES[tool.type]! : undefined
+    if (!type) continue
+    const at = `tools[${index}]`
+    const [required] = type.tools
+    const builtin = available.get(required!)
+    if (!builtin) throw unsupported(`${at}.type`, `${at}.type: ${tool.type} is not configured on this server: the builtin section of its MCP_CONFIG turns ${required} on (docs/builtin-tools.md).`)
+    if (tool.filters != null) throw unsupported(`${at}.filters`, `${at}.filters: domain filters are not supported; the configured search provider answers as it is set up.`)
+    for (const name of type.tools) {
+      const chosen = available.get(name)
+      if (!chosen || offered.some((already) => already.name === name)) continue
+      // OpenAI's types have no approval: a tool MCP_CONFIG has ask for is not run without one.
+      if (chosen.policy === 'ask') throw unsupported(`${at}.type`, `${at}.type: ${name} asks for approval (its MCP_CONFIG policy), which the ${tool.type} tool type has no way to give; use POST /v1/chat, or set its policy to auto.`)
+      offered.push({ name, description: chosen.description, input_schema: chosen.input_schema, policy: 'auto', server: BUILTIN_SERVER, tool: name })
+    }
+    echo.push(type.echo(tool))
+  }
+  app.tools.builtin?.prepare(offered.map((tool) => tool.name))
+  return { offered, echo }
+}
+
+/**
+ * The request's server tools: its `mcp` tools checked against MCP_CONFIG, and its `web_search`
+ * and `code_interpreter` tools (the built-in tools); null when it has none; 400 naming what is wrong.
+ */
 export async function responseMcp(app: AppContext, model: string, tools: ToolParam[]): Promise<ResponseMcp | null> {
   const asked = tools.flatMap((tool, index) => (tool.type === 'mcp' ? [{ tool, index }] : []))
-  if (asked.length === 0) return null
+  const builtins = responseBuiltins(app, tools)
+  if (asked.length === 0 && builtins.offered.length === 0) return null
   const labels = new Map<string, string>()
   const rules = new Map<string, { allowed: string[] | null; needsApproval: (tool: string) => boolean }>()
   const echo: ToolParam[] = []
@@ -75,7 +116,7 @@ export async function responseMcp(app: AppContext, model: string, tools: ToolPar
     echo.push({ type: 'mcp', server_label: server.name, ...(tool.server_url != null ? { server_url: tool.server_url } : {}), allowed_tools: tool.allowed_tools ?? null, require_approval: tool.require_approval ?? 'always' })
   }
   await app.ollama.requireCapability(model, 'tools', 'call tools')
-  const listings = await app.tools.list()
+  const listings = asked.length ? await app.tools.list() : []
   const offered: OfferedTool[] = []
   const items: ServerToolItem[] = []
   for (const [serverName, rule] of rules) {
@@ -92,9 +133,10 @@ export async function responseMcp(app: AppContext, model: string, tools: ToolPar
     }
     items.push({ at: 0, type: 'mcp_list_tools', id: newId('mcpl'), server_label: serverName, tools: chosen.map((tool) => ({ name: bare(tool.name), description: tool.description, input_schema: tool.input_schema, annotations: null })), error: null })
   }
+  offered.push(...builtins.offered)
   tooManyTools(offered.length, app.config.maxToolsPerTurn, 'tools')
   const turn = new ToolTurn(app.tools, offered, toolLimits(app.config), app.metrics, app.log, { selection: offered.map((tool) => tool.name), options: {} })
-  return { turn, labels, listings: items, echo }
+  return { turn, labels, listings: items, echo: [...echo, ...builtins.echo] }
 }
 
 function sameUrl(server: McpServerConfig, given: unknown): boolean {
@@ -128,7 +170,7 @@ export async function answeredApprovals(mcp: ResponseMcp | null, chain: StoredRe
     decisions.set(request.call_id, item.approve ? 'approved' : 'denied')
   }
   const { results } = await mcp.turn.run(calls, signal, { call() {}, result() {}, approval() {} }, decisions)
-  const items = calls.map((call, index) => mcpCallItem(mcp.labels, call, results[index]!, call.approvalId, 0))
+  const items = calls.map((call, index) => serverToolItem(mcp, call, results[index]!, call.approvalId, 0))
   const outputs: InputItem[] = calls.map((call, index) => ({ type: 'function_call_output', id: newId('fco'), call_id: call.call_id, output: results[index]!.content }))
   return { items, outputs }
 }

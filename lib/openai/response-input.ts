@@ -31,6 +31,9 @@ const ITEM_SCHEMAS = {
   reasoning: v.looseObject({ content: v.optional(v.nullable(v.array(v.looseObject({ type: v.literal('reasoning_text'), text: Text })))) }),
   // An earlier response's output sent back as input: the search ran then; its sources are not sent again.
   file_search_call: v.looseObject({ id: Name }),
+  // The same for the built-in tools' calls: they ran then.
+  web_search_call: v.looseObject({ id: Name }),
+  code_interpreter_call: v.looseObject({ id: Name }),
 }
 export type ItemType = keyof typeof ITEM_SCHEMAS
 
@@ -92,7 +95,9 @@ export function parseInputItems(input: unknown, limits: InputLimits, path: strin
         return [{ type: 'reasoning', id: newId('rs'), text: boundedText(text, limits, `${at}.content`) }]
       }
       case 'file_search_call':
-        parseAt(ITEM_SCHEMAS.file_search_call, item, at)
+      case 'web_search_call':
+      case 'code_interpreter_call':
+        parseAt(ITEM_SCHEMAS[type as 'file_search_call'], item, at)
         return []
     }
   })
@@ -245,6 +250,10 @@ export function itemsOfResponse(response: StoredResponse): InputItem[] {
       }
       const { item } = segment
       if (item.type === 'mcp_approval_request') return [callOf(item)]
+      // A built-in tool's call: the model reads it again as it did (its name, arguments and result).
+      if (item.type === 'web_search_call' || item.type === 'code_interpreter_call') {
+        return [{ type: 'function_call', id: item.id, call_id: item.call_id, name: item.name, arguments: item.arguments }, { type: 'function_call_output', id: `${item.id}_output`, call_id: item.call_id, output: item.output }]
+      }
       if (item.type !== 'mcp_call') return []
       return [...(item.approval_request_id ? [] : [callOf(item)]), { type: 'function_call_output', id: item.id, call_id: item.call_id, output: item.output ?? item.error ?? '' }]
     }),

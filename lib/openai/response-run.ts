@@ -1,7 +1,8 @@
 import type { ChatResponse, ToolCall as OllamaToolCall } from 'ollama'
 import { ollamaToolCalls, type ChatMessage } from '../ollama/client.ts'
-import type { ToolCall, ToolResult } from '../store/chat-store.ts'
+import type { ToolCall, ToolResult, WebSource } from '../store/chat-store.ts'
 import { TOOL_SEPARATOR } from '../tools/mcp-hub.ts'
+import { BUILTIN_SERVER } from '../tools/builtin/builtin-tools.ts'
 import { ToolTurn } from '../tools/tool-turn.ts'
 import type { Reservation } from '../generation/registry.ts'
 import type { Logger } from '../observability/log.ts'
@@ -52,6 +53,15 @@ const usageOf = (usage: StoredResponse['usage']) =>
  * in the text are ours; a file search's results show when `include` asks for them, once it is done.
  */
 function toolItemObject(response: StoredResponse, item: ServerToolItem, done = true) {
+  if (item.type === 'web_search_call') {
+    const action = item.action.type === 'search' ? { ...item.action, sources: done ? item.sources.map((source) => ({ type: 'url', url: source.url })) : [] } : item.action
+    return { id: item.id, type: item.type, status: !done ? 'in_progress' : item.ok ? 'completed' : 'failed', action }
+  }
+  if (item.type === 'code_interpreter_call') {
+    // Each call runs in an interpreter of its own: its "container" lives as long as the call.
+    const outputs = done ? [{ type: 'logs', logs: item.output }] : null
+    return { id: item.id, type: item.type, status: !done ? 'in_progress' : item.ok ? 'completed' : 'failed', code: item.code, container_id: `cntr_${item.call_id.slice(item.call_id.indexOf('_') + 1)}`, outputs }
+  }
   if (item.type === 'file_search_call') {
     const results = done && response.params.include?.includes('file_search_call.results') ? item.results : null
     return { id: item.id, type: item.type, status: done ? 'completed' : 'in_progress', queries: item.queries, results }
@@ -68,15 +78,34 @@ function toolItemObject(response: StoredResponse, item: ServerToolItem, done = t
 const fileSearchSources = (response: StoredResponse): FileSearchResult[] =>
   response.mcp_items.flatMap((item) => (item.type === 'file_search_call' ? item.results : []))
 
-/** OpenAI's `file_citation` annotations of a message's text: one per [n] marker of a source, at the marker. */
+/** Every source of a response by its number: a file search's chunks first, then the web pages its built-in tools read. */
+function sourcesByNumber(response: StoredResponse): Map<number, FileSearchResult | WebSource> {
+  const numbered = new Map<number, FileSearchResult | WebSource>(fileSearchSources(response).map((source, index) => [index + 1, source]))
+  for (const item of response.mcp_items) if (item.type === 'web_search_call') for (const source of item.sources) numbered.set(source.n, source)
+  return numbered
+}
+
+/**
+ * OpenAI's annotations of a message's text, one per [n] marker of a source: `file_citation` at
+ * the marker for a file search's chunk, `url_citation` over the marker for a web page.
+ */
 function annotationsOf(response: StoredResponse, text: string) {
-  const sources = fileSearchSources(response)
-  return citationsIn(text, sources.length).map(({ n, index }) => ({ type: 'file_citation' as const, file_id: sources[n - 1]!.file_id, filename: sources[n - 1]!.filename, index }))
+  const sources = sourcesByNumber(response)
+  if (sources.size === 0) return []
+  type Annotation = { type: 'url_citation'; url: string; title: string; start_index: number; end_index: number } | { type: 'file_citation'; file_id: string; filename: string; index: number }
+  return citationsIn(text, Math.max(...sources.keys())).flatMap(({ n, index, end }): Annotation[] => {
+    const source = sources.get(n)
+    if (!source) return []
+    return 'url' in source
+      ? [{ type: 'url_citation', url: source.url, title: source.title, start_index: index, end_index: end }]
+      : [{ type: 'file_citation', file_id: source.file_id, filename: source.filename, index }]
+  })
 }
 
 /** A closed message's annotations (an open one has none yet); no text is sliced for a response without sources. */
 const messageAnnotations = (response: StoredResponse, segment: Extract<Segment, { kind: 'message' }>, ends: () => number[]) =>
-  segment.closed && fileSearchSources(response).length > 0 ? annotationsOf(response, textOf(response, segment, ends())) : []
+  segment.closed && hasSources(response) ? annotationsOf(response, textOf(response, segment, ends())) : []
+const hasSources = (response: StoredResponse) => response.mcp_items.some((item) => (item.type === 'file_search_call' && item.results.length > 0) || (item.type === 'web_search_call' && item.sources.length > 0))
 
 /** The first message of a response is `msg_<its hex>`; one after MCP items adds its place. */
 const messageItemId = (responseId: string, index: number) => (index === 0 ? messageIdOf(responseId) : `${messageIdOf(responseId)}_${index}`)
@@ -166,10 +195,32 @@ const messageEvents = (response: StoredResponse, segment: Extract<Segment, { kin
   2 + segment.to - segment.from + (segment.closed ? 3 + messageAnnotations(response, segment, ends).length : 0)
 /**
  * Events of a server tool's item, sent together once it is whole: output_item.added and .done;
- * a file search's `file_search_call.in_progress`, `.searching` and `.completed` between them.
+ * between them a file search's and a web search's `.in_progress`, `.searching` and `.completed`,
+ * and a code interpreter call's `.in_progress`, its code (`code_interpreter_call_code.delta` and
+ * `.done`), `.interpreting` and `.completed`.
  */
-const FILE_SEARCH_EVENTS = ['response.file_search_call.in_progress', 'response.file_search_call.searching', 'response.file_search_call.completed']
-const toolItemEvents = (item: ServerToolItem) => 2 + (item.type === 'file_search_call' ? FILE_SEARCH_EVENTS.length : 0)
+function toolItemSteps(item: ServerToolItem): Array<Record<string, unknown> & { type: string }> {
+  const ofItem = (type: string, extra: Record<string, unknown> = {}) => ({ type, item_id: item.id, ...extra })
+  switch (item.type) {
+    case 'file_search_call':
+      return ['in_progress', 'searching', 'completed'].map((step) => ofItem(`response.file_search_call.${step}`))
+    case 'web_search_call':
+      return ['in_progress', 'searching', 'completed'].map((step) => ofItem(`response.web_search_call.${step}`))
+    case 'code_interpreter_call':
+      return [
+        ofItem('response.code_interpreter_call.in_progress'),
+        ofItem('response.code_interpreter_call_code.delta', { delta: item.code }),
+        ofItem('response.code_interpreter_call_code.done', { code: item.code }),
+        ofItem('response.code_interpreter_call.interpreting'),
+        ofItem('response.code_interpreter_call.completed'),
+      ]
+    default:
+      return []
+  }
+}
+/** Items that are in progress when added (the others go out whole in both events). */
+const STEPPED_ITEMS = new Set<ServerToolItem['type']>(['file_search_call', 'web_search_call', 'code_interpreter_call'])
+const toolItemEvents = (item: ServerToolItem) => 2 + (STEPPED_ITEMS.has(item.type) ? toolItemSteps(item).length : 0)
 /** Events of the reasoning: as a message's, its deltas the reasoning's. */
 const reasoningEvents = (response: StoredResponse, segment: Extract<Segment, { kind: 'reasoning' }>) => 2 + response.reasoning!.deltas.length + (segment.closed ? 3 : 0)
 
@@ -202,10 +253,10 @@ export function eventAt(response: StoredResponse, seq: number, deltaEnds: DeltaE
         continue
       }
       const offset = seq - first
-      // An MCP item goes out whole in both events; a file search is in progress when added.
-      if (offset === 0) return at({ type: 'response.output_item.added', output_index: outputIndex, item: toolItemObject(response, segment.item, segment.item.type !== 'file_search_call') })
+      // An MCP item goes out whole in both events; a file search and a built-in tool's call are in progress when added.
+      if (offset === 0) return at({ type: 'response.output_item.added', output_index: outputIndex, item: toolItemObject(response, segment.item, !STEPPED_ITEMS.has(segment.item.type)) })
       if (offset === count - 1) return at({ type: 'response.output_item.done', output_index: outputIndex, item: toolItemObject(response, segment.item) })
-      return at({ type: FILE_SEARCH_EVENTS[offset - 1]!, item_id: segment.item.id, output_index: outputIndex })
+      return at({ ...toolItemSteps(segment.item)[offset - 1]!, output_index: outputIndex })
     }
     const count = segmentEvents(response, segment, () => ends)
     if (seq >= first + count) {
@@ -469,7 +520,7 @@ export class ResponseRun {
     const at = this.record.deltas.length
     const { results, stop } = await mcp.turn.run(calls, this.stopping.signal, {
       call() {},
-      result: (result) => add(mcpCallItem(mcp.labels, byId.get(result.callId)!, result, null, at)),
+      result: (result) => add(serverToolItem(mcp, byId.get(result.callId)!, result, null, at)),
       approval: (call) => {
         const [label, name] = mcpNameOf(mcp.labels, call.name)
         add({ type: 'mcp_approval_request', id: approvalIdOf(call.call_id), call_id: call.call_id, server_label: label, name, arguments: JSON.stringify(call.arguments), at })
@@ -560,8 +611,23 @@ function mcpNameOf(labels: Map<string, string>, name: string): [string, string] 
   return [labels.get(server) ?? server, separator < 0 ? name : name.slice(separator + TOOL_SEPARATOR.length)]
 }
 
+/**
+ * The item of a call and its result: a built-in tool's `web_search_call` or
+ * `code_interpreter_call`, else an `mcp_call` (`approvalId`: the request it was approved by).
+ */
+export function serverToolItem(mcp: Pick<McpRun, 'turn' | 'labels'>, call: ToolCall, result: ToolResult, approvalId: string | null, at: number): ServerToolItem {
+  const hex = call.call_id.slice(call.call_id.indexOf('_') + 1)
+  if (mcp.turn.tools.get(call.name)?.server === BUILTIN_SERVER) {
+    const ran = { call_id: call.call_id, name: call.name, arguments: JSON.stringify(call.arguments), output: result.content, ok: result.ok, at }
+    if (call.name === 'run_python') return { type: 'code_interpreter_call', id: `ci_${hex}`, code: String(call.arguments.code ?? ''), ...ran }
+    const action = call.name === 'fetch_url' ? { type: 'open_page' as const, url: String(call.arguments.url ?? '') } : { type: 'search' as const, query: String(call.arguments.query ?? '') }
+    return { type: 'web_search_call', id: `ws_${hex}`, action, sources: result.sources ?? [], ...ran }
+  }
+  return mcpCallItem(mcp.labels, call, result, approvalId, at)
+}
+
 /** An `mcp_call` item for a call and its result (`approvalId`: the request it was approved by). */
-export function mcpCallItem(labels: Map<string, string>, call: ToolCall, result: ToolResult, approvalId: string | null, at: number): ServerToolItem {
+function mcpCallItem(labels: Map<string, string>, call: ToolCall, result: ToolResult, approvalId: string | null, at: number): ServerToolItem {
   const [label, name] = mcpNameOf(labels, call.name)
   return {
     at,

@@ -16,7 +16,7 @@ import type { ContextCut, PromptMessage } from '../store/chat-store.ts'
 import { budgetOf, planPrompt, type PromptPlan } from '../generation/context-budget.ts'
 import { parseAt } from '../http/validate.ts'
 import { timestamp } from '../shared/clock.ts'
-import { answeredApprovals, responseMcp } from './mcp-tools.ts'
+import { answeredApprovals, BUILTIN_TYPES, responseMcp } from './mcp-tools.ts'
 import { forcedToolOf } from './forced-tool.ts'
 import { fileSearchItem, fileSearchOf, questionOf, searchVectorStores } from './file-search.ts'
 import { SOURCES_SHARE, sourcesMessage, sourcesWithin } from '../documents/sources.ts'
@@ -57,7 +57,7 @@ export const CreateResponseBody = v.looseObject({
   include: v.optional(v.nullable(v.pipe(v.array(v.pipe(v.string(), v.maxLength(100))), v.maxLength(16, 'must have at most 16 values')))),
 })
 
-const INPUT_ITEM_TYPES: ItemType[] = ['message', 'item_reference', 'function_call', 'function_call_output', 'mcp_approval_response', 'reasoning', 'file_search_call']
+const INPUT_ITEM_TYPES: ItemType[] = ['message', 'item_reference', 'function_call', 'function_call_output', 'mcp_approval_response', 'reasoning', 'file_search_call', 'web_search_call', 'code_interpreter_call']
 
 /** A function tool in the Responses API's flat shape. */
 const FunctionTool = v.looseObject({
@@ -75,9 +75,9 @@ const FunctionTool = v.looseObject({
  */
 function functionTools(tools: CreateResponseBody['tools']): Array<v.InferOutput<typeof FunctionTool>> {
   return (tools ?? []).flatMap((tool, index) => {
-    if (tool.type === 'mcp' || tool.type === 'file_search') return []
+    if (tool.type === 'mcp' || tool.type === 'file_search' || Object.hasOwn(BUILTIN_TYPES, tool.type)) return []
     if (tool.type !== 'function') {
-      throw unsupported(`tools[${index}].type`, `tools[${index}].type: tools of type ${JSON.stringify(tool.type.slice(0, 64))} are not supported here; "function" tools, which your code runs, and "mcp" tools, which this server runs on the MCP servers it is configured with.`)
+      throw unsupported(`tools[${index}].type`, `tools[${index}].type: tools of type ${JSON.stringify(tool.type.slice(0, 64))} are not supported here; "function" tools, which your code runs, "mcp" tools on the MCP servers this server is configured with, "file_search", and "web_search" and "code_interpreter" when their built-in tools are configured.`)
     }
     return [parseAt(FunctionTool, tool, `tools[${index}]`)]
   })
@@ -194,15 +194,17 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   const question = fileSearch && toolChoice !== 'none' ? questionOf(input, chain) : null
   const found = fileSearch ? await searchVectorStores(app, principal, fileSearch, question) : []
   if (sessionId && (tools.length > 0 || mcp || hasFunctionItems(input))) {
-    throw unsupported('conversation', 'Function and MCP tools and their items cannot be used in a conversation here (it keeps messages only); chain with previous_response_id instead.')
+    throw unsupported('conversation', 'Function tools and the tools this server runs (mcp, web_search, code_interpreter) and their items cannot be used in a conversation here (it keeps messages only); chain with previous_response_id instead.')
   }
-  if (mcp && tools.length > 0) throw unsupported('tools', 'tools: function tools and mcp tools cannot be offered in one response here.')
-  if (mcp && forced) throw unsupported('tool_choice', 'tool_choice can force a call of a function tool only, not of an mcp tool.')
+  if (mcp && tools.length > 0) throw unsupported('tools', 'tools: function tools and the tools this server runs (mcp, web_search, code_interpreter) cannot be offered in one response here.')
+  if (mcp && forced) throw unsupported('tool_choice', 'tool_choice can force a call of a function tool only, not of a tool this server runs.')
   // Calls approved in this input run before the model is asked: it reads their results.
   const approved = await answeredApprovals(mcp, chain, input, AbortSignal.timeout(config.chatTimeoutMs))
   const truncation = body.truncation ?? 'disabled'
   const prompt = await planResponsePrompt(app, principal.userId, body, truncation, sessionId, chain, [...input, ...approved.outputs], found)
   const serverItems = fileSearch && toolChoice !== 'none' ? [fileSearchItem(question, prompt.sources)] : []
+  // Web pages the built-in tools read are numbered after the file search's sources.
+  mcp?.turn.numberSourcesAfter(prompt.sources.length)
   const format = body.text?.format
   const record: StoredResponse = {
     id: newId('resp'),

@@ -5,7 +5,7 @@ import * as v from 'valibot'
 import { canonicalModelName, isModelAllowed } from './models.ts'
 import { isLoopbackBind } from './host-check.ts'
 import { maskCredentials, parseOllamaHost } from './ollama-host.ts'
-import { readMcpConfig, type McpServerConfig } from './mcp-config.ts'
+import { readMcpConfig, type BuiltinToolName, type McpServerConfig, type ToolPolicy } from './mcp-config.ts'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
@@ -81,6 +81,25 @@ export interface Config {
   logFormat: 'json' | 'text'
   /** The MCP servers MCP_CONFIG names (docs/tools.md); none without it. */
   mcpServers: McpServerConfig[]
+  /** The built-in tools MCP_CONFIG's `builtin` section turns on, with their policies (docs/builtin-tools.md). */
+  builtinTools: ReadonlyMap<BuiltinToolName, Exclude<ToolPolicy, 'deny'>>
+  /** Who answers `web_search`. */
+  webSearchProvider: 'searxng' | 'brave' | 'tavily'
+  /** The provider's address: a SearXNG instance (required for it), or another API's base (its public one when empty). */
+  webSearchUrl: string
+  /** Secrets: never logged, returned or stored. */
+  braveApiKey: string
+  tavilyApiKey: string
+  /** Results one search gives the model at most (its `max_results` asks for fewer). */
+  webSearchMaxResults: number
+  /** Hosts `fetch_url` may reach whatever their addresses (loopback, private…): exact names or IP literals. */
+  fetchAllowedHosts: string[]
+  /** The most of a page `fetch_url` reads (bytes as sent, and again once decompressed). */
+  fetchMaxBytes: number
+  /** The memory one Python interpreter may use (its WebAssembly heap). */
+  pythonMemoryBytes: number
+  /** Python interpreters kept started and waiting for a call. */
+  pythonPoolSize: number
   /** Images an instance decodes and re-encodes at once (IMAGE_CONCURRENCY). */
   imageConcurrency: number
   /** Model calls one turn with tools may make (MAX_TOOL_STEPS). */
@@ -243,9 +262,22 @@ const SETTINGS = {
   toolResultMaxBytes: setting('TOOL_RESULT_MAX_BYTES', '16KiB', 'a size from 256 bytes to 1MiB such as 16384 or 16KiB',
     v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(256), v.maxValue(1024 ** 2))),
   toolApprovalTimeoutMs: setting('TOOL_APPROVAL_TIMEOUT', '10m', DURATION, positiveDurationMs),
+  webSearchProvider: setting('WEB_SEARCH_PROVIDER', 'searxng', 'searxng, brave or tavily', v.picklist(['searxng', 'brave', 'tavily'])),
+  webSearchUrl: setting('WEB_SEARCH_URL', 'none', 'an http(s) URL such as http://searxng:8080',
+    v.pipe(v.string(), v.check((url) => url === 'none' || (URL.canParse(url) && /^https?:$/.test(new URL(url).protocol))), v.transform((url) => (url === 'none' ? '' : url.replace(/\/+$/, ''))))),
+  braveApiKey: setting('BRAVE_API_KEY', 'none', 'a Brave Search API key', v.pipe(v.string(), v.transform((key) => (key === 'none' ? '' : key)))),
+  tavilyApiKey: setting('TAVILY_API_KEY', 'none', 'a Tavily API key', v.pipe(v.string(), v.transform((key) => (key === 'none' ? '' : key)))),
+  webSearchMaxResults: setting('WEB_SEARCH_MAX_RESULTS', '5', 'a whole number from 1 to 20', count(1, 20)),
+  fetchAllowedHosts: setting('FETCH_ALLOWED_HOSTS', '', 'a comma-separated list of host names or IP addresses such as wiki.home.arpa',
+    v.pipe(v.string(), v.transform((list) => list.split(',').map((host) => host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1')).filter(Boolean)))),
+  fetchMaxBytes: setting('FETCH_MAX_BYTES', '2MiB', 'a size from 1KiB to 64MiB such as 2097152 or 2MiB',
+    v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(1024), v.maxValue(64 * 1024 ** 2))),
+  pythonMemoryBytes: setting('PYTHON_MEMORY', '256MiB', 'a size from 64MiB to 2GiB such as 256MiB',
+    v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(64 * 1024 ** 2), v.maxValue(2 * 1024 ** 3))),
+  pythonPoolSize: setting('PYTHON_POOL_SIZE', '1', 'a whole number from 1 to 16', count(1, 16)),
   logLevel: setting('LOG_LEVEL', 'info', 'debug, info, warn or error', v.picklist(['debug', 'info', 'warn', 'error'])),
   logFormat: setting('LOG_FORMAT', 'json', 'json or text', v.picklist(['json', 'text'])),
-} satisfies { [K in Exclude<keyof Config, 'mcpServers'>]: Setting<K extends 'auth' ? Config[K] | 'auto' : Config[K]> }
+} satisfies { [K in Exclude<keyof Config, 'mcpServers' | 'builtinTools'>]: Setting<K extends 'auth' ? Config[K] | 'auto' : Config[K]> }
 
 function parsePercent(text: string): number | undefined {
   const match = /^(\d{1,3})%$/.exec(text)
@@ -325,9 +357,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   // A file of MCP servers: its values hold secrets, so the message names the place, never a value.
   const mcpConfig = env.MCP_CONFIG?.trim()
   try {
-    config.mcpServers = mcpConfig ? readMcpConfig(mcpConfig) : []
+    const tools = mcpConfig ? readMcpConfig(mcpConfig) : { servers: [], builtin: new Map() }
+    config.mcpServers = tools.servers
+    config.builtinTools = tools.builtin
   } catch (error) {
     throw new ConfigError(`MCP_CONFIG=${JSON.stringify(mcpConfig)} is not valid: ${(error as Error).message}`)
+  }
+  // web_search turned on needs its provider's address or key, said at start-up rather than at the first search.
+  const search = config as Pick<Config, 'builtinTools' | 'webSearchProvider' | 'webSearchUrl' | 'braveApiKey' | 'tavilyApiKey'>
+  const missing = search.webSearchProvider === 'searxng' ? (search.webSearchUrl ? null : 'WEB_SEARCH_URL (the SearXNG instance)')
+    : search.webSearchProvider === 'brave' ? (search.braveApiKey ? null : 'BRAVE_API_KEY') : (search.tavilyApiKey ? null : 'TAVILY_API_KEY')
+  if (search.builtinTools.has('web_search') && missing) {
+    throw new ConfigError(`MCP_CONFIG turns web_search on, and WEB_SEARCH_PROVIDER=${search.webSearchProvider} needs ${missing}: set it, or turn web_search off`)
   }
   // Production logs go to collectors, which want one JSON object per line.
   if (config.env === 'production') config.logFormat = 'json'

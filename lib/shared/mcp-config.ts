@@ -50,12 +50,29 @@ const StdioServer = v.strictObject({
 }, 'has a field this server does not know')
 // Two underscores separate a server's name from its tool's in the names the model sees.
 const ServerName = v.pipe(v.string(), v.regex(/^[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*$/, 'must be 1-64 letters, digits, - and single _'), v.maxLength(64, 'must be 1-64 letters, digits, - and single _'))
+/** The tools the server runs itself (docs/builtin-tools.md), each off unless the file's `builtin.tools` names it. */
+export const BUILTIN_TOOL_NAMES = ['web_search', 'fetch_url', 'run_python'] as const
+export type BuiltinToolName = (typeof BUILTIN_TOOL_NAMES)[number]
+const BuiltinSection = v.strictObject({
+  tools: v.pipe(
+    v.custom<Record<string, unknown>>(isPlainObject, 'must be an object of policies'),
+    v.transform((policies) => new Map(Object.entries(policies))),
+    v.map(v.picklist(BUILTIN_TOOL_NAMES, `must be one of ${BUILTIN_TOOL_NAMES.join(', ')}`), Policy, 'must be an object of policies'),
+  ),
+}, 'has a field the builtin section does not know (only tools)')
 const McpFile = v.object({
-  mcpServers: v.record(ServerName, v.record(v.string(), v.unknown(), 'must be an object'), 'must be an object of servers'),
-}, 'must be an object with mcpServers')
+  mcpServers: v.optional(v.record(ServerName, v.record(v.string(), v.unknown(), 'must be an object'), 'must be an object of servers'), {}),
+  builtin: v.optional(BuiltinSection),
+}, 'must be an object with mcpServers or builtin')
 
-/** The servers of an MCP_CONFIG file; throws an Error whose message says where it is wrong, quoting none of its values. */
-export function readMcpConfig(path: string): McpServerConfig[] {
+/** What an MCP_CONFIG file configures: MCP servers, and the policies of the built-in tools it turns on (`deny` ones left out). */
+export interface ToolsConfig {
+  servers: McpServerConfig[]
+  builtin: ReadonlyMap<BuiltinToolName, Exclude<ToolPolicy, 'deny'>>
+}
+
+/** The servers and built-in tools of an MCP_CONFIG file; throws an Error whose message says where it is wrong, quoting none of its values. */
+export function readMcpConfig(path: string): ToolsConfig {
   let parsed: unknown
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'))
@@ -68,10 +85,12 @@ export function readMcpConfig(path: string): McpServerConfig[] {
   }
   const file = v.safeParse(McpFile, parsed)
   if (!file.success) throw whereWrong(file.issues, '')
-  return Object.entries(file.output.mcpServers).map(([name, server]): McpServerConfig => {
+  const builtin = new Map([...(file.output.builtin?.tools ?? [])].filter((entry): entry is [BuiltinToolName, Exclude<ToolPolicy, 'deny'>] => entry[1] !== 'deny'))
+  const servers = Object.entries(file.output.mcpServers).map(([name, server]): McpServerConfig => {
     // A url makes it a Streamable HTTP server, a command a stdio one: each checked on its own, so a mistake is named.
     const schema = 'url' in server ? HttpServer : 'command' in server ? StdioServer : undefined
     if (!schema) throw new Error(`mcpServers.${name}: must have a url (Streamable HTTP) or a command (stdio)`)
+    if (name === 'builtin') throw new Error('mcpServers.builtin: the name is taken by the built-in tools; name the server otherwise')
     const checked = v.safeParse(schema, server)
     if (!checked.success) throw whereWrong(checked.issues, `mcpServers.${name}`)
     const config = checked.output
@@ -80,4 +99,5 @@ export function readMcpConfig(path: string): McpServerConfig[] {
       ? { ...base, transport: 'http', url: config.url, headers: config.headers }
       : { ...base, transport: 'stdio', command: config.command, args: config.args, env: config.env }
   })
+  return { servers, builtin }
 }

@@ -27,6 +27,8 @@ export interface ToolResult {
   name: string
   content: string
   ok: boolean
+  /** Web pages a built-in tool gave the model (docs/builtin-tools.md), numbered among the reply's sources. */
+  sources?: WebSource[]
 }
 
 /**
@@ -151,8 +153,19 @@ export interface Message {
   sources?: ReplySource[]
 }
 
-/** One source as a reply lists it: the file, where in it, the start of the chunk, and its fused score (higher is better). */
-export interface ReplySource {
+/** One source as a reply lists it: a document's chunk, or a web page a built-in tool read. */
+export type ReplySource = FileSource | WebSource
+
+/** A web page a reply was given (web_search's results, fetch_url's page): its title, its address and its start. */
+export interface WebSource {
+  n: number
+  url: string
+  title: string
+  snippet: string
+}
+
+/** A document's chunk a reply was given: the file, where in it, the start of the chunk, and its fused score (higher is better). */
+export interface FileSource {
   n: number
   file_id: string
   filename: string

@@ -1,4 +1,4 @@
-import type { ImageInfo } from './chat-store.ts'
+import type { ImageInfo, WebSource } from './chat-store.ts'
 
 /** OpenAI's Responses as stored: the types, and the interface every store backend implements. */
 export type ResponseStatus = 'queued' | 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelled'
@@ -66,6 +66,9 @@ export type ServerToolItem = { at: number } & (
   | { type: 'mcp_call'; id: string; call_id: string; server_label: string; name: string; arguments: string; output: string | null; error: string | null; approval_request_id: string | null }
   | { type: 'mcp_approval_request'; id: string; call_id: string; server_label: string; name: string; arguments: string }
   | { type: 'file_search_call'; id: string; queries: string[]; results: FileSearchResult[] }
+  // The built-in tools' calls (docs/builtin-tools.md): what the model read (`output`) goes back with a later response of the chain.
+  | { type: 'web_search_call'; id: string; call_id: string; name: string; arguments: string; action: { type: 'search'; query: string } | { type: 'open_page'; url: string }; sources: WebSource[]; output: string; ok: boolean }
+  | { type: 'code_interpreter_call'; id: string; call_id: string; name: string; arguments: string; code: string; output: string; ok: boolean }
 )
 
 /** A chunk a file search gave the model, as OpenAI's `file_search_call.results` list it; the n-th is source [n]. */

@@ -5,6 +5,7 @@ import { HttpProblem } from '../shared/problem.ts'
 import type { McpServerConfig, ToolPolicy } from '../shared/mcp-config.ts'
 import { maskSecrets, secretForms } from './secret-forms.ts'
 import { ArgumentChecker } from './argument-check.ts'
+import { BUILTIN_SERVER, type BuiltinTools } from './builtin/builtin-tools.ts'
 
 /**
  * The MCP servers of MCP_CONFIG (docs/tools.md), through the official MCP client: each
@@ -38,7 +39,8 @@ export interface ListedTool {
 
 export interface ServerListing {
   name: string
-  transport: McpServerConfig['transport']
+  /** `builtin`: the tools the server runs itself (lib/tools/builtin/), listed by their own names. */
+  transport: McpServerConfig['transport'] | 'builtin'
   /** `unavailable`: it could not be reached or listed (the log says why). */
   status: 'ok' | 'unavailable'
   tools: ListedTool[]
@@ -210,13 +212,25 @@ export class McpHub {
   /** Checks the arguments of the model's calls against the tools' schemas, within a time limit. */
   readonly checker = new ArgumentChecker()
 
-  constructor(servers: McpServerConfig[], log: Logger, version: string, connectTimeoutMs: number) {
+  /** The built-in tools MCP_CONFIG turns on, if any. */
+  readonly builtin: BuiltinTools | undefined
+
+  constructor(servers: McpServerConfig[], log: Logger, version: string, connectTimeoutMs: number, builtin?: BuiltinTools) {
     this.connections = servers.map((server) => new McpConnection(server, log, version, connectTimeoutMs))
+    this.builtin = builtin?.tools.length ? builtin : undefined
   }
 
-  /** Every configured server with the tools a user may use (deny tools left out), each policy said. */
+  /** Whether any tool is configured at all (an MCP server, or a built-in tool). */
+  get configured(): boolean {
+    return this.connections.length > 0 || this.builtin !== undefined
+  }
+
+  /** Every configured server with the tools a user may use (deny tools left out), each policy said; the built-in tools first. */
   async list(): Promise<ServerListing[]> {
-    return Promise.all(this.connections.map(async (connection): Promise<ServerListing> => {
+    const builtin: ServerListing[] = this.builtin
+      ? [{ name: BUILTIN_SERVER, transport: 'builtin', status: 'ok', tools: this.builtin.tools.map(({ name, description, input_schema, policy }) => ({ name, description, input_schema, policy })) }]
+      : []
+    return [...builtin, ...await Promise.all(this.connections.map(async (connection): Promise<ServerListing> => {
       const { name, transport, tools: policies, defaultPolicy } = connection.config
       try {
         const tools = (await connection.listTools()).flatMap((tool): ListedTool[] => {
@@ -229,7 +243,7 @@ export class McpHub {
         // Logged when it went down, not at every listing.
         return { name, transport, status: 'unavailable', tools: [] }
       }
-    }))
+    }))]
   }
 
   /**
@@ -238,13 +252,19 @@ export class McpHub {
    */
   async offered(selection: true | string[]): Promise<OfferedTool[]> {
     const listings = await this.list()
-    const available = new Map(listings.flatMap((listing) => listing.tools.map((tool) => [tool.name, { ...tool, server: listing.name, tool: tool.name.slice(listing.name.length + TOOL_SEPARATOR.length) }] as const)))
-    if (selection === true) return [...available.values()]
+    const ownName = (listing: ServerListing, name: string) => (listing.transport === 'builtin' ? name : name.slice(listing.name.length + TOOL_SEPARATOR.length))
+    const available = new Map(listings.flatMap((listing) => listing.tools.map((tool) => [tool.name, { ...tool, server: listing.name, tool: ownName(listing, tool.name) }] as const)))
+    const offered = selection === true ? [...available.values()] : this.chosen(selection, available, listings)
+    this.builtin?.prepare(offered.map((tool) => tool.name))
+    return offered
+  }
+
+  private chosen(selection: string[], available: Map<string, OfferedTool>, listings: ServerListing[]): OfferedTool[] {
     return selection.map((name, index) => {
       const tool = available.get(name)
       if (!tool) {
         const server = listings.find((listing) => name.startsWith(`${listing.name}${TOOL_SEPARATOR}`))
-        const why = server?.status === 'unavailable' ? `its server ${server.name} cannot be reached now` : 'no configured MCP server offers a tool of that name (GET /v1/tools lists them)'
+        const why = server?.status === 'unavailable' ? `its server ${server.name} cannot be reached now` : 'no configured tool has that name (GET /v1/tools lists them)'
         throw new HttpProblem(400, 'validation', `tools[${index}]: ${JSON.stringify(name.slice(0, 200))} cannot be used: ${why}.`)
       }
       return tool
@@ -258,6 +278,6 @@ export class McpHub {
 
   /** Stops every connection (and every stdio server process). */
   async close(): Promise<void> {
-    await Promise.all([...this.connections.map((connection) => connection.close()), this.checker.close()])
+    await Promise.all([...this.connections.map((connection) => connection.close()), this.checker.close(), this.builtin?.close()])
   }
 }

@@ -5,9 +5,10 @@ import type { Logger } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { formatMs } from '../ollama/client.ts'
 import type { ChatOptions, Think } from '../shared/chat-options.ts'
-import type { ApprovalDecision, ToolCall, ToolResult } from '../store/chat-store.ts'
+import type { ApprovalDecision, ToolCall, ToolResult, WebSource } from '../store/chat-store.ts'
 import type { ChatStore } from '../store/store.ts'
 import type { McpHub, OfferedTool } from './mcp-hub.ts'
+import { BUILTIN_SERVER, webSourcesText } from './builtin/builtin-tools.ts'
 import { SCHEMA_CHECK_TIMEOUT_MS } from './argument-check.ts'
 import type { OllamaPool } from '../ollama/pool.ts'
 import type { Config } from '../shared/config.ts'
@@ -38,6 +39,8 @@ export interface ToolTurnState {
   earlier: Array<[string, { count: number; result: ToolResult }]>
   /** The waiting calls, in the order the model made them. */
   waiting: string[]
+  /** The reply's sources so far (documents' and web pages'): the next web page is numbered after them. */
+  sources?: number
 }
 
 /**
@@ -45,9 +48,9 @@ export interface ToolTurnState {
  * before anything is stored: a configured server, a model with the `tools` capability, and every
  * name offered. None asked: undefined. Servers that cannot be reached just offer nothing.
  */
-export async function toolsFor(app: { config: Pick<Config, 'mcpServers' | 'maxToolsPerTurn'>; ollama: OllamaPool; tools: McpHub }, model: string, selection: true | string[] | undefined): Promise<TurnTools | undefined> {
+export async function toolsFor(app: { config: Pick<Config, 'maxToolsPerTurn'>; ollama: OllamaPool; tools: McpHub }, model: string, selection: true | string[] | undefined): Promise<TurnTools | undefined> {
   if (selection === undefined || (Array.isArray(selection) && selection.length === 0)) return undefined
-  if (app.config.mcpServers.length === 0) throw new HttpProblem(400, 'validation', 'tools: this server has no MCP servers configured (MCP_CONFIG), so no tool can be used.')
+  if (!app.tools.configured) throw new HttpProblem(400, 'validation', 'tools: this server has no tools configured (MCP_CONFIG: MCP servers or built-in tools), so no tool can be used.')
   await app.ollama.requireCapability(model, 'tools', 'call tools')
   const offered = await app.tools.offered(selection)
   tooManyTools(offered.length, app.config.maxToolsPerTurn, selection === true ? 'tools: true' : 'tools')
@@ -117,6 +120,8 @@ export class ToolTurn {
   /** Model calls made so far; the first is made before any tool runs. */
   steps = 1
   private calls = 0
+  /** Sources the reply has so far: web pages the built-in tools read are numbered after them. */
+  private sourceCount: number
   private readonly earlier = new Map<string, { count: number; result: ToolResult }>()
   private readonly selection: true | string[]
   private readonly options: ChatOptions
@@ -137,6 +142,7 @@ export class ToolTurn {
     this.think = state.think
     this.steps = state.steps ?? 1
     this.calls = state.calls ?? 0
+    this.sourceCount = state.sources ?? 0
     for (const [key, seen] of state.earlier ?? []) this.earlier.set(key, seen)
   }
 
@@ -146,7 +152,12 @@ export class ToolTurn {
 
   /** The turn as it stands, with `waiting` calls, for resuming it after their approvals. */
   state(waiting: ToolCall[]): ToolTurnState {
-    return { selection: this.selection, options: this.options, ...(this.think === undefined ? {} : { think: this.think }), steps: this.steps, calls: this.calls, earlier: [...this.earlier], waiting: waiting.map((call) => call.call_id) }
+    return { selection: this.selection, options: this.options, ...(this.think === undefined ? {} : { think: this.think }), steps: this.steps, calls: this.calls, earlier: [...this.earlier], waiting: waiting.map((call) => call.call_id), sources: this.sourceCount }
+  }
+
+  /** The reply has `count` sources before its first tool step (a response's file search): web pages are numbered after them. */
+  numberSourcesAfter(count: number): void {
+    this.sourceCount = Math.max(this.sourceCount, count)
   }
 
   /** The tools as Ollama takes them: functions named `SERVER__TOOL` with the server's input schema. */
@@ -261,28 +272,43 @@ export class ToolTurn {
 
   private async execute(call: ToolCall, turn: AbortSignal): Promise<ToolResult> {
     const tool = this.tools.get(call.name)!
-    const connection = this.hub.server(tool.server)!
+    const builtin = tool.server === BUILTIN_SERVER ? this.hub.builtin : undefined
+    const connection = builtin ? undefined : this.hub.server(tool.server)!
+    const redact = (text: string) => connection?.redact(text) ?? text
     const timeout = AbortSignal.timeout(this.limits.toolTimeoutMs)
     const started = performance.now()
     let outcome: Outcome
     let content: string
+    let sources: WebSource[] | undefined
     try {
-      // The SDK's own timeout is a backstop: ours fires first, and says which limit it was.
-      const result = await connection.callTool(tool.tool, call.arguments, AbortSignal.any([turn, timeout]), this.limits.toolTimeoutMs + 5_000)
-      outcome = result.isError ? 'error' : 'ok'
-      // A secret of the server's configuration in its answer is masked like anywhere else.
-      content = connection.redact(resultText(result))
+      if (builtin) {
+        // It keeps TOOL_TIMEOUT itself: Python's counts from when its interpreter is ready.
+        const output = await builtin.run(tool.tool, call.arguments, turn, this.limits.toolTimeoutMs)
+        outcome = output.ok ? 'ok' : 'error'
+        if ('pages' in output) {
+          // Numbered as they arrive, after the reply's sources so far: the [n] the model cites.
+          const numbered = output.pages.map((page) => ({ ...page, n: ++this.sourceCount }))
+          sources = numbered.map(({ n, url, title, snippet }) => ({ n, url, title, snippet }))
+          content = webSourcesText(output.intro, numbered)
+        } else content = output.content
+      } else {
+        // The SDK's own timeout is a backstop: ours fires first, and says which limit it was.
+        const result = await connection!.callTool(tool.tool, call.arguments, AbortSignal.any([turn, timeout]), this.limits.toolTimeoutMs + 5_000)
+        outcome = result.isError ? 'error' : 'ok'
+        // A secret of the server's configuration in its answer is masked like anywhere else.
+        content = redact(resultText(result))
+      }
     } catch (error) {
-      outcome = turn.aborted ? 'cancelled' : timeout.aborted ? 'timeout' : 'error'
+      outcome = turn.aborted ? 'cancelled' : timeout.aborted || (error as Error).name === 'TimeoutError' ? 'timeout' : 'error'
       content = outcome === 'cancelled'
         ? 'Cancelled: the turn was stopped.'
         : outcome === 'timeout'
           ? `The tool did not answer within ${formatMs(this.limits.toolTimeoutMs)} (TOOL_TIMEOUT); the call was cancelled.`
-          : `The tool call failed: ${connection.redact((error as Error).message || String(error))}`
-      if (outcome === 'error') this.log.warn('mcp tool call failed', { server: tool.server, tool: tool.tool, error: connection.redact((error as Error).message || String(error)) })
+          : `The tool call failed: ${redact((error as Error).message || String(error))}`
+      if (outcome === 'error') this.log.warn('tool call failed', { server: tool.server, tool: tool.tool, error: redact((error as Error).message || String(error)) })
     }
     this.metrics.toolCall(tool.server, tool.tool, outcome, (performance.now() - started) / 1000)
-    return { callId: call.call_id, name: call.name, content: capBytes(content, this.limits.resultMaxBytes), ok: outcome === 'ok' }
+    return { callId: call.call_id, name: call.name, content: capBytes(content, this.limits.resultMaxBytes), ok: outcome === 'ok', ...(sources ? { sources } : {}) }
   }
 }
 
