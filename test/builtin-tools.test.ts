@@ -59,7 +59,7 @@ test('web_search through SearXNG: numbered results go to the model, and the repl
   assert.deepEqual(web.searches.map((search) => [search.provider, search.query]), [['searxng', 'ollama models']])
   assert.equal(results.length, 1)
   assert.equal(results[0].ok, true)
-  assert.match(results[0].content, /^Web results for "ollama models":\n\n\[1\] Ollama runs models\nURL: https:\/\/ollama\.com\/\nGet up and running with large language models & more\.\n\n\[2\] SQLite\n/)
+  assert.match(results[0].content, /^Web results for "ollama models" \(cite what you use by its number in brackets, such as \[1\]\)\n\n\[1\] Ollama runs models\nURL: https:\/\/ollama\.com\/\nGet up and running with large language models & more\.\n\n\[2\] SQLite\n/)
   assert.doesNotMatch(results[0].content, /ftp:|\[3\]/, 'max_results, and http(s) results only')
   const sources = ofType(events, 'sources')
   assert.equal(sources.length, 1)
@@ -159,7 +159,7 @@ test('fetch_url reads a page from a host FETCH_ALLOWED_HOSTS names: its main tex
   ].join(' '))
   const [article, redirected, image, pdf] = results
   assert.equal(article.ok, true)
-  assert.match(article.content, new RegExp(`^The page:\\n\\n\\[1\\] The Tide Tables\\nURL: ${web.url}/article\\n`), 'the final URL')
+  assert.match(article.content, new RegExp(`^The page \\(cite what you use by its number in brackets, such as \\[1\\]\\)\\n\\n\\[1\\] The Tide Tables\\nURL: ${web.url}/article\\n`), 'the final URL')
   assert.match(article.content, /marmalade-tide/)
   assert.match(article.content, /\* First item\n\* Second item/, 'as Markdown')
   assert.doesNotMatch(article.content, /hacked|beacon|color:red|Copyright nobody|About/, 'no script, style or page furniture')

@@ -76,7 +76,7 @@ test('web_search: the provider answers, a web_search_call item lists what it sea
   await client.responses.create({ model: 'qwen3:8b', previous_response_id: stream.completed.id, input: 'Thanks' })
   const history = fake.chatRequests().at(-1)!.body.messages
   const tool = history.find((message: any) => message.role === 'tool')
-  assert.match(tool.content, /^Web results for "sqlite":/)
+  assert.match(tool.content, /^Web results for "sqlite" \(cite what you use/)
   assert.deepEqual(history.find((message: any) => message.tool_calls)?.tool_calls.map((call: any) => call.function.name), ['web_search'])
 })
 

@@ -119,14 +119,14 @@ export class BuiltinTools {
   private async search(query: string, count: number, signal: AbortSignal): Promise<BuiltinOutput> {
     const results = await this.provider!.search(query, Math.min(count, this.config.webSearchMaxResults), signal)
     if (results.length === 0) return { ok: true, content: `No web results for ${JSON.stringify(query)}.` }
-    return { ok: true, intro: `Web results for ${JSON.stringify(query)}:`, pages: results }
+    return { ok: true, intro: `Web results for ${JSON.stringify(query)}`, pages: results }
   }
 
   private async fetchUrl(url: string, signal: AbortSignal): Promise<BuiltinOutput> {
     const page = await fetchChecked(url, { allowedHosts: this.config.fetchAllowedHosts, maxBytes: this.config.fetchMaxBytes, userAgent: this.userAgent }, signal)
     const { title, text } = await readPage(page, signal)
     const body = page.cut ? `${text}\n\n[…the page is longer than FETCH_MAX_BYTES; only its start was read]` : text
-    return { ok: true, intro: 'The page:', pages: [{ title: title || new URL(page.url).hostname, url: page.url, snippet: text.replace(/\s+/g, ' ').trim().slice(0, PAGE_SNIPPET_CHARS), text: body }] }
+    return { ok: true, intro: 'The page', pages: [{ title: title || new URL(page.url).hostname, url: page.url, snippet: text.slice(0, PAGE_SNIPPET_CHARS * 4).replace(/\s+/g, ' ').trim().slice(0, PAGE_SNIPPET_CHARS), text: body }] }
   }
 
   async close(): Promise<void> {
@@ -134,9 +134,12 @@ export class BuiltinTools {
   }
 }
 
-/** Web pages as the model reads them: each with its source number, to cite as [n]. */
+/**
+ * Web pages as the model reads them: each with its source number, to cite as [n]. How to cite
+ * comes first: a long page is cut at TOOL_RESULT_MAX_BYTES, and the instruction must not be.
+ */
 export function webSourcesText(intro: string, pages: Array<WebResult & { n: number; text?: string }>): string {
-  return [intro, ...pages.map((page) => `[${page.n}] ${page.title}\nURL: ${page.url}\n${page.text ?? page.snippet}`), 'Cite what you use by its number in brackets, such as [1].'].join('\n\n')
+  return [`${intro} (cite what you use by its number in brackets, such as [${pages[0]?.n ?? 1}])`, ...pages.map((page) => `[${page.n}] ${page.title}\nURL: ${page.url}\n${page.text ?? page.snippet}`)].join('\n\n')
 }
 
 function pythonResult({ stdout, stderr, value, error, cut }: PythonOutcome): BuiltinOutput {

@@ -132,7 +132,8 @@ function get(url: URL, addresses: string[], rules: FetchRules, signal: AbortSign
         'accept-encoding': 'gzip, deflate, br',
       },
     }, resolve)
-    outgoing.once('error', (error) => reject(signal.aborted ? signal.reason : new FetchRefused(`${url.href} could not be fetched: ${error.message}.`)))
+    // Any later error (the body cut mid-way) is the body reader's to see; this settles the answer only.
+    outgoing.on('error', (error) => reject(signal.aborted ? signal.reason : new FetchRefused(`${url.href} could not be fetched: ${error.message}.`)))
     outgoing.end()
   })
 }
