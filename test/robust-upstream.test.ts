@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { test, type TestContext } from 'node:test'
 import { FakeOllama } from './support/fake-ollama.ts'
-import { json, readSse, testServer } from './support/app.ts'
+import { chatRequest, json, readSse, testApp, testServer } from './support/app.ts'
+import chat from '../functions/chat.ts'
 import { SERVER_FROM_SOURCE, spawnServer } from './support/process.ts'
 
 const post = (url: string, body: unknown) =>
@@ -44,6 +45,20 @@ test('Ollama down at start: 503 with Retry-After; a first message leaves no sess
 
   await startedFake(t, port)
   await assertHealthyAfter(url)
+})
+
+test('Ollama restarted: the first chats after it are answered, not failed on connections the old one left open', async (t) => {
+  const first = await new FakeOllama().listen()
+  const port = Number(new URL(first.url).port)
+  const app = await testApp(t, null, { OLLAMA_HOST: `127.0.0.1:${port}` })
+  // Several kept-alive connections to the old one.
+  await Promise.all(['a', 'b', 'c'].map(async (message) => assert.equal((await chat.fetch(chatRequest({ message, stream: false }), app)).status, 200)))
+  await first.close()
+  await startedFake(t, port)
+  for (const message of ['after 1', 'after 2', 'after 3']) {
+    const after = await chat.fetch(chatRequest({ message, stream: false }), app)
+    assert.equal(after.status, 200, await after.clone().text())
+  }
 })
 
 test('Ollama going down mid-stream: one error event, the partial reply kept, the service healthy after', async (t) => {

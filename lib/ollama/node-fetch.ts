@@ -13,15 +13,24 @@ const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: Infinity })
  * answer with fewer hops than undici's fetch, which matters on the time-to-first-token path.
  * Failures to connect reject with a TypeError whose `cause` is the socket error, as fetch does.
  */
-export const nodeFetch: typeof fetch = (input, init = {}) =>
-  new Promise<Response>((resolve, reject) => {
-    const url = new URL(input instanceof Request ? input.url : String(input))
+export const nodeFetch: typeof fetch = (input, init = {}) => send(new URL(input instanceof Request ? input.url : String(input)), init, true)
+
+/**
+ * A kept-alive connection Ollama closed while it sat idle (Ollama restarted, or closed it itself)
+ * fails the next request sent on it with ECONNRESET or EPIPE before any answer: that request
+ * never reached Ollama, so it is sent again, on a connection of its own.
+ */
+const STALE_CONNECTION = new Set(['ECONNRESET', 'EPIPE'])
+
+function send(url: URL, init: RequestInit, pooled: boolean): Promise<Response> {
+  return new Promise<Response>((resolve, reject) => {
     const https = url.protocol === 'https:'
     const headers = new Headers(init.headers)
     const request = (https ? httpsRequest : http.request)(url, {
       method: init.method ?? 'GET',
       headers: Object.fromEntries(headers),
-      agent: https ? httpsAgent : httpAgent,
+      // The retry of a request that met a stale connection opens a new one (any pooled one may be stale too).
+      agent: pooled ? (https ? httpsAgent : httpAgent) : false,
       ...(init.signal ? { signal: init.signal } : {}),
     })
     request.once('response', (res: IncomingMessage) => {
@@ -30,12 +39,17 @@ export const nodeFetch: typeof fetch = (input, init = {}) =>
       const body = res.statusCode === 204 || res.statusCode === 304 || init.method === 'HEAD' ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>)
       resolve(new Response(body, { status: res.statusCode ?? 502, statusText: res.statusMessage ?? '', headers: responseHeaders }))
     })
-    request.once('error', (error: Error) => {
+    request.once('error', (error: NodeJS.ErrnoException) => {
+      if (pooled && request.reusedSocket && STALE_CONNECTION.has(error.code ?? '') && !init.signal?.aborted) {
+        send(url, init, false).then(resolve, reject)
+        return
+      }
       reject(error.name === 'AbortError' ? error : new TypeError('fetch failed', { cause: error }))
     })
     if (typeof init.body === 'string' && init.body.includes(`"${IMAGE_REFERENCE}`)) void writeWithImages(request, init.body).catch((error: Error) => request.destroy(error))
     else request.end(typeof init.body === 'string' ? init.body : undefined)
   })
+}
 
 /**
  * Images go to Ollama as base64 in its JSON. Built by ollama-js, that JSON would be a string of
