@@ -15,7 +15,8 @@ const schemas = new WeakMap<Config, ReturnType<typeof regenerateBodySchema>>()
 
 /**
  * POST /v1/sessions/{id}/messages/{message_id}/regenerate: another reply to the question an
- * assistant message answered, as a sibling of it; the new reply becomes the active one. Answers
+ * assistant message answered, as a sibling of it; given a question (a user message), a reply to
+ * it (its first, when Ollama could not answer it before). The new reply becomes the active one. Answers
  * exactly like POST /v1/chat (SSE, or JSON with `stream: false`), with sources from the chat's
  * files and collections when it has any.
  */
@@ -34,14 +35,14 @@ export default defineFunction({
       const session = await app.store.getSession(sessionId, principal.userId)
       if (!session) throw noSuchSession(sessionId)
       const retried = await app.store.getSessionMessage(sessionId, params.message_id!)
-      if (retried?.role !== 'assistant') throw new HttpProblem(404, 'not_found', `No reply has the id ${params.message_id} in session ${sessionId}.`)
+      if (retried?.role !== 'assistant' && retried?.role !== 'user') throw new HttpProblem(404, 'not_found', `No reply or question has the id ${params.message_id} in session ${sessionId}.`)
       // By default the model of the reply it retries; the chat's options and think, unless sent.
       const model = body.model ?? retried.model ?? session.model ?? app.config.defaultModel
       const options = { ...session.options, ...body.options }
       const think = body.think ?? session.think ?? undefined
       const tools = await toolsFor(app, model, body.tools)
-      // A reply that followed tool steps answers the question before them: the whole turn is run again.
-      const parentId = await questionBefore(app.store, sessionId, retried.parent_id)
+      // A question is answered (again); a reply that followed tool steps answers the question before them: the whole turn is run again.
+      const parentId = retried.role === 'user' ? retried.id : await questionBefore(app.store, sessionId, retried.parent_id)
       // The chat's documents answer the question again (docs/documents.md).
       const knowledge = await knowledgeFiles(app.database.documents, principal.userId, session.files, session.collections)
       const question = knowledge.length && parentId ? await app.store.getSessionMessage(sessionId, parentId) : undefined

@@ -10,6 +10,7 @@ import setCurrent from '../functions/session-current.ts'
 import sessionMessages from '../functions/session-messages.ts'
 import sessionGet from '../functions/session-get.ts'
 import { authServer, chatRequest, fakeOllama, json, readSse, testApp, toRequest, take, sseEvents } from './support/app.ts'
+import { FakeOllama } from './support/fake-ollama.ts'
 
 const sent = (request: { body: any }) => request.body.messages.map((message: any) => message.content)
 
@@ -57,14 +58,35 @@ test('regenerate makes a sibling reply to the same question, sent only the path 
   assert.deepEqual(afterRetry.messages.map((message: any) => message.id), [system.id, q1.id, again.id], 'the new reply ends the active path')
 })
 
-test('regenerate refuses what it cannot retry: a user message, an unknown id, a bad body; nothing is stored', async (t) => {
+test('a question Ollama could not answer (it was down) is answered once it is back, by regenerating the question itself', async (t) => {
   const fake = await fakeOllama(t)
   const app = await testApp(t, fake)
-  const reply = await json(await chat.fetch(chatRequest({ message: 'Q1', stream: false }), app))
+  const first = await json(await chat.fetch(chatRequest({ message: 'Q1', stream: false }), app))
+  const port = Number(new URL(fake.url).port)
+  await fake.close()
+  const refused = await chat.fetch(chatRequest({ message: 'Q2', session_id: first.session_id }), app)
+  assert.equal(refused.status, 503)
+  const stranded = (await json(await sessionMessages.fetch(toRequest(`GET /v1/sessions/${first.session_id}/messages`), app))).messages
+  assert.deepEqual(stranded.map((message: any) => [message.role, message.content]), [['user', 'Q1'], ['assistant', 'You said: Q1'], ['user', 'Q2']], 'the question is kept')
+  const back = await new FakeOllama().listen(port)
+  t.after(() => back.close())
+  const answered = await json(await regenerate.fetch(toRequest(`POST /v1/sessions/${first.session_id}/messages/${stranded[2].id}/regenerate`, { stream: false }), app))
+  assert.equal(answered.content, 'You said: Q2')
+  assert.deepEqual(sent(back.chatRequests()[0]!), ['Q1', 'You said: Q1', 'Q2'])
+  const path = (await json(await sessionMessages.fetch(toRequest(`GET /v1/sessions/${first.session_id}/messages`), app))).messages
+  assert.deepEqual(path.map((message: any) => message.content), ['Q1', 'You said: Q1', 'Q2', 'You said: Q2'])
+  assert.equal(path[3].parent_id, stranded[2].id)
+})
+
+test('regenerate refuses what it cannot retry: a system message, an unknown id, a bad body; nothing is stored', async (t) => {
+  const fake = await fakeOllama(t)
+  const app = await testApp(t, fake)
+  const reply = await json(await chat.fetch(chatRequest({ message: 'Q1', system: 'Be brief.', stream: false }), app))
   const path = await json(await sessionMessages.fetch(toRequest(`GET /v1/sessions/${reply.session_id}/messages?branch=all`), app))
-  const question = path.messages[0]
+  const system = path.messages[0]
+  assert.equal(system.role, 'system')
   const before = fake.chatRequests().length
-  for (const messageId of [question.id, '00000000-0000-4000-8000-000000000000']) {
+  for (const messageId of [system.id, '00000000-0000-4000-8000-000000000000']) {
     const response = await regenerate.fetch(toRequest(`POST /v1/sessions/${reply.session_id}/messages/${messageId}/regenerate`), app)
     assert.equal(response.status, 404)
     assert.equal((await json(response)).type.endsWith('/not_found'), true)
