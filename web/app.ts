@@ -11,6 +11,7 @@ import { loadTools } from './tools.ts'
 import { fillSessionList, loadMoreSessions, onSessionChosen } from './sidebar.ts'
 import { loadModels, wireSettings } from './settings.ts'
 import { wireDocuments } from './documents.ts'
+import { wireScrolling } from './render.ts'
 
 async function checkHealth(): Promise<void> {
   try {
@@ -29,8 +30,9 @@ async function checkHealth(): Promise<void> {
 }
 
 onSessionChosen((id) => void openSession(id))
-wireSearch((sessionId, messageId) => void openSession(sessionId).then(() => messageId && showMessage(messageId)))
+wireSearch((sessionId, messageId) => void openSession(sessionId).then(() => (messageId ? showMessage(messageId) : undefined)))
 wireComposer()
+wireScrolling()
 wireBranches()
 wireTransfer()
 wireSettings()
@@ -38,6 +40,16 @@ wireDocuments()
 ui.newChat.addEventListener('click', () => {
   void openSession(null)
   ui.input.focus()
+})
+// Narrow screens: the chat's actions are behind Menu, which closes once one is used.
+ui.chatMenu.addEventListener('click', () => {
+  const open = ui.chatActions.classList.toggle('open')
+  ui.chatMenu.setAttribute('aria-expanded', String(open))
+})
+ui.chatActions.addEventListener('click', (event) => {
+  if (!(event.target as Element).closest('button, a')) return
+  ui.chatActions.classList.remove('open')
+  ui.chatMenu.setAttribute('aria-expanded', 'false')
 })
 ui.toggleSidebar.addEventListener('click', () => {
   const open = ui.sessionList.classList.toggle('open')
@@ -50,6 +62,7 @@ ui.sessionList.addEventListener('scroll', () => {
 })
 ui.rename.addEventListener('click', () => {
   ui.renameInput.value = ui.title.textContent ?? ''
+  ui.renameDialog.returnValue = ''
   ui.renameDialog.showModal()
 })
 ui.renameDialog.addEventListener('close', () => {
@@ -64,7 +77,15 @@ ui.renameDialog.addEventListener('close', () => {
     })
     .catch((error: Error) => showError(error.message))
 })
-ui.remove.addEventListener('click', () => ui.deleteDialog.showModal())
+ui.remove.addEventListener('click', () => {
+  ui.deleteDialog.returnValue = ''
+  ui.deleteDialog.showModal()
+})
+// A dialog's Cancel is not a submit button: Enter in a field submits with the dialog's action, never
+// with Cancel. Escape closes a dialog without touching returnValue, so each opener clears it first.
+for (const button of document.querySelectorAll<HTMLButtonElement>('dialog button[data-close]')) {
+  button.addEventListener('click', () => button.closest('dialog')!.close('cancel'))
+}
 ui.deleteDialog.addEventListener('close', () => {
   const id = state.sessionId
   if (ui.deleteDialog.returnValue !== 'ok' || !id) return

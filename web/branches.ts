@@ -6,7 +6,7 @@ import { toolsChoice } from './tools.ts'
 import { turnChoice } from './settings.ts'
 import { openSession } from './conversation.ts'
 import { showError, state, ui } from './dom.ts'
-import { messageElement, messageText, scrollToEnd } from './render.ts'
+import { copied, messageElement, messageText, scrollToEnd } from './render.ts'
 
 /** Removes `item` and every message shown after it: they belong to the version being replaced. */
 function removeFrom(item: HTMLLIElement): void {
@@ -20,6 +20,17 @@ async function reload(sessionId: string): Promise<void> {
   const error = ui.error.hidden ? null : ui.error.textContent
   await openSession(sessionId)
   if (error) showError(error)
+}
+
+/** A question left without a reply: its reply is asked for now (the server answers the question itself). */
+async function answer(sessionId: string, question: HTMLLIElement, questionId: string): Promise<void> {
+  question.querySelector('[data-action="answer"]')?.remove()
+  while (question.nextElementSibling) question.nextElementSibling.remove()
+  const replyItem = messageElement({ role: 'assistant', content: '', status: 'streaming' })
+  ui.messages.append(replyItem)
+  scrollToEnd()
+  await streamTurn(sessionId, `/v1/sessions/${sessionId}/messages/${questionId}/regenerate`, { ...turnChoice(), ...toolsChoice() }, null, replyItem)
+  await reload(sessionId)
 }
 
 async function regenerate(sessionId: string, reply: HTMLLIElement, replyId: string): Promise<void> {
@@ -46,6 +57,17 @@ function startEdit(sessionId: string, question: HTMLLIElement, questionId: strin
   cancel.type = 'button'
   cancel.textContent = 'Cancel'
   cancel.addEventListener('click', () => form.remove())
+  // As in the composer: Enter sends, Shift+Enter adds a line; Escape gives up the edit.
+  text.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault()
+      form.requestSubmit()
+    } else if (event.key === 'Escape') {
+      event.preventDefault()
+      event.stopPropagation()
+      form.remove()
+    }
+  })
   form.append(text, save, cancel)
   form.addEventListener('submit', (event) => {
     event.preventDefault()
@@ -86,7 +108,7 @@ export function wireBranches(): void {
     if (!button || !item) return
     const { action, target } = button.dataset
     if (action === 'copy') {
-      void navigator.clipboard?.writeText(messageText(item)).then(() => (button.textContent = 'Copied'), () => {})
+      void navigator.clipboard?.writeText(messageText(item)).then(() => copied(button), () => {})
       return
     }
     const sessionId = state.sessionId
@@ -94,6 +116,7 @@ export function wireBranches(): void {
     // Nothing else while a reply is being written, or before the message is stored.
     if (!sessionId || !id || state.streaming) return
     if (action === 'regenerate') void regenerate(sessionId, item, id)
+    else if (action === 'answer') void answer(sessionId, item, id)
     else if (action === 'edit') startEdit(sessionId, item, id)
     else if (action === 'sibling' && target) void showVersion(sessionId, target)
   })

@@ -1,7 +1,7 @@
 // The composer: sending a message and reading its reply, Enter to send, Stop.
 import { api, problemOf, sleep } from './api.ts'
 import { showError, state, ui, type ChatSettings, type ContextCut } from './dom.ts'
-import { beginStreaming, endStreaming, follow, showExportLinks } from './conversation.ts'
+import { beginStreaming, endStreaming, follow, openSession, showExportLinks } from './conversation.ts'
 import { toolsChoice } from './tools.ts'
 import { documentsChoice } from './documents.ts'
 import { showSettings, turnChoice } from './settings.ts'
@@ -83,9 +83,19 @@ async function send(text: string): Promise<void> {
     history.replaceState(null, '', '/')
     showExportLinks(null)
   }
+  // Refused after the question was stored (Ollama down in a chat that existed): shown as stored,
+  // with "Send again" on it, and the error line kept.
+  if (dropped === null && userItem.isConnected && state.sessionId === sessionId) {
+    const error = ui.error.hidden ? null : ui.error.textContent
+    await openSession(sessionId)
+    if (error) showError(error)
+  }
   // Refused before anything was stored (a model that cannot see, say): text and images wait for another try.
   if (dropped === null && !userItem.isConnected) {
-    if (!ui.input.value) ui.input.value = text
+    if (!ui.input.value) {
+      ui.input.value = text
+      fitInput()
+    }
     restoreAttachments(images)
   }
   // A chat this message began now has its settings (the Settings dialog opens on them); in any
@@ -111,16 +121,36 @@ export function wireComposer(): void {
     const text = ui.input.value
     if (!text.trim() || state.streaming) return
     ui.input.value = ''
+    fitInput()
     void send(text)
   })
+  ui.input.addEventListener('input', fitInput)
   ui.input.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault()
       ui.composer.requestSubmit()
     }
   })
-  ui.stop.addEventListener('click', () => {
-    const sessionId = state.streaming?.sessionId
-    if (sessionId) void api(`/v1/sessions/${sessionId}/cancel`, { method: 'POST' }).catch((error: Error) => showError(error.message))
+  ui.stop.addEventListener('click', stopReply)
+  // Escape stops the reply being written, from anywhere but a dialog (which it closes) or an edit (which it cancels).
+  document.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape' || !state.streaming || event.defaultPrevented || document.querySelector('dialog[open]')) return
+    event.preventDefault()
+    stopReply()
   })
+}
+
+function stopReply(): void {
+  const sessionId = state.streaming?.sessionId
+  if (sessionId) void api(`/v1/sessions/${sessionId}/cancel`, { method: 'POST' }).catch((error: Error) => showError(error.message))
+  // Stop is about to hide: the keyboard's place is the composer, not the page's body.
+  if (document.activeElement === ui.stop) ui.input.focus()
+}
+
+/** The composer's height follows its text, up to its CSS max-height (then it scrolls). */
+export function fitInput(): void {
+  const box = ui.input
+  box.style.height = 'auto'
+  const borders = box.offsetHeight - box.clientHeight
+  box.style.height = `${box.scrollHeight + borders}px`
 }

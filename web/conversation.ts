@@ -1,15 +1,15 @@
 // The open conversation: loading its messages, and following a reply being written.
 import { api, problemOf } from './api.ts'
 import { showError, state, ui, type ChatSettings, type ContextCut, type Message, type Session } from './dom.ts'
-import { messageElement, replyView, scrollToEnd, showContextCut } from './render.ts'
+import { messageElement, offerAnswer, replyView, scrollToEnd, showContextCut } from './render.ts'
 import { readEvents } from './sse-reader.ts'
 import { renderSessions } from './sidebar.ts'
 import { foldToolSteps } from './tools.ts'
 import { showSettings } from './settings.ts'
 
 export function setStreaming(streaming: boolean): void {
+  // The box stays editable (the next message can be written, and focus stays in it); only sending waits.
   ui.send.disabled = streaming
-  ui.input.disabled = streaming
   ui.stop.hidden = !streaming
   ui.remove.disabled = streaming || !state.sessionId
   if (!streaming) ui.input.focus()
@@ -53,6 +53,8 @@ export async function openSession(id: string | null): Promise<void> {
     showContextCut(session.context_cut)
     scrollToEnd()
     const last = messages.at(-1)
+    // A question without its reply (Ollama was down): it can be sent again.
+    if (last?.role === 'user') offerAnswer(ui.messages.lastElementChild as HTMLLIElement)
     // A reply still being written (after a reload, or from another tab): follow it.
     if (last?.role === 'assistant' && last.status === 'streaming') void follow(id, ui.messages.lastElementChild as HTMLLIElement)
   } catch (error) {
@@ -101,9 +103,24 @@ export async function follow(sessionId: string, item: HTMLLIElement): Promise<vo
   }
 }
 
-/** Scrolls to a message of the open chat and marks it for a moment (a search result's). */
-export function showMessage(messageId: string): void {
-  const item = ui.messages.querySelector<HTMLLIElement>(`li.message[data-id="${CSS.escape(messageId)}"]`)
+/**
+ * Scrolls to a message of the open chat and marks it (a search result's). One on a branch not
+ * shown is brought into view first: the chat switches to the path through it.
+ */
+export async function showMessage(messageId: string): Promise<void> {
+  const find = () => ui.messages.querySelector<HTMLLIElement>(`li.message[data-id="${CSS.escape(messageId)}"]`)
+  const sessionId = state.sessionId
+  if (!find() && sessionId) {
+    try {
+      await api(`/v1/sessions/${sessionId}/current`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message_id: messageId }) })
+    } catch (error) {
+      showError((error as Error).message)
+      return
+    }
+    if (state.sessionId !== sessionId) return
+    await openSession(sessionId)
+  }
+  const item = find()
   if (!item) return
   item.scrollIntoView({ block: 'center' })
   item.classList.add('found')

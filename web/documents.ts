@@ -118,6 +118,7 @@ export function wireDocuments(): void {
     showStatus('')
     ui.documentsFiles.replaceChildren()
     ui.documentsCollections.replaceChildren()
+    ui.documentsDialog.returnValue = ''
     ui.documentsDialog.showModal()
     void render().catch((error: Error) => showStatus(error.message))
   })

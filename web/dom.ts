@@ -40,6 +40,10 @@ export interface Message {
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 export const ui = {
   banner: $<HTMLDivElement>('banner'),
+  jumpLatest: $<HTMLButtonElement>('jump-latest'),
+  chatMenu: $<HTMLButtonElement>('chat-menu'),
+  chatActions: $<HTMLDivElement>('chat-actions'),
+  modelNote: $<HTMLParagraphElement>('model-note'),
   sessionList: $<HTMLUListElement>('session-list'),
   search: $<HTMLInputElement>('search'),
   searchResults: $<HTMLUListElement>('search-results'),

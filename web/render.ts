@@ -23,8 +23,11 @@ function renderMarkdown(target: HTMLElement, text: string, final: boolean): void
     copy.textContent = 'Copy'
     copy.setAttribute('aria-label', 'Copy code')
     copy.addEventListener('click', () => {
-      void navigator.clipboard?.writeText(block.querySelector('code')?.textContent ?? block.textContent ?? '').then(() => (copy.textContent = 'Copied'))
+      void navigator.clipboard?.writeText(block.querySelector('code')?.textContent ?? block.textContent ?? '').then(() => copied(copy), () => {})
     })
+    // The block's language as marked wrote it (```python), shown beside Copy; not part of the code.
+    const language = /(?:^|\s)language-([\w+#.-]{1,30})/.exec(block.querySelector('code')?.className ?? '')?.[1]
+    if (language) block.append(Object.assign(document.createElement('span'), { className: 'code-language', textContent: language, ariaHidden: 'true' }))
     block.append(copy)
   }
   // Highlighted once the reply is whole: a block still growing would be highlighted at every frame.
@@ -159,6 +162,16 @@ function imagesElement(images: NonNullable<Message['images']>): HTMLDivElement {
   return list
 }
 
+/**
+ * A question left without a reply (Ollama was down when it was sent): "Send again" asks for its
+ * reply (web/branches.ts answers the click).
+ */
+export function offerAnswer(question: HTMLLIElement): void {
+  const bar = question.querySelector('.actions')
+  if (!bar || bar.querySelector('[data-action="answer"]')) return
+  bar.prepend(actionButton('Send again', 'answer', 'Send this message again for a reply'))
+}
+
 function actionButton(label: string, action: string, title: string, target?: string): HTMLButtonElement {
   const button = document.createElement('button')
   button.type = 'button'
@@ -191,6 +204,13 @@ function actionsOf(role: string, id: string | undefined, siblings: string[]): HT
   return bar
 }
 
+/** A Copy button says "Copied" for a moment, then "Copy" again. */
+export function copied(button: HTMLButtonElement): void {
+  button.textContent = 'Copied'
+  setTimeout(() => (button.textContent = 'Copy'), COPIED_MS)
+}
+const COPIED_MS = 1500
+
 export function setMessage(item: HTMLLIElement, role: string, content: string, status: string): void {
   const body = item.querySelector<HTMLDivElement>('.body')!
   rawText.set(item, content)
@@ -212,8 +232,34 @@ export function setMessage(item: HTMLLIElement, role: string, content: string, s
   }
 }
 
+/** Whether the view is at the end of the conversation: only then does a streaming reply pull it along. */
+let atEnd = true
+/** How near the end still counts as at it (a reader a few pixels up is at the end). */
+const AT_END_PX = 40
+
 export function scrollToEnd(): void {
   ui.messages.scrollTop = ui.messages.scrollHeight
+  atEnd = true
+  ui.jumpLatest.hidden = true
+}
+
+/** New text came in: followed when the reader is at the end; else the view stays, and "Jump to latest" shows. */
+function followEnd(): void {
+  if (atEnd) scrollToEnd()
+  else ui.jumpLatest.hidden = false
+}
+
+/** The reader's scrolling decides whether replies are followed; "Jump to latest" goes back to the end. */
+export function wireScrolling(): void {
+  ui.messages.addEventListener('scroll', () => {
+    const { scrollTop, scrollHeight, clientHeight } = ui.messages
+    atEnd = scrollHeight - scrollTop - clientHeight < AT_END_PX
+    ui.jumpLatest.hidden = atEnd
+  }, { passive: true })
+  ui.jumpLatest.addEventListener('click', () => {
+    scrollToEnd()
+    ui.input.focus()
+  })
 }
 
 /**
@@ -231,7 +277,7 @@ export function replyView(item: HTMLLIElement, resume: (item: HTMLLIElement) => 
   const render = (status: string) => {
     frame = 0
     setMessage(item, 'assistant', text, status)
-    scrollToEnd()
+    followEnd()
   }
   return {
     onEvent(event: StreamEvent): void {

@@ -53,6 +53,8 @@ export function wireSearch(open: (sessionId: string, messageId: string | null) =
         const title = document.createElement('strong')
         title.textContent = result.session_title
         button.append(title, snippetElement(result))
+        // Which message it opens at (none: a title's hit).
+        if (result.message_id) button.dataset.messageId = result.message_id
         button.addEventListener('click', () => open(result.session_id, result.message_id))
         item.append(button)
         return item

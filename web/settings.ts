@@ -48,12 +48,28 @@ export async function loadModels(): Promise<void> {
   try {
     const { models, default_model: defaultModel } = await api<{ models: Array<{ name: string }>; default_model: string }>('/v1/models')
     state.defaultModel = defaultModel
+    installed = models.map((model) => model.name)
     ui.model.replaceChildren(new Option(`Default (${defaultModel})`, ''), ...models.map((model) => new Option(model.name, model.name)))
   } catch {
+    installed = null
     ui.model.replaceChildren(new Option('Default model', ''))
   }
   pick(chosen || null)
+  showModelNote()
   await showThinkSwitch()
+}
+
+/** The models Ollama has (null while unknown: Ollama down). */
+let installed: string[] | null = null
+
+/** When the model a chat would use is the default and Ollama does not have it: how to get it, and what there is instead. */
+function showModelNote(): void {
+  const missing = installed !== null && !ui.model.value && !installed.some((name) => canonical(name) === canonical(state.defaultModel))
+  ui.modelNote.hidden = !missing
+  if (!missing) return
+  const pull = Object.assign(document.createElement('code'), { textContent: `ollama pull ${state.defaultModel}` })
+  const others = installed!.length ? ` or choose an installed one in Model: ${installed!.join(', ')}.` : '.'
+  ui.modelNote.replaceChildren(`The default model ${state.defaultModel} is not installed in Ollama. Get it with `, pull, others)
 }
 
 /** The model and thinking a turn sends: what the composer shows, so a change not yet saved counts too. */
@@ -92,6 +108,7 @@ const thinkOf = (value: string): boolean | string | null => (value === '' ? null
 
 export function wireSettings(): void {
   ui.model.addEventListener('change', () => {
+    showModelNote()
     void showThinkSwitch().then((thinks) => {
       // A model that cannot think drops the chat's thinking setting with the change (the server refuses the pair).
       const kept = state.settings?.think
@@ -108,6 +125,7 @@ export function wireSettings(): void {
     ui.settingsTemperature.value = settings.options.temperature === undefined ? '' : String(settings.options.temperature)
     ui.settingsContext.value = settings.options.num_ctx === undefined ? '' : String(settings.options.num_ctx)
     ui.settingsThink.value = settings.think === null ? '' : String(settings.think)
+    ui.settingsDialog.returnValue = ''
     ui.settingsDialog.showModal()
   })
   ui.settingsDialog.addEventListener('close', () => {
