@@ -64,6 +64,19 @@ async function sendMessage(page: Page, text: string): Promise<void> {
   await page.press('#input', 'Enter')
 }
 
+const AXE_SOURCE = readFileSync(join(PROJECT_ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8')
+
+/** axe-core's checks (WCAG 2.1 A and AA, and its best practices) on the page as it is: no violation. */
+async function assertAccessible(page: Page, state: string): Promise<void> {
+  // The page's CSP allows no inline script: axe goes in through the test's own evaluation.
+  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.evaluate(AXE_SOURCE)
+  const violations = await page.evaluate(async () => {
+    const result = await (globalThis as any).axe.run((globalThis as any).document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })
+    return result.violations.map((violation: any) => `${violation.id}: ${violation.nodes.slice(0, 3).map((node: any) => node.target.join(' ')).join(', ')}`)
+  })
+  assert.deepEqual(violations, [], `axe, ${state}`)
+}
+
 test('send a message and see the reply stream in; Shift+Enter adds a line; screenshots', { skip }, async (t) => {
   // Paced: the reply waits for the test, so the composer is seen disabled however fast or slow the machine.
   const fake = await startedFake(t, { paced: true, tokens: ['Here is **bold** text', ' and code:\n\n```js\nconsole.log(1)\n```\n'] })
@@ -93,6 +106,7 @@ test('send a message and see the reply stream in; Shift+Enter adds a line; scree
   assert.equal(await page.innerText('#chat-title'), 'first line')
   mkdirSync(SCREENSHOTS, { recursive: true })
   await page.screenshot({ path: `${SCREENSHOTS}/desktop.png` })
+  await assertAccessible(page, 'a streamed reply')
 })
 
 test('Stop cancels the reply: the model is stopped and the message is stored as cancelled', { skip }, async (t) => {
@@ -233,6 +247,26 @@ test('a search hit on another branch opens that branch and shows the message, ma
   assert.equal(await lastReply(page).locator('.body').innerText(), 'You said: tell me about the zebra')
 })
 
+test('axe-core finds no violation: a new chat, a reply with code, a dialog, the dark theme, a phone with its menu and chats open', { skip }, async (t) => {
+  const fake = await startedFake(t, { tokens: ['Here is **bold** and `inline`:\n\n```js\nconst answer = 42 // the answer\nconsole.log("text", answer)\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n'] })
+  const { page } = await openPage(t, fake)
+  await assertAccessible(page, 'a new chat')
+  await sendMessage(page, 'show me code')
+  await page.waitForSelector('.message.assistant pre code.hljs')
+  await assertAccessible(page, 'a reply with highlighted code')
+  await page.click('#rename')
+  await assertAccessible(page, 'the Rename dialog')
+  await page.press('#rename-input', 'Escape')
+  await page.emulateMedia({ colorScheme: 'dark' })
+  await assertAccessible(page, 'the dark theme')
+  await page.setViewportSize({ width: 390, height: 780 })
+  await page.click('#chat-menu')
+  await assertAccessible(page, 'a phone, the menu open')
+  await page.click('#chat-menu')
+  await page.click('#toggle-sidebar')
+  await assertAccessible(page, 'a phone, the chats open')
+})
+
 test('with the Ollama-down banner up, the page stays within the window: the composer and Export/Import are on screen', { skip }, async (t) => {
   const { page } = await openPage(t, null, { width: 1200, height: 700 }, { OLLAMA_HOST: '127.0.0.1:9' })
   await page.waitForSelector('#banner:not([hidden])')
@@ -353,6 +387,7 @@ test('at a phone width the page fits and still chats', { skip }, async (t) => {
   assert.ok(await page.isVisible('#send'))
   mkdirSync(SCREENSHOTS, { recursive: true })
   await page.screenshot({ path: `${SCREENSHOTS}/phone.png` })
+  await assertAccessible(page, 'a phone')
 })
 
 test('at a phone width, opening Chats scrolls nothing sideways, and the headers take one row each with the chat\'s actions in a menu', { skip }, async (t) => {
@@ -449,6 +484,7 @@ test('with AUTH required: sign in with a key, chat, reload still signed in, sign
   await page.waitForSelector('#sign-in:not([hidden]) #api-key')
   mkdirSync(SCREENSHOTS, { recursive: true })
   await page.screenshot({ path: `${SCREENSHOTS}/sign-in.png` })
+  await assertAccessible(page, 'the sign-in form')
   await page.fill('#api-key', 'cko_wrong')
   await page.click('#sign-in-submit')
   await page.waitForSelector('#sign-in-error:not([hidden])')
@@ -500,6 +536,7 @@ test('a long chat shows where the model\'s memory begins, live and after a reloa
   assert.equal(await nextId(), firstSent, 'the same after a reload')
   await page.locator('.context-cut').scrollIntoViewIfNeeded()
   await page.screenshot({ path: `${SCREENSHOTS}/context-cut.png` })
+  await assertAccessible(page, 'the divider of a long chat')
 })
 
 test('search from the sidebar: results as you type with the words marked, and a result opens its chat at the message', { skip }, async (t) => {
@@ -527,6 +564,7 @@ test('search from the sidebar: results as you type with the words marked, and a 
   assert.equal(await found.getAttribute('data-id'), reply)
   assert.equal(await page.locator('#chat-title').innerText(), 'Trip plans')
   await page.screenshot({ path: `${SCREENSHOTS}/search.png` })
+  await assertAccessible(page, 'search results')
   await page.press('#search', 'Escape')
   await page.locator('#search-results').waitFor({ state: 'hidden' })
 })
@@ -607,6 +645,7 @@ test('export a chat (JSON, Markdown) and all chats, and import a file from the s
   await page.setInputFiles('#import-file', { name: 'chat-ollama-export.jsonl', mimeType: 'application/x-ndjson', buffer: Buffer.from(all.text) })
   await page.waitForFunction(() => (globalThis as any).document.querySelector('#import-result')?.textContent === 'Imported 0 chats; 1 already here.')
   await page.screenshot({ path: `${SCREENSHOTS}/import.png` })
+  await assertAccessible(page, 'an import')
   // Each unreadable conversation is named with its place in the file and why.
   const unreadable = [{ format: 'chat-ollama.conversation', version: 2 }, { id: 'cg-empty', mapping: {} }]
   await page.setInputFiles('#import-file', { name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(unreadable)) })
@@ -655,6 +694,7 @@ test('images on the page: attach with the button, paste and drop, remove one, se
   assert.equal(await page.locator('.message.user').count(), 1)
   assert.deepEqual(fake.chatRequests().at(-1)!.body.messages.map((message: any) => message.images?.length ?? 0), [2])
   await page.screenshot({ path: `${SCREENSHOTS}/images.png` })
+  await assertAccessible(page, 'images')
 
   // After a reload the thumbnails come from the server; a click opens the image itself.
   await page.reload()
@@ -706,6 +746,7 @@ test('tools on the page: the switch offers them; calls fold under the reply with
   await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('.message.assistant')[1]?.getAttribute('data-status') === 'awaiting_approval')
   assert.equal(mcp.calls.length, 1, 'not run before it is approved')
   await page.screenshot({ path: `${SCREENSHOTS}/tool-approval.png` })
+  await assertAccessible(page, 'a tool call waiting for approval')
   await page.click('.message.assistant >> nth=1 >> .approval button:has-text("Approve")')
   await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('.message.assistant')[1]?.getAttribute('data-status') === 'complete')
   assert.match(await page.locator('.message.assistant >> nth=1 >> .body').innerText(), /^The tools said: search: /)
@@ -764,6 +805,7 @@ test('built-in tools on the page: web results list under the answer as sources w
   }
   await check()
   await page.screenshot({ path: `${SCREENSHOTS}/builtin-tools.png` })
+  await assertAccessible(page, 'web sources and a Python call')
   await page.reload()
   await page.waitForSelector('.message.assistant .sources li.web-source')
   await check()
@@ -803,6 +845,7 @@ test('reasoning on the page: the think switch shows for a model that can think; 
   await lastReply(page).locator('details.thinking summary').click()
   assert.equal(await lastReply(page).locator('.thinking-text').isVisible(), true)
   await page.screenshot({ path: `${SCREENSHOTS}/reasoning.png` })
+  await assertAccessible(page, 'a reply that thought')
 
   // Reopened: the stored reasoning and figures, the chat's model in the picker, its switch.
   await page.reload()
@@ -879,6 +922,7 @@ test('documents on the page: upload in the Documents dialog, watch it become rea
   await row.locator('.state', { hasText: 'Ready' }).waitFor()
   assert.equal(await row.locator('input[type=checkbox]').isChecked(), true)
   await page.screenshot({ path: `${SCREENSHOTS}/documents.png` })
+  await assertAccessible(page, 'the Documents dialog')
   await page.click('#documents-ok')
   await page.waitForSelector('#documents-chip:not([hidden])')
   assert.equal(await page.locator('#documents-chip').innerText(), 'Answers from: handbook.md')

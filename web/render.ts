@@ -16,6 +16,8 @@ function renderMarkdown(target: HTMLElement, text: string, final: boolean): void
   // No forms or controls: a reply must not be able to pose as the page and ask for a key.
   target.innerHTML = DOMPurify.sanitize(html, { USE_PROFILES: { html: true }, FORBID_TAGS: ['form', 'input', 'button', 'textarea', 'select', 'option', 'optgroup', 'fieldset', 'dialog'] })
   for (const link of target.querySelectorAll('a')) link.rel = 'noopener noreferrer'
+  // An image a reply wrote without a description still says what it is to a screen reader.
+  for (const image of target.querySelectorAll('img:not([alt])')) image.setAttribute('alt', 'An image in the reply')
   for (const block of target.querySelectorAll('pre')) {
     const copy = document.createElement('button')
     copy.type = 'button'
@@ -49,7 +51,6 @@ export function showContextCut(cut: ContextCut | null): void {
   if (!first) return
   const divider = document.createElement('li')
   divider.className = 'context-cut'
-  divider.setAttribute('role', 'separator')
   divider.textContent = cut.summarized ? 'Earlier messages are summarized for the model' : 'Earlier messages are not sent to the model'
   first.before(divider)
 }
@@ -177,7 +178,8 @@ function actionButton(label: string, action: string, title: string, target?: str
   button.type = 'button'
   button.textContent = label
   button.title = title
-  button.setAttribute('aria-label', title)
+  // A word's name is the word itself (what speech input users say); only the ‹ › glyphs need one.
+  if (action === 'sibling') button.setAttribute('aria-label', title)
   button.dataset.action = action
   if (target) button.dataset.target = target
   else if (action === 'sibling') button.disabled = true

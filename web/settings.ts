@@ -44,9 +44,11 @@ async function showThinkSwitch(): Promise<boolean> {
 
 /** The model list, with "Default (DEFAULT_MODEL)" first; the model chosen (or the open chat's) stays chosen. */
 export async function loadModels(): Promise<void> {
-  const chosen = ui.model.value
+  // What is chosen when the list arrives (an open chat's model may have been picked meanwhile).
+  let chosen = ui.model.value
   try {
     const { models, default_model: defaultModel } = await api<{ models: Array<{ name: string }>; default_model: string }>('/v1/models')
+    chosen = ui.model.value
     state.defaultModel = defaultModel
     installed = models.map((model) => model.name)
     ui.model.replaceChildren(new Option(`Default (${defaultModel})`, ''), ...models.map((model) => new Option(model.name, model.name)))
