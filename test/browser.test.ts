@@ -251,6 +251,10 @@ test('axe-core finds no violation: a new chat, a reply with code, a dialog, the 
   const fake = await startedFake(t, { tokens: ['Here is **bold** and `inline`:\n\n```js\nconst answer = 42 // the answer\nconsole.log("text", answer)\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n'] })
   const { page } = await openPage(t, fake)
   await assertAccessible(page, 'a new chat')
+  // Nothing marked hidden shows, whatever its own display rule (the Tools switch's did, with no tool configured).
+  const shown = await page.evaluate(() => [...(globalThis as any).document.querySelectorAll('[hidden]')].filter((element: any) => (globalThis as any).getComputedStyle(element).display !== 'none').map((element: any) => element.id || element.className))
+  assert.deepEqual(shown, [])
+  assert.equal(await page.isVisible('#tools-switch'), false, 'no tool configured, no Tools switch')
   await sendMessage(page, 'show me code')
   await page.waitForSelector('.message.assistant pre code.hljs')
   await assertAccessible(page, 'a reply with highlighted code')
