@@ -12,6 +12,7 @@ import { fillSessionList, loadMoreSessions, onSessionChosen } from './sidebar.ts
 import { loadModels, wireSettings } from './settings.ts'
 import { wireDocuments } from './documents.ts'
 import { wireScrolling } from './render.ts'
+import { wireShortcuts } from './shortcuts.ts'
 
 async function checkHealth(): Promise<void> {
   try {
@@ -37,10 +38,12 @@ wireBranches()
 wireTransfer()
 wireSettings()
 wireDocuments()
-ui.newChat.addEventListener('click', () => {
+const newChat = () => {
   void openSession(null)
   ui.input.focus()
-})
+}
+ui.newChat.addEventListener('click', newChat)
+wireShortcuts({ newChat })
 // Narrow screens: the chat's actions are behind Menu, which closes once one is used.
 ui.chatMenu.addEventListener('click', () => {
   const open = ui.chatActions.classList.toggle('open')

@@ -44,6 +44,7 @@ export const ui = {
   chatMenu: $<HTMLButtonElement>('chat-menu'),
   chatActions: $<HTMLDivElement>('chat-actions'),
   modelNote: $<HTMLParagraphElement>('model-note'),
+  shortcutsDialog: $<HTMLDialogElement>('shortcuts-dialog'),
   sessionList: $<HTMLUListElement>('session-list'),
   search: $<HTMLInputElement>('search'),
   searchResults: $<HTMLUListElement>('search-results'),
