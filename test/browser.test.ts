@@ -377,8 +377,18 @@ test('keyboard: Escape stops a streaming reply and keeps focus in the composer; 
   await sendMessage(page, 'stop me with Escape')
   await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant .body')?.textContent?.includes('answer'))
   assert.notEqual(await page.evaluate(() => (globalThis as any).document.activeElement?.tagName), 'BODY', 'focus stays on something while the reply streams')
+  // Shift+Escape goes to the message box and stops nothing.
+  const cancels: string[] = []
+  page.on('request', (request) => request.url().endsWith('/cancel') && cancels.push(request.url()))
+  await page.click('#chat-title')
+  await page.keyboard.press('Shift+Escape')
+  await page.waitForFunction(() => (globalThis as any).document.activeElement?.id === 'input')
+  // A stop would have sent its cancel from the key's own handler, before this round trip ends.
+  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)))
+  assert.deepEqual(cancels, [], 'no cancel was sent')
   await page.keyboard.press('Escape')
   await page.waitForSelector('.message.assistant .status.cancelled')
+  assert.equal(cancels.length, 1, 'Escape sent one')
   await page.waitForFunction(() => (globalThis as any).document.activeElement?.id === 'input')
   fake.scenario = {}
   await page.click('.message.user [data-action="edit"]')

@@ -134,7 +134,8 @@ export function wireComposer(): void {
   ui.stop.addEventListener('click', stopReply)
   // Escape stops the reply being written, from anywhere but a dialog (which it closes) or an edit (which it cancels).
   document.addEventListener('keydown', (event) => {
-    if (event.key !== 'Escape' || !state.streaming || event.defaultPrevented || document.querySelector('dialog[open]')) return
+    // Shift+Escape is the shortcut to the message box (web/shortcuts.ts), not a stop.
+    if (event.key !== 'Escape' || event.shiftKey || !state.streaming || event.defaultPrevented || document.querySelector('dialog[open]')) return
     event.preventDefault()
     stopReply()
   })
