@@ -124,7 +124,10 @@ export class BuiltinTools {
 
   private async fetchUrl(url: string, signal: AbortSignal): Promise<BuiltinOutput> {
     const page = await fetchChecked(url, { allowedHosts: this.config.fetchAllowedHosts, maxBytes: this.config.fetchMaxBytes, userAgent: this.userAgent }, signal)
-    const { title, text } = await readPage(page, signal)
+    const { title, text: whole } = await readPage(page, signal)
+    // The model reads at most TOOL_RESULT_MAX_BYTES of it: a character is a byte at least, so no
+    // more is kept, and cutting the result (capBytes) never encodes megabytes on the event loop.
+    const text = whole.length > this.config.toolResultMaxBytes ? whole.slice(0, this.config.toolResultMaxBytes) : whole
     const body = page.cut ? `${text}\n\n[…the page is longer than FETCH_MAX_BYTES; only its start was read]` : text
     return { ok: true, intro: 'The page', pages: [{ title: title || new URL(page.url).hostname, url: page.url, snippet: text.slice(0, PAGE_SNIPPET_CHARS * 4).replace(/\s+/g, ' ').trim().slice(0, PAGE_SNIPPET_CHARS), text: body }] }
   }
