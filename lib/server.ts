@@ -14,6 +14,7 @@ import toolCallAnswer from '../functions/tool-call-answer.ts'
 import authLogout from '../functions/auth-logout.ts'
 import authMe from '../functions/auth-me.ts'
 import chat from '../functions/chat.ts'
+import foldersList from '../functions/folders-list.ts'
 import health from '../functions/health.ts'
 import metrics from '../functions/metrics.ts'
 import models from '../functions/models.ts'
@@ -82,6 +83,7 @@ import { maskCredentials } from './shared/ollama-host.ts'
 
 /** Every function the server mounts, each at its own method and path. */
 export const FUNCTIONS: FunctionSpec[] = [
+  foldersList,
   health,
   chat,
   models,

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { FakeOllama } from './support/fake-ollama.ts'
-import { authServer, json, testServer } from './support/app.ts'
+import { authServer, json, storedRows, testServer } from './support/app.ts'
 import { PROJECT_ROOT } from './support/process.ts'
 import { pngFile } from './support/images.ts'
 import { startFakeWeb } from './support/fake-web.ts'
@@ -55,6 +55,12 @@ async function startedFake(t: TestContext, scenario: FakeOllama['scenario'] = {}
   const fake = await new FakeOllama({ scenario }).listen()
   t.after(() => fake.close())
   return fake
+}
+
+/** Clicks one of the chat's rarer actions, opening More first where they wait behind it (wide screens). */
+async function clickChatAction(page: Page, selector: string): Promise<void> {
+  if (!(await page.isVisible(selector))) await page.click('#more-actions')
+  await page.click(selector)
 }
 
 const lastReply = (page: Page) => page.locator('.message.assistant').last()
@@ -145,14 +151,14 @@ test('rename and delete a chat from the page', { skip }, async (t) => {
   const { page, server } = await openPage(t, fake)
   await sendMessage(page, 'to be renamed')
   await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
-  await page.click('#rename')
+  await clickChatAction(page, '#rename')
   await page.fill('#rename-input', 'My renamed chat')
   await page.click('#rename-ok')
   await page.waitForFunction(() => (globalThis as any).document.querySelector('#session-list button')?.textContent === 'My renamed chat')
   assert.equal(await page.innerText('#chat-title'), 'My renamed chat')
-  await page.click('#delete')
+  await clickChatAction(page, '#delete')
   await page.click('#delete-ok')
-  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#session-list li').length === 0)
+  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#session-list .chat-item').length === 0)
   assert.equal((await json(await fetch(`${server.url}/v1/sessions`))).sessions.length, 0)
 })
 
@@ -198,7 +204,7 @@ test('a banner says when Ollama is down', { skip }, async (t) => {
   await page.waitForFunction(() => (globalThis as any).document.querySelector('#input').value === 'hello?')
   assert.equal(await page.locator('.message').count(), 0)
   assert.equal(new URL(page.url()).hash, '')
-  assert.equal(await page.locator('#session-list li').count(), 0)
+  assert.equal(await page.locator('#session-list .chat-item').count(), 0)
 })
 
 test('a message sent while Ollama is down is kept, and "Send again" answers it with one click once Ollama is back; the error line clears', { skip }, async (t) => {
@@ -258,7 +264,7 @@ test('axe-core finds no violation: a new chat, a reply with code, a dialog, the 
   await sendMessage(page, 'show me code')
   await page.waitForSelector('.message.assistant pre code.hljs')
   await assertAccessible(page, 'a reply with highlighted code')
-  await page.click('#rename')
+  await clickChatAction(page, '#rename')
   await assertAccessible(page, 'the Rename dialog')
   await page.press('#rename-input', 'Escape')
   await page.emulateMedia({ colorScheme: 'dark' })
@@ -328,15 +334,15 @@ test('Enter in the Rename dialog saves; Escape and Cancel change nothing', { ski
   const { page } = await openPage(t, fake)
   await sendMessage(page, 'to be renamed by Enter')
   await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
-  await page.click('#rename')
+  await clickChatAction(page, '#rename')
   await page.fill('#rename-input', 'Renamed with Enter')
   await page.press('#rename-input', 'Enter')
   await page.waitForFunction(() => (globalThis as any).document.querySelector('#session-list button')?.textContent === 'Renamed with Enter')
   assert.equal(await page.innerText('#chat-title'), 'Renamed with Enter')
-  await page.click('#rename')
+  await clickChatAction(page, '#rename')
   await page.fill('#rename-input', 'Not this')
   await page.press('#rename-input', 'Escape')
-  await page.click('#rename')
+  await clickChatAction(page, '#rename')
   await page.fill('#rename-input', 'Nor this')
   await page.click('#rename-dialog button:has-text("Cancel")')
   assert.equal(await page.evaluate(() => (globalThis as any).document.querySelector('#rename-dialog').open), false)
@@ -458,7 +464,7 @@ test('at a phone width, opening Chats scrolls nothing sideways, and the headers 
   assert.equal(await page.isVisible('#rename'), false, 'the actions are in the menu')
   await page.click('#chat-menu')
   assert.equal(await page.getAttribute('#chat-menu', 'aria-expanded'), 'true')
-  await page.click('#rename')
+  await clickChatAction(page, '#rename')
   await page.fill('#rename-input', 'Renamed on a phone')
   await page.press('#rename-input', 'Enter')
   await page.waitForFunction(() => (globalThis as any).document.querySelector('#chat-title')?.textContent === 'Renamed on a phone')
@@ -500,16 +506,96 @@ test('when the default model is not installed, the page says how to get it and o
   await page.waitForSelector('#model-note', { state: 'hidden' })
 })
 
+/** The sidebar's groups as headings, each with its chats' titles (a folder's with its count). */
+const sidebarGroups = (page: Page) => page.locator('#session-list > li').evaluateAll((groups: any[]) => groups.map((group) =>
+  [group.querySelector('h2')?.textContent ?? '', [...group.querySelectorAll(':scope > ul > li > button')].map((button: any) => button.textContent)]))
+
+test('organise chats: grouped by date, pinned, filed in folders (dialog and drag and drop), archived and restored; kept on the server', { skip }, async (t) => {
+  const { page, server } = await openPage(t, await startedFake(t), { width: 1280, height: 800 })
+  const { app } = server
+  const days = (n: number) => new Date(Date.now() - n * 86_400_000).toISOString()
+  const chats: Record<string, string> = {}
+  for (const [title, age] of [['Old notes', 60], ['Last week', 3], ['Yesterday\'s', 1], ['Recipe', 0], ['Trip plans', 0]] as const) {
+    chats[title] = (await app.store.createSession({ title })).id
+    if (age) await storedRows(app, 'UPDATE sessions SET updated_at = ? WHERE id = ?', days(age), chats[title]!)
+  }
+  await page.reload()
+  await page.waitForSelector('#session-list h2')
+  // Made in the same millisecond, today's two are in either order.
+  assert.deepEqual((await sidebarGroups(page)).map(([heading, titles]) => [heading, titles.sort()]), [
+    ['Today', ['Recipe', 'Trip plans']], ['Yesterday', ['Yesterday\'s']], ['Previous 7 days', ['Last week']], ['Older', ['Old notes']]])
+
+  // Pin the open chat; file it with the dialog, by keyboard.
+  await page.click('#session-list button:text-is("Trip plans")')
+  await page.waitForFunction(() => !(globalThis as any).document.querySelector('#pin').disabled)
+  await clickChatAction(page, '#pin')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('#pin').textContent === 'Unpin')
+  await page.focus('#more-actions')
+  await page.keyboard.press('Enter')
+  await page.waitForFunction(() => (globalThis as any).document.activeElement?.id === 'rename', undefined, { polling: 'raf' })
+  await page.keyboard.press('Tab')
+  await page.keyboard.press('Tab')
+  assert.equal(await page.evaluate(() => (globalThis as any).document.activeElement?.id), 'move-folder')
+  await page.keyboard.press('Enter')
+  await page.waitForSelector('#folder-dialog[open]')
+  await page.keyboard.type('Travel')
+  await page.keyboard.press('Enter')
+  await page.waitForSelector('.folder-toggle[data-folder="Travel"]')
+  assert.deepEqual(await sidebarGroups(page), [
+    ['Pinned', ['Trip plans']], ['Folders', ['Travel (1)']], ['Today', ['Recipe']], ['Yesterday', ['Yesterday\'s']], ['Previous 7 days', ['Last week']], ['Older', ['Old notes']]])
+  await assertAccessible(page, 'organised sidebar')
+
+  // Drag a chat onto the folder; open it; drag one out again onto the dated chats.
+  await page.locator('.chat-item:has(button:text-is("Old notes"))').dragTo(page.locator('.folder-toggle[data-folder="Travel"]'))
+  await page.waitForSelector('.folder-toggle:text-is("Travel (2)")')
+  await page.click('.folder-toggle[data-folder="Travel"]')
+  await page.waitForSelector('.folder-toggle[aria-expanded=true]')
+  assert.deepEqual(await page.locator('.folder li button').allTextContents(), ['Trip plans', 'Old notes'])
+  await page.locator('.folder .chat-item:has(button:text-is("Old notes"))').dragTo(page.locator('.chat-group:has(h2:text-is("Today"))'))
+  await page.waitForSelector('.folder-toggle:text-is("Travel (1)")')
+  assert.equal((await app.store.getSession(chats['Old notes']!, 'local'))!.folder, null)
+
+  // Archive: out of every list, found under Archived, restored from there.
+  await clickChatAction(page, '#archive')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('#archive').textContent === 'Restore')
+  await page.waitForFunction(() => ![...(globalThis as any).document.querySelectorAll('#session-list button')].some((button: any) => button.textContent === 'Trip plans'))
+  await page.click('#show-archived')
+  await page.waitForSelector('#session-list h2:text-is("Archived chats")')
+  assert.deepEqual(await sidebarGroups(page), [['', []], ['Archived chats', ['Trip plans']]])
+  assert.equal(await page.evaluate(() => (globalThis as any).document.activeElement?.id), 'archived-back')
+  await page.click('#session-list button:text-is("Trip plans")')
+  await clickChatAction(page, '#archive')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('#archive').textContent === 'Archive')
+  await page.click('#archived-back')
+  await page.waitForSelector('#session-list h2:text-is("Pinned")')
+
+  // Kept on the server: the same after a reload.
+  const organised = await app.store.getSession(chats['Trip plans']!, 'local')
+  assert.deepEqual([organised!.pinned, organised!.archived, organised!.folder], [true, false, 'Travel'])
+  await page.reload()
+  await page.waitForSelector('#session-list h2:text-is("Pinned")')
+  assert.deepEqual((await sidebarGroups(page)).slice(0, 2), [['Pinned', ['Trip plans']], ['Folders', ['Travel (1)']]])
+  await page.screenshot({ path: `${SCREENSHOTS}/organised-chats.png` })
+
+  // A phone: the same groups in the opened list, and nothing scrolls sideways.
+  await page.setViewportSize({ width: 390, height: 780 })
+  await page.click('#toggle-sidebar')
+  await page.waitForSelector('#session-list.open')
+  assert.ok(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth <= 390))
+  assert.deepEqual((await sidebarGroups(page)).map(([heading]) => heading), ['Pinned', 'Folders', 'Today', 'Yesterday', 'Previous 7 days', 'Older'])
+  await assertAccessible(page, 'organised sidebar on a phone')
+})
+
 test('the sidebar loads more chats as it scrolls, through the cursor', { skip }, async (t) => {
   const { page, server } = await openPage(t, null)
   for (let index = 0; index < 75; index++) await server.app.store.createSession({ title: `Chat ${index}` })
   await page.reload()
-  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#session-list li').length >= 30)
+  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#session-list .chat-item').length >= 30)
   for (let round = 0; round < 10; round++) {
     await page.locator('#session-list').evaluate((list: any) => list.scrollTo(0, list.scrollHeight))
     await page.waitForTimeout(100)
   }
-  const titles = await page.locator('#session-list li').allInnerTexts()
+  const titles = await page.locator('#session-list .chat-item').allInnerTexts()
   assert.equal(titles.length, 75)
   assert.equal(new Set(titles).size, 75, 'a chat was listed twice')
 })
@@ -673,7 +759,7 @@ test('export a chat (JSON, Markdown) and all chats, and import a file from the s
   await sendMessage(page, 'Plan a trip')
   await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
   const read = async (selector: string) => {
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click(selector)])
+    const [download] = await Promise.all([page.waitForEvent('download'), selector === '#export-all' ? page.click(selector) : clickChatAction(page, selector)])
     return { name: download.suggestedFilename(), text: readFileSync((await download.path())!, 'utf8') }
   }
   const asJson = await read('#export-json')

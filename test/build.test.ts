@@ -36,6 +36,7 @@ const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; statu
   models: { request: ['GET', '/v1/models'], status: 503, check: jsonBody((body) => assert.equal(body.error.code, 'ollama')) },
   'models-get': { request: ['GET', '/v1/models/llama3.2'], status: 503, check: jsonBody((body) => assert.equal(body.error.code, 'ollama')) },
   'sessions-list': { request: ['GET', '/v1/sessions'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { sessions: [], next_cursor: null })) },
+  'folders-list': { request: ['GET', '/v1/folders'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { folders: [] })) },
   'sessions-create': { request: ['POST', '/v1/sessions', { title: 'From a bundle' }], status: 201, check: jsonBody((body) => assert.equal(body.title, 'From a bundle')) },
   'session-get': { request: ['GET', `/v1/sessions/${ABSENT}`], status: 404, check: problemOf('not_found') },
   'session-update': { request: ['PATCH', `/v1/sessions/${ABSENT}`, { title: 'x' }], status: 404, check: problemOf('not_found') },

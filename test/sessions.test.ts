@@ -20,7 +20,7 @@ test('create: 201 with the session and its Location; title and system prompt opt
   const plain = await sessionsCreate.fetch(toRequest('POST /v1/sessions'), app)
   assert.equal(plain.status, 201)
   const session = await json(plain)
-  assert.deepEqual(Object.keys(session).sort(), ['collections', 'created_at', 'current_message_id', 'files', 'id', 'message_count', 'model', 'options', 'system', 'think', 'title', 'updated_at'])
+  assert.deepEqual(Object.keys(session).sort(), ['archived', 'collections', 'created_at', 'current_message_id', 'files', 'folder', 'id', 'message_count', 'model', 'options', 'pinned', 'system', 'think', 'title', 'updated_at'])
   assert.equal(session.title, 'New Chat')
   assert.equal(session.message_count, 0)
   assert.match(session.created_at, TIME)

@@ -5,10 +5,10 @@ import { showError, state, ui, type Session } from './dom.ts'
 import { wireBranches } from './branches.ts'
 import { wireComposer } from './composer.ts'
 import { wireTransfer } from './transfer.ts'
-import { openSession, showMessage } from './conversation.ts'
+import { openSession, showMessage, showOrganised } from './conversation.ts'
 import { wireSearch } from './search.ts'
 import { loadTools } from './tools.ts'
-import { fillSessionList, loadMoreSessions, onSessionChosen } from './sidebar.ts'
+import { fillSessionList, loadMoreSessions, onSessionChosen, organise, showArchived } from './sidebar.ts'
 import { loadModels, wireSettings } from './settings.ts'
 import { wireDocuments } from './documents.ts'
 import { wireScrolling } from './render.ts'
@@ -49,8 +49,29 @@ ui.chatMenu.addEventListener('click', () => {
   const open = ui.chatActions.classList.toggle('open')
   ui.chatMenu.setAttribute('aria-expanded', String(open))
 })
+// Wide screens: the rarer actions are behind More.
+function closeMore(): void {
+  ui.chatMore.classList.remove('open')
+  ui.moreActions.setAttribute('aria-expanded', 'false')
+}
+ui.moreActions.addEventListener('click', () => {
+  const open = ui.chatMore.classList.toggle('open')
+  ui.moreActions.setAttribute('aria-expanded', String(open))
+  if (open) ui.chatMore.querySelector<HTMLElement>('button:not(:disabled), a:not([hidden])')?.focus()
+})
+ui.chatMore.addEventListener('keydown', (event) => {
+  if (event.key !== 'Escape') return
+  event.stopPropagation()
+  closeMore()
+  ui.moreActions.focus()
+})
+document.addEventListener('click', (event) => {
+  if (!ui.chatMore.classList.contains('open') || ui.moreActions.contains(event.target as Node)) return
+  if (!ui.chatMore.contains(event.target as Node) || (event.target as Element).closest('button, a')) closeMore()
+})
 ui.chatActions.addEventListener('click', (event) => {
-  if (!(event.target as Element).closest('button, a')) return
+  const target = event.target as Element
+  if (!target.closest('button, a') || target.closest('#more-actions')) return
   ui.chatActions.classList.remove('open')
   ui.chatMenu.setAttribute('aria-expanded', 'false')
 })
@@ -79,6 +100,28 @@ ui.renameDialog.addEventListener('close', () => {
       return loadMoreSessions(true)
     })
     .catch((error: Error) => showError(error.message))
+})
+// Organising the open chat: pinned, archived (restorable), in a folder.
+async function organiseOpenChat(change: Record<string, unknown>): Promise<void> {
+  const id = state.sessionId
+  if (!id) return
+  const session = await organise(id, change)
+  if (session && state.sessionId === id) showOrganised(session)
+}
+ui.pin.addEventListener('click', () => void organiseOpenChat({ pinned: !state.organised?.pinned }))
+ui.archive.addEventListener('click', () => void organiseOpenChat({ archived: !state.organised?.archived }))
+ui.showArchived.addEventListener('click', () => void showArchived(!state.archivedView))
+ui.moveFolder.addEventListener('click', () => {
+  void api<{ folders: Array<{ name: string }> }>('/v1/folders').then(({ folders }) => {
+    ui.folderNames.replaceChildren(...folders.map(({ name }) => Object.assign(document.createElement('option'), { value: name })))
+  }, () => undefined)
+  ui.folderInput.value = state.organised?.folder ?? ''
+  ui.folderDialog.returnValue = ''
+  ui.folderDialog.showModal()
+})
+ui.folderDialog.addEventListener('close', () => {
+  if (ui.folderDialog.returnValue !== 'ok') return
+  void organiseOpenChat({ folder: ui.folderInput.value.trim() || null })
 })
 ui.remove.addEventListener('click', () => {
   ui.deleteDialog.returnValue = ''

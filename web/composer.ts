@@ -7,7 +7,7 @@ import { documentsChoice } from './documents.ts'
 import { showSettings, turnChoice } from './settings.ts'
 import { messageElement, replyView, scrollToEnd, showContextCut } from './render.ts'
 import { readEvents } from './sse-reader.ts'
-import { loadMoreSessions } from './sidebar.ts'
+import { knownSessions, loadMoreSessions } from './sidebar.ts'
 import { restoreAttachments, takeAttachments, wireAttachments } from './attachments.ts'
 
 /**
@@ -109,7 +109,7 @@ async function send(text: string): Promise<void> {
   }
   await loadMoreSessions(true)
   if (state.sessionId === sessionId) {
-    ui.title.textContent = state.sessions.find((session) => session.id === sessionId)?.title ?? ui.title.textContent
+    ui.title.textContent = knownSessions().find((session) => session.id === sessionId)?.title ?? ui.title.textContent
   }
 }
 

@@ -25,6 +25,7 @@ export async function openSession(id: string | null): Promise<void> {
   ui.systemRow.hidden = id !== null
   ui.rename.disabled = id === null
   ui.remove.disabled = id === null
+  showOrganised(null)
   showExportLinks(id)
   setStreaming(false)
   if (id === null) {
@@ -41,6 +42,7 @@ export async function openSession(id: string | null): Promise<void> {
     if (state.sessionId !== id) return
     ui.title.textContent = session.title
     showSettings(session)
+    showOrganised(session)
     const messages: Message[] = []
     let cursor: string | null = null
     do {
@@ -60,6 +62,15 @@ export async function openSession(id: string | null): Promise<void> {
   } catch (error) {
     showError((error as Error).message)
   }
+}
+
+/** The open chat's Pin, Folder… and Archive, as it is organised (none for a new chat). */
+export function showOrganised(session: Pick<Session, 'pinned' | 'archived' | 'folder'> | null): void {
+  state.organised = session && { pinned: session.pinned, archived: session.archived, folder: session.folder }
+  ui.pin.disabled = ui.archive.disabled = ui.moveFolder.disabled = session === null
+  ui.pin.textContent = session?.pinned ? 'Unpin' : 'Pin'
+  ui.archive.textContent = session?.archived ? 'Restore' : 'Archive'
+  ui.moveFolder.title = session?.folder ? `In the folder ${session.folder}` : 'In no folder'
 }
 
 /** The open chat's downloads: its JSON export (every branch) and its Markdown (the path shown). */

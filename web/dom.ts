@@ -1,6 +1,6 @@
 // What every part of the page shares: its elements, the state of the open chat, the error line.
 
-export interface Session { id: string; title: string; updated_at: string; message_count: number }
+export interface Session { id: string; title: string; updated_at: string; message_count: number; pinned: boolean; archived: boolean; folder: string | null }
 /** What a chat keeps for its turns (docs/api.md "Chat settings"), and its system prompt. */
 export interface ChatSettings { model: string | null; options: { temperature?: number; num_ctx?: number } & Record<string, unknown>; think: boolean | string | null; system?: string | null; files?: string[]; collections?: string[] }
 /** A chunk of a document a reply was given (docs/documents.md), numbered as the reply cites it. */
@@ -43,12 +43,21 @@ export const ui = {
   jumpLatest: $<HTMLButtonElement>('jump-latest'),
   chatMenu: $<HTMLButtonElement>('chat-menu'),
   chatActions: $<HTMLDivElement>('chat-actions'),
+  moreActions: $<HTMLButtonElement>('more-actions'),
+  chatMore: $<HTMLDivElement>('chat-more'),
   modelNote: $<HTMLParagraphElement>('model-note'),
   shortcutsDialog: $<HTMLDialogElement>('shortcuts-dialog'),
   sessionList: $<HTMLUListElement>('session-list'),
   search: $<HTMLInputElement>('search'),
   searchResults: $<HTMLUListElement>('search-results'),
   sessionMore: $<HTMLParagraphElement>('session-more'),
+  showArchived: $<HTMLButtonElement>('show-archived'),
+  pin: $<HTMLButtonElement>('pin'),
+  archive: $<HTMLButtonElement>('archive'),
+  moveFolder: $<HTMLButtonElement>('move-folder'),
+  folderDialog: $<HTMLDialogElement>('folder-dialog'),
+  folderInput: $<HTMLInputElement>('folder-input'),
+  folderNames: $<HTMLDataListElement>('folder-names'),
   toggleSidebar: $<HTMLButtonElement>('toggle-sidebar'),
   newChat: $<HTMLButtonElement>('new-chat'),
   title: $<HTMLHeadingElement>('chat-title'),
@@ -107,6 +116,10 @@ export const state = {
   sessions: [] as Session[],
   cursor: null as string | null | undefined,
   loadingSessions: false,
+  /** The sidebar lists the archived chats instead. */
+  archivedView: false,
+  /** Where the open chat is listed (pinned, archived, its folder). */
+  organised: null as Pick<Session, 'pinned' | 'archived' | 'folder'> | null,
   streaming: null as { sessionId: string; abort: AbortController } | null,
   /** DEFAULT_MODEL, what the picker's "Default" stands for. */
   defaultModel: '',

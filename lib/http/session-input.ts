@@ -14,6 +14,14 @@ export const title = v.pipe(
   v.check((text) => [...text].length <= 200, 'must be at most 200 characters'),
 )
 
+/** A folder's name: 1..100 characters after trimming, stored trimmed. */
+export const folderName = v.pipe(
+  wellFormedText(),
+  v.trim(),
+  v.minLength(1, 'must not be empty'),
+  v.check((text) => [...text].length <= 100, 'must be at most 100 characters'),
+)
+
 const knownFields = strictMessage('is not a known field', 'the body must be a JSON object')
 
 /** POST /v1/sessions: a title, a system prompt, and the settings its turns use (docs/api.md "Chat settings"). */
@@ -29,7 +37,7 @@ export function createSessionBodySchema(config: Config) {
   }, knownFields), 'the body must be a JSON object')
 }
 
-/** PATCH /v1/sessions/{id}: what changes; `null` clears a setting (or removes the system prompt). */
+/** PATCH /v1/sessions/{id}: what changes; `null` clears a setting (or removes the system prompt, or takes it out of its folder). */
 export function updateSessionBodySchema(config: Config) {
   return jsonObject(v.pipe(
     v.strictObject({
@@ -40,8 +48,11 @@ export function updateSessionBodySchema(config: Config) {
       think: v.optional(v.nullable(ThinkValue)),
       files: FilesSchema,
       collections: CollectionsSchema,
+      pinned: v.optional(v.boolean('must be true or false')),
+      archived: v.optional(v.boolean('must be true or false')),
+      folder: v.optional(v.nullable(folderName)),
     }, knownFields),
-    v.check((body) => Object.keys(body).length > 0, 'must change something: title, system, model, options, think, files or collections'),
+    v.check((body) => Object.keys(body).length > 0, 'must change something: title, system, model, options, think, files, collections, pinned, archived or folder'),
   ), 'the body must be a JSON object')
 }
 

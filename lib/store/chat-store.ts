@@ -99,8 +99,26 @@ export interface Session {
   /** The files and collections its turns answer from (docs/documents.md). */
   files: string[]
   collections: string[]
+  /** How its owner organised it (docs/api.md "Organising chats"). */
+  pinned: boolean
+  archived: boolean
+  folder: string | null
   /** Its system prompt (its system message's text); read with one session, not in lists. */
   system?: string | null
+}
+
+/** Which of a user's sessions a list shows; each field absent: any. */
+export interface SessionFilter {
+  archived?: boolean | undefined
+  pinned?: boolean | undefined
+  /** A folder's name, or null: only sessions in no folder. */
+  folder?: string | null | undefined
+}
+
+/** A folder of a user's, with how many of their chats (archived ones not counted) it holds. */
+export interface Folder {
+  name: string
+  count: number
 }
 
 /** What a session keeps for its turns; absent: the server's defaults (DEFAULT_MODEL, Ollama's). */
@@ -123,7 +141,20 @@ export interface SessionChange {
   /** [] clears them. */
   files?: string[] | undefined
   collections?: string[] | undefined
+  /** Organising it changes where it is listed, not its last activity (updated_at). */
+  pinned?: boolean | undefined
+  archived?: boolean | undefined
+  /** Null: out of its folder. */
+  folder?: string | null | undefined
 }
+
+/** Whether a change touches what the chat is (its title, prompt or settings), not only where it is listed. */
+export const changesContent = (change: SessionChange): boolean =>
+  (['title', 'model', 'options', 'think', 'system', 'files', 'collections'] as const).some((field) => change[field] !== undefined)
+
+/** A session row's organising columns (SQLite's 0/1 or PostgreSQL's booleans) as the Session's fields. */
+export const organisedFieldsOf = (row: Record<string, unknown>): Pick<Session, 'pinned' | 'archived' | 'folder'> =>
+  ({ pinned: Boolean(row.pinned), archived: Boolean(row.archived), folder: row.folder == null ? null : String(row.folder) })
 
 export interface Message {
   id: string

@@ -1,4 +1,4 @@
-import type { ContextCut, NewSession, Page, Session, SessionChange, SessionCursor, SessionDeletion, SessionOrder, SessionSettings } from './chat-store.ts'
+import type { ContextCut, Folder, SessionFilter, NewSession, Page, Session, SessionChange, SessionCursor, SessionDeletion, SessionOrder, SessionSettings } from './chat-store.ts'
 
 /** Sessions: made, renamed, listed, removed; what is kept with one (its owner, metadata, the context cut). */
 export interface SessionStore {
@@ -9,7 +9,8 @@ export interface SessionStore {
   /**
    * Renames the session, changes its settings, and sets or removes its system prompt (its system
    * message: changed in place, or added before its first message, or removed with its children
-   * kept), in one transaction. Undefined for a missing session or someone else's.
+   * kept), pins, archives or files it, in one transaction. Undefined for a missing session or
+   * someone else's. Only a change to what it is (not where it is listed) makes it newer.
    */
   updateSession(id: string, ownerId: string, change: SessionChange): Promise<Session | undefined>
   /** Removes the session and its messages; `busy` (nothing removed) while one of its replies is streaming. */
@@ -20,7 +21,10 @@ export interface SessionStore {
   sessionOwnerAndSettings(id: string): Promise<{ ownerId: string; settings: SessionSettings } | undefined>
   /** The Ollama host the session's last finished reply ran on, if any. */
   sessionHost(id: string): Promise<string | null>
-  listSessions(ownerId: string, limit: number, after: SessionCursor | null, order?: SessionOrder): Promise<Page<Session, SessionCursor>>
+  /** A page of the owner's sessions in `order`, only those `filter` lets through (all when absent). */
+  listSessions(ownerId: string, limit: number, after: SessionCursor | null, order?: SessionOrder, filter?: SessionFilter): Promise<Page<Session, SessionCursor>>
+  /** The owner's folders by name, each with how many of their chats that are not archived it holds. */
+  listFolders(ownerId: string): Promise<Folder[]>
   sessionMetadata(id: string): Promise<Record<string, string>>
   setSessionMetadata(id: string, metadata: Record<string, string>): Promise<void>
   /** The session's cut, for its owner's view of it. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Sql, TransactionSql } from 'postgres'
 import { HttpProblem, noSuchSession } from '../../shared/problem.ts'
-import { DEFAULT_TITLE, titleFromMessage, type ConversationMessage, type Message, type MessageStatus, type ToolCall, toolFieldsOf, reasoningFieldsOf, replyFiguresOf, settingsFieldsOf, sourcesFieldsOf, type Role, type Session, type UserTurn, type NewImage } from '../chat-store.ts'
+import { DEFAULT_TITLE, titleFromMessage, type ConversationMessage, type Message, type MessageStatus, type ToolCall, toolFieldsOf, reasoningFieldsOf, replyFiguresOf, settingsFieldsOf, organisedFieldsOf, sourcesFieldsOf, type Role, type Session, type UserTurn, type NewImage } from '../chat-store.ts'
 
 /** Times as the API writes them: RFC 3339 UTC with milliseconds (timestamptz comes back as a Date). */
 export const iso = (value: Date | string | null): string | null => (value === null ? null : value instanceof Date ? value.toISOString() : new Date(value).toISOString())
@@ -133,8 +133,11 @@ export async function insertMessages(tx: TransactionSql, sessionId: string, owne
   return { ids, writes }
 }
 
+/** A session's columns, as a list or a read of one selects them. */
+export const SESSION_COLUMNS = 'id, title, created_at, updated_at, message_count, current_message_id, settings, pinned, archived, folder'
+
 export function toSession(row: Row): Session {
-  return { id: row.id, title: row.title, created_at: iso(row.created_at)!, updated_at: iso(row.updated_at)!, message_count: Number(row.message_count), current_message_id: row.current_message_id ?? null, ...settingsFieldsOf(row.settings), ...('system' in row ? { system: row.system ?? null } : {}) }
+  return { id: row.id, title: row.title, created_at: iso(row.created_at)!, updated_at: iso(row.updated_at)!, message_count: Number(row.message_count), current_message_id: row.current_message_id ?? null, ...settingsFieldsOf(row.settings), ...organisedFieldsOf(row), ...('system' in row ? { system: row.system ?? null } : {}) }
 }
 
 export function toMessage(row: Row): Message {

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { timestamp } from '../../shared/clock.ts'
-import { changedSettings, DEFAULT_TITLE, LOCAL_USER_ID, settingsOf, systemMessageTime, type ContextCut, toContextCut, type NewSession, type Page, type Session, type SessionChange, type SessionCursor, type SessionDeletion, type SessionOrder, type SessionSettings } from '../chat-store.ts'
+import { changedSettings, changesContent, type Folder, type SessionFilter, DEFAULT_TITLE, LOCAL_USER_ID, settingsOf, systemMessageTime, type ContextCut, toContextCut, type NewSession, type Page, type Session, type SessionChange, type SessionCursor, type SessionDeletion, type SessionOrder, type SessionSettings } from '../chat-store.ts'
 import type { TransactionSql } from 'postgres'
 import type { SessionStore } from '../session-store.ts'
 import { PostgresPart } from './part.ts'
-import { toSession, insertMessage } from './rows.ts'
+import { SESSION_COLUMNS, toSession, insertMessage } from './rows.ts'
 
 export class PostgresSessions extends PostgresPart implements SessionStore {
 
@@ -15,7 +15,7 @@ export class PostgresSessions extends PostgresPart implements SessionStore {
   /** A session with its system prompt (idx_messages_system finds it without a scan of the session's messages). */
   private async readSession(sql: TransactionSql | Awaited<ReturnType<PostgresPart['db']>>, id: string, ownerId: string): Promise<Session | undefined> {
     const [row] = await sql`
-      SELECT id, title, created_at, updated_at, message_count, current_message_id, settings,
+      SELECT ${sql.unsafe(SESSION_COLUMNS)},
         (SELECT content FROM messages WHERE session_id = sessions.id AND role = 'system') AS system
       FROM sessions WHERE id = ${id} AND owner_id = ${ownerId}`
     return row && toSession(row)
@@ -39,7 +39,9 @@ export class PostgresSessions extends PostgresPart implements SessionStore {
       if (!row) return undefined
       const now = timestamp()
       if (change.system !== undefined) await this.setSystem(tx, id, change.system, now)
-      await tx`UPDATE sessions SET title = coalesce(${change.title ?? null}, title), settings = ${JSON.stringify(changedSettings(settingsOf(row.settings), change))}::jsonb, updated_at = ${now} WHERE id = ${id}`
+      if (changesContent(change)) await tx`UPDATE sessions SET title = coalesce(${change.title ?? null}, title), settings = ${JSON.stringify(changedSettings(settingsOf(row.settings), change))}::jsonb, updated_at = ${now} WHERE id = ${id}`
+      await tx`UPDATE sessions SET pinned = coalesce(${change.pinned ?? null}::boolean, pinned), archived = coalesce(${change.archived ?? null}::boolean, archived),
+        folder = CASE WHEN ${change.folder !== undefined} THEN ${change.folder ?? null}::text ELSE folder END WHERE id = ${id}`
       return this.readSession(tx, id, ownerId)
     })
   }
@@ -98,20 +100,30 @@ export class PostgresSessions extends PostgresPart implements SessionStore {
   }
 
 
-  async listSessions(ownerId: string, limit: number, after: SessionCursor | null, order: SessionOrder = 'updated'): Promise<Page<Session, SessionCursor>> {
+  async listSessions(ownerId: string, limit: number, after: SessionCursor | null, order: SessionOrder = 'updated', filter: SessionFilter = {}): Promise<Page<Session, SessionCursor>> {
     const sql = await this.db()
-    const columns = sql`id, title, created_at, updated_at, message_count, current_message_id, settings`
+    const columns = sql.unsafe(SESSION_COLUMNS)
+    const filtered = sql`${filter.archived === undefined ? sql`` : sql`AND archived = ${filter.archived}`}
+      ${filter.pinned === undefined ? sql`` : sql`AND pinned = ${filter.pinned}`}
+      ${filter.folder === undefined ? sql`` : filter.folder === null ? sql`AND folder IS NULL` : sql`AND folder = ${filter.folder}`}`
     const rows = order === 'created'
       ? after
-        ? await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} AND (created_at, id) > (${after[0]}::timestamptz, ${after[1]}) ORDER BY created_at, id LIMIT ${limit + 1}`
-        : await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} ORDER BY created_at, id LIMIT ${limit + 1}`
+        ? await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} ${filtered} AND (created_at, id) > (${after[0]}::timestamptz, ${after[1]}) ORDER BY created_at, id LIMIT ${limit + 1}`
+        : await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} ${filtered} ORDER BY created_at, id LIMIT ${limit + 1}`
       : after
-        ? await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} AND (updated_at, id) < (${after[0]}::timestamptz, ${after[1]}) ORDER BY updated_at DESC, id DESC LIMIT ${limit + 1}`
-        : await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} ORDER BY updated_at DESC, id DESC LIMIT ${limit + 1}`
+        ? await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} ${filtered} AND (updated_at, id) < (${after[0]}::timestamptz, ${after[1]}) ORDER BY updated_at DESC, id DESC LIMIT ${limit + 1}`
+        : await sql`SELECT ${columns} FROM sessions WHERE owner_id = ${ownerId} ${filtered} ORDER BY updated_at DESC, id DESC LIMIT ${limit + 1}`
     const items = rows.slice(0, limit).map(toSession)
     const last = items.at(-1)
     const sortKey = order === 'created' ? last?.created_at : last?.updated_at
     return { items, next: rows.length > limit && last ? [sortKey!, last.id] : null }
+  }
+
+
+  async listFolders(ownerId: string): Promise<Folder[]> {
+    const rows = await (await this.db())`
+      SELECT folder, count(*) AS count FROM sessions WHERE owner_id = ${ownerId} AND folder IS NOT NULL AND NOT archived GROUP BY folder ORDER BY folder COLLATE "C"`
+    return rows.map((row) => ({ name: row.folder, count: Number(row.count) }))
   }
 
 

@@ -1,10 +1,10 @@
 import type { SQLInputValue } from 'node:sqlite'
-import { reasoningFieldsOf, replyFiguresOf, settingsFieldsOf, sourcesFieldsOf, toolFieldsOf, type Message, type MessageStatus, type Role, type Session } from '../chat-store.ts'
+import { organisedFieldsOf, reasoningFieldsOf, replyFiguresOf, settingsFieldsOf, sourcesFieldsOf, toolFieldsOf, type Message, type MessageStatus, type Role, type Session } from '../chat-store.ts'
 
 /** A row as node:sqlite returns it. */
 export type Row = Record<string, SQLInputValue>
 
-export const SESSION_COLUMNS = 'id, title, created_at, updated_at, message_count, current_message_id, settings'
+export const SESSION_COLUMNS = 'id, title, created_at, updated_at, message_count, current_message_id, settings, pinned, archived, folder'
 
 export const messageColumnsOf = (table: string) =>
   ['rowid AS seq', 'id', 'role', 'content', 'created_at', 'model', 'tokens_used', 'status', 'parent_id', 'tool_calls', 'tool_call_id', 'tool_name', 'thinking', 'thinking_ms', 'prompt_tokens', 'tokens_per_second', 'sources'].map((column) => `${table}.${column}`).join(', ')
@@ -29,6 +29,7 @@ export function toSession(row: Row): Session {
     message_count: Number(row.message_count),
     current_message_id: row.current_message_id == null ? null : String(row.current_message_id),
     ...settingsFieldsOf(row.settings),
+    ...organisedFieldsOf(row),
     ...('system' in row ? { system: row.system == null ? null : String(row.system) } : {}),
   }
 }

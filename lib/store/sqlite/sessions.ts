@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import { timestamp } from '../../shared/clock.ts'
-import { changedSettings, DEFAULT_TITLE, LOCAL_USER_ID, settingsOf, systemMessageTime, toContextCut, type ContextCut, type NewSession, type Page, type Session, type SessionChange, type SessionCursor, type SessionDeletion, type SessionOrder, type SessionSettings } from '../chat-store.ts'
+import { changedSettings, changesContent, type Folder, type SessionFilter, DEFAULT_TITLE, LOCAL_USER_ID, settingsOf, systemMessageTime, toContextCut, type ContextCut, type NewSession, type Page, type Session, type SessionChange, type SessionCursor, type SessionDeletion, type SessionOrder, type SessionSettings } from '../chat-store.ts'
 import type { SessionStore } from '../session-store.ts'
 import { SqliteRole } from './database.ts'
 import { SESSION_COLUMNS, toSession } from './rows.ts'
+
+/** A list's filter: ?2 archived, ?3 pinned (0/1), ?4 the folder ('' for none); NULL: any. */
+const FILTERED = `(?2 IS NULL OR archived = ?2) AND (?3 IS NULL OR pinned = ?3) AND (?4 IS NULL OR coalesce(folder, '') = ?4)`
+
+const flag = (value: boolean | undefined): number | null => (value === undefined ? null : Number(value))
 
 export class SqliteSessions extends SqliteRole implements SessionStore {
   readonly statements = this.prepare({
@@ -23,11 +28,14 @@ export class SqliteSessions extends SqliteRole implements SessionStore {
     deleteMessage: 'DELETE FROM messages WHERE id = ?',
     contextCut: 'SELECT context_cut_message_id, context_summary FROM sessions WHERE id = ?',
     setContextCut: 'UPDATE sessions SET context_cut_message_id = ?, context_summary = ? WHERE id = ?',
-    listSessionsFirst: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?`,
-    listSessionsAfter: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ? AND (updated_at, id) < (?, ?)
-       ORDER BY updated_at DESC, id DESC LIMIT ?`,
-    listSessionsByCreationFirst: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ? ORDER BY created_at, id LIMIT ?`,
-    listSessionsByCreationAfter: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`,
+    // ?2..?4: the filter (NULL: any), ?5 the limit, ?6/?7 where the previous page ended.
+    listSessionsFirst: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ?1 AND ${FILTERED} ORDER BY updated_at DESC, id DESC LIMIT ?5`,
+    listSessionsAfter: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ?1 AND ${FILTERED} AND (updated_at, id) < (?6, ?7)
+       ORDER BY updated_at DESC, id DESC LIMIT ?5`,
+    listSessionsByCreationFirst: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ?1 AND ${FILTERED} ORDER BY created_at, id LIMIT ?5`,
+    listSessionsByCreationAfter: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE owner_id = ?1 AND ${FILTERED} AND (created_at, id) > (?6, ?7) ORDER BY created_at, id LIMIT ?5`,
+    listFolders: `SELECT folder, count(*) AS count FROM sessions WHERE owner_id = ? AND folder IS NOT NULL AND archived = 0 GROUP BY folder ORDER BY folder`,
+    organise: `UPDATE sessions SET pinned = coalesce(?2, pinned), archived = coalesce(?3, archived), folder = CASE WHEN ?4 THEN ?5 ELSE folder END WHERE id = ?1`,
   })
 
   async getSession(id: string, ownerId: string): Promise<Session | undefined> {
@@ -50,7 +58,8 @@ export class SqliteSessions extends SqliteRole implements SessionStore {
       if (!row) return undefined
       const now = timestamp()
       if (change.system !== undefined) this.setSystem(id, change.system, now)
-      this.statements.updateSession.run(change.title ?? null, JSON.stringify(changedSettings(settingsOf(row.settings), change)), now, id)
+      if (changesContent(change)) this.statements.updateSession.run(change.title ?? null, JSON.stringify(changedSettings(settingsOf(row.settings), change)), now, id)
+      this.statements.organise.run(id, flag(change.pinned), flag(change.archived), Number(change.folder !== undefined), change.folder ?? null)
       return toSession(this.database.statements.getSession.get(id, ownerId)!)
     })
   }
@@ -98,15 +107,20 @@ export class SqliteSessions extends SqliteRole implements SessionStore {
     return row?.ollama_host == null ? null : String(row.ollama_host)
   }
 
-  async listSessions(ownerId: string, limit: number, after: SessionCursor | null, order: SessionOrder = 'updated'): Promise<Page<Session, SessionCursor>> {
+  async listSessions(ownerId: string, limit: number, after: SessionCursor | null, order: SessionOrder = 'updated', filter: SessionFilter = {}): Promise<Page<Session, SessionCursor>> {
     const [first, next] = order === 'created'
       ? [this.statements.listSessionsByCreationFirst, this.statements.listSessionsByCreationAfter]
       : [this.statements.listSessionsFirst, this.statements.listSessionsAfter]
-    const rows = after ? next.all(ownerId, after[0], after[1], limit + 1) : first.all(ownerId, limit + 1)
+    const filterParams = [flag(filter.archived), flag(filter.pinned), filter.folder === undefined ? null : filter.folder ?? ''] as const
+    const rows = after ? next.all(ownerId, ...filterParams, limit + 1, after[0], after[1]) : first.all(ownerId, ...filterParams, limit + 1)
     const items = rows.slice(0, limit).map(toSession)
     const last = items.at(-1)
     const sortKey = order === 'created' ? last?.created_at : last?.updated_at
     return { items, next: rows.length > limit && last ? [sortKey!, last.id] : null }
+  }
+
+  async listFolders(ownerId: string): Promise<Folder[]> {
+    return this.statements.listFolders.all(ownerId).map((row) => ({ name: String(row.folder), count: Number(row.count) }))
   }
 
   async sessionMetadata(id: string): Promise<Record<string, string>> {
