@@ -16,6 +16,15 @@ import authMe from '../functions/auth-me.ts'
 import chat from '../functions/chat.ts'
 import foldersList from '../functions/folders-list.ts'
 import health from '../functions/health.ts'
+import shareCreate from '../functions/share-create.ts'
+import shareDelete from '../functions/share-delete.ts'
+import sharedChat from '../functions/shared-chat.ts'
+import sharesList from '../functions/shares-list.ts'
+import promptDelete from '../functions/prompt-delete.ts'
+import promptUpdate from '../functions/prompt-update.ts'
+import promptsCreate from '../functions/prompts-create.ts'
+import promptsList from '../functions/prompts-list.ts'
+import messageUpdate from '../functions/message-update.ts'
 import metrics from '../functions/metrics.ts'
 import models from '../functions/models.ts'
 import modelsGet from '../functions/models-get.ts'
@@ -85,6 +94,15 @@ import { maskCredentials } from './shared/ollama-host.ts'
 export const FUNCTIONS: FunctionSpec[] = [
   foldersList,
   health,
+  shareCreate,
+  sharesList,
+  shareDelete,
+  sharedChat,
+  promptsList,
+  promptsCreate,
+  promptUpdate,
+  promptDelete,
+  messageUpdate,
   chat,
   models,
   modelsGet,

@@ -28,6 +28,7 @@ test('every variable has the documented default', () => {
     contextReserve: { fraction: 0.25 },
     contextLowWater: 0.6,
     contextSummary: false,
+    shareLinks: false,
     maxConcurrentChats: 100,
     maxConcurrentChatsPerUser: 10,
     maxInputItems: 1000,

@@ -157,7 +157,7 @@ async function serverFor(t: TestContext, page: string): Promise<{ server: Server
   const onPostgres = await storeEnv()
   const database = Object.keys(onPostgres).length ? onPostgres : { DB_PATH: join(cwd, 'chat.db') }
   const ids = new Map<string, string>()
-  const env: Record<string, string> = { OLLAMA_HOST: fake.hostPort, RATE_LIMIT: '0', ...database }
+  const env: Record<string, string> = { OLLAMA_HOST: fake.hostPort, RATE_LIMIT: '0', SHARE_LINKS: 'on', ...database }
   if (page === 'docs/security.md') {
     // Its examples act as an admin: the key shown (`cko_…`) stands for one made here.
     env.AUTH = 'required'

@@ -91,7 +91,7 @@ test('counters move by exactly what happened: N chats of k tokens, problems by k
   assert.equal(sample(after, 'chat_ollama_generations_active'), 0)
   assert.equal(sample(after, `chat_ollama_ollama_host_up{host="${fake.url}"}`), 1)
   const ourLabels = after.split('\n').filter((line) => line.startsWith('chat_ollama_')).flatMap((line) => [...line.matchAll(/(\w+)="([^"]*)"/g)])
-  assert.deepEqual([...new Set(ourLabels.map(([, name]) => name))].sort(), ['direction', 'function', 'host', 'instance_id', 'kind', 'le', 'method', 'status'], 'bounded label names only')
+  assert.deepEqual([...new Set(ourLabels.map(([, name]) => name))].sort(), ['direction', 'function', 'host', 'instance_id', 'kind', 'le', 'method', 'rating', 'status'], 'bounded label names only')
   assert.ok(ourLabels.every(([, , value]) => !/[0-9a-f]{8}-[0-9a-f]{4}-/.test(value!)), 'no session or user ids in label values')
 })
 

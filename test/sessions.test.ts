@@ -220,7 +220,7 @@ test('messages carry model, tokens_used, their figures and status where they app
   assert.equal(user.role, 'user')
   assert.deepEqual({ ...assistant, id: undefined, created_at: undefined }, {
     id: undefined, created_at: undefined, role: 'assistant', content: 'You said: hi', model: 'llama3.2', tokens_used: 4, status: 'complete',
-    prompt_tokens: assistant.prompt_tokens, completion_tokens: 4, tokens_per_second: Math.round((4 / 4.535599) * 10) / 10,
+    prompt_tokens: assistant.prompt_tokens, completion_tokens: 4, done_reason: 'stop', tokens_per_second: Math.round((4 / 4.535599) * 10) / 10,
     parent_id: user.id, sibling_ids: [assistant.id], images: [],
   })
   assert.match(assistant.created_at, TIME)

@@ -13,6 +13,10 @@ import { loadModels, wireSettings } from './settings.ts'
 import { wireDocuments } from './documents.ts'
 import { wireScrolling } from './render.ts'
 import { wireShortcuts } from './shortcuts.ts'
+import { wirePreferences } from './preferences.ts'
+import { wirePrompts } from './prompts.ts'
+import { loadSharing, wireSharing } from './share.ts'
+import { renderEmptyState } from './empty-state.ts'
 
 async function checkHealth(): Promise<void> {
   try {
@@ -32,6 +36,8 @@ async function checkHealth(): Promise<void> {
 
 onSessionChosen((id) => void openSession(id))
 wireSearch((sessionId, messageId) => void openSession(sessionId).then(() => (messageId ? showMessage(messageId) : undefined)))
+wirePrompts()
+wireSharing()
 wireComposer()
 wireScrolling()
 wireBranches()
@@ -43,7 +49,11 @@ const newChat = () => {
   ui.input.focus()
 }
 ui.newChat.addEventListener('click', newChat)
+// Switched either way, the page starts a new chat of that kind (a temporary one's history goes).
+ui.temporary.addEventListener('change', () => void openSession(null))
 wireShortcuts({ newChat })
+wirePreferences()
+ui.model.addEventListener('change', renderEmptyState)
 // Narrow screens: the chat's actions are behind Menu, which closes once one is used.
 ui.chatMenu.addEventListener('click', () => {
   const open = ui.chatActions.classList.toggle('open')
@@ -149,8 +159,9 @@ setInterval(() => void checkHealth(), 10_000)
 void ensureSignedIn().then(
   (ready) => {
     if (!ready) return
-    void loadModels()
-    void loadTools()
+    void loadModels().then(renderEmptyState)
+    void loadTools().then(renderEmptyState)
+    void loadSharing()
     void loadMoreSessions(true).then(() => {
       const fromUrl = location.hash.slice(1)
       void openSession(/^[0-9a-f-]{36}$/i.test(fromUrl) ? fromUrl : null)

@@ -7,6 +7,7 @@ import { turnChoice } from './settings.ts'
 import { openSession } from './conversation.ts'
 import { showError, state, ui } from './dom.ts'
 import { copied, messageElement, messageText, scrollToEnd } from './render.ts'
+import { sends } from './preferences.ts'
 
 /** Removes `item` and every message shown after it: they belong to the version being replaced. */
 function removeFrom(item: HTMLLIElement): void {
@@ -33,12 +34,13 @@ async function answer(sessionId: string, question: HTMLLIElement, questionId: st
   await reload(sessionId)
 }
 
-async function regenerate(sessionId: string, reply: HTMLLIElement, replyId: string): Promise<void> {
+/** A new version of a reply: written again, or (`continue`) going on from where it was cut. */
+async function regenerate(sessionId: string, reply: HTMLLIElement, replyId: string, payload: Record<string, unknown> = toolsChoice()): Promise<void> {
   removeFrom(reply)
   const replyItem = messageElement({ role: 'assistant', content: '', status: 'streaming' })
   ui.messages.append(replyItem)
   scrollToEnd()
-  await streamTurn(sessionId, `/v1/sessions/${sessionId}/messages/${replyId}/regenerate`, toolsChoice(), null, replyItem)
+  await streamTurn(sessionId, `/v1/sessions/${sessionId}/messages/${replyId}/regenerate`, payload, null, replyItem)
   await reload(sessionId)
 }
 
@@ -57,9 +59,9 @@ function startEdit(sessionId: string, question: HTMLLIElement, questionId: strin
   cancel.type = 'button'
   cancel.textContent = 'Cancel'
   cancel.addEventListener('click', () => form.remove())
-  // As in the composer: Enter sends, Shift+Enter adds a line; Escape gives up the edit.
+  // As in the composer: Enter (or Ctrl+Enter, as preferred) sends; Escape gives up the edit.
   text.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    if (sends(event)) {
       event.preventDefault()
       form.requestSubmit()
     } else if (event.key === 'Escape') {
@@ -111,13 +113,53 @@ export function wireBranches(): void {
       void navigator.clipboard?.writeText(messageText(item)).then(() => copied(button), () => {})
       return
     }
+    if (action === 'read-aloud') {
+      readAloud(item, button)
+      return
+    }
     const sessionId = state.sessionId
     const id = item.dataset.id
+    if (!sessionId || !id) return
+    if (action === 'rate') {
+      void rate(sessionId, id, button)
+      return
+    }
     // Nothing else while a reply is being written, or before the message is stored.
-    if (!sessionId || !id || state.streaming) return
+    if (state.streaming) return
     if (action === 'regenerate') void regenerate(sessionId, item, id)
+    else if (action === 'continue') void regenerate(sessionId, item, id, { continue: true })
     else if (action === 'answer') void answer(sessionId, item, id)
     else if (action === 'edit') startEdit(sessionId, item, id)
     else if (action === 'sibling' && target) void showVersion(sessionId, target)
   })
+}
+
+/** Thumbs up or down on a reply (pressed again: taken back), stored with it. */
+async function rate(sessionId: string, id: string, button: HTMLButtonElement): Promise<void> {
+  const rating = button.getAttribute('aria-pressed') === 'true' ? null : button.dataset.rating
+  try {
+    await api(`/v1/sessions/${sessionId}/messages/${id}`, { method: 'PATCH', body: JSON.stringify({ rating }) })
+    for (const other of button.parentElement!.querySelectorAll<HTMLButtonElement>('[data-action="rate"]')) other.setAttribute('aria-pressed', String(other.dataset.rating === rating))
+  } catch (error) {
+    showError((error as Error).message)
+  }
+}
+
+/** Reads a reply with the browser's speech synthesis; its button stops it, as does reading another. */
+function readAloud(item: HTMLLIElement, button: HTMLButtonElement): void {
+  const speech = globalThis.speechSynthesis
+  if (!speech) {
+    showError('This browser cannot read aloud.')
+    return
+  }
+  const wasReading = button.textContent === 'Stop reading'
+  speech.cancel()
+  for (const reading of ui.messages.querySelectorAll<HTMLButtonElement>('[data-action="read-aloud"]')) reading.textContent = 'Read aloud'
+  if (wasReading) return
+  // What a listener wants is the words: the rendered text, not the Markdown's marks.
+  const utterance = new SpeechSynthesisUtterance((item.querySelector('.body')?.textContent ?? '').trim())
+  utterance.addEventListener('end', () => (button.textContent = 'Read aloud'))
+  utterance.addEventListener('error', () => (button.textContent = 'Read aloud'))
+  button.textContent = 'Stop reading'
+  speech.speak(utterance)
 }

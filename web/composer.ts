@@ -1,13 +1,15 @@
 // The composer: sending a message and reading its reply, Enter to send, Stop.
 import { api, problemOf, sleep } from './api.ts'
-import { showError, state, ui, type ChatSettings, type ContextCut } from './dom.ts'
-import { beginStreaming, endStreaming, follow, openSession, showExportLinks } from './conversation.ts'
+import { showError, state, ui, type ChatSettings, type ContextCut, type Session } from './dom.ts'
+import { beginStreaming, endStreaming, follow, openSession, showExportLinks, showOrganised } from './conversation.ts'
 import { toolsChoice } from './tools.ts'
 import { documentsChoice } from './documents.ts'
 import { showSettings, turnChoice } from './settings.ts'
 import { messageElement, replyView, scrollToEnd, showContextCut } from './render.ts'
 import { readEvents } from './sse-reader.ts'
 import { knownSessions, loadMoreSessions } from './sidebar.ts'
+import { sends } from './preferences.ts'
+import { isTemporary, sendTemporary } from './temporary.ts'
 import { restoreAttachments, takeAttachments, wireAttachments } from './attachments.ts'
 
 /**
@@ -68,6 +70,9 @@ async function send(text: string): Promise<void> {
   if (isNew) {
     state.sessionId = sessionId
     ui.systemRow.hidden = true
+    ui.temporarySwitch.hidden = true
+    // The box is wider without the switch: its height follows its (placeholder's) text again.
+    fitInput()
     ui.rename.disabled = false
     history.replaceState(null, '', `/#${sessionId}`)
     showExportLinks(sessionId)
@@ -79,6 +84,7 @@ async function send(text: string): Promise<void> {
     userItem.remove()
     state.sessionId = null
     ui.systemRow.hidden = false
+    ui.temporarySwitch.hidden = false
     ui.rename.disabled = true
     history.replaceState(null, '', '/')
     showExportLinks(null)
@@ -98,12 +104,16 @@ async function send(text: string): Promise<void> {
     }
     restoreAttachments(images)
   }
-  // A chat this message began now has its settings (the Settings dialog opens on them); in any
-  // chat, when the model no longer sees its start, the divider moves to where its memory begins.
+  // A chat this message began now has its settings (the Settings dialog opens on them) and can be
+  // pinned, filed, archived and shared; in any chat, when the model no longer sees its start, the
+  // divider moves to where its memory begins.
   if ((dropped || (isNew && dropped !== null)) && state.sessionId === sessionId) {
-    await api<ChatSettings & { context_cut: ContextCut | null }>(`/v1/sessions/${sessionId}`).then((session) => {
+    await api<Session & ChatSettings & { context_cut: ContextCut | null }>(`/v1/sessions/${sessionId}`).then((session) => {
       if (state.sessionId !== sessionId) return
-      if (isNew) showSettings(session)
+      if (isNew) {
+        showSettings(session)
+        showOrganised(session)
+      }
       if (dropped) showContextCut(session.context_cut)
     }, () => {})
   }
@@ -122,11 +132,11 @@ export function wireComposer(): void {
     if (!text.trim() || state.streaming) return
     ui.input.value = ''
     fitInput()
-    void send(text)
+    void (isTemporary() ? sendTemporary(text) : send(text))
   })
   ui.input.addEventListener('input', fitInput)
   ui.input.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    if (sends(event)) {
       event.preventDefault()
       ui.composer.requestSubmit()
     }
@@ -144,6 +154,8 @@ export function wireComposer(): void {
 function stopReply(): void {
   const sessionId = state.streaming?.sessionId
   if (sessionId) void api(`/v1/sessions/${sessionId}/cancel`, { method: 'POST' }).catch((error: Error) => showError(error.message))
+  // A temporary chat's reply has no session to cancel: its request is closed.
+  else state.streaming?.abort.abort()
   // Stop is about to hide: the keyboard's place is the composer, not the page's body.
   if (document.activeElement === ui.stop) ui.input.focus()
 }

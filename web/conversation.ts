@@ -6,6 +6,8 @@ import { readEvents } from './sse-reader.ts'
 import { renderSessions } from './sidebar.ts'
 import { foldToolSteps } from './tools.ts'
 import { showSettings } from './settings.ts'
+import { refreshEmptyState, renderEmptyState } from './empty-state.ts'
+import { clearTemporary } from './temporary.ts'
 
 export function setStreaming(streaming: boolean): void {
   // The box stays editable (the next message can be written, and focus stays in it); only sending waits.
@@ -21,6 +23,10 @@ export async function openSession(id: string | null): Promise<void> {
   // The chat shown again (after a turn, an edit) stays in view until its stored form replaces it whole.
   if (id === null || state.sessionId !== id) ui.messages.replaceChildren()
   state.sessionId = id
+  // A stored chat is never temporary; a new one stays as the switch says.
+  if (id !== null) ui.temporary.checked = false
+  ui.temporarySwitch.hidden = id !== null
+  clearTemporary()
   showError(null)
   ui.systemRow.hidden = id !== null
   ui.rename.disabled = id === null
@@ -30,12 +36,13 @@ export async function openSession(id: string | null): Promise<void> {
   setStreaming(false)
   if (id === null) {
     showSettings(null)
-    ui.title.textContent = 'New chat'
+    void refreshEmptyState()
     history.replaceState(null, '', '/')
     renderSessions()
     return
   }
   history.replaceState(null, '', `/#${id}`)
+  renderEmptyState()
   renderSessions()
   try {
     const session = await api<Session & ChatSettings & { context_cut: ContextCut | null }>(`/v1/sessions/${id}`)
@@ -67,7 +74,7 @@ export async function openSession(id: string | null): Promise<void> {
 /** The open chat's Pin, Folder… and Archive, as it is organised (none for a new chat). */
 export function showOrganised(session: Pick<Session, 'pinned' | 'archived' | 'folder'> | null): void {
   state.organised = session && { pinned: session.pinned, archived: session.archived, folder: session.folder }
-  ui.pin.disabled = ui.archive.disabled = ui.moveFolder.disabled = session === null
+  ui.pin.disabled = ui.archive.disabled = ui.moveFolder.disabled = ui.share.disabled = session === null
   ui.pin.textContent = session?.pinned ? 'Unpin' : 'Pin'
   ui.archive.textContent = session?.archived ? 'Restore' : 'Archive'
   ui.moveFolder.title = session?.folder ? `In the folder ${session.folder}` : 'In no folder'

@@ -35,6 +35,10 @@ export interface Message {
   approval_required?: ToolCall[]
   /** The documents' chunks a reply answered from. */
   sources?: Source[]
+  /** A reply's thumbs up or down. */
+  rating?: 'up' | 'down'
+  /** Why a finished reply ended (`length`: cut at its token limit). */
+  done_reason?: string | null
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
@@ -47,6 +51,29 @@ export const ui = {
   chatMore: $<HTMLDivElement>('chat-more'),
   modelNote: $<HTMLParagraphElement>('model-note'),
   shortcutsDialog: $<HTMLDialogElement>('shortcuts-dialog'),
+  preferences: $<HTMLButtonElement>('preferences'),
+  promptMenu: $<HTMLUListElement>('prompt-menu'),
+  share: $<HTMLButtonElement>('share'),
+  shareDialog: $<HTMLDialogElement>('share-dialog'),
+  shareCreate: $<HTMLButtonElement>('share-create'),
+  shareCreated: $<HTMLDivElement>('share-created'),
+  shareUrl: $<HTMLInputElement>('share-url'),
+  shareCopy: $<HTMLButtonElement>('share-copy'),
+  shareList: $<HTMLUListElement>('share-list'),
+  shareNone: $<HTMLParagraphElement>('share-none'),
+  managePrompts: $<HTMLButtonElement>('manage-prompts'),
+  promptsDialog: $<HTMLDialogElement>('prompts-dialog'),
+  promptsList: $<HTMLUListElement>('prompts-list'),
+  promptsEmpty: $<HTMLParagraphElement>('prompts-empty'),
+  promptForm: $<HTMLFormElement>('prompt-form'),
+  promptTitle: $<HTMLInputElement>('prompt-title'),
+  promptContent: $<HTMLTextAreaElement>('prompt-content'),
+  promptSave: $<HTMLButtonElement>('prompt-save'),
+  promptsError: $<HTMLParagraphElement>('prompts-error'),
+  preferencesDialog: $<HTMLDialogElement>('preferences-dialog'),
+  preferTheme: $<HTMLSelectElement>('prefer-theme'),
+  preferSendWith: $<HTMLSelectElement>('prefer-send-with'),
+  preferTextSize: $<HTMLSelectElement>('prefer-text-size'),
   sessionList: $<HTMLUListElement>('session-list'),
   search: $<HTMLInputElement>('search'),
   searchResults: $<HTMLUListElement>('search-results'),
@@ -71,6 +98,10 @@ export const ui = {
   systemRow: $<HTMLDivElement>('system-row'),
   system: $<HTMLTextAreaElement>('system'),
   messages: $<HTMLOListElement>('messages'),
+  emptyState: $<HTMLElement>('empty-state'),
+  temporarySwitch: $<HTMLLabelElement>('temporary-switch'),
+  temporary: $<HTMLInputElement>('temporary'),
+  temporaryNote: $<HTMLParagraphElement>('temporary-note'),
   error: $<HTMLParagraphElement>('error'),
   composer: $<HTMLFormElement>('composer'),
   input: $<HTMLTextAreaElement>('input'),

@@ -59,7 +59,7 @@ export function showContextCut(cut: ContextCut | null): void {
 const rawText = new WeakMap<HTMLLIElement, string>()
 export const messageText = (item: HTMLLIElement): string => rawText.get(item) ?? ''
 
-type Shown = Pick<Message, 'role' | 'content' | 'status' | 'images'> & Partial<Pick<Message, 'thinking' | 'thinking_ms' | 'model' | 'tokens_per_second' | 'sources'>> & { id?: string; sibling_ids?: string[] | undefined }
+type Shown = Pick<Message, 'role' | 'content' | 'status' | 'images'> & Partial<Pick<Message, 'thinking' | 'thinking_ms' | 'model' | 'tokens_per_second' | 'sources' | 'rating' | 'done_reason'>> & { id?: string; sibling_ids?: string[] | undefined }
 
 export function messageElement(message: Shown): HTMLLIElement {
   const item = document.createElement('li')
@@ -72,7 +72,8 @@ export function messageElement(message: Shown): HTMLLIElement {
   item.append(body)
   if (message.role === 'assistant' && message.model) setFigures(item, message.model, message.tokens_per_second ?? null)
   if (message.sources?.length) setSources(item, message.sources)
-  if (message.role !== 'system') item.append(actionsOf(message.role, message.id, message.sibling_ids ?? []))
+  if (message.role !== 'system') item.append(actionsOf(message.role, message.id, message.sibling_ids ?? [], message.rating))
+  if (message.done_reason) item.dataset.doneReason = message.done_reason
   setMessage(item, message.role, message.content, message.status)
   return item
 }
@@ -190,9 +191,11 @@ function actionButton(label: string, action: string, title: string, target?: str
  * A message's buttons (web/branches.ts answers their clicks): "‹ 2/3 ›" between its versions when
  * it has siblings, Edit (a question) or Regenerate (a reply), and Copy.
  */
-function actionsOf(role: string, id: string | undefined, siblings: string[]): HTMLDivElement {
+function actionsOf(role: string, id: string | undefined, siblings: string[], rating: Message['rating']): HTMLDivElement {
   const bar = document.createElement('div')
   bar.className = 'actions'
+  bar.setAttribute('role', 'toolbar')
+  bar.setAttribute('aria-label', role === 'user' ? 'Your message' : 'The reply')
   const index = id ? siblings.indexOf(id) : -1
   if (siblings.length > 1 && index >= 0) {
     const position = document.createElement('span')
@@ -203,6 +206,15 @@ function actionsOf(role: string, id: string | undefined, siblings: string[]): HT
   if (role === 'user') bar.append(actionButton('Edit', 'edit', 'Edit this message and ask again'))
   if (role === 'assistant') bar.append(actionButton('Regenerate', 'regenerate', 'Write this reply again'))
   bar.append(actionButton('Copy', 'copy', 'Copy this message'))
+  if (role === 'assistant') {
+    bar.append(actionButton('Read aloud', 'read-aloud', 'Read this reply aloud (again to stop)'))
+    for (const [label, value] of [['Good', 'up'], ['Bad', 'down']] as const) {
+      const button = actionButton(label, 'rate', label === 'Good' ? 'A good reply' : 'A bad reply')
+      button.dataset.rating = value
+      button.setAttribute('aria-pressed', String(rating === value))
+      bar.append(button)
+    }
+  }
   return bar
 }
 
@@ -232,6 +244,23 @@ export function setMessage(item: HTMLLIElement, role: string, content: string, s
       badge.textContent = label
     }
   }
+  if (role === 'assistant') offerContinue(item, content, status)
+}
+
+/** Replies that ended before their end: stopped, failed, interrupted, or cut at the token limit. */
+const CUT_STATUSES = new Set(['cancelled', 'error', 'interrupted'])
+
+/**
+ * A stored reply that was cut short has Continue: a new version that goes on from its text
+ * (web/branches.ts answers the click).
+ */
+function offerContinue(item: HTMLLIElement, content: string, status: string): void {
+  const bar = item.querySelector('.actions')
+  const cut = CUT_STATUSES.has(status) || (status === 'complete' && item.dataset.doneReason === 'length')
+  const offered = Boolean(bar && item.dataset.id && content.trim() && cut)
+  const button = bar?.querySelector('[data-action="continue"]')
+  if (offered && !button) bar!.querySelector('[data-action="regenerate"]')?.after(actionButton('Continue', 'continue', 'Go on from where this reply was cut'))
+  if (!offered) button?.remove()
 }
 
 /** Whether the view is at the end of the conversation: only then does a streaming reply pull it along. */
@@ -310,6 +339,7 @@ export function replyView(item: HTMLLIElement, resume: (item: HTMLLIElement) => 
       } else if (event.type === 'approval_required') {
         askApproval(item, event.session_id!, toolCallOf(event), () => resume(item))
       } else if (event.type === 'done') {
+        if (event.done_reason) item.dataset.doneReason = event.done_reason
         if (thinking) setThinking(item, thinking, event.thinking_ms ?? null)
         if (model) setFigures(item, model, event.tokens_per_second ?? null)
         cancelAnimationFrame(frame)

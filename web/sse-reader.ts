@@ -38,7 +38,8 @@ export async function readEvents(response: Response, onEvent: (event: StreamEven
       const block = buffer.slice(0, end)
       buffer = buffer.slice(end + 2)
       const data = block.split('\n').find((line) => line.startsWith('data: '))
-      if (data) onEvent(JSON.parse(data.slice(6)))
+      // `[DONE]` ends OpenAI's streams (a temporary chat reads /v1/chat/completions): no event.
+      if (data && data !== 'data: [DONE]') onEvent(JSON.parse(data.slice(6)))
     }
   }
 }

@@ -134,14 +134,21 @@ export function foldToolSteps(messages: Message[], render: (message: Message) =>
   return items
 }
 
+let offeredTools: string[] = []
+
+/** The names of the tools the server offers (a new chat's empty state lists them). */
+export const toolNames = (): string[] => offeredTools
+
 /** Shows the tools switch when the server offers any tool; its state is the chat's `tools`. */
 export async function loadTools(): Promise<void> {
   try {
-    const { servers } = await api<{ servers: Array<{ tools: unknown[] }> }>('/v1/tools')
-    const count = servers.reduce((sum, server) => sum + server.tools.length, 0)
+    const { servers } = await api<{ servers: Array<{ tools: Array<{ name: string }> }> }>('/v1/tools')
+    offeredTools = servers.flatMap((server) => server.tools.map((tool) => tool.name))
+    const count = offeredTools.length
     ui.toolsSwitch.hidden = count === 0
-    ui.toolsSwitch.title = `Let the model call the server's ${count} MCP tool${count === 1 ? '' : 's'} (those that need your approval ask first)`
+    ui.toolsSwitch.title = `Let the model call the server's ${count} tool${count === 1 ? '' : 's'} (those that need your approval ask first)`
   } catch {
+    offeredTools = []
     ui.toolsSwitch.hidden = true
   }
 }

@@ -45,6 +45,8 @@ export interface ChatTurn {
   newSession?: boolean | undefined
   /** The documents' chunks retrieved for this turn (lib/documents/retrieval.ts), given to the model as numbered sources. */
   sources?: RetrievedChunk[] | undefined
+  /** A reply continued (a regeneration with `continue`): its text so far, which the model goes on from. */
+  prefix?: string | undefined
   /** Told of the generation once it runs (Ollama answered, or it was stopped before): anything stored from then on stays. */
   onStarted?: ((generation: Generation) => Promise<void>) | undefined
 }
@@ -86,9 +88,11 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   // The turn as it will be stored: the session's system prompt when it has none yet, then the message.
   const system: PromptMessage[] = body.system && !earlier.messages.some((message) => message.role === 'system') ? [{ id: null, role: 'system', content: body.system }] : []
   const newMessage: PromptMessage | null = body.message === undefined ? null : { id: null, role: 'user', content: body.message, imageCount: body.images?.length }
+  // Sent last, and not stored again: Ollama continues a conversation that ends with the assistant's words.
+  const prefix: PromptMessage[] = body.prefix ? [{ id: null, role: 'assistant', content: body.prefix }] : []
   const planFor = (planBudget: number) => planPrompt({
     model: body.model,
-    history: newMessage ? [...system, ...earlier.messages, newMessage] : earlier.messages,
+    history: newMessage ? [...system, ...earlier.messages, newMessage] : [...earlier.messages, ...prefix],
     cut: earlier.cut,
     budget: planBudget,
     lowWater: config.contextLowWater,
@@ -129,7 +133,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
       // The new message's images are at hand; earlier ones are read for the messages sent only.
       request.messages = await withImageBytes(store, plan.messages, newMessage && body.images?.length ? new Map([[newMessage, body.images.map((image) => image.data)]]) : undefined)
       // Just before the question they answer (not stored: later turns see the reply that cites them).
-      if (sourcesEntry) request.messages.splice(request.messages.length - 1, 0, { role: 'system', content: sourcesEntry.content })
+      if (sourcesEntry) request.messages.splice(request.messages.length - 1 - prefix.length, 0, { role: 'system', content: sourcesEntry.content })
       return app.ollama.startChat(request, reservation.signal, pinned)
     }
     try {
@@ -157,7 +161,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   // Each later model call of a turn with tools goes to the same host (its cache holds the prompt so
   // far) with the step added; a host holds one lease of the turn at a time.
   const hosted = hostedCalls(app, request, lease, lease?.host ?? null)
-  const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null, context, tools: toolTurn && lease ? { turn: toolTurn, next: hosted.next } : undefined, sources: listedSources }
+  const details: GenerationDetails = { model: body.model, userMessageId: turn.userMessageId, reply: turn.reply, acceptedAt, host: lease?.host ?? null, context, tools: toolTurn && lease ? { turn: toolTurn, next: hosted.next } : undefined, sources: listedSources, prefix: body.prefix }
   const settings = generationSettings(app)
   if (!lease) {
     const stopped = reservation.beginAborted(details, settings)

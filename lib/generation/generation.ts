@@ -66,6 +66,8 @@ export interface GenerationDetails {
   sources?: ReplySource[] | undefined
   /** A turn resumed after approvals: its waiting calls, answered, run first; its events go on after `events`. */
   resumed?: ResumedCalls | undefined
+  /** A reply continued (docs/api.md "Continuing a cut reply"): the text it starts with, its first token event. */
+  prefix?: string | undefined
 }
 
 export interface ResumedCalls {
@@ -126,6 +128,8 @@ export class Generation {
   private readonly stopping = new AbortController()
   /** Where the reply's own text (and reasoning) starts in what was sent: what came before went with a tool step. */
   private stepStart = 0
+  /** The text a continued reply started with: not the model's first token. */
+  private prefixLength = 0
   private thinkingStepStart = 0
   /** Time spent reasoning so far, and since when the model reasons now (performance.now()). */
   private thinkingMs = 0
@@ -160,7 +164,7 @@ export class Generation {
   constructor(
     sessionId: string,
     stream: ChatStream,
-    { model, userMessageId, reply, acceptedAt, host, context, tools, resumed, sources = [] }: GenerationDetails,
+    { model, userMessageId, reply, acceptedAt, host, context, tools, resumed, sources = [], prefix = '' }: GenerationDetails,
     settings: GenerationSettings,
     eventLimits: ReplyEventLimits,
     onEnded: () => void,
@@ -182,6 +186,9 @@ export class Generation {
     this.events = new ReplyEventLog(reply.id, (type, text) => '{"type":"' + type + '","content":' + JSON.stringify(text) + textSuffix, eventLimits, settings.cluster?.publisher(reply.id) ?? null, resumed?.events ?? 0)
     this.events.event(JSON.stringify({ type: 'start', session_id: sessionId, message_id: this.messageId, user_message_id: userMessageId, model, context, ...(resumed ? { resumed: true } : {}) }))
     if (sources.length && !resumed) this.events.event(JSON.stringify({ type: 'sources', session_id: sessionId, message_id: this.messageId, sources }))
+    // A continued reply's text so far comes first, as its own tokens: every reader (and the stored reply) has the whole text.
+    if (prefix) this.events.sendText('token', prefix)
+    this.prefixLength = prefix.length
     this.outcome = this.relay().finally(onEnded)
   }
 
@@ -435,7 +442,7 @@ export class Generation {
       this.unsentText += piece
       this.unsentType = type
     } else {
-      if (this.events.text === '' && this.events.thinking === '') this.settings.metrics.firstToken((performance.now() - this.acceptedAt) / 1000)
+      if (this.events.text.length === this.prefixLength && this.events.thinking === '') this.settings.metrics.firstToken((performance.now() - this.acceptedAt) / 1000)
       this.events.sendText(type, piece)
       this.flushScheduled = true
       setImmediate(this.flushTokens)

@@ -107,6 +107,8 @@ export function regenerateBodySchema(config: Config) {
       think: ThinkSchema,
       format: FormatSchema,
       tools: ToolsSchema,
+      // The new version starts with the reply's text and the model goes on from there.
+      continue: v.optional(v.boolean('must be true or false'), false),
     },
     strictMessage('is not a known field', 'the body must be a JSON object'),
   ), 'the body must be a JSON object')

@@ -3,6 +3,7 @@ import { Router, type IRequest } from 'itty-router'
 import type { RateLimitState } from '../access/control.ts'
 import type { AppContext } from '../context.ts'
 import type { FunctionSpec } from './function-spec.ts'
+import { loggedPath } from '../observability/log.ts'
 import { JSON_TYPE } from './body.ts'
 
 const MULTIPART_TYPE = /^multipart\/form-data\s*;/i
@@ -100,7 +101,7 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
       const problem = problemForUnexpected(error)
       state(request).problemKind = problem.kind
       if (!(error instanceof HttpProblem)) {
-        log.error('request failed', { request_id: state(request).requestId, method: request.method, path: state(request).url.pathname, error })
+        log.error('request failed', { request_id: state(request).requestId, method: request.method, path: loggedPath(state(request).url.pathname), error })
       }
       return errorResponse(problem, request)
     },
@@ -129,7 +130,7 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
         const fnName = current.fn?.name ?? 'none'
         app.metrics.request(fnName, COUNTED_METHODS.has(request.method) ? request.method : 'other', answer.status, elapsedMs / 1000)
         if (current.problemKind) app.metrics.problem(current.problemKind, fnName)
-        const entry = { request_id: requestId, method: request.method, path: url.pathname, status: answer.status, duration_ms: Math.round(elapsedMs * 10) / 10 }
+        const entry = { request_id: requestId, method: request.method, path: loggedPath(url.pathname), status: answer.status, duration_ms: Math.round(elapsedMs * 10) / 10 }
         if (answer.status >= 500) log.warn('request', entry)
         else log.info('request', entry)
         if (request.method === 'HEAD' && answer.body) {

@@ -3,7 +3,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Duplex } from 'node:stream'
 import { tooLarge } from './body.ts'
 import { setClientAddress } from './client-address.ts'
-import type { Logger } from '../observability/log.ts'
+import { loggedPath, type Logger } from '../observability/log.ts'
 import { HttpProblem, problemResponse } from '../shared/problem.ts'
 
 export interface AdapterOptions {
@@ -46,14 +46,14 @@ export async function serveNodeRequest(req: IncomingMessage, res: ServerResponse
     }
   } catch (error) {
     const requestId = randomUUID()
-    options.log.error('request could not be handled', { request_id: requestId, method: req.method, url: req.url, error })
+    options.log.error('request could not be handled', { request_id: requestId, method: req.method, url: loggedPath(req.url), error })
     response = problemResponse(new HttpProblem(500, 'internal', 'An unexpected error occurred.'), safePath(req.url), requestId)
     response.headers.set('x-request-id', requestId)
   }
   try {
     await writeResponse(req, res, response, disconnected.signal, options)
   } catch (error) {
-    options.log.warn('response was cut short', { method: req.method, url: req.url, error })
+    options.log.warn('response was cut short', { method: req.method, url: loggedPath(req.url), error })
     res.destroy()
   }
 }

@@ -75,3 +75,6 @@ function formatTextValue(value: unknown): string {
   if (typeof value === 'string') return /^[\w.:/@-]+$/.test(value) ? value : JSON.stringify(value)
   return JSON.stringify(value)
 }
+
+/** A request's path (or URL) as logs show it: a share link's token is a secret and is not written. */
+export const loggedPath = (path: string | undefined): string | undefined => path?.replace(/^\/s\/[^/?#]*/, '/s/{token}')

@@ -26,6 +26,7 @@ export class Metrics {
   private readonly thinkingSeconds: Histogram
   private readonly tokens: Counter
   private readonly replies: Counter
+  private readonly ratings: Counter
   private readonly images: Counter
   private readonly imageSeconds: Histogram
   private readonly toolCalls: Counter
@@ -68,6 +69,9 @@ export class Metrics {
     this.tokens.inc({ direction: 'input' }, 0)
     this.tokens.inc({ direction: 'output' }, 0)
     this.replies = add(new Counter(`${PREFIX}replies_total`, 'Replies ended, by stored status.', ['status']))
+    this.ratings = add(new Counter(`${PREFIX}reply_ratings_total`, 'Ratings given to replies (docs/api.md "Rating replies"): each thumbs up or down set on a reply that did not have it.', ['rating']))
+    this.ratings.inc({ rating: 'up' }, 0)
+    this.ratings.inc({ rating: 'down' }, 0)
     this.images = add(new Counter(`${PREFIX}images_total`, 'Images read, typed and re-encoded (docs/images.md): re-encoded, or refused for what they hold.', ['outcome']))
     this.imageSeconds = add(new Histogram(
       `${PREFIX}image_processing_seconds`,
@@ -119,6 +123,11 @@ export class Metrics {
     this.replies.inc({ status })
     if (inputTokens) this.tokens.inc({ direction: 'input' }, inputTokens)
     if (outputTokens) this.tokens.inc({ direction: 'output' }, outputTokens)
+  }
+
+  /** A reply was rated `rating` (up or down), which it was not before. */
+  rated(rating: 'up' | 'down'): void {
+    this.ratings.inc({ rating })
   }
 
   /** A reply's model thought for `seconds` in all. */

@@ -37,6 +37,8 @@ export interface Config {
   contextLowWater: number
   /** Whether a cut is summarized by the session's model (CONTEXT_SUMMARY). */
   contextSummary: boolean
+  /** Whether chats may be shared as read-only snapshots at unguessable links (SHARE_LINKS). */
+  shareLinks: boolean
   maxConcurrentChats: number
   /** Replies one user may have running at once, every route together (not applied to the local user of AUTH=off). */
   maxConcurrentChatsPerUser: number
@@ -220,6 +222,7 @@ const SETTINGS = {
   contextLowWater: setting('CONTEXT_LOW_WATER', '60%', 'a percentage of the budget from 10% to 95%',
     v.pipe(v.string(), v.transform(parsePercent), v.number(), v.minValue(0.1), v.maxValue(0.95))),
   contextSummary: setting('CONTEXT_SUMMARY', 'off', 'on or off', v.pipe(v.picklist(['on', 'off']), v.transform((value) => value === 'on'))),
+  shareLinks: setting('SHARE_LINKS', 'off', 'on or off', v.pipe(v.picklist(['on', 'off']), v.transform((value) => value === 'on'))),
   maxConcurrentChats: setting('MAX_CONCURRENT_CHATS', '100', 'a whole number from 1 to 100000', count(1, 100_000)),
   maxConcurrentChatsPerUser: setting('MAX_CONCURRENT_CHATS_PER_USER', '10', 'a whole number from 1 to 100000', count(1, 100_000)),
   maxInputItems: setting('MAX_INPUT_ITEMS', '1000', 'a whole number from 1 to 100000', count(1, 100_000)),

@@ -180,9 +180,19 @@ export interface Message {
   prompt_tokens?: number | null
   completion_tokens?: number
   tokens_per_second?: number
+  /** A reply's rating by its chat's owner, when it has one. */
+  rating?: Rating
+  /** Why a finished reply ended, as Ollama said (`stop`, `length`: cut at its token limit). */
+  done_reason?: string | null
   /** The documents' chunks a reply was given (docs/documents.md), numbered as it cites them. */
   sources?: ReplySource[]
 }
+
+/** Thumbs up or down on a reply (docs/api.md "Rating replies"). */
+export type Rating = 'up' | 'down'
+
+/** What rating a reply came to: the rating it had before, or why there was none to change. */
+export type RatingChange = { previous: Rating | null } | 'missing' | 'not_a_reply'
 
 /** One source as a reply lists it: a document's chunk, or a web page a built-in tool read. */
 export type ReplySource = FileSource | WebSource
@@ -508,9 +518,11 @@ export function sourcesFieldsOf(row: Record<string, unknown>): Pick<Message, 'so
 }
 
 /** A reply's figures from its row: prompt_tokens, completion_tokens (its tokens_used), tokens_per_second. */
-export function replyFiguresOf(row: Record<string, unknown>): Pick<Message, 'prompt_tokens' | 'completion_tokens' | 'tokens_per_second'> {
+export function replyFiguresOf(row: Record<string, unknown>): Pick<Message, 'prompt_tokens' | 'completion_tokens' | 'tokens_per_second' | 'rating' | 'done_reason'> {
   if (row.role !== 'assistant') return {}
   return {
+    ...(row.rating == null ? {} : { rating: row.rating as Rating }),
+    ...(row.done_reason == null ? {} : { done_reason: String(row.done_reason) }),
     ...(row.prompt_tokens == null ? {} : { prompt_tokens: Number(row.prompt_tokens) }),
     ...(row.tokens_used == null ? {} : { completion_tokens: Number(row.tokens_used) }),
     ...(row.tokens_per_second == null ? {} : { tokens_per_second: Math.round(Number(row.tokens_per_second) * 10) / 10 }),

@@ -1,4 +1,4 @@
-import type { Branch, ConversationMessage, History, Message, MessageCursor, Page, UserTurn } from './chat-store.ts'
+import type { Rating, RatingChange, Branch, ConversationMessage, History, Message, MessageCursor, Page, UserTurn } from './chat-store.ts'
 
 /** Messages and their tree (docs/api.md "Branches"): listed, read, added, removed, the active path and the history a model is sent. */
 export interface MessageStore {
@@ -19,6 +19,8 @@ export interface MessageStore {
   getOwnedMessage(id: string, ownerId: string): Promise<Message | undefined>
   /** A message of the session, for a conversation's item routes. */
   getSessionMessage(sessionId: string, messageId: string): Promise<(Message & { seq: number }) | undefined>
+  /** Sets (or with null removes) the rating of a reply of the session. */
+  rateReply(sessionId: string, messageId: string, rating: Rating | null): Promise<RatingChange>
   /** Removes a message that is not being generated; false when the session has no such message. */
   deleteMessage(sessionId: string, messageId: string): Promise<boolean>
   /** Appends messages (OpenAI conversation items) to a session, in one transaction; their ids in order. */

@@ -10,6 +10,8 @@ import type { SessionStore } from './session-store.ts'
 import type { TransferStore } from './transfer-store.ts'
 import type { ResponseStore } from './response-store.ts'
 import type { DocumentStore } from './document-store.ts'
+import type { PromptStore } from './prompt-store.ts'
+import type { ShareStore } from './share-store.ts'
 
 /**
  * Conversations, every role of them in one object (the app context's `store`). Each role is an
@@ -44,6 +46,10 @@ export interface Store {
   readonly responses: ResponseStore
   /** Files, their chunks and vectors, and collections (docs/documents.md). */
   readonly documents: DocumentStore
+  /** Saved prompts (docs/api.md "Saved prompts"). */
+  readonly prompts: PromptStore
+  /** Share links (docs/api.md "Sharing a chat"). */
+  readonly shares: ShareStore
   /** What several instances on the database share (PostgreSQL); null where one server has it alone (SQLite). */
   readonly cluster: Cluster | null
   /** Throws when the database cannot answer. */

@@ -170,6 +170,15 @@ export async function storedMessages(app: AppContext, sessionId: string): Promis
   return storedRows(app, `SELECT role, content, status, model, tokens_used, prompt_tokens, done_reason FROM messages WHERE session_id = ? ORDER BY created_at, ${insertionOrder}`, sessionId)
 }
 
+/**
+ * A problem answer as it would read for any id: what differs per request (its id, time, path) out
+ * and `id` replaced, so another user's id can be shown to answer exactly like a missing one.
+ */
+export async function problemFor(response: Response, id: string): Promise<string> {
+  const { request_id: _request, timestamp: _time, instance: _instance, ...problem } = await json(response)
+  return JSON.stringify(problem).replaceAll(id, '<id>')
+}
+
 /** `promise`, or a rejection naming `what` once `ms` have passed: no wait in a test is unbounded. */
 export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined

@@ -1,6 +1,6 @@
 import type { Sql } from 'postgres'
 import { timestamp } from '../../shared/clock.ts'
-import { type ConversationMessage, type History, toContextCut, type Message, type MessageCursor, toolHistoryOf, type Page, type Role, type UserTurn, type Branch, cutOnPath, type HistoryEntry } from '../chat-store.ts'
+import { type ConversationMessage, type History, toContextCut, type Message, type MessageCursor, toolHistoryOf, type Page, type Rating, type RatingChange, type Role, type UserTurn, type Branch, cutOnPath, type HistoryEntry } from '../chat-store.ts'
 import type { AttachmentStore } from '../attachment-store.ts'
 import type { MessageStore } from '../message-store.ts'
 import { PostgresPart } from './part.ts'
@@ -17,7 +17,7 @@ export class PostgresMessages extends PostgresPart implements MessageStore {
 
   async listMessages(sessionId: string, limit: number, after: MessageCursor | null, order: 'asc' | 'desc' = 'asc', branch: Branch = 'active'): Promise<Page<Message, MessageCursor>> {
     const sql = await this.db()
-    const columns = sql`seq, id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, prompt_tokens, tokens_per_second, sources`
+    const columns = sql`seq, id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, prompt_tokens, tokens_per_second, sources, rating, done_reason`
     // The active path is a CTE of the same shape as the table, read in its place.
     const messages = branch === 'active'
       ? sql`(WITH RECURSIVE ${pathTo(sql, sessionId)} SELECT m.* FROM path JOIN messages m ON m.id = path.id) AS messages`
@@ -70,14 +70,14 @@ export class PostgresMessages extends PostgresPart implements MessageStore {
 
 
   async getMessage(id: string): Promise<Message | undefined> {
-    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, prompt_tokens, tokens_per_second, sources FROM messages WHERE id = ${id}`
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, prompt_tokens, tokens_per_second, sources, rating, done_reason FROM messages WHERE id = ${id}`
     return row && toMessage(row)
   }
 
 
   async getOwnedMessage(id: string, ownerId: string): Promise<Message | undefined> {
     const [row] = await (await this.db())`
-      SELECT m.id, m.role, m.content, m.created_at, m.model, m.tokens_used, m.status, m.parent_id, m.tool_calls, m.tool_call_id, m.tool_name, m.thinking, m.thinking_ms, m.prompt_tokens, m.tokens_per_second, m.sources
+      SELECT m.id, m.role, m.content, m.created_at, m.model, m.tokens_used, m.status, m.parent_id, m.tool_calls, m.tool_call_id, m.tool_name, m.thinking, m.thinking_ms, m.prompt_tokens, m.tokens_per_second, m.sources, m.rating, m.done_reason
       FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ${id} AND s.owner_id = ${ownerId}`
     return row && toMessage(row)
   }
@@ -85,8 +85,19 @@ export class PostgresMessages extends PostgresPart implements MessageStore {
 
   async getSessionMessage(sessionId: string, messageId: string): Promise<(Message & { seq: number }) | undefined> {
     const [row] = await (await this.db())`
-      SELECT seq, id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, prompt_tokens, tokens_per_second, sources FROM messages WHERE id = ${messageId} AND session_id = ${sessionId}`
+      SELECT seq, id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, prompt_tokens, tokens_per_second, sources, rating, done_reason FROM messages WHERE id = ${messageId} AND session_id = ${sessionId}`
     return row && { ...toMessage(row), seq: Number(row.seq) }
+  }
+
+
+  async rateReply(sessionId: string, messageId: string, rating: Rating | null): Promise<RatingChange> {
+    return (await this.db()).begin(async (tx): Promise<RatingChange> => {
+      const [row] = await tx`SELECT role, rating FROM messages WHERE id = ${messageId} AND session_id = ${sessionId} FOR UPDATE`
+      if (!row) return 'missing'
+      if (row.role !== 'assistant') return 'not_a_reply'
+      await tx`UPDATE messages SET rating = ${rating} WHERE id = ${messageId}`
+      return { previous: row.rating ?? null }
+    })
   }
 
 

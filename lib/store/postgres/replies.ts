@@ -43,13 +43,13 @@ export class PostgresReplies extends PostgresPart implements ReplyStore {
 
 
   async getReply(id: string): Promise<StoredReply | undefined> {
-    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, tokens_per_second, prompt_tokens, sources, done_reason, event_count FROM messages WHERE id = ${id}`
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, tokens_per_second, prompt_tokens, sources, rating, done_reason, event_count FROM messages WHERE id = ${id}`
     return row && { ...toMessage(row), prompt_tokens: row.prompt_tokens ?? null, done_reason: row.done_reason ?? null, event_count: row.event_count ?? null }
   }
 
 
   async streamingReply(sessionId: string): Promise<Message | undefined> {
-    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, prompt_tokens, tokens_per_second, sources FROM messages WHERE session_id = ${sessionId} AND status = 'streaming'`
+    const [row] = await (await this.db())`SELECT id, role, content, created_at, model, tokens_used, status, parent_id, tool_calls, tool_call_id, tool_name, thinking, thinking_ms, prompt_tokens, tokens_per_second, sources, rating, done_reason FROM messages WHERE session_id = ${sessionId} AND status = 'streaming'`
     return row && toMessage(row)
   }
 

@@ -9,6 +9,8 @@ import { PostgresCluster } from './cluster.ts'
 import { migratePostgres } from './migrate.ts'
 import { PostgresResponseStore } from './response-store.ts'
 import { PostgresDocuments } from './documents.ts'
+import { PostgresPrompts } from './prompts.ts'
+import { PostgresShares } from './shares.ts'
 
 /** The longest a health check's `SELECT 1` may take before the database counts as down. */
 const PING_DEADLINE_MS = 2000
@@ -31,6 +33,8 @@ export class PostgresStore implements Store {
   readonly access: PostgresAccessStore
   readonly responses: PostgresResponseStore
   readonly documents: PostgresDocuments
+  readonly prompts: PostgresPrompts
+  readonly shares: PostgresShares
   readonly cluster: PostgresCluster
   readonly ready: Promise<number[]>
   private readonly sql: postgres.Sql
@@ -58,6 +62,8 @@ export class PostgresStore implements Store {
     this.access = new PostgresAccessStore(this.sql, this.ready, instanceId)
     this.responses = new PostgresResponseStore(this.sql, this.ready, instanceId)
     this.documents = new PostgresDocuments(this.sql, this.ready, instanceId)
+    this.prompts = new PostgresPrompts(this.sql, this.ready, instanceId)
+    this.shares = new PostgresShares(this.sql, this.ready, instanceId)
     this.cluster = new PostgresCluster(this.sql, this.ready, instanceId, leaseMs)
   }
 

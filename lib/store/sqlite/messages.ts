@@ -1,6 +1,6 @@
 import type { StatementSync } from 'node:sqlite'
 import { timestamp } from '../../shared/clock.ts'
-import { cutOnPath, toolHistoryOf, type Branch, type ConversationMessage, type History, type HistoryEntry, type Message, type MessageCursor, type Page, type Role, type UserTurn } from '../chat-store.ts'
+import { cutOnPath, toolHistoryOf, type Branch, type ConversationMessage, type History, type HistoryEntry, type Message, type MessageCursor, type Page, type Rating, type RatingChange, type Role, type UserTurn } from '../chat-store.ts'
 import type { MessageStore } from '../message-store.ts'
 import type { SqliteAttachments } from './attachments.ts'
 import { SqliteRole, type SqliteDatabase } from './database.ts'
@@ -16,6 +16,8 @@ export class SqliteMessages extends SqliteRole implements MessageStore {
     getSessionMessage: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ? AND session_id = ?`,
     getOwnedMessage: `SELECT ${messageColumnsOf('m')}
        FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ? AND s.owner_id = ?`,
+    ratingOf: 'SELECT role, rating FROM messages WHERE id = ? AND session_id = ?',
+    setRating: 'UPDATE messages SET rating = ? WHERE id = ?',
     deleteMessage: `DELETE FROM messages WHERE id = ? AND session_id = ? AND status != 'streaming'`,
     listMessagesFirst: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE session_id = ? ORDER BY created_at, rowid LIMIT ?`,
     listMessagesAfter: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND (created_at, rowid) > (?, ?)
@@ -110,6 +112,16 @@ export class SqliteMessages extends SqliteRole implements MessageStore {
   async getSessionMessage(sessionId: string, messageId: string): Promise<(Message & { seq: number }) | undefined> {
     const row = this.statements.getSessionMessage.get(messageId, sessionId)
     return row && { ...toMessage(row), seq: Number(row.seq) }
+  }
+
+  async rateReply(sessionId: string, messageId: string, rating: Rating | null): Promise<RatingChange> {
+    return this.database.transaction(() => {
+      const row = this.statements.ratingOf.get(messageId, sessionId)
+      if (!row) return 'missing'
+      if (row.role !== 'assistant') return 'not_a_reply'
+      this.statements.setRating.run(rating, messageId)
+      return { previous: (row.rating ?? null) as Rating | null }
+    })
   }
 
   async deleteMessage(sessionId: string, messageId: string): Promise<boolean> {

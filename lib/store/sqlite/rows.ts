@@ -7,7 +7,7 @@ export type Row = Record<string, SQLInputValue>
 export const SESSION_COLUMNS = 'id, title, created_at, updated_at, message_count, current_message_id, settings, pinned, archived, folder'
 
 export const messageColumnsOf = (table: string) =>
-  ['rowid AS seq', 'id', 'role', 'content', 'created_at', 'model', 'tokens_used', 'status', 'parent_id', 'tool_calls', 'tool_call_id', 'tool_name', 'thinking', 'thinking_ms', 'prompt_tokens', 'tokens_per_second', 'sources'].map((column) => `${table}.${column}`).join(', ')
+  ['rowid AS seq', 'id', 'role', 'content', 'created_at', 'model', 'tokens_used', 'status', 'parent_id', 'tool_calls', 'tool_call_id', 'tool_name', 'thinking', 'thinking_ms', 'prompt_tokens', 'tokens_per_second', 'sources', 'rating', 'done_reason'].map((column) => `${table}.${column}`).join(', ')
 
 export const MESSAGE_COLUMNS = messageColumnsOf('messages')
 

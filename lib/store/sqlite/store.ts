@@ -5,6 +5,8 @@ import { SqliteChatStore } from './chat-store.ts'
 import type { StoreOptions } from './database.ts'
 import { SqliteResponseStore } from './response-store.ts'
 import { SqliteDocuments } from './documents.ts'
+import { SqlitePrompts } from './prompts.ts'
+import { SqliteShares } from './shares.ts'
 import { acquireServerLock } from './server-lock.ts'
 
 /** The embedded default: one SQLite file (or `:memory:`), opened and migrated here. */
@@ -14,6 +16,8 @@ export class SqliteStore implements Store {
   readonly access: SqliteAccessStore
   readonly responses: SqliteResponseStore
   readonly documents: SqliteDocuments
+  readonly prompts: SqlitePrompts
+  readonly shares: SqliteShares
   /** One server per file: nothing to share with other instances. */
   readonly cluster = null
 
@@ -22,6 +26,8 @@ export class SqliteStore implements Store {
     this.access = new SqliteAccessStore(this.chats.db)
     this.responses = new SqliteResponseStore(this.chats.db)
     this.documents = new SqliteDocuments(this.chats.database)
+    this.prompts = new SqlitePrompts(this.chats.database)
+    this.shares = new SqliteShares(this.chats.database)
   }
 
   get path(): string {

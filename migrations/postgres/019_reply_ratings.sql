@@ -1,0 +1,2 @@
+-- A reply's rating by its chat's owner (docs/api.md "Rating replies"): thumbs up or down, or none.
+ALTER TABLE messages ADD COLUMN rating text CHECK (rating IN ('up', 'down'));
