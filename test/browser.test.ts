@@ -1111,6 +1111,14 @@ test('export a chat (JSON, Markdown) and all chats, and import a file from the s
   await page.setInputFiles('#import-file', { name: 'conversations.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(chatGpt)) })
   await page.waitForFunction(() => (globalThis as any).document.querySelector('#import-result')?.textContent === 'Imported 1 chat.')
   await page.waitForFunction(() => [...(globalThis as any).document.querySelectorAll('#session-list button')].some((button: any) => button.textContent === 'From ChatGPT'))
+  // The next export of the same chat, grown by a turn: brought up to date, not skipped.
+  const grown = structuredClone(chatGpt) as any
+  grown[0].current_node = 'a2'
+  grown[0].mapping.a.children = ['q2']
+  grown[0].mapping.q2 = { id: 'q2', parent: 'a', children: ['a2'], message: { author: { role: 'user' }, create_time: 1_700_000_003, content: { content_type: 'text', parts: ['Hello again'] } } }
+  grown[0].mapping.a2 = { id: 'a2', parent: 'q2', children: [], message: { author: { role: 'assistant' }, create_time: 1_700_000_004, content: { content_type: 'text', parts: ['You are a bold one'] } } }
+  await page.setInputFiles('#import-file', { name: 'conversations.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(grown)) })
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('#import-result')?.textContent === 'Imported 0 chats; 1 brought up to date (2 new messages).')
   // "Export all" written back: JSON Lines, each chat already here.
   await page.setInputFiles('#import-file', { name: 'chat-ollama-export.jsonl', mimeType: 'application/x-ndjson', buffer: Buffer.from(all.text) })
   await page.waitForFunction(() => (globalThis as any).document.querySelector('#import-result')?.textContent === 'Imported 0 chats; 1 already here.')

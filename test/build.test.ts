@@ -60,7 +60,7 @@ const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; statu
   'tools-list': { request: ['GET', '/v1/tools'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { servers: [] })) },
   'tool-call-answer': { request: ['POST', `/v1/sessions/${ABSENT}/tool-calls/call_${'0'.repeat(32)}`, { approve: true }], status: 404, check: problemOf('not_found') },
   export: { request: ['GET', '/v1/export'], status: 200, check: (type, body) => assert.deepEqual([type, body], ['application/x-ndjson; charset=utf-8', '']) },
-  import: { request: ['POST', '/v1/import', []], status: 200, check: jsonBody((body) => assert.deepEqual(body, { imported: [], skipped: [] })) },
+  import: { request: ['POST', '/v1/import', []], status: 200, check: jsonBody((body) => assert.deepEqual(body, { imported: [], updated: [], skipped: [] })) },
   search: { request: ['GET', '/v1/search?q=caf%C3%A9'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { results: [], next_cursor: null })) },
   'auth-login': { request: ['POST', '/v1/auth/login', { api_key: 'cko_not-a-key' }], status: 401, check: problemOf('unauthorized') },
   'auth-logout': { request: ['POST', '/v1/auth/logout'], status: 204, check: (_type, body) => assert.equal(body, '') },

@@ -70,7 +70,7 @@ test('export and import round trip: every branch and the active path come back, 
   assert.equal(exported.current_message_id, (await pathOf(app, sessionId)).at(-1).id)
 
   // Its own export, while the session is here: nothing to add.
-  assert.deepEqual(await json(await importing(app, exported)), { imported: [], skipped: [{ index: 0, reason: 'duplicate' }] })
+  assert.deepEqual(await json(await importing(app, exported)), { imported: [], updated: [], skipped: [{ index: 0, reason: 'duplicate' }] })
   assert.equal((await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${sessionId}`), app)).status, 204)
   const result = await json(await importing(app, [exported]))
   assert.equal(result.imported.length, 1)
@@ -84,7 +84,7 @@ test('export and import round trip: every branch and the active path come back, 
   assert.equal(retried.sibling_ids.length, 2, 'the first answer is kept as a sibling')
   assert.equal(retried.parent_id, question.id)
 
-  assert.deepEqual(await json(await importing(app, [exported])), { imported: [], skipped: [{ index: 0, reason: 'duplicate' }] }, 'importing the same file again adds nothing')
+  assert.deepEqual(await json(await importing(app, [exported])), { imported: [], updated: [], skipped: [{ index: 0, reason: 'duplicate' }] }, 'importing the same file again adds nothing')
   await sessionDelete.fetch(toRequest(`DELETE /v1/sessions/${copy.session_id}`), app)
   assert.equal((await json(await importing(app, [exported]))).imported.length, 1, 'once the copy is deleted, the file imports again')
 
@@ -110,18 +110,18 @@ test('a ChatGPT conversations.json with a branch: the current node\'s path is ac
   const { session_id: sessionId, title, messages } = result.imported[0]
   assert.deepEqual({ title, messages }, { title: 'Trip to Lisbon', messages: 5 })
   const path = await pathOf(app, sessionId)
-  assert.deepEqual(path.map((message: any) => message.content), ['Where to eat in Lisbon?', 'Try Bairro Alto.'])
+  assert.deepEqual(path.map((message: any) => message.content), ['Where to eat in Lisbon?', 'Try Bairro Alto.\n[image not included in the export]'])
   assert.equal(path[0].parent_id, null, 'the hidden system node is skipped; its children become first messages')
   assert.equal(path[0].sibling_ids.length, 2, 'the edited question is a sibling')
   assert.equal(path[1].sibling_ids.length, 2, 'the other answer is a sibling')
   assert.equal(path[1].model, 'gpt-4o')
   assert.equal(path[0].created_at, new Date(1_700_000_010_000).toISOString())
   const all = await pathOf(app, sessionId, 'all')
-  assert.deepEqual(all.map((message: any) => message.content).sort(), ['Near the river.', 'Try Alfama.', 'Try Bairro Alto.', 'Where to eat in Lisbon?', 'Where to sleep in Lisbon?'])
+  assert.deepEqual(all.map((message: any) => message.content).sort(), ['Near the river.', 'Try Alfama.', 'Try Bairro Alto.\n[image not included in the export]', 'Where to eat in Lisbon?', 'Where to sleep in Lisbon?'])
 
   // Only the active path goes to the model.
   await json(await chat.fetch(chatRequest({ message: 'And for dessert?', session_id: sessionId, stream: false }), app))
-  assert.deepEqual(fake.chatRequests().at(-1)!.body.messages.map((message: any) => message.content), ['Where to eat in Lisbon?', 'Try Bairro Alto.', 'And for dessert?'])
+  assert.deepEqual(fake.chatRequests().at(-1)!.body.messages.map((message: any) => message.content), ['Where to eat in Lisbon?', 'Try Bairro Alto.\n[image not included in the export]', 'And for dessert?'])
   assert.deepEqual((await json(await importing(app, [chatGptConversation('c-1')]))).skipped, [{ index: 0, reason: 'duplicate' }])
 })
 
@@ -177,7 +177,7 @@ test('bad files change nothing: not JSON, not an export, an empty body are 400; 
   assert.ok(result.skipped[3].reason.length < 100, 'a reason quotes the file briefly')
   assert.match(result.skipped[4].reason, /no message with text/)
   assert.deepEqual(await rowCounts(app), { sessions: 1, messages: 5 })
-  assert.deepEqual(await json(await importing(app, [])), { imported: [], skipped: [] })
+  assert.deepEqual(await json(await importing(app, [])), { imported: [], updated: [], skipped: [] })
 })
 
 test('imported texts are bounded: a user message over MAX_MESSAGE_CHARS or a reply over 1,000,000 characters skips its conversation, naming why', async (t) => {
@@ -260,8 +260,9 @@ test('an import the server did not finish is seen nowhere, and the next start re
   const first = await testServer(t, null, { DB_PATH: dbPath })
   const conversation = readConversation(chatGptConversation('half'), { maxMessageChars: 32_000 })
   // What a server stopped half-way through a big conversation leaves: its session and a first chunk.
-  const sessionId = await first.app.store.beginImport('local', conversation)
-  assert.notEqual(sessionId, 'duplicate')
+  const start = await first.app.store.beginImport('local', conversation)
+  assert.ok('sessionId' in start)
+  const { sessionId } = start
   await first.app.store.addImportedMessages(sessionId, conversation.messages.slice(0, 2))
   assert.deepEqual((await json(await fetch(`${first.url}/v1/sessions`))).sessions, [])
   assert.deepEqual((await json(await fetch(`${first.url}/v1/search?q=lisbon`))).results, [])

@@ -342,15 +342,26 @@ for (const [kind, open] of Object.entries(BACKENDS)) {
       const { transfers, sessions } = chats
       const at = '2026-01-01T00:00:00.000Z'
       const conversation = { sourceId: 'chatgpt:c1', sameAsSession: null, title: 'Imported', createdAt: at, updatedAt: at, messages: [], currentId: 'q' }
-      const sessionId = await transfers.beginImport('alice', conversation)
-      assert.notEqual(sessionId, 'duplicate')
-      await transfers.addImportedMessages(sessionId, [{ id: 'q', parentId: null, role: 'user', content: HOSTILE_TEXT, model: null, status: 'complete', createdAt: at }])
+      const start = await transfers.beginImport('alice', conversation)
+      assert.ok('sessionId' in start)
+      const { sessionId } = start
+      await transfers.addImportedMessages(sessionId, [{ id: 'q', sourceId: 'file-q', parentId: null, role: 'user', content: HOSTILE_TEXT, model: null, status: 'complete', createdAt: at }])
       assert.equal(await sessions.getSession(sessionId, 'alice'), undefined, 'nobody sees it before it is finished')
       assert.equal(await transfers.finishImport('alice', sessionId, conversation, 'q'), 'imported')
       assert.equal((await sessions.getSession(sessionId, 'alice'))?.current_message_id, 'q')
-      assert.equal(await transfers.beginImport('alice', conversation), 'duplicate')
+      assert.deepEqual(await transfers.beginImport('alice', conversation), { existingId: sessionId })
+      const tree = await transfers.importedTree(sessionId)
+      assert.deepEqual(tree.messages, [{ id: 'q', parentId: null, role: 'user', content: HOSTILE_TEXT }])
+      assert.deepEqual([...tree.sources], [['file-q', 'q']])
+      assert.equal(tree.currentId, 'q')
+      await transfers.addImportedMessages(sessionId, [{ id: 'a', sourceId: 'file-a', parentId: 'q', role: 'assistant', content: 'Yes.', model: 'm', status: 'complete', createdAt: at }])
+      await transfers.finishImportUpdate(sessionId, 'q', '2026-02-01T00:00:00.000Z')
+      const updated = await sessions.getSession(sessionId, 'alice')
+      assert.equal(updated?.current_message_id, 'q', 'the active path is where the update put it')
+      assert.equal(Date.parse(updated!.updated_at), Date.parse('2026-02-01T00:00:00.000Z'))
+      assert.deepEqual(new Map((await transfers.importedTree(sessionId)).sources), new Map([['file-q', 'q'], ['file-a', 'a']]))
       const unfinished = await transfers.beginImport('bob', conversation)
-      assert.notEqual(unfinished, 'duplicate', 'another user imports it for themselves')
+      assert.ok('sessionId' in unfinished, 'another user imports it for themselves')
       assert.equal(await transfers.dropUnfinishedImports(), 1)
     })
 

@@ -6,6 +6,8 @@ import { loadMoreSessions } from './sidebar.ts'
 
 interface ImportResult {
   imported: Array<{ session_id: string; title: string; messages: number }>
+  /** Chats imported before that the file has grown (ChatGPT's exports hold every chat, each as it is now). */
+  updated: Array<{ session_id: string; title: string; messages_added: number }>
   skipped: Array<{ index: number; reason: string }>
 }
 
@@ -31,6 +33,10 @@ async function importFile(file: File): Promise<void> {
     const duplicates = result.skipped.filter((skip) => skip.reason === 'duplicate').length
     const unreadable = result.skipped.filter((skip) => skip.reason !== 'duplicate')
     const parts = [`Imported ${result.imported.length} chat${result.imported.length === 1 ? '' : 's'}`]
+    if (result.updated.length) {
+      const added = result.updated.reduce((sum, chat) => sum + chat.messages_added, 0)
+      parts.push(`${result.updated.length} brought up to date (${added} new message${added === 1 ? '' : 's'})`)
+    }
     if (duplicates) parts.push(`${duplicates} already here`)
     if (unreadable.length) {
       // Each one with its place in the file and why, the first few of a long list.

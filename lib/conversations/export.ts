@@ -44,6 +44,8 @@ export async function conversationExport(store: MessageStore & AttachmentStore, 
       // A turn with tools (docs/tools.md): the calls on the assistant message, each result's call and tool.
       ...(message.tool_calls ? { tool_calls: message.tool_calls } : {}),
       ...(message.call_id ? { call_id: message.call_id, name: message.name } : {}),
+      // What the reply cites (documents' chunks, web pages); an import keeps the web pages.
+      ...(message.sources?.length ? { sources: message.sources } : {}),
       // As base64, which POST /v1/import reads back (through the same checks as a chat's images).
       ...(images.has(message.id)
         ? { images: images.get(message.id)!.map(({ media_type, width, height, data }) => ({ media_type, width, height, data: Buffer.from(data).toString('base64') })) }

@@ -375,6 +375,8 @@ export const SEARCH_WINDOW = 500
 /** A message of an imported conversation, its ids those of its source. */
 export interface ImportedMessage {
   id: string
+  /** Its id in the file, once the importer gives it an id of this server. */
+  sourceId?: string | undefined
   /** Null for a first message; else a message listed before this one. */
   parentId: string | null
   role: Role
@@ -392,6 +394,8 @@ export interface ImportedMessage {
   /** An assistant message's reasoning, and how long it took. */
   thinking?: string | undefined
   thinkingMs?: number | undefined
+  /** The web pages a reply cites (a ChatGPT reply's citations, this server's export). */
+  sources?: ReplySource[] | undefined
 }
 
 /** A conversation to import (docs/api.md "Export and import"), as lib/conversations/import.ts reads it from a file. */
