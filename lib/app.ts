@@ -80,6 +80,7 @@ export function joinDatabase(app: AppContext): Promise<{ release(): Promise<void
   return app.database.join({
     log: app.log,
     busySessions: () => app.generations.busySessions(),
+    inputAnswered: (inputId) => app.tools.inputs.answered(inputId),
     cancel(target) {
       if (target.kind === 'reply') {
         void app.generations.cancel(target.sessionId)

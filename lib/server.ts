@@ -11,6 +11,7 @@ import attachmentGet from '../functions/attachment-get.ts'
 import authLogin from '../functions/auth-login.ts'
 import toolsList from '../functions/tools-list.ts'
 import toolCallAnswer from '../functions/tool-call-answer.ts'
+import toolInputAnswer from '../functions/tool-input-answer.ts'
 import authLogout from '../functions/auth-logout.ts'
 import authMe from '../functions/auth-me.ts'
 import chat from '../functions/chat.ts'
@@ -123,6 +124,7 @@ export const FUNCTIONS: FunctionSpec[] = [
   attachmentGet,
   toolsList,
   toolCallAnswer,
+  toolInputAnswer,
   authLogin,
   authLogout,
   authMe,

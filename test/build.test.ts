@@ -59,6 +59,7 @@ const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; statu
   'attachment-get': { request: ['GET', `/v1/attachments/${ABSENT}`], status: 404, check: problemOf('not_found') },
   'tools-list': { request: ['GET', '/v1/tools'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { servers: [] })) },
   'tool-call-answer': { request: ['POST', `/v1/sessions/${ABSENT}/tool-calls/call_${'0'.repeat(32)}`, { approve: true }], status: 404, check: problemOf('not_found') },
+  'tool-input-answer': { request: ['POST', `/v1/sessions/${ABSENT}/tool-calls/call_${'0'.repeat(32)}/input`, { action: 'decline' }], status: 404, check: problemOf('not_found') },
   export: { request: ['GET', '/v1/export'], status: 200, check: (type, body) => assert.deepEqual([type, body], ['application/x-ndjson; charset=utf-8', '']) },
   import: { request: ['POST', '/v1/import', []], status: 200, check: jsonBody((body) => assert.deepEqual(body, { imported: [], updated: [], skipped: [] })) },
   search: { request: ['GET', '/v1/search?q=caf%C3%A9'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { results: [], next_cursor: null })) },
@@ -210,7 +211,7 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
   assert.equal(large.status, 200, await large.clone().text())
   // The MCP client, shipped beside the bundles, reaches a server.
   const tools = await json(await fetch(`${server.url}/v1/tools`))
-  assert.deepEqual(tools.servers.map((listing: any) => [listing.name, listing.status, listing.tools.length]), [['builtin', 'ok', 2], ['web', 'ok', 6]])
+  assert.deepEqual(tools.servers.map((listing: any) => [listing.name, listing.status, listing.tools.length]), [['builtin', 'ok', 2], ['web', 'ok', 8]])
   // The built-in tools' worker threads, embedded in the bundle, and Pyodide beside it.
   const ran = await json(await fetch(`${server.url}/v1/chat`, {
     method: 'POST',

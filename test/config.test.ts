@@ -63,6 +63,7 @@ test('every variable has the documented default', () => {
     mcpConnectTimeoutMs: 5_000,
     toolResultMaxBytes: 16 * 1024,
     toolApprovalTimeoutMs: 600_000,
+    toolInputTimeoutMs: 120_000,
     readTimeoutMs: 30_000,
     writeTimeoutMs: 30_000,
     sseHeartbeatMs: 15_000,

@@ -51,7 +51,7 @@ test('GET /v1/tools lists each server\'s tools as SERVER__TOOL with schema and p
   const answer = JSON.stringify(listed)
   assert.deepEqual(listed.servers.map((server: any) => [server.name, server.transport, server.status]), [['web', 'http', 'ok'], ['local', 'stdio', 'ok']])
   const web = listed.servers[0].tools
-  assert.deepEqual(web.map((tool: any) => [tool.name, tool.policy]), [['web__add', 'auto'], ['web__search', 'ask'], ['web__slow', 'ask'], ['web__fail', 'ask'], ['web__big', 'ask']])
+  assert.deepEqual(web.map((tool: any) => [tool.name, tool.policy]), [['web__add', 'auto'], ['web__search', 'ask'], ['web__slow', 'ask'], ['web__fail', 'ask'], ['web__big', 'ask'], ['web__steps', 'ask'], ['web__ask', 'ask']])
   assert.equal(web[0].description, 'Adds two numbers.')
   assert.deepEqual(web[0].input_schema.required, ['a', 'b'])
   assert.equal(web[0].input_schema.properties.b.minimum, 0, 'the server\'s schema as it gave it')
@@ -76,7 +76,7 @@ test('GET /v1/tools lists each server\'s tools as SERVER__TOOL with schema and p
 test('a server\'s tool list is refreshed when it says it changed (notifications/tools/list_changed)', async (t) => {
   const mcp = await startMcpHttpServer(t, TOKEN)
   const { list } = await toolsApp(t, { web: { url: mcp.url, headers: { authorization: `Bearer ${TOKEN}` } } })
-  const before = ['web__add', 'web__search', 'web__delete_all', 'web__slow', 'web__fail', 'web__big']
+  const before = ['web__add', 'web__search', 'web__delete_all', 'web__slow', 'web__fail', 'web__big', 'web__steps', 'web__ask']
   assert.deepEqual((await list()).servers[0].tools.map((tool: any) => tool.name), before)
   mcp.addTool('weather')
   // The notification arrives on the session's event stream; the next listings show the new tool.

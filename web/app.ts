@@ -44,6 +44,8 @@ wireBranches()
 wireTransfer()
 wireSettings()
 wireDocuments()
+// From here on the page answers what is typed (the tests wait for it before they type).
+document.body.dataset.ready = 'true'
 const newChat = () => {
   void openSession(null)
   ui.input.focus()

@@ -4,7 +4,7 @@ import DOMPurify from 'dompurify'
 import { marked } from 'marked'
 import { showError, ui, type ContextCut, type Message, type Source } from './dom.ts'
 import type { StreamEvent } from './sse-reader.ts'
-import { addCall, addStepText, askApproval, setResult } from './tools.ts'
+import { addCall, addStepText, askApproval, askInput, inputAnswered, setProgress, setResult } from './tools.ts'
 
 const toolCallOf = (event: StreamEvent) => ({ call_id: event.call_id!, name: event.name ?? '', arguments: event.arguments ?? {} })
 
@@ -334,6 +334,12 @@ export function replyView(item: HTMLLIElement, resume: (item: HTMLLIElement) => 
         cancelAnimationFrame(frame)
         render('streaming')
         addCall(item, toolCallOf(event))
+      } else if (event.type === 'input_required') {
+        askInput(item, event.session_id!, { input_id: event.input_id!, call_id: event.call_id!, name: event.name ?? '', message: event.message ?? '', requested_schema: event.requested_schema ?? {} })
+      } else if (event.type === 'input_answered') {
+        inputAnswered(item, event.call_id!, event.action ?? '')
+      } else if (event.type === 'tool_progress') {
+        setProgress(item, event.call_id!, { progress: event.progress ?? 0, total: event.total, message: event.message })
       } else if (event.type === 'tool_result') {
         setResult(item, event.call_id!, { ok: event.ok === true, content: event.content ?? '', duration_ms: event.duration_ms })
       } else if (event.type === 'approval_required') {

@@ -15,12 +15,19 @@ export interface StreamEvent {
   model?: string
   thinking_ms?: number | null
   tokens_per_second?: number | null
-  /** `tool_call`, `tool_result`, `approval_required` (docs/tools.md). */
+  /** `tool_call`, `tool_result`, `tool_progress`, `approval_required` (docs/tools.md). */
   call_id?: string
   name?: string
   arguments?: Record<string, unknown>
   ok?: boolean
   duration_ms?: number
+  progress?: number
+  total?: number
+  message?: string
+  /** `input_required`, `input_answered`: a tool's request for its user's input (docs/tools.md "Input for a tool"). */
+  input_id?: string
+  requested_schema?: { properties?: Record<string, any>; required?: string[] }
+  action?: string
   /** `sources`: the documents' chunks the reply was given (docs/documents.md). */
   sources?: Source[]
 }

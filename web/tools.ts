@@ -57,6 +57,14 @@ export function addCall(reply: HTMLLIElement, call: ToolCall): HTMLDetailsElemen
   return item
 }
 
+/** A running call's progress, as its server reports it: "running: 40% (2 of 5), Reading page 2". */
+export function setProgress(reply: HTMLLIElement, callId: string, { progress, total, message }: { progress: number; total?: number | undefined; message?: string | undefined }): void {
+  const outcome = reply.querySelector<HTMLElement>(`details.tool-call[data-call-id="${CSS.escape(callId)}"] .tool-outcome`)
+  if (!outcome) return
+  const amount = total ? `${Math.round((100 * progress) / total)}% (${progress} of ${total})` : String(progress)
+  outcome.textContent = `running: ${amount}${message ? `, ${message}` : ''}`
+}
+
 export function setResult(reply: HTMLLIElement, callId: string, result: CallResult): void {
   const item = reply.querySelector<HTMLDetailsElement>(`details.tool-call[data-call-id="${CSS.escape(callId)}"]`)
   if (!item) return
@@ -155,3 +163,150 @@ export async function loadTools(): Promise<void> {
 
 /** `{tools: true}` when the switch is on, for a chat's payload. */
 export const toolsChoice = (): { tools?: true } => (!ui.toolsSwitch.hidden && ui.useTools.checked ? { tools: true } : {})
+
+/** A field of the form a tool's server asks its user to fill in (a flat JSON schema property). */
+interface FormField {
+  type?: string
+  title?: string
+  description?: string
+  format?: string
+  enum?: string[]
+  oneOf?: Array<{ const?: string; title?: string }>
+  anyOf?: Array<{ const?: string; title?: string }>
+  items?: FormField
+  minimum?: number
+  maximum?: number
+  maxLength?: number
+  default?: unknown
+}
+
+/** What a request for input carries: its message and form. */
+export interface InputRequest {
+  input_id: string
+  call_id: string
+  name: string
+  message: string
+  requested_schema: { properties?: Record<string, FormField>; required?: string[] }
+}
+
+/** The choices of an enum field, each with its label: `enum`, or `oneOf`/`anyOf` of `{const, title}`. */
+function choicesOf(field: FormField): Array<{ value: string; label: string }> | undefined {
+  if (field.enum) return field.enum.map((value) => ({ value, label: value }))
+  const options = field.oneOf ?? field.anyOf
+  return options?.filter((option) => typeof option.const === 'string').map((option) => ({ value: option.const!, label: option.title ?? option.const! }))
+}
+
+/** One field of the form, labelled; `read` gives its value (undefined: left empty). */
+function fieldOf(name: string, field: FormField, required: boolean): { element: HTMLElement; read: () => unknown } {
+  const row = document.createElement('div')
+  row.className = 'input-field'
+  const id = `input-${crypto.randomUUID()}`
+  const label = Object.assign(document.createElement('label'), { htmlFor: id, textContent: `${field.title ?? name}${required ? ' *' : ''}` })
+  const hint = field.description ? Object.assign(document.createElement('small'), { textContent: field.description }) : undefined
+  const many = field.type === 'array' ? choicesOf(field.items ?? {}) : undefined
+  const choices = field.type === 'array' ? undefined : choicesOf(field)
+  if (many) {
+    // Several choices: a checkbox each, in a group named by the field.
+    const group = document.createElement('fieldset')
+    group.append(Object.assign(document.createElement('legend'), { textContent: field.title ?? name }))
+    const boxes = many.map(({ value, label: text }) => {
+      const box = Object.assign(document.createElement('input'), { type: 'checkbox', value, checked: Array.isArray(field.default) && field.default.includes(value) })
+      const wrap = document.createElement('label')
+      wrap.append(box, ` ${text}`)
+      group.append(wrap)
+      return box
+    })
+    row.append(group)
+    return { element: row, read: () => boxes.filter((box) => box.checked).map((box) => box.value) }
+  }
+  let control: HTMLInputElement | HTMLSelectElement
+  if (choices) {
+    control = document.createElement('select')
+    if (!required || field.default === undefined) control.append(new Option('', ''))
+    for (const { value, label: text } of choices) control.append(new Option(text, value, false, value === field.default))
+  } else if (field.type === 'boolean') {
+    control = Object.assign(document.createElement('input'), { type: 'checkbox', checked: field.default === true })
+  } else {
+    const number = field.type === 'number' || field.type === 'integer'
+    const kinds: Record<string, string> = { email: 'email', uri: 'url', date: 'date', 'date-time': 'datetime-local' }
+    control = Object.assign(document.createElement('input'), { type: number ? 'number' : (kinds[field.format ?? ''] ?? 'text') })
+    if (number) {
+      if (field.type === 'integer') control.step = '1'
+      if (field.minimum !== undefined) control.min = String(field.minimum)
+      if (field.maximum !== undefined) control.max = String(field.maximum)
+    } else if (field.maxLength !== undefined) control.maxLength = field.maxLength
+    if (field.default !== undefined) control.value = String(field.default)
+  }
+  control.id = id
+  control.name = name
+  if (required) control.required = true
+  row.append(label, control)
+  if (hint) row.append(hint)
+  const read = (): unknown => {
+    if (control instanceof HTMLInputElement && control.type === 'checkbox') return control.checked
+    if (control.value === '') return undefined
+    if (field.type === 'number' || field.type === 'integer') return Number(control.value)
+    // A date and time is sent as the server reads one: ISO 8601 in UTC.
+    if (field.format === 'date-time') return new Date(control.value).toISOString()
+    return control.value
+  }
+  return { element: row, read }
+}
+
+/**
+ * A form a tool's server asks its user to fill in mid-call (docs/tools.md "Input for a tool"):
+ * its message, its fields, and Submit, Decline or Cancel. A value the server's form refuses is said
+ * in the form, which stays; `input_answered` (here or in another tab) removes it.
+ */
+export function askInput(reply: HTMLLIElement, sessionId: string, request: InputRequest): void {
+  const item = addCall(reply, { call_id: request.call_id, name: request.name, arguments: {} })
+  item.querySelector('.tool-input')?.remove()
+  item.open = true
+  item.querySelector('.tool-outcome')!.textContent = 'waiting for your input'
+  const form = document.createElement('form')
+  form.className = 'tool-input'
+  form.dataset.inputId = request.input_id
+  form.setAttribute('aria-label', `Input for ${request.name}`)
+  form.append(Object.assign(document.createElement('p'), { className: 'input-message', textContent: request.message }))
+  const required = new Set(request.requested_schema.required ?? [])
+  const fields = Object.entries(request.requested_schema.properties ?? {}).map(([name, field]) => ({ name, ...fieldOf(name, field, required.has(name)) }))
+  for (const field of fields) form.append(field.element)
+  const problem = Object.assign(document.createElement('p'), { className: 'input-problem', hidden: true })
+  problem.setAttribute('role', 'alert')
+  const bar = document.createElement('div')
+  bar.className = 'input-actions'
+  const send = async (action: 'accept' | 'decline' | 'cancel') => {
+    const content = Object.fromEntries(fields.flatMap(({ name, read }) => (read() === undefined ? [] : [[name, read()]])))
+    for (const button of bar.querySelectorAll('button')) button.disabled = true
+    try {
+      await api(`/v1/sessions/${sessionId}/tool-calls/${request.call_id}/input`, { method: 'POST', body: JSON.stringify(action === 'accept' ? { action, content } : { action }) })
+      form.remove()
+      item.querySelector('.tool-outcome')!.textContent = action === 'accept' ? 'running…' : `${action === 'decline' ? 'declined' : 'cancelled'}, running…`
+    } catch (error) {
+      problem.hidden = false
+      problem.textContent = (error as Error).message
+      for (const button of bar.querySelectorAll('button')) button.disabled = false
+    }
+  }
+  const button = (label: string, action: 'accept' | 'decline' | 'cancel', type: 'submit' | 'button') => {
+    const element = Object.assign(document.createElement('button'), { type, textContent: label })
+    if (type === 'button') element.addEventListener('click', () => void send(action))
+    return element
+  }
+  bar.append(button('Submit', 'accept', 'submit'), button('Decline', 'decline', 'button'), button('Cancel', 'cancel', 'button'))
+  form.append(problem, bar)
+  form.addEventListener('submit', (event) => {
+    event.preventDefault()
+    void send('accept')
+  })
+  item.append(form)
+  form.querySelector<HTMLElement>('input, select')?.focus()
+}
+
+/** The input a call asked for was answered (here, in another tab, or by its time running out): its form goes. */
+export function inputAnswered(reply: HTMLLIElement, callId: string, action: string): void {
+  const item = reply.querySelector<HTMLDetailsElement>(`details.tool-call[data-call-id="${CSS.escape(callId)}"]`)
+  if (!item?.querySelector('.tool-input')) return
+  item.querySelector('.tool-input')!.remove()
+  item.querySelector('.tool-outcome')!.textContent = action === 'accept' ? 'running…' : `${action === 'decline' ? 'declined' : 'no answer'}, running…`
+}

@@ -187,7 +187,16 @@ function afterwards(app: AppContext, generation: Generation, release: () => void
 /** What every generation relays into. */
 function generationSettings(app: AppContext): GenerationSettings {
   const { store, config } = app
-  return { store, sources: app.database.documents, cluster: app.database.cluster, log: app.log, metrics: app.metrics, checkpoints: app.checkpoints, chatTimeoutMs: config.chatTimeoutMs }
+  return {
+    store,
+    sources: app.database.documents,
+    cluster: app.database.cluster,
+    log: app.log,
+    metrics: app.metrics,
+    checkpoints: app.checkpoints,
+    chatTimeoutMs: config.chatTimeoutMs,
+    inputs: { store: app.database.inputs, waiters: app.tools.inputs, timeoutMs: config.toolInputTimeoutMs },
+  }
 }
 
 /**

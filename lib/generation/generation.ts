@@ -10,6 +10,11 @@ import type { DocumentStore } from '../store/document-store.ts'
 import type { ChatMessage } from '../ollama/client.ts'
 import { ollamaToolCalls } from '../ollama/client.ts'
 import { ToolTurn, type ToolStop } from '../tools/tool-turn.ts'
+import type { InputRequest } from '../tools/mcp-hub.ts'
+import type { InputWaiters } from '../tools/tool-inputs.ts'
+import type { InputStore, ToolInputAnswer } from '../store/input-store.ts'
+import { randomUUID } from 'node:crypto'
+import { timestamp } from '../shared/clock.ts'
 import type { Cluster } from '../store/cluster.ts'
 import { problemForUnexpected } from '../shared/problem.ts'
 import type { CheckpointClock } from './checkpoint-clock.ts'
@@ -86,6 +91,8 @@ export interface GenerationSettings {
   metrics: Metrics
   checkpoints: CheckpointClock
   chatTimeoutMs: number
+  /** Where a tool's request for its user's input waits (docs/tools.md "Input for a tool"); absent: such requests are declined. */
+  inputs?: { store: InputStore; waiters: InputWaiters; timeoutMs: number } | undefined
 }
 
 /**
@@ -280,6 +287,30 @@ export class Generation {
   }
 
   /**
+   * A tool's request for its user's input: stored (any instance may take the answer), sent as
+   * `input_required`, then waited for until answered, TOOL_INPUT_TIMEOUT, or the turn's stop
+   * (those two answer `cancel`); `input_answered` tells the clients it is over.
+   */
+  private async askForInput(call: ToolCall, { message, requestedSchema }: InputRequest, signal: AbortSignal): Promise<ToolInputAnswer> {
+    const { store, waiters, timeoutMs } = this.settings.inputs!
+    const id = randomUUID()
+    const now = Date.now()
+    const expiresAt = new Date(now + timeoutMs).toISOString()
+    await store.askForInput({ id, sessionId: this.sessionId, replyId: this.messageId, callId: call.call_id, message, requestedSchema, createdAt: timestamp(), expiresAt })
+    const base = { session_id: this.sessionId, message_id: this.messageId, call_id: call.call_id, name: call.name, input_id: id }
+    try {
+      this.events.event(JSON.stringify({ type: 'input_required', ...base, message, requested_schema: requestedSchema, expires_at: expiresAt }))
+      await waiters.wait(id, timeoutMs, AbortSignal.any([signal, this.stopping.signal]))
+      // Read whatever the wait ended on: an answer recorded as it timed out still counts.
+      const answer = (await store.inputAnswer(id)) ?? { action: 'cancel' as const }
+      this.events.event(JSON.stringify({ type: 'input_answered', ...base, action: answer.action }))
+      return answer
+    } finally {
+      await store.dropInput(id).catch((error: unknown) => this.settings.log.warn('a tool input request could not be removed', { input_id: id, error: (error as Error).message }))
+    }
+  }
+
+  /**
    * One step of a turn with tools: the calls run (their events sent as they start and end), the
    * step stored before the reply, and the model asked again with it. Null when the turn ends here
    * (a limit, the repeat rule, a stop); the step's text then stays the reply's when no result
@@ -297,6 +328,8 @@ export class Generation {
     const outcome = await tools.turn.run(calls, this.stopping.signal, {
       call: (call) => this.events.event(JSON.stringify({ type: 'tool_call', ...base, call_id: call.call_id, name: call.name, arguments: call.arguments })),
       result: (result, durationMs) => this.events.event(JSON.stringify({ type: 'tool_result', ...base, call_id: result.callId, name: result.name, ok: result.ok, content: result.content, duration_ms: durationMs })),
+      progress: (call, { progress, total, message }) => this.events.event(JSON.stringify({ type: 'tool_progress', ...base, call_id: call.call_id, name: call.name, progress, ...(total === undefined ? {} : { total }), ...(message ? { message } : {}) })),
+      ...(this.settings.inputs ? { input: (call: ToolCall, request: InputRequest, signal: AbortSignal) => this.askForInput(call, request, signal) } : {}),
       // Told once the pause is stored (below): an answer sent at once must find the call waiting.
       approval: () => {},
     }, answers)

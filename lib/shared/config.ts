@@ -116,6 +116,8 @@ export interface Config {
   toolResultMaxBytes: number
   /** How long a call of an `ask` tool waits for its user's answer before it counts as denied. */
   toolApprovalTimeoutMs: number
+  /** How long a tool call waits for its user's input (MCP elicitation) before it is answered `cancel`. */
+  toolInputTimeoutMs: number
 }
 
 /** A token count, or a fraction of num_ctx. */
@@ -265,6 +267,7 @@ const SETTINGS = {
   toolResultMaxBytes: setting('TOOL_RESULT_MAX_BYTES', '16KiB', 'a size from 256 bytes to 1MiB such as 16384 or 16KiB',
     v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(256), v.maxValue(1024 ** 2))),
   toolApprovalTimeoutMs: setting('TOOL_APPROVAL_TIMEOUT', '10m', DURATION, positiveDurationMs),
+  toolInputTimeoutMs: setting('TOOL_INPUT_TIMEOUT', '2m', DURATION, positiveDurationMs),
   webSearchProvider: setting('WEB_SEARCH_PROVIDER', 'searxng', 'searxng, brave or tavily', v.picklist(['searxng', 'brave', 'tavily'])),
   webSearchUrl: setting('WEB_SEARCH_URL', 'none', 'an http(s) URL such as http://searxng:8080',
     v.pipe(v.string(), v.check((url) => url === 'none' || (URL.canParse(url) && /^https?:$/.test(new URL(url).protocol))), v.transform((url) => (url === 'none' ? '' : url.replace(/\/+$/, ''))))),

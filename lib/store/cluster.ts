@@ -37,6 +37,8 @@ export type CancelTarget = { kind: 'reply'; sessionId: string } | { kind: 'respo
 /** What the app gives the cluster when it joins: how to stop what runs here. */
 export interface ClusterMember {
   cancel(target: CancelTarget): void
+  /** A tool call's request for input (lib/store/input-store.ts) was answered on another instance: its call, if it waits here, goes on. */
+  inputAnswered(inputId: string): void
   /** The sessions with a chat set up or running here (their streaming rows are this instance's to keep). */
   busySessions(): string[]
   log: Logger
@@ -85,6 +87,8 @@ export interface Cluster {
   closeFollowers(): void
   /** Marks a cancel and wakes the owner; false when nothing runs there. */
   requestCancel(target: CancelTarget): Promise<boolean>
+  /** Wakes the instance whose tool call waits for the input request `inputId`, once its answer is recorded. */
+  notifyInput(inputId: string): Promise<void>
   /** Instances holding a lease now (this one included). */
   liveInstances(): Promise<number>
 }

@@ -12,6 +12,7 @@ import type { ResponseStore } from './response-store.ts'
 import type { DocumentStore } from './document-store.ts'
 import type { PromptStore } from './prompt-store.ts'
 import type { ShareStore } from './share-store.ts'
+import type { InputStore } from './input-store.ts'
 
 /**
  * Conversations, every role of them in one object (the app context's `store`). Each role is an
@@ -50,6 +51,8 @@ export interface Store {
   readonly prompts: PromptStore
   /** Share links (docs/api.md "Sharing a chat"). */
   readonly shares: ShareStore
+  /** Input tools ask their users for mid-call (docs/tools.md "Input for a tool"). */
+  readonly inputs: InputStore
   /** What several instances on the database share (PostgreSQL); null where one server has it alone (SQLite). */
   readonly cluster: Cluster | null
   /** Throws when the database cannot answer. */

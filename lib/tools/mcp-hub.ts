@@ -1,4 +1,6 @@
 import type { CallToolResult, Client, Tool } from '@modelcontextprotocol/client'
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { randomUUID } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import type { Logger } from '../observability/log.ts'
 import { HttpProblem } from '../shared/problem.ts'
@@ -6,6 +8,8 @@ import type { McpServerConfig, ToolPolicy } from '../shared/mcp-config.ts'
 import { maskSecrets, secretForms } from './secret-forms.ts'
 import { ArgumentChecker } from './argument-check.ts'
 import { BUILTIN_SERVER, type BuiltinTools } from './builtin/builtin-tools.ts'
+import { InputWaiters, isShowableForm, MAX_INPUT_MESSAGE_CHARS } from './tool-inputs.ts'
+import type { ToolInputAnswer } from '../store/input-store.ts'
 
 /**
  * The MCP servers of MCP_CONFIG (docs/tools.md), through the official MCP client: each
@@ -52,6 +56,26 @@ export interface OfferedTool extends ListedTool {
   tool: string
 }
 
+/** What a server asks a call's user (MCP elicitation in form mode): a message and a form. */
+export interface InputRequest {
+  message: string
+  requestedSchema: Record<string, unknown>
+}
+
+/** How a running call reports progress and asks its user for input. */
+export interface CallHandlers {
+  onProgress?: ((progress: { progress: number; total?: number | undefined; message?: string | undefined }) => void) | undefined
+  /** Absent: nobody can be asked (a Responses run), and a request is declined. */
+  ask?: ((request: InputRequest, signal: AbortSignal) => Promise<ToolInputAnswer>) | undefined
+}
+
+/**
+ * The call a server's request (an elicitation) belongs to: the SDK reads a call's response stream
+ * (and runs a 2026-era call's input rounds) in the call's own async context, so a request that
+ * arrives there finds the call here.
+ */
+const runningCall = new AsyncLocalStorage<string>()
+
 export class McpConnection {
   readonly config: McpServerConfig
   private readonly log: Logger
@@ -63,6 +87,8 @@ export class McpConnection {
   private down: { failures: number; retry: NodeJS.Timeout } | undefined
   private closed = false
   private readonly secrets: string[]
+  /** The calls running now, by a token of ours: how to ask each one's user. */
+  private readonly running = new Map<string, CallHandlers>()
 
   constructor(config: McpServerConfig, log: Logger, version: string, connectTimeoutMs: number) {
     this.config = config
@@ -124,13 +150,15 @@ export class McpConnection {
   }
 
   /**
-   * The tools whose names a model and OpenAI's clients can use (TOOL_NAME), each name once: any
-   * other is left out, with one log line each time the server lists it.
+   * The tools whose names a model and OpenAI's clients can use (TOOL_NAME), each name once, that
+   * run as a plain call (one that requires task augmentation, `execution.taskSupport: "required"`,
+   * cannot: this client does not run tasks): any other is left out, with one log line each time
+   * the server lists it.
    */
   private callable(tools: Tool[]): Tool[] {
     const seen = new Set<string>()
     return tools.filter((tool) => {
-      const reason = !TOOL_NAME.test(tool.name) ? 'name' : seen.has(tool.name) ? 'duplicate' : undefined
+      const reason = !TOOL_NAME.test(tool.name) ? 'name' : seen.has(tool.name) ? 'duplicate' : tool.execution?.taskSupport === 'required' ? 'requires tasks' : undefined
       seen.add(tool.name)
       if (reason) this.log.warn('mcp tool left out', { server: this.config.name, tool: JSON.stringify(tool.name).slice(0, 80), reason })
       return reason === undefined
@@ -141,10 +169,35 @@ export class McpConnection {
    * Runs one tool. `signal` cancels it (the SDK sends `notifications/cancelled`, which the call
    * sees; closing the connection would not reach it); past `timeoutMs` the SDK cancels it too.
    */
-  async callTool(tool: string, args: Record<string, unknown>, signal: AbortSignal, timeoutMs: number): Promise<CallToolResult> {
+  async callTool(tool: string, args: Record<string, unknown>, signal: AbortSignal, timeoutMs: number, handlers: CallHandlers = {}): Promise<CallToolResult> {
     const client = await this.reachable()
     signal.throwIfAborted()
-    return client.callTool({ name: tool, arguments: args }, { signal, timeout: timeoutMs }) as Promise<CallToolResult>
+    const token = randomUUID()
+    this.running.set(token, handlers)
+    try {
+      // With `onprogress`, the SDK asks the server for progress (a progressToken) and hands each report over.
+      const { onProgress } = handlers
+      return await runningCall.run(token, () => client.callTool({ name: tool, arguments: args }, { signal, timeout: timeoutMs, ...(onProgress ? { onprogress: onProgress } : {}) })) as CallToolResult
+    } finally {
+      this.running.delete(token)
+    }
+  }
+
+  /**
+   * A server's `elicitation/create`: put to the user of the call it belongs to (found by the call's
+   * async context; else the one call running, when only one is). Declined when no call of a
+   * chat can be told (none, several, a Responses run), for a URL-mode request, or for a form this
+   * client does not show (docs/tools.md "Input for a tool").
+   */
+  private async elicit(params: Record<string, unknown>, signal: AbortSignal): Promise<ToolInputAnswer> {
+    const token = runningCall.getStore() ?? (this.running.size === 1 ? [...this.running.keys()][0] : undefined)
+    const ask = token === undefined ? undefined : this.running.get(token)?.ask
+    const why = !ask ? 'no chat call to ask' : params.mode === 'url' ? 'URL mode is not supported' : !isShowableForm(params.requestedSchema) ? 'not a form this client shows' : undefined
+    if (why) {
+      this.log.info('mcp input request declined', { server: this.config.name, reason: why })
+      return { action: 'decline' }
+    }
+    return ask!({ message: String(params.message ?? '').slice(0, MAX_INPUT_MESSAGE_CHARS), requestedSchema: params.requestedSchema as Record<string, unknown> }, signal)
   }
 
   private client(): Promise<Client> {
@@ -160,6 +213,8 @@ export class McpConnection {
     // The SDK is loaded only when a server is used (it is external to the bundles, like sharp).
     const [{ Client, StreamableHTTPClientTransport }, { StdioClientTransport }] = await Promise.all([import('@modelcontextprotocol/client'), import('@modelcontextprotocol/client/stdio')])
     const client = new Client({ name: 'chat-ollama', version: this.version }, {
+      // Form-mode elicitation, the form's defaults filled in for what the user left out (SEP-1034).
+      capabilities: { elicitation: { form: { applyDefaults: true } } },
       listChanged: {
         tools: {
           onChanged: (error, tools) => {
@@ -169,6 +224,7 @@ export class McpConnection {
         },
       },
     })
+    client.setRequestHandler('elicitation/create', async (request, ctx) => ({ ...await this.elicit(request.params as Record<string, unknown>, ctx.mcpReq.signal) }))
     const transport = config.transport === 'http'
       ? new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers: config.headers } })
       // Only what the file gives, over the SDK's few inherited variables (HOME, LOGNAME, PATH,
@@ -209,6 +265,8 @@ export class McpConnection {
 
 export class McpHub {
   private readonly connections: McpConnection[]
+  /** The calls of this instance waiting for their user's input (docs/tools.md "Input for a tool"). */
+  readonly inputs = new InputWaiters()
   /** Checks the arguments of the model's calls against the tools' schemas, within a time limit. */
   readonly checker = new ArgumentChecker()
 

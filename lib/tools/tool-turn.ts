@@ -7,7 +7,8 @@ import { formatMs } from '../ollama/client.ts'
 import type { ChatOptions, Think } from '../shared/chat-options.ts'
 import type { ApprovalDecision, ToolCall, ToolResult, WebSource } from '../store/chat-store.ts'
 import type { ChatStore } from '../store/store.ts'
-import type { McpHub, OfferedTool } from './mcp-hub.ts'
+import type { CallHandlers, InputRequest, McpHub, OfferedTool } from './mcp-hub.ts'
+import type { ToolInputAnswer } from '../store/input-store.ts'
 import { BUILTIN_SERVER, webSourcesText } from './builtin/builtin-tools.ts'
 import { SCHEMA_CHECK_TIMEOUT_MS } from './argument-check.ts'
 import type { OllamaPool } from '../ollama/pool.ts'
@@ -23,7 +24,12 @@ export interface ToolTurnLimits {
   toolTimeoutMs: number
   resultMaxBytes: number
   approvalTimeoutMs: number
+  /** How long a call waits for its user's input (TOOL_INPUT_TIMEOUT); its TOOL_TIMEOUT stops meanwhile. */
+  inputTimeoutMs: number
 }
+
+/** Input requests one call may put to its user; later ones are declined. */
+export const MAX_INPUTS_PER_CALL = 3
 
 /** What a turn with tools needs to go on after a pause for approvals, wherever and whenever it resumes. */
 export interface ToolTurnState {
@@ -75,6 +81,7 @@ export const toolLimits = (config: Config): ToolTurnLimits => ({
   toolTimeoutMs: config.toolTimeoutMs,
   resultMaxBytes: config.toolResultMaxBytes,
   approvalTimeoutMs: config.toolApprovalTimeoutMs,
+  inputTimeoutMs: config.toolInputTimeoutMs,
 })
 
 /** Why a turn with tools ended before the model answered without calling one. */
@@ -97,7 +104,22 @@ export interface StepListener {
   call(call: ToolCall): void
   result(result: ToolResult, durationMs: number): void
   approval(call: ToolCall): void
+  /** A long call's progress, as its server reports it (`notifications/progress`), at most every PROGRESS_INTERVAL_MS. */
+  progress?(call: ToolCall, progress: ToolProgress): void
+  /** A call's server asks its user for input (elicitation): the user's answer. Absent: nobody can be asked, and it is declined. */
+  input?(call: ToolCall, request: InputRequest, signal: AbortSignal): Promise<ToolInputAnswer>
 }
+
+/** How far a call has come: `progress` of `total` (when the server knows it), and what it is doing. */
+export interface ToolProgress {
+  progress: number
+  total?: number | undefined
+  message?: string | undefined
+}
+
+/** A call's progress is passed on at most this often (a server may report it thousands of times), and at most MAX_PROGRESS_EVENTS times. */
+export const PROGRESS_INTERVAL_MS = 250
+export const MAX_PROGRESS_EVENTS = 200
 
 /** A call's fate decided before it runs: its result, whether it ends the turn, whether it waits for approval. */
 interface CallPlan {
@@ -201,7 +223,7 @@ export class ToolTurn {
       for (let at = next++; at < toRun.length; at = next++) {
         const index = toRun[at]!
         const started = performance.now()
-        const result = plans[index]!.result ?? (await this.execute(calls[index]!, signal))
+        const result = plans[index]!.result ?? (await this.execute(calls[index]!, signal, listener))
         ended[index] = result
         listener.result(result, Math.round(performance.now() - started))
       }
@@ -270,12 +292,31 @@ export class ToolTurn {
     return (leaves.length ? leaves : errors).slice(0, 5).map((error) => `${error.instanceLocation.replace(/^#\/?/, '') || 'arguments'}: ${error.error}`).join('; ')
   }
 
-  private async execute(call: ToolCall, turn: AbortSignal): Promise<ToolResult> {
+  /** How a call reports its progress and asks its user for input: at most MAX_INPUTS_PER_CALL times, its TOOL_TIMEOUT stopped while it waits. */
+  private handlers(call: ToolCall, listener: StepListener, deadline: CallDeadline): CallHandlers {
+    let asked = 0
+    const input = listener.input?.bind(listener)
+    return {
+      onProgress: progressOf(call, listener),
+      ask: input && (async (request, signal) => {
+        if (++asked > MAX_INPUTS_PER_CALL) return { action: 'decline' }
+        deadline.pause()
+        try {
+          return await input(call, request, signal)
+        } finally {
+          deadline.resume()
+        }
+      }),
+    }
+  }
+
+  private async execute(call: ToolCall, turn: AbortSignal, listener: StepListener): Promise<ToolResult> {
     const tool = this.tools.get(call.name)!
     const builtin = tool.server === BUILTIN_SERVER ? this.hub.builtin : undefined
     const connection = builtin ? undefined : this.hub.server(tool.server)!
     const redact = (text: string) => connection?.redact(text) ?? text
-    const timeout = AbortSignal.timeout(this.limits.toolTimeoutMs)
+    const deadline = new CallDeadline(this.limits.toolTimeoutMs)
+    const timeout = deadline.signal
     const started = performance.now()
     let outcome: Outcome
     let content: string
@@ -293,7 +334,8 @@ export class ToolTurn {
         } else content = output.content
       } else {
         // The SDK's own timeout is a backstop: ours fires first, and says which limit it was.
-        const result = await connection!.callTool(tool.tool, call.arguments, AbortSignal.any([turn, timeout]), this.limits.toolTimeoutMs + 5_000)
+        const backstop = this.limits.toolTimeoutMs + MAX_INPUTS_PER_CALL * this.limits.inputTimeoutMs + 5_000
+        const result = await connection!.callTool(tool.tool, call.arguments, AbortSignal.any([turn, timeout]), backstop, this.handlers(call, listener, deadline))
         outcome = result.isError ? 'error' : 'ok'
         // A secret of the server's configuration in its answer is masked like anywhere else.
         content = redact(resultText(result))
@@ -307,12 +349,60 @@ export class ToolTurn {
           : `The tool call failed: ${redact((error as Error).message || String(error))}`
       if (outcome === 'error') this.log.warn('tool call failed', { server: tool.server, tool: tool.tool, error: redact((error as Error).message || String(error)) })
     }
+    deadline.clear()
     this.metrics.toolCall(tool.server, tool.tool, outcome, (performance.now() - started) / 1000)
     return { callId: call.call_id, name: call.name, content: capBytes(content, this.limits.resultMaxBytes), ok: outcome === 'ok', ...(sources ? { sources } : {}) }
   }
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/** A call's TOOL_TIMEOUT: its signal aborts with a TimeoutError once the call has run that long, the time it waited for its user aside. */
+class CallDeadline {
+  private readonly controller = new AbortController()
+  private timer: NodeJS.Timeout | undefined
+  private remainingMs: number
+  private since = 0
+
+  constructor(ms: number) {
+    this.remainingMs = ms
+    this.resume()
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal
+  }
+
+  pause(): void {
+    clearTimeout(this.timer)
+    this.remainingMs -= performance.now() - this.since
+  }
+
+  resume(): void {
+    this.since = performance.now()
+    this.timer = setTimeout(() => this.controller.abort(new DOMException('The tool call timed out.', 'TimeoutError')), Math.max(0, this.remainingMs))
+  }
+
+  clear(): void {
+    clearTimeout(this.timer)
+  }
+}
+
+/** A call's progress reports, passed on at most every PROGRESS_INTERVAL_MS and MAX_PROGRESS_EVENTS times; each checked (a server's numbers, a bounded message). */
+function progressOf(call: ToolCall, listener: StepListener): ((report: ToolProgress) => void) | undefined {
+  if (!listener.progress) return undefined
+  let last = -Infinity
+  let sent = 0
+  return (report) => {
+    const now = performance.now()
+    if (now - last < PROGRESS_INTERVAL_MS || sent >= MAX_PROGRESS_EVENTS || !Number.isFinite(report.progress)) return
+    last = now
+    sent++
+    const total = typeof report.total === 'number' && Number.isFinite(report.total) ? report.total : undefined
+    const message = typeof report.message === 'string' ? report.message.slice(0, 200) : undefined
+    listener.progress!(call, { progress: report.progress, ...(total === undefined ? {} : { total }), ...(message ? { message } : {}) })
+  }
+}
 
 /** The same tool with the same arguments, whatever the order of their keys. */
 function callKey(call: ToolCall): string {

@@ -73,8 +73,13 @@ function sweepAbandoned(run: (program: string, args: string[]) => unknown): void
     try {
       owner = Number(readFileSync(join(folder, 'owner'), 'utf8'))
     } catch {
-      // No owner written: abandoned, unless it is being made this very moment.
-      if (Date.now() - statSync(folder).mtimeMs < 60_000) continue
+      // No owner written: abandoned, unless it is being made this very moment (or another test
+      // process, running at the same time, has just removed it).
+      try {
+        if (Date.now() - statSync(folder).mtimeMs < 60_000) continue
+      } catch {
+        continue
+      }
     }
     if (owner && isAlive(owner)) continue
     try {

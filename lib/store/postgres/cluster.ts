@@ -5,7 +5,7 @@ import { BatchPublisher, RemoteFollower, type Batch } from './streams.ts'
 
 /** Wakes followers: the payload is the stream whose frames were written (or that was closed). */
 const EVENTS_CHANNEL = 'chat_ollama_events'
-/** Wakes the owner of a reply (`reply:<session id>`) or response (`response:<id>`) cancelled elsewhere. */
+/** Wakes the owner of a reply (`reply:<session id>`) or response (`response:<id>`) cancelled elsewhere, or of a tool call whose input request was answered (`input:<id>`). */
 const CANCEL_CHANNEL = 'chat_ollama_cancel'
 /** A batch whose write failed is written again after this, doubling up to BATCH_RETRY_MAX_MS. */
 const BATCH_RETRY_FIRST_MS = 50
@@ -235,7 +235,9 @@ export class PostgresCluster implements Cluster {
     const rows = await (await this.db())`
       SELECT 'reply:' || session_id AS target FROM messages WHERE status = 'streaming' AND cancel_requested AND owner_instance = ${this.instanceId}
       UNION ALL
-      SELECT 'response:' || id FROM responses WHERE status IN ('queued', 'in_progress') AND cancel_requested AND owner_instance = ${this.instanceId}`
+      SELECT 'response:' || id FROM responses WHERE status IN ('queued', 'in_progress') AND cancel_requested AND owner_instance = ${this.instanceId}
+      UNION ALL
+      SELECT 'input:' || id FROM tool_inputs WHERE answer IS NOT NULL AND owner_instance = ${this.instanceId}`
     for (const row of rows) this.cancelled(row.target as string)
   }
 
@@ -243,6 +245,11 @@ export class PostgresCluster implements Cluster {
     const [kind, id] = [target.slice(0, target.indexOf(':')), target.slice(target.indexOf(':') + 1)]
     if (kind === 'reply') this.member?.cancel({ kind: 'reply', sessionId: id })
     else if (kind === 'response') this.member?.cancel({ kind: 'response', id })
+    else if (kind === 'input') this.member?.inputAnswered(id)
+  }
+
+  async notifyInput(inputId: string): Promise<void> {
+    await (await this.db())`SELECT pg_notify(${CANCEL_CHANNEL}, ${`input:${inputId}`})`
   }
 
   async requestCancel(target: CancelTarget): Promise<boolean> {

@@ -11,6 +11,7 @@ import { PostgresResponseStore } from './response-store.ts'
 import { PostgresDocuments } from './documents.ts'
 import { PostgresPrompts } from './prompts.ts'
 import { PostgresShares } from './shares.ts'
+import { PostgresInputs } from './inputs.ts'
 
 /** The longest a health check's `SELECT 1` may take before the database counts as down. */
 const PING_DEADLINE_MS = 2000
@@ -35,6 +36,7 @@ export class PostgresStore implements Store {
   readonly documents: PostgresDocuments
   readonly prompts: PostgresPrompts
   readonly shares: PostgresShares
+  readonly inputs: PostgresInputs
   readonly cluster: PostgresCluster
   readonly ready: Promise<number[]>
   private readonly sql: postgres.Sql
@@ -64,6 +66,7 @@ export class PostgresStore implements Store {
     this.documents = new PostgresDocuments(this.sql, this.ready, instanceId)
     this.prompts = new PostgresPrompts(this.sql, this.ready, instanceId)
     this.shares = new PostgresShares(this.sql, this.ready, instanceId)
+    this.inputs = new PostgresInputs(this.sql, this.ready, instanceId)
     this.cluster = new PostgresCluster(this.sql, this.ready, instanceId, leaseMs)
   }
 

@@ -7,6 +7,7 @@ import { SqliteResponseStore } from './response-store.ts'
 import { SqliteDocuments } from './documents.ts'
 import { SqlitePrompts } from './prompts.ts'
 import { SqliteShares } from './shares.ts'
+import { SqliteInputs } from './inputs.ts'
 import { acquireServerLock } from './server-lock.ts'
 
 /** The embedded default: one SQLite file (or `:memory:`), opened and migrated here. */
@@ -18,6 +19,7 @@ export class SqliteStore implements Store {
   readonly documents: SqliteDocuments
   readonly prompts: SqlitePrompts
   readonly shares: SqliteShares
+  readonly inputs: SqliteInputs
   /** One server per file: nothing to share with other instances. */
   readonly cluster = null
 
@@ -28,6 +30,7 @@ export class SqliteStore implements Store {
     this.documents = new SqliteDocuments(this.chats.database)
     this.prompts = new SqlitePrompts(this.chats.database)
     this.shares = new SqliteShares(this.chats.database)
+    this.inputs = new SqliteInputs(this.chats.database)
   }
 
   get path(): string {
