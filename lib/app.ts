@@ -45,7 +45,7 @@ export function createAppContext(config: Config, parts: AppParts & { database: S
     metrics: parts.metrics ?? new Metrics({ instanceId: config.instanceId, activeGenerations: () => generations.size, hosts: () => ollama.hostStates() }),
     responses: parts.responses ?? { store: database.responses, registry: new ResponseRegistry() },
     tokens: parts.tokens ?? new TokenEstimator(),
-    tools: parts.tools ?? new McpHub(config.mcpServers, log, VERSION, config.mcpConnectTimeoutMs, new BuiltinTools(config, log, VERSION)),
+    tools: parts.tools ?? new McpHub(config.mcpServers, log, VERSION, config.mcpConnectTimeoutMs, new BuiltinTools(config, log, VERSION), { store: database.mcpAuth, key: config.mcpOAuthKey }),
     approvals: undefined as unknown as ApprovalClock,
     imageGate: parts.imageGate ?? new ImageGate(config.imageConcurrency),
     checkpoints: parts.checkpoints ?? new CheckpointClock(config.checkpointIntervalMs),

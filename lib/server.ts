@@ -10,6 +10,9 @@ import adminUsersList from '../functions/admin-users-list.ts'
 import attachmentGet from '../functions/attachment-get.ts'
 import authLogin from '../functions/auth-login.ts'
 import toolsList from '../functions/tools-list.ts'
+import adminMcpSignIn from '../functions/admin-mcp-sign-in.ts'
+import adminMcpSignOut from '../functions/admin-mcp-sign-out.ts'
+import mcpOAuthCallback from '../functions/mcp-oauth-callback.ts'
 import toolCallAnswer from '../functions/tool-call-answer.ts'
 import toolInputAnswer from '../functions/tool-input-answer.ts'
 import authLogout from '../functions/auth-logout.ts'
@@ -135,6 +138,9 @@ export const FUNCTIONS: FunctionSpec[] = [
   adminKeysRevoke,
   adminUserSessions,
   adminAudit,
+  adminMcpSignIn,
+  adminMcpSignOut,
+  mcpOAuthCallback,
   metrics,
   openaiChatCompletions,
   openaiEmbeddings,

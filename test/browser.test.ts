@@ -1216,7 +1216,7 @@ test('tools on the page: the switch offers them; calls fold under the reply with
   assert.match(await first.locator('.tool-call .tool-outcome').innerText(), /^done, \d+ ms$/)
   assert.equal(await first.locator('.tool-call .tool-result').textContent(), '5')
   assert.equal(await first.locator('.body').innerText(), 'The tools said: 5')
-  assert.deepEqual(fake.chatRequests()[0]!.body.tools.map((tool: any) => tool.function.name), ['calc__add', 'calc__search', 'calc__slow', 'calc__fail', 'calc__big', 'calc__steps', 'calc__ask'])
+  assert.deepEqual(fake.chatRequests()[0]!.body.tools.map((tool: any) => tool.function.name), ['calc__add', 'calc__search', 'calc__slow', 'calc__fail', 'calc__big', 'calc__chart', 'calc__steps', 'calc__ask'])
 
   // An ask tool: the reply waits with Approve / Deny; Approve runs it and the reply goes on.
   await sendMessage(page, 'Find [[call calc__search {"query":"<b>cats</b>"}]]')
@@ -1279,6 +1279,28 @@ test('a long tool call shows its progress on its line until its result replaces 
   await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
   assert.match(await lastReply(page).locator('.tool-call .tool-outcome').innerText(), /^done, [\d.]+ m?s$/)
   assert.equal(await lastReply(page).locator('.tool-call .tool-result').textContent(), '1 steps done')
+})
+
+test('a tool result with an image and a resource link: the image under the call, the address a link that opens apart; the same after a reload', { skip }, async (t) => {
+  const { page } = await pageWithTools(t)
+  await sendMessage(page, 'Plot [[call calc__chart {}]]')
+  await page.waitForFunction(() => (globalThis as any).document.querySelector('.message.assistant')?.getAttribute('data-status') === 'complete')
+  const check = async (when: string) => {
+    const call = lastReply(page).locator('.tool-call')
+    const image = call.locator('.images img.thumbnail')
+    await image.waitFor()
+    assert.equal(await image.evaluate((element: any) => element.complete && element.naturalWidth), 96, `${when}: the image loaded`)
+    const link = call.locator('.tool-result a')
+    assert.equal(await link.getAttribute('href'), 'https://reports.example.com/sales.csv', when)
+    assert.equal(await link.getAttribute('rel'), 'noopener noreferrer nofollow')
+    assert.match(await call.locator('.tool-result').innerText(), /\[image 1 \(image\/png, 96×64\): shown to the user, not to you\]/)
+  }
+  await check('live')
+  await page.screenshot({ path: `${SCREENSHOTS}/tool-image.png` })
+  await assertAccessible(page, 'a tool result with an image')
+  await page.reload()
+  await page.waitForSelector('body[data-ready]')
+  await check('after a reload')
 })
 
 test('a tool that asks for input mid-call: its form under the call, filled in and sent; Decline answers too; the form goes once answered', { skip }, async (t) => {

@@ -72,6 +72,9 @@ const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; statu
   'admin-keys-create': { request: ['POST', '/v1/admin/keys', { user: 'nobody' }], status: 404, check: problemOf('not_found') },
   'admin-keys-revoke': { request: ['DELETE', '/v1/admin/keys/key_nothing'], status: 404, check: problemOf('not_found') },
   'admin-user-sessions': { request: ['GET', '/v1/admin/users/nobody/sessions'], status: 404, check: problemOf('not_found') },
+  'admin-mcp-sign-in': { request: ['POST', '/v1/admin/mcp/nowhere/sign-in'], status: 404, check: problemOf('not_found') },
+  'admin-mcp-sign-out': { request: ['DELETE', '/v1/admin/mcp/nowhere/sign-in'], status: 404, check: problemOf('not_found') },
+  'mcp-oauth-callback': { request: ['GET', `/v1/mcp/oauth/callback?code=x&state=${'a'.repeat(43)}`], status: 400, check: (type, body) => { assert.match(type, /^text\/html/); assert.match(body, /was already used, or ran out/) } },
   'admin-audit': { request: ['GET', '/v1/admin/audit'], status: 200, check: jsonBody((body) => assert.deepEqual(body, { entries: [], next_before: null })) },
   'openai-embeddings': { request: ['POST', '/v1/embeddings', { model: 'nomic-embed-text', input: 'hi' }], status: 503, check: jsonBody((body) => assert.equal(body.error.type, 'api_error')) },
   'files-create': { request: ['POST', '/v1/files', { file: 'not multipart' }], status: 415, check: jsonBody((body) => assert.equal(body.error.code, 'unsupported_media_type')) },
@@ -211,7 +214,7 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
   assert.equal(large.status, 200, await large.clone().text())
   // The MCP client, shipped beside the bundles, reaches a server.
   const tools = await json(await fetch(`${server.url}/v1/tools`))
-  assert.deepEqual(tools.servers.map((listing: any) => [listing.name, listing.status, listing.tools.length]), [['builtin', 'ok', 2], ['web', 'ok', 8]])
+  assert.deepEqual(tools.servers.map((listing: any) => [listing.name, listing.status, listing.tools.length]), [['builtin', 'ok', 2], ['web', 'ok', 9]])
   // The built-in tools' worker threads, embedded in the bundle, and Pyodide beside it.
   const ran = await json(await fetch(`${server.url}/v1/chat`, {
     method: 'POST',

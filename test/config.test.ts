@@ -64,6 +64,8 @@ test('every variable has the documented default', () => {
     toolResultMaxBytes: 16 * 1024,
     toolApprovalTimeoutMs: 600_000,
     toolInputTimeoutMs: 120_000,
+    mcpOAuthKey: null,
+    publicUrl: '',
     readTimeoutMs: 30_000,
     writeTimeoutMs: 30_000,
     sseHeartbeatMs: 15_000,
@@ -148,6 +150,18 @@ test('a bad value is named with its variable, its value and the expected form', 
   for (const [env, message] of cases) {
     assert.throws(() => loadConfig(env), (error: Error) => error instanceof ConfigError && message.test(error.message) && !error.message.includes('\n'))
   }
+})
+
+test('MCP_OAUTH_KEY is 32 bytes in hex or base64, and a bad one is refused without quoting it; PUBLIC_URL is an origin', () => {
+  const key = Buffer.alloc(32, 7)
+  assert.deepEqual(loadConfig({ MCP_OAUTH_KEY: key.toString('hex') }).mcpOAuthKey, key)
+  assert.deepEqual(loadConfig({ MCP_OAUTH_KEY: key.toString('base64') }).mcpOAuthKey, key)
+  assert.deepEqual(loadConfig({ MCP_OAUTH_KEY: key.toString('base64url') }).mcpOAuthKey, key)
+  for (const bad of ['short-secret-value', key.toString('hex').slice(2), Buffer.alloc(31).toString('base64')]) {
+    assert.throws(() => loadConfig({ MCP_OAUTH_KEY: bad }), (error: Error) => error instanceof ConfigError && /^MCP_OAUTH_KEY is not valid: expected 32 random bytes/.test(error.message) && !error.message.includes(bad))
+  }
+  assert.equal(loadConfig({ PUBLIC_URL: 'https://chat.example.com/' }).publicUrl, 'https://chat.example.com')
+  assert.throws(() => loadConfig({ PUBLIC_URL: 'https://chat.example.com/app' }), /PUBLIC_URL="https:\/\/chat.example.com\/app" is not valid: expected the http\(s\) origin/)
 })
 
 test('DATABASE_URL selects PostgreSQL and wins over DB_PATH; both URL schemes are taken', () => {

@@ -29,6 +29,17 @@ async function setup(t: TestContext, env: Record<string, string> = {}) {
   return { fake, mcp, app, log }
 }
 
+/** The whole server with AUTH required and the test MCP server, and two users with their keys. */
+async function twoUsers(t: TestContext) {
+  const fake = await fakeOllama(t)
+  const mcp = await startMcpHttpServer(t, TOKEN)
+  const config = join(mkdtempSync(join(tmpdir(), 'chat-ollama-mcp-')), 'mcp.json')
+  writeFileSync(config, JSON.stringify({ mcpServers: { calc: { url: mcp.url, headers: { authorization: `Bearer ${TOKEN}` }, default: 'auto' } } }))
+  const server = await authServer(t, fake, { MCP_CONFIG: config })
+  t.after(() => server.app.tools.close())
+  return { server, fake, mcp, alice: await server.userWithKey('alice'), bob: await server.userWithKey('bob') }
+}
+
 const ofType = (events: SseEvent[], type: string) => events.filter((event) => event.data.type === type).map((event) => event.data)
 
 test('a long call\'s progress reaches the client as tool_progress events, between its call and its result', async (t) => {
@@ -156,14 +167,7 @@ test('two chats whose calls ask at once: each request reaches its own chat, on t
 })
 
 test('another user\'s call answers exactly like a missing one, and their answer changes nothing', async (t) => {
-  const fake = await fakeOllama(t)
-  const mcp = await startMcpHttpServer(t, TOKEN)
-  const config = join(mkdtempSync(join(tmpdir(), 'chat-ollama-mcp-')), 'mcp.json')
-  writeFileSync(config, JSON.stringify({ mcpServers: { calc: { url: mcp.url, headers: { authorization: `Bearer ${TOKEN}` }, default: 'auto' } } }))
-  const server = await authServer(t, fake, { MCP_CONFIG: config })
-  t.after(() => server.app.tools.close())
-  const alice = await server.userWithKey('alice')
-  const bob = await server.userWithKey('bob')
+  const { server, mcp, alice, bob } = await twoUsers(t)
   const response = await fetch(`${server.url}/v1/chat`, { method: 'POST', headers: { ...alice.headers, 'content-type': 'application/json' }, body: JSON.stringify({ message: 'Plan [[call calc__ask {"what":"city"}]]', model: 'qwen3:8b', tools: true }) })
   const events = sseEvents(response)
   const asked = (await until(events, 'input_required')).at(-1)!.data
@@ -190,4 +194,42 @@ test('several instances on one database: the answer taken by another instance re
   const answered = await fetch(`${second.url}/v1/sessions/${asked.session_id}/tool-calls/${asked.call_id}/input`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action: 'accept', content: { name: 'Braga' } }) })
   assert.equal(answered.status, 200)
   assert.equal(ofType(await until(events, 'done'), 'tool_result')[0].content, 'city: {"name":"Braga","count":2,"sure":true}')
+})
+
+test('a result with an image and a resource link: the model reads a note and the address; the image is stored with the call, shown by a tool_images event, and only its owner can fetch it', async (t) => {
+  const { server, fake, alice, bob } = await twoUsers(t)
+  const response = await fetch(`${server.url}/v1/chat`, { method: 'POST', headers: { ...alice.headers, 'content-type': 'application/json' }, body: JSON.stringify({ message: 'Plot [[call calc__chart {"broken":true}]]', model: 'qwen3:8b', tools: true }) })
+  const { events } = await readSse(response)
+  const types = events.map((event) => event.data.type).filter((type) => type !== 'token')
+  assert.deepEqual(types.slice(-3), ['tool_result', 'tool_images', 'done'], 'the images are told once stored, before the model goes on')
+  const result = ofType(events, 'tool_result')[0]
+  assert.equal(result.content, [
+    'Sales by month',
+    '[image 1 (image/png, 96×64): shown to the user, not to you]',
+    '[image 2 (image/png): not shown, not a readable image]',
+    '[resource sales.csv: https://reports.example.com/sales.csv]',
+  ].join('\n'))
+  const [shown] = ofType(events, 'tool_images')
+  assert.equal(shown.call_id, result.call_id)
+  assert.equal(shown.images.length, 1)
+  const [image] = shown.images
+  assert.deepEqual([image.media_type, image.width, image.height, image.url], ['image/png', 96, 64, `/v1/attachments/${image.id}`])
+
+  // The model was sent the note, not the image.
+  const toolMessage = fake.chatRequests().at(-1)!.body.messages.find((message: any) => message.role === 'tool')
+  assert.equal(toolMessage.content, result.content)
+  assert.equal(toolMessage.images, undefined)
+
+  const mine = await fetch(`${server.url}${image.url}`, { headers: alice.headers })
+  assert.equal(mine.status, 200)
+  assert.equal(mine.headers.get('content-type'), 'image/png')
+  const theirs = await fetch(`${server.url}${image.url}`, { headers: bob.headers })
+  const missing = await fetch(`${server.url}/v1/attachments/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`, { headers: bob.headers })
+  assert.equal(theirs.status, 404)
+  assert.equal(theirs.status, missing.status)
+
+  // Stored with the tool message: listed with it, as the page shows it after a reload.
+  const listed = await json(await fetch(`${server.url}/v1/sessions/${result.session_id}/messages`, { headers: alice.headers }))
+  const stored = listed.messages.find((message: any) => message.role === 'tool')
+  assert.deepEqual(stored.images.map((each: any) => each.url), [image.url])
 })

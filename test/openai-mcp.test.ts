@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import OpenAI from 'openai'
-import { fakeOllama, testServer } from './support/app.ts'
+import { fakeOllama, storedRows, testServer } from './support/app.ts'
 import { startMcpHttpServer } from './support/mcp-http-server.ts'
 import { rawStdioServer } from './support/mcp-raw-stdio-server.ts'
 
@@ -20,7 +20,7 @@ async function setup(t: TestContext) {
   const fake = await fakeOllama(t)
   const mcp = await startMcpHttpServer(t, TOKEN)
   const config = join(mkdtempSync(join(tmpdir(), 'chat-ollama-mcp-')), 'mcp.json')
-  writeFileSync(config, JSON.stringify({ mcpServers: { calc: { url: mcp.url, headers: { authorization: `Bearer ${TOKEN}` }, tools: { add: 'auto', search: 'auto', delete_all: 'deny', slow: 'ask' } } } }))
+  writeFileSync(config, JSON.stringify({ mcpServers: { calc: { url: mcp.url, headers: { authorization: `Bearer ${TOKEN}` }, tools: { add: 'auto', search: 'auto', delete_all: 'deny', slow: 'ask', chart: 'auto' } } } }))
   const server = await testServer(t, fake, { MCP_CONFIG: config })
   const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'local', maxRetries: 0 })
   return { fake, mcp, server, client }
@@ -144,4 +144,14 @@ test('tools named like Object\'s own properties keep their server policy under r
   assert.deepEqual(ofType(response, 'mcp_approval_request').map((item) => item.name), ['constructor'])
   assert.deepEqual(ofType(response, 'mcp_call').map((item) => [item.name, item.output]), [['valueOf', 'valueOf ran with {}']])
   await assert.rejects(client.responses.create({ model: 'qwen3:8b', input: 'hi', tools: [{ ...tools[0]!, allowed_tools: ['toString'] }] }), (error: any) => error.status === 400 && /toString/.test(error.message))
+})
+
+test('a result with an image in a Responses run: nobody sees it there, so the mcp_call output notes it not shown and nothing is stored for it', async (t) => {
+  const { fake, server, client } = await setup(t)
+  fake.next({ toolCalls: [{ name: 'calc__chart', arguments: {} }], tokens: [] })
+  const response = await client.responses.create({ model: 'qwen3:8b', input: 'plot', tools: [{ type: 'mcp', server_label: 'calc', require_approval: 'never' }] })
+  assert.deepEqual(ofType(response, 'mcp_call').map((call) => call.output), [
+    'Sales by month\n[image 1 (image/png): not shown, nobody sees images here]\n[resource sales.csv: https://reports.example.com/sales.csv]',
+  ])
+  assert.deepEqual(await storedRows(server.app, 'SELECT id FROM attachments'), [])
 })

@@ -81,7 +81,7 @@ test('a tool the model calls runs on its MCP server; the call, its result and th
   // The model was asked again with the call and its result; the tools went with both requests.
   const sessionId = events[0]!.data.session_id
   assert.equal(fake.chatRequests().length, 2)
-  assert.deepEqual(fake.chatRequests()[0]!.body.tools.map((tool: any) => tool.function.name), ['calc__add', 'calc__search', 'calc__slow', 'calc__fail', 'calc__big', 'calc__steps', 'calc__ask'])
+  assert.deepEqual(fake.chatRequests()[0]!.body.tools.map((tool: any) => tool.function.name), ['calc__add', 'calc__search', 'calc__slow', 'calc__fail', 'calc__big', 'calc__chart', 'calc__steps', 'calc__ask'])
   assert.equal(fake.chatRequests()[0]!.body.tools[0].function.parameters.properties.b.minimum, 0)
   assert.deepEqual(sentMessages(fake, 1).slice(-2), [
     { role: 'assistant', content: 'Let me check.', calls: [['calc__add', { a: 2, b: 3 }]] },
@@ -534,8 +534,8 @@ test('a turn offers at most MAX_TOOLS_PER_TURN tools: more with tools: true, or 
   const { app, fake } = await toolsSetup(t, { MAX_TOOLS_PER_TURN: '4' })
   const all = await chat.fetch(chatRequest({ message: 'hi', model: 'qwen3:8b', tools: true }), app)
   assert.equal(all.status, 400)
-  assert.match((await json(all)).detail, /7 tools.*MAX_TOOLS_PER_TURN \(4\)/)
-  const named = await chat.fetch(chatRequest({ message: 'hi', model: 'qwen3:8b', tools: ['calc__add', 'calc__search', 'calc__slow', 'calc__fail', 'calc__big', 'calc__steps', 'calc__ask'] }), app)
+  assert.match((await json(all)).detail, /8 tools.*MAX_TOOLS_PER_TURN \(4\)/)
+  const named = await chat.fetch(chatRequest({ message: 'hi', model: 'qwen3:8b', tools: ['calc__add', 'calc__search', 'calc__slow', 'calc__fail', 'calc__big', 'calc__chart', 'calc__steps', 'calc__ask'] }), app)
   assert.equal(named.status, 400)
   assert.match((await json(named)).detail, /MAX_TOOLS_PER_TURN/)
   assert.equal(fake.chatRequests().length, 0)

@@ -51,7 +51,7 @@ test('GET /v1/tools lists each server\'s tools as SERVER__TOOL with schema and p
   const answer = JSON.stringify(listed)
   assert.deepEqual(listed.servers.map((server: any) => [server.name, server.transport, server.status]), [['web', 'http', 'ok'], ['local', 'stdio', 'ok']])
   const web = listed.servers[0].tools
-  assert.deepEqual(web.map((tool: any) => [tool.name, tool.policy]), [['web__add', 'auto'], ['web__search', 'ask'], ['web__slow', 'ask'], ['web__fail', 'ask'], ['web__big', 'ask'], ['web__steps', 'ask'], ['web__ask', 'ask']])
+  assert.deepEqual(web.map((tool: any) => [tool.name, tool.policy]), [['web__add', 'auto'], ['web__search', 'ask'], ['web__slow', 'ask'], ['web__fail', 'ask'], ['web__big', 'ask'], ['web__chart', 'ask'], ['web__steps', 'ask'], ['web__ask', 'ask']])
   assert.equal(web[0].description, 'Adds two numbers.')
   assert.deepEqual(web[0].input_schema.required, ['a', 'b'])
   assert.equal(web[0].input_schema.properties.b.minimum, 0, 'the server\'s schema as it gave it')
@@ -76,7 +76,7 @@ test('GET /v1/tools lists each server\'s tools as SERVER__TOOL with schema and p
 test('a server\'s tool list is refreshed when it says it changed (notifications/tools/list_changed)', async (t) => {
   const mcp = await startMcpHttpServer(t, TOKEN)
   const { list } = await toolsApp(t, { web: { url: mcp.url, headers: { authorization: `Bearer ${TOKEN}` } } })
-  const before = ['web__add', 'web__search', 'web__delete_all', 'web__slow', 'web__fail', 'web__big', 'web__steps', 'web__ask']
+  const before = ['web__add', 'web__search', 'web__delete_all', 'web__slow', 'web__fail', 'web__big', 'web__chart', 'web__steps', 'web__ask']
   assert.deepEqual((await list()).servers[0].tools.map((tool: any) => tool.name), before)
   mcp.addTool('weather')
   // The notification arrives on the session's event stream; the next listings show the new tool.
@@ -108,6 +108,10 @@ test('a bad MCP_CONFIG stops start-up with one line naming the place, quoting no
     [{ mcpServers: { 'bad__name': { command: 'x' } } }, /mcpServers/],
     [{ mcpServers: { web: { url: 'https://mcp.example', headers: { authorization: TOKEN }, tools: { search: 'maybe' } } } }, /must be auto, ask or deny/],
     [{ mcpServers: { web: { url: 'https://mcp.example', header: { authorization: TOKEN } } } }, /mcpServers\.web/],
+    [{ mcpServers: { web: { url: 'https://mcp.example', oauth: { grant: 'client_credentials', client_id: 'svc' } } } }, /mcpServers\.web\.oauth: client_credentials needs client_id and client_secret/],
+    [{ mcpServers: { web: { url: 'https://mcp.example', headers: { Authorization: TOKEN }, oauth: { client_id: 'svc', client_secret: TOKEN } } } }, /both an Authorization header and an oauth section/],
+    [{ mcpServers: { web: { url: 'https://mcp.example', oauth: { client_id: 'svc', client_secret: TOKEN, secret: TOKEN } } } }, /mcpServers\.web\.oauth\.secret: has a field the oauth section does not know/],
+    [{ mcpServers: { web: { url: 'https://mcp.example', oauth: { grant: 'password', client_secret: TOKEN } } } }, /must be authorization_code or client_credentials/],
     ['not json', /is not JSON/],
   ]
   for (const [content, message] of cases) {

@@ -162,3 +162,27 @@ export function showError(text: string | null): void {
   ui.error.hidden = !text
   ui.error.textContent = text ?? ''
 }
+
+/** A message's images as thumbnails; a click opens the image itself in a new tab. */
+export function imageThumbnails(images: NonNullable<Message['images']>): HTMLDivElement {
+  const list = document.createElement('div')
+  list.className = 'images'
+  for (const [index, image] of images.entries()) {
+    const link = document.createElement('a')
+    link.href = image.url
+    link.target = '_blank'
+    link.rel = 'noopener noreferrer'
+    const thumbnail = document.createElement('img')
+    thumbnail.className = 'thumbnail'
+    thumbnail.src = image.url
+    thumbnail.alt = `Image ${index + 1}${image.width ? ` (${image.width}×${image.height})` : ''}`
+    thumbnail.loading = 'lazy'
+    if (image.width && image.height) {
+      thumbnail.width = image.width
+      thumbnail.height = image.height
+    }
+    link.append(thumbnail)
+    list.append(link)
+  }
+  return list
+}

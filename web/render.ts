@@ -2,9 +2,9 @@
 // writes can run as script.
 import DOMPurify from 'dompurify'
 import { marked } from 'marked'
-import { showError, ui, type ContextCut, type Message, type Source } from './dom.ts'
+import { imageThumbnails, showError, ui, type ContextCut, type Message, type Source } from './dom.ts'
 import type { StreamEvent } from './sse-reader.ts'
-import { addCall, addStepText, askApproval, askInput, inputAnswered, setProgress, setResult } from './tools.ts'
+import { addCall, addStepText, askApproval, askInput, inputAnswered, setProgress, setResult, setResultImages } from './tools.ts'
 
 const toolCallOf = (event: StreamEvent) => ({ call_id: event.call_id!, name: event.name ?? '', arguments: event.arguments ?? {} })
 
@@ -65,7 +65,7 @@ export function messageElement(message: Shown): HTMLLIElement {
   const item = document.createElement('li')
   item.className = `message ${message.role}`
   if (message.id) item.dataset.id = message.id
-  if (message.images?.length) item.append(imagesElement(message.images))
+  if (message.images?.length) item.append(imageThumbnails(message.images))
   if (message.thinking) setThinking(item, message.thinking, message.thinking_ms ?? null)
   const body = document.createElement('div')
   body.className = 'body'
@@ -138,30 +138,6 @@ function setSources(item: HTMLLIElement, sources: Source[]): void {
   }
   const body = item.querySelector('.body')!
   ;(item.querySelector('.figures') ?? body).after(list)
-}
-
-/** A message's images as thumbnails; a click opens the image itself in a new tab. */
-function imagesElement(images: NonNullable<Message['images']>): HTMLDivElement {
-  const list = document.createElement('div')
-  list.className = 'images'
-  for (const [index, image] of images.entries()) {
-    const link = document.createElement('a')
-    link.href = image.url
-    link.target = '_blank'
-    link.rel = 'noopener noreferrer'
-    const thumbnail = document.createElement('img')
-    thumbnail.className = 'thumbnail'
-    thumbnail.src = image.url
-    thumbnail.alt = `Image ${index + 1}${image.width ? ` (${image.width}×${image.height})` : ''}`
-    thumbnail.loading = 'lazy'
-    if (image.width && image.height) {
-      thumbnail.width = image.width
-      thumbnail.height = image.height
-    }
-    link.append(thumbnail)
-    list.append(link)
-  }
-  return list
 }
 
 /**
@@ -342,6 +318,8 @@ export function replyView(item: HTMLLIElement, resume: (item: HTMLLIElement) => 
         setProgress(item, event.call_id!, { progress: event.progress ?? 0, total: event.total, message: event.message })
       } else if (event.type === 'tool_result') {
         setResult(item, event.call_id!, { ok: event.ok === true, content: event.content ?? '', duration_ms: event.duration_ms })
+      } else if (event.type === 'tool_images') {
+        setResultImages(item, event.call_id!, event.images ?? [])
       } else if (event.type === 'approval_required') {
         askApproval(item, event.session_id!, toolCallOf(event), () => resume(item))
       } else if (event.type === 'done') {

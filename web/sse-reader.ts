@@ -15,7 +15,7 @@ export interface StreamEvent {
   model?: string
   thinking_ms?: number | null
   tokens_per_second?: number | null
-  /** `tool_call`, `tool_result`, `tool_progress`, `approval_required` (docs/tools.md). */
+  /** `tool_call`, `tool_result`, `tool_progress`, `tool_images`, `approval_required` (docs/tools.md). */
   call_id?: string
   name?: string
   arguments?: Record<string, unknown>
@@ -30,6 +30,8 @@ export interface StreamEvent {
   action?: string
   /** `sources`: the documents' chunks the reply was given (docs/documents.md). */
   sources?: Source[]
+  /** `tool_images`: the images a call's result shows, once stored. */
+  images?: Array<{ url: string; width?: number; height?: number }>
 }
 
 /** Reads an SSE body, calling `onEvent` for each event. */

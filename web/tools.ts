@@ -2,10 +2,32 @@
 // waits, and the switch that offers the model the server's tools. Everything a tool or the model
 // wrote is shown as text, never as HTML.
 import { api } from './api.ts'
-import { showError, ui, type Message, type ToolCall } from './dom.ts'
+import { imageThumbnails, showError, ui, type Message, type ToolCall } from './dom.ts'
 
 /** What a call came to, as a `tool_result` event or a stored tool message says. */
-export interface CallResult { ok: boolean; content: string; duration_ms?: number }
+export interface CallResult { ok: boolean; content: string; duration_ms?: number; images?: Message['images'] }
+
+/** Only these become links in a result: a server's `javascript:` or `data:` address stays text. */
+const WEB_ADDRESS = /\bhttps?:\/\/[^\s<>"'\]\[()]+/g
+
+/** `text` into `element`, as text, its http(s) addresses as links that open apart (a resource link a tool gave, a page it read). */
+function linkedText(element: HTMLElement, text: string): void {
+  element.replaceChildren()
+  let at = 0
+  for (const match of text.matchAll(WEB_ADDRESS)) {
+    const address = match[0].replace(/[.,;:!?]+$/, '')
+    if (!URL.canParse(address)) continue
+    element.append(text.slice(at, match.index))
+    const link = document.createElement('a')
+    link.href = address
+    link.target = '_blank'
+    link.rel = 'noopener noreferrer nofollow'
+    link.textContent = address
+    element.append(link)
+    at = match.index + address.length
+  }
+  element.append(text.slice(at))
+}
 
 /** The folded list of a reply's calls, made once, above its text. */
 function callsOf(reply: HTMLLIElement): HTMLDivElement {
@@ -74,7 +96,18 @@ export function setResult(reply: HTMLLIElement, callId: string, result: CallResu
   item.querySelector('.tool-outcome')!.textContent = `${result.ok ? 'done' : 'failed'}${time}`
   const shown = item.querySelector<HTMLPreElement>('.tool-result')!
   shown.hidden = false
-  shown.textContent = result.content
+  linkedText(shown, result.content)
+  if (result.images?.length) setResultImages(reply, callId, result.images)
+}
+
+/** The images a call's result shows (a `tool_images` event, or a stored tool message's), under its text. */
+export function setResultImages(reply: HTMLLIElement, callId: string, images: NonNullable<Message['images']>): void {
+  const item = reply.querySelector<HTMLDetailsElement>(`details.tool-call[data-call-id="${CSS.escape(callId)}"]`)
+  if (!item || !images.length) return
+  item.querySelector(':scope > .images')?.remove()
+  item.querySelector('.tool-result')!.after(imageThumbnails(images))
+  // An image is what a reader wants to see: the call opens.
+  item.open = true
 }
 
 /**
@@ -128,7 +161,7 @@ export function foldToolSteps(messages: Message[], render: (message: Message) =>
     const item = render(message)
     if (message.role === 'assistant' && steps.length) {
       for (const step of steps) {
-        if (step.role === 'tool') setResult(item, step.call_id!, { ok: step.status === 'complete', content: step.content })
+        if (step.role === 'tool') setResult(item, step.call_id!, { ok: step.status === 'complete', content: step.content, images: step.images })
         else {
           addStepText(item, step.content)
           for (const call of step.tool_calls!) addCall(item, call)

@@ -50,6 +50,11 @@ export class AdminActions {
     return info
   }
 
+  /** Records an admin action done elsewhere (an MCP server's sign-in) in the audit log. */
+  async record(action: string, target: string): Promise<void> {
+    await this.audit(action, target)
+  }
+
   private async audit(action: string, target: string): Promise<void> {
     await this.store.audit({ ...this.actor, action, target, outcome: 'ok' })
   }

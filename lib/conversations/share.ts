@@ -56,10 +56,11 @@ export const SHARED_PAGE_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
 }
 
-const escapeHtml = (text: string): string =>
+export const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!)
 
-function page(title: string, body: string): string {
+/** A page of text with no script (SHARED_PAGE_HEADERS): `body` is HTML, its text escaped by the caller. */
+export function plainPage(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">`
     + `<meta name="robots" content="noindex, nofollow"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`
 }
@@ -70,10 +71,10 @@ export function sharedChatPage(chat: SharedChat): string {
     const who = message.role === 'user' ? 'User' : `Assistant${message.model ? ` · ${message.model}` : ''}`
     return `<li class="${message.role}"><p class="who">${escapeHtml(who)}</p><p class="text">${escapeHtml(message.content)}</p></li>`
   }).join('')
-  return page(`${chat.title} · a shared chat`, `<h1>${escapeHtml(chat.title)}</h1>`
+  return plainPage(`${chat.title} · a shared chat`, `<h1>${escapeHtml(chat.title)}</h1>`
     + `<p class="note">A read-only copy of a chat, shared on ${escapeHtml(chat.created_at.slice(0, 10))}: messages written after that are not in it.</p>`
     + `<ol>${messages}</ol>`)
 }
 
 /** What a missing, revoked or switched-off link shows (the same for each: a link's fate is not told). */
-export const NO_SHARED_CHAT_PAGE = page('No such shared chat', '<h1>No such shared chat</h1><p>This link does not exist, or its owner revoked it.</p>')
+export const NO_SHARED_CHAT_PAGE = plainPage('No such shared chat', '<h1>No such shared chat</h1><p>This link does not exist, or its owner revoked it.</p>')

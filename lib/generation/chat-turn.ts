@@ -113,7 +113,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const listedSources = sources.map(({ content: _, ...source }) => source)
   if (listedSources.length) await app.database.documents.recordSources(turn.reply.id, listedSources)
   const toolTurn = body.tools?.offered.length
-    ? new ToolTurn(app.tools, body.tools.offered, toolLimits(config), app.metrics, app.log, { selection: body.tools.selection, options: body.options, think: body.think, sources: listedSources.length })
+    ? new ToolTurn(app.tools, body.tools.offered, toolLimits(app), app.metrics, app.log, { selection: body.tools.selection, options: body.options, think: body.think, sources: listedSources.length })
     : undefined
   const request: ChatRequest = {
     model: body.model,
@@ -256,7 +256,7 @@ async function startResumed(app: AppContext, reservation: Reservation, claimed: 
   const calls = [...claimed.calls].sort((a, b) => (order.get(a.call_id) ?? 0) - (order.get(b.call_id) ?? 0))
   const selection = state.selection
   const offered = (await app.tools.offered(true)).filter((tool) => selection === true || selection.includes(tool.name))
-  const turn = new ToolTurn(app.tools, offered, toolLimits(config), app.metrics, app.log, state)
+  const turn = new ToolTurn(app.tools, offered, toolLimits(app), app.metrics, app.log, state)
   const numCtx = state.options.num_ctx ?? config.defaultNumCtx
   // The path as stored up to the reply (which is empty): its question, and the steps so far.
   const earlier = await store.history(claimed.sessionId, claimed.replyId)

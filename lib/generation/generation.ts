@@ -2,6 +2,7 @@ import type { ChatResponse, ToolCall as OllamaToolCall } from 'ollama'
 import type { Logger } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { formatMs, type ChatStream } from '../ollama/client.ts'
+import { listedImages } from '../images/attachments.ts'
 import { ReplyEventLog, type ReplyEventLimits, type TextEvent } from './reply-events.ts'
 import type { FrameListener } from '../shared/sse.ts'
 import type { ApprovalDecision, MessageStatus, ReplySource, ToolCall } from '../store/chat-store.ts'
@@ -364,6 +365,12 @@ export class Generation {
     } catch (error) {
       this.settings.log.error('tool step could not be stored', { message_id: this.messageId, session_id: this.sessionId, error })
       movedTo = null
+    }
+    if (movedTo !== null) {
+      // Once stored, a result's images can be fetched (GET /v1/attachments/{id}): the page shows them under the call.
+      for (const { callId, name, images } of results) {
+        if (images?.length) this.events.event(JSON.stringify({ type: 'tool_images', ...base, call_id: callId, name, images: listedImages(images.map(({ id, mediaType, width, height, data }) => ({ id: id!, media_type: mediaType, width, height, bytes: data.byteLength }))) }))
+      }
     }
     if (movedTo === null) {
       this.stop('unstored')

@@ -135,7 +135,7 @@ export async function responseMcp(app: AppContext, model: string, tools: ToolPar
   }
   offered.push(...builtins.offered)
   tooManyTools(offered.length, app.config.maxToolsPerTurn, 'tools')
-  const turn = new ToolTurn(app.tools, offered, toolLimits(app.config), app.metrics, app.log, { selection: offered.map((tool) => tool.name), options: {} })
+  const turn = new ToolTurn(app.tools, offered, toolLimits(app, { showsImages: false }), app.metrics, app.log, { selection: offered.map((tool) => tool.name), options: {} })
   return { turn, labels, listings: items, echo: [...echo, ...builtins.echo] }
 }
 

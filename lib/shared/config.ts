@@ -118,6 +118,10 @@ export interface Config {
   toolApprovalTimeoutMs: number
   /** How long a tool call waits for its user's input (MCP elicitation) before it is answered `cancel`. */
   toolInputTimeoutMs: number
+  /** MCP_OAUTH_KEY: the 32-byte key MCP servers' OAuth tokens are stored encrypted with; null when unset (no authorization-code sign-in then). */
+  mcpOAuthKey: Buffer | null
+  /** The origin this service is reached at (PUBLIC_URL), for the OAuth callback; empty: the origin of the admin's own request. */
+  publicUrl: string
 }
 
 /** A token count, or a fraction of num_ctx. */
@@ -268,6 +272,8 @@ const SETTINGS = {
     v.pipe(v.string(), v.transform(parseByteSize), v.number(), v.minValue(256), v.maxValue(1024 ** 2))),
   toolApprovalTimeoutMs: setting('TOOL_APPROVAL_TIMEOUT', '10m', DURATION, positiveDurationMs),
   toolInputTimeoutMs: setting('TOOL_INPUT_TIMEOUT', '2m', DURATION, positiveDurationMs),
+  publicUrl: setting('PUBLIC_URL', 'none', 'the http(s) origin the service is reached at, such as https://chat.example.com',
+    v.pipe(v.string(), v.check((url) => url === 'none' || (URL.canParse(url) && /^https?:$/.test(new URL(url).protocol) && new URL(url).origin === url.replace(/\/+$/, ''))), v.transform((url) => (url === 'none' ? '' : new URL(url).origin)))),
   webSearchProvider: setting('WEB_SEARCH_PROVIDER', 'searxng', 'searxng, brave or tavily', v.picklist(['searxng', 'brave', 'tavily'])),
   webSearchUrl: setting('WEB_SEARCH_URL', 'none', 'an http(s) URL such as http://searxng:8080',
     v.pipe(v.string(), v.check((url) => url === 'none' || (URL.canParse(url) && /^https?:$/.test(new URL(url).protocol))), v.transform((url) => (url === 'none' ? '' : url.replace(/\/+$/, ''))))),
@@ -283,7 +289,7 @@ const SETTINGS = {
   pythonPoolSize: setting('PYTHON_POOL_SIZE', '1', 'a whole number from 1 to 16', count(1, 16)),
   logLevel: setting('LOG_LEVEL', 'info', 'debug, info, warn or error', v.picklist(['debug', 'info', 'warn', 'error'])),
   logFormat: setting('LOG_FORMAT', 'json', 'json or text', v.picklist(['json', 'text'])),
-} satisfies { [K in Exclude<keyof Config, 'mcpServers' | 'builtinTools'>]: Setting<K extends 'auth' ? Config[K] | 'auto' : Config[K]> }
+} satisfies { [K in Exclude<keyof Config, 'mcpServers' | 'builtinTools' | 'mcpOAuthKey'>]: Setting<K extends 'auth' ? Config[K] | 'auto' : Config[K]> }
 
 function parsePercent(text: string): number | undefined {
   const match = /^(\d{1,3})%$/.exec(text)
@@ -315,6 +321,12 @@ function parseDatabaseUrl(text: string): string | null | undefined {
   } catch {
     return undefined
   }
+}
+
+/** 32 bytes written as 64 hex digits or in base64 (standard or URL-safe, padded or not). */
+function parseKey(text: string): Buffer | undefined {
+  const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : /^[A-Za-z0-9+/_-]{43}=?$/.test(text) ? Buffer.from(text, 'base64') : undefined
+  return key?.length === 32 ? key : undefined
 }
 
 /** The Ollama hosts to use: OLLAMA_HOSTS when set, else the one OLLAMA_HOST names. */
@@ -369,6 +381,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   } catch (error) {
     throw new ConfigError(`MCP_CONFIG=${JSON.stringify(mcpConfig)} is not valid: ${(error as Error).message}`)
   }
+  // A key: its value is a secret, so the message never quotes it.
+  const oauthKey = env.MCP_OAUTH_KEY?.trim()
+  config.mcpOAuthKey = oauthKey ? parseKey(oauthKey) : null
+  if (config.mcpOAuthKey === undefined) throw new ConfigError('MCP_OAUTH_KEY is not valid: expected 32 random bytes in base64 or hex, such as the output of `openssl rand -base64 32`')
   // web_search turned on needs its provider's address or key, said at start-up rather than at the first search.
   const search = config as Pick<Config, 'builtinTools' | 'webSearchProvider' | 'webSearchUrl' | 'braveApiKey' | 'tavilyApiKey'>
   const missing = search.webSearchProvider === 'searxng' ? (search.webSearchUrl ? null : 'WEB_SEARCH_URL (the SearXNG instance)')

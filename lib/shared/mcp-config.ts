@@ -17,8 +17,18 @@ interface ServerCommon {
   defaultPolicy: ToolPolicy
 }
 
+/**
+ * How an HTTP server's OAuth is done (docs/tools.md "Servers that sign in with OAuth"): with this
+ * service's own client credentials (machine to machine), or by an admin signing in once in a
+ * browser (authorization code with PKCE; the client registered dynamically unless `clientId` is
+ * given). A server with an Authorization header of its own does no OAuth.
+ */
+export type McpOAuthConfig =
+  | { grant: 'client_credentials'; clientId: string; clientSecret: string; scope: string | undefined; issuer: string | undefined }
+  | { grant: 'authorization_code'; clientId: string | undefined; clientSecret: string | undefined; scope: string | undefined }
+
 export type McpServerConfig =
-  | (ServerCommon & { transport: 'http'; url: string; headers: Record<string, string> })
+  | (ServerCommon & { transport: 'http'; url: string; headers: Record<string, string>; oauth: McpOAuthConfig | null })
   | (ServerCommon & { transport: 'stdio'; command: string; args: string[]; env: Record<string, string> })
 
 const Policy = v.picklist(['auto', 'ask', 'deny'], 'must be auto, ask or deny')
@@ -35,10 +45,21 @@ const common = {
   tools: v.optional(ToolPolicies, {}),
   default: v.optional(Policy, 'ask'),
 }
+const HttpUrl = v.pipe(v.string('must be a string'), v.check((url) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol), 'must be an http(s) URL'))
+const OAuthText = v.pipe(v.string('must be a string'), v.nonEmpty('must not be empty'), v.maxLength(2048, 'must be at most 2048 characters'))
+const OAuthSection = v.strictObject({
+  grant: v.optional(v.picklist(['authorization_code', 'client_credentials'], 'must be authorization_code or client_credentials'), 'authorization_code'),
+  client_id: v.optional(OAuthText),
+  client_secret: v.optional(OAuthText),
+  scope: v.optional(OAuthText),
+  /** The authorization server's issuer the client credentials are for: they are sent to no other. */
+  issuer: v.optional(HttpUrl),
+}, 'has a field the oauth section does not know (grant, client_id, client_secret, scope, issuer)')
 const HttpServer = v.strictObject({
   type: v.optional(v.picklist(['http', 'streamable-http'], 'must be http or streamable-http')),
-  url: v.pipe(v.string('must be a string'), v.check((url) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol), 'must be an http(s) URL')),
+  url: HttpUrl,
   headers: v.optional(Strings, {}),
+  oauth: v.optional(OAuthSection),
   ...common,
 }, 'has a field this server does not know')
 const StdioServer = v.strictObject({
@@ -71,6 +92,24 @@ export interface ToolsConfig {
   builtin: ReadonlyMap<BuiltinToolName, Exclude<ToolPolicy, 'deny'>>
 }
 
+/**
+ * The OAuth an HTTP server does: as its `oauth` section says, else signing in by an admin when the
+ * server asks for it (a 401), unless it has an Authorization header of its own.
+ */
+function oauthOf(name: string, headers: Record<string, string>, section: v.InferOutput<typeof OAuthSection> | undefined): McpOAuthConfig | null {
+  const ownAuthorization = Object.keys(headers).some((header) => header.toLowerCase() === 'authorization')
+  if (section && ownAuthorization) throw new Error(`mcpServers.${name}: has both an Authorization header and an oauth section; keep one`)
+  if (ownAuthorization) return null
+  const { grant, client_id: clientId, client_secret: clientSecret, scope, issuer } = section ?? { grant: 'authorization_code' as const }
+  if (grant === 'client_credentials') {
+    if (!clientId || !clientSecret) throw new Error(`mcpServers.${name}.oauth: client_credentials needs client_id and client_secret`)
+    return { grant, clientId, clientSecret, scope, issuer }
+  }
+  if (issuer) throw new Error(`mcpServers.${name}.oauth.issuer: only for client_credentials (the sign-in finds its authorization server)`)
+  if (clientSecret && !clientId) throw new Error(`mcpServers.${name}.oauth: client_secret needs its client_id`)
+  return { grant, clientId, clientSecret, scope }
+}
+
 /** The servers and built-in tools of an MCP_CONFIG file; throws an Error whose message says where it is wrong, quoting none of its values. */
 export function readMcpConfig(path: string): ToolsConfig {
   let parsed: unknown
@@ -96,7 +135,7 @@ export function readMcpConfig(path: string): ToolsConfig {
     const config = checked.output
     const base = { name, tools: config.tools, defaultPolicy: config.default }
     return 'url' in config
-      ? { ...base, transport: 'http', url: config.url, headers: config.headers }
+      ? { ...base, transport: 'http', url: config.url, headers: config.headers, oauth: oauthOf(name, config.headers, config.oauth) }
       : { ...base, transport: 'stdio', command: config.command, args: config.args, env: config.env }
   })
   return { servers, builtin }

@@ -29,6 +29,8 @@ export interface ToolResult {
   ok: boolean
   /** Web pages a built-in tool gave the model (docs/builtin-tools.md), numbered among the reply's sources. */
   sources?: WebSource[]
+  /** Images the result shows its user, stored with its message (each with its id already). */
+  images?: NewImage[]
 }
 
 /**

@@ -13,6 +13,7 @@ import type { DocumentStore } from './document-store.ts'
 import type { PromptStore } from './prompt-store.ts'
 import type { ShareStore } from './share-store.ts'
 import type { InputStore } from './input-store.ts'
+import type { McpAuthStore } from './mcp-auth-store.ts'
 
 /**
  * Conversations, every role of them in one object (the app context's `store`). Each role is an
@@ -53,6 +54,8 @@ export interface Store {
   readonly shares: ShareStore
   /** Input tools ask their users for mid-call (docs/tools.md "Input for a tool"). */
   readonly inputs: InputStore
+  /** OAuth sign-ins to MCP servers, sealed (docs/tools.md "Servers that sign in with OAuth"). */
+  readonly mcpAuth: McpAuthStore
   /** What several instances on the database share (PostgreSQL); null where one server has it alone (SQLite). */
   readonly cluster: Cluster | null
   /** Throws when the database cannot answer. */

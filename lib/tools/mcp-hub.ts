@@ -10,6 +10,8 @@ import { ArgumentChecker } from './argument-check.ts'
 import { BUILTIN_SERVER, type BuiltinTools } from './builtin/builtin-tools.ts'
 import { InputWaiters, isShowableForm, MAX_INPUT_MESSAGE_CHARS } from './tool-inputs.ts'
 import type { ToolInputAnswer } from '../store/input-store.ts'
+import type { McpAuthStore } from '../store/mcp-auth-store.ts'
+import { McpOAuth, SignInRequired, stateHash } from './mcp-oauth.ts'
 
 /**
  * The MCP servers of MCP_CONFIG (docs/tools.md), through the official MCP client: each
@@ -45,8 +47,8 @@ export interface ServerListing {
   name: string
   /** `builtin`: the tools the server runs itself (lib/tools/builtin/), listed by their own names. */
   transport: McpServerConfig['transport'] | 'builtin'
-  /** `unavailable`: it could not be reached or listed (the log says why). */
-  status: 'ok' | 'unavailable'
+  /** `unavailable`: it could not be reached or listed (the log says why); `sign_in_required`: it wants an admin's OAuth sign-in. */
+  status: 'ok' | 'unavailable' | 'sign_in_required'
   tools: ListedTool[]
 }
 
@@ -89,13 +91,18 @@ export class McpConnection {
   private readonly secrets: string[]
   /** The calls running now, by a token of ours: how to ask each one's user. */
   private readonly running = new Map<string, CallHandlers>()
+  /** Its OAuth, for an HTTP server without an Authorization header of its own. */
+  readonly oauth: McpOAuth | undefined
 
-  constructor(config: McpServerConfig, log: Logger, version: string, connectTimeoutMs: number) {
+  constructor(config: McpServerConfig, log: Logger, version: string, connectTimeoutMs: number, auth?: { store: McpAuthStore; key: Buffer | null }) {
     this.config = config
     this.log = log
     this.version = version
     this.connectTimeoutMs = connectTimeoutMs
-    this.secrets = secretForms(Object.values(config.transport === 'http' ? config.headers : config.env))
+    this.secrets = secretForms([...Object.values(config.transport === 'http' ? config.headers : config.env), ...(config.transport === 'http' && config.oauth?.clientSecret ? [config.oauth.clientSecret] : [])])
+    this.oauth = config.transport === 'http' && config.oauth && auth
+      ? new McpOAuth({ server: config.name, url: config.url, config: config.oauth, headers: config.headers, store: auth.store, key: auth.key, log, version, redact: (text) => this.redact(text) })
+      : undefined
   }
 
   /**
@@ -115,6 +122,11 @@ export class McpConnection {
 
   /** The connected client; a server that is down, or cannot be connected now (then it is down), fails at once. */
   private async reachable(): Promise<Client> {
+    // A server waiting for a sign-in is used as soon as one is made, here or on another instance.
+    if (this.down && this.oauth?.signInRequired) {
+      await this.oauth.accessToken()
+      if (!this.oauth.signInRequired) this.resume()
+    }
     if (this.down) throw new ServerDown(`${this.config.name} is down; it is tried again in the background (${this.down.failures} failed attempts).`)
     try {
       return await this.client()
@@ -122,6 +134,12 @@ export class McpConnection {
       this.markDown(error)
       throw error
     }
+  }
+
+  /** Tries the server again now (after a sign-in). */
+  resume(): void {
+    clearTimeout(this.down?.retry)
+    this.down = undefined
   }
 
   /** Keeps the server down and tries it again later, each time waiting twice as long (up to RETRY_MAX_MS). */
@@ -178,6 +196,13 @@ export class McpConnection {
       // With `onprogress`, the SDK asks the server for progress (a progressToken) and hands each report over.
       const { onProgress } = handlers
       return await runningCall.run(token, () => client.callTool({ name: tool, arguments: args }, { signal, timeout: timeoutMs, ...(onProgress ? { onprogress: onProgress } : {}) })) as CallToolResult
+    } catch (error) {
+      // A 403 insufficient_scope: the tokens do not reach this tool; the next sign-in asks for more.
+      if (this.oauth && (error as Error)?.name === 'InsufficientScopeError') {
+        await this.oauth.needsScope((error as { requiredScope?: string }).requiredScope)
+        throw new SignInRequired(`${this.config.name} needs a wider sign-in for this tool (an admin signs in again)`)
+      }
+      throw error
     } finally {
       this.running.delete(token)
     }
@@ -226,7 +251,7 @@ export class McpConnection {
     })
     client.setRequestHandler('elicitation/create', async (request, ctx) => ({ ...await this.elicit(request.params as Record<string, unknown>, ctx.mcpReq.signal) }))
     const transport = config.transport === 'http'
-      ? new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers: config.headers } })
+      ? new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers: config.headers }, ...(this.oauth ? { authProvider: this.oauth.authProvider() } : {}) })
       // Only what the file gives, over the SDK's few inherited variables (HOME, LOGNAME, PATH,
       // SHELL, TERM, USER): none of our environment's secrets reach the server.
       : new StdioClientTransport({ command: config.command, args: config.args, env: config.env, stderr: 'pipe' })
@@ -273,8 +298,13 @@ export class McpHub {
   /** The built-in tools MCP_CONFIG turns on, if any. */
   readonly builtin: BuiltinTools | undefined
 
-  constructor(servers: McpServerConfig[], log: Logger, version: string, connectTimeoutMs: number, builtin?: BuiltinTools) {
-    this.connections = servers.map((server) => new McpConnection(server, log, version, connectTimeoutMs))
+  private readonly auth: { store: McpAuthStore; key: Buffer | null } | undefined
+  private readonly log: Logger
+
+  constructor(servers: McpServerConfig[], log: Logger, version: string, connectTimeoutMs: number, builtin?: BuiltinTools, auth?: { store: McpAuthStore; key: Buffer | null }) {
+    this.connections = servers.map((server) => new McpConnection(server, log, version, connectTimeoutMs, auth))
+    this.auth = auth
+    this.log = log
     this.builtin = builtin?.tools.length ? builtin : undefined
   }
 
@@ -296,10 +326,11 @@ export class McpHub {
           if (policy === 'deny') return []
           return [{ name: `${name}${TOOL_SEPARATOR}${tool.name}`, description: tool.description ?? '', input_schema: tool.inputSchema as Record<string, unknown>, policy }]
         })
-        return { name, transport, status: 'ok', tools }
+        // A server that wants a wider sign-in still offers what the tokens reach.
+        return { name, transport, status: connection.oauth?.signInRequired ? 'sign_in_required' : 'ok', tools }
       } catch {
         // Logged when it went down, not at every listing.
-        return { name, transport, status: 'unavailable', tools: [] }
+        return { name, transport, status: connection.oauth?.signInRequired ? 'sign_in_required' : 'unavailable', tools: [] }
       }
     }))]
   }
@@ -322,16 +353,48 @@ export class McpHub {
       const tool = available.get(name)
       if (!tool) {
         const server = listings.find((listing) => name.startsWith(`${listing.name}${TOOL_SEPARATOR}`))
-        const why = server?.status === 'unavailable' ? `its server ${server.name} cannot be reached now` : 'no configured tool has that name (GET /v1/tools lists them)'
+        const why = server?.status === 'unavailable' ? `its server ${server.name} cannot be reached now`
+          : server?.status === 'sign_in_required' ? `its server ${server.name} needs an admin to sign in first` : 'no configured tool has that name (GET /v1/tools lists them)'
         throw new HttpProblem(400, 'validation', `tools[${index}]: ${JSON.stringify(name.slice(0, 200))} cannot be used: ${why}.`)
       }
       return tool
     })
   }
 
+  /** The OAuth of a server of MCP_CONFIG that signs in with it; 404 for any other name. */
+  oauthOf(name: string): McpOAuth {
+    const oauth = this.server(name)?.oauth
+    if (!oauth) throw new HttpProblem(404, 'not_found', 'No MCP server of that name signs in with OAuth (GET /v1/tools lists the servers).')
+    return oauth
+  }
+
   /** The connection of a server of MCP_CONFIG. */
   server(name: string): McpConnection | undefined {
     return this.connections.find((connection) => connection.config.name === name)
+  }
+
+  /**
+   * Finishes the sign-in whose state the authorization server sent back (any instance may take
+   * it): 400 for a state that is unknown, used or expired.
+   */
+  async finishSignIn(state: string, code: string, iss: string | undefined): Promise<string> {
+    const signIn = this.auth && await this.auth.store.takeSignIn(stateHash(state), new Date().toISOString())
+    const connection = signIn && this.server(signIn.server)
+    if (!signIn || !connection?.oauth) throw new HttpProblem(400, 'validation', 'This sign-in is unknown, was already used, or ran out (they last 10 minutes): start it again.')
+    try {
+      await connection.oauth.finishSignIn(signIn, code, iss)
+    } catch (error) {
+      if (!(error instanceof HttpProblem)) this.log.warn('mcp sign-in failed', { server: connection.config.name, error: connection.oauth.describe(error) })
+      throw error
+    }
+    connection.resume()
+    return connection.config.name
+  }
+
+  /** Uses up a sign-in the authorization server refused (its state is good no more). */
+  async abandonSignIn(state: string): Promise<void> {
+    const signIn = this.auth && await this.auth.store.takeSignIn(stateHash(state), new Date().toISOString())
+    if (signIn) this.log.info('mcp sign-in refused', { server: signIn.server })
   }
 
   /** Stops every connection (and every stdio server process). */

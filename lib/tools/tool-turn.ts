@@ -5,7 +5,7 @@ import type { Logger } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { formatMs } from '../ollama/client.ts'
 import type { ChatOptions, Think } from '../shared/chat-options.ts'
-import type { ApprovalDecision, ToolCall, ToolResult, WebSource } from '../store/chat-store.ts'
+import type { ApprovalDecision, NewImage, ToolCall, ToolResult, WebSource } from '../store/chat-store.ts'
 import type { ChatStore } from '../store/store.ts'
 import type { CallHandlers, InputRequest, McpHub, OfferedTool } from './mcp-hub.ts'
 import type { ToolInputAnswer } from '../store/input-store.ts'
@@ -14,6 +14,9 @@ import { SCHEMA_CHECK_TIMEOUT_MS } from './argument-check.ts'
 import type { OllamaPool } from '../ollama/pool.ts'
 import type { Config } from '../shared/config.ts'
 import { HttpProblem } from '../shared/problem.ts'
+import type { ImageGate } from '../images/image-gate.ts'
+import { prepareImage, type PreparedImage } from '../images/image-input.ts'
+import { base64Bytes, base64Size } from '../images/image-text.ts'
 
 /** Tool calls one turn may make, and how many of a step run at once (docs/tools.md). */
 export const MAX_TOOL_CALLS_PER_TURN = 16
@@ -26,6 +29,11 @@ export interface ToolTurnLimits {
   approvalTimeoutMs: number
   /** How long a call waits for its user's input (TOOL_INPUT_TIMEOUT); its TOOL_TIMEOUT stops meanwhile. */
   inputTimeoutMs: number
+  /** Images one result may show its user (MAX_IMAGES_PER_MESSAGE; 0 where nobody sees them, a Responses run), each at most MAX_IMAGE_BYTES. */
+  maxImages: number
+  maxImageBytes: number
+  /** An image of a result made ready to store and show, as a user's would be (lib/images/image-input.ts); throws for one that is not an image. */
+  prepareImage(bytes: Uint8Array): Promise<PreparedImage>
 }
 
 /** Input requests one call may put to its user; later ones are declined. */
@@ -75,13 +83,16 @@ export interface TurnTools {
   selection: true | string[]
 }
 
-/** The limits of a turn with tools, from the configuration. */
-export const toolLimits = (config: Config): ToolTurnLimits => ({
+/** The limits of a turn with tools, from the configuration; its results' images prepared through the instance's image gate. */
+export const toolLimits = ({ config, imageGate, metrics }: { config: Config; imageGate: ImageGate; metrics: Pick<Metrics, 'image'> }, { showsImages = true } = {}): ToolTurnLimits => ({
   maxSteps: config.maxToolSteps,
   toolTimeoutMs: config.toolTimeoutMs,
   resultMaxBytes: config.toolResultMaxBytes,
   approvalTimeoutMs: config.toolApprovalTimeoutMs,
   inputTimeoutMs: config.toolInputTimeoutMs,
+  maxImages: showsImages ? config.maxImagesPerMessage : 0,
+  maxImageBytes: config.maxImageBytes,
+  prepareImage: (bytes) => imageGate.run(() => prepareImage(bytes, config, 'the image', metrics)),
 })
 
 /** Why a turn with tools ended before the model answered without calling one. */
@@ -231,7 +242,8 @@ export class ToolTurn {
     await Promise.all(Array.from({ length: Math.min(PARALLEL_TOOL_CALLS, toRun.length) }, worker))
     for (const [index, call] of calls.entries()) {
       const key = callKey(call)
-      if (!this.earlier.has(key) && plans[index]!.ran) this.earlier.set(key, { count: 1, result: ended[index]! })
+      // Kept for the repeat rule (and in a paused turn's state) without its images: a repeat gets the text.
+      if (!this.earlier.has(key) && plans[index]!.ran) this.earlier.set(key, { count: 1, result: withoutImages(ended[index]!) })
     }
     const waiting = calls.filter((_, index) => plans[index]!.approval)
     for (const call of waiting) listener.approval(call)
@@ -321,6 +333,7 @@ export class ToolTurn {
     let outcome: Outcome
     let content: string
     let sources: WebSource[] | undefined
+    let images: ResultImage[] | undefined
     try {
       if (builtin) {
         // It keeps TOOL_TIMEOUT itself: Python's counts from when its interpreter is ready.
@@ -337,8 +350,10 @@ export class ToolTurn {
         const backstop = this.limits.toolTimeoutMs + MAX_INPUTS_PER_CALL * this.limits.inputTimeoutMs + 5_000
         const result = await connection!.callTool(tool.tool, call.arguments, AbortSignal.any([turn, timeout]), backstop, this.handlers(call, listener, deadline))
         outcome = result.isError ? 'error' : 'ok'
+        const parts = resultParts(result)
+        images = await this.resultImages(parts.images, tool)
         // A secret of the server's configuration in its answer is masked like anywhere else.
-        content = redact(resultText(result))
+        content = redact(parts.text.replace(IMAGE_MARK, (_mark, index: string) => images![Number(index)]?.note ?? ''))
       }
     } catch (error) {
       outcome = turn.aborted ? 'cancelled' : timeout.aborted || (error as Error).name === 'TimeoutError' ? 'timeout' : 'error'
@@ -351,9 +366,43 @@ export class ToolTurn {
     }
     deadline.clear()
     this.metrics.toolCall(tool.server, tool.tool, outcome, (performance.now() - started) / 1000)
-    return { callId: call.call_id, name: call.name, content: capBytes(content, this.limits.resultMaxBytes), ok: outcome === 'ok', ...(sources ? { sources } : {}) }
+    const shown = images?.flatMap((image) => (image.stored ? [image.stored] : []))
+    return { callId: call.call_id, name: call.name, content: capBytes(content, this.limits.resultMaxBytes), ok: outcome === 'ok', ...(sources ? { sources } : {}), ...(shown?.length ? { images: shown } : {}) }
+  }
+
+  /**
+   * A result's images, each made ready to show its user (decoded, checked, re-encoded like a
+   * user's): at most MAX_IMAGES_PER_MESSAGE, each within MAX_IMAGE_BYTES. Each gets the note the
+   * model reads in its place: what it is, and whether the user sees it.
+   */
+  private async resultImages(images: Array<{ data: string; mimeType: string }>, tool: OfferedTool): Promise<ResultImage[]> {
+    return Promise.all(images.map(async ({ data, mimeType }, index): Promise<ResultImage> => {
+      const n = index + 1
+      const type = mimeType.slice(0, 100)
+      if (this.limits.maxImages === 0) return { note: `[image ${n} (${type}): not shown, nobody sees images here]` }
+      if (index >= this.limits.maxImages) return { note: `[image ${n} (${type}): not shown, past MAX_IMAGES_PER_MESSAGE]` }
+      if (base64Size(data) > this.limits.maxImageBytes) return { note: `[image ${n} (${type}): not shown, larger than MAX_IMAGE_BYTES]` }
+      const bytes = base64Bytes(data)
+      if (!bytes) return { note: `[image ${n} (${type}): not shown, not valid base64]` }
+      try {
+        const prepared = await this.limits.prepareImage(bytes)
+        const stored = { id: randomUUID(), mediaType: prepared.mediaType, width: prepared.width, height: prepared.height, data: prepared.data }
+        return { note: `[image ${n} (${prepared.mediaType}, ${prepared.width}×${prepared.height}): shown to the user, not to you]`, stored }
+      } catch (error) {
+        this.log.warn('tool result image refused', { server: tool.server, tool: tool.tool, error: (error as Error).message })
+        return { note: `[image ${n} (${type}): not shown, not a readable image]` }
+      }
+    }))
   }
 }
+
+/** A result's image: the note the model reads in its place, and the image to store and show when it could be read. */
+interface ResultImage {
+  note: string
+  stored?: NewImage
+}
+
+const withoutImages = ({ images: _images, ...result }: ToolResult): ToolResult => result
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
 
@@ -415,22 +464,33 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null'
 }
 
-/** A tool's result as the text the model reads: its text parts, and what the others are. */
-export function resultText(result: CallToolResult): string {
+/** Where a result's image stands in its text until it is read (`resultParts`), numbered from 0. */
+const IMAGE_MARK = /\u0000image (\d+)\u0000/g
+
+/**
+ * A tool's result as the model reads it: its text parts; a resource as its text, or its address;
+ * a resource link as its name and address (the page shows an http(s) one as a link); each image
+ * marked where it stands (IMAGE_MARK), its data apart; what else there is (audio…), named.
+ */
+export function resultParts(result: CallToolResult): { text: string; images: Array<{ data: string; mimeType: string }> } {
+  const images: Array<{ data: string; mimeType: string }> = []
   const parts = (result.content ?? []).map((item) => {
     switch (item.type) {
       case 'text':
-        return item.text
+        return item.text.replaceAll('\u0000', '')
+      case 'image':
+        images.push({ data: item.data, mimeType: item.mimeType })
+        return `\u0000image ${images.length - 1}\u0000`
       case 'resource':
         return 'text' in item.resource ? item.resource.text : `[resource ${item.resource.uri} (${item.resource.mimeType ?? 'binary'})]`
       case 'resource_link':
-        return `[resource ${item.uri}]`
+        return `[resource${item.name ? ` ${item.name}` : ''}: ${item.uri}]`
       default:
         return `[${item.type} (${'mimeType' in item ? item.mimeType : 'unknown type'}), not shown]`
     }
   })
   if (parts.length === 0 && result.structuredContent !== undefined) parts.push(JSON.stringify(result.structuredContent))
-  return parts.join('\n')
+  return { text: parts.join('\n'), images }
 }
 
 const TRUNCATED = '\n[…cut at TOOL_RESULT_MAX_BYTES]'

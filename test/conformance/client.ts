@@ -6,6 +6,7 @@
  * as it is (accept with no values: the form's defaults apply). Exits 1 when the server could not
  * be listed or a call got no result. test/mcp-conformance.test.ts runs it.
  */
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,10 +17,18 @@ import { parseSse } from '../support/app.ts'
 import { startFakeOllama } from '../support/fake-ollama.ts'
 
 const url = process.argv.at(-1)!
+/** What an auth scenario gives the client: a pre-registered client's id and secret. */
+const context = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT ?? '{}') as { client_id?: string; client_secret?: string }
+const scenario = process.env.MCP_CONFORMANCE_SCENARIO ?? ''
+const oauth = scenario.startsWith('auth/client-credentials')
+  ? { grant: 'client_credentials', client_id: context.client_id, client_secret: context.client_secret }
+  : context.client_id ? { client_id: context.client_id, ...(context.client_secret ? { client_secret: context.client_secret } : {}) } : undefined
 const config = join(mkdtempSync(join(tmpdir(), 'chat-ollama-conformance-')), 'mcp.json')
-writeFileSync(config, JSON.stringify({ mcpServers: { conformance: { url, default: 'auto' } } }))
+writeFileSync(config, JSON.stringify({ mcpServers: { conformance: { url, default: 'auto', ...(oauth ? { oauth } : {}) } } }))
 const fake = await startFakeOllama()
-const running = await startServer(loadConfig({ DB_PATH: ':memory:', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', OLLAMA_HOST: fake.hostPort, MCP_CONFIG: config }), { log: silentLogger })
+const running = await startServer(loadConfig({
+  DB_PATH: ':memory:', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', OLLAMA_HOST: fake.hostPort, MCP_CONFIG: config, MCP_OAUTH_KEY: randomBytes(32).toString('base64'),
+}), { log: silentLogger })
 const api = (path: string, body?: unknown) =>
   fetch(`${running.url}${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
@@ -48,14 +57,34 @@ async function call(tool: { name: string; input_schema: Record<string, any> }): 
   return parseSse(raw).events.find((event) => event.data.type === 'tool_result')?.data.content
 }
 
+type Listing = { name: string; status: string; tools: Array<{ name: string; input_schema: Record<string, any> }> }
+const listing = async () => ((await (await api('/v1/tools')).json()) as { servers: Listing[] }).servers.find((entry) => entry.name === 'conformance')!
+
+/** An admin's sign-in, with the browser's part: the authorization server's redirect followed to our callback. */
+async function signIn(): Promise<void> {
+  const started = await (await api('/v1/admin/mcp/conformance/sign-in', {})).json() as { authorization_url?: string; detail?: string }
+  if (!started.authorization_url) throw new Error(`the sign-in did not start: ${started.detail}`)
+  const location = (await fetch(started.authorization_url, { redirect: 'manual' })).headers.get('location')
+  const page = location ? await fetch(location) : undefined
+  console.log(`signed in: ${page?.status ?? 'no redirect'}`)
+}
+
 let failed = false
 try {
-  const listed = await (await api('/v1/tools')).json() as { servers: Array<{ name: string; status: string; tools: Array<{ name: string; input_schema: Record<string, any> }> }> }
-  const server = listed.servers.find((entry) => entry.name === 'conformance')!
+  let server = await listing()
+  if (server.status === 'sign_in_required') {
+    await signIn()
+    server = await listing()
+  }
   console.log(`${server.status}: ${server.tools.map((tool) => tool.name).join(', ') || 'no tools'}`)
   failed = server.status !== 'ok'
   for (const tool of server.tools) {
-    const result = await call(tool)
+    let result = await call(tool)
+    // A tool that needs a wider scope: the admin signs in again, and the call is made again.
+    if (result?.includes('needs a wider sign-in')) {
+      await signIn()
+      result = await call(tool)
+    }
     console.log(`${tool.name}: ${result ?? 'no result'}`)
     failed ||= result === undefined
   }

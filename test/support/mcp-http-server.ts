@@ -1,7 +1,8 @@
 /**
  * An MCP server over Streamable HTTP on loopback, made with the official SDK, for the tests:
  * it answers only with the bearer token it is given, offers `add`, `search`, `delete_all` and a
- * few that behave in one particular way (`slow`, `fail`, `big`, `steps` with progress, `as_task`),
+ * few that behave in one particular way (`slow`, `fail`, `big`, `steps` with progress, `as_task`,
+ * `chart` with an image and a resource link),
  * and can add a tool while clients are connected (they are told: `notifications/tools/list_changed`).
  */
 import { McpServer, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server'
@@ -10,12 +11,15 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { TestContext } from 'node:test'
 import { z } from 'zod'
-import { toRequest } from '../../lib/http/node-http.ts'
+import { pngFile } from './images.ts'
+import type { OAuthTestServer } from './oauth-server.ts'
 
 export interface McpHttpServer {
   url: string
   /** Requests it refused for a missing or wrong token. */
   refused: number
+  /** The bearer tokens of the requests it took, in order. */
+  bearers: string[]
   /** Adds a tool on every connected session. */
   addTool(name: string): void
   /** Every tool call it got, in order. */
@@ -32,7 +36,14 @@ export interface McpHttpServer {
   slowCalled(count?: number): Promise<void>
 }
 
-export async function startMcpHttpServer(t: TestContext, token: string): Promise<McpHttpServer> {
+/**
+ * Who it answers: those with `token`, or (`oauth`) with a token its authorization server issued,
+ * which it names in its protected-resource metadata (RFC 9728) and its 401s; a tool call may need
+ * more scope (`callScopes`: a 403 insufficient_scope otherwise).
+ */
+export type McpHttpAccess = string | { oauth: OAuthTestServer; scopes: string[]; callScopes?: string[] }
+
+export async function startMcpHttpServer(t: TestContext, access: McpHttpAccess): Promise<McpHttpServer> {
   const sessions = new Map<string, WebStandardStreamableHTTPServerTransport>()
   const servers: McpServer[] = []
   const added: string[] = []
@@ -63,6 +74,18 @@ export async function startMcpHttpServer(t: TestContext, token: string): Promise
     server.registerTool('fail', { description: 'Always fails.', inputSchema: z.object({}) }, async () => ({ content: [{ type: 'text', text: 'the disk is on fire' }], isError: true }))
     // A result of `size` characters, two bytes each in UTF-8.
     server.registerTool('big', { description: 'A long result.', inputSchema: z.object({ size: z.number().int() }) }, async ({ size }) => ({ content: [{ type: 'text', text: 'é'.repeat(size) }] }))
+    // A result with an image (a real PNG, 96x64), a resource link, and with `broken`, an image part that is no image.
+    server.registerTool('chart', { description: 'Draws a chart.', inputSchema: z.object({ broken: z.boolean().optional() }) }, async ({ broken }) => {
+      state.calls.push({ name: 'chart', arguments: { broken } })
+      return {
+        content: [
+          { type: 'text', text: 'Sales by month' },
+          { type: 'image', data: pngFile(96, 64).toString('base64'), mimeType: 'image/png' },
+          ...(broken ? [{ type: 'image' as const, data: Buffer.from('not an image').toString('base64'), mimeType: 'image/png' }] : []),
+          { type: 'resource_link', uri: 'https://reports.example.com/sales.csv', name: 'sales.csv', mimeType: 'text/csv' },
+        ],
+      }
+    })
     // Reports its progress `steps` times (notifications/progress, when the client asked with a progressToken), then answers.
     // With `hold`, it answers only once the test calls release().
     server.registerTool('steps', { description: 'Reports progress.', inputSchema: z.object({ steps: z.number().int().min(1).max(5000), hold: z.boolean().optional() }) }, async ({ steps, hold }, ctx) => {
@@ -103,6 +126,7 @@ export async function startMcpHttpServer(t: TestContext, token: string): Promise
   const state: McpHttpServer = {
     url: '',
     refused: 0,
+    bearers: [],
     calls: [],
     cancelled: 0,
     progressAsked: 0,
@@ -117,13 +141,35 @@ export async function startMcpHttpServer(t: TestContext, token: string): Promise
       for (const server of servers) register(server, name)
     },
   }
+  const metadataUrl = () => `${new URL(state.url).origin}/.well-known/oauth-protected-resource/mcp`
+  /** Why a request is refused (401 or 403, with its challenge), or undefined when it may go on. */
+  const refusal = (authorization: string | undefined, body: Buffer): { status: number; challenge?: string } | undefined => {
+    if (typeof access === 'string') return authorization === `Bearer ${access}` ? undefined : { status: 401 }
+    const bearer = /^Bearer (.+)$/.exec(authorization ?? '')?.[1]
+    const challenge = `Bearer resource_metadata="${metadataUrl()}", scope="${access.scopes.join(' ')}"`
+    if (!access.oauth.accepts(bearer, access.scopes)) return { status: 401, challenge }
+    const isCall = body.length > 0 && (JSON.parse(body.toString()) as { method?: string }).method === 'tools/call'
+    if (isCall && access.callScopes && !access.oauth.accepts(bearer, access.callScopes)) {
+      return { status: 403, challenge: `Bearer error="insufficient_scope", scope="${access.callScopes.join(' ')}", resource_metadata="${metadataUrl()}"` }
+    }
+    return undefined
+  }
   const http = createServer((req, res) => {
     void (async () => {
-      if (req.headers.authorization !== `Bearer ${token}`) {
-        state.refused++
-        res.writeHead(401).end()
+      if (typeof access !== 'string' && req.method === 'GET' && req.url?.startsWith('/.well-known/oauth-protected-resource')) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ resource: state.url, authorization_servers: [access.oauth.issuer], scopes_supported: [...new Set([...access.scopes, ...access.callScopes ?? []])] }))
         return
       }
+      const chunks: Buffer[] = []
+      for await (const chunk of req) chunks.push(chunk as Buffer)
+      const body = Buffer.concat(chunks)
+      const refused = refusal(req.headers.authorization, body)
+      if (refused) {
+        state.refused++
+        res.writeHead(refused.status, refused.challenge ? { 'www-authenticate': refused.challenge } : {}).end()
+        return
+      }
+      state.bearers.push(req.headers.authorization?.slice('Bearer '.length) ?? '')
       const closed = new AbortController()
       res.once('close', () => closed.abort())
       const sessionId = req.headers['mcp-session-id']
@@ -137,7 +183,9 @@ export async function startMcpHttpServer(t: TestContext, token: string): Promise
         await newServer().connect(made)
         transport = made
       }
-      const response = await transport.handleRequest(toRequest(req, closed.signal, 10 * 1024 * 1024))
+      const headers = new Headers(Object.entries(req.headers).flatMap(([name, value]) => (typeof value === 'string' ? [[name, value]] : [])))
+      const request = new Request(new URL(req.url ?? '/', 'http://127.0.0.1'), { method: req.method ?? 'GET', headers, signal: closed.signal, ...(body.length ? { body } : {}) })
+      const response = await transport.handleRequest(request)
       res.writeHead(response.status, Object.fromEntries(response.headers))
       if (response.body) for await (const chunk of response.body) res.write(chunk)
       res.end()

@@ -136,7 +136,9 @@ export class PostgresMessages extends PostgresPart implements MessageStore {
       WHERE s.id = ${sessionId} ORDER BY m.created_at, m.seq`
     // A message without text is sent when it shows images or makes tool calls; a tool result always.
     const messages: HistoryEntry[] = rows.filter((row) => row.id !== null).map((row) => ({
-      id: row.id as string, role: row.role as Role, content: row.content as string, ...(Number(row.image_count) ? { imageCount: Number(row.image_count) } : {}), ...toolHistoryOf(row),
+      id: row.id as string, role: row.role as Role, content: row.content as string,
+      // A tool result's images are its user's to see; the model reads the note in its text.
+      ...(Number(row.image_count) && row.role !== 'tool' ? { imageCount: Number(row.image_count) } : {}), ...toolHistoryOf(row),
     }))
     return { messages, cut: cutOnPath(toContextCut(rows[0]), messages) }
   }

@@ -75,14 +75,22 @@ export class PostgresReplies extends PostgresPart implements ReplyStore {
       const times = toolStepTimes(iso(reply.created_at)!, timestamp())
       let parentId = (reply.parent_id as string | null) ?? null
       const rows: Row[] = []
+      const images: Row[] = []
       const add = (role: Role, content: string, model: string | null, status: MessageStatus, toolCalls: string | null, callId: string | null, toolName: string | null, thinking: string | null = null) => {
         const id = randomUUID()
         rows.push({ id, session_id: sessionId, role, content, model, status, created_at: times.step, parent_id: parentId, tool_calls: toolCalls, tool_call_id: callId, tool_name: toolName, thinking })
         parentId = id
+        return id
       }
       if (calls) add('assistant', calls.content, calls.model, 'complete', JSON.stringify(calls.toolCalls), null, null, calls.thinking || null)
-      for (const result of results) add('tool', result.content, null, result.ok ? 'complete' : 'error', null, result.callId, result.name)
+      for (const result of results) {
+        const id = add('tool', result.content, null, result.ok ? 'complete' : 'error', null, result.callId, result.name)
+        for (const [position, image] of (result.images ?? []).entries()) {
+          images.push({ id: image.id ?? randomUUID(), message_id: id, position, media_type: image.mediaType, width: image.width, height: image.height, size: image.data.byteLength, data: Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), created_at: times.step })
+        }
+      }
       await tx`INSERT INTO messages ${tx(rows, 'id', 'session_id', 'role', 'content', 'model', 'status', 'created_at', 'parent_id', 'tool_calls', 'tool_call_id', 'tool_name', 'thinking')}`
+      if (images.length) await tx`INSERT INTO attachments ${tx(images, 'id', 'message_id', 'position', 'media_type', 'width', 'height', 'size', 'data', 'created_at')}`
       await tx`UPDATE messages SET parent_id = ${parentId}, created_at = ${times.reply}, content = '', thinking = NULL WHERE id = ${replyId}`
       // The inserts made each of them the leaf; the reply is.
       await tx`UPDATE sessions SET current_message_id = ${replyId} WHERE id = ${sessionId}`

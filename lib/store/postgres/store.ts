@@ -12,6 +12,7 @@ import { PostgresDocuments } from './documents.ts'
 import { PostgresPrompts } from './prompts.ts'
 import { PostgresShares } from './shares.ts'
 import { PostgresInputs } from './inputs.ts'
+import { PostgresMcpAuth } from './mcp-auth.ts'
 
 /** The longest a health check's `SELECT 1` may take before the database counts as down. */
 const PING_DEADLINE_MS = 2000
@@ -37,6 +38,7 @@ export class PostgresStore implements Store {
   readonly prompts: PostgresPrompts
   readonly shares: PostgresShares
   readonly inputs: PostgresInputs
+  readonly mcpAuth: PostgresMcpAuth
   readonly cluster: PostgresCluster
   readonly ready: Promise<number[]>
   private readonly sql: postgres.Sql
@@ -67,6 +69,7 @@ export class PostgresStore implements Store {
     this.prompts = new PostgresPrompts(this.sql, this.ready, instanceId)
     this.shares = new PostgresShares(this.sql, this.ready, instanceId)
     this.inputs = new PostgresInputs(this.sql, this.ready, instanceId)
+    this.mcpAuth = new PostgresMcpAuth(this.sql, this.ready, instanceId)
     this.cluster = new PostgresCluster(this.sql, this.ready, instanceId, leaseMs)
   }
 

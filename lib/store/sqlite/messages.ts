@@ -139,7 +139,9 @@ export class SqliteMessages extends SqliteRole implements MessageStore {
   async history(sessionId: string, leafId?: string | null): Promise<History> {
     const rows = this.statements.history.all(sessionId, leafId === undefined ? 0 : 1, leafId ?? null)
     const messages: HistoryEntry[] = rows.map((row) => ({
-      id: String(row.id), role: row.role as Role, content: String(row.content), ...(Number(row.image_count) ? { imageCount: Number(row.image_count) } : {}), ...toolHistoryOf(row),
+      id: String(row.id), role: row.role as Role, content: String(row.content),
+      // A tool result's images are its user's to see; the model reads the note in its text.
+      ...(Number(row.image_count) && row.role !== 'tool' ? { imageCount: Number(row.image_count) } : {}), ...toolHistoryOf(row),
     }))
     return { messages, cut: cutOnPath(await this.sessions.contextCut(sessionId), messages) }
   }

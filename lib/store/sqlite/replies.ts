@@ -83,9 +83,15 @@ export class SqliteReplies extends SqliteRole implements ReplyStore {
         const id = randomUUID()
         statements.insertToolMessage.run(id, sessionId, role, content, model, status, times.step, parentId, toolCalls, callId, toolName, thinking)
         parentId = id
+        return id
       }
       if (calls) add('assistant', calls.content, calls.model, 'complete', JSON.stringify(calls.toolCalls), null, null, calls.thinking || null)
-      for (const result of results) add('tool', result.content, null, result.ok ? 'complete' : 'error', null, result.callId, result.name)
+      for (const result of results) {
+        const id = add('tool', result.content, null, result.ok ? 'complete' : 'error', null, result.callId, result.name)
+        for (const [position, image] of (result.images ?? []).entries()) {
+          statements.insertAttachment.run(image.id ?? randomUUID(), id, null, position, image.mediaType, image.width, image.height, image.data.byteLength, image.data, times.step)
+        }
+      }
       this.statements.moveReply.run(parentId, times.reply, replyId)
       // The inserts made each of them the leaf; the reply is.
       statements.setCurrent.run(replyId, sessionId)

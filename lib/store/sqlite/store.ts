@@ -8,6 +8,7 @@ import { SqliteDocuments } from './documents.ts'
 import { SqlitePrompts } from './prompts.ts'
 import { SqliteShares } from './shares.ts'
 import { SqliteInputs } from './inputs.ts'
+import { SqliteMcpAuth } from './mcp-auth.ts'
 import { acquireServerLock } from './server-lock.ts'
 
 /** The embedded default: one SQLite file (or `:memory:`), opened and migrated here. */
@@ -20,6 +21,7 @@ export class SqliteStore implements Store {
   readonly prompts: SqlitePrompts
   readonly shares: SqliteShares
   readonly inputs: SqliteInputs
+  readonly mcpAuth: SqliteMcpAuth
   /** One server per file: nothing to share with other instances. */
   readonly cluster = null
 
@@ -31,6 +33,7 @@ export class SqliteStore implements Store {
     this.prompts = new SqlitePrompts(this.chats.database)
     this.shares = new SqliteShares(this.chats.database)
     this.inputs = new SqliteInputs(this.chats.database)
+    this.mcpAuth = new SqliteMcpAuth(this.chats.database)
   }
 
   get path(): string {
