@@ -16,20 +16,27 @@ COPY migrations ./migrations
 COPY web ./web
 RUN /usr/local/bin/node build.mjs
 
-# The three packages the bundles leave out, each loaded only when used: sharp (docs/images.md),
-# whose native library cannot be bundled, the MCP client (docs/tools.md), and Pyodide
+# The packages the bundles leave out, each loaded only when used: sharp (docs/images.md), whose
+# native library cannot be bundled, the MCP client (docs/tools.md), Pyodide
 # (docs/builtin-tools.md: its WebAssembly interpreter and Python's standard library are files it
-# reads at start). At the versions package-lock.json pins, sharp with its prebuilt musl binaries
-# (npm picks them by libc), no install scripts and nothing else.
+# reads at start), and OpenTelemetry (docs/tracing.md: loaded only when tracing is on). At the
+# versions package-lock.json pins, sharp with its prebuilt musl binaries (npm picks them by libc),
+# no install scripts and nothing else.
 FROM node:24-alpine AS deps
 WORKDIR /app
 COPY package-lock.json ./
 RUN npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
       "sharp@$(node -p "require('./package-lock.json').packages['node_modules/sharp'].version")" \
       "@modelcontextprotocol/client@$(node -p "require('./package-lock.json').packages['node_modules/@modelcontextprotocol/client'].version")" \
-      "pyodide@$(node -p "require('./package-lock.json').packages['node_modules/pyodide'].version")"
+      "pyodide@$(node -p "require('./package-lock.json').packages['node_modules/pyodide'].version")" \
+      "@opentelemetry/api@$(node -p "require('./package-lock.json').packages['node_modules/@opentelemetry/api'].version")" \
+      "@opentelemetry/core@$(node -p "require('./package-lock.json').packages['node_modules/@opentelemetry/core'].version")" \
+      "@opentelemetry/resources@$(node -p "require('./package-lock.json').packages['node_modules/@opentelemetry/resources'].version")" \
+      "@opentelemetry/sdk-trace@$(node -p "require('./package-lock.json').packages['node_modules/@opentelemetry/sdk-trace'].version")" \
+      "@opentelemetry/exporter-trace-otlp-http@$(node -p "require('./package-lock.json').packages['node_modules/@opentelemetry/exporter-trace-otlp-http'].version")" \
+      "@opentelemetry/exporter-trace-otlp-proto@$(node -p "require('./package-lock.json').packages['node_modules/@opentelemetry/exporter-trace-otlp-proto'].version")"
 
-# Runtime stage: Node, the bundles, sharp, the MCP client and Pyodide, nothing else. The bundles carry their other
+# Runtime stage: Node, the bundles, sharp, the MCP client, Pyodide and OpenTelemetry, nothing else. The bundles carry their other
 # dependencies and the SQL migrations; node:sqlite is part of Node.
 FROM node:24-alpine AS runtime
 ENV ENV=production \

@@ -91,7 +91,7 @@ const shared = {
   format: 'esm',
   target: 'node24',
   packages: 'bundle',
-  external: ['node:*', 'sharp', '@modelcontextprotocol/client', '@modelcontextprotocol/client/stdio'],
+  external: ['node:*', 'sharp', '@modelcontextprotocol/client', '@modelcontextprotocol/client/stdio', '@opentelemetry/*'],
   define: {
     __EMBEDDED_MIGRATIONS__: JSON.stringify(migrations),
     __EMBEDDED_WEB__: JSON.stringify(webFiles),

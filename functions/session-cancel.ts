@@ -28,6 +28,8 @@ export default defineFunction({
     const { cluster } = app.database
     const reply = cluster && await app.store.streamingReply(id)
     if (!reply || !await cluster.requestCancel({ kind: 'reply', sessionId: id })) throw noRunningReply(id)
+    // In the trace: this cancel was passed to the instance that runs the reply.
+    app.tracer.current()?.setAttributes({ 'chat_ollama.reply.id': reply.id, 'chat_ollama.reply.elsewhere': true })
     await untilEnded(eventsElsewhere(cluster, app.store, id, reply, NO_FRAMES))
     const stored = await app.store.getMessage(reply.id)
     return Response.json({ session_id: id, message_id: reply.id, status: stored?.status ?? 'cancelled', content: stored?.content ?? '' })

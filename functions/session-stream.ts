@@ -29,6 +29,8 @@ export default defineFunction({
     // A reply resumed after approvals (docs/tools.md) is followed from its resumption: what it
     // sent before it paused (its stored event count) ended with that pause.
     const resumedAfter = (await app.store.getReply(reply.id))?.event_count ?? 0
+    // In the trace: this reply is followed through the database, from the instance that runs it.
+    app.tracer.current()?.setAttributes({ 'chat_ollama.reply.id': reply.id, 'chat_ollama.reply.elsewhere': true })
     return followEvents(eventsElsewhere(cluster, app.store, id, reply, Math.max(resumedAfter, eventAfter(reply.id, lastEventId(request)))), null, sseHeartbeatMs)
   },
 })

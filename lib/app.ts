@@ -10,7 +10,9 @@ import { TokenEstimator } from './generation/context-budget.ts'
 import { resumeTurn } from './generation/chat-turn.ts'
 import { Metrics } from './observability/metrics.ts'
 import { ResponseRegistry } from './openai/response-run.ts'
-import { createLogger } from './observability/log.ts'
+import { createLogger, logContext } from './observability/log.ts'
+import { traceLogFields, Tracing } from './observability/tracing.ts'
+import { tracedStore } from './store/traced-store.ts'
 import { OllamaPool } from './ollama/pool.ts'
 import { McpHub } from './tools/mcp-hub.ts'
 import { ApprovalClock } from './generation/approvals.ts'
@@ -31,31 +33,52 @@ const contexts = new WeakSet<object>()
 export function createAppContext(config: Config, parts: AppParts & { database: Store }): AppContext {
   const log = parts.log ?? createLogger({ level: config.logLevel, format: config.logFormat })
   const { database } = parts
-  const ollama = parts.ollama ?? new OllamaPool({ hosts: ollamaHostsOf(config), headersTimeoutMs: config.ollamaTimeoutMs, probeIntervalMs: config.ollamaProbeIntervalMs, log })
+  const tracer = parts.tracer ?? new Tracing()
+  const ollama = parts.ollama ?? new OllamaPool({ hosts: ollamaHostsOf(config), headersTimeoutMs: config.ollamaTimeoutMs, probeIntervalMs: config.ollamaProbeIntervalMs, log, tracer })
   const shared = database.cluster
   const generations = parts.generations ?? new GenerationRegistry(config.maxConcurrentChats, undefined, config.maxConcurrentChatsPerUser, shared?.slots ?? null)
   const context: AppContext = {
     config,
     log,
     database,
-    store: database.chats,
+    // Traced, each call a span, only when tracing is configured: off, the store is called as it is.
+    store: config.tracing ? tracedStore(database.chats, tracer, database.kind) : database.chats,
     ollama,
     generations,
     access: parts.access ?? new AccessControl(config, database.access, log, { shared: shared?.buckets ?? null }),
     metrics: parts.metrics ?? new Metrics({ instanceId: config.instanceId, activeGenerations: () => generations.size, hosts: () => ollama.hostStates() }),
     responses: parts.responses ?? { store: database.responses, registry: new ResponseRegistry() },
     tokens: parts.tokens ?? new TokenEstimator(),
-    tools: parts.tools ?? new McpHub(config.mcpServers, log, VERSION, config.mcpConnectTimeoutMs, new BuiltinTools(config, log, VERSION), { store: database.mcpAuth, key: config.mcpOAuthKey }),
+    tools: parts.tools ?? new McpHub(config.mcpServers, log, VERSION, config.mcpConnectTimeoutMs, new BuiltinTools(config, log, VERSION), { store: database.mcpAuth, key: config.mcpOAuthKey }, tracer),
     approvals: undefined as unknown as ApprovalClock,
     imageGate: parts.imageGate ?? new ImageGate(config.imageConcurrency),
     checkpoints: parts.checkpoints ?? new CheckpointClock(config.checkpointIntervalMs),
     ingestion: parts.ingestion ?? new Ingestion({ store: database.documents, ollama, config, log }),
     vectors: parts.vectors ?? new VectorCache(),
+    tracer,
   }
   // It resumes replies through this context.
   context.approvals = parts.approvals ?? new ApprovalClock({ store: context.store, log, resume: async (paused, userId) => void (await resumeTurn(context, paused, userId)) })
   contexts.add(context)
   return context
+}
+
+/**
+ * Turns tracing on when the configuration says so (docs/tracing.md): OpenTelemetry's packages are
+ * loaded here, and only then. Every log line of traced work carries its trace and span ids.
+ */
+export async function startTracing(app: AppContext): Promise<void> {
+  const settings = app.config.tracing
+  if (!settings || app.tracer.enabled) return
+  const { startOtelTracer } = await import('./observability/otel.ts')
+  app.tracer.use(await startOtelTracer(settings, {
+    version: VERSION,
+    instanceId: app.config.instanceId,
+    log: app.log,
+    counted: (outcome, count) => app.metrics.traceSpansEnded(outcome, count),
+  }))
+  logContext.fields = traceLogFields
+  app.log.info('tracing on', { endpoint: settings.endpoint.replace(/\/\/[^@/]*@/, '//***@'), protocol: settings.protocol, sampler: settings.sampler, capture_content: settings.captureContent })
 }
 
 export function isAppContext(value: unknown): value is AppContext {
@@ -103,6 +126,7 @@ export function contextFromEnvironment(): Promise<AppContext> {
     // Each function bundle is an instance of its own, several to a process at times (host name and pid are not enough).
     if (!environment.INSTANCE_ID?.trim()) config.instanceId = `${config.instanceId}-${randomUUID().slice(0, 8)}`
     const app = createAppContext(config, { database: await openStore(config) })
+    await startTracing(app)
     // A FaaS copy is one more instance: it holds a lease and hears cancels while it is warm.
     if (app.database.cluster) await joinDatabase(app)
     return app

@@ -9,6 +9,7 @@ import type { Metrics } from './observability/metrics.ts'
 import type { ResponseRegistry } from './openai/response-run.ts'
 import type { ResponseStore } from './store/response-store.ts'
 import type { Logger } from './observability/log.ts'
+import type { Tracing } from './observability/tracing.ts'
 import type { OllamaPool } from './ollama/pool.ts'
 import type { McpHub } from './tools/mcp-hub.ts'
 import type { ApprovalClock } from './generation/approvals.ts'
@@ -47,6 +48,8 @@ export interface AppContext {
   ingestion: Ingestion
   /** Completed files' vectors, kept in memory for retrieval. */
   vectors: VectorCache
+  /** Spans of what the app does (docs/tracing.md): off unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracer: Tracing
 }
 
 /** What a caller may give an app context instead of what config would make (tests, a FaaS shim). */

@@ -86,7 +86,7 @@ import search from '../functions/search.ts'
 import web from '../functions/web.ts'
 import { ConfigError, loadConfig, ollamaHostsOf, readEnvironment, type Config } from './shared/config.ts'
 import { VERSION, type AppContext, type AppParts } from './context.ts'
-import { createAppContext, joinDatabase, openStore } from './app.ts'
+import { createAppContext, joinDatabase, openStore, startTracing } from './app.ts'
 import { createDispatcher } from './http/dispatcher.ts'
 import { extractFile } from './documents/extract.ts'
 import type { FunctionSpec } from './http/function-spec.ts'
@@ -193,6 +193,7 @@ export interface RunningServer {
 /** Opens the store, takes it for this server alone, recovers what a crash left, and listens. */
 export async function startServer(config: Config, parts: AppParts = {}): Promise<RunningServer> {
   const app = createAppContext(config, { ...parts, database: parts.database ?? (await openStore(config)) })
+  await startTracing(app)
   let lock: { release(): Promise<void> }
   try {
     // Before recovery: SQLite's lock makes this the one server, so every `streaming` reply is a
@@ -270,6 +271,8 @@ export async function startServer(config: Config, parts: AppParts = {}): Promise
       await app.tools.close()
       await lock.release()
       await app.database.close()
+      // The spans of the last requests go out before the process does (bounded by the exporter's timeout).
+      await app.tracer.shutdown().catch((error: unknown) => app.log.warn('trace export at shutdown failed', { error: (error as Error).message }))
       app.log.info('stopped')
     })())
   return { server, app, url, shutdown }

@@ -10,6 +10,7 @@ import { fakeOllama, json } from './support/app.ts'
 import { dataUrl, largeJpeg, pngFile } from './support/images.ts'
 import { ARTICLE_HTML, startFakeWeb } from './support/fake-web.ts'
 import { startMcpHttpServer } from './support/mcp-http-server.ts'
+import { startOtlpReceiver } from './support/otlp-receiver.ts'
 import { PROJECT_ROOT, spawnServer } from './support/process.ts'
 
 const dockerfile = readFileSync(join(PROJECT_ROOT, 'Dockerfile'), 'utf8')
@@ -167,7 +168,7 @@ function runtimeFolder(buildRoot: string): string {
   }
   assert.match(runtimeStage, /^COPY --from=deps \/app\/node_modules \.\/node_modules$/m)
   const installed = [...depsStage.matchAll(/"(@?[\w./-]+)@\$\(/g)].map((match) => match[1]!)
-  assert.deepEqual(installed, ['sharp', '@modelcontextprotocol/client', 'pyodide'], 'the deps stage installs the packages the bundles leave out, and only those')
+  assert.deepEqual(installed, ['sharp', '@modelcontextprotocol/client', 'pyodide', '@opentelemetry/api', '@opentelemetry/core', '@opentelemetry/resources', '@opentelemetry/sdk-trace', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-trace-otlp-proto'], 'the deps stage installs the packages the bundles leave out, and only those')
   const closure = installed.reduce((found, name) => packageClosure(name, found), new Set<string>())
   for (const name of closure) cpSync(join(PROJECT_ROOT, 'node_modules', name), join(runtime, 'node_modules', name), { recursive: true })
   return runtime
@@ -192,10 +193,15 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
   const web = await startFakeWeb(t, { '/article': { type: 'text/html', body: ARTICLE_HTML } })
   const mcpConfig = join(runtime, 'mcp.json')
   writeFileSync(mcpConfig, JSON.stringify({ mcpServers: { web: { url: mcp.url, headers: { authorization: 'Bearer runtime-token' } } }, builtin: { tools: { fetch_url: 'auto', run_python: 'auto' } } }))
-  const server = await spawnServer(t, cmd.slice(1), { cwd: runtime, env: { OLLAMA_HOST: vision.hostPort, DB_PATH: join(runtime, 'data', 'chat.db'), MCP_CONFIG: mcpConfig, FETCH_ALLOWED_HOSTS: '127.0.0.1' } })
+  // Tracing on, in OTLP's default protobuf form: OpenTelemetry, shipped beside the bundles, exports.
+  const collector = await startOtlpReceiver()
+  const server = await spawnServer(t, cmd.slice(1), { cwd: runtime, env: { OLLAMA_HOST: vision.hostPort, DB_PATH: join(runtime, 'data', 'chat.db'), MCP_CONFIG: mcpConfig, FETCH_ALLOWED_HOSTS: '127.0.0.1', OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '20' } })
+  // After the server has stopped (hooks run in the order they were added).
+  t.after(() => collector.close())
   const response = await fetch(`${server.url}/health`)
   assert.equal(response.status, 200)
   assert.equal((await json(response)).services.database, 'healthy')
+  await collector.waitFor(() => collector.contentTypes.includes('application/x-protobuf'))
   // sharp, shipped beside the bundles, takes an image.
   const posted = await fetch(`${server.url}/v1/chat`, {
     method: 'POST',

@@ -66,6 +66,7 @@ test('every variable has the documented default', () => {
     toolInputTimeoutMs: 120_000,
     mcpOAuthKey: null,
     publicUrl: '',
+    tracing: null,
     readTimeoutMs: 30_000,
     writeTimeoutMs: 30_000,
     sseHeartbeatMs: 15_000,
@@ -162,6 +163,22 @@ test('MCP_OAUTH_KEY is 32 bytes in hex or base64, and a bad one is refused witho
   }
   assert.equal(loadConfig({ PUBLIC_URL: 'https://chat.example.com/' }).publicUrl, 'https://chat.example.com')
   assert.throws(() => loadConfig({ PUBLIC_URL: 'https://chat.example.com/app' }), /PUBLIC_URL="https:\/\/chat.example.com\/app" is not valid: expected the http\(s\) origin/)
+})
+
+test('tracing follows OpenTelemetry\'s variables: off without an endpoint; the traces path added to a base; bad values named', () => {
+  assert.equal(loadConfig({ OTEL_SERVICE_NAME: 'x' }).tracing, null)
+  const on = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=lab' }).tracing!
+  assert.deepEqual([on.endpoint, on.protocol, on.serviceName, on.sampler, on.captureContent, on.resourceAttributes], ['http://collector:4318/v1/traces', 'http/protobuf', 'chat-ollama', 'parentbased_always_on', false, { 'deployment.environment': 'lab' }])
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://tempo:4318/otlp/v1/traces' }).tracing!.endpoint, 'http://tempo:4318/otlp/v1/traces')
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'true' }).tracing, null)
+  assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20abc,x-team=ai' }).tracing!.headers, { authorization: 'Bearer abc', 'x-team': 'ai' })
+  for (const [env, message] of [
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /OTEL_EXPORTER_OTLP_ENDPOINT must be an http\(s\) URL/],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /grpc is not supported/],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_SAMPLER: 'sometimes' }, /OTEL_TRACES_SAMPLER must be one of/],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' }, /ratio from 0 to 1/],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_BSP_MAX_QUEUE_SIZE: '0' }, /OTEL_BSP_MAX_QUEUE_SIZE must be a whole number/],
+  ] as const) assert.throws(() => loadConfig(env), (error: Error) => error instanceof ConfigError && message.test(error.message))
 })
 
 test('DATABASE_URL selects PostgreSQL and wins over DB_PATH; both URL schemes are taken', () => {

@@ -1,5 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { Logger } from '../observability/log.ts'
+import type { Tracer } from '../observability/tracing.ts'
 import type { OllamaPool } from '../ollama/pool.ts'
 import type { Config } from '../shared/config.ts'
 import type { Store } from '../store/store.ts'
@@ -141,7 +142,18 @@ export async function nearestChunks(vectorsOf: (file: StoredFile) => Promise<Cac
  * ranking (the query embedded by EMBED_MODEL) fused by reciprocal rank. Only completed files are
  * searched. When Ollama cannot embed the query, the full-text ranking alone answers.
  */
-export async function retrieve(app: { database: Store; ollama: OllamaPool; config: Config; log: Logger; vectors: VectorCache }, files: StoredFile[], query: string, topK: number): Promise<RetrievedChunk[]> {
+export async function retrieve(app: RetrievalApp, files: StoredFile[], query: string, topK: number): Promise<RetrievedChunk[]> {
+  if (!app.tracer.enabled) return rankedChunks(app, files, query, topK)
+  return app.tracer.span('retrieval', { attributes: { 'chat_ollama.retrieval.files': files.length, 'chat_ollama.retrieval.top_k': topK, 'gen_ai.request.model': app.config.embedModel } }, async (span) => {
+    const chunks = await rankedChunks(app, files, query, topK)
+    span.setAttributes({ 'chat_ollama.retrieval.chunks': chunks.length })
+    return chunks
+  })
+}
+
+type RetrievalApp = { database: Store; ollama: OllamaPool; config: Config; log: Logger; vectors: VectorCache; tracer: Tracer }
+
+async function rankedChunks(app: RetrievalApp, files: StoredFile[], query: string, topK: number): Promise<RetrievedChunk[]> {
   const store = app.database.documents
   const searchable = files.filter((file) => file.status === 'completed')
   if (searchable.length === 0 || query.trim() === '') return []

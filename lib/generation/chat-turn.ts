@@ -1,3 +1,4 @@
+import { spanSync } from '../observability/tracing.ts'
 import type { AppContext } from '../context.ts'
 import type { HostLease } from '../ollama/pool.ts'
 import { HttpProblem, shuttingDown } from '../shared/problem.ts'
@@ -90,7 +91,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
   const newMessage: PromptMessage | null = body.message === undefined ? null : { id: null, role: 'user', content: body.message, imageCount: body.images?.length }
   // Sent last, and not stored again: Ollama continues a conversation that ends with the assistant's words.
   const prefix: PromptMessage[] = body.prefix ? [{ id: null, role: 'assistant', content: body.prefix }] : []
-  const planFor = (planBudget: number) => planPrompt({
+  const planFor = (planBudget: number) => spanSync(app.tracer, 'context.plan', () => planPrompt({
     model: body.model,
     history: newMessage ? [...system, ...earlier.messages, newMessage] : [...earlier.messages, ...prefix],
     cut: earlier.cut,
@@ -98,7 +99,7 @@ async function startGeneration(app: AppContext, reservation: Reservation, body: 
     lowWater: config.contextLowWater,
     summaryTokens: config.contextSummary ? Math.floor(budget * SUMMARY_SHARE) : 0,
     estimator: app.tokens,
-  })
+  }), (planned) => Object.fromEntries(Object.entries(contextReport(planned)).map(([key, value]) => [`chat_ollama.context.${key}`, value])))
   // Sources take their share of the budget first; the conversation is planned in what is left.
   const { sources, tokens: sourcesTokens } = sourcesWithin(app.tokens, body.model, body.sources ?? [], Math.floor(budget * SOURCES_SHARE))
   const sourcesEntry = sources.length ? sourcesMessage(sources) : null
@@ -196,6 +197,7 @@ function generationSettings(app: AppContext): GenerationSettings {
     checkpoints: app.checkpoints,
     chatTimeoutMs: config.chatTimeoutMs,
     inputs: { store: app.database.inputs, waiters: app.tools.inputs, timeoutMs: config.toolInputTimeoutMs },
+    tracer: app.tracer,
   }
 }
 

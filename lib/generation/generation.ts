@@ -1,5 +1,6 @@
 import type { ChatResponse, ToolCall as OllamaToolCall } from 'ollama'
 import type { Logger } from '../observability/log.ts'
+import type { Tracer } from '../observability/tracing.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { formatMs, type ChatStream } from '../ollama/client.ts'
 import { listedImages } from '../images/attachments.ts'
@@ -94,6 +95,8 @@ export interface GenerationSettings {
   chatTimeoutMs: number
   /** Where a tool's request for its user's input waits (docs/tools.md "Input for a tool"); absent: such requests are declined. */
   inputs?: { store: InputStore; waiters: InputWaiters; timeoutMs: number } | undefined
+  /** The reply's trace (docs/tracing.md): a pause for approvals is an event of it. */
+  tracer?: Tracer | undefined
 }
 
 /**
@@ -384,6 +387,7 @@ export class Generation {
       this.unsavedSince = undefined
     }
     for (const call of waiting) this.events.event(JSON.stringify({ type: 'approval_required', ...base, call_id: call.call_id, name: call.name, arguments: call.arguments }))
+    if (waiting.length) this.settings.tracer?.current()?.addEvent('awaiting approval', { 'chat_ollama.approval.calls': waiting.map((call) => call.name) })
     if (ends) {
       this.toolStop = stop
       if (awaiting) this.awaiting = waiting

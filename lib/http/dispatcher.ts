@@ -4,6 +4,7 @@ import type { RateLimitState } from '../access/control.ts'
 import type { AppContext } from '../context.ts'
 import type { FunctionSpec } from './function-spec.ts'
 import { loggedPath } from '../observability/log.ts'
+import { parseTraceparent, traceparentOf } from '../observability/tracing.ts'
 import { JSON_TYPE } from './body.ts'
 
 const MULTIPART_TYPE = /^multipart\/form-data\s*;/i
@@ -26,10 +27,12 @@ interface RequestState {
   fn?: FunctionSpec
   /** The kind of the problem answered, if one was. */
   problemKind?: string
+  /** Who it acts for, once known (for its span). */
+  userId?: string | null
 }
 
 const REQUEST_ID = /^[\w.:@\-]{1,128}$/
-const EXPOSED_HEADERS = 'x-request-id, retry-after, location, ratelimit, ratelimit-policy'
+const EXPOSED_HEADERS = 'x-request-id, retry-after, location, ratelimit, ratelimit-policy, traceresponse'
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const ALLOWED_REQUEST_HEADERS = 'authorization, content-type, last-event-id, x-request-id'
 /** Methods counted by name in metrics; any other is `other`, so a client cannot mint label values. */
@@ -148,6 +151,7 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
       const current = state(request)
       current.fn = fn
       const principal = await app.access.principalFor(request, fn.access ?? 'user', (rateLimit) => (current.rateLimit = rateLimit))
+      current.userId = principal.userId
       return fn.handle(request, { app, params: request.params, url: current.url, requestId: current.requestId, principal })
     }
     router[fn.method.toLowerCase()]!(path, handler)
@@ -155,8 +159,63 @@ export function createDispatcher(functions: FunctionSpec[], app: AppContext): Di
     if (fn.method === 'GET') router.head(path, handler)
   }
 
+  /**
+   * A request as a span (docs/tracing.md): its parent the caller's `traceparent` when valid, its
+   * name the route's template, ended when the response body ends (an event stream's last event);
+   * `traceresponse` tells the caller its trace.
+   */
+  const tracedFetch = async (request: Request): Promise<Response> => {
+    const { tracer } = app
+    const span = tracer.start(request.method, {
+      kind: 'server',
+      parent: parseTraceparent(request.headers.get('traceparent')) ?? null,
+      attributes: { 'http.request.method': request.method, 'url.scheme': new URL(request.url).protocol.slice(0, -1) },
+    })
+    let response: Response
+    try {
+      response = await tracer.within(span, () => router.fetch(request))
+    } catch (error) {
+      span.fail(error)
+      span.end()
+      throw error
+    }
+    const current = states.get(request)
+    const route = current?.fn ? current.fn.path : undefined
+    span.setAttributes({
+      'http.route': route,
+      'http.response.status_code': response.status,
+      // The user's id is a random one: it names nobody.
+      'enduser.id': current?.userId ?? undefined,
+      'chat_ollama.request_id': current?.requestId,
+    })
+    if (route) span.setAttributes({ 'chat_ollama.function': current!.fn!.name })
+    span.rename(route ? `${request.method} ${route}` : request.method)
+    if (response.status >= 500) span.fail(new Error(`answered ${response.status}`))
+    if (span.context) response.headers.set('traceresponse', traceparentOf(span.context))
+    if (!response.body) {
+      span.end()
+      return response
+    }
+    const reader = response.body.getReader()
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { value, done } = await reader.read()
+        if (done) {
+          controller.close()
+          span.end()
+        } else controller.enqueue(value)
+      },
+      cancel(reason) {
+        span.addEvent('client gone')
+        span.end()
+        return reader.cancel(reason)
+      },
+    })
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers })
+  }
+
   return {
-    fetch: (request) => router.fetch(request),
+    fetch: (request) => (app.tracer.enabled ? tracedFetch(request) : router.fetch(request)),
     refused(method, problem) {
       const counted = COUNTED_METHODS.has(method) ? method : 'other'
       app.metrics.request('none', counted, problem.status, 0)

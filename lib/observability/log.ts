@@ -40,11 +40,16 @@ function writeStdout(line: string): void {
 // What is still pending when the process exits (a clean stop, an uncaught error) is written then.
 process.on('exit', flushStdout)
 
+/** Fields every line of the work under way carries (the trace it belongs to: lib/observability/tracing.ts), set when tracing starts. */
+export const logContext: { fields: (() => LogFields | undefined) | undefined } = { fields: undefined }
+
 /** One line per entry on stdout: JSON for collectors, `time level message key=value` for a terminal. */
 export function createLogger({ level, format, write = writeStdout }: LoggerOptions): Logger {
   const threshold = SEVERITY[level]
-  const emit = (entryLevel: LogLevel, message: string, fields: LogFields = {}) => {
+  const emit = (entryLevel: LogLevel, message: string, given: LogFields = {}) => {
     if (SEVERITY[entryLevel] < threshold) return
+    const context = logContext.fields?.()
+    const fields = context ? { ...given, ...context } : given
     const time = new Date().toISOString()
     if (format === 'json') {
       write(`${JSON.stringify({ time, level: entryLevel, msg: message, ...fields }, errorReplacer)}\n`)

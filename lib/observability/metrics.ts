@@ -32,6 +32,7 @@ export class Metrics {
   private readonly toolCalls: Counter
   private readonly toolCallSeconds: Histogram
   private readonly checkpointLagSeconds: Histogram
+  private readonly traceSpans: Counter
   private processMetrics = false
 
   constructor(sources: MetricSources) {
@@ -69,6 +70,7 @@ export class Metrics {
     this.tokens.inc({ direction: 'input' }, 0)
     this.tokens.inc({ direction: 'output' }, 0)
     this.replies = add(new Counter(`${PREFIX}replies_total`, 'Replies ended, by stored status.', ['status']))
+    this.traceSpans = add(new Counter(`${PREFIX}trace_spans_total`, 'Spans of tracing (docs/tracing.md) that ended: exported, dropped (the queue was full: the collector is down or slow), or lost (the collector refused them).', ['outcome']))
     this.ratings = add(new Counter(`${PREFIX}reply_ratings_total`, 'Ratings given to replies (docs/api.md "Rating replies"): each thumbs up or down set on a reply that did not have it.', ['rating']))
     this.ratings.inc({ rating: 'up' }, 0)
     this.ratings.inc({ rating: 'down' }, 0)
@@ -117,6 +119,11 @@ export class Metrics {
 
   firstToken(seconds: number): void {
     this.firstTokenSeconds.observe({}, seconds)
+  }
+
+  /** `count` spans exported, dropped or lost (docs/tracing.md). */
+  traceSpansEnded(outcome: 'exported' | 'dropped' | 'lost', count = 1): void {
+    this.traceSpans.inc({ outcome }, count)
   }
 
   reply(status: string, inputTokens: number | null, outputTokens: number | null): void {

@@ -99,7 +99,7 @@ export class OllamaClient {
    * Ollama, at the first token). Failures up to that point reject with an HttpProblem; `signal`
    * aborts the request at any time, the stream included.
    */
-  async startChat(request: ChatRequest, signal: AbortSignal): Promise<ChatStream> {
+  async startChat(request: ChatRequest, signal: AbortSignal, traceparent?: string): Promise<ChatStream> {
     const headersDeadline = new AbortController()
     const timer = setTimeout(() => headersDeadline.abort(new HeadersTimeout()), this.headersTimeoutMs)
     const requestSignal = AbortSignal.any([signal, headersDeadline.signal])
@@ -107,6 +107,8 @@ export class OllamaClient {
     // before the headers arrive (its own controller exists only once the iterator does).
     const client = new Ollama({
       host: this.host,
+      // The chat's span (docs/tracing.md): Ollama, or a proxy before it, may trace it further.
+      ...(traceparent ? { headers: { traceparent } } : {}),
       fetch: (input, init) =>
         nodeFetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, requestSignal]) : requestSignal }),
     })

@@ -1,5 +1,6 @@
 import type { ModelResponse } from 'ollama'
 import type { Logger } from '../observability/log.ts'
+import { NO_TRACING, traceparentOf, type SpanAttributes, type Tracer, type TraceSpan } from '../observability/tracing.ts'
 import { canonicalModelName } from '../shared/models.ts'
 import { OllamaClient, ollamaProblem, type ChatRequest, type ChatStream, type EmbedOptions, type EmbedResult } from './client.ts'
 import { HttpProblem } from '../shared/problem.ts'
@@ -15,6 +16,8 @@ export interface OllamaPoolOptions {
   /** How often every host is probed (OLLAMA_PROBE_INTERVAL). */
   probeIntervalMs: number
   log: Logger
+  /** Each chat a span (`chat <model>`, GenAI conventions), its traceparent sent to Ollama. */
+  tracer?: Tracer | undefined
 }
 
 /** A host's health as /health shows it. */
@@ -89,9 +92,12 @@ export class OllamaPool {
   private probedAt = 0
   private timer: NodeJS.Timeout | undefined
 
-  constructor({ hosts, headersTimeoutMs, probeIntervalMs, log }: OllamaPoolOptions) {
+  private readonly tracer: Tracer
+
+  constructor({ hosts, headersTimeoutMs, probeIntervalMs, log, tracer = NO_TRACING }: OllamaPoolOptions) {
     this.hosts = hosts.map((url) => new PooledHost(url, headersTimeoutMs))
     this.log = log
+    this.tracer = tracer
     this.probeIntervalMs = probeIntervalMs
     this.cooldownMs = 3 * probeIntervalMs
   }
@@ -186,6 +192,21 @@ export class OllamaPool {
    * with 404 when no host has the model, 503 when none could take it.
    */
   async startChat(request: ChatRequest, signal: AbortSignal, pinned?: string | null): Promise<HostLease> {
+    if (!this.tracer.enabled) return this.chooseAndStart(request, signal, pinned)
+    const span = this.tracer.start(`chat ${request.model}`, { kind: 'client', attributes: chatSpanAttributes(request, this.tracer.captureContent) })
+    try {
+      const lease = await this.tracer.within(span, () => this.chooseAndStart(request, signal, pinned, span))
+      const host = new URL(lease.host)
+      span.setAttributes({ 'server.address': host.hostname, 'server.port': Number(host.port || (host.protocol === 'https:' ? 443 : 80)), 'chat_ollama.ollama_host': lease.host })
+      return { ...lease, stream: tracedStream(lease.stream, span, this.tracer.captureContent) }
+    } catch (error) {
+      span.fail(error)
+      span.end()
+      throw error
+    }
+  }
+
+  private async chooseAndStart(request: ChatRequest, signal: AbortSignal, pinned: string | null | undefined, span?: TraceSpan): Promise<HostLease> {
     this.ensureProbing()
     const name = canonicalModelName(request.model)
     const candidates = this.candidates(name, pinned ?? undefined)
@@ -196,7 +217,7 @@ export class OllamaPool {
       host.outstanding++
       host.lastChosenAt = performance.now()
       try {
-        const stream = await host.client.startChat(request, signal)
+        const stream = await host.client.startChat(request, signal, span?.context && traceparentOf(span.context))
         this.succeeded(host)
         if (host === pinnedHost) this.stats.warmTurns++
         let released = false
@@ -224,6 +245,7 @@ export class OllamaPool {
           throw problem
         }
         problems.push(problem)
+        span?.addEvent('ollama host failed', { 'chat_ollama.ollama_host': host.label, 'error.type': String(problem.status) })
       }
     }
     // Every candidate failed: the client gets what the last host said (404 only when all said it).
@@ -347,5 +369,54 @@ export class OllamaPool {
     if (host.state !== 'down') this.log.warn('ollama host is down', { host: host.label, error: why })
     host.state = 'down'
     host.downUntil = Date.now() + this.cooldownMs
+  }
+}
+
+/** The span of a chat before Ollama answers (OpenTelemetry's GenAI conventions); its messages only when OTEL_CAPTURE_CONTENT=true. */
+function chatSpanAttributes(request: ChatRequest, captureContent: boolean): SpanAttributes {
+  return {
+    'gen_ai.operation.name': 'chat',
+    'gen_ai.provider.name': 'ollama',
+    'gen_ai.request.model': request.model,
+    'gen_ai.request.max_tokens': request.options?.num_predict,
+    'gen_ai.request.temperature': request.options?.temperature,
+    'gen_ai.request.top_p': request.options?.top_p,
+    'chat_ollama.request.messages': request.messages.length,
+    'chat_ollama.request.tools': request.tools?.length,
+    ...(captureContent ? { 'gen_ai.input.messages': JSON.stringify(request.messages.map(({ role, content }) => ({ role, content }))).slice(0, 65_536) } : {}),
+  }
+}
+
+/** `stream` with its span told the time to the first chunk, the tokens, why it ended, and ended with it. */
+function tracedStream(stream: ChatStream, span: TraceSpan, captureContent: boolean): ChatStream {
+  const started = performance.now()
+  return {
+    abort: () => stream.abort(),
+    async *[Symbol.asyncIterator]() {
+      let first = true
+      let text = ''
+      try {
+        for await (const chunk of stream) {
+          if (first) span.setAttributes({ 'chat_ollama.time_to_first_chunk_ms': Math.round(performance.now() - started) })
+          first = false
+          if (captureContent) text += chunk.message?.content ?? ''
+          if (chunk.done) {
+            span.setAttributes({
+              'gen_ai.response.model': chunk.model,
+              'gen_ai.response.finish_reasons': [chunk.done_reason ?? 'stop'],
+              'gen_ai.usage.input_tokens': chunk.prompt_eval_count,
+              'gen_ai.usage.output_tokens': chunk.eval_count,
+              ...(captureContent ? { 'gen_ai.output.messages': JSON.stringify([{ role: 'assistant', content: text }]).slice(0, 65_536) } : {}),
+            })
+          }
+          yield chunk
+        }
+      } catch (error) {
+        span.fail(error)
+        throw error
+      } finally {
+        span.end()
+      }
+    },
   }
 }

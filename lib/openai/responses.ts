@@ -268,7 +268,13 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
   const ollamaFormat = format?.type === 'json_object' ? 'json' : format?.type === 'json_schema' ? format.schema : undefined
 
   let liveRun: ResponseRun | undefined
-  const started = (async () => {
+  // A background response outlives the request that made it: its run is a trace of its own,
+  // linked to the request's (docs/tracing.md), ended with the run.
+  const requestSpan = app.tracer.current()?.context
+  const runSpan = record.background && app.tracer.enabled
+    ? app.tracer.start('response.run', { parent: null, links: requestSpan ? [requestSpan] : [], attributes: { 'chat_ollama.response.id': record.id, 'gen_ai.request.model': body.model } })
+    : undefined
+  const started = (runSpan ? <T>(work: () => Promise<T>) => app.tracer.within(runSpan, work) : <T>(work: () => Promise<T>) => work())(async () => {
     const pinned = sessionId ? await app.store.sessionHost(sessionId) : null
     const ollamaTools = forced ? [] : toolChoice === 'none' ? [] : mcp ? mcp.turn.definitions : offeredTools
     const request: ChatRequest = {
@@ -324,7 +330,7 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
     else reservation.signal.addEventListener('abort', stop, { once: true })
     void run.outcome.finally(() => current.release())
     return run
-  })()
+  })
 
   const settled = started.then(
       (run) => run.outcome,
@@ -352,7 +358,10 @@ export async function acceptResponse(app: AppContext, principal: Principal, body
         }
         if (replyId) await app.store.discardReply(replyId)
       },
-    ).finally(() => reservation.release())
+    ).finally(() => {
+      reservation.release()
+      runSpan?.end()
+    })
   const entry: RunningResponse = {
     reservation,
     started,

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { parseEnv } from 'node:util'
 import * as v from 'valibot'
+import { tracingSettings, type TracingSettings } from '../observability/tracing.ts'
 import { canonicalModelName, isModelAllowed } from './models.ts'
 import { isLoopbackBind } from './host-check.ts'
 import { maskCredentials, parseOllamaHost } from './ollama-host.ts'
@@ -122,6 +123,8 @@ export interface Config {
   mcpOAuthKey: Buffer | null
   /** The origin this service is reached at (PUBLIC_URL), for the OAuth callback; empty: the origin of the admin's own request. */
   publicUrl: string
+  /** Tracing (docs/tracing.md), from OpenTelemetry's standard variables; null when off (the default). */
+  tracing: TracingSettings | null
 }
 
 /** A token count, or a fraction of num_ctx. */
@@ -289,7 +292,7 @@ const SETTINGS = {
   pythonPoolSize: setting('PYTHON_POOL_SIZE', '1', 'a whole number from 1 to 16', count(1, 16)),
   logLevel: setting('LOG_LEVEL', 'info', 'debug, info, warn or error', v.picklist(['debug', 'info', 'warn', 'error'])),
   logFormat: setting('LOG_FORMAT', 'json', 'json or text', v.picklist(['json', 'text'])),
-} satisfies { [K in Exclude<keyof Config, 'mcpServers' | 'builtinTools' | 'mcpOAuthKey'>]: Setting<K extends 'auth' ? Config[K] | 'auto' : Config[K]> }
+} satisfies { [K in Exclude<keyof Config, 'mcpServers' | 'builtinTools' | 'mcpOAuthKey' | 'tracing'>]: Setting<K extends 'auth' ? Config[K] | 'auto' : Config[K]> }
 
 function parsePercent(text: string): number | undefined {
   const match = /^(\d{1,3})%$/.exec(text)
@@ -385,6 +388,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const oauthKey = env.MCP_OAUTH_KEY?.trim()
   config.mcpOAuthKey = oauthKey ? parseKey(oauthKey) : null
   if (config.mcpOAuthKey === undefined) throw new ConfigError('MCP_OAUTH_KEY is not valid: expected 32 random bytes in base64 or hex, such as the output of `openssl rand -base64 32`')
+  try {
+    config.tracing = tracingSettings(env)
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message} (docs/tracing.md)`)
+  }
   // web_search turned on needs its provider's address or key, said at start-up rather than at the first search.
   const search = config as Pick<Config, 'builtinTools' | 'webSearchProvider' | 'webSearchUrl' | 'braveApiKey' | 'tavilyApiKey'>
   const missing = search.webSearchProvider === 'searxng' ? (search.webSearchUrl ? null : 'WEB_SEARCH_URL (the SearXNG instance)')

@@ -3,6 +3,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomUUID } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import type { Logger } from '../observability/log.ts'
+import { NO_TRACING, outgoingTraceparent, type Tracer } from '../observability/tracing.ts'
 import { HttpProblem } from '../shared/problem.ts'
 import type { McpServerConfig, ToolPolicy } from '../shared/mcp-config.ts'
 import { maskSecrets, secretForms } from './secret-forms.ts'
@@ -94,8 +95,11 @@ export class McpConnection {
   /** Its OAuth, for an HTTP server without an Authorization header of its own. */
   readonly oauth: McpOAuth | undefined
 
-  constructor(config: McpServerConfig, log: Logger, version: string, connectTimeoutMs: number, auth?: { store: McpAuthStore; key: Buffer | null }) {
+  private readonly tracer: Tracer
+
+  constructor(config: McpServerConfig, log: Logger, version: string, connectTimeoutMs: number, auth?: { store: McpAuthStore; key: Buffer | null }, tracer: Tracer = NO_TRACING) {
     this.config = config
+    this.tracer = tracer
     this.log = log
     this.version = version
     this.connectTimeoutMs = connectTimeoutMs
@@ -251,7 +255,7 @@ export class McpConnection {
     })
     client.setRequestHandler('elicitation/create', async (request, ctx) => ({ ...await this.elicit(request.params as Record<string, unknown>, ctx.mcpReq.signal) }))
     const transport = config.transport === 'http'
-      ? new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers: config.headers }, ...(this.oauth ? { authProvider: this.oauth.authProvider() } : {}) })
+      ? new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers: config.headers }, fetch: (url, init) => this.fetchTraced(url, init), ...(this.oauth ? { authProvider: this.oauth.authProvider() } : {}) })
       // Only what the file gives, over the SDK's few inherited variables (HOME, LOGNAME, PATH,
       // SHELL, TERM, USER): none of our environment's secrets reach the server.
       : new StdioClientTransport({ command: config.command, args: config.args, env: config.env, stderr: 'pipe' })
@@ -271,6 +275,15 @@ export class McpConnection {
     }
     this.log.info('mcp server connected', { server: config.name, transport: config.transport })
     return client
+  }
+
+  /** A request to the server, with the traceparent of the span it is made in (a tool call's), when tracing is on. */
+  private fetchTraced(url: string | URL, init?: RequestInit): Promise<Response> {
+    const traceparent = outgoingTraceparent(this.tracer)
+    if (!traceparent) return fetch(url, init)
+    const headers = new Headers(init?.headers)
+    headers.set('traceparent', traceparent)
+    return fetch(url, { ...init, headers })
   }
 
   /** `text` with every secret of this server's configuration (header and env values) masked, in any of its forms. */
@@ -301,8 +314,8 @@ export class McpHub {
   private readonly auth: { store: McpAuthStore; key: Buffer | null } | undefined
   private readonly log: Logger
 
-  constructor(servers: McpServerConfig[], log: Logger, version: string, connectTimeoutMs: number, builtin?: BuiltinTools, auth?: { store: McpAuthStore; key: Buffer | null }) {
-    this.connections = servers.map((server) => new McpConnection(server, log, version, connectTimeoutMs, auth))
+  constructor(servers: McpServerConfig[], log: Logger, version: string, connectTimeoutMs: number, builtin?: BuiltinTools, auth?: { store: McpAuthStore; key: Buffer | null }, tracer: Tracer = NO_TRACING) {
+    this.connections = servers.map((server) => new McpConnection(server, log, version, connectTimeoutMs, auth, tracer))
     this.auth = auth
     this.log = log
     this.builtin = builtin?.tools.length ? builtin : undefined

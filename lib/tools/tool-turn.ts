@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { CallToolResult } from '@modelcontextprotocol/client'
 import type { Tool as OllamaTool, ToolCall as OllamaToolCall } from 'ollama'
 import type { Logger } from '../observability/log.ts'
+import type { Tracer } from '../observability/tracing.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { formatMs } from '../ollama/client.ts'
 import type { ChatOptions, Think } from '../shared/chat-options.ts'
@@ -34,6 +35,8 @@ export interface ToolTurnLimits {
   maxImageBytes: number
   /** An image of a result made ready to store and show, as a user's would be (lib/images/image-input.ts); throws for one that is not an image. */
   prepareImage(bytes: Uint8Array): Promise<PreparedImage>
+  /** Each call a span, when tracing is on. */
+  tracer: Tracer
 }
 
 /** Input requests one call may put to its user; later ones are declined. */
@@ -84,7 +87,7 @@ export interface TurnTools {
 }
 
 /** The limits of a turn with tools, from the configuration; its results' images prepared through the instance's image gate. */
-export const toolLimits = ({ config, imageGate, metrics }: { config: Config; imageGate: ImageGate; metrics: Pick<Metrics, 'image'> }, { showsImages = true } = {}): ToolTurnLimits => ({
+export const toolLimits = ({ config, imageGate, metrics, tracer }: { config: Config; imageGate: ImageGate; metrics: Pick<Metrics, 'image'>; tracer: Tracer }, { showsImages = true } = {}): ToolTurnLimits => ({
   maxSteps: config.maxToolSteps,
   toolTimeoutMs: config.toolTimeoutMs,
   resultMaxBytes: config.toolResultMaxBytes,
@@ -93,6 +96,7 @@ export const toolLimits = ({ config, imageGate, metrics }: { config: Config; ima
   maxImages: showsImages ? config.maxImagesPerMessage : 0,
   maxImageBytes: config.maxImageBytes,
   prepareImage: (bytes) => imageGate.run(() => prepareImage(bytes, config, 'the image', metrics)),
+  tracer,
 })
 
 /** Why a turn with tools ended before the model answered without calling one. */
@@ -234,7 +238,7 @@ export class ToolTurn {
       for (let at = next++; at < toRun.length; at = next++) {
         const index = toRun[at]!
         const started = performance.now()
-        const result = plans[index]!.result ?? (await this.execute(calls[index]!, signal, listener))
+        const result = plans[index]!.result ?? (await this.traced(calls[index]!, signal, listener))
         ended[index] = result
         listener.result(result, Math.round(performance.now() - started))
       }
@@ -320,6 +324,31 @@ export class ToolTurn {
         }
       }),
     }
+  }
+
+  /**
+   * A call as a span (docs/tracing.md, GenAI's `execute_tool`): its tool, server and outcome; its
+   * arguments and result only when OTEL_CAPTURE_CONTENT=true. An MCP server over HTTP gets its traceparent.
+   */
+  private traced(call: ToolCall, turn: AbortSignal, listener: StepListener): Promise<ToolResult> {
+    const { tracer } = this.limits
+    if (!tracer.enabled) return this.execute(call, turn, listener)
+    const tool = this.tools.get(call.name)!
+    return tracer.span(`execute_tool ${call.name}`, {
+      attributes: {
+        'gen_ai.operation.name': 'execute_tool',
+        'gen_ai.tool.name': call.name,
+        'gen_ai.tool.call.id': call.call_id,
+        'gen_ai.tool.type': 'function',
+        'chat_ollama.tool.server': tool.server,
+        ...(tracer.captureContent ? { 'gen_ai.tool.call.arguments': JSON.stringify(call.arguments).slice(0, 65_536) } : {}),
+      },
+    }, async (span) => {
+      const result = await this.execute(call, turn, listener)
+      span.setAttributes({ 'chat_ollama.tool.ok': result.ok, ...(tracer.captureContent ? { 'gen_ai.tool.call.result': result.content.slice(0, 65_536) } : {}) })
+      if (!result.ok) span.fail(new Error(result.content.slice(0, 200)))
+      return result
+    })
   }
 
   private async execute(call: ToolCall, turn: AbortSignal, listener: StepListener): Promise<ToolResult> {

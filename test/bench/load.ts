@@ -74,3 +74,13 @@ export async function wave(run: () => Promise<StreamResult>, count: number, spac
   }
   return Promise.all(inFlight)
 }
+
+/** The service's URL from its `listening` log line (a JSON line); undefined for any other line. */
+export const listeningUrl = (line: string): string | undefined => {
+  try {
+    const entry = JSON.parse(line)
+    return entry.msg === 'listening' ? String(entry.url) : undefined
+  } catch {
+    return undefined
+  }
+}

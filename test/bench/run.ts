@@ -23,7 +23,7 @@ import { PostgresStore } from '../../lib/store/postgres/store.ts'
 import { SqliteStore } from '../../lib/store/sqlite/store.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { promptTokensOf } from '../support/fake-ollama.ts'
-import { agent, cpuMs, directChat, peakRssMb, percentile, serviceChat, sleep, stream, wave, type StreamResult } from './load.ts'
+import { agent, cpuMs, directChat, listeningUrl, peakRssMb, percentile, serviceChat, sleep, stream, wave, type StreamResult } from './load.ts'
 
 const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } } })
 const QUICK = flags.quick
@@ -65,15 +65,6 @@ function startProcess(args: string[], env: Record<string, string>, ready: (line:
     })
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)))
   })
-}
-
-const listeningUrl = (line: string) => {
-  try {
-    const entry = JSON.parse(line)
-    return entry.msg === 'listening' ? String(entry.url) : undefined
-  } catch {
-    return undefined
-  }
 }
 
 async function startFake(delayMs: number, tokens: number, extra: string[] = []): Promise<{ url: string; child: ChildProcess }> {
@@ -982,6 +973,17 @@ summary.pool = { ...poolSummary, warm_share: warm / laterTurns, turns_per_host: 
   for (const cleanup of cleanups.reverse()) await cleanup()
   table(`Tools (POST /v1/chat in this process, ${rounds} chats each, stream: false; Ollama in another process)`, ['store', 'chat', 'answered in p50 / p99', 'loop delay p50 / p99 / max'], rows)
   summary.tools = toolSummary
+}
+
+// ---------------------------------------------------------------- tracing
+
+{
+  // Tracing off, on with a collector, on with the collector down (test/bench/tracing-cost.ts), medians of rounds taken in turn.
+  const { tracingCost } = await import('./tracing-cost.ts')
+  const { rows, sizes, summary: figures } = await tracingCost(QUICK, QUICK ? 1 : 3)
+  table('Tracing (test/bench/tracing-cost.ts): CPU per chat start, and TTFT overhead over Ollama direct at 100 in flight', ['tracing', 'CPU per chat', 'TTFT overhead p50 / p99', 'completed'], rows)
+  table('Tracing: what it adds to what is shipped', ['', 'size'], sizes)
+  summary.tracing = figures
 }
 
 // ---------------------------------------------------------------- done

@@ -20,6 +20,8 @@ export interface McpHttpServer {
   refused: number
   /** The bearer tokens of the requests it took, in order. */
   bearers: string[]
+  /** The `traceparent` headers of the requests it took that had one (docs/tracing.md). */
+  traceparents: string[]
   /** Adds a tool on every connected session. */
   addTool(name: string): void
   /** Every tool call it got, in order. */
@@ -127,6 +129,7 @@ export async function startMcpHttpServer(t: TestContext, access: McpHttpAccess):
     url: '',
     refused: 0,
     bearers: [],
+    traceparents: [],
     calls: [],
     cancelled: 0,
     progressAsked: 0,
@@ -170,6 +173,7 @@ export async function startMcpHttpServer(t: TestContext, access: McpHttpAccess):
         return
       }
       state.bearers.push(req.headers.authorization?.slice('Bearer '.length) ?? '')
+      if (typeof req.headers.traceparent === 'string') state.traceparents.push(req.headers.traceparent)
       const closed = new AbortController()
       res.once('close', () => closed.abort())
       const sessionId = req.headers['mcp-session-id']
