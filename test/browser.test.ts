@@ -14,6 +14,7 @@ import { PROJECT_ROOT } from './support/process.ts'
 import { pngFile } from './support/images.ts'
 import { startFakeWeb } from './support/fake-web.ts'
 import { startMcpHttpServer } from './support/mcp-http-server.ts'
+import { startOAuthServer } from './support/oauth-server.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const SCREENSHOTS = `${PROJECT_ROOT}test-results/screenshots`
@@ -1301,6 +1302,30 @@ test('a tool result with an image and a resource link: the image under the call,
   await page.reload()
   await page.waitForSelector('body[data-ready]')
   await check('after a reload')
+})
+
+test('an MCP server that waits for an OAuth sign-in: an admin sees it, signs in from the page in a new tab, and its tools come', { skip }, async (t) => {
+  const fake = await startedFake(t)
+  const oauth = await startOAuthServer(t)
+  const mcp = await startMcpHttpServer(t, { oauth, scopes: ['tools'] })
+  const config = join(mkdtempSync(join(tmpdir(), 'chat-ollama-mcp-')), 'mcp.json')
+  writeFileSync(config, JSON.stringify({ mcpServers: { notes: { url: mcp.url, default: 'auto' } } }))
+  const { page } = await openPage(t, fake, undefined, { MCP_CONFIG: config, MCP_OAUTH_KEY: 'a'.repeat(64) })
+  const note = page.locator('#tool-sign-in')
+  await note.getByRole('button', { name: 'Sign in to notes' }).waitFor()
+  assert.equal(await page.isHidden('#tools-switch'), true, 'no tool is offered before the sign-in')
+  await assertAccessible(page, 'a server waiting for a sign-in')
+  const opened = page.context().waitForEvent('page')
+  await note.getByRole('button', { name: 'Sign in to notes' }).click()
+  const tab = await opened
+  await tab.waitForURL(/\/v1\/mcp\/oauth\/callback/)
+  assert.match(await tab.locator('body').innerText(), /notes is signed in/)
+  await tab.close()
+  // Back in front: the page lists the servers again.
+  await page.bringToFront()
+  await page.evaluate(() => (globalThis as any).dispatchEvent(new Event('focus')))
+  await page.waitForSelector('#tools-switch:not([hidden])')
+  assert.equal(await note.isHidden(), true)
 })
 
 test('a tool that asks for input mid-call: its form under the call, filled in and sent; Decline answers too; the form goes once answered', { skip }, async (t) => {

@@ -2,9 +2,9 @@
 // cookie (the key is not kept), shows who is signed in, and signs out. On loopback with AUTH off
 // there is nothing to sign in to and none of this shows.
 import { problemOf } from './api.ts'
-import { ui } from './dom.ts'
+import { state, ui } from './dom.ts'
 
-interface Me { user: { name: string }; auth: 'off' | 'required' }
+interface Me { user: { name: string; role: 'admin' | 'user' }; auth: 'off' | 'required' }
 
 /** Resolves true when the page may start (signed in, or no sign-in needed); false while it shows the sign-in form. */
 export async function ensureSignedIn(): Promise<boolean> {
@@ -17,6 +17,7 @@ export async function ensureSignedIn(): Promise<boolean> {
   const me: Me = await response.json()
   ui.account.hidden = me.auth !== 'required'
   ui.signedInAs.textContent = me.user.name
+  state.isAdmin = me.user.role === 'admin'
   return true
 }
 

@@ -110,6 +110,7 @@ export const ui = {
   send: $<HTMLButtonElement>('send'),
   stop: $<HTMLButtonElement>('stop'),
   toolsSwitch: $<HTMLLabelElement>('tools-switch'),
+  toolSignIn: $<HTMLDivElement>('tool-sign-in'),
   useTools: $<HTMLInputElement>('use-tools'),
   thinkSwitch: $<HTMLLabelElement>('think-switch'),
   think: $<HTMLInputElement>('think'),
@@ -156,6 +157,8 @@ export const state = {
   defaultModel: '',
   /** The open chat's settings, as stored. */
   settings: null as ChatSettings | null,
+  /** Whether the user is an admin (who may sign the server in to MCP servers). */
+  isAdmin: false,
 }
 
 export function showError(text: string | null): void {

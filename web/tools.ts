@@ -2,7 +2,7 @@
 // waits, and the switch that offers the model the server's tools. Everything a tool or the model
 // wrote is shown as text, never as HTML.
 import { api } from './api.ts'
-import { imageThumbnails, showError, ui, type Message, type ToolCall } from './dom.ts'
+import { imageThumbnails, showError, state, ui, type Message, type ToolCall } from './dom.ts'
 
 /** What a call came to, as a `tool_result` event or a stored tool message says. */
 export interface CallResult { ok: boolean; content: string; duration_ms?: number; images?: Message['images'] }
@@ -180,10 +180,49 @@ let offeredTools: string[] = []
 /** The names of the tools the server offers (a new chat's empty state lists them). */
 export const toolNames = (): string[] => offeredTools
 
+/**
+ * For an admin, the MCP servers that wait for an OAuth sign-in (docs/tools.md "Servers that sign in
+ * with OAuth"), each with a button that starts it in a new tab; the tools are listed again when
+ * this tab is back in front.
+ */
+function offerSignIns(names: string[]): void {
+  const note = ui.toolSignIn
+  note.hidden = !state.isAdmin || names.length === 0
+  if (note.hidden) return
+  const text = document.createElement('span')
+  text.textContent = `${names.length === 1 ? 'An MCP server needs' : 'MCP servers need'} an admin to sign in before ${names.length === 1 ? 'its' : 'their'} tools can be used: `
+  note.replaceChildren(text, ...names.map((name) => {
+    const button = document.createElement('button')
+    button.type = 'button'
+    button.textContent = `Sign in to ${name}`
+    button.addEventListener('click', () => {
+      button.disabled = true
+      void api<{ authorization_url: string }>(`/v1/admin/mcp/${encodeURIComponent(name)}/sign-in`, { method: 'POST' }).then(
+        ({ authorization_url: url }) => {
+          window.open(url, '_blank', 'noopener')
+          text.textContent = `Finish signing in to ${name} in the new tab; its tools appear here when you come back. `
+          button.disabled = false
+        },
+        (error: Error) => {
+          showError(error.message)
+          button.disabled = false
+        },
+      )
+    })
+    return button
+  }))
+}
+
+// Back from a sign-in's tab: the servers are listed again.
+window.addEventListener('focus', () => {
+  if (!ui.toolSignIn.hidden) void loadTools()
+})
+
 /** Shows the tools switch when the server offers any tool; its state is the chat's `tools`. */
 export async function loadTools(): Promise<void> {
   try {
-    const { servers } = await api<{ servers: Array<{ tools: Array<{ name: string }> }> }>('/v1/tools')
+    const { servers } = await api<{ servers: Array<{ name: string; status: string; tools: Array<{ name: string }> }> }>('/v1/tools')
+    offerSignIns(servers.filter((server) => server.status === 'sign_in_required').map((server) => server.name))
     offeredTools = servers.flatMap((server) => server.tools.map((tool) => tool.name))
     const count = offeredTools.length
     ui.toolsSwitch.hidden = count === 0
