@@ -150,6 +150,22 @@ test('tokens are refreshed before they expire; another instance and a restart us
   assert.deepEqual(await storedRows(app, 'SELECT server FROM mcp_oauth_grants'), [])
 })
 
+test('the authorization server down when a refresh is due: the token that still works is used and the server stays listed ok; the refresh happens once it is back', async (t) => {
+  const { app, oauth, mcp, log } = await setup(t)
+  oauth.lifetimeSeconds = 30 // less than the minute before expiry at which a token is refreshed
+  await signIn(app)
+  oauth.unreachable = true
+  assert.equal((await callAdd(app)).find((event) => event.type === 'tool_result')?.content, '5')
+  assert.ok(log.entries.some((entry) => entry.message === 'mcp oauth refresh failed'))
+  assert.equal((await listing(app)).status, 'ok', 'a refresh that could not be made is no reason to sign in again')
+  assert.ok(!oauth.grants.includes('refresh_token'))
+  oauth.unreachable = false
+  oauth.lifetimeSeconds = 3600
+  assert.equal((await callAdd(app)).find((event) => event.type === 'tool_result')?.content, '5')
+  assert.ok(oauth.grants.includes('refresh_token'))
+  assert.equal(mcp.bearers.at(-1), oauth.issued.at(-2), 'the refreshed token is used')
+})
+
 test('a tool that needs more scope (403 insufficient_scope): the call fails saying so, and the next sign-in asks for the wider scope', async (t) => {
   const { app, oauth } = await setup(t, { callScopes: ['tools', 'write'] })
   await signIn(app)

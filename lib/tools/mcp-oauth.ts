@@ -116,6 +116,10 @@ export class McpOAuth {
     if (due && (tokens?.refresh_token || clientCredentials)) {
       await (this.refreshing ??= this.renew(undefined, fetch).catch((error: unknown) => {
         this.options.log.warn('mcp oauth refresh failed', { server: this.options.server, error: this.describe(error) })
+        // Ahead of expiry (the authorization server down, say): the token that still works is used,
+        // and a sign-in is asked for only once the server refuses it (a 401).
+        const left = this.grant.tokens
+        if (left?.access_token && (left.expires_at ?? Infinity) > Date.now() && covers(left.scope, this.grant.scope)) this.signInRequired = false
       }).finally(() => {
         this.refreshing = undefined
       }))

@@ -29,6 +29,8 @@ export interface OAuthTestServer {
   lifetimeSeconds: number
   /** A pre-registered client for client credentials. */
   machineClient: { id: string; secret: string }
+  /** While set, every connection is dropped at once (an authorization server that is down). */
+  unreachable: boolean
 }
 
 const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url')
@@ -69,6 +71,10 @@ export async function startOAuthServer(t: TestContext, { scopes = ['tools'] }: {
   }
 
   const http = createServer((req, res) => {
+    if (state.unreachable) {
+      req.socket.destroy()
+      return
+    }
     void (async () => {
       const url = new URL(req.url ?? '/', state.issuer)
       const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
@@ -148,6 +154,7 @@ export async function startOAuthServer(t: TestContext, { scopes = ['tools'] }: {
     issued: [],
     lifetimeSeconds: 3600,
     machineClient,
+    unreachable: false,
     accepts(bearer, wanted = []) {
       const access = bearer === undefined ? undefined : accessTokens.get(bearer)
       const have = new Set(access?.scope.split(' '))
