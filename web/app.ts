@@ -164,10 +164,15 @@ void ensureSignedIn().then(
     void loadModels().then(renderEmptyState)
     void loadTools().then(renderEmptyState)
     void loadSharing()
-    void loadMoreSessions(true).then(() => {
-      const fromUrl = location.hash.slice(1)
-      void openSession(/^[0-9a-f-]{36}$/i.test(fromUrl) ? fromUrl : null)
-    })
+    void loadMoreSessions(true)
+      .then(() => {
+        // A message typed before the chats had loaded began a chat (or a temporary one): the page
+        // stays on it. Opening the address's chat now would drop its stream, or find it not yet stored.
+        if (state.sessionId !== null || ui.messages.childElementCount > 0) return
+        const fromUrl = location.hash.slice(1)
+        return openSession(/^[0-9a-f-]{36}$/i.test(fromUrl) ? fromUrl : null)
+      })
+      .finally(() => (document.body.dataset.loaded = 'true'))
   },
   (error: Error) => showError(error.message),
 )
