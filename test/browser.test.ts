@@ -1324,7 +1324,16 @@ test('a tool result with an image and a resource link: the image under the call,
     const call = lastReply(page).locator('.tool-call')
     const image = call.locator('.images img.thumbnail')
     await image.waitFor()
-    assert.equal(await image.evaluate((element: any) => element.complete && element.naturalWidth), 96, `${when}: the image loaded`)
+    // Attached is not loaded: its width is read once it has loaded (0 if it failed to).
+    const width = await image.evaluate((element: any) =>
+      element.complete
+        ? element.naturalWidth
+        : new Promise((resolve) => {
+            element.addEventListener('load', () => resolve(element.naturalWidth))
+            element.addEventListener('error', () => resolve(0))
+          }),
+    )
+    assert.equal(width, 96, `${when}: the image loaded`)
     const link = call.locator('.tool-result a')
     assert.equal(await link.getAttribute('href'), 'https://reports.example.com/sales.csv', when)
     assert.equal(await link.getAttribute('rel'), 'noopener noreferrer nofollow')
