@@ -1,12 +1,12 @@
 /**
  * A throwaway PostgreSQL cluster for tests: Debian's `initdb` and `pg_ctl` (run as the
  * `postgres` user when the tests run as root, as CI does), on a free loopback port, its socket
- * in a temporary folder, fsync off. One cluster per test process, stopped and removed when the process
+ * in a temporary folder, fsync off, its files in memory (/dev/shm) where the machine has it. One cluster per test process, stopped and removed when the process
  * exits; each test gets a database of its own. When PostgreSQL is missing the tests fail, naming
  * what to install: they never skip.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -53,6 +53,22 @@ export function postgresCluster(): Promise<PostgresCluster> {
 
 const FOLDER_PREFIX = 'chat-ollama-pg-'
 
+/**
+ * Where the clusters live: a database per test writes gigabytes in a run (each CREATE DATABASE
+ * copies the template through the WAL), which on a disk made PostgreSQL miss the health check's
+ * deadline once two test files ran at once. A tmpfs takes that without a wait.
+ */
+function clusterRoot(): string {
+  try {
+    accessSync('/dev/shm', constants.W_OK)
+    return statfsSync('/dev/shm').type === TMPFS_MAGIC ? '/dev/shm' : tmpdir()
+  } catch {
+    return tmpdir()
+  }
+}
+const TMPFS_MAGIC = 0x01021994
+const CLUSTER_ROOT = clusterRoot()
+
 const isAlive = (pid: number) => {
   try {
     process.kill(pid, 0)
@@ -67,8 +83,8 @@ const isAlive = (pid: number) => {
  * timeout): stopped and removed, or they fill the disk run after run.
  */
 function sweepAbandoned(run: (program: string, args: string[]) => unknown): void {
-  for (const name of readdirSync(tmpdir()).filter((entry) => entry.startsWith(FOLDER_PREFIX))) {
-    const folder = join(tmpdir(), name)
+  for (const name of readdirSync(CLUSTER_ROOT).filter((entry) => entry.startsWith(FOLDER_PREFIX))) {
+    const folder = join(CLUSTER_ROOT, name)
     let owner = 0
     try {
       owner = Number(readFileSync(join(folder, 'owner'), 'utf8'))
@@ -96,7 +112,7 @@ async function startCluster(): Promise<PostgresCluster> {
   const run = (program: string, args: string[]) =>
     execFileSync(asRoot ? 'runuser' : join(bin, program), asRoot ? ['-u', 'postgres', '--', join(bin, program), ...args] : args, { stdio: 'pipe' })
   sweepAbandoned(run)
-  const folder = mkdtempSync(join(tmpdir(), FOLDER_PREFIX))
+  const folder = mkdtempSync(join(CLUSTER_ROOT, FOLDER_PREFIX))
   writeFileSync(join(folder, 'owner'), String(process.pid))
   const data = join(folder, 'data')
   if (asRoot) execFileSync('chown', ['postgres:postgres', folder])
