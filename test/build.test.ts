@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -129,8 +129,23 @@ const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; statu
  * this checkout's node_modules standing in for its `npm ci`), so a file the build needs but the
  * Dockerfile forgets fails here.
  */
+/** The folders the tests make: a build is a third of a gigabyte, removed once the file's tests are done. */
+const madeFolders: string[] = []
+test.after(() => {
+  for (const folder of madeFolders) rmSync(folder, { recursive: true, force: true })
+})
+const madeFolder = (prefix: string): string => {
+  const folder = mkdtempSync(join(tmpdir(), prefix))
+  madeFolders.push(folder)
+  return folder
+}
+
+let imageBuild: string | undefined
+/** The build stage's result, made once for the tests that need it. */
+const builtLikeTheImage = (): string => (imageBuild ??= buildLikeTheImage())
+
 function buildLikeTheImage(): string {
-  const buildRoot = mkdtempSync(join(tmpdir(), 'chat-ollama-build-'))
+  const buildRoot = madeFolder('chat-ollama-build-')
   const copies = [...buildStage.matchAll(/^COPY (?!--from)(.+) (\S+)$/gm)]
   assert.ok(copies.length > 0, 'the build stage copies nothing')
   for (const [, sources, destination] of copies) {
@@ -160,7 +175,7 @@ function packageClosure(name: string, found = new Set<string>()): Set<string> {
  * standing in for its `npm install`).
  */
 function runtimeFolder(buildRoot: string): string {
-  const runtime = mkdtempSync(join(tmpdir(), 'chat-ollama-runtime-'))
+  const runtime = madeFolder('chat-ollama-runtime-')
   const copies = [...runtimeStage.matchAll(/^COPY --from=build (\S+) (\S+)$/gm)]
   assert.ok(copies.length > 0, 'the runtime stage copies nothing from the build stage')
   for (const [, from, to] of copies) {
@@ -185,7 +200,7 @@ test('the Dockerfile never runs npm scripts on Alpine, where the glibc node devD
 })
 
 test('what the runtime stage holds serves the API from an empty folder, and every function bundle loads alone', async (t) => {
-  const runtime = runtimeFolder(buildLikeTheImage())
+  const runtime = runtimeFolder(builtLikeTheImage())
   const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(runtimeStage)![1]!) as string[]
   assert.equal(cmd[0], 'node')
   const vision = await fakeOllama(t, { models: ['gemma3:4b'], capabilities: { 'gemma3:4b': ['completion', 'vision', 'tools'] } })
@@ -277,10 +292,8 @@ test('what the runtime stage holds serves the API from an empty folder, and ever
 })
 
 test('a function bundle alone in an empty folder runs on PostgreSQL when DATABASE_URL is set (its client is in the bundle, loaded only then)', async () => {
-  const folder = mkdtempSync(join(tmpdir(), 'chat-ollama-fn-pg-'))
-  execFileSync(process.execPath, ['build.mjs', '--outdir', join(folder, 'dist')], { cwd: PROJECT_ROOT, stdio: 'ignore' })
-  const alone = mkdtempSync(join(tmpdir(), 'chat-ollama-fn-alone-'))
-  cpSync(join(folder, 'dist/functions/sessions-create.mjs'), join(alone, 'sessions-create.mjs'))
+  const alone = madeFolder('chat-ollama-fn-alone-')
+  cpSync(join(builtLikeTheImage(), 'dist/functions/sessions-create.mjs'), join(alone, 'sessions-create.mjs'))
   const databaseUrl = await (await postgresCluster()).newDatabase()
   const script = `const { default: fn } = await import('./sessions-create.mjs')
     const response = await fn.fetch(new Request('http://localhost/v1/sessions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":"on postgres"}' }))
