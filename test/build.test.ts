@@ -124,11 +124,6 @@ const BUNDLE_CHECKS: Record<string, { request: [string, string, unknown?]; statu
   } },
 }
 
-/**
- * Builds the way the build stage does: in a folder holding only what its COPY lines copy (with
- * this checkout's node_modules standing in for its `npm ci`), so a file the build needs but the
- * Dockerfile forgets fails here.
- */
 /** The folders the tests make: a build is a third of a gigabyte, removed once the file's tests are done. */
 const madeFolders: string[] = []
 test.after(() => {
@@ -144,6 +139,11 @@ let imageBuild: string | undefined
 /** The build stage's result, made once for the tests that need it. */
 const builtLikeTheImage = (): string => (imageBuild ??= buildLikeTheImage())
 
+/**
+ * Builds the way the build stage does: in a folder holding only what its COPY lines copy (with
+ * this checkout's node_modules standing in for its `npm ci`), so a file the build needs but the
+ * Dockerfile forgets fails here.
+ */
 function buildLikeTheImage(): string {
   const buildRoot = madeFolder('chat-ollama-build-')
   const copies = [...buildStage.matchAll(/^COPY (?!--from)(.+) (\S+)$/gm)]

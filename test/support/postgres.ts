@@ -1,9 +1,9 @@
 /**
  * A throwaway PostgreSQL cluster for tests: Debian's `initdb` and `pg_ctl` (run as the
  * `postgres` user when the tests run as root, as CI does), on a free loopback port, its socket
- * in a temporary folder, fsync off, its files in memory (/dev/shm) where the machine has it. One cluster per test process, stopped and removed when the process
- * exits; each test gets a database of its own. When PostgreSQL is missing the tests fail, naming
- * what to install: they never skip.
+ * in a temporary folder, fsync off, its files in memory (/dev/shm) where the machine has it. One
+ * cluster per test process, stopped and removed when the process exits; each test gets a database
+ * of its own. When PostgreSQL is missing the tests fail, naming what to install: they never skip.
  */
 import { execFileSync } from 'node:child_process'
 import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs'
@@ -53,6 +53,9 @@ export function postgresCluster(): Promise<PostgresCluster> {
 
 const FOLDER_PREFIX = 'chat-ollama-pg-'
 
+/** statfs's type of a tmpfs. */
+const TMPFS_MAGIC = 0x01021994
+
 /**
  * Where the clusters live: a database per test writes gigabytes in a run (each CREATE DATABASE
  * copies the template through the WAL), which on a disk made PostgreSQL miss the health check's
@@ -66,7 +69,6 @@ function clusterRoot(): string {
     return tmpdir()
   }
 }
-const TMPFS_MAGIC = 0x01021994
 const CLUSTER_ROOT = clusterRoot()
 
 const isAlive = (pid: number) => {
